@@ -1,0 +1,250 @@
+/* agent.c: chjournal's entry point and its one table of subcommands. Global
+ * options, configuration and journal opening are done here, once, for the
+ * commands whose flags ask for them. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "path.h"
+
+const struct agent_command agent_commands[] = {
+	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER",
+	  "open a backup run: sync, then snapshot the window since the last commit",
+	  "Syncs with the daemon (every change made before `begin` is in the window), then opens\n"
+	  "a run for CONSUMER and prints `incremental`, or `full` with the reason: no committed\n"
+	  "run yet, or the journal id changed (database recreated). With no daemon running,\n"
+	  "the time since it stopped is covered by a rescan and stderr says so. A `begin` on a\n"
+	  "consumer with an open run replaces that run." },
+	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted]",
+	  "print the files to back up for the consumer's open run",
+	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
+	  "with -0), every regular file and symlink under the roots created, written, changed\n"
+	  "or renamed since the consumer's last committed begin; everything for a full run.\n"
+	  "--deleted prints the paths deleted in the window instead. Without -0 a path holding\n"
+	  "a newline is refused with an error naming it, and the exit status is 1." },
+	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER",
+	  "end the open run: the next window starts at its begin",
+	  "Advances CONSUMER's window to the point of its open `begin`. Changes made after\n"
+	  "that begin are listed again by the next run." },
+	{ "abort", cmd_abort, NEEDS_CONFIG, "CONSUMER",
+	  "drop the open run: the next begin covers the whole window again",
+	  "Drops CONSUMER's open run without moving its window, so a failed backup loses\n"
+	  "nothing." },
+	{ "sync", cmd_sync, NEEDS_JOURNAL, "[--timeout SECONDS]",
+	  "wait until the daemon has journaled every change made so far",
+	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
+	  "Exits 1, saying so, when no daemon runs or the timeout (default: key sync_timeout)\n"
+	  "passes." },
+	{ "query", cmd_query, NEEDS_JOURNAL, "[--since SEQ|@UNIXTIME] [--under PATH] [--json] [-0]",
+	  "print the raw journal rows",
+	  "Prints the journal rows after SEQ (or changed at or after @UNIXTIME), optionally\n"
+	  "only below PATH: seq, time, what changed, path; then the rescan records. --json\n"
+	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
+	{ "status", cmd_status, NEEDS_JOURNAL, "[--json]",
+	  "show the daemon, the journal and every consumer",
+	  "Daemon running (pid, since), backend, roots, watches, journal id, last seq and time,\n"
+	  "pending rescans, overflows seen, each consumer's last commit and how many rows it\n"
+	  "is behind, database size." },
+	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
+	  "list the consumers and their cursors", "Lists every consumer, one per line." },
+	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
+	  "remove a consumer's cursor",
+	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
+	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
+	{ NULL, NULL, 0, NULL, NULL, NULL },
+};
+
+const struct agent_command *
+agent_find_command(const char *name)
+{
+	const struct agent_command *c;
+
+	for (c = agent_commands; c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+int
+agent_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("chjournal: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_ERROR;
+}
+
+void
+agent_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("chjournal: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+agent_usage_error(const char *cmd, const char *fmt, ...)
+{
+	const struct agent_command *c = agent_find_command(cmd);
+	va_list ap;
+
+	fprintf(stderr, "chjournal %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c != NULL)
+		fprintf(stderr, "usage: chjournal %s %s\n", c->name, c->usage);
+	return EXIT_USAGE;
+}
+
+int
+agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, int create)
+{
+	if (name != NULL && !consumer_name_valid(name)) {
+		char disp[256];
+
+		agent_error("invalid consumer name '%s': use 1 to %d of A-Z a-z 0-9 . _ @ + - "
+		    "(not starting with '.' or '-')", path_display(name, disp, sizeof disp),
+		    CONSUMER_NAME_MAX);
+		return -1;
+	}
+	if (consumers_open(cs, a->cfg.consumers, create) < 0) {
+		agent_error("%s", cs->errmsg);
+		consumers_close(cs);
+		return -1;
+	}
+	return 0;
+}
+
+char *
+agent_time_str(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0) {
+		snprintf(buf, size, "never");
+		return buf;
+	}
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+	return buf;
+}
+
+int
+agent_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t nl = strlen(name);
+
+	if (strncmp(argv[*i], name, nl) != 0)
+		return 0;
+	if (argv[*i][nl] == '=') {
+		*val = argv[*i] + nl + 1;
+		return 1;
+	}
+	if (argv[*i][nl] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		*val = NULL;
+		return 1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+static void
+main_usage(FILE *f)
+{
+	const struct agent_command *c;
+
+	fprintf(f, "usage: chjournal [-c FILE] COMMAND [ARGS]\n\ncommands:\n");
+	for (c = agent_commands; c->name != NULL; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n`chjournal help COMMAND` describes one command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct agent a;
+	const struct agent_command *cmd;
+	int i = 1, rc;
+
+	memset(&a, 0, sizeof a);
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "chjournal: option '%s' needs a file\n", argv[i]);
+				return EXIT_USAGE;
+			}
+			a.config_file = argv[i + 1];
+			i += 2;
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			a.config_file = argv[i] + 9;
+			i++;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			main_usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("chjournal %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		} else {
+			fprintf(stderr, "chjournal: unknown option '%s'\n", argv[i]);
+			main_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = agent_find_command(argv[i]);
+	if (cmd == NULL) {
+		fprintf(stderr, "chjournal: unknown command '%s'\n", argv[i]);
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cmd->flags & (NEEDS_CONFIG | NEEDS_JOURNAL)) {
+		a.config_file = config_choose_file(a.config_file);
+		if (config_load(&a.cfg, a.config_file) < 0)
+			return agent_error("%s", a.cfg.errmsg);
+		a.have_config = 1;
+	}
+	if (cmd->flags & NEEDS_JOURNAL) {
+		a.journal = journal_new();
+		if (a.journal == NULL) {
+			rc = agent_error("out of memory");
+			goto done;
+		}
+		if (journal_open(a.journal, a.cfg.journal, 0) < 0) {
+			if (errno == ENOENT || strstr(journal_errmsg(a.journal), "No such file") != NULL)
+				rc = agent_error("%s (has chjournald ever run with this configuration?)",
+				    journal_errmsg(a.journal));
+			else
+				rc = agent_error("%s", journal_errmsg(a.journal));
+			goto done;
+		}
+	}
+	rc = cmd->run(&a, argc - i, argv + i);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (rc == EXIT_OK)
+			rc = agent_error("cannot write output: %s", strerror(errno));
+	}
+done:
+	journal_free(a.journal);
+	if (a.have_config)
+		config_free(&a.cfg);
+	return rc;
+}

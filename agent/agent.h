@@ -1,0 +1,89 @@
+/* agent.h: what every chjournal subcommand shares: the command table entry,
+ * the per-invocation context, error reporting and output of path lists. */
+#ifndef CHJ_AGENT_H
+#define CHJ_AGENT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "journal.h"
+
+/* Exit statuses */
+#define EXIT_OK    0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+
+/* Command flags: what agent.c sets up before calling the command. */
+#define NEEDS_CONFIG  0x1
+#define NEEDS_JOURNAL 0x2    /* implies NEEDS_CONFIG */
+
+struct agent {
+	const char *config_file;
+	struct config cfg;
+	struct journal *journal;
+	int have_config;
+};
+
+struct agent_command {
+	const char *name;
+	int (*run)(struct agent *a, int argc, char **argv);
+	int flags;
+	const char *usage;       /* arguments after the command name */
+	const char *summary;     /* one line */
+	const char *help;        /* full description for `chjournal help CMD` */
+};
+
+/* The subcommands, one file each (agent/cmd-NAME.c). */
+int cmd_abort(struct agent *, int, char **);
+int cmd_begin(struct agent *, int, char **);
+int cmd_commit(struct agent *, int, char **);
+int cmd_consumers(struct agent *, int, char **);
+int cmd_forget(struct agent *, int, char **);
+int cmd_help(struct agent *, int, char **);
+int cmd_list(struct agent *, int, char **);
+int cmd_query(struct agent *, int, char **);
+int cmd_status(struct agent *, int, char **);
+int cmd_sync(struct agent *, int, char **);
+
+extern const struct agent_command agent_commands[];
+const struct agent_command *agent_find_command(const char *name);
+
+/* Prints "chjournal: MESSAGE" on stderr. Returns EXIT_ERROR. */
+int agent_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "chjournal CMD: MESSAGE" and the usage line. Returns EXIT_USAGE. */
+int agent_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens the consumer directory and validates the name; prints the error. */
+int agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, int create);
+
+/* Waits until the daemon has journaled every change made before the call:
+ * a cookie file in each root, each waited for in the journal. Returns 0
+ * (synced), 1 (no daemon runs: not synced), -1 (error printed). */
+int agent_sync(struct agent *a, unsigned timeout_seconds);
+
+/* Records a rescan of every root from the daemon's last flush: the cover for
+ * changes made while no daemon was running. Returns 0 or -1 (printed). */
+int agent_cover_daemon_gap(struct agent *a);
+
+/* Path output: NUL-terminated with nul, else newline-terminated; a path with
+ * a newline cannot be written without nul: refused, named on stderr, counted
+ * in *refused. Returns -1 on a write error (EPIPE, full disk). */
+int agent_print_path(FILE *out, const char *path, int nul, unsigned long *refused);
+
+/* Writes s as a JSON string. Bytes that are not UTF-8 become U+FFFD: returns
+ * 0 then (the caller adds the exact bytes in hex), 1 when lossless. */
+int agent_json_string(FILE *out, const char *s);
+/* Writes the bytes of s as a JSON string of hex digits. */
+void agent_json_hex(FILE *out, const char *s);
+
+/* Formats a unix time as UTC "YYYY-MM-DDTHH:MM:SSZ". */
+char *agent_time_str(int64_t t, char *buf, size_t size);
+
+/* Simple option scanning shared by commands: returns 1 when argv[*i] is
+ * "--name VALUE" or "--name=VALUE" (sets *val, advances *i). */
+int agent_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
+
+#endif

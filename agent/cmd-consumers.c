@@ -1,0 +1,40 @@
+/* cmd-consumers.c: `chjournal consumers`: one line per consumer. */
+#include <inttypes.h>
+
+#include "agent.h"
+
+int
+cmd_consumers(struct agent *a, int argc, char **argv)
+{
+	struct consumers cs;
+	char **names;
+	size_t n, i;
+	int rc = EXIT_OK;
+
+	(void)argv;
+	if (argc != 1)
+		return agent_usage_error("consumers", "takes no arguments");
+	if (agent_open_consumers(a, &cs, NULL, 0) < 0)
+		return EXIT_ERROR;
+	if (consumer_list(&cs, &names, &n) < 0) {
+		consumers_close(&cs);
+		return agent_error("%s", cs.errmsg);
+	}
+	for (i = 0; i < n; i++) {
+		struct consumer_state st;
+		char t1[32], t2[32];
+
+		if (consumer_load(&cs, names[i], &st) != 0) {
+			agent_error("%s", cs.errmsg);
+			rc = EXIT_ERROR;
+			continue;
+		}
+		printf("%s\tcommitted=%s\tseq=%" PRId64 "\topen=%s\n", names[i],
+		    st.has_committed ? agent_time_str(st.committed_time, t1, sizeof t1) : "never",
+		    st.committed_seq,
+		    st.has_open ? agent_time_str(st.open_time, t2, sizeof t2) : "no");
+	}
+	consumer_list_free(names, n);
+	consumers_close(&cs);
+	return rc;
+}

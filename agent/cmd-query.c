@@ -1,0 +1,114 @@
+/* cmd-query.c: `chjournal query`: the raw journal rows, for inspection. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "path.h"
+
+struct query_ctx {
+	int json, nul;
+	int64_t since_time;     /* -1: no time filter */
+};
+
+static void
+print_path_field(struct query_ctx *q, const char *path)
+{
+	char disp[8192];
+
+	if (q->json) {
+		fputs(",\"path\":", stdout);
+		if (!agent_json_string(stdout, path)) {
+			fputs(",\"path_hex\":", stdout);
+			agent_json_hex(stdout, path);
+		}
+		return;
+	}
+	/* with -0 the path is raw; otherwise escaped so a record is one line */
+	fputs(q->nul ? path : path_display(path, disp, sizeof disp), stdout);
+}
+
+static int
+change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+{
+	struct query_ctx *q = ctx;
+	char what[128];
+
+	if (q->since_time >= 0 && time < q->since_time)
+		return 0;
+	journal_flags_str(flags, what, sizeof what);
+	if (q->json) {
+		printf("{\"type\":\"change\",\"seq\":%" PRId64 ",\"time\":%" PRId64 ",\"what\":\"%s\"",
+		    seq, time, what);
+		print_path_field(q, path);
+		fputs("}\n", stdout);
+		return 0;
+	}
+	printf("%" PRId64 "\t%" PRId64 "\t%s\t", seq, time, what);
+	print_path_field(q, path);
+	putchar(q->nul ? '\0' : '\n');
+	return 0;
+}
+
+static int
+rescan_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since, const char *reason)
+{
+	struct query_ctx *q = ctx;
+
+	if (q->since_time >= 0 && time < q->since_time)
+		return 0;
+	if (q->json) {
+		printf("{\"type\":\"rescan\",\"seq\":%" PRId64 ",\"time\":%" PRId64 ",\"since\":%" PRId64
+		    ",\"reason\":", seq, time, since);
+		agent_json_string(stdout, reason);
+		print_path_field(q, path);
+		fputs("}\n", stdout);
+		return 0;
+	}
+	printf("%" PRId64 "\t%" PRId64 "\trescan(since=%" PRId64 ",%s)\t", seq, time, since, reason);
+	print_path_field(q, path);
+	putchar(q->nul ? '\0' : '\n');
+	return 0;
+}
+
+int
+cmd_query(struct agent *a, int argc, char **argv)
+{
+	struct query_ctx q = { 0, 0, -1 };
+	int64_t after = 0;
+	const char *under = NULL, *v;
+	char *end;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			q.json = 1;
+		} else if (strcmp(argv[i], "-0") == 0) {
+			q.nul = 1;
+		} else if (agent_opt_value(argc, argv, &i, "--since", &v)) {
+			if (v == NULL)
+				return agent_usage_error("query", "--since needs SEQ or @UNIXTIME");
+			if (v[0] == '@') {
+				q.since_time = strtoll(v + 1, &end, 10);
+				if (*end != '\0' || end == v + 1 || q.since_time < 0)
+					return agent_usage_error("query", "bad --since '%s'", v);
+			} else {
+				after = strtoll(v, &end, 10);
+				if (*end != '\0' || end == v || after < 0)
+					return agent_usage_error("query", "bad --since '%s'", v);
+			}
+		} else if (agent_opt_value(argc, argv, &i, "--under", &v)) {
+			if (v == NULL || v[0] != '/')
+				return agent_usage_error("query", "--under needs an absolute path");
+			under = v;
+		} else {
+			return agent_usage_error("query", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (q.json && q.nul)
+		return agent_usage_error("query", "--json and -0 do not go together");
+	if (journal_foreach_change(a->journal, after, under, change_cb, &q) != 0 ||
+	    journal_foreach_rescan(a->journal, after, under, rescan_cb, &q) != 0)
+		return agent_error("%s", journal_errmsg(a->journal));
+	return EXIT_OK;
+}

@@ -1,0 +1,170 @@
+/* cmd-status.c: `chjournal status [--json]`: the daemon, the journal and
+ * every consumer, for people (text) or monitoring (JSON). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "daemonlock.h"
+
+struct status {
+	int running;
+	long pid;
+	int64_t started, last_seq, last_flush, watches, unwatched, overflows, events, rescans_recorded;
+	int64_t pending_rescans, rows;
+	int64_t db_bytes;
+	char *backend;
+};
+
+static int64_t
+meta_int(struct agent *a, const char *key)
+{
+	int64_t v = 0;
+
+	if (journal_meta_get_int(a->journal, key, &v) != 0)
+		return 0;
+	return v;
+}
+
+static int64_t
+file_size(const char *path, const char *suffix)
+{
+	char buf[4096];
+	struct stat st;
+
+	snprintf(buf, sizeof buf, "%s%s", path, suffix);
+	return stat(buf, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static void
+print_consumer(struct agent *a, struct consumers *cs, const char *name, int json, int first)
+{
+	struct consumer_state st;
+	int64_t behind = -1;
+	char t1[32], t2[32];
+	int on_this;
+
+	if (consumer_load(cs, name, &st) != 0) {
+		agent_warn("%s", cs->errmsg);
+		return;
+	}
+	on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
+	if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
+		behind = -1;
+	if (json) {
+		printf("%s{\"name\":\"%s\",\"committed\":%s,\"commit_time\":%" PRId64
+		    ",\"committed_begin_time\":%" PRId64 ",\"committed_seq\":%" PRId64
+		    ",\"rows_behind\":%" PRId64 ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64 "}",
+		    first ? "" : ",", name, st.has_committed ? "true" : "false", st.commit_time,
+		    st.committed_time, st.committed_seq, behind, on_this ? "incremental" : "full",
+		    st.has_open ? "true" : "false", st.has_open ? st.open_time : 0);
+		return;
+	}
+	printf("consumer %s: ", name);
+	if (!st.has_committed)
+		printf("never committed (next run full)");
+	else if (!on_this)
+		printf("last commit %s on another journal (next run full)",
+		    agent_time_str(st.commit_time, t1, sizeof t1));
+	else
+		printf("last commit %s (seq %" PRId64 "), %" PRId64 " rows behind",
+		    agent_time_str(st.commit_time, t1, sizeof t1), st.committed_seq, behind);
+	if (st.has_open)
+		printf(", run open since %s", agent_time_str(st.open_time, t2, sizeof t2));
+	putchar('\n');
+}
+
+int
+cmd_status(struct agent *a, int argc, char **argv)
+{
+	struct status s;
+	struct consumers cs;
+	char **names = NULL;
+	size_t n = 0, i;
+	char err[1024], t1[32], t2[32];
+	pid_t pid;
+	int json = 0, rc;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			return agent_usage_error("status", "unexpected argument '%s'", argv[i]);
+	}
+	memset(&s, 0, sizeof s);
+	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
+	if (rc < 0)
+		return agent_error("%s", err);
+	s.running = rc == 1;
+	s.pid = (long)pid;
+	if (journal_last_seq(a->journal, &s.last_seq) < 0 ||
+	    journal_count_rescans(a->journal, 0, &s.pending_rescans) < 0 ||
+	    journal_count_changes(a->journal, 0, &s.rows) < 0)
+		return agent_error("%s", journal_errmsg(a->journal));
+	s.started = meta_int(a, "daemon_started");
+	s.last_flush = meta_int(a, "last_flush");
+	s.watches = meta_int(a, "watches");
+	s.unwatched = meta_int(a, "unwatched");
+	s.overflows = meta_int(a, "overflows");
+	s.events = meta_int(a, "events");
+	s.rescans_recorded = meta_int(a, "rescans_recorded");
+	if (journal_meta_get_text(a->journal, "backend", &s.backend) != 0)
+		s.backend = NULL;
+	s.db_bytes = file_size(a->cfg.journal, "") + file_size(a->cfg.journal, "-wal") +
+	    file_size(a->cfg.journal, "-shm");
+	if (agent_open_consumers(a, &cs, NULL, 0) < 0) {
+		free(s.backend);
+		return EXIT_ERROR;
+	}
+	if (consumer_list(&cs, &names, &n) < 0)
+		agent_warn("%s", cs.errmsg);
+	if (json) {
+		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 "},\"backend\":\"%s\","
+		    "\"roots\":[", s.running ? "true" : "false", s.running ? s.pid : 0L,
+		    s.running ? s.started : 0, s.backend ? s.backend : config_backend_name(a->cfg.backend));
+		for (i = 0; i < a->cfg.nroots; i++) {
+			if (i)
+				putchar(',');
+			agent_json_string(stdout, a->cfg.roots[i]);
+		}
+		printf("],\"watches\":%" PRId64 ",\"unwatched\":%" PRId64 ",\"journal\":", s.watches,
+		    s.unwatched);
+		agent_json_string(stdout, a->cfg.journal);
+		printf(",\"journal_id\":\"%s\",\"last_seq\":%" PRId64 ",\"last_flush\":%" PRId64
+		    ",\"rows\":%" PRId64 ",\"pending_rescans\":%" PRId64 ",\"overflows\":%" PRId64
+		    ",\"events\":%" PRId64 ",\"rescans_recorded\":%" PRId64 ",\"database_bytes\":%" PRId64
+		    ",\"consumers\":[",
+		    journal_id(a->journal), s.last_seq, s.last_flush, s.rows, s.pending_rescans,
+		    s.overflows, s.events, s.rescans_recorded, s.db_bytes);
+		for (i = 0; i < n; i++)
+			print_consumer(a, &cs, names[i], 1, i == 0);
+		printf("]}\n");
+	} else {
+		if (s.running)
+			printf("daemon:      running (pid %ld, since %s)\n", s.pid,
+			    agent_time_str(s.started, t1, sizeof t1));
+		else
+			printf("daemon:      not running\n");
+		printf("backend:     %s\n", s.backend ? s.backend : config_backend_name(a->cfg.backend));
+		for (i = 0; i < a->cfg.nroots; i++)
+			printf("root:        %s\n", a->cfg.roots[i]);
+		printf("watches:     %" PRId64 "%s\n", s.watches,
+		    s.unwatched ? " (some directories unwatched: covered by rescans)" : "");
+		printf("journal:     %s (id %s, %.1f MiB)\n", a->cfg.journal, journal_id(a->journal),
+		    (double)s.db_bytes / 1048576.0);
+		printf("last seq:    %" PRId64 " (last flush %s)\n", s.last_seq,
+		    agent_time_str(s.last_flush, t2, sizeof t2));
+		printf("rows:        %" PRId64 " changed paths, %" PRId64 " pending rescans\n", s.rows,
+		    s.pending_rescans);
+		printf("overflows:   %" PRId64 "\n", s.overflows);
+		for (i = 0; i < n; i++)
+			print_consumer(a, &cs, names[i], 0, i == 0);
+		if (n == 0)
+			printf("consumers:   none\n");
+	}
+	consumer_list_free(names, n);
+	consumers_close(&cs);
+	free(s.backend);
+	return EXIT_OK;
+}

@@ -1,0 +1,180 @@
+/* sync.c: the sync-to-now mechanism shared by `sync` and `begin`: a cookie
+ * file in each root, created O_EXCL without following symlinks, waited for in
+ * the journal (the daemon journals a cookie after every change it read
+ * before it), then removed. Also the cover for a daemon that is not running. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "daemonlock.h"
+#include "path.h"
+
+struct cookie {
+	char name[128];
+	char *path;
+	int seen;
+};
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+cookies_cleanup(struct agent *a, struct cookie *ck, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ck[i].path != NULL) {
+			unlink(ck[i].path);
+			free(ck[i].path);
+		}
+		if (ck[i].seen)
+			journal_cookie_delete(a->journal, ck[i].name);
+	}
+	free(ck);
+}
+
+int
+agent_sync(struct agent *a, unsigned timeout)
+{
+	struct cookie *ck;
+	size_t i, n = a->cfg.nroots, left;
+	pid_t pid;
+	char err[1024];
+	unsigned char rnd[8];
+	double start, last_probe;
+	long delay = 2;
+	int rc;
+
+	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
+	if (rc < 0) {
+		agent_error("%s", err);
+		return -1;
+	}
+	if (rc == 0)
+		return 1;
+	if ((ck = calloc(n, sizeof *ck)) == NULL) {
+		agent_error("out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		int fd;
+
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			memset(rnd, 0, sizeof rnd);
+		snprintf(ck[i].name, sizeof ck[i].name, "%s%ld.%02x%02x%02x%02x%02x%02x%02x%02x",
+		    PATH_COOKIE_PREFIX, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		    rnd[5], rnd[6], rnd[7]);
+		ck[i].path = path_join(a->cfg.roots[i], ck[i].name);
+		if (ck[i].path == NULL) {
+			cookies_cleanup(a, ck, n);
+			agent_error("out of memory");
+			return -1;
+		}
+		fd = open(ck[i].path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			agent_error("cannot create sync cookie in root '%s': %s", a->cfg.roots[i],
+			    strerror(errno));
+			free(ck[i].path);
+			ck[i].path = NULL;
+			cookies_cleanup(a, ck, n);
+			return -1;
+		}
+		close(fd);
+	}
+	start = last_probe = now_s();
+	left = n;
+	while (left > 0) {
+		for (i = 0; i < n; i++) {
+			int64_t seq;
+
+			if (ck[i].seen)
+				continue;
+			rc = journal_cookie_seq(a->journal, ck[i].name, &seq);
+			if (rc < 0) {
+				agent_error("%s", journal_errmsg(a->journal));
+				cookies_cleanup(a, ck, n);
+				return -1;
+			}
+			if (rc == 1) {
+				ck[i].seen = 1;
+				left--;
+			}
+		}
+		if (left == 0)
+			break;
+		if (now_s() - start > (double)timeout) {
+			for (i = 0; i < n && ck[i].seen; i++)
+				;
+			agent_error("sync timed out after %u s: chjournald (pid %ld) has not journaled "
+			    "the cookie in root '%s'", timeout, (long)pid, a->cfg.roots[i]);
+			cookies_cleanup(a, ck, n);
+			return -1;
+		}
+		if (now_s() - last_probe > 1.0) {
+			last_probe = now_s();
+			if (daemonlock_probe(a->cfg.journal, &pid, err, sizeof err) == 0) {
+				cookies_cleanup(a, ck, n);
+				return 1;
+			}
+		}
+		sleep_ms(delay);
+		if (delay < 50)
+			delay *= 2;
+	}
+	cookies_cleanup(a, ck, n);
+	return 0;
+}
+
+int
+agent_cover_daemon_gap(struct agent *a)
+{
+	int64_t last_flush = 0, now = (int64_t)time(NULL);
+	size_t i;
+	int rc;
+
+	rc = journal_meta_get_int(a->journal, "last_flush", &last_flush);
+	if (rc < 0)
+		return agent_error("%s", journal_errmsg(a->journal)), -1;
+	if (rc == 1)
+		last_flush = 0;
+	if (journal_batch_begin(a->journal, 0) < 0)
+		return agent_error("%s", journal_errmsg(a->journal)), -1;
+	for (i = 0; i < a->cfg.nroots; i++) {
+		if (journal_batch_rescan(a->journal, a->cfg.roots[i], last_flush - JOURNAL_TIME_MARGIN,
+		    "no daemon running at begin", now) < 0) {
+			journal_batch_rollback(a->journal);
+			return agent_error("%s", journal_errmsg(a->journal)), -1;
+		}
+	}
+	if (journal_batch_commit(a->journal) < 0)
+		return agent_error("%s", journal_errmsg(a->journal)), -1;
+	{
+		char ts[64];
+
+		agent_warn("no chjournald is running on journal '%s': changes since %s (its last flush) "
+		    "are covered by a rescan of every root", a->cfg.journal,
+		    agent_time_str(last_flush, ts, sizeof ts));
+	}
+	return 0;
+}

@@ -1,0 +1,319 @@
+/* changeset.c: window → file list (see changeset.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "changeset.h"
+#include "config.h"
+#include "journal.h"
+#include "path.h"
+
+static int
+cs_err(struct changeset *cs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cs->errmsg, sizeof cs->errmsg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+push(char ***arr, size_t *n, size_t *cap, const char *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		char **na = realloc(*arr, nc * sizeof **arr);
+
+		if (na == NULL)
+			return -1;
+		*arr = na;
+		*cap = nc;
+	}
+	if (((*arr)[*n] = strdup(p)) == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+int
+changeset_path_excluded(const struct config *cfg, const char *path)
+{
+	int r = config_root_of(cfg, path);
+	size_t rl, i, len;
+	char *tmp;
+	int excluded = 0;
+
+	if (r < 0)
+		return 1;
+	if (cfg->nexcludes == 0)
+		return 0;
+	rl = strlen(cfg->roots[r]);
+	len = strlen(path);
+	if ((tmp = strdup(path)) == NULL)
+		return config_is_excluded(cfg, path);
+	for (i = rl; i <= len && !excluded; i++) {
+		if (i == len || path[i] == '/') {
+			tmp[i] = '\0';
+			excluded = config_is_excluded(cfg, tmp);
+			tmp[i] = path[i];
+		}
+	}
+	free(tmp);
+	return excluded;
+}
+
+static void
+note_walk_errors(struct changeset *cs, const struct walk_result *res)
+{
+	if (res->errors == 0)
+		return;
+	if (cs->errors == 0)
+		snprintf(cs->errmsg, sizeof cs->errmsg, "%s", res->errmsg);
+	cs->errors += res->errors;
+}
+
+/* Walk callback: every regular file and symlink below goes in. */
+static int
+add_all_cb(void *ctx, const char *path, size_t len, unsigned char type,
+    const struct stat *st, int depth)
+{
+	struct changeset *cs = ctx;
+
+	(void)len;
+	(void)st;
+	(void)depth;
+	if (type == DT_REG || type == DT_LNK)
+		return push(&cs->paths, &cs->npaths, &cs->cap_paths, path) < 0 ? WALK_STOP : WALK_CONTINUE;
+	return WALK_CONTINUE;
+}
+
+struct build_ctx {
+	struct changeset *cs;
+	const struct config *cfg;
+	int failed;
+};
+
+static void
+add_subtree(struct build_ctx *b, const char *dir)
+{
+	struct walk_result res;
+
+	if (walk_tree(dir, 0, b->cfg, add_all_cb, b->cs, &res) == 1)
+		b->failed = 1;
+	note_walk_errors(b->cs, &res);
+}
+
+static int
+change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+{
+	struct build_ctx *b = ctx;
+	struct changeset *cs = b->cs;
+	struct stat st;
+
+	(void)seq;
+	(void)time;
+	cs->rows++;
+	if (changeset_path_excluded(b->cfg, path) || path_is_cookie_name(path))
+		return 0;
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			char disp[512];
+
+			cs->errors++;
+			if (cs->errors == 1)
+				cs_err(cs, "cannot stat '%s': %s", path_display(path, disp, sizeof disp),
+				    strerror(errno));
+			return 0;
+		}
+		if ((flags & JF_DELETED) &&
+		    push(&cs->deleted, &cs->ndeleted, &cs->cap_deleted, path) < 0)
+			return -1;
+		return 0;
+	}
+	if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+		return push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
+	if (S_ISDIR(st.st_mode) && (flags & JF_SUBTREE))
+		add_subtree(b, path);
+	return b->failed ? -1 : 0;
+}
+
+struct rescan_ctx {
+	struct build_ctx *b;
+	int64_t since;
+};
+
+/* Walk callback for a rescan: files changed since the record's time; a
+ * directory changed since then may have been moved here, so all below it. */
+static int
+rescan_cb(void *ctx, const char *path, size_t len, unsigned char type,
+    const struct stat *st, int depth)
+{
+	struct rescan_ctx *r = ctx;
+	int changed;
+
+	(void)len;
+	if (st == NULL)
+		return WALK_CONTINUE;
+	changed = st->st_ctim.tv_sec >= r->since || st->st_mtim.tv_sec >= r->since;
+	if (type == DT_DIR) {
+		/* the rescanned directory itself: its own ctime only says entries
+		 * changed in it, and those entries carry their own times */
+		if (depth == 0 || !changed)
+			return WALK_CONTINUE;
+		add_subtree(r->b, path);
+		return r->b->failed ? WALK_STOP : WALK_SKIP;
+	}
+	if ((type == DT_REG || type == DT_LNK) && changed)
+		return push(&r->b->cs->paths, &r->b->cs->npaths, &r->b->cs->cap_paths, path) < 0 ?
+		    WALK_STOP : WALK_CONTINUE;
+	return WALK_CONTINUE;
+}
+
+static int
+rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since,
+    const char *reason)
+{
+	struct build_ctx *b = ctx;
+	struct rescan_ctx r = { b, since };
+	struct walk_result res;
+	char *start = NULL;
+	int rc;
+
+	(void)seq;
+	(void)time;
+	(void)reason;
+	b->cs->rescans++;
+	/* a rescan may name a directory above a root (an unmounted file system):
+	 * resolve it over each root below it */
+	if (config_root_of(b->cfg, path) < 0) {
+		size_t i;
+
+		for (i = 0; i < b->cfg->nroots; i++) {
+			if (!path_is_under(b->cfg->roots[i], path))
+				continue;
+			rc = walk_tree(b->cfg->roots[i], WALK_STAT, b->cfg, rescan_cb, &r, &res);
+			note_walk_errors(b->cs, &res);
+			if (rc == 1 || b->failed)
+				return -1;
+		}
+		return 0;
+	}
+	if (changeset_path_excluded(b->cfg, path))
+		return 0;
+	rc = walk_tree(path, WALK_STAT, b->cfg, rescan_cb, &r, &res);
+	free(start);
+	note_walk_errors(b->cs, &res);
+	return (rc == 1 || b->failed) ? -1 : 0;
+}
+
+/* Sorts and removes duplicates in place. */
+static void
+sort_unique(char **arr, size_t *n)
+{
+	size_t i, o = 0;
+
+	if (*n == 0)
+		return;
+	qsort(arr, *n, sizeof *arr, path_cmp);
+	for (i = 0; i < *n; i++) {
+		if (o > 0 && strcmp(arr[o - 1], arr[i]) == 0) {
+			free(arr[i]);
+			continue;
+		}
+		arr[o++] = arr[i];
+	}
+	*n = o;
+}
+
+int
+changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
+    int64_t after_seq)
+{
+	struct build_ctx b = { cs, cfg, 0 };
+
+	memset(cs, 0, sizeof *cs);
+	if (journal_foreach_change(j, after_seq, NULL, change_cb, &b) != 0) {
+		if (cs->errmsg[0] == '\0')
+			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
+		return -1;
+	}
+	if (journal_foreach_rescan(j, after_seq, NULL, rescan_row_cb, &b) != 0) {
+		if (cs->errmsg[0] == '\0')
+			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
+		return -1;
+	}
+	sort_unique(cs->paths, &cs->npaths);
+	sort_unique(cs->deleted, &cs->ndeleted);
+	return cs->errors ? -1 : 0;
+}
+
+void
+changeset_free(struct changeset *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->npaths; i++)
+		free(cs->paths[i]);
+	free(cs->paths);
+	for (i = 0; i < cs->ndeleted; i++)
+		free(cs->deleted[i]);
+	free(cs->deleted);
+	memset(cs, 0, sizeof *cs);
+}
+
+/* Orders roots as "root/" so concatenated sorted walks stay sorted. */
+static int
+root_cmp(const void *a, const void *b)
+{
+	const unsigned char *p = *(const unsigned char *const *)a;
+	const unsigned char *q = *(const unsigned char *const *)b;
+
+	while (*p != '\0' && *p == *q) {
+		p++;
+		q++;
+	}
+	return (int)(*p ? *p : '/') - (int)(*q ? *q : '/');
+}
+
+int
+changeset_walk_full(const struct config *cfg, walk_fn fn, void *ctx, struct walk_result *total)
+{
+	const char **roots;
+	size_t i;
+	int ret = 0;
+
+	memset(total, 0, sizeof *total);
+	roots = malloc(cfg->nroots * sizeof *roots);
+	if (roots == NULL) {
+		snprintf(total->errmsg, sizeof total->errmsg, "out of memory");
+		total->errors++;
+		return -1;
+	}
+	for (i = 0; i < cfg->nroots; i++)
+		roots[i] = cfg->roots[i];
+	qsort(roots, cfg->nroots, sizeof *roots, root_cmp);
+	for (i = 0; i < cfg->nroots; i++) {
+		struct walk_result res;
+		int rc = walk_tree(roots[i], WALK_SORTED, cfg, fn, ctx, &res);
+
+		total->dirs += res.dirs;
+		total->files += res.files;
+		if (res.errors && total->errors == 0)
+			memcpy(total->errmsg, res.errmsg, sizeof total->errmsg);
+		total->errors += res.errors;
+		if (rc == 1) {
+			ret = 1;
+			break;
+		}
+		if (rc < 0)
+			ret = -1;
+	}
+	free(roots);
+	return ret;
+}

@@ -1,0 +1,455 @@
+/* config.c: parser and validator for chjournal.conf ("key = value" lines,
+ * '#' comments). Every error names the file, the line and the key. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "path.h"
+
+#define CONFIG_MAX_FILE_SIZE (1024 * 1024)
+
+static void
+config_error(struct config *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+config_choose_file(const char *explicit_file)
+{
+	const char *env;
+
+	if (explicit_file != NULL)
+		return explicit_file;
+	env = getenv("CHJOURNAL_CONF");
+	if (env != NULL && *env != '\0')
+		return env;
+	return CONFIG_DEFAULT_FILE;
+}
+
+const char *
+config_backend_name(enum config_backend b)
+{
+	switch (b) {
+	case CONFIG_BACKEND_INOTIFY:
+		return "inotify";
+	}
+	return "unknown";
+}
+
+static int
+push_string(char ***arr, size_t *n, const char *s)
+{
+	char **na = realloc(*arr, (*n + 1) * sizeof **arr);
+
+	if (na == NULL)
+		return -1;
+	*arr = na;
+	na[*n] = strdup(s);
+	if (na[*n] == NULL)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* Parses an unsigned integer in [min, max]; returns -1 on any junk. */
+static int
+parse_uint(const char *v, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Checks one root: absolute, an existing real directory, not a symlink. */
+static int
+check_root(struct config *c, const char *file, int line, const char *v, char *out, size_t outsz)
+{
+	struct stat st;
+	size_t len = strlen(v);
+	char disp[PATH_MAX];
+
+	if (v[0] != '/') {
+		config_error(c, "%s:%d: key 'root': '%s' is not an absolute path", file, line,
+		    path_display(v, disp, sizeof disp));
+		return -1;
+	}
+	if (len >= outsz) {
+		config_error(c, "%s:%d: key 'root': path too long", file, line);
+		return -1;
+	}
+	memcpy(out, v, len + 1);
+	while (len > 1 && out[len - 1] == '/')
+		out[--len] = '\0';
+	if (strstr(out, "/./") != NULL || strstr(out, "/../") != NULL || strstr(out, "//") != NULL ||
+	    (len >= 2 && strcmp(out + len - 2, "/.") == 0) ||
+	    (len >= 3 && strcmp(out + len - 3, "/..") == 0)) {
+		config_error(c, "%s:%d: key 'root': '%s' is not a normalized path (no '.', '..' or '//')",
+		    file, line, path_display(out, disp, sizeof disp));
+		return -1;
+	}
+	if (lstat(out, &st) < 0) {
+		config_error(c, "%s:%d: key 'root': cannot use '%s': %s", file, line,
+		    path_display(out, disp, sizeof disp), strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char real[PATH_MAX], rdisp[PATH_MAX];
+
+		if (realpath(out, real) == NULL)
+			config_error(c, "%s:%d: key 'root': '%s' is a symlink that cannot be resolved: %s",
+			    file, line, path_display(out, disp, sizeof disp), strerror(errno));
+		else
+			config_error(c, "%s:%d: key 'root': '%s' is a symlink: name the directory it points to ('%s')",
+			    file, line, path_display(out, disp, sizeof disp),
+			    path_display(real, rdisp, sizeof rdisp));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		config_error(c, "%s:%d: key 'root': '%s' is not a directory", file, line,
+		    path_display(out, disp, sizeof disp));
+		return -1;
+	}
+	return 0;
+}
+
+/* Handles one "key = value" pair. */
+static int
+config_set(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	char buf[PATH_MAX];
+
+	if (strcmp(key, "journal") == 0 || strcmp(key, "consumers") == 0) {
+		char **slot = key[0] == 'j' ? &c->journal : &c->consumers;
+
+		if (v[0] != '/') {
+			config_error(c, "%s:%d: key '%s': '%s' is not an absolute path", file, line, key, v);
+			return -1;
+		}
+		free(*slot);
+		*slot = strdup(v);
+		return *slot == NULL ? -1 : 0;
+	}
+	if (strcmp(key, "root") == 0) {
+		size_t i;
+
+		if (check_root(c, file, line, v, buf, sizeof buf) < 0)
+			return -1;
+		for (i = 0; i < c->nroots; i++) {
+			if (path_is_under(buf, c->roots[i]) || path_is_under(c->roots[i], buf)) {
+				config_error(c, "%s:%d: key 'root': '%s' overlaps root '%s'", file, line,
+				    buf, c->roots[i]);
+				return -1;
+			}
+		}
+		return push_string(&c->roots, &c->nroots, buf);
+	}
+	if (strcmp(key, "exclude") == 0) {
+		regex_t *nr;
+		int rc;
+
+		nr = realloc(c->excludes, (c->nexcludes + 1) * sizeof *nr);
+		if (nr == NULL)
+			return -1;
+		c->excludes = nr;
+		rc = regcomp(&nr[c->nexcludes], v, REG_EXTENDED | REG_NOSUB);
+		if (rc != 0) {
+			char rerr[256];
+
+			regerror(rc, &nr[c->nexcludes], rerr, sizeof rerr);
+			config_error(c, "%s:%d: key 'exclude': bad regular expression '%s': %s", file, line, v, rerr);
+			return -1;
+		}
+		if (push_string(&c->exclude_sources, &c->nexcludes, v) < 0) {
+			regfree(&nr[c->nexcludes]);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "backend") == 0) {
+		if (strcmp(v, "inotify") == 0) {
+			c->backend = CONFIG_BACKEND_INOTIFY;
+			return 0;
+		}
+		if (strcmp(v, "fanotify") == 0 || strcmp(v, "auto") == 0) {
+			config_error(c, "%s:%d: key 'backend': '%s' is not supported by this version (use 'inotify')",
+			    file, line, v);
+			return -1;
+		}
+		config_error(c, "%s:%d: key 'backend': unknown backend '%s' (expected 'inotify')", file, line, v);
+		return -1;
+	}
+	if (strcmp(key, "flush_interval_ms") == 0) {
+		if (parse_uint(v, 10, 60000, &c->flush_interval_ms) < 0) {
+			config_error(c, "%s:%d: key 'flush_interval_ms': '%s' is not a number from 10 to 60000",
+			    file, line, v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "batch_size") == 0) {
+		if (parse_uint(v, 1, 10000000, &c->batch_size) < 0) {
+			config_error(c, "%s:%d: key 'batch_size': '%s' is not a number from 1 to 10000000",
+			    file, line, v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "sync_timeout") == 0) {
+		if (parse_uint(v, 1, 86400, &c->sync_timeout) < 0) {
+			config_error(c, "%s:%d: key 'sync_timeout': '%s' is not a number of seconds from 1 to 86400",
+			    file, line, v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "log_level") == 0) {
+		static const char *names[] = { "error", "warning", "info", "debug" };
+		size_t i;
+
+		for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+			if (strcmp(v, names[i]) == 0) {
+				c->log_level = (enum config_log_level)i;
+				return 0;
+			}
+		}
+		config_error(c, "%s:%d: key 'log_level': unknown level '%s' (expected error, warning, info or debug)",
+		    file, line, v);
+		return -1;
+	}
+	config_error(c, "%s:%d: key '%s': unknown key", file, line, key);
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/* Derives defaults that depend on other keys (the consumers directory). */
+static int
+config_finish(struct config *c, const char *file)
+{
+	if (c->nroots == 0) {
+		config_error(c, "%s: key 'root': no root configured (add a line 'root = /path/to/spool')", file);
+		return -1;
+	}
+	if (c->journal == NULL && (c->journal = strdup(CONFIG_DEFAULT_JOURNAL)) == NULL)
+		return -1;
+	if (c->consumers == NULL) {
+		const char *slash = strrchr(c->journal, '/');
+		size_t dl = (size_t)(slash - c->journal);
+
+		c->consumers = malloc(dl + sizeof "/consumers");
+		if (c->consumers == NULL)
+			return -1;
+		memcpy(c->consumers, c->journal, dl);
+		memcpy(c->consumers + dl, "/consumers", sizeof "/consumers");
+	}
+	return 0;
+}
+
+int
+config_parse(struct config *c, const char *file, const char *text)
+{
+	const char *p = text;
+	int line = 0;
+	char *copy = NULL;
+
+	memset(c, 0, sizeof *c);
+	c->flush_interval_ms = 1000;
+	c->batch_size = 10000;
+	c->sync_timeout = 60;
+	c->log_level = CONFIG_LOG_INFO;
+	if ((c->file = strdup(file)) == NULL)
+		goto nomem;
+
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *s, *eq, *key, *val;
+
+		line++;
+		free(copy);
+		if ((copy = malloc(len + 1)) == NULL)
+			goto nomem;
+		memcpy(copy, p, len);
+		copy[len] = '\0';
+		p += len + (nl ? 1 : 0);
+		if (memchr(copy, '\0', len) != NULL) {
+			config_error(c, "%s:%d: line contains a NUL byte", file, line);
+			goto fail;
+		}
+		s = trim(copy);
+		if (*s == '\0' || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			config_error(c, "%s:%d: expected 'key = value', got '%.60s'", file, line, s);
+			goto fail;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		if (*key == '\0') {
+			config_error(c, "%s:%d: missing key before '='", file, line);
+			goto fail;
+		}
+		if (*val == '\0') {
+			config_error(c, "%s:%d: key '%s': missing value", file, line, key);
+			goto fail;
+		}
+		if (config_set(c, file, line, key, val) < 0) {
+			if (c->errmsg[0] == '\0')
+				goto nomem;
+			goto fail;
+		}
+	}
+	free(copy);
+	copy = NULL;
+	if (config_finish(c, file) < 0) {
+		if (c->errmsg[0] == '\0')
+			goto nomem;
+		goto fail;
+	}
+	return 0;
+nomem:
+	config_error(c, "%s: out of memory", file);
+fail:
+	free(copy);
+	{
+		char msg[sizeof c->errmsg];
+
+		memcpy(msg, c->errmsg, sizeof msg);
+		config_free(c);
+		memcpy(c->errmsg, msg, sizeof msg);
+	}
+	return -1;
+}
+
+int
+config_load(struct config *c, const char *file)
+{
+	FILE *f;
+	char *text;
+	size_t n;
+	struct stat st;
+
+	memset(c, 0, sizeof *c);
+	f = fopen(file, "re");
+	if (f == NULL) {
+		config_error(c, "%s: cannot read configuration: %s", file, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		config_error(c, "%s: cannot read configuration: Is a directory", file);
+		return -1;
+	}
+	text = malloc(CONFIG_MAX_FILE_SIZE + 1);
+	if (text == NULL) {
+		fclose(f);
+		config_error(c, "%s: out of memory", file);
+		return -1;
+	}
+	n = fread(text, 1, CONFIG_MAX_FILE_SIZE + 1, f);
+	if (ferror(f)) {
+		config_error(c, "%s: cannot read configuration: %s", file, strerror(errno));
+		fclose(f);
+		free(text);
+		return -1;
+	}
+	fclose(f);
+	if (n > CONFIG_MAX_FILE_SIZE) {
+		free(text);
+		config_error(c, "%s: configuration larger than %d bytes", file, CONFIG_MAX_FILE_SIZE);
+		return -1;
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n) != NULL) {
+		/* find the line for the message */
+		int line = 1;
+		size_t i;
+
+		for (i = 0; i < n && text[i] != '\0'; i++)
+			if (text[i] == '\n')
+				line++;
+		free(text);
+		config_error(c, "%s:%d: line contains a NUL byte", file, line);
+		return -1;
+	}
+	{
+		int rc = config_parse(c, file, text);
+
+		free(text);
+		return rc;
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	free(c->file);
+	free(c->journal);
+	free(c->consumers);
+	for (i = 0; i < c->nroots; i++)
+		free(c->roots[i]);
+	free(c->roots);
+	for (i = 0; i < c->nexcludes; i++) {
+		regfree(&c->excludes[i]);
+		free(c->exclude_sources[i]);
+	}
+	free(c->excludes);
+	free(c->exclude_sources);
+	memset(c, 0, sizeof *c);
+}
+
+int
+config_is_excluded(const struct config *c, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < c->nexcludes; i++)
+		if (regexec(&c->excludes[i], path, 0, NULL, 0) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_root_of(const struct config *c, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < c->nroots; i++)
+		if (path_is_under(path, c->roots[i]))
+			return (int)i;
+	return -1;
+}

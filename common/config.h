@@ -1,0 +1,64 @@
+/* config.h: chjournal.conf, the one configuration file read by chjournald and
+ * chjournal. config_load() either fills the whole struct or fails with a
+ * message naming the file, the line and the key: never half-configured. */
+#ifndef CHJ_CONFIG_H
+#define CHJ_CONFIG_H
+
+#include <regex.h>
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_FILE "/etc/chjournal.conf"
+#define CONFIG_DEFAULT_JOURNAL "/var/lib/chjournal/journal.db"
+
+enum config_backend {
+	CONFIG_BACKEND_INOTIFY = 0,
+};
+
+enum config_log_level {
+	CONFIG_LOG_ERROR = 0,
+	CONFIG_LOG_WARNING,
+	CONFIG_LOG_INFO,
+	CONFIG_LOG_DEBUG,
+};
+
+struct config {
+	char *file;              /* the file this was read from */
+	char *journal;           /* journal database */
+	char *consumers;         /* directory of consumer cursor files */
+	char **roots;            /* absolute, no trailing slash, real directories */
+	size_t nroots;
+	char **exclude_sources;  /* the regexes as written */
+	regex_t *excludes;
+	size_t nexcludes;
+	enum config_backend backend;
+	unsigned flush_interval_ms;
+	unsigned batch_size;
+	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
+	enum config_log_level log_level;
+	char errmsg[1024];
+};
+
+/* Returns the file to read: explicit (from -c) if not NULL, else
+ * $CHJOURNAL_CONF if set and non-empty, else CONFIG_DEFAULT_FILE. */
+const char *config_choose_file(const char *explicit_file);
+
+/* Reads and validates file into c (zeroed first). Returns 0, or -1 with
+ * c->errmsg set ("FILE:LINE: key 'K': why") and nothing allocated. */
+int config_load(struct config *c, const char *file);
+
+/* Parses configuration text as if read from file (for tests and -c -). */
+int config_parse(struct config *c, const char *file, const char *text);
+
+/* Frees everything config_load() allocated; c may be reused afterwards. */
+void config_free(struct config *c);
+
+/* Returns 1 when path matches one of the exclude regexes. */
+int config_is_excluded(const struct config *c, const char *path);
+
+/* Returns the index of the root that holds path, or -1. */
+int config_root_of(const struct config *c, const char *path);
+
+/* Returns the name of a backend / log level as written in the file. */
+const char *config_backend_name(enum config_backend b);
+
+#endif

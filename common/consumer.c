@@ -1,0 +1,361 @@
+/* consumer.c: consumer cursor files ("key=value" lines), written atomically. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "path.h"
+
+static int
+cerr(struct consumers *cs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cs->errmsg, sizeof cs->errmsg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int
+consumer_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > CONSUMER_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '@' ||
+		    ch == '+' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+consumers_open(struct consumers *cs, const char *dir, int create)
+{
+	memset(cs, 0, sizeof *cs);
+	cs->lock_fd = -1;
+	if ((cs->dir = strdup(dir)) == NULL)
+		return cerr(cs, "out of memory");
+	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return cerr(cs, "cannot create consumers directory '%s': %s", dir, strerror(errno));
+	return 0;
+}
+
+void
+consumers_close(struct consumers *cs)
+{
+	consumers_unlock(cs);
+	free(cs->dir);
+	cs->dir = NULL;
+}
+
+int
+consumers_lock(struct consumers *cs)
+{
+	char *p = path_join(cs->dir, ".lock");
+
+	if (p == NULL)
+		return cerr(cs, "out of memory");
+	cs->lock_fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	free(p);
+	if (cs->lock_fd < 0)
+		return cerr(cs, "cannot open lock in consumers directory '%s': %s", cs->dir, strerror(errno));
+	if (flock(cs->lock_fd, LOCK_EX) < 0) {
+		close(cs->lock_fd);
+		cs->lock_fd = -1;
+		return cerr(cs, "cannot lock consumers directory '%s': %s", cs->dir, strerror(errno));
+	}
+	return 0;
+}
+
+void
+consumers_unlock(struct consumers *cs)
+{
+	if (cs->lock_fd >= 0)
+		close(cs->lock_fd);
+	cs->lock_fd = -1;
+}
+
+static int
+read_kv(struct consumer_state *st, const char *key, const char *val)
+{
+	char *end;
+	long long v;
+
+	if (strcmp(key, "committed_journal_id") == 0 || strcmp(key, "open_journal_id") == 0) {
+		char *dst = key[0] == 'c' ? st->committed_journal_id : st->open_journal_id;
+
+		if (strlen(val) != 32)
+			return -1;
+		memcpy(dst, val, 33);
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(val, &end, 10);
+	if (errno != 0 || *end != '\0' || end == val)
+		return -1;
+	if (strcmp(key, "has_committed") == 0)
+		st->has_committed = v != 0;
+	else if (strcmp(key, "committed_seq") == 0)
+		st->committed_seq = v;
+	else if (strcmp(key, "committed_time") == 0)
+		st->committed_time = v;
+	else if (strcmp(key, "commit_time") == 0)
+		st->commit_time = v;
+	else if (strcmp(key, "has_open") == 0)
+		st->has_open = v != 0;
+	else if (strcmp(key, "open_seq") == 0)
+		st->open_seq = v;
+	else if (strcmp(key, "open_time") == 0)
+		st->open_time = v;
+	else if (strcmp(key, "open_full") == 0)
+		st->open_full = v != 0;
+	else if (strcmp(key, "open_after_seq") == 0)
+		st->open_after_seq = v;
+	/* unknown keys from a newer version are ignored */
+	return 0;
+}
+
+int
+consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
+{
+	char *p;
+	FILE *f;
+	char line[256];
+	int lineno = 0;
+
+	memset(st, 0, sizeof *st);
+	if (!consumer_name_valid(name))
+		return cerr(cs, "invalid consumer name '%s'", name);
+	if ((p = path_join(cs->dir, name)) == NULL)
+		return cerr(cs, "out of memory");
+	f = fopen(p, "re");
+	if (f == NULL) {
+		int e = errno;
+
+		if (e == ENOENT) {
+			free(p);
+			return 1;
+		}
+		cerr(cs, "cannot read consumer '%s' ('%s'): %s", name, p, strerror(e));
+		free(p);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *eq, *nl;
+
+		lineno++;
+		nl = strchr(line, '\n');
+		if (nl != NULL)
+			*nl = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL || (*eq = '\0', read_kv(st, line, eq + 1) < 0)) {
+			cerr(cs, "consumer '%s': '%s' line %d is corrupt", name, p, lineno);
+			fclose(f);
+			free(p);
+			return -1;
+		}
+	}
+	fclose(f);
+	free(p);
+	return 0;
+}
+
+/* fsyncs the directory so a rename or unlink in it is durable. */
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
+{
+	char *p = NULL, *tmp = NULL;
+	char buf[1024];
+	int fd = -1, len, ret = -1;
+
+	if (!consumer_name_valid(name))
+		return cerr(cs, "invalid consumer name '%s'", name);
+	len = snprintf(buf, sizeof buf,
+	    "# chjournal consumer cursor: written by chjournal, do not edit\n"
+	    "has_committed=%d\ncommitted_journal_id=%s\ncommitted_seq=%" PRId64 "\n"
+	    "committed_time=%" PRId64 "\ncommit_time=%" PRId64 "\n"
+	    "has_open=%d\nopen_journal_id=%s\nopen_seq=%" PRId64 "\nopen_time=%" PRId64 "\n"
+	    "open_full=%d\nopen_after_seq=%" PRId64 "\n",
+	    st->has_committed,
+	    st->committed_journal_id[0] ? st->committed_journal_id : "00000000000000000000000000000000",
+	    st->committed_seq, st->committed_time, st->commit_time,
+	    st->has_open, st->open_journal_id[0] ? st->open_journal_id : "00000000000000000000000000000000",
+	    st->open_seq, st->open_time, st->open_full, st->open_after_seq);
+	p = path_join(cs->dir, name);
+	tmp = p ? malloc(strlen(p) + 8) : NULL;
+	if (tmp == NULL) {
+		cerr(cs, "out of memory");
+		goto done;
+	}
+	sprintf(tmp, "%s.tmp", p);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
+		goto done;
+	}
+	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
+		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, p) < 0) {
+		cerr(cs, "cannot replace consumer '%s' ('%s'): %s", name, p, strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	if (fsync_dir(cs->dir) < 0) {
+		cerr(cs, "cannot sync consumers directory '%s': %s", cs->dir, strerror(errno));
+		goto done;
+	}
+	ret = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	free(tmp);
+	return ret;
+}
+
+int
+consumer_remove(struct consumers *cs, const char *name)
+{
+	char *p;
+
+	if (!consumer_name_valid(name))
+		return cerr(cs, "invalid consumer name '%s'", name);
+	if ((p = path_join(cs->dir, name)) == NULL)
+		return cerr(cs, "out of memory");
+	if (unlink(p) < 0) {
+		int e = errno;
+
+		free(p);
+		if (e == ENOENT)
+			return 1;
+		return cerr(cs, "cannot remove consumer '%s': %s", name, strerror(e));
+	}
+	free(p);
+	fsync_dir(cs->dir);
+	return 0;
+}
+
+int
+consumer_list(struct consumers *cs, char ***names, size_t *n)
+{
+	DIR *d;
+	struct dirent *de;
+	char **arr = NULL;
+	size_t cnt = 0;
+
+	*names = NULL;
+	*n = 0;
+	d = opendir(cs->dir);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		return cerr(cs, "cannot read consumers directory '%s': %s", cs->dir, strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		char **na;
+
+		if (!consumer_name_valid(de->d_name))
+			continue;
+		if (strlen(de->d_name) > 4 && strcmp(de->d_name + strlen(de->d_name) - 4, ".tmp") == 0)
+			continue;
+		na = realloc(arr, (cnt + 1) * sizeof *arr);
+		if (na == NULL || (na[cnt] = strdup(de->d_name)) == NULL) {
+			closedir(d);
+			consumer_list_free(na ? na : arr, cnt);
+			return cerr(cs, "out of memory");
+		}
+		arr = na;
+		cnt++;
+	}
+	closedir(d);
+	if (cnt > 0)
+		qsort(arr, cnt, sizeof *arr, path_cmp);
+	*names = arr;
+	*n = cnt;
+	return 0;
+}
+
+void
+consumer_list_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int
+consumers_prune_point(struct consumers *cs, const char *journal_id, int64_t *seq)
+{
+	char **names;
+	size_t n, i;
+	int64_t min = 0;
+	int any = 0;
+
+	*seq = 0;
+	if (consumer_list(cs, &names, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct consumer_state st;
+		int rc = consumer_load(cs, names[i], &st);
+
+		if (rc < 0) {
+			/* an unreadable cursor must not let rows go: prune nothing */
+			consumer_list_free(names, n);
+			return -1;
+		}
+		if (rc == 1)
+			continue;
+		/* a consumer with no commit on this journal runs full: no constraint */
+		if (!st.has_committed || strcmp(st.committed_journal_id, journal_id) != 0)
+			continue;
+		if (!any || st.committed_seq < min)
+			min = st.committed_seq;
+		any = 1;
+	}
+	consumer_list_free(names, n);
+	*seq = any ? min : 0;
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* daemonlock.h: the lock file "<journal>.lock" that a running chjournald
+ * holds (flock, exclusive) with its pid inside. The agent probes it to know
+ * whether a daemon is journaling; a daemon killed with SIGKILL releases it. */
+#ifndef CHJ_DAEMONLOCK_H
+#define CHJ_DAEMONLOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Takes the lock and writes our pid. Returns the fd to keep open, or -1 with
+ * err filled (another daemon: its pid is named). */
+int daemonlock_acquire(const char *journal, char *err, size_t errlen);
+
+/* Returns 1 (running, *pid set), 0 (no daemon), -1 (err filled). */
+int daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen);
+
+#endif

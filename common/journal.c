@@ -1,0 +1,723 @@
+/* journal.c: the SQLite change journal: schema, write batches, window
+ * queries, metadata. Every SQL statement of the project lives here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "journal.h"
+#include "path.h"
+
+struct journal {
+	sqlite3 *db;
+	char *file;
+	char id[33];
+	int created;
+	int in_batch;
+	int64_t batch_seq;      /* last seq handed out in this batch */
+	int64_t prune_seq;
+	sqlite3_stmt *st_change;
+	sqlite3_stmt *st_rescan;
+	sqlite3_stmt *st_cookie;
+	char errmsg[1024];
+};
+
+static const char *schema_sql =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS changes("
+	"  path BLOB PRIMARY KEY, seq INTEGER NOT NULL, time INTEGER NOT NULL,"
+	"  flags INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS changes_seq ON changes(seq);"
+	"CREATE TABLE IF NOT EXISTS rescans("
+	"  path BLOB PRIMARY KEY, seq INTEGER NOT NULL, time INTEGER NOT NULL,"
+	"  since INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS rescans_seq ON rescans(seq);"
+	"CREATE TABLE IF NOT EXISTS cookies("
+	"  name TEXT PRIMARY KEY, seq INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Rows committed past by every consumer (seq <= ?5) start afresh; others keep
+ * the union of what happened, so a change before a consumer's begin is never
+ * hidden by a later one. */
+static const char *upsert_change_sql =
+	"INSERT INTO changes(path, seq, time, flags) VALUES(?1, ?2, ?3, ?4) "
+	"ON CONFLICT(path) DO UPDATE SET seq = excluded.seq, time = excluded.time, "
+	"flags = CASE WHEN changes.seq <= ?5 THEN excluded.flags "
+	"             ELSE changes.flags | excluded.flags END";
+
+static const char *upsert_rescan_sql =
+	"INSERT INTO rescans(path, seq, time, since, reason) VALUES(?1, ?2, ?3, ?4, ?5) "
+	"ON CONFLICT(path) DO UPDATE SET seq = excluded.seq, time = excluded.time, "
+	"reason = excluded.reason, "
+	"since = CASE WHEN rescans.seq <= ?6 THEN excluded.since "
+	"             ELSE min(rescans.since, excluded.since) END";
+
+static const char *upsert_cookie_sql =
+	"INSERT INTO cookies(name, seq, time) VALUES(?1, ?2, ?3) "
+	"ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, time = excluded.time";
+
+/* The window query: the seq index must drive it (see journal_window_plan). */
+static const char *window_changes_sql =
+	"SELECT path, seq, time, flags FROM changes INDEXED BY changes_seq "
+	"WHERE seq > ?1 ORDER BY seq";
+static const char *window_rescans_sql =
+	"SELECT path, seq, time, since, reason FROM rescans INDEXED BY rescans_seq "
+	"WHERE seq > ?1 ORDER BY seq";
+
+static int
+jerr(struct journal *j, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[768];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (j->db != NULL && sqlite3_errcode(j->db) != SQLITE_OK)
+		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s: %s",
+		    j->file ? j->file : "?", msg, sqlite3_errmsg(j->db));
+	else
+		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s",
+		    j->file ? j->file : "?", msg);
+	return -1;
+}
+
+struct journal *
+journal_new(void)
+{
+	return calloc(1, sizeof(struct journal));
+}
+
+const char *
+journal_errmsg(const struct journal *j)
+{
+	return j->errmsg;
+}
+
+const char *
+journal_id(const struct journal *j)
+{
+	return j->id;
+}
+
+int
+journal_was_created(const struct journal *j)
+{
+	return j->created;
+}
+
+static int
+exec_sql(struct journal *j, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(j->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s", j->file,
+		    err ? err : "error");
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates the file with mode 0600 (whatever the umask) and its directory. */
+static int
+create_db_file(struct journal *j, const char *file)
+{
+	char *dir = strdup(file), *slash;
+	int fd;
+
+	if (dir == NULL)
+		return jerr(j, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+
+			free(dir);
+			return jerr(j, "cannot create directory: %s", strerror(e));
+		}
+	}
+	free(dir);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return jerr(j, "cannot create: %s", strerror(errno));
+	if (fchmod(fd, 0600) < 0) {
+		int e = errno;
+
+		close(fd);
+		return jerr(j, "cannot set mode 0600: %s", strerror(e));
+	}
+	close(fd);
+	j->created = 1;
+	return 0;
+}
+
+static int
+new_journal_id(struct journal *j)
+{
+	unsigned char raw[16];
+	size_t i;
+
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+		return jerr(j, "cannot read random bytes: %s", strerror(errno));
+	for (i = 0; i < sizeof raw; i++)
+		snprintf(j->id + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+/* Creates or checks the schema; reads or creates the journal id. */
+static int
+init_schema(struct journal *j, int readonly)
+{
+	int64_t version = 0;
+	char *id = NULL;
+	int rc;
+
+	if (!readonly) {
+		if (exec_sql(j, "BEGIN IMMEDIATE") < 0)
+			return -1;
+		if (exec_sql(j, schema_sql) < 0)
+			goto fail;
+	}
+	rc = journal_meta_get_int(j, "schema_version", &version);
+	if (rc < 0)
+		goto fail;
+	if (rc == 1) {
+		if (readonly) {
+			jerr(j, "not a chjournal database (no schema version)");
+			goto fail;
+		}
+		if (!j->created) {
+			int64_t n = 0;
+
+			/* an existing file without our meta rows: refuse, it is not ours */
+			if (journal_count_changes(j, -1, &n) < 0 || n > 0) {
+				jerr(j, "not a chjournal database (no schema version)");
+				goto fail;
+			}
+		}
+		if (new_journal_id(j) < 0 ||
+		    journal_meta_set_int(j, "schema_version", JOURNAL_SCHEMA_VERSION) < 0 ||
+		    journal_meta_set_text(j, "journal_id", j->id) < 0 ||
+		    journal_meta_set_int(j, "last_seq", 0) < 0 ||
+		    journal_meta_set_int(j, "created", (int64_t)time(NULL)) < 0)
+			goto fail;
+	} else if (version != JOURNAL_SCHEMA_VERSION) {
+		jerr(j, "schema version %lld is not supported (expected %d)",
+		    (long long)version, JOURNAL_SCHEMA_VERSION);
+		goto fail;
+	} else {
+		if (journal_meta_get_text(j, "journal_id", &id) != 0 || strlen(id) != 32) {
+			free(id);
+			jerr(j, "journal id missing or malformed");
+			goto fail;
+		}
+		memcpy(j->id, id, 33);
+		free(id);
+	}
+	if (!readonly && exec_sql(j, "COMMIT") < 0)
+		goto fail;
+	return 0;
+fail:
+	if (!readonly)
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+journal_open(struct journal *j, const char *file, int flags)
+{
+	int oflags;
+	struct stat st;
+
+	free(j->file);
+	if ((j->file = strdup(file)) == NULL)
+		return jerr(j, "out of memory");
+	if (lstat(file, &st) < 0) {
+		if (errno != ENOENT || !(flags & JOURNAL_CREATE))
+			return jerr(j, "cannot open: %s", strerror(errno));
+		if (create_db_file(j, file) < 0)
+			return -1;
+	} else if (!S_ISREG(st.st_mode)) {
+		return jerr(j, "cannot open: not a regular file");
+	}
+	oflags = (flags & JOURNAL_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (sqlite3_open_v2(file, &j->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+		return jerr(j, "cannot open");
+	sqlite3_busy_timeout(j->db, 30000);
+	sqlite3_extended_result_codes(j->db, 1);
+	if (!(flags & JOURNAL_READONLY)) {
+		/* WAL for concurrent readers; FULL so a power loss cannot drop a flushed batch */
+		if (exec_sql(j, "PRAGMA journal_mode=WAL") < 0 ||
+		    exec_sql(j, "PRAGMA synchronous=FULL") < 0)
+			return -1;
+	}
+	if (init_schema(j, flags & JOURNAL_READONLY) < 0)
+		return -1;
+	return 0;
+}
+
+void
+journal_free(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	sqlite3_finalize(j->st_change);
+	sqlite3_finalize(j->st_rescan);
+	sqlite3_finalize(j->st_cookie);
+	if (j->db != NULL)
+		sqlite3_close(j->db);
+	free(j->file);
+	free(j);
+}
+
+static int
+prepare(struct journal *j, sqlite3_stmt **st, const char *sql)
+{
+	if (*st != NULL) {
+		sqlite3_reset(*st);
+		sqlite3_clear_bindings(*st);
+		return 0;
+	}
+	if (sqlite3_prepare_v2(j->db, sql, -1, st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare statement");
+	return 0;
+}
+
+int
+journal_batch_begin(struct journal *j, int64_t prune_seq)
+{
+	if (j->in_batch)
+		return jerr(j, "batch already open");
+	if (exec_sql(j, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	j->in_batch = 1;
+	j->prune_seq = prune_seq;
+	if (journal_last_seq(j, &j->batch_seq) < 0) {
+		journal_batch_rollback(j);
+		return -1;
+	}
+	return 0;
+}
+
+int
+journal_batch_change(struct journal *j, const char *path, unsigned flags, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (prepare(j, &j->st_change, upsert_change_sql) < 0)
+		return -1;
+	st = j->st_change;
+	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ++j->batch_seq);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, flags);
+	sqlite3_bind_int64(st, 5, j->prune_seq);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return jerr(j, "cannot record change");
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+journal_batch_rescan(struct journal *j, const char *path, int64_t since,
+    const char *reason, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (prepare(j, &j->st_rescan, upsert_rescan_sql) < 0)
+		return -1;
+	st = j->st_rescan;
+	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ++j->batch_seq);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, since);
+	sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, j->prune_seq);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return jerr(j, "cannot record rescan");
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+journal_batch_cookie(struct journal *j, const char *name, int64_t now)
+{
+	sqlite3_stmt *st;
+
+	if (prepare(j, &j->st_cookie, upsert_cookie_sql) < 0)
+		return -1;
+	st = j->st_cookie;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, j->batch_seq);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return jerr(j, "cannot record sync cookie");
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Deletes rows every consumer has committed past, and stale cookies. */
+static int
+prune(struct journal *j)
+{
+	sqlite3_stmt *st = NULL;
+	static const char *sqls[] = {
+		"DELETE FROM changes WHERE seq <= ?1",
+		"DELETE FROM rescans WHERE seq <= ?1",
+	};
+	size_t i;
+
+	for (i = 0; j->prune_seq > 0 && i < sizeof sqls / sizeof sqls[0]; i++) {
+		if (sqlite3_prepare_v2(j->db, sqls[i], -1, &st, NULL) != SQLITE_OK)
+			return jerr(j, "cannot prepare prune");
+		sqlite3_bind_int64(st, 1, j->prune_seq);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return jerr(j, "cannot prune");
+		}
+		sqlite3_finalize(st);
+	}
+	if (sqlite3_prepare_v2(j->db, "DELETE FROM cookies WHERE time < ?1", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare prune");
+	sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - 3600);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return jerr(j, "cannot prune cookies");
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+journal_batch_commit(struct journal *j)
+{
+	if (!j->in_batch)
+		return jerr(j, "no batch open");
+	if (prune(j) < 0 || journal_meta_set_int(j, "last_seq", j->batch_seq) < 0) {
+		journal_batch_rollback(j);
+		return -1;
+	}
+	if (exec_sql(j, "COMMIT") < 0) {
+		journal_batch_rollback(j);
+		return -1;
+	}
+	j->in_batch = 0;
+	return 0;
+}
+
+void
+journal_batch_rollback(struct journal *j)
+{
+	if (j->st_change)
+		sqlite3_reset(j->st_change);
+	if (j->st_rescan)
+		sqlite3_reset(j->st_rescan);
+	if (j->st_cookie)
+		sqlite3_reset(j->st_cookie);
+	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	j->in_batch = 0;
+}
+
+static int
+meta_set(struct journal *j, const char *key, int64_t iv, const char *tv)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db,
+	    "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare metadata update");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (tv != NULL)
+		sqlite3_bind_text(st, 2, tv, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 2, iv);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return jerr(j, "cannot set metadata '%s'", key);
+	return 0;
+}
+
+int
+journal_meta_set_int(struct journal *j, const char *key, int64_t v)
+{
+	return meta_set(j, key, v, NULL);
+}
+
+int
+journal_meta_set_text(struct journal *j, const char *key, const char *v)
+{
+	return meta_set(j, key, 0, v);
+}
+
+/* Reads one meta value; copies text into *tv when tv != NULL. */
+static int
+meta_get(struct journal *j, const char *key, int64_t *iv, char **tv)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare metadata query");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return jerr(j, "cannot read metadata '%s'", key);
+	}
+	if (iv != NULL)
+		*iv = sqlite3_column_int64(st, 0);
+	if (tv != NULL) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		*tv = strdup(t ? (const char *)t : "");
+		if (*tv == NULL) {
+			sqlite3_finalize(st);
+			return jerr(j, "out of memory");
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+journal_meta_get_int(struct journal *j, const char *key, int64_t *v)
+{
+	return meta_get(j, key, v, NULL);
+}
+
+int
+journal_meta_get_text(struct journal *j, const char *key, char **v)
+{
+	return meta_get(j, key, NULL, v);
+}
+
+int
+journal_last_seq(struct journal *j, int64_t *seq)
+{
+	int rc = journal_meta_get_int(j, "last_seq", seq);
+
+	if (rc == 1)
+		*seq = 0;
+	return rc < 0 ? -1 : 0;
+}
+
+/* Copies a BLOB column into a NUL-terminated buffer owned by *buf. */
+static const char *
+column_path(sqlite3_stmt *st, int col, char **buf, size_t *cap)
+{
+	const void *b = sqlite3_column_blob(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	if (n + 1 > *cap) {
+		char *nb = realloc(*buf, n + 1);
+
+		if (nb == NULL)
+			return NULL;
+		*buf = nb;
+		*cap = n + 1;
+	}
+	if (n > 0)
+		memcpy(*buf, b, n);
+	(*buf)[n] = '\0';
+	return *buf;
+}
+
+int
+journal_foreach_change(struct journal *j, int64_t after_seq, const char *under,
+    journal_change_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(j->db, window_changes_sql, -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare window query");
+	sqlite3_bind_int64(st, 1, after_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = column_path(st, 0, &buf, &cap);
+
+		if (p == NULL) {
+			ret = jerr(j, "out of memory");
+			goto done;
+		}
+		if (under != NULL && !path_is_under(p, under))
+			continue;
+		ret = fn(ctx, p, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+		    (unsigned)sqlite3_column_int64(st, 3));
+		if (ret != 0)
+			goto done;
+	}
+	if (rc != SQLITE_DONE)
+		ret = jerr(j, "cannot read changes");
+done:
+	sqlite3_finalize(st);
+	free(buf);
+	return ret;
+}
+
+int
+journal_foreach_rescan(struct journal *j, int64_t after_seq, const char *under,
+    journal_rescan_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(j->db, window_rescans_sql, -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare rescan query");
+	sqlite3_bind_int64(st, 1, after_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = column_path(st, 0, &buf, &cap);
+		const unsigned char *reason = sqlite3_column_text(st, 4);
+
+		if (p == NULL) {
+			ret = jerr(j, "out of memory");
+			goto done;
+		}
+		/* a rescan of a parent of `under` covers it too */
+		if (under != NULL && !path_is_under(p, under) && !path_is_under(under, p))
+			continue;
+		ret = fn(ctx, p, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+		    sqlite3_column_int64(st, 3), reason ? (const char *)reason : "");
+		if (ret != 0)
+			goto done;
+	}
+	if (rc != SQLITE_DONE)
+		ret = jerr(j, "cannot read rescans");
+done:
+	sqlite3_finalize(st);
+	free(buf);
+	return ret;
+}
+
+static int
+count_after(struct journal *j, const char *sql, int64_t after_seq, int64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare count");
+	sqlite3_bind_int64(st, 1, after_seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return jerr(j, "cannot count rows");
+	return 0;
+}
+
+int
+journal_count_changes(struct journal *j, int64_t after_seq, int64_t *n)
+{
+	return count_after(j, "SELECT count(*) FROM changes INDEXED BY changes_seq WHERE seq > ?1",
+	    after_seq, n);
+}
+
+int
+journal_count_rescans(struct journal *j, int64_t after_seq, int64_t *n)
+{
+	return count_after(j, "SELECT count(*) FROM rescans INDEXED BY rescans_seq WHERE seq > ?1",
+	    after_seq, n);
+}
+
+int
+journal_cookie_seq(struct journal *j, const char *name, int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "SELECT seq FROM cookies WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare cookie query");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return jerr(j, "cannot read cookies");
+}
+
+int
+journal_cookie_delete(struct journal *j, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "DELETE FROM cookies WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare cookie delete");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return jerr(j, "cannot delete cookie");
+	return 0;
+}
+
+char *
+journal_flags_str(unsigned flags, char *buf, size_t size)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+	} names[] = {
+		{ JF_CREATED, "created" }, { JF_MODIFIED, "modified" },
+		{ JF_ATTRIB, "attrib" }, { JF_DELETED, "deleted" },
+		{ JF_RENAMED, "renamed" }, { JF_SUBTREE, "subtree" }, { JF_DIR, "dir" },
+	};
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (!(flags & names[i].flag))
+			continue;
+		o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", o ? "," : "", names[i].name);
+		if (o >= size)
+			break;
+	}
+	return buf;
+}
+
+int
+journal_window_plan(struct journal *j, char *buf, size_t size)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	size_t o = 0;
+
+	snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", window_changes_sql);
+	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot explain window query");
+	sqlite3_bind_int64(st, 1, 0);
+	buf[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && o < size) {
+		const unsigned char *d = sqlite3_column_text(st, 3);
+
+		o += (size_t)snprintf(buf + o, size - o, "%s\n", d ? (const char *)d : "");
+	}
+	sqlite3_finalize(st);
+	return 0;
+}

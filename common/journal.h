@@ -1,0 +1,93 @@
+/* journal.h: the SQLite change journal shared by chjournald and chjournal.
+ * This module owns every SQL statement; all parameters are bound. One row
+ * per changed path (coalesced), each numbered by a monotonic sequence; rescan
+ * records for subtrees whose changes may be unknown since a given time;
+ * sync cookies the daemon has seen. Functions return 0 on success and -1 on
+ * error with the detail in journal_errmsg(). */
+#ifndef CHJ_JOURNAL_H
+#define CHJ_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_SCHEMA_VERSION 1
+
+/* Seconds taken off every "changes may be unknown since" time: file times
+ * come from the kernel's coarse clock and are compared in whole seconds. */
+#define JOURNAL_TIME_MARGIN 2
+
+/* What happened to a path (a row keeps the union of what its events said). */
+#define JF_CREATED  0x01u  /* created (also a new hard link) */
+#define JF_MODIFIED 0x02u  /* content written */
+#define JF_ATTRIB   0x04u  /* attributes changed */
+#define JF_DELETED  0x08u  /* deleted or moved away */
+#define JF_RENAMED  0x10u  /* got this name by a rename or a move-in */
+#define JF_SUBTREE  0x20u  /* a directory created or moved in: everything below is new */
+#define JF_DIR      0x40u  /* the path was a directory when the event came */
+
+/* journal_open() flags */
+#define JOURNAL_CREATE   0x1  /* create the database and schema if missing */
+#define JOURNAL_READONLY 0x2
+
+struct journal;
+
+/* Allocates an unopened handle (NULL only on ENOMEM). */
+struct journal *journal_new(void);
+/* Opens (and with JOURNAL_CREATE creates, mode 0600) the journal file. */
+int journal_open(struct journal *j, const char *file, int flags);
+/* Closes the database and frees the handle; NULL is ignored. */
+void journal_free(struct journal *j);
+const char *journal_errmsg(const struct journal *j);
+/* The random id created with the database (hex), valid while open. */
+const char *journal_id(const struct journal *j);
+/* 1 if journal_open() created the database just now. */
+int journal_was_created(const struct journal *j);
+
+/* A write batch: one IMMEDIATE transaction. Rows committed past by every
+ * consumer (seq <= prune_seq) are replaced rather than merged, and deleted at
+ * commit; 0 disables both. */
+int journal_batch_begin(struct journal *j, int64_t prune_seq);
+int journal_batch_change(struct journal *j, const char *path, unsigned flags, int64_t now);
+/* A rescan of the subtree at path for changes at or after since (unix time). */
+int journal_batch_rescan(struct journal *j, const char *path, int64_t since,
+    const char *reason, int64_t now);
+int journal_batch_cookie(struct journal *j, const char *name, int64_t now);
+int journal_batch_commit(struct journal *j);
+void journal_batch_rollback(struct journal *j);
+
+/* Metadata (daemon status, last flush time). Outside a batch each set is its
+ * own transaction. get returns 0 when found, 1 when missing, -1 on error. */
+int journal_meta_set_int(struct journal *j, const char *key, int64_t v);
+int journal_meta_set_text(struct journal *j, const char *key, const char *v);
+int journal_meta_get_int(struct journal *j, const char *key, int64_t *v);
+/* *v is allocated (caller frees). */
+int journal_meta_get_text(struct journal *j, const char *key, char **v);
+
+int journal_last_seq(struct journal *j, int64_t *seq);
+
+typedef int (*journal_change_fn)(void *ctx, const char *path, int64_t seq,
+    int64_t time, unsigned flags);
+typedef int (*journal_rescan_fn)(void *ctx, const char *path, int64_t seq,
+    int64_t time, int64_t since, const char *reason);
+/* Calls fn for each row with seq > after_seq, in seq order; under (or NULL)
+ * restricts to that subtree. fn returning non-zero stops the walk and is
+ * returned. */
+int journal_foreach_change(struct journal *j, int64_t after_seq, const char *under,
+    journal_change_fn fn, void *ctx);
+int journal_foreach_rescan(struct journal *j, int64_t after_seq, const char *under,
+    journal_rescan_fn fn, void *ctx);
+int journal_count_changes(struct journal *j, int64_t after_seq, int64_t *n);
+int journal_count_rescans(struct journal *j, int64_t after_seq, int64_t *n);
+
+/* Returns 1 and the seq at which the daemon journaled cookie name, 0 if not
+ * yet, -1 on error. */
+int journal_cookie_seq(struct journal *j, const char *name, int64_t *seq);
+int journal_cookie_delete(struct journal *j, const char *name);
+
+/* Writes the formatted flags ("created,modified") into buf. */
+char *journal_flags_str(unsigned flags, char *buf, size_t size);
+
+/* The query plan SQLite picks for the window query (for tests). */
+int journal_window_plan(struct journal *j, char *buf, size_t size);
+
+#endif

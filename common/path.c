@@ -1,0 +1,90 @@
+/* path.c: byte-string path helpers: joining, prefix tests, display escaping. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path.h"
+
+char *
+path_join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char *p;
+
+	while (dl > 1 && dir[dl - 1] == '/')
+		dl--;
+	p = malloc(dl + nl + 2);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, dl);
+	if (!(dl == 1 && dir[0] == '/'))
+		p[dl++] = '/';
+	memcpy(p + dl, name, nl + 1);
+	return p;
+}
+
+int
+path_is_under(const char *path, const char *dir)
+{
+	size_t dl = strlen(dir);
+
+	if (dl == 1 && dir[0] == '/')
+		return path[0] == '/';
+	if (strncmp(path, dir, dl) != 0)
+		return 0;
+	return path[dl] == '\0' || path[dl] == '/';
+}
+
+int
+path_is_cookie_name(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+
+	if (slash != NULL)
+		name = slash + 1;
+	return strncmp(name, PATH_COOKIE_PREFIX, sizeof PATH_COOKIE_PREFIX - 1) == 0;
+}
+
+char *
+path_display(const char *path, char *buf, size_t bufsize)
+{
+	size_t o = 0;
+	const unsigned char *s;
+
+	if (bufsize < 8) {
+		if (bufsize > 0)
+			buf[0] = '\0';
+		return buf;
+	}
+	for (s = (const unsigned char *)path; *s != '\0'; s++) {
+		char tmp[5];
+		size_t tl;
+
+		if (*s == '\n')
+			tl = (size_t)snprintf(tmp, sizeof tmp, "\\n");
+		else if (*s == '\t')
+			tl = (size_t)snprintf(tmp, sizeof tmp, "\\t");
+		else if (*s == '\\')
+			tl = (size_t)snprintf(tmp, sizeof tmp, "\\\\");
+		else if (*s < 0x20 || *s >= 0x7f)
+			tl = (size_t)snprintf(tmp, sizeof tmp, "\\x%02x", *s);
+		else {
+			tmp[0] = (char)*s;
+			tl = 1;
+		}
+		if (o + tl + 4 > bufsize) {
+			memcpy(buf + o, "...", 4);
+			return buf;
+		}
+		memcpy(buf + o, tmp, tl);
+		o += tl;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+int
+path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}

@@ -1,0 +1,29 @@
+/* path.h: byte-string path helpers shared by the daemon and the agent.
+ * Paths are bytes: any byte but NUL is valid, '/' separates names. Only the
+ * display helpers here escape anything; nothing assumes UTF-8. */
+#ifndef CHJ_PATH_H
+#define CHJ_PATH_H
+
+#include <stddef.h>
+
+/* Prefix reserved for the sync cookies the agent creates in each root. Files
+ * whose name starts with it are never journaled, listed or archived. */
+#define PATH_COOKIE_PREFIX ".chjournal-cookie."
+
+/* Returns a newly allocated "dir/name" (caller frees), or NULL on ENOMEM. */
+char *path_join(const char *dir, const char *name);
+
+/* Returns 1 when path equals dir or lies below it (component boundary). */
+int path_is_under(const char *path, const char *dir);
+
+/* Returns 1 when the final component of path starts with PATH_COOKIE_PREFIX. */
+int path_is_cookie_name(const char *name);
+
+/* Writes a printable, C-escaped form of path into buf (always NUL-terminated,
+ * truncated with "..." when too long). Returns buf. */
+char *path_display(const char *path, char *buf, size_t bufsize);
+
+/* Compares two paths bytewise (memcmp order, the order of `LC_ALL=C sort`). */
+int path_cmp(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,291 @@
+/* walk.c: the directory walker. One fd per level (openat relative to the
+ * parent, O_NOFOLLOW), each directory read whole then closed for reading
+ * before its children are visited. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "path.h"
+#include "walk.h"
+
+struct walk_entry {
+	char *name;
+	unsigned char type;
+};
+
+struct walker {
+	int flags;
+	const struct config *cfg;
+	walk_fn fn;
+	void *ctx;
+	struct walk_result *res;
+	char *buf;
+	size_t cap;
+};
+
+static void
+walk_error(struct walker *w, const char *path, const char *what, int e)
+{
+	char disp[512];
+
+	w->res->errors++;
+	if (w->res->errmsg[0] == '\0')
+		snprintf(w->res->errmsg, sizeof w->res->errmsg, "cannot %s '%s': %s", what,
+		    path_display(path, disp, sizeof disp), strerror(e));
+}
+
+/* Sort key: a directory sorts as "name/" so DFS order is bytewise path order. */
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct walk_entry *x = a, *y = b;
+	const unsigned char *p = (const unsigned char *)x->name;
+	const unsigned char *q = (const unsigned char *)y->name;
+
+	while (*p != '\0' && *p == *q) {
+		p++;
+		q++;
+	}
+	{
+		unsigned c1 = *p ? *p : (x->type == DT_DIR ? '/' : 0);
+		unsigned c2 = *q ? *q : (y->type == DT_DIR ? '/' : 0);
+
+		return (int)c1 - (int)c2;
+	}
+}
+
+static int
+ensure_cap(struct walker *w, size_t need)
+{
+	char *nb;
+	size_t nc = w->cap ? w->cap : 256;
+
+	if (need <= w->cap)
+		return 0;
+	while (nc < need)
+		nc *= 2;
+	nb = realloc(w->buf, nc);
+	if (nb == NULL)
+		return -1;
+	w->buf = nb;
+	w->cap = nc;
+	return 0;
+}
+
+/* Reads all entries of the directory open at fd. */
+static int
+read_entries(int fd, struct walk_entry **out, size_t *n)
+{
+	int dfd = dup(fd);
+	DIR *d;
+	struct dirent *de;
+	struct walk_entry *arr = NULL;
+	size_t cnt = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (dfd < 0)
+		return -1;
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			continue;
+		if (path_is_cookie_name(de->d_name))
+			continue;
+		if (cnt == cap) {
+			struct walk_entry *na;
+
+			cap = cap ? cap * 2 : 64;
+			na = realloc(arr, cap * sizeof *arr);
+			if (na == NULL)
+				goto nomem;
+			arr = na;
+		}
+		arr[cnt].name = strdup(de->d_name);
+		if (arr[cnt].name == NULL)
+			goto nomem;
+		arr[cnt].type = de->d_type;
+		cnt++;
+		errno = 0;
+	}
+	if (errno != 0) {
+		int e = errno;
+
+		closedir(d);
+		while (cnt > 0)
+			free(arr[--cnt].name);
+		free(arr);
+		errno = e;
+		return -1;
+	}
+	closedir(d);
+	*out = arr;
+	*n = cnt;
+	return 0;
+nomem:
+	closedir(d);
+	while (cnt > 0)
+		free(arr[--cnt].name);
+	free(arr);
+	errno = ENOMEM;
+	return -1;
+}
+
+static int walk_dir(struct walker *w, int fd, size_t len, int depth);
+
+/* Visits one entry of the directory at dirfd; w->buf[0..len) is its path. */
+static int
+visit(struct walker *w, int dirfd, const char *name, unsigned char type, size_t len, int depth)
+{
+	struct stat st, *stp = NULL;
+	int rc, fd;
+
+	if (type == DT_UNKNOWN || (w->flags & WALK_STAT)) {
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				walk_error(w, w->buf, "stat", errno);
+			return WALK_CONTINUE;
+		}
+		stp = &st;
+		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG :
+		    S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+		if (type == DT_UNKNOWN)
+			type = DT_FIFO;   /* some other kind: reported, never descended */
+	}
+	if (w->cfg != NULL && config_is_excluded(w->cfg, w->buf))
+		return WALK_CONTINUE;
+	if (type == DT_DIR)
+		w->res->dirs++;
+	else
+		w->res->files++;
+	rc = w->fn(w->ctx, w->buf, len, type, stp, depth);
+	if (rc != WALK_CONTINUE || type != DT_DIR)
+		return rc == WALK_STOP ? WALK_STOP : WALK_CONTINUE;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			walk_error(w, w->buf, "open directory", errno);
+		return WALK_CONTINUE;
+	}
+	rc = walk_dir(w, fd, len, depth + 1);
+	close(fd);
+	return rc;
+}
+
+static int
+walk_dir(struct walker *w, int fd, size_t len, int depth)
+{
+	struct walk_entry *ents;
+	size_t n, i;
+	int rc = WALK_CONTINUE;
+
+	if (read_entries(fd, &ents, &n) < 0) {
+		if (errno != ENOENT) {
+			w->buf[len] = '\0';
+			walk_error(w, w->buf, "read directory", errno);
+		}
+		return WALK_CONTINUE;
+	}
+	if ((w->flags & WALK_SORTED) && n > 1) {
+		/* d_type may be DT_UNKNOWN: resolve it so the sort key is right */
+		for (i = 0; i < n; i++) {
+			struct stat st;
+
+			if (ents[i].type == DT_UNKNOWN && fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				ents[i].type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+		}
+		qsort(ents, n, sizeof *ents, entry_cmp);
+	}
+	for (i = 0; i < n; i++) {
+		size_t nl = strlen(ents[i].name);
+		size_t plen = len + (len == 1 && w->buf[0] == '/' ? 0 : 1) + nl;
+
+		if (rc != WALK_STOP) {
+			if (ensure_cap(w, plen + 1) < 0) {
+				walk_error(w, "(walk)", "allocate", ENOMEM);
+				rc = WALK_STOP;
+			} else {
+				size_t o = len;
+
+				if (!(len == 1 && w->buf[0] == '/'))
+					w->buf[o++] = '/';
+				memcpy(w->buf + o, ents[i].name, nl + 1);
+				rc = visit(w, fd, ents[i].name, ents[i].type, plen, depth);
+			}
+		}
+		free(ents[i].name);
+	}
+	free(ents);
+	w->buf[len] = '\0';
+	return rc;
+}
+
+int
+walk_tree(const char *start, int flags, const struct config *cfg, walk_fn fn,
+    void *ctx, struct walk_result *res)
+{
+	struct walker w;
+	struct stat st;
+	size_t len = strlen(start);
+	unsigned char type;
+	int rc, fd;
+
+	memset(res, 0, sizeof *res);
+	memset(&w, 0, sizeof w);
+	w.flags = flags;
+	w.cfg = cfg;
+	w.fn = fn;
+	w.ctx = ctx;
+	w.res = res;
+	if (ensure_cap(&w, len + 1) < 0) {
+		walk_error(&w, start, "allocate", ENOMEM);
+		return -1;
+	}
+	memcpy(w.buf, start, len + 1);
+	while (len > 1 && w.buf[len - 1] == '/')
+		w.buf[--len] = '\0';
+	if (lstat(w.buf, &st) < 0) {
+		rc = errno;
+		if (rc != ENOENT && rc != ENOTDIR)
+			walk_error(&w, w.buf, "stat", rc);
+		free(w.buf);
+		return res->errors ? -1 : 0;
+	}
+	if (cfg != NULL && config_is_excluded(cfg, w.buf)) {
+		free(w.buf);
+		return 0;
+	}
+	type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG :
+	    S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
+	if (type == DT_DIR)
+		res->dirs++;
+	else
+		res->files++;
+	rc = fn(ctx, w.buf, len, type, &st, 0);
+	if (rc == WALK_CONTINUE && type == DT_DIR) {
+		fd = open(w.buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				walk_error(&w, w.buf, "open directory", errno);
+		} else {
+			rc = walk_dir(&w, fd, len, 1);
+			close(fd);
+		}
+	}
+	free(w.buf);
+	if (rc == WALK_STOP)
+		return 1;
+	return res->errors ? -1 : 0;
+}

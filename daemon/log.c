@@ -1,0 +1,71 @@
+/* log.c: leveled logging to stderr or syslog for chjournald. The daemon is a
+ * program, not a library, so this one piece of process state is global. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "log.h"
+
+static int log_use_syslog;
+static enum config_log_level log_level = CONFIG_LOG_INFO;
+
+void
+log_init(int use_syslog, enum config_log_level level)
+{
+	log_use_syslog = use_syslog;
+	log_level = level;
+	if (use_syslog)
+		openlog("chjournald", LOG_PID, LOG_DAEMON);
+}
+
+void
+log_set_level(enum config_log_level level)
+{
+	log_level = level;
+}
+
+int
+log_enabled(enum config_log_level level)
+{
+	return level <= log_level;
+}
+
+static void
+log_v(enum config_log_level level, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	static const char *names[] = { "error", "warning", "info", "debug" };
+
+	if (level > log_level)
+		return;
+	if (log_use_syslog) {
+		vsyslog(prio[level], fmt, ap);
+		return;
+	}
+	{
+		char ts[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&now, &tm));
+		fprintf(stderr, "%s chjournald: %s: ", ts, names[level]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		fflush(stderr);
+	}
+}
+
+#define LOG_FN(name, level)                   \
+	void name(const char *fmt, ...)       \
+	{                                     \
+		va_list ap;                   \
+		va_start(ap, fmt);            \
+		log_v(level, fmt, ap);        \
+		va_end(ap);                   \
+	}
+
+LOG_FN(log_error, CONFIG_LOG_ERROR)
+LOG_FN(log_warning, CONFIG_LOG_WARNING)
+LOG_FN(log_info, CONFIG_LOG_INFO)
+LOG_FN(log_debug, CONFIG_LOG_DEBUG)

@@ -1,0 +1,592 @@
+/* main.c: chjournald: options, signals and the event loop. Kernel events
+ * come from the watcher, are coalesced in pending, and are written to the
+ * journal in one transaction per flush. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "daemonlock.h"
+#include "journal.h"
+#include "log.h"
+#include "path.h"
+#include "pending.h"
+#include "watch.h"
+
+#define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
+#define MAX_PENDING_PATHS 2000000   /* past this, changes collapse into rescans */
+
+struct daemon {
+	struct config cfg;
+	const char *config_file;
+	struct journal *journal;
+	struct pending *pending;
+	struct watcher *watcher;
+	struct consumers consumers;
+	int lock_fd;
+	int sig_fd;
+	int verbosity;
+	time_t started;
+	int64_t last_flush_ms;          /* monotonic */
+	time_t last_error_log;
+	unsigned long flushes;
+	int flush_failing;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- sink: watcher → pending ---- */
+
+static void
+pending_nomem(struct daemon *d)
+{
+	log_error("out of memory coalescing changes: recording a rescan of every root");
+}
+
+static int
+sink_change(void *ctx, const char *path, unsigned flags)
+{
+	struct daemon *d = ctx;
+
+	if (pending_change(d->pending, path, flags) < 0) {
+		pending_nomem(d);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
+{
+	struct daemon *d = ctx;
+
+	log_info("rescan recorded for '%s' from %" PRId64 ": %s", path, since, reason);
+	return pending_rescan(d->pending, path, since, reason);
+}
+
+static int
+sink_cookie(void *ctx, const char *name)
+{
+	struct daemon *d = ctx;
+
+	return pending_cookie(d->pending, name);
+}
+
+/* ---- flushing ---- */
+
+static int
+flush(struct daemon *d)
+{
+	static const char *keys[] = { "daemon_pid", "daemon_started", "watches", "events",
+		"overflows", "rescans_recorded", "watch_failures", "unwatched", "flushes", NULL };
+	int64_t values[9];
+	struct watcher_stats st;
+	int64_t prune = 0;
+	time_t now = time(NULL);
+
+	watcher_get_stats(d->watcher, &st);
+	values[0] = (int64_t)getpid();
+	values[1] = (int64_t)d->started;
+	values[2] = (int64_t)st.watches;
+	values[3] = (int64_t)st.events;
+	values[4] = (int64_t)st.overflows;
+	values[5] = (int64_t)st.rescans;
+	values[6] = (int64_t)st.watch_failures;
+	values[7] = (int64_t)st.unwatched;
+	values[8] = (int64_t)d->flushes + 1;
+	if (consumers_prune_point(&d->consumers, journal_id(d->journal), &prune) < 0) {
+		log_warning("%s: not pruning", d->consumers.errmsg);
+		prune = 0;
+	}
+	d->last_flush_ms = now_ms();
+	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
+	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
+		if (now - d->last_error_log >= 10 || !d->flush_failing)
+			log_error("cannot write the journal (changes kept in memory, %zu pending): %s",
+			    pending_count(d->pending), journal_errmsg(d->journal));
+		d->last_error_log = now;
+		d->flush_failing = 1;
+		if (pending_count(d->pending) > MAX_PENDING_PATHS) {
+			size_t i;
+			int64_t since = pending_oldest(d->pending) - WATCH_TIME_MARGIN;
+
+			log_error("more than %d changes pending: replacing them with a rescan of every root",
+			    MAX_PENDING_PATHS);
+			pending_drop_changes(d->pending);
+			for (i = 0; i < d->cfg.nroots; i++)
+				pending_rescan(d->pending, d->cfg.roots[i], since, "journal not writable");
+		}
+		return -1;
+	}
+	if (d->flush_failing)
+		log_info("journal writable again: pending changes written");
+	d->flush_failing = 0;
+	d->flushes++;
+	return 0;
+}
+
+/* ---- start-up and reload ---- */
+
+/* Newline-joined list of roots, as stored in the journal's meta. */
+static char *
+roots_text(const struct config *c)
+{
+	size_t i, len = 1;
+	char *t;
+
+	for (i = 0; i < c->nroots; i++)
+		len += strlen(c->roots[i]) + 1;
+	if ((t = malloc(len)) == NULL)
+		return NULL;
+	t[0] = '\0';
+	for (i = 0; i < c->nroots; i++) {
+		strcat(t, c->roots[i]);
+		strcat(t, "\n");
+	}
+	return t;
+}
+
+static int
+root_in_text(const char *text, const char *root)
+{
+	size_t rl = strlen(root);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (l == rl && memcmp(p, root, rl) == 0)
+			return 1;
+		p = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+/* Records what start-up must: the gap since the last flush (daemon down or
+ * crashed) as a rescan of each root, and roots new to this journal as new
+ * subtrees. */
+static int
+record_startup_gap(struct daemon *d)
+{
+	int64_t last_flush = 0;
+	char *old_roots = NULL;
+	int rc;
+	size_t i;
+
+	if (journal_was_created(d->journal)) {
+		log_info("journal '%s' created (id %s): every consumer starts with a full run",
+		    d->cfg.journal, journal_id(d->journal));
+		return 0;
+	}
+	rc = journal_meta_get_int(d->journal, "last_flush", &last_flush);
+	if (rc < 0 || journal_meta_get_text(d->journal, "roots", &old_roots) < 0) {
+		log_error("%s", journal_errmsg(d->journal));
+		return -1;
+	}
+	for (i = 0; i < d->cfg.nroots; i++) {
+		if (old_roots != NULL && !root_in_text(old_roots, d->cfg.roots[i])) {
+			log_info("root '%s' is new to this journal: everything below it counts as new",
+			    d->cfg.roots[i]);
+			pending_change(d->pending, d->cfg.roots[i], JF_SUBTREE | JF_DIR | JF_CREATED);
+			continue;
+		}
+		if (rc == 0) {
+			char ts[32];
+			time_t t = (time_t)last_flush;
+			struct tm tm;
+
+			strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+			log_info("changes to '%s' since %s (last flush before start) are covered by a rescan",
+			    d->cfg.roots[i], ts);
+			pending_rescan(d->pending, d->cfg.roots[i], last_flush - WATCH_TIME_MARGIN,
+			    "daemon was not running");
+		}
+	}
+	free(old_roots);
+	return 0;
+}
+
+static int
+write_static_meta(struct daemon *d)
+{
+	char *roots = roots_text(&d->cfg);
+	int rc;
+
+	if (roots == NULL)
+		return -1;
+	rc = journal_meta_set_text(d->journal, "roots", roots) < 0 ||
+	    journal_meta_set_text(d->journal, "backend", watcher_backend(d->watcher)) < 0 ||
+	    journal_meta_set_int(d->journal, "daemon_pid", (int64_t)getpid()) < 0 ||
+	    journal_meta_set_int(d->journal, "daemon_started", (int64_t)d->started) < 0;
+	free(roots);
+	if (rc) {
+		log_error("%s", journal_errmsg(d->journal));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+same_excludes(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->nexcludes != b->nexcludes)
+		return 0;
+	for (i = 0; i < a->nexcludes; i++)
+		if (strcmp(a->exclude_sources[i], b->exclude_sources[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int
+has_root(const struct config *c, const char *root)
+{
+	size_t i;
+
+	for (i = 0; i < c->nroots; i++)
+		if (strcmp(c->roots[i], root) == 0)
+			return 1;
+	return 0;
+}
+
+/* SIGHUP: re-reads the configuration; adds and removes roots in place. */
+static void
+reload(struct daemon *d)
+{
+	struct config nc, old;
+	size_t i;
+	char err[512];
+	int excludes_changed;
+
+	log_info("SIGHUP: reloading '%s'", d->config_file);
+	if (config_load(&nc, d->config_file) < 0) {
+		log_error("reload refused, keeping the running configuration: %s", nc.errmsg);
+		return;
+	}
+	if (strcmp(nc.journal, d->cfg.journal) != 0) {
+		log_error("reload refused: key 'journal' changed ('%s' to '%s'): restart chjournald for that",
+		    d->cfg.journal, nc.journal);
+		config_free(&nc);
+		return;
+	}
+	flush(d);
+	excludes_changed = !same_excludes(&nc, &d->cfg);
+	old = d->cfg;
+	d->cfg = nc;
+	watcher_set_config(d->watcher, &d->cfg);
+	log_set_level((enum config_log_level)((int)d->cfg.log_level + d->verbosity > CONFIG_LOG_DEBUG ?
+	    CONFIG_LOG_DEBUG : (int)d->cfg.log_level + d->verbosity));
+	for (i = 0; i < old.nroots; i++) {
+		if (excludes_changed || !has_root(&d->cfg, old.roots[i])) {
+			log_info("root '%s' removed", old.roots[i]);
+			watcher_remove_root(d->watcher, old.roots[i]);
+		}
+	}
+	for (i = 0; i < d->cfg.nroots; i++) {
+		if (!excludes_changed && has_root(&old, d->cfg.roots[i]))
+			continue;
+		if (watcher_add_root(d->watcher, d->cfg.roots[i], err, sizeof err) < 0) {
+			log_error("%s", err);
+			continue;
+		}
+		/* a new root, or one whose exclusions changed: consumers have not
+		 * seen (all of) it, so everything below counts as new */
+		log_info("root '%s' %s: everything below it counts as changed", d->cfg.roots[i],
+		    excludes_changed && has_root(&old, d->cfg.roots[i]) ? "has new excludes" : "added");
+		pending_change(d->pending, d->cfg.roots[i], JF_SUBTREE | JF_DIR | JF_CREATED);
+	}
+	config_free(&old);
+	consumers_close(&d->consumers);
+	consumers_open(&d->consumers, d->cfg.consumers, 1);
+	write_static_meta(d);
+	flush(d);
+	log_info("reload done: %zu roots", d->cfg.nroots);
+}
+
+/* ---- main loop ---- */
+
+static int
+setup_signals(struct daemon *d)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return d->sig_fd < 0 ? -1 : 0;
+}
+
+/* Returns 1 to stop, 0 to go on. */
+static int
+handle_signals(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+		} else {
+			log_info("%s received: flushing and stopping",
+			    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+run(struct daemon *d)
+{
+	char err[512];
+
+	for (;;) {
+		struct pollfd pfd[2];
+		int64_t now = now_ms(), deadline;
+		int timeout;
+
+		if (pending_count(d->pending) > 0)
+			deadline = d->last_flush_ms + (d->flush_failing ? 1000 : d->cfg.flush_interval_ms);
+		else
+			deadline = d->last_flush_ms + HEARTBEAT_MS;
+		timeout = deadline > now ? (int)(deadline - now) : 0;
+		pfd[0].fd = watcher_fd(d->watcher);
+		pfd[0].events = POLLIN;
+		pfd[1].fd = d->sig_fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		if ((pfd[1].revents & POLLIN) && handle_signals(d))
+			break;
+		if (pfd[0].revents & POLLIN) {
+			if (watcher_process(d->watcher, err, sizeof err) < 0) {
+				log_error("%s", err);
+				return -1;
+			}
+		}
+		watcher_tick(d->watcher, time(NULL));
+		now = now_ms();
+		if (pending_has_cookies(d->pending) ||
+		    pending_count(d->pending) >= d->cfg.batch_size ||
+		    now >= deadline)
+			flush(d);
+	}
+	/* drain what the kernel still holds, then the last flush */
+	if (watcher_process(d->watcher, err, sizeof err) < 0)
+		log_error("%s", err);
+	if (flush(d) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: chjournald [-c FILE] [-v]... [--syslog] [--daemon --pidfile FILE]\n"
+	    "  -c, --config FILE  configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
+	    "  -v, --verbose      more log detail (repeatable)\n"
+	    "      --syslog       log to syslog instead of stderr\n"
+	    "      --daemon       detach from the terminal (logs go to syslog)\n"
+	    "      --pidfile FILE write the daemon's pid to FILE\n"
+	    "  -h, --help         this help\n"
+	    "      --version      print the version\n");
+}
+
+static int
+write_pidfile(const char *file)
+{
+	char tmp[4096], buf[32];
+	int fd, n;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
+		return -1;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return rename(tmp, file);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "syslog", no_argument, NULL, 'S' },
+		{ "daemon", no_argument, NULL, 'D' },
+		{ "pidfile", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d;
+	struct watcher_sink sink;
+	const char *pidfile = NULL;
+	int use_syslog = 0, detach = 0, opt, rc = 1;
+	size_t i;
+	char err[1024];
+	int64_t t0;
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = d.sig_fd = -1;
+	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': d.config_file = optarg; break;
+		case 'v': d.verbosity++; break;
+		case 'S': use_syslog = 1; break;
+		case 'D': detach = 1; break;
+		case 'P': pidfile = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "chjournald: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (pidfile != NULL && pidfile[0] != '/') {
+		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
+		return 2;
+	}
+	d.config_file = config_choose_file(d.config_file);
+	if (config_load(&d.cfg, d.config_file) < 0) {
+		fprintf(stderr, "chjournald: %s\n", d.cfg.errmsg);
+		return 1;
+	}
+	if (detach) {
+		use_syslog = 1;
+		if (daemon(0, 0) < 0) {
+			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+	{
+		int lvl = (int)d.cfg.log_level + d.verbosity;
+
+		log_init(use_syslog, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+	}
+	d.started = time(NULL);
+	if (pidfile != NULL && write_pidfile(pidfile) < 0) {
+		log_error("cannot write pid file '%s': %s", pidfile, strerror(errno));
+		goto out;
+	}
+	if (setup_signals(&d) < 0) {
+		log_error("cannot set up signals: %s", strerror(errno));
+		goto out;
+	}
+	if ((d.journal = journal_new()) == NULL || (d.pending = pending_new()) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	{
+		/* the journal's directory must exist before its lock file */
+		char *dir = strdup(d.cfg.journal), *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+				log_error("cannot create journal directory '%s': %s", dir, strerror(errno));
+				free(dir);
+				goto out;
+			}
+		}
+		free(dir);
+	}
+	d.lock_fd = daemonlock_acquire(d.cfg.journal, err, sizeof err);
+	if (d.lock_fd < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (journal_open(d.journal, d.cfg.journal, JOURNAL_CREATE) < 0) {
+		log_error("%s", journal_errmsg(d.journal));
+		goto out;
+	}
+	if (consumers_open(&d.consumers, d.cfg.consumers, 1) < 0) {
+		log_error("%s", d.consumers.errmsg);
+		goto out;
+	}
+	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d.cfg.journal,
+	    journal_id(d.journal), d.cfg.nroots, config_backend_name(d.cfg.backend));
+	sink.ctx = &d;
+	sink.change = sink_change;
+	sink.rescan = sink_rescan;
+	sink.cookie = sink_cookie;
+	d.watcher = watcher_new(&d.cfg, &sink, err, sizeof err);
+	if (d.watcher == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (record_startup_gap(&d) < 0)
+		goto out;
+	t0 = now_ms();
+	for (i = 0; i < d.cfg.nroots; i++) {
+		if (watcher_add_root(d.watcher, d.cfg.roots[i], err, sizeof err) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	{
+		struct watcher_stats st;
+
+		watcher_get_stats(d.watcher, &st);
+		log_info("ready: %lu directories watched in %.3f s%s", st.watches,
+		    (double)(now_ms() - t0) / 1000.0,
+		    st.unwatched ? " (some directories could not be watched: see above)" : "");
+	}
+	if (write_static_meta(&d) < 0 || flush(&d) < 0)
+		goto out;
+	rc = run(&d) < 0 ? 1 : 0;
+	if (rc == 0) {
+		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));
+		journal_meta_set_int(d.journal, "daemon_pid", 0);
+		log_info("stopped cleanly after %lu flushes", d.flushes);
+	}
+out:
+	if (pidfile != NULL && rc == 0)
+		unlink(pidfile);
+	watcher_free(d.watcher);
+	pending_free(d.pending);
+	journal_free(d.journal);
+	consumers_close(&d.consumers);
+	config_free(&d.cfg);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	if (d.sig_fd >= 0)
+		close(d.sig_fd);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* watch.h: the watcher interface. A backend turns kernel events into calls
+ * on a sink: a path changed (with JF_* flags), a subtree needs a rescan from
+ * a given time, a sync cookie appeared. The daemon core never sees a backend's
+ * own types; inotify is watch-inotify.c (fanotify will be a second file). */
+#ifndef CHJ_WATCH_H
+#define CHJ_WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "journal.h"
+
+struct config;
+
+#define WATCH_TIME_MARGIN JOURNAL_TIME_MARGIN
+
+
+struct watcher_sink {
+	void *ctx;
+	/* Each returns 0, or -1 on ENOMEM (the watcher then reports a rescan). */
+	int (*change)(void *ctx, const char *path, unsigned flags);
+	int (*rescan)(void *ctx, const char *path, int64_t since, const char *reason);
+	int (*cookie)(void *ctx, const char *name);
+};
+
+struct watcher_stats {
+	unsigned long watches;         /* directories watched now */
+	unsigned long events;          /* kernel events read */
+	unsigned long overflows;       /* queue overflows seen */
+	unsigned long rescans;         /* rescan records reported */
+	unsigned long watch_failures;  /* directories that could not be watched */
+	unsigned long unwatched;       /* of those, still unwatched now */
+};
+
+struct watcher;
+
+/* Creates the backend named by cfg->backend. Returns NULL with err filled. */
+struct watcher *watcher_new(const struct config *cfg, const struct watcher_sink *sink,
+    char *err, size_t errlen);
+void watcher_free(struct watcher *w);
+const char *watcher_backend(const struct watcher *w);
+
+/* Watches root and every directory below it (not excluded, no symlinks).
+ * A root or a part of it that cannot be watched now (watch limit, missing)
+ * is covered by rescan records and retried; -1 only on ENOMEM. */
+int watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen);
+/* Stops watching root and everything below it. */
+void watcher_remove_root(struct watcher *w, const char *root);
+/* Replaces the configuration (excludes) used for new decisions. */
+void watcher_set_config(struct watcher *w, const struct config *cfg);
+
+/* The fd to poll for readability. */
+int watcher_fd(const struct watcher *w);
+/* Reads the queued events and reports them to the sink. Returns 0, or -1 on
+ * a fatal error (err filled). */
+int watcher_process(struct watcher *w, char *err, size_t errlen);
+/* Periodic work: retries directories that could not be watched and renews
+ * their rescan records. */
+void watcher_tick(struct watcher *w, time_t now);
+/* The last time the kernel queue was seen empty: every change before it has
+ * been reported to the sink. */
+time_t watcher_drained_at(const struct watcher *w);
+void watcher_get_stats(const struct watcher *w, struct watcher_stats *st);
+
+#endif
