@@ -1,2 +1,69 @@
 #!/bin/sh
-echo "0 passed, 0 failed"
+# run-all.sh: runs every suite (cmocka unit tests, end-to-end shell tests) and
+# ends with one line "N passed, N failed, N skipped".
+# Environment: CHJ_BUILDDIR, CHJ_SRCDIR (set by `make check`); CHJ_TESTS, a
+# pattern to run only some shell tests (e.g. CHJ_TESTS='t01*').
+set -u
+CHJ_SRCDIR=${CHJ_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+CHJ_BUILDDIR=${CHJ_BUILDDIR:-$CHJ_SRCDIR}
+export CHJ_SRCDIR CHJ_BUILDDIR
+out="$CHJ_BUILDDIR/tests/out"
+rm -rf "$out"
+mkdir -p "$out"
+passed=0
+failed=0
+skipped=0
+
+for t in "$CHJ_BUILDDIR"/tests/unit/test-*; do
+	[ -x "$t" ] || continue
+	case "$t" in *.c|*.o) continue ;; esac
+	name=$(basename "$t")
+	CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$out/$name.log" 2>&1
+	rc=$?
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -n 1)
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -gt 0 ]; then
+		echo "FAIL unit/$name ($p passed, $f failed)"
+		cat "$out/$name.log"
+	else
+		echo "ok   unit/$name ($p passed)"
+	fi
+done
+
+for t in "$CHJ_SRCDIR"/tests/${CHJ_TESTS:-t[0-9]*}.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	start=$(date +%s)
+	bash "$t" >"$out/$name.log" 2>&1
+	rc=$?
+	secs=$(( $(date +%s) - start ))
+	p=$(grep -c '^ok ' "$out/$name.log")
+	f=$(grep -c '^not ok ' "$out/$name.log")
+	if grep -q '^1\.\.0 # SKIP' "$out/$name.log"; then
+		skipped=$((skipped + 1))
+		echo "skip $name: $(sed -n 's/^# skipped: //p' "$out/$name.log")"
+		continue
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "not ok - $name exited $rc" >>"$out/$name.log"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$f" -gt 0 ]; then
+		echo "FAIL $name ($p passed, $f failed, ${secs}s)"
+		cat "$out/$name.log"
+	else
+		echo "ok   $name ($p passed, ${secs}s)"
+	fi
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,192 @@
+# test-lib.sh: the small library every end-to-end test (tests/tNNNN-*.sh)
+# sources. Each test script runs in its own temporary directory with its own
+# spool, journal and configuration; a daemon it starts is stopped on exit.
+#
+#   . "$(dirname "$0")/test-lib.sh"
+#   expect_success 'title' 'commands && commands'
+#   test_done
+#
+# Helpers: chj ARGS (the agent on this test's config), start_daemon,
+# stop_daemon, kill_daemon, wait_for SECONDS CMD..., backup CONSUMER (begin,
+# list -0 into list.out as lines, commit), test_cmp EXPECTED ACTUAL, must_fail
+# CMD..., require_root, skip_all REASON, write_config [extra lines].
+
+set -u
+test_name=$(basename "$0" .sh)
+CHJ_SRCDIR=${CHJ_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+CHJ_BUILDDIR=${CHJ_BUILDDIR:-$CHJ_SRCDIR}
+CHJOURNAL="$CHJ_BUILDDIR/agent/chjournal"
+CHJOURNALD="$CHJ_BUILDDIR/daemon/chjournald"
+export LC_ALL=C
+unset CHJOURNAL_CONF
+
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/chj-$test_name.XXXXXX")
+SPOOL="$TRASH/spool"
+STATE="$TRASH/state"
+CONF="$TRASH/chjournal.conf"
+DAEMON_LOG="$TRASH/daemon.log"
+DAEMON_PID=
+test_count=0
+test_failed=0
+test_passed=0
+mkdir -p "$SPOOL" "$STATE"
+cd "$TRASH" || exit 1
+
+test_cleanup() {
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -CONT "$DAEMON_PID" 2>/dev/null
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	if [ -n "${test_cleanup_extra:-}" ]; then
+		eval "$test_cleanup_extra"
+	fi
+	cd /
+	if [ "${CHJ_KEEP_TRASH:-}" = "" ]; then
+		rm -rf "$TRASH"
+	fi
+}
+trap test_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# write_config [LINE]...: the test's configuration (one root, fast flushes).
+write_config() {
+	{
+		echo "journal = $STATE/journal.db"
+		echo "root = $SPOOL"
+		echo "flush_interval_ms = 50"
+		echo "sync_timeout = 20"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$CONF"
+}
+write_config
+
+chj() {
+	"$CHJOURNAL" -c "$CONF" "$@"
+}
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+	_wf_limit=$(( $1 * 20 ))
+	shift
+	_wf_i=0
+	while ! "$@" >/dev/null 2>&1; do
+		_wf_i=$((_wf_i + 1))
+		if [ "$_wf_i" -ge "$_wf_limit" ]; then
+			echo "wait_for: timed out: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	return 0
+}
+
+daemon_ready() {
+	grep -q 'ready:' "$DAEMON_LOG" 2>/dev/null &&
+	chj status 2>/dev/null | grep -q '^daemon: *running'
+}
+
+# start_daemon [ARGS]: starts chjournald in the background, waits until ready.
+start_daemon() {
+	: >"$DAEMON_LOG"
+	"$CHJOURNALD" -c "$CONF" -v "$@" 2>>"$DAEMON_LOG" &
+	DAEMON_PID=$!
+	if ! wait_for 30 daemon_ready; then
+		echo "start_daemon: daemon not ready; log:" >&2
+		cat "$DAEMON_LOG" >&2
+		return 1
+	fi
+}
+
+# stop_daemon: SIGTERM, and the daemon must exit 0.
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID"
+	wait "$DAEMON_PID"
+	_sd_rc=$?
+	DAEMON_PID=
+	if [ "$_sd_rc" -ne 0 ]; then
+		echo "stop_daemon: exit status $_sd_rc; log:" >&2
+		cat "$DAEMON_LOG" >&2
+		return 1
+	fi
+}
+
+# kill_daemon: SIGKILL, as a crash would.
+kill_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+	return 0
+}
+
+# backup CONSUMER: begin (mode into mode.out), list -0 into list.out (one path
+# per line; names with newlines are shown escaped as \n), commit.
+backup() {
+	chj begin "$1" >mode.out &&
+	chj list "$1" -0 >list.raw &&
+	tr '\n\0' '\001\n' <list.raw | sed 's/\x01/\\n/g' >list.out &&
+	chj commit "$1"
+}
+
+# test_cmp EXPECTED ACTUAL: files must be equal; shows the diff otherwise.
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+# must_fail CMD...: CMD must exit non-zero without being killed by a signal.
+must_fail() {
+	"$@"
+	_mf_rc=$?
+	if [ "$_mf_rc" -eq 0 ]; then
+		echo "must_fail: succeeded: $*" >&2
+		return 1
+	fi
+	if [ "$_mf_rc" -gt 128 ]; then
+		echo "must_fail: died of a signal ($_mf_rc): $*" >&2
+		return 1
+	fi
+	return 0
+}
+
+# in_list PATH: the last backup's list.out holds PATH.
+in_list() {
+	grep -qxF -- "$1" list.out
+}
+
+skip_all() {
+	echo "1..0 # SKIP $test_name: $*"
+	echo "# skipped: $*"
+	exit 0
+}
+
+require_root() {
+	[ "$(id -u)" = 0 ] || skip_all "needs root"
+}
+
+expect_success() {
+	test_count=$((test_count + 1))
+	_es_out="$TRASH/.test-$test_count.out"
+	# the body runs in this shell (like git's test-lib), so a daemon it starts
+	# stays known to the rest of the script
+	if { eval "$2"; } >"$_es_out" 2>&1 </dev/null; then
+		test_passed=$((test_passed + 1))
+		echo "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1"
+		sed 's/^/#    /' "$_es_out"
+		if [ -s "$DAEMON_LOG" ]; then
+			echo "#    --- daemon log (last 20 lines) ---"
+			tail -n 20 "$DAEMON_LOG" | sed 's/^/#    /'
+		fi
+	fi
+}
+
+test_done() {
+	echo "# $test_name: $test_passed passed, $test_failed failed"
+	[ "$test_failed" -eq 0 ]
+}
