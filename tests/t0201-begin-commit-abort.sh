@@ -1,0 +1,228 @@
+#!/bin/bash
+# t0201-begin-commit-abort: a consumer's run life cycle: the first begin is
+# full, commit makes the next incremental, abort keeps the window, a second
+# begin replaces the open run, consumers are independent, commit/list without
+# an open run fail, forget removes a consumer, bad consumer names are refused.
+. "$(dirname "$0")/test-lib.sh"
+
+mkdir -p "$SPOOL/user/alice" "$SPOOL/user/bob/Maildir/cur"
+echo 1 >"$SPOOL/user/alice/1."
+echo 2 >"$SPOOL/user/alice/2."
+echo 3 >"$SPOOL/user/bob/Maildir/cur/3:2,S"
+ln -s 1. "$SPOOL/user/alice/link"
+
+# test_expect_code CODE CMD...: CMD must exit with status CODE.
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_got=$?
+	if [ "$_got" -ne "$_want" ]; then
+		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
+		return 1
+	fi
+}
+
+# list_of CONSUMER: the open run's list, one path per line, into list.out
+list_of() {
+	chj list "$1" >list.out
+}
+
+expect_success 'daemon starts' '
+	start_daemon
+'
+
+expect_success 'first begin is full and lists every file' '
+	chj begin c1 >mode.out &&
+	echo "full: no committed run yet" >expect &&
+	test_cmp expect mode.out &&
+	list_of c1 &&
+	printf "%s\n" "$SPOOL/user/alice/1." "$SPOOL/user/alice/2." \
+		"$SPOOL/user/alice/link" "$SPOOL/user/bob/Maildir/cur/3:2,S" >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'commit, then begin is incremental with an empty list' '
+	chj commit c1 &&
+	chj begin c1 >mode.out &&
+	echo incremental >expect &&
+	test_cmp expect mode.out &&
+	list_of c1 &&
+	test_cmp /dev/null list.out &&
+	chj commit c1
+'
+
+expect_success 'abort keeps the window: the next begin lists the change again' '
+	echo changed >>"$SPOOL/user/alice/2." &&
+	chj begin c1 >mode.out &&
+	grep -x incremental mode.out &&
+	list_of c1 &&
+	echo "$SPOOL/user/alice/2." >expect &&
+	test_cmp expect list.out &&
+	chj abort c1 &&
+	chj consumers >consumers.out &&
+	grep "^c1	.*	open=no\$" consumers.out &&
+	chj begin c1 >mode.out &&
+	grep -x incremental mode.out &&
+	list_of c1 &&
+	test_cmp expect list.out &&
+	chj commit c1 &&
+	chj begin c1 >/dev/null &&
+	list_of c1 &&
+	test_cmp /dev/null list.out &&
+	chj commit c1
+'
+
+expect_success 'abort without an open run only warns' '
+	chj abort c1 2>err.out &&
+	grep "consumer .c1. has no open run" err.out
+'
+
+expect_success 'abort of an unknown consumer fails naming it' '
+	test_expect_code 1 chj abort nosuch 2>err.out &&
+	grep "no consumer .nosuch." err.out
+'
+
+expect_success 'a begin on a consumer with an open run replaces that run' '
+	chj begin c1 >mode.out &&
+	grep -x incremental mode.out &&
+	echo x >"$SPOOL/user/alice/3." &&
+	chj begin c1 >mode.out &&
+	grep -x incremental mode.out &&
+	list_of c1 &&
+	echo "$SPOOL/user/alice/3." >expect &&
+	test_cmp expect list.out &&
+	chj commit c1 &&
+	# the commit is the second begin: 3. (changed between the two begins)
+	# is not in the next window
+	chj begin c1 >mode.out &&
+	list_of c1 &&
+	test_cmp /dev/null list.out &&
+	chj commit c1
+'
+
+expect_success 'two consumers have independent windows' '
+	backup c2 &&
+	grep "^full: no committed run yet" mode.out &&
+	echo a >"$SPOOL/user/alice/A" &&
+	backup c1 &&
+	grep -x incremental mode.out &&
+	echo "$SPOOL/user/alice/A" >expect &&
+	test_cmp expect list.out &&
+	# c2 begins but does not commit
+	chj begin c2 >mode.out &&
+	grep -x incremental mode.out &&
+	list_of c2 &&
+	test_cmp expect list.out &&
+	chj abort c2 &&
+	echo b >"$SPOOL/user/alice/B" &&
+	backup c1 &&
+	echo "$SPOOL/user/alice/B" >expect &&
+	test_cmp expect list.out &&
+	backup c2 &&
+	grep -x incremental mode.out &&
+	printf "%s\n" "$SPOOL/user/alice/A" "$SPOOL/user/alice/B" >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'a consumer that never committed stays full while another commits' '
+	chj begin c3 >mode.out &&
+	grep "^full: no committed run yet" mode.out &&
+	chj abort c3 &&
+	echo c >"$SPOOL/user/alice/C" &&
+	backup c1 &&
+	grep -x incremental mode.out &&
+	echo "$SPOOL/user/alice/C" >expect &&
+	test_cmp expect list.out &&
+	chj begin c3 >mode.out &&
+	grep "^full: no committed run yet" mode.out &&
+	list_of c3 &&
+	find "$SPOOL" \( -type f -o -type l \) ! -name ".chjournal-cookie.*" | sort >expect &&
+	test_cmp expect list.out &&
+	chj abort c3
+'
+
+expect_success 'commit without an open run fails naming the consumer' '
+	test_expect_code 1 chj commit c1 2>err.out &&
+	grep "consumer .c1. has no open run to commit" err.out &&
+	test_expect_code 1 chj commit nosuch 2>err.out &&
+	grep "consumer .nosuch. has no open run" err.out
+'
+
+expect_success 'list without an open run fails naming the consumer' '
+	test_expect_code 1 chj list c1 >out 2>err.out &&
+	test_cmp /dev/null out &&
+	grep "consumer .c1. has no open run" err.out &&
+	test_expect_code 1 chj list nosuch >out 2>err.out &&
+	grep "consumer .nosuch. has no open run" err.out
+'
+
+expect_success 'consumers lists every consumer' '
+	chj consumers >consumers.out &&
+	cut -f1 consumers.out >names &&
+	printf "%s\n" c1 c2 c3 >expect &&
+	test_cmp expect names &&
+	grep "^c1	committed=[0-9T:-]*Z	seq=[1-9][0-9]*	open=no\$" consumers.out &&
+	grep "^c3	committed=never	seq=0	open=no\$" consumers.out
+'
+
+expect_success 'forget removes a consumer: its next begin is full again' '
+	chj forget c2 &&
+	chj consumers | cut -f1 >names &&
+	printf "%s\n" c1 c3 >expect &&
+	test_cmp expect names &&
+	chj begin c2 >mode.out &&
+	grep "^full: no committed run yet" mode.out &&
+	chj abort c2 &&
+	chj forget c2 &&
+	test_expect_code 1 chj forget c2 2>err.out &&
+	grep "no consumer .c2." err.out
+'
+
+expect_success 'a 64-character name is valid' '
+	name64=$(printf "%064d" 0 | tr 0 a) &&
+	chj begin "$name64" >mode.out &&
+	grep "^full:" mode.out &&
+	chj abort "$name64" &&
+	chj forget "$name64"
+'
+
+# check_bad_name NAME: every command taking a consumer refuses NAME, exit 1,
+# naming it, and creates no cursor
+check_bad_name() {
+	for cmd in begin list commit abort forget; do
+		test_expect_code 1 chj $cmd "$1" >out 2>err.out || return 1
+		grep -qF "invalid consumer name '$1'" err.out || {
+			echo "$cmd: message does not name '$1':"; cat err.out; return 1; }
+	done
+	chj consumers | cut -f1 >names &&
+	printf "%s\n" c1 c3 >expect &&
+	test_cmp expect names
+}
+
+expect_success 'names with /, quotes, spaces, leading dot, 65 chars or empty are refused' '
+	check_bad_name "a/b" &&
+	check_bad_name "../c1" &&
+	check_bad_name "a'"'"'b" &&
+	check_bad_name "a\"b" &&
+	check_bad_name "a b" &&
+	check_bad_name " c1" &&
+	check_bad_name ".hidden" &&
+	check_bad_name "." &&
+	check_bad_name "$(printf "%065d" 0 | tr 0 a)" &&
+	check_bad_name "" &&
+	ls -A "$STATE/consumers" | grep -v "^\.lock\$" | sort >files &&
+	printf "%s\n" c1 c3 >expect &&
+	test_cmp expect files
+'
+
+expect_success 'a name starting with - is refused by begin' '
+	test_expect_code 1 chj begin -x 2>err.out &&
+	grep -F "invalid consumer name '"'"'-x'"'"'" err.out
+'
+
+expect_success 'daemon stops' '
+	stop_daemon
+'
+
+test_done
