@@ -97,6 +97,8 @@ struct build_ctx {
 	struct changeset *cs;
 	const struct config *cfg;
 	int failed;
+	char **subtrees;       /* directories whose whole subtree is new */
+	size_t nsubtrees, cap_subtrees;
 };
 
 static void
@@ -138,9 +140,62 @@ change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags
 	}
 	if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
 		return push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
-	if (S_ISDIR(st.st_mode) && (flags & JF_SUBTREE))
-		add_subtree(b, path);
-	return b->failed ? -1 : 0;
+	/* walked once all rows are read, so nested new directories are walked once */
+	if (S_ISDIR(st.st_mode) && (flags & JF_SUBTREE) &&
+	    push(&b->subtrees, &b->nsubtrees, &b->cap_subtrees, path) < 0)
+		return -1;
+	return 0;
+}
+
+/* Returns 1 when path or one of its ancestors is in the sorted subtree
+ * list: each ancestor prefix is looked up exactly (a bsearch per level). */
+static int
+in_subtrees(struct build_ctx *b, const char *path)
+{
+	size_t len = strlen(path), i;
+	char *tmp;
+	int found = 0;
+
+	if (b->nsubtrees == 0)
+		return 0;
+	if ((tmp = strdup(path)) == NULL)
+		return 0;
+	for (i = 1; i <= len && !found; i++) {
+		if (i == len || path[i] == '/') {
+			const char *key = tmp;
+
+			tmp[i] = '\0';
+			found = bsearch(&key, b->subtrees, b->nsubtrees, sizeof *b->subtrees, path_cmp) != NULL;
+			tmp[i] = path[i];
+		}
+	}
+	free(tmp);
+	return found;
+}
+
+/* Sorts the subtree list, drops the nested ones and walks each once. */
+static void
+walk_subtrees(struct build_ctx *b)
+{
+	size_t i, o = 0;
+
+	if (b->nsubtrees > 1)
+		qsort(b->subtrees, b->nsubtrees, sizeof *b->subtrees, path_cmp);
+	for (i = 0; i < b->nsubtrees; i++) {
+		size_t save = b->nsubtrees;
+
+		b->nsubtrees = o;
+		if (o > 0 && in_subtrees(b, b->subtrees[i])) {
+			b->nsubtrees = save;
+			free(b->subtrees[i]);
+			continue;
+		}
+		b->nsubtrees = save;
+		b->subtrees[o++] = b->subtrees[i];
+	}
+	b->nsubtrees = o;
+	for (i = 0; i < b->nsubtrees && !b->failed; i++)
+		add_subtree(b, b->subtrees[i]);
 }
 
 struct rescan_ctx {
@@ -182,7 +237,6 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
 	struct build_ctx *b = ctx;
 	struct rescan_ctx r = { b, since };
 	struct walk_result res;
-	char *start = NULL;
 	int rc;
 
 	(void)seq;
@@ -204,10 +258,9 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
 		}
 		return 0;
 	}
-	if (changeset_path_excluded(b->cfg, path))
+	if (changeset_path_excluded(b->cfg, path) || in_subtrees(b, path))
 		return 0;
 	rc = walk_tree(path, WALK_STAT, b->cfg, rescan_cb, &r, &res);
-	free(start);
 	note_walk_errors(b->cs, &res);
 	return (rc == 1 || b->failed) ? -1 : 0;
 }
@@ -235,22 +288,37 @@ int
 changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
     int64_t after_seq)
 {
-	struct build_ctx b = { cs, cfg, 0 };
+	struct build_ctx b;
+	size_t i;
+	int ret = -1;
 
 	memset(cs, 0, sizeof *cs);
+	memset(&b, 0, sizeof b);
+	b.cs = cs;
+	b.cfg = cfg;
 	if (journal_foreach_change(j, after_seq, NULL, change_cb, &b) != 0) {
 		if (cs->errmsg[0] == '\0')
 			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
-		return -1;
+		goto done;
+	}
+	walk_subtrees(&b);
+	if (b.failed) {
+		cs_err(cs, "out of memory");
+		goto done;
 	}
 	if (journal_foreach_rescan(j, after_seq, NULL, rescan_row_cb, &b) != 0) {
 		if (cs->errmsg[0] == '\0')
 			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
-		return -1;
+		goto done;
 	}
 	sort_unique(cs->paths, &cs->npaths);
 	sort_unique(cs->deleted, &cs->ndeleted);
-	return cs->errors ? -1 : 0;
+	ret = cs->errors ? -1 : 0;
+done:
+	for (i = 0; i < b.nsubtrees; i++)
+		free(b.subtrees[i]);
+	free(b.subtrees);
+	return ret;
 }
 
 void

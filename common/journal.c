@@ -21,6 +21,7 @@ struct journal {
 	char *file;
 	char id[33];
 	int created;
+	int open_flags;
 	int in_batch;
 	int64_t batch_seq;      /* last seq handed out in this batch */
 	int64_t prune_seq;
@@ -174,63 +175,95 @@ new_journal_id(struct journal *j)
 	return 0;
 }
 
-/* Creates or checks the schema; reads or creates the journal id. */
+/* Reads the journal id of an existing, current schema without taking a write
+ * lock. Returns 0 (done), 1 (schema missing: create it), -1 (error). */
 static int
-init_schema(struct journal *j, int readonly)
+read_existing_schema(struct journal *j)
 {
+	sqlite3_stmt *st = NULL;
 	int64_t version = 0;
 	char *id = NULL;
 	int rc;
 
-	if (!readonly) {
-		if (exec_sql(j, "BEGIN IMMEDIATE") < 0)
-			return -1;
-		if (exec_sql(j, schema_sql) < 0)
-			goto fail;
-	}
+	if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+	    -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot read the schema (not an SQLite database?)");
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if (rc != SQLITE_ROW)
+		return jerr(j, "cannot read the schema (not an SQLite database?)");
 	rc = journal_meta_get_int(j, "schema_version", &version);
-	if (rc < 0)
-		goto fail;
-	if (rc == 1) {
-		if (readonly) {
-			jerr(j, "not a chjournal database (no schema version)");
-			goto fail;
-		}
-		if (!j->created) {
-			int64_t n = 0;
-
-			/* an existing file without our meta rows: refuse, it is not ours */
-			if (journal_count_changes(j, -1, &n) < 0 || n > 0) {
-				jerr(j, "not a chjournal database (no schema version)");
-				goto fail;
-			}
-		}
-		if (new_journal_id(j) < 0 ||
-		    journal_meta_set_int(j, "schema_version", JOURNAL_SCHEMA_VERSION) < 0 ||
-		    journal_meta_set_text(j, "journal_id", j->id) < 0 ||
-		    journal_meta_set_int(j, "last_seq", 0) < 0 ||
-		    journal_meta_set_int(j, "created", (int64_t)time(NULL)) < 0)
-			goto fail;
-	} else if (version != JOURNAL_SCHEMA_VERSION) {
-		jerr(j, "schema version %lld is not supported (expected %d)",
+	if (rc != 0)
+		return rc;
+	if (version != JOURNAL_SCHEMA_VERSION)
+		return jerr(j, "schema version %lld is not supported (expected %d)",
 		    (long long)version, JOURNAL_SCHEMA_VERSION);
-		goto fail;
-	} else {
-		if (journal_meta_get_text(j, "journal_id", &id) != 0 || strlen(id) != 32) {
-			free(id);
-			jerr(j, "journal id missing or malformed");
+	if (journal_meta_get_text(j, "journal_id", &id) != 0 || strlen(id) != 32) {
+		free(id);
+		return jerr(j, "journal id missing or malformed");
+	}
+	memcpy(j->id, id, 33);
+	free(id);
+	return 0;
+}
+
+/* Creates the schema and a new journal id in a fresh (or empty) database. */
+static int
+create_schema(struct journal *j)
+{
+	int64_t n = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (exec_sql(j, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	/* a database holding other tables is not ours: refuse to touch it */
+	if (!j->created) {
+		if (sqlite3_prepare_v2(j->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+			goto fail;
+		rc = sqlite3_step(st);
+		n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+		sqlite3_finalize(st);
+		if (n != 0) {
+			/* another process may have created our schema meanwhile */
+			int r = read_existing_schema(j);
+
+			if (r == 0) {
+				exec_sql(j, "COMMIT");
+				return 0;
+			}
+			if (r == 1)
+				jerr(j, "not a chjournal database (it holds other tables)");
 			goto fail;
 		}
-		memcpy(j->id, id, 33);
-		free(id);
 	}
-	if (!readonly && exec_sql(j, "COMMIT") < 0)
+	if (exec_sql(j, schema_sql) < 0 || new_journal_id(j) < 0 ||
+	    journal_meta_set_int(j, "schema_version", JOURNAL_SCHEMA_VERSION) < 0 ||
+	    journal_meta_set_text(j, "journal_id", j->id) < 0 ||
+	    journal_meta_set_int(j, "last_seq", 0) < 0 ||
+	    journal_meta_set_int(j, "created", (int64_t)time(NULL)) < 0)
 		goto fail;
+	if (exec_sql(j, "COMMIT") < 0)
+		goto fail;
+	j->created = 1;
 	return 0;
 fail:
-	if (!readonly)
-		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+static int
+init_schema(struct journal *j, int readonly)
+{
+	int rc = read_existing_schema(j);
+
+	if (rc <= 0)
+		return rc;
+	if (readonly || !(j->open_flags & JOURNAL_CREATE))
+		return jerr(j, "not a chjournal database (no schema)");
+	return create_schema(j);
 }
 
 int
@@ -240,6 +273,7 @@ journal_open(struct journal *j, const char *file, int flags)
 	struct stat st;
 
 	free(j->file);
+	j->open_flags = flags;
 	if ((j->file = strdup(file)) == NULL)
 		return jerr(j, "out of memory");
 	if (lstat(file, &st) < 0) {

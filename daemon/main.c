@@ -367,7 +367,8 @@ run(struct daemon *d)
 	for (;;) {
 		struct pollfd pfd[2];
 		int64_t now = now_ms(), deadline;
-		int timeout;
+		time_t before_poll = time(NULL);
+		int timeout, n;
 
 		if (pending_count(d->pending) > 0)
 			deadline = d->last_flush_ms + (d->flush_failing ? 1000 : d->cfg.flush_interval_ms);
@@ -378,10 +379,15 @@ run(struct daemon *d)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = d->sig_fd;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+		n = poll(pfd, 2, timeout);
+		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -1;
 		}
+		/* nothing was queued when poll returned: every change before the
+		 * call has been read */
+		if (n >= 0 && !(pfd[0].revents & POLLIN))
+			watcher_note_idle(d->watcher, before_poll);
 		if ((pfd[1].revents & POLLIN) && handle_signals(d))
 			break;
 		if (pfd[0].revents & POLLIN) {

@@ -875,6 +875,13 @@ watcher_drained_at(const struct watcher *w)
 }
 
 void
+watcher_note_idle(struct watcher *w, time_t t)
+{
+	if (w->nstash == 0 && t > w->drained_at)
+		w->drained_at = t;
+}
+
+void
 watcher_get_stats(const struct watcher *w, struct watcher_stats *st)
 {
 	*st = w->stats;

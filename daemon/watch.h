@@ -61,6 +61,9 @@ void watcher_tick(struct watcher *w, time_t now);
 /* The last time the kernel queue was seen empty: every change before it has
  * been reported to the sink. */
 time_t watcher_drained_at(const struct watcher *w);
+/* Tells the watcher its fd was seen idle (no event pending) at time t, so
+ * drained_at may advance while nothing happens. */
+void watcher_note_idle(struct watcher *w, time_t t);
 void watcher_get_stats(const struct watcher *w, struct watcher_stats *st);
 
 #endif
