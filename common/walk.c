@@ -80,7 +80,7 @@ ensure_cap(struct walker *w, size_t need)
 
 /* Reads all entries of the directory open at fd. */
 static int
-read_entries(int fd, struct walk_entry **out, size_t *n)
+read_entries(int fd, int dirs_only, struct walk_entry **out, size_t *n)
 {
 	int dfd = dup(fd);
 	DIR *d;
@@ -103,6 +103,8 @@ read_entries(int fd, struct walk_entry **out, size_t *n)
 		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
 		if (path_is_cookie_name(de->d_name))
+			continue;
+		if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		if (cnt == cap) {
 			struct walk_entry *na;
@@ -164,6 +166,8 @@ visit(struct walker *w, int dirfd, const char *name, unsigned char type, size_t 
 		if (type == DT_UNKNOWN)
 			type = DT_FIFO;   /* some other kind: reported, never descended */
 	}
+	if ((w->flags & WALK_DIRS) && type != DT_DIR)
+		return WALK_CONTINUE;
 	if (w->cfg != NULL && config_is_excluded(w->cfg, w->buf))
 		return WALK_CONTINUE;
 	if (type == DT_DIR)
@@ -191,7 +195,7 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 	size_t n, i;
 	int rc = WALK_CONTINUE;
 
-	if (read_entries(fd, &ents, &n) < 0) {
+	if (read_entries(fd, (w->flags & WALK_DIRS) != 0, &ents, &n) < 0) {
 		if (errno != ENOENT) {
 			w->buf[len] = '\0';
 			walk_error(w, w->buf, "read directory", errno);

@@ -13,6 +13,7 @@ struct config;
 
 #define WALK_SORTED 0x1   /* visit entries in bytewise order of full path */
 #define WALK_STAT   0x2   /* lstat every entry (st is never NULL then) */
+#define WALK_DIRS   0x4   /* visit directories only (d_type filters at readdir) */
 
 /* What the callback returns */
 #define WALK_CONTINUE 0

@@ -517,7 +517,7 @@ crawl(struct watcher *w, struct wnode *parent, const char *path)
 	struct walk_result res;
 	struct wnode *top = NULL;
 
-	walk_tree(path, 0, w->cfg, crawl_cb, &c, &res);
+	walk_tree(path, WALK_DIRS, w->cfg, crawl_cb, &c, &res);
 	if (c.ok && c.stack != NULL)
 		top = c.stack[0];
 	if (res.errors > 0)
