@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemonlock.h"
@@ -109,4 +110,24 @@ daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen)
 	close(fd);
 	free(p);
 	return ret;
+}
+
+int
+daemonlock_is_current(const char *journal, int fd)
+{
+	char *p = lock_path(journal);
+	struct stat a, b;
+	int rc;
+
+	if (p == NULL)
+		return -1;
+	if (fstat(fd, &a) < 0) {
+		free(p);
+		return -1;
+	}
+	rc = stat(p, &b);
+	free(p);
+	if (rc < 0)
+		return errno == ENOENT ? 0 : -1;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }

@@ -11,6 +11,10 @@
  * err filled (another daemon: its pid is named). */
 int daemonlock_acquire(const char *journal, char *err, size_t errlen);
 
+/* Returns 1 when fd (from daemonlock_acquire) is still the lock file at its
+ * path, 0 when the file was removed or replaced, -1 on error. */
+int daemonlock_is_current(const char *journal, int fd);
+
 /* Returns 1 (running, *pid set), 0 (no daemon), -1 (err filled). */
 int daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen);
 

@@ -42,6 +42,8 @@ struct daemon {
 	time_t last_error_log;
 	unsigned long flushes;
 	int flush_failing;
+	dev_t journal_dev;              /* identity of the journal file we opened */
+	ino_t journal_ino;
 };
 
 static int64_t
@@ -90,6 +92,60 @@ sink_cookie(void *ctx, const char *name)
 	return pending_cookie(d->pending, name);
 }
 
+static int write_static_meta(struct daemon *d);
+
+/* Remembers which file the journal is, to notice it being removed. */
+static void
+note_journal_identity(struct daemon *d)
+{
+	struct stat st;
+
+	if (stat(d->cfg.journal, &st) == 0) {
+		d->journal_dev = st.st_dev;
+		d->journal_ino = st.st_ino;
+	}
+}
+
+/* The journal file was deleted or replaced under us (database lost): writing
+ * on into the unlinked file would hide every change from the agent, so open
+ * a new journal. It has a new id: every consumer's next run is full. */
+static int
+check_journal_identity(struct daemon *d)
+{
+	struct stat st;
+	struct journal *nj;
+
+	if (daemonlock_is_current(d->cfg.journal, d->lock_fd) == 0) {
+		char err[512];
+		int fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
+
+		if (fd < 0) {
+			log_error("lock file removed and cannot be taken again: %s", err);
+		} else {
+			log_warning("lock file of journal '%s' was removed: taken again", d->cfg.journal);
+			close(d->lock_fd);
+			d->lock_fd = fd;
+		}
+	}
+	if (stat(d->cfg.journal, &st) == 0 && st.st_dev == d->journal_dev &&
+	    st.st_ino == d->journal_ino)
+		return 0;
+	log_error("journal '%s' was removed or replaced while running: creating a new journal "
+	    "(every consumer's next run will be full)", d->cfg.journal);
+	if ((nj = journal_new()) == NULL)
+		return -1;
+	if (journal_open(nj, d->cfg.journal, JOURNAL_CREATE) < 0) {
+		log_error("%s", journal_errmsg(nj));
+		journal_free(nj);
+		return -1;
+	}
+	journal_free(d->journal);
+	d->journal = nj;
+	note_journal_identity(d);
+	log_info("new journal id %s", journal_id(d->journal));
+	return write_static_meta(d);
+}
+
 /* ---- flushing ---- */
 
 static int
@@ -102,6 +158,8 @@ flush(struct daemon *d)
 	int64_t prune = 0;
 	time_t now = time(NULL);
 
+	if (check_journal_identity(d) < 0)
+		return -1;
 	watcher_get_stats(d->watcher, &st);
 	values[0] = (int64_t)getpid();
 	values[1] = (int64_t)d->started;
@@ -542,6 +600,7 @@ main(int argc, char **argv)
 		log_error("%s", journal_errmsg(d.journal));
 		goto out;
 	}
+	note_journal_identity(&d);
 	if (consumers_open(&d.consumers, d.cfg.consumers, 1) < 0) {
 		log_error("%s", d.consumers.errmsg);
 		goto out;
