@@ -1,0 +1,162 @@
+#!/bin/bash
+# t0205-sync: `chjournal sync` waits until the daemon has journaled every
+# change made before it (a cookie file per root); it fails when no daemon
+# runs or the daemon does not answer in time; cookies never reach a list and
+# do not stay in the roots.
+. "$(dirname "$0")/test-lib.sh"
+
+SPOOL2="$TRASH/spool2"
+mkdir -p "$SPOOL/u" "$SPOOL2/v"
+echo 1 >"$SPOOL/u/1."
+echo 2 >"$SPOOL2/v/2."
+# a long flush interval: without a sync, a change stays in the daemon's
+# memory for a minute
+write_config "flush_interval_ms = 60000" "root = $SPOOL2"
+
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_got=$?
+	if [ "$_got" -ne "$_want" ]; then
+		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
+		return 1
+	fi
+}
+
+# no_cookies: no cookie file left in any root
+no_cookies() {
+	find "$SPOOL" "$SPOOL2" -name ".chjournal-cookie.*" >cookies.out &&
+	test_cmp /dev/null cookies.out
+}
+
+in_query() {
+	chj query | cut -f4 | grep -qxF -- "$1"
+}
+
+expect_success 'sync before any daemon created the journal fails saying so' '
+	test_expect_code 1 chj sync 2>err.out &&
+	grep "journal .$STATE/journal.db.: cannot open: .*has chjournald ever run" err.out &&
+	no_cookies
+'
+
+expect_success 'sync with the daemon: exit 0, the change just made is journaled' '
+	start_daemon &&
+	echo a >"$SPOOL/u/a." &&
+	echo b >"$SPOOL2/v/b." &&
+	chj sync &&
+	in_query "$SPOOL/u/a." &&
+	in_query "$SPOOL2/v/b." &&
+	no_cookies
+'
+
+expect_success 'without sync the change is not journaled yet (60 s flush interval)' '
+	echo c >"$SPOOL/u/c." &&
+	! in_query "$SPOOL/u/c." &&
+	chj sync &&
+	in_query "$SPOOL/u/c."
+'
+
+expect_success 'sync --timeout N and --timeout=N are accepted' '
+	echo d >"$SPOOL/u/d." &&
+	chj sync --timeout 5 &&
+	in_query "$SPOOL/u/d." &&
+	echo e >"$SPOOL/u/e." &&
+	chj sync --timeout=5 &&
+	in_query "$SPOOL/u/e."
+'
+
+expect_success 'bad --timeout values are usage errors (exit 2)' '
+	for t in 0 abc -1 5x "" 86401; do
+		test_expect_code 2 chj sync --timeout "$t" 2>err.out || return 1
+		grep -F "bad --timeout" err.out || return 1
+		grep "^usage: chjournal sync" err.out || return 1
+	done &&
+	test_expect_code 2 chj sync --timeout 2>err.out &&
+	grep "needs a number of seconds" err.out &&
+	test_expect_code 2 chj sync extra 2>err.out &&
+	grep "unexpected argument .extra." err.out &&
+	no_cookies
+'
+
+expect_success 'a stopped daemon makes sync time out' '
+	kill -STOP "$DAEMON_PID" &&
+	start=$(date +%s) &&
+	test_expect_code 1 chj sync --timeout 2 2>err.out
+	rc=$?
+	kill -CONT "$DAEMON_PID"
+	test $rc -eq 0 &&
+	end=$(date +%s) &&
+	test $((end - start)) -ge 2 &&
+	test $((end - start)) -lt 10 &&
+	grep "sync timed out after 2 s: chjournald (pid $DAEMON_PID) has not journaled the cookie in root" err.out &&
+	no_cookies
+'
+
+expect_success 'after SIGCONT the daemon syncs again' '
+	echo f >"$SPOOL/u/f." &&
+	chj sync &&
+	in_query "$SPOOL/u/f." &&
+	no_cookies
+'
+
+expect_success 'cookies are never journaled as changes' '
+	chj query >query.out &&
+	! grep -F ".chjournal-cookie." query.out
+'
+
+expect_success 'cookie files never appear in list output (full and incremental)' '
+	# a cookie left behind by an agent that crashed
+	: >"$SPOOL/.chjournal-cookie.1.deadbeefdeadbeef" &&
+	: >"$SPOOL2/v/.chjournal-cookie.2.0123456789abcdef" &&
+	chj begin c1 >mode.out &&
+	grep "^full:" mode.out &&
+	chj list c1 -0 | tr "\0" "\n" >list.out &&
+	! grep -F ".chjournal-cookie." list.out &&
+	grep -qxF "$SPOOL/u/1." list.out &&
+	grep -qxF "$SPOOL2/v/2." list.out &&
+	chj commit c1 &&
+	echo g >"$SPOOL/u/g." &&
+	echo more >>"$SPOOL2/v/.chjournal-cookie.2.0123456789abcdef" &&
+	chj begin c1 >mode.out &&
+	grep -x incremental mode.out &&
+	chj list c1 >list.out &&
+	echo "$SPOOL/u/g." >expect &&
+	test_cmp expect list.out &&
+	chj commit c1 &&
+	rm "$SPOOL/.chjournal-cookie.1.deadbeefdeadbeef" \
+		"$SPOOL2/v/.chjournal-cookie.2.0123456789abcdef" &&
+	no_cookies
+'
+
+expect_success 'begin removes its cookies too' '
+	backup c1 &&
+	no_cookies &&
+	backup c2 &&
+	no_cookies
+'
+
+# an immutable root (root ignores modes): cookie creation fails there
+if chattr +i "$SPOOL2" 2>/dev/null; then
+	chattr -i "$SPOOL2"
+	expect_success 'sync fails, naming the root, when a cookie cannot be created' '
+		chattr +i "$SPOOL2" &&
+		test_expect_code 1 chj sync 2>err.out
+		rc=$?
+		chattr -i "$SPOOL2"
+		test $rc -eq 0 &&
+		grep "cannot create sync cookie in root .$SPOOL2.: " err.out &&
+		no_cookies
+	'
+else
+	echo "# chattr +i does not work here: cookie creation failure not tested"
+fi
+
+expect_success 'sync with no daemon running fails saying so' '
+	stop_daemon &&
+	test_expect_code 1 chj sync 2>err.out &&
+	grep "no chjournald is running on journal .$STATE/journal.db.: cannot sync" err.out &&
+	no_cookies
+'
+
+test_done
