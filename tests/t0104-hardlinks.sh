@@ -1,0 +1,130 @@
+#!/bin/bash
+# t0104-hardlinks: Cyrus delivers one message to several folders by hard
+# link: each new link is a new name and must be listed. (A link count change
+# alone is not journaled for the other names: the kernel reports it, if at all,
+# only on the name the event came through, so nothing is asserted about the
+# source name of a link.)
+. "$(dirname "$0")/test-lib.sh"
+
+U="$SPOOL/user/alice"
+OUT="$TRASH/outside"
+
+# run CONSUMER: begin; list -0 into list.out, list --deleted -0 into
+# deleted.out (one path per line); commit.
+run() {
+	chj begin "$1" >mode.out &&
+	chj list "$1" -0 >list.raw &&
+	chj list "$1" --deleted -0 >deleted.raw &&
+	tr '\0' '\n' <list.raw >list.out &&
+	tr '\0' '\n' <deleted.raw >deleted.out &&
+	chj commit "$1"
+}
+
+# must_list PATH...: each PATH in list.out.
+must_list() {
+	for _p in "$@"; do
+		grep -qxF -- "$_p" list.out || { echo "not listed: $_p" >&2; return 1; }
+	done
+}
+
+# only_from PATH...: list.out holds nothing but some of these paths.
+only_from() {
+	printf '%s\n' "$@" >allowed &&
+	if grep -vxF -f allowed list.out >extra; then
+		echo "listed but not expected:" >&2
+		cat extra >&2
+		return 1
+	fi
+	return 0
+}
+
+mkdir -p "$U/INBOX" "$U/Archive" "$U/Sent" "$OUT"
+echo message >"$U/INBOX/1."
+for i in $(seq 1 10); do mkdir -p "$SPOOL/user/u$i/INBOX"; done
+
+expect_success 'start; first full run' '
+	start_daemon &&
+	run c1 &&
+	grep "^full: " mode.out &&
+	must_list "$U/INBOX/1."
+'
+
+expect_success 'a hard link in another folder is listed' '
+	ln "$U/INBOX/1." "$U/Archive/1." &&
+	run c1 &&
+	must_list "$U/Archive/1." &&
+	only_from "$U/Archive/1." "$U/INBOX/1." &&
+	test_cmp /dev/null deleted.out
+'
+
+expect_success 'a hard link in the same folder is listed' '
+	ln "$U/INBOX/1." "$U/INBOX/2." &&
+	run c1 &&
+	must_list "$U/INBOX/2." &&
+	only_from "$U/INBOX/2." "$U/INBOX/1." "$U/Archive/1."
+'
+
+expect_success 'one message linked into ten mailboxes: every link listed' '
+	echo delivery >"$OUT/staged" &&
+	for i in $(seq 1 10); do
+		ln "$OUT/staged" "$SPOOL/user/u$i/INBOX/7." || return 1
+	done &&
+	run c1 &&
+	for i in $(seq 1 10); do echo "$SPOOL/user/u$i/INBOX/7."; done | LC_ALL=C sort >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'a hard link from outside the root is listed' '
+	echo outside >"$OUT/o" &&
+	ln "$OUT/o" "$U/Sent/1." &&
+	run c1 &&
+	echo "$U/Sent/1." >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'a hard link to outside the root lists nothing outside' '
+	ln "$U/Sent/1." "$OUT/o2" &&
+	run c1 &&
+	only_from "$U/Sent/1." &&
+	! grep -F "$OUT" list.out
+'
+
+expect_success 'a hard link in a brand new folder is listed' '
+	mkdir -p "$U/New/Sub" &&
+	ln "$U/INBOX/1." "$U/New/Sub/1." &&
+	run c1 &&
+	must_list "$U/New/Sub/1." &&
+	only_from "$U/New/Sub/1." "$U/INBOX/1." "$U/INBOX/2." "$U/Archive/1."
+'
+
+expect_success 'removing one name: it is in --deleted, the other names are not' '
+	rm "$U/INBOX/2." &&
+	run c1 &&
+	grep -qxF "$U/INBOX/2." deleted.out &&
+	! grep -qxF "$U/INBOX/1." deleted.out &&
+	! grep -qxF "$U/Archive/1." deleted.out &&
+	! grep -qxF "$U/INBOX/2." list.out
+'
+
+expect_success 'a hard link made by rename over an existing name is listed' '
+	echo other >"$U/INBOX/3." &&
+	run c1 &&
+	ln "$U/INBOX/1." "$U/INBOX/tmp" &&
+	mv -f "$U/INBOX/tmp" "$U/INBOX/3." &&
+	run c1 &&
+	must_list "$U/INBOX/3." &&
+	! grep -qxF "$U/INBOX/tmp" list.out &&
+	test "$(cat "$U/INBOX/3.")" = message
+'
+
+expect_success 'writing through a name lists that name' '
+	echo appended >>"$U/Archive/1." &&
+	run c1 &&
+	must_list "$U/Archive/1."
+'
+
+expect_success 'daemon stops cleanly' '
+	stop_daemon
+'
+
+test_done
