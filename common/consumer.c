@@ -212,12 +212,13 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 	    st->has_open, st->open_journal_id[0] ? st->open_journal_id : "00000000000000000000000000000000",
 	    st->open_seq, st->open_time, st->open_full, st->open_after_seq);
 	p = path_join(cs->dir, name);
-	tmp = p ? malloc(strlen(p) + 8) : NULL;
+	tmp = p ? malloc(strlen(cs->dir) + strlen(name) + 8) : NULL;
 	if (tmp == NULL) {
 		cerr(cs, "out of memory");
 		goto done;
 	}
-	sprintf(tmp, "%s.tmp", p);
+	/* ".NAME.tmp" is never a valid consumer name (leading '.') */
+	sprintf(tmp, "%s/.%s.tmp", cs->dir, name);
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -297,8 +298,6 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 
 		if (!consumer_name_valid(de->d_name))
 			continue;
-		if (strlen(de->d_name) > 4 && strcmp(de->d_name + strlen(de->d_name) - 4, ".tmp") == 0)
-			continue;
 		na = realloc(arr, (cnt + 1) * sizeof *arr);
 		if (na == NULL || (na[cnt] = strdup(de->d_name)) == NULL) {
 			closedir(d);
@@ -348,12 +347,19 @@ consumers_prune_point(struct consumers *cs, const char *journal_id, int64_t *seq
 		}
 		if (rc == 1)
 			continue;
-		/* a consumer with no commit on this journal runs full: no constraint */
-		if (!st.has_committed || strcmp(st.committed_journal_id, journal_id) != 0)
-			continue;
-		if (!any || st.committed_seq < min)
-			min = st.committed_seq;
-		any = 1;
+		/* its next window starts after its committed seq on this journal */
+		if (st.has_committed && strcmp(st.committed_journal_id, journal_id) == 0) {
+			if (!any || st.committed_seq < min)
+				min = st.committed_seq;
+			any = 1;
+		}
+		/* an open run on this journal (a first, full run among them) will
+		 * commit its begin point: the rows after it must stay */
+		if (st.has_open && strcmp(st.open_journal_id, journal_id) == 0) {
+			if (!any || st.open_seq < min)
+				min = st.open_seq;
+			any = 1;
+		}
 	}
 	consumer_list_free(names, n);
 	*seq = any ? min : 0;

@@ -51,10 +51,11 @@ int consumer_remove(struct consumers *cs, const char *name);
 int consumer_list(struct consumers *cs, char ***names, size_t *n);
 void consumer_list_free(char **names, size_t n);
 
-/* The lowest committed seq among consumers committed on journal_id: rows at
- * or below it are in no consumer's window any more. 0 when no consumer
- * constrains (none exist): then nothing may be pruned. A missing directory
- * counts as no consumers. */
+/* The lowest seq any consumer's next window may start after, on journal_id:
+ * committed seqs, and the begin seqs of open runs (a first, full run will
+ * commit its begin point). Rows at or below it are in no window any more.
+ * 0 when no consumer constrains: then nothing may be pruned. A missing
+ * directory counts as no consumers. */
 int consumers_prune_point(struct consumers *cs, const char *journal_id, int64_t *seq);
 
 #endif

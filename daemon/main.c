@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -522,6 +523,7 @@ main(int argc, char **argv)
 	int use_syslog = 0, detach = 0, opt, rc = 1;
 	size_t i;
 	char err[1024];
+	static char config_real[PATH_MAX];
 	int64_t t0;
 
 	memset(&d, 0, sizeof d);
@@ -552,6 +554,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "chjournald: %s\n", d.cfg.errmsg);
 		return 1;
 	}
+	/* SIGHUP re-reads this file after --daemon's chdir("/"): keep it absolute */
+	if (realpath(d.config_file, config_real) == NULL) {
+		fprintf(stderr, "chjournald: cannot resolve '%s': %s\n", d.config_file, strerror(errno));
+		config_free(&d.cfg);
+		return 1;
+	}
+	d.config_file = config_real;
 	if (detach) {
 		use_syslog = 1;
 		if (daemon(0, 0) < 0) {

@@ -486,9 +486,16 @@ crawl_cb(void *ctx, const char *path, size_t len, unsigned char type,
 	}
 	n = node_by_wd(w, wd);
 	if (n != NULL) {
+		size_t i;
+
 		if (node_relocate(w, n, parent, name) < 0)
 			return WALK_STOP;
 		n->gen = w->gen;
+		/* a directory moved out and back in (two renames, two cookies): it
+		 * is here now, so its stashed MOVED_FROM must not remove it */
+		for (i = 0; i < w->nstash; i++)
+			if (w->stash[i].node == n)
+				w->stash[i].node = NULL;
 	} else if ((n = node_new(w, wd, parent, name)) == NULL) {
 		inotify_rm_watch(w->fd, wd);
 		log_error("out of memory watching '%s'", path);
