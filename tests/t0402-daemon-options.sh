@@ -229,6 +229,26 @@ expect_success 'SIGHUP with a removed root: its changes are no longer listed' '
 	test_cmp /dev/null q.out
 '
 
+expect_success 'SIGHUP with new excludes: excluded paths are no longer listed' '
+	backup c1 &&
+	test_cmp /dev/null list.out &&
+	write_config "exclude = \\.tmp\$" &&
+	hup_and_wait "reload done: 1 roots" &&
+	grep "root .$SPOOL. has new excludes" "$DAEMON_LOG" &&
+	echo t >"$SPOOL/u/t.tmp" &&
+	echo n >"$SPOOL/u/n." &&
+	backup c1 &&
+	# everything below the root counts as changed (a consumer may not have
+	# all of it under the new rules), except what is now excluded
+	find "$SPOOL" -type f ! -name "*.tmp" | sort >expect &&
+	test_cmp expect list.out &&
+	echo more >>"$SPOOL/u/t.tmp" &&
+	echo more >>"$SPOOL/u/n." &&
+	backup c1 &&
+	echo "$SPOOL/u/n." >expect &&
+	test_cmp expect list.out
+'
+
 expect_success 'the daemon still runs and stops cleanly after the reloads' '
 	chj status >status.out &&
 	grep "^daemon: *running (pid $DAEMON_PID," status.out &&
