@@ -64,6 +64,16 @@ make_tree() {
 	echo 5 >"$1/sub/deep/5."
 }
 
+# exchange A B: renameat2(RENAME_EXCHANGE), atomically swapping two names
+exchange() {
+	python3 -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
+    sys.exit("renameat2: " + os.strerror(ctypes.get_errno()))
+' "$1" "$2"
+}
+
 mkdir -p "$U" "$OUT"
 make_tree "$U/old"
 make_tree "$U/a/x"
@@ -320,6 +330,37 @@ expect_success 'many directories moved out at once: none watched any more' '
 	chj sync &&
 	chj query --since "$seq0" >query.out &&
 	! grep -F /bulk/ query.out
+'
+
+expect_success 'two directories exchanged atomically (RENAME_EXCHANGE)' '
+	make_tree "$U/xa" &&
+	make_tree "$U/xb" &&
+	echo a >"$U/xa/which" &&
+	echo b >"$U/xb/which" &&
+	run c1 &&
+	exchange "$U/xa" "$U/xb" &&
+	test "$(cat "$U/xa/which")" = b &&
+	run c1 &&
+	files_under "$U/xa" "$U/xb" &&
+	test_cmp expect.files list.out &&
+	echo later >"$U/xa/only-in-xa" &&
+	echo later >>"$U/xb/sub/deep/5." &&
+	run c1 &&
+	expect_lines list.out "$U/xa/only-in-xa" "$U/xb/sub/deep/5."
+'
+
+expect_success 'a file and a directory exchanged atomically' '
+	echo f >"$U/xfile" &&
+	make_tree "$U/xdir" &&
+	run c1 &&
+	exchange "$U/xfile" "$U/xdir" &&
+	test -f "$U/xdir" &&
+	run c1 &&
+	{ echo "$U/xdir" && find "$U/xfile" -type f; } | LC_ALL=C sort >expect.files &&
+	test_cmp expect.files list.out &&
+	echo later >"$U/xfile/sub/new." &&
+	run c1 &&
+	expect_lines list.out "$U/xfile/sub/new."
 '
 
 expect_success 'the watch count matches the tree after all the moves' '
