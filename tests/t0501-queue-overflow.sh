@@ -1,0 +1,111 @@
+#!/bin/bash
+# t0501-queue-overflow: a forced inotify queue overflow. The kernel sizes an
+# inotify instance's queue from fs.inotify.max_queued_events when the
+# instance is created, so the daemon is started with the sysctl at 64 (and
+# the sysctl restored at once); the daemon is then SIGSTOPped while thousands
+# of changes are made. After SIGCONT: the overflow is counted, logged and
+# journaled as a rescan of the root, every changed file is listed, and the
+# directories made during the stop are watched afterwards.
+. "$(dirname "$0")/test-lib.sh"
+
+require_root
+SYSCTL=/proc/sys/fs/inotify/max_queued_events
+saved_queue=$(cat "$SYSCTL" 2>/dev/null) || skip_all "cannot read $SYSCTL"
+( echo "$saved_queue" >"$SYSCTL" ) 2>/dev/null || skip_all "cannot write $SYSCTL"
+# restored right after the daemon starts, and again here whatever happens
+test_cleanup_extra='echo "$saved_queue" >"$SYSCTL"'
+
+# snapshot: one line per file: path, inode, size, mtime, ctime
+snapshot() {
+	find "$SPOOL" -type f -printf '%p\t%i\t%s\t%T@\t%C@\n' | LC_ALL=C sort
+}
+
+for u in 0 1 2 3 4 5 6 7 8 9; do
+	mkdir -p "$SPOOL/u$u/cur" "$SPOOL/u$u/new" "$SPOOL/u$u/old"
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		echo "mail $u $i" >"$SPOOL/u$u/cur/m$i"
+		echo "old $u $i" >"$SPOOL/u$u/old/o$i"
+	done
+done
+
+expect_success 'daemon starts with a 64-event queue; the sysctl is restored' '
+	echo 64 >"$SYSCTL" &&
+	start_daemon; rc=$?
+	echo "$saved_queue" >"$SYSCTL" &&
+	[ "$rc" -eq 0 ] &&
+	test "$(cat "$SYSCTL")" = "$saved_queue" &&
+	backup c1 &&
+	grep "^full:" mode.out
+'
+
+# make_changes: about 2700 changed files (8000 events): new files in existing and new
+# directories, appends, file renames, directory renames
+make_changes() {
+	for u in 0 1 2 3 4 5 6 7 8 9; do
+		for i in $(seq 1 150); do
+			echo "new $u $i" >"$SPOOL/u$u/new/n$i" || return 1
+		done
+		for i in 1 2 3 4 5; do
+			echo "more" >>"$SPOOL/u$u/cur/m$i" || return 1
+		done
+		for i in 6 7; do
+			mv "$SPOOL/u$u/cur/m$i" "$SPOOL/u$u/cur/m$i:2,S" || return 1
+		done
+		mkdir -p "$SPOOL/u$u/fresh/a/b" || return 1
+		for i in $(seq 1 50); do
+			echo "fresh $u $i" >"$SPOOL/u$u/fresh/f$i" &&
+			echo "deep $u $i" >"$SPOOL/u$u/fresh/a/b/d$i" || return 1
+		done
+		for i in $(seq 1 30); do
+			mv "$SPOOL/u$u/new/n$i" "$SPOOL/u$u/cur/n$i:2,S" || return 1
+		done
+		mv "$SPOOL/u$u/old" "$SPOOL/u$u/archived" || return 1
+	done
+}
+
+expect_success 'thousands of changes while the daemon is stopped' '
+	snapshot >before.snap &&
+	kill -STOP "$DAEMON_PID" &&
+	make_changes &&
+	snapshot >after.snap &&
+	kill -CONT "$DAEMON_PID" &&
+	# changed: every line of the second snapshot not in the first
+	LC_ALL=C comm -13 before.snap after.snap | cut -f1 >changed &&
+	wc -l <changed &&
+	test "$(wc -l <changed)" -ge 2500
+'
+
+expect_success 'status counts the overflow; query shows the rescan; the log names it' '
+	chj sync &&
+	chj status >status.out &&
+	cat status.out &&
+	n=$(sed -n "s/^overflows: *//p" status.out) &&
+	test "$n" -ge 1 &&
+	chj query >query.out &&
+	grep "rescan(since=[0-9]*,inotify queue overflow)	$SPOOL\$" query.out &&
+	grep "inotify queue overflow" "$DAEMON_LOG"
+'
+
+expect_success 'the backup lists every changed file' '
+	backup c1 &&
+	grep -x incremental mode.out &&
+	LC_ALL=C sort list.out >listed &&
+	LC_ALL=C comm -23 changed listed >missed &&
+	test_cmp /dev/null missed
+'
+
+expect_success 'directories made during the stop are watched after the overflow' '
+	echo later >"$SPOOL/u3/fresh/a/b/later" &&
+	echo later >"$SPOOL/u7/archived/later" &&
+	echo later >"$SPOOL/u0/new/n99" &&
+	backup c1 &&
+	printf "%s\n" "$SPOOL/u0/new/n99" "$SPOOL/u3/fresh/a/b/later" \
+		"$SPOOL/u7/archived/later" >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'daemon stops cleanly' '
+	stop_daemon
+'
+
+test_done
