@@ -78,6 +78,7 @@ cmd_query(struct agent *a, int argc, char **argv)
 	int64_t after = 0;
 	const char *under = NULL, *v;
 	char *end;
+	size_t l;
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -100,6 +101,9 @@ cmd_query(struct agent *a, int argc, char **argv)
 		} else if (agent_opt_value(argc, argv, &i, "--under", &v)) {
 			if (v == NULL || v[0] != '/')
 				return agent_usage_error("query", "--under needs an absolute path");
+			/* "/a/b/" means "/a/b" (argv strings are ours to change) */
+			for (l = strlen(v); l > 1 && v[l - 1] == '/'; l--)
+				((char *)v)[l - 1] = '\0';
 			under = v;
 		} else {
 			return agent_usage_error("query", "unexpected argument '%s'", argv[i]);

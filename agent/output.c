@@ -1,6 +1,7 @@
 /* output.c: writing path lists and times for the agent's commands. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
@@ -10,10 +11,13 @@ int
 agent_print_path(FILE *out, const char *path, int nul, unsigned long *refused)
 {
 	if (!nul && strchr(path, '\n') != NULL) {
-		char disp[1024];
+		/* every byte may need 4 to display: name the whole path */
+		size_t size = strlen(path) * 4 + 8;
+		char *disp = malloc(size);
 
 		agent_warn("cannot list '%s' without -0: its name contains a newline",
-		    path_display(path, disp, sizeof disp));
+		    disp ? path_display(path, disp, size) : path);
+		free(disp);
 		(*refused)++;
 		return 0;
 	}

@@ -48,7 +48,7 @@ cookies_cleanup(struct agent *a, struct cookie *ck, size_t n)
 			unlink(ck[i].path);
 			free(ck[i].path);
 		}
-		if (ck[i].seen)
+		if (ck[i].seen == 1)
 			journal_cookie_delete(a->journal, ck[i].name);
 	}
 	free(ck);
@@ -63,6 +63,7 @@ agent_sync(struct agent *a, unsigned timeout)
 	char err[1024];
 	unsigned char rnd[8];
 	double start, last_probe;
+	char *unwatched = NULL;
 	long delay = 2;
 	int rc;
 
@@ -77,8 +78,19 @@ agent_sync(struct agent *a, unsigned timeout)
 		agent_error("out of memory");
 		return -1;
 	}
+	if (journal_meta_get_text(a->journal, "unwatched_roots", &unwatched) < 0)
+		unwatched = NULL;
 	for (i = 0; i < n; i++) {
 		int fd;
+
+		if (path_list_contains(unwatched, a->cfg.roots[i])) {
+			/* the daemon cannot see this root now: no cookie would ever
+			 * come; its changes are covered by renewed rescan records */
+			agent_warn("root '%s' is not watched by chjournald now (see its log): "
+			    "its changes are covered by rescan records", a->cfg.roots[i]);
+			ck[i].seen = 2;
+			continue;
+		}
 
 		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
 			memset(rnd, 0, sizeof rnd);
@@ -87,6 +99,7 @@ agent_sync(struct agent *a, unsigned timeout)
 		    rnd[5], rnd[6], rnd[7]);
 		ck[i].path = path_join(a->cfg.roots[i], ck[i].name);
 		if (ck[i].path == NULL) {
+			free(unwatched);
 			cookies_cleanup(a, ck, n);
 			agent_error("out of memory");
 			return -1;
@@ -97,13 +110,17 @@ agent_sync(struct agent *a, unsigned timeout)
 			    strerror(errno));
 			free(ck[i].path);
 			ck[i].path = NULL;
+			free(unwatched);
 			cookies_cleanup(a, ck, n);
 			return -1;
 		}
 		close(fd);
 	}
+	free(unwatched);
 	start = last_probe = now_s();
-	left = n;
+	left = 0;
+	for (i = 0; i < n; i++)
+		left += ck[i].seen == 0;
 	while (left > 0) {
 		for (i = 0; i < n; i++) {
 			int64_t seq;

@@ -39,8 +39,7 @@ int
 daemonlock_acquire(const char *journal, char *err, size_t errlen)
 {
 	char *p = lock_path(journal);
-	char buf[32];
-	int fd, n;
+	int fd;
 
 	if (p == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -62,8 +61,7 @@ daemonlock_acquire(const char *journal, char *err, size_t errlen)
 		free(p);
 		return -1;
 	}
-	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+	if (daemonlock_write_pid(fd) < 0) {
 		snprintf(err, errlen, "cannot write lock file '%s': %s", p, strerror(errno));
 		close(fd);
 		free(p);
@@ -130,4 +128,15 @@ daemonlock_is_current(const char *journal, int fd)
 	if (rc < 0)
 		return errno == ENOENT ? 0 : -1;
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int
+daemonlock_write_pid(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return -1;
+	return 0;
 }

@@ -11,6 +11,9 @@
  * err filled (another daemon: its pid is named). */
 int daemonlock_acquire(const char *journal, char *err, size_t errlen);
 
+/* Rewrites our pid into the lock file (after a fork). Returns 0 or -1. */
+int daemonlock_write_pid(int fd);
+
 /* Returns 1 when fd (from daemonlock_acquire) is still the lock file at its
  * path, 0 when the file was removed or replaced, -1 on error. */
 int daemonlock_is_current(const char *journal, int fd);

@@ -88,3 +88,20 @@ path_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
+
+int
+path_list_contains(const char *list, const char *path)
+{
+	size_t pl = strlen(path);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (l == pl && memcmp(p, path, pl) == 0)
+			return 1;
+		p = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}

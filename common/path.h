@@ -23,6 +23,10 @@ int path_is_cookie_name(const char *name);
  * truncated with "..." when too long). Returns buf. */
 char *path_display(const char *path, char *buf, size_t bufsize);
 
+/* Returns 1 when path is one line of list, a newline-joined list of paths
+ * (as kept in the journal's meta: roots, unwatched roots). NULL is empty. */
+int path_list_contains(const char *list, const char *path);
+
 /* Compares two paths bytewise (memcmp order, the order of `LC_ALL=C sort`). */
 int path_cmp(const void *a, const void *b);
 

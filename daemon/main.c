@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ struct daemon {
 	time_t last_error_log;
 	unsigned long flushes;
 	int flush_failing;
+	char unwatched_roots[8192];     /* as last written to meta */
 	dev_t journal_dev;              /* identity of the journal file we opened */
 	ino_t journal_ino;
 };
@@ -95,6 +97,29 @@ sink_cookie(void *ctx, const char *name)
 
 static int write_static_meta(struct daemon *d);
 
+/* Newline-joined list of the roots (only the unwatched ones with
+ * only_unwatched), as kept in the journal's meta. */
+static char *
+roots_text(struct daemon *d, int only_unwatched)
+{
+	const struct config *c = &d->cfg;
+	size_t i, len = 1;
+	char *t;
+
+	for (i = 0; i < c->nroots; i++)
+		len += strlen(c->roots[i]) + 1;
+	if ((t = malloc(len)) == NULL)
+		return NULL;
+	t[0] = '\0';
+	for (i = 0; i < c->nroots; i++) {
+		if (only_unwatched && watcher_root_is_watched(d->watcher, c->roots[i]))
+			continue;
+		strcat(t, c->roots[i]);
+		strcat(t, "\n");
+	}
+	return t;
+}
+
 /* Remembers which file the journal is, to notice it being removed. */
 static void
 note_journal_identity(struct daemon *d)
@@ -142,6 +167,7 @@ check_journal_identity(struct daemon *d)
 	}
 	journal_free(d->journal);
 	d->journal = nj;
+	d->unwatched_roots[0] = '\0';
 	note_journal_identity(d);
 	log_info("new journal id %s", journal_id(d->journal));
 	return write_static_meta(d);
@@ -175,6 +201,19 @@ flush(struct daemon *d)
 		log_warning("%s: not pruning", d->consumers.errmsg);
 		prune = 0;
 	}
+	{
+		/* roots the agent must not wait on for sync cookies */
+		char *unw = roots_text(d, 1);
+
+		if (unw != NULL && strcmp(unw, d->unwatched_roots) != 0 &&
+		    strlen(unw) < sizeof d->unwatched_roots) {
+			if (journal_meta_set_text(d->journal, "unwatched_roots", unw) < 0)
+				log_warning("%s", journal_errmsg(d->journal));
+			else
+				strcpy(d->unwatched_roots, unw);
+		}
+		free(unw);
+	}
 	d->last_flush_ms = now_ms();
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
@@ -204,42 +243,6 @@ flush(struct daemon *d)
 
 /* ---- start-up and reload ---- */
 
-/* Newline-joined list of roots, as stored in the journal's meta. */
-static char *
-roots_text(const struct config *c)
-{
-	size_t i, len = 1;
-	char *t;
-
-	for (i = 0; i < c->nroots; i++)
-		len += strlen(c->roots[i]) + 1;
-	if ((t = malloc(len)) == NULL)
-		return NULL;
-	t[0] = '\0';
-	for (i = 0; i < c->nroots; i++) {
-		strcat(t, c->roots[i]);
-		strcat(t, "\n");
-	}
-	return t;
-}
-
-static int
-root_in_text(const char *text, const char *root)
-{
-	size_t rl = strlen(root);
-	const char *p = text;
-
-	while (p != NULL && *p != '\0') {
-		const char *nl = strchr(p, '\n');
-		size_t l = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (l == rl && memcmp(p, root, rl) == 0)
-			return 1;
-		p = nl ? nl + 1 : NULL;
-	}
-	return 0;
-}
-
 /* Records what start-up must: the gap since the last flush (daemon down or
  * crashed) as a rescan of each root, and roots new to this journal as new
  * subtrees. */
@@ -262,7 +265,7 @@ record_startup_gap(struct daemon *d)
 		return -1;
 	}
 	for (i = 0; i < d->cfg.nroots; i++) {
-		if (old_roots != NULL && !root_in_text(old_roots, d->cfg.roots[i])) {
+		if (old_roots != NULL && !path_list_contains(old_roots, d->cfg.roots[i])) {
 			log_info("root '%s' is new to this journal: everything below it counts as new",
 			    d->cfg.roots[i]);
 			pending_change(d->pending, d->cfg.roots[i], JF_SUBTREE | JF_DIR | JF_CREATED);
@@ -287,7 +290,7 @@ record_startup_gap(struct daemon *d)
 static int
 write_static_meta(struct daemon *d)
 {
-	char *roots = roots_text(&d->cfg);
+	char *roots = roots_text(d, 0);
 	int rc;
 
 	if (roots == NULL)
@@ -520,7 +523,7 @@ main(int argc, char **argv)
 	struct daemon d;
 	struct watcher_sink sink;
 	const char *pidfile = NULL;
-	int use_syslog = 0, detach = 0, opt, rc = 1;
+	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0;
 	size_t i;
 	char err[1024];
 	static char config_real[PATH_MAX];
@@ -561,10 +564,37 @@ main(int argc, char **argv)
 		return 1;
 	}
 	d.config_file = config_real;
+	{
+		/* the journal's directory must exist before its lock file */
+		char *dir = strdup(d.cfg.journal), *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+				fprintf(stderr, "chjournald: cannot create journal directory '%s': %s\n",
+				    dir, strerror(errno));
+				free(dir);
+				goto out;
+			}
+		}
+		free(dir);
+	}
+	/* the lock first: a second daemon fails here, visibly, before it
+	 * detaches or touches a pid file */
+	d.lock_fd = daemonlock_acquire(d.cfg.journal, err, sizeof err);
+	if (d.lock_fd < 0) {
+		fprintf(stderr, "chjournald: %s\n", err);
+		goto out;
+	}
 	if (detach) {
 		use_syslog = 1;
 		if (daemon(0, 0) < 0) {
 			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
+			goto out;
+		}
+		/* the flock is shared with the child; the pid in it is not */
+		if (daemonlock_write_pid(d.lock_fd) < 0) {
+			syslog(LOG_ERR, "cannot write pid to the lock file: %m");
 			goto out;
 		}
 	}
@@ -574,9 +604,12 @@ main(int argc, char **argv)
 		log_init(use_syslog, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
 	}
 	d.started = time(NULL);
-	if (pidfile != NULL && write_pidfile(pidfile) < 0) {
-		log_error("cannot write pid file '%s': %s", pidfile, strerror(errno));
-		goto out;
+	if (pidfile != NULL) {
+		if (write_pidfile(pidfile) < 0) {
+			log_error("cannot write pid file '%s': %s", pidfile, strerror(errno));
+			goto out;
+		}
+		wrote_pidfile = 1;
 	}
 	if (setup_signals(&d) < 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
@@ -584,25 +617,6 @@ main(int argc, char **argv)
 	}
 	if ((d.journal = journal_new()) == NULL || (d.pending = pending_new()) == NULL) {
 		log_error("out of memory");
-		goto out;
-	}
-	{
-		/* the journal's directory must exist before its lock file */
-		char *dir = strdup(d.cfg.journal), *slash = dir ? strrchr(dir, '/') : NULL;
-
-		if (slash != NULL && slash != dir) {
-			*slash = '\0';
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-				log_error("cannot create journal directory '%s': %s", dir, strerror(errno));
-				free(dir);
-				goto out;
-			}
-		}
-		free(dir);
-	}
-	d.lock_fd = daemonlock_acquire(d.cfg.journal, err, sizeof err);
-	if (d.lock_fd < 0) {
-		log_error("%s", err);
 		goto out;
 	}
 	if (journal_open(d.journal, d.cfg.journal, JOURNAL_CREATE) < 0) {
@@ -651,7 +665,7 @@ main(int argc, char **argv)
 		log_info("stopped cleanly after %lu flushes", d.flushes);
 	}
 out:
-	if (pidfile != NULL && rc == 0)
+	if (wrote_pidfile)
 		unlink(pidfile);
 	watcher_free(d.watcher);
 	pending_free(d.pending);

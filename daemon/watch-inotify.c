@@ -896,6 +896,17 @@ watcher_get_stats(const struct watcher *w, struct watcher_stats *st)
 	st->unwatched = w->nunw;
 }
 
+int
+watcher_root_is_watched(const struct watcher *w, const char *root)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++)
+		if (strcmp(w->root_paths[i], root) == 0)
+			return w->roots[i] != NULL;
+	return 0;
+}
+
 void
 watcher_set_config(struct watcher *w, const struct config *cfg)
 {

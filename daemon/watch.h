@@ -47,6 +47,9 @@ const char *watcher_backend(const struct watcher *w);
 int watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen);
 /* Stops watching root and everything below it. */
 void watcher_remove_root(struct watcher *w, const char *root);
+/* Returns 1 when root is watched now (0: lost or over the watch limit, so
+ * covered by renewed rescan records instead). */
+int watcher_root_is_watched(const struct watcher *w, const char *root);
 /* Replaces the configuration (excludes) used for new decisions. */
 void watcher_set_config(struct watcher *w, const struct config *cfg);
 
