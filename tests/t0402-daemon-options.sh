@@ -212,6 +212,10 @@ expect_success 'SIGHUP changing the journal is refused' '
 '
 
 expect_success 'SIGHUP with a removed root: its changes are no longer listed' '
+	# journaled before the removal, not yet backed up
+	echo before >>"$SPOOL2/v/7." &&
+	chj sync &&
+	chj query --under "$SPOOL2/v/7." | grep -F "$SPOOL2/v/7." &&
 	cp one-root.conf "$CONF" &&
 	hup_and_wait "reload done: 1 roots" &&
 	grep "root .$SPOOL2. removed" "$DAEMON_LOG" &&
@@ -247,6 +251,19 @@ expect_success 'SIGHUP with new excludes: excluded paths are no longer listed' '
 	backup c1 &&
 	echo "$SPOOL/u/n." >expect &&
 	test_cmp expect list.out
+'
+
+expect_success 'a root added while the daemon is down: its files count as new' '
+	stop_daemon &&
+	mkdir -p "$TRASH/spool3/q" &&
+	echo 3 >"$TRASH/spool3/q/3." &&
+	write_config "root = $TRASH/spool3" &&
+	start_daemon &&
+	grep "root .$TRASH/spool3. is new to this journal" "$DAEMON_LOG" &&
+	backup c1 &&
+	grep -x incremental mode.out &&
+	in_list "$TRASH/spool3/q/3." &&
+	! grep -F "$SPOOL2" list.out
 '
 
 expect_success 'the daemon still runs and stops cleanly after the reloads' '
