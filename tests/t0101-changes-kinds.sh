@@ -125,6 +125,29 @@ expect_success 'chown is listed' '
 	expect_lines list.out "$D/chown"
 '
 
+expect_success 'truncate(2) by path, without an open file, is listed' '
+	echo long-content >"$D/bypath" &&
+	run c1 &&
+	python3 -c "import os, sys; os.truncate(sys.argv[1], 3)" "$D/bypath" &&
+	run c1 &&
+	expect_lines list.out "$D/bypath"
+'
+
+expect_success 'fallocate (size grows, no write) is listed' '
+	fallocate -l 65536 "$D/bypath" &&
+	run c1 &&
+	expect_lines list.out "$D/bypath"
+'
+
+expect_success 'an extended attribute change alone is listed' '
+	python3 -c "import os, sys; os.setxattr(sys.argv[1], \"user.chj\", b\"1\")" "$D/bypath" ||
+		skip_xattr=1
+	if [ -z "${skip_xattr:-}" ]; then
+		run c1 &&
+		expect_lines list.out "$D/bypath"
+	fi
+'
+
 expect_success 'a deleted file is in --deleted, not in the list' '
 	rm "$D/delme" &&
 	run c1 &&
