@@ -95,6 +95,7 @@ expect_success 'the refusal names a deep newline path in full' '
 
 expect_success 'query --json gives path_hex exactly for paths not UTF-8' '
 	chj query --json >query.json &&
+	odd_paths "$D" >want.raw &&
 	grep -F "\"path_hex\":\"$(hex "$D/$BAD")\"" query.json &&
 	test_eq "path_hex rows" 1 "$(grep -c path_hex query.json)" &&
 	python3 -c "
@@ -112,7 +113,7 @@ for line in open(sys.argv[2], \"rb\"):
 missing = want - got
 if missing:
     sys.exit(\"not in query: %r\" % sorted(missing))
-" expect.raw query.json
+" want.raw query.json
 '
 
 expect_success 'query -0 gives the raw path, query escapes it to one line' '
@@ -186,6 +187,29 @@ expect_success 'a full run of a new consumer gives every odd path byte for byte'
 	must_fail chj list c2 >plain.out 2>plain.err &&
 	grep -F "path(s) with a newline" plain.err &&
 	chj commit c2
+'
+
+# deeper than PATH_MAX (4096): such paths cannot be opened by name, so a
+# change there must be listed or the list must fail, never be left out quietly
+expect_success 'changes in directories deeper than PATH_MAX are not silently left out' '
+	N200=$(printf "n%.0s" $(seq 1 200)) &&
+	(cd "$D" && mkdir toodeep && cd toodeep &&
+	 for i in $(seq 1 25); do mkdir "$N200" && cd "$N200" || exit 1; done &&
+	 echo deep >deepfile) &&
+	chj begin c1 &&
+	{ chj list c1 -0 >list.raw 2>list.err; echo $? >list.rc; } &&
+	chj commit c1 &&
+	(cd "$D/toodeep" && for i in $(seq 1 25); do cd "$N200" || exit 1; done &&
+	 echo more >>deepfile && echo new >newfile) &&
+	chj begin c1 &&
+	{ chj list c1 -0 >list.raw 2>list.err; echo $? >list.rc; } &&
+	chj commit c1 &&
+	if [ "$(cat list.rc)" = 0 ]; then
+		tr "\0" "\n" <list.raw | grep "/newfile\$" &&
+		tr "\0" "\n" <list.raw | grep "/deepfile\$"
+	else
+		test "$(cat list.rc)" = 1 && grep -i "too long\|incomplete" list.err
+	fi
 '
 
 expect_success 'daemon stops cleanly' '
