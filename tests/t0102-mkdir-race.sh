@@ -151,6 +151,48 @@ expect_success 'mkdir, files, rmdir of siblings in a burst: survivors listed, no
 	test_cmp expect list.out
 '
 
+expect_success 'directories moved in and filled at once, then renamed: all listed' '
+	mkdir "$TRASH/outside" &&
+	perl -e '\''
+		my ($s, $o) = @ARGV;
+		mkdir "$s/moved" or die;
+		for my $d (1 .. 100) {
+			mkdir "$o/m$d" or die;
+			open(my $fh, ">", "$o/m$d/before") or die; close $fh;
+			rename "$o/m$d", "$s/moved/m$d" or die "rename: $!";
+			mkdir "$s/moved/m$d/sub" or die;
+			mkdir "$s/moved/m$d/sub/t" or die;
+			open($fh, ">", "$s/moved/m$d/sub/t/f") or die; close $fh;
+			rename "$s/moved/m$d/sub", "$s/moved/m$d/sub2" or die;
+			rename "$s/moved/m$d", "$s/moved/n$d" or die;
+			open($fh, ">", "$s/moved/n$d/sub2/after") or die; close $fh;
+		}
+	'\'' "$SPOOL" "$TRASH/outside" &&
+	run c1 &&
+	find "$SPOOL/moved" -type f | LC_ALL=C sort >expect &&
+	test $(wc -l <expect) -eq 300 &&
+	test_cmp expect list.out
+'
+
+expect_success 'after the commit, writes in all those directories are seen' '
+	perl -e '\''
+		my $s = shift;
+		for my $d (1 .. 100) {
+			for my $f ("$s/moved/n$d/later", "$s/moved/n$d/sub2/later",
+			    "$s/moved/n$d/sub2/t/later") {
+				open(my $fh, ">", $f) or die "$f: $!"; close $fh;
+			}
+		}
+	'\'' "$SPOOL" &&
+	run c1 &&
+	find "$SPOOL/moved" -type f -name later | LC_ALL=C sort >expect &&
+	test $(wc -l <expect) -eq 300 &&
+	test_cmp expect list.out &&
+	find "$SPOOL" -type d | wc -l >expect.n &&
+	watches >actual.n &&
+	test_cmp expect.n actual.n
+'
+
 expect_success 'daemon stops cleanly' '
 	stop_daemon
 '
