@@ -305,14 +305,14 @@ expect_success 'a directory moved below a sibling, then its parent renamed' '
 
 expect_success 'many directories renamed at once: all listed, all still watched' '
 	mkdir "$U/bulk" &&
-	for i in $(seq 1 300); do mkdir "$U/bulk/d$i" && echo $i >"$U/bulk/d$i/f" || return 1; done &&
+	seq 1 300 | while read -r i; do mkdir "$U/bulk/d$i" && echo $i >"$U/bulk/d$i/f" || exit 1; done &&
 	run c1 &&
-	for i in $(seq 1 300); do mv "$U/bulk/d$i" "$U/bulk/e$i" || return 1; done &&
+	seq 1 300 | while read -r i; do mv "$U/bulk/d$i" "$U/bulk/e$i" || exit 1; done &&
 	run c1 &&
 	files_under "$U/bulk" &&
 	test $(wc -l <expect.files) -eq 300 &&
 	test_cmp expect.files list.out &&
-	for i in $(seq 1 300); do echo more >>"$U/bulk/e$i/f" || return 1; done &&
+	seq 1 300 | while read -r i; do echo more >>"$U/bulk/e$i/f" || exit 1; done &&
 	run c1 &&
 	test_cmp expect.files list.out
 '
@@ -320,13 +320,13 @@ expect_success 'many directories renamed at once: all listed, all still watched'
 expect_success 'many directories moved out at once: none watched any more' '
 	before=$(watches) &&
 	mkdir "$OUT/bulk" &&
-	for i in $(seq 1 300); do mv "$U/bulk/e$i" "$OUT/bulk/" || return 1; done &&
+	seq 1 300 | while read -r i; do mv "$U/bulk/e$i" "$OUT/bulk/" || exit 1; done &&
 	run c1 &&
 	expect_lines list.out &&
 	test $(grep -c "^$U/bulk/e" deleted.out) -eq 300 &&
 	test_eq watches $((before - 300)) "$(watches)" &&
 	seq0=$(last_seq) &&
-	for i in $(seq 1 300); do echo x >>"$OUT/bulk/e$i/f" || return 1; done &&
+	seq 1 300 | while read -r i; do echo x >>"$OUT/bulk/e$i/f" || exit 1; done &&
 	chj sync &&
 	chj query --since "$seq0" >query.out &&
 	! grep -F /bulk/ query.out

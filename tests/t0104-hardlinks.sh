@@ -66,8 +66,8 @@ expect_success 'a hard link in the same folder is listed' '
 
 expect_success 'one message linked into ten mailboxes: every link listed' '
 	echo delivery >"$OUT/staged" &&
-	for i in $(seq 1 10); do
-		ln "$OUT/staged" "$SPOOL/user/u$i/INBOX/7." || return 1
+	seq 1 10 | while read -r i; do
+		ln "$OUT/staged" "$SPOOL/user/u$i/INBOX/7." || exit 1
 	done &&
 	run c1 &&
 	for i in $(seq 1 10); do echo "$SPOOL/user/u$i/INBOX/7."; done | LC_ALL=C sort >expect &&
