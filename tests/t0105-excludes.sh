@@ -187,6 +187,21 @@ expect_success 'an excluded directory renamed to a real name: all below listed, 
 	expect_lines list.out "$U/a/unhidden/inner/newdir/s4"
 '
 
+expect_success 'a file moved or linked out of an excluded directory is listed' '
+	mkdir -p "$U/b/skipdir" &&
+	echo a >"$U/b/skipdir/out1" &&
+	echo b >"$U/b/skipdir/out2" &&
+	echo c >"$U/b/skipdir/x.tmp" &&
+	run c1 &&
+	expect_lines list.out &&
+	mv "$U/b/skipdir/out1" "$U/b/out1" &&
+	ln "$U/b/skipdir/out2" "$U/b/out2" &&
+	mv "$U/b/skipdir/x.tmp" "$U/b/x-real" &&
+	run c1 &&
+	expect_lines list.out "$U/b/out1" "$U/b/out2" "$U/b/x-real" &&
+	expect_lines deleted.out
+'
+
 expect_success 'a full run of a new consumer matches the tree minus excludes' '
 	run c2 &&
 	grep "^full: " mode.out &&
