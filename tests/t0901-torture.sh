@@ -19,8 +19,8 @@ expect_success "torture: seed $seed, 1500 ops in 3 rounds, nothing missed" '
 	rc=$?
 	cat torture.out
 	if [ "$rc" -ne 0 ] && [ -s "$TRASH/torture-trace.txt" ]; then
-		echo "--- operations of the failing run (last 40):"
-		tail -n 40 "$TRASH/torture-trace.txt"
+		echo "--- operations of the failing run (last 20):"
+		tail -n 20 "$TRASH/torture-trace.txt"
 	fi
 	[ "$rc" -eq 0 ] &&
 	grep "^total " torture.out

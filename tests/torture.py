@@ -483,6 +483,22 @@ class Workload:
         self.record("mkdir_rename_fill", a, b)
         self.refresh()
 
+    def op_mkdir_rename_parent(self):
+        # a new directory, then at once a rename of its parent: the daemon
+        # reads the CREATE after the rename happened
+        parent = self.pick_dir(nonroot=True)
+        if parent is None:
+            return False
+        d = os.path.join(parent, b"d" + self.name())
+        os.mkdir(d)
+        grand = self.pick_dir()
+        if grand == parent or grand.startswith(parent + b"/"):
+            grand = os.path.dirname(parent)
+        dst = os.path.join(grand, b"r" + self.name())
+        os.rename(parent, dst)
+        self.record("mkdir_rename_parent", d, dst)
+        self.refresh()
+
     def op_rename_file(self):
         p = self.pick_file()
         if p is None:
@@ -600,7 +616,8 @@ class Workload:
     OPS = [
         ("create", 20), ("write", 10), ("overwrite_same", 4), ("append", 8),
         ("truncate", 3), ("chmod", 4), ("touch", 4), ("delete", 7),
-        ("mkdir_deep", 4), ("mkdir_rename_fill", 2), ("rename_file", 8),
+        ("mkdir_deep", 4), ("mkdir_rename_fill", 2), ("mkdir_rename_parent", 1),
+        ("rename_file", 8),
         ("rename_dir", 3), ("move_out", 2), ("move_in", 2), ("hardlink", 3),
         ("symlink", 3), ("resymlink", 1), ("rmtree", 1), ("replace_dir_with_file", 1),
     ]
@@ -743,8 +760,10 @@ def run(args):
                 print("round %d: %d changed paths MISSED (seed %d):" % (rnd, len(missed), args.seed),
                       file=sys.stderr)
                 for p in sorted(missed):
-                    print("  missed: %s\n    before: %s\n    after:  %s" % (
-                        show(p), scan1.get(p), scan2[p]), file=sys.stderr)
+                    below = [d for d in unwatched if p.startswith(d + b"/")]
+                    print("  missed: %s%s\n    before: %s\n    after:  %s" % (
+                        show(p), " (below an unwatched directory)" if below else "",
+                        scan1.get(p), scan2[p]), file=sys.stderr)
             if unwatched:
                 print("round %d: %d directories NOT WATCHED by the daemon (seed %d): later "
                       "changes in them would be missed:" % (rnd, len(unwatched), args.seed),
