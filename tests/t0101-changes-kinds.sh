@@ -165,6 +165,43 @@ expect_success 'a deleted directory and the files in it are in --deleted' '
 	! grep -v "^$D/gone\(/\|$\)" deleted.out
 '
 
+expect_success 'a directory deleted and recreated in one window: new files listed' '
+	mkdir -p "$D/redo/sub" &&
+	echo old >"$D/redo/old" &&
+	echo old >"$D/redo/sub/old2" &&
+	run c1 &&
+	rm -r "$D/redo" &&
+	mkdir -p "$D/redo/sub" &&
+	echo new >"$D/redo/new" &&
+	echo new >"$D/redo/sub/new2" &&
+	run c1 &&
+	expect_lines list.out "$D/redo/new" "$D/redo/sub/new2" &&
+	grep -qxF "$D/redo/old" deleted.out &&
+	grep -qxF "$D/redo/sub/old2" deleted.out &&
+	! grep -qxF "$D/redo" deleted.out &&
+	echo later >"$D/redo/sub/later" &&
+	run c1 &&
+	expect_lines list.out "$D/redo/sub/later"
+'
+
+expect_success 'a file replaced by a directory and a directory by a file' '
+	echo f >"$D/was-file" &&
+	mkdir "$D/was-dir" &&
+	echo x >"$D/was-dir/x" &&
+	run c1 &&
+	rm "$D/was-file" &&
+	mkdir "$D/was-file" &&
+	echo y >"$D/was-file/y" &&
+	rm -r "$D/was-dir" &&
+	echo z >"$D/was-dir" &&
+	run c1 &&
+	expect_lines list.out "$D/was-dir" "$D/was-file/y" &&
+	grep -qxF "$D/was-dir/x" deleted.out &&
+	echo later >>"$D/was-file/y" &&
+	run c1 &&
+	expect_lines list.out "$D/was-file/y"
+'
+
 expect_success 'a symlink is listed itself and not followed' '
 	ln -s "$OUT" "$D/link-to-dir" &&
 	ln -s "$OUT/o1" "$D/link-to-file" &&
