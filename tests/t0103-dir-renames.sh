@@ -9,6 +9,9 @@
 
 U="$SPOOL/user"
 OUT="$TRASH/outside"
+SPOOL2="$TRASH/spool2"
+mkdir -p "$SPOOL2"
+write_config "root = $SPOOL2"
 
 # run CONSUMER: begin; list -0 into list.out, list --deleted -0 into
 # deleted.out (one path per line); commit.
@@ -363,8 +366,29 @@ expect_success 'a file and a directory exchanged atomically' '
 	expect_lines list.out "$U/xfile/sub/new."
 '
 
+expect_success 'a directory moved from one root to another: listed, watched there' '
+	make_tree "$U/toroot2" &&
+	run c1 &&
+	mv "$U/toroot2" "$SPOOL2/fromroot1" &&
+	run c1 &&
+	files_under "$SPOOL2/fromroot1" &&
+	test_cmp expect.files list.out &&
+	grep -qxF "$U/toroot2" deleted.out &&
+	echo later >"$SPOOL2/fromroot1/sub/deep/later" &&
+	echo later >>"$SPOOL2/fromroot1/1." &&
+	run c1 &&
+	expect_lines list.out "$SPOOL2/fromroot1/1." "$SPOOL2/fromroot1/sub/deep/later" &&
+	mv "$SPOOL2/fromroot1/sub" "$U/back-from-root2" &&
+	run c1 &&
+	files_under "$U/back-from-root2" &&
+	test_cmp expect.files list.out &&
+	echo later2 >>"$U/back-from-root2/deep/later" &&
+	run c1 &&
+	expect_lines list.out "$U/back-from-root2/deep/later"
+'
+
 expect_success 'the watch count matches the tree after all the moves' '
-	find "$SPOOL" -type d | wc -l >expect.n &&
+	find "$SPOOL" "$SPOOL2" -type d | wc -l >expect.n &&
 	watches >actual.n &&
 	test_cmp expect.n actual.n
 '
