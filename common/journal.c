@@ -289,14 +289,15 @@ journal_open(struct journal *j, const char *file, int flags)
 		return jerr(j, "cannot open");
 	sqlite3_busy_timeout(j->db, 30000);
 	sqlite3_extended_result_codes(j->db, 1);
+	if (init_schema(j, flags & JOURNAL_READONLY) < 0)
+		return -1;
+	/* only now that the database is known to be ours: WAL for concurrent
+	 * readers (persistent), FULL so a power loss cannot drop a flushed batch */
 	if (!(flags & JOURNAL_READONLY)) {
-		/* WAL for concurrent readers; FULL so a power loss cannot drop a flushed batch */
 		if (exec_sql(j, "PRAGMA journal_mode=WAL") < 0 ||
 		    exec_sql(j, "PRAGMA synchronous=FULL") < 0)
 			return -1;
 	}
-	if (init_schema(j, flags & JOURNAL_READONLY) < 0)
-		return -1;
 	return 0;
 }
 

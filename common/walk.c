@@ -25,6 +25,8 @@ struct walker {
 	walk_fn fn;
 	void *ctx;
 	struct walk_result *res;
+	walk_error_fn on_error;
+	void *error_ctx;
 	char *buf;
 	size_t cap;
 };
@@ -35,6 +37,8 @@ walk_error(struct walker *w, const char *path, const char *what, int e)
 	char disp[512];
 
 	w->res->errors++;
+	if (w->on_error != NULL)
+		w->on_error(w->error_ctx, path, e);
 	if (w->res->errmsg[0] == '\0')
 		snprintf(w->res->errmsg, sizeof w->res->errmsg, "cannot %s '%s': %s", what,
 		    path_display(path, disp, sizeof disp), strerror(e));
@@ -240,6 +244,13 @@ int
 walk_tree(const char *start, int flags, const struct config *cfg, walk_fn fn,
     void *ctx, struct walk_result *res)
 {
+	return walk_tree_ex(start, flags, cfg, fn, ctx, NULL, NULL, res);
+}
+
+int
+walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
+    void *ctx, walk_error_fn on_error, void *error_ctx, struct walk_result *res)
+{
 	struct walker w;
 	struct stat st;
 	size_t len = strlen(start);
@@ -252,6 +263,8 @@ walk_tree(const char *start, int flags, const struct config *cfg, walk_fn fn,
 	w.cfg = cfg;
 	w.fn = fn;
 	w.ctx = ctx;
+	w.on_error = on_error;
+	w.error_ctx = error_ctx;
 	w.res = res;
 	if (ensure_cap(&w, len + 1) < 0) {
 		walk_error(&w, start, "allocate", ENOMEM);

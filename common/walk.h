@@ -39,4 +39,10 @@ struct walk_result {
 int walk_tree(const char *start, int flags, const struct config *cfg, walk_fn fn,
     void *ctx, struct walk_result *res);
 
+/* Called for each directory (or entry) that could not be read or stat'ed. */
+typedef void (*walk_error_fn)(void *ctx, const char *path, int err);
+/* walk_tree() that also reports every error to on_error (may be NULL). */
+int walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
+    void *ctx, walk_error_fn on_error, void *error_ctx, struct walk_result *res);
+
 #endif

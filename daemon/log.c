@@ -36,11 +36,26 @@ log_v(enum config_log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *names[] = { "error", "warning", "info", "debug" };
+	char msg[8192], clean[8192 * 4];
+	size_t i, o = 0;
 
 	if (level > log_level)
 		return;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	/* one record per line whatever the file names hold */
+	for (i = 0; msg[i] != '\0' && o + 5 < sizeof clean; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c == '\n')
+			o += (size_t)snprintf(clean + o, sizeof clean - o, "\\n");
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(clean + o, sizeof clean - o, "\\x%02x", c);
+		else
+			clean[o++] = (char)c;
+	}
+	clean[o] = '\0';
 	if (log_use_syslog) {
-		vsyslog(prio[level], fmt, ap);
+		syslog(prio[level], "%s", clean);
 		return;
 	}
 	{
@@ -49,9 +64,7 @@ log_v(enum config_log_level level, const char *fmt, va_list ap)
 		struct tm tm;
 
 		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&now, &tm));
-		fprintf(stderr, "%s chjournald: %s: ", ts, names[level]);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		fprintf(stderr, "%s chjournald: %s: %s\n", ts, names[level], clean);
 		fflush(stderr);
 	}
 }

@@ -54,6 +54,7 @@ struct wnode {
 	struct wnode *wd_chain;
 	struct wnode *name_chain;
 	char *name;                          /* root: its full path */
+	int linked;                          /* in the name table and its parent's children */
 };
 
 struct stashed_move {
@@ -79,6 +80,7 @@ struct watcher {
 	unsigned gen;
 	struct stashed_move stash[MAX_STASHED_MOVES];
 	size_t nstash;
+	struct wnode *displaced;             /* pushed off its name by a MOVED_TO (exchange) */
 	struct unwatched *unw;
 	size_t nunw;
 	int limit_at_failure;                /* max_user_watches when we last hit it */
@@ -139,6 +141,9 @@ name_unlink(struct watcher *w, struct wnode *n)
 {
 	struct wnode **pp = &w->name_tab[hash_name(n->parent, n->name, w->tab_size)];
 
+	if (!n->linked)
+		return;
+	n->linked = 0;
 	for (; *pp != NULL; pp = &(*pp)->name_chain) {
 		if (*pp == n) {
 			*pp = n->name_chain;
@@ -162,6 +167,7 @@ name_link(struct watcher *w, struct wnode *n)
 {
 	size_t h = hash_name(n->parent, n->name, w->tab_size);
 
+	n->linked = 1;
 	n->name_chain = w->name_tab[h];
 	w->name_tab[h] = n;
 	if (n->parent != NULL) {
@@ -240,10 +246,20 @@ node_relocate(struct watcher *w, struct wnode *n, struct wnode *parent, const ch
 {
 	char *nn;
 
+	struct wnode *other;
+
 	if (n->parent == parent && strcmp(n->name, name) == 0)
 		return 0;
 	if ((nn = strdup(name)) == NULL)
 		return -1;
+	/* a directory already at the target name is being replaced (then its
+	 * IN_IGNORED follows) or exchanged (then its MOVED_FROM follows): take
+	 * it off the name so lookups find the one moved here */
+	other = node_child(w, parent, name);
+	if (other != NULL && other != n) {
+		name_unlink(w, other);
+		w->displaced = other;
+	}
 	name_unlink(w, n);
 	free(n->name);
 	n->name = nn;
@@ -277,6 +293,8 @@ node_remove(struct watcher *w, struct wnode *n, int rm)
 	for (i = 0; i < w->nroots; i++)
 		if (w->roots[i] == n)
 			w->roots[i] = NULL;
+	if (w->displaced == n)
+		w->displaced = NULL;
 	free(n->name);
 	free(n);
 	w->nnodes--;
@@ -515,6 +533,14 @@ crawl_cb(void *ctx, const char *path, size_t len, unsigned char type,
 	return WALK_CONTINUE;
 }
 
+/* A directory the walker could not read or stat: nothing below it is
+ * watched, so it is covered like a directory the kernel refused to watch. */
+static void
+crawl_error_cb(void *ctx, const char *path, int err)
+{
+	watch_failed(ctx, path, err);
+}
+
 /* Watches path (whose parent node is parent, NULL for a root) and below.
  * Returns the node of path, or NULL if path itself could not be watched. */
 static struct wnode *
@@ -524,11 +550,9 @@ crawl(struct watcher *w, struct wnode *parent, const char *path)
 	struct walk_result res;
 	struct wnode *top = NULL;
 
-	walk_tree(path, WALK_DIRS, w->cfg, crawl_cb, &c, &res);
+	walk_tree_ex(path, WALK_DIRS, w->cfg, crawl_cb, &c, crawl_error_cb, w, &res);
 	if (c.ok && c.stack != NULL)
 		top = c.stack[0];
-	if (res.errors > 0)
-		log_warning("while watching '%s': %s (%lu errors)", path, res.errmsg, res.errors);
 	free(c.stack);
 	w->stats.watches = w->nnodes;
 	return top;
@@ -568,6 +592,22 @@ recrawl_all(struct watcher *w)
 
 /* ---- events ---- */
 
+/* Reads an integer sysctl (libinotifytools' getter returns -1 for
+ * max_queued_events with 3.22). Returns -1 when unreadable. */
+static long
+read_sysctl(const char *file)
+{
+	FILE *f = fopen(file, "re");
+	long v = -1;
+
+	if (f != NULL) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 static void
 handle_overflow(struct watcher *w)
 {
@@ -575,9 +615,9 @@ handle_overflow(struct watcher *w)
 	time_t since = w->drained_at - WATCH_TIME_MARGIN;
 
 	w->stats.overflows++;
-	log_warning("inotify queue overflow (fs.inotify.max_queued_events = %d): changes since "
+	log_warning("inotify queue overflow (fs.inotify.max_queued_events = %ld): changes since "
 	    "%ld may be unknown; recording a rescan of every root and re-watching",
-	    inotifytools_get_max_queued_events(), (long)since);
+	    read_sysctl("/proc/sys/fs/inotify/max_queued_events"), (long)since);
 	for (i = 0; i < w->nroots; i++)
 		report_rescan(w, w->root_paths[i], since, "inotify queue overflow");
 	w->nstash = 0;
@@ -660,6 +700,20 @@ root_lost(struct watcher *w, struct wnode *n, const char *why)
 	}
 }
 
+/* Renews the rescan record of every unwatched directory from its last
+ * renewal: nothing since then can fall out of a window. */
+static void
+renew_unwatched(struct watcher *w, time_t now)
+{
+	size_t i;
+
+	for (i = 0; i < w->nunw; i++) {
+		report_rescan(w, w->unw[i].path, w->unw[i].recorded - WATCH_TIME_MARGIN,
+		    "directory not watched");
+		w->unw[i].recorded = now;
+	}
+}
+
 static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
@@ -704,8 +758,12 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if (ev->len == 0 || ev->name[0] == '\0')
 		return;
 	if (path_is_cookie_name(ev->name)) {
-		if (n->parent == NULL && (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO)))
+		if (n->parent == NULL && (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO))) {
+			/* a begin is syncing: renew the records of what we cannot
+			 * watch, so its window has them after the last commit */
+			renew_unwatched(w, time(NULL));
 			w->sink.cookie(w->sink.ctx, ev->name);
+		}
 		return;
 	}
 	dir = node_path(w, n);
@@ -730,8 +788,16 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		report_change(w, full, JF_DELETED | isdir);
 	if (ev->mask & IN_MOVED_FROM) {
 		report_change(w, full, JF_DELETED | isdir);
-		if (isdir)
-			stash_move(w, ev->cookie, node_child(w, n, ev->name));
+		if (isdir) {
+			struct wnode *from = node_child(w, n, ev->name);
+
+			if (w->displaced != NULL && w->displaced->parent == n &&
+			    strcmp(w->displaced->name, ev->name) == 0) {
+				from = w->displaced;     /* the other half of an exchange */
+				w->displaced = NULL;
+			}
+			stash_move(w, ev->cookie, from);
+		}
 	}
 	if (ev->mask & IN_MOVED_TO) {
 		struct wnode *moved = NULL;
@@ -741,8 +807,11 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		} else if (take_stash(w, ev->cookie, &moved) && moved != NULL &&
 		    node_relocate(w, moved, n, ev->name) == 0) {
 			/* moved within the roots: its watches follow it; everything
-			 * below counts as changed under the new name */
+			 * below counts as changed under the new name. Crawl it again:
+			 * a directory created in it before the move was reported under
+			 * the old path, and watching that path failed */
 			report_change(w, full, JF_RENAMED | JF_SUBTREE | JF_DIR);
+			crawl(w, n, full);
 		} else {
 			new_directory(w, n, full, JF_RENAMED);
 		}

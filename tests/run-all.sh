@@ -14,10 +14,12 @@ passed=0
 failed=0
 skipped=0
 
+units=0
 for t in "$CHJ_BUILDDIR"/tests/unit/test-*; do
 	[ -x "$t" ] || continue
 	case "$t" in *.c|*.o) continue ;; esac
 	name=$(basename "$t")
+	units=$((units + 1))
 	CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$out/$name.log" 2>&1
 	rc=$?
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -n 1)
@@ -36,6 +38,11 @@ for t in "$CHJ_BUILDDIR"/tests/unit/test-*; do
 		echo "ok   unit/$name ($p passed)"
 	fi
 done
+
+if [ "$units" -eq 0 ] && [ -z "${CHJ_TESTS:-}" ]; then
+	echo "FAIL unit: no unit test binaries in $CHJ_BUILDDIR/tests/unit (run make check)"
+	failed=$((failed + 1))
+fi
 
 for t in "$CHJ_SRCDIR"/tests/${CHJ_TESTS:-t[0-9]*}.sh; do
 	[ -f "$t" ] || continue
