@@ -193,6 +193,25 @@ expect_success 'after the commit, writes in all those directories are seen' '
 	test_cmp expect.n actual.n
 '
 
+expect_success 'new directory trees whose middle directory is renamed at once: all watched after' '
+	perl -e '\''
+		my $s = shift;
+		mkdir "$s/ren" or die;
+		for my $d (1 .. 200) {
+			mkdir "$s/ren/n$d" or die; mkdir "$s/ren/n$d/s" or die;
+			mkdir "$s/ren/n$d/s/t" or die;
+			rename "$s/ren/n$d/s", "$s/ren/n$d/s2" or die;
+		}
+	'\'' "$SPOOL" &&
+	run c1 &&
+	test_cmp /dev/null list.out &&
+	seq 1 200 | while read -r d; do echo >"$SPOOL/ren/n$d/s2/t/later" || exit 1; done &&
+	run c1 &&
+	find "$SPOOL/ren" -type f | LC_ALL=C sort >expect &&
+	test $(wc -l <expect) -eq 200 &&
+	test_cmp expect list.out
+'
+
 expect_success 'daemon stops cleanly' '
 	stop_daemon
 '
