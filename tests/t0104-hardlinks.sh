@@ -123,6 +123,33 @@ expect_success 'writing through a name lists that name' '
 	must_list "$U/Archive/1."
 '
 
+expect_success 'an O_TMPFILE file linked into a folder (linkat) is listed' '
+	python3 -c "
+import ctypes, os, sys
+d, name = sys.argv[1], sys.argv[2]
+try:
+    fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
+except OSError as e:
+    print(\"O_TMPFILE not supported here: %s\" % e)
+    sys.exit(3)
+os.write(fd, b\"tmpfile message\\n\")
+libc = ctypes.CDLL(None, use_errno=True)
+# linkat(fd, \"\", AT_FDCWD, path, AT_EMPTY_PATH)
+if libc.linkat(fd, b\"\", -100, os.fsencode(os.path.join(d, name)), 0x1000) != 0:
+    sys.exit(\"linkat: \" + os.strerror(ctypes.get_errno()))
+os.write(fd, b\"written after the link\\n\")
+os.close(fd)
+" "$U/INBOX" 9.
+	rc=$?
+	test "$rc" -eq 3 || {
+		test "$rc" -eq 0 &&
+		run c1 &&
+		test "$(wc -l <"$U/INBOX/9.")" -eq 2 &&
+		echo "$U/INBOX/9." >expect &&
+		test_cmp expect list.out
+	}
+'
+
 expect_success 'daemon stops cleanly' '
 	stop_daemon
 '
