@@ -167,12 +167,17 @@ require_root() {
 	[ "$(id -u)" = 0 ] || skip_all "needs root"
 }
 
+test_run_body() {
+	eval "$1"
+}
+
 expect_success() {
 	test_count=$((test_count + 1))
 	_es_out="$TRASH/.test-$test_count.out"
 	# the body runs in this shell (like git's test-lib), so a daemon it starts
-	# stays known to the rest of the script
-	if { eval "$2"; } >"$_es_out" 2>&1 </dev/null; then
+	# stays known to the rest of the script; inside a function, so that a
+	# `return` in a body ends that test with its status instead of escaping
+	if test_run_body "$2" >"$_es_out" 2>&1 </dev/null; then
 		test_passed=$((test_passed + 1))
 		echo "ok $test_count - $1"
 	else
