@@ -125,6 +125,20 @@ def show(p):
     return repr(p)[2:-1]
 
 
+def has_inotify_fd(pid):
+    fddir = "/proc/%d/fd" % pid
+    try:
+        for fd in os.listdir(fddir):
+            try:
+                if os.readlink(os.path.join(fddir, fd)) == "anon_inode:inotify":
+                    return True
+            except FileNotFoundError:
+                continue
+    except FileNotFoundError:
+        pass
+    return False
+
+
 def watched_inodes(pid):
     """The inodes the daemon's inotify instances watch (from /proc/PID/fdinfo)."""
     inos = set()
@@ -204,6 +218,15 @@ class Daemon:
                                          stdout=subprocess.DEVNULL, stderr=log)
             self.stopped = False
             deadline = time.time() + 30
+            while saved is not None and time.time() < deadline:
+                # the queue size is fixed once the instance exists: restore
+                # the sysctl at once, other inotify users share it
+                if self.proc.poll() is not None or has_inotify_fd(self.proc.pid):
+                    with open(MAX_QUEUE_SYSCTL, "w") as f:
+                        f.write(saved)
+                    saved = None
+                    break
+                time.sleep(0.001)
             while True:
                 if self.proc.poll() is not None:
                     raise SetupError("chjournald exited with %d; see %s" %
@@ -212,11 +235,6 @@ class Daemon:
                     f.seek(before)
                     ready = b"ready:" in f.read()
                 if ready:
-                    # the instance exists: its queue size is fixed now
-                    if saved is not None:
-                        with open(MAX_QUEUE_SYSCTL, "w") as f:
-                            f.write(saved)
-                        saved = None
                     r = self.agent("status", check=False)
                     if r.returncode == 0 and b"daemon:      running" in r.stdout:
                         break
@@ -645,19 +663,21 @@ class Workload:
         return None
 
     def churn(self, n):
-        """Heavy churn: many small files in a few new directories."""
-        d = os.path.join(self.pick_dir(), b"churn" + self.name())
-        os.mkdir(d)
+        """Heavy churn: many small files in a few existing (watched) directories,
+        every fifth renamed, and a new directory with more."""
+        targets = [self.pick_dir() for _ in range(3)]
+        fresh = os.path.join(self.pick_dir(), b"churn" + self.name())
+        os.mkdir(fresh)
+        targets.append(fresh)
+        tag = self.serial
         for i in range(n):
-            sub = os.path.join(d, b"s%d" % (i % 7))
-            if not os.path.isdir(sub):
-                os.mkdir(sub)
-            p = os.path.join(sub, b"c%d" % i)
+            d = targets[i % len(targets)]
+            p = os.path.join(d, b"c%d-%d" % (tag, i))
             with open(p, "wb") as f:
                 f.write(b"%d" % i)
             if i % 5 == 0:
                 os.rename(p, p + b".r")
-        self.record("churn", d, n)
+        self.record("churn", fresh, n)
         self.refresh()
 
 
