@@ -517,6 +517,37 @@ class Workload:
         self.record("mkdir_rename_parent", d, dst)
         self.refresh()
 
+    def op_rename_dir_over_empty(self):
+        # rename a directory over an empty one (which it replaces)
+        empties = [d for d in self.dirs[1:] if not os.listdir(d)]
+        src = self.pick_dir(nonroot=True)
+        if not empties or src is None:
+            return False
+        dst = self.rng.choice(empties)
+        if dst == src or dst.startswith(src + b"/") or src.startswith(dst + b"/"):
+            return False
+        os.rename(src, dst)
+        self.record("rename_dir_over_empty", src, dst)
+        self.refresh()
+
+    def op_recreate_same_name(self):
+        # a directory renamed away and at once a new one under its old name,
+        # filled at once: events read late name the wrong directory
+        src = self.pick_dir(nonroot=True)
+        if src is None:
+            return False
+        dst = os.path.join(os.path.dirname(src), b"away" + self.name())
+        os.rename(src, dst)
+        os.makedirs(os.path.join(src, b"sub"))
+        with open(os.path.join(src, self.name()), "wb") as f:
+            f.write(b"in the new one")
+        with open(os.path.join(src, b"sub", self.name()), "wb") as f:
+            f.write(b"below the new one")
+        with open(os.path.join(dst, self.name()), "wb") as f:
+            f.write(b"in the old one")
+        self.record("recreate_same_name", src, dst)
+        self.refresh()
+
     def op_rename_file(self):
         p = self.pick_file()
         if p is None:
@@ -635,14 +666,21 @@ class Workload:
         ("create", 20), ("write", 10), ("overwrite_same", 4), ("append", 8),
         ("truncate", 3), ("chmod", 4), ("touch", 4), ("delete", 7),
         ("mkdir_deep", 4), ("mkdir_rename_fill", 2), ("mkdir_rename_parent", 1),
-        ("rename_file", 8),
+        ("rename_dir_over_empty", 1), ("recreate_same_name", 1), ("rename_file", 8),
         ("rename_dir", 3), ("move_out", 2), ("move_in", 2), ("hardlink", 3),
         ("symlink", 3), ("resymlink", 1), ("rmtree", 1), ("replace_dir_with_file", 1),
     ]
 
-    def random_op(self):
-        names = [n for n, _ in self.OPS]
-        weights = [w for _, w in self.OPS]
+    DIR_OPS = [
+        ("mkdir_deep", 3), ("mkdir_rename_fill", 2), ("mkdir_rename_parent", 3),
+        ("rename_dir_over_empty", 1), ("recreate_same_name", 3), ("rename_dir", 4),
+        ("move_out", 2), ("move_in", 2), ("rmtree", 1), ("create", 4), ("write", 2),
+    ]
+
+    def random_op(self, ops=None):
+        ops = ops or self.OPS
+        names = [n for n, _ in ops]
+        weights = [w for _, w in ops]
         for _ in range(5):
             op = self.rng.choices(names, weights)[0]
             try:
@@ -752,7 +790,14 @@ def run(args):
                     daemon.sigstop()
                     stops += 1
                     wl.record("daemon_sigstop")
-                    wl.churn(rng.randint(200, 1500 if args.low_queue else 600))
+                    if rng.random() < 0.5:
+                        # the daemon lags behind a burst of directory changes:
+                        # it reads events naming paths that moved since
+                        for _ in range(rng.randint(10, 60)):
+                            if wl.random_op(Workload.DIR_OPS):
+                                done += 1
+                    else:
+                        wl.churn(rng.randint(200, 1500 if args.low_queue else 600))
                     for _ in range(rng.randint(5, 40)):
                         if wl.random_op():
                             done += 1
