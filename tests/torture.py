@@ -63,6 +63,17 @@ class SetupError(Exception):
     pass
 
 
+def die_with_parent():
+    """In the daemon's child before exec: SIGKILL it if torture.py dies, so
+    no daemon outlives a killed run."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)          # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 # ---------------------------------------------------------------- scanning
 
 def scan(root):
@@ -215,7 +226,8 @@ class Daemon:
                 f.write(str(low_queue))
         try:
             self.proc = subprocess.Popen([self.chjd, "-c", self.conf, "-v"],
-                                         stdout=subprocess.DEVNULL, stderr=log)
+                                         stdout=subprocess.DEVNULL, stderr=log,
+                                         preexec_fn=die_with_parent)
             self.stopped = False
             deadline = time.time() + 30
             while saved is not None and time.time() < deadline:
@@ -909,6 +921,9 @@ def main():
     if args.rounds is None:
         args.rounds = max(3, args.ops // 500)
     args.rounds = max(1, min(args.rounds, args.ops))
+    # SIGTERM (a timeout) unwinds like an exception: the finally clauses stop
+    # the daemon, restore the sysctl and remove the temporary directory
+    signal.signal(signal.SIGTERM, lambda signo, frame: sys.exit(128 + signo))
     try:
         return run(args)
     except SetupError as e:
