@@ -787,14 +787,23 @@ def run(args):
             kills = stops = 0
             while done < nops:
                 r = rng.random()
+                if daemon.proc is None:
+                    # down until the end of the round: plain ops
+                    if wl.random_op():
+                        done += 1
+                    continue
                 if r < args.kill_prob:
-                    # crash, changes while down, restart
+                    # crash, changes while down, restart; now and then it
+                    # stays down and the round's backup runs without it
                     daemon.kill()
                     kills += 1
                     wl.record("daemon_sigkill")
                     for _ in range(rng.randint(5, 40)):
                         if wl.random_op():
                             done += 1
+                    if rng.random() < 0.3:
+                        wl.record("daemon_stays_down")
+                        continue
                     daemon.start(low_queue=low)
                     wl.record("daemon_restart")
                     continue
@@ -825,7 +834,8 @@ def run(args):
             changed = changed_paths(scan1, scan2, wl.link_inos)
             missed = changed - listed
             fps = listed - changed
-            unwatched = unwatched_dirs(root, daemon.proc.pid) if args.watch_check != "off" else []
+            unwatched = (unwatched_dirs(root, daemon.proc.pid)
+                         if args.watch_check != "off" and daemon.proc is not None else [])
             ratio = len(fps) / len(listed) if listed else 0.0
             rows.append((rnd, done, kills, stops, len(changed), len(listed), len(missed),
                          len(unwatched), ratio))
@@ -857,6 +867,9 @@ def run(args):
                 # no commit: the journal keeps the round's rows for inspection
                 break
             daemon.agent("commit", "torture")
+            if daemon.proc is None:
+                daemon.start(low_queue=low)
+                wl.record("daemon_restart")
         rc = daemon.stop()
         overflows = daemon.log_has(b"inotify queue overflow")
         print("torture: seed %d, %d rounds, %d ops (%d daemon SIGKILL, %d SIGSTOP%s)" % (
