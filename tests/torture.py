@@ -39,7 +39,8 @@ Usage: torture.py [--seed N] [--ops N] [--rounds N] [--low-queue]
          [--kill-prob P] [--stop-prob P] [--watch-check fail|warn|off]
          [--keep] [--keep-on-failure] [--trace FILE] [-v]
 The binaries come from $CHJ_BUILDDIR (agent/chjournal, daemon/chjournald).
-Exit 0: nothing missed; 1: changes missed (listed on stderr); 2: setup error.
+Exit 0: nothing missed; 1: changes missed or directories unwatched (listed on
+stderr); 2: the run itself failed (setup error, unexpected exception).
 """
 
 import argparse
@@ -941,6 +942,11 @@ def main():
         return run(args)
     except SetupError as e:
         print("torture: %s" % e, file=sys.stderr)
+        return 2
+    except (Exception, KeyboardInterrupt):
+        # a broken run is not a verdict on the journal: exit 2, not 1
+        import traceback
+        traceback.print_exc()
         return 2
 
 
