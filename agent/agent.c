@@ -44,11 +44,12 @@ const struct agent_command agent_commands[] = {
 	  "Prints the journal rows after SEQ (or changed at or after @UNIXTIME), optionally\n"
 	  "only below PATH: seq, time, what changed, path; then the rescan records. --json\n"
 	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
-	{ "status", cmd_status, NEEDS_JOURNAL, "[--json]",
+	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots, watches, journal id, last seq and time,\n"
 	  "pending rescans, overflows seen, each consumer's last commit and how many rows it\n"
-	  "is behind, database size." },
+	  "is behind, database size. --json prints one JSON object; --prometheus prints the\n"
+	  "figures in the node_exporter text format (for its textfile collector)." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
 	  "list the consumers and their cursors", "Lists every consumer, one per line." },
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",

@@ -75,6 +75,93 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	putchar('\n');
 }
 
+/* Writes s as a Prometheus label value (backslash, quote, newline escaped). */
+static void
+prom_label(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+static void
+prom_metric(const char *name, const char *type, const char *help, int64_t v)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n%s %" PRId64 "\n", name, help, name, type, name, v);
+}
+
+/* The node_exporter text format, for a textfile collector or a scrape. */
+static void
+print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
+    char **names, size_t n)
+{
+	static const struct {
+		const char *name, *help;
+	} cm[] = {
+		{ "chjournal_consumer_rows_behind", "Journal rows after the consumer's committed point (-1: next run is full)." },
+		{ "chjournal_consumer_last_commit_time_seconds", "Unix time of the consumer's last commit (0: never)." },
+		{ "chjournal_consumer_committed_begin_time_seconds", "Unix time of the begin the consumer last committed." },
+		{ "chjournal_consumer_next_run_full", "1 when the consumer's next run must be full." },
+		{ "chjournal_consumer_run_open", "1 while the consumer has an open run." },
+		{ "chjournal_consumer_open_run_start_time_seconds", "Unix time the open run began (0: none)." },
+	};
+	size_t i, k;
+
+	prom_metric("chjournal_daemon_up", "gauge", "1 when chjournald runs on this journal.", s->running);
+	prom_metric("chjournal_daemon_start_time_seconds", "gauge", "Unix time the running daemon started.",
+	    s->running ? s->started : 0);
+	prom_metric("chjournal_watches", "gauge", "Directories watched.", s->watches);
+	prom_metric("chjournal_unwatched_directories", "gauge",
+	    "Directories (or roots) that cannot be watched now, covered by rescans.", s->unwatched);
+	prom_metric("chjournal_events_total", "counter", "Kernel events read by the running daemon.", s->events);
+	prom_metric("chjournal_overflows_total", "counter", "Kernel queue overflows seen by the running daemon.",
+	    s->overflows);
+	prom_metric("chjournal_rescans_recorded_total", "counter",
+	    "Rescan records written by the running daemon.", s->rescans_recorded);
+	prom_metric("chjournal_pending_rescans", "gauge", "Rescan records in the journal.", s->pending_rescans);
+	prom_metric("chjournal_journal_rows", "gauge", "Changed paths in the journal.", s->rows);
+	prom_metric("chjournal_last_seq", "counter", "Last journal sequence number.", s->last_seq);
+	prom_metric("chjournal_last_flush_time_seconds", "gauge",
+	    "Unix time up to which every change is journaled.", s->last_flush);
+	prom_metric("chjournal_database_bytes", "gauge", "Journal database size with its WAL.", s->db_bytes);
+	printf("# HELP chjournal_root_info A configured root.\n# TYPE chjournal_root_info gauge\n");
+	for (i = 0; i < a->cfg.nroots; i++) {
+		printf("chjournal_root_info{root=\"");
+		prom_label(a->cfg.roots[i]);
+		printf("\"} 1\n");
+	}
+	for (k = 0; k < sizeof cm / sizeof cm[0]; k++) {
+		printf("# HELP %s %s\n# TYPE %s gauge\n", cm[k].name, cm[k].help, cm[k].name);
+		for (i = 0; i < n; i++) {
+			struct consumer_state st;
+			int on_this;
+			int64_t v = 0, behind = -1;
+
+			if (consumer_load(cs, names[i], &st) != 0)
+				continue;
+			on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
+			if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
+				behind = -1;
+			switch (k) {
+			case 0: v = behind; break;
+			case 1: v = st.has_committed ? st.commit_time : 0; break;
+			case 2: v = st.has_committed ? st.committed_time : 0; break;
+			case 3: v = !on_this; break;
+			case 4: v = st.has_open; break;
+			case 5: v = st.has_open ? st.open_time : 0; break;
+			}
+			printf("%s{consumer=\"", cm[k].name);
+			prom_label(names[i]);
+			printf("\"} %" PRId64 "\n", v);
+		}
+	}
+}
+
 int
 cmd_status(struct agent *a, int argc, char **argv)
 {
@@ -84,14 +171,18 @@ cmd_status(struct agent *a, int argc, char **argv)
 	size_t n = 0, i;
 	char err[1024], t1[32], t2[32];
 	pid_t pid;
-	int json = 0, rc;
+	int json = 0, prometheus = 0, rc;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--prometheus") == 0)
+			prometheus = 1;
 		else
 			return agent_usage_error("status", "unexpected argument '%s'", argv[i]);
 	}
+	if (json && prometheus)
+		return agent_usage_error("status", "--json and --prometheus do not go together");
 	memset(&s, 0, sizeof s);
 	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
 	if (rc < 0)
@@ -119,7 +210,9 @@ cmd_status(struct agent *a, int argc, char **argv)
 	}
 	if (consumer_list(&cs, &names, &n) < 0)
 		agent_warn("%s", cs.errmsg);
-	if (json) {
+	if (prometheus) {
+		print_prometheus(a, &cs, &s, names, n);
+	} else if (json) {
 		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 "},\"backend\":\"%s\","
 		    "\"roots\":[", s.running ? "true" : "false", s.running ? s.pid : 0L,
 		    s.running ? s.started : 0, s.backend ? s.backend : config_backend_name(a->cfg.backend));
