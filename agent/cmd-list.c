@@ -3,14 +3,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "changeset.h"
+#include "progress.h"
 
 struct full_ctx {
 	int nul;
 	unsigned long refused;
 	int write_failed;
+	int show_progress;             /* stderr is a terminal */
+	struct progress progress;      /* directories walked of those watched */
+	uint64_t files;
 };
 
 static int
@@ -21,8 +26,16 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 	(void)len;
 	(void)st;
 	(void)depth;
+	if (f->show_progress && type == DT_DIR) {
+		char line[256];
+
+		f->progress.done++;
+		if (progress_format(&f->progress, 0, line, sizeof line))
+			fprintf(stderr, "\r%s, %llu files\033[K", line, (unsigned long long)f->files);
+	}
 	if (type != DT_REG && type != DT_LNK)
 		return WALK_CONTINUE;
+	f->files++;
 	if (agent_print_path(stdout, path, f->nul, &f->refused) < 0) {
 		f->write_failed = 1;
 		return WALK_STOP;
@@ -33,11 +46,25 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 static int
 list_full(struct agent *a, int nul)
 {
-	struct full_ctx f = { nul, 0, 0 };
+	struct full_ctx f;
 	struct walk_result res;
+	int64_t watched = 0;
 	int rc = EXIT_OK;
 
+	memset(&f, 0, sizeof f);
+	f.nul = nul;
+	/* progress on a terminal only; the daemon's watch count sizes the ETA */
+	f.show_progress = isatty(STDERR_FILENO);
+	if (journal_meta_get_int(a->journal, "watches", &watched) != 0)
+		watched = 0;
+	progress_start(&f.progress, "listing", "directories", (uint64_t)watched);
 	changeset_walk_full(&a->cfg, full_cb, &f, &res);
+	if (f.show_progress) {
+		char line[256];
+
+		progress_format(&f.progress, 1, line, sizeof line);
+		fprintf(stderr, "\r%s, %llu files\033[K\n", line, (unsigned long long)f.files);
+	}
 	if (f.write_failed)
 		return agent_error("cannot write the list: %s", strerror(errno));
 	if (res.errors > 0)

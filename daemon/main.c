@@ -639,6 +639,7 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
+	watcher_show_progress(d.watcher, !use_syslog && isatty(STDERR_FILENO));
 	if (record_startup_gap(&d) < 0)
 		goto out;
 	t0 = now_ms();

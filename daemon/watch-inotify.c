@@ -31,6 +31,7 @@
 #include "journal.h"
 #include "log.h"
 #include "path.h"
+#include "progress.h"
 #include "walk.h"
 #include "watch.h"
 
@@ -89,6 +90,9 @@ struct watcher {
 	time_t drained_at;
 	time_t last_limit_log;
 	struct watcher_stats stats;
+	int show_progress;                   /* stderr is a terminal: crawl progress */
+	struct progress progress;
+	int in_root_crawl;
 	char *pathbuf, *pathbuf2;
 	size_t pathcap, pathcap2;
 	char *readbuf;
@@ -490,6 +494,13 @@ crawl_cb(void *ctx, const char *path, size_t len, unsigned char type,
 	(void)st;
 	if (type != DT_DIR)
 		return WALK_CONTINUE;
+	if (w->in_root_crawl) {
+		char line[256];
+
+		w->progress.done++;
+		if (progress_format(&w->progress, 0, line, sizeof line))
+			fprintf(stderr, "\r%s\033[K", line);
+	}
 	parent = depth == 0 ? c->parent : c->stack[depth - 1];
 	name = (parent == NULL) ? path : strrchr(path, '/') + 1;
 	/* watch before the walker reads the directory: nothing created after the
@@ -965,6 +976,12 @@ watcher_get_stats(const struct watcher *w, struct watcher_stats *st)
 	st->unwatched = w->nunw;
 }
 
+void
+watcher_show_progress(struct watcher *w, int on)
+{
+	w->show_progress = on;
+}
+
 int
 watcher_root_is_watched(const struct watcher *w, const char *root)
 {
@@ -1003,7 +1020,17 @@ watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 	w->roots[w->nroots] = NULL;
 	w->root_paths[w->nroots] = copy;
 	w->nroots++;
+	w->in_root_crawl = w->show_progress;
+	if (w->in_root_crawl)
+		progress_start(&w->progress, root, "directories watched", 0);
 	w->roots[w->nroots - 1] = crawl(w, NULL, root);
+	if (w->in_root_crawl) {
+		char line[256];
+
+		progress_format(&w->progress, 1, line, sizeof line);
+		fprintf(stderr, "\r%s\033[K\n", line);
+		w->in_root_crawl = 0;
+	}
 	/* a root that cannot be watched now (watch limit, vanished) stays
 	 * configured, covered by a rescan record, and is retried */
 	if (w->roots[w->nroots - 1] == NULL && !unwatched_contains(w, root))

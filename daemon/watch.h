@@ -50,6 +50,8 @@ void watcher_remove_root(struct watcher *w, const char *root);
 /* Returns 1 when root is watched now (0: lost or over the watch limit, so
  * covered by renewed rescan records instead). */
 int watcher_root_is_watched(const struct watcher *w, const char *root);
+/* With on, root crawls draw a progress line on stderr (a terminal). */
+void watcher_show_progress(struct watcher *w, int on);
 /* Replaces the configuration (excludes) used for new decisions. */
 void watcher_set_config(struct watcher *w, const struct config *cfg);
 
