@@ -83,7 +83,14 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 {
 	struct daemon *d = ctx;
 
-	log_info("rescan recorded for '%s' from %" PRId64 ": %s", path, since, reason);
+	{
+		char ts[32];
+		time_t t = (time_t)since;
+		struct tm tm;
+
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+		log_info("rescan recorded for '%s' (changes since %s may be unknown): %s", path, ts, reason);
+	}
 	return pending_rescan(d->pending, path, since, reason);
 }
 
@@ -663,7 +670,12 @@ main(int argc, char **argv)
 	if (rc == 0) {
 		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));
 		journal_meta_set_int(d.journal, "daemon_pid", 0);
-		log_info("stopped cleanly after %lu flushes", d.flushes);
+		struct watcher_stats st;
+
+		watcher_get_stats(d.watcher, &st);
+		log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
+		    "%lu rescans recorded, %lu watches", difftime(time(NULL), d.started), st.events,
+		    d.flushes, st.overflows, st.rescans, st.watches);
 	}
 out:
 	if (wrote_pidfile)
