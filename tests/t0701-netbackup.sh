@@ -286,6 +286,8 @@ expect_success 'bpstart_notify killed while listing (BPSTART_TIMEOUT): no partia
 	test $(( $(date +%s) - t0 )) -lt 25 &&
 	test ! -e "$(inclist spool incr)" &&
 	test -z "$(find "$NBU" -name ".include_list*")" &&
+	test -z "$(find "$NBSTATE" -name ".*" ! -name .)" &&
+	grep -q "killed by a signal" err &&
 	! is_open nbu-spool &&
 	test "$(consumer_line nbu-spool)" = "$before" &&
 	nbu_start spool incr INCR &&
