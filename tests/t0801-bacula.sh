@@ -1,0 +1,475 @@
+#!/bin/bash
+# t0801-bacula: contrib/bacula with a real Bacula 9.6 (Debian packages) run by
+# the test on loopback ports: director (sqlite3 catalog made with the Debian
+# script), storage daemon (File device under the test dir), file daemon and
+# bconsole, each daemon started by hand with -f -c CONFIG.
+# The FileSet's file list is `\\|chjournal-bacula-list CONSUMER %i %l`, the
+# Job runs at level Full with Accurate = no, and a RunScript After (on success
+# and on failure) runs `chjournal-bacula-end CONSUMER %i '%e'`.
+# Covers: a first complete job; jobs after changes (files created, modified,
+# a directory renamed, a symlink, a file name with spaces and UTF-8) that hold
+# exactly the changed files; a point-in-time restore by merging job ids whose
+# tree equals the spool (deleted files excluded: a change list cannot
+# represent deletions); a job that fails after the list was taken aborts the
+# run and the next job lists those changes again; a listed file vanishing
+# before Bacula reads it ("OK -- with warnings") aborts too; a path Bacula
+# cannot take (newline, > 998 bytes, trailing blank) fails the job visibly
+# and nothing is committed; a level other than Full is refused; a restore job
+# does not open a run.
+# Skips (does not fail) when the Bacula packages cannot be installed.
+. "$(dirname "$0")/test-lib.sh"
+
+require_root
+
+BACULA_PKGS="bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console"
+MAKE_TABLES=/usr/share/bacula-director/make_sqlite3_tables
+
+bacula_present() {
+	[ -x /usr/sbin/bacula-dir ] && [ -x /usr/sbin/bacula-sd ] &&
+	[ -x /usr/sbin/bacula-fd ] && [ -x /usr/sbin/bconsole ] &&
+	[ -r "$MAKE_TABLES" ] && command -v sqlite3 >/dev/null 2>&1 &&
+	dpkg -s bacula-director-sqlite3 >/dev/null 2>&1
+}
+
+if ! bacula_present; then
+	command -v apt-get >/dev/null 2>&1 || skip_all "Bacula is not installed and there is no apt-get"
+	apt-cache policy bacula-director 2>/dev/null | grep -q 'Candidate: [0-9]' ||
+		skip_all "Bacula is not installed and apt has no candidate for bacula-director"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y $BACULA_PKGS \
+		>"$TRASH/apt.log" 2>&1; then
+		skip_all "cannot install $BACULA_PKGS: $(tail -n 1 "$TRASH/apt.log")"
+	fi
+	bacula_present || skip_all "installed $BACULA_PKGS but bacula-dir/sd/fd, bconsole, sqlite3 or $MAKE_TABLES is missing"
+fi
+command -v perl >/dev/null 2>&1 || skip_all "perl is needed by chjournal-bacula-list"
+
+LIST_CMD="$CHJ_SRCDIR/contrib/bacula/chjournal-bacula-list"
+END_CMD="$CHJ_SRCDIR/contrib/bacula/chjournal-bacula-end"
+B="$TRASH/bacula"
+BSTATE="$B/chj-state"
+BLOG="$B/chjournal-bacula.log"
+CONSUMER=bacula-spool
+mkdir -p "$B/dir" "$B/sd" "$B/fd" "$B/run" "$B/volumes" "$B/restore" "$BSTATE"
+
+# --- free loopback ports: three in a row, nothing listening on them
+# (read from /proc/net/tcp*, so as not to connect to a daemon)
+port_free() {
+	_pf_hex=$(printf ':%04X ' "$1")
+	! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		awk -v p="$_pf_hex" 'index($2 " ", p) { f = 1 } END { exit !f }'
+}
+DIR_PORT=
+for base in 19101 19111 19121 19131 19141 19151 19161 19171 19181 19191; do
+	if port_free "$base" && port_free $((base + 1)) && port_free $((base + 2)); then
+		DIR_PORT=$base
+		break
+	fi
+done
+[ -n "$DIR_PORT" ] || skip_all "no three free loopback ports in 19101..19193"
+FD_PORT=$((DIR_PORT + 1))
+SD_PORT=$((DIR_PORT + 2))
+
+# --- Bacula configuration
+write_bacula_configs() {
+	cat >"$B/bacula-dir.conf" <<EOF
+Director {
+  Name = chj-dir
+  DIRport = $DIR_PORT
+  DirAddress = 127.0.0.1
+  QueryFile = "/etc/bacula/scripts/query.sql"
+  WorkingDirectory = "$B/dir"
+  PidDirectory = "$B/run"
+  Maximum Concurrent Jobs = 5
+  Password = "chj-console-pw"
+  Messages = Daemon
+}
+Catalog {
+  Name = chj-catalog
+  dbname = "bacula"; dbuser = ""; dbpassword = ""
+}
+Messages {
+  Name = Standard
+  console = all, !skipped, !saved
+  append = "$B/jobs.log" = all, !skipped
+  catalog = all
+}
+Messages {
+  Name = Daemon
+  console = all, !skipped, !saved
+  append = "$B/jobs.log" = all, !skipped
+}
+Client {
+  Name = chj-fd
+  Address = 127.0.0.1
+  FDPort = $FD_PORT
+  Catalog = chj-catalog
+  Password = "chj-fd-pw"
+  File Retention = 1 year
+  Job Retention = 1 year
+  AutoPrune = no
+}
+Storage {
+  Name = chj-sd
+  Address = 127.0.0.1
+  SDPort = $SD_PORT
+  Password = "chj-sd-pw"
+  Device = chj-dev
+  Media Type = File
+}
+Pool {
+  Name = chj-pool
+  Pool Type = Backup
+  Label Format = "chj-vol-"
+  Maximum Volume Jobs = 1
+  Recycle = no
+  AutoPrune = no
+  Volume Retention = 1 year
+}
+FileSet {
+  Name = chj-list
+  Include {
+    Options {
+      signature = MD5
+    }
+    File = "\\\\|$LIST_CMD -c $CONF --state-dir $BSTATE --log $BLOG $CONSUMER %i %l"
+  }
+}
+# the same list, through a wrapper that lets the test break a job
+FileSet {
+  Name = chj-list-hook
+  Include {
+    Options {
+      signature = MD5
+    }
+    File = "\\\\|$B/list-hook $CONSUMER %i %l"
+  }
+}
+FileSet {
+  Name = chj-none
+  Include {
+    File = "$B/nothing"
+  }
+}
+JobDefs {
+  Name = chj-defs
+  Type = Backup
+  Level = Full
+  Accurate = no
+  Client = chj-fd
+  Storage = chj-sd
+  Pool = chj-pool
+  Messages = Standard
+  Write Bootstrap = "$B/dir/%n-%i.bsr"
+  RunScript {
+    RunsWhen = After
+    RunsOnSuccess = yes
+    RunsOnFailure = yes
+    RunsOnClient = no
+    Command = "$END_CMD -c $CONF --state-dir $BSTATE --log $BLOG $CONSUMER %i '%e'"
+  }
+}
+Job {
+  Name = chj-backup
+  JobDefs = chj-defs
+  FileSet = chj-list
+}
+Job {
+  Name = chj-backup-hook
+  JobDefs = chj-defs
+  FileSet = chj-list-hook
+}
+Job {
+  Name = chj-restore
+  Type = Restore
+  Client = chj-fd
+  FileSet = chj-none
+  Storage = chj-sd
+  Pool = chj-pool
+  Messages = Standard
+  Where = "$B/restore"
+}
+EOF
+	cat >"$B/bacula-sd.conf" <<EOF
+Storage {
+  Name = chj-sd
+  SDPort = $SD_PORT
+  SDAddress = 127.0.0.1
+  WorkingDirectory = "$B/sd"
+  Pid Directory = "$B/run"
+  Maximum Concurrent Jobs = 5
+}
+Director {
+  Name = chj-dir
+  Password = "chj-sd-pw"
+}
+Device {
+  Name = chj-dev
+  Media Type = File
+  Archive Device = "$B/volumes"
+  LabelMedia = yes
+  Random Access = yes
+  AutomaticMount = yes
+  RemovableMedia = no
+  AlwaysOpen = no
+}
+Messages {
+  Name = Standard
+  director = chj-dir = all
+}
+EOF
+	cat >"$B/bacula-fd.conf" <<EOF
+Director {
+  Name = chj-dir
+  Password = "chj-fd-pw"
+}
+FileDaemon {
+  Name = chj-fd
+  FDport = $FD_PORT
+  FDAddress = 127.0.0.1
+  WorkingDirectory = "$B/fd"
+  Pid Directory = "$B/run"
+  Maximum Concurrent Jobs = 5
+}
+Messages {
+  Name = Standard
+  director = chj-dir = all, !skipped, !restored
+}
+EOF
+	cat >"$B/bconsole.conf" <<EOF
+Director {
+  Name = chj-dir
+  DIRport = $DIR_PORT
+  Address = 127.0.0.1
+  Password = "chj-console-pw"
+}
+EOF
+	: >"$B/nothing"
+	# list-hook: the real list, then what $B/hook-action says (see below)
+	cat >"$B/list-hook" <<EOF
+#!/bin/bash
+"$LIST_CMD" -c "$CONF" --state-dir "$BSTATE" --log "$BLOG" "\$@" || exit \$?
+action=\$(cat "$B/hook-action" 2>/dev/null)
+case \$action in
+fail) exit 9 ;;
+rm\ *) rm -f -- "\${action#rm }" ;;
+esac
+exit 0
+EOF
+	chmod +x "$B/list-hook"
+}
+
+BACULA_PIDS=
+stop_bacula() {
+	for pid in $BACULA_PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $BACULA_PIDS; do
+		for _i in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	BACULA_PIDS=
+}
+test_cleanup_extra=stop_bacula
+
+port_listening() {
+	_pl_hex=$(printf ':%04X ' "$1")
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		awk -v p="$_pl_hex" '$4 == "0A" && index($2 " ", p) { f = 1 } END { exit !f }'
+}
+
+# start_bacula_daemon NAME PORT: NAME is dir, sd or fd
+start_bacula_daemon() {
+	CHJOURNAL="$CHJOURNAL" "/usr/sbin/bacula-$1" -f -c "$B/bacula-$1.conf" \
+		-d 50 >"$B/$1.out" 2>&1 &
+	BACULA_PIDS="$BACULA_PIDS $!"
+	if ! wait_for 30 port_listening "$2"; then
+		echo "bacula-$1 does not listen on $2; its output:" >&2
+		cat "$B/$1.out" >&2
+		return 1
+	fi
+}
+
+# bcons COMMAND...: one bconsole session running the commands
+bcons() {
+	printf '%s\n' "$@" quit | timeout 120 bconsole -n -c "$B/bconsole.conf" 2>&1
+}
+
+# run_job JOB [LEVEL]: runs the job, waits for it; its id in $JOBID, its
+# JobStatus letter in $JOBSTATUS (T ok, W warnings, E/f error, A canceled)
+run_job() {
+	JOBID=
+	JOBSTATUS=
+	bcons "run job=$1 level=${2:-Full} yes" >run.out
+	JOBID=$(sed -n 's/.*Job queued\. JobId=\([0-9]*\).*/\1/p' run.out)
+	if [ -z "$JOBID" ]; then
+		echo "run_job: no JobId; bconsole said:" >&2
+		cat run.out >&2
+		return 1
+	fi
+	bcons "wait jobid=$JOBID" >wait.out
+	job_status "$JOBID"
+}
+
+job_status() {
+	JOBSTATUS=$(bcons "list jobid=$1" |
+		awk -F'|' -v id="$1" '$2 + 0 == id && NF > 3 { gsub(/ /, "", $(NF-1)); print $(NF-1) }')
+}
+
+# job_files JOBID: the paths stored by a job, sorted, into files.out
+job_files() {
+	bcons "list files jobid=$1" |
+		sed -n 's/^| \(\/.*[^ ]\) *|$/\1/p' | LC_ALL=C sort >files.out
+}
+
+# job_log JOBID: the job's messages from the catalog
+job_log() {
+	bcons "list joblog jobid=$1"
+}
+
+mkdir -p "$SPOOL/user/alice/INBOX" "$SPOOL/user/alice/Sent" \
+	"$SPOOL/user/bob/INBOX" "$SPOOL/user/bob/Work/2024"
+for i in 1 2 3; do
+	echo "alice inbox $i" >"$SPOOL/user/alice/INBOX/$i."
+	echo "bob inbox $i" >"$SPOOL/user/bob/INBOX/$i."
+done
+echo "sent 1" >"$SPOOL/user/alice/Sent/1."
+echo "work 1" >"$SPOOL/user/bob/Work/2024/1."
+echo "work 2" >"$SPOOL/user/bob/Work/2024/2."
+printf 'header\n' >"$SPOOL/user/alice/cyrus.header"
+
+expect_success 'bacula and chjournald start on loopback ports' '
+	start_daemon &&
+	write_bacula_configs &&
+	sed -e "s|^cd /var/lib/bacula|cd $B/dir|" -e "s|XXX_DBNAME_XXX|bacula|g" \
+		"$MAKE_TABLES" >"$B/make_tables" &&
+	sh "$B/make_tables" &&
+	test -s "$B/dir/bacula.db" &&
+	/usr/sbin/bacula-dir -t -c "$B/bacula-dir.conf" &&
+	start_bacula_daemon sd "$SD_PORT" &&
+	start_bacula_daemon fd "$FD_PORT" &&
+	start_bacula_daemon dir "$DIR_PORT" &&
+	bcons "status dir" >status.out &&
+	grep -q "chj-dir" status.out
+'
+
+# spool_files DIR: every file and symlink below DIR, relative, sorted
+spool_files() {
+	(cd "$1" && find . \( -type f -o -type l \) ! -name '.chjournal-cookie.*' |
+		sed 's|^\./||' | LC_ALL=C sort)
+}
+
+# expect_files PATH...: the last job_files equals these spool paths
+expect_files() {
+	printf "$SPOOL/%s\n" "$@" | LC_ALL=C sort >expect.out &&
+	test_cmp expect.out files.out
+}
+
+# run_ok JOB: the job must end OK (T) and commit its run
+run_ok() {
+	run_job "$1" &&
+	if [ "$JOBSTATUS" != T ]; then
+		echo "job $JOBID ended $JOBSTATUS, not T; its log:" >&2
+		job_log "$JOBID" >&2
+		cat "$BLOG" >&2
+		return 1
+	fi &&
+	job_log "$JOBID" >joblog.out &&
+	grep -q "chjournal-bacula-end: $CONSUMER: job $JOBID: job ended 'OK'; run (.*) committed" joblog.out &&
+	job_files "$JOBID"
+}
+
+# no_open_run: the consumer exists and has no open run
+no_open_run() {
+	chj consumers >consumers.out &&
+	grep -q "^$CONSUMER	.*	open=no\$" consumers.out
+}
+
+# restore_jobs IDS DIR: restores the merge of the jobs IDS (comma-separated)
+# into DIR; waits for the restore and checks it ended OK
+restore_jobs() {
+	rm -rf "$2" &&
+	bcons "restore client=chj-fd restorejob=chj-restore jobid=$1 where=$2 all done yes" >restore.out &&
+	RJOB=$(sed -n 's/.*Job queued\. JobId=\([0-9]*\).*/\1/p' restore.out) &&
+	if [ -z "$RJOB" ]; then
+		echo "restore not queued:" >&2
+		cat restore.out >&2
+		return 1
+	fi &&
+	bcons "wait jobid=$RJOB" >/dev/null &&
+	job_status "$RJOB" &&
+	if [ "$JOBSTATUS" != T ]; then
+		echo "restore job $RJOB ended $JOBSTATUS:" >&2
+		job_log "$RJOB" >&2
+		return 1
+	fi
+}
+
+# same_tree A B: the same files and symlinks with the same contents/targets
+same_tree() {
+	spool_files "$1" >tree-a.out &&
+	spool_files "$2" >tree-b.out &&
+	test_cmp tree-a.out tree-b.out &&
+	while IFS= read -r f; do
+		if [ -L "$1/$f" ]; then
+			[ "$(readlink "$1/$f")" = "$(readlink "$2/$f")" ] ||
+				{ echo "symlink differs: $f" >&2; return 1; }
+		else
+			cmp "$1/$f" "$2/$f" || return 1
+		fi
+	done <tree-a.out
+}
+
+expect_success 'first job (complete: the consumer is new) holds every file and commits' '
+	run_ok chj-backup &&
+	JOB1=$JOBID &&
+	spool_files "$SPOOL" | sed "s|^|$SPOOL/|" >expect.out &&
+	test_cmp expect.out files.out &&
+	grep -q "job $JOB1: full: no committed run yet, 10 files listed" "$BLOG" &&
+	no_open_run &&
+	! grep -q "committed=never" consumers.out
+'
+
+expect_success 'a job with nothing changed saves nothing and commits' '
+	run_ok chj-backup &&
+	test_cmp /dev/null files.out &&
+	grep -q "job $JOBID: incremental, 0 files listed" "$BLOG"
+'
+
+expect_success 'changes: created, modified, directory renamed, symlink, odd name; deleted file' '
+	echo "alice inbox 4" >"$SPOOL/user/alice/INBOX/4." &&
+	echo "bob inbox 1, edited" >"$SPOOL/user/bob/INBOX/1." &&
+	mv "$SPOOL/user/bob/Work" "$SPOOL/user/bob/Projects" &&
+	ln -s INBOX/1. "$SPOOL/user/alice/first" &&
+	echo "odd" >"$SPOOL/user/alice/Sent/name with  spaces, $(printf "\303\274") & *" &&
+	rm "$SPOOL/user/alice/INBOX/2." &&
+	run_ok chj-backup &&
+	JOB2=$JOBID &&
+	expect_files user/alice/INBOX/4. user/bob/INBOX/1. \
+		user/bob/Projects/2024/1. user/bob/Projects/2024/2. \
+		user/alice/first "user/alice/Sent/name with  spaces, $(printf "\303\274") & *" &&
+	rm -rf "$B/snap2" && cp -a "$SPOOL" "$B/snap2"
+'
+
+expect_success 'a job that fails after the list aborts the run; the next job lists the changes again' '
+	echo "alice inbox 3, edited" >"$SPOOL/user/alice/INBOX/3." &&
+	mkdir -p "$SPOOL/user/carol/INBOX" &&
+	echo "carol 1" >"$SPOOL/user/carol/INBOX/1." &&
+	echo fail >"$B/hook-action" &&
+	run_job chj-backup-hook &&
+	rm -f "$B/hook-action" &&
+	JOBF=$JOBID &&
+	case $JOBSTATUS in E|f) ;; *) echo "failed job ended $JOBSTATUS" >&2; false ;; esac &&
+	job_log "$JOBF" >joblog.out &&
+	grep -q "Child exited with code 9" joblog.out &&
+	grep -q "chjournal-bacula-end: $CONSUMER: job $JOBF: job ended .*Error.*; run aborted" joblog.out &&
+	no_open_run &&
+	run_ok chj-backup &&
+	JOB3=$JOBID &&
+	expect_files user/alice/INBOX/3. user/carol/INBOX/1.
+'
+
+test_done
