@@ -81,7 +81,7 @@ expect_success 'FULL job of a new policy opens a full run; bpend status 0 commit
 	nbu_end spool full FULL 0 &&
 	is_committed nbu-spool && ! is_open nbu-spool &&
 	test ! -e "$NBSTATE/spool.run" &&
-	grep -q "run committed (full: no committed run yet" "$NBLOG"
+	grep -q "run committed (full: no committed run yet, full schedule)" "$NBLOG"
 '
 
 expect_success 'INCR after the FULL: the include list holds only the changes, wildcards escaped' '
@@ -293,6 +293,17 @@ expect_success 'bpstart_notify killed while listing (BPSTART_TIMEOUT): no partia
 	nbu_start spool incr INCR &&
 	grep -qxF "$SPOOL/user/alice/INBOX/10." "$(inclist spool incr)" &&
 	nbu_end spool incr INCR 0
+'
+
+expect_success 'no daemon running: begin covers the gap with a rescan (said on stderr and in the log), the list still holds the change' '
+	stop_daemon &&
+	echo M >>"$SPOOL/user/bob/INBOX/1." &&
+	nbu_start spool incr INCR 2>err &&
+	grep -q "no chjournald is running" err &&
+	grep -q "chjournal begin: .*no chjournald is running" "$NBLOG" &&
+	grep -qxF "$SPOOL/user/bob/INBOX/1." "$(inclist spool incr)" &&
+	nbu_end spool incr INCR 0 && ! is_open nbu-spool &&
+	start_daemon
 '
 
 # A journal the size a real night can have: 20000 changed files. bpstart_notify
