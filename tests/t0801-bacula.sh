@@ -120,7 +120,7 @@ Pool {
   Name = chj-pool
   Pool Type = Backup
   Label Format = "chj-vol-"
-  Maximum Volume Jobs = 1
+  Maximum Volume Bytes = 1G
   Recycle = no
   AutoPrune = no
   Volume Retention = 1 year
@@ -284,7 +284,7 @@ port_listening() {
 # start_bacula_daemon NAME PORT: NAME is dir, sd or fd
 start_bacula_daemon() {
 	CHJOURNAL="$CHJOURNAL" "/usr/sbin/bacula-$1" -f -c "$B/bacula-$1.conf" \
-		-d 50 >"$B/$1.out" 2>&1 &
+		-d 50 -dt >"$B/$1.out" 2>&1 &
 	BACULA_PIDS="$BACULA_PIDS $!"
 	if ! wait_for 30 port_listening "$2"; then
 		echo "bacula-$1 does not listen on $2; its output:" >&2
@@ -470,6 +470,97 @@ expect_success 'a job that fails after the list aborts the run; the next job lis
 	run_ok chj-backup &&
 	JOB3=$JOBID &&
 	expect_files user/alice/INBOX/3. user/carol/INBOX/1.
+'
+
+expect_success 'a listed file vanishing before Bacula reads it: OK with warnings, run aborted, next job lists the rest again' '
+	echo "alice inbox 5" >"$SPOOL/user/alice/INBOX/5." &&
+	echo "alice inbox 6" >"$SPOOL/user/alice/INBOX/6." &&
+	echo "rm $SPOOL/user/alice/INBOX/6." >"$B/hook-action" &&
+	run_job chj-backup-hook &&
+	rm -f "$B/hook-action" &&
+	JOBW=$JOBID &&
+	job_log "$JOBW" >joblog.out &&
+	grep -q "INBOX/6.*No such file" joblog.out &&
+	grep -q "chjournal-bacula-end: $CONSUMER: job $JOBW: job ended .OK -- with warnings. (a file may not have been saved); run aborted" joblog.out &&
+	no_open_run &&
+	run_ok chj-backup &&
+	JOB4=$JOBID &&
+	expect_files user/alice/INBOX/5.
+'
+
+long_dir=
+for _i in 1 2 3 4; do
+	long_dir="$long_dir/$(printf "%0250d" "$_i")"
+done
+
+expect_success 'paths Bacula cannot take (newline, over 998 bytes, trailing blank) fail the job, nothing is committed' '
+	chj consumers >before.out &&
+	echo "alice inbox 7" >"$SPOOL/user/alice/INBOX/7." &&
+	echo nl >"$SPOOL/user/alice/INBOX/bad
+name" &&
+	echo blank >"$SPOOL/user/alice/INBOX/trailing " &&
+	mkdir -p "$SPOOL/user/long$long_dir" &&
+	echo long >"$SPOOL/user/long$long_dir/1." &&
+	run_job chj-backup &&
+	case $JOBSTATUS in E|f) ;; *) echo "job ended $JOBSTATUS" >&2; false ;; esac &&
+	job_log "$JOBID" >joblog.out &&
+	grep -q "Child exited with code 3" joblog.out &&
+	grep -q "cannot put in a Bacula file list, path contains a newline: $SPOOL/user/alice/INBOX/bad\\\\x0aname\$" "$BLOG" &&
+	grep -q "cannot put in a Bacula file list, path ends with white space: $SPOOL/user/alice/INBOX/trailing \$" "$BLOG" &&
+	grep -q "cannot put in a Bacula file list, path is longer than 998 bytes (10[0-9][0-9]): $SPOOL/user/long/0*1/" "$BLOG" &&
+	no_open_run &&
+	chj consumers >after.out &&
+	test_cmp before.out after.out &&
+	mv "$SPOOL/user/alice/INBOX/bad
+name" "$SPOOL/user/alice/INBOX/bad-name" &&
+	mv "$SPOOL/user/alice/INBOX/trailing " "$SPOOL/user/alice/INBOX/trailing" &&
+	rm -r "$SPOOL/user/long" &&
+	run_ok chj-backup &&
+	JOB5=$JOBID &&
+	expect_files user/alice/INBOX/7. user/alice/INBOX/bad-name user/alice/INBOX/trailing
+'
+
+expect_success 'a job at level Incremental is refused (exit 4) and opens no run' '
+	echo "bob inbox 4" >"$SPOOL/user/bob/INBOX/4." &&
+	run_job chj-backup Incremental &&
+	case $JOBSTATUS in E|f) ;; *) echo "job ended $JOBSTATUS" >&2; false ;; esac &&
+	job_log "$JOBID" >joblog.out &&
+	grep -q "Child exited with code 4" joblog.out &&
+	grep -q "job $JOBID runs at level Incremental; a chjournal change list must run at level Full" "$BLOG" &&
+	no_open_run &&
+	run_ok chj-backup &&
+	JOB6=$JOBID &&
+	expect_files user/bob/INBOX/4.
+'
+
+expect_success 'the job ids to merge, found with .sql: the OK jobs since the last complete run' '
+	bcons ".sql query=\"SELECT JobId FROM Job WHERE Name = '"'"'chj-backup'"'"' AND Type = '"'"'B'"'"' AND JobStatus = '"'"'T'"'"' AND JobId >= (SELECT MAX(JobId) FROM Log WHERE LogText LIKE '"'"'%chjournal-bacula-end: $CONSUMER: %run (full:%committed%'"'"') ORDER BY JobId\"" >sql.out &&
+	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, - >ids.out &&
+	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6" >expect.out &&
+	test_cmp expect.out ids.out
+'
+
+expect_success 'point-in-time restore (jobs up to the second change) equals the spool then, deletions aside' '
+	restore_jobs "$JOB1,$(($JOB1 + 1)),$JOB2" "$B/r2" &&
+	R="$B/r2$SPOOL" &&
+	# what a change list cannot represent: files deleted or renamed away
+	# before that point are still restored from the earlier jobs
+	test -f "$R/user/alice/INBOX/2." &&
+	test -f "$R/user/bob/Work/2024/1." &&
+	test -f "$R/user/bob/Work/2024/2." &&
+	rm -r "$R/user/alice/INBOX/2." "$R/user/bob/Work" &&
+	same_tree "$B/snap2" "$R" &&
+	grep -qx "bob inbox 1, edited" "$R/user/bob/INBOX/1."
+'
+
+expect_success 'restore of every OK job equals the spool now, deletions aside; a restore opens no run' '
+	restore_jobs "$(cat ids.out)" "$B/r-all" &&
+	R="$B/r-all$SPOOL" &&
+	test -f "$R/user/alice/INBOX/2." &&
+	test -d "$R/user/bob/Work" &&
+	rm -r "$R/user/alice/INBOX/2." "$R/user/bob/Work" &&
+	same_tree "$SPOOL" "$R" &&
+	no_open_run
 '
 
 test_done
