@@ -173,6 +173,25 @@ Job {
   JobDefs = chj-defs
   FileSet = chj-list
 }
+# the client-side variant (a ClientRunAfterJob)
+Job {
+  Name = chj-backup-client
+  Type = Backup
+  Level = Full
+  Accurate = no
+  Client = chj-fd
+  Storage = chj-sd
+  Pool = chj-pool
+  Messages = Standard
+  FileSet = chj-list-hook
+  RunScript {
+    RunsWhen = After
+    RunsOnSuccess = yes
+    RunsOnFailure = yes
+    RunsOnClient = yes
+    Command = "$END_CMD -c $CONF --state-dir $BSTATE --log $BLOG $CONSUMER %i '%e'"
+  }
+}
 Job {
   Name = chj-backup-hook
   JobDefs = chj-defs
@@ -451,7 +470,8 @@ expect_success 'changes: created, modified, directory renamed, symlink, odd name
 	expect_files user/alice/INBOX/4. user/bob/INBOX/1. \
 		user/bob/Projects/2024/1. user/bob/Projects/2024/2. \
 		user/alice/first "user/alice/Sent/name with  spaces, $(printf "\303\274") & *" &&
-	rm -rf "$B/snap2" && cp -a "$SPOOL" "$B/snap2"
+	rm -rf "$B/snap2" && cp -a "$SPOOL" "$B/snap2" &&
+	T2=$(date "+%Y-%m-%d %H:%M:%S")
 '
 
 expect_success 'a job that fails after the list aborts the run; the next job lists the changes again' '
@@ -533,15 +553,26 @@ expect_success 'a job at level Incremental is refused (exit 4) and opens no run'
 	expect_files user/bob/INBOX/4.
 '
 
-expect_success 'the job ids to merge, found with .sql: the OK jobs since the last complete run' '
-	bcons ".sql query=\"SELECT JobId FROM Job WHERE Name = '"'"'chj-backup'"'"' AND Type = '"'"'B'"'"' AND JobStatus = '"'"'T'"'"' AND JobId >= (SELECT MAX(JobId) FROM Log WHERE LogText LIKE '"'"'%chjournal-bacula-end: $CONSUMER: %run (full:%committed%'"'"') ORDER BY JobId\"" >sql.out &&
-	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, - >ids.out &&
+# merge_ids JOB [TIME]: the job ids to merge for a restore of JOB as of TIME
+# (default now), with the query of contrib/bacula/README: the jobs that ended
+# OK since the last job that committed a complete ("full:") run
+merge_ids() {
+	_t=${2:-$(date "+%Y-%m-%d %H:%M:%S")}
+	bcons ".sql query=\"SELECT JobId FROM Job WHERE Name = '$1' AND Type = 'B' AND JobStatus IN ('T','W') AND EndTime <= '$_t' AND JobId >= (SELECT MAX(Log.JobId) FROM Log, Job AS J WHERE Log.JobId = J.JobId AND J.EndTime <= '$_t' AND Log.LogText LIKE '%chjournal-bacula-end: $CONSUMER: %run (full:%committed%') ORDER BY JobId\"" >sql.out &&
+	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, -
+}
+
+expect_success 'the job ids to merge (README query): the OK jobs since the last complete run, up to a time' '
+	merge_ids chj-backup >ids.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6" >expect.out &&
-	test_cmp expect.out ids.out
+	test_cmp expect.out ids.out &&
+	merge_ids chj-backup "$T2" >ids2.out &&
+	echo "$JOB1,$(($JOB1 + 1)),$JOB2" >expect.out &&
+	test_cmp expect.out ids2.out
 '
 
 expect_success 'point-in-time restore (jobs up to the second change) equals the spool then, deletions aside' '
-	restore_jobs "$JOB1,$(($JOB1 + 1)),$JOB2" "$B/r2" &&
+	restore_jobs "$(cat ids2.out)" "$B/r2" &&
 	R="$B/r2$SPOOL" &&
 	# what a change list cannot represent: files deleted or renamed away
 	# before that point are still restored from the earlier jobs
@@ -561,6 +592,72 @@ expect_success 'restore of every OK job equals the spool now, deletions aside; a
 	rm -r "$R/user/alice/INBOX/2." "$R/user/bob/Work" &&
 	same_tree "$SPOOL" "$R" &&
 	no_open_run
+'
+
+# On the client the after-script only runs once the file daemon has got it
+# from the Director, which comes after the FileSet: a job failing in the file
+# list stage leaves the run open. That loses nothing (the next begin replaces
+# an open run; the cursor has not moved), which is what this checks.
+expect_success 'client-side variant (ClientRunAfterJob): a failed job commits nothing, the next one lists the change and commits' '
+	echo "carol 2" >"$SPOOL/user/carol/INBOX/2." &&
+	chj consumers >before.out &&
+	echo fail >"$B/hook-action" &&
+	run_job chj-backup-client &&
+	rm -f "$B/hook-action" &&
+	case $JOBSTATUS in E|f) ;; *) echo "failed job ended $JOBSTATUS" >&2; false ;; esac &&
+	chj consumers | sed "s/	open=.*//" >after.out &&
+	sed "s/	open=.*//" before.out | test_cmp - after.out &&
+	run_job chj-backup-client &&
+	test "$JOBSTATUS" = T &&
+	job_log "$JOBID" >joblog.out &&
+	grep -q "ClientAfterJob: chjournal-bacula-end: $CONSUMER: job $JOBID: job ended .OK.; run (incremental, 1 files) committed" joblog.out &&
+	job_files "$JOBID" &&
+	expect_files user/carol/INBOX/2. &&
+	no_open_run
+'
+
+expect_success 'the shipped bacula-dir-snippet.conf is accepted by bacula-dir -t' '
+	mkdir -p "$B/snippet" &&
+	cat >"$B/snippet/bacula-dir.conf" <<-EOF &&
+	Director {
+	  Name = snippet-dir
+	  DIRport = $DIR_PORT
+	  DirAddress = 127.0.0.1
+	  QueryFile = "/etc/bacula/scripts/query.sql"
+	  WorkingDirectory = "$B/snippet"
+	  PidDirectory = "$B/snippet"
+	  Password = "x"
+	  Messages = Standard
+	}
+	Catalog {
+	  Name = c
+	  dbname = "bacula"; dbuser = ""; dbpassword = ""
+	}
+	Messages {
+	  Name = Standard
+	  console = all
+	}
+	Client {
+	  Name = mailhost-fd
+	  Address = 127.0.0.1
+	  Catalog = c
+	  Password = "x"
+	}
+	Storage {
+	  Name = File1
+	  Address = 127.0.0.1
+	  Password = "x"
+	  Device = d
+	  Media Type = File
+	}
+	Pool {
+	  Name = File
+	  Pool Type = Backup
+	}
+	@$CHJ_SRCDIR/contrib/bacula/bacula-dir-snippet.conf
+	EOF
+	cp "$B/dir/bacula.db" "$B/snippet/bacula.db" &&
+	/usr/sbin/bacula-dir -t -c "$B/snippet/bacula-dir.conf"
 '
 
 test_done
