@@ -616,6 +616,17 @@ expect_success 'client-side variant (ClientRunAfterJob): a failed job commits no
 	no_open_run
 '
 
+expect_success 'estimate runs the list (opens a run); the next job replaces it and commits' '
+	echo "bob inbox 5" >"$SPOOL/user/bob/INBOX/5." &&
+	bcons "estimate job=chj-backup level=Full listing" >estimate.out &&
+	grep -q "$SPOOL/user/bob/INBOX/5\\." estimate.out &&
+	chj consumers >consumers.out &&
+	grep -q "^$CONSUMER	.*	open=2" consumers.out &&
+	run_ok chj-backup &&
+	expect_files user/bob/INBOX/5. &&
+	no_open_run
+'
+
 expect_success 'the shipped bacula-dir-snippet.conf is accepted by bacula-dir -t' '
 	mkdir -p "$B/snippet" &&
 	cat >"$B/snippet/bacula-dir.conf" <<-EOF &&
