@@ -12,13 +12,14 @@
 #include "path.h"
 
 const struct agent_command agent_commands[] = {
-	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER",
+	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS]",
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), then opens\n"
 	  "a run for CONSUMER and prints `incremental`, or `full` with the reason: no committed\n"
 	  "run yet, or the journal id changed (database recreated). With no daemon running,\n"
 	  "the time since it stopped is covered by a rescan and stderr says so. A `begin` on a\n"
-	  "consumer with an open run replaces that run." },
+	  "consumer with an open run replaces that run. --timeout bounds the wait for the\n"
+	  "daemon (default: key sync_timeout)." },
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
@@ -162,6 +163,28 @@ agent_opt_value(int argc, char **argv, int *i, const char *name, const char **va
 		return 1;
 	}
 	*val = argv[++*i];
+	return 1;
+}
+
+int
+agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *timeout)
+{
+	const char *v;
+	char *end;
+	unsigned long t;
+
+	if (!agent_opt_value(argc, argv, i, "--timeout", &v))
+		return 0;
+	if (v == NULL) {
+		agent_usage_error(cmd, "--timeout needs a number of seconds");
+		return -1;
+	}
+	t = strtoul(v, &end, 10);
+	if (*end != '\0' || end == v || v[0] == '-' || t == 0 || t > 86400) {
+		agent_usage_error(cmd, "bad --timeout '%s': seconds from 1 to 86400", v);
+		return -1;
+	}
+	*timeout = (unsigned)t;
 	return 1;
 }
 

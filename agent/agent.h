@@ -86,4 +86,8 @@ char *agent_time_str(int64_t t, char *buf, size_t size);
  * "--name VALUE" or "--name=VALUE" (sets *val, advances *i). */
 int agent_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
 
+/* Parses "--timeout SECONDS" at argv[*i] for cmd: 1 parsed (into *timeout),
+ * 0 not this option, -1 bad value (usage error printed). */
+int agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *timeout);
+
 #endif

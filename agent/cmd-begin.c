@@ -22,20 +22,31 @@ cmd_begin(struct agent *a, int argc, char **argv)
 {
 	struct consumers cs;
 	struct consumer_state st;
-	const char *name, *why;
+	const char *name = NULL, *why;
 	int64_t last_seq;
-	int rc = EXIT_ERROR, synced;
+	unsigned timeout = a->cfg.sync_timeout;
+	int rc = EXIT_ERROR, synced, i;
 
-	if (argc != 2)
+	for (i = 1; i < argc; i++) {
+		int r = agent_opt_timeout("begin", argc, argv, &i, &timeout);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r == 1)
+			continue;
+		if (name != NULL)
+			return agent_usage_error("begin", "expected one consumer name");
+		name = argv[i];
+	}
+	if (name == NULL)
 		return agent_usage_error("begin", "expected one consumer name");
-	name = argv[1];
 	if (agent_open_consumers(a, &cs, name, 1) < 0)
 		return EXIT_ERROR;
 	if (consumers_lock(&cs) < 0) {
 		agent_error("%s", cs.errmsg);
 		goto done;
 	}
-	synced = agent_sync(a, a->cfg.sync_timeout);
+	synced = agent_sync(a, timeout);
 	if (synced < 0)
 		goto done;
 	if (synced == 1 && agent_cover_daemon_gap(a) < 0)
