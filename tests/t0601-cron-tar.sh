@@ -188,8 +188,10 @@ expect_success 'the log line of the full run has the right fields' '
 # restore check
 round() {
 	eval "$1" &&
-	cron --command "echo \$CHJ_MODE >$TRASH/env.out; $TAR_CMD" 2>run.err &&
-	cat run.err &&
+	cron --command "echo \$CHJ_MODE >$TRASH/env.out; $TAR_CMD" 2>run.err
+	_rc=$?
+	cat run.err
+	test_eq exit 0 "$_rc" &&
 	test_eq mode incremental "$(cat env.out)" &&
 	test_eq log-mode incremental "$(field mode run.err)" &&
 	test_eq result committed "$(field result run.err)" &&

@@ -1,0 +1,182 @@
+#!/bin/bash
+# t0602-cron-rsync: contrib/cron/chjournal-incremental keeping a mirror up to
+# date with real rsync (the command of contrib/cron/README): a full run
+# mirrors each root with `rsync -a --delete`; each incremental run sends the
+# listed files and, with --delete-missing-args, turns the deleted list into
+# deletions. After every run the mirror's files and symlinks (content, mode,
+# mtime, targets) equal the spool's, through creates, modifications,
+# deletions, file and directory renames, type changes and odd names. A failing
+# rsync aborts the run with rsync's exit status and the next run catches up.
+. "$(dirname "$0")/test-lib.sh"
+
+command -v rsync >/dev/null || skip_all "rsync not found (apt-get install rsync)"
+command -v flock >/dev/null || skip_all "flock(1) not found"
+rsync --help 2>&1 | grep -q -- '--delete-missing-args' ||
+	skip_all "rsync without --delete-missing-args (needs 3.1 or later)"
+
+SCRIPT="$CHJ_SRCDIR/contrib/cron/chjournal-incremental"
+LOCK="$TRASH/cron.lock"
+export MIRROR="$TRASH/mirror"
+mkdir -p "$MIRROR"
+
+cron() {
+	"$SCRIPT" -c "$CONF" --chjournal "$CHJOURNAL" --lock "$LOCK" --tmpdir "$TRASH" "$@"
+}
+
+# the rsync command of contrib/cron/README
+RSYNC_CMD='set -e
+if [ "$CHJ_MODE" = full ]; then
+	printf "%s\n" "$CHJ_ROOTS" | while IFS= read -r root; do
+		mkdir -p "$MIRROR$root"
+		rsync -a --delete --exclude=".chjournal-cookie.*" "$root/" "$MIRROR$root/"
+	done
+else
+	cat - "$CHJ_DELETED_TOP_LIST" |
+		rsync -a --from0 --files-from=- --delete-missing-args --force / "$MIRROR/"
+fi'
+
+# snap DIR: every file and symlink below DIR, one line each (see t0601)
+snap() {
+	(cd "$1" && find . ! -type d -print0 | LC_ALL=C sort -z |
+	while IFS= read -r -d '' f; do
+		if [ -L "$f" ]; then
+			printf 'L %s -> %s\0' "$f" "$(readlink "$f")"
+		else
+			printf 'F %s %s %s %s\0' "$(stat -c %a "$f")" "$(stat -c %Y "$f")" \
+				"$(sha1sum <"$f" | cut -c1-40)" "$f"
+		fi
+	done) | tr '\n\0' '\001\n' | sed 's/\x01/\\n/g'
+}
+
+check_mirror() {
+	snap "$SPOOL" >snap.spool &&
+	snap "$MIRROR$SPOOL" >snap.mirror &&
+	test -s snap.spool &&
+	test_cmp snap.spool snap.mirror
+}
+
+field() {
+	grep '^chjournal-incremental: consumer=' "$2" | tail -n 1 |
+		sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
+}
+
+test_eq() {
+	[ "$2" = "$3" ] && return 0
+	echo "$1: expected '$2', got '$3'" >&2
+	return 1
+}
+
+# round CHANGES: apply them, one incremental run, the mirror equals the spool
+round() {
+	eval "$1" &&
+	cron --consumer mirror --command "$RSYNC_CMD" 2>run.err
+	_rc=$?
+	cat run.err
+	test_eq exit 0 "$_rc" &&
+	test_eq mode incremental "$(field mode run.err)" &&
+	test_eq result committed "$(field result run.err)" &&
+	check_mirror
+}
+
+NL=$'new\nline'
+S="$SPOOL"
+mkdir -p "$S/user/alice/Trash" "$S/user/bob/Maildir/cur" "$S/user/with space/sub"
+echo 1 >"$S/user/alice/1."
+echo 2 >"$S/user/alice/2."
+echo t >"$S/user/alice/Trash/1."
+echo b >"$S/user/bob/Maildir/cur/1:2,S"
+echo sp >"$S/user/with space/a file"
+echo nl >"$S/user/with space/$NL"
+echo deep >"$S/user/with space/sub/x"
+ln -s ../alice/1. "$S/user/bob/link"
+
+expect_success 'daemon starts' '
+	start_daemon
+'
+
+expect_success 'first run is full: each root mirrored' '
+	cron --consumer mirror --command "echo \$CHJ_MODE >$TRASH/mode.out; $RSYNC_CMD" 2>run.err &&
+	cat run.err &&
+	test_eq mode full "$(cat mode.out)" &&
+	test_eq log-mode full "$(field mode run.err)" &&
+	test_eq consumer mirror "$(field consumer run.err)" &&
+	test_eq files 8 "$(field files run.err)" &&
+	test_eq status 0 "$(field status run.err)" &&
+	check_mirror
+'
+
+expect_success 'a full run also removes what the mirror has beyond the spool' '
+	echo stale >"$MIRROR$S/user/stale" &&
+	cron --consumer mirror2 --lock "$TRASH/m2.lock" --command "$RSYNC_CMD" 2>run.err &&
+	test_eq log-mode full "$(field mode run.err)" &&
+	test ! -e "$MIRROR$S/user/stale" &&
+	check_mirror
+'
+
+expect_success 'round 1: create, modify, delete, rename files; odd names' '
+	round "
+	echo 3 >$S/user/alice/3. &&
+	echo more >>$S/user/alice/1. &&
+	rm $S/user/alice/Trash/1. &&
+	mv $S/user/alice/2. $S/user/alice/2.renamed &&
+	echo y >\"$S/user/with space/\$NL 2\" &&
+	echo z >>\"$S/user/with space/\$NL\"
+	" &&
+	test_eq deleted 2 "$(field deleted run.err)"
+'
+
+expect_success 'round 2: rename and delete directories (with content), new tree, chmod' '
+	round "
+	mv $S/user/bob $S/user/robert &&
+	rm -r \"$S/user/with space/sub\" &&
+	mkdir -p \"$S/user/carol/new dir/\$NL\" &&
+	echo c1 >\"$S/user/carol/new dir/\$NL/c 1\" &&
+	chmod 600 $S/user/alice/3.
+	" &&
+	test ! -e "$MIRROR$S/user/bob" &&
+	test ! -e "$MIRROR$S/user/with space/sub"
+'
+
+expect_success 'round 3: type changes and a symlink retargeted' '
+	round "
+	rm $S/user/alice/3. && mkdir $S/user/alice/3. && echo inner >$S/user/alice/3./inner &&
+	rm -r $S/user/carol && echo now-a-file >$S/user/carol &&
+	ln -sfn ../alice/2.renamed $S/user/robert/link
+	"
+'
+
+expect_success 'round 4: replace by rename, move between directories, delete and re-create' '
+	round "
+	echo new >$S/user/alice/tmp && mv $S/user/alice/tmp $S/user/alice/1. &&
+	mv $S/user/robert/Maildir/cur/1:2,S $S/user/alice/from-bob &&
+	rm \"$S/user/with space/a file\" && echo again >\"$S/user/with space/a file\"
+	"
+'
+
+expect_success 'a failing rsync: run aborted, exit status is rsync'"'"'s' '
+	echo late >$S/user/alice/late &&
+	rm $S/user/alice/from-bob &&
+	MIRROR="$TRASH/not-a-dir/mirror" &&
+	: >"$TRASH/not-a-dir" &&
+	cron --consumer mirror --command "$RSYNC_CMD" 2>run.err
+	rc=$?
+	MIRROR="$TRASH/mirror"
+	cat run.err &&
+	test "$rc" -ne 0 && test "$rc" -lt 64 &&
+	test_eq status "$rc" "$(field status run.err)" &&
+	test_eq result aborted "$(field result run.err)" &&
+	test -e "$MIRROR$S/user/alice/from-bob" &&
+	test ! -e "$MIRROR$S/user/alice/late"
+'
+
+expect_success 'the next run catches up: the mirror equals the spool' '
+	round "true" &&
+	test_eq files 1 "$(field files run.err)" &&
+	test_eq deleted 1 "$(field deleted run.err)"
+'
+
+expect_success 'daemon stops cleanly' '
+	stop_daemon
+'
+
+test_done
