@@ -7,7 +7,7 @@
 # Job runs at level Full with Accurate = no, and a RunScript After (on success
 # and on failure) runs `chjournal-bacula-end CONSUMER %i '%e'`.
 # Covers: a first complete job; jobs after changes (files created, modified,
-# a directory renamed, a symlink, a file name with spaces and UTF-8) that hold
+# a directory renamed, a symlink, names with spaces, UTF-8, Latin-1) that hold
 # exactly the changed files; a point-in-time restore by merging job ids whose
 # tree equals the spool (deleted files excluded: a change list cannot
 # represent deletions); a job that fails after the list was taken aborts the
@@ -27,7 +27,8 @@ MAKE_TABLES=/usr/share/bacula-director/make_sqlite3_tables
 bacula_present() {
 	[ -x /usr/sbin/bacula-dir ] && [ -x /usr/sbin/bacula-sd ] &&
 	[ -x /usr/sbin/bacula-fd ] && [ -x /usr/sbin/bconsole ] &&
-	[ -r "$MAKE_TABLES" ] && command -v sqlite3 >/dev/null 2>&1 &&
+	[ -r "$MAKE_TABLES" ] && [ -r /etc/bacula/scripts/query.sql ] &&
+	command -v sqlite3 >/dev/null 2>&1 &&
 	dpkg -s bacula-director-sqlite3 >/dev/null 2>&1
 }
 
@@ -458,18 +459,20 @@ expect_success 'a job with nothing changed saves nothing and commits' '
 	grep -q "job $JOBID: incremental, 0 files listed" "$BLOG"
 '
 
-expect_success 'changes: created, modified, directory renamed, symlink, odd name; deleted file' '
+expect_success 'changes: created, modified, directory renamed, symlink, odd names; deleted file' '
 	echo "alice inbox 4" >"$SPOOL/user/alice/INBOX/4." &&
 	echo "bob inbox 1, edited" >"$SPOOL/user/bob/INBOX/1." &&
 	mv "$SPOOL/user/bob/Work" "$SPOOL/user/bob/Projects" &&
 	ln -s INBOX/1. "$SPOOL/user/alice/first" &&
 	echo "odd" >"$SPOOL/user/alice/Sent/name with  spaces, $(printf "\303\274") & *" &&
+	echo "latin-1" >"$SPOOL/user/alice/Sent/caf$(printf "\351")" &&
 	rm "$SPOOL/user/alice/INBOX/2." &&
 	run_ok chj-backup &&
 	JOB2=$JOBID &&
 	expect_files user/alice/INBOX/4. user/bob/INBOX/1. \
 		user/bob/Projects/2024/1. user/bob/Projects/2024/2. \
-		user/alice/first "user/alice/Sent/name with  spaces, $(printf "\303\274") & *" &&
+		user/alice/first "user/alice/Sent/name with  spaces, $(printf "\303\274") & *" \
+		"user/alice/Sent/caf$(printf "\351")" &&
 	rm -rf "$B/snap2" && cp -a "$SPOOL" "$B/snap2" &&
 	T2=$(date "+%Y-%m-%d %H:%M:%S")
 '
@@ -625,6 +628,20 @@ expect_success 'estimate runs the list (opens a run); the next job replaces it a
 	run_ok chj-backup &&
 	expect_files user/bob/INBOX/5. &&
 	no_open_run
+'
+
+# begin with no chjournald says so on stderr; the file daemon reads the
+# command's stderr as part of the list, so the script must log it instead (a
+# stray line would be a path Bacula cannot stat: "OK -- with warnings")
+expect_success 'chjournald stopped: begin notice goes to the log, not into the list; job OK' '
+	stop_daemon &&
+	echo "bob inbox 6" >"$SPOOL/user/bob/INBOX/6." &&
+	run_ok chj-backup &&
+	in_files() { grep -qxF -- "$1" files.out; } &&
+	in_files "$SPOOL/user/bob/INBOX/6." &&
+	! grep -v "^/" files.out &&
+	grep -q "chjournal-bacula-list.*no chjournald is running" "$BLOG" &&
+	start_daemon
 '
 
 expect_success 'the shipped bacula-dir-snippet.conf is accepted by bacula-dir -t' '
