@@ -6,16 +6,20 @@
 # The FileSet's file list is `\\|chjournal-bacula-list CONSUMER %i %l`, the
 # Job runs at level Full with Accurate = no, and a RunScript After (on success
 # and on failure) runs `chjournal-bacula-end CONSUMER %i '%e'`.
-# Covers: a first complete job; jobs after changes (files created, modified,
-# a directory renamed, a symlink, names with spaces, UTF-8, Latin-1) that hold
-# exactly the changed files; a point-in-time restore by merging job ids whose
-# tree equals the spool (deleted files excluded: a change list cannot
-# represent deletions); a job that fails after the list was taken aborts the
-# run and the next job lists those changes again; a listed file vanishing
-# before Bacula reads it ("OK -- with warnings") aborts too; a path Bacula
-# cannot take (newline, > 998 bytes, trailing blank) fails the job visibly
-# and nothing is committed; a level other than Full is refused; a restore job
-# does not open a run.
+# Covers: a first complete job; a job with no change; jobs after changes
+# (files created, modified, a directory renamed, a symlink, names with spaces,
+# UTF-8, Latin-1) that hold exactly the changed files; the job ids to merge
+# found with the README's query, and point-in-time restores of those merges
+# equal to the spool at that time (files deleted or renamed away excluded: a
+# change list cannot represent deletions); a job failing after the list
+# aborts the run and the next job lists those changes again; a listed file
+# vanishing before Bacula reads it ("OK -- with warnings") aborts too; paths
+# Bacula cannot take (newline, > 998 bytes, trailing blank) fail the job
+# visibly and nothing is committed; a level other than Full is refused; a
+# restore opens no run; estimate opens a run the next job replaces; with
+# chjournald stopped begin's stderr notice stays out of the file list; the
+# client-side (ClientRunAfterJob) variant; the shipped bacula-dir snippet
+# passes bacula-dir -t.
 # Skips (does not fail) when the Bacula packages cannot be installed.
 . "$(dirname "$0")/test-lib.sh"
 
