@@ -758,6 +758,7 @@ def run(args):
     daemon = Daemon(builddir, conf, logpath, args.verbose)
     rng = random.Random(args.seed)
     ok = False
+    wl = None
     try:
         # initial population
         for u in range(6):
@@ -860,11 +861,6 @@ def run(args):
                     print("  unwatched: %s" % show(p), file=sys.stderr)
             if missed or (unwatched and args.watch_check == "fail"):
                 failed = True
-                if args.trace:
-                    with open(args.trace, "w") as tf:
-                        for t in wl.trace:
-                            tf.write(" ".join(show(a) if isinstance(a, bytes) else str(a)
-                                              for a in t) + "\n")
                 # no commit: the journal keeps the round's rows for inspection
                 break
             daemon.agent("commit", "torture")
@@ -901,6 +897,12 @@ def run(args):
             daemon.kill()
         except Exception:
             pass
+        if not ok and args.trace and wl is not None:
+            # the operations so far (all rounds), for a failure of any kind
+            with open(args.trace, "w") as tf:
+                for t in wl.trace:
+                    tf.write(" ".join(show(a) if isinstance(a, bytes) else str(a)
+                                      for a in t) + "\n")
         if args.keep or (not ok and args.keep_on_failure):
             print("torture: kept %s" % base, file=sys.stderr)
         else:
