@@ -44,6 +44,7 @@
 #define MAX_STASHED_MOVES 256
 #define MAX_UNWATCHED 64             /* more failed directories: rescan the root */
 #define TICK_SECONDS 10
+#define NODE_MAX_DEPTH 65536                 /* deeper than any real path: a cycle */
 
 /* One watched directory. Its path is its parent's path plus its name, so a
  * renamed directory's whole subtree is right after one update. */
@@ -82,6 +83,8 @@ struct watcher {
 	struct stashed_move stash[MAX_STASHED_MOVES];
 	size_t nstash;
 	struct wnode *displaced;             /* pushed off its name by a MOVED_TO (exchange) */
+	const char *resync_reason;           /* table out of step with the file system */
+	int resyncing;
 	struct unwatched *unw;
 	size_t nunw;
 	int limit_at_failure;                /* max_user_watches when we last hit it */
@@ -250,10 +253,18 @@ node_relocate(struct watcher *w, struct wnode *n, struct wnode *parent, const ch
 {
 	char *nn;
 
-	struct wnode *other;
+	struct wnode *other, *m;
 
 	if (n->parent == parent && strcmp(n->name, name) == 0)
 		return 0;
+	/* events read late can describe a move under the node's own subtree
+	 * (the table lags the file system): refuse the cycle, re-sync instead */
+	for (m = parent; m != NULL; m = m->parent) {
+		if (m == n) {
+			w->resync_reason = "directory moves seen out of order";
+			return -2;
+		}
+	}
 	if ((nn = strdup(name)) == NULL)
 		return -1;
 	/* a directory already at the target name is being replaced (then its
@@ -308,11 +319,14 @@ node_remove(struct watcher *w, struct wnode *n, int rm)
 static const char *
 node_path_into(struct wnode *n, char **buf, size_t *cap)
 {
-	size_t len = 0, o;
+	size_t len = 0, o, depth = 0;
 	struct wnode *m;
 
-	for (m = n; m != NULL; m = m->parent)
+	for (m = n; m != NULL; m = m->parent) {
 		len += strlen(m->name) + 1;
+		if (++depth > NODE_MAX_DEPTH)
+			return NULL;       /* a cycle: the caller re-syncs */
+	}
 	if (len + 1 > *cap) {
 		char *nb = realloc(*buf, len + 64);
 
@@ -337,7 +351,11 @@ node_path_into(struct wnode *n, char **buf, size_t *cap)
 static const char *
 node_path(struct watcher *w, struct wnode *n)
 {
-	return node_path_into(n, &w->pathbuf, &w->pathcap);
+	const char *p = node_path_into(n, &w->pathbuf, &w->pathcap);
+
+	if (p == NULL && w->resync_reason == NULL)
+		w->resync_reason = "watch table inconsistent";
+	return p;
 }
 
 /* Finds the node of an absolute path by walking down from its root. */
@@ -517,7 +535,11 @@ crawl_cb(void *ctx, const char *path, size_t len, unsigned char type,
 	if (n != NULL) {
 		size_t i;
 
-		if (node_relocate(w, n, parent, name) < 0)
+		int r = node_relocate(w, n, parent, name);
+
+		if (r == -2)
+			return WALK_SKIP;
+		if (r < 0)
 			return WALK_STOP;
 		n->gen = w->gen;
 		/* a directory moved out and back in (two renames, two cookies): it
@@ -619,20 +641,37 @@ read_sysctl(const char *file)
 	return v;
 }
 
+/* Changes since the last drain may be unknown (queue overflow), or the
+ * table no longer matches the file system: a rescan of every root from the
+ * last drain, then every root crawled again (watches relocated, missing
+ * ones added, stale ones dropped). */
 static void
-handle_overflow(struct watcher *w)
+resync(struct watcher *w, const char *reason)
 {
 	size_t i;
 	time_t since = w->drained_at - WATCH_TIME_MARGIN;
 
+	if (w->resyncing)
+		return;
+	w->resyncing = 1;
+	for (i = 0; i < w->nroots; i++)
+		report_rescan(w, w->root_paths[i], since, reason);
+	w->nstash = 0;
+	w->displaced = NULL;
+	recrawl_all(w);
+	w->resync_reason = NULL;
+	w->resyncing = 0;
+}
+
+static void
+handle_overflow(struct watcher *w)
+{
 	w->stats.overflows++;
 	log_warning("inotify queue overflow (fs.inotify.max_queued_events = %ld): changes since "
 	    "%ld may be unknown; recording a rescan of every root and re-watching",
-	    read_sysctl("/proc/sys/fs/inotify/max_queued_events"), (long)since);
-	for (i = 0; i < w->nroots; i++)
-		report_rescan(w, w->root_paths[i], since, "inotify queue overflow");
-	w->nstash = 0;
-	recrawl_all(w);
+	    read_sysctl("/proc/sys/fs/inotify/max_queued_events"),
+	    (long)(w->drained_at - WATCH_TIME_MARGIN));
+	resync(w, "inotify queue overflow");
 }
 
 /* A directory appeared at path in parent (created, or moved in). */
@@ -870,6 +909,11 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
 			handle_event(w, ev);
+			if (w->resync_reason != NULL) {
+				log_warning("%s: recording a rescan of every root and re-watching",
+				    w->resync_reason);
+				resync(w, w->resync_reason);
+			}
 			p += sizeof *ev + ev->len;
 		}
 		if (++reads >= MAX_READS_PER_CALL)
