@@ -271,7 +271,8 @@ EOF
 	# list-hook: the real list, then what $B/hook-action says (see below)
 	cat >"$B/list-hook" <<EOF
 #!/bin/bash
-"$LIST_CMD" -c "$CONF" --state-dir "$BSTATE" --log "$BLOG" "\$@" || exit \$?
+opts=\$(cat "$B/hook-opts" 2>/dev/null)
+"$LIST_CMD" -c "$CONF" --state-dir "$BSTATE" --log "$BLOG" \$opts "\$@" || exit \$?
 action=\$(cat "$B/hook-action" 2>/dev/null)
 case \$action in
 fail) exit 9 ;;
@@ -343,10 +344,14 @@ job_status() {
 		awk -F'|' -v id="$1" '$2 + 0 == id && NF > 3 { gsub(/ /, "", $(NF-1)); print $(NF-1) }')
 }
 
-# job_files JOBID: the paths stored by a job, sorted, into files.out
+# job_files JOBID: the files (not directories) stored by a job, sorted, into
+# files.out; the directories into dirs.out
 job_files() {
 	bcons "list files jobid=$1" |
-		sed -n 's/^| \(\/.*[^ ]\) *|$/\1/p' | LC_ALL=C sort >files.out
+		sed -n 's/^| \(\/.*[^ ]\) *|$/\1/p' | LC_ALL=C sort >all-files.out
+	grep -v '/$' all-files.out >files.out
+	grep '/$' all-files.out >dirs.out
+	return 0
 }
 
 # job_log JOBID: the job's messages from the catalog
@@ -447,12 +452,14 @@ same_tree() {
 	done <tree-a.out
 }
 
-expect_success 'first job (complete: the consumer is new) holds every file and commits' '
+expect_success 'first job (complete: the consumer is new) lists the root, holds every file and directory, commits' '
 	run_ok chj-backup &&
 	JOB1=$JOBID &&
 	spool_files "$SPOOL" | sed "s|^|$SPOOL/|" >expect.out &&
 	test_cmp expect.out files.out &&
-	grep -q "job $JOB1: full: no committed run yet, 10 files listed" "$BLOG" &&
+	grep -qx "$SPOOL/user/bob/Work/2024/" dirs.out &&
+	grep -q "job $JOB1: full: no committed run yet, 1 roots listed" "$BLOG" &&
+	grep -q "run (full: no committed run yet, 1 roots) committed" joblog.out &&
 	no_open_run &&
 	! grep -q "committed=never" consumers.out
 '
@@ -646,6 +653,30 @@ expect_success 'chjournald stopped: begin notice goes to the log, not into the l
 	! grep -v "^/" files.out &&
 	grep -q "chjournal-bacula-list.*no chjournald is running" "$BLOG" &&
 	start_daemon
+'
+
+expect_success 'new chain: after forget, the next job (--full-list files) holds every file and the merge starts there' '
+	chj forget "$CONSUMER" &&
+	echo "--full-list files" >"$B/hook-opts" &&
+	run_job chj-backup-hook &&
+	rm -f "$B/hook-opts" &&
+	test "$JOBSTATUS" = T &&
+	JOBC=$JOBID &&
+	job_files "$JOBC" &&
+	spool_files "$SPOOL" | sed "s|^|$SPOOL/|" >expect.out &&
+	test_cmp expect.out files.out &&
+	test_cmp /dev/null dirs.out &&
+	job_log "$JOBC" >joblog.out &&
+	n=$(wc -l <expect.out) &&
+	grep -q "job $JOBC: job ended .OK.; run (full: no committed run yet, $n files) committed" joblog.out &&
+	echo "alice inbox 8" >"$SPOOL/user/alice/INBOX/8." &&
+	run_job chj-backup-hook &&
+	test "$JOBSTATUS" = T &&
+	job_files "$JOBID" &&
+	expect_files user/alice/INBOX/8. &&
+	merge_ids chj-backup-hook >ids.out &&
+	echo "$JOBC,$JOBID" >expect.out &&
+	test_cmp expect.out ids.out
 '
 
 expect_success 'the shipped bacula-dir-snippet.conf is accepted by bacula-dir -t' '
