@@ -213,6 +213,14 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 		}
 		return 0;
 	}
+	if (strcmp(key, "pending_limit") == 0) {
+		if (parse_uint(v, 100, 100000000, &c->pending_limit) < 0) {
+			config_error(c, "%s:%d: key 'pending_limit': '%s' is not a number from 100 to 100000000",
+			    file, line, v);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(key, "sync_timeout") == 0) {
 		if (parse_uint(v, 1, 86400, &c->sync_timeout) < 0) {
 			config_error(c, "%s:%d: key 'sync_timeout': '%s' is not a number of seconds from 1 to 86400",
@@ -286,6 +294,7 @@ config_parse(struct config *c, const char *file, const char *text)
 	c->flush_interval_ms = 1000;
 	c->batch_size = 10000;
 	c->sync_timeout = 60;
+	c->pending_limit = 2000000;
 	c->log_level = CONFIG_LOG_INFO;
 	if ((c->file = strdup(file)) == NULL)
 		goto nomem;

@@ -34,6 +34,7 @@ struct config {
 	unsigned flush_interval_ms;
 	unsigned batch_size;
 	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
+	unsigned pending_limit;  /* changes kept in memory while the journal is not writable */
 	enum config_log_level log_level;
 	char errmsg[1024];
 };

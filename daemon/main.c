@@ -27,7 +27,6 @@
 #include "watch.h"
 
 #define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
-#define MAX_PENDING_PATHS 2000000   /* past this, changes collapse into rescans */
 
 struct daemon {
 	struct config cfg;
@@ -229,12 +228,12 @@ flush(struct daemon *d)
 			    pending_count(d->pending), journal_errmsg(d->journal));
 		d->last_error_log = now;
 		d->flush_failing = 1;
-		if (pending_count(d->pending) > MAX_PENDING_PATHS) {
+		if (pending_count(d->pending) > d->cfg.pending_limit) {
 			size_t i;
 			int64_t since = pending_oldest(d->pending) - WATCH_TIME_MARGIN;
 
-			log_error("more than %d changes pending: replacing them with a rescan of every root",
-			    MAX_PENDING_PATHS);
+			log_error("more than %u changes pending (pending_limit): replacing them with a "
+			    "rescan of every root", d->cfg.pending_limit);
 			pending_drop_changes(d->pending);
 			for (i = 0; i < d->cfg.nroots; i++)
 				pending_rescan(d->pending, d->cfg.roots[i], since, "journal not writable");
