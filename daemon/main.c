@@ -42,6 +42,7 @@ struct daemon {
 	int64_t last_flush_ms;          /* monotonic */
 	time_t last_error_log;
 	unsigned long flushes;
+	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
 	char unwatched_roots[8192];     /* as last written to meta */
 	dev_t journal_dev;              /* identity of the journal file we opened */
@@ -90,6 +91,7 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
 		log_info("rescan recorded for '%s' (changes since %s may be unknown): %s", path, ts, reason);
 	}
+	d->rescans_recorded++;
 	return pending_rescan(d->pending, path, since, reason);
 }
 
@@ -199,7 +201,7 @@ flush(struct daemon *d)
 	values[2] = (int64_t)st.watches;
 	values[3] = (int64_t)st.events;
 	values[4] = (int64_t)st.overflows;
-	values[5] = (int64_t)st.rescans;
+	values[5] = (int64_t)d->rescans_recorded;
 	values[6] = (int64_t)st.watch_failures;
 	values[7] = (int64_t)st.unwatched;
 	values[8] = (int64_t)d->flushes + 1;
@@ -236,7 +238,7 @@ flush(struct daemon *d)
 			    "rescan of every root", d->cfg.pending_limit);
 			pending_drop_changes(d->pending);
 			for (i = 0; i < d->cfg.nroots; i++)
-				pending_rescan(d->pending, d->cfg.roots[i], since, "journal not writable");
+				sink_rescan(d, d->cfg.roots[i], since, "journal not writable");
 		}
 		return -1;
 	}
@@ -285,7 +287,7 @@ record_startup_gap(struct daemon *d)
 			strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
 			log_info("changes to '%s' since %s (last flush before start) are covered by a rescan",
 			    d->cfg.roots[i], ts);
-			pending_rescan(d->pending, d->cfg.roots[i], last_flush - WATCH_TIME_MARGIN,
+			sink_rescan(d, d->cfg.roots[i], last_flush - WATCH_TIME_MARGIN,
 			    "daemon was not running");
 		}
 	}
@@ -674,7 +676,7 @@ main(int argc, char **argv)
 		watcher_get_stats(d.watcher, &st);
 		log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
 		    "%lu rescans recorded, %lu watches", difftime(time(NULL), d.started), st.events,
-		    d.flushes, st.overflows, st.rescans, st.watches);
+		    d.flushes, st.overflows, d.rescans_recorded, st.watches);
 	}
 out:
 	if (wrote_pidfile)

@@ -34,6 +34,7 @@ expect_success 'writable again: the daemon recovers by itself and nothing is los
 	for i in $(seq 1 300); do echo "$SPOOL/d/f$i"; done | LC_ALL=C sort >expect &&
 	test_cmp expect list.out &&
 	chj query | grep -q "rescan(since=.*journal not writable" &&
+	test "$(chj status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"rescans_recorded\"])")" -ge 1 &&
 	test "$(sqlite3 "$STATE/journal.db" "PRAGMA integrity_check")" = ok &&
 	stop_daemon
 '
