@@ -1,4 +1,5 @@
 /* cmd-query.c: `chjournal query`: the raw journal rows, for inspection. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,12 +91,14 @@ cmd_query(struct agent *a, int argc, char **argv)
 			if (v == NULL)
 				return agent_usage_error("query", "--since needs SEQ or @UNIXTIME");
 			if (v[0] == '@') {
+				errno = 0;
 				q.since_time = strtoll(v + 1, &end, 10);
-				if (*end != '\0' || end == v + 1 || q.since_time < 0)
+				if (*end != '\0' || end == v + 1 || q.since_time < 0 || errno == ERANGE)
 					return agent_usage_error("query", "bad --since '%s'", v);
 			} else {
+				errno = 0;
 				after = strtoll(v, &end, 10);
-				if (*end != '\0' || end == v || after < 0)
+				if (*end != '\0' || end == v || after < 0 || errno == ERANGE)
 					return agent_usage_error("query", "bad --since '%s'", v);
 			}
 		} else if (agent_opt_value(argc, argv, &i, "--under", &v)) {
