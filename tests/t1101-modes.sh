@@ -130,16 +130,16 @@ expect_success 'no cookie is left in the root, listed, or kept in the journal' '
 	! grep -F ".chjournal-cookie" list.out
 '
 
-expect_success 'a left-over cookie-named file in a root is never listed' '
+expect_success 'a left-over cookie file directly in a root is never listed' '
 	# e.g. an agent killed between creating and removing its cookie
-	echo stale >"$SPOOL/user/.chjournal-cookie.1.0011223344556677" &&
+	echo stale >"$SPOOL/.chjournal-cookie.1.0011223344556677" &&
 	backup c1 &&
 	! grep -F ".chjournal-cookie" list.out &&
 	chj forget c1 &&
 	backup c1 &&
 	grep -q "^full" mode.out &&
 	! grep -F ".chjournal-cookie" list.out &&
-	rm -f "$SPOOL/user/.chjournal-cookie.1.0011223344556677"
+	rm -f "$SPOOL/.chjournal-cookie.1.0011223344556677"
 '
 
 expect_success 'consumer names with quotes, semicolons or SQL are refused; the journal is intact' '
