@@ -99,7 +99,8 @@ start_daemon || exit 1
 
 # The table: description | exit | how (= exact, ~ ERE) | stderr's first line | command
 # In the last two columns @T@ is $TRASH, @S@ $SPOOL, @ST@ $STATE, @J@ $BADJ, @CF@ $CF.
-# The command is eval'd: chj is the agent on the good configuration.
+# The command is run by bash -c (it may hold '|'; the other columns may not):
+# chj is the agent on the good configuration.
 # A command starting with NOBODY runs as user nobody (skipped if impossible);
 # one starting with SQLITE needs the sqlite3 tool for its fixture.
 table=$(cat <<'EOF'
@@ -179,6 +180,8 @@ cursor with a short journal id | 1 | = | chjournal: consumer 'b1': '@ST@/consume
 cursor with a bad seq | 1 | = | chjournal: consumer 's1': '@ST@/consumers/s1' line 4 is corrupt | chj commit s1
 cursor with an overflowing seq | 1 | = | chjournal: consumer 'o1': '@ST@/consumers/o1' line 4 is corrupt | chj begin o1
 cursor truncated in a key | 1 | = | chjournal: consumer 'tr1': '@ST@/consumers/tr1' line 3 is corrupt | chj begin tr1
+query --since overflow | 2 | = | chjournal query: bad --since '99999999999999999999' | chj query --since 99999999999999999999
+query --since @overflow | 2 | = | chjournal query: bad --since '@99999999999999999999' | chj query --since @99999999999999999999
 cursor with a 300-byte line | 1 | = | chjournal: consumer 'long1': '@ST@/consumers/long1' line 2 is corrupt | chj begin long1
 EOF
 )
