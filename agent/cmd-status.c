@@ -37,8 +37,9 @@ file_size(const char *path, const char *suffix)
 	return stat(buf, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-static void
-print_consumer(struct agent *a, struct consumers *cs, const char *name, int json, int first)
+/* Prints one consumer; returns 1 when printed, 0 when its cursor is bad. */
+static int
+print_consumer(struct agent *a, struct consumers *cs, const char *name, int json, int first, int *bad)
 {
 	struct consumer_state st;
 	int64_t behind = -1;
@@ -47,7 +48,8 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 
 	if (consumer_load(cs, name, &st) != 0) {
 		agent_warn("%s", cs->errmsg);
-		return;
+		*bad = 1;
+		return 0;
 	}
 	on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
 	if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
@@ -59,7 +61,7 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 		    first ? "" : ",", name, st.has_committed ? "true" : "false", st.commit_time,
 		    st.committed_time, st.committed_seq, behind, on_this ? "incremental" : "full",
 		    st.has_open ? "true" : "false", st.has_open ? st.open_time : 0);
-		return;
+		return 1;
 	}
 	printf("consumer %s: ", name);
 	if (!st.has_committed)
@@ -73,6 +75,7 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	if (st.has_open)
 		printf(", run open since %s", agent_time_str(st.open_time, t2, sizeof t2));
 	putchar('\n');
+	return 1;
 }
 
 /* Writes s as a Prometheus label value (backslash, quote, newline escaped). */
@@ -98,7 +101,7 @@ prom_metric(const char *name, const char *type, const char *help, int64_t v)
 /* The node_exporter text format, for a textfile collector or a scrape. */
 static void
 print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
-    char **names, size_t n)
+    char **names, size_t n, int *bad)
 {
 	static const struct {
 		const char *name, *help;
@@ -142,8 +145,13 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 			int on_this;
 			int64_t v = 0, behind = -1;
 
-			if (consumer_load(cs, names[i], &st) != 0)
+			if (consumer_load(cs, names[i], &st) != 0) {
+				if (k == 0) {
+					agent_warn("%s", cs->errmsg);
+					*bad = 1;
+				}
 				continue;
+			}
 			on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
 			if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
 				behind = -1;
@@ -171,7 +179,7 @@ cmd_status(struct agent *a, int argc, char **argv)
 	size_t n = 0, i;
 	char err[1024], t1[32], t2[32];
 	pid_t pid;
-	int json = 0, prometheus = 0, rc;
+	int json = 0, prometheus = 0, rc, bad = 0, printed;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -208,10 +216,12 @@ cmd_status(struct agent *a, int argc, char **argv)
 		free(s.backend);
 		return EXIT_ERROR;
 	}
-	if (consumer_list(&cs, &names, &n) < 0)
+	if (consumer_list(&cs, &names, &n) < 0) {
 		agent_warn("%s", cs.errmsg);
+		bad = 1;
+	}
 	if (prometheus) {
-		print_prometheus(a, &cs, &s, names, n);
+		print_prometheus(a, &cs, &s, names, n, &bad);
 	} else if (json) {
 		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 "},\"backend\":\"%s\","
 		    "\"roots\":[", s.running ? "true" : "false", s.running ? s.pid : 0L,
@@ -230,8 +240,8 @@ cmd_status(struct agent *a, int argc, char **argv)
 		    ",\"consumers\":[",
 		    journal_id(a->journal), s.last_seq, s.last_flush, s.rows, s.pending_rescans,
 		    s.overflows, s.events, s.rescans_recorded, s.db_bytes);
-		for (i = 0; i < n; i++)
-			print_consumer(a, &cs, names[i], 1, i == 0);
+		for (i = 0, printed = 0; i < n; i++)
+			printed += print_consumer(a, &cs, names[i], 1, printed == 0, &bad);
 		printf("]}\n");
 	} else {
 		if (s.running)
@@ -252,12 +262,13 @@ cmd_status(struct agent *a, int argc, char **argv)
 		    s.pending_rescans);
 		printf("overflows:   %" PRId64 "\n", s.overflows);
 		for (i = 0; i < n; i++)
-			print_consumer(a, &cs, names[i], 0, i == 0);
+			print_consumer(a, &cs, names[i], 0, i == 0, &bad);
 		if (n == 0)
 			printf("consumers:   none\n");
 	}
 	consumer_list_free(names, n);
 	consumers_close(&cs);
 	free(s.backend);
-	return EXIT_OK;
+	/* a cursor that cannot be read must not look healthy to monitoring */
+	return bad ? EXIT_ERROR : EXIT_OK;
 }

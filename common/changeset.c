@@ -121,7 +121,7 @@ change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags
 	(void)seq;
 	(void)time;
 	cs->rows++;
-	if (changeset_path_excluded(b->cfg, path) || path_is_cookie_name(path))
+	if (changeset_path_excluded(b->cfg, path) || config_is_cookie_path(b->cfg, path))
 		return 0;
 	if (lstat(path, &st) < 0) {
 		if (errno != ENOENT && errno != ENOTDIR) {

@@ -79,6 +79,63 @@ parse_uint(const char *v, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+/* Returns 1 when a repetition operator (* + ? {m,n}) directly follows
+ * another one outside a bracket expression: undefined in POSIX ERE, and
+ * glibc's regcomp duplicates the subtree per operator (22 '+' take 3 GB). */
+static int
+regex_stacks_repetition(const char *re)
+{
+	const char *p = re;
+	int after_rep = 0;
+
+	while (*p != '\0') {
+		if (*p == '\\') {
+			after_rep = 0;
+			p += p[1] != '\0' ? 2 : 1;
+			continue;
+		}
+		if (*p == '[') {
+			/* skip the bracket expression: ']' first is literal */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					char close = p[1];
+
+					p += 2;
+					while (*p != '\0' && !(*p == close && p[1] == ']'))
+						p++;
+					if (*p != '\0')
+						p++;
+				}
+				if (*p != '\0')
+					p++;
+			}
+			if (*p == ']')
+				p++;
+			after_rep = 0;
+			continue;
+		}
+		if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+			if (after_rep)
+				return 1;
+			after_rep = 1;
+			if (*p == '{')
+				while (*p != '\0' && *p != '}')
+					p++;
+			if (*p != '\0')
+				p++;
+			continue;
+		}
+		after_rep = 0;
+		p++;
+	}
+	return 0;
+}
+
 /* Checks one root: absolute, an existing real directory, not a symlink. */
 static int
 check_root(struct config *c, const char *file, int line, const char *v, char *out, size_t outsz)
@@ -135,10 +192,25 @@ check_root(struct config *c, const char *file, int line, const char *v, char *ou
 static int
 config_set(struct config *c, const char *file, int line, const char *key, const char *v)
 {
+	static const char *single[] = { "journal", "consumers", "backend", "flush_interval_ms",
+		"batch_size", "sync_timeout", "pending_limit", "log_level" };
 	char buf[PATH_MAX];
+	size_t k;
+
+	for (k = 0; k < sizeof single / sizeof single[0]; k++) {
+		if (strcmp(key, single[k]) != 0)
+			continue;
+		if (c->seen & (1u << k)) {
+			config_error(c, "%s:%d: key '%s': given more than once", file, line, key);
+			return -1;
+		}
+		c->seen |= 1u << k;
+	}
 
 	if (strcmp(key, "journal") == 0 || strcmp(key, "consumers") == 0) {
 		char **slot = key[0] == 'j' ? &c->journal : &c->consumers;
+
+		*(key[0] == 'j' ? &c->journal_line : &c->consumers_line) = line;
 
 		if (v[0] != '/') {
 			config_error(c, "%s:%d: key '%s': '%s' is not an absolute path", file, line, key, v);
@@ -166,6 +238,11 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 		regex_t *nr;
 		int rc;
 
+		if (regex_stacks_repetition(v)) {
+			config_error(c, "%s:%d: key 'exclude': '%s' repeats a repetition (like '++' or "
+			    "'*{2}'): not allowed, its compiled size grows exponentially", file, line, v);
+			return -1;
+		}
 		nr = realloc(c->excludes, (c->nexcludes + 1) * sizeof *nr);
 		if (nr == NULL)
 			return -1;
@@ -279,6 +356,32 @@ config_finish(struct config *c, const char *file)
 			return -1;
 		memcpy(c->consumers, c->journal, dl);
 		memcpy(c->consumers + dl, "/consumers", sizeof "/consumers");
+	}
+	{
+		/* the daemon would journal its own writes, and list them */
+		size_t i;
+
+		for (i = 0; i < c->nroots; i++) {
+			if (path_is_under(c->journal, c->roots[i])) {
+				config_error(c, "%s:%d: key 'journal': '%s' is inside root '%s'", file,
+				    c->journal_line, c->journal, c->roots[i]);
+				return -1;
+			}
+			if (path_is_under(c->consumers, c->roots[i])) {
+				config_error(c, "%s:%d: key 'consumers': '%s' is inside root '%s'", file,
+				    c->consumers_line, c->consumers, c->roots[i]);
+				return -1;
+			}
+		}
+	}
+	{
+		struct stat st;
+
+		if (stat(c->consumers, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			config_error(c, "%s:%d: key 'consumers': '%s' is not a directory", file,
+			    c->consumers_line, c->consumers);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -448,6 +551,21 @@ config_is_excluded(const struct config *c, const char *path)
 
 	for (i = 0; i < c->nexcludes; i++)
 		if (regexec(&c->excludes[i], path, 0, NULL, 0) == 0)
+			return 1;
+	return 0;
+}
+
+int
+config_is_cookie_path(const struct config *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t i, dl;
+
+	if (slash == NULL || !path_is_cookie_name(slash + 1))
+		return 0;
+	dl = (size_t)(slash - path);
+	for (i = 0; i < c->nroots; i++)
+		if (strlen(c->roots[i]) == dl && strncmp(c->roots[i], path, dl) == 0)
 			return 1;
 	return 0;
 }

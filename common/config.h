@@ -36,6 +36,8 @@ struct config {
 	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
 	unsigned pending_limit;  /* changes kept in memory while the journal is not writable */
 	enum config_log_level log_level;
+	int journal_line, consumers_line;   /* where they were set (0: default) */
+	unsigned seen;                      /* single-valued keys already given */
 	char errmsg[1024];
 };
 
@@ -55,6 +57,10 @@ void config_free(struct config *c);
 
 /* Returns 1 when path matches one of the exclude regexes. */
 int config_is_excluded(const struct config *c, const char *path);
+
+/* Returns 1 when path is a sync cookie: a cookie-shaped name directly in a
+ * root. */
+int config_is_cookie_path(const struct config *c, const char *path);
 
 /* Returns the index of the root that holds path, or -1. */
 int config_root_of(const struct config *c, const char *path);

@@ -133,9 +133,10 @@ read_kv(struct consumer_state *st, const char *key, const char *val)
 int
 consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 {
-	char *p;
+	char *p, *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
 	FILE *f;
-	char line[256];
 	int lineno = 0;
 
 	memset(st, 0, sizeof *st);
@@ -155,26 +156,37 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 		free(p);
 		return -1;
 	}
-	while (fgets(line, sizeof line, f) != NULL) {
+	while ((got = getline(&line, &cap, f)) != -1) {
 		char *eq, *nl;
 
 		lineno++;
+		/* a NUL inside a line would cut it silently: corrupt */
+		if (memchr(line, '\0', (size_t)got) != NULL)
+			goto corrupt;
 		nl = strchr(line, '\n');
 		if (nl != NULL)
 			*nl = '\0';
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		eq = strchr(line, '=');
-		if (eq == NULL || (*eq = '\0', read_kv(st, line, eq + 1) < 0)) {
-			cerr(cs, "consumer '%s': '%s' line %d is corrupt", name, p, lineno);
-			fclose(f);
-			free(p);
-			return -1;
-		}
+		if (eq == NULL || (*eq = '\0', read_kv(st, line, eq + 1) < 0))
+			goto corrupt;
+	}
+	if (ferror(f)) {
+		cerr(cs, "cannot read consumer '%s' ('%s'): %s", name, p, strerror(errno));
+		goto fail;
 	}
 	fclose(f);
+	free(line);
 	free(p);
 	return 0;
+corrupt:
+	cerr(cs, "consumer '%s': '%s' line %d is corrupt", name, p, lineno);
+fail:
+	fclose(f);
+	free(line);
+	free(p);
+	return -1;
 }
 
 /* fsyncs the directory so a rename or unlink in it is durable. */

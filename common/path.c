@@ -38,11 +38,25 @@ path_is_under(const char *path, const char *dir)
 int
 path_is_cookie_name(const char *name)
 {
-	const char *slash = strrchr(name, '/');
+	const char *slash = strrchr(name, '/'), *p;
+	size_t i;
 
 	if (slash != NULL)
 		name = slash + 1;
-	return strncmp(name, PATH_COOKIE_PREFIX, sizeof PATH_COOKIE_PREFIX - 1) == 0;
+	/* exactly the shape the agent makes: PREFIX PID '.' 16 hex digits */
+	if (strncmp(name, PATH_COOKIE_PREFIX, sizeof PATH_COOKIE_PREFIX - 1) != 0)
+		return 0;
+	p = name + sizeof PATH_COOKIE_PREFIX - 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p++ != '.')
+		return 0;
+	for (i = 0; i < 16; i++, p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return 0;
+	return *p == '\0';
 }
 
 char *

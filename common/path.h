@@ -6,8 +6,8 @@
 
 #include <stddef.h>
 
-/* Prefix reserved for the sync cookies the agent creates in each root. Files
- * whose name starts with it are never journaled, listed or archived. */
+/* Prefix of the sync cookies the agent creates directly in each root; such
+ * files are never journaled, listed or archived. */
 #define PATH_COOKIE_PREFIX ".chjournal-cookie."
 
 /* Returns a newly allocated "dir/name" (caller frees), or NULL on ENOMEM. */
@@ -16,7 +16,10 @@ char *path_join(const char *dir, const char *name);
 /* Returns 1 when path equals dir or lies below it (component boundary). */
 int path_is_under(const char *path, const char *dir);
 
-/* Returns 1 when the final component of path starts with PATH_COOKIE_PREFIX. */
+/* Returns 1 when the final component of path has exactly the shape of a
+ * sync cookie (PATH_COOKIE_PREFIX, a pid, '.', 16 hex digits). Only such a
+ * name directly in a root is a cookie (config_is_cookie_path): below a root
+ * it is ordinary data. */
 int path_is_cookie_name(const char *name);
 
 /* Writes a printable, C-escaped form of path into buf (always NUL-terminated,

@@ -84,7 +84,7 @@ ensure_cap(struct walker *w, size_t need)
 
 /* Reads all entries of the directory open at fd. */
 static int
-read_entries(int fd, int dirs_only, struct walk_entry **out, size_t *n)
+read_entries(int fd, int dirs_only, int in_root, struct walk_entry **out, size_t *n)
 {
 	int dfd = dup(fd);
 	DIR *d;
@@ -106,8 +106,8 @@ read_entries(int fd, int dirs_only, struct walk_entry **out, size_t *n)
 		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
 		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		if (path_is_cookie_name(de->d_name))
-			continue;
+		if (in_root && path_is_cookie_name(de->d_name))
+			continue;      /* a sync cookie: only directly in a root */
 		if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		if (cnt == cap) {
@@ -199,7 +199,10 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 	size_t n, i;
 	int rc = WALK_CONTINUE;
 
-	if (read_entries(fd, (w->flags & WALK_DIRS) != 0, &ents, &n) < 0) {
+	w->buf[len] = '\0';
+	if (read_entries(fd, (w->flags & WALK_DIRS) != 0,
+	    w->cfg != NULL && config_root_of(w->cfg, w->buf) >= 0 &&
+	    strcmp(w->cfg->roots[config_root_of(w->cfg, w->buf)], w->buf) == 0, &ents, &n) < 0) {
 		if (errno != ENOENT) {
 			w->buf[len] = '\0';
 			walk_error(w, w->buf, "read directory", errno);

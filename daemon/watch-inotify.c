@@ -807,8 +807,9 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	}
 	if (ev->len == 0 || ev->name[0] == '\0')
 		return;
-	if (path_is_cookie_name(ev->name)) {
-		if (n->parent == NULL && (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO))) {
+	if (n->parent == NULL && path_is_cookie_name(ev->name)) {
+		/* a sync cookie (only directly in a root: deeper it is data) */
+		if (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO)) {
 			/* a begin is syncing: renew the records of what we cannot
 			 * watch, so its window has them after the last commit */
 			renew_unwatched(w, time(NULL));

@@ -191,7 +191,7 @@ expect_success 'the state directory holds nothing after all the cases' '
 '
 
 expect_success 'control: the same checks pass on a valid configuration' '
-	printf "%s\n" "$(J good)" "root = $SPOOL" "flush_interval_ms = 50" \
+	printf "%s\n" "$(J good)" "root = $SPOOL" \
 		"exclude = \\.tmp$" "backend = inotify" "log_level = debug" "batch_size = 10000000" \
 		"flush_interval_ms = 60000" "sync_timeout = 86400" >"$BAD/good.conf" &&
 	CONF="$BAD/good.conf" &&

@@ -144,6 +144,20 @@ expect_success 'a left-over cookie file directly in a root is never listed' '
 	rm -f "$SPOOL/.chjournal-cookie.1.0011223344556677"
 '
 
+expect_success 'a cookie-like name below the root is real data: listed (incremental and full)' '
+	mkdir -p "$SPOOL/user/alice/.chjournal-cookie.Secret/cur" &&
+	echo mail >"$SPOOL/user/alice/.chjournal-cookie.Secret/cur/1." &&
+	echo note >"$SPOOL/user/alice/.chjournal-cookie.note" &&
+	backup c1 &&
+	in_list "$SPOOL/user/alice/.chjournal-cookie.Secret/cur/1." &&
+	in_list "$SPOOL/user/alice/.chjournal-cookie.note" &&
+	chj forget c1 &&
+	backup c1 &&
+	grep -q "^full" mode.out &&
+	in_list "$SPOOL/user/alice/.chjournal-cookie.Secret/cur/1." &&
+	in_list "$SPOOL/user/alice/.chjournal-cookie.note"
+'
+
 expect_success 'consumer names with quotes, semicolons or SQL are refused; the journal is intact' '
 	chj query >query.before &&
 	ls -A "$STATE/consumers" >consumers.before &&

@@ -59,6 +59,8 @@ conf jtrunc "journal = $BADJ/trunc.db" "root = $SPOOL"
 conf jlink "journal = $BADJ/link.db" "root = $SPOOL"
 conf jschema "journal = $BADJ/schema.db" "root = $SPOOL"
 conf jbadid "journal = $BADJ/badid.db" "root = $SPOOL"
+conf dupjournal "journal = $BADJ/dup1.db" "journal = $BADJ/dup2.db" "root = $SPOOL"
+conf jinroot "journal = $SPOOL/journal.db" "root = $SPOOL"
 conf jproc "journal = /proc/chj-t1103-nonexistent/j.db" "root = $SPOOL"
 mkdir "$BADJ/dir.db"
 echo "hello, not a database" >"$BADJ/text.db"
@@ -182,6 +184,9 @@ cursor with an overflowing seq | 1 | = | chjournal: consumer 'o1': '@ST@/consume
 cursor truncated in a key | 1 | = | chjournal: consumer 'tr1': '@ST@/consumers/tr1' line 3 is corrupt | chj begin tr1
 query --since overflow | 2 | = | chjournal query: bad --since '99999999999999999999' | chj query --since 99999999999999999999
 query --since @overflow | 2 | = | chjournal query: bad --since '@99999999999999999999' | chj query --since @99999999999999999999
+duplicate journal key (daemon) | 1 | ~ | ^chjournald: @CF@/dupjournal.conf:2: key 'journal': | "$CHJOURNALD" -c "$CF/dupjournal.conf"
+journal inside a root (daemon) | 1 | ~ | ^chjournald: @CF@/jinroot.conf:[0-9]+: key '[a-z]+': .*inside | "$CHJOURNALD" -c "$CF/jinroot.conf"
+status with corrupt cursors | 1 | = | chjournal: consumer 'b1': '@ST@/consumers/b1' line 3 is corrupt | chj status --prometheus 2>st.err >/dev/null; rc=$?; head -n 1 st.err >&2; exit $rc
 cursor with a 300-byte line | 1 | = | chjournal: consumer 'long1': '@ST@/consumers/long1' line 2 is corrupt | chj begin long1
 EOF
 )
@@ -295,13 +300,13 @@ expect_success 'consumers: exit 1, one error line per corrupt cursor, the good o
 '
 
 expect_success 'after all that: the daemon runs, the journal and consumer c1 are intact' '
-	chj status >status.out &&
-	grep "^daemon: *running" status.out &&
 	printf "%s\n" "$cursor_good" >cursor.want &&
 	test_cmp cursor.want "$STATE/consumers/c1" &&
 	for n in g1 b1 s1 o1 tr1 long1; do
 		chj forget $n || return 1
 	done &&
+	chj status >status.out &&
+	grep "^daemon: *running" status.out &&
 	echo b >"$SPOOL/user/a/2." &&
 	backup c1 &&
 	grep -q "^incremental" mode.out &&

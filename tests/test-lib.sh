@@ -52,10 +52,16 @@ trap 'exit 130' INT TERM
 # write_config [LINE]...: the test's configuration (one root, fast flushes).
 write_config() {
 	{
-		echo "journal = $STATE/journal.db"
+		# the defaults, for the single-valued keys the test does not set
+		for d in "journal = $STATE/journal.db" "flush_interval_ms = 50" "sync_timeout = 20"; do
+			_wc_key=${d%% =*}
+			_wc_set=
+			for line in "$@"; do
+				case "$line" in "$_wc_key "*|"$_wc_key="*) _wc_set=1 ;; esac
+			done
+			[ -n "$_wc_set" ] || echo "$d"
+		done
 		echo "root = $SPOOL"
-		echo "flush_interval_ms = 50"
-		echo "sync_timeout = 20"
 		for line in "$@"; do
 			echo "$line"
 		done

@@ -122,10 +122,16 @@ static void
 test_path_is_cookie_name(void **state)
 {
 	(void)state;
-	assert_int_equal(path_is_cookie_name(".chjournal-cookie.123"), 1);
-	assert_int_equal(path_is_cookie_name(".chjournal-cookie."), 1);
-	assert_int_equal(path_is_cookie_name("/spool/.chjournal-cookie.abc"), 1);
-	assert_int_equal(path_is_cookie_name("/spool/a/.chjournal-cookie.x.y"), 1);
+	/* exactly the agent's shape: prefix, pid, '.', 16 lower-case hex digits */
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie.123.0123456789abcdef"), 1);
+	assert_int_equal(path_is_cookie_name("/spool/.chjournal-cookie.7.ffffffffffffffff"), 1);
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie.123"), 0);
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie."), 0);
+	assert_int_equal(path_is_cookie_name("/spool/.chjournal-cookie.abc"), 0);
+	assert_int_equal(path_is_cookie_name("/spool/a/.chjournal-cookie.x.y"), 0);
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie.1.0123456789abcdeF"), 0);
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie.1.0123456789abcdef0"), 0);
+	assert_int_equal(path_is_cookie_name(".chjournal-cookie.Secret"), 0);
 	assert_int_equal(path_is_cookie_name(".chjournal-cookie"), 0);
 	assert_int_equal(path_is_cookie_name("/spool/.chjournal-cookie.x/file"), 0);
 	assert_int_equal(path_is_cookie_name("/spool/x.chjournal-cookie.1"), 0);
