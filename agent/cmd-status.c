@@ -37,6 +37,20 @@ file_size(const char *path, const char *suffix)
 	return stat(buf, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
+/* Returns 1 when the consumer's next run is incremental on this journal,
+ * with *behind the rows after its cursor (-1 when full or unknown). */
+static int
+consumer_lag(struct agent *a, const struct consumer_state *st, int64_t *behind)
+{
+	int on_this = st->has_committed &&
+	    strcmp(st->committed_journal_id, journal_id(a->journal)) == 0;
+
+	*behind = -1;
+	if (on_this && journal_count_changes(a->journal, st->committed_seq, behind) < 0)
+		*behind = -1;
+	return on_this;
+}
+
 /* Prints one consumer; returns 1 when printed, 0 when its cursor is bad. */
 static int
 print_consumer(struct agent *a, struct consumers *cs, const char *name, int json, int first, int *bad)
@@ -51,9 +65,7 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 		*bad = 1;
 		return 0;
 	}
-	on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
-	if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
-		behind = -1;
+	on_this = consumer_lag(a, &st, &behind);
 	if (json) {
 		printf("%s{\"name\":\"%s\",\"committed\":%s,\"commit_time\":%" PRId64
 		    ",\"committed_begin_time\":%" PRId64 ",\"committed_seq\":%" PRId64
@@ -152,9 +164,7 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 				}
 				continue;
 			}
-			on_this = st.has_committed && strcmp(st.committed_journal_id, journal_id(a->journal)) == 0;
-			if (on_this && journal_count_changes(a->journal, st.committed_seq, &behind) < 0)
-				behind = -1;
+			on_this = consumer_lag(a, &st, &behind);
 			switch (k) {
 			case 0: v = behind; break;
 			case 1: v = st.has_committed ? st.commit_time : 0; break;

@@ -559,13 +559,18 @@ int
 config_is_cookie_path(const struct config *c, const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	size_t i, dl;
 
-	if (slash == NULL || !path_is_cookie_name(slash + 1))
-		return 0;
-	dl = (size_t)(slash - path);
+	return slash != NULL && path_is_cookie_name(slash + 1) &&
+	    config_is_root(c, path, (size_t)(slash - path));
+}
+
+int
+config_is_root(const struct config *c, const char *path, size_t len)
+{
+	size_t i;
+
 	for (i = 0; i < c->nroots; i++)
-		if (strlen(c->roots[i]) == dl && strncmp(c->roots[i], path, dl) == 0)
+		if (strlen(c->roots[i]) == len && strncmp(c->roots[i], path, len) == 0)
 			return 1;
 	return 0;
 }

@@ -58,6 +58,9 @@ void config_free(struct config *c);
 /* Returns 1 when path matches one of the exclude regexes. */
 int config_is_excluded(const struct config *c, const char *path);
 
+/* Returns 1 when the first len bytes of path are exactly a root. */
+int config_is_root(const struct config *c, const char *path, size_t len);
+
 /* Returns 1 when path is a sync cookie: a cookie-shaped name directly in a
  * root. */
 int config_is_cookie_path(const struct config *c, const char *path);

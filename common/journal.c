@@ -132,22 +132,10 @@ exec_sql(struct journal *j, const char *sql)
 static int
 create_db_file(struct journal *j, const char *file)
 {
-	char *dir = strdup(file), *slash;
 	int fd;
 
-	if (dir == NULL)
-		return jerr(j, "out of memory");
-	slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			int e = errno;
-
-			free(dir);
-			return jerr(j, "cannot create directory: %s", strerror(e));
-		}
-	}
-	free(dir);
+	if (path_mkdir_parent(file) < 0)
+		return jerr(j, "cannot create directory: %s", strerror(errno));
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return jerr(j, "cannot create: %s", strerror(errno));

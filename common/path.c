@@ -1,7 +1,9 @@
 /* path.c: byte-string path helpers: joining, prefix tests, display escaping. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "path.h"
 
@@ -21,6 +23,24 @@ path_join(const char *dir, const char *name)
 		p[dl++] = '/';
 	memcpy(p + dl, name, nl + 1);
 	return p;
+}
+
+int
+path_mkdir_parent(const char *file)
+{
+	char *dir = strdup(file), *slash;
+	int rc = 0;
+
+	if (dir == NULL)
+		return -1;
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			rc = -1;
+	}
+	free(dir);
+	return rc;
 }
 
 int

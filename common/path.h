@@ -13,6 +13,10 @@
 /* Returns a newly allocated "dir/name" (caller frees), or NULL on ENOMEM. */
 char *path_join(const char *dir, const char *name);
 
+/* Creates the directory holding file (one level, mode 0700) if missing.
+ * Returns 0, or -1 with errno set. */
+int path_mkdir_parent(const char *file);
+
 /* Returns 1 when path equals dir or lies below it (component boundary). */
 int path_is_under(const char *path, const char *dir);
 

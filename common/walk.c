@@ -201,8 +201,7 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 
 	w->buf[len] = '\0';
 	if (read_entries(fd, (w->flags & WALK_DIRS) != 0,
-	    w->cfg != NULL && config_root_of(w->cfg, w->buf) >= 0 &&
-	    strcmp(w->cfg->roots[config_root_of(w->cfg, w->buf)], w->buf) == 0, &ents, &n) < 0) {
+	    w->cfg != NULL && config_is_root(w->cfg, w->buf, len), &ents, &n) < 0) {
 		if (errno != ENOENT) {
 			w->buf[len] = '\0';
 			walk_error(w, w->buf, "read directory", errno);

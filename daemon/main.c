@@ -58,6 +58,17 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Formats a unix time as local "YYYY-MM-DDTHH:MM:SS" for the log. */
+static char *
+local_time_str(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%S", localtime_r(&tt, &tm));
+	return buf;
+}
+
 /* ---- sink: watcher → pending ---- */
 
 static void
@@ -83,14 +94,10 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 {
 	struct daemon *d = ctx;
 
-	{
-		char ts[32];
-		time_t t = (time_t)since;
-		struct tm tm;
+	char ts[32];
 
-		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
-		log_info("rescan recorded for '%s' (changes since %s may be unknown): %s", path, ts, reason);
-	}
+	log_info("rescan recorded for '%s' (changes since %s may be unknown): %s", path,
+	    local_time_str(since, ts, sizeof ts), reason);
 	d->rescans_recorded++;
 	return pending_rescan(d->pending, path, since, reason);
 }
@@ -281,12 +288,9 @@ record_startup_gap(struct daemon *d)
 		}
 		if (rc == 0) {
 			char ts[32];
-			time_t t = (time_t)last_flush;
-			struct tm tm;
 
-			strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
 			log_info("changes to '%s' since %s (last flush before start) are covered by a rescan",
-			    d->cfg.roots[i], ts);
+			    d->cfg.roots[i], local_time_str(last_flush, ts, sizeof ts));
 			sink_rescan(d, d->cfg.roots[i], last_flush - WATCH_TIME_MARGIN,
 			    "daemon was not running");
 		}
@@ -572,20 +576,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	d.config_file = config_real;
-	{
-		/* the journal's directory must exist before its lock file */
-		char *dir = strdup(d.cfg.journal), *slash = dir ? strrchr(dir, '/') : NULL;
-
-		if (slash != NULL && slash != dir) {
-			*slash = '\0';
-			if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-				fprintf(stderr, "chjournald: cannot create journal directory '%s': %s\n",
-				    dir, strerror(errno));
-				free(dir);
-				goto out;
-			}
-		}
-		free(dir);
+	/* the journal's directory must exist before its lock file */
+	if (path_mkdir_parent(d.cfg.journal) < 0) {
+		fprintf(stderr, "chjournald: cannot create the directory of journal '%s': %s\n",
+		    d.cfg.journal, strerror(errno));
+		goto out;
 	}
 	/* the lock first: a second daemon fails here, visibly, before it
 	 * detaches or touches a pid file */

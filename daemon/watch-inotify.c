@@ -96,8 +96,8 @@ struct watcher {
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
 	int in_root_crawl;
-	char *pathbuf, *pathbuf2;
-	size_t pathcap, pathcap2;
+	char *pathbuf;
+	size_t pathcap;
 	char *readbuf;
 };
 
@@ -982,7 +982,6 @@ watcher_free(struct watcher *w)
 	free(w->wd_tab);
 	free(w->name_tab);
 	free(w->pathbuf);
-	free(w->pathbuf2);
 	free(w->readbuf);
 	free(w);
 }

@@ -137,7 +137,7 @@ journal is a truncated chjournal database (daemon) | 1 | ~ | ^[0-9T:-]+ chjourna
 journal with an unsupported schema version (agent) | 1 | ~ | ^chjournal: journal '@J@/schema.db': schema version 99 is not supported \(expected 1\) | SQLITE "$CHJOURNAL" -c "$CF/jschema.conf" status
 journal with an unsupported schema version (daemon) | 1 | ~ | ^[0-9T:-]+ chjournald: error: journal '@J@/schema.db': schema version 99 is not supported \(expected 1\)$ | SQLITE "$CHJOURNALD" -c "$CF/jschema.conf"
 journal with a malformed journal id (daemon) | 1 | ~ | ^[0-9T:-]+ chjournald: error: journal '@J@/badid.db': journal id missing or malformed$ | SQLITE "$CHJOURNALD" -c "$CF/jbadid.conf"
-journal in a directory that cannot be created | 1 | = | chjournald: cannot create journal directory '/proc/chj-t1103-nonexistent': No such file or directory | "$CHJOURNALD" -c "$CF/jproc.conf"
+journal in a directory that cannot be created | 1 | = | chjournald: cannot create the directory of journal '/proc/chj-t1103-nonexistent/j.db': No such file or directory | "$CHJOURNALD" -c "$CF/jproc.conf"
 consumer name with a quote | 1 | = | chjournal: invalid consumer name 'a'b': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj begin "a'b"
 consumer name with SQL | 1 | = | chjournal: invalid consumer name 'x';DROP TABLE changes;--': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj commit "x';DROP TABLE changes;--"
 consumer name with a slash | 1 | = | chjournal: invalid consumer name 'a/b': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj begin a/b
