@@ -1,0 +1,147 @@
+/* archive.h: the per-user archive: an append-only file of gzip members, one
+ * per backup run, each holding a complete tar stream (pax format, written
+ * and read with libarchive) whose last entry is "runs/<UTC time>", so GNU tar
+ * (`tar -tzif`) and zcat read it without our tools. Beside it a sidecar
+ * SQLite index (ARCHIVE with ".tar.gz" replaced by ".idx") says where each
+ * entry is; it can always be rebuilt from the archive alone (reindex).
+ *
+ * Crash safety: a run is appended at the end, the file fsynced, then the
+ * sidecar updated in one transaction. Opening for append cuts a torn tail
+ * (anything after the last complete member ending in a runs/ entry) back
+ * before anything is appended; a complete member the sidecar does not know
+ * yet is indexed. Nothing here prints or exits. */
+#ifndef CHJ_ARCHIVE_H
+#define CHJ_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARCH_ERR_MAX 1024
+
+/* Entry names, by prefix */
+#define ARCH_FILES   "files/"       /* files/<sha1 hex>: a message, once */
+#define ARCH_FOLDERS "folders/"     /* folders/<uniqueid>/cyrus.header|index|annotations|expunge */
+#define ARCH_IMAP    "imap/"        /* imap/<folder name>: symlink to ../folders/<uniqueid>, "" = gone */
+#define ARCH_USER    "user/"        /* user/conf/<rel>, user/sieve/<rel>: per-user files */
+#define ARCH_RUNS    "runs/"        /* runs/<YYYYmmddTHHMMSSZ>: the run's manifest, always last */
+
+enum arch_kind { ARCH_KIND_FILE = 0, ARCH_KIND_SYMLINK = 1 };
+
+struct arch;                    /* an open archive + sidecar */
+
+#define ARCH_READ   0
+#define ARCH_APPEND 1           /* created (mode 0600) if missing; torn tail cut */
+
+/* Opens path. With ARCH_READ a missing or stale sidecar is rebuilt in memory
+ * when it cannot be written. Returns 0 and *out, or -1 with err filled. */
+int arch_open(struct arch **out, const char *path, int mode, char *err, size_t errlen);
+/* Closes (and frees) a; an unfinished run is dropped (file cut back). */
+int arch_close(struct arch *a);
+const char *arch_error(const struct arch *a);
+/* What the last open did to repair the file: bytes cut off a torn tail (0 none). */
+int64_t arch_tail_cut(const struct arch *a);
+
+/* ---- appending one run ---- */
+
+int arch_run_begin(struct arch *a);
+/* Adds a regular file entry, its data read from fd (exactly size bytes: a
+ * short read is an error). mtime_ns is kept (pax), mode's permission bits. */
+int arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size,
+    int64_t mtime_ns, mode_t mode);
+int arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len,
+    int64_t mtime_ns, mode_t mode);
+int arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns);
+/* Writes the manifest as runs/<name> (name: UTC "YYYYmmddTHHMMSSZ", unique:
+ * a later run in the same second gets a suffix), ends the member, fsyncs the
+ * file, then records the run in the sidecar. Returns 0 or -1 (the file is
+ * cut back to where the run began). */
+int arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen);
+/* Drops the run being written: the file is cut back. */
+int arch_run_abort(struct arch *a);
+
+/* ---- what the sidecar knows ---- */
+
+struct arch_run {
+	int64_t id;                 /* 1, 2, ... in file order */
+	char name[32];              /* YYYYmmddTHHMMSSZ[.N] */
+	int64_t time;               /* unix time of the commit */
+	int64_t offset;             /* the member's first byte */
+	int64_t end;                /* one past its last byte */
+	int64_t entries;
+	int64_t bytes;              /* uncompressed data bytes */
+};
+
+struct arch_entry {
+	int64_t run;                /* the run id holding this copy */
+	char *name;
+	enum arch_kind kind;
+	char *target;               /* symlink target */
+	uint64_t size;
+	int64_t mtime_ns;
+	mode_t mode;
+	char sha1[41];              /* hex SHA1 of the data (files) */
+};
+
+/* Every run, in order. *runs allocated. */
+int arch_runs(struct arch *a, struct arch_run **runs, size_t *n);
+/* 1 when some run holds an entry called name, 0 when none, -1 on error. */
+int arch_has(struct arch *a, const char *name);
+/* The newest copy of name in a run <= upto_run (0: any). Returns 1 and
+ * fills e (free with arch_entry_free), 0 when none, -1 on error. */
+int arch_latest(struct arch *a, const char *name, int64_t upto_run, struct arch_entry *e);
+/* Every entry whose name starts with prefix, newest copy each, in runs <=
+ * upto_run (0: any). */
+int arch_list(struct arch *a, const char *prefix, int64_t upto_run, struct arch_entry **v, size_t *n);
+void arch_entry_free(struct arch_entry *e);
+void arch_entries_free(struct arch_entry *v, size_t n);
+
+/* ---- reading data ---- */
+
+/* A wanted entry: the copy of name held in run. */
+struct arch_want {
+	int64_t run;
+	const char *name;
+	void *ctx;                  /* the caller's */
+};
+
+/* Reads data of the wanted entries, each member read once, in file order:
+ * calls cb once per want with a stream to read its data from. cb returns 0
+ * to go on, -1 to stop (its error in err). */
+struct arch_stream;
+ssize_t arch_stream_read(struct arch_stream *s, void *buf, size_t len);
+typedef int (*arch_want_cb)(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
+    struct arch_stream *s, char *err, size_t errlen);
+int arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb cb, void *cbctx);
+
+/* Reads the whole manifest of run id into *buf (allocated). */
+int arch_read_manifest(struct arch *a, int64_t run, char **buf, size_t *len);
+
+/* ---- whole-archive operations ---- */
+
+/* Rebuilds the sidecar from the archive alone (temp file, fsync, rename). */
+int arch_reindex(const char *path, char *err, size_t errlen);
+
+/* Checks gzip CRCs and tar framing, every files/<sha1> against its name, the
+ * sidecar against the archive. Calls problem() once per problem found (a
+ * one-line message). Returns the number of problems, -1 when it could not
+ * read at all. Checking that stored indexes' GUIDs exist is the caller's
+ * (it knows the cyrus.index format): it gets each folders/ entry through
+ * index_cb when not NULL. */
+typedef void (*arch_problem_cb)(void *ctx, const char *msg);
+typedef int (*arch_entry_data_cb)(void *ctx, const struct arch_entry *e, const void *data, size_t len);
+int arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
+    char *err, size_t errlen);
+
+/* Rewrites the archive keeping, for each run in keep_runs (ids, ascending),
+ * its entries that keep() accepts; entries of dropped runs that keep() still
+ * wants move into the next kept run. New file, fsync, rename, sidecar
+ * rebuilt: a crash at any point leaves the old or the new archive, valid. */
+typedef int (*arch_keep_cb)(void *ctx, const struct arch_entry *e);
+int arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep,
+    void *ctx, char *err, size_t errlen);
+
+/* The sidecar path of an archive (allocated). */
+char *arch_sidecar_path(const char *path);
+
+#endif
