@@ -64,6 +64,13 @@ int agent_open_consumers(struct agent *a, struct consumers *cs, const char *name
  * (synced), 1 (no daemon runs: not synced), -1 (error printed). */
 int agent_sync(struct agent *a, unsigned timeout_seconds);
 
+/* Opens a run for consumer name (sync first, as `begin`): fills st; *why is
+ * NULL for an incremental run, else why it is full. Returns 0 or -1 (printed). */
+int agent_run_begin(struct agent *a, const char *name, unsigned timeout,
+    struct consumer_state *st, const char **why);
+/* Commits name's open run (as `commit`). Returns 0 or -1 (printed). */
+int agent_run_commit(struct agent *a, const char *name);
+
 /* Records a rescan of every root from the daemon's last flush: the cover for
  * changes made while no daemon was running. Returns 0 or -1 (printed). */
 int agent_cover_daemon_gap(struct agent *a);
