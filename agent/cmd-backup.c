@@ -1,0 +1,953 @@
+/* cmd-backup.c: `chjournal backup`: appends, for every Cyrus user whose
+ * mailboxes the consumer's window marks as changed, one run to the user's
+ * archive: the changed meta files of each folder (read under the lock a
+ * Cyrus reader takes), every message whose GUID the archive lacks (checked
+ * against its SHA1), folder-name links, per-user files, and the run's
+ * manifest. The consumer is committed only when every archive is safe. */
+#define _GNU_SOURCE     /* asprintf, strptime, timegm */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "archive/archive.h"
+#include "archive/manifest.h"
+#include "changeset.h"
+#include "cyrus/cyrus.h"
+#include "path.h"
+#include "progress.h"
+
+#define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
+#define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
+#define BACKUP_LOCK_TIMEOUT_MS 30000
+
+static const char *const meta_names[] = {
+	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
+};
+#define NMETA (sizeof meta_names / sizeof meta_names[0])
+
+struct backup {
+	struct agent *a;
+	struct cyrus_conf cc;
+	const char *to;
+	int64_t seq;                /* the journal seq the run covers */
+	int show_progress;
+	struct progress progress;
+	unsigned long users, users_failed, runs, folders_changed, messages;
+	uint64_t bytes;
+};
+
+/* What one user's run has added so far: SHA1s (so a message in two folders
+ * is stored once) and whether anything was added at all. */
+struct user_run {
+	struct arch *ar;
+	char **sha1s;
+	size_t nsha1, capsha1;
+	unsigned long added;
+	struct manifest man;
+	char err[1024];
+};
+
+static int64_t
+stat_mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static void
+sha1_hex(const unsigned char *d, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
+	hex[40] = '\0';
+}
+
+/* Hashes fd from its start; leaves it at its start again. */
+static int
+sha1_fd(int fd, unsigned char *digest, uint64_t *size)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char buf[65536];
+	ssize_t n;
+	int rc = -1;
+
+	*size = 0;
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		*size += (uint64_t)n;
+	}
+	if (n < 0 || EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
+		goto out;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		goto out;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+static int
+run_seen_sha1(struct user_run *r, const char *hex)
+{
+	size_t i;
+
+	/* a run adds few messages compared to the archive; a linear scan of
+	 * this run's own list is cheap next to reading the message */
+	for (i = 0; i < r->nsha1; i++)
+		if (strcmp(r->sha1s[i], hex) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+run_note_sha1(struct user_run *r, const char *hex)
+{
+	if (r->nsha1 == r->capsha1) {
+		size_t cap = r->capsha1 ? r->capsha1 * 2 : 64;
+		void *p = realloc(r->sha1s, cap * sizeof *r->sha1s);
+
+		if (p == NULL)
+			return -1;
+		r->sha1s = p;
+		r->capsha1 = cap;
+	}
+	r->sha1s[r->nsha1] = strdup(hex);
+	if (r->sha1s[r->nsha1] == NULL)
+		return -1;
+	r->nsha1++;
+	return 0;
+}
+
+/* Reads a whole file into memory; *st is its fstat. ENOENT is returned as 1. */
+static int
+read_whole(const char *path, char **buf, size_t *len, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	size_t got = 0;
+
+	*buf = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		if (errno == 0)
+			errno = EINVAL;
+		close(fd);
+		return -1;
+	}
+	*buf = malloc((size_t)st->st_size + 1);
+	if (*buf == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st->st_size) {
+		ssize_t n = read(fd, *buf + got, (size_t)st->st_size - got);
+
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			free(*buf);
+			*buf = NULL;
+			close(fd);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	*len = got;
+	close(fd);
+	return 0;
+}
+
+/* 1 when the archive's newest copy of name has this size and mtime. */
+static int
+archived_same(struct arch *ar, const char *name, const struct stat *st)
+{
+	struct arch_entry e;
+	int r = arch_latest(ar, name, 0, &e), same;
+
+	if (r <= 0)
+		return 0;
+	same = e.kind == ARCH_KIND_FILE && e.size == (uint64_t)st->st_size &&
+	    e.mtime_ns == stat_mtime_ns(st);
+	arch_entry_free(&e);
+	return same;
+}
+
+/* Pass one: 1 when every meta file of m matches its archived copy. */
+static int
+meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m)
+{
+	char name[512];
+	size_t i;
+
+	for (i = 0; i < NMETA; i++) {
+		char *p = path_join(m->path, meta_names[i]);
+		struct stat st;
+		int exists;
+
+		if (p == NULL)
+			return 0;
+		exists = stat(p, &st) == 0;
+		free(p);
+		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, meta_names[i]);
+		if (!exists) {
+			if (arch_has(ar, name) == 1 && i < 2)
+				return 0;
+			continue;
+		}
+		if (!archived_same(ar, name, &st))
+			return 0;
+	}
+	return 1;
+}
+
+/* Stores one message file under files/<sha1> unless the archive has it. */
+static int
+store_message(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
+    const struct cyrus_index_record *rec)
+{
+	unsigned char digest[20];
+	static const unsigned char zero[20];
+	char hex[41], name[64], file[32], *path;
+	uint64_t size;
+	struct stat st;
+	int fd, have, rc = -1;
+
+	if (memcmp(rec->guid, zero, 20) != 0) {
+		sha1_hex(rec->guid, hex);
+		if (run_seen_sha1(r, hex))
+			return 0;
+		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
+		have = arch_has(r->ar, name);
+		if (have < 0) {
+			snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+			return -1;
+		}
+		if (have)
+			return 0;
+	}
+	snprintf(file, sizeof file, "%u.", rec->uid);
+	path = path_join(m->path, file);
+	if (path == NULL) {
+		snprintf(r->err, sizeof r->err, "out of memory");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && (rec->system_flags & CYRUS_FLAG_EXPUNGED)) {
+			rc = 0;     /* expunged and removed by cyr_expire since the index was read */
+			goto out;
+		}
+		snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read message '%s': %s",
+		    m->name, path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || sha1_fd(fd, digest, &size) < 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read message '%s': %s",
+		    m->name, path, strerror(errno));
+		goto out;
+	}
+	if (memcmp(rec->guid, zero, 20) != 0 && memcmp(digest, rec->guid, 20) != 0) {
+		char want[41], got[41];
+
+		sha1_hex(rec->guid, want);
+		sha1_hex(digest, got);
+		snprintf(r->err, sizeof r->err, "mailbox '%s': message '%s': SHA1 %s does not match "
+		    "the GUID %s in cyrus.index", m->name, path, got, want);
+		goto out;
+	}
+	sha1_hex(digest, hex);
+	if (run_seen_sha1(r, hex)) {
+		rc = 0;
+		goto out;
+	}
+	snprintf(name, sizeof name, ARCH_FILES "%s", hex);
+	if (arch_run_add_fd(r->ar, name, fd, size, stat_mtime_ns(&st), 0600) < 0) {
+		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+		goto out;
+	}
+	if (run_note_sha1(r, hex) < 0) {
+		snprintf(r->err, sizeof r->err, "out of memory");
+		goto out;
+	}
+	r->added++;
+	b->messages++;
+	b->bytes += size;
+	b->progress.bytes += size;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+struct meta_copy {
+	char *buf[NMETA];
+	size_t len[NMETA];
+	struct stat st[NMETA];
+	int present[NMETA];
+};
+
+static void
+meta_copy_free(struct meta_copy *mc)
+{
+	size_t i;
+
+	for (i = 0; i < NMETA; i++)
+		free(mc->buf[i]);
+}
+
+/* Reads the meta files of m while holding the lock a Cyrus reader holds, so
+ * the index and header are one consistent state. */
+static int
+read_meta_locked(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
+    struct meta_copy *mc)
+{
+	struct cyrus_lock lk;
+	size_t i;
+	int rc = -1;
+
+	memset(mc, 0, sizeof *mc);
+	if (cyrus_lock_mailbox(&lk, &b->cc, m, BACKUP_LOCK_TIMEOUT_MS) < 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': %s", m->name, lk.err);
+		return -1;
+	}
+	for (i = 0; i < NMETA; i++) {
+		char *p = path_join(m->path, meta_names[i]);
+		int rr;
+
+		if (p == NULL) {
+			snprintf(r->err, sizeof r->err, "out of memory");
+			goto out;
+		}
+		rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
+		if (rr < 0 || (rr == 1 && i < 2)) {
+			snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read '%s': %s", m->name, p,
+			    rr == 1 ? "No such file or directory" : strerror(errno));
+			free(p);
+			goto out;
+		}
+		mc->present[i] = rr == 0;
+		free(p);
+	}
+	rc = 0;
+out:
+	cyrus_unlock(&lk);
+	return rc;
+}
+
+/* Stores every message an index (or expunge file) references and lacks. */
+static int
+store_index_messages(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
+    const char *what, const char *buf, size_t len)
+{
+	struct cyrus_index x;
+	uint32_t i;
+	int rc = -1;
+
+	memset(&x, 0, sizeof x);
+	if (cyrus_index_parse(&x, buf, len) < 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/%s: %s", m->name, m->path, what, x.err);
+		cyrus_index_free(&x);
+		return -1;
+	}
+	for (i = 0; i < x.num_records; i++) {
+		if (!cyrus_record_has_file(&x.records[i]))
+			continue;
+		if (store_message(b, r, m, &x.records[i]) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	cyrus_index_free(&x);
+	return rc;
+}
+
+/* Backs up one folder: nothing when its meta files are as archived. */
+static int
+backup_folder(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m)
+{
+	struct meta_copy mc;
+	struct cyrus_header h;
+	size_t i;
+	int rc = -1;
+
+	if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': %s", m->name, r->man.err);
+		return -1;
+	}
+	if (meta_unchanged(r->ar, m))
+		return 0;
+	if (read_meta_locked(b, r, m, &mc) < 0)
+		return -1;
+	memset(&h, 0, sizeof h);
+	if (cyrus_header_parse(&h, mc.buf[0], mc.len[0]) < 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/cyrus.header: %s", m->name, m->path, h.err);
+		goto out;
+	}
+	if (h.uniqueid != NULL && strcmp(h.uniqueid, m->uniqueid) != 0) {
+		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/cyrus.header names uniqueid '%s', "
+		    "mailboxes.db '%s'", m->name, m->path, h.uniqueid, m->uniqueid);
+		goto out;
+	}
+	if (store_index_messages(b, r, m, "cyrus.index", mc.buf[1], mc.len[1]) < 0)
+		goto out;
+	if (mc.present[3] && store_index_messages(b, r, m, "cyrus.expunge", mc.buf[3], mc.len[3]) < 0)
+		goto out;
+	for (i = 0; i < NMETA; i++) {
+		char name[512];
+
+		if (!mc.present[i])
+			continue;
+		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, meta_names[i]);
+		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], stat_mtime_ns(&mc.st[i]), 0600) < 0) {
+			snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+			goto out;
+		}
+		r->added++;
+	}
+	b->folders_changed++;
+	rc = 0;
+out:
+	cyrus_header_free(&h);
+	meta_copy_free(&mc);
+	return rc;
+}
+
+/* Adds symlink entry name -> target unless the newest copy says the same. */
+static int
+link_if_changed(struct user_run *r, const char *name, const char *target)
+{
+	struct arch_entry e;
+	int got = arch_latest(r->ar, name, 0, &e), same = 0;
+
+	if (got < 0) {
+		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+		return -1;
+	}
+	if (got == 1) {
+		same = e.kind == ARCH_KIND_SYMLINK && strcmp(e.target ? e.target : "", target) == 0;
+		arch_entry_free(&e);
+	}
+	if (same)
+		return 0;
+	if (arch_run_add_symlink(r->ar, name, target, (int64_t)time(NULL) * 1000000000) < 0) {
+		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+		return -1;
+	}
+	r->added++;
+	return 0;
+}
+
+/* imap/<name> links: one per live folder, the empty link for each folder
+ * the archive had that is gone (renamed away or deleted). */
+static int
+backup_links(struct user_run *r, const struct cyrus_mboxlist *ml)
+{
+	struct arch_entry *v = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	for (i = 0; i < ml->n; i++) {
+		const struct cyrus_mailbox *m = &ml->v[i];
+		char name[1024], target[256];
+
+		if (m->deleted)
+			continue;
+		snprintf(name, sizeof name, ARCH_IMAP "%s", m->name);
+		snprintf(target, sizeof target, "../" ARCH_FOLDERS "%s", m->uniqueid);
+		if (link_if_changed(r, name, target) < 0)
+			return -1;
+	}
+	if (arch_list(r->ar, ARCH_IMAP, 0, &v, &n) < 0) {
+		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const char *folder = v[i].name + strlen(ARCH_IMAP);
+
+		if (v[i].target == NULL || v[i].target[0] == '\0')
+			continue;
+		if (manifest_find_folder(&r->man, folder) != NULL)
+			continue;
+		if (link_if_changed(r, v[i].name, "") < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	arch_entries_free(v, n);
+	return rc;
+}
+
+/* The archive name of a per-user file: user/conf/REL or user/sieve/REL. */
+static char *
+user_file_entry(const struct cyrus_conf *cc, const char *file)
+{
+	const char *base[2] = { cc->configdirectory, cc->sievedir };
+	const char *kind[2] = { "conf", "sieve" };
+	char *name = NULL;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		size_t n;
+
+		if (base[i] == NULL || !path_is_under(file, base[i]))
+			continue;
+		n = strlen(base[i]);
+		if (file[n] != '/')
+			continue;
+		if (asprintf(&name, ARCH_USER "%s/%s", kind[i], file + n + 1) < 0)
+			return NULL;
+		return name;
+	}
+	return NULL;
+}
+
+static int
+backup_user_file(struct user_run *r, const struct cyrus_conf *cc, const char *file)
+{
+	char *name = user_file_entry(cc, file), target[4096];
+	struct stat st;
+	int rc = -1, fd;
+
+	if (name == NULL) {
+		snprintf(r->err, sizeof r->err, "'%s' is neither in the config directory nor the sieve "
+		    "directory", file);
+		return -1;
+	}
+	if (lstat(file, &st) < 0) {
+		rc = errno == ENOENT ? 0 : -1;  /* gone since it was listed: not in this run */
+		if (rc < 0)
+			snprintf(r->err, sizeof r->err, "cannot read '%s': %s", file, strerror(errno));
+		goto out;
+	}
+	if (manifest_add_file(&r->man, name) < 0) {
+		snprintf(r->err, sizeof r->err, "'%s': %s", file, r->man.err);
+		goto out;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlink(file, target, sizeof target - 1);
+
+		if (n < 0) {
+			snprintf(r->err, sizeof r->err, "cannot read link '%s': %s", file, strerror(errno));
+			goto out;
+		}
+		target[n] = '\0';
+		rc = link_if_changed(r, name, target);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || archived_same(r->ar, name, &st)) {
+		rc = 0;
+		goto out;
+	}
+	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(r->err, sizeof r->err, "cannot read '%s': %s", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rc = arch_run_add_fd(r->ar, name, fd, (uint64_t)st.st_size, stat_mtime_ns(&st), 0600);
+	close(fd);
+	if (rc < 0)
+		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
+	else
+		r->added++;
+out:
+	free(name);
+	return rc;
+}
+
+/* 1 when the new manifest shows the same state as the archive's last run. */
+static int
+same_as_last_run(struct user_run *r)
+{
+	struct arch_run *runs = NULL;
+	struct manifest old;
+	size_t n = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	int same = 0;
+
+	if (arch_runs(r->ar, &runs, &n) < 0 || n == 0)
+		goto out;
+	if (arch_read_manifest(r->ar, runs[n - 1].id, &buf, &len) < 0)
+		goto out;
+	if (manifest_parse(&old, buf, len) < 0)
+		goto out;
+	same = manifest_same_state(&old, &r->man);
+	manifest_free(&old);
+out:
+	free(buf);
+	free(runs);
+	return same;
+}
+
+/* Appends one run for user. Returns 0, or -1 with the error printed; the
+ * archive keeps its last good state either way. */
+static int
+backup_user(struct backup *b, const char *user)
+{
+	struct cyrus_mboxlist ml;
+	struct user_run r;
+	char err[ARCH_ERR_MAX], runname[64], *file = NULL, *archive = NULL, *buf = NULL;
+	char **ufiles = NULL;
+	size_t nufiles = 0, len = 0, i;
+	int rc = -1, began = 0;
+
+	memset(&r, 0, sizeof r);
+	memset(&ml, 0, sizeof ml);
+	manifest_init(&r.man);
+	file = cyrus_user_file_name(user);
+	if (file == NULL || asprintf(&archive, "%s/%s.tar.gz", b->to, file) < 0) {
+		archive = NULL;
+		snprintf(r.err, sizeof r.err, "out of memory");
+		goto out;
+	}
+	if (cyrus_mboxlist_load(&ml, &b->cc, user) < 0) {
+		snprintf(r.err, sizeof r.err, "%s", ml.err);
+		goto out;
+	}
+	if (arch_open(&r.ar, archive, ARCH_APPEND, err, sizeof err) < 0) {
+		snprintf(r.err, sizeof r.err, "%s", err);
+		goto out;
+	}
+	if (arch_tail_cut(r.ar) > 0)
+		agent_warn("archive '%s': a torn tail of %lld bytes (an interrupted run) was cut off",
+		    archive, (long long)arch_tail_cut(r.ar));
+	if (arch_run_begin(r.ar) < 0) {
+		snprintf(r.err, sizeof r.err, "%s", arch_error(r.ar));
+		goto out;
+	}
+	began = 1;
+	r.man.time = (int64_t)time(NULL);
+	r.man.seq = b->seq;
+	r.man.user = strdup(user);
+	for (i = 0; i < ml.n; i++) {
+		if (ml.v[i].deleted)
+			continue;
+		if (backup_folder(b, &r, &ml.v[i]) < 0)
+			goto out;
+	}
+	if (backup_links(&r, &ml) < 0)
+		goto out;
+	if (cyrus_user_files(&b->cc, &ml, user, &ufiles, &nufiles, r.err, sizeof r.err) < 0)
+		goto out;
+	for (i = 0; i < nufiles; i++)
+		if (backup_user_file(&r, &b->cc, ufiles[i]) < 0)
+			goto out;
+	if (manifest_format(&r.man, &buf, &len) < 0) {
+		snprintf(r.err, sizeof r.err, "%s", r.man.err);
+		goto out;
+	}
+	if (r.added == 0 && same_as_last_run(&r)) {
+		arch_run_abort(r.ar);
+		began = 0;
+		rc = 0;
+		goto out;
+	}
+	if (arch_run_commit(r.ar, buf, len, runname, sizeof runname) < 0) {
+		began = 0;
+		snprintf(r.err, sizeof r.err, "%s", arch_error(r.ar));
+		goto out;
+	}
+	began = 0;
+	b->runs++;
+	rc = 0;
+out:
+	if (rc < 0)
+		agent_error("backup of user '%s' failed, its archive keeps its last complete run: %s",
+		    user, r.err);
+	if (began)
+		arch_run_abort(r.ar);
+	if (r.ar != NULL && arch_close(r.ar) < 0 && rc == 0) {
+		agent_error("archive '%s': cannot close it", archive);
+		rc = -1;
+	}
+	for (i = 0; i < nufiles; i++)
+		free(ufiles[i]);
+	free(ufiles);
+	for (i = 0; i < r.nsha1; i++)
+		free(r.sha1s[i]);
+	free(r.sha1s);
+	manifest_free(&r.man);
+	cyrus_mboxlist_free(&ml);
+	free(buf);
+	free(archive);
+	free(file);
+	return rc;
+}
+
+/* ---- which users ---- */
+
+struct user_set {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+user_set_add(struct user_set *s, const char *u)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		void *p = realloc(s->v, cap * sizeof *s->v);
+
+		if (p == NULL)
+			return -1;
+		s->v = p;
+		s->cap = cap;
+	}
+	s->v[s->n] = strdup(u);
+	if (s->v[s->n] == NULL)
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+user_set_sort_unique(struct user_set *s)
+{
+	size_t i, j = 0;
+
+	qsort(s->v, s->n, sizeof *s->v, str_cmp);
+	for (i = 0; i < s->n; i++) {
+		if (j > 0 && strcmp(s->v[j - 1], s->v[i]) == 0) {
+			free(s->v[i]);
+			continue;
+		}
+		s->v[j++] = s->v[i];
+	}
+	s->n = j;
+}
+
+static void
+user_set_free(struct user_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof *s);
+}
+
+static int
+users_from_paths(const struct cyrus_conf *cc, char **paths, size_t n, struct user_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *user = NULL, err[CYRUS_ERR_MAX];
+		int r = cyrus_user_of_path(cc, paths[i], &user, err, sizeof err);
+
+		if (r < 0) {
+			agent_warn("'%s': %s (the path is not archived)", paths[i], err);
+			continue;
+		}
+		if (r == 1 && user_set_add(s, user) < 0) {
+			free(user);
+			return -1;
+		}
+		free(user);
+	}
+	return 0;
+}
+
+/* Every user when the run is full, else those the window's changes touch. */
+static int
+changed_users(struct backup *b, const struct consumer_state *st, struct user_set *s)
+{
+	struct changeset cs;
+	int rc = -1;
+
+	if (st->open_full) {
+		struct cyrus_mboxlist ml;
+		char **users = NULL;
+		size_t n = 0, i;
+
+		memset(&ml, 0, sizeof ml);
+		if (cyrus_mboxlist_load(&ml, &b->cc, NULL) < 0) {
+			agent_error("%s", ml.err);
+			cyrus_mboxlist_free(&ml);
+			return -1;
+		}
+		if (cyrus_mboxlist_users(&ml, &users, &n) == 0) {
+			rc = 0;
+			for (i = 0; i < n; i++) {
+				if (rc == 0 && user_set_add(s, users[i]) < 0)
+					rc = agent_error("out of memory");
+				free(users[i]);
+			}
+			free(users);
+		} else {
+			agent_error("%s", ml.err);
+		}
+		cyrus_mboxlist_free(&ml);
+		return rc;
+	}
+	if (changeset_build(&cs, b->a->journal, &b->a->cfg, st->open_after_seq) < 0) {
+		agent_error("the window's changes cannot be read completely: %s", cs.errmsg);
+		goto out;
+	}
+	if (users_from_paths(&b->cc, cs.paths, cs.npaths, s) < 0 ||
+	    users_from_paths(&b->cc, cs.deleted, cs.ndeleted, s) < 0) {
+		agent_error("out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	changeset_free(&cs);
+	return rc;
+}
+
+/* Every place Cyrus keeps a user's state must be under a journal root, or
+ * its changes could not be known. */
+static int
+check_roots(struct backup *b)
+{
+	const char *dirs[2] = { b->cc.configdirectory, b->cc.sievedir };
+	const char *what[2] = { "configdirectory", "sievedir" };
+	size_t i;
+
+	for (i = 0; i < b->cc.npartitions; i++) {
+		if (config_root_of(&b->a->cfg, b->cc.partitions[i].path) >= 0)
+			continue;
+		agent_error("partition '%s' ('%s') of %s is not under a root of %s: its changes "
+		    "cannot be known", b->cc.partitions[i].name, b->cc.partitions[i].path,
+		    b->cc.file, b->a->cfg.file);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		if (dirs[i] == NULL || config_root_of(&b->a->cfg, dirs[i]) >= 0)
+			continue;
+		agent_error("'%s' (%s of %s) is not under a root of %s: its changes cannot be known",
+		    dirs[i], what[i], b->cc.file, b->a->cfg.file);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+show_progress(struct backup *b, int final)
+{
+	char line[256];
+
+	if (!b->show_progress)
+		return;
+	if (progress_format(&b->progress, final, line, sizeof line))
+		fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+}
+
+static int
+parse_args(int argc, char **argv, const char **imapd, const char **to, const char **consumer,
+    struct user_set *only)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *v;
+
+		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
+			*imapd = v;
+		else if (agent_opt_value(argc, argv, &i, "--to", &v))
+			*to = v;
+		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
+			*consumer = v;
+		else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
+			if (user_set_add(only, v) < 0)
+				return agent_error("out of memory");
+		} else
+			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
+	}
+	if (*to == NULL)
+		return agent_usage_error("backup", "--to DIR is required");
+	return 0;
+}
+
+int
+cmd_backup(struct agent *a, int argc, char **argv)
+{
+	struct backup b;
+	struct consumer_state st;
+	struct user_set users = { 0 }, only = { 0 };
+	const char *imapd = BACKUP_DEFAULT_IMAPD_CONF, *consumer = BACKUP_DEFAULT_CONSUMER, *why = NULL;
+	size_t i;
+	int rc = EXIT_ERROR, pr, began = 0;
+
+	memset(&b, 0, sizeof b);
+	b.a = a;
+	pr = parse_args(argc, argv, &imapd, &b.to, &consumer, &only);
+	if (pr != 0)
+		goto out;
+	if (cyrus_conf_load(&b.cc, imapd) < 0) {
+		agent_error("%s", b.cc.err);
+		goto out;
+	}
+	if (check_roots(&b) < 0)
+		goto out;
+	if (mkdir(b.to, 0700) < 0 && errno != EEXIST) {
+		agent_error("cannot create archive directory '%s': %s", b.to, strerror(errno));
+		goto out;
+	}
+	if (only.n > 0) {
+		/* named users: each checked whole (pass one still skips what is
+		 * archived); the consumer is neither begun nor committed */
+		users = only;
+		memset(&only, 0, sizeof only);
+	} else {
+		if (agent_run_begin(a, consumer, a->cfg.sync_timeout, &st, &why) < 0)
+			goto out;
+		began = 1;
+		b.seq = st.open_seq;
+		if (changed_users(&b, &st, &users) < 0)
+			goto out;
+	}
+	user_set_sort_unique(&users);
+	b.show_progress = isatty(STDERR_FILENO);
+	progress_start(&b.progress, "backup", "users", users.n);
+	for (i = 0; i < users.n; i++) {
+		b.users++;
+		if (backup_user(&b, users.v[i]) < 0)
+			b.users_failed++;
+		b.progress.done++;
+		show_progress(&b, 0);
+	}
+	show_progress(&b, 1);
+	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
+	    "(%llu bytes) added, %lu users failed%s%s\n", b.users, b.runs, b.folders_changed,
+	    b.messages, (unsigned long long)b.bytes, b.users_failed, why ? "; full run: " : "",
+	    why ? why : "");
+	if (b.users_failed > 0) {
+		if (began)
+			agent_warn("consumer '%s' not committed: its window will be backed up again", consumer);
+		goto out;
+	}
+	/* every archive was fsynced by its run's commit: now the window may move */
+	if (began && agent_run_commit(a, consumer) < 0)
+		goto out;
+	rc = EXIT_OK;
+out:
+	cyrus_conf_free(&b.cc);
+	user_set_free(&users);
+	user_set_free(&only);
+	return pr != 0 ? pr : rc;
+}
