@@ -1,0 +1,510 @@
+/* cmd-compact.c: `chjournal compact ARCHIVE...`: rewrites an archive keeping
+ * only what a retained run needs. Retained: the last run of each UTC day of
+ * the last --keep-days days (default 30) and always the newest run. Live:
+ * each retained run's manifest, the newest copy at or before it of every
+ * folder meta file, link and per-user file it names, and every message a
+ * retained index copy references. An archive is rewritten when its live
+ * share falls below a threshold of 80% that rises one point per week since
+ * its last compaction (recorded in ARCHIVE's ".compacted" file beside it;
+ * since its first run when never compacted), or with --force. The rewrite
+ * itself (new file, fsync, rename) is arch_compact's. */
+#define _GNU_SOURCE     /* asprintf */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "archive/archive.h"
+#include "archive/manifest.h"
+#include "cyrus/cyrus.h"
+
+#define COMPACT_DEFAULT_KEEP_DAYS 30
+#define COMPACT_BASE_THRESHOLD 80       /* percent */
+#define COMPACT_WEEKLY_RISE 1           /* percent per week */
+
+static const char *const meta_names[] = {
+	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
+};
+#define NMETA (sizeof meta_names / sizeof meta_names[0])
+
+/* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
+ * messages (stored once, whichever run). Sorted array, binary search. */
+struct live {
+	char **keys;
+	size_t n, cap;
+	int sorted;
+};
+
+static int
+live_add(struct live *l, const char *key)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		void *p = realloc(l->keys, cap * sizeof *l->keys);
+
+		if (p == NULL)
+			return -1;
+		l->keys = p;
+		l->cap = cap;
+	}
+	l->keys[l->n] = strdup(key);
+	if (l->keys[l->n] == NULL)
+		return -1;
+	l->n++;
+	l->sorted = 0;
+	return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+live_has(struct live *l, const char *key)
+{
+	if (!l->sorted) {
+		qsort(l->keys, l->n, sizeof *l->keys, key_cmp);
+		l->sorted = 1;
+	}
+	return bsearch(&key, l->keys, l->n, sizeof *l->keys, key_cmp) != NULL;
+}
+
+static void
+live_free(struct live *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->keys[i]);
+	free(l->keys);
+	memset(l, 0, sizeof *l);
+}
+
+static int
+live_add_copy(struct live *l, int64_t run, const char *name)
+{
+	char *key;
+	int rc;
+
+	if (asprintf(&key, "%lld %s", (long long)run, name) < 0)
+		return -1;
+	rc = live_add(l, key);
+	free(key);
+	return rc;
+}
+
+struct compact {
+	struct arch *ar;
+	const char *path;
+	struct live live;
+	uint64_t live_bytes;
+	struct arch_want *idx_wants;    /* retained index copies to read */
+	size_t nidx, capidx;
+	char err[1024];
+};
+
+/* Marks the newest copy of name at or before run as live; 0 when none. */
+static int
+mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
+{
+	struct arch_entry e;
+	int got = arch_latest(c->ar, name, run, &e);
+
+	if (got <= 0) {
+		if (got < 0)
+			snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
+		return got;
+	}
+	if (live_add_copy(&c->live, e.run, e.name) < 0)
+		goto oom;
+	c->live_bytes += e.size;
+	if (want_index) {
+		if (c->nidx == c->capidx) {
+			size_t cap = c->capidx ? c->capidx * 2 : 64;
+			void *p = realloc(c->idx_wants, cap * sizeof *c->idx_wants);
+
+			if (p == NULL)
+				goto oom;
+			c->idx_wants = p;
+			c->capidx = cap;
+		}
+		c->idx_wants[c->nidx].run = e.run;
+		c->idx_wants[c->nidx].name = strdup(e.name);
+		c->idx_wants[c->nidx].ctx = NULL;
+		if (c->idx_wants[c->nidx].name == NULL)
+			goto oom;
+		c->nidx++;
+	}
+	arch_entry_free(&e);
+	return 1;
+oom:
+	arch_entry_free(&e);
+	snprintf(c->err, sizeof c->err, "out of memory");
+	return -1;
+}
+
+/* Marks what run needs: its manifest, folder meta, links, user files. */
+static int
+mark_run(struct compact *c, const struct arch_run *run)
+{
+	struct manifest m;
+	struct arch_entry *links = NULL;
+	char *buf = NULL, name[1024];
+	size_t len = 0, i, k, nlinks = 0;
+	int rc = -1;
+
+	manifest_init(&m);
+	snprintf(name, sizeof name, ARCH_RUNS "%s", run->name);
+	if (live_add_copy(&c->live, run->id, name) < 0)
+		goto out;
+	if (arch_read_manifest(c->ar, run->id, &buf, &len) < 0) {
+		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
+		goto out;
+	}
+	if (manifest_parse(&m, buf, len) < 0) {
+		snprintf(c->err, sizeof c->err, "run %s: %s", run->name, m.err);
+		goto out;
+	}
+	for (i = 0; i < m.nfolders; i++)
+		for (k = 0; k < NMETA; k++) {
+			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, meta_names[k]);
+			if (mark_latest(c, name, run->id, k == 1 || k == 3) < 0)
+				goto out;
+		}
+	for (i = 0; i < m.nfiles; i++)
+		if (mark_latest(c, m.files[i], run->id, 0) < 0)
+			goto out;
+	/* every link as it stood at this run: live ones and tombstones alike */
+	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {
+		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
+		goto out;
+	}
+	for (i = 0; i < nlinks; i++)
+		if (live_add_copy(&c->live, links[i].run, links[i].name) < 0)
+			goto out;
+	rc = 0;
+out:
+	arch_entries_free(links, nlinks);
+	manifest_free(&m);
+	free(buf);
+	return rc;
+}
+
+static void
+hex20(const uint8_t *d, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
+	}
+	out[40] = '\0';
+}
+
+/* Reads one retained index copy and marks the messages it references. */
+static int
+index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
+    struct arch_stream *s, char *err, size_t errlen)
+{
+	struct compact *c = cbctx;
+	struct cyrus_index x;
+	char *buf = malloc(e->size + 1), chunk[65536];
+	size_t len = 0;
+	ssize_t n;
+	uint32_t i;
+	int rc = -1;
+
+	(void)w;
+	memset(&x, 0, sizeof x);
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while ((n = arch_stream_read(s, chunk, sizeof chunk)) > 0) {
+		if (len + (size_t)n > e->size)
+			break;
+		memcpy(buf + len, chunk, (size_t)n);
+		len += (size_t)n;
+	}
+	if (n != 0 || len != e->size) {
+		snprintf(err, errlen, "'%s': cannot read the archived copy", e->name);
+		goto out;
+	}
+	if (cyrus_index_parse(&x, buf, len) < 0) {
+		snprintf(err, errlen, "'%s': %s", e->name, x.err);
+		goto out;
+	}
+	for (i = 0; i < x.num_records; i++) {
+		char name[64], hex[41];
+
+		if (!cyrus_record_has_file(&x.records[i]))
+			continue;
+		hex20(x.records[i].guid, hex);
+		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
+		if (live_add(&c->live, name) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	cyrus_index_free(&x);
+	free(buf);
+	return rc;
+}
+
+/* The decider arch_compact asks about every entry. */
+static int
+keep_entry(void *ctx, const struct arch_entry *e)
+{
+	struct compact *c = ctx;
+	char key[1100];
+
+	if (strncmp(e->name, ARCH_FILES, strlen(ARCH_FILES)) == 0)
+		return live_has(&c->live, e->name);
+	snprintf(key, sizeof key, "%lld %s", (long long)e->run, e->name);
+	return live_has(&c->live, key);
+}
+
+/* Retained runs: the newest of each UTC day within keep_days of now, and
+ * the newest run. Fills keep (ids ascending). */
+static size_t
+retained_runs(const struct arch_run *runs, size_t n, unsigned keep_days, int64_t now, int64_t *keep)
+{
+	size_t i, nk = 0;
+	int64_t horizon = now - (int64_t)keep_days * 86400;
+
+	for (i = 0; i < n; i++) {
+		int last = i + 1 == n;
+		int last_of_day = last || runs[i + 1].time / 86400 != runs[i].time / 86400;
+
+		if (last || (last_of_day && runs[i].time >= horizon))
+			keep[nk++] = runs[i].id;
+	}
+	return nk;
+}
+
+static int
+run_is_kept(const int64_t *keep, size_t nk, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < nk; i++)
+		if (keep[i] == id)
+			return 1;
+	return 0;
+}
+
+static char *
+stamp_path(const char *archive)
+{
+	char *p;
+
+	return asprintf(&p, "%s.compacted", archive) < 0 ? NULL : p;
+}
+
+/* When the archive was last compacted: its stamp, else its first run. */
+static int64_t
+last_compaction(const char *archive, const struct arch_run *runs, size_t n)
+{
+	char *p = stamp_path(archive);
+	FILE *f = p ? fopen(p, "r") : NULL;
+	long long t = 0;
+
+	free(p);
+	if (f != NULL) {
+		if (fscanf(f, "%lld", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	if (t <= 0 && n > 0)
+		t = runs[0].time;
+	return t;
+}
+
+static int
+write_stamp(const char *archive, int64_t t)
+{
+	char *p = stamp_path(archive), *tmp = NULL;
+	int fd = -1, rc = -1;
+	char line[32];
+	int len = snprintf(line, sizeof line, "%lld\n", (long long)t);
+
+	if (p == NULL || asprintf(&tmp, "%s.tmp", p) < 0)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) < 0)
+		goto out;
+	if (rename(tmp, p) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	free(p);
+	return rc;
+}
+
+static void
+compact_free(struct compact *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nidx; i++)
+		free((char *)c->idx_wants[i].name);
+	free(c->idx_wants);
+	live_free(&c->live);
+	if (c->ar != NULL)
+		arch_close(c->ar);
+}
+
+/* Adds the bytes of every live message to live_bytes. */
+static int
+count_live_messages(struct compact *c)
+{
+	struct arch_entry *v = NULL;
+	size_t n = 0, i;
+
+	if (arch_list(c->ar, ARCH_FILES, 0, &v, &n) < 0) {
+		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (live_has(&c->live, v[i].name))
+			c->live_bytes += v[i].size;
+	arch_entries_free(v, n);
+	return 0;
+}
+
+/* Compacts one archive. Returns 0 (done or not due), -1 (error printed). */
+static int
+compact_one(const char *path, unsigned keep_days, int force)
+{
+	struct compact c;
+	struct arch_run *runs = NULL;
+	int64_t *keep = NULL, now = (int64_t)time(NULL), since;
+	uint64_t total = 0;
+	size_t n = 0, nk, i;
+	char err[ARCH_ERR_MAX];
+	unsigned threshold, share;
+	int rc = -1;
+
+	memset(&c, 0, sizeof c);
+	c.path = path;
+	if (arch_open(&c.ar, path, ARCH_READ, err, sizeof err) < 0) {
+		agent_error("%s", err);
+		return -1;
+	}
+	if (arch_runs(c.ar, &runs, &n) < 0) {
+		agent_error("%s", arch_error(c.ar));
+		goto out;
+	}
+	if (n == 0) {
+		printf("%s: no complete run, nothing to compact\n", path);
+		rc = 0;
+		goto out;
+	}
+	keep = calloc(n, sizeof *keep);
+	if (keep == NULL) {
+		agent_error("out of memory");
+		goto out;
+	}
+	nk = retained_runs(runs, n, keep_days, now, keep);
+	for (i = 0; i < n; i++) {
+		total += (uint64_t)runs[i].bytes;
+		if (!run_is_kept(keep, nk, runs[i].id))
+			continue;
+		if (mark_run(&c, &runs[i]) < 0) {
+			agent_error("%s: %s", path, c.err);
+			goto out;
+		}
+	}
+	if (arch_fetch(c.ar, c.idx_wants, c.nidx, index_cb, &c) < 0) {
+		agent_error("%s: %s", path, arch_error(c.ar));
+		goto out;
+	}
+	if (count_live_messages(&c) < 0) {
+		agent_error("%s: %s", path, c.err);
+		goto out;
+	}
+	since = last_compaction(path, runs, n);
+	threshold = COMPACT_BASE_THRESHOLD +
+	    (unsigned)((now > since ? now - since : 0) / (7 * 86400)) * COMPACT_WEEKLY_RISE;
+	if (threshold > 100)
+		threshold = 100;
+	share = total > 0 ? (unsigned)(c.live_bytes * 100 / total) : 100;
+	if (!force && share >= threshold) {
+		printf("%s: live share %u%% >= threshold %u%%: not compacted (%zu of %zu runs retained)\n",
+		    path, share, threshold, nk, n);
+		rc = 0;
+		goto out;
+	}
+	if (arch_compact(path, keep, nk, keep_entry, &c, err, sizeof err) < 0) {
+		agent_error("%s: compaction failed, the archive is unchanged: %s", path, err);
+		goto out;
+	}
+	if (write_stamp(path, now) < 0)
+		agent_warn("%s: cannot record the compaction time: %s", path, strerror(errno));
+	printf("%s: compacted: %zu of %zu runs retained, live share was %u%% (threshold %u%%), "
+	    "%llu of %llu bytes kept\n", path, nk, n, share, threshold,
+	    (unsigned long long)c.live_bytes, (unsigned long long)total);
+	rc = 0;
+out:
+	free(keep);
+	free(runs);
+	compact_free(&c);
+	return rc;
+}
+
+int
+cmd_compact(struct agent *a, int argc, char **argv)
+{
+	unsigned keep_days = COMPACT_DEFAULT_KEEP_DAYS;
+	int force = 0, i, failed = 0, narchives = 0;
+
+	(void)a;
+	for (i = 1; i < argc; i++) {
+		const char *v;
+
+		if (agent_opt_value(argc, argv, &i, "--keep-days", &v)) {
+			char *end;
+			unsigned long d = strtoul(v, &end, 10);
+
+			if (*v == '\0' || *end != '\0' || d == 0 || d > 36500)
+				return agent_usage_error("compact", "--keep-days '%s': expected 1 to 36500", v);
+			keep_days = (unsigned)d;
+		} else if (strcmp(argv[i], "--force") == 0) {
+			force = 1;
+		} else if (argv[i][0] == '-') {
+			return agent_usage_error("compact", "unknown option '%s'", argv[i]);
+		}
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0)
+			continue;
+		if (strcmp(argv[i], "--keep-days") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(argv[i], "--keep-days=", 12) == 0)
+			continue;
+		narchives++;
+		if (compact_one(argv[i], keep_days, force) < 0)
+			failed++;
+	}
+	if (narchives == 0)
+		return agent_usage_error("compact", "expected one or more archives");
+	return failed ? EXIT_ERROR : EXIT_OK;
+}
