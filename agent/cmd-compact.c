@@ -33,27 +33,34 @@ static const char *const meta_names[] = {
 #define NMETA (sizeof meta_names / sizeof meta_names[0])
 
 /* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
- * messages (stored once, whichever run). Sorted array, binary search. */
+ * messages (stored once, whichever run), each with its size. A sorted,
+ * deduplicated array once marking is done; binary search. */
+struct live_key {
+	char *key;
+	uint64_t size;
+};
+
 struct live {
-	char **keys;
+	struct live_key *v;
 	size_t n, cap;
 	int sorted;
 };
 
 static int
-live_add(struct live *l, const char *key)
+live_add(struct live *l, const char *key, uint64_t size)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 1024;
-		void *p = realloc(l->keys, cap * sizeof *l->keys);
+		void *p = realloc(l->v, cap * sizeof *l->v);
 
 		if (p == NULL)
 			return -1;
-		l->keys = p;
+		l->v = p;
 		l->cap = cap;
 	}
-	l->keys[l->n] = strdup(key);
-	if (l->keys[l->n] == NULL)
+	l->v[l->n].key = strdup(key);
+	l->v[l->n].size = size;
+	if (l->v[l->n].key == NULL)
 		return -1;
 	l->n++;
 	l->sorted = 0;
@@ -63,17 +70,35 @@ live_add(struct live *l, const char *key)
 static int
 key_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct live_key *)a)->key, ((const struct live_key *)b)->key);
+}
+
+/* Sorts and drops duplicates (a copy several retained runs share). */
+static void
+live_finish(struct live *l)
+{
+	size_t i, j = 0;
+
+	qsort(l->v, l->n, sizeof *l->v, key_cmp);
+	for (i = 0; i < l->n; i++) {
+		if (j > 0 && strcmp(l->v[j - 1].key, l->v[i].key) == 0) {
+			free(l->v[i].key);
+			continue;
+		}
+		l->v[j++] = l->v[i];
+	}
+	l->n = j;
+	l->sorted = 1;
 }
 
 static int
 live_has(struct live *l, const char *key)
 {
-	if (!l->sorted) {
-		qsort(l->keys, l->n, sizeof *l->keys, key_cmp);
-		l->sorted = 1;
-	}
-	return bsearch(&key, l->keys, l->n, sizeof *l->keys, key_cmp) != NULL;
+	struct live_key k = { (char *)key, 0 };
+
+	if (!l->sorted)
+		live_finish(l);
+	return bsearch(&k, l->v, l->n, sizeof *l->v, key_cmp) != NULL;
 }
 
 static void
@@ -82,20 +107,20 @@ live_free(struct live *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		free(l->keys[i]);
-	free(l->keys);
+		free(l->v[i].key);
+	free(l->v);
 	memset(l, 0, sizeof *l);
 }
 
 static int
-live_add_copy(struct live *l, int64_t run, const char *name)
+live_add_copy(struct live *l, int64_t run, const char *name, uint64_t size)
 {
 	char *key;
 	int rc;
 
 	if (asprintf(&key, "%lld %s", (long long)run, name) < 0)
 		return -1;
-	rc = live_add(l, key);
+	rc = live_add(l, key, size);
 	free(key);
 	return rc;
 }
@@ -122,9 +147,8 @@ mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
 			snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
 		return got;
 	}
-	if (live_add_copy(&c->live, e.run, e.name) < 0)
+	if (live_add_copy(&c->live, e.run, e.name, e.size) < 0)
 		goto oom;
-	c->live_bytes += e.size;
 	if (want_index) {
 		if (c->nidx == c->capidx) {
 			size_t cap = c->capidx ? c->capidx * 2 : 64;
@@ -162,7 +186,7 @@ mark_run(struct compact *c, const struct arch_run *run)
 
 	manifest_init(&m);
 	snprintf(name, sizeof name, ARCH_RUNS "%s", run->name);
-	if (live_add_copy(&c->live, run->id, name) < 0)
+	if (live_add_copy(&c->live, run->id, name, 0) < 0)
 		goto out;
 	if (arch_read_manifest(c->ar, run->id, &buf, &len) < 0) {
 		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
@@ -187,7 +211,7 @@ mark_run(struct compact *c, const struct arch_run *run)
 		goto out;
 	}
 	for (i = 0; i < nlinks; i++)
-		if (live_add_copy(&c->live, links[i].run, links[i].name) < 0)
+		if (live_add_copy(&c->live, links[i].run, links[i].name, links[i].size) < 0)
 			goto out;
 	rc = 0;
 out:
@@ -250,7 +274,7 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 			continue;
 		hex20(x.records[i].guid, hex);
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
-		if (live_add(&c->live, name) < 0) {
+		if (live_add(&c->live, name, 0) < 0) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
@@ -370,13 +394,17 @@ compact_free(struct compact *c)
 		arch_close(c->ar);
 }
 
-/* Adds the bytes of every live message to live_bytes. */
+/* Sums the bytes of the live copies: meta, links, user files, and every
+ * live message (sized from the sidecar). */
 static int
-count_live_messages(struct compact *c)
+count_live_bytes(struct compact *c)
 {
 	struct arch_entry *v = NULL;
 	size_t n = 0, i;
 
+	live_finish(&c->live);
+	for (i = 0; i < c->live.n; i++)
+		c->live_bytes += c->live.v[i].size;
 	if (arch_list(c->ar, ARCH_FILES, 0, &v, &n) < 0) {
 		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
 		return -1;
@@ -435,7 +463,7 @@ compact_one(const char *path, unsigned keep_days, int force)
 		agent_error("%s: %s", path, arch_error(c.ar));
 		goto out;
 	}
-	if (count_live_messages(&c) < 0) {
+	if (count_live_bytes(&c) < 0) {
 		agent_error("%s: %s", path, c.err);
 		goto out;
 	}
