@@ -131,43 +131,50 @@ run_note_sha1(struct user_run *r, const char *hex)
 	return 0;
 }
 
-/* Reads a whole file into memory; *st is its fstat. ENOENT is returned as 1. */
+/* Reads all of fd (from offset 0) into memory; *st is its fstat. */
 static int
-read_whole(const char *path, char **buf, size_t *len, struct stat *st)
+read_fd_whole(int fd, char **buf, size_t *len, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	size_t got = 0;
 
 	*buf = NULL;
-	if (fd < 0)
-		return errno == ENOENT ? 1 : -1;
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		if (errno == 0)
-			errno = EINVAL;
-		close(fd);
+	if (fstat(fd, st) < 0)
+		return -1;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EINVAL;
 		return -1;
 	}
 	*buf = malloc((size_t)st->st_size + 1);
-	if (*buf == NULL) {
-		close(fd);
+	if (*buf == NULL)
 		return -1;
-	}
 	while (got < (size_t)st->st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st->st_size - got);
+		ssize_t n = pread(fd, *buf + got, (size_t)st->st_size - got, (off_t)got);
 
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
 			free(*buf);
 			*buf = NULL;
-			close(fd);
 			return -1;
 		}
 		got += (size_t)n;
 	}
 	*len = got;
-	close(fd);
 	return 0;
+}
+
+/* Reads a whole file into memory; *st is its fstat. ENOENT is returned as 1. */
+static int
+read_whole(const char *path, char **buf, size_t *len, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+	*buf = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	rc = read_fd_whole(fd, buf, len, st);
+	close(fd);
+	return rc;
 }
 
 /* 1 when the archive's newest copy of name has this size and mtime. */
@@ -333,7 +340,12 @@ read_meta_locked(struct backup *b, struct user_run *r, const struct cyrus_mailbo
 			snprintf(r->err, sizeof r->err, "out of memory");
 			goto out;
 		}
-		rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
+		/* the index through the locked fd: closing another fd of it
+		 * would drop this process's fcntl lock */
+		if (i == 1)
+			rr = read_fd_whole(lk.fd, &mc->buf[i], &mc->len[i], &mc->st[i]);
+		else
+			rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
 		if (rr < 0 || (rr == 1 && i < 2)) {
 			snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read '%s': %s", m->name, p,
 			    rr == 1 ? "No such file or directory" : strerror(errno));
