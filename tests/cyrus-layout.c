@@ -4,7 +4,9 @@
  *   cyrus-layout IMAPD.CONF files USER      the user's files outside the spool
  *   cyrus-layout IMAPD.CONF owner PATH...   the user a path belongs to ("-" for none)
  *   cyrus-layout IMAPD.CONF lock NAME MS    locks mailbox NAME, prints "locked", holds it
- *                                           until stdin closes */
+ *                                           until stdin closes
+ * CHJ_CYRUS_TOOLSDIR sets where cyr_dbtool is looked for (a directory
+ * without it: the cyrus.header fallback). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,8 @@ main(int argc, char **argv)
 	}
 	if (cyrus_conf_load(&c, argv[1]) < 0)
 		return die("config", c.err);
+	if (getenv("CHJ_CYRUS_TOOLSDIR"))
+		c.toolsdir = strdup(getenv("CHJ_CYRUS_TOOLSDIR"));
 	if (!strcmp(argv[2], "owner")) {
 		for (a = 3; a < argc; a++) {
 			int r = cyrus_user_of_path(&c, argv[a], &u, err, sizeof err);
@@ -45,8 +49,7 @@ main(int argc, char **argv)
 		cyrus_conf_free(&c);
 		return 0;
 	}
-	if (cyrus_mboxlist_load(&l, &c, !strcmp(argv[2], "list") ? (argc > 3 ? argv[3] : NULL) :
-	    (argc > 3 ? argv[3] : NULL)) < 0)
+	if (cyrus_mboxlist_load(&l, &c, strcmp(argv[2], "lock") && argc > 3 ? argv[3] : NULL) < 0)
 		return die("mailbox list", l.err);
 	if (!strcmp(argv[2], "list")) {
 		for (i = 0; i < l.n; i++)

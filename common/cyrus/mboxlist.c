@@ -131,8 +131,10 @@ tools_dir(const struct cyrus_conf *c, char *buf, size_t len)
 {
 	int i;
 
-	if (c->toolsdir)
-		return c->toolsdir;
+	if (c->toolsdir) {
+		snprintf(buf, len, "%s/cyr_dbtool", c->toolsdir);
+		return access(buf, X_OK) == 0 ? c->toolsdir : NULL;
+	}
 	for (i = 0; tools_dirs[i]; i++) {
 		snprintf(buf, len, "%s/cyr_dbtool", tools_dirs[i]);
 		if (access(buf, X_OK) == 0)
