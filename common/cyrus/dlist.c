@@ -140,9 +140,13 @@ dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int dep
 		}
 		memset(&d->v[d->n], 0, sizeof d->v[d->n]);
 		if (kv) {
-			memset(&key, 0, sizeof key);
-			if (dl_atom_tok(&key, b, len, pos, err, errlen) < 0)
+			if (dl_value(&key, b, len, pos, depth + 1, err, errlen) < 0)
 				return -1;
+			if (key.kind != DL_ATOM) {
+				dl_free(&key);
+				cyrus_seterr(err, errlen, "key expected at byte %zu", *pos);
+				return -1;
+			}
 			d->keys[d->n] = key.s;
 			skip_sp(b, len, pos);
 		}
