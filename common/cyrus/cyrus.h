@@ -21,7 +21,7 @@ struct cyrus_partition {
 struct cyrus_conf {
 	char *file;                 /* the imapd.conf read */
 	char *configdirectory;
-	char *sievedir;             /* default: /var/lib/cyrus/sieve (Debian: /var/spool/sieve) */
+	char *sievedir;             /* Cyrus's default: /usr/sieve (Debian's imapd.conf: /var/lib/cyrus/sieve) */
 	char *lockpath;             /* mboxname_lockpath, default: configdirectory/lock */
 	char *defaultpartition;
 	struct cyrus_partition *partitions;
@@ -31,11 +31,20 @@ struct cyrus_conf {
 	int fulldirhash;
 	int unixhierarchysep;
 	int virtdomains;            /* nonzero: refused by this version, see cyrus_conf_load */
+	char *mboxlist_db;          /* mailboxes.db backend: "twoskip" (default), "skiplist" ... */
+	char *mboxlist_db_path;     /* default: configdirectory/mailboxes.db */
+	char *toolsdir;             /* Cyrus's programs (cyr_dbtool); NULL: the first of
+	                             * /usr/lib/cyrus/bin, /usr/libexec/cyrus-imapd,
+	                             * /usr/lib/cyrus-imapd that has cyr_dbtool. The caller
+	                             * may set it (malloc'ed; cyrus_conf_free frees it). */
 	char err[CYRUS_ERR_MAX];
 };
 
-/* Reads the "key: value" lines of an imapd.conf. Returns 0 or -1 (err names
- * file and line). */
+/* Reads the "key: value" lines of an imapd.conf ('#' comments, blank lines,
+ * @include). Keys it does not know are ignored. Refuses virtdomains and a
+ * file without configdirectory or without the default partition's
+ * partition-NAME. Returns 0 or -1 (err names file and line); call
+ * cyrus_conf_free either way. */
 int cyrus_conf_load(struct cyrus_conf *c, const char *file);
 void cyrus_conf_free(struct cyrus_conf *c);
 /* The directory of partition name, or NULL. */
@@ -63,7 +72,13 @@ struct cyrus_mboxlist {
 /* Fills l with the mailboxes of user (every folder, the "#sieve" one and the
  * DELETED.user.USER.* ones), or of every user when user is NULL, from
  * mailboxes.db as Cyrus's own tools dump it (run as the owner of the config
- * directory). Tombstones (mbtype 'd') are left out. Sorted by name. */
+ * directory): `cyr_dbtool -C IMAPD.CONF DB MBOXLIST_DB show PREFIX` with the
+ * 3.6 key prefixes "Nuser\x1fUSER" and "NDELETED\x1fuser\x1fUSER\x1f", so one
+ * user costs what that user has. Tombstones (mbtype 'd') and shared
+ * (non-user) mailboxes are left out. Without cyr_dbtool, from the
+ * cyrus.header files of every partition (legacy names from the path, as
+ * their header's name can be stale). Sorted by name. Returns 0 or -1 (err);
+ * free with cyrus_mboxlist_free either way. */
 int cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user);
 void cyrus_mboxlist_free(struct cyrus_mboxlist *l);
 
@@ -147,20 +162,45 @@ int cyrus_record_has_file(const struct cyrus_index_record *r);
 /* ---- locking ---- */
 
 struct cyrus_lock {
-	int fd;
+	int fd;                     /* cyrus.index, locked: read the index through it */
+	int name_fd;                /* the name lock file under the lock path */
+	int header_fd;              /* cyrus.header as it was when locked (2.x lock) */
 	char err[CYRUS_ERR_MAX];
 };
 
-/* Takes the shared lock a Cyrus reader of mailbox m takes (3.x: the lock file
- * under the lock path; legacy 2.x: fcntl on cyrus.header), waiting at most
- * timeout_ms. Returns 0 or -1. */
+/* Takes the shared locks a Cyrus reader of mailbox m takes, in Cyrus's
+ * order: a read (F_RDLCK) fcntl lock on the name lock file
+ * (LOCKPATH/UNIQUEID.lock for a uuid mailbox, LOCKPATH/[h/]user/NAME/Sub.lock
+ * for a legacy one; created, owned like the lock directory, when missing),
+ * then on cyrus.header (what a 2.x reader locks), then on cyrus.index,
+ * reopened if a repack renamed a new one over it meanwhile. Writers hold
+ * the index lock exclusively, renames/deletes/repacks the name lock, so
+ * while held, cyrus.index (read it through lk->fd), cyrus.header (read it
+ * by path) and the message files the index references stay put. Waits at
+ * most timeout_ms in all. Returns 0, or -1 with lk->err set (and nothing
+ * held). The locks are POSIX record locks: this process must not open and
+ * close these files elsewhere while holding them (a close drops the lock). */
 int cyrus_lock_mailbox(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cyrus_mailbox *m, int timeout_ms);
+/* Releases what cyrus_lock_mailbox took (only after it returned 0). */
 void cyrus_unlock(struct cyrus_lock *lk);
 
 /* ---- names ---- */
 
 /* Escapes a user name into a string safe as one file name (no '/', no
- * leading '.', no control bytes; reversible). Allocated. */
+ * leading '.', no control bytes; reversible): '%', '/', bytes below 0x20,
+ * DEL and a leading '.' become %XX. Allocated; NULL for "" or ENOMEM. */
 char *cyrus_user_file_name(const char *user);
+/* The inverse of cyrus_user_file_name; NULL on a malformed name. Allocated. */
+char *cyrus_user_from_file_name(const char *name);
+
+/* ---- helpers (also used by tests) ---- */
+
+/* 1 when m lives in the legacy name-based layout (mbtype 'l', or no uniqueid). */
+int cyrus_mailbox_is_legacy(const struct cyrus_mailbox *m);
+/* Sets m->path and m->relpath as Cyrus 3.6 computes them (mboxname_datapath)
+ * from name, uniqueid, mbtype and partition. Returns 0 or -1 (err). */
+int cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, char *err, size_t errlen);
+/* Header and record size of cyrus.index minor version v; -1 if unsupported. */
+int cyrus_index_layout(uint32_t minor_version, uint32_t *header_size, uint32_t *record_size);
 
 #endif

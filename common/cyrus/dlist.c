@@ -1,0 +1,244 @@
+/* dlist.c: a reader for the dlist text Cyrus writes in mailboxes.db values
+ * and the 3.x cyrus.header line: atoms, "quoted strings", {N}/{N+} literals,
+ * (lists) and %(key value ...) key-value lists. Read-only, no Cyrus code. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cyrus/internal.h"
+
+#define DL_MAX_DEPTH 32
+
+static int dl_value(struct dl *d, const char *b, size_t len, size_t *pos, int depth,
+    char *err, size_t errlen);
+
+static void
+skip_sp(const char *b, size_t len, size_t *pos)
+{
+	while (*pos < len && b[*pos] == ' ')
+		(*pos)++;
+}
+
+static char *
+dup_n(const char *s, size_t n)
+{
+	char *r = malloc(n + 1);
+
+	if (!r)
+		return NULL;
+	memcpy(r, s, n);
+	r[n] = '\0';
+	return r;
+}
+
+static int
+dl_string(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+{
+	size_t i = *pos + 1, o = 0;
+	char *s = malloc(len - *pos + 1);
+
+	if (!s)
+		goto nomem;
+	while (i < len && b[i] != '"') {
+		if (b[i] == '\\' && i + 1 < len)
+			i++;
+		s[o++] = b[i++];
+	}
+	if (i >= len) {
+		free(s);
+		cyrus_seterr(err, errlen, "unterminated quoted string");
+		return -1;
+	}
+	s[o] = '\0';
+	d->kind = DL_ATOM;
+	d->s = s;
+	*pos = i + 1;
+	return 0;
+nomem:
+	cyrus_seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+static int
+dl_literal(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+{
+	size_t i = *pos + 1;
+	uint64_t n = 0;
+
+	while (i < len && b[i] >= '0' && b[i] <= '9' && n < UINT32_MAX)
+		n = n * 10 + (uint64_t)(b[i++] - '0');
+	if (i < len && b[i] == '+')
+		i++;
+	if (i + 3 > len || b[i] != '}' || b[i + 1] != '\r' || b[i + 2] != '\n' || n > len - i - 3) {
+		cyrus_seterr(err, errlen, "bad literal");
+		return -1;
+	}
+	i += 3;
+	d->kind = DL_ATOM;
+	d->s = dup_n(b + i, (size_t)n);
+	if (!d->s) {
+		cyrus_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	*pos = i + (size_t)n;
+	return 0;
+}
+
+static int
+dl_atom_tok(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+{
+	size_t i = *pos;
+
+	while (i < len && b[i] != ' ' && b[i] != '(' && b[i] != ')' && b[i] != '\n' && b[i] != '\r')
+		i++;
+	if (i == *pos) {
+		cyrus_seterr(err, errlen, "value expected at byte %zu", *pos);
+		return -1;
+	}
+	d->kind = DL_ATOM;
+	d->s = dup_n(b + *pos, i - *pos);
+	if (!d->s) {
+		cyrus_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	*pos = i;
+	return 0;
+}
+
+/* Members up to ')'; in a kvlist each is a key atom and a value. */
+static int
+dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int depth,
+    char *err, size_t errlen)
+{
+	struct dl key;
+
+	d->kind = kv ? DL_KVLIST : DL_LIST;
+	for (;;) {
+		skip_sp(b, len, pos);
+		if (*pos >= len) {
+			cyrus_seterr(err, errlen, "unterminated list");
+			return -1;
+		}
+		if (b[*pos] == ')') {
+			(*pos)++;
+			return 0;
+		}
+		if ((d->n & (d->n + 1)) == 0 || d->n == 0) {
+			size_t cap = d->n ? (d->n + 1) * 2 : 4;
+			struct dl *v = realloc(d->v, cap * sizeof *v);
+			char **k;
+
+			if (!v)
+				goto nomem;
+			d->v = v;
+			if (kv) {
+				k = realloc(d->keys, cap * sizeof *k);
+				if (!k)
+					goto nomem;
+				d->keys = k;
+			}
+		}
+		memset(&d->v[d->n], 0, sizeof d->v[d->n]);
+		if (kv) {
+			if (dl_value(&key, b, len, pos, depth + 1, err, errlen) < 0)
+				return -1;
+			if (key.kind != DL_ATOM) {
+				dl_free(&key);
+				cyrus_seterr(err, errlen, "key expected at byte %zu", *pos);
+				return -1;
+			}
+			d->keys[d->n] = key.s;
+			skip_sp(b, len, pos);
+		}
+		if (dl_value(&d->v[d->n], b, len, pos, depth + 1, err, errlen) < 0) {
+			if (kv)
+				free(d->keys[d->n]);
+			dl_free(&d->v[d->n]);
+			return -1;
+		}
+		d->n++;
+	}
+nomem:
+	cyrus_seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+static int
+dl_value(struct dl *d, const char *b, size_t len, size_t *pos, int depth, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof *d);
+	if (depth > DL_MAX_DEPTH) {
+		cyrus_seterr(err, errlen, "lists nested too deep");
+		return -1;
+	}
+	skip_sp(b, len, pos);
+	if (*pos >= len) {
+		cyrus_seterr(err, errlen, "value expected at the end");
+		return -1;
+	}
+	if (b[*pos] == '(') {
+		(*pos)++;
+		return dl_members(d, 0, b, len, pos, depth, err, errlen);
+	}
+	if (b[*pos] == '%' && *pos + 1 < len && b[*pos + 1] == '(') {
+		*pos += 2;
+		return dl_members(d, 1, b, len, pos, depth, err, errlen);
+	}
+	if (b[*pos] == '"')
+		return dl_string(d, b, len, pos, err, errlen);
+	if (b[*pos] == '{')
+		return dl_literal(d, b, len, pos, err, errlen);
+	return dl_atom_tok(d, b, len, pos, err, errlen);
+}
+
+int
+dl_parse(struct dl *d, const char *buf, size_t len, size_t *used, char *err, size_t errlen)
+{
+	size_t pos = 0;
+	int r = dl_value(d, buf, len, &pos, 0, err, errlen);
+
+	if (r < 0)
+		dl_free(d);
+	if (used)
+		*used = pos;
+	return r;
+}
+
+void
+dl_free(struct dl *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->n; i++) {
+		dl_free(&d->v[i]);
+		if (d->keys)
+			free(d->keys[i]);
+	}
+	free(d->v);
+	free(d->keys);
+	free(d->s);
+	memset(d, 0, sizeof *d);
+}
+
+const struct dl *
+dl_get(const struct dl *d, const char *key)
+{
+	size_t i;
+
+	if (!d || d->kind != DL_KVLIST)
+		return NULL;
+	for (i = 0; i < d->n; i++)
+		if (!strcmp(d->keys[i], key))
+			return &d->v[i];
+	return NULL;
+}
+
+const char *
+dl_atom(const struct dl *d, const char *key)
+{
+	const struct dl *v = dl_get(d, key);
+
+	return v && v->kind == DL_ATOM ? v->s : NULL;
+}
