@@ -56,6 +56,26 @@ const struct agent_command agent_commands[] = {
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
+	{ "verify", cmd_verify, 0, "ARCHIVE...",
+	  "check Cyrus archives: gzip, tar, message SHA1s, names, sidecar",
+	  "Reads each archive whole and checks every gzip member's CRC, the tar framing, that\n"
+	  "every files/<sha1> entry hashes to its name, that entry names are safe (relative, no\n"
+	  "'..', no entry below a symlink, no link pointing outside), that the last run is\n"
+	  "complete and that the sidecar index agrees with the archive. Each problem is named\n"
+	  "on stderr, one line each; the exit status is 1 when any archive has one. Needs no\n"
+	  "configuration or journal." },
+	{ "reindex", cmd_reindex, 0, "ARCHIVE",
+	  "rebuild an archive's sidecar index from the archive alone",
+	  "Scans the archive and writes a new sidecar (ARCHIVE with .tar.gz replaced by .idx):\n"
+	  "temporary file, fsync, rename. An incomplete run at the end is left out (the next\n"
+	  "backup cuts it). Refused while a backup writes to the archive." },
+	{ "show", cmd_show, 0, "ARCHIVE [--at TIME|RUN]",
+	  "show an archive's runs, or one run's folders, messages and bytes",
+	  "Without --at: one line per run (number, name, UTC time, entries, bytes). With --at\n"
+	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, or a day: its last\n"
+	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
+	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
+	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };

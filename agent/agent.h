@@ -46,6 +46,9 @@ int cmd_list(struct agent *, int, char **);
 int cmd_query(struct agent *, int, char **);
 int cmd_status(struct agent *, int, char **);
 int cmd_sync(struct agent *, int, char **);
+int cmd_verify(struct agent *, int, char **);
+int cmd_reindex(struct agent *, int, char **);
+int cmd_show(struct agent *, int, char **);
 
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);
