@@ -221,7 +221,7 @@ tar_list_count(const char *p, const char *must)
 	FILE *f;
 	int n = 0, found = must == NULL, st;
 
-	snprintf(cmd, sizeof cmd, "tar -tzif '%s' 2>&1", p);
+	snprintf(cmd, sizeof cmd, "tar --quoting-style=escape -tzif '%s' 2>&1", p);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof line, f) != NULL) {
