@@ -162,7 +162,7 @@ verify_entries(sqlite3 *db, struct vctx *v)
 	    "run %lld: '%s' does not hash to its name%.0lld");
 	vquery(db, v, "SELECT e.run, CAST(e.name AS TEXT), 0 FROM entries e, entries s WHERE s.kind = 1"
 	    " AND substr(s.name, 1, 5) != CAST('imap/' AS BLOB)"
-	    " AND substr(e.name, 1, length(s.name) + 1) = s.name || CAST('/' AS BLOB) ORDER BY e.id",
+	    " AND substr(e.name, 1, length(s.name) + 1) = CAST(s.name || '/' AS BLOB) ORDER BY e.id",
 	    "run %lld: '%s' lies below a symlink entry%.0lld");
 	if (sqlite3_prepare_v2(db, "SELECT run, CAST(name AS TEXT), CAST(target AS TEXT) FROM entries"
 	    " WHERE kind = 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK)
