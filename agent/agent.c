@@ -56,6 +56,55 @@ const struct agent_command agent_commands[] = {
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
+	{ "backup", cmd_backup, NEEDS_JOURNAL,
+	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...",
+	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
+	  "Opens a run of the consumer (default cyrus-archive; the first run is full: every\n"
+	  "user), finds the Cyrus users whose folders, seen, subscription or sieve files changed\n"
+	  "in its window, and appends to each user's archive DIR/USER.tar.gz one run: the meta\n"
+	  "files of each changed folder (read under the lock a Cyrus reader takes), every\n"
+	  "message whose SHA1 the archive lacks (checked against the GUID in cyrus.index),\n"
+	  "folder-name links and the run's manifest. A user that fails is named, its archive\n"
+	  "keeps its last complete run, the others go on; the consumer is committed only when\n"
+	  "every user succeeded. --user backs up the named users (every folder checked) without\n"
+	  "touching the consumer. -C names imapd.conf (default /etc/imapd.conf)." },
+	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
+	  "Cyrus mode: recreate a user's folders as they were at a run",
+	  "Recreates under DIR the state of the last run (or of RUN, or of the last run at or\n"
+	  "before TIME: YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME): each folder in\n"
+	  "DIR/spool/PARTITION/PATH with its cyrus.header, cyrus.index, cyrus.annotations and\n"
+	  "every message file <uid>., byte for byte; the seen, subscription and sieve files in\n"
+	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
+	  "only those folders. Nothing is written outside DIR; existing files are never\n"
+	  "overwritten; files are created mode 0600, without owners or set-id bits." },
+	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
+	  "Cyrus mode: rewrite archives keeping only what retained runs need",
+	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"
+	  "run; keeps their manifests, the folder meta copies, links and per-user files they\n"
+	  "use and every message a retained index references. An archive is rewritten when its\n"
+	  "live share is below a threshold of 80% that rises one point per week since its last\n"
+	  "compaction (so at least every 20 weeks), or always with --force. The new archive is\n"
+	  "written beside the old one, fsynced and renamed over it." },
+	{ "verify", cmd_verify, 0, "ARCHIVE...",
+	  "check Cyrus archives: gzip, tar, message SHA1s, names, sidecar",
+	  "Reads each archive whole and checks every gzip member's CRC, the tar framing, that\n"
+	  "every files/<sha1> entry hashes to its name, that entry names are safe (relative, no\n"
+	  "'..', no entry below a symlink, no link pointing outside), that the last run is\n"
+	  "complete and that the sidecar index agrees with the archive. Each problem is named\n"
+	  "on stderr, one line each; the exit status is 1 when any archive has one. Needs no\n"
+	  "configuration or journal." },
+	{ "reindex", cmd_reindex, 0, "ARCHIVE",
+	  "rebuild an archive's sidecar index from the archive alone",
+	  "Scans the archive and writes a new sidecar (ARCHIVE with .tar.gz replaced by .idx):\n"
+	  "temporary file, fsync, rename. An incomplete run at the end is left out (the next\n"
+	  "backup cuts it). Refused while a backup writes to the archive." },
+	{ "show", cmd_show, 0, "ARCHIVE [--at TIME|RUN]",
+	  "show an archive's runs, or one run's folders, messages and bytes",
+	  "Without --at: one line per run (number, name, UTC time, entries, bytes). With --at\n"
+	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, or a day: its last\n"
+	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
+	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
+	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };

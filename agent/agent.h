@@ -37,15 +37,21 @@ struct agent_command {
 
 /* The subcommands, one file each (agent/cmd-NAME.c). */
 int cmd_abort(struct agent *, int, char **);
+int cmd_backup(struct agent *, int, char **);
 int cmd_begin(struct agent *, int, char **);
 int cmd_commit(struct agent *, int, char **);
+int cmd_compact(struct agent *, int, char **);
 int cmd_consumers(struct agent *, int, char **);
 int cmd_forget(struct agent *, int, char **);
 int cmd_help(struct agent *, int, char **);
 int cmd_list(struct agent *, int, char **);
 int cmd_query(struct agent *, int, char **);
+int cmd_restore(struct agent *, int, char **);
 int cmd_status(struct agent *, int, char **);
 int cmd_sync(struct agent *, int, char **);
+int cmd_verify(struct agent *, int, char **);
+int cmd_reindex(struct agent *, int, char **);
+int cmd_show(struct agent *, int, char **);
 
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);

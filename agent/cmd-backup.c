@@ -4,7 +4,6 @@
  * Cyrus reader takes), every message whose GUID the archive lacks (checked
  * against its SHA1), folder-name links, per-user files, and the run's
  * manifest. The consumer is committed only when every archive is safe. */
-#define _GNU_SOURCE     /* asprintf, strptime, timegm */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>

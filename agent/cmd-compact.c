@@ -8,7 +8,6 @@
  * its last compaction (recorded in ARCHIVE's ".compacted" file beside it;
  * since its first run when never compacted), or with --force. The rewrite
  * itself (new file, fsync, rename) is arch_compact's. */
-#define _GNU_SOURCE     /* asprintf */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -5,7 +5,6 @@
  * archive alone. Everything the archive says is untrusted: every name is
  * checked, every directory opened without following symlinks, every file
  * created exclusively, so nothing is written outside DIR. */
-#define _GNU_SOURCE     /* asprintf, strptime, timegm */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

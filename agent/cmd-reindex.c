@@ -1,0 +1,37 @@
+/* cmd-reindex.c: `chjournal reindex ARCHIVE`: rebuilds the sidecar index
+ * from the archive alone. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent.h"
+#include "archive/archive.h"
+
+int
+cmd_reindex(struct agent *a, int argc, char **argv)
+{
+	char err[ARCH_ERR_MAX];
+	struct arch *ar;
+	struct arch_run *runs;
+	size_t n, i;
+	int64_t entries = 0;
+
+	(void)a;
+	if (argc != 2)
+		return agent_usage_error("reindex", "expected one archive");
+	if (arch_reindex(argv[1], err, sizeof err) < 0)
+		return agent_error("%s", err);
+	if (arch_open(&ar, argv[1], ARCH_READ, err, sizeof err) < 0)
+		return agent_error("%s", err);
+	if (arch_runs(ar, &runs, &n) < 0) {
+		agent_error("%s", arch_error(ar));
+		arch_close(ar);
+		return EXIT_ERROR;
+	}
+	for (i = 0; i < n; i++)
+		entries += runs[i].entries;
+	printf("%s: %zu run%s, %" PRId64 " entries indexed\n", argv[1], n, n == 1 ? "" : "s", entries);
+	free(runs);
+	arch_close(ar);
+	return EXIT_OK;
+}

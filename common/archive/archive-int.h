@@ -1,0 +1,140 @@
+/* archive-int.h: what the archive's source files share and nobody else sees:
+ * the handle, the gzip-member tar writer and reader (archive-io.c) and the
+ * sidecar helpers (archive.c). */
+#ifndef CHJ_ARCHIVE_INT_H
+#define CHJ_ARCHIVE_INT_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <zlib.h>
+#include <openssl/evp.h>
+
+#include "archive.h"
+
+#define ARCH_BUF (256 * 1024)
+#define ARCH_LEVEL 6              /* gzip -6, what `tar czf` uses */
+#define ARCH_NAME_MAX 4096        /* longer entry names are refused (and reported) */
+
+/* One entry as written or scanned, before it reaches the sidecar. */
+struct went {
+	char *name;
+	int kind;
+	char *target;
+	uint64_t size;
+	int64_t mtime_ns;
+	unsigned mode;
+	char sha1[41];
+	int64_t data_off;         /* of its data in the uncompressed member */
+};
+
+/* The writer of one member: libarchive writes pax tar into our callback,
+ * which deflates it (gzip wrapper) and writes at the end of the file. */
+struct mwriter {
+	int fd;
+	int64_t start;            /* the member's first byte in the file */
+	int64_t pos;              /* next byte to write */
+	z_stream z;
+	int z_init;
+	unsigned char *out;
+	struct archive *aw;
+	uint64_t ubytes;          /* uncompressed bytes so far */
+	struct went *ents;
+	size_t nents, cap;
+	int failed;
+	char err[ARCH_ERR_MAX];
+};
+
+/* The reader of one member: inflates just it, from a file offset on. */
+struct mreader {
+	int fd;
+	int64_t start;
+	int64_t in_pos;           /* next file byte to read */
+	z_stream z;
+	int z_init;
+	int done;                 /* the member's gzip stream ended, CRC good */
+	int64_t end;              /* one past its last byte, once done */
+	uint64_t out;             /* uncompressed bytes delivered */
+	unsigned char *in;
+	unsigned char *buf;       /* for libarchive's read callback */
+	char err[ARCH_ERR_MAX];
+};
+
+struct arch {
+	char *path;
+	char *idx;
+	int fd;
+	int mode;
+	sqlite3 *db;
+	int in_memory;
+	int64_t tail_cut;
+	int64_t size;             /* the file's length: the end of the last run */
+	struct mwriter *w;        /* the run being written */
+	char err[ARCH_ERR_MAX];
+};
+
+struct arch_stream {
+	struct mreader *r;
+	uint64_t left;
+	int check;                /* compare the SHA1 at the end */
+	EVP_MD_CTX *md;
+	char want[41];
+	const char *name;
+	char *err;
+	size_t errlen;
+};
+
+/* What a scan of one member found. */
+struct mscan {
+	int64_t offset, end;
+	struct went *ents;
+	size_t n, cap;
+	int complete;             /* gzip end + CRC, tar end, last entry runs/ */
+	int64_t bytes;
+};
+
+typedef void (*scan_problem_fn)(void *ctx, const char *fmt, ...);
+
+void arch_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* archive-io.c */
+int mwriter_begin(struct mwriter *w, int fd, int64_t start);
+int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, int fd,
+    const void *buf, struct arch_stream *src, uint64_t size, int64_t mtime_ns, unsigned mode);
+int mwriter_finish(struct mwriter *w);
+void mwriter_free(struct mwriter *w);
+int mreader_open(struct mreader *r, int fd, int64_t start);
+ssize_t mreader_read(struct mreader *r, void *buf, size_t len);
+int mreader_skip(struct mreader *r, uint64_t n);
+void mreader_close(struct mreader *r);
+int arch_sha1_hex(EVP_MD_CTX *md, char out[41]);
+/* Scans the member at offset: entries with SHA1s, completeness. problem (may
+ * be NULL) hears each oddity; want_data (may be NULL) gets folders/ data. */
+int mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, void *pctx,
+    arch_entry_data_cb data_cb, void *dctx);
+void mscan_free(struct mscan *m);
+void went_free(struct went *e);
+/* 1 when name is safe to extract (relative, no "..", no empty component). */
+int arch_name_safe(const char *name);
+
+/* archive.c */
+int sidecar_schema(sqlite3 *db, char *err, size_t errlen);
+int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
+    char *err, size_t errlen);
+/* Builds a fresh sidecar file for the archive open on fd (temp file, fsync,
+ * rename, fsync dir). *end: the end of the last complete member. */
+int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen);
+int arch_read_tail(int fd, int64_t end, unsigned char tail[8]);
+int arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen);
+int arch_fsync_dir(const char *path);
+int arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s);
+int arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name,
+    int64_t time, char *run_name, size_t namelen);
+/* Scans the members from offset from on into db's tables (run ids going on
+ * from next_id) in one transaction; stops at the first incomplete member,
+ * unless resync (ascending offsets) names a later member start to go on at.
+ * Returns the end of the last complete member, or -1 (err). */
+int64_t arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id, scan_problem_fn problem, void *pctx,
+    arch_entry_data_cb data_cb, void *dctx, const int64_t *resync, size_t nresync,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,550 @@
+/* archive-ops.c: the whole-archive operations: reindex (the sidecar rebuilt
+ * from the archive alone), verify (gzip, tar, SHA1s, names, sidecar) and
+ * compact (a new archive of what the caller keeps, put in place by rename). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive-int.h"
+
+int
+arch_reindex(const char *path, char *err, size_t errlen)
+{
+	char *idx = arch_sidecar_path(path);
+	struct stat st;
+	int64_t end;
+	int fd, rc = -1;
+
+	if (idx == NULL) {
+		arch_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		arch_seterr(err, errlen, "cannot open archive '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		arch_seterr(err, errlen, "archive '%s' is not a regular file", path);
+		goto out;
+	}
+	/* the writers' lock: no run is appended while the sidecar is rebuilt */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		arch_seterr(err, errlen, "archive '%s' is in use: another writer holds its lock", path);
+		goto out;
+	}
+	rc = sidecar_rebuild_file(fd, st.st_size, idx, &end, err, errlen);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(idx);
+	return rc;
+}
+
+/* ---- verify ---- */
+
+struct vctx {
+	arch_problem_cb problem;
+	void *ctx;
+	int count;
+};
+
+static void
+vsay(void *p, const char *fmt, ...)
+{
+	struct vctx *v = p;
+	char msg[ARCH_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* one line each, whatever the names hold */
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = '?';
+	v->count++;
+	if (v->problem != NULL)
+		v->problem(v->ctx, msg);
+}
+
+/* Offsets of the runs the sidecar knows (to resync after a broken member). */
+static int64_t *
+side_offsets(const char *idx, size_t *n)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t *v = NULL, *nv;
+	size_t cap = 0;
+
+	*n = 0;
+	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, NULL, 0) < 0)
+		return NULL;
+	if (sqlite3_prepare_v2(db, "SELECT offset FROM runs ORDER BY offset", -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 64;
+				nv = realloc(v, cap * sizeof *v);
+				if (nv == NULL)
+					break;
+				v = nv;
+			}
+			v[(*n)++] = sqlite3_column_int64(st, 0);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Runs a query whose rows are (a, b) and says fmt for each. */
+static void
+vquery(sqlite3 *db, struct vctx *v, const char *sql, const char *fmt)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		vsay(v, "sidecar check failed: %s", sqlite3_errmsg(db));
+		return;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 1);
+
+		vsay(v, fmt, (long long)sqlite3_column_int64(st, 0), s ? s : "",
+		    (long long)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_finalize(st);
+}
+
+/* Lexically: does target, relative to the directory of name, stay inside
+ * the archive's root? */
+static int
+link_stays_inside(const char *name, const char *target)
+{
+	int depth = 0;
+	const char *p, *c;
+	size_t l;
+
+	if (*target == '\0')
+		return 1;               /* the empty link: a folder that is gone */
+	if (*target == '/')
+		return 0;
+	for (p = name; (c = strchr(p, '/')) != NULL; p = c + 1)
+		depth++;
+	for (p = target; *p; p = c + 1) {
+		c = strchr(p, '/');
+		l = c ? (size_t)(c - p) : strlen(p);
+		if (l == 2 && p[0] == '.' && p[1] == '.')
+			depth--;
+		else if (l > 0 && !(l == 1 && p[0] == '.'))
+			depth++;
+		if (depth < 0)
+			return 0;
+		if (c == NULL)
+			break;
+	}
+	return 1;
+}
+
+/* What is wrong with the entries themselves: hashes, links, paths. */
+static void
+verify_entries(sqlite3 *db, struct vctx *v)
+{
+	sqlite3_stmt *st = NULL;
+
+	vquery(db, v, "SELECT run, CAST(name AS TEXT), 0 FROM entries WHERE substr(name, 1, 6) = CAST('files/' AS BLOB)"
+	    " AND (kind != 0 OR CAST(substr(name, 7) AS TEXT) IS NOT sha1) ORDER BY id",
+	    "run %lld: '%s' does not hash to its name%.0lld");
+	vquery(db, v, "SELECT e.run, CAST(e.name AS TEXT), 0 FROM entries e, entries s WHERE s.kind = 1"
+	    " AND substr(s.name, 1, 5) != CAST('imap/' AS BLOB)"
+	    " AND substr(e.name, 1, length(s.name) + 1) = CAST(s.name || '/' AS BLOB) ORDER BY e.id",
+	    "run %lld: '%s' lies below a symlink entry%.0lld");
+	if (sqlite3_prepare_v2(db, "SELECT run, CAST(name AS TEXT), CAST(target AS TEXT) FROM entries"
+	    " WHERE kind = 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 1);
+		const char *t = (const char *)sqlite3_column_text(st, 2);
+
+		if (n && t && !link_stays_inside(n, t))
+			vsay(v, "run %lld: symlink '%.200s' points outside the archive ('%.200s')",
+			    (long long)sqlite3_column_int64(st, 0), n, t);
+	}
+	sqlite3_finalize(st);
+}
+
+/* A "file:" URI naming path, read-only, for ATTACH. */
+static char *
+ro_uri(const char *path)
+{
+	size_t l = strlen(path), i, o = 0;
+	char *u = malloc(3 * l + 32);
+
+	if (u == NULL)
+		return NULL;
+	o += (size_t)sprintf(u, "file:");
+	for (i = 0; i < l; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '/' || c == '.' || c == '_' || c == '-')
+			u[o++] = (char)c;
+		else
+			o += (size_t)sprintf(u + o, "%%%02X", c);
+	}
+	strcpy(u + o, "?mode=ro");
+	return u;
+}
+
+/* Compares the scan (main) with the sidecar file. */
+static void
+verify_sidecar(sqlite3 *db, const char *idx, struct vctx *v)
+{
+	sqlite3_stmt *st = NULL;
+	char *uri;
+	int ok;
+
+	if (access(idx, F_OK) < 0) {
+		vsay(v, "sidecar '%s' is missing (reindex rebuilds it)", idx);
+		return;
+	}
+	uri = ro_uri(idx);
+	if (uri == NULL || sqlite3_prepare_v2(db, "ATTACH ?1 AS side", -1, &st, NULL) != SQLITE_OK) {
+		free(uri);
+		vsay(v, "sidecar '%s' cannot be read", idx);
+		return;
+	}
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+	ok = sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	free(uri);
+	if (!ok || sqlite3_exec(db, "SELECT count(*) FROM side.runs, side.entries LIMIT 1", NULL, NULL, NULL)
+	    != SQLITE_OK) {
+		vsay(v, "sidecar '%s' is not a readable index: %s (reindex rebuilds it)", idx, sqlite3_errmsg(db));
+		sqlite3_exec(db, "DETACH side", NULL, NULL, NULL);
+		return;
+	}
+	vquery(db, v, "SELECT s.id, s.name, 0 FROM main.runs s LEFT JOIN side.runs r ON r.id = s.id"
+	    " WHERE r.id IS NULL ORDER BY s.id", "sidecar lacks run %lld '%s'%.0lld");
+	vquery(db, v, "SELECT r.id, r.name, 0 FROM side.runs r LEFT JOIN main.runs s ON s.id = r.id"
+	    " WHERE s.id IS NULL ORDER BY r.id", "sidecar has run %lld '%s', which the archive does not hold%.0lld");
+	vquery(db, v, "SELECT s.id, s.name, 0 FROM main.runs s JOIN side.runs r ON r.id = s.id"
+	    " WHERE r.name IS NOT s.name OR r.time IS NOT s.time OR r.offset IS NOT s.offset"
+	    " OR r.\"end\" IS NOT s.\"end\" OR r.entries IS NOT s.entries OR r.bytes IS NOT s.bytes"
+	    " OR r.tail IS NOT s.tail ORDER BY s.id", "sidecar disagrees with the archive on run %lld '%s'%.0lld");
+	vquery(db, v, "SELECT s.run, r.name, count(*) FROM main.entries s JOIN side.runs r ON r.id = s.run"
+	    " LEFT JOIN side.entries x ON x.run = s.run AND x.seq = s.seq"
+	    " WHERE x.id IS NULL OR x.name IS NOT s.name OR x.kind IS NOT s.kind OR x.target IS NOT s.target"
+	    " OR x.size IS NOT s.size OR x.mtime_ns IS NOT s.mtime_ns OR x.mode IS NOT s.mode"
+	    " OR x.sha1 IS NOT s.sha1 OR x.member IS NOT s.member OR x.data_off IS NOT s.data_off"
+	    " GROUP BY s.run ORDER BY s.run",
+	    "sidecar disagrees with the archive on run %lld '%s': %lld entries differ");
+	vquery(db, v, "SELECT x.run, '', count(*) FROM side.entries x LEFT JOIN main.entries s"
+	    " ON x.run = s.run AND x.seq = s.seq WHERE s.id IS NULL GROUP BY x.run ORDER BY x.run",
+	    "sidecar lists entries of run %lld%s the archive does not hold: %lld");
+	sqlite3_exec(db, "DETACH side", NULL, NULL, NULL);
+}
+
+int
+arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
+    char *err, size_t errlen)
+{
+	struct vctx v = { problem, ctx, 0 };
+	char *idx = arch_sidecar_path(path);
+	int64_t *offs = NULL, end;
+	size_t noffs = 0;
+	sqlite3 *db = NULL;
+	struct stat st;
+	int fd, rc = -1;
+
+	if (idx == NULL) {
+		arch_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		arch_seterr(err, errlen, "cannot open archive '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		arch_seterr(err, errlen, "archive '%s' is not a regular file", path);
+		goto out;
+	}
+	offs = side_offsets(idx, &noffs);
+	if (arch_open_db(&db, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err, errlen) < 0 ||
+	    sidecar_schema(db, err, errlen) < 0)
+		goto out;
+	end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
+	if (end < 0)
+		goto out;
+	if (end < st.st_size)
+		vsay(&v, "%lld bytes after the last complete run (offset %lld) are not a complete run",
+		    (long long)(st.st_size - end), (long long)end);
+	verify_entries(db, &v);
+	verify_sidecar(db, idx, &v);
+	rc = v.count;
+out:
+	sqlite3_close(db);
+	if (fd >= 0)
+		close(fd);
+	free(offs);
+	free(idx);
+	return rc;
+}
+
+/* ---- compact ---- */
+
+struct citem {
+	int64_t id;
+	struct arch_entry e;
+	int drop;
+};
+
+static int
+citem_by_name(const void *x, const void *y)
+{
+	const struct citem *a = x, *b = y;
+	int c = strcmp(a->e.name, b->e.name);
+
+	return c != 0 ? c : (a->id < b->id ? -1 : a->id > b->id);
+}
+
+static int
+citem_by_id(const void *x, const void *y)
+{
+	const struct citem *a = x, *b = y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+struct cctx {
+	struct arch *to;
+};
+
+static int
+compact_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
+    char *err, size_t errlen)
+{
+	struct cctx *c = cbctx;
+
+	if (arch_run_add_stream(c->to, e, s) < 0) {
+		arch_seterr(err, errlen, "%s", arch_error(c->to));
+		return -1;
+	}
+	return 0;
+}
+
+/* The entries of runs (lo, hi] that keep() accepts, newest copy per name,
+ * manifests left out, in file order. */
+static int
+compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, struct citem **out,
+    size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	struct citem *v = NULL, *nv;
+	size_t cnt = 0, cap = 0, i, j;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, run, name, kind, target, size, mtime_ns, mode, sha1 FROM entries"
+	    " WHERE run > ?1 AND run <= ?2 AND substr(name, 1, 5) != CAST('runs/' AS BLOB) ORDER BY id",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct citem c;
+		const unsigned char *sha = sqlite3_column_text(st, 8);
+		int nl = sqlite3_column_bytes(st, 2);
+
+		memset(&c, 0, sizeof c);
+		c.id = sqlite3_column_int64(st, 0);
+		c.e.run = sqlite3_column_int64(st, 1);
+		c.e.name = strndup(sqlite3_column_blob(st, 2), (size_t)nl);
+		c.e.kind = sqlite3_column_int(st, 3) == 1 ? ARCH_KIND_SYMLINK : ARCH_KIND_FILE;
+		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+			c.e.target = strndup(sqlite3_column_blob(st, 4) ? sqlite3_column_blob(st, 4) : "",
+			    (size_t)sqlite3_column_bytes(st, 4));
+		c.e.size = (uint64_t)sqlite3_column_int64(st, 5);
+		c.e.mtime_ns = sqlite3_column_int64(st, 6);
+		c.e.mode = (mode_t)sqlite3_column_int(st, 7);
+		snprintf(c.e.sha1, sizeof c.e.sha1, "%s", sha ? (const char *)sha : "");
+		if (c.e.name == NULL || !keep(ctx, &c.e)) {
+			arch_entry_free(&c.e);
+			continue;
+		}
+		if (cnt == cap) {
+			cap = cap ? 2 * cap : 256;
+			nv = realloc(v, cap * sizeof *v);
+			if (nv == NULL) {
+				arch_entry_free(&c.e);
+				goto out;
+			}
+			v = nv;
+		}
+		v[cnt++] = c;
+	}
+	/* the newest accepted copy of each name wins */
+	qsort(v, cnt, sizeof *v, citem_by_name);
+	for (i = 0; i + 1 < cnt; i++)
+		if (strcmp(v[i].e.name, v[i + 1].e.name) == 0)
+			v[i].drop = 1;
+	for (i = j = 0; i < cnt; i++) {
+		if (v[i].drop)
+			arch_entry_free(&v[i].e);
+		else
+			v[j++] = v[i];
+	}
+	cnt = j;
+	qsort(v, cnt, sizeof *v, citem_by_id);
+	rc = 0;
+out:
+	if (rc < 0) {
+		arch_seterr(err, errlen, "compact: %s", db ? sqlite3_errmsg(db) : "out of memory");
+		for (i = 0; i < cnt; i++)
+			arch_entry_free(&v[i].e);
+		free(v);
+		v = NULL;
+		cnt = 0;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = cnt;
+	return rc;
+}
+
+/* Writes kept run k of from (with what moved into it) as one run of to. */
+static int
+compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_run *k, arch_keep_cb keep,
+    void *ctx, char *err, size_t errlen)
+{
+	struct citem *v = NULL;
+	struct arch_want *w = NULL;
+	struct cctx c = { to };
+	char *man = NULL;
+	size_t n = 0, mlen, i;
+	int rc = -1;
+
+	if (compact_pick(from->db, lo, k->id, keep, ctx, &v, &n, err, errlen) < 0)
+		return -1;
+	w = calloc(n ? n : 1, sizeof *w);
+	if (w == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		w[i].run = v[i].e.run;
+		w[i].name = v[i].e.name;
+	}
+	if (arch_read_manifest(from, k->id, &man, &mlen) < 0 || arch_run_begin(to) < 0 ||
+	    arch_fetch(from, w, n, compact_cb, &c) < 0 ||
+	    arch_run_commit_as(to, man, mlen, k->name, k->time, NULL, 0) < 0) {
+		arch_seterr(err, errlen, "compact: %s", from->err[0] ? from->err : to->err);
+		arch_run_abort(to);
+		goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		arch_entry_free(&v[i].e);
+	free(v);
+	free(w);
+	free(man);
+	return rc;
+}
+
+static void
+unlink_sidecar(const char *idx)
+{
+	size_t l = strlen(idx);
+	char *j = malloc(l + 16);
+
+	unlink(idx);
+	if (j != NULL) {
+		snprintf(j, l + 16, "%s-journal", idx);
+		unlink(j);
+		free(j);
+	}
+}
+
+int
+arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep, void *ctx,
+    char *err, size_t errlen)
+{
+	struct arch *from = NULL, *to = NULL;
+	struct arch_run *runs = NULL;
+	size_t nruns = 0, i, r = 0;
+	char *tmp = NULL, *tidx = NULL;
+	int64_t lo = 0;
+	int rc = -1;
+
+	if (arch_open(&from, path, ARCH_APPEND, err, errlen) < 0)
+		return -1;
+	if (arch_runs(from, &runs, &nruns) < 0) {
+		arch_seterr(err, errlen, "%s", from->err);
+		goto out;
+	}
+	tmp = malloc(strlen(path) + 16);
+	if (tmp == NULL)
+		goto oom;
+	sprintf(tmp, "%s.compact", path);
+	tidx = arch_sidecar_path(tmp);
+	if (tidx == NULL)
+		goto oom;
+	unlink(tmp);
+	unlink_sidecar(tidx);
+	if (arch_open(&to, tmp, ARCH_APPEND, err, errlen) < 0)
+		goto out;
+	for (i = 0; i < nkeep; i++) {
+		if (i > 0 && keep_runs[i] <= keep_runs[i - 1]) {
+			arch_seterr(err, errlen, "compact: runs to keep are not ascending");
+			goto out;
+		}
+		while (r < nruns && runs[r].id != keep_runs[i])
+			r++;
+		if (r == nruns) {
+			arch_seterr(err, errlen, "compact: archive '%s' has no run %lld", path, (long long)keep_runs[i]);
+			goto out;
+		}
+		if (compact_run(from, to, lo, &runs[r], keep, ctx, err, errlen) < 0)
+			goto out;
+		lo = runs[r].id;
+	}
+	if (fsync(to->fd) < 0 || arch_close(to) < 0) {
+		to = NULL;
+		arch_seterr(err, errlen, "compact: cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	to = NULL;
+	/* The old sidecar goes first: a crash now leaves the old archive
+	 * without one (rebuilt at the next open), never the new archive with
+	 * the old sidecar. */
+	unlink_sidecar(from->idx);
+	if (rename(tmp, path) < 0) {
+		arch_seterr(err, errlen, "compact: cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	if (rename(tidx, from->idx) < 0) {
+		arch_seterr(err, errlen, "compact: cannot rename '%s': %s (reindex rebuilds it)", tidx,
+		    strerror(errno));
+		goto out;
+	}
+	arch_fsync_dir(path);
+	rc = 0;
+	goto out;
+oom:
+	arch_seterr(err, errlen, "out of memory");
+out:
+	if (to != NULL) {
+		arch_close(to);
+		unlink(tmp);
+		unlink_sidecar(tidx);
+	}
+	arch_close(from);
+	free(runs);
+	free(tmp);
+	free(tidx);
+	return rc;
+}
