@@ -475,7 +475,8 @@ restore_folders(struct restore *r, char **only, size_t nonly)
 			continue;
 		dir = folder_dir(f);
 		if (dir == NULL || strchr(f->uniqueid, '/') != NULL) {
-			agent_error("folder '%s': unsafe path '%s' in the archive: refused", f->name, f->relpath);
+			agent_error("folder '%s': unsafe partition or path '%s/%s' in the archive: refused",
+			    f->name, f->partition, f->relpath);
 			free(dir);
 			goto out;
 		}

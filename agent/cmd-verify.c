@@ -1,14 +1,28 @@
 /* cmd-verify.c: `chjournal verify ARCHIVE...`: checks each archive alone
- * (gzip CRCs, tar framing, files/<sha1> contents, entry names, the sidecar)
- * and names every problem on stderr, one line each. */
+ * (gzip CRCs, tar framing, files/<sha1> contents, entry names, the sidecar),
+ * parses every stored cyrus.index and cyrus.expunge and checks that each
+ * message they reference is stored, and names every problem on stderr, one
+ * line each. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "agent.h"
 #include "archive/archive.h"
+#include "cyrus/cyrus.h"
+
+/* A message a stored index references, and the index copy that does. */
+struct guid_ref {
+	char name[48];              /* files/<sha1> */
+	char *from;                 /* "folders/UID/cyrus.index (run N)" */
+};
 
 struct verify_ctx {
 	const char *path;
 	long problems;
+	struct guid_ref *refs;
+	size_t nrefs, caprefs;
+	int oom;
 };
 
 static void
@@ -20,20 +34,121 @@ verify_problem(void *ctx, const char *msg)
 	agent_warn("%s: %s", v->path, msg);
 }
 
-/* HOOK (issue 3, lead): every GUID of every stored cyrus.index must exist as
- * files/<sha1>. arch_verify passes each folders/ entry here with its data;
- * parse the names ending in "/cyrus.index" with common/cyrus/ and, for each
- * record's GUID, look it up (e.g. collect the GUIDs here and check them with
- * arch_has() on an ARCH_READ handle after arch_verify returns), calling
- * verify_problem(ctx, "...") for each one missing. Returns 0. */
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int
+add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
+{
+	static const char digits[] = "0123456789abcdef";
+	struct guid_ref *r;
+	char *p;
+	int i;
+
+	if (v->nrefs == v->caprefs) {
+		size_t cap = v->caprefs ? v->caprefs * 2 : 1024;
+		void *np = realloc(v->refs, cap * sizeof *v->refs);
+
+		if (np == NULL)
+			return -1;
+		v->refs = np;
+		v->caprefs = cap;
+	}
+	r = &v->refs[v->nrefs];
+	p = r->name + snprintf(r->name, sizeof r->name, ARCH_FILES);
+	for (i = 0; i < 20; i++) {
+		*p++ = digits[guid[i] >> 4];
+		*p++ = digits[guid[i] & 15];
+	}
+	*p = '\0';
+	if (asprintf(&r->from, "%s (run %lld)", e->name, (long long)e->run) < 0)
+		return -1;
+	v->nrefs++;
+	return 0;
+}
+
+/* Called by arch_verify for each folders/ entry: a stored index must parse,
+ * and every message it references is remembered for the check after. */
 static int
 verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len)
 {
-	(void)ctx;
-	(void)e;
-	(void)data;
-	(void)len;
+	struct verify_ctx *v = ctx;
+	struct cyrus_index x;
+	static const uint8_t zero[20];
+	uint32_t i;
+
+	if (!ends_with(e->name, "/cyrus.index") && !ends_with(e->name, "/cyrus.expunge"))
+		return 0;
+	memset(&x, 0, sizeof x);
+	if (cyrus_index_parse(&x, data, len) < 0) {
+		char msg[CYRUS_ERR_MAX + 256];
+
+		snprintf(msg, sizeof msg, "%s (run %lld): %s", e->name, (long long)e->run, x.err);
+		verify_problem(v, msg);
+		cyrus_index_free(&x);
+		return 0;
+	}
+	for (i = 0; i < x.num_records; i++) {
+		if (!cyrus_record_has_file(&x.records[i]) || memcmp(x.records[i].guid, zero, 20) == 0)
+			continue;
+		if (add_ref(v, x.records[i].guid, e) < 0)
+			v->oom = 1;
+	}
+	cyrus_index_free(&x);
 	return 0;
+}
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct guid_ref *)a)->name, ((const struct guid_ref *)b)->name);
+}
+
+/* Every referenced message must be stored (once per message named). */
+static void
+check_refs(struct verify_ctx *v)
+{
+	struct arch *ar = NULL;
+	char err[ARCH_ERR_MAX];
+	size_t i;
+
+	if (v->nrefs == 0)
+		return;
+	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) < 0) {
+		verify_problem(v, err);
+		return;
+	}
+	qsort(v->refs, v->nrefs, sizeof *v->refs, ref_cmp);
+	for (i = 0; i < v->nrefs; i++) {
+		char msg[1024];
+		int has;
+
+		if (i > 0 && strcmp(v->refs[i - 1].name, v->refs[i].name) == 0)
+			continue;
+		has = arch_has(ar, v->refs[i].name);
+		if (has == 1)
+			continue;
+		snprintf(msg, sizeof msg, "%s references message %s, which the archive %s",
+		    v->refs[i].from, v->refs[i].name + strlen(ARCH_FILES),
+		    has == 0 ? "does not hold" : "cannot be searched for");
+		verify_problem(v, msg);
+	}
+	arch_close(ar);
+}
+
+static void
+verify_ctx_free(struct verify_ctx *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nrefs; i++)
+		free(v->refs[i].from);
+	free(v->refs);
 }
 
 int
@@ -46,9 +161,15 @@ cmd_verify(struct agent *a, int argc, char **argv)
 	if (argc < 2)
 		return agent_usage_error("verify", "expected one or more archives");
 	for (i = 1; i < argc; i++) {
-		struct verify_ctx v = { argv[i], 0 };
+		struct verify_ctx v;
 
+		memset(&v, 0, sizeof v);
+		v.path = argv[i];
 		n = arch_verify(argv[i], verify_problem, verify_index, &v, err, sizeof err);
+		if (n >= 0 && v.oom)
+			verify_problem(&v, "out of memory collecting the messages indexes reference");
+		if (n >= 0)
+			check_refs(&v);
 		if (n < 0) {
 			agent_error("%s", err);
 			rc = EXIT_ERROR;
@@ -58,6 +179,7 @@ cmd_verify(struct agent *a, int argc, char **argv)
 		} else {
 			printf("%s: ok\n", argv[i]);
 		}
+		verify_ctx_free(&v);
 	}
 	return rc;
 }
