@@ -152,6 +152,21 @@ run_layout() {
 		check_restores 6
 	'
 
+	expect_success "$LAYOUT: SIGKILL at points during compact leaves a valid archive" '
+		for delay in 0.01 0.03 0.06 0.1 0.2; do
+			cp "$ARCH/user01.tar.gz" "$TRASH/k.tar.gz" && rm -f "$TRASH/k.idx" &&
+			"$CHJOURNAL" compact --force "$TRASH/k.tar.gz" >/dev/null 2>&1 &
+			pid=$!
+			sleep "$delay"
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid"
+			chj verify "$TRASH/k.tar.gz" >/dev/null || return 1
+			rm -rf "$TRASH/k-restore"
+			chj restore "$TRASH/k.tar.gz" --to "$TRASH/k-restore" >/dev/null &&
+			cyrus_compare "$TRASH/snap-$LAYOUT-6-user01" "$TRASH/k-restore" || return 1
+		done
+	'
+
 	expect_success "$LAYOUT: compact keeps the retained runs restorable" '
 		chj compact --force "$ARCH"/user0*.tar.gz >out 2>err &&
 		grep -q compacted out &&
