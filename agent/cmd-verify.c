@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "archive/archive.h"
@@ -14,7 +15,7 @@
 /* A message a stored index references, and the index copy that does. */
 struct guid_ref {
 	char name[48];              /* files/<sha1> */
-	char *from;                 /* "folders/UID/cyrus.index (run N)" */
+	char *from;                 /* "folders/UID/cyrus.index" */
 };
 
 struct verify_ctx {
@@ -66,7 +67,7 @@ add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
 		*p++ = digits[guid[i] & 15];
 	}
 	*p = '\0';
-	if (asprintf(&r->from, "%s (run %lld)", e->name, (long long)e->run) < 0)
+	if (asprintf(&r->from, "%s", e->name) < 0)
 		return -1;
 	v->nrefs++;
 	return 0;
@@ -88,7 +89,7 @@ verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len
 	if (cyrus_index_parse(&x, data, len) < 0) {
 		char msg[CYRUS_ERR_MAX + 256];
 
-		snprintf(msg, sizeof msg, "%s (run %lld): %s", e->name, (long long)e->run, x.err);
+		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err);
 		verify_problem(v, msg);
 		cyrus_index_free(&x);
 		return 0;
@@ -141,6 +142,23 @@ check_refs(struct verify_ctx *v)
 	arch_close(ar);
 }
 
+/* An open rebuilds a missing or stale sidecar (a crash between the rename
+ * of a compacted archive and of its sidecar leaves one): it is derived data,
+ * so that is a repair, not a problem. The archive itself is never touched. */
+static void
+repair_sidecar(const char *path)
+{
+	struct arch *ar = NULL;
+	char err[ARCH_ERR_MAX], *idx = arch_sidecar_path(path);
+	int had = idx != NULL && access(idx, F_OK) == 0;
+
+	if (arch_open(&ar, path, ARCH_READ, err, sizeof err) == 0)
+		arch_close(ar);
+	if (idx != NULL && !had && access(idx, F_OK) == 0)
+		agent_warn("%s: sidecar '%s' was missing: rebuilt from the archive", path, idx);
+	free(idx);
+}
+
 static void
 verify_ctx_free(struct verify_ctx *v)
 {
@@ -165,6 +183,7 @@ cmd_verify(struct agent *a, int argc, char **argv)
 
 		memset(&v, 0, sizeof v);
 		v.path = argv[i];
+		repair_sidecar(argv[i]);
 		n = arch_verify(argv[i], verify_problem, verify_index, &v, err, sizeof err);
 		if (n >= 0 && v.oom)
 			verify_problem(&v, "out of memory collecting the messages indexes reference");

@@ -154,7 +154,7 @@ run_layout() {
 
 	expect_success "$LAYOUT: SIGKILL at points during compact leaves a valid archive" '
 		for delay in 0.01 0.03 0.06 0.1 0.2; do
-			cp "$ARCH/user01.tar.gz" "$TRASH/k.tar.gz" && rm -f "$TRASH/k.idx" &&
+			cp "$ARCH/user01.tar.gz" "$TRASH/k.tar.gz" && rm -f "$TRASH/k.idx" || return 1
 			"$CHJOURNAL" compact --force "$TRASH/k.tar.gz" >/dev/null 2>&1 &
 			pid=$!
 			sleep "$delay"
@@ -178,6 +178,29 @@ run_layout() {
 			cyrus_compare "$TRASH/snap-$LAYOUT-6-$u" "$out" || return 1
 		done
 	'
+
+	if [ "$LAYOUT" = uuid ] && mkdir -p "$TRASH/full" &&
+	   mount -t tmpfs -o size=4m tmpfs "$TRASH/full" 2>/dev/null; then
+		test_cleanup_extra="umount '$TRASH/full' 2>/dev/null; $test_cleanup_extra"
+		expect_success "$LAYOUT: a full disk during backup and compact leaves the archives as they were" '
+			cp -p "$ARCH"/* "$TRASH/full/" &&
+			( cd "$TRASH/full" && sha1sum *.tar.gz >"$TRASH/full.sums" ) &&
+			fallocate -l $(( $(stat -f -c "%a*%S" "$TRASH/full") - 8192 )) "$TRASH/full/filler" 2>/dev/null ||
+				dd if=/dev/zero of="$TRASH/full/filler" bs=4k 2>/dev/null
+			bash "$CYRUS_LAB" churn "$LAB" 3 >>"$TRASH/churn.log" 2>&1 &&
+			! chj backup -C "$LAB/imapd.conf" --consumer full --to "$TRASH/full" >out 2>err &&
+			grep -q "No space left on device" err &&
+			( cd "$TRASH/full" && sha1sum -c --quiet "$TRASH/full.sums" ) &&
+			chj verify "$TRASH/full"/user0*.tar.gz >/dev/null &&
+			! chj compact --force "$TRASH/full/user01.tar.gz" >out 2>err &&
+			grep -q "the archive is unchanged" err &&
+			( cd "$TRASH/full" && sha1sum -c --quiet "$TRASH/full.sums" ) &&
+			rm "$TRASH/full/filler" &&
+			chj backup -C "$LAB/imapd.conf" --consumer full --to "$TRASH/full" >out 2>err &&
+			chj verify "$TRASH/full"/user0*.tar.gz >/dev/null
+		'
+		umount "$TRASH/full"
+	fi
 
 	expect_success "$LAYOUT: the lab stops" '
 		stop_daemon && bash "$CYRUS_LAB" stop "$LAB" >/dev/null
