@@ -84,9 +84,9 @@ expect_success 'the script puts it back under its name; the owner sees the same 
 	test_cmp user02-before user02-after
 '
 
-expect_success 'again, with the user'"'"'s own login: into NAME-restored, the same state' '
+expect_success 'again, with the user'"'"'s own login, in batches of 3: into NAME-restored, the same state' '
 	echo secret >pw &&
-	restore_folder --password-file pw "$D" >out 2>err &&
+	restore_folder --password-file pw --batch 3 "$D" >out 2>err &&
 	grep -qF "into '"'"'$FOLDER-restored'"'"'" out &&
 	$IMAPQ state "$IMAP_PORT" user01 "$FOLDER-restored" >after2 &&
 	test_cmp before after2 &&
@@ -105,8 +105,8 @@ expect_success 'a third time, both names exist: refused in one line, nothing add
 	test_cmp before after4
 '
 
-expect_success '--target NAME --into-existing adds to an existing folder' '
-	restore_folder --admin admin --target INBOX/Sent --into-existing "$D" >out 2>err &&
+expect_success '--target NAME --into-existing adds to an existing folder (one APPEND each)' '
+	restore_folder --admin admin --target INBOX/Sent --into-existing --batch 1 "$D" >out 2>err &&
 	grep -q "restored 10 messages" out &&
 	$IMAPQ state "$IMAP_PORT" user01 INBOX/Sent >sent &&
 	test "$(grep -c "lab-kw2" sent)" = 1
