@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+# cyrus-imap.py: what an IMAP client does and sees, for the Cyrus tests
+# (t1231). Logs in as the user itself (SASL PLAIN, no authorization id), so
+# \Seen is the owner's. The lab accepts any password.
+#
+#   cyrus-imap.py fill   PORT USER FOLDER   create FOLDER, append messages with
+#                                           varied flags, keywords, dates and
+#                                           bytes, copy one from INBOX, expunge one
+#   cyrus-imap.py state  PORT USER FOLDER   one line per message: sha1 of the
+#                                           bytes, size, internal date (epoch),
+#                                           flags (sorted, without \Recent)
+#   cyrus-imap.py delete PORT USER FOLDER
+#   cyrus-imap.py exists PORT USER FOLDER   exit 0 when FOLDER exists
+
+import hashlib
+import imaplib
+import re
+import sys
+import time
+
+
+def login(port, user):
+    m = imaplib.IMAP4("127.0.0.1", int(port))
+    m.authenticate("PLAIN", lambda _: ("\0%s\0x" % user).encode())
+    return m
+
+
+def ok(res):
+    if res[0] != "OK":
+        raise SystemExit("IMAP: %r" % (res,))
+    return res[1]
+
+
+def q(name):
+    return '"%s"' % name
+
+
+def fill(m, folder):
+    ok(m.create(q(folder)))
+    specs = [
+        # flags, internal date, body
+        ("(\\Seen)", "01-Jan-2019 10:00:00 +0000", b"plain seen"),
+        ("(\\Seen \\Flagged $Label1)", "15-Feb-2020 23:59:59 +0100", b"flagged with a keyword"),
+        ("(\\Answered)", "29-Feb-2020 00:00:01 -0800", b"answered, unseen"),
+        ("(\\Draft \\Seen)", "31-Dec-2021 12:34:56 +0000", b"a draft"),
+        ("(\\Deleted \\Seen)", "02-Mar-2022 08:00:00 +0000", b"deleted but not expunged"),
+        ("(lab-kw1 $Junk \\Flagged)", "03-Apr-2023 09:10:11 +0000", b"two keywords"),
+        ("()", "04-May-2024 05:06:07 +0000", b"no flags at all"),
+        ("(\\Seen)", "05-Jun-2024 06:07:08 +0000", b"8-bit body: gr\xc3\xbc\xc3\x9fe"),
+        ("(\\Seen)", "06-Jul-2024 07:08:09 +0000", b"to be expunged"),
+        ("(\\Answered \\Flagged \\Seen lab-kw2)", "07-Aug-2024 08:09:10 +0000",
+         b"long body\r\n" + b"x" * 70000),
+    ]
+    for i, (flags, date, body) in enumerate(specs):
+        msg = (b"From: a@example.com\r\nTo: b@example.com\r\nSubject: t1231 message %d\r\n"
+               b"Message-ID: <t1231-%d@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               b"\r\n%s\r\n" % (i, i, body))
+        ok(m.append(q(folder), flags, '"%s"' % date, msg))
+    ok(m.select(q(folder)))
+    typ, data = m.search(None, "SUBJECT", '"message 8"')
+    ok(m.store(data[0].decode(), "+FLAGS", "(\\Deleted)"))
+    # the expunged one and the \Deleted one: only the latter stays
+    ok(m.store("5", "-FLAGS", "(\\Deleted)"))
+    ok(m.expunge())
+    ok(m.store("5", "+FLAGS", "(\\Deleted)"))
+    # a message from INBOX (hard-linked in the spool), flags changed after the copy
+    ok(m.select("INBOX"))
+    ok(m.copy("1", q(folder)))
+    ok(m.select(q(folder)))
+    ok(m.store("*", "FLAGS", "(\\Seen lab-kw1)"))
+
+
+def state(m, folder):
+    ok(m.select(q(folder), readonly=True))
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    ok((typ, data))
+    out = []
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        meta, body = item[0].decode(), item[1]
+        flags = re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
+        flags = sorted(f for f in flags if f != "\\Recent")
+        date = time.mktime(imaplib.Internaldate2tuple(item[0]))
+        size = int(re.search(r"RFC822\.SIZE (\d+)", meta).group(1))
+        if size != len(body):
+            raise SystemExit("RFC822.SIZE %d but %d bytes" % (size, len(body)))
+        out.append("%s %d %d %s" % (hashlib.sha1(body).hexdigest(), size, date, " ".join(flags)))
+    for line in sorted(out):
+        print(line)
+
+
+def main():
+    cmd, port, user, folder = sys.argv[1:5]
+    m = login(port, user)
+    if cmd == "fill":
+        fill(m, folder)
+    elif cmd == "state":
+        state(m, folder)
+    elif cmd == "delete":
+        ok(m.delete(q(folder)))
+    elif cmd == "exists":
+        typ, data = m.list('""', q(folder))
+        sys.exit(0 if typ == "OK" and data and data[0] is not None else 1)
+    m.logout()
+
+
+main()
