@@ -10,9 +10,12 @@
 #include <openssl/evp.h>
 
 #include "archive.h"
+#include "pdeflate.h"
 
 #define ARCH_BUF (256 * 1024)
 #define ARCH_LEVEL 6              /* gzip -6, what `tar czf` uses */
+#define ARCH_THREADS 2            /* deflate workers per member being written */
+#define ARCH_CHUNK (256 * 1024)   /* input bytes per parallel deflate chunk */
 #define ARCH_NAME_MAX 4096        /* longer entry names are refused (and reported) */
 
 /* One entry as written or scanned, before it reaches the sidecar. */
@@ -33,9 +36,7 @@ struct mwriter {
 	int fd;
 	int64_t start;            /* the member's first byte in the file */
 	int64_t pos;              /* next byte to write */
-	z_stream z;
-	int z_init;
-	unsigned char *out;
+	struct pdeflate *pd;      /* the member's compressor (both cores) */
 	struct archive *aw;
 	uint64_t ubytes;          /* uncompressed bytes so far */
 	struct went *ents;

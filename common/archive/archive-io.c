@@ -70,15 +70,17 @@ arch_name_safe(const char *name)
 
 /* ---- writing ---- */
 
-/* Writes the deflated bytes in w->out to the file. */
+/* The compressor's sink: writes deflated bytes at the member's end. */
 static int
-mwriter_flush(struct mwriter *w, size_t n)
+mwriter_sink(void *ctx, const void *buf, size_t n)
 {
+	struct mwriter *w = ctx;
+	const char *p = buf;
 	size_t done = 0;
 	ssize_t k;
 
 	while (done < n) {
-		k = pwrite(w->fd, w->out + done, n - done, w->pos);
+		k = pwrite(w->fd, p + done, n - done, w->pos);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
@@ -91,25 +93,20 @@ mwriter_flush(struct mwriter *w, size_t n)
 	return 0;
 }
 
-/* Deflates n bytes (flush: Z_NO_FLUSH or Z_FINISH) and writes what comes out. */
+/* Compresses n bytes of the tar stream. */
 static int
-mwriter_deflate(struct mwriter *w, const void *buf, size_t n, int flush)
+mwriter_deflate(struct mwriter *w, const void *buf, size_t n)
 {
-	int rc;
-
-	w->z.next_in = (Bytef *)(uintptr_t)buf;
-	w->z.avail_in = (uInt)n;
-	do {
-		w->z.next_out = w->out;
-		w->z.avail_out = ARCH_BUF;
-		rc = deflate(&w->z, flush);
-		if (rc == Z_STREAM_ERROR) {
-			arch_seterr(w->err, sizeof w->err, "deflate failed");
-			return -1;
-		}
-		if (ARCH_BUF - w->z.avail_out > 0 && mwriter_flush(w, ARCH_BUF - w->z.avail_out) < 0)
-			return -1;
-	} while (w->z.avail_in > 0 || w->z.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+	if (w->pd == NULL) {
+		/* the member was dropped: the tar stream's end goes nowhere */
+		arch_seterr(w->err, sizeof w->err, "the member was dropped");
+		return -1;
+	}
+	if (pdeflate_write(w->pd, buf, n) < 0) {
+		if (w->err[0] == '\0')
+			arch_seterr(w->err, sizeof w->err, "%s", pdeflate_error(w->pd));
+		return -1;
+	}
 	return 0;
 }
 
@@ -118,7 +115,7 @@ mwriter_cb(struct archive *aw, void *cd, const void *buf, size_t n)
 {
 	struct mwriter *w = cd;
 
-	if (mwriter_deflate(w, buf, n, Z_NO_FLUSH) < 0) {
+	if (mwriter_deflate(w, buf, n) < 0) {
 		archive_set_error(aw, EIO, "%s", w->err);
 		return -1;
 	}
@@ -132,17 +129,11 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	memset(w, 0, sizeof *w);
 	w->fd = fd;
 	w->start = w->pos = start;
-	w->out = malloc(ARCH_BUF);
-	if (w->out == NULL) {
-		arch_seterr(w->err, sizeof w->err, "out of memory");
+	/* one gzip member per run, deflated on both cores (pdeflate.c) */
+	if (pdeflate_new(&w->pd, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK, mwriter_sink, w) < 0) {
+		arch_seterr(w->err, sizeof w->err, "cannot start the compressor: out of memory");
 		return -1;
 	}
-	/* 15 + 16: a gzip wrapper, so each member is a gzip file of its own */
-	if (deflateInit2(&w->z, ARCH_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		arch_seterr(w->err, sizeof w->err, "deflateInit failed");
-		return -1;
-	}
-	w->z_init = 1;
 	w->aw = archive_write_new();
 	/* Full pax, not pax_restricted: restricted drops the mtime's
 	 * nanoseconds. No blocking: every byte reaches mwriter_cb at once, so
@@ -308,7 +299,12 @@ mwriter_finish(struct mwriter *w)
 		arch_seterr(w->err, sizeof w->err, "cannot end the tar stream: %s", archive_error_string(w->aw));
 		return -1;
 	}
-	return mwriter_deflate(w, NULL, 0, Z_FINISH);
+	if (pdeflate_finish(w->pd) < 0) {
+		if (w->err[0] == '\0')
+			arch_seterr(w->err, sizeof w->err, "%s", pdeflate_error(w->pd));
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -318,14 +314,15 @@ mwriter_free(struct mwriter *w)
 
 	if (w == NULL)
 		return;
+	/* the compressor goes first: freeing an open libarchive writer ends
+	 * its tar stream, and those bytes must reach no file */
+	pdeflate_free(w->pd);
+	w->pd = NULL;
 	if (w->aw != NULL)
 		archive_write_free(w->aw);
-	if (w->z_init)
-		deflateEnd(&w->z);
 	for (i = 0; i < w->nents; i++)
 		went_free(&w->ents[i]);
 	free(w->ents);
-	free(w->out);
 	memset(w, 0, sizeof *w);
 }
 

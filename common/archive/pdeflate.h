@@ -1,0 +1,27 @@
+/* pdeflate.h: one gzip member compressed on several cores (see pdeflate.c). */
+#ifndef CHJ_PDEFLATE_H
+#define CHJ_PDEFLATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Receives the compressed bytes, in order, on the caller's thread.
+ * Returns 0, or -1 to fail the stream. */
+typedef int (*pdeflate_sink)(void *ctx, const void *buf, size_t n);
+
+struct pdeflate;
+
+/* A compressor at zlib level with nthreads workers and chunks of chunk_size
+ * bytes. Returns 0, or -1 (out of memory, no threads). */
+int pdeflate_new(struct pdeflate **p, int level, int nthreads, size_t chunk_size,
+    pdeflate_sink sink, void *sink_ctx);
+/* Adds n bytes. Returns 0 or -1 (the sink failed, or deflate). */
+int pdeflate_write(struct pdeflate *p, const void *buf, size_t n);
+/* Ends the member: the last chunk, the gzip trailer. Returns 0 or -1. */
+int pdeflate_finish(struct pdeflate *p);
+const char *pdeflate_error(const struct pdeflate *p);
+/* Stops the workers and frees everything (an unfinished member is dropped:
+ * the sink hears nothing more). */
+void pdeflate_free(struct pdeflate *p);
+
+#endif
