@@ -130,6 +130,7 @@ struct watcher {
 	struct watcher_stats stats;
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
+	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
 	char *pathbuf;
 	size_t pathcap;
 	char *readbuf;
@@ -1258,6 +1259,15 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	}
 	w->drained_at = time(NULL);
 	w->last_tick = w->drained_at;
+	{
+		/* a test hook, nothing to configure: crawl one directory per
+		 * slice and sleep after it, so a test can act mid-crawl */
+		const char *e = getenv("CHJ_TEST_CRAWL_DELAY_MS");
+
+		w->test_delay_ms = e != NULL ? strtol(e, NULL, 10) : 0;
+		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
+			w->test_delay_ms = 0;
+	}
 	return w;
 }
 
@@ -1386,8 +1396,15 @@ watcher_busy(const struct watcher *w)
 void
 watcher_step(struct watcher *w)
 {
-	if (w->ncq > 0)
+	if (w->ncq > 0 && w->test_delay_ms > 0) {
+		/* tests: one directory per slice, slowly, to hold a crawl open */
+		struct timespec ts = { w->test_delay_ms / 1000, (w->test_delay_ms % 1000) * 1000000L };
+
+		crawl_run(w, 0, 1, 0);
+		nanosleep(&ts, NULL);
+	} else if (w->ncq > 0) {
 		crawl_run(w, 0, CRAWL_SLICE_DIRS, mono_ns() + CRAWL_SLICE_NS);
+	}
 	if (w->resync_reason != NULL) {
 		log_warning("%s: recording a rescan of every root and re-watching", w->resync_reason);
 		resync(w, w->resync_reason);
