@@ -133,6 +133,8 @@ struct watcher {
 	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
 	char *pathbuf;
 	size_t pathcap;
+	uint32_t pc_node;                    /* pathbuf starts with this node's path */
+	size_t pc_len;                       /* ... of this length */
 	char *readbuf;
 };
 
@@ -378,6 +380,7 @@ node_relocate(struct watcher *w, uint32_t i, uint32_t parent, const char *name)
 
 	if (NODE(w, i)->parent == parent && strcmp(NAME(w, i), name) == 0)
 		return 0;
+	w->pc_node = NIL;
 	/* events read late can describe a move under the node's own subtree
 	 * (the table lags the file system): refuse the cycle, re-sync instead */
 	for (m = parent; m != NIL; m = NODE(w, m)->parent) {
@@ -417,6 +420,7 @@ node_remove(struct watcher *w, uint32_t i, int rm)
 
 	while (NODE(w, i)->child != NIL)
 		node_remove(w, NODE(w, i)->child, rm);
+	w->pc_node = NIL;
 	n = NODE(w, i);
 	if (rm)
 		inotify_rm_watch(w->fd, n->wd);
@@ -482,7 +486,10 @@ node_path_into(struct watcher *w, uint32_t i, char **buf, size_t *cap)
 static const char *
 node_path(struct watcher *w, uint32_t i)
 {
-	const char *p = node_path_into(w, i, &w->pathbuf, &w->pathcap);
+	const char *p;
+
+	w->pc_node = NIL;
+	p = node_path_into(w, i, &w->pathbuf, &w->pathcap);
 
 	if (p == NULL && w->resync_reason == NULL)
 		w->resync_reason = "watch table inconsistent";
@@ -760,6 +767,7 @@ crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
 			w->pathbuf = nb;
 			w->pathcap = l + 256;
 		}
+		w->pc_node = NIL;
 		path = memcpy(w->pathbuf, name, l);
 	}
 	if (w->cfg != NULL && config_is_excluded(w->cfg, path))
@@ -1037,16 +1045,26 @@ renew_unwatched(struct watcher *w, time_t now)
 	}
 }
 
-/* The event's full path, built into the path buffer. NULL on ENOMEM. */
+/* The event's full path, built into the path buffer. NULL on ENOMEM.
+ * Events come in runs per directory: its path stays in the buffer. */
 static char *
 event_path(struct watcher *w, uint32_t n, const char *name)
 {
-	const char *dir = node_path(w, n);
 	size_t dl, nl = strlen(name);
 
-	if (dir == NULL || nl > NAME_MAX)
+	if (nl > NAME_MAX)
 		return NULL;
-	dl = strlen(dir);
+	if (w->pc_node == n) {
+		dl = w->pc_len;
+	} else {
+		const char *dir = node_path(w, n);
+
+		if (dir == NULL)
+			return NULL;
+		dl = strlen(dir);
+		w->pc_node = n;
+		w->pc_len = dl;
+	}
 	w->pathbuf[dl] = '/';
 	memcpy(w->pathbuf + dl + 1, name, nl + 1);
 	return w->pathbuf;
@@ -1238,6 +1256,7 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	w->fd = -1;
 	w->free_head = NIL;
 	w->displaced = NIL;
+	w->pc_node = NIL;
 	w->readbuf = malloc(READ_BUFFER_SIZE);
 	w->pathcap = PATH_MAX + NAME_MAX + 2;
 	w->pathbuf = malloc(w->pathcap);
