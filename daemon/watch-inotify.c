@@ -56,6 +56,7 @@
 #define CRAWL_SLICE_DIRS 512         /* directories per watcher_step() ... */
 #define CRAWL_SLICE_NS 20000000L     /* ... or 20 ms, whichever comes first */
 #define NAME_ARENA_MIN_COMPACT (256 * 1024)
+#define BACKLOG_LOG_EVENTS 100000    /* a call that read more logs its rate */
 
 #define NIL UINT32_MAX               /* no node */
 #define UNLINKED (UINT32_MAX - 1)    /* name_chain of a node off its name */
@@ -1198,10 +1199,24 @@ wait_readable(struct watcher *w, int ms)
 	return poll(&pfd, 1, ms) > 0;
 }
 
+/* A call that read a backlog logs its rate: the drain rate that decides
+ * how long a burst can be without overflowing the kernel queue. */
+static void
+log_backlog(unsigned long events, long long t0)
+{
+	double s = (double)(mono_ns() - t0) / 1e9;
+
+	if (events >= BACKLOG_LOG_EVENTS)
+		log_info("inotify backlog: %lu events read and handled in %.3f s (%.0f/s)",
+		    events, s, s > 0 ? (double)events / s : 0.0);
+}
+
 int
 watcher_process(struct watcher *w, char *err, size_t errlen)
 {
 	int reads = 0, waited = 0;
+	unsigned long events0 = w->stats.events;
+	long long t0 = mono_ns();
 
 	for (;;) {
 		time_t before = time(NULL);
@@ -1222,6 +1237,7 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 			}
 			finish_stashed_moves(w);
 			w->drained_at = before;
+			log_backlog(w->stats.events - events0, t0);
 			return 0;
 		}
 		for (p = w->readbuf; p < w->readbuf + n;) {
@@ -1235,8 +1251,10 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 			}
 			p += sizeof *ev + ev->len;
 		}
-		if (++reads >= MAX_READS_PER_CALL)
+		if (++reads >= MAX_READS_PER_CALL) {
+			log_backlog(w->stats.events - events0, t0);
 			return 0;
+		}
 	}
 }
 
