@@ -2,24 +2,39 @@
 # bench/run.sh: the chjournal benchmarks (`make bench`). Prints one table.
 #
 # Environment:
-#   CHJ_BUILDDIR   build directory holding daemon/chjournald, agent/chjournal
-#   BENCH_DIRS     mailbox directories in the generated tree (default 100000)
-#   BENCH_FILES    message files in the generated tree (default 1000000)
-#   BENCH_SCALE    "small" = 10000 dirs / 100000 files (quick run)
+#   CHJ_BUILDDIR   build directory holding daemon/chjournald, agent/chjournal,
+#                  bench/bare-walk
+#   BENCH_SCALE    quick = the small tree only (10k dirs / 100k files, CI-sized);
+#                  full = small and large (100k dirs / 1M files; the default);
+#                  huge = small, large and 1M dirs / 2M files
+#   BENCH_BACKENDS backends to measure (default "inotify fanotify"); one the
+#                  daemon refuses (old build, kernel, privileges) shows n/a
 #   BENCH_TMP      where the work directory goes (default /var/tmp)
 #   BENCH_SEED     tree/selection seed (default 1)
 #   BENCH_WRITE_SECONDS  length of the writer runs (default 10)
+#   BENCH_DRAIN_FILES    files created while the daemon is stopped (default
+#                  100000, 3 events each)
 #   BENCH_COLD     1 = also measure with dropped caches (needs root; default:
 #                  1 when root), 0 = warm cache only
+#   BENCH_KEEP     keep the work directory
 #
-# Measured in one run on one generated Cyrus-like tree (bench/gen-tree):
-#  a) start-up until ready and resident memory: chjournald vs inotifywait -m -r
+# For each tree (bench/gen-tree, Cyrus-like) and backend, in one run:
+#  a) start-up until ready, warm (best of 3) against bench/bare-walk (readdir +
+#     d_type + inotify_add_watch, no table; best of 3, alternating) and
+#     inotifywait -m -r; cold; resident memory; user-space bytes per watched
+#     directory (the daemon's "watch table" log line); kernel slab growth:
+#     SUnreclaim and ext4_inode_cache with the daemon ready, after
+#     drop_caches, against the same without it (watched inodes stay pinned)
 #  b) 1% of the files changed after a commit: `begin`+`list` vs
-#     `find ROOT -newer MARKER -type f`, and whether both give the same set
-#  c) one writer creating 200-byte files as fast as it can (existing and new
-#     directories): its rate with and without the daemon, events journaled per
-#     second, and events lost (files created that `list` does not show).
-# The daemon and inotifywait are always stopped and the work directory removed.
+#     `find ROOT -newer MARKER -type f` (warm, cold), same file set?
+#  c) one writer creating 200-byte files as fast as it can: its rate with and
+#     without the daemon, events journaled per second, events lost (created,
+#     not listed), daemon CPU as a share of the writer's
+#  d) backlog: daemon stopped (SIGSTOP), N files created, SIGCONT: events per
+#     second until `sync` returns, against a plain read() loop (bare-walk -d)
+# and how each figure grows from the small tree to the large one.
+# The daemon and helpers are always stopped, sysctls restored and the work
+# directory removed.
 
 set -u
 export LC_ALL=C
@@ -29,69 +44,76 @@ SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 CHJ_BUILDDIR=${CHJ_BUILDDIR:-$SRCDIR}
 CHJOURNAL="$CHJ_BUILDDIR/agent/chjournal"
 CHJOURNALD="$CHJ_BUILDDIR/daemon/chjournald"
+BARE="$CHJ_BUILDDIR/bench/bare-walk"
 GEN="$SRCDIR/bench/gen-tree"
 
-if [ "${BENCH_SCALE:-}" = small ]; then
-	DIRS=${BENCH_DIRS:-10000}
-	FILES=${BENCH_FILES:-100000}
-else
-	DIRS=${BENCH_DIRS:-100000}
-	FILES=${BENCH_FILES:-1000000}
-fi
+case "${BENCH_SCALE:-full}" in
+quick|small) SCALES="small" ;;
+full) SCALES="small large" ;;
+huge) SCALES="small large huge" ;;
+*) echo "bench: BENCH_SCALE must be quick, full or huge" >&2; exit 2 ;;
+esac
+BACKENDS=${BENCH_BACKENDS:-inotify fanotify}
 SEED=${BENCH_SEED:-1}
 WSECS=${BENCH_WRITE_SECONDS:-10}
+DRAIN_FILES=${BENCH_DRAIN_FILES:-100000}
 BTMP=${BENCH_TMP:-/var/tmp}
 if [ "$(id -u)" = 0 ]; then COLD=${BENCH_COLD:-1}; else COLD=0; fi
 
 die() { echo "bench: $*" >&2; exit 1; }
+scale_dirs() { case $1 in small) echo 10000 ;; large) echo 100000 ;; huge) echo 1000000 ;; esac; }
+scale_files() { case $1 in small) echo 100000 ;; large) echo 1000000 ;; huge) echo 2000000 ;; esac; }
 
-for p in "$CHJOURNAL" "$CHJOURNALD"; do
-	[ -x "$p" ] || die "'$p' not built (set CHJ_BUILDDIR or run make)"
+for p in "$CHJOURNAL" "$CHJOURNALD" "$BARE"; do
+	[ -x "$p" ] || die "'$p' not built (set CHJ_BUILDDIR or run make bench)"
 done
 command -v python3 >/dev/null || die "python3 is needed (bench/gen-tree)"
 command -v inotifywait >/dev/null || die "inotifywait is needed (package inotify-tools)"
 [ -d "$BTMP" ] || die "BENCH_TMP '$BTMP' is not a directory"
 
-# Free space: at least 5 GB, and about 6 KB per file of the tree plus 1 GB.
+MAXD=0; MAXF=0
+for s in $SCALES; do MAXD=$(scale_dirs "$s"); MAXF=$(scale_files "$s"); done
 avail_kb=$(df -Pk "$BTMP" | awk 'NR == 2 { print $4 }')
-need_kb=$(( (FILES + 3 * DIRS) * 6 + 1048576 ))
+need_kb=$(( (MAXF + 3 * MAXD) * 6 * 2 + 1048576 ))
 [ "$need_kb" -lt 5242880 ] && need_kb=5242880
 if [ "$avail_kb" -lt "$need_kb" ]; then
-	die "only $((avail_kb / 1024)) MiB free in '$BTMP'; $((need_kb / 1024)) MiB needed (at least 5 GB): refusing (set BENCH_TMP elsewhere)"
+	die "only $((avail_kb / 1024)) MiB free in '$BTMP'; $((need_kb / 1024)) MiB needed: refusing (set BENCH_TMP elsewhere)"
 fi
 
-# inotify watches: the daemon and inotifywait each need one per directory
-# (they run one after the other). Raised temporarily when root, restored on exit.
+# sysctls: watches for the daemon, queue room for the backlog run; raised
+# temporarily when root, restored on exit.
 WATCH_SYSCTL=/proc/sys/fs/inotify/max_user_watches
+QUEUE_SYSCTL=/proc/sys/fs/inotify/max_queued_events
 old_watches=$(cat "$WATCH_SYSCTL")
-need_watches=$(( DIRS * 12 / 10 + 20000 ))
-raised_watches=
-if [ "$old_watches" -lt "$need_watches" ]; then
-	if [ "$(id -u)" = 0 ]; then
-		echo "$need_watches" >"$WATCH_SYSCTL" || die "cannot raise fs.inotify.max_user_watches"
-		raised_watches=1
-	else
-		die "fs.inotify.max_user_watches is $old_watches; $need_watches needed: raise it (sysctl) first"
-	fi
+old_queue=$(cat "$QUEUE_SYSCTL")
+need_watches=$(( MAXD * 24 / 10 + 40000 ))	# the daemon and bare-walk -d at once
+need_queue=$(( DRAIN_FILES * 4 + 100000 ))
+raised=
+if [ "$(id -u)" = 0 ]; then
+	raised=1
+	[ "$old_watches" -lt "$need_watches" ] && echo "$need_watches" >"$WATCH_SYSCTL"
+	[ "$old_queue" -lt "$need_queue" ] && echo "$need_queue" >"$QUEUE_SYSCTL"
+elif [ "$old_watches" -lt "$need_watches" ]; then
+	die "fs.inotify.max_user_watches is $old_watches; $need_watches needed: raise it (sysctl) first"
 fi
 
 W=$(mktemp -d "$BTMP/chj-bench.XXXXXX") || die "cannot create a work directory in '$BTMP'"
-ROOT="$W/spool"
-CONF="$W/chjournal.conf"
-LOG="$W/daemon.log"
 DPID=
 IWPID=
-WRPID=
+BWPID=
 
 cleanup() {
-	for pid in $WRPID $IWPID; do
+	for pid in $IWPID $BWPID; do
 		kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	if [ -n "$DPID" ]; then
 		kill -CONT "$DPID" 2>/dev/null
 		kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	fi
-	[ -n "$raised_watches" ] && echo "$old_watches" >"$WATCH_SYSCTL"
+	if [ -n "$raised" ]; then
+		echo "$old_watches" >"$WATCH_SYSCTL"
+		echo "$old_queue" >"$QUEUE_SYSCTL"
+	fi
 	if [ -n "${BENCH_KEEP:-}" ]; then
 		echo "bench: work directory kept: $W" >&2
 	else
@@ -102,174 +124,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-cat >"$CONF" <<EOF
-journal = $W/state/journal.db
-root = $ROOT
-flush_interval_ms = 1000
-batch_size = 10000
-sync_timeout = 900
-log_level = info
-EOF
-
-chj() { "$CHJOURNAL" -c "$CONF" "$@"; }
 now() { date +%s.%N; }
 # elapsed START: seconds since START, 3 decimals
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 note() { echo "bench: $*" >&2; }
-mib() { awk '{ printf "%.1f", $1 / 1024 }'; }
-# mem PID: "VmRSS VmHWM" in MiB
-mem() {
-	r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status")
-	h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status")
-	echo "$(echo "$r" | mib) $(echo "$h" | mib)"
-}
+# rss PID: VmRSS in MiB
+rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# cpu PID: user+system seconds so far
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-
-# --- the tree ----------------------------------------------------------------
-note "generating $DIRS mailboxes / $FILES messages in $ROOT ..."
-t=$(now)
-python3 "$GEN" --dirs "$DIRS" --files "$FILES" --seed "$SEED" --out "$ROOT" \
-	--manifest "$W/manifest" >&2 || die "gen-tree failed"
-gen_s=$(elapsed "$t")
-ndirs=$(find "$ROOT" -type d | wc -l)
-nfiles=$(wc -l <"$W/manifest")
-tree_mb=$(du -sk "$ROOT" | mib)
-
-# --- a) start-up and memory ---------------------------------------------------
-# inotifywait_start: seconds until "Watches established."; RES="S RSS HWM"
-inotifywait_start() {
-	: >"$W/iw.err"
-	t=$(now)
-	inotifywait -m -r "$ROOT" >/dev/null 2>"$W/iw.err" &
-	IWPID=$!
-	while ! grep -q 'Watches established' "$W/iw.err"; do
-		if ! kill -0 "$IWPID" 2>/dev/null; then
-			note "inotifywait failed: $(cat "$W/iw.err")"
-			IWPID=
-			RES="failed - -"
-			return
-		fi
-		sleep 0.01
-	done
-	s=$(elapsed "$t")
-	m=$(mem "$IWPID")
-	kill -TERM "$IWPID"; wait "$IWPID" 2>/dev/null; IWPID=
-	RES="$s $m"
+# slab: "SUnreclaim_KiB ext4_inode_cache_KiB"
+slab() {
+	su=$(awk '/^SUnreclaim:/ { print $2 }' /proc/meminfo)
+	ic=$(awk '$1 == "ext4_inode_cache" { printf "%d", $2 * $4 / 1024 }' /proc/slabinfo 2>/dev/null)
+	echo "$su ${ic:-0}"
 }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
 
-daemon_ready() {
-	grep -q 'ready:' "$LOG" 2>/dev/null &&
-	chj status 2>/dev/null | grep -q '^daemon: *running'
-}
+# put KEY VALUE: one result of the current tree/backend
+put() { echo "$1 $2" >>"$RES"; }
 
-# daemon_start: fresh journal, start, wait until ready; RES="S LOG_S WATCHED"
-daemon_start() {
-	rm -rf "$W/state"
-	: >"$LOG"
-	t=$(now)
-	"$CHJOURNALD" -c "$CONF" 2>>"$LOG" &
-	DPID=$!
-	while ! daemon_ready; do
-		if ! kill -0 "$DPID" 2>/dev/null; then
-			note "chjournald exited during start-up; log:"; cat "$LOG" >&2
-			DPID=
-			exit 1
-		fi
-		sleep 0.01
-	done
-	s=$(elapsed "$t")
-	# "ready: N directories watched in X s"
-	set -- $(sed -n 's/.*ready: \([0-9]*\) directories watched in \([0-9.]*\) s.*/\1 \2/p' "$LOG" | tail -n 1)
-	RES="$s ${2:-?} ${1:-?}"
-}
-
-daemon_stop() {
-	kill -TERM "$DPID"
-	wait "$DPID"
-	rc=$?
-	[ "$rc" -eq 0 ] || note "chjournald exited with status $rc on SIGTERM"
-	DPID=
-	return 0
-}
-
-if [ "$COLD" = 1 ]; then
-	note "a) cold start-up (caches dropped) ..."
-	drop_caches
-	inotifywait_start; iw_cold=$RES
-	drop_caches
-	daemon_start; d_cold=$RES
-	daemon_stop
-fi
-note "a) warm start-up ..."
-inotifywait_start			# a first run warms the cache
-inotifywait_start; iw_warm=$RES
-daemon_start; d_warm=$RES
-sleep 2					# the first flush is done; settled memory
-d_mem=$(mem "$DPID")
-grep -q 'could not be watched' "$LOG" && note "daemon: some directories could not be watched"
-
-# --- b) 1% changed: begin+list vs find -newer ------------------------------------
-note "b) first (full) run ..."
-t=$(now)
-chj begin bench >"$W/mode0" || die "begin failed"
-chj list bench -0 >"$W/full.list" || die "list failed"
-full_s=$(elapsed "$t")
-chj commit bench >/dev/null || die "commit failed"
-full_n=$(tr -cd '\0' <"$W/full.list" | wc -c)
-
-touch "$W/marker"
-sleep 1
-note "b) changing 1% of the files ..."
-python3 - "$W/manifest" "$W/changed" "$SEED" <<'EOF'
-import os, random, sys
-files = open(sys.argv[1]).read().split("\n")[:-1]
-rng = random.Random(int(sys.argv[3]))
-pick = rng.sample(files, max(1, len(files) // 100))
-with open(sys.argv[2], "w") as out:
-    for i, p in enumerate(pick):
-        if i % 2:
-            os.utime(p)  # touch
-        else:
-            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-            os.write(fd, b"X-Bench: appended\r\n")
-            os.close(fd)
-        out.write(p + "\n")
-EOF
-nchanged=$(wc -l <"$W/changed")
-sort -o "$W/changed" "$W/changed"
-find "$ROOT" -newer "$W/marker" -type f >/dev/null	# warm-up
-t=$(now)
-chj begin bench >"$W/mode1" && chj list bench -0 >"$W/inc.list" || die "begin/list failed"
-inc_s=$(elapsed "$t")
-t=$(now)
-find "$ROOT" -newer "$W/marker" -type f >"$W/find.out"
-find_s=$(elapsed "$t")
-if [ "$COLD" = 1 ]; then
-	chj abort bench >/dev/null || die "abort failed"
-	drop_caches
-	t=$(now)
-	chj begin bench >/dev/null && chj list bench -0 >/dev/null || die "begin/list failed"
-	inc_cold_s=$(elapsed "$t")
-	drop_caches
-	t=$(now)
-	find "$ROOT" -newer "$W/marker" -type f >/dev/null
-	find_cold_s=$(elapsed "$t")
-fi
-chj commit bench >/dev/null || die "commit failed"
-tr '\0' '\n' <"$W/inc.list" | sort >"$W/inc.sorted"
-sort -o "$W/find.out" "$W/find.out"
-inc_n=$(wc -l <"$W/inc.sorted")
-mismatch=$(comm -3 "$W/inc.sorted" "$W/find.out" | wc -l)
-missed=$(comm -23 "$W/changed" "$W/inc.sorted" | wc -l)
-[ "$mismatch" -eq 0 ] || comm -3 "$W/inc.sorted" "$W/find.out" | head -n 5 | sed 's/^/bench: list vs find: /' >&2
-[ "$missed" -eq 0 ] || comm -23 "$W/changed" "$W/inc.sorted" | head -n 5 | sed 's/^/bench: changed, not listed: /' >&2
-
-# --- c) one writer as fast as it can -----------------------------------------
 cat >"$W/writer.py" <<'EOF'
 # writer.py MANIFEST SECONDS TAG OUTLIST: creates 200-byte files for SECONDS
 # seconds, mostly in existing mailboxes, one in 20 in a new directory (a new
-# mailbox, then 20 files in it); prints "FILES SECONDS".
+# mailbox, then 20 files in it); prints "FILES SECONDS CPU_SECONDS".
 import os, random, sys, time
 dirs = sorted({os.path.dirname(p) for p in open(sys.argv[1]).read().split("\n")
                if p.endswith("/cyrus.header")})
@@ -301,63 +180,352 @@ while True:
 dt = time.time() - t0
 with open(sys.argv[4], "w") as f:
     f.write("\n".join(made) + "\n")
-print(i, "%.3f" % dt)
+t = os.times()
+print(i, "%.3f" % dt, "%.2f" % (t.user + t.system))
 EOF
-note "c) writer with the daemon running ($WSECS s) ..."
-ovf0=$(chj status | sed -n 's/^overflows: *//p')
-t=$(now)
-set -- $(python3 "$W/writer.py" "$W/manifest" "$WSECS" wd "$W/created.d")
-wd_n=$1 wd_s=$2
-chj sync >/dev/null || die "sync after the writer failed"
-wd_journal_s=$(elapsed "$t")
-ovf1=$(chj status | sed -n 's/^overflows: *//p')
-chj begin bench >/dev/null && chj list bench -0 >"$W/w.list" || die "begin/list failed"
-chj commit bench >/dev/null
-tr '\0' '\n' <"$W/w.list" | sort >"$W/w.sorted"
-sort -o "$W/created.d" "$W/created.d"
-lost=$(comm -23 "$W/created.d" "$W/w.sorted" | wc -l)
-[ "$lost" -eq 0 ] || comm -23 "$W/created.d" "$W/w.sorted" | head -n 5 | sed 's/^/bench: created, not listed: /' >&2
-d_mem2=$(mem "$DPID")
-daemon_stop
 
-note "c) writer without the daemon ($WSECS s) ..."
-set -- $(python3 "$W/writer.py" "$W/manifest" "$WSECS" wn "$W/created.n")
-wn_n=$1 wn_s=$2
+# --- one tree, one backend ------------------------------------------------------
+
+# write_conf BACKEND
+write_conf() {
+	cat >"$CONF" <<EOF
+journal = $T/state/journal.db
+root = $ROOT
+flush_interval_ms = 1000
+batch_size = 10000
+sync_timeout = 900
+log_level = info
+EOF
+	[ "$1" = inotify ] || echo "backend = $1" >>"$CONF"
+}
+
+chj() { "$CHJOURNAL" -c "$CONF" "$@"; }
+
+daemon_ready() {
+	grep -q 'ready:' "$LOG" 2>/dev/null &&
+	chj status 2>/dev/null | grep -q '^daemon: *running'
+}
+
+# daemon_start: fresh journal, start, wait until ready; RES_S = seconds
+# (wall, from exec until `status` says running). Returns 1 if it refused.
+daemon_start() {
+	rm -rf "$T/state"
+	: >"$LOG"
+	t=$(now)
+	"$CHJOURNALD" -c "$CONF" 2>>"$LOG" &
+	DPID=$!
+	while ! daemon_ready; do
+		if ! kill -0 "$DPID" 2>/dev/null; then
+			wait "$DPID" 2>/dev/null
+			DPID=
+			return 1
+		fi
+		sleep 0.01
+	done
+	RES_S=$(elapsed "$t")
+	return 0
+}
+
+daemon_stop() {
+	kill -CONT "$DPID" 2>/dev/null
+	kill -TERM "$DPID"
+	wait "$DPID"
+	rc=$?
+	[ "$rc" -eq 0 ] || note "chjournald exited with status $rc on SIGTERM"
+	DPID=
+	return 0
+}
+
+# inotifywait_start: RES_S = seconds until "Watches established", RES_RSS
+inotifywait_start() {
+	: >"$T/iw.err"
+	t=$(now)
+	inotifywait -m -r "$ROOT" >/dev/null 2>"$T/iw.err" &
+	IWPID=$!
+	while ! grep -q 'Watches established' "$T/iw.err"; do
+		if ! kill -0 "$IWPID" 2>/dev/null; then
+			note "inotifywait failed: $(cat "$T/iw.err")"
+			IWPID=; RES_S=-; RES_RSS=-
+			return
+		fi
+		sleep 0.01
+	done
+	RES_S=$(elapsed "$t")
+	RES_RSS=$(rss "$IWPID")
+	kill -TERM "$IWPID"; wait "$IWPID" 2>/dev/null; IWPID=
+}
+
+# measure BACKEND: every figure for the tree at $ROOT into $RES
+measure() {
+	be=$1
+	write_conf "$be"
+	# a build without this backend refuses the configuration
+	if ! chj status >/dev/null 2>"$T/conf.err" && grep -q "'backend'" "$T/conf.err"; then
+		note "$be: n/a: $(head -n 1 "$T/conf.err")"
+		put na "$(head -n 1 "$T/conf.err")"
+		return
+	fi
+	# a) warm start-up: the daemon against the bare walk, alternating
+	note "$scale/$be: a) warm start-up ..."
+	"$BARE" "$ROOT" >/dev/null		# warms the cache
+	best_d=999999; best_b=999999; best_r=999999
+	for i in 1 2 3; do
+		set -- $("$BARE" "$ROOT"); best_b=$(min "$best_b" "$2")
+		if ! daemon_start; then
+			note "$be: n/a: the daemon refused to start: $(tail -n 1 "$LOG")"
+			put na "$(tail -n 1 "$LOG" | sed 's/^.*chjournald: //')"
+			return
+		fi
+		best_d=$(min "$best_d" "$RES_S")
+		best_r=$(min "$best_r" "$(sed -n 's/.*ready: .* in \([0-9.]*\) s.*/\1/p' "$LOG" | tail -n 1)")
+		[ "$i" = 3 ] || daemon_stop
+	done
+	put start_warm "$best_d"
+	put bare_warm "$best_b"
+	put ready_log "$best_r"
+	put watched "$(sed -n 's/.*ready: \([0-9]*\) directories.*/\1/p' "$LOG" | tail -n 1)"
+	sleep 2					# the first flush is done: settled memory
+	put rss "$(rss "$DPID")"
+	put bytes_dir "$(sed -n 's/.*watch table: .*(\([0-9.]*\) per directory).*/\1/p' "$LOG" | tail -n 1)"
+	grep -q 'could not be watched' "$LOG" && note "daemon: some directories could not be watched"
+	inotifywait_start; put iw_warm "$RES_S"; put iw_rss "$RES_RSS"
+
+	# d) backlog drain (the daemon is running from a))
+	note "$scale/$be: d) backlog of $DRAIN_FILES files ..."
+	chj sync >/dev/null
+	kill -STOP "$DPID"
+	python3 - "$T/manifest" "$DRAIN_FILES" <<'EOF'
+import os, sys
+dirs = sorted({os.path.dirname(p) for p in open(sys.argv[1]).read().split("\n") if p})
+n = int(sys.argv[2])
+for i in range(n):
+    fd = os.open("%s/drain-%d." % (dirs[i % len(dirs)], i), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+EOF
+	c0=$(cpu "$DPID")
+	t=$(now)
+	kill -CONT "$DPID"
+	chj sync >/dev/null || note "sync after the backlog failed"
+	drain_s=$(elapsed "$t")
+	c1=$(cpu "$DPID")
+	ovf=$(chj status | sed -n 's/^overflows: *//p')
+	# CREATE + CLOSE_WRITE per file (os.open/close of an empty file)
+	put drain_rate "$(calc '%.0f' "2 * $DRAIN_FILES / $drain_s")"
+	put drain_cpu_rate "$(calc '%.0f' "2 * $DRAIN_FILES / ($c1 - $c0 + 0.001)")"
+	put drain_ovf "${ovf:-?}"
+	# the daemon's own figure: events read and handled per second
+	put drain_read_rate "$(sed -n 's/.*inotify backlog: .*(\([0-9]*\)\/s).*/\1/p' "$LOG" | sort -n | tail -n 1)"
+	# the backlog of removing those files, read by a plain read() loop
+	rm -f "$T/bw.in"
+	mkfifo "$T/bw.in"
+	"$BARE" -d "$ROOT" <"$T/bw.in" >"$T/bw.out" &
+	BWPID=$!
+	exec 9>"$T/bw.in"
+	while ! grep -q ready "$T/bw.out" 2>/dev/null; do sleep 0.05; done
+	python3 - "$T/manifest" "$DRAIN_FILES" <<'EOF'
+import os, sys
+dirs = sorted({os.path.dirname(p) for p in open(sys.argv[1]).read().split("\n") if p})
+for i in range(int(sys.argv[2])):
+    os.unlink("%s/drain-%d." % (dirs[i % len(dirs)], i))
+EOF
+	echo go >&9
+	exec 9>&-
+	wait "$BWPID"; BWPID=
+	set -- $(tail -n 1 "$T/bw.out")
+	put plain_read_rate "$(calc '%.0f' "$1 / $2")"
+	chj sync >/dev/null
+
+	# b) 1% changed: begin+list vs find -newer
+	note "$scale/$be: b) first (full) run, then 1% changed ..."
+	chj begin bench >/dev/null && chj list bench -0 >/dev/null && chj commit bench >/dev/null ||
+		die "first run failed"
+	touch "$T/marker"
+	sleep 1
+	python3 - "$T/manifest" "$T/changed" "$SEED" <<'EOF'
+import os, random, sys
+files = open(sys.argv[1]).read().split("\n")[:-1]
+rng = random.Random(int(sys.argv[3]))
+pick = rng.sample(files, max(1, len(files) // 100))
+with open(sys.argv[2], "w") as out:
+    for i, p in enumerate(pick):
+        if i % 2:
+            os.utime(p)  # touch
+        else:
+            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, b"X-Bench: appended\r\n")
+            os.close(fd)
+        out.write(p + "\n")
+EOF
+	sort -o "$T/changed" "$T/changed"
+	put nchanged "$(wc -l <"$T/changed")"
+	find "$ROOT" -newer "$T/marker" -type f >/dev/null	# warm-up
+	t=$(now)
+	chj begin bench >/dev/null && chj list bench -0 >"$T/inc.list" || die "begin/list failed"
+	put list_warm "$(elapsed "$t")"
+	t=$(now)
+	find "$ROOT" -newer "$T/marker" -type f >"$T/find.out"
+	put find_warm "$(elapsed "$t")"
+	if [ "$COLD" = 1 ]; then
+		chj abort bench >/dev/null || die "abort failed"
+		drop_caches
+		t=$(now)
+		chj begin bench >/dev/null && chj list bench -0 >/dev/null || die "begin/list failed"
+		put list_cold "$(elapsed "$t")"
+		drop_caches
+		t=$(now)
+		find "$ROOT" -newer "$T/marker" -type f >/dev/null
+		put find_cold "$(elapsed "$t")"
+	fi
+	chj commit bench >/dev/null || die "commit failed"
+	tr '\0' '\n' <"$T/inc.list" | sort >"$T/inc.sorted"
+	sort -o "$T/find.out" "$T/find.out"
+	put mismatch "$(comm -3 "$T/inc.sorted" "$T/find.out" | wc -l)"
+	put missed "$(comm -23 "$T/changed" "$T/inc.sorted" | wc -l)"
+
+	# c) one writer as fast as it can
+	note "$scale/$be: c) writer with the daemon running ($WSECS s) ..."
+	ovf0=$(chj status | sed -n 's/^overflows: *//p')
+	c0=$(cpu "$DPID")
+	t=$(now)
+	set -- $(python3 "$W/writer.py" "$T/manifest" "$WSECS" "wd$be" "$T/created.d")
+	wd_n=$1 wd_s=$2 wd_cpu=$3
+	chj sync >/dev/null || die "sync after the writer failed"
+	wd_journal_s=$(elapsed "$t")
+	c1=$(cpu "$DPID")
+	ovf1=$(chj status | sed -n 's/^overflows: *//p')
+	chj begin bench >/dev/null && chj list bench -0 >"$T/w.list" || die "begin/list failed"
+	chj commit bench >/dev/null
+	tr '\0' '\n' <"$T/w.list" | sort >"$T/w.sorted"
+	sort -o "$T/created.d" "$T/created.d"
+	put writer_with "$(calc '%.0f' "$wd_n / $wd_s")"
+	put journal_rate "$(calc '%.0f' "$wd_n / $wd_journal_s")"
+	put lost "$(comm -23 "$T/created.d" "$T/w.sorted" | wc -l)"
+	put writer_ovf "$(( ${ovf1:-0} - ${ovf0:-0} ))"
+	put cpu_share "$(calc '%.0f' "100 * ($c1 - $c0) / ($wd_cpu + 0.001)")"
+	put rss_after "$(rss "$DPID")"
+	daemon_stop
+	note "$scale/$be: c) writer without the daemon ($WSECS s) ..."
+	set -- $(python3 "$W/writer.py" "$T/manifest" "$WSECS" "wn$be" "$T/created.n")
+	put writer_without "$(calc '%.0f' "$1 / $2")"
+
+	# a) cold start-up and kernel slab: watched inodes stay pinned
+	if [ "$COLD" = 1 ]; then
+		note "$scale/$be: a) cold start-up, kernel slab ..."
+		drop_caches; sleep 1
+		set -- $(slab); s0_su=$1 s0_ic=$2
+		if daemon_start; then
+			put start_cold "$RES_S"
+			drop_caches; sleep 1
+			set -- $(slab)
+			put slab_su "$(calc '%.1f' "($1 - $s0_su) / 1024")"
+			put slab_ic "$(calc '%.1f' "($2 - $s0_ic) / 1024")"
+			daemon_stop
+		fi
+		drop_caches
+		set -- $("$BARE" "$ROOT"); put bare_cold "$2"
+	fi
+}
+
+# --- the trees --------------------------------------------------------------------
+for scale in $SCALES; do
+	T="$W/$scale"
+	mkdir -p "$T"
+	ROOT="$T/spool"
+	CONF="$T/chjournal.conf"
+	LOG="$T/daemon.log"
+	dirs=$(scale_dirs "$scale"); files=$(scale_files "$scale")
+	note "generating $dirs mailboxes / $files messages in $ROOT ..."
+	t=$(now)
+	python3 "$GEN" --dirs "$dirs" --files "$files" --seed "$SEED" --out "$ROOT" \
+		--manifest "$T/manifest" >&2 || die "gen-tree failed"
+	echo "$scale $(find "$ROOT" -type d | wc -l) $(wc -l <"$T/manifest") $(du -sk "$ROOT" | awk '{ printf "%.0f", $1 / 1024 }') $(elapsed "$t")" >>"$W/trees"
+	for be in $BACKENDS; do
+		RES="$W/res.$scale.$be"
+		: >"$RES"
+		measure "$be"
+	done
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$ROOT"
+done
 
 # --- the table ------------------------------------------------------------------
-set -- $d_warm;  dw_wall=$1 dw_log=$2 dw_watched=$3
-set -- $iw_warm; iww_s=$1 iww_rss=$2 iww_hwm=$3
-set -- $d_mem;   dm_rss=$1 dm_hwm=$2
-set -- $d_mem2;  dm2_rss=$1 dm2_hwm=$2
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
-wd_rate=$(calc '%.0f' "$wd_n / $wd_s")
-wn_rate=$(calc '%.0f' "$wn_n / $wn_s")
-j_rate=$(calc '%.0f' "$wd_n / $wd_journal_s")
+# get SCALE BACKEND KEY: a result, "n/a" for a refused backend, "-" if none
+get() {
+	f="$W/res.$1.$2"
+	if grep -q '^na ' "$f"; then echo n/a; return; fi
+	v=$(awk -v k="$3" '$1 == k { print $2 }' "$f" | tail -n 1)
+	echo "${v:--}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+first=${SCALES%% *}
+last=${SCALES##* }
+
+# row TITLE FORMULA: FORMULA is shell code printing one cell from $s $b
+row() {
+	line="| $1 |"
+	for b in $BACKENDS; do
+		for s in $SCALES; do
+			line="$line $(eval "$2") |"
+		done
+		if [ "$first" != "$last" ]; then
+			line="$line $(s=$first; x=$(eval "$2"); s=$last; y=$(eval "$2"); ratio "$y" "$x") |"
+		fi
+	done
+	echo "$line"
+}
 
 echo
 echo "chjournal benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "kernel: $(uname -sr), CPUs: $(nproc), memory: $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "filesystem: $(df -PT "$BTMP" | awk 'NR == 2 { print $2 }') ($BTMP)"
-echo "tree: $ndirs directories, $nfiles files ($FILES messages of 200-2000 B + cyrus.header/index/cache per mailbox), $tree_mb MiB, generated in ${gen_s} s"
-echo "daemon config: flush_interval_ms = 1000, batch_size = 10000; warm = page cache hot$( [ "$COLD" = 1 ] && echo ", cold = after echo 3 > drop_caches")"
+echo "kernel: $(uname -sr), CPUs: $(nproc), memory: $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), filesystem: $(df -PT "$BTMP" | awk 'NR == 2 { print $2 }')"
+while read -r s d f mb gs; do
+	echo "tree $s: $d directories, $f files, $mb MiB (generated in $gs s)"
+done <"$W/trees"
+echo "warm = page cache hot; cold = after drop_caches; growth = large / small"
 echo
-echo "| Measurement | chjournald | baseline | baseline / chjournald |"
-echo "|---|---|---|---|"
-echo "| a) start-up until ready, warm (wall until \`status\` says running) | $dw_wall s (log: $dw_watched dirs watched in $dw_log s) | inotifywait -m -r: $iww_s s | $(ratio "$iww_s" "$dw_wall") |"
+hdr="| Measurement |"; sep="|---|"
+for b in $BACKENDS; do
+	for s in $SCALES; do hdr="$hdr $b $s |"; sep="$sep---|"; done
+	[ "$first" != "$last" ] && { hdr="$hdr $b growth |"; sep="$sep---|"; }
+done
+echo "$hdr"
+echo "$sep"
+row "a) start-up until ready, warm, best of 3 (s): exec to \`status\` running" 'get $s $b start_warm'
+row "a) of which watching (log: \"ready: ... in S s\"), best of 3 (s)" 'get $s $b ready_log'
+row "a) bare readdir+inotify_add_watch walk, warm, best of 3 (s)" 'get $s $b bare_warm'
+row "a) watching / bare walk (target <= 1.1)" 'ratio $(get $s $b ready_log) $(get $s $b bare_warm)'
+row "a) inotifywait -m -r, warm (s)" 'get $s $b iw_warm'
 if [ "$COLD" = 1 ]; then
-	set -- $d_cold;  dc_wall=$1 dc_log=$2
-	set -- $iw_cold; iwc_s=$1
-	echo "| a) start-up until ready, cold | $dc_wall s (log: $dc_log s) | inotifywait -m -r: $iwc_s s | $(ratio "$iwc_s" "$dc_wall") |"
+	row "a) start-up until ready, cold (s)" 'get $s $b start_cold'
+	row "a) bare walk, cold (s)" 'get $s $b bare_cold'
 fi
-echo "| a) memory once all watches are set (VmRSS / VmHWM) | $dm_rss / $dm_hwm MiB | inotifywait: $iww_rss / $iww_hwm MiB | $(ratio "$iww_rss" "$dm_rss") |"
-echo "| b) first run, full: begin+list of every file | $full_s s ($full_n files) | | |"
-echo "| b) 1% changed ($nchanged files): begin+list, warm | $inc_s s ($inc_n files) | find -newer: $find_s s | $(ratio "$find_s" "$inc_s") |"
+row "a) directories watched" 'get $s $b watched'
+row "a) daemon RSS when ready (MiB)" 'get $s $b rss'
+row "a) inotifywait RSS (MiB)" 'get $s $b iw_rss'
+row "a) user-space bytes per watched directory (target <= 60)" 'get $s $b bytes_dir'
 if [ "$COLD" = 1 ]; then
-	echo "| b) 1% changed: begin+list, cold | $inc_cold_s s | find -newer: $find_cold_s s | $(ratio "$find_cold_s" "$inc_cold_s") |"
+	row "a) kernel SUnreclaim growth, ready, after drop_caches (MiB)" 'get $s $b slab_su'
+	row "a) ext4_inode_cache growth, ready, after drop_caches (MiB)" 'get $s $b slab_ic'
 fi
-echo "| b) file set mismatch list vs find (changed files missing from list) | $mismatch ($missed) | | |"
-echo "| c) writer rate, 1 process, 200 B files, ${WSECS} s | $wd_rate files/s with the daemon | $wn_rate files/s without | with / without: $(calc '%.2f' "$wd_rate / $wn_rate") |"
-echo "| c) events journaled per second (files created / time until \`sync\` returns) | $j_rate /s ($wd_n in $wd_journal_s s) | | |"
-echo "| c) events lost (created, not listed); queue overflows | $lost of $wd_n; $(( ${ovf1:-0} - ${ovf0:-0} )) | | |"
-echo "| c) daemon memory after the writer (VmRSS / VmHWM) | $dm2_rss / $dm2_hwm MiB | | |"
+row "b) 1% of files changed: begin+list, warm (s)" 'get $s $b list_warm'
+row "b) find -newer, warm (s)" 'get $s $b find_warm'
+row "b) find / list, warm" 'ratio $(get $s $b find_warm) $(get $s $b list_warm)'
+if [ "$COLD" = 1 ]; then
+	row "b) begin+list, cold (s)" 'get $s $b list_cold'
+	row "b) find -newer, cold (s)" 'get $s $b find_cold'
+fi
+row "b) list vs find mismatches (changed, not listed)" 'echo "$(get $s $b mismatch) ($(get $s $b missed))"'
+row "c) writer files/s with the daemon / without" 'echo "$(get $s $b writer_with) / $(get $s $b writer_without)"'
+row "c) events journaled per second (until sync returns)" 'get $s $b journal_rate'
+row "c) events lost; queue overflows (must be 0)" 'echo "$(get $s $b lost); $(get $s $b writer_ovf)"'
+row "c) daemon CPU / writer CPU (%)" 'get $s $b cpu_share'
+row "c) daemon RSS after the writer (MiB)" 'get $s $b rss_after'
+row "d) backlog: events/s from SIGCONT until sync returns" 'get $s $b drain_rate'
+row "d) backlog: events per daemon CPU second" 'get $s $b drain_cpu_rate'
+row "d) backlog: events/s read and handled (daemon log; target >= 1M)" 'get $s $b drain_read_rate'
+row "d) a plain read() loop on a backlog of the same size (events/s)" 'get $s $b plain_read_rate'
+row "d) backlog overflows" 'get $s $b drain_ovf'
+for b in $BACKENDS; do
+	for s in $SCALES; do
+		[ "$(get $s $b start_warm)" = n/a ] && echo "$b: n/a: $(sed -n 's/^na //p' "$W/res.$s.$b" | head -n 1)" && break
+	done
+done
 echo

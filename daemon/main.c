@@ -45,6 +45,7 @@ struct daemon {
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
 	char unwatched_roots[8192];     /* as last written to meta */
+	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
 	dev_t journal_dev;              /* identity of the journal file we opened */
 	ino_t journal_ino;
 };
@@ -433,6 +434,19 @@ handle_signals(struct daemon *d)
 	return 0;
 }
 
+/* The start-up crawl is done: every directory is watched. */
+static void
+log_ready(struct daemon *d)
+{
+	struct watcher_stats st;
+
+	watcher_get_stats(d->watcher, &st);
+	log_info("ready: %lu directories watched in %.3f s%s", st.watches,
+	    (double)(now_ms() - d->crawl_started_ms) / 1000.0,
+	    st.unwatched ? " (some directories could not be watched: see above)" : "");
+	d->crawl_started_ms = 0;
+}
+
 static int
 run(struct daemon *d)
 {
@@ -449,6 +463,8 @@ run(struct daemon *d)
 		else
 			deadline = d->last_flush_ms + HEARTBEAT_MS;
 		timeout = deadline > now ? (int)(deadline - now) : 0;
+		if (watcher_busy(d->watcher))
+			timeout = 0;     /* a crawl slice is due */
 		pfd[0].fd = watcher_fd(d->watcher);
 		pfd[0].events = POLLIN;
 		pfd[1].fd = d->sig_fd;
@@ -469,6 +485,11 @@ run(struct daemon *d)
 				log_error("%s", err);
 				return -1;
 			}
+		}
+		if (watcher_busy(d->watcher)) {
+			watcher_step(d->watcher);
+			if (!watcher_busy(d->watcher) && d->crawl_started_ms != 0)
+				log_ready(d);
 		}
 		watcher_tick(d->watcher, time(NULL));
 		now = now_ms();
@@ -652,14 +673,9 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	{
-		struct watcher_stats st;
-
-		watcher_get_stats(d.watcher, &st);
-		log_info("ready: %lu directories watched in %.3f s%s", st.watches,
-		    (double)(now_ms() - t0) / 1000.0,
-		    st.unwatched ? " (some directories could not be watched: see above)" : "");
-	}
+	d.crawl_started_ms = t0;
+	if (!watcher_busy(d.watcher))
+		log_ready(&d);
 	if (write_static_meta(&d) < 0 || flush(&d) < 0)
 		goto out;
 	rc = run(&d) < 0 ? 1 : 0;

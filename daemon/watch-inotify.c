@@ -14,15 +14,24 @@
  *  - it keeps one global instance; we keep state in a handle.
  * Where the library serves, we use it: inotifytools_event_to_str() names
  * event masks in debug logs, inotifytools_get_max_user_watches() reads the
- * limit for the watch-limit message. */
+ * limit for the watch-limit message.
+ *
+ * Lean: the table of watched directories is one array of 32-byte nodes
+ * linked by 32-bit indexes (wd -> parent + name), the names in one arena,
+ * two hash tables of 32-bit heads: about 45 bytes per directory, no malloc
+ * per directory. The crawl of a root runs in bounded slices from the main
+ * loop (watcher_step), so events are read and journaled while it runs. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <inotifytools/inotifytools.h>
@@ -32,7 +41,6 @@
 #include "log.h"
 #include "path.h"
 #include "progress.h"
-#include "walk.h"
 #include "watch.h"
 
 #define WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | \
@@ -44,24 +52,39 @@
 #define MAX_STASHED_MOVES 256
 #define MAX_UNWATCHED 64             /* more failed directories: rescan the root */
 #define TICK_SECONDS 10
-#define NODE_MAX_DEPTH 65536                 /* deeper than any real path: a cycle */
+#define NODE_MAX_DEPTH 65536         /* deeper than any real path: a cycle */
+#define CRAWL_SLICE_DIRS 512         /* directories per watcher_step() ... */
+#define CRAWL_SLICE_NS 20000000L     /* ... or 20 ms, whichever comes first */
+#define NAME_ARENA_MIN_COMPACT (256 * 1024)
+#define BACKLOG_LOG_EVENTS 100000    /* a call that read more logs its rate */
 
-/* One watched directory. Its path is its parent's path plus its name, so a
- * renamed directory's whole subtree is right after one update. */
+#define NIL UINT32_MAX               /* no node */
+#define UNLINKED (UINT32_MAX - 1)    /* name_chain of a node off its name */
+
+/* One watched directory, 32 bytes. Its path is its parent's path plus its
+ * name, so a renamed directory's whole subtree is right after one update.
+ * A free slot has wd -1 and is on the free list through next. */
 struct wnode {
-	int wd;
-	unsigned gen;
-	struct wnode *parent;
-	struct wnode *child, *next, *prev;   /* children of parent */
-	struct wnode *wd_chain;
-	struct wnode *name_chain;
-	char *name;                          /* root: its full path */
-	int linked;                          /* in the name table and its parent's children */
+	int32_t wd;
+	uint32_t parent;                     /* NIL: a root */
+	uint32_t name;                       /* offset in the name arena; root: full path */
+	uint32_t child, next, prev;          /* children of parent */
+	uint32_t wd_chain;
+	uint32_t name_chain;                 /* UNLINKED: not in the name table */
+};
+
+/* A directory still to be watched and read by the crawl: its parent node
+ * (checked by wd, as the node may be gone by then) and its name. */
+struct crawl_item {
+	uint32_t parent;                     /* NIL: path is a full path */
+	int32_t parent_wd;
+	uint32_t name;                       /* offset in the crawl name buffer */
+	int32_t root;                        /* >= 0: the root this item starts */
 };
 
 struct stashed_move {
 	uint32_t cookie;
-	struct wnode *node;                  /* NULL: directory was not watched */
+	uint32_t node;                       /* NIL: directory was not watched */
 };
 
 struct unwatched {
@@ -73,16 +96,29 @@ struct watcher {
 	const struct config *cfg;
 	struct watcher_sink sink;
 	int fd;
-	struct wnode **wd_tab;
-	struct wnode **name_tab;
-	size_t tab_size, nnodes;
-	struct wnode **roots;                /* parallel to root_paths; NULL: lost */
+	/* the node table */
+	struct wnode *nodes;
+	uint32_t nused, ncap, free_head;
+	size_t nnodes;                       /* live nodes */
+	uint32_t *wd_tab, *name_tab;         /* heads of the hash chains */
+	size_t tab_size;
+	char *names;                         /* NUL-terminated names */
+	size_t names_len, names_cap, names_dead;
+	uint8_t *seen;                       /* during a re-crawl: nodes met */
+	uint32_t seen_n;                     /* nodes below this index are marked */
+	/* the crawl: a stack, so it runs depth first and stays small */
+	struct crawl_item *cq;
+	size_t ncq, cqcap;
+	char *cq_names;
+	size_t cq_names_len, cq_names_cap;
+	int crawl_async;                     /* root crawls are being stepped */
+	/* roots */
+	uint32_t *roots;                     /* parallel to root_paths; NIL: lost */
 	char **root_paths;
 	size_t nroots;
-	unsigned gen;
 	struct stashed_move stash[MAX_STASHED_MOVES];
 	size_t nstash;
-	struct wnode *displaced;             /* pushed off its name by a MOVED_TO (exchange) */
+	uint32_t displaced;                  /* pushed off its name by a MOVED_TO (exchange) */
 	const char *resync_reason;           /* table out of step with the file system */
 	int resyncing;
 	struct unwatched *unw;
@@ -95,124 +131,136 @@ struct watcher {
 	struct watcher_stats stats;
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
-	int in_root_crawl;
+	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
 	char *pathbuf;
 	size_t pathcap;
+	uint32_t pc_node;                    /* pathbuf starts with this node's path */
+	size_t pc_len;                       /* ... of this length */
 	char *readbuf;
 };
 
 static int unwatched_contains(struct watcher *w, const char *path);
+
+#define NODE(w, i) (&(w)->nodes[(i)])
+#define NAME(w, i) ((w)->names + (w)->nodes[(i)].name)
 
 /* ---- node table ---- */
 
 static size_t
 hash_wd(int wd, size_t size)
 {
-	return ((size_t)wd * 2654435761u) & (size - 1);
+	return ((size_t)(unsigned)wd * 2654435761u) & (size - 1);
 }
 
 static size_t
-hash_name(const struct wnode *parent, const char *name, size_t size)
+hash_name(uint32_t parent, const char *name, size_t size)
 {
-	uint64_t h = (uint64_t)(uintptr_t)parent * 11400714819323198485ull;
+	uint64_t h = ((uint64_t)parent + 1) * 11400714819323198485ull;
 
 	for (; *name != '\0'; name++)
 		h = (h ^ (unsigned char)*name) * 1099511628211ull;
 	return (size_t)(h ^ (h >> 29)) & (size - 1);
 }
 
-static struct wnode *
+static uint32_t
 node_by_wd(struct watcher *w, int wd)
 {
-	struct wnode *n;
+	uint32_t i;
 
-	for (n = w->wd_tab[hash_wd(wd, w->tab_size)]; n != NULL; n = n->wd_chain)
-		if (n->wd == wd)
-			return n;
-	return NULL;
+	for (i = w->wd_tab[hash_wd(wd, w->tab_size)]; i != NIL; i = NODE(w, i)->wd_chain)
+		if (NODE(w, i)->wd == wd)
+			return i;
+	return NIL;
 }
 
-static struct wnode *
-node_child(struct watcher *w, struct wnode *parent, const char *name)
+static uint32_t
+node_child(struct watcher *w, uint32_t parent, const char *name)
 {
-	struct wnode *n;
+	uint32_t i;
 
-	for (n = w->name_tab[hash_name(parent, name, w->tab_size)]; n != NULL; n = n->name_chain)
-		if (n->parent == parent && strcmp(n->name, name) == 0)
-			return n;
-	return NULL;
+	for (i = w->name_tab[hash_name(parent, name, w->tab_size)]; i != NIL;
+	    i = NODE(w, i)->name_chain)
+		if (NODE(w, i)->parent == parent && strcmp(NAME(w, i), name) == 0)
+			return i;
+	return NIL;
+}
+
+static int
+node_live(struct watcher *w, uint32_t i)
+{
+	return i < w->nused && NODE(w, i)->wd >= 0;
 }
 
 static void
-name_unlink(struct watcher *w, struct wnode *n)
+name_unlink(struct watcher *w, uint32_t i)
 {
-	struct wnode **pp = &w->name_tab[hash_name(n->parent, n->name, w->tab_size)];
+	struct wnode *n = NODE(w, i);
+	uint32_t *pp;
 
-	if (!n->linked)
+	if (n->name_chain == UNLINKED)
 		return;
-	n->linked = 0;
-	for (; *pp != NULL; pp = &(*pp)->name_chain) {
-		if (*pp == n) {
+	for (pp = &w->name_tab[hash_name(n->parent, NAME(w, i), w->tab_size)]; *pp != NIL;
+	    pp = &NODE(w, *pp)->name_chain) {
+		if (*pp == i) {
 			*pp = n->name_chain;
 			break;
 		}
 	}
-	if (n->parent != NULL) {
-		if (n->prev != NULL)
-			n->prev->next = n->next;
+	n->name_chain = UNLINKED;
+	if (n->parent != NIL) {
+		if (n->prev != NIL)
+			NODE(w, n->prev)->next = n->next;
 		else
-			n->parent->child = n->next;
-		if (n->next != NULL)
-			n->next->prev = n->prev;
+			NODE(w, n->parent)->child = n->next;
+		if (n->next != NIL)
+			NODE(w, n->next)->prev = n->prev;
 	}
-	n->next = n->prev = NULL;
-	n->name_chain = NULL;
+	n->next = n->prev = NIL;
 }
 
 static void
-name_link(struct watcher *w, struct wnode *n)
+name_link(struct watcher *w, uint32_t i)
 {
-	size_t h = hash_name(n->parent, n->name, w->tab_size);
+	struct wnode *n = NODE(w, i);
+	size_t h = hash_name(n->parent, NAME(w, i), w->tab_size);
 
-	n->linked = 1;
 	n->name_chain = w->name_tab[h];
-	w->name_tab[h] = n;
-	if (n->parent != NULL) {
-		n->next = n->parent->child;
-		n->prev = NULL;
-		if (n->next != NULL)
-			n->next->prev = n;
-		n->parent->child = n;
+	w->name_tab[h] = i;
+	if (n->parent != NIL) {
+		n->next = NODE(w, n->parent)->child;
+		n->prev = NIL;
+		if (n->next != NIL)
+			NODE(w, n->next)->prev = i;
+		NODE(w, n->parent)->child = i;
 	}
 }
 
+/* Rebuilds both hash tables at size ns (a power of two). */
 static int
-tables_grow(struct watcher *w)
+tables_resize(struct watcher *w, size_t ns)
 {
-	size_t ns = w->tab_size * 2, i;
-	struct wnode **nw = calloc(ns, sizeof *nw), **nn = calloc(ns, sizeof *nn);
+	uint32_t *nw = malloc(ns * sizeof *nw), *nn = malloc(ns * sizeof *nn), i;
 
 	if (nw == NULL || nn == NULL) {
 		free(nw);
 		free(nn);
 		return -1;
 	}
-	for (i = 0; i < w->tab_size; i++) {
-		struct wnode *n, *next;
+	memset(nw, 0xff, ns * sizeof *nw);
+	memset(nn, 0xff, ns * sizeof *nn);
+	for (i = 0; i < w->nused; i++) {
+		struct wnode *n = NODE(w, i);
+		size_t h;
 
-		for (n = w->wd_tab[i]; n != NULL; n = next) {
-			size_t h = hash_wd(n->wd, ns);
-
-			next = n->wd_chain;
-			n->wd_chain = nw[h];
-			nw[h] = n;
-		}
-		for (n = w->name_tab[i]; n != NULL; n = next) {
-			size_t h = hash_name(n->parent, n->name, ns);
-
-			next = n->name_chain;
+		if (n->wd < 0)
+			continue;
+		h = hash_wd(n->wd, ns);
+		n->wd_chain = nw[h];
+		nw[h] = i;
+		if (n->name_chain != UNLINKED) {
+			h = hash_name(n->parent, NAME(w, i), ns);
 			n->name_chain = nn[h];
-			nn[h] = n;
+			nn[h] = i;
 		}
 	}
 	free(w->wd_tab);
@@ -223,135 +271,226 @@ tables_grow(struct watcher *w)
 	return 0;
 }
 
-static struct wnode *
-node_new(struct watcher *w, int wd, struct wnode *parent, const char *name)
+/* Copies the live names into a fresh arena when most of it is dead. */
+static void
+names_compact(struct watcher *w)
 {
+	char *nb;
+	size_t o = 0, cap = w->names_len - w->names_dead + 1;
+	uint32_t i;
+
+	if (w->names_dead < NAME_ARENA_MIN_COMPACT || w->names_dead < w->names_len / 2)
+		return;
+	if ((nb = malloc(cap)) == NULL)
+		return;                   /* stays as it is: only wasteful */
+	for (i = 0; i < w->nused; i++) {
+		struct wnode *n = NODE(w, i);
+		size_t l;
+
+		if (n->wd < 0)
+			continue;
+		l = strlen(w->names + n->name) + 1;
+		memcpy(nb + o, w->names + n->name, l);
+		n->name = (uint32_t)o;
+		o += l;
+	}
+	free(w->names);
+	w->names = nb;
+	w->names_len = o;
+	w->names_cap = cap;
+	w->names_dead = 0;
+}
+
+/* Appends name to the arena. Returns its offset, or NIL on ENOMEM. */
+static uint32_t
+names_add(struct watcher *w, const char *name)
+{
+	size_t l = strlen(name) + 1;
+	uint32_t off;
+
+	if (w->names_len + l > w->names_cap) {
+		size_t nc = w->names_cap ? w->names_cap + w->names_cap / 2 : 4096;
+		char *nb;
+
+		while (nc < w->names_len + l)
+			nc *= 2;
+		if (nc >= NIL || (nb = realloc(w->names, nc)) == NULL)
+			return NIL;
+		w->names = nb;
+		w->names_cap = nc;
+	}
+	off = (uint32_t)w->names_len;
+	memcpy(w->names + off, name, l);
+	w->names_len += l;
+	return off;
+}
+
+/* A free slot in the node array. Returns its index, or NIL on ENOMEM. */
+static uint32_t
+node_alloc(struct watcher *w)
+{
+	uint32_t i;
+
+	if (w->free_head != NIL) {
+		i = w->free_head;
+		w->free_head = NODE(w, i)->next;
+		return i;
+	}
+	if (w->nused == w->ncap) {
+		size_t nc = w->ncap ? (size_t)w->ncap + w->ncap / 2 : 1024;
+		struct wnode *nn;
+
+		if (nc >= UNLINKED || (nn = realloc(w->nodes, nc * sizeof *nn)) == NULL)
+			return NIL;
+		w->nodes = nn;
+		w->ncap = (uint32_t)nc;
+	}
+	return w->nused++;
+}
+
+static uint32_t
+node_new(struct watcher *w, int wd, uint32_t parent, const char *name)
+{
+	uint32_t i, off;
 	struct wnode *n;
 	size_t h;
 
-	if (w->nnodes + 1 > w->tab_size && tables_grow(w) < 0)
-		return NULL;
-	n = calloc(1, sizeof *n);
-	if (n == NULL || (n->name = strdup(name)) == NULL) {
-		free(n);
-		return NULL;
-	}
+	if (w->nnodes + 1 > w->tab_size * 2 && tables_resize(w, w->tab_size * 2) < 0)
+		return NIL;
+	if ((off = names_add(w, name)) == NIL || (i = node_alloc(w)) == NIL)
+		return NIL;
+	n = NODE(w, i);
 	n->wd = wd;
-	n->gen = w->gen;
 	n->parent = parent;
+	n->name = off;
+	n->child = n->next = n->prev = NIL;
 	h = hash_wd(wd, w->tab_size);
 	n->wd_chain = w->wd_tab[h];
-	w->wd_tab[h] = n;
-	name_link(w, n);
+	w->wd_tab[h] = i;
+	name_link(w, i);
 	w->nnodes++;
-	return n;
+	return i;
 }
 
-/* Moves n under parent with a new name (a rename seen, or a re-crawl). */
+/* Moves node i under parent with a new name (a rename seen, or a re-crawl).
+ * Returns 0, -1 on ENOMEM, -2 when that would make a cycle. */
 static int
-node_relocate(struct watcher *w, struct wnode *n, struct wnode *parent, const char *name)
+node_relocate(struct watcher *w, uint32_t i, uint32_t parent, const char *name)
 {
-	char *nn;
+	uint32_t other, m, off;
 
-	struct wnode *other, *m;
-
-	if (n->parent == parent && strcmp(n->name, name) == 0)
+	if (NODE(w, i)->parent == parent && strcmp(NAME(w, i), name) == 0)
 		return 0;
+	w->pc_node = NIL;
 	/* events read late can describe a move under the node's own subtree
 	 * (the table lags the file system): refuse the cycle, re-sync instead */
-	for (m = parent; m != NULL; m = m->parent) {
-		if (m == n) {
+	for (m = parent; m != NIL; m = NODE(w, m)->parent) {
+		if (m == i) {
 			w->resync_reason = "directory moves seen out of order";
 			return -2;
 		}
 	}
-	if ((nn = strdup(name)) == NULL)
-		return -1;
 	/* a directory already at the target name is being replaced (then its
 	 * IN_IGNORED follows) or exchanged (then its MOVED_FROM follows): take
 	 * it off the name so lookups find the one moved here */
 	other = node_child(w, parent, name);
-	if (other != NULL && other != n) {
+	if (other != NIL && other != i) {
 		name_unlink(w, other);
 		w->displaced = other;
 	}
-	name_unlink(w, n);
-	free(n->name);
-	n->name = nn;
-	n->parent = parent;
-	name_link(w, n);
+	name_unlink(w, i);
+	if ((off = names_add(w, name)) == NIL) {
+		name_link(w, i);
+		return -1;
+	}
+	w->names_dead += strlen(NAME(w, i)) + 1;
+	NODE(w, i)->name = off;
+	NODE(w, i)->parent = parent;
+	name_link(w, i);
 	return 0;
 }
 
-/* Removes n and everything below it from the table; with rm, also from the
- * kernel. */
+/* Removes node i and everything below it from the table; with rm, also
+ * from the kernel. */
 static void
-node_remove(struct watcher *w, struct wnode *n, int rm)
+node_remove(struct watcher *w, uint32_t i, int rm)
 {
-	struct wnode **pp;
-	size_t i;
+	struct wnode *n;
+	uint32_t *pp;
+	size_t k;
 
-	while (n->child != NULL)
-		node_remove(w, n->child, rm);
+	while (NODE(w, i)->child != NIL)
+		node_remove(w, NODE(w, i)->child, rm);
+	w->pc_node = NIL;
+	n = NODE(w, i);
 	if (rm)
 		inotify_rm_watch(w->fd, n->wd);
-	name_unlink(w, n);
-	for (pp = &w->wd_tab[hash_wd(n->wd, w->tab_size)]; *pp != NULL; pp = &(*pp)->wd_chain) {
-		if (*pp == n) {
+	name_unlink(w, i);
+	for (pp = &w->wd_tab[hash_wd(n->wd, w->tab_size)]; *pp != NIL;
+	    pp = &NODE(w, *pp)->wd_chain) {
+		if (*pp == i) {
 			*pp = n->wd_chain;
 			break;
 		}
 	}
-	for (i = 0; i < w->nstash; i++)
-		if (w->stash[i].node == n)
-			w->stash[i].node = NULL;
-	for (i = 0; i < w->nroots; i++)
-		if (w->roots[i] == n)
-			w->roots[i] = NULL;
-	if (w->displaced == n)
-		w->displaced = NULL;
-	free(n->name);
-	free(n);
+	for (k = 0; k < w->nstash; k++)
+		if (w->stash[k].node == i)
+			w->stash[k].node = NIL;
+	for (k = 0; k < w->nroots; k++)
+		if (w->roots[k] == i)
+			w->roots[k] = NIL;
+	if (w->displaced == i)
+		w->displaced = NIL;
+	w->names_dead += strlen(NAME(w, i)) + 1;
+	n->wd = -1;
+	n->next = w->free_head;
+	w->free_head = i;
 	w->nnodes--;
+	names_compact(w);
 }
 
-/* Builds n's full path into *buf. Returns the path or NULL on ENOMEM. */
+/* Builds node i's full path into *buf. Returns the path or NULL on ENOMEM
+ * or a cycle. */
 static const char *
-node_path_into(struct wnode *n, char **buf, size_t *cap)
+node_path_into(struct watcher *w, uint32_t i, char **buf, size_t *cap)
 {
 	size_t len = 0, o, depth = 0;
-	struct wnode *m;
+	uint32_t m;
 
-	for (m = n; m != NULL; m = m->parent) {
-		len += strlen(m->name) + 1;
+	for (m = i; m != NIL; m = NODE(w, m)->parent) {
+		len += strlen(NAME(w, m)) + 1;
 		if (++depth > NODE_MAX_DEPTH)
 			return NULL;       /* a cycle: the caller re-syncs */
 	}
-	if (len + 1 > *cap) {
-		char *nb = realloc(*buf, len + 64);
+	if (len + NAME_MAX + 2 > *cap) {
+		size_t nc = len + NAME_MAX + 256;
+		char *nb = realloc(*buf, nc);
 
 		if (nb == NULL)
 			return NULL;
 		*buf = nb;
-		*cap = len + 64;
+		*cap = nc;
 	}
 	o = len - 1;
 	(*buf)[o] = '\0';
-	for (m = n; m != NULL; m = m->parent) {
-		size_t l = strlen(m->name);
+	for (m = i; m != NIL; m = NODE(w, m)->parent) {
+		size_t l = strlen(NAME(w, m));
 
 		o -= l;
-		memcpy(*buf + o, m->name, l);
-		if (m->parent != NULL)
+		memcpy(*buf + o, NAME(w, m), l);
+		if (NODE(w, m)->parent != NIL)
 			(*buf)[--o] = '/';
 	}
 	return *buf + o;
 }
 
 static const char *
-node_path(struct watcher *w, struct wnode *n)
+node_path(struct watcher *w, uint32_t i)
 {
-	const char *p = node_path_into(n, &w->pathbuf, &w->pathcap);
+	const char *p;
+
+	w->pc_node = NIL;
+	p = node_path_into(w, i, &w->pathbuf, &w->pathcap);
 
 	if (p == NULL && w->resync_reason == NULL)
 		w->resync_reason = "watch table inconsistent";
@@ -359,17 +498,17 @@ node_path(struct watcher *w, struct wnode *n)
 }
 
 /* Finds the node of an absolute path by walking down from its root. */
-static struct wnode *
+static uint32_t
 node_find(struct watcher *w, const char *path)
 {
 	size_t i;
 
 	for (i = 0; i < w->nroots; i++) {
-		struct wnode *n = w->roots[i];
+		uint32_t n = w->roots[i];
 		const char *p;
 		char comp[NAME_MAX + 1];
 
-		if (n == NULL || !path_is_under(path, w->root_paths[i]))
+		if (n == NIL || !path_is_under(path, w->root_paths[i]))
 			continue;
 		p = path + strlen(w->root_paths[i]);
 		while (*p == '/') {
@@ -377,16 +516,24 @@ node_find(struct watcher *w, const char *path)
 			size_t l = e ? (size_t)(e - p - 1) : strlen(p + 1);
 
 			if (l == 0 || l > NAME_MAX)
-				return NULL;
+				return NIL;
 			memcpy(comp, p + 1, l);
 			comp[l] = '\0';
-			if ((n = node_child(w, n, comp)) == NULL)
-				return NULL;
+			if ((n = node_child(w, n, comp)) == NIL)
+				return NIL;
 			p += l + 1;
 		}
 		return n;
 	}
-	return NULL;
+	return NIL;
+}
+
+/* User-space bytes the table holds for its nodes (the parts in use). */
+static size_t
+table_bytes(const struct watcher *w)
+{
+	return (size_t)w->nused * sizeof(struct wnode) + 2 * w->tab_size * sizeof(uint32_t) +
+	    w->names_len;
 }
 
 /* ---- reporting ---- */
@@ -490,136 +637,278 @@ watch_failed(struct watcher *w, const char *path, int err)
 
 /* ---- crawl: watch a directory and everything below it ---- */
 
-struct crawl_ctx {
-	struct watcher *w;
-	struct wnode *parent;          /* of the start directory */
-	struct wnode **stack;          /* stack[depth] = node of the dir at depth */
-	size_t stack_cap;
-	int ok;
-};
-
+/* Queues the directory name below parent (NIL: name is a full path). */
 static int
-crawl_cb(void *ctx, const char *path, size_t len, unsigned char type,
-    const struct stat *st, int depth)
+cq_push(struct watcher *w, uint32_t parent, const char *name, int root)
 {
-	struct crawl_ctx *c = ctx;
-	struct watcher *w = c->w;
-	struct wnode *parent, *n;
-	const char *name;
+	size_t l = strlen(name) + 1;
+	struct crawl_item *it;
+
+	if (w->ncq == w->cqcap) {
+		size_t nc = w->cqcap ? w->cqcap * 2 : 256;
+		struct crawl_item *ni = realloc(w->cq, nc * sizeof *ni);
+
+		if (ni == NULL)
+			return -1;
+		w->cq = ni;
+		w->cqcap = nc;
+	}
+	if (w->cq_names_len + l > w->cq_names_cap) {
+		size_t nc = w->cq_names_cap ? w->cq_names_cap * 2 : 4096;
+		char *nb;
+
+		while (nc < w->cq_names_len + l)
+			nc *= 2;
+		if ((nb = realloc(w->cq_names, nc)) == NULL)
+			return -1;
+		w->cq_names = nb;
+		w->cq_names_cap = nc;
+	}
+	it = &w->cq[w->ncq++];
+	it->parent = parent;
+	it->parent_wd = parent != NIL ? NODE(w, parent)->wd : -1;
+	it->name = (uint32_t)w->cq_names_len;
+	it->root = root;
+	memcpy(w->cq_names + w->cq_names_len, name, l);
+	w->cq_names_len += l;
+	return 0;
+}
+
+static void
+crawl_progress(struct watcher *w)
+{
+	char line[256];
+
+	if (!w->crawl_async || !w->show_progress)
+		return;
+	w->progress.done++;
+	if (progress_format(&w->progress, 0, line, sizeof line))
+		fprintf(stderr, "\r%s\033[K", line);
+}
+
+/* Reads the directory at path (node i, just watched) and queues its
+ * subdirectories. Watching before reading: nothing created after the read
+ * can be missed, and anything before it is in the subtree row or a rescan. */
+static void
+crawl_read(struct watcher *w, uint32_t i, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int in_root = NODE(w, i)->parent == NIL;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			watch_failed(w, path, errno);
+		return;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		watch_failed(w, path, errno);
+		close(fd);
+		return;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *name = de->d_name;
+		unsigned char type = de->d_type;
+
+		if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+			continue;
+		if (in_root && path_is_cookie_name(name))
+			continue;      /* a sync cookie: only directly in a root */
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(st.st_mode))
+				type = DT_DIR;
+		}
+		if (type == DT_DIR && cq_push(w, i, name, -1) < 0) {
+			log_error("out of memory watching '%s'", path);
+			watch_failed(w, path, ENOMEM);
+			break;
+		}
+		errno = 0;
+	}
+	if (de == NULL && errno != 0 && errno != ENOENT)
+		watch_failed(w, path, errno);
+	closedir(d);
+}
+
+/* Watches the directory of one crawl item and queues its subdirectories.
+ * name is valid until the first push. Returns its node, or NIL when it was
+ * not watched (gone, excluded, refused: refusals are covered by rescans). */
+static uint32_t
+crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
+{
+	char *path;
+	uint32_t i;
 	int wd;
 
-	(void)len;
-	(void)st;
-	if (type != DT_DIR)
-		return WALK_CONTINUE;
-	if (w->in_root_crawl) {
-		char line[256];
+	if (it->parent != NIL) {
+		const char *dir;
+		size_t dl, nl = strlen(name);
 
-		w->progress.done++;
-		if (progress_format(&w->progress, 0, line, sizeof line))
-			fprintf(stderr, "\r%s\033[K", line);
+		if (!node_live(w, it->parent) || NODE(w, it->parent)->wd != it->parent_wd)
+			return NIL;    /* its parent went away meanwhile */
+		if ((dir = node_path(w, it->parent)) == NULL || nl > NAME_MAX)
+			return NIL;
+		path = w->pathbuf;
+		dl = strlen(dir);
+		path[dl] = '/';
+		memcpy(path + dl + 1, name, nl + 1);
+	} else {
+		size_t l = strlen(name) + 1;
+
+		if (l > w->pathcap) {
+			char *nb = realloc(w->pathbuf, l + 256);
+
+			if (nb == NULL)
+				return NIL;
+			w->pathbuf = nb;
+			w->pathcap = l + 256;
+		}
+		w->pc_node = NIL;
+		path = memcpy(w->pathbuf, name, l);
 	}
-	parent = depth == 0 ? c->parent : c->stack[depth - 1];
-	name = (parent == NULL) ? path : strrchr(path, '/') + 1;
-	/* watch before the walker reads the directory: nothing created after the
-	 * read can be missed, and anything before it is in the subtree row */
+	if (w->cfg != NULL && config_is_excluded(w->cfg, path))
+		return NIL;
+	crawl_progress(w);
 	wd = inotify_add_watch(w->fd, path, WATCH_MASK);
 	if (wd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			watch_failed(w, path, errno);
-		if (depth == 0)
-			c->ok = 0;
-		return WALK_SKIP;
+		return NIL;
 	}
-	n = node_by_wd(w, wd);
-	if (n != NULL) {
-		size_t i;
-
-		int r = node_relocate(w, n, parent, name);
+	i = node_by_wd(w, wd);
+	if (i != NIL) {
+		size_t k;
+		int r = node_relocate(w, i, it->parent, name);
 
 		if (r == -2)
-			return WALK_SKIP;
-		if (r < 0)
-			return WALK_STOP;
-		n->gen = w->gen;
+			return NIL;
+		if (r < 0) {
+			log_error("out of memory watching '%s'", path);
+			return NIL;
+		}
 		/* a directory moved out and back in (two renames, two cookies): it
 		 * is here now, so its stashed MOVED_FROM must not remove it */
-		for (i = 0; i < w->nstash; i++)
-			if (w->stash[i].node == n)
-				w->stash[i].node = NULL;
-	} else if ((n = node_new(w, wd, parent, name)) == NULL) {
+		for (k = 0; k < w->nstash; k++)
+			if (w->stash[k].node == i)
+				w->stash[k].node = NIL;
+	} else if ((i = node_new(w, wd, it->parent, name)) == NIL) {
 		inotify_rm_watch(w->fd, wd);
 		log_error("out of memory watching '%s'", path);
-		c->ok = 0;
-		return WALK_STOP;
+		return NIL;
 	}
-	if ((size_t)depth >= c->stack_cap) {
-		size_t nc = c->stack_cap ? c->stack_cap * 2 : 32;
-		struct wnode **ns = realloc(c->stack, nc * sizeof *ns);
-
-		if (ns == NULL)
-			return WALK_STOP;
-		c->stack = ns;
-		c->stack_cap = nc;
-	}
-	c->stack[depth] = n;
-	return WALK_CONTINUE;
+	if (w->seen != NULL && i < w->seen_n)
+		w->seen[i / 8] |= (uint8_t)(1u << (i % 8));
+	crawl_read(w, i, path);
+	return i;
 }
 
-/* A directory the walker could not read or stat: nothing below it is
- * watched, so it is covered like a directory the kernel refused to watch. */
+/* A root's own directory was crawled (node, or NIL: not watchable now). */
 static void
-crawl_error_cb(void *ctx, const char *path, int err)
+root_crawled(struct watcher *w, int r, uint32_t node)
 {
-	watch_failed(ctx, path, err);
+	w->roots[r] = node;
+	/* a root that cannot be watched now (watch limit, vanished) stays
+	 * configured, covered by a rescan record, and is retried */
+	if (node == NIL && !unwatched_contains(w, w->root_paths[r]))
+		unwatched_add(w, w->root_paths[r], time(NULL));
 }
 
-/* Watches path (whose parent node is parent, NULL for a root) and below.
- * Returns the node of path, or NULL if path itself could not be watched. */
-static struct wnode *
-crawl(struct watcher *w, struct wnode *parent, const char *path)
+static long long
+mono_ns(void)
 {
-	struct crawl_ctx c = { w, parent, NULL, 0, 1 };
-	struct walk_result res;
-	struct wnode *top = NULL;
+	struct timespec ts;
 
-	walk_tree_ex(path, WALK_DIRS, w->cfg, crawl_cb, &c, crawl_error_cb, w, &res);
-	if (c.ok && c.stack != NULL)
-		top = c.stack[0];
-	free(c.stack);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Pops and crawls items until the stack is down to base, or max items were
+ * done, or (with deadline > 0) the monotonic clock passed deadline.
+ * Returns the node of the first item crawled (NIL if none or unwatched). */
+static uint32_t
+crawl_run(struct watcher *w, size_t base, size_t max, long long deadline)
+{
+	uint32_t top = NIL;
+	size_t done = 0;
+
+	while (w->ncq > base && done < max) {
+		struct crawl_item it = w->cq[--w->ncq];
+		const char *name = w->cq_names + it.name;
+		uint32_t n;
+
+		/* keep this item's name; drop what was above it */
+		w->cq_names_len = it.name + strlen(name) + 1;
+		if (it.root == -2)
+			continue;      /* its root was removed */
+		n = crawl_one(w, &it, name);
+		if (it.root >= 0)
+			root_crawled(w, it.root, n);
+		if (done++ == 0)
+			top = n;
+		if (deadline > 0 && done % 32 == 0 && mono_ns() > deadline)
+			break;
+	}
+	if (w->ncq == 0)
+		w->cq_names_len = 0;
 	w->stats.watches = w->nnodes;
 	return top;
 }
 
+/* Watches path (whose parent node is parent, NIL for a root) and below, all
+ * of it now. Returns the node of path, or NIL if it could not be watched. */
+static uint32_t
+crawl(struct watcher *w, uint32_t parent, const char *path)
+{
+	size_t base = w->ncq;
+	const char *name = path, *slash;
+	uint32_t top;
+
+	if (parent != NIL && (slash = strrchr(path, '/')) != NULL)
+		name = slash + 1;
+	if (cq_push(w, parent, name, -1) < 0) {
+		log_error("out of memory watching '%s'", path);
+		watch_failed(w, path, ENOMEM);
+		return NIL;
+	}
+	top = crawl_run(w, base, 1, 0);
+	crawl_run(w, base, SIZE_MAX, 0);
+	return top;
+}
+
 /* Re-crawls every root, then drops table entries the crawl did not meet
- * (directories whose IN_IGNORED was lost). */
+ * (directories whose IN_IGNORED was lost). A root crawl still being stepped
+ * is done here too. */
 static void
 recrawl_all(struct watcher *w)
 {
 	size_t i;
-	int again = 1;
+	uint32_t k;
 
-	w->gen++;
+	w->ncq = 0;
+	w->cq_names_len = 0;
+	w->seen_n = w->nused;
+	w->seen = calloc((size_t)w->seen_n / 8 + 1, 1);
 	for (i = 0; i < w->nroots; i++) {
-		struct wnode *n = crawl(w, NULL, w->root_paths[i]);
+		uint32_t n = crawl(w, NIL, w->root_paths[i]);
 
-		if (n != NULL)
+		if (n != NIL)
 			w->roots[i] = n;
 	}
-	while (again) {
-		again = 0;
-		for (i = 0; i < w->tab_size && !again; i++) {
-			struct wnode *n;
-
-			for (n = w->wd_tab[i]; n != NULL; n = n->wd_chain) {
-				if (n->gen != w->gen) {
-					node_remove(w, n, 1);
-					again = 1;
-					break;
-				}
-			}
-		}
+	if (w->seen == NULL) {
+		log_error("out of memory re-crawling: stale watches stay until the next re-crawl");
+	} else {
+		for (k = 0; k < w->seen_n; k++)
+			if (node_live(w, k) && !(w->seen[k / 8] & (1u << (k % 8))))
+				node_remove(w, k, 1);
 	}
+	free(w->seen);
+	w->seen = NULL;
+	w->seen_n = 0;
 	w->stats.watches = w->nnodes;
 }
 
@@ -657,7 +946,7 @@ resync(struct watcher *w, const char *reason)
 	for (i = 0; i < w->nroots; i++)
 		report_rescan(w, w->root_paths[i], since, reason);
 	w->nstash = 0;
-	w->displaced = NULL;
+	w->displaced = NIL;
 	recrawl_all(w);
 	w->resync_reason = NULL;
 	w->resyncing = 0;
@@ -676,17 +965,10 @@ handle_overflow(struct watcher *w)
 
 /* A directory appeared at path in parent (created, or moved in). */
 static void
-new_directory(struct watcher *w, struct wnode *parent, const char *path, unsigned flags)
+new_directory(struct watcher *w, uint32_t parent, const char *path, unsigned flags)
 {
-	char *copy = strdup(path);
-
-	if (copy == NULL) {
-		log_error("out of memory watching '%s'", path);
-		return;
-	}
-	report_change(w, copy, flags | JF_SUBTREE | JF_DIR);
-	crawl(w, parent, copy);
-	free(copy);
+	report_change(w, path, flags | JF_SUBTREE | JF_DIR);
+	crawl(w, parent, path);
 }
 
 /* A MOVED_FROM of a directory never paired: it left the roots. */
@@ -696,10 +978,10 @@ finish_stashed_moves(struct watcher *w)
 	size_t i;
 
 	for (i = 0; i < w->nstash; i++) {
-		struct wnode *n = w->stash[i].node;
+		uint32_t n = w->stash[i].node;
 
-		if (n != NULL) {
-			log_debug("directory '%s' moved out of the roots", n->name);
+		if (n != NIL) {
+			log_debug("directory '%s' moved out of the roots", NAME(w, n));
 			node_remove(w, n, 1);
 		}
 	}
@@ -708,7 +990,7 @@ finish_stashed_moves(struct watcher *w)
 }
 
 static void
-stash_move(struct watcher *w, uint32_t cookie, struct wnode *node)
+stash_move(struct watcher *w, uint32_t cookie, uint32_t node)
 {
 	if (w->nstash == MAX_STASHED_MOVES)
 		finish_stashed_moves(w);
@@ -719,7 +1001,7 @@ stash_move(struct watcher *w, uint32_t cookie, struct wnode *node)
 
 /* Takes the stashed MOVED_FROM with this cookie; returns 1 if there was one. */
 static int
-take_stash(struct watcher *w, uint32_t cookie, struct wnode **node)
+take_stash(struct watcher *w, uint32_t cookie, uint32_t *node)
 {
 	size_t i;
 
@@ -734,7 +1016,7 @@ take_stash(struct watcher *w, uint32_t cookie, struct wnode **node)
 }
 
 static void
-root_lost(struct watcher *w, struct wnode *n, const char *why)
+root_lost(struct watcher *w, uint32_t n, const char *why)
 {
 	size_t i;
 
@@ -764,11 +1046,55 @@ renew_unwatched(struct watcher *w, time_t now)
 	}
 }
 
+/* The event's full path, built into the path buffer. NULL on ENOMEM.
+ * Events come in runs per directory: its path stays in the buffer. */
+static char *
+event_path(struct watcher *w, uint32_t n, const char *name)
+{
+	size_t dl, nl = strlen(name);
+
+	if (nl > NAME_MAX)
+		return NULL;
+	if (w->pc_node == n) {
+		dl = w->pc_len;
+	} else {
+		const char *dir = node_path(w, n);
+
+		if (dir == NULL)
+			return NULL;
+		dl = strlen(dir);
+		w->pc_node = n;
+		w->pc_len = dl;
+	}
+	w->pathbuf[dl] = '/';
+	memcpy(w->pathbuf + dl + 1, name, nl + 1);
+	return w->pathbuf;
+}
+
+/* Handles a directory's MOVED_TO (name in parent n, full path full). */
+static void
+dir_moved_to(struct watcher *w, uint32_t n, const char *name, const char *full,
+    uint32_t cookie)
+{
+	uint32_t moved = NIL;
+
+	if (take_stash(w, cookie, &moved) && moved != NIL &&
+	    node_relocate(w, moved, n, name) == 0) {
+		/* moved within the roots: its watches follow it; everything
+		 * below counts as changed under the new name. Crawl it again:
+		 * a directory created in it before the move was reported under
+		 * the old path, and watching that path failed */
+		report_change(w, full, JF_RENAMED | JF_SUBTREE | JF_DIR);
+		crawl(w, n, full);
+	} else {
+		new_directory(w, n, full, JF_RENAMED);
+	}
+}
+
 static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
-	struct wnode *n;
-	const char *dir;
+	uint32_t n;
 	char *full;
 	unsigned isdir;
 
@@ -778,13 +1104,13 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		return;
 	}
 	n = node_by_wd(w, ev->wd);
-	if (n == NULL)
+	if (n == NIL)
 		return;        /* a watch we removed: its last events */
 	if (log_enabled(CONFIG_LOG_DEBUG))
 		log_debug("event %s wd %d name '%s'", inotifytools_event_to_str((int)ev->mask),
 		    ev->wd, ev->len ? ev->name : "");
 	if (ev->mask & IN_IGNORED) {
-		if (n->parent == NULL)
+		if (NODE(w, n)->parent == NIL)
 			root_lost(w, n, "is no longer watched");
 		else
 			node_remove(w, n, 0);
@@ -801,13 +1127,13 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		return;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-		if (n->parent == NULL)
+		if (NODE(w, n)->parent == NIL)
 			root_lost(w, n, (ev->mask & IN_DELETE_SELF) ? "was deleted" : "was moved away");
 		return;        /* other directories: their parent reports it */
 	}
 	if (ev->len == 0 || ev->name[0] == '\0')
 		return;
-	if (n->parent == NULL && path_is_cookie_name(ev->name)) {
+	if (NODE(w, n)->parent == NIL && path_is_cookie_name(ev->name)) {
 		/* a sync cookie (only directly in a root: deeper it is data) */
 		if (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO)) {
 			/* a begin is syncing: renew the records of what we cannot
@@ -817,14 +1143,18 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		}
 		return;
 	}
-	dir = node_path(w, n);
-	if (dir == NULL || (full = path_join(dir, ev->name)) == NULL) {
-		log_error("out of memory handling an event in '%s'", n->name);
+	if ((full = event_path(w, n, ev->name)) == NULL) {
+		log_error("out of memory handling an event in '%s'", NAME(w, n));
 		return;
 	}
 	if (config_is_excluded(w->cfg, full))
-		goto done;
+		return;
 	isdir = (ev->mask & IN_ISDIR) ? JF_DIR : 0;
+	/* a directory event crawls, which reuses the path buffer: own a copy */
+	if (isdir && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && (full = strdup(full)) == NULL) {
+		log_error("out of memory handling an event in '%s'", NAME(w, n));
+		return;
+	}
 	if (ev->mask & IN_CREATE) {
 		if (isdir)
 			new_directory(w, n, full, JF_CREATED);
@@ -840,35 +1170,24 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if (ev->mask & IN_MOVED_FROM) {
 		report_change(w, full, JF_DELETED | isdir);
 		if (isdir) {
-			struct wnode *from = node_child(w, n, ev->name);
+			uint32_t from = node_child(w, n, ev->name);
 
-			if (w->displaced != NULL && w->displaced->parent == n &&
-			    strcmp(w->displaced->name, ev->name) == 0) {
+			if (w->displaced != NIL && NODE(w, w->displaced)->parent == n &&
+			    strcmp(NAME(w, w->displaced), ev->name) == 0) {
 				from = w->displaced;     /* the other half of an exchange */
-				w->displaced = NULL;
+				w->displaced = NIL;
 			}
 			stash_move(w, ev->cookie, from);
 		}
 	}
 	if (ev->mask & IN_MOVED_TO) {
-		struct wnode *moved = NULL;
-
-		if (!isdir) {
+		if (!isdir)
 			report_change(w, full, JF_RENAMED | JF_CREATED);
-		} else if (take_stash(w, ev->cookie, &moved) && moved != NULL &&
-		    node_relocate(w, moved, n, ev->name) == 0) {
-			/* moved within the roots: its watches follow it; everything
-			 * below counts as changed under the new name. Crawl it again:
-			 * a directory created in it before the move was reported under
-			 * the old path, and watching that path failed */
-			report_change(w, full, JF_RENAMED | JF_SUBTREE | JF_DIR);
-			crawl(w, n, full);
-		} else {
-			new_directory(w, n, full, JF_RENAMED);
-		}
+		else
+			dir_moved_to(w, n, ev->name, full, ev->cookie);
 	}
-done:
-	free(full);
+	if (isdir && (ev->mask & (IN_CREATE | IN_MOVED_TO)))
+		free(full);
 }
 
 /* Waits briefly for more events; returns 1 if some arrived. */
@@ -880,10 +1199,24 @@ wait_readable(struct watcher *w, int ms)
 	return poll(&pfd, 1, ms) > 0;
 }
 
+/* A call that read a backlog logs its rate: the drain rate that decides
+ * how long a burst can be without overflowing the kernel queue. */
+static void
+log_backlog(unsigned long events, long long t0)
+{
+	double s = (double)(mono_ns() - t0) / 1e9;
+
+	if (events >= BACKLOG_LOG_EVENTS)
+		log_info("inotify backlog: %lu events read and handled in %.3f s (%.0f/s)",
+		    events, s, s > 0 ? (double)events / s : 0.0);
+}
+
 int
 watcher_process(struct watcher *w, char *err, size_t errlen)
 {
 	int reads = 0, waited = 0;
+	unsigned long events0 = w->stats.events;
+	long long t0 = mono_ns();
 
 	for (;;) {
 		time_t before = time(NULL);
@@ -904,6 +1237,7 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 			}
 			finish_stashed_moves(w);
 			w->drained_at = before;
+			log_backlog(w->stats.events - events0, t0);
 			return 0;
 		}
 		for (p = w->readbuf; p < w->readbuf + n;) {
@@ -917,8 +1251,10 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 			}
 			p += sizeof *ev + ev->len;
 		}
-		if (++reads >= MAX_READS_PER_CALL)
+		if (++reads >= MAX_READS_PER_CALL) {
+			log_backlog(w->stats.events - events0, t0);
 			return 0;
+		}
 	}
 }
 
@@ -935,11 +1271,14 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	}
 	w->cfg = cfg;
 	w->sink = *sink;
-	w->tab_size = 1024;
-	w->wd_tab = calloc(w->tab_size, sizeof *w->wd_tab);
-	w->name_tab = calloc(w->tab_size, sizeof *w->name_tab);
+	w->fd = -1;
+	w->free_head = NIL;
+	w->displaced = NIL;
+	w->pc_node = NIL;
 	w->readbuf = malloc(READ_BUFFER_SIZE);
-	if (w->wd_tab == NULL || w->name_tab == NULL || w->readbuf == NULL) {
+	w->pathcap = PATH_MAX + NAME_MAX + 2;
+	w->pathbuf = malloc(w->pathcap);
+	if (w->readbuf == NULL || w->pathbuf == NULL || tables_resize(w, 512) < 0) {
 		snprintf(err, errlen, "out of memory");
 		watcher_free(w);
 		return NULL;
@@ -957,6 +1296,15 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	}
 	w->drained_at = time(NULL);
 	w->last_tick = w->drained_at;
+	{
+		/* a test hook, nothing to configure: crawl one directory per
+		 * slice and sleep after it, so a test can act mid-crawl */
+		const char *e = getenv("CHJ_TEST_CRAWL_DELAY_MS");
+
+		w->test_delay_ms = e != NULL ? strtol(e, NULL, 10) : 0;
+		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
+			w->test_delay_ms = 0;
+	}
 	return w;
 }
 
@@ -967,11 +1315,8 @@ watcher_free(struct watcher *w)
 
 	if (w == NULL)
 		return;
-	for (i = 0; i < w->nroots; i++) {
-		if (w->roots[i] != NULL)
-			node_remove(w, w->roots[i], 0);
+	for (i = 0; i < w->nroots; i++)
 		free(w->root_paths[i]);
-	}
 	free(w->roots);
 	free(w->root_paths);
 	for (i = 0; i < w->nunw; i++)
@@ -979,8 +1324,12 @@ watcher_free(struct watcher *w)
 	free(w->unw);
 	if (w->fd >= 0)
 		close(w->fd);
+	free(w->nodes);
+	free(w->names);
 	free(w->wd_tab);
 	free(w->name_tab);
+	free(w->cq);
+	free(w->cq_names);
 	free(w->pathbuf);
 	free(w->readbuf);
 	free(w);
@@ -1033,7 +1382,7 @@ watcher_root_is_watched(const struct watcher *w, const char *root)
 
 	for (i = 0; i < w->nroots; i++)
 		if (strcmp(w->root_paths[i], root) == 0)
-			return w->roots[i] != NULL;
+			return w->roots[i] != NIL;
 	return 0;
 }
 
@@ -1046,7 +1395,7 @@ watcher_set_config(struct watcher *w, const struct config *cfg)
 int
 watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 {
-	struct wnode **nr;
+	uint32_t *nr;
 	char **np, *copy;
 
 	nr = realloc(w->roots, (w->nroots + 1) * sizeof *nr);
@@ -1056,42 +1405,81 @@ watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 	if (np != NULL)
 		w->root_paths = np;
 	copy = strdup(root);
-	if (nr == NULL || np == NULL || copy == NULL) {
+	if (nr == NULL || np == NULL || copy == NULL || cq_push(w, NIL, root, (int)w->nroots) < 0) {
 		free(copy);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	w->roots[w->nroots] = NULL;
+	w->roots[w->nroots] = NIL;
 	w->root_paths[w->nroots] = copy;
 	w->nroots++;
-	w->in_root_crawl = w->show_progress;
-	if (w->in_root_crawl)
-		progress_start(&w->progress, root, "directories watched", 0);
-	w->roots[w->nroots - 1] = crawl(w, NULL, root);
-	if (w->in_root_crawl) {
-		char line[256];
-
-		progress_format(&w->progress, 1, line, sizeof line);
-		fprintf(stderr, "\r%s\033[K\n", line);
-		w->in_root_crawl = 0;
+	if (!w->crawl_async) {
+		w->crawl_async = 1;
+		if (w->show_progress)
+			progress_start(&w->progress, copy, "directories watched", 0);
 	}
-	/* a root that cannot be watched now (watch limit, vanished) stays
-	 * configured, covered by a rescan record, and is retried */
-	if (w->roots[w->nroots - 1] == NULL && !unwatched_contains(w, root))
-		unwatched_add(w, root, time(NULL));
+	/* the root itself now (so sync cookies in it are seen at once); what
+	 * is below it in slices from the main loop (watcher_step) */
+	crawl_run(w, w->ncq - 1, 1, 0);
 	return 0;
+}
+
+int
+watcher_busy(const struct watcher *w)
+{
+	return w->ncq > 0;
+}
+
+void
+watcher_step(struct watcher *w)
+{
+	if (w->ncq > 0 && w->test_delay_ms > 0) {
+		/* tests: one directory per slice, slowly, to hold a crawl open */
+		struct timespec ts = { w->test_delay_ms / 1000, (w->test_delay_ms % 1000) * 1000000L };
+
+		crawl_run(w, 0, 1, 0);
+		nanosleep(&ts, NULL);
+	} else if (w->ncq > 0) {
+		crawl_run(w, 0, CRAWL_SLICE_DIRS, mono_ns() + CRAWL_SLICE_NS);
+	}
+	if (w->resync_reason != NULL) {
+		log_warning("%s: recording a rescan of every root and re-watching", w->resync_reason);
+		resync(w, w->resync_reason);
+	}
+	if (w->ncq == 0 && w->crawl_async) {
+		size_t b = table_bytes(w);
+
+		w->crawl_async = 0;
+		if (w->show_progress) {
+			char line[256];
+
+			progress_format(&w->progress, 1, line, sizeof line);
+			fprintf(stderr, "\r%s\033[K\n", line);
+		}
+		log_info("watch table: %zu directories in %zu bytes (%.1f per directory)",
+		    w->nnodes, b, w->nnodes ? (double)b / (double)w->nnodes : 0.0);
+	}
 }
 
 void
 watcher_remove_root(struct watcher *w, const char *root)
 {
-	size_t i, o = 0;
+	size_t i, o = 0, k;
 
 	for (i = 0; i < w->nroots; i++) {
 		if (strcmp(w->root_paths[i], root) == 0) {
-			if (w->roots[i] != NULL)
+			if (w->roots[i] != NIL)
 				node_remove(w, w->roots[i], 1);
+			if (w->progress.what == w->root_paths[i])
+				w->progress.what = "watching";
 			free(w->root_paths[i]);
+			/* a root crawl still queued: drop it, renumber the others */
+			for (k = 0; k < w->ncq; k++) {
+				if (w->cq[k].root == (int)i)
+					w->cq[k].root = -2;
+				else if (w->cq[k].root > (int)i)
+					w->cq[k].root--;
+			}
 			continue;
 		}
 		w->roots[o] = w->roots[i];
@@ -1114,7 +1502,7 @@ static int
 retry_unwatched(struct watcher *w, struct unwatched *u)
 {
 	int r = root_index_of(w, u->path);
-	struct wnode *parent = NULL, *n;
+	uint32_t parent = NIL, n;
 	char *slash;
 	char *copy;
 
@@ -1128,14 +1516,13 @@ retry_unwatched(struct watcher *w, struct unwatched *u)
 		*slash = '\0';
 		parent = node_find(w, copy);
 		free(copy);
-		if (parent == NULL)
+		if (parent == NIL)
 			return 0;
 	}
-	w->gen++;
 	n = crawl(w, parent, u->path);
-	if (n == NULL)
+	if (n == NIL)
 		return 0;
-	if (parent == NULL) {
+	if (parent == NIL) {
 		w->roots[r] = n;
 		log_info("root '%s' is watched again", w->root_paths[r]);
 		report_change(w, u->path, JF_SUBTREE | JF_DIR);

@@ -41,10 +41,17 @@ struct watcher *watcher_new(const struct config *cfg, const struct watcher_sink 
 void watcher_free(struct watcher *w);
 const char *watcher_backend(const struct watcher *w);
 
-/* Watches root and every directory below it (not excluded, no symlinks).
- * A root or a part of it that cannot be watched now (watch limit, missing)
+/* Watches root and every directory below it (not excluded, no symlinks):
+ * the root at once, what is below it by watcher_step() while
+ * watcher_busy(). A root or a part of it that cannot be watched now (watch limit, missing)
  * is covered by rescan records and retried; -1 only on ENOMEM. */
 int watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen);
+/* Work still queued from watcher_add_root (a crawl that runs in slices so
+ * events are read and journaled meanwhile): 1 while there is, else 0. A
+ * backend that needs no crawl always returns 0. */
+int watcher_busy(const struct watcher *w);
+/* Does one bounded slice (a few ms) of the queued work. */
+void watcher_step(struct watcher *w);
 /* Stops watching root and everything below it. */
 void watcher_remove_root(struct watcher *w, const char *root);
 /* Returns 1 when root is watched now (0: lost or over the watch limit, so
