@@ -656,7 +656,7 @@ main(int argc, char **argv)
 		struct watcher_stats st;
 
 		watcher_get_stats(d.watcher, &st);
-		log_info("ready: %lu directories watched in %.3f s%s", st.watches,
+		log_info("ready: %lu %s in %.3f s%s", st.watches, watcher_watch_unit(d.watcher),
 		    (double)(now_ms() - t0) / 1000.0,
 		    st.unwatched ? " (some directories could not be watched: see above)" : "");
 	}

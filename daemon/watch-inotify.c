@@ -34,6 +34,11 @@
 #include "progress.h"
 #include "walk.h"
 #include "watch.h"
+#include "watch-backend.h"
+
+/* watch.c owns the name struct watcher (the dispatch handle): this backend's
+ * handle is the struct watcher_impl of watch-backend.h */
+#define watcher watcher_impl
 
 #define WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | \
 	IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
@@ -102,6 +107,7 @@ struct watcher {
 };
 
 static int unwatched_contains(struct watcher *w, const char *path);
+static void inotify_free(struct watcher *w);
 
 /* ---- node table ---- */
 
@@ -880,8 +886,8 @@ wait_readable(struct watcher *w, int ms)
 	return poll(&pfd, 1, ms) > 0;
 }
 
-int
-watcher_process(struct watcher *w, char *err, size_t errlen)
+static int
+inotify_process(struct watcher *w, char *err, size_t errlen)
 {
 	int reads = 0, waited = 0;
 
@@ -924,8 +930,8 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 
 /* ---- lifecycle ---- */
 
-struct watcher *
-watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+static struct watcher *
+inotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
@@ -941,7 +947,7 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	w->readbuf = malloc(READ_BUFFER_SIZE);
 	if (w->wd_tab == NULL || w->name_tab == NULL || w->readbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
-		watcher_free(w);
+		inotify_free(w);
 		return NULL;
 	}
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -952,7 +958,7 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 			    inotifytools_get_max_user_instances() * 2);
 		else
 			snprintf(err, errlen, "cannot create an inotify instance: %s", strerror(errno));
-		watcher_free(w);
+		inotify_free(w);
 		return NULL;
 	}
 	w->drained_at = time(NULL);
@@ -960,8 +966,8 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	return w;
 }
 
-void
-watcher_free(struct watcher *w)
+static void
+inotify_free(struct watcher *w)
 {
 	size_t i;
 
@@ -986,48 +992,41 @@ watcher_free(struct watcher *w)
 	free(w);
 }
 
-const char *
-watcher_backend(const struct watcher *w)
-{
-	(void)w;
-	return "inotify";
-}
-
-int
-watcher_fd(const struct watcher *w)
+static int
+inotify_fd(const struct watcher *w)
 {
 	return w->fd;
 }
 
-time_t
-watcher_drained_at(const struct watcher *w)
+static time_t
+inotify_drained_at(const struct watcher *w)
 {
 	return w->drained_at;
 }
 
-void
-watcher_note_idle(struct watcher *w, time_t t)
+static void
+inotify_note_idle(struct watcher *w, time_t t)
 {
 	if (w->nstash == 0 && t > w->drained_at)
 		w->drained_at = t;
 }
 
-void
-watcher_get_stats(const struct watcher *w, struct watcher_stats *st)
+static void
+inotify_get_stats(const struct watcher *w, struct watcher_stats *st)
 {
 	*st = w->stats;
 	st->watches = w->nnodes;
 	st->unwatched = w->nunw;
 }
 
-void
-watcher_show_progress(struct watcher *w, int on)
+static void
+inotify_show_progress(struct watcher *w, int on)
 {
 	w->show_progress = on;
 }
 
-int
-watcher_root_is_watched(const struct watcher *w, const char *root)
+static int
+inotify_root_is_watched(const struct watcher *w, const char *root)
 {
 	size_t i;
 
@@ -1037,14 +1036,14 @@ watcher_root_is_watched(const struct watcher *w, const char *root)
 	return 0;
 }
 
-void
-watcher_set_config(struct watcher *w, const struct config *cfg)
+static void
+inotify_set_config(struct watcher *w, const struct config *cfg)
 {
 	w->cfg = cfg;
 }
 
-int
-watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
+static int
+inotify_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 {
 	struct wnode **nr;
 	char **np, *copy;
@@ -1082,8 +1081,8 @@ watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 	return 0;
 }
 
-void
-watcher_remove_root(struct watcher *w, const char *root)
+static void
+inotify_remove_root(struct watcher *w, const char *root)
 {
 	size_t i, o = 0;
 
@@ -1154,8 +1153,8 @@ unwatched_contains(struct watcher *w, const char *path)
 	return 0;
 }
 
-void
-watcher_tick(struct watcher *w, time_t now)
+static void
+inotify_tick(struct watcher *w, time_t now)
 {
 	struct unwatched *old;
 	size_t i, nold;
@@ -1209,3 +1208,21 @@ watcher_tick(struct watcher *w, time_t now)
 	}
 	free(old);
 }
+
+const struct watcher_ops watcher_inotify_ops = {
+	.name = "inotify",
+	.watch_unit = "directories watched",
+	.create = inotify_new,
+	.destroy = inotify_free,
+	.add_root = inotify_add_root,
+	.remove_root = inotify_remove_root,
+	.root_is_watched = inotify_root_is_watched,
+	.show_progress = inotify_show_progress,
+	.set_config = inotify_set_config,
+	.fd = inotify_fd,
+	.process = inotify_process,
+	.tick = inotify_tick,
+	.drained_at = inotify_drained_at,
+	.note_idle = inotify_note_idle,
+	.get_stats = inotify_get_stats,
+};
