@@ -15,11 +15,15 @@
  * before its events were read) becomes a rescan of the nearest directory we
  * can name, and an overflow a rescan of every root.
  *
- * With FAN_REPORT_TARGET_FID (kernel 5.17+) a created or deleted directory's
- * own handle comes with its entry event: it is cached under its path, so the
- * events inside a directory created and deleted before we read them still
- * resolve. Stale handles are kept until the read batch ends: an entry event
- * later in the batch may name them. */
+ * With FAN_REPORT_TARGET_FID (kernel 5.17+) a created, moved or deleted
+ * directory's own handle comes with its entry event: its path is remembered
+ * ("learnt"), so the events inside a directory created and deleted before we
+ * read them still resolve. A learnt path serves only once the directory is
+ * gone: the kernel merges events of the same name (a MOVED_TO and a later
+ * MOVED_FROM become one), so a path taken from events can be out of date;
+ * readlink() of an open handle never is. A stale handle no event has named
+ * yet waits (STALE_WAIT_SECONDS): its deletion event, carrying its handle,
+ * follows its contents' events. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,7 +47,8 @@
 #define READ_BUFFER_SIZE (256 * 1024)
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
 #define CACHE_MAX 8192               /* handle → path entries (LRU) */
-#define MAX_STALE 1024               /* unresolved handles kept until the batch ends */
+#define MAX_STALE 2048               /* events in stale directories kept */
+#define MAX_STALE_PER_DIR 256        /* then that directory is rescanned */
 #define MAX_STALE_DEPTH 64
 #define STALE_WAIT_SECONDS 5         /* for the entry event naming a stale handle */
 #define READ_SLACK 8192              /* a read this far from full emptied the queue */
@@ -63,6 +68,7 @@ struct centry {
 	struct centry *prev, *next;          /* LRU list, most recent first */
 	size_t hash;
 	int excluded;                        /* -1 unknown; 1: it or a directory above it is */
+	int learnt;                          /* path from an entry event, not the file system */
 	struct fkey key;
 	char path[];
 };
@@ -82,15 +88,28 @@ struct froot {
 	time_t recorded;                     /* unwatched: rescan record last renewed */
 };
 
-/* An unresolved handle; with a name, the directory entry 'name' in it is
- * the directory 'child' (learnt from an entry event's target fid). */
+/* An event in a directory whose handle could not be opened (deleted
+ * before the event was read), kept until an event names that directory.
+ * An entry event of a directory (with its target fid) is also how a
+ * stale child directory learns its path. */
 struct stale {
-	struct fkey key;
-	time_t since;                        /* drained_at when its first event was read */
+	struct fkey key;                     /* the directory */
+	time_t since;                        /* drained_at when it was read */
 	time_t seen;                         /* when it was read */
-	int has_child;
-	struct fkey child;
+	uint64_t mask;
+	int has_target;
+	int truncated;                       /* more events in key than kept: rescan it */
+	struct fkey target;
 	char name[NAME_MAX + 1];
+};
+
+/* One parsed event. */
+struct fev {
+	uint64_t mask;
+	struct fkey dir;
+	const char *name;                    /* NULL or "." : the directory itself */
+	struct fkey target;
+	int has_dir, has_target;
 };
 
 struct watcher_impl {
@@ -245,7 +264,7 @@ cache_get(struct watcher_impl *w, const struct fkey *k)
 /* Caches k → path (replacing an older entry); the least recently used
  * entry goes when full. Returns the entry, NULL on ENOMEM. */
 static struct centry *
-cache_put(struct watcher_impl *w, const struct fkey *k, const char *path)
+cache_put(struct watcher_impl *w, const struct fkey *k, const char *path, int learnt)
 {
 	size_t len = strlen(path);
 	struct centry *e = cache_get(w, k);
@@ -259,6 +278,7 @@ cache_put(struct watcher_impl *w, const struct fkey *k, const char *path)
 	e->key = *k;
 	e->hash = key_hash(k);
 	e->excluded = -1;
+	e->learnt = learnt;
 	memcpy(e->path, path, len + 1);
 	e->hnext = w->ctab[e->hash & (w->ctab_size - 1)];
 	w->ctab[e->hash & (w->ctab_size - 1)] = e;
@@ -342,17 +362,20 @@ resolve(struct watcher_impl *w, const struct fkey *k)
 	ssize_t n;
 	int fd;
 
-	if (e != NULL)
+	if (e != NULL && !e->learnt)
 		return e;
+	/* a learnt path is the directory's name when its entry event was made:
+	 * later renames may have been merged into earlier events, so it only
+	 * serves once the directory is gone */
 	if ((fd = open_key(w, k)) < 0)
-		return NULL;
+		return (e != NULL && (errno == ESTALE || errno == ENOENT)) ? e : NULL;
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
 	close(fd);
 	if (n <= 0 || (size_t)n >= sizeof w->linkbuf - 1)
 		return NULL;
 	w->linkbuf[n] = '\0';
-	if ((e = cache_put(w, k, w->linkbuf)) == NULL) {
+	if ((e = cache_put(w, k, w->linkbuf, 0)) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -575,39 +598,46 @@ handle_overflow(struct watcher_impl *w)
 }
 
 static void settle_stale(struct watcher_impl *w, int force);
+static void event_at(struct watcher_impl *w, const struct fev *ev, const char *dir);
 
-/* Keeps an unresolved directory handle (and what an entry event in it says
- * about a child directory) until an event names it: a directory is deleted
- * after its entries, and with FAN_REPORT_TARGET_FID the event of its own
- * deletion (in its parent) carries its handle. */
+/* Keeps an event of a stale directory until an event names the directory:
+ * a directory is deleted after its entries, and with FAN_REPORT_TARGET_FID
+ * the event of its own deletion (in its parent) carries its handle. */
 static void
-stash_stale(struct watcher_impl *w, const struct fkey *k, const struct fkey *child,
-    const char *name)
+stash_stale(struct watcher_impl *w, const struct fev *ev)
 {
 	struct stale *s;
-	size_t i;
+	size_t i, n = 0, first = 0;
 
-	if (child == NULL) {
-		for (i = 0; i < w->nstale; i++)
-			if (!w->stale[i].has_child && key_eq(&w->stale[i].key, k))
-				return;
+	if (strlen(ev->name) > NAME_MAX)
+		return;
+	for (i = 0; i < w->nstale; i++) {
+		if (key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
+			first = i;
+	}
+	/* many events in one directory: keep its entry events (they name
+	 * child directories) and the first ones; the rest is a rescan of it */
+	if (n >= MAX_STALE_PER_DIR && !(ev->has_target && (ev->mask & FAN_ONDIR))) {
+		w->stale[first].truncated = 1;
+		return;
 	}
 	if (w->nstale == MAX_STALE)
 		settle_stale(w, 1);
 	s = &w->stale[w->nstale];
-	s->key = *k;
+	s->key = ev->dir;
 	s->since = w->drained_at - WATCH_TIME_MARGIN;
 	s->seen = time(NULL);
-	s->has_child = child != NULL && name != NULL && strlen(name) <= NAME_MAX;
-	if (s->has_child) {
-		s->child = *child;
-		strcpy(s->name, name);
-	}
+	s->mask = ev->mask;
+	s->has_target = ev->has_target;
+	s->truncated = 0;
+	if (ev->has_target)
+		s->target = ev->target;
+	strcpy(s->name, ev->name);
 	w->nstale++;
 }
 
 /* The path of a handle that may be stale: cached, or its parent's path plus
- * the name an entry event gave it. Returns a new string or NULL. */
+ * the name a stashed entry event gave it. Returns a new string or NULL. */
 static char *
 stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 {
@@ -621,7 +651,8 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 	for (i = 0; i < w->nstale; i++) {
 		struct stale *s = &w->stale[i];
 
-		if (s->has_child && key_eq(&s->child, k)) {
+		if (s->has_target && (s->mask & FAN_ONDIR) &&
+		    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)) && key_eq(&s->target, k)) {
 			char *p = stale_path(w, &s->key, depth + 1), *full;
 
 			if (p == NULL)
@@ -634,38 +665,50 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 	return NULL;
 }
 
-/* Each stale handle an event has named since becomes a rescan of that
- * directory (if in a root; none outside); with force, or after
- * STALE_WAIT_SECONDS (or without target fids, where no event will name
- * it), the others become a rescan of the roots on their file system.
- * Never a silent drop. */
+/* Replays each stashed event whose directory some event has named since
+ * (reported as if read in time, then a directory with events left out is
+ * rescanned). With force, or after STALE_WAIT_SECONDS (or without target
+ * fids, where no event will name them), the others become a rescan of the
+ * roots on their file system. Never a silent drop. */
 static void
 settle_stale(struct watcher_impl *w, int force)
 {
 	int done_fs[8][2];
-	size_t i, j, o = 0, ndone = 0, unresolved = 0;
+	size_t i, j, o = 0, ndone = 0;
 	time_t now = time(NULL);
+	char **paths;
 
+	if (w->nstale == 0)
+		return;
+	/* resolve every directory first: a replayed event may change the cache */
+	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL) {
+		rescan_roots(w, NULL, "out of memory");
+		w->nstale = 0;
+		return;
+	}
+	for (i = 0; i < w->nstale; i++)
+		paths[i] = stale_path(w, &w->stale[i].key, 0);
 	for (i = 0; i < w->nstale; i++) {
 		struct stale *s = &w->stale[i];
-		char *p;
+		struct fev ev;
 
-		if (s->has_child)
-			continue;
-		if ((p = stale_path(w, &s->key, 0)) != NULL) {
-			if (root_of(w, p) != NULL && !config_is_excluded(w->cfg, p))
-				report_rescan(w, p, s->since,
-				    "directory deleted before its events were read");
-			free(p);
-			s->key.len = 0;
-			s->key.type = -1;        /* settled */
+		if (paths[i] != NULL) {
+			memset(&ev, 0, sizeof ev);
+			ev.mask = s->mask;
+			ev.dir = s->key;
+			ev.name = s->name;
+			ev.has_target = s->has_target;
+			ev.target = s->target;
+			event_at(w, &ev, paths[i]);
+			if (s->truncated && root_of(w, paths[i]) != NULL)
+				report_rescan(w, paths[i], s->since,
+				    "directory deleted before its many events were read");
 			continue;
 		}
 		if (!force && w->target_fid && now - s->seen < STALE_WAIT_SECONDS) {
-			unresolved++;
+			w->stale[o++] = *s;
 			continue;
 		}
-		s->key.type = -1;
 		/* one rescan of the roots of a file system covers every other
 		 * unknown directory on it */
 		for (j = 0; j < ndone; j++)
@@ -683,13 +726,9 @@ settle_stale(struct watcher_impl *w, int force)
 		rescan_roots_since(w, s->key.fsid, s->since,
 		    "directory deleted before its events were read");
 	}
-	if (unresolved == 0) {
-		w->nstale = 0;           /* the links are of no more use either */
-		return;
-	}
 	for (i = 0; i < w->nstale; i++)
-		if (w->stale[i].has_child || w->stale[i].key.type != -1)
-			w->stale[o++] = w->stale[i];
+		free(paths[i]);
+	free(paths);
 	w->nstale = o;
 }
 
@@ -701,20 +740,11 @@ set_drained(struct watcher_impl *w, time_t t)
 	size_t i;
 
 	for (i = 0; i < w->nstale; i++)
-		if (!w->stale[i].has_child && w->stale[i].since + WATCH_TIME_MARGIN < t)
+		if (w->stale[i].since + WATCH_TIME_MARGIN < t)
 			t = w->stale[i].since + WATCH_TIME_MARGIN;
 	if (t > w->drained_at)
 		w->drained_at = t;
 }
-
-/* One parsed event. */
-struct fev {
-	uint64_t mask;
-	struct fkey dir;
-	const char *name;                    /* NULL or "." : the directory itself */
-	struct fkey target;
-	int has_dir, has_target;
-};
 
 static int
 parse_event(const struct fanotify_event_metadata *m, struct fev *ev)
@@ -785,37 +815,22 @@ directory_moved(struct watcher_impl *w, const char *old)
 	}
 }
 
+/* Reports ev, an entry event in directory dir (its path now). */
 static void
-handle_event(struct watcher_impl *w, const struct fev *ev)
+event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 {
 	struct centry *e;
-	const char *dir;
 	struct froot *root;
 	char *full;
-	size_t dlen;
-	char saved;
-	int in_root_dir;
+	int in_root_dir = 0, excluded = 0;
 	unsigned isdir = (ev->mask & FAN_ONDIR) ? JF_DIR : 0;
 
-	if (ev->name == NULL) {
-		if (isdir)
-			handle_self(w, ev);
-		return;        /* other self events: the entry events tell it */
+	if ((root = root_of(w, dir)) != NULL) {
+		in_root_dir = strcmp(dir, root->path) == 0;
+		if ((e = cache_get(w, &ev->dir)) != NULL && e->excluded < 0)
+			e->excluded = dir_excluded(w, root->path, dir);
+		excluded = e != NULL ? e->excluded : dir_excluded(w, root->path, dir);
 	}
-	e = resolve(w, &ev->dir);
-	if (e == NULL) {
-		if (errno == ENOMEM) {
-			log_error("out of memory resolving a directory handle: rescanning the roots");
-			rescan_roots(w, NULL, "out of memory");
-			return;
-		}
-		stash_stale(w, &ev->dir, NULL, NULL);
-		if (isdir && ev->has_target && (ev->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)))
-			stash_stale(w, &ev->dir, &ev->target, ev->name);
-		return;
-	}
-	dir = e->path;
-	dlen = strlen(dir);
 	if ((full = path_join(dir, ev->name)) == NULL) {
 		log_error("out of memory handling an event in '%s'", dir);
 		return;
@@ -826,20 +841,9 @@ handle_event(struct watcher_impl *w, const struct fev *ev)
 	/* a new or deleted directory's own handle: events inside it resolve
 	 * even if it is gone before they are read */
 	if (isdir && ev->has_target && (ev->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)))
-		cache_put(w, &ev->target, full);
-	/* the directory's path is the head of full (its cache entry may have
-	 * gone with those updates) */
-	saved = full[dlen];
-	full[dlen] = '\0';
-	dir = full;
-	if ((root = root_of(w, dir)) == NULL)
-		goto done;     /* outside the roots */
-	if ((e = cache_get(w, &ev->dir)) != NULL && e->excluded < 0)
-		e->excluded = dir_excluded(w, root->path, dir);
-	if (e != NULL ? e->excluded : dir_excluded(w, root->path, dir))
-		goto done;
-	in_root_dir = strcmp(dir, root->path) == 0;
-	full[dlen] = saved;
+		cache_put(w, &ev->target, full, 1);
+	if (root == NULL || excluded)
+		goto done;     /* outside the roots, or below an excluded directory */
 	if (log_enabled(CONFIG_LOG_DEBUG))
 		log_debug("event 0x%llx '%s'", (unsigned long long)ev->mask, full);
 	if (in_root_dir && path_is_cookie_name(ev->name)) {
@@ -865,6 +869,38 @@ handle_event(struct watcher_impl *w, const struct fev *ev)
 		    JF_RENAMED | JF_CREATED);
 done:
 	free(full);
+}
+
+static void
+handle_event(struct watcher_impl *w, const struct fev *ev)
+{
+	struct centry *e;
+	char *dir;
+
+	if (ev->name == NULL) {
+		if (ev->mask & FAN_ONDIR)
+			handle_self(w, ev);
+		return;        /* other self events: the entry events tell it */
+	}
+	e = resolve(w, &ev->dir);
+	if (e == NULL) {
+		if (errno == ENOMEM) {
+			log_error("out of memory resolving a directory handle: rescanning the roots");
+			rescan_roots(w, NULL, "out of memory");
+			return;
+		}
+		log_debug("event 0x%llx in a directory not found (%s): resolved later",
+		    (unsigned long long)ev->mask, strerror(errno));
+		stash_stale(w, ev);
+		return;
+	}
+	/* a copy: the entry may go with the cache updates the event makes */
+	if ((dir = strdup(e->path)) == NULL) {
+		log_error("out of memory handling an event in '%s'", e->path);
+		return;
+	}
+	event_at(w, ev, dir);
+	free(dir);
 }
 
 static int
