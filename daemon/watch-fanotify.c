@@ -141,7 +141,7 @@ refusal_reason(int err, int at_init)
 {
 	switch (err) {
 	case EPERM:
-		return "operation not permitted (fanotify file system marks need CAP_SYS_ADMIN)";
+		return "operation not permitted (a fanotify file system mark needs CAP_SYS_ADMIN)";
 	case EINVAL:
 	case ENOSYS:
 		return at_init ? "kernel older than 5.9 (no FAN_REPORT_DFID_NAME)" :

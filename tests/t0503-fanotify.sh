@@ -45,7 +45,7 @@ expect_success 'backend = fanotify without CAP_DAC_READ_SEARCH: one-line error n
 expect_success 'backend = auto without CAP_SYS_ADMIN: inotify, and the log says why' '
 	write_config "backend = auto" &&
 	: >"$DAEMON_LOG" &&
-	setpriv --bounding-set=-sys_admin "$CHJOURNALD" -c "$CONF" -v 2>>"$DAEMON_LOG" &
+	{ setpriv --bounding-set=-sys_admin "$CHJOURNALD" -c "$CONF" -v 2>>"$DAEMON_LOG" & } &&
 	DAEMON_PID=$! &&
 	wait_for 30 daemon_ready &&
 	grep "backend auto: using inotify: .*needs CAP_SYS_ADMIN" "$DAEMON_LOG" &&
