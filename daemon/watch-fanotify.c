@@ -810,8 +810,9 @@ directory_moved(struct watcher_impl *w, const char *old)
 	for (i = 0; i < w->nroots; i++) {
 		struct froot *r = &w->roots[i];
 
-		if (r->watched && strcmp(r->path, old) != 0 && path_is_under(r->path, old))
-			root_lost(w, r, "was moved away (a directory above it was renamed)");
+		if (r->watched && path_is_under(r->path, old))
+			root_lost(w, r, strcmp(r->path, old) == 0 ? "was moved away" :
+			    "was moved away (a directory above it was renamed)");
 	}
 }
 

@@ -88,11 +88,11 @@ expect_success 'directories deleted before their events were read: nothing dropp
 	cat query.out &&
 	# the burst: its files under their paths, or a rescan covering them
 	{ grep -E "	$SPOOL/burst/f1\$" query.out ||
-	  grep -E "rescan\(.*	($SPOOL|$SPOOL/burst)\$" query.out; } &&
+	  grep -E "rescan\(since=[0-9]*,directory deleted.*	($SPOOL|$SPOOL/burst)\$" query.out; } &&
 	# the old directory: its path (it may be known from the later delete
 	# event), or a rescan covering it
 	{ grep -E "deleted.*	$SPOOL/old/sub/o1\$" query.out ||
-	  grep -E "rescan\(.*	($SPOOL|$SPOOL/old|$SPOOL/old/sub)\$" query.out; } &&
+	  grep -E "rescan\(since=[0-9]*,directory deleted.*	($SPOOL|$SPOOL/old|$SPOOL/old/sub)\$" query.out; } &&
 	backup c1 &&
 	in_list "$SPOOL/keep/after" &&
 	! grep -q "error:" "$DAEMON_LOG"
@@ -133,6 +133,18 @@ expect_success 'after the overflow the backup lists every new file, and events f
 	backup c1 &&
 	printf "%s\n" "$SPOOL/flood/later" >expect &&
 	test_cmp expect list.out
+'
+
+expect_success 'the root moved away: a rescan, retried; back in place it is watched again' '
+	mv "$SPOOL" "$SPOOL.away" &&
+	wait_for 10 grep -q "root .$SPOOL. was moved away" "$DAEMON_LOG" &&
+	mv "$SPOOL.away" "$SPOOL" &&
+	chj query >query.out &&
+	grep "rescan(since=[0-9]*,was moved away)	$SPOOL\$" query.out &&
+	wait_for 30 grep -q "root .$SPOOL. is watched again" "$DAEMON_LOG" &&
+	echo back >"$SPOOL/keep/back" &&
+	backup c1 &&
+	in_list "$SPOOL/keep/back"
 '
 
 expect_success 'daemon stops cleanly' '
