@@ -22,8 +22,9 @@
  * gone: the kernel merges events of the same name (a MOVED_TO and a later
  * MOVED_FROM become one), so a path taken from events can be out of date;
  * readlink() of an open handle never is. A stale handle no event has named
- * yet waits (STALE_WAIT_SECONDS): its deletion event, carrying its handle,
- * follows its contents' events. */
+ * yet waits: its deletion event, carrying its handle, was queued before we
+ * found the handle stale, so once a read issued after that has emptied the
+ * queue, a handle still unnamed never will be. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -50,7 +51,7 @@
 #define MAX_STALE 2048               /* events in stale directories kept */
 #define MAX_STALE_PER_DIR 256        /* then that directory is rescanned */
 #define MAX_STALE_DEPTH 64
-#define STALE_WAIT_SECONDS 5         /* for the entry event naming a stale handle */
+#define MAX_UNKNOWN 256              /* stale handles already covered by a rescan */
 #define READ_SLACK 8192              /* a read this far from full emptied the queue */
 #define TICK_SECONDS 10
 #define HANDLE_MAX 128               /* MAX_HANDLE_SZ */
@@ -95,7 +96,7 @@ struct froot {
 struct stale {
 	struct fkey key;                     /* the directory */
 	time_t since;                        /* drained_at when it was read */
-	time_t seen;                         /* when it was read */
+	unsigned long read_seq;              /* the read it came in */
 	uint64_t mask;
 	int has_target;
 	int truncated;                       /* more events in key than kept: rescan it */
@@ -127,6 +128,10 @@ struct watcher_impl {
 	struct stale *stale;
 	size_t nstale;
 	time_t drained_at, last_tick;
+	struct fkey unknown[MAX_UNKNOWN];    /* ring: gone, never named, rescan recorded */
+	size_t nunknown;
+	unsigned long read_seq;              /* reads issued */
+	unsigned long drained_seq;           /* the last read that emptied the queue */
 	pid_t self;
 	struct watcher_stats stats;
 	char *readbuf;
@@ -626,7 +631,7 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 	s = &w->stale[w->nstale];
 	s->key = ev->dir;
 	s->since = w->drained_at - WATCH_TIME_MARGIN;
-	s->seen = time(NULL);
+	s->read_seq = w->read_seq;
 	s->mask = ev->mask;
 	s->has_target = ev->has_target;
 	s->truncated = 0;
@@ -667,7 +672,7 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 
 /* Replays each stashed event whose directory some event has named since
  * (reported as if read in time, then a directory with events left out is
- * rescanned). With force, or after STALE_WAIT_SECONDS (or without target
+ * rescanned). With force, or once the queue was emptied after (or without target
  * fids, where no event will name them), the others become a rescan of the
  * roots on their file system. Never a silent drop. */
 static void
@@ -675,7 +680,6 @@ settle_stale(struct watcher_impl *w, int force)
 {
 	int done_fs[8][2];
 	size_t i, j, o = 0, ndone = 0;
-	time_t now = time(NULL);
 	char **paths;
 
 	if (w->nstale == 0)
@@ -705,10 +709,14 @@ settle_stale(struct watcher_impl *w, int force)
 				    "directory deleted before its many events were read");
 			continue;
 		}
-		if (!force && w->target_fid && now - s->seen < STALE_WAIT_SECONDS) {
+		if (!force && w->target_fid && w->drained_seq <= s->read_seq) {
 			w->stale[o++] = *s;
 			continue;
 		}
+		/* later events in it (a file still open in a directory removed
+		 * before we started) are covered by this rescan: a gone
+		 * directory holds no path the backup can still find */
+		w->unknown[w->nunknown++ % MAX_UNKNOWN] = s->key;
 		/* one rescan of the roots of a file system covers every other
 		 * unknown directory on it */
 		for (j = 0; j < ndone; j++)
@@ -747,9 +755,9 @@ set_drained(struct watcher_impl *w, time_t t)
 }
 
 static int
-parse_event(const struct fanotify_event_metadata *m, struct fev *ev)
+parse_event(const struct fanotify_event_metadata *m, const char *raw, struct fev *ev)
 {
-	const char *p = (const char *)m + m->metadata_len, *end = (const char *)m + m->event_len;
+	const char *p = raw + m->metadata_len, *end = raw + m->event_len;
 
 	memset(ev, 0, sizeof *ev);
 	ev->mask = m->mask;
@@ -872,6 +880,18 @@ done:
 	free(full);
 }
 
+/* Returns 1 when k is a gone directory already covered by a rescan. */
+static int
+is_unknown(const struct watcher_impl *w, const struct fkey *k)
+{
+	size_t i, n = w->nunknown < MAX_UNKNOWN ? w->nunknown : MAX_UNKNOWN;
+
+	for (i = 0; i < n; i++)
+		if (key_eq(&w->unknown[i], k))
+			return 1;
+	return 0;
+}
+
 static void
 handle_event(struct watcher_impl *w, const struct fev *ev)
 {
@@ -890,6 +910,8 @@ handle_event(struct watcher_impl *w, const struct fev *ev)
 			rescan_roots(w, NULL, "out of memory");
 			return;
 		}
+		if (is_unknown(w, &ev->dir))
+			return;
 		log_debug("event 0x%llx in a directory not found (%s): resolved later",
 		    (unsigned long long)ev->mask, strerror(errno));
 		stash_stale(w, ev);
@@ -911,8 +933,13 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 
 	for (;;) {
 		time_t before = time(NULL);
-		ssize_t n = read(w->fd, w->readbuf, READ_BUFFER_SIZE);
-		const struct fanotify_event_metadata *m;
+		ssize_t n;
+		struct fanotify_event_metadata meta;
+		const struct fanotify_event_metadata *m = &meta;
+		size_t off;
+
+		w->read_seq++;
+		n = read(w->fd, w->readbuf, READ_BUFFER_SIZE);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -921,13 +948,21 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 				snprintf(err, errlen, "cannot read fanotify events: %s", strerror(errno));
 				return -1;
 			}
+			w->drained_seq = w->read_seq;
 			settle_stale(w, 0);
 			set_drained(w, before);
 			return 0;
 		}
-		for (m = (const void *)w->readbuf; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+		/* events are 4-byte aligned (their info records are), the
+		 * metadata wants 8: each header is copied out */
+		for (off = 0; off + sizeof *m <= (size_t)n; off += m->event_len) {
+			const char *raw = w->readbuf + off;
 			struct fev ev;
 
+			memcpy(&meta, raw, sizeof meta);
+			m = &meta;
+			if (m->event_len < sizeof *m || off + m->event_len > (size_t)n)
+				break;
 			if (m->vers != FANOTIFY_METADATA_VERSION) {
 				snprintf(err, errlen, "fanotify event version %u, expected %u",
 				    m->vers, FANOTIFY_METADATA_VERSION);
@@ -943,7 +978,7 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 			if (m->pid == w->self)
 				continue;        /* our own journal writes */
 			w->stats.events++;
-			if (parse_event(m, &ev) < 0 || !ev.has_dir) {
+			if (parse_event(m, raw, &ev) < 0 || !ev.has_dir) {
 				if (ev.has_target)
 					continue;        /* a file's self event: its entry events tell */
 				log_debug("fanotify event without a directory handle (mask 0x%llx)",
@@ -956,6 +991,9 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 		 * before it is handled (on a busy file system the queue may
 		 * never be seen empty by a read returning EAGAIN) */
 		if ((size_t)n < READ_BUFFER_SIZE - READ_SLACK) {
+			/* (the handles found stale while handling this read are
+			 * decided by the next read that empties the queue) */
+			w->drained_seq = w->read_seq;
 			settle_stale(w, 0);
 			set_drained(w, before);
 		}
@@ -1191,6 +1229,9 @@ fanotify_drained_at(const struct watcher_impl *w)
 static void
 fanotify_note_idle(struct watcher_impl *w, time_t t)
 {
+	/* poll saw nothing queued after every read so far */
+	w->drained_seq = w->read_seq + 1;
+	settle_stale(w, 0);
 	set_drained(w, t);
 }
 
