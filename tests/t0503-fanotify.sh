@@ -141,8 +141,9 @@ expect_success 'the root moved away: a rescan, retried; back in place it is watc
 	mv "$SPOOL" "$SPOOL.away" &&
 	wait_for 10 grep -q "root .$SPOOL. was moved away" "$DAEMON_LOG" &&
 	mv "$SPOOL.away" "$SPOOL" &&
+	grep "rescan recorded for .$SPOOL. .*: was moved away" "$DAEMON_LOG" &&
 	chj query >query.out &&
-	grep "rescan(since=[0-9]*,was moved away)	$SPOOL\$" query.out &&
+	grep "rescan(since=[0-9]*,[^)]*)	$SPOOL\$" query.out &&
 	wait_for 30 grep -q "root .$SPOOL. is watched again" "$DAEMON_LOG" &&
 	echo back >"$SPOOL/keep/back" &&
 	backup c1 &&
