@@ -142,6 +142,8 @@ expect_success 'the root moved away: a rescan, retried; back in place it is watc
 	wait_for 10 grep -q "root .$SPOOL. was moved away" "$DAEMON_LOG" &&
 	mv "$SPOOL.away" "$SPOOL" &&
 	grep "rescan recorded for .$SPOOL. .*: was moved away" "$DAEMON_LOG" &&
+	wait_for 30 grep -q "root .$SPOOL. is watched again" "$DAEMON_LOG" &&
+	chj sync &&
 	chj query >query.out &&
 	grep "rescan(since=[0-9]*,[^)]*)	$SPOOL\$" query.out &&
 	wait_for 30 grep -q "root .$SPOOL. is watched again" "$DAEMON_LOG" &&
