@@ -43,6 +43,10 @@ config_backend_name(enum config_backend b)
 	switch (b) {
 	case CONFIG_BACKEND_INOTIFY:
 		return "inotify";
+	case CONFIG_BACKEND_FANOTIFY:
+		return "fanotify";
+	case CONFIG_BACKEND_AUTO:
+		return "auto";
 	}
 	return "unknown";
 }
@@ -266,12 +270,16 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 			c->backend = CONFIG_BACKEND_INOTIFY;
 			return 0;
 		}
-		if (strcmp(v, "fanotify") == 0 || strcmp(v, "auto") == 0) {
-			config_error(c, "%s:%d: key 'backend': '%s' is not supported by this version (use 'inotify')",
-			    file, line, v);
-			return -1;
+		if (strcmp(v, "fanotify") == 0) {
+			c->backend = CONFIG_BACKEND_FANOTIFY;
+			return 0;
 		}
-		config_error(c, "%s:%d: key 'backend': unknown backend '%s' (expected 'inotify')", file, line, v);
+		if (strcmp(v, "auto") == 0) {
+			c->backend = CONFIG_BACKEND_AUTO;
+			return 0;
+		}
+		config_error(c, "%s:%d: key 'backend': unknown backend '%s' (expected 'inotify', "
+		    "'fanotify' or 'auto')", file, line, v);
 		return -1;
 	}
 	if (strcmp(key, "flush_interval_ms") == 0) {

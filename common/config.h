@@ -12,6 +12,8 @@
 
 enum config_backend {
 	CONFIG_BACKEND_INOTIFY = 0,
+	CONFIG_BACKEND_FANOTIFY,
+	CONFIG_BACKEND_AUTO,     /* fanotify where it works, else inotify */
 };
 
 enum config_log_level {

@@ -441,7 +441,7 @@ log_ready(struct daemon *d)
 	struct watcher_stats st;
 
 	watcher_get_stats(d->watcher, &st);
-	log_info("ready: %lu directories watched in %.3f s%s", st.watches,
+	log_info("ready: %lu %s in %.3f s%s", st.watches, watcher_watch_unit(d->watcher),
 	    (double)(now_ms() - d->crawl_started_ms) / 1000.0,
 	    st.unwatched ? " (some directories could not be watched: see above)" : "");
 	d->crawl_started_ms = 0;

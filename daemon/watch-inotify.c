@@ -42,6 +42,11 @@
 #include "path.h"
 #include "progress.h"
 #include "watch.h"
+#include "watch-backend.h"
+
+/* watch.c owns the name struct watcher (the dispatch handle): this backend's
+ * handle is the struct watcher_impl of watch-backend.h */
+#define watcher watcher_impl
 
 #define WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | \
 	IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
@@ -140,6 +145,7 @@ struct watcher {
 };
 
 static int unwatched_contains(struct watcher *w, const char *path);
+static void inotify_free(struct watcher *w);
 
 #define NODE(w, i) (&(w)->nodes[(i)])
 #define NAME(w, i) ((w)->names + (w)->nodes[(i)].name)
@@ -1211,8 +1217,8 @@ log_backlog(unsigned long events, long long t0)
 		    events, s, s > 0 ? (double)events / s : 0.0);
 }
 
-int
-watcher_process(struct watcher *w, char *err, size_t errlen)
+static int
+inotify_process(struct watcher *w, char *err, size_t errlen)
 {
 	int reads = 0, waited = 0;
 	unsigned long events0 = w->stats.events;
@@ -1260,8 +1266,8 @@ watcher_process(struct watcher *w, char *err, size_t errlen)
 
 /* ---- lifecycle ---- */
 
-struct watcher *
-watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+static struct watcher *
+inotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
@@ -1280,7 +1286,7 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	w->pathbuf = malloc(w->pathcap);
 	if (w->readbuf == NULL || w->pathbuf == NULL || tables_resize(w, 512) < 0) {
 		snprintf(err, errlen, "out of memory");
-		watcher_free(w);
+		inotify_free(w);
 		return NULL;
 	}
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1291,7 +1297,7 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 			    inotifytools_get_max_user_instances() * 2);
 		else
 			snprintf(err, errlen, "cannot create an inotify instance: %s", strerror(errno));
-		watcher_free(w);
+		inotify_free(w);
 		return NULL;
 	}
 	w->drained_at = time(NULL);
@@ -1308,8 +1314,8 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	return w;
 }
 
-void
-watcher_free(struct watcher *w)
+static void
+inotify_free(struct watcher *w)
 {
 	size_t i;
 
@@ -1335,48 +1341,41 @@ watcher_free(struct watcher *w)
 	free(w);
 }
 
-const char *
-watcher_backend(const struct watcher *w)
-{
-	(void)w;
-	return "inotify";
-}
-
-int
-watcher_fd(const struct watcher *w)
+static int
+inotify_fd(const struct watcher *w)
 {
 	return w->fd;
 }
 
-time_t
-watcher_drained_at(const struct watcher *w)
+static time_t
+inotify_drained_at(const struct watcher *w)
 {
 	return w->drained_at;
 }
 
-void
-watcher_note_idle(struct watcher *w, time_t t)
+static void
+inotify_note_idle(struct watcher *w, time_t t)
 {
 	if (w->nstash == 0 && t > w->drained_at)
 		w->drained_at = t;
 }
 
-void
-watcher_get_stats(const struct watcher *w, struct watcher_stats *st)
+static void
+inotify_get_stats(const struct watcher *w, struct watcher_stats *st)
 {
 	*st = w->stats;
 	st->watches = w->nnodes;
 	st->unwatched = w->nunw;
 }
 
-void
-watcher_show_progress(struct watcher *w, int on)
+static void
+inotify_show_progress(struct watcher *w, int on)
 {
 	w->show_progress = on;
 }
 
-int
-watcher_root_is_watched(const struct watcher *w, const char *root)
+static int
+inotify_root_is_watched(const struct watcher *w, const char *root)
 {
 	size_t i;
 
@@ -1386,14 +1385,14 @@ watcher_root_is_watched(const struct watcher *w, const char *root)
 	return 0;
 }
 
-void
-watcher_set_config(struct watcher *w, const struct config *cfg)
+static void
+inotify_set_config(struct watcher *w, const struct config *cfg)
 {
 	w->cfg = cfg;
 }
 
-int
-watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
+static int
+inotify_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 {
 	uint32_t *nr;
 	char **np, *copy;
@@ -1424,14 +1423,14 @@ watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 	return 0;
 }
 
-int
-watcher_busy(const struct watcher *w)
+static int
+inotify_busy(const struct watcher *w)
 {
 	return w->ncq > 0;
 }
 
-void
-watcher_step(struct watcher *w)
+static void
+inotify_step(struct watcher *w)
 {
 	if (w->ncq > 0 && w->test_delay_ms > 0) {
 		/* tests: one directory per slice, slowly, to hold a crawl open */
@@ -1461,8 +1460,8 @@ watcher_step(struct watcher *w)
 	}
 }
 
-void
-watcher_remove_root(struct watcher *w, const char *root)
+static void
+inotify_remove_root(struct watcher *w, const char *root)
 {
 	size_t i, o = 0, k;
 
@@ -1541,8 +1540,8 @@ unwatched_contains(struct watcher *w, const char *path)
 	return 0;
 }
 
-void
-watcher_tick(struct watcher *w, time_t now)
+static void
+inotify_tick(struct watcher *w, time_t now)
 {
 	struct unwatched *old;
 	size_t i, nold;
@@ -1596,3 +1595,23 @@ watcher_tick(struct watcher *w, time_t now)
 	}
 	free(old);
 }
+
+const struct watcher_ops watcher_inotify_ops = {
+	.name = "inotify",
+	.watch_unit = "directories watched",
+	.create = inotify_new,
+	.destroy = inotify_free,
+	.add_root = inotify_add_root,
+	.remove_root = inotify_remove_root,
+	.root_is_watched = inotify_root_is_watched,
+	.show_progress = inotify_show_progress,
+	.set_config = inotify_set_config,
+	.fd = inotify_fd,
+	.process = inotify_process,
+	.tick = inotify_tick,
+	.drained_at = inotify_drained_at,
+	.note_idle = inotify_note_idle,
+	.get_stats = inotify_get_stats,
+	.busy = inotify_busy,
+	.step = inotify_step,
+};

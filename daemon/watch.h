@@ -1,7 +1,8 @@
 /* watch.h: the watcher interface. A backend turns kernel events into calls
  * on a sink: a path changed (with JF_* flags), a subtree needs a rescan from
  * a given time, a sync cookie appeared. The daemon core never sees a backend's
- * own types; inotify is watch-inotify.c (fanotify will be a second file). */
+ * own types; inotify is watch-inotify.c, fanotify watch-fanotify.c, and
+ * watch.c picks one (see watch-backend.h). */
 #ifndef CHJ_WATCH_H
 #define CHJ_WATCH_H
 
@@ -25,11 +26,11 @@ struct watcher_sink {
 };
 
 struct watcher_stats {
-	unsigned long watches;         /* directories watched now */
+	unsigned long watches;         /* inotify: directories watched; fanotify: file system marks */
 	unsigned long events;          /* kernel events read */
 	unsigned long overflows;       /* queue overflows seen */
 	unsigned long rescans;         /* rescan records reported */
-	unsigned long watch_failures;  /* directories that could not be watched */
+	unsigned long watch_failures;  /* directories (fanotify: roots) that could not be watched */
 	unsigned long unwatched;       /* of those, still unwatched now */
 };
 
@@ -39,7 +40,11 @@ struct watcher;
 struct watcher *watcher_new(const struct config *cfg, const struct watcher_sink *sink,
     char *err, size_t errlen);
 void watcher_free(struct watcher *w);
+/* The backend in use: "inotify" or "fanotify" (auto resolved). */
 const char *watcher_backend(const struct watcher *w);
+/* What watcher_stats.watches counts, for the log: "directories watched"
+ * (inotify) or "file systems marked" (fanotify). */
+const char *watcher_watch_unit(const struct watcher *w);
 
 /* Watches root and every directory below it (not excluded, no symlinks):
  * the root at once, what is below it by watcher_step() while

@@ -9,7 +9,7 @@ expect_success 'daemon starts and status shows it' '
 	start_daemon &&
 	chj status >status.out &&
 	grep "^daemon: *running" status.out &&
-	grep "^backend: *inotify" status.out
+	grep "^backend: *$CHJ_BACKEND\$" status.out
 '
 
 expect_success 'first begin is full and lists every file' '

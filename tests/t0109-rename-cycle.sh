@@ -22,13 +22,18 @@ expect_success 'a directory moved below its former child while the daemon lags' 
 	in_list "$SPOOL/B/X3/D2/f"
 '
 
+# watch_count_is_tree: inotify watches exactly the directories of the tree
+watch_count_is_tree() {
+	test "$(chj status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"watches\"])")" = \
+	     "$(find "$SPOOL" -type d | wc -l)"
+}
+
 expect_success 'afterwards every directory is watched and changes are listed' '
 	echo g >"$SPOOL/B/X3/D2/g" && echo h >"$SPOOL/B/X3/h" &&
 	backup c1 &&
 	printf "%s\n" "$SPOOL/B/X3/D2/g" "$SPOOL/B/X3/h" >expect &&
 	test_cmp expect list.out &&
-	test "$(chj status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"watches\"])")" = \
-	     "$(find "$SPOOL" -type d | wc -l)" &&
+	on_inotify watch_count_is_tree &&
 	stop_daemon
 '
 

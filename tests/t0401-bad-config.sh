@@ -72,12 +72,10 @@ case_ no-root = "$(F no-root): key 'root': no root configured (add a line 'root 
 	"$(J no-root)" "flush_interval_ms = 100"
 case_ bad-regex ^ "$(F bad-regex):3: key 'exclude': bad regular expression '(unclosed': " \
 	"$(J bad-regex)" "root = $SPOOL" "exclude = (unclosed"
-case_ unknown-backend = "$(F unknown-backend):3: key 'backend': unknown backend 'kqueue' (expected 'inotify')" \
+case_ unknown-backend = "$(F unknown-backend):3: key 'backend': unknown backend 'kqueue' (expected 'inotify', 'fanotify' or 'auto')" \
 	"$(J unknown-backend)" "root = $SPOOL" "backend = kqueue"
-case_ fanotify-backend = "$(F fanotify-backend):3: key 'backend': 'fanotify' is not supported by this version (use 'inotify')" \
-	"$(J fanotify-backend)" "root = $SPOOL" "backend = fanotify"
-case_ auto-backend = "$(F auto-backend):3: key 'backend': 'auto' is not supported by this version (use 'inotify')" \
-	"$(J auto-backend)" "root = $SPOOL" "backend = auto"
+case_ upper-backend = "$(F upper-backend):3: key 'backend': unknown backend 'FANOTIFY' (expected 'inotify', 'fanotify' or 'auto')" \
+	"$(J upper-backend)" "root = $SPOOL" "backend = FANOTIFY"
 case_ flush-too-small = "$(F flush-too-small):3: key 'flush_interval_ms': '9' is not a number from 10 to 60000" \
 	"$(J flush-too-small)" "root = $SPOOL" "flush_interval_ms = 9"
 case_ flush-too-large = "$(F flush-too-large):3: key 'flush_interval_ms': '60001' is not a number from 10 to 60000" \

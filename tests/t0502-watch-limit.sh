@@ -14,6 +14,8 @@
 # daemon retries when it sees that sysctl change); it is restored on exit.
 . "$(dirname "$0")/test-lib.sh"
 
+skip_on_fanotify "the inotify watch limit does not apply to fanotify file system marks"
+
 require_root
 LIMIT=40
 GLOBAL=/proc/sys/fs/inotify/max_user_watches

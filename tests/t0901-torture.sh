@@ -8,13 +8,14 @@
 . "$(dirname "$0")/test-lib.sh"
 
 command -v python3 >/dev/null 2>&1 || skip_all "needs python3"
+[ "${CHJ_BACKEND:-inotify}" = fanotify ] && require_fanotify
 
 # a fixed seed keeps failures reproducible; CHJ_TORTURE_SEED overrides it
 seed=${CHJ_TORTURE_SEED:-901}
 
 expect_success "torture: seed $seed, 1500 ops in 3 rounds, nothing missed" '
 	CHJ_BUILDDIR="$CHJ_BUILDDIR" timeout 300 python3 "$CHJ_SRCDIR/tests/torture.py" \
-		--seed "$seed" --ops 1500 --rounds 3 --trace "$TRASH/torture-trace.txt" \
+		--seed "$seed" --ops 1500 --rounds 3 --backend "${CHJ_BACKEND:-inotify}" --trace "$TRASH/torture-trace.txt" \
 		>torture.out 2>&1
 	rc=$?
 	cat torture.out

@@ -9,7 +9,11 @@
 # Helpers: chj ARGS (the agent on this test's config), start_daemon,
 # stop_daemon, kill_daemon, wait_for SECONDS CMD..., backup CONSUMER (begin,
 # list -0 into list.out as lines, commit), test_cmp EXPECTED ACTUAL, must_fail
-# CMD..., require_root, skip_all REASON, write_config [extra lines].
+# CMD..., require_root, skip_all REASON, write_config [extra lines],
+# require_fanotify, skip_on_fanotify REASON.
+#
+# CHJ_BACKEND (inotify by default, or fanotify) is the backend write_config
+# puts in the configuration: run-all.sh runs the journal-core tests on both.
 
 set -u
 test_name=$(basename "$0" .sh)
@@ -26,6 +30,8 @@ STATE="$TRASH/state"
 CONF="$TRASH/chjournal.conf"
 DAEMON_LOG="$TRASH/daemon.log"
 DAEMON_PID=
+CHJ_BACKEND=${CHJ_BACKEND:-inotify}
+FANOTIFY_PROBE="$CHJ_BUILDDIR/tests/probe/fanotify-probe"
 test_count=0
 test_failed=0
 test_passed=0
@@ -53,7 +59,8 @@ trap 'exit 130' INT TERM
 write_config() {
 	{
 		# the defaults, for the single-valued keys the test does not set
-		for d in "journal = $STATE/journal.db" "flush_interval_ms = 50" "sync_timeout = 20"; do
+		for d in "journal = $STATE/journal.db" "flush_interval_ms = 50" "sync_timeout = 20" \
+		    "backend = $CHJ_BACKEND"; do
 			_wc_key=${d%% =*}
 			_wc_set=
 			for line in "$@"; do
@@ -172,6 +179,45 @@ skip_all() {
 require_root() {
 	[ "$(id -u)" = 0 ] || skip_all "needs root"
 }
+
+# fanotify_refused: prints why fanotify cannot mark the spool's file system
+# here (kernel, privileges, file system); fails when it can.
+fanotify_refused() {
+	[ -x "$FANOTIFY_PROBE" ] || { echo "no $FANOTIFY_PROBE (run make check)"; return 0; }
+	! "$FANOTIFY_PROBE" "$SPOOL"
+}
+
+# require_fanotify: skips the test where fanotify is refused.
+require_fanotify() {
+	_rf_why=$(fanotify_refused) && skip_all "fanotify refused here: $_rf_why"
+	:
+}
+
+# skip_on_fanotify REASON: a test of inotify internals; skipped when the
+# run is on fanotify (and skipped on a fanotify run the kernel refuses).
+skip_on_fanotify() {
+	[ "$CHJ_BACKEND" = fanotify ] && skip_all "inotify only: $*"
+	:
+}
+
+# on_inotify CMD...: runs CMD (an assertion on inotify internals, such as the
+# watch count) on an inotify run; succeeds without it on a fanotify run.
+on_inotify() {
+	[ "$CHJ_BACKEND" != inotify ] || "$@"
+}
+
+# expect_success_inotify TITLE BODY: a test of inotify internals, only run
+# on an inotify run (a comment line, not counted, on a fanotify run).
+expect_success_inotify() {
+	if [ "$CHJ_BACKEND" != inotify ]; then
+		echo "# skip: $1 (inotify only)"
+		return 0
+	fi
+	expect_success "$@"
+}
+
+# On a fanotify run, every test needs fanotify.
+[ "$CHJ_BACKEND" = fanotify ] && require_fanotify
 
 test_run_body() {
 	eval "$1"

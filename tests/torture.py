@@ -740,6 +740,10 @@ def run(args):
         here = os.path.dirname(os.path.abspath(__file__))
         builddir = os.path.dirname(here)
     builddir = os.path.abspath(builddir)
+    if args.backend == "fanotify":
+        if args.low_queue:
+            raise SetupError("--low-queue sets an inotify sysctl: not with --backend fanotify")
+        args.watch_check = "off"     # no per-directory watches to check
     if args.low_queue and os.geteuid() != 0:
         raise SetupError("--low-queue needs root (it lowers fs.inotify.max_queued_events)")
 
@@ -753,7 +757,7 @@ def run(args):
     conf = os.path.join(base, "chjournal.conf")
     with open(conf, "w") as f:
         f.write("journal = %s/journal.db\nroot = %s\nflush_interval_ms = 50\n"
-                "sync_timeout = 60\n" % (state, root.decode()))
+                "sync_timeout = 60\nbackend = %s\n" % (state, root.decode(), args.backend))
     logpath = os.path.join(base, "daemon.log")
     daemon = Daemon(builddir, conf, logpath, args.verbose)
     rng = random.Random(args.seed)
@@ -927,6 +931,8 @@ def main():
                     help="after each round, every directory of the spool must be watched by "
                          "the daemon (/proc/PID/fdinfo): an unwatched one is a miss waiting "
                          "to happen (default: fail)")
+    ap.add_argument("--backend", choices=["inotify", "fanotify"], default="inotify",
+                    help="the daemon's backend (fanotify: no watch check, no --low-queue)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--keep-on-failure", action="store_true")
     ap.add_argument("--trace", help="append the operations of a failing round to this file")

@@ -420,14 +420,37 @@ static void
 test_error_backend(void **state)
 {
 	(void)state;
-	expect_error("root = @/spool\nbackend = fanotify\n",
-	    "test.conf:2: key 'backend': 'fanotify' is not supported by this version (use 'inotify')");
-	expect_error("root = @/spool\nbackend = auto\n",
-	    "test.conf:2: key 'backend': 'auto' is not supported by this version (use 'inotify')");
 	expect_error("root = @/spool\nbackend = kqueue\n",
-	    "test.conf:2: key 'backend': unknown backend 'kqueue' (expected 'inotify')");
+	    "test.conf:2: key 'backend': unknown backend 'kqueue' (expected 'inotify', 'fanotify' or 'auto')");
+	expect_error("root = @/spool\nbackend = fanotify inotify\n",
+	    "test.conf:2: key 'backend': unknown backend 'fanotify inotify' (expected 'inotify', 'fanotify' or 'auto')");
 	expect_error("root = @/spool\nbackend = INOTIFY\n",
-	    "test.conf:2: key 'backend': unknown backend 'INOTIFY' (expected 'inotify')");
+	    "test.conf:2: key 'backend': unknown backend 'INOTIFY' (expected 'inotify', 'fanotify' or 'auto')");
+}
+
+/* fanotify and auto are accepted and named back as written */
+static void
+test_backends(void **state)
+{
+	static const struct {
+		const char *text;
+		enum config_backend want;
+	} cases[] = {
+		{ "root = @/spool\nbackend = fanotify\n", CONFIG_BACKEND_FANOTIFY },
+		{ "root = @/spool\nbackend = auto\n", CONFIG_BACKEND_AUTO },
+		{ "root = @/spool\nbackend = inotify\n", CONFIG_BACKEND_INOTIFY },
+	};
+	static const char *names[] = { "fanotify", "auto", "inotify" };
+	struct config c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(config_parse(&c, "test.conf", conf_text(cases[i].text)), 0);
+		assert_int_equal(c.backend, cases[i].want);
+		assert_string_equal(config_backend_name(c.backend), names[i]);
+		config_free(&c);
+	}
 }
 
 static void
@@ -688,6 +711,7 @@ main(void)
 		cmocka_unit_test(test_error_roots),
 		cmocka_unit_test(test_error_regex),
 		cmocka_unit_test(test_error_backend),
+		cmocka_unit_test(test_backends),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_error_after_allocations),

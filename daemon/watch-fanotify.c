@@ -1,0 +1,1266 @@
+/* watch-fanotify.c: the fanotify backend of the watcher interface. One
+ * FAN_MARK_FILESYSTEM mark per file system holding a root: no crawl, no
+ * per-directory state, start-up and memory independent of the tree size.
+ *
+ * Each event names its directory by a file handle (FAN_REPORT_DFID_NAME).
+ * A handle is turned into a path with open_by_handle_at() + readlink() of
+ * /proc/self/fd/N, through a bounded LRU cache (CACHE_MAX entries), so the
+ * memory stays flat in the directory count. Events outside the roots are
+ * dropped once their directory is known.
+ *
+ * Why not libinotifytools' fanotify mode (measured with 3.22.6): it keeps an
+ * entry per distinct file seen (unbounded, ~330 bytes each), silently drops
+ * events whose directory handle cannot be decoded, and reports a queue
+ * overflow like a timeout. Here an undecodable handle (a directory deleted
+ * before its events were read) becomes a rescan of the nearest directory we
+ * can name, and an overflow a rescan of every root.
+ *
+ * With FAN_REPORT_TARGET_FID (kernel 5.17+) a created, moved or deleted
+ * directory's own handle comes with its entry event: its path is remembered
+ * ("learnt"), so the events inside a directory created and deleted before we
+ * read them still resolve. A learnt path serves only once the directory is
+ * gone: the kernel merges events of the same name (a MOVED_TO and a later
+ * MOVED_FROM become one), so a path taken from events can be out of date;
+ * readlink() of an open handle never is. A stale handle no event has named
+ * yet waits: its deletion event, carrying its handle, was queued before we
+ * found the handle stale, so once a read issued after that has emptied the
+ * queue, a handle still unnamed never will be. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "journal.h"
+#include "log.h"
+#include "path.h"
+#include "watch.h"
+#include "watch-backend.h"
+
+#define FAN_EVENTS (FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | \
+	FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
+#define READ_BUFFER_SIZE (256 * 1024)
+#define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
+#define CACHE_MAX 8192               /* handle → path entries (LRU) */
+#define MAX_STALE 2048               /* events in stale directories kept */
+#define MAX_STALE_PER_DIR 256        /* then that directory is rescanned */
+#define MAX_STALE_DEPTH 64
+#define MAX_UNKNOWN 256              /* stale handles already covered by a rescan */
+#define READ_SLACK 8192              /* a read this far from full emptied the queue */
+#define TICK_SECONDS 10
+#define HANDLE_MAX 128               /* MAX_HANDLE_SZ */
+
+/* A directory's identity: file system id and file handle. */
+struct fkey {
+	int fsid[2];
+	int type;
+	unsigned len;
+	unsigned char h[HANDLE_MAX];
+};
+
+struct centry {
+	struct centry *hnext;                /* hash chain */
+	struct centry *prev, *next;          /* LRU list, most recent first */
+	size_t hash;
+	int excluded;                        /* -1 unknown; 1: it or a directory above it is */
+	int learnt;                          /* path from an entry event, not the file system */
+	struct fkey key;
+	char path[];
+};
+
+/* A file system with a mark; mount_fd is a directory on it for
+ * open_by_handle_at(). */
+struct fsmark {
+	int fsid[2];
+	dev_t dev;
+	int mount_fd;
+};
+
+struct froot {
+	char *path;
+	struct fkey key;                     /* the root directory's handle */
+	int watched;
+	time_t recorded;                     /* unwatched: rescan record last renewed */
+};
+
+/* An event in a directory whose handle could not be opened (deleted
+ * before the event was read), kept until an event names that directory.
+ * An entry event of a directory (with its target fid) is also how a
+ * stale child directory learns its path. */
+struct stale {
+	struct fkey key;                     /* the directory */
+	time_t since;                        /* drained_at when it was read */
+	unsigned long read_seq;              /* the read it came in */
+	uint64_t mask;
+	int has_target;
+	int truncated;                       /* more events in key than kept: rescan it */
+	struct fkey target;
+	char name[NAME_MAX + 1];
+};
+
+/* One parsed event. */
+struct fev {
+	uint64_t mask;
+	struct fkey dir;
+	const char *name;                    /* NULL or "." : the directory itself */
+	struct fkey target;
+	int has_dir, has_target;
+};
+
+struct watcher_impl {
+	const struct config *cfg;
+	struct watcher_sink sink;
+	int fd;
+	int target_fid;                      /* FAN_REPORT_TARGET_FID in use */
+	struct fsmark *marks;
+	size_t nmarks;
+	struct froot *roots;
+	size_t nroots;
+	struct centry **ctab;
+	size_t ctab_size, ncache;
+	struct centry *lru_head, *lru_tail;
+	struct stale *stale;
+	size_t nstale;
+	time_t drained_at, last_tick;
+	struct fkey unknown[MAX_UNKNOWN];    /* ring: gone, never named, rescan recorded */
+	size_t nunknown;
+	unsigned long read_seq;              /* reads issued */
+	unsigned long drained_seq;           /* the last read that emptied the queue */
+	pid_t self;
+	struct watcher_stats stats;
+	char *readbuf;
+	char linkbuf[PATH_MAX + 1];
+};
+
+/* ---- errors ---- */
+
+/* Names why fanotify was refused, for the one-line error. */
+static const char *
+refusal_reason(int err, int at_init)
+{
+	switch (err) {
+	case EPERM:
+		return "operation not permitted (a fanotify file system mark needs CAP_SYS_ADMIN)";
+	case EINVAL:
+	case ENOSYS:
+		return at_init ? "kernel older than 5.9 (no FAN_REPORT_DFID_NAME)" :
+		    "the kernel refuses a file system mark here (kernel older than 5.9?)";
+	case EXDEV:
+	case ENODEV:
+	case EOPNOTSUPP:
+		return "the file system has no fsid or file handles (e.g. a btrfs subvolume, "
+		    "an old tmpfs, FUSE)";
+	}
+	return strerror(err);
+}
+
+/* ---- keys and the handle → path cache ---- */
+
+static size_t
+key_hash(const struct fkey *k)
+{
+	uint64_t h = 1469598103934665603ull;
+	unsigned i;
+
+	h = (h ^ (uint32_t)k->fsid[0]) * 1099511628211ull;
+	h = (h ^ (uint32_t)k->fsid[1]) * 1099511628211ull;
+	h = (h ^ (uint32_t)k->type) * 1099511628211ull;
+	for (i = 0; i < k->len; i++)
+		h = (h ^ k->h[i]) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 31));
+}
+
+static int
+key_eq(const struct fkey *a, const struct fkey *b)
+{
+	return a->fsid[0] == b->fsid[0] && a->fsid[1] == b->fsid[1] && a->type == b->type &&
+	    a->len == b->len && memcmp(a->h, b->h, a->len) == 0;
+}
+
+/* Fills k from an event's fid record; -1 if malformed. */
+static int
+key_from_info(struct fkey *k, const struct fanotify_event_info_fid *fid, size_t reclen,
+    const char **name)
+{
+	const struct file_handle *fh = (const struct file_handle *)fid->handle;
+	size_t hoff = offsetof(struct fanotify_event_info_fid, handle);
+
+	if (reclen < hoff + sizeof *fh)
+		return -1;
+	if (fh->handle_bytes > HANDLE_MAX || hoff + sizeof *fh + fh->handle_bytes > reclen)
+		return -1;
+	memcpy(k->fsid, &fid->fsid, sizeof k->fsid);
+	k->type = fh->handle_type;
+	k->len = fh->handle_bytes;
+	memcpy(k->h, fh->f_handle, k->len);
+	if (name != NULL) {
+		const char *n = (const char *)fh->f_handle + fh->handle_bytes;
+		size_t room = reclen - (hoff + sizeof *fh + fh->handle_bytes);
+
+		*name = (room > 0 && memchr(n, '\0', room) != NULL) ? n : NULL;
+	}
+	return 0;
+}
+
+static void
+lru_unlink(struct watcher_impl *w, struct centry *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		w->lru_head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		w->lru_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+lru_push(struct watcher_impl *w, struct centry *e)
+{
+	e->prev = NULL;
+	e->next = w->lru_head;
+	if (w->lru_head != NULL)
+		w->lru_head->prev = e;
+	w->lru_head = e;
+	if (w->lru_tail == NULL)
+		w->lru_tail = e;
+}
+
+static void
+cache_remove(struct watcher_impl *w, struct centry *e)
+{
+	struct centry **pp = &w->ctab[e->hash & (w->ctab_size - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	}
+	lru_unlink(w, e);
+	free(e);
+	w->ncache--;
+}
+
+static struct centry *
+cache_get(struct watcher_impl *w, const struct fkey *k)
+{
+	size_t h = key_hash(k);
+	struct centry *e;
+
+	for (e = w->ctab[h & (w->ctab_size - 1)]; e != NULL; e = e->hnext) {
+		if (e->hash == h && key_eq(&e->key, k)) {
+			lru_unlink(w, e);
+			lru_push(w, e);
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Caches k → path (replacing an older entry); the least recently used
+ * entry goes when full. Returns the entry, NULL on ENOMEM. */
+static struct centry *
+cache_put(struct watcher_impl *w, const struct fkey *k, const char *path, int learnt)
+{
+	size_t len = strlen(path);
+	struct centry *e = cache_get(w, k);
+
+	if (e != NULL)
+		cache_remove(w, e);
+	if (w->ncache >= CACHE_MAX)
+		cache_remove(w, w->lru_tail);
+	if ((e = malloc(sizeof *e + len + 1)) == NULL)
+		return NULL;
+	e->key = *k;
+	e->hash = key_hash(k);
+	e->excluded = -1;
+	e->learnt = learnt;
+	memcpy(e->path, path, len + 1);
+	e->hnext = w->ctab[e->hash & (w->ctab_size - 1)];
+	w->ctab[e->hash & (w->ctab_size - 1)] = e;
+	lru_push(w, e);
+	w->ncache++;
+	return e;
+}
+
+/* A directory at path was renamed or moved: its entry and every cached
+ * descendant name it by the old path. */
+static void
+cache_drop_under(struct watcher_impl *w, const char *path)
+{
+	struct centry *e, *next;
+
+	for (e = w->lru_head; e != NULL; e = next) {
+		next = e->next;
+		if (path_is_under(e->path, path))
+			cache_remove(w, e);
+	}
+}
+
+static void
+cache_clear(struct watcher_impl *w)
+{
+	while (w->lru_head != NULL)
+		cache_remove(w, w->lru_head);
+}
+
+/* ---- resolving handles ---- */
+
+static struct fsmark *
+mark_of(struct watcher_impl *w, const int fsid[2])
+{
+	size_t i;
+
+	for (i = 0; i < w->nmarks; i++)
+		if (w->marks[i].fsid[0] == fsid[0] && w->marks[i].fsid[1] == fsid[1])
+			return &w->marks[i];
+	return NULL;
+}
+
+/* Opens the directory of k. Returns the fd, or -1 with errno (ESTALE: gone). */
+static int
+open_key(struct watcher_impl *w, const struct fkey *k)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char h[HANDLE_MAX];
+	} buf;
+	struct fsmark *m = mark_of(w, k->fsid);
+	struct stat st;
+	int fd;
+
+	if (m == NULL) {
+		errno = EXDEV;
+		return -1;
+	}
+	buf.fh.handle_bytes = k->len;
+	buf.fh.handle_type = k->type;
+	memcpy(buf.fh.f_handle, k->h, k->len);
+	fd = open_by_handle_at(m->mount_fd, &buf.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* an unlinked directory can still be open somewhere: its name is gone */
+	if (fstat(fd, &st) == 0 && st.st_nlink == 0) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/* Returns the cache entry (current path) of directory k, or NULL with
+ * errno (ESTALE/ENOENT: deleted; ENOMEM). */
+static struct centry *
+resolve(struct watcher_impl *w, const struct fkey *k)
+{
+	struct centry *e = cache_get(w, k);
+	char proc[64];
+	ssize_t n;
+	int fd;
+
+	if (e != NULL && !e->learnt)
+		return e;
+	/* a learnt path is the directory's name when its entry event was made:
+	 * later renames may have been merged into earlier events, so it only
+	 * serves once the directory is gone */
+	if ((fd = open_key(w, k)) < 0)
+		return (e != NULL && (errno == ESTALE || errno == ENOENT)) ? e : NULL;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
+	close(fd);
+	if (n <= 0 || (size_t)n >= sizeof w->linkbuf - 1)
+		return NULL;
+	w->linkbuf[n] = '\0';
+	if ((e = cache_put(w, k, w->linkbuf, 0)) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return e;
+}
+
+/* Returns 1 when directory path, or a directory between root and it, is
+ * excluded: inotify never watches below an excluded directory, and neither
+ * does this backend report there. */
+static int
+dir_excluded(struct watcher_impl *w, const char *root, const char *path)
+{
+	size_t rl = strlen(root), i;
+	char *copy;
+	int ex = 0;
+
+	if (strlen(path) <= rl || w->cfg->nexcludes == 0)
+		return 0;
+	if ((copy = strdup(path)) == NULL)
+		return 0;
+	for (i = rl + 1; copy[i] != '\0' && !ex; i++) {
+		if (copy[i] != '/')
+			continue;
+		copy[i] = '\0';
+		ex = config_is_excluded(w->cfg, copy);
+		copy[i] = '/';
+	}
+	if (!ex)
+		ex = config_is_excluded(w->cfg, copy);
+	free(copy);
+	return ex;
+}
+
+/* ---- reporting ---- */
+
+static void
+report_change(struct watcher_impl *w, const char *path, unsigned flags)
+{
+	if (w->sink.change(w->sink.ctx, path, flags) < 0)
+		log_error("out of memory recording a change to '%s'", path);
+}
+
+static void
+report_rescan(struct watcher_impl *w, const char *path, time_t since, const char *reason)
+{
+	w->stats.rescans++;
+	if (w->sink.rescan(w->sink.ctx, path, (int64_t)since, reason) < 0)
+		log_error("out of memory recording a rescan of '%s'", path);
+}
+
+/* The root holding path (path equal to it or below), or NULL. */
+static struct froot *
+root_of(struct watcher_impl *w, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++)
+		if (w->roots[i].watched && path_is_under(path, w->roots[i].path))
+			return &w->roots[i];
+	return NULL;
+}
+
+/* Rescans every watched root on file system fsid (every root: NULL). */
+static void
+rescan_roots_since(struct watcher_impl *w, const int *fsid, time_t since, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+
+		if (fsid != NULL && (r->key.fsid[0] != fsid[0] || r->key.fsid[1] != fsid[1]))
+			continue;
+		report_rescan(w, r->path, since, reason);
+	}
+}
+
+static void
+rescan_roots(struct watcher_impl *w, const int *fsid, const char *reason)
+{
+	rescan_roots_since(w, fsid, w->drained_at - WATCH_TIME_MARGIN, reason);
+}
+
+/* ---- marks and roots ---- */
+
+/* Marks the file system holding path (once per file system). Returns 0, or
+ * -1 with errno and *at_init-style reason left to the caller. */
+static int
+mark_fs(struct watcher_impl *w, const char *path, const int fsid[2], dev_t dev)
+{
+	struct fsmark *nm;
+	int mfd;
+	size_t i;
+
+	for (i = 0; i < w->nmarks; i++)
+		if ((w->marks[i].fsid[0] == fsid[0] && w->marks[i].fsid[1] == fsid[1]) ||
+		    w->marks[i].dev == dev)
+			return 0;
+	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_EVENTS, AT_FDCWD, path) < 0)
+		return -1;
+	mfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return -1;
+	if ((nm = realloc(w->marks, (w->nmarks + 1) * sizeof *nm)) == NULL) {
+		close(mfd);
+		errno = ENOMEM;
+		return -1;
+	}
+	w->marks = nm;
+	nm[w->nmarks].fsid[0] = fsid[0];
+	nm[w->nmarks].fsid[1] = fsid[1];
+	nm[w->nmarks].dev = dev;
+	nm[w->nmarks].mount_fd = mfd;
+	w->nmarks++;
+	w->stats.watches = w->nmarks;
+	return 0;
+}
+
+/* Marks root's file system and takes its handle. Returns 0, or -1 with err
+ * filled and errno set (ENOENT: root missing). */
+static int
+attach_root(struct watcher_impl *w, struct froot *r, char *err, size_t errlen)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char h[HANDLE_MAX];
+	} buf;
+	struct statfs sfs;
+	struct stat st;
+	int mount_id, fd, e;
+
+	if (stat(r->path, &st) < 0 || statfs(r->path, &sfs) < 0) {
+		e = errno;
+		snprintf(err, errlen, "cannot watch root '%s': %s", r->path, strerror(e));
+		errno = e;
+		return -1;
+	}
+	buf.fh.handle_bytes = HANDLE_MAX;
+	if (name_to_handle_at(AT_FDCWD, r->path, &buf.fh, &mount_id, 0) < 0) {
+		e = errno;
+		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
+		    r->path, refusal_reason(e, 0));
+		errno = e;
+		return -1;
+	}
+	memcpy(r->key.fsid, &sfs.f_fsid, sizeof r->key.fsid);
+	if (r->key.fsid[0] == 0 && r->key.fsid[1] == 0) {
+		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
+		    r->path, refusal_reason(ENODEV, 0));
+		errno = ENODEV;
+		return -1;
+	}
+	r->key.type = buf.fh.handle_type;
+	r->key.len = buf.fh.handle_bytes;
+	memcpy(r->key.h, buf.fh.f_handle, r->key.len);
+	if (mark_fs(w, r->path, r->key.fsid, st.st_dev) < 0) {
+		e = errno;
+		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
+		    r->path, refusal_reason(e, 0));
+		errno = e;
+		return -1;
+	}
+	/* resolving handles needs CAP_DAC_READ_SEARCH: find out now */
+	if ((fd = open_key(w, &r->key)) < 0) {
+		e = errno;
+		snprintf(err, errlen, "cannot open file handles on the file system of '%s': %s", r->path,
+		    e == EPERM ? "operation not permitted (open_by_handle_at needs "
+		    "CAP_DAC_READ_SEARCH)" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	r->watched = 1;
+	return 0;
+}
+
+static void
+root_unwatched(struct watcher_impl *w, struct froot *r, time_t now, const char *why)
+{
+	r->watched = 0;
+	r->recorded = now;
+	report_rescan(w, r->path, w->drained_at - WATCH_TIME_MARGIN, why);
+}
+
+/* Renews the rescan record of every unwatched root from its last renewal. */
+static void
+renew_unwatched(struct watcher_impl *w, time_t now)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+
+		if (r->watched)
+			continue;
+		report_rescan(w, r->path, r->recorded - WATCH_TIME_MARGIN, "root not watched");
+		r->recorded = now;
+	}
+}
+
+static void
+root_lost(struct watcher_impl *w, struct froot *r, const char *why)
+{
+	log_error("root '%s' %s: its changes are covered by a rescan until it is back", r->path, why);
+	root_unwatched(w, r, time(NULL), why);
+}
+
+/* ---- events ---- */
+
+static void
+handle_overflow(struct watcher_impl *w)
+{
+	w->stats.overflows++;
+	log_warning("fanotify queue overflow: changes since %ld may be unknown; recording a "
+	    "rescan of every root", (long)(w->drained_at - WATCH_TIME_MARGIN));
+	/* renames may be among the lost events: no cached path can be trusted */
+	cache_clear(w);
+	w->nstale = 0;
+	rescan_roots(w, NULL, "fanotify queue overflow");
+}
+
+static void settle_stale(struct watcher_impl *w, int force);
+static void event_at(struct watcher_impl *w, const struct fev *ev, const char *dir);
+
+/* Keeps an event of a stale directory until an event names the directory:
+ * a directory is deleted after its entries, and with FAN_REPORT_TARGET_FID
+ * the event of its own deletion (in its parent) carries its handle. */
+static void
+stash_stale(struct watcher_impl *w, const struct fev *ev)
+{
+	struct stale *s;
+	size_t i, n = 0, first = 0;
+
+	if (strlen(ev->name) > NAME_MAX)
+		return;
+	for (i = 0; i < w->nstale; i++) {
+		if (key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
+			first = i;
+	}
+	/* many events in one directory: keep its entry events (they name
+	 * child directories) and the first ones; the rest is a rescan of it */
+	if (n >= MAX_STALE_PER_DIR && !(ev->has_target && (ev->mask & FAN_ONDIR))) {
+		w->stale[first].truncated = 1;
+		return;
+	}
+	if (w->nstale == MAX_STALE)
+		settle_stale(w, 1);
+	s = &w->stale[w->nstale];
+	s->key = ev->dir;
+	s->since = w->drained_at - WATCH_TIME_MARGIN;
+	s->read_seq = w->read_seq;
+	s->mask = ev->mask;
+	s->has_target = ev->has_target;
+	s->truncated = 0;
+	if (ev->has_target)
+		s->target = ev->target;
+	strcpy(s->name, ev->name);
+	w->nstale++;
+}
+
+/* The path of a handle that may be stale: cached, or its parent's path plus
+ * the name a stashed entry event gave it. Returns a new string or NULL. */
+static char *
+stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
+{
+	struct centry *e = cache_get(w, k);
+	size_t i;
+
+	if (e != NULL)
+		return strdup(e->path);
+	if (depth >= MAX_STALE_DEPTH)
+		return NULL;
+	for (i = 0; i < w->nstale; i++) {
+		struct stale *s = &w->stale[i];
+
+		if (s->has_target && (s->mask & FAN_ONDIR) &&
+		    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)) && key_eq(&s->target, k)) {
+			char *p = stale_path(w, &s->key, depth + 1), *full;
+
+			if (p == NULL)
+				continue;
+			full = path_join(p, s->name);
+			free(p);
+			return full;
+		}
+	}
+	return NULL;
+}
+
+/* Replays each stashed event whose directory some event has named since
+ * (reported as if read in time, then a directory with events left out is
+ * rescanned). With force, or once the queue was emptied after (or without target
+ * fids, where no event will name them), the others become a rescan of the
+ * roots on their file system. Never a silent drop. */
+static void
+settle_stale(struct watcher_impl *w, int force)
+{
+	int done_fs[8][2];
+	size_t i, j, o = 0, ndone = 0;
+	char **paths;
+
+	if (w->nstale == 0)
+		return;
+	/* resolve every directory first: a replayed event may change the cache */
+	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL) {
+		rescan_roots(w, NULL, "out of memory");
+		w->nstale = 0;
+		return;
+	}
+	for (i = 0; i < w->nstale; i++)
+		paths[i] = stale_path(w, &w->stale[i].key, 0);
+	for (i = 0; i < w->nstale; i++) {
+		struct stale *s = &w->stale[i];
+		struct fev ev;
+
+		if (paths[i] != NULL) {
+			memset(&ev, 0, sizeof ev);
+			ev.mask = s->mask;
+			ev.dir = s->key;
+			ev.name = s->name;
+			ev.has_target = s->has_target;
+			ev.target = s->target;
+			event_at(w, &ev, paths[i]);
+			if (s->truncated && root_of(w, paths[i]) != NULL)
+				report_rescan(w, paths[i], s->since,
+				    "directory deleted before its many events were read");
+			continue;
+		}
+		if (!force && w->target_fid && w->drained_seq <= s->read_seq) {
+			w->stale[o++] = *s;
+			continue;
+		}
+		/* later events in it (a file still open in a directory removed
+		 * before we started) are covered by this rescan: a gone
+		 * directory holds no path the backup can still find */
+		w->unknown[w->nunknown++ % MAX_UNKNOWN] = s->key;
+		/* one rescan of the roots of a file system covers every other
+		 * unknown directory on it */
+		for (j = 0; j < ndone; j++)
+			if (done_fs[j][0] == s->key.fsid[0] && done_fs[j][1] == s->key.fsid[1])
+				break;
+		if (j < ndone)
+			continue;
+		if (ndone < sizeof done_fs / sizeof done_fs[0]) {
+			done_fs[ndone][0] = s->key.fsid[0];
+			done_fs[ndone][1] = s->key.fsid[1];
+			ndone++;
+		}
+		log_info("events in a directory deleted before they were read, its path unknown: "
+		    "recording a rescan of the roots on its file system");
+		rescan_roots_since(w, s->key.fsid, s->since,
+		    "directory deleted before its events were read");
+	}
+	for (i = 0; i < w->nstale; i++)
+		free(paths[i]);
+	free(paths);
+	w->nstale = o;
+}
+
+/* The time before which every change has been reported: t, held back to
+ * the oldest stale handle not yet reported. */
+static void
+set_drained(struct watcher_impl *w, time_t t)
+{
+	size_t i;
+
+	for (i = 0; i < w->nstale; i++)
+		if (w->stale[i].since + WATCH_TIME_MARGIN < t)
+			t = w->stale[i].since + WATCH_TIME_MARGIN;
+	if (t > w->drained_at)
+		w->drained_at = t;
+}
+
+static int
+parse_event(const struct fanotify_event_metadata *m, const char *raw, struct fev *ev)
+{
+	const char *p = raw + m->metadata_len, *end = raw + m->event_len;
+
+	memset(ev, 0, sizeof *ev);
+	ev->mask = m->mask;
+	while (p + sizeof(struct fanotify_event_info_header) <= end) {
+		const struct fanotify_event_info_header *h = (const void *)p;
+		const struct fanotify_event_info_fid *fid = (const void *)p;
+
+		if (h->len < sizeof *h || p + h->len > end)
+			return -1;
+		switch (h->info_type) {
+		case FAN_EVENT_INFO_TYPE_DFID_NAME:
+		case FAN_EVENT_INFO_TYPE_DFID:
+			if (key_from_info(&ev->dir, fid, h->len,
+			    h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ? &ev->name : NULL) < 0)
+				return -1;
+			ev->has_dir = 1;
+			break;
+		case FAN_EVENT_INFO_TYPE_FID:
+			if (key_from_info(&ev->target, fid, h->len, NULL) < 0)
+				return -1;
+			ev->has_target = 1;
+			break;
+		}
+		p += h->len;
+	}
+	if (ev->name != NULL && strcmp(ev->name, ".") == 0)
+		ev->name = NULL;
+	return 0;
+}
+
+/* A directory event on a root itself (deleted, moved away). */
+static int
+handle_self(struct watcher_impl *w, const struct fev *ev)
+{
+	size_t i;
+
+	if (!(ev->mask & (FAN_DELETE_SELF | FAN_MOVE_SELF)))
+		return 0;
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+
+		if (r->watched && key_eq(&r->key, &ev->dir)) {
+			root_lost(w, r, (ev->mask & FAN_DELETE_SELF) ? "was deleted" : "was moved away");
+			return 1;
+		}
+	}
+	return 1;
+}
+
+/* A directory at old (full path) was renamed: forget cached paths under it;
+ * a root below it has moved away. */
+static void
+directory_moved(struct watcher_impl *w, const char *old)
+{
+	size_t i;
+
+	cache_drop_under(w, old);
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+
+		if (r->watched && path_is_under(r->path, old))
+			root_lost(w, r, strcmp(r->path, old) == 0 ? "was moved away" :
+			    "was moved away (a directory above it was renamed)");
+	}
+}
+
+/* Reports ev, an entry event in directory dir (its path now). */
+static void
+event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
+{
+	struct centry *e;
+	struct froot *root;
+	char *full;
+	int in_root_dir = 0, excluded = 0;
+	unsigned isdir = (ev->mask & FAN_ONDIR) ? JF_DIR : 0;
+
+	if ((root = root_of(w, dir)) != NULL) {
+		in_root_dir = strcmp(dir, root->path) == 0;
+		if ((e = cache_get(w, &ev->dir)) != NULL && e->excluded < 0)
+			e->excluded = dir_excluded(w, root->path, dir);
+		excluded = e != NULL ? e->excluded : dir_excluded(w, root->path, dir);
+	}
+	if ((full = path_join(dir, ev->name)) == NULL) {
+		log_error("out of memory handling an event in '%s'", dir);
+		return;
+	}
+	/* renames anywhere on the file system change cached paths */
+	if (isdir && (ev->mask & FAN_MOVED_FROM))
+		directory_moved(w, full);
+	/* a new or deleted directory's own handle: events inside it resolve
+	 * even if it is gone before they are read */
+	if (isdir && ev->has_target && (ev->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)))
+		cache_put(w, &ev->target, full, 1);
+	if (root == NULL || excluded)
+		goto done;     /* outside the roots, or below an excluded directory */
+	if (log_enabled(CONFIG_LOG_DEBUG))
+		log_debug("event 0x%llx '%s'", (unsigned long long)ev->mask, full);
+	if (in_root_dir && path_is_cookie_name(ev->name)) {
+		/* a sync cookie (only directly in a root: deeper it is data) */
+		if (ev->mask & (FAN_CREATE | FAN_CLOSE_WRITE | FAN_MOVED_TO)) {
+			renew_unwatched(w, time(NULL));
+			w->sink.cookie(w->sink.ctx, ev->name);
+		}
+		goto done;
+	}
+	if (config_is_excluded(w->cfg, full))
+		goto done;
+	if (ev->mask & FAN_CREATE)
+		report_change(w, full, isdir ? JF_CREATED | JF_SUBTREE | JF_DIR : JF_CREATED);
+	if (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
+		report_change(w, full, JF_MODIFIED);
+	if (ev->mask & FAN_ATTRIB)
+		report_change(w, full, JF_ATTRIB | isdir);
+	if (ev->mask & (FAN_DELETE | FAN_MOVED_FROM))
+		report_change(w, full, JF_DELETED | isdir);
+	if (ev->mask & FAN_MOVED_TO)
+		report_change(w, full, isdir ? JF_RENAMED | JF_SUBTREE | JF_DIR :
+		    JF_RENAMED | JF_CREATED);
+done:
+	free(full);
+}
+
+/* Returns 1 when k is a gone directory already covered by a rescan. */
+static int
+is_unknown(const struct watcher_impl *w, const struct fkey *k)
+{
+	size_t i, n = w->nunknown < MAX_UNKNOWN ? w->nunknown : MAX_UNKNOWN;
+
+	for (i = 0; i < n; i++)
+		if (key_eq(&w->unknown[i], k))
+			return 1;
+	return 0;
+}
+
+static void
+handle_event(struct watcher_impl *w, const struct fev *ev)
+{
+	struct centry *e;
+	char *dir;
+
+	if (ev->name == NULL) {
+		if (ev->mask & FAN_ONDIR)
+			handle_self(w, ev);
+		return;        /* other self events: the entry events tell it */
+	}
+	e = resolve(w, &ev->dir);
+	if (e == NULL) {
+		if (errno == ENOMEM) {
+			log_error("out of memory resolving a directory handle: rescanning the roots");
+			rescan_roots(w, NULL, "out of memory");
+			return;
+		}
+		if (is_unknown(w, &ev->dir))
+			return;
+		log_debug("event 0x%llx in a directory not found (%s): resolved later",
+		    (unsigned long long)ev->mask, strerror(errno));
+		stash_stale(w, ev);
+		return;
+	}
+	/* a copy: the entry may go with the cache updates the event makes */
+	if ((dir = strdup(e->path)) == NULL) {
+		log_error("out of memory handling an event in '%s'", e->path);
+		return;
+	}
+	event_at(w, ev, dir);
+	free(dir);
+}
+
+static int
+fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
+{
+	int reads = 0;
+
+	for (;;) {
+		time_t before = time(NULL);
+		ssize_t n;
+		struct fanotify_event_metadata meta;
+		const struct fanotify_event_metadata *m = &meta;
+		size_t off;
+
+		w->read_seq++;
+		n = read(w->fd, w->readbuf, READ_BUFFER_SIZE);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				snprintf(err, errlen, "cannot read fanotify events: %s", strerror(errno));
+				return -1;
+			}
+			w->drained_seq = w->read_seq;
+			settle_stale(w, 0);
+			set_drained(w, before);
+			return 0;
+		}
+		/* events are 4-byte aligned (their info records are), the
+		 * metadata wants 8: each header is copied out */
+		for (off = 0; off + sizeof *m <= (size_t)n; off += m->event_len) {
+			const char *raw = w->readbuf + off;
+			struct fev ev;
+
+			memcpy(&meta, raw, sizeof meta);
+			m = &meta;
+			if (m->event_len < sizeof *m || off + m->event_len > (size_t)n)
+				break;
+			if (m->vers != FANOTIFY_METADATA_VERSION) {
+				snprintf(err, errlen, "fanotify event version %u, expected %u",
+				    m->vers, FANOTIFY_METADATA_VERSION);
+				return -1;
+			}
+			if (m->fd >= 0)
+				close(m->fd);
+			if (m->mask & FAN_Q_OVERFLOW) {
+				w->stats.events++;
+				handle_overflow(w);
+				continue;
+			}
+			if (m->pid == w->self)
+				continue;        /* our own journal writes */
+			w->stats.events++;
+			if (parse_event(m, raw, &ev) < 0 || !ev.has_dir) {
+				if (ev.has_target)
+					continue;        /* a file's self event: its entry events tell */
+				log_debug("fanotify event without a directory handle (mask 0x%llx)",
+				    (unsigned long long)m->mask);
+				continue;
+			}
+			handle_event(w, &ev);
+		}
+		/* a read well short of the buffer emptied the queue: every event
+		 * before it is handled (on a busy file system the queue may
+		 * never be seen empty by a read returning EAGAIN) */
+		if ((size_t)n < READ_BUFFER_SIZE - READ_SLACK) {
+			/* (the handles found stale while handling this read are
+			 * decided by the next read that empties the queue) */
+			w->drained_seq = w->read_seq;
+			settle_stale(w, 0);
+			set_drained(w, before);
+		}
+		if (++reads >= MAX_READS_PER_CALL) {
+			settle_stale(w, 0);
+			return 0;
+		}
+	}
+}
+
+/* ---- lifecycle ---- */
+
+static void fanotify_free(struct watcher_impl *w);
+
+/* Adds root to the list (not yet attached). Returns it, NULL on ENOMEM. */
+static struct froot *
+root_push(struct watcher_impl *w, const char *root)
+{
+	struct froot *nr = realloc(w->roots, (w->nroots + 1) * sizeof *nr);
+
+	if (nr == NULL)
+		return NULL;
+	w->roots = nr;
+	memset(&nr[w->nroots], 0, sizeof nr[0]);
+	if ((nr[w->nroots].path = strdup(root)) == NULL)
+		return NULL;
+	return &nr[w->nroots++];
+}
+
+static struct watcher_impl *
+fanotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+{
+	struct watcher_impl *w = calloc(1, sizeof *w);
+	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
+	size_t i;
+
+	if (w == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->fd = -1;
+	w->cfg = cfg;
+	w->sink = *sink;
+	w->self = getpid();
+	w->ctab_size = 2 * CACHE_MAX;
+	w->ctab = calloc(w->ctab_size, sizeof *w->ctab);
+	w->stale = malloc(MAX_STALE * sizeof *w->stale);
+	w->readbuf = malloc(READ_BUFFER_SIZE);
+	if (w->ctab == NULL || w->stale == NULL || w->readbuf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* the target fid (5.17+) names a new directory's handle with its path */
+	w->target_fid = 1;
+	w->fd = fanotify_init(base | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
+	if (w->fd < 0 && errno == EINVAL) {
+		w->target_fid = 0;
+		w->fd = fanotify_init(base | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE);
+	}
+	if (w->fd < 0) {
+		snprintf(err, errlen, "cannot use fanotify: %s", refusal_reason(errno, 1));
+		goto fail;
+	}
+	/* the file system of every root that exists must take a mark now: a
+	 * refusal is an error (or, under auto, the reason to use inotify) */
+	for (i = 0; i < cfg->nroots; i++) {
+		struct froot probe;
+		struct stat st;
+
+		if (stat(cfg->roots[i], &st) < 0)
+			continue;        /* missing: covered and retried like inotify */
+		memset(&probe, 0, sizeof probe);
+		probe.path = cfg->roots[i];
+		if (attach_root(w, &probe, err, errlen) < 0)
+			goto fail;
+	}
+	w->drained_at = time(NULL);
+	w->last_tick = w->drained_at;
+	return w;
+fail:
+	fanotify_free(w);
+	return NULL;
+}
+
+static void
+fanotify_free(struct watcher_impl *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return;
+	cache_clear(w);
+	for (i = 0; i < w->nmarks; i++)
+		close(w->marks[i].mount_fd);
+	for (i = 0; i < w->nroots; i++)
+		free(w->roots[i].path);
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->marks);
+	free(w->roots);
+	free(w->ctab);
+	free(w->stale);
+	free(w->readbuf);
+	free(w);
+}
+
+static int
+fanotify_add_root(struct watcher_impl *w, const char *root, char *err, size_t errlen)
+{
+	struct froot *r = root_push(w, root);
+	char why[512];
+
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (attach_root(w, r, why, sizeof why) == 0)
+		return 0;
+	/* missing, or its file system refuses a mark (a root added by a
+	 * reload): covered by a rescan record and retried */
+	if (errno != ENOENT) {
+		w->stats.watch_failures++;
+		log_error("%s; changes below it are covered by rescans", why);
+	}
+	root_unwatched(w, r, time(NULL), "root not watched");
+	return 0;
+}
+
+/* Removes the mark of a file system no root is on any more. */
+static void
+drop_unused_marks(struct watcher_impl *w)
+{
+	size_t i, j, o = 0;
+
+	for (i = 0; i < w->nmarks; i++) {
+		struct fsmark *m = &w->marks[i];
+		int used = 0;
+
+		for (j = 0; j < w->nroots && !used; j++)
+			used = w->roots[j].key.fsid[0] == m->fsid[0] &&
+			    w->roots[j].key.fsid[1] == m->fsid[1];
+		if (used) {
+			w->marks[o++] = *m;
+			continue;
+		}
+		fanotify_mark(w->fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_EVENTS, m->mount_fd, NULL);
+		close(m->mount_fd);
+	}
+	w->nmarks = o;
+	w->stats.watches = w->nmarks;
+	cache_clear(w);
+}
+
+static void
+fanotify_remove_root(struct watcher_impl *w, const char *root)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < w->nroots; i++) {
+		if (strcmp(w->roots[i].path, root) == 0) {
+			free(w->roots[i].path);
+			continue;
+		}
+		w->roots[o++] = w->roots[i];
+	}
+	w->nroots = o;
+	drop_unused_marks(w);
+}
+
+static int
+fanotify_root_is_watched(const struct watcher_impl *w, const char *root)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++)
+		if (strcmp(w->roots[i].path, root) == 0)
+			return w->roots[i].watched;
+	return 0;
+}
+
+static void
+fanotify_show_progress(struct watcher_impl *w, int on)
+{
+	(void)w;
+	(void)on;          /* nothing to crawl */
+}
+
+static void
+fanotify_set_config(struct watcher_impl *w, const struct config *cfg)
+{
+	w->cfg = cfg;
+	cache_clear(w);          /* the excluded flags follow the excludes */
+}
+
+static int
+fanotify_fd(const struct watcher_impl *w)
+{
+	return w->fd;
+}
+
+/* Renews the rescan records of unwatched roots and tries them again. */
+static void
+fanotify_tick(struct watcher_impl *w, time_t now)
+{
+	size_t i;
+
+	if (w->nstale > 0)
+		settle_stale(w, 0);
+	if (now - w->last_tick < TICK_SECONDS)
+		return;
+	w->last_tick = now;
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+		char why[512];
+
+		if (r->watched)
+			continue;
+		report_rescan(w, r->path, r->recorded - WATCH_TIME_MARGIN, "root not watched");
+		r->recorded = now;
+		if (attach_root(w, r, why, sizeof why) < 0)
+			continue;
+		log_info("root '%s' is watched again", r->path);
+		report_change(w, r->path, JF_SUBTREE | JF_DIR);
+	}
+}
+
+static time_t
+fanotify_drained_at(const struct watcher_impl *w)
+{
+	return w->drained_at;
+}
+
+static void
+fanotify_note_idle(struct watcher_impl *w, time_t t)
+{
+	/* poll saw nothing queued after every read so far */
+	w->drained_seq = w->read_seq + 1;
+	settle_stale(w, 0);
+	set_drained(w, t);
+}
+
+static void
+fanotify_get_stats(const struct watcher_impl *w, struct watcher_stats *st)
+{
+	size_t i;
+
+	*st = w->stats;
+	st->watches = w->nmarks;
+	st->unwatched = 0;
+	for (i = 0; i < w->nroots; i++)
+		st->unwatched += !w->roots[i].watched;
+}
+
+const struct watcher_ops watcher_fanotify_ops = {
+	.name = "fanotify",
+	.watch_unit = "file systems marked",
+	.create = fanotify_new,
+	.destroy = fanotify_free,
+	.add_root = fanotify_add_root,
+	.remove_root = fanotify_remove_root,
+	.root_is_watched = fanotify_root_is_watched,
+	.show_progress = fanotify_show_progress,
+	.set_config = fanotify_set_config,
+	.fd = fanotify_fd,
+	.process = fanotify_process,
+	.tick = fanotify_tick,
+	.drained_at = fanotify_drained_at,
+	.note_idle = fanotify_note_idle,
+	.get_stats = fanotify_get_stats,
+};
