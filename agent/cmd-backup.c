@@ -25,6 +25,9 @@
 #define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
 #define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
 #define BACKUP_LOCK_TIMEOUT_MS 30000
+/* From this many users on, the mailbox list is read once for all of them
+ * rather than once per user (each read runs Cyrus's cyr_dbtool). */
+#define BACKUP_BULK_USERS 32
 
 static const char *const meta_names[] = {
 	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
@@ -38,6 +41,8 @@ struct backup {
 	int64_t seq;                /* the journal seq the run covers */
 	int show_progress;
 	struct progress progress;
+	struct cyrus_mboxlist all;  /* every user's mailboxes, by user, when have_all */
+	int have_all;
 	unsigned long users, users_failed, runs, folders_changed, messages;
 	uint64_t bytes;
 };
@@ -607,6 +612,53 @@ out:
 	return same;
 }
 
+static int
+mailbox_by_user(const void *a, const void *b)
+{
+	const struct cyrus_mailbox *x = a, *y = b;
+	int c = strcmp(x->user ? x->user : "", y->user ? y->user : "");
+
+	return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Reads every user's mailboxes once, grouped by user (see mailboxes_of). */
+static int
+load_all_mailboxes(struct backup *b)
+{
+	if (b->have_all)
+		return 0;
+	if (cyrus_mboxlist_load(&b->all, &b->cc, NULL) < 0) {
+		agent_error("%s", b->all.err);
+		return -1;
+	}
+	qsort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
+	b->have_all = 1;
+	return 0;
+}
+
+/* Points view at user's mailboxes in the list read once (not to be freed). */
+static void
+mailboxes_of(struct backup *b, const char *user, struct cyrus_mboxlist *view)
+{
+	size_t lo = 0, hi = b->all.n, end;
+
+	while (lo < hi) {       /* the first mailbox whose user is >= user */
+		size_t mid = lo + (hi - lo) / 2;
+		const char *u = b->all.v[mid].user ? b->all.v[mid].user : "";
+
+		if (strcmp(u, user) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < b->all.n && b->all.v[end].user != NULL &&
+	    strcmp(b->all.v[end].user, user) == 0; end++)
+		;
+	memset(view, 0, sizeof *view);
+	view->v = b->all.v + lo;
+	view->n = end - lo;
+}
+
 /* Appends one run for user. Returns 0, or -1 with the error printed; the
  * archive keeps its last good state either way. */
 static int
@@ -628,7 +680,9 @@ backup_user(struct backup *b, const char *user)
 		snprintf(r.err, sizeof r.err, "out of memory");
 		goto out;
 	}
-	if (cyrus_mboxlist_load(&ml, &b->cc, user) < 0) {
+	if (b->have_all) {
+		mailboxes_of(b, user, &ml);
+	} else if (cyrus_mboxlist_load(&ml, &b->cc, user) < 0) {
 		snprintf(r.err, sizeof r.err, "%s", ml.err);
 		goto out;
 	}
@@ -695,7 +749,8 @@ out:
 		free(r.sha1s[i]);
 	free(r.sha1s);
 	manifest_free(&r.man);
-	cyrus_mboxlist_free(&ml);
+	if (!b->have_all)
+		cyrus_mboxlist_free(&ml);
 	free(buf);
 	free(archive);
 	free(file);
@@ -791,28 +846,24 @@ changed_users(struct backup *b, const struct consumer_state *st, struct user_set
 	int rc = -1;
 
 	if (st->open_full) {
-		struct cyrus_mboxlist ml;
 		char **users = NULL;
 		size_t n = 0, i;
 
-		memset(&ml, 0, sizeof ml);
-		if (cyrus_mboxlist_load(&ml, &b->cc, NULL) < 0) {
-			agent_error("%s", ml.err);
-			cyrus_mboxlist_free(&ml);
+		if (load_all_mailboxes(b) < 0)
+			return -1;
+		if (cyrus_mboxlist_users(&b->all, &users, &n) < 0) {
+			agent_error("%s", b->all.err);
 			return -1;
 		}
-		if (cyrus_mboxlist_users(&ml, &users, &n) == 0) {
-			rc = 0;
-			for (i = 0; i < n; i++) {
-				if (rc == 0 && user_set_add(s, users[i]) < 0)
-					rc = agent_error("out of memory");
-				free(users[i]);
+		rc = 0;
+		for (i = 0; i < n; i++) {
+			if (rc == 0 && user_set_add(s, users[i]) < 0) {
+				agent_error("out of memory");
+				rc = -1;
 			}
-			free(users);
-		} else {
-			agent_error("%s", ml.err);
+			free(users[i]);
 		}
-		cyrus_mboxlist_free(&ml);
+		free(users);
 		return rc;
 	}
 	if (changeset_build(&cs, b->a->journal, &b->a->cfg, st->open_after_seq) < 0) {
@@ -933,6 +984,8 @@ cmd_backup(struct agent *a, int argc, char **argv)
 			goto out;
 	}
 	user_set_sort_unique(&users);
+	if (users.n >= BACKUP_BULK_USERS && load_all_mailboxes(&b) < 0)
+		goto out;
 	b.show_progress = isatty(STDERR_FILENO);
 	progress_start(&b.progress, "backup", "users", users.n);
 	for (i = 0; i < users.n; i++) {
@@ -957,6 +1010,8 @@ cmd_backup(struct agent *a, int argc, char **argv)
 		goto out;
 	rc = EXIT_OK;
 out:
+	if (b.have_all)
+		cyrus_mboxlist_free(&b.all);
 	cyrus_conf_free(&b.cc);
 	user_set_free(&users);
 	user_set_free(&only);

@@ -606,6 +606,7 @@ arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stre
 int
 arch_run_abort(struct arch *a)
 {
+	struct stat st;
 	int64_t start;
 	int rc = 0;
 
@@ -617,6 +618,12 @@ arch_run_abort(struct arch *a)
 	mwriter_free(a->w);
 	free(a->w);
 	a->w = NULL;
+	/* nothing reached the file (a run dropped before its first entry):
+	 * nothing to cut, nothing to sync */
+	if (fstat(a->fd, &st) == 0 && st.st_size == start) {
+		a->size = start;
+		return 0;
+	}
 	if (ftruncate(a->fd, start) < 0 || fsync(a->fd) < 0) {
 		arch_seterr(a->err, sizeof a->err, "cannot cut archive '%s' back: %s", a->path, strerror(errno));
 		rc = -1;
