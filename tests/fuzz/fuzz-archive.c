@@ -136,6 +136,13 @@ exercise(void)
 		CHECK(rc == problems);
 }
 
+static void
+remove_dir(void)
+{
+	clean_dir();
+	rmdir(dir);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -147,6 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mkdtemp(dir) == NULL)
 			abort();
 		snprintf(path, sizeof path, "%s/X.tar.gz", dir);
+		atexit(remove_dir);
 	}
 	f = fopen(path, "wb");
 	if (f == NULL)
