@@ -124,6 +124,16 @@ live_add_copy(struct live *l, int64_t run, const char *name, uint64_t size)
 	return rc;
 }
 
+static int
+want_cmp(const void *a, const void *b)
+{
+	const struct arch_want *x = a, *y = b;
+
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 struct compact {
 	struct arch *ar;
 	const char *path;
@@ -457,6 +467,19 @@ compact_one(const char *path, unsigned keep_days, int force)
 			agent_error("%s: %s", path, c.err);
 			goto out;
 		}
+	}
+	/* retained runs share the copy of an unchanged folder's index: read it once */
+	if (c.nidx > 1) {
+		size_t j = 0;
+
+		qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
+		for (i = 0; i < c.nidx; i++) {
+			if (j > 0 && want_cmp(&c.idx_wants[j - 1], &c.idx_wants[i]) == 0)
+				free((char *)c.idx_wants[i].name);
+			else
+				c.idx_wants[j++] = c.idx_wants[i];
+		}
+		c.nidx = j;
 	}
 	if (arch_fetch(c.ar, c.idx_wants, c.nidx, index_cb, &c) < 0) {
 		agent_error("%s: %s", path, arch_error(c.ar));

@@ -27,6 +27,7 @@ static const char *const meta_names[] = {
 
 struct restore {
 	struct arch *ar;
+	const char *archive;       /* its path, for messages */
 	int dirfd;                  /* DIR */
 	const char *to;
 	int64_t run;
@@ -692,7 +693,7 @@ choose_run(struct restore *r, const char *at, char *name, size_t namelen)
 		return -1;
 	}
 	if (n == 0) {
-		agent_error("the archive holds no complete run");
+		agent_error("archive '%s' holds no complete run", r->archive);
 		goto out;
 	}
 	r->run = runs[n - 1].id;
@@ -787,6 +788,7 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		agent_error("%s", err);
 		goto out;
 	}
+	r.archive = archive;
 	cr = choose_run(&r, at, runname, sizeof runname);
 	if (cr < 0) {
 		rc = cr == -2 ? EXIT_USAGE : EXIT_ERROR;

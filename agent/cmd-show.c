@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "agent.h"
@@ -135,6 +136,16 @@ cmd_show(struct agent *a, int argc, char **argv)
 	if (arch_runs(ar, &runs, &n) < 0) {
 		rc = agent_error("%s", arch_error(ar));
 		goto out;
+	}
+	if (n == 0) {
+		struct stat st;
+
+		/* bytes but no run (not gzip, torn, hostile): say so, not an empty list */
+		if (stat(path, &st) == 0 && st.st_size > 0) {
+			rc = agent_error("archive '%s' holds no complete run (%lld bytes that are not one; "
+			    "see `chjournal verify`)", path, (long long)st.st_size);
+			goto out;
+		}
 	}
 	if (at == NULL) {
 		show_runs(runs, n);

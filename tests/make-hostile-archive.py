@@ -9,7 +9,16 @@ member, a pax tar ending in runs/) whose manifest or entries try to make
   linkdir    a per-user symlink user/sieve/s -> OUTSIDE, then user/sieve/s/f
   setuid     a valid folder whose meta files carry mode 06755
   ok         a valid folder (for the existing-file and symlinked-target cases)
-The folder's cyrus.index is a valid empty minor version 17 index."""
+  dotdot     an entry named files/../../escaped
+  absname    an entry named /tmp/escaped (absolute)
+  linkescape imap/user.eve.Evil -> ../../../escaped (a link out of the archive)
+  bigpax     a pax header of 2 MB (a path attribute) before the folder
+  badsha1    a files/<sha1> entry whose data does not hash to its name
+  idxtrunc   the folder's cyrus.index cut in its first record
+  idxcrc     the folder's cyrus.index with a bad header CRC
+  idxversion the folder's cyrus.index of minor version 99
+The folder's cyrus.index is a valid empty minor version 17 index (but for
+the idx* kinds)."""
 import gzip
 import io
 import os
@@ -30,6 +39,24 @@ def index_v17():
     struct.pack_into(">I", h, 44, 12345)           # uidvalidity
     struct.pack_into(">I", h, 156, zlib.crc32(bytes(h[:156])))
     return bytes(h)
+
+
+def index_v17_records(n):
+    """A v17 index with n records (GUIDs not in the archive)."""
+    h = bytearray(160)
+    struct.pack_into(">IIIIII", h, 0, 1, 0, 17, 160, 112, n)
+    struct.pack_into(">I", h, 28, n)
+    struct.pack_into(">I", h, 44, 12345)
+    struct.pack_into(">I", h, 84, n)
+    struct.pack_into(">I", h, 156, zlib.crc32(bytes(h[:156])))
+    out = bytes(h)
+    for i in range(n):
+        r = bytearray(112)
+        struct.pack_into(">III", r, 0, i + 1, 1700000000, 10)
+        r[60:80] = bytes([i + 1] * 20)
+        struct.pack_into(">I", r, 108, zlib.crc32(bytes(r[:108])))
+        out += bytes(r)
+    return out
 
 
 def header():
@@ -72,10 +99,27 @@ elif kind == "linkdir":
     add_link("user/sieve/s", outside)
     add_file("user/sieve/s/f", b"evil\n")
     files += ["user/sieve/s", "user/sieve/s/f"]
+elif kind == "dotdot":
+    add_file("files/../../escaped", b"evil\n")
+elif kind == "absname":
+    add_file(outside + "/escaped", b"evil\n")
+elif kind == "badsha1":
+    add_file("files/" + "0" * 40, b"not what the name says\n")
 mode = 0o6755 if kind == "setuid" else 0o600
 add_file("folders/%s/cyrus.header" % UID, header(), mode)
-add_file("folders/%s/cyrus.index" % UID, index_v17(), mode)
-add_link("imap/user.eve.Evil", "../folders/" + UID)
+idx = index_v17()
+if kind == "idxtrunc":
+    idx = index_v17_records(2)[:160 + 112 + 50]
+elif kind == "idxcrc":
+    idx = idx[:156] + b"\0\0\0\0"
+elif kind == "idxversion":
+    idx = bytearray(idx)
+    struct.pack_into(">I", idx, 8, 99)
+    idx = bytes(idx)
+add_file("folders/%s/cyrus.index" % UID, idx, mode)
+if kind == "bigpax":
+    entries[-1][0].pax_headers = {"comment": "x" * (2 << 20)}
+add_link("imap/user.eve.Evil", "../../../escaped" if kind == "linkescape" else "../folders/" + UID)
 manifest = "chjournal-run 1\ntime %d\nseq 1\nuser eve\n" % int(time.time())
 manifest += "folder %s\t%s\t%s\tuser.eve.Evil\n" % (UID, partition, relpath)
 manifest += "".join("file %s\n" % f for f in sorted(files))

@@ -6,7 +6,13 @@
 # journals that are a directory, a symlink, not SQLite, a foreign SQLite
 # database, a truncated chjournal database, an unsupported schema or a
 # malformed journal id, corrupt consumer cursors (garbage, truncated, a bad
-# journal id length, a bad or overflowing seq, an over-long line).
+# journal id length, a bad or overflowing seq, an over-long line); and the
+# Cyrus archive side: archives (built with Python) holding a truncated or
+# corrupt cyrus.index, entries named with '..' or absolutely, a symlink out
+# of the archive, an oversized pax header, a files/ entry not matching its
+# SHA1 name, data that is not gzip, a torn tail, a missing archive; bad
+# imapd.conf files for `backup -C`; bad --at for restore/show, bad
+# --keep-days for compact. verify's first problem line is compared (vfirst).
 # Each case checks the exit status and the exact first line of stderr (1: the
 # only line; 2: followed by a usage line); nothing may die of a signal. At
 # the end the journal and the good consumer are intact.
@@ -96,6 +102,31 @@ printf '%s\n' "$cursor_good" | sed 's/^committed_seq=.*/committed_seq=12x/' >"$C
 printf '%s\n' "$cursor_good" | sed 's/^committed_seq=.*/committed_seq=99999999999999999999/' >"$C/o1"
 printf '%s\n' "$cursor_good" | head -c 90 >"$C/tr1"
 { printf 'has_committed=1\n'; printf 'x%.0s' $(seq 1 300); printf '\n'; } >"$C/long1"
+
+# Hostile and broken archives (Python's tarfile and gzip), bad imapd.conf.
+AR="$TRASH/ar"
+mkdir -p "$AR"
+for k in ok dotdot absname linkescape bigpax badsha1 idxtrunc idxcrc idxversion; do
+	OUTSIDE="$TRASH/outside" python3 "$CHJ_SRCDIR/tests/make-hostile-archive.py" "$AR/$k.tar.gz" $k || exit 1
+done
+head -c 1000 /dev/urandom >"$AR/notgz.tar.gz"
+cat "$AR/ok.tar.gz" "$AR/ok.tar.gz" >"$AR/two.tar.gz"
+head -c $(( $(stat -c %s "$AR/two.tar.gz") - 30 )) "$AR/two.tar.gz" >"$AR/torn.tar.gz"
+rm -f "$AR/two.tar.gz"
+conf imapd-vd "configdirectory: $TRASH/cyr" "partition-default: $SPOOL" "virtdomains: userid"
+conf imapd-nopart "configdirectory: $TRASH/cyr" "defaultpartition: other" "partition-default: $SPOOL"
+conf imapd-noconfdir "partition-default: $SPOOL"
+conf imapd-notkv "configdirectory $TRASH/cyr"
+conf imapd-bool "configdirectory: $TRASH/cyr" "partition-default: $SPOOL" "hashimapspool: maybe"
+
+# vfirst ARCHIVE: verify's exit status and its first problem (the line
+# saying a missing sidecar was rebuilt left out) as the only stderr line
+vfirst() {
+	"$CHJOURNAL" verify "$1" 2>vfirst.err >/dev/null
+	_v_rc=$?
+	grep -v "was missing: rebuilt from the archive\$" vfirst.err | head -n 1 >&2
+	return $_v_rc
+}
 
 start_daemon || exit 1
 
@@ -188,6 +219,38 @@ duplicate journal key (daemon) | 1 | ~ | ^chjournald: @CF@/dupjournal.conf:2: ke
 journal inside a root (daemon) | 1 | ~ | ^chjournald: @CF@/jinroot.conf:[0-9]+: key '[a-z]+': .*inside | "$CHJOURNALD" -c "$CF/jinroot.conf"
 status with corrupt cursors | 1 | = | chjournal: consumer 'b1': '@ST@/consumers/b1' line 3 is corrupt | chj status --prometheus 2>st.err >/dev/null; rc=$?; head -n 1 st.err >&2; exit $rc
 cursor with a 300-byte line | 1 | = | chjournal: consumer 'long1': '@ST@/consumers/long1' line 2 is corrupt | chj begin long1
+verify: cyrus.index truncated in a record | 1 | = | chjournal: @T@/ar/idxtrunc.tar.gz: folders/abcdefghijklmnopqrstuvwx/cyrus.index: cyrus.index: truncated at record 2 of 2 | vfirst "$TRASH/ar/idxtrunc.tar.gz"
+restore: cyrus.index truncated in a record | 1 | = | chjournal: folder 'user.eve.Evil': the archived cyrus.index is unreadable: cyrus.index: truncated at record 2 of 2 | chj restore "$TRASH/ar/idxtrunc.tar.gz" --to "$TRASH/r1"
+verify: cyrus.index with a bad header CRC | 1 | = | chjournal: @T@/ar/idxcrc.tar.gz: folders/abcdefghijklmnopqrstuvwx/cyrus.index: cyrus.index: header: bad CRC | vfirst "$TRASH/ar/idxcrc.tar.gz"
+restore: cyrus.index with a bad header CRC | 1 | = | chjournal: folder 'user.eve.Evil': the archived cyrus.index is unreadable: cyrus.index: header: bad CRC | chj restore "$TRASH/ar/idxcrc.tar.gz" --to "$TRASH/r2"
+restore: cyrus.index of minor version 99 | 1 | = | chjournal: folder 'user.eve.Evil': the archived cyrus.index is unreadable: cyrus.index: unsupported minor version 99 | chj restore "$TRASH/ar/idxversion.tar.gz" --to "$TRASH/r3"
+verify: an entry named with '..' | 1 | = | chjournal: @T@/ar/dotdot.tar.gz: member at offset 0: unsafe entry name (absolute, '..', empty part or too long) 'files/../../escaped' | vfirst "$TRASH/ar/dotdot.tar.gz"
+verify: an absolute entry name | 1 | = | chjournal: @T@/ar/absname.tar.gz: member at offset 0: unsafe entry name (absolute, '..', empty part or too long) '@T@/outside/escaped' | vfirst "$TRASH/ar/absname.tar.gz"
+verify: a symlink out of the archive | 1 | = | chjournal: @T@/ar/linkescape.tar.gz: run 1: symlink 'imap/user.eve.Evil' points outside the archive ('../../../escaped') | vfirst "$TRASH/ar/linkescape.tar.gz"
+verify: a 2 MB pax header | 1 | = | chjournal: @T@/ar/bigpax.tar.gz: member at offset 0: Special header too large | vfirst "$TRASH/ar/bigpax.tar.gz"
+restore: a 2 MB pax header | 1 | = | chjournal: archive '@T@/ar/bigpax.tar.gz' holds no complete run | chj restore "$TRASH/ar/bigpax.tar.gz" --to "$TRASH/r4"
+verify: files/SHA1 not matching its data | 1 | = | chjournal: @T@/ar/badsha1.tar.gz: run 1: 'files/0000000000000000000000000000000000000000' does not hash to its name | vfirst "$TRASH/ar/badsha1.tar.gz"
+verify: data that is not gzip | 1 | = | chjournal: @T@/ar/notgz.tar.gz: member at offset 0: gzip member at offset 0: incorrect header check | vfirst "$TRASH/ar/notgz.tar.gz"
+show: data that is not gzip | 1 | = | chjournal: archive '@T@/ar/notgz.tar.gz' holds no complete run (1000 bytes that are not one; see `chjournal verify`) | chj show "$TRASH/ar/notgz.tar.gz"
+restore: data that is not gzip | 1 | = | chjournal: archive '@T@/ar/notgz.tar.gz' holds no complete run | chj restore "$TRASH/ar/notgz.tar.gz" --to "$TRASH/r5"
+verify: a torn tail | 1 | ~ | ^chjournal: @T@/ar/torn.tar.gz: member at offset [0-9]+: gzip member at offset [0-9]+ is truncated | vfirst "$TRASH/ar/torn.tar.gz"
+verify: a missing archive | 1 | = | chjournal: cannot open archive '@T@/ar/none.tar.gz': No such file or directory | chj verify "$TRASH/ar/none.tar.gz"
+restore: a missing archive | 1 | = | chjournal: cannot open archive '@T@/ar/none.tar.gz': No such file or directory | chj restore "$TRASH/ar/none.tar.gz" --to "$TRASH/r6"
+show: a missing archive | 1 | = | chjournal: cannot open archive '@T@/ar/none.tar.gz': No such file or directory | chj show "$TRASH/ar/none.tar.gz"
+reindex: a missing archive | 1 | = | chjournal: cannot open archive '@T@/ar/none.tar.gz': No such file or directory | chj reindex "$TRASH/ar/none.tar.gz"
+backup -C a missing imapd.conf | 1 | = | chjournal: cannot open '@T@/nosuch-imapd.conf': No such file or directory | chj backup -C "$TRASH/nosuch-imapd.conf" --to "$TRASH/bk"
+backup -C imapd.conf with virtdomains | 1 | = | chjournal: @CF@/imapd-vd.conf: virtdomains is on: virtual domains are not supported by this version | chj backup -C "$CF/imapd-vd.conf" --to "$TRASH/bk"
+backup -C imapd.conf without the default partition | 1 | = | chjournal: @CF@/imapd-nopart.conf: no partition-other for the default partition | chj backup -C "$CF/imapd-nopart.conf" --to "$TRASH/bk"
+backup -C imapd.conf without configdirectory | 1 | = | chjournal: @CF@/imapd-noconfdir.conf: no configdirectory | chj backup -C "$CF/imapd-noconfdir.conf" --to "$TRASH/bk"
+backup -C imapd.conf with a line not key: value | 1 | = | chjournal: @CF@/imapd-notkv.conf:1: not a 'key: value' line | chj backup -C "$CF/imapd-notkv.conf" --to "$TRASH/bk"
+backup -C imapd.conf with a bad boolean | 1 | = | chjournal: @CF@/imapd-bool.conf:3: 'hashimapspool' wants yes or no, not 'maybe' | chj backup -C "$CF/imapd-bool.conf" --to "$TRASH/bk"
+restore --at nonsense | 2 | = | chjournal restore: --at 'nonsense': not a run name nor a time (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at nonsense
+restore --at month 13 | 2 | = | chjournal restore: --at '2026-13-01': not a run name nor a time (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at 2026-13-01
+show --at @abc | 2 | = | chjournal show: bad --at '@abc': a run number, a run name or a UTC time (YYYY-mm-ddTHH:MM:SSZ) | chj show "$TRASH/ar/ok.tar.gz" --at @abc
+show --at a run it does not have | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at '99' | chj show "$TRASH/ar/ok.tar.gz" --at 99
+show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at '1999-01-01' | chj show "$TRASH/ar/ok.tar.gz" --at 1999-01-01
+compact --keep-days 0 | 2 | = | chjournal compact: --keep-days '0': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 0
+compact --keep-days abc | 2 | = | chjournal compact: --keep-days 'abc': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days abc
 EOF
 )
 
@@ -213,7 +276,7 @@ trim() {
 
 export CHJOURNAL CHJOURNALD CONF CF TRASH
 export PUBDIR=${PUBDIR:-}
-export -f chj NOBODY
+export -f chj NOBODY vfirst
 
 # run_case EXIT HOW EXPECTED COMMAND
 run_case() {

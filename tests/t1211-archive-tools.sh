@@ -162,7 +162,8 @@ expect_success 'garbage that is not gzip at all' '
 	grep -q "member at offset 0" err &&
 	"$A" reindex junk.tar.gz >out &&
 	grep -q "0 runs" out &&
-	"$A" show junk.tar.gz >out
+	status_is 1 "$A" show junk.tar.gz 2>err &&
+	grep -q "^chjournal: archive .junk.tar.gz. holds no complete run (5000 bytes that are not one" err
 '
 
 test_done

@@ -116,8 +116,11 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 
 	if (!field_ok(m->user))
 		return merr(m, "user name empty or holding a tab or newline", NULL);
-	qsort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
-	qsort(m->files, m->nfiles, sizeof *m->files, str_cmp);
+	/* qsort with a NULL array is undefined even for 0 elements */
+	if (m->nfolders > 1)
+		qsort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
+	if (m->nfiles > 1)
+		qsort(m->files, m->nfiles, sizeof *m->files, str_cmp);
 	*buf = NULL;
 	f = open_memstream(buf, len);
 	if (f == NULL)

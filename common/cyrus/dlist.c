@@ -140,8 +140,10 @@ dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int dep
 		}
 		memset(&d->v[d->n], 0, sizeof d->v[d->n]);
 		if (kv) {
-			if (dl_value(&key, b, len, pos, depth + 1, err, errlen) < 0)
+			if (dl_value(&key, b, len, pos, depth + 1, err, errlen) < 0) {
+				dl_free(&key);      /* a list as key, cut short */
 				return -1;
+			}
 			if (key.kind != DL_ATOM) {
 				dl_free(&key);
 				cyrus_seterr(err, errlen, "key expected at byte %zu", *pos);

@@ -23,7 +23,7 @@ else
 	exit 2
 fi
 seconds=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-config consumer path}
+targets=${FUZZ_TARGETS:-config consumer path cyrus-header cyrus-index manifest archive imapd-conf}
 cc=${FUZZ_CC:-clang}
 case $seconds in
 *[!0-9]*|'') echo "run.sh: FUZZ_SECONDS must be a number of seconds" >&2; exit 2 ;;
@@ -54,7 +54,20 @@ sources_of() {
 	config) echo "common/config.c common/path.c" ;;
 	consumer) echo "common/consumer.c common/path.c" ;;
 	path) echo "common/path.c" ;;
+	cyrus-header) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
+	cyrus-index) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
+	imapd-conf) echo "common/cyrus/conf.c" ;;
+	manifest) echo "common/archive/manifest.c" ;;
+	archive) echo "common/archive/archive.c common/archive/archive-io.c common/archive/archive-ops.c" ;;
 	*) echo "run.sh: unknown target '$1'" >&2; return 1 ;;
+	esac
+}
+
+# libraries each target links with
+libs_of() {
+	case $1 in
+	cyrus-header|cyrus-index|imapd-conf) echo "-lz" ;;
+	archive) echo "-larchive -lsqlite3 -lz -lcrypto" ;;
 	esac
 }
 
@@ -66,7 +79,7 @@ for t in $targets; do
 	for s in $srcs; do set -- "$@" "$srcdir/$s"; done
 	echo "fuzz: building fuzz-$t"
 	# shellcheck disable=SC2086
-	if ! "$cc" $CFLAGS_FUZZ -I "$srcdir/common" -o "$builddir/fuzz-$t" "$@"; then
+	if ! "$cc" $CFLAGS_FUZZ -I "$srcdir/common" -o "$builddir/fuzz-$t" "$@" $(libs_of "$t"); then
 		echo "fuzz: cannot build fuzz-$t" >&2
 		exit 1
 	fi
