@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -31,7 +32,8 @@ verify_problem(void *ctx, const char *msg)
 {
 	struct verify_ctx *v = ctx;
 
-	v->problems++;
+	if (strncmp(msg, "note: ", 6) != 0)
+		v->problems++;
 	agent_warn("%s: %s", v->path, msg);
 }
 
@@ -144,19 +146,30 @@ check_refs(struct verify_ctx *v)
 
 /* An open rebuilds a missing or stale sidecar (a crash between the rename
  * of a compacted archive and of its sidecar leaves one): it is derived data,
- * so that is a repair, not a problem. The archive itself is never touched. */
-static void
+ * so that is a repair, not a problem. The archive itself is never touched.
+ * Returns 1 when the sidecar was there and matched the archive (so it may
+ * vouch for where the runs end). */
+static int
 repair_sidecar(const char *path)
 {
 	struct arch *ar = NULL;
 	char err[ARCH_ERR_MAX], *idx = arch_sidecar_path(path);
-	int had = idx != NULL && access(idx, F_OK) == 0;
+	struct stat before, after;
+	int had = idx != NULL && stat(idx, &before) == 0, kept;
 
 	if (arch_open(&ar, path, ARCH_READ, err, sizeof err) == 0)
 		arch_close(ar);
+	/* a sidecar the open found stale was rebuilt (a new file): it then
+	 * says only what the archive says, and vouches for nothing */
+	kept = had && stat(idx, &after) == 0 && after.st_ino == before.st_ino &&
+	    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size;
 	if (idx != NULL && !had && access(idx, F_OK) == 0)
 		agent_warn("%s: sidecar '%s' was missing: rebuilt from the archive", path, idx);
+	else if (had && !kept)
+		agent_warn("%s: sidecar '%s' did not match the archive: rebuilt from it", path, idx);
 	free(idx);
+	return kept;
 }
 
 static void
@@ -173,7 +186,7 @@ int
 cmd_verify(struct agent *a, int argc, char **argv)
 {
 	char err[ARCH_ERR_MAX];
-	int i, rc = EXIT_OK, n;
+	int i, rc = EXIT_OK, n, had;
 
 	(void)a;
 	if (argc < 2)
@@ -183,8 +196,9 @@ cmd_verify(struct agent *a, int argc, char **argv)
 
 		memset(&v, 0, sizeof v);
 		v.path = argv[i];
-		repair_sidecar(argv[i]);
-		n = arch_verify(argv[i], verify_problem, verify_index, &v, err, sizeof err);
+		had = repair_sidecar(argv[i]);
+		n = arch_verify_ex(argv[i], had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_problem, verify_index,
+		    &v, err, sizeof err);
 		if (n >= 0 && v.oom)
 			verify_problem(&v, "out of memory collecting the messages indexes reference");
 		if (n >= 0)

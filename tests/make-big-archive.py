@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make-big-archive.py OUT RUNS PER_RUN: writes a valid chjournal archive of
 RUNS runs (one gzip member each, a pax tar ending in runs/NAME), 12 hours
-apart and ending now, each of about PER_RUN entries: a new folder (user
+apart and ending at the last 12:30 UTC, each of about PER_RUN entries: a new folder (user
 eve, folder user.eve.fK) with PER_RUN - 3 messages files/<sha1>, its
 cyrus.header, a minor version 17 cyrus.index whose records carry the
 messages' GUIDs and sizes, its imap/ link and the manifest, which names
@@ -18,6 +18,12 @@ import zlib
 
 out, nruns, per_run = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 now = int(time.time()) - 60
+# the last run at 12:30 UTC (today's, or yesterday's when that is still to
+# come), so runs fall two per UTC day whatever the time of the test: a
+# compaction keeping the last run of each day keeps exactly half of them
+last = now // 86400 * 86400 + 45000
+if last > now:
+    last -= 86400
 
 
 def header(uid, name):
@@ -49,7 +55,7 @@ def index(msgs):
 folders = []
 with open(out, "wb") as f:
     for k in range(nruns):
-        t = now - (nruns - 1 - k) * 43200
+        t = last - (nruns - 1 - k) * 43200
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
         uid = "%024x" % (0xabc000 + k)
         fname = "user.eve.f%d" % k

@@ -102,6 +102,54 @@ side_offsets(const char *idx, size_t *n)
 	return v;
 }
 
+/* The end of the last run the sidecar records, or -1. */
+static int64_t
+side_last_end(const char *idx)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t end = -1;
+
+	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, NULL, 0) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT max(end) FROM runs", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		end = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return end;
+}
+
+static void
+vquiet(void *p, const char *fmt, ...)
+{
+	struct vctx *v = p;
+
+	(void)fmt;
+	v->count++;
+}
+
+/* 1 when the bytes from the sidecar's last run end to the end of the file
+ * are an interrupted run (a torn tail the next append cuts off), not
+ * complete runs the sidecar has not recorded yet. */
+static int
+tail_is_interrupted_run(int fd, int64_t from, int64_t size)
+{
+	struct vctx q = { NULL, NULL, 0 };
+	sqlite3 *tmp = NULL;
+	char err[ARCH_ERR_MAX];
+	int64_t end;
+
+	if (arch_open_db(&tmp, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err, sizeof err) < 0 ||
+	    sidecar_schema(tmp, err, sizeof err) < 0) {
+		sqlite3_close(tmp);
+		return 0;
+	}
+	end = arch_scan_into(fd, from, size, tmp, 1, vquiet, &q, NULL, NULL, NULL, 0, err, sizeof err);
+	sqlite3_close(tmp);
+	return end >= 0 && end < size;
+}
+
 /* Runs a query whose rows are (a, b) and says fmt for each. */
 static void
 vquery(sqlite3 *db, struct vctx *v, const char *sql, const char *fmt)
@@ -254,9 +302,16 @@ int
 arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
     char *err, size_t errlen)
 {
+	return arch_verify_ex(path, ARCH_VERIFY_TAIL_NOTE, problem, index_cb, ctx, err, errlen);
+}
+
+int
+arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_data_cb index_cb,
+    void *ctx, char *err, size_t errlen)
+{
 	struct vctx v = { problem, ctx, 0 };
 	char *idx = arch_sidecar_path(path);
-	int64_t *offs = NULL, end;
+	int64_t *offs = NULL, end, side_end;
 	size_t noffs = 0;
 	sqlite3 *db = NULL;
 	struct stat st;
@@ -279,10 +334,31 @@ arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_
 	if (arch_open_db(&db, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err, errlen) < 0 ||
 	    sidecar_schema(db, err, errlen) < 0)
 		goto out;
-	end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
-	if (end < 0)
-		goto out;
-	if (end < st.st_size)
+	/* A tail after the last run the sidecar recorded that is one
+	 * interrupted run (a backup killed mid-append) is crash residue, not
+	 * damage: the complete runs are all there and the next backup cuts it
+	 * off. It is named as a note. Without a sidecar to say where the runs
+	 * end, any tail is a problem. */
+	side_end = (flags & ARCH_VERIFY_TAIL_NOTE) ? side_last_end(idx) : -1;
+	if (side_end > 0 && side_end < st.st_size && tail_is_interrupted_run(fd, side_end, st.st_size)) {
+		end = arch_scan_into(fd, 0, side_end, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
+		if (end < 0)
+			goto out;
+		if (end == side_end) {
+			char note[256];
+
+			snprintf(note, sizeof note, "note: %lld bytes after the last run (offset %lld) are an "
+			    "interrupted run; the next backup cuts them off",
+			    (long long)(st.st_size - end), (long long)end);
+			if (problem != NULL)
+				problem(ctx, note);
+		}
+	} else {
+		end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
+		if (end < 0)
+			goto out;
+	}
+	if (end < st.st_size && end != side_end)
 		vsay(&v, "%lld bytes after the last complete run (offset %lld) are not a complete run",
 		    (long long)(st.st_size - end), (long long)end);
 	verify_entries(db, &v);
@@ -331,6 +407,8 @@ compact_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, s
     char *err, size_t errlen)
 {
 	struct cctx *c = cbctx;
+
+	(void)w;
 
 	if (arch_run_add_stream(c->to, e, s) < 0) {
 		arch_seterr(err, errlen, "%s", arch_error(c->to));

@@ -1142,6 +1142,7 @@ manifest_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, 
 	struct manifest_ctx *m = cbctx;
 	ssize_t k;
 
+	(void)w;
 	if (e->size > 256u * 1024 * 1024) {
 		arch_seterr(err, errlen, "manifest '%s' is too large", e->name);
 		return -1;

@@ -124,7 +124,9 @@ int arch_reindex(const char *path, char *err, size_t errlen);
 
 /* Checks gzip CRCs and tar framing, every files/<sha1> against its name, the
  * sidecar against the archive. Calls problem() once per problem found (a
- * one-line message). Returns the number of problems, -1 when it could not
+ * one-line message; a message starting "note: " is not a problem: an
+ * interrupted run after the last run the sidecar records, which the next
+ * append cuts off). Returns the number of problems, -1 when it could not
  * read at all. Checking that stored indexes' GUIDs exist is the caller's
  * (it knows the cyrus.index format): it gets each folders/ entry through
  * index_cb when not NULL. */
@@ -132,6 +134,13 @@ typedef void (*arch_problem_cb)(void *ctx, const char *msg);
 typedef int (*arch_entry_data_cb)(void *ctx, const struct arch_entry *e, const void *data, size_t len);
 int arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
     char *err, size_t errlen);
+/* arch_verify with flags: ARCH_VERIFY_TAIL_NOTE (what arch_verify does) lets
+ * an interrupted run after the sidecar's last run be a note; without it (a
+ * sidecar that was missing and just rebuilt testifies to nothing) it is a
+ * problem like any other damage. */
+#define ARCH_VERIFY_TAIL_NOTE 0x1
+int arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_data_cb index_cb,
+    void *ctx, char *err, size_t errlen);
 
 /* Rewrites the archive keeping, for each run in keep_runs (ids, ascending),
  * its entries that keep() accepts; entries of dropped runs that keep() still

@@ -192,12 +192,18 @@ runs_count(const char *p, int mode)
 	return (int)n;
 }
 
+static int notes_seen;      /* "note: " messages verify gave so far */
+
 static void
 count_problem(void *ctx, const char *msg)
 {
 	int *n = ctx;
 
-	(*n)++;
+	/* a note (an interrupted run after the last recorded one) is not a problem */
+	if (strncmp(msg, "note: ", 6) != 0)
+		(*n)++;
+	else
+		notes_seen++;
 	fprintf(stderr, "problem: %s\n", msg);
 }
 
@@ -484,6 +490,13 @@ test_torn_tail(void **state)
 	copy_file(idx2, idx_path(), -1);
 	assert_int_equal(runs_count(apath, ARCH_READ), 1);
 	assert_int_equal(file_size(apath), e2 - 5);
+	/* an interrupted run after the last recorded one is crash residue:
+	 * named as a note, not a problem (the next append cuts it) */
+	notes_seen = 0;
+	assert_int_equal(verify_count(apath), 0);
+	assert_int_equal(notes_seen, 1);
+	/* without a sidecar saying where the runs end, it is a problem */
+	unlink(idx_path());
 	assert_true(verify_count(apath) > 0);
 	assert_true(cases > 80);
 	/* the sidecar consistent after a cut */
@@ -505,7 +518,9 @@ test_garbage_and_sidecar_loss(void **state)
 	fd = open(apath, O_WRONLY | O_APPEND);
 	assert_int_equal(write(fd, "\x1f\x8bgarbage garbage", 17), 17);
 	close(fd);
-	assert_true(verify_count(apath) > 0);
+	notes_seen = 0;
+	assert_int_equal(verify_count(apath), 0);     /* after the recorded runs: a note */
+	assert_int_equal(notes_seen, 1);
 	assert_int_equal(runs_count(apath, ARCH_READ), 2);
 	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
 	assert_int_equal(arch_tail_cut(a), 17);
