@@ -631,7 +631,8 @@ load_all_mailboxes(struct backup *b)
 		agent_error("%s", b->all.err);
 		return -1;
 	}
-	qsort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
+	if (b->all.n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
 	b->have_all = 1;
 	return 0;
 }
@@ -794,7 +795,8 @@ user_set_sort_unique(struct user_set *s)
 {
 	size_t i, j = 0;
 
-	qsort(s->v, s->n, sizeof *s->v, str_cmp);
+	if (s->n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(s->v, s->n, sizeof *s->v, str_cmp);
 	for (i = 0; i < s->n; i++) {
 		if (j > 0 && strcmp(s->v[j - 1], s->v[i]) == 0) {
 			free(s->v[i]);

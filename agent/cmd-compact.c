@@ -78,7 +78,8 @@ live_finish(struct live *l)
 {
 	size_t i, j = 0;
 
-	qsort(l->v, l->n, sizeof *l->v, key_cmp);
+	if (l->n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof *l->v, key_cmp);
 	for (i = 0; i < l->n; i++) {
 		if (j > 0 && strcmp(l->v[j - 1].key, l->v[i].key) == 0) {
 			free(l->v[i].key);
@@ -472,7 +473,8 @@ compact_one(const char *path, unsigned keep_days, int force)
 	if (c.nidx > 1) {
 		size_t j = 0;
 
-		qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
+		if (c.nidx > 0) /* qsort(NULL, 0) is undefined */
+			qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
 		for (i = 0; i < c.nidx; i++) {
 			if (j > 0 && want_cmp(&c.idx_wants[j - 1], &c.idx_wants[i]) == 0)
 				free((char *)c.idx_wants[i].name);

@@ -122,7 +122,7 @@ run_layout() {
 
 	expect_success "$LAYOUT: nothing changed: no run is written" '
 		chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
-		grep -q "0 runs written" out
+		grep -q "0 runs written" out || { cat out err; return 1; }
 	'
 
 	expect_success "$LAYOUT: verify passes; a flipped byte is named" '
@@ -148,7 +148,7 @@ run_layout() {
 			wait "$pid"
 			chj verify "$ARCH"/user0*.tar.gz >/dev/null || return 1
 		done
-		chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+		chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err || { cat out err; return 1; }
 		chj verify "$ARCH"/user0*.tar.gz >/dev/null &&
 		snap_all 6 &&
 		check_restores 6

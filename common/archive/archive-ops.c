@@ -467,7 +467,8 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 		v[cnt++] = c;
 	}
 	/* the newest accepted copy of each name wins */
-	qsort(v, cnt, sizeof *v, citem_by_name);
+	if (cnt > 0) /* qsort(NULL, 0) is undefined */
+		qsort(v, cnt, sizeof *v, citem_by_name);
 	for (i = 0; i + 1 < cnt; i++)
 		if (strcmp(v[i].e.name, v[i + 1].e.name) == 0)
 			v[i].drop = 1;
@@ -478,7 +479,8 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 			v[j++] = v[i];
 	}
 	cnt = j;
-	qsort(v, cnt, sizeof *v, citem_by_id);
+	if (cnt > 0) /* qsort(NULL, 0) is undefined */
+		qsort(v, cnt, sizeof *v, citem_by_id);
 	rc = 0;
 out:
 	if (rc < 0) {

@@ -1094,7 +1094,8 @@ arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb
 	}
 	if (fetch_lookup(a, wants, n, it) < 0)
 		goto out;
-	qsort(it, n, sizeof *it, fetch_cmp);
+	if (n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(it, n, sizeof *it, fetch_cmp);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && it[i].id == it[i - 1].id) {
 			arch_seterr(a->err, sizeof a->err, "'%s' of run %lld wanted twice", it[i].e.name,

@@ -442,7 +442,8 @@ cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const 
 		cyrus_mboxlist_free(l);
 		return -1;
 	}
-	qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
+	if (l->n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
 	return 0;
 }
 

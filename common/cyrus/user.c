@@ -265,7 +265,8 @@ cyrus_mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c
 			return -1;
 		}
 	}
-	qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
+	if (l->n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
 	return 0;
 }
 
