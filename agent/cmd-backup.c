@@ -29,11 +29,6 @@
  * rather than once per user (each read runs Cyrus's cyr_dbtool). */
 #define BACKUP_BULK_USERS 32
 
-static const char *const meta_names[] = {
-	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
-};
-#define NMETA (sizeof meta_names / sizeof meta_names[0])
-
 struct backup {
 	struct agent *a;
 	struct cyrus_conf cc;
@@ -62,19 +57,6 @@ static int64_t
 stat_mtime_ns(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
-static void
-sha1_hex(const unsigned char *d, char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 20; i++) {
-		hex[2 * i] = digits[d[i] >> 4];
-		hex[2 * i + 1] = digits[d[i] & 15];
-	}
-	hex[40] = '\0';
 }
 
 /* Hashes fd from its start; leaves it at its start again. */
@@ -203,8 +185,8 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m)
 	char name[512];
 	size_t i;
 
-	for (i = 0; i < NMETA; i++) {
-		char *p = path_join(m->path, meta_names[i]);
+	for (i = 0; i < CYRUS_NMETA; i++) {
+		char *p = path_join(m->path, cyrus_meta_names[i]);
 		struct stat st;
 		int exists;
 
@@ -212,9 +194,9 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m)
 			return 0;
 		exists = stat(p, &st) == 0;
 		free(p);
-		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, meta_names[i]);
+		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
 		if (!exists) {
-			if (arch_has(ar, name) == 1 && i < 2)
+			if (arch_has(ar, name) == 1 && i <= CYRUS_META_INDEX)
 				return 0;
 			continue;
 		}
@@ -237,7 +219,7 @@ store_message(struct backup *b, struct user_run *r, const struct cyrus_mailbox *
 	int fd, have, rc = -1;
 
 	if (memcmp(rec->guid, zero, 20) != 0) {
-		sha1_hex(rec->guid, hex);
+		cyrus_guid_hex(rec->guid, hex);
 		if (run_seen_sha1(r, hex))
 			return 0;
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
@@ -273,13 +255,13 @@ store_message(struct backup *b, struct user_run *r, const struct cyrus_mailbox *
 	if (memcmp(rec->guid, zero, 20) != 0 && memcmp(digest, rec->guid, 20) != 0) {
 		char want[41], got[41];
 
-		sha1_hex(rec->guid, want);
-		sha1_hex(digest, got);
+		cyrus_guid_hex(rec->guid, want);
+		cyrus_guid_hex(digest, got);
 		snprintf(r->err, sizeof r->err, "mailbox '%s': message '%s': SHA1 %s does not match "
 		    "the GUID %s in cyrus.index", m->name, path, got, want);
 		goto out;
 	}
-	sha1_hex(digest, hex);
+	cyrus_guid_hex(digest, hex);
 	if (run_seen_sha1(r, hex)) {
 		rc = 0;
 		goto out;
@@ -306,10 +288,10 @@ out:
 }
 
 struct meta_copy {
-	char *buf[NMETA];
-	size_t len[NMETA];
-	struct stat st[NMETA];
-	int present[NMETA];
+	char *buf[CYRUS_NMETA];
+	size_t len[CYRUS_NMETA];
+	struct stat st[CYRUS_NMETA];
+	int present[CYRUS_NMETA];
 };
 
 static void
@@ -317,7 +299,7 @@ meta_copy_free(struct meta_copy *mc)
 {
 	size_t i;
 
-	for (i = 0; i < NMETA; i++)
+	for (i = 0; i < CYRUS_NMETA; i++)
 		free(mc->buf[i]);
 }
 
@@ -336,8 +318,8 @@ read_meta_locked(struct backup *b, struct user_run *r, const struct cyrus_mailbo
 		snprintf(r->err, sizeof r->err, "mailbox '%s': %s", m->name, lk.err);
 		return -1;
 	}
-	for (i = 0; i < NMETA; i++) {
-		char *p = path_join(m->path, meta_names[i]);
+	for (i = 0; i < CYRUS_NMETA; i++) {
+		char *p = path_join(m->path, cyrus_meta_names[i]);
 		int rr;
 
 		if (p == NULL) {
@@ -346,11 +328,11 @@ read_meta_locked(struct backup *b, struct user_run *r, const struct cyrus_mailbo
 		}
 		/* the index through the locked fd: closing another fd of it
 		 * would drop this process's fcntl lock */
-		if (i == 1)
+		if (i == CYRUS_META_INDEX)
 			rr = read_fd_whole(lk.fd, &mc->buf[i], &mc->len[i], &mc->st[i]);
 		else
 			rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
-		if (rr < 0 || (rr == 1 && i < 2)) {
+		if (rr < 0 || (rr == 1 && i <= CYRUS_META_INDEX)) {
 			snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read '%s': %s", m->name, p,
 			    rr == 1 ? "No such file or directory" : strerror(errno));
 			free(p);
@@ -410,7 +392,7 @@ backup_folder(struct backup *b, struct user_run *r, const struct cyrus_mailbox *
 	if (read_meta_locked(b, r, m, &mc) < 0)
 		return -1;
 	memset(&h, 0, sizeof h);
-	if (cyrus_header_parse(&h, mc.buf[0], mc.len[0]) < 0) {
+	if (cyrus_header_parse(&h, mc.buf[CYRUS_META_HEADER], mc.len[CYRUS_META_HEADER]) < 0) {
 		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/cyrus.header: %s", m->name, m->path, h.err);
 		goto out;
 	}
@@ -419,16 +401,18 @@ backup_folder(struct backup *b, struct user_run *r, const struct cyrus_mailbox *
 		    "mailboxes.db '%s'", m->name, m->path, h.uniqueid, m->uniqueid);
 		goto out;
 	}
-	if (store_index_messages(b, r, m, "cyrus.index", mc.buf[1], mc.len[1]) < 0)
+	if (store_index_messages(b, r, m, "cyrus.index", mc.buf[CYRUS_META_INDEX],
+	    mc.len[CYRUS_META_INDEX]) < 0)
 		goto out;
-	if (mc.present[3] && store_index_messages(b, r, m, "cyrus.expunge", mc.buf[3], mc.len[3]) < 0)
+	if (mc.present[CYRUS_META_EXPUNGE] && store_index_messages(b, r, m, "cyrus.expunge",
+	    mc.buf[CYRUS_META_EXPUNGE], mc.len[CYRUS_META_EXPUNGE]) < 0)
 		goto out;
-	for (i = 0; i < NMETA; i++) {
+	for (i = 0; i < CYRUS_NMETA; i++) {
 		char name[512];
 
 		if (!mc.present[i])
 			continue;
-		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, meta_names[i]);
+		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
 		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], stat_mtime_ns(&mc.st[i]), 0600) < 0) {
 			snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
 			goto out;

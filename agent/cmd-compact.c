@@ -26,11 +26,6 @@
 #define COMPACT_BASE_THRESHOLD 80       /* percent */
 #define COMPACT_WEEKLY_RISE 1           /* percent per week */
 
-static const char *const meta_names[] = {
-	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
-};
-#define NMETA (sizeof meta_names / sizeof meta_names[0])
-
 /* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
  * messages (stored once, whichever run), each with its size. A sorted,
  * deduplicated array once marking is done; binary search. */
@@ -207,9 +202,10 @@ mark_run(struct compact *c, const struct arch_run *run)
 		goto out;
 	}
 	for (i = 0; i < m.nfolders; i++)
-		for (k = 0; k < NMETA; k++) {
-			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, meta_names[k]);
-			if (mark_latest(c, name, run->id, k == 1 || k == 3) < 0)
+		for (k = 0; k < CYRUS_NMETA; k++) {
+			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, cyrus_meta_names[k]);
+			if (mark_latest(c, name, run->id,
+			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE) < 0)
 				goto out;
 		}
 	for (i = 0; i < m.nfiles; i++)
@@ -229,19 +225,6 @@ out:
 	manifest_free(&m);
 	free(buf);
 	return rc;
-}
-
-static void
-hex20(const uint8_t *d, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 20; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[40] = '\0';
 }
 
 /* Reads one retained index copy and marks the messages it references. */
@@ -282,7 +265,7 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 
 		if (!cyrus_record_has_file(&x.records[i]))
 			continue;
-		hex20(x.records[i].guid, hex);
+		cyrus_guid_hex(x.records[i].guid, hex);
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		if (live_add(&c->live, name, 0) < 0) {
 			snprintf(err, errlen, "out of memory");

@@ -20,11 +20,6 @@
 #include "cyrus/cyrus.h"
 #include "path.h"
 
-static const char *const meta_names[] = {
-	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
-};
-#define NMETA (sizeof meta_names / sizeof meta_names[0])
-
 struct restore {
 	struct arch *ar;
 	const char *archive;       /* its path, for messages */
@@ -183,7 +178,7 @@ out:
 struct meta_want {
 	char *dest;                 /* relative to DIR */
 	int folder;                 /* index in the manifest */
-	int kind;                   /* index in meta_names */
+	int kind;                   /* index in cyrus_meta_names */
 	char *data;                 /* cyrus.index / cyrus.expunge kept for phase 2 */
 	size_t len;
 };
@@ -198,7 +193,7 @@ meta_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 {
 	struct restore *r = cbctx;
 	struct meta_want *mw = w->ctx;
-	int keep = mw->kind == 1 || mw->kind == 3;
+	int keep = mw->kind == CYRUS_META_INDEX || mw->kind == CYRUS_META_EXPUNGE;
 
 	if (e->kind != ARCH_KIND_FILE) {
 		snprintf(err, errlen, "archive entry '%s' is not a file", e->name);
@@ -340,19 +335,6 @@ msg_free(struct msg_want *v, size_t n)
 	free(v);
 }
 
-static void
-hex20(const uint8_t *d, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 20; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[40] = '\0';
-}
-
 /* The directory of folder f below DIR, checked. NULL when unsafe. */
 static char *
 folder_dir(const struct manifest_folder *f)
@@ -393,7 +375,7 @@ want_index_messages(const struct manifest_folder *f, const char *dir, const char
 			    f->name, rec->uid);
 			goto out;
 		}
-		hex20(rec->guid, hex);
+		cyrus_guid_hex(rec->guid, hex);
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		if (asprintf(&dest, "%s/%u.", dir, rec->uid) < 0)
 			goto out;
@@ -453,9 +435,9 @@ restore_folders(struct restore *r, char **only, size_t nonly)
 	size_t nmw = 0, nmsgs = 0, capmsgs = 0, i, k;
 	int rc = -1;
 
-	mw = calloc(r->man.nfolders * NMETA + 1, sizeof *mw);
-	w = calloc(r->man.nfolders * NMETA + 1, sizeof *w);
-	names = calloc(r->man.nfolders * NMETA + 1, sizeof *names);
+	mw = calloc(r->man.nfolders * CYRUS_NMETA + 1, sizeof *mw);
+	w = calloc(r->man.nfolders * CYRUS_NMETA + 1, sizeof *w);
+	names = calloc(r->man.nfolders * CYRUS_NMETA + 1, sizeof *names);
 	if (mw == NULL || w == NULL || names == NULL) {
 		agent_error("out of memory");
 		goto out;
@@ -482,15 +464,15 @@ restore_folders(struct restore *r, char **only, size_t nonly)
 			goto out;
 		}
 		r->folders++;
-		for (k = 0; k < NMETA; k++) {
+		for (k = 0; k < CYRUS_NMETA; k++) {
 			int got;
 
-			if (asprintf(&names[nmw], ARCH_FOLDERS "%s/%s", f->uniqueid, meta_names[k]) < 0) {
+			if (asprintf(&names[nmw], ARCH_FOLDERS "%s/%s", f->uniqueid, cyrus_meta_names[k]) < 0) {
 				names[nmw] = NULL;
 				free(dir);
 				goto out;
 			}
-			got = want_latest(r, names[nmw], &w[nmw], k < 2);
+			got = want_latest(r, names[nmw], &w[nmw], k <= CYRUS_META_INDEX);
 			if (got < 0) {
 				free(dir);
 				goto out;
@@ -501,7 +483,7 @@ restore_folders(struct restore *r, char **only, size_t nonly)
 				continue;
 			}
 			w[nmw].name = names[nmw];
-			if (asprintf(&mw[nmw].dest, "%s/%s", dir, meta_names[k]) < 0) {
+			if (asprintf(&mw[nmw].dest, "%s/%s", dir, cyrus_meta_names[k]) < 0) {
 				mw[nmw].dest = NULL;
 				free(dir);
 				goto out;
@@ -547,7 +529,7 @@ restore_folders(struct restore *r, char **only, size_t nonly)
 		goto out;
 	rc = 0;
 out:
-	for (i = 0; mw != NULL && i < r->man.nfolders * NMETA; i++) {
+	for (i = 0; mw != NULL && i < r->man.nfolders * CYRUS_NMETA; i++) {
 		free(mw[i].dest);
 		free(mw[i].data);
 		free(names[i]);

@@ -48,10 +48,8 @@ ends_with(const char *s, const char *suffix)
 static int
 add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
 {
-	static const char digits[] = "0123456789abcdef";
 	struct guid_ref *r;
-	char *p;
-	int i;
+	char hex[41];
 
 	if (v->nrefs == v->caprefs) {
 		size_t cap = v->caprefs ? v->caprefs * 2 : 1024;
@@ -63,12 +61,8 @@ add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
 		v->caprefs = cap;
 	}
 	r = &v->refs[v->nrefs];
-	p = r->name + snprintf(r->name, sizeof r->name, ARCH_FILES);
-	for (i = 0; i < 20; i++) {
-		*p++ = digits[guid[i] >> 4];
-		*p++ = digits[guid[i] & 15];
-	}
-	*p = '\0';
+	cyrus_guid_hex(guid, hex);
+	snprintf(r->name, sizeof r->name, ARCH_FILES "%s", hex);
 	if (asprintf(&r->from, "%s", e->name) < 0)
 		return -1;
 	v->nrefs++;

@@ -156,6 +156,18 @@ struct cyrus_index {
 int cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len);
 void cyrus_index_free(struct cyrus_index *x);
 
+/* The 40 lower-case hex digits of a GUID (the SHA1 of a message), NUL-ended. */
+void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
+
+/* A mailbox's meta files a backup keeps, in this order: cyrus.header,
+ * cyrus.index, cyrus.annotations and a 2.x cyrus.expunge (cyrus.cache is
+ * left to reconstruct). */
+#define CYRUS_NMETA 4
+#define CYRUS_META_HEADER 0
+#define CYRUS_META_INDEX 1
+#define CYRUS_META_EXPUNGE 3
+extern const char *const cyrus_meta_names[CYRUS_NMETA];
+
 /* 1 when the record's message file exists in the spool (not UNLINKED). */
 int cyrus_record_has_file(const struct cyrus_index_record *r);
 

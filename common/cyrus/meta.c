@@ -411,3 +411,20 @@ cyrus_record_has_file(const struct cyrus_index_record *r)
 {
 	return !(r->system_flags & CYRUS_FLAG_UNLINKED);
 }
+
+const char *const cyrus_meta_names[CYRUS_NMETA] = {
+	"cyrus.header", "cyrus.index", "cyrus.annotations", "cyrus.expunge",
+};
+
+void
+cyrus_guid_hex(const uint8_t guid[20], char hex[41])
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		hex[2 * i] = digits[guid[i] >> 4];
+		hex[2 * i + 1] = digits[guid[i] & 15];
+	}
+	hex[40] = '\0';
+}
