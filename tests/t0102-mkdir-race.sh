@@ -148,7 +148,14 @@ expect_success 'mkdir, files, rmdir of siblings in a burst: survivors listed, no
 	run c1 &&
 	find "$SPOOL/burst" -type f | LC_ALL=C sort >expect &&
 	test $(wc -l <expect) -eq 50 &&
-	test_cmp expect list.out
+	if [ "$CHJ_BACKEND" = fanotify ]; then
+		# a directory gone before fanotify resolved its handle makes a
+		# rescan of the roots when no later event names it: more paths
+		# may be listed (false positives), never fewer
+		LC_ALL=C comm -23 expect list.out >missing && test_cmp /dev/null missing
+	else
+		test_cmp expect list.out
+	fi
 '
 
 expect_success 'directories moved in and filled at once, then renamed: all listed' '
