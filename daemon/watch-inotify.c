@@ -25,12 +25,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,6 +144,10 @@ struct watcher {
 	uint32_t pc_node;                    /* pathbuf starts with this node's path */
 	size_t pc_len;                       /* ... of this length */
 	char *readbuf;
+	dev_t leaf_dev;                      /* the last file system asked about */
+	int leaf_dev_ok;                     /* its st_nlink counts subdirectories */
+	int leaf_dev_known;
+	unsigned long leaves_skipped;        /* directories not read: no subdirectory */
 };
 
 static int unwatched_contains(struct watcher *w, const char *path);
@@ -695,14 +701,45 @@ crawl_progress(struct watcher *w)
 /* Reads the directory at path (node i, just watched) and queues its
  * subdirectories. Watching before reading: nothing created after the read
  * can be missed, and anything before it is in the subtree row or a rescan. */
+/* Returns 1 when fd's directory has no subdirectory, known from its link
+ * count alone: 2 ("." and its entry in the parent) on a file system whose
+ * st_nlink counts subdirectories. Like GNU find's leaf optimisation, but
+ * only on file systems known to keep the count exact (ext2/3/4 set it to 1
+ * past 65000 subdirectories, never to 2; btrfs always reports 1; NFS, CIFS
+ * and FUSE may not count at all). The directory is watched first, so a
+ * subdirectory made after this look is an event. */
+static int
+dir_is_leaf(struct watcher *w, const char *path)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || st.st_nlink != 2 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (!w->leaf_dev_known || st.st_dev != w->leaf_dev) {
+		if (statfs(path, &sfs) < 0)
+			return 0;
+		w->leaf_dev = st.st_dev;
+		w->leaf_dev_known = 1;
+		w->leaf_dev_ok = sfs.f_type == EXT4_SUPER_MAGIC ||  /* also ext2, ext3 */
+		    sfs.f_type == XFS_SUPER_MAGIC || sfs.f_type == TMPFS_MAGIC;
+	}
+	return w->leaf_dev_ok;
+}
+
 static void
 crawl_read(struct watcher *w, uint32_t i, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int in_root = NODE(w, i)->parent == NIL;
 	struct dirent *de;
 	DIR *d;
+	int fd;
 
+	if (!in_root && dir_is_leaf(w, path)) {
+		w->leaves_skipped++;
+		return;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			watch_failed(w, path, errno);
@@ -1455,8 +1492,9 @@ inotify_step(struct watcher *w)
 			progress_format(&w->progress, 1, line, sizeof line);
 			fprintf(stderr, "\r%s\033[K\n", line);
 		}
-		log_info("watch table: %zu directories in %zu bytes (%.1f per directory)",
-		    w->nnodes, b, w->nnodes ? (double)b / (double)w->nnodes : 0.0);
+		log_info("watch table: %zu directories in %zu bytes (%.1f per directory); "
+		    "%lu without subdirectories not read", w->nnodes, b,
+		    w->nnodes ? (double)b / (double)w->nnodes : 0.0, w->leaves_skipped);
 	}
 }
 
