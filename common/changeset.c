@@ -1,6 +1,8 @@
 /* changeset.c: window → file list (see changeset.h). */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,40 +113,194 @@ add_subtree(struct build_ctx *b, const char *dir)
 	note_walk_errors(b->cs, &res);
 }
 
-static int
-change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+/* A changed row kept for the stat pass: its path and flags, then what lstat
+ * found (a STAT_ kind, and errno for STAT_ERROR). */
+struct change_row {
+	char *path;
+	unsigned flags;
+	int err;
+	unsigned char kind;
+};
+
+enum { STAT_FILE, STAT_DIR, STAT_OTHER, STAT_GONE, STAT_ERROR };
+
+/* The rows are stat()ed by this many threads when there are at least
+ * STAT_PARALLEL_MIN of them: warm, the stats are half of list's time and
+ * spread over the cores; cold, more stats in flight keep the disks busy. */
+#define STAT_THREADS 8
+#define STAT_PARALLEL_MIN 1024
+#define STAT_CHUNK 128
+
+struct stat_pass {
+	struct change_row *rows;
+	size_t nrows;
+	atomic_size_t next;    /* first row not yet claimed */
+};
+
+static void
+stat_row(struct change_row *r)
 {
-	struct build_ctx *b = ctx;
-	struct changeset *cs = b->cs;
 	struct stat st;
+
+	if (lstat(r->path, &st) < 0) {
+		r->err = errno;
+		r->kind = (errno == ENOENT || errno == ENOTDIR) ? STAT_GONE : STAT_ERROR;
+	} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+		r->kind = STAT_FILE;
+	} else {
+		r->kind = S_ISDIR(st.st_mode) ? STAT_DIR : STAT_OTHER;
+	}
+}
+
+/* Thread body: claims chunks of rows until none is left. */
+static void *
+stat_worker(void *arg)
+{
+	struct stat_pass *sp = arg;
+	size_t lo, hi;
+
+	while ((lo = atomic_fetch_add(&sp->next, STAT_CHUNK)) < sp->nrows) {
+		hi = lo + STAT_CHUNK < sp->nrows ? lo + STAT_CHUNK : sp->nrows;
+		for (; lo < hi; lo++)
+			stat_row(&sp->rows[lo]);
+	}
+	return NULL;
+}
+
+/* lstat()s every row, on several threads for many rows. A thread that cannot
+ * be started leaves its share to the others and to this one. */
+static void
+stat_rows(struct change_row *rows, size_t nrows)
+{
+	struct stat_pass sp = { rows, nrows, 0 };
+	pthread_t tids[STAT_THREADS - 1];
+	size_t nt = 0, i;
+
+	if (nrows >= STAT_PARALLEL_MIN)
+		for (; nt < STAT_THREADS - 1; nt++)
+			if (pthread_create(&tids[nt], NULL, stat_worker, &sp) != 0)
+				break;
+	stat_worker(&sp);
+	for (i = 0; i < nt; i++)
+		pthread_join(tids[i], NULL);
+}
+
+struct row_list {
+	struct change_row *rows;
+	size_t n, cap;
+	const struct config *cfg;
+	unsigned long seen;    /* rows read, excluded ones too */
+	int oom;
+};
+
+/* Journal callback: keeps the rows that are not excluded and not cookies. */
+static int
+collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+{
+	struct row_list *rl = ctx;
 
 	(void)seq;
 	(void)time;
-	cs->rows++;
-	if (changeset_path_excluded(b->cfg, path) || config_is_cookie_path(b->cfg, path))
+	rl->seen++;
+	if (changeset_path_excluded(rl->cfg, path) || config_is_cookie_path(rl->cfg, path))
 		return 0;
-	if (lstat(path, &st) < 0) {
-		if (errno != ENOENT && errno != ENOTDIR) {
+	if (rl->n == rl->cap) {
+		size_t nc = rl->cap ? rl->cap * 2 : 256;
+		struct change_row *nr = realloc(rl->rows, nc * sizeof *nr);
+
+		if (nr == NULL)
+			goto oom;
+		rl->rows = nr;
+		rl->cap = nc;
+	}
+	if ((rl->rows[rl->n].path = strdup(path)) == NULL)
+		goto oom;
+	rl->rows[rl->n].flags = flags;
+	rl->n++;
+	return 0;
+oom:
+	rl->oom = 1;
+	return -1;
+}
+
+/* Sorts one stat()ed row into the changeset: a file to back up, a deletion,
+ * or a new directory to walk. Takes the row's path. */
+static int
+place_row(struct build_ctx *b, struct change_row *r)
+{
+	struct changeset *cs = b->cs;
+	char *path = r->path;
+	char ***arr = NULL;
+	size_t *n = NULL, *cap = NULL;
+
+	r->path = NULL;
+	switch (r->kind) {
+	case STAT_ERROR:
+		cs->errors++;
+		if (cs->errors == 1) {
 			char disp[512];
 
-			cs->errors++;
-			if (cs->errors == 1)
-				cs_err(cs, "cannot stat '%s': %s", path_display(path, disp, sizeof disp),
-				    strerror(errno));
-			return 0;
+			cs_err(cs, "cannot stat '%s': %s", path_display(path, disp, sizeof disp),
+			    strerror(r->err));
 		}
-		if ((flags & JF_DELETED) &&
-		    push(&cs->deleted, &cs->ndeleted, &cs->cap_deleted, path) < 0)
-			return -1;
+		break;
+	case STAT_GONE:
+		if (r->flags & JF_DELETED)
+			arr = &cs->deleted, n = &cs->ndeleted, cap = &cs->cap_deleted;
+		break;
+	case STAT_FILE:
+		arr = &cs->paths, n = &cs->npaths, cap = &cs->cap_paths;
+		break;
+	case STAT_DIR:
+		/* walked once all rows are read, so nested new directories are walked once */
+		if (r->flags & JF_SUBTREE)
+			arr = &b->subtrees, n = &b->nsubtrees, cap = &b->cap_subtrees;
+		break;
+	}
+	if (arr == NULL) {
+		free(path);
 		return 0;
 	}
-	if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
-		return push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
-	/* walked once all rows are read, so nested new directories are walked once */
-	if (S_ISDIR(st.st_mode) && (flags & JF_SUBTREE) &&
-	    push(&b->subtrees, &b->nsubtrees, &b->cap_subtrees, path) < 0)
-		return -1;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		char **na = realloc(*arr, nc * sizeof **arr);
+
+		if (na == NULL) {
+			free(path);
+			return -1;
+		}
+		*arr = na;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = path;
 	return 0;
+}
+
+/* Reads the changed rows, stats them, and places each. */
+static int
+add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
+{
+	struct row_list rl = { NULL, 0, 0, b->cfg, 0, 0 };
+	size_t i;
+	int ret = -1;
+
+	if (journal_foreach_change(j, after_seq, NULL, collect_cb, &rl) != 0) {
+		cs_err(b->cs, "%s", rl.oom ? "out of memory" : journal_errmsg(j));
+		goto done;
+	}
+	b->cs->rows += rl.seen;
+	stat_rows(rl.rows, rl.n);
+	for (i = 0; i < rl.n; i++)
+		if (place_row(b, &rl.rows[i]) < 0) {
+			cs_err(b->cs, "out of memory");
+			goto done;
+		}
+	ret = 0;
+done:
+	for (i = 0; i < rl.n; i++)
+		free(rl.rows[i].path);
+	free(rl.rows);
+	return ret;
 }
 
 /* Returns 1 when path or one of its ancestors is in the sorted subtree
@@ -296,11 +452,8 @@ changeset_build(struct changeset *cs, struct journal *j, const struct config *cf
 	memset(&b, 0, sizeof b);
 	b.cs = cs;
 	b.cfg = cfg;
-	if (journal_foreach_change(j, after_seq, NULL, change_cb, &b) != 0) {
-		if (cs->errmsg[0] == '\0')
-			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
+	if (add_changes(&b, j, after_seq) < 0)
 		goto done;
-	}
 	walk_subtrees(&b);
 	if (b.failed) {
 		cs_err(cs, "out of memory");
