@@ -30,6 +30,12 @@ struct watcher_ops {
 	void (*step)(struct watcher_impl *w);            /* NULL: nothing to do */
 };
 
+/* Journals every sync cookie now directly in root. After a queue overflow a
+ * cookie's own event may be among the lost ones, and `chjournal sync` would
+ * wait for it in vain; the rescan of the root recorded for the overflow
+ * covers every change made before such a cookie, so it may be journaled. */
+void watch_claim_root_cookies(const struct watcher_sink *sink, const char *root);
+
 extern const struct watcher_ops watcher_inotify_ops;
 extern const struct watcher_ops watcher_fanotify_ops;
 

@@ -593,6 +593,8 @@ root_lost(struct watcher_impl *w, struct froot *r, const char *why)
 static void
 handle_overflow(struct watcher_impl *w)
 {
+	size_t i;
+
 	w->stats.overflows++;
 	log_warning("fanotify queue overflow: changes since %ld may be unknown; recording a "
 	    "rescan of every root", (long)(w->drained_at - WATCH_TIME_MARGIN));
@@ -600,6 +602,8 @@ handle_overflow(struct watcher_impl *w)
 	cache_clear(w);
 	w->nstale = 0;
 	rescan_roots(w, NULL, "fanotify queue overflow");
+	for (i = 0; i < w->nroots; i++)
+		watch_claim_root_cookies(&w->sink, w->roots[i].path);
 }
 
 static void settle_stale(struct watcher_impl *w, int force);

@@ -986,8 +986,10 @@ resync(struct watcher *w, const char *reason)
 	if (w->resyncing)
 		return;
 	w->resyncing = 1;
-	for (i = 0; i < w->nroots; i++)
+	for (i = 0; i < w->nroots; i++) {
 		report_rescan(w, w->root_paths[i], since, reason);
+		watch_claim_root_cookies(&w->sink, w->root_paths[i]);
+	}
 	w->nstash = 0;
 	w->displaced = NIL;
 	recrawl_all(w);

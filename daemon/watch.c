@@ -2,11 +2,13 @@
  * the configuration (inotify, fanotify, or auto: fanotify where the kernel,
  * privileges and file systems allow it, else inotify, with the reason
  * logged); every other watcher_* call goes to that backend's ops table. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
 #include "log.h"
+#include "path.h"
 #include "watch.h"
 #include "watch-backend.h"
 
@@ -156,4 +158,18 @@ watcher_step(struct watcher *w)
 {
 	if (w->ops->step != NULL)
 		w->ops->step(w->impl);
+}
+
+void
+watch_claim_root_cookies(const struct watcher_sink *sink, const char *root)
+{
+	struct dirent *de;
+	DIR *d = opendir(root);
+
+	if (d == NULL)
+		return;        /* a root gone or unreadable: it has its own rescan */
+	while ((de = readdir(d)) != NULL)
+		if (path_is_cookie_name(de->d_name) && sink->cookie(sink->ctx, de->d_name) < 0)
+			break;
+	closedir(d);
 }

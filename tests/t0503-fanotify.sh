@@ -137,6 +137,23 @@ expect_success 'after the overflow the backup lists every new file, and events f
 	test_cmp expect list.out
 '
 
+# A sync whose cookie is made while the queue is already full: its event is
+# lost with the others; the daemon finds the cookie when it handles the
+# overflow (before, sync waited until its timeout).
+expect_success 'a sync begun while the queue is full returns once the overflow is handled' '
+	n0=$(chj status | sed -n "s/^overflows: *//p") &&
+	kill -STOP "$DAEMON_PID" &&
+	( cd "$SPOOL/flood" && seq 1 20000 | sed s/^/more/ | xargs touch ) &&
+	{ chj sync >sync.out 2>&1 & sync_pid=$!; } &&
+	wait_for 10 sh -c "ls -a \"$SPOOL\" | grep -q chjournal-cookie" &&
+	kill -CONT "$DAEMON_PID" &&
+	wait "$sync_pid" &&
+	n1=$(chj status | sed -n "s/^overflows: *//p") &&
+	test "$n1" -gt "$n0" &&
+	backup c1 &&
+	test "$(grep -c "^$SPOOL/flood/more" list.out)" = 20000
+'
+
 expect_success 'the root moved away: a rescan, retried; back in place it is watched again' '
 	mv "$SPOOL" "$SPOOL.away" &&
 	wait_for 10 grep -q "root .$SPOOL. was moved away" "$DAEMON_LOG" &&
