@@ -81,12 +81,15 @@ if [ "$avail_kb" -lt "$need_kb" ]; then
 	die "only $((avail_kb / 1024)) MiB free in '$BTMP'; $((need_kb / 1024)) MiB needed: refusing (set BENCH_TMP elsewhere)"
 fi
 
-# sysctls: watches for the daemon, queue room for the backlog run; raised
+# sysctls: watches for the daemon, queue room for the backlog run (inotify's
+# and fanotify's queue sizes are read when the daemon starts); raised
 # temporarily when root, restored on exit.
 WATCH_SYSCTL=/proc/sys/fs/inotify/max_user_watches
 QUEUE_SYSCTL=/proc/sys/fs/inotify/max_queued_events
+FQUEUE_SYSCTL=/proc/sys/fs/fanotify/max_queued_events	# Linux 5.13 and later
 old_watches=$(cat "$WATCH_SYSCTL")
 old_queue=$(cat "$QUEUE_SYSCTL")
+old_fqueue=$(cat "$FQUEUE_SYSCTL" 2>/dev/null)
 need_watches=$(( MAXD * 24 / 10 + 40000 ))	# the daemon and bare-walk -d at once
 need_queue=$(( DRAIN_FILES * 4 + 100000 ))
 raised=
@@ -94,6 +97,7 @@ if [ "$(id -u)" = 0 ]; then
 	raised=1
 	[ "$old_watches" -lt "$need_watches" ] && echo "$need_watches" >"$WATCH_SYSCTL"
 	[ "$old_queue" -lt "$need_queue" ] && echo "$need_queue" >"$QUEUE_SYSCTL"
+	[ -n "$old_fqueue" ] && [ "$old_fqueue" -lt "$need_queue" ] && echo "$need_queue" >"$FQUEUE_SYSCTL"
 elif [ "$old_watches" -lt "$need_watches" ]; then
 	die "fs.inotify.max_user_watches is $old_watches; $need_watches needed: raise it (sysctl) first"
 fi
@@ -114,6 +118,7 @@ cleanup() {
 	if [ -n "$raised" ]; then
 		echo "$old_watches" >"$WATCH_SYSCTL"
 		echo "$old_queue" >"$QUEUE_SYSCTL"
+		[ -z "$old_fqueue" ] || echo "$old_fqueue" >"$FQUEUE_SYSCTL"
 	fi
 	if [ -n "${BENCH_KEEP:-}" ]; then
 		echo "bench: work directory kept: $W" >&2

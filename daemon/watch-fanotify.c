@@ -596,8 +596,9 @@ handle_overflow(struct watcher_impl *w)
 	size_t i;
 
 	w->stats.overflows++;
-	log_warning("fanotify queue overflow: changes since %ld may be unknown; recording a "
-	    "rescan of every root", (long)(w->drained_at - WATCH_TIME_MARGIN));
+	log_warning("fanotify queue overflow (fs.fanotify.max_queued_events when the daemon "
+	    "started): changes since %ld may be unknown; recording a rescan of every root",
+	    (long)(w->drained_at - WATCH_TIME_MARGIN));
 	/* renames may be among the lost events: no cached path can be trusted */
 	cache_clear(w);
 	w->nstale = 0;
