@@ -498,7 +498,7 @@ echo "kernel: $(uname -sr), CPUs: $(nproc), memory: $(awk '/^MemTotal:/ { printf
 while read -r s d f mb gs; do
 	echo "tree $s: $d directories, $f files, $mb MiB (generated in $gs s)"
 done <"$W/trees"
-echo "warm = page cache hot; cold = after drop_caches; growth = large / small"
+echo "warm = page cache hot; cold = after drop_caches; growth = the last tree / the first"
 echo
 hdr="| Measurement |"; sep="|---|"
 for b in $BACKENDS; do
