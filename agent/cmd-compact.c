@@ -456,8 +456,7 @@ compact_one(const char *path, unsigned keep_days, int force)
 	if (c.nidx > 1) {
 		size_t j = 0;
 
-		if (c.nidx > 0) /* qsort(NULL, 0) is undefined */
-			qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
+		qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
 		for (i = 0; i < c.nidx; i++) {
 			if (j > 0 && want_cmp(&c.idx_wants[j - 1], &c.idx_wants[i]) == 0)
 				free((char *)c.idx_wants[i].name);

@@ -25,22 +25,32 @@ cs_err(struct changeset *cs, const char *fmt, ...)
 	return -1;
 }
 
+/* Appends p to the array, taking it (freed if it cannot be kept). */
 static int
-push(char ***arr, size_t *n, size_t *cap, const char *p)
+push_owned(char ***arr, size_t *n, size_t *cap, char *p)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 256;
 		char **na = realloc(*arr, nc * sizeof **arr);
 
-		if (na == NULL)
+		if (na == NULL) {
+			free(p);
 			return -1;
+		}
 		*arr = na;
 		*cap = nc;
 	}
-	if (((*arr)[*n] = strdup(p)) == NULL)
-		return -1;
-	(*n)++;
+	(*arr)[(*n)++] = p;
 	return 0;
+}
+
+/* Appends a copy of p to the array. */
+static int
+push(char ***arr, size_t *n, size_t *cap, const char *p)
+{
+	char *copy = strdup(p);
+
+	return copy == NULL ? -1 : push_owned(arr, n, cap, copy);
 }
 
 int
@@ -261,19 +271,7 @@ place_row(struct build_ctx *b, struct change_row *r)
 		free(path);
 		return 0;
 	}
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 256;
-		char **na = realloc(*arr, nc * sizeof **arr);
-
-		if (na == NULL) {
-			free(path);
-			return -1;
-		}
-		*arr = na;
-		*cap = nc;
-	}
-	(*arr)[(*n)++] = path;
-	return 0;
+	return push_owned(arr, n, cap, path);
 }
 
 /* Reads the changed rows, stats them, and places each. */

@@ -698,10 +698,7 @@ crawl_progress(struct watcher *w)
 		fprintf(stderr, "\r%s\033[K", line);
 }
 
-/* Reads the directory at path (node i, just watched) and queues its
- * subdirectories. Watching before reading: nothing created after the read
- * can be missed, and anything before it is in the subtree row or a rescan. */
-/* Returns 1 when fd's directory has no subdirectory, known from its link
+/* Returns 1 when the directory at path has no subdirectory, known from its link
  * count alone: 2 ("." and its entry in the parent) on a file system whose
  * st_nlink counts subdirectories. Like GNU find's leaf optimisation, but
  * only on file systems known to keep the count exact (ext2/3/4 set it to 1
@@ -735,7 +732,7 @@ crawl_read(struct watcher *w, uint32_t i, const char *path)
 	DIR *d;
 	int fd;
 
-	if (!in_root && dir_is_leaf(w, path)) {
+	if (dir_is_leaf(w, path)) {
 		w->leaves_skipped++;
 		return;
 	}

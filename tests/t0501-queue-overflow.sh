@@ -127,16 +127,13 @@ expect_success 'directories made during the stop are watched after the overflow'
 # A sync whose cookie is made while the queue is already full: the cookie's
 # event is lost with the others, and the daemon finds the cookie in the root
 # when it handles the overflow (before, sync waited until its timeout).
+# make_full_files: 300 files (900 events) into a queue of 64
+make_full_files() {
+	for i in $(seq 1 300); do echo x >"$SPOOL/u1/new/full$i" || return 1; done
+}
+
 expect_success 'a sync begun while the queue is full returns once the overflow is handled' '
-	n0=$(chj status | sed -n "s/^overflows: *//p") &&
-	kill -STOP "$DAEMON_PID" &&
-	for i in $(seq 1 300); do echo x >"$SPOOL/u1/new/full$i" || exit 1; done &&
-	{ chj sync >sync.out 2>&1 & sync_pid=$!; } &&
-	wait_for 10 sh -c "ls -a \"$SPOOL\" | grep -q chjournal-cookie" &&
-	kill -CONT "$DAEMON_PID" &&
-	wait "$sync_pid" &&
-	n1=$(chj status | sed -n "s/^overflows: *//p") &&
-	test "$n1" -gt "$n0" &&
+	sync_across_overflow make_full_files &&
 	backup c1 &&
 	test "$(grep -c "^$SPOOL/u1/new/full" list.out)" = 300
 '

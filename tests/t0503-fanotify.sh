@@ -149,16 +149,13 @@ expect_success 'after the overflow the backup lists every new file, and events f
 # A sync whose cookie is made while the queue is already full: its event is
 # lost with the others; the daemon finds the cookie when it handles the
 # overflow (before, sync waited until its timeout).
+# make_more_files: 20000 files (over 40000 events) into a queue of 16384
+make_more_files() {
+	( cd "$SPOOL/flood" && seq 1 20000 | sed s/^/more/ | xargs touch )
+}
+
 expect_success 'a sync begun while the queue is full returns once the overflow is handled' '
-	n0=$(chj status | sed -n "s/^overflows: *//p") &&
-	kill -STOP "$DAEMON_PID" &&
-	( cd "$SPOOL/flood" && seq 1 20000 | sed s/^/more/ | xargs touch ) &&
-	{ chj sync >sync.out 2>&1 & sync_pid=$!; } &&
-	wait_for 10 sh -c "ls -a \"$SPOOL\" | grep -q chjournal-cookie" &&
-	kill -CONT "$DAEMON_PID" &&
-	wait "$sync_pid" &&
-	n1=$(chj status | sed -n "s/^overflows: *//p") &&
-	test "$n1" -gt "$n0" &&
+	sync_across_overflow make_more_files &&
 	backup c1 &&
 	test "$(grep -c "^$SPOOL/flood/more" list.out)" = 20000
 '

@@ -10,6 +10,7 @@
 # stop_daemon, kill_daemon, wait_for SECONDS CMD..., backup CONSUMER (begin,
 # list -0 into list.out as lines, commit), test_cmp EXPECTED ACTUAL, must_fail
 # CMD..., require_root, skip_all REASON, write_config [extra lines],
+# sync_across_overflow CMD...,
 # require_fanotify, skip_on_fanotify REASON.
 #
 # CHJ_BACKEND (inotify by default, or fanotify) is the backend write_config
@@ -163,6 +164,22 @@ must_fail() {
 		return 1
 	fi
 	return 0
+}
+
+# sync_across_overflow CMD...: with the daemon stopped, runs CMD (which must
+# overflow the kernel queue), starts `chj sync` (its cookie's event is lost
+# with the others), resumes the daemon; the sync must return and status must
+# count a new overflow.
+sync_across_overflow() {
+	_so_n0=$(chj status | sed -n "s/^overflows: *//p")
+	kill -STOP "$DAEMON_PID" || return 1
+	"$@" || { kill -CONT "$DAEMON_PID"; return 1; }
+	chj sync >sync.out 2>&1 &
+	_so_pid=$!
+	wait_for 10 sh -c "ls -a \"$SPOOL\" | grep -q chjournal-cookie" &&
+	kill -CONT "$DAEMON_PID" &&
+	wait "$_so_pid" &&
+	test "$(chj status | sed -n "s/^overflows: *//p")" -gt "$_so_n0"
 }
 
 # in_list PATH: the last backup's list.out holds PATH.
