@@ -1,6 +1,7 @@
 /* changeset.c: window → file list (see changeset.h). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "changeset.h"
 #include "config.h"
@@ -128,6 +130,7 @@ add_subtree(struct build_ctx *b, const char *dir)
 struct change_row {
 	char *path;
 	unsigned flags;
+	int root;              /* index of the root it is under, or -1 */
 	int err;
 	unsigned char kind;
 };
@@ -145,14 +148,30 @@ struct stat_pass {
 	struct change_row *rows;
 	size_t nrows;
 	atomic_size_t next;    /* first row not yet claimed */
+	const int *rootfd;     /* per root: an O_PATH descriptor, or -1 */
+	const size_t *rootlen;
 };
 
+/* lstat() of the row, relative to its root's descriptor where there is one:
+ * the kernel then walks only the components below the root, which is most of
+ * list's time on a large window. */
 static void
-stat_row(struct change_row *r)
+stat_row(const struct stat_pass *sp, struct change_row *r)
 {
 	struct stat st;
+	int rc;
 
-	if (lstat(r->path, &st) < 0) {
+	if (r->root >= 0 && sp->rootfd[r->root] >= 0) {
+		const char *rel = r->path + sp->rootlen[r->root];
+
+		while (*rel == '/')
+			rel++;
+		rc = fstatat(sp->rootfd[r->root], rel, &st,
+		    AT_SYMLINK_NOFOLLOW | (*rel == '\0' ? AT_EMPTY_PATH : 0));
+	} else {
+		rc = lstat(r->path, &st);
+	}
+	if (rc < 0) {
 		r->err = errno;
 		r->kind = (errno == ENOENT || errno == ENOTDIR) ? STAT_GONE : STAT_ERROR;
 	} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
@@ -172,20 +191,38 @@ stat_worker(void *arg)
 	while ((lo = atomic_fetch_add(&sp->next, STAT_CHUNK)) < sp->nrows) {
 		hi = lo + STAT_CHUNK < sp->nrows ? lo + STAT_CHUNK : sp->nrows;
 		for (; lo < hi; lo++)
-			stat_row(&sp->rows[lo]);
+			stat_row(sp, &sp->rows[lo]);
 	}
 	return NULL;
 }
 
 /* lstat()s every row, on several threads for many rows. A thread that cannot
- * be started leaves its share to the others and to this one. */
+ * be started leaves its share to the others and to this one; a root that
+ * cannot be opened is stat()ed by full path. */
 static void
-stat_rows(struct change_row *rows, size_t nrows)
+stat_rows(const struct config *cfg, struct change_row *rows, size_t nrows)
 {
-	struct stat_pass sp = { rows, nrows, 0 };
+	struct stat_pass sp = { rows, nrows, 0, NULL, NULL };
 	pthread_t tids[STAT_THREADS - 1];
+	int *rootfd = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *rootfd);
+	size_t *rootlen = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *rootlen);
 	size_t nt = 0, i;
 
+	if (rootfd == NULL || rootlen == NULL) {
+		free(rootfd);
+		free(rootlen);
+		rootfd = NULL;
+		rootlen = NULL;
+	}
+	for (i = 0; rootfd != NULL && i < cfg->nroots; i++) {
+		rootfd[i] = open(cfg->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		rootlen[i] = strlen(cfg->roots[i]);
+	}
+	for (i = 0; i < nrows; i++)
+		if (rootfd == NULL)
+			rows[i].root = -1;
+	sp.rootfd = rootfd;
+	sp.rootlen = rootlen;
 	if (nrows >= STAT_PARALLEL_MIN)
 		for (; nt < STAT_THREADS - 1; nt++)
 			if (pthread_create(&tids[nt], NULL, stat_worker, &sp) != 0)
@@ -193,6 +230,11 @@ stat_rows(struct change_row *rows, size_t nrows)
 	stat_worker(&sp);
 	for (i = 0; i < nt; i++)
 		pthread_join(tids[i], NULL);
+	for (i = 0; rootfd != NULL && i < cfg->nroots; i++)
+		if (rootfd[i] >= 0)
+			close(rootfd[i]);
+	free(rootfd);
+	free(rootlen);
 }
 
 struct row_list {
@@ -226,6 +268,7 @@ collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flag
 	if ((rl->rows[rl->n].path = strdup(path)) == NULL)
 		goto oom;
 	rl->rows[rl->n].flags = flags;
+	rl->rows[rl->n].root = config_root_of(rl->cfg, path);
 	rl->n++;
 	return 0;
 oom:
@@ -287,7 +330,7 @@ add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
 		goto done;
 	}
 	b->cs->rows += rl.seen;
-	stat_rows(rl.rows, rl.n);
+	stat_rows(b->cfg, rl.rows, rl.n);
 	for (i = 0; i < rl.n; i++)
 		if (place_row(b, &rl.rows[i]) < 0) {
 			cs_err(b->cs, "out of memory");
