@@ -59,6 +59,14 @@ expect_success '--help and --version exit 0' '
 	"$CHJOURNAL" --version >out && grep "^chjournal [0-9]" out
 '
 
+# libarchive (with libxml2, ICU, libstdc++) is loaded by the archive code when
+# it needs it, not at every start: 2 ms of each begin/list/commit
+expect_success 'a command that writes no archive does not load libarchive' '
+	LD_DEBUG=files "$CHJOURNAL" --version 2>ld.out >/dev/null &&
+	grep "file=libsqlite3" ld.out &&
+	! grep "file=libarchive" ld.out
+'
+
 expect_success 'unknown command, unknown option, missing command: exit 2' '
 	test_expect_code 2 chj frobnicate 2>err.out &&
 	grep "unknown command .frobnicate." err.out &&

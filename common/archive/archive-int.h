@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "archive.h"
+#include "archive-lib.h"
 #include "pdeflate.h"
 
 #define ARCH_BUF (256 * 1024)
@@ -37,6 +38,7 @@ struct mwriter {
 	int64_t start;            /* the member's first byte in the file */
 	int64_t pos;              /* next byte to write */
 	struct pdeflate *pd;      /* the member's compressor (both cores) */
+	struct archive_lib al;    /* libarchive, loaded by mwriter_begin */
 	struct archive *aw;
 	uint64_t ubytes;          /* uncompressed bytes so far */
 	struct went *ents;
@@ -57,6 +59,7 @@ struct mreader {
 	uint64_t out;             /* uncompressed bytes delivered */
 	unsigned char *in;
 	unsigned char *buf;       /* for libarchive's read callback */
+	const struct archive_lib *al; /* set when libarchive reads through it */
 	char err[ARCH_ERR_MAX];
 };
 
@@ -109,9 +112,10 @@ int mreader_skip(struct mreader *r, uint64_t n);
 void mreader_close(struct mreader *r);
 int arch_sha1_hex(EVP_MD_CTX *md, char out[41]);
 /* Scans the member at offset: entries with SHA1s, completeness. problem (may
- * be NULL) hears each oddity; want_data (may be NULL) gets folders/ data. */
+ * be NULL) hears each oddity; want_data (may be NULL) gets folders/ data.
+ * -1 (out of memory, libarchive not loaded) with the reason in err. */
 int mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, void *pctx,
-    arch_entry_data_cb data_cb, void *dctx);
+    arch_entry_data_cb data_cb, void *dctx, char *err, size_t errlen);
 void mscan_free(struct mscan *m);
 void went_free(struct went *e);
 /* 1 when name is safe to extract (relative, no "..", no empty component). */

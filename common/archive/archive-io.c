@@ -3,8 +3,6 @@
  * it here so we know every member's exact offsets and can fsync), and
  * reading one member back (zlib inflates just that member, checking its
  * CRC; libarchive parses the tar). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +114,7 @@ mwriter_cb(struct archive *aw, void *cd, const void *buf, size_t n)
 	struct mwriter *w = cd;
 
 	if (mwriter_deflate(w, buf, n) < 0) {
-		archive_set_error(aw, EIO, "%s", w->err);
+		w->al.archive_set_error(aw, EIO, "%s", w->err);
 		return -1;
 	}
 	w->ubytes += n;
@@ -129,22 +127,24 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	memset(w, 0, sizeof *w);
 	w->fd = fd;
 	w->start = w->pos = start;
+	if (archive_lib_open(&w->al, w->err, sizeof w->err) < 0)
+		return -1;
 	/* one gzip member per run, deflated on both cores (pdeflate.c) */
 	if (pdeflate_new(&w->pd, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK, mwriter_sink, w) < 0) {
 		arch_seterr(w->err, sizeof w->err, "cannot start the compressor: out of memory");
 		return -1;
 	}
-	w->aw = archive_write_new();
+	w->aw = w->al.archive_write_new();
 	/* Full pax, not pax_restricted: restricted drops the mtime's
 	 * nanoseconds. No blocking: every byte reaches mwriter_cb at once, so
 	 * ubytes after a header is the offset of the entry's data. */
-	if (w->aw == NULL || archive_write_set_format_pax(w->aw) != ARCHIVE_OK ||
-	    archive_write_add_filter_none(w->aw) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(w->aw, 0) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(w->aw, 1) != ARCHIVE_OK ||
-	    archive_write_open(w->aw, w, NULL, mwriter_cb, NULL) != ARCHIVE_OK) {
+	if (w->aw == NULL || w->al.archive_write_set_format_pax(w->aw) != ARCHIVE_OK ||
+	    w->al.archive_write_add_filter_none(w->aw) != ARCHIVE_OK ||
+	    w->al.archive_write_set_bytes_per_block(w->aw, 0) != ARCHIVE_OK ||
+	    w->al.archive_write_set_bytes_in_last_block(w->aw, 1) != ARCHIVE_OK ||
+	    w->al.archive_write_open(w->aw, w, NULL, mwriter_cb, NULL) != ARCHIVE_OK) {
 		arch_seterr(w->err, sizeof w->err, "cannot start tar stream: %s",
-		    w->aw ? archive_error_string(w->aw) : "out of memory");
+		    w->aw ? w->al.archive_error_string(w->aw) : "out of memory");
 		return -1;
 	}
 	return 0;
@@ -163,7 +163,7 @@ mwriter_data(struct mwriter *w, int fd, const void *buf, struct arch_stream *src
 
 	if (buf != NULL) {
 		EVP_DigestUpdate(md, buf, size);
-		if (size > 0 && archive_write_data(w->aw, buf, size) != (la_ssize_t)size)
+		if (size > 0 && w->al.archive_write_data(w->aw, buf, size) != (la_ssize_t)size)
 			goto werr;
 		return 0;
 	}
@@ -192,14 +192,14 @@ mwriter_data(struct mwriter *w, int fd, const void *buf, struct arch_stream *src
 			goto out;
 		}
 		EVP_DigestUpdate(md, tmp, (size_t)k);
-		if (archive_write_data(w->aw, tmp, (size_t)k) != k)
+		if (w->al.archive_write_data(w->aw, tmp, (size_t)k) != k)
 			goto werr;
 		left -= (uint64_t)k;
 	}
 	rc = 0;
 	goto out;
 werr:
-	arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, archive_error_string(w->aw));
+	arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, w->al.archive_error_string(w->aw));
 out:
 	free(tmp);
 	return rc;
@@ -230,7 +230,7 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 		w->ents = nv;
 		w->cap = nc;
 	}
-	ae = archive_entry_new();
+	ae = w->al.archive_entry_new();
 	md = EVP_MD_CTX_new();
 	e.name = strdup(name);
 	e.target = target ? strdup(target) : NULL;
@@ -239,38 +239,38 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 		arch_seterr(w->err, sizeof w->err, "out of memory");
 		goto out;
 	}
-	archive_entry_copy_pathname(ae, name);
-	archive_entry_set_uid(ae, 0);
-	archive_entry_set_gid(ae, 0);
-	archive_entry_set_mtime(ae, (time_t)(mtime_ns / 1000000000 - (mtime_ns % 1000000000 < 0)),
+	w->al.archive_entry_copy_pathname(ae, name);
+	w->al.archive_entry_set_uid(ae, 0);
+	w->al.archive_entry_set_gid(ae, 0);
+	w->al.archive_entry_set_mtime(ae, (time_t)(mtime_ns / 1000000000 - (mtime_ns % 1000000000 < 0)),
 	    (long)(((mtime_ns % 1000000000) + 1000000000) % 1000000000));
 	if (kind == ARCH_KIND_SYMLINK) {
-		archive_entry_set_filetype(ae, AE_IFLNK);
-		archive_entry_set_perm(ae, 0777);
-		archive_entry_copy_symlink(ae, target);
-		archive_entry_set_size(ae, 0);
+		w->al.archive_entry_set_filetype(ae, AE_IFLNK);
+		w->al.archive_entry_set_perm(ae, 0777);
+		w->al.archive_entry_copy_symlink(ae, target);
+		w->al.archive_entry_set_size(ae, 0);
 		size = 0;
 		mode = 0777;
 	} else {
-		archive_entry_set_filetype(ae, AE_IFREG);
+		w->al.archive_entry_set_filetype(ae, AE_IFREG);
 		mode &= 0777;
-		archive_entry_set_perm(ae, mode);
-		archive_entry_set_size(ae, (la_int64_t)size);
+		w->al.archive_entry_set_perm(ae, mode);
+		w->al.archive_entry_set_size(ae, (la_int64_t)size);
 	}
 	/* From here on a failure leaves the tar stream broken: the run is dead. */
 	w->failed = 1;
 	/* ARCHIVE_WARN: a name that is not UTF-8 was written as bytes
 	 * (hdrcharset=BINARY), which is what we want: names are bytes */
-	if (archive_write_header(w->aw, ae) < ARCHIVE_WARN) {
+	if (w->al.archive_write_header(w->aw, ae) < ARCHIVE_WARN) {
 		arch_seterr(w->err, sizeof w->err, "cannot write the header of '%s': %s", name,
-		    archive_error_string(w->aw));
+		    w->al.archive_error_string(w->aw));
 		goto out;
 	}
 	e.data_off = (int64_t)w->ubytes;
 	if (kind == ARCH_KIND_FILE && mwriter_data(w, fd, buf, src, size, md, name) < 0)
 		goto out;
-	if (archive_write_finish_entry(w->aw) != ARCHIVE_OK) {
-		arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, archive_error_string(w->aw));
+	if (w->al.archive_write_finish_entry(w->aw) != ARCHIVE_OK) {
+		arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, w->al.archive_error_string(w->aw));
 		goto out;
 	}
 	if (arch_sha1_hex(md, e.sha1) < 0) {
@@ -288,15 +288,15 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 out:
 	went_free(&e);
 	EVP_MD_CTX_free(md);
-	archive_entry_free(ae);
+	w->al.archive_entry_free(ae);
 	return rc;
 }
 
 int
 mwriter_finish(struct mwriter *w)
 {
-	if (archive_write_close(w->aw) != ARCHIVE_OK) {
-		arch_seterr(w->err, sizeof w->err, "cannot end the tar stream: %s", archive_error_string(w->aw));
+	if (w->al.archive_write_close(w->aw) != ARCHIVE_OK) {
+		arch_seterr(w->err, sizeof w->err, "cannot end the tar stream: %s", w->al.archive_error_string(w->aw));
 		return -1;
 	}
 	if (pdeflate_finish(w->pd) < 0) {
@@ -319,7 +319,8 @@ mwriter_free(struct mwriter *w)
 	pdeflate_free(w->pd);
 	w->pd = NULL;
 	if (w->aw != NULL)
-		archive_write_free(w->aw);
+		w->al.archive_write_free(w->aw);
+	archive_lib_close(&w->al);
 	for (i = 0; i < w->nents; i++)
 		went_free(&w->ents[i]);
 	free(w->ents);
@@ -429,7 +430,7 @@ mreader_cb(struct archive *ar, void *cd, const void **buf)
 	ssize_t k = mreader_read(r, r->buf, ARCH_BUF);
 
 	if (k < 0) {
-		archive_set_error(ar, EIO, "%s", r->err);
+		r->al->archive_set_error(ar, EIO, "%s", r->err);
 		return -1;
 	}
 	*buf = r->buf;
@@ -451,7 +452,7 @@ mscan_free(struct mscan *m)
 
 /* Reads an entry's data: hashes it, and keeps it in *keep when keep. */
 static int
-mscan_data(struct archive *ar, struct went *e, unsigned char *buf, int keep, unsigned char **kbuf,
+mscan_data(const struct archive_lib *al, struct archive *ar, struct went *e, unsigned char *buf, int keep, unsigned char **kbuf,
     size_t *klen)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -461,7 +462,7 @@ mscan_data(struct archive *ar, struct went *e, unsigned char *buf, int keep, uns
 
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha1(), NULL) != 1)
 		goto out;
-	while ((k = archive_read_data(ar, buf, ARCH_BUF)) > 0) {
+	while ((k = al->archive_read_data(ar, buf, ARCH_BUF)) > 0) {
 		EVP_DigestUpdate(md, buf, (size_t)k);
 		if (keep) {
 			unsigned char *nb = realloc(*kbuf, *klen + (size_t)k);
@@ -494,11 +495,12 @@ scan_say(scan_problem_fn problem, void *pctx, int64_t offset, const char *what, 
 
 /* Stores the header of ae into e, or says why it cannot be one of ours. */
 static int
-mscan_header(struct archive_entry *ae, struct went *e, int64_t offset, scan_problem_fn problem, void *pctx)
+mscan_header(const struct archive_lib *al, struct archive_entry *ae, struct went *e, int64_t offset,
+    scan_problem_fn problem, void *pctx)
 {
-	const char *name = archive_entry_pathname(ae);
+	const char *name = al->archive_entry_pathname(ae);
 	const char *t;
-	mode_t type = archive_entry_filetype(ae);
+	mode_t type = al->archive_entry_filetype(ae);
 
 	if (name == NULL) {
 		scan_say(problem, pctx, offset, "entry without a name", NULL);
@@ -508,11 +510,11 @@ mscan_header(struct archive_entry *ae, struct went *e, int64_t offset, scan_prob
 		scan_say(problem, pctx, offset, "unsafe entry name (absolute, '..', empty part or too long)",
 		    strlen(name) > 200 ? "(long name)" : name);
 	e->name = strdup(name);
-	e->mtime_ns = (int64_t)archive_entry_mtime(ae) * 1000000000 + archive_entry_mtime_nsec(ae);
-	e->mode = archive_entry_perm(ae) & 0777;
-	e->size = (uint64_t)archive_entry_size(ae);
+	e->mtime_ns = (int64_t)al->archive_entry_mtime(ae) * 1000000000 + al->archive_entry_mtime_nsec(ae);
+	e->mode = al->archive_entry_perm(ae) & 0777;
+	e->size = (uint64_t)al->archive_entry_size(ae);
 	if (type == AE_IFLNK) {
-		t = archive_entry_symlink(ae);
+		t = al->archive_entry_symlink(ae);
 		e->kind = ARCH_KIND_SYMLINK;
 		e->target = strdup(t ? t : "");
 		e->size = 0;
@@ -520,7 +522,7 @@ mscan_header(struct archive_entry *ae, struct went *e, int64_t offset, scan_prob
 		if (e->target == NULL)
 			return -1;
 	} else if (type != AE_IFREG) {
-		scan_say(problem, pctx, offset, archive_entry_hardlink(ae) ? "hard link entry" :
+		scan_say(problem, pctx, offset, al->archive_entry_hardlink(ae) ? "hard link entry" :
 		    "entry neither a file nor a symlink", name);
 		e->kind = ARCH_KIND_FILE;
 	}
@@ -549,7 +551,7 @@ mscan_push(struct mscan *m, struct went *e)
 /* Reads the tar entries of the member through libarchive; 1 when the tar
  * stream ended properly, 0 when not, -1 out of memory. */
 static int
-mscan_entries(struct archive *ar, struct mreader *r, struct mscan *m, unsigned char *buf,
+mscan_entries(const struct archive_lib *al, struct archive *ar, struct mreader *r, struct mscan *m, unsigned char *buf,
     scan_problem_fn problem, void *pctx, arch_entry_data_cb data_cb, void *dctx)
 {
 	struct archive_entry *ae;
@@ -562,26 +564,26 @@ mscan_entries(struct archive *ar, struct mreader *r, struct mscan *m, unsigned c
 		int keep;
 
 		memset(&e, 0, sizeof e);
-		rc = archive_read_next_header(ar, &ae);
+		rc = al->archive_read_next_header(ar, &ae);
 		if (rc == ARCHIVE_EOF)
 			return 1;
 		if (rc == ARCHIVE_WARN && r->err[0] == '\0') {
-			scan_say(problem, pctx, m->offset, archive_error_string(ar), archive_entry_pathname(ae));
+			scan_say(problem, pctx, m->offset, al->archive_error_string(ar), al->archive_entry_pathname(ae));
 		} else if (rc != ARCHIVE_OK) {
-			scan_say(problem, pctx, m->offset, r->err[0] ? r->err : archive_error_string(ar), NULL);
+			scan_say(problem, pctx, m->offset, r->err[0] ? r->err : al->archive_error_string(ar), NULL);
 			return 0;
 		}
-		if (mscan_header(ae, &e, m->offset, problem, pctx) < 0) {
+		if (mscan_header(al, ae, &e, m->offset, problem, pctx) < 0) {
 			went_free(&e);
 			return 0;
 		}
 		/* what the tar reader consumed so far: the entry's data starts here */
-		e.data_off = archive_filter_bytes(ar, 0);
+		e.data_off = al->archive_filter_bytes(ar, 0);
 		keep = data_cb != NULL && e.kind == ARCH_KIND_FILE && strncmp(e.name, ARCH_FOLDERS,
 		    strlen(ARCH_FOLDERS)) == 0 && e.size < ((uint64_t)1 << 30);
-		if (mscan_data(ar, &e, buf, keep, &kbuf, &klen) < 0) {
+		if (mscan_data(al, ar, &e, buf, keep, &kbuf, &klen) < 0) {
 			scan_say(problem, pctx, m->offset, r->err[0] ? r->err :
-			    archive_errno(ar) ? archive_error_string(ar) : "entry data cut short", e.name);
+			    al->archive_errno(ar) ? al->archive_error_string(ar) : "entry data cut short", e.name);
 			free(kbuf);
 			went_free(&e);
 			return 0;
@@ -608,8 +610,9 @@ mscan_entries(struct archive *ar, struct mreader *r, struct mscan *m, unsigned c
 
 int
 mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, void *pctx,
-    arch_entry_data_cb data_cb, void *dctx)
+    arch_entry_data_cb data_cb, void *dctx, char *err, size_t errlen)
 {
+	struct archive_lib al;
 	struct mreader r;
 	struct archive *ar = NULL;
 	unsigned char *buf = NULL;
@@ -619,16 +622,19 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 	memset(m, 0, sizeof *m);
 	memset(&r, 0, sizeof r);
 	m->offset = offset;
+	if (archive_lib_open(&al, err, errlen) < 0)
+		return -1;
 	buf = malloc(ARCH_BUF);
 	if (buf == NULL || mreader_open(&r, fd, offset) < 0)
 		goto out;
-	ar = archive_read_new();
-	if (ar == NULL || archive_read_support_format_tar(ar) != ARCHIVE_OK)
+	r.al = &al;
+	ar = al.archive_read_new();
+	if (ar == NULL || al.archive_read_support_format_tar(ar) != ARCHIVE_OK)
 		goto out;
-	if (archive_read_open(ar, &r, NULL, mreader_cb, NULL) != ARCHIVE_OK) {
-		scan_say(problem, pctx, offset, r.err[0] ? r.err : archive_error_string(ar), NULL);
+	if (al.archive_read_open(ar, &r, NULL, mreader_cb, NULL) != ARCHIVE_OK) {
+		scan_say(problem, pctx, offset, r.err[0] ? r.err : al.archive_error_string(ar), NULL);
 	} else {
-		tar_ok = mscan_entries(ar, &r, m, buf, problem, pctx, data_cb, dctx);
+		tar_ok = mscan_entries(&al, ar, &r, m, buf, problem, pctx, data_cb, dctx);
 		if (tar_ok < 0)
 			goto out;
 	}
@@ -652,9 +658,12 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 		scan_say(problem, pctx, offset, "member does not end with a runs/ entry", NULL);
 	rc = 0;
 out:
+	if (rc < 0)
+		arch_seterr(err, errlen, "out of memory scanning the archive");
 	if (ar != NULL)
-		archive_read_free(ar);
+		al.archive_read_free(ar);
 	mreader_close(&r);
 	free(buf);
+	archive_lib_close(&al);
 	return rc;
 }

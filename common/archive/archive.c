@@ -215,10 +215,8 @@ arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id,
 	if (db_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	while (off < size) {
-		if (mscan_member(fd, off, &m, problem, pctx, data_cb, dctx) < 0) {
-			arch_seterr(err, errlen, "out of memory scanning the archive");
+		if (mscan_member(fd, off, &m, problem, pctx, data_cb, dctx, err, errlen) < 0)
 			goto fail;
-		}
 		if (m.complete) {
 			if (arch_read_tail(fd, m.end, tail) < 0 ||
 			    sidecar_add_member(db, next_id, &m, tail, err, errlen) < 0) {

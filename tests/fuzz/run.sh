@@ -58,7 +58,7 @@ sources_of() {
 	cyrus-index) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
 	imapd-conf) echo "common/cyrus/conf.c" ;;
 	manifest) echo "common/archive/manifest.c" ;;
-	archive) echo "common/archive/archive.c common/archive/archive-io.c common/archive/archive-ops.c common/archive/pdeflate.c" ;;
+	archive) echo "common/archive/archive.c common/archive/archive-io.c common/archive/archive-lib.c common/archive/archive-ops.c common/archive/pdeflate.c" ;;
 	*) echo "run.sh: unknown target '$1'" >&2; return 1 ;;
 	esac
 }
@@ -67,7 +67,7 @@ sources_of() {
 libs_of() {
 	case $1 in
 	cyrus-header|cyrus-index|imapd-conf) echo "-lz" ;;
-	archive) echo "-larchive -lsqlite3 -lz -lcrypto -pthread" ;;
+	archive) echo "-lsqlite3 -lz -lcrypto -pthread" ;;
 	esac
 }
 
