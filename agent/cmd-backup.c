@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "archive/archive.h"
 #include "archive/manifest.h"
+#include "array.h"
 #include "changeset.h"
 #include "cyrus/cyrus.h"
 #include "path.h"
@@ -615,8 +616,7 @@ load_all_mailboxes(struct backup *b)
 		agent_error("%s", b->all.err);
 		return -1;
 	}
-	if (b->all.n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
+	array_sort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
 	b->have_all = 1;
 	return 0;
 }
@@ -752,15 +752,11 @@ struct user_set {
 static int
 user_set_add(struct user_set *s, const char *u)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		void *p = realloc(s->v, cap * sizeof *s->v);
+	char **nv = array_grow(s->v, s->n, &s->cap, sizeof *s->v, 64);
 
-		if (p == NULL)
-			return -1;
-		s->v = p;
-		s->cap = cap;
-	}
+	if (nv == NULL)
+		return -1;
+	s->v = nv;
 	s->v[s->n] = strdup(u);
 	if (s->v[s->n] == NULL)
 		return -1;
@@ -768,27 +764,10 @@ user_set_add(struct user_set *s, const char *u)
 	return 0;
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 user_set_sort_unique(struct user_set *s)
 {
-	size_t i, j = 0;
-
-	if (s->n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(s->v, s->n, sizeof *s->v, str_cmp);
-	for (i = 0; i < s->n; i++) {
-		if (j > 0 && strcmp(s->v[j - 1], s->v[i]) == 0) {
-			free(s->v[i]);
-			continue;
-		}
-		s->v[j++] = s->v[i];
-	}
-	s->n = j;
+	s->n = array_sort_unique_strings(s->v, s->n);
 }
 
 static void

@@ -20,6 +20,7 @@
 #include "agent.h"
 #include "archive/archive.h"
 #include "archive/manifest.h"
+#include "array.h"
 #include "cyrus/cyrus.h"
 
 #define COMPACT_DEFAULT_KEEP_DAYS 30
@@ -43,15 +44,11 @@ struct live {
 static int
 live_add(struct live *l, const char *key, uint64_t size)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		void *p = realloc(l->v, cap * sizeof *l->v);
+	struct live_key *nv = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 1024);
 
-		if (p == NULL)
-			return -1;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (nv == NULL)
+		return -1;
+	l->v = nv;
 	l->v[l->n].key = strdup(key);
 	l->v[l->n].size = size;
 	if (l->v[l->n].key == NULL)
@@ -73,8 +70,7 @@ live_finish(struct live *l)
 {
 	size_t i, j = 0;
 
-	if (l->n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(l->v, l->n, sizeof *l->v, key_cmp);
+	array_sort(l->v, l->n, sizeof *l->v, key_cmp);
 	for (i = 0; i < l->n; i++) {
 		if (j > 0 && strcmp(l->v[j - 1].key, l->v[i].key) == 0) {
 			free(l->v[i].key);

@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "archive/archive.h"
 #include "archive/manifest.h"
+#include "array.h"
 #include "cyrus/cyrus.h"
 #include "path.h"
 
@@ -254,34 +255,23 @@ msg_cmp(const void *a, const void *b)
 static int
 msg_add(struct msg_want **v, size_t *n, size_t *cap, const char *name, const char *dest)
 {
-	struct msg_want *m;
+	struct msg_want *m, *nv;
+	char **nd;
 
 	/* only the last one is looked at: msg_merge joins the rest */
 	if (*n > 0 && strcmp((*v)[*n - 1].name, name) == 0) {
 		m = &(*v)[*n - 1];
 	} else {
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 256;
-			void *p = realloc(*v, nc * sizeof **v);
-
-			if (p == NULL)
-				return -1;
-			*v = p;
-			*cap = nc;
-		}
+		if ((nv = array_grow(*v, *n, cap, sizeof **v, 256)) == NULL)
+			return -1;
+		*v = nv;
 		m = &(*v)[(*n)++];
 		memset(m, 0, sizeof *m);
 		snprintf(m->name, sizeof m->name, "%s", name);
 	}
-	if (m->ndests == m->cap) {
-		size_t nc = m->cap ? m->cap * 2 : 2;
-		void *p = realloc(m->dests, nc * sizeof *m->dests);
-
-		if (p == NULL)
-			return -1;
-		m->dests = p;
-		m->cap = nc;
-	}
+	if ((nd = array_grow(m->dests, m->ndests, &m->cap, sizeof *m->dests, 2)) == NULL)
+		return -1;
+	m->dests = nd;
 	m->dests[m->ndests] = strdup(dest);
 	if (m->dests[m->ndests] == NULL)
 		return -1;

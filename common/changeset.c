@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "changeset.h"
 #include "config.h"
 #include "journal.h"
@@ -31,17 +32,13 @@ cs_err(struct changeset *cs, const char *fmt, ...)
 static int
 push_owned(char ***arr, size_t *n, size_t *cap, char *p)
 {
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 256;
-		char **na = realloc(*arr, nc * sizeof **arr);
+	char **na = array_grow(*arr, *n, cap, sizeof **arr, 256);
 
-		if (na == NULL) {
-			free(p);
-			return -1;
-		}
-		*arr = na;
-		*cap = nc;
+	if (na == NULL) {
+		free(p);
+		return -1;
 	}
+	*arr = na;
 	(*arr)[(*n)++] = p;
 	return 0;
 }
@@ -250,21 +247,16 @@ static int
 collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
 {
 	struct row_list *rl = ctx;
+	struct change_row *nr;
 
 	(void)seq;
 	(void)time;
 	rl->seen++;
 	if (changeset_path_excluded(rl->cfg, path) || config_is_cookie_path(rl->cfg, path))
 		return 0;
-	if (rl->n == rl->cap) {
-		size_t nc = rl->cap ? rl->cap * 2 : 256;
-		struct change_row *nr = realloc(rl->rows, nc * sizeof *nr);
-
-		if (nr == NULL)
-			goto oom;
-		rl->rows = nr;
-		rl->cap = nc;
-	}
+	if ((nr = array_grow(rl->rows, rl->n, &rl->cap, sizeof *nr, 256)) == NULL)
+		goto oom;
+	rl->rows = nr;
 	if ((rl->rows[rl->n].path = strdup(path)) == NULL)
 		goto oom;
 	rl->rows[rl->n].flags = flags;
@@ -376,8 +368,7 @@ walk_subtrees(struct build_ctx *b)
 {
 	size_t i, o = 0;
 
-	if (b->nsubtrees > 1)
-		qsort(b->subtrees, b->nsubtrees, sizeof *b->subtrees, path_cmp);
+	array_sort(b->subtrees, b->nsubtrees, sizeof *b->subtrees, path_cmp);
 	for (i = 0; i < b->nsubtrees; i++) {
 		size_t save = b->nsubtrees;
 
@@ -462,25 +453,6 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
 	return (rc == 1 || b->failed) ? -1 : 0;
 }
 
-/* Sorts and removes duplicates in place. */
-static void
-sort_unique(char **arr, size_t *n)
-{
-	size_t i, o = 0;
-
-	if (*n == 0)
-		return;
-	qsort(arr, *n, sizeof *arr, path_cmp);
-	for (i = 0; i < *n; i++) {
-		if (o > 0 && strcmp(arr[o - 1], arr[i]) == 0) {
-			free(arr[i]);
-			continue;
-		}
-		arr[o++] = arr[i];
-	}
-	*n = o;
-}
-
 int
 changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
     int64_t after_seq)
@@ -505,8 +477,8 @@ changeset_build(struct changeset *cs, struct journal *j, const struct config *cf
 			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
 		goto done;
 	}
-	sort_unique(cs->paths, &cs->npaths);
-	sort_unique(cs->deleted, &cs->ndeleted);
+	cs->npaths = array_sort_unique_strings(cs->paths, cs->npaths);
+	cs->ndeleted = array_sort_unique_strings(cs->deleted, cs->ndeleted);
 	ret = cs->errors ? -1 : 0;
 done:
 	for (i = 0; i < b.nsubtrees; i++)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "consumer.h"
 #include "path.h"
 
@@ -295,7 +296,7 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 	DIR *d;
 	struct dirent *de;
 	char **arr = NULL;
-	size_t cnt = 0;
+	size_t cnt = 0, cap = 0;
 
 	*names = NULL;
 	*n = 0;
@@ -310,7 +311,7 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 
 		if (!consumer_name_valid(de->d_name))
 			continue;
-		na = realloc(arr, (cnt + 1) * sizeof *arr);
+		na = array_grow(arr, cnt, &cap, sizeof *arr, 16);
 		if (na == NULL || (na[cnt] = strdup(de->d_name)) == NULL) {
 			closedir(d);
 			consumer_list_free(na ? na : arr, cnt);
@@ -320,8 +321,7 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 		cnt++;
 	}
 	closedir(d);
-	if (cnt > 0)
-		qsort(arr, cnt, sizeof *arr, path_cmp);
+	array_sort(arr, cnt, sizeof *arr, array_str_cmp);
 	*names = arr;
 	*n = cnt;
 	return 0;

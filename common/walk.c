@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config.h"
 #include "path.h"
 #include "walk.h"
@@ -89,7 +90,7 @@ read_entries(int fd, int dirs_only, int in_root, struct walk_entry **out, size_t
 	int dfd = dup(fd);
 	DIR *d;
 	struct dirent *de;
-	struct walk_entry *arr = NULL;
+	struct walk_entry *arr = NULL, *na;
 	size_t cnt = 0, cap = 0;
 
 	*out = NULL;
@@ -110,15 +111,9 @@ read_entries(int fd, int dirs_only, int in_root, struct walk_entry **out, size_t
 			continue;      /* a sync cookie: only directly in a root */
 		if (dirs_only && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
-		if (cnt == cap) {
-			struct walk_entry *na;
-
-			cap = cap ? cap * 2 : 64;
-			na = realloc(arr, cap * sizeof *arr);
-			if (na == NULL)
-				goto nomem;
-			arr = na;
-		}
+		if ((na = array_grow(arr, cnt, &cap, sizeof *arr, 64)) == NULL)
+			goto nomem;
+		arr = na;
 		arr[cnt].name = strdup(de->d_name);
 		if (arr[cnt].name == NULL)
 			goto nomem;

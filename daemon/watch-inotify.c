@@ -38,6 +38,7 @@
 
 #include <inotifytools/inotifytools.h>
 
+#include "array.h"
 #include "config.h"
 #include "journal.h"
 #include "log.h"
@@ -654,17 +655,11 @@ static int
 cq_push(struct watcher *w, uint32_t parent, const char *name, int root)
 {
 	size_t l = strlen(name) + 1;
-	struct crawl_item *it;
+	struct crawl_item *it, *ni;
 
-	if (w->ncq == w->cqcap) {
-		size_t nc = w->cqcap ? w->cqcap * 2 : 256;
-		struct crawl_item *ni = realloc(w->cq, nc * sizeof *ni);
-
-		if (ni == NULL)
-			return -1;
-		w->cq = ni;
-		w->cqcap = nc;
-	}
+	if ((ni = array_grow(w->cq, w->ncq, &w->cqcap, sizeof *ni, 256)) == NULL)
+		return -1;
+	w->cq = ni;
 	if (w->cq_names_len + l > w->cq_names_cap) {
 		size_t nc = w->cq_names_cap ? w->cq_names_cap * 2 : 4096;
 		char *nb;

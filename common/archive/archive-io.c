@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "array.h"
 
 void
 arch_seterr(char *err, size_t len, const char *fmt, ...)
@@ -211,7 +212,7 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 {
 	struct archive_entry *ae = NULL;
 	EVP_MD_CTX *md = NULL;
-	struct went e;
+	struct went e, *nv;
 	int rc = -1;
 
 	memset(&e, 0, sizeof e);
@@ -219,17 +220,11 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 		arch_seterr(w->err, sizeof w->err, "the run already failed: abort it");
 		return -1;
 	}
-	if (w->nents == w->cap) {
-		size_t nc = w->cap ? 2 * w->cap : 64;
-		struct went *nv = realloc(w->ents, nc * sizeof *nv);
-
-		if (nv == NULL) {
-			arch_seterr(w->err, sizeof w->err, "out of memory");
-			return -1;
-		}
-		w->ents = nv;
-		w->cap = nc;
+	if ((nv = array_grow(w->ents, w->nents, &w->cap, sizeof *nv, 64)) == NULL) {
+		arch_seterr(w->err, sizeof w->err, "out of memory");
+		return -1;
 	}
+	w->ents = nv;
 	ae = w->al.archive_entry_new();
 	md = EVP_MD_CTX_new();
 	e.name = strdup(name);
@@ -533,15 +528,11 @@ mscan_header(const struct archive_lib *al, struct archive_entry *ae, struct went
 static int
 mscan_push(struct mscan *m, struct went *e)
 {
-	if (m->n == m->cap) {
-		size_t nc = m->cap ? 2 * m->cap : 64;
-		struct went *nv = realloc(m->ents, nc * sizeof *nv);
+	struct went *nv = array_grow(m->ents, m->n, &m->cap, sizeof *nv, 64);
 
-		if (nv == NULL)
-			return -1;
-		m->ents = nv;
-		m->cap = nc;
-	}
+	if (nv == NULL)
+		return -1;
+	m->ents = nv;
 	m->ents[m->n++] = *e;
 	m->bytes += (int64_t)e->size;
 	memset(e, 0, sizeof *e);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "array.h"
 
 int
 arch_reindex(const char *path, char *err, size_t errlen)
@@ -87,13 +88,9 @@ side_offsets(const char *idx, size_t *n)
 		return NULL;
 	if (sqlite3_prepare_v2(db, "SELECT offset FROM runs ORDER BY offset", -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (*n == cap) {
-				cap = cap ? 2 * cap : 64;
-				nv = realloc(v, cap * sizeof *v);
-				if (nv == NULL)
-					break;
-				v = nv;
-			}
+			if ((nv = array_grow(v, *n, &cap, sizeof *v, 64)) == NULL)
+				break;
+			v = nv;
 			v[(*n)++] = sqlite3_column_int64(st, 0);
 		}
 	}
@@ -455,20 +452,15 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 			arch_entry_free(&c.e);
 			continue;
 		}
-		if (cnt == cap) {
-			cap = cap ? 2 * cap : 256;
-			nv = realloc(v, cap * sizeof *v);
-			if (nv == NULL) {
-				arch_entry_free(&c.e);
-				goto out;
-			}
-			v = nv;
+		if ((nv = array_grow(v, cnt, &cap, sizeof *v, 256)) == NULL) {
+			arch_entry_free(&c.e);
+			goto out;
 		}
+		v = nv;
 		v[cnt++] = c;
 	}
 	/* the newest accepted copy of each name wins */
-	if (cnt > 0) /* qsort(NULL, 0) is undefined */
-		qsort(v, cnt, sizeof *v, citem_by_name);
+	array_sort(v, cnt, sizeof *v, citem_by_name);
 	for (i = 0; i + 1 < cnt; i++)
 		if (strcmp(v[i].e.name, v[i + 1].e.name) == 0)
 			v[i].drop = 1;
@@ -479,8 +471,7 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 			v[j++] = v[i];
 	}
 	cnt = j;
-	if (cnt > 0) /* qsort(NULL, 0) is undefined */
-		qsort(v, cnt, sizeof *v, citem_by_id);
+	array_sort(v, cnt, sizeof *v, citem_by_id);
 	rc = 0;
 out:
 	if (rc < 0) {

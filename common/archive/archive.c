@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "array.h"
 
 #define SIDECAR_FORMAT 1
 
@@ -811,17 +812,13 @@ arch_runs(struct arch *a, struct arch_run **runs, size_t *n)
 	    " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return db_fail(a, st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? 2 * cap : 16;
-			nv = realloc(v, cap * sizeof *v);
-			if (nv == NULL) {
-				free(v);
-				sqlite3_finalize(st);
-				arch_seterr(a->err, sizeof a->err, "out of memory");
-				return -1;
-			}
-			v = nv;
+		if ((nv = array_grow(v, cnt, &cap, sizeof *v, 16)) == NULL) {
+			free(v);
+			sqlite3_finalize(st);
+			arch_seterr(a->err, sizeof a->err, "out of memory");
+			return -1;
 		}
+		v = nv;
 		memset(&v[cnt], 0, sizeof v[cnt]);
 		v[cnt].id = sqlite3_column_int64(st, 0);
 		snprintf(v[cnt].name, sizeof v[cnt].name, "%s", (const char *)sqlite3_column_text(st, 1));
@@ -932,13 +929,9 @@ arch_list(struct arch *a, const char *prefix, int64_t upto_run, struct arch_entr
 		sqlite3_bind_null(st, 2);
 	sqlite3_bind_int64(st, 3, upto_run);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? 2 * cap : 64;
-			nv = realloc(vv, cap * sizeof *vv);
-			if (nv == NULL)
-				goto oom;
-			vv = nv;
-		}
+		if ((nv = array_grow(vv, cnt, &cap, sizeof *vv, 64)) == NULL)
+			goto oom;
+		vv = nv;
 		if (row_entry(st, 1, &vv[cnt]) < 0) {
 			arch_entry_free(&vv[cnt]);
 			goto oom;
@@ -1092,8 +1085,7 @@ arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb
 	}
 	if (fetch_lookup(a, wants, n, it) < 0)
 		goto out;
-	if (n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(it, n, sizeof *it, fetch_cmp);
+	array_sort(it, n, sizeof *it, fetch_cmp);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && it[i].id == it[i - 1].id) {
 			arch_seterr(a->err, sizeof a->err, "'%s' of run %lld wanted twice", it[i].e.name,

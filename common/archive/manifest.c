@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "manifest.h"
 
 #define MANIFEST_MAGIC "chjournal-run 1"
@@ -102,12 +103,6 @@ folder_cmp(const void *a, const void *b)
 	    ((const struct manifest_folder *)b)->name);
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 manifest_format(struct manifest *m, char **buf, size_t *len)
 {
@@ -116,11 +111,8 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 
 	if (!field_ok(m->user))
 		return merr(m, "user name empty or holding a tab or newline", NULL);
-	/* qsort with a NULL array is undefined even for 0 elements */
-	if (m->nfolders > 1)
-		qsort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
-	if (m->nfiles > 1)
-		qsort(m->files, m->nfiles, sizeof *m->files, str_cmp);
+	array_sort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
+	array_sort(m->files, m->nfiles, sizeof *m->files, array_str_cmp);
 	*buf = NULL;
 	f = open_memstream(buf, len);
 	if (f == NULL)

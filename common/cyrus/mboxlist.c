@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cyrus/cyrus.h"
 #include "cyrus/internal.h"
 
@@ -321,7 +322,7 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
     const char *line, size_t len, size_t *cap)
 {
 	const char *tab = memchr(line, '\t', len);
-	struct cyrus_mailbox m;
+	struct cyrus_mailbox m, *v;
 	struct dl d;
 	const char *t, *id, *part;
 	int r = -1;
@@ -366,16 +367,11 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
 	}
 	if (cyrus_mailbox_set_path(c, &m, l->err, sizeof l->err) < 0)
 		goto out;
-	if (l->n == *cap) {
-		struct cyrus_mailbox *v = realloc(l->v, (*cap ? *cap * 2 : 64) * sizeof *v);
-
-		if (!v) {
-			cyrus_seterr(l->err, sizeof l->err, "out of memory");
-			goto out;
-		}
-		l->v = v;
-		*cap = *cap ? *cap * 2 : 64;
+	if ((v = array_grow(l->v, l->n, cap, sizeof *v, 64)) == NULL) {
+		cyrus_seterr(l->err, sizeof l->err, "out of memory");
+		goto out;
 	}
+	l->v = v;
 	l->v[l->n++] = m;
 	memset(&m, 0, sizeof m);
 	r = 1;
@@ -442,15 +438,8 @@ cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const 
 		cyrus_mboxlist_free(l);
 		return -1;
 	}
-	if (l->n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
+	array_sort(l->v, l->n, sizeof *l->v, cmp_mailbox);
 	return 0;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int
@@ -475,14 +464,7 @@ cyrus_mboxlist_users(const struct cyrus_mboxlist *l, char ***users, size_t *n)
 		}
 		k++;
 	}
-	qsort(v, k, sizeof *v, cmp_str);
-	for (i = 0, *n = 0; i < k; i++) {
-		if (*n && !strcmp(v[*n - 1], v[i])) {
-			free(v[i]);
-			continue;
-		}
-		v[(*n)++] = v[i];
-	}
+	*n = array_sort_unique_strings(v, k);
 	*users = v;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "cyrus/cyrus.h"
 #include "cyrus/internal.h"
 
@@ -120,7 +121,7 @@ hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
 {
 	char *p = pjoin(dir, "cyrus.header"), *buf = NULL;
 	struct cyrus_header h;
-	struct cyrus_mailbox m;
+	struct cyrus_mailbox m, *v;
 	const char *rp = relpath;
 	size_t len;
 	int legacy = strncmp(relpath, "uuid/", 5) != 0, r = -1;
@@ -167,14 +168,9 @@ hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
 	if (!m.partition || !m.mbtype ||
 	    cyrus_mailbox_set_path(w->c, &m, w->l->err, sizeof w->l->err) < 0)
 		goto out;
-	if (w->l->n == w->cap) {
-		struct cyrus_mailbox *v = realloc(w->l->v, (w->cap ? w->cap * 2 : 64) * sizeof *v);
-
-		if (!v)
-			goto out;
-		w->l->v = v;
-		w->cap = w->cap ? w->cap * 2 : 64;
-	}
+	if ((v = array_grow(w->l->v, w->l->n, &w->cap, sizeof *v, 64)) == NULL)
+		goto out;
+	w->l->v = v;
 	w->l->v[w->l->n++] = m;
 	memset(&m, 0, sizeof m);
 	r = 0;
@@ -469,12 +465,6 @@ push(char ***v, size_t *n, const char *path)
 	return 0;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Regular files and symlinks (defaultbc) directly in dir. */
 static int
 push_dir(char ***v, size_t *n, const char *dir)
@@ -552,8 +542,7 @@ cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
 		*n = 0;
 		return -1;
 	}
-	if (*n)
-		qsort(*files, *n, sizeof **files, cmp_str);
+	array_sort(*files, *n, sizeof **files, array_str_cmp);
 	return 0;
 }
 

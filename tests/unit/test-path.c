@@ -3,7 +3,8 @@
  * path_display, path_cmp) and for the consumer cursors (common/consumer.h:
  * consumer_name_valid, consumer_save/consumer_load round trip, corrupt
  * cursor files, consumer_list, consumers_prune_point), the latter in a
- * temporary directory made with mkdtemp. */
+ * temporary directory made with mkdtemp; and the array helpers
+ * (common/array.h: array_grow, array_sort, array_sort_unique_strings). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,8 +20,63 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "consumer.h"
 #include "path.h"
+
+/* ---- array helpers ---- */
+
+static void
+test_array_grow(void **state)
+{
+	int *v = NULL, *nv;
+	size_t n, cap = 0;
+
+	(void)state;
+	for (n = 0; n < 1000; n++) {
+		nv = array_grow(v, n, &cap, sizeof *v, 16);
+		assert_non_null(nv);
+		assert_true(cap > n);
+		v = nv;
+		v[n] = (int)n;
+	}
+	/* 16 doubled up to 1024: the 1000th element fitted without a realloc */
+	assert_int_equal(cap, 1024);
+	for (n = 0; n < 1000; n++)
+		assert_int_equal(v[n], (int)n);
+	/* room left: the same array back */
+	assert_ptr_equal(array_grow(v, 1000, &cap, sizeof *v, 16), v);
+	/* a size that cannot be allocated: NULL, the array and cap as they were */
+	cap = 1024;
+	assert_null(array_grow(v, 1024, &cap, SIZE_MAX / 1024, 16));
+	assert_int_equal(cap, 1024);
+	assert_int_equal(v[999], 999);
+	free(v);
+}
+
+static void
+test_array_sort_unique_strings(void **state)
+{
+	const char *in[] = { "b", "a\xff", "a", "b", "a\n", "a", "", "a/" };
+	const char *want[] = { "", "a", "a\n", "a/", "a\xff", "b" };
+	char **v = calloc(8, sizeof *v);
+	size_t i, n;
+
+	(void)state;
+	/* none: a NULL array is fine */
+	assert_int_equal(array_sort_unique_strings(NULL, 0), 0);
+	assert_non_null(v);
+	for (i = 0; i < 8; i++)
+		assert_non_null(v[i] = strdup(in[i]));
+	/* byte order (0xff last, newline before '/'); duplicates freed (ASan) */
+	n = array_sort_unique_strings(v, 8);
+	assert_int_equal(n, 6);
+	for (i = 0; i < n; i++)
+		assert_string_equal(v[i], want[i]);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
 
 /* ---- helpers ---- */
 
@@ -670,6 +726,8 @@ main(void)
 		cmocka_unit_test(test_path_display_truncation),
 		cmocka_unit_test(test_path_display_fits),
 		cmocka_unit_test(test_path_cmp),
+		cmocka_unit_test(test_array_grow),
+		cmocka_unit_test(test_array_sort_unique_strings),
 		cmocka_unit_test(test_consumer_name_valid),
 		cmocka_unit_test_setup_teardown(test_consumer_round_trip, cons_setup, cons_teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_missing_and_invalid, cons_setup, cons_teardown),

@@ -1,0 +1,52 @@
+/* array.c: growing and sorting arrays (see array.h). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "array.h"
+
+void *
+array_grow(void *arr, size_t n, size_t *cap, size_t elsize, size_t first)
+{
+	size_t nc;
+	void *na;
+
+	if (n < *cap)
+		return arr;
+	nc = *cap ? *cap * 2 : first;
+	if (nc <= n || nc > SIZE_MAX / elsize)
+		return NULL;
+	if ((na = realloc(arr, nc * elsize)) == NULL)
+		return NULL;
+	*cap = nc;
+	return na;
+}
+
+void
+array_sort(void *base, size_t n, size_t elsize, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, elsize, cmp);
+}
+
+int
+array_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t
+array_sort_unique_strings(char **v, size_t n)
+{
+	size_t i, o = 0;
+
+	array_sort(v, n, sizeof *v, array_str_cmp);
+	for (i = 0; i < n; i++) {
+		if (o > 0 && strcmp(v[o - 1], v[i]) == 0) {
+			free(v[i]);
+			continue;
+		}
+		v[o++] = v[i];
+	}
+	return o;
+}

@@ -1,0 +1,24 @@
+/* array.h: what the growing arrays in chjournal share: making room for one
+ * more element, and sorting (also when empty), with duplicates dropped. */
+#ifndef CHJ_ARRAY_H
+#define CHJ_ARRAY_H
+
+#include <stddef.h>
+
+/* Room for element n of arr (n elements of size elsize in, room for *cap):
+ * returns arr itself while n < *cap, else arr reallocated to twice *cap (first
+ * elements when *cap is 0) with *cap updated. NULL when out of memory (or the
+ * size overflows): arr and *cap are then left as they were. */
+void *array_grow(void *arr, size_t n, size_t *cap, size_t elsize, size_t first);
+
+/* qsort(), which is undefined on a NULL base even for 0 elements. */
+void array_sort(void *base, size_t n, size_t elsize, int (*cmp)(const void *, const void *));
+
+/* Comparison of two char * elements, byte by byte (strcmp). */
+int array_str_cmp(const void *a, const void *b);
+
+/* Sorts the strings byte by byte and frees the duplicates: returns how many
+ * are left at the front of v. */
+size_t array_sort_unique_strings(char **v, size_t n);
+
+#endif
