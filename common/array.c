@@ -40,7 +40,11 @@ array_sort_unique_strings(char **v, size_t n)
 {
 	size_t i, o = 0;
 
-	array_sort(v, n, sizeof *v, array_str_cmp);
+	/* often sorted already: one pass to see costs less than a sort */
+	for (i = 1; i < n && strcmp(v[i - 1], v[i]) <= 0; i++)
+		;
+	if (i < n)
+		array_sort(v, n, sizeof *v, array_str_cmp);
 	for (i = 0; i < n; i++) {
 		if (o > 0 && strcmp(v[o - 1], v[i]) == 0) {
 			free(v[i]);

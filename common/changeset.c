@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,20 +133,39 @@ struct change_row {
 
 enum { STAT_FILE, STAT_DIR, STAT_OTHER, STAT_GONE, STAT_ERROR };
 
-/* The rows are stat()ed by this many threads when there are at least
- * STAT_PARALLEL_MIN of them: warm, the stats are half of list's time and
- * spread over the cores; cold, more stats in flight keep the disks busy. */
+/* The rows are stat()ed by this many threads once STAT_PARALLEL_MIN of them
+ * are read: warm, the stats are most of list's time and spread over the
+ * cores; cold, more stats in flight keep the disks busy. */
 #define STAT_THREADS 8
 #define STAT_PARALLEL_MIN 1024
-#define STAT_CHUNK 128
+#define STAT_BLOCK 128         /* rows per block, what a thread takes at a time */
 
+/* The rows, read from the journal and stat()ed at the same time: the reader
+ * fills blocks of STAT_BLOCK rows and publishes each full one; the stat
+ * threads take published blocks. A block never moves once allocated. */
 struct stat_pass {
-	struct change_row *rows;
-	size_t nrows;
-	atomic_size_t next;    /* first row not yet claimed */
-	const int *rootfd;     /* per root: an O_PATH descriptor, or -1 */
-	const size_t *rootlen;
+	pthread_mutex_t lock;
+	pthread_cond_t more;           /* rows published, or reading ended */
+	struct change_row **blocks;    /* under lock (grown by the reader) */
+	size_t nblocks, cap_blocks;
+	size_t nrows;                  /* rows read (the reader's own count) */
+	size_t published;              /* rows the threads may take; under lock */
+	size_t claimed;                /* blocks taken; under lock */
+	int done;                      /* reading ended; under lock */
+	pthread_t tids[STAT_THREADS - 1];
+	size_t nthreads;
+	int *rootfd;                   /* per root: an O_PATH descriptor, or -1 */
+	size_t *rootlen;
+	const struct config *cfg;
+	unsigned long seen;            /* rows read, excluded ones too */
+	int oom;
 };
+
+static struct change_row *
+pass_row(const struct stat_pass *sp, size_t i)
+{
+	return &sp->blocks[i / STAT_BLOCK][i % STAT_BLOCK];
+}
 
 /* lstat() of the row, relative to its root's descriptor where there is one:
  * the kernel then walks only the components below the root, which is most of
@@ -158,7 +176,7 @@ stat_row(const struct stat_pass *sp, struct change_row *r)
 	struct stat st;
 	int rc;
 
-	if (r->root >= 0 && sp->rootfd[r->root] >= 0) {
+	if (r->root >= 0 && sp->rootfd != NULL && sp->rootfd[r->root] >= 0) {
 		const char *rel = r->path + sp->rootlen[r->root];
 
 		while (*rel == '/')
@@ -178,94 +196,166 @@ stat_row(const struct stat_pass *sp, struct change_row *r)
 	}
 }
 
-/* Thread body: claims chunks of rows until none is left. */
+/* Thread body: takes published blocks until reading has ended and none is
+ * left. */
 static void *
 stat_worker(void *arg)
 {
 	struct stat_pass *sp = arg;
-	size_t lo, hi;
+	struct change_row *blk;
+	size_t n, i;
 
-	while ((lo = atomic_fetch_add(&sp->next, STAT_CHUNK)) < sp->nrows) {
-		hi = lo + STAT_CHUNK < sp->nrows ? lo + STAT_CHUNK : sp->nrows;
-		for (; lo < hi; lo++)
-			stat_row(sp, &sp->rows[lo]);
+	for (;;) {
+		pthread_mutex_lock(&sp->lock);
+		while (sp->claimed * STAT_BLOCK >= sp->published && !sp->done)
+			pthread_cond_wait(&sp->more, &sp->lock);
+		if (sp->claimed * STAT_BLOCK >= sp->published) {
+			pthread_mutex_unlock(&sp->lock);
+			return NULL;
+		}
+		blk = sp->blocks[sp->claimed];
+		n = sp->published - sp->claimed * STAT_BLOCK;
+		if (n > STAT_BLOCK)
+			n = STAT_BLOCK;
+		sp->claimed++;
+		pthread_mutex_unlock(&sp->lock);
+		for (i = 0; i < n; i++)
+			stat_row(sp, &blk[i]);
 	}
-	return NULL;
 }
 
-/* lstat()s every row, on several threads for many rows. A thread that cannot
- * be started leaves its share to the others and to this one; a root that
- * cannot be opened is stat()ed by full path. */
+/* Opens the roots, for stat_row. Without memory every row is stat()ed by its
+ * full path, as is a row under a root that cannot be opened. */
 static void
-stat_rows(const struct config *cfg, struct change_row *rows, size_t nrows)
+pass_start(struct stat_pass *sp, const struct config *cfg)
 {
-	struct stat_pass sp = { rows, nrows, 0, NULL, NULL };
-	pthread_t tids[STAT_THREADS - 1];
-	int *rootfd = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *rootfd);
-	size_t *rootlen = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *rootlen);
-	size_t nt = 0, i;
+	size_t i;
 
-	if (rootfd == NULL || rootlen == NULL) {
-		free(rootfd);
-		free(rootlen);
-		rootfd = NULL;
-		rootlen = NULL;
+	memset(sp, 0, sizeof *sp);
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->more, NULL);
+	sp->cfg = cfg;
+	sp->rootfd = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *sp->rootfd);
+	sp->rootlen = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *sp->rootlen);
+	if (sp->rootfd == NULL || sp->rootlen == NULL) {
+		free(sp->rootfd);
+		free(sp->rootlen);
+		sp->rootfd = NULL;
+		sp->rootlen = NULL;
+		return;
 	}
-	for (i = 0; rootfd != NULL && i < cfg->nroots; i++) {
-		rootfd[i] = open(cfg->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		rootlen[i] = strlen(cfg->roots[i]);
+	for (i = 0; i < cfg->nroots; i++) {
+		sp->rootfd[i] = open(cfg->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		sp->rootlen[i] = strlen(cfg->roots[i]);
 	}
-	for (i = 0; i < nrows; i++)
-		if (rootfd == NULL)
-			rows[i].root = -1;
-	sp.rootfd = rootfd;
-	sp.rootlen = rootlen;
-	if (nrows >= STAT_PARALLEL_MIN)
-		for (; nt < STAT_THREADS - 1; nt++)
-			if (pthread_create(&tids[nt], NULL, stat_worker, &sp) != 0)
-				break;
-	stat_worker(&sp);
-	for (i = 0; i < nt; i++)
-		pthread_join(tids[i], NULL);
-	for (i = 0; rootfd != NULL && i < cfg->nroots; i++)
-		if (rootfd[i] >= 0)
-			close(rootfd[i]);
-	free(rootfd);
-	free(rootlen);
 }
 
-struct row_list {
-	struct change_row *rows;
-	size_t n, cap;
-	const struct config *cfg;
-	unsigned long seen;    /* rows read, excluded ones too */
-	int oom;
-};
+/* Lets the threads take the rows read so far (all of them when done), and
+ * starts them once there are enough rows. A thread that cannot be started
+ * leaves its share to the others and to the reader. */
+static void
+pass_publish(struct stat_pass *sp, int done)
+{
+	pthread_mutex_lock(&sp->lock);
+	sp->published = sp->nrows;
+	sp->done = done;
+	pthread_cond_broadcast(&sp->more);
+	pthread_mutex_unlock(&sp->lock);
+	if (sp->nthreads == 0 && sp->nrows >= STAT_PARALLEL_MIN && !done)
+		while (sp->nthreads < STAT_THREADS - 1 &&
+		    pthread_create(&sp->tids[sp->nthreads], NULL, stat_worker, sp) == 0)
+			sp->nthreads++;
+}
 
-/* Journal callback: keeps the rows that are not excluded and not cookies. */
+/* Ends reading: stats what is left on this thread too, and waits for the
+ * others. Every row has its kind afterwards. */
+static void
+pass_finish(struct stat_pass *sp)
+{
+	size_t i;
+
+	pass_publish(sp, 1);
+	stat_worker(sp);
+	for (i = 0; i < sp->nthreads; i++)
+		pthread_join(sp->tids[i], NULL);
+	sp->nthreads = 0;
+}
+
+static void
+pass_free(struct stat_pass *sp)
+{
+	size_t i;
+
+	for (i = 0; i < sp->nrows; i++)
+		free(pass_row(sp, i)->path);
+	for (i = 0; i < sp->nblocks; i++)
+		free(sp->blocks[i]);
+	free(sp->blocks);
+	for (i = 0; sp->rootfd != NULL && i < sp->cfg->nroots; i++)
+		if (sp->rootfd[i] >= 0)
+			close(sp->rootfd[i]);
+	free(sp->rootfd);
+	free(sp->rootlen);
+	pthread_cond_destroy(&sp->more);
+	pthread_mutex_destroy(&sp->lock);
+}
+
+/* Room for one more row: a new block when the last one is full. */
+static struct change_row *
+pass_new_row(struct stat_pass *sp)
+{
+	struct change_row *blk, **nb;
+
+	if (sp->nrows == sp->nblocks * STAT_BLOCK) {
+		if ((blk = malloc(STAT_BLOCK * sizeof *blk)) == NULL)
+			return NULL;
+		pthread_mutex_lock(&sp->lock);
+		nb = array_grow(sp->blocks, sp->nblocks, &sp->cap_blocks, sizeof *nb, 64);
+		if (nb != NULL) {
+			sp->blocks = nb;
+			sp->blocks[sp->nblocks++] = blk;
+		}
+		pthread_mutex_unlock(&sp->lock);
+		if (nb == NULL) {
+			free(blk);
+			return NULL;
+		}
+	}
+	return pass_row(sp, sp->nrows);
+}
+
+/* Journal callback: keeps the rows that are not excluded and not cookies,
+ * publishing each full block to the stat threads. */
 static int
 collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
 {
-	struct row_list *rl = ctx;
-	struct change_row *nr;
+	struct stat_pass *sp = ctx;
+	struct change_row *r;
 
 	(void)seq;
 	(void)time;
-	rl->seen++;
-	if (changeset_path_excluded(rl->cfg, path) || config_is_cookie_path(rl->cfg, path))
+	sp->seen++;
+	if (changeset_path_excluded(sp->cfg, path) || config_is_cookie_path(sp->cfg, path))
 		return 0;
-	if ((nr = array_grow(rl->rows, rl->n, &rl->cap, sizeof *nr, 256)) == NULL)
-		goto oom;
-	rl->rows = nr;
-	if ((rl->rows[rl->n].path = strdup(path)) == NULL)
-		goto oom;
-	rl->rows[rl->n].flags = flags;
-	rl->rows[rl->n].root = config_root_of(rl->cfg, path);
-	rl->n++;
+	if ((r = pass_new_row(sp)) == NULL || (r->path = strdup(path)) == NULL) {
+		sp->oom = 1;
+		return -1;
+	}
+	r->flags = flags;
+	r->root = config_root_of(sp->cfg, path);
+	r->err = 0;
+	r->kind = STAT_ERROR;
+	sp->nrows++;
+	if (sp->nrows % STAT_BLOCK == 0)
+		pass_publish(sp, 0);
 	return 0;
-oom:
-	rl->oom = 1;
-	return -1;
+}
+
+/* Orders change_row pointers by path. */
+static int
+row_path_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct change_row *const *)a)->path, (*(struct change_row *const *)b)->path);
 }
 
 /* Sorts one stat()ed row into the changeset: a file to back up, a deletion,
@@ -309,30 +399,40 @@ place_row(struct build_ctx *b, struct change_row *r)
 	return push_owned(arr, n, cap, path);
 }
 
-/* Reads the changed rows, stats them, and places each. */
+/* Reads the changed rows, stats them (while reading), and places each. */
 static int
 add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
 {
-	struct row_list rl = { NULL, 0, 0, b->cfg, 0, 0 };
+	struct stat_pass sp;
+	struct change_row **order = NULL;
 	size_t i;
-	int ret = -1;
+	int rc, ret = -1;
 
-	if (journal_foreach_change(j, after_seq, NULL, collect_cb, &rl) != 0) {
-		cs_err(b->cs, "%s", rl.oom ? "out of memory" : journal_errmsg(j));
+	pass_start(&sp, b->cfg);
+	rc = journal_foreach_change(j, after_seq, NULL, collect_cb, &sp);
+	/* the threads are still stat()ing: sorting the rows here takes the sort
+	 * off the end, and the paths then need no sort of their own */
+	if (rc == 0 && sp.nrows > 1 && (order = malloc(sp.nrows * sizeof *order)) != NULL) {
+		for (i = 0; i < sp.nrows; i++)
+			order[i] = pass_row(&sp, i);
+		array_sort(order, sp.nrows, sizeof *order, row_path_cmp);
+	}
+	/* the threads end even when reading failed */
+	pass_finish(&sp);
+	if (rc != 0) {
+		cs_err(b->cs, "%s", sp.oom ? "out of memory" : journal_errmsg(j));
 		goto done;
 	}
-	b->cs->rows += rl.seen;
-	stat_rows(b->cfg, rl.rows, rl.n);
-	for (i = 0; i < rl.n; i++)
-		if (place_row(b, &rl.rows[i]) < 0) {
+	b->cs->rows += sp.seen;
+	for (i = 0; i < sp.nrows; i++)
+		if (place_row(b, order ? order[i] : pass_row(&sp, i)) < 0) {
 			cs_err(b->cs, "out of memory");
 			goto done;
 		}
 	ret = 0;
 done:
-	for (i = 0; i < rl.n; i++)
-		free(rl.rows[i].path);
-	free(rl.rows);
+	free(order);
+	pass_free(&sp);
 	return ret;
 }
 

@@ -82,6 +82,36 @@ expect_success 'all 6000 written again: all listed' '
 	test_cmp expect list.out
 '
 
+# More than a thousand rows are stat()ed on several threads while they are
+# still being read: deletions, new files, a new directory and a file replaced
+# by a directory in one window, a row count that is no multiple of the blocks
+# the threads take.
+expect_success 'a window of 2800 mixed rows: list and list --deleted exact' '
+	find "$SPOOL/user/old" -type f | LC_ALL=C sort | head -n 1500 >deleted.expect &&
+	xargs rm -f <deleted.expect &&
+	perl -e '\''
+		for my $f (@ARGV) {
+			open(my $fh, ">>", $f) or die "open $f: $!";
+			print $fh "again\n";
+			close $fh;
+		}
+	'\'' $(find "$SPOOL/user/new" -type f) &&
+	mkdir "$SPOOL/user/fresh" &&
+	for i in $(seq 1 300); do echo "m $i" >"$SPOOL/user/fresh/$i."; done &&
+	rm "$SPOOL/user/new/d01/1." &&
+	mkdir "$SPOOL/user/new/d01/1." &&
+	echo inside >"$SPOOL/user/new/d01/1./x" &&
+	chj begin c1 >mode.out &&
+	chj list c1 -0 | tr "\0" "\n" >list.out &&
+	chj list c1 --deleted -0 | tr "\0" "\n" >deleted.out &&
+	chj commit c1 &&
+	find "$SPOOL/user/new" "$SPOOL/user/fresh" -type f | LC_ALL=C sort >expect &&
+	test_eq "listed" 1300 "$(wc -l <list.out)" &&
+	test_cmp expect list.out &&
+	test_eq "deleted" 1500 "$(wc -l <deleted.out)" &&
+	test_cmp deleted.expect deleted.out
+'
+
 expect_success 'a quiet run after the burst lists nothing' '
 	run c1 &&
 	test_cmp /dev/null list.out

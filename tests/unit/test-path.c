@@ -73,6 +73,12 @@ test_array_sort_unique_strings(void **state)
 	assert_int_equal(n, 6);
 	for (i = 0; i < n; i++)
 		assert_string_equal(v[i], want[i]);
+	/* already in order (no sort): the duplicates still go */
+	assert_non_null(v[n++] = strdup("b"));
+	n = array_sort_unique_strings(v, n);
+	assert_int_equal(n, 6);
+	for (i = 0; i < n; i++)
+		assert_string_equal(v[i], want[i]);
 	for (i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
