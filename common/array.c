@@ -6,20 +6,28 @@
 #include "array.h"
 
 void *
-array_grow(void *arr, size_t n, size_t *cap, size_t elsize, size_t first)
+array_reserve(void *arr, size_t need, size_t *cap, size_t elsize, size_t first)
 {
-	size_t nc;
+	size_t nc = *cap ? *cap : first ? first : 1;
 	void *na;
 
-	if (n < *cap)
+	if (need <= *cap)
 		return arr;
-	nc = *cap ? *cap * 2 : first;
-	if (nc <= n || nc > SIZE_MAX / elsize)
-		return NULL;
-	if ((na = realloc(arr, nc * elsize)) == NULL)
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return NULL;
+		nc *= 2;
+	}
+	if (nc > SIZE_MAX / elsize || (na = realloc(arr, nc * elsize)) == NULL)
 		return NULL;
 	*cap = nc;
 	return na;
+}
+
+void *
+array_grow(void *arr, size_t n, size_t *cap, size_t elsize, size_t first)
+{
+	return n == SIZE_MAX ? NULL : array_reserve(arr, n + 1, cap, elsize, first);
 }
 
 void

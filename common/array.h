@@ -5,10 +5,13 @@
 
 #include <stddef.h>
 
-/* Room for element n of arr (n elements of size elsize in, room for *cap):
- * returns arr itself while n < *cap, else arr reallocated to twice *cap (first
- * elements when *cap is 0) with *cap updated. NULL when out of memory (or the
- * size overflows): arr and *cap are then left as they were. */
+/* Room for need elements of size elsize in arr (room for *cap now): returns
+ * arr itself while need <= *cap, else arr reallocated to *cap (first when *cap
+ * is 0) doubled until it holds need, with *cap updated. NULL when out of
+ * memory (or the size overflows): arr and *cap are then left as they were. */
+void *array_reserve(void *arr, size_t need, size_t *cap, size_t elsize, size_t first);
+
+/* Room for element n of arr: array_reserve() of n + 1 elements. */
 void *array_grow(void *arr, size_t n, size_t *cap, size_t elsize, size_t first);
 
 /* qsort(), which is undefined on a NULL base even for 0 elements. */

@@ -51,10 +51,10 @@ push(char ***arr, size_t *n, size_t *cap, const char *p)
 	return copy == NULL ? -1 : push_owned(arr, n, cap, copy);
 }
 
-int
-changeset_path_excluded(const struct config *cfg, const char *path)
+/* changeset_path_excluded() for a path under root r (-1: under none). */
+static int
+excluded_under_root(const struct config *cfg, int r, const char *path)
 {
-	int r = config_root_of(cfg, path);
 	size_t rl, i, len;
 	char *tmp;
 	int excluded = 0;
@@ -76,6 +76,12 @@ changeset_path_excluded(const struct config *cfg, const char *path)
 	}
 	free(tmp);
 	return excluded;
+}
+
+int
+changeset_path_excluded(const struct config *cfg, const char *path)
+{
+	return excluded_under_root(cfg, config_root_of(cfg, path), path);
 }
 
 static void
@@ -126,7 +132,7 @@ add_subtree(struct build_ctx *b, const char *dir)
 struct change_row {
 	char *path;
 	unsigned flags;
-	int root;              /* index of the root it is under, or -1 */
+	int root;              /* index of the root it is under */
 	int err;
 	unsigned char kind;
 };
@@ -154,8 +160,10 @@ struct stat_pass {
 	int done;                      /* reading ended; under lock */
 	pthread_t tids[STAT_THREADS - 1];
 	size_t nthreads;
-	int *rootfd;                   /* per root: an O_PATH descriptor, or -1 */
-	size_t *rootlen;
+	struct pass_root {
+		int fd;                /* an O_PATH descriptor, or -1 */
+		size_t len;
+	} *roots;                      /* per root of the configuration */
 	const struct config *cfg;
 	unsigned long seen;            /* rows read, excluded ones too */
 	int oom;
@@ -176,12 +184,12 @@ stat_row(const struct stat_pass *sp, struct change_row *r)
 	struct stat st;
 	int rc;
 
-	if (r->root >= 0 && sp->rootfd != NULL && sp->rootfd[r->root] >= 0) {
-		const char *rel = r->path + sp->rootlen[r->root];
+	if (sp->roots != NULL && sp->roots[r->root].fd >= 0) {
+		const char *rel = r->path + sp->roots[r->root].len;
 
 		while (*rel == '/')
 			rel++;
-		rc = fstatat(sp->rootfd[r->root], rel, &st,
+		rc = fstatat(sp->roots[r->root].fd, rel, &st,
 		    AT_SYMLINK_NOFOLLOW | (*rel == '\0' ? AT_EMPTY_PATH : 0));
 	} else {
 		rc = lstat(r->path, &st);
@@ -235,18 +243,11 @@ pass_start(struct stat_pass *sp, const struct config *cfg)
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->more, NULL);
 	sp->cfg = cfg;
-	sp->rootfd = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *sp->rootfd);
-	sp->rootlen = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *sp->rootlen);
-	if (sp->rootfd == NULL || sp->rootlen == NULL) {
-		free(sp->rootfd);
-		free(sp->rootlen);
-		sp->rootfd = NULL;
-		sp->rootlen = NULL;
+	if ((sp->roots = calloc(cfg->nroots ? cfg->nroots : 1, sizeof *sp->roots)) == NULL)
 		return;
-	}
 	for (i = 0; i < cfg->nroots; i++) {
-		sp->rootfd[i] = open(cfg->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		sp->rootlen[i] = strlen(cfg->roots[i]);
+		sp->roots[i].fd = open(cfg->roots[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		sp->roots[i].len = strlen(cfg->roots[i]);
 	}
 }
 
@@ -291,11 +292,10 @@ pass_free(struct stat_pass *sp)
 	for (i = 0; i < sp->nblocks; i++)
 		free(sp->blocks[i]);
 	free(sp->blocks);
-	for (i = 0; sp->rootfd != NULL && i < sp->cfg->nroots; i++)
-		if (sp->rootfd[i] >= 0)
-			close(sp->rootfd[i]);
-	free(sp->rootfd);
-	free(sp->rootlen);
+	for (i = 0; sp->roots != NULL && i < sp->cfg->nroots; i++)
+		if (sp->roots[i].fd >= 0)
+			close(sp->roots[i].fd);
+	free(sp->roots);
 	pthread_cond_destroy(&sp->more);
 	pthread_mutex_destroy(&sp->lock);
 }
@@ -331,18 +331,20 @@ collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flag
 {
 	struct stat_pass *sp = ctx;
 	struct change_row *r;
+	int root = config_root_of(sp->cfg, path);
 
 	(void)seq;
 	(void)time;
 	sp->seen++;
-	if (changeset_path_excluded(sp->cfg, path) || config_is_cookie_path(sp->cfg, path))
+	/* a path under no root is excluded: a kept row has its root */
+	if (excluded_under_root(sp->cfg, root, path) || config_is_cookie_path(sp->cfg, path))
 		return 0;
 	if ((r = pass_new_row(sp)) == NULL || (r->path = strdup(path)) == NULL) {
 		sp->oom = 1;
 		return -1;
 	}
 	r->flags = flags;
-	r->root = config_root_of(sp->cfg, path);
+	r->root = root;
 	r->err = 0;
 	r->kind = STAT_ERROR;
 	sp->nrows++;

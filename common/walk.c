@@ -68,18 +68,11 @@ entry_cmp(const void *a, const void *b)
 static int
 ensure_cap(struct walker *w, size_t need)
 {
-	char *nb;
-	size_t nc = w->cap ? w->cap : 256;
+	char *nb = array_reserve(w->buf, need, &w->cap, 1, 256);
 
-	if (need <= w->cap)
-		return 0;
-	while (nc < need)
-		nc *= 2;
-	nb = realloc(w->buf, nc);
 	if (nb == NULL)
 		return -1;
 	w->buf = nb;
-	w->cap = nc;
 	return 0;
 }
 

@@ -656,21 +656,14 @@ cq_push(struct watcher *w, uint32_t parent, const char *name, int root)
 {
 	size_t l = strlen(name) + 1;
 	struct crawl_item *it, *ni;
+	char *nb;
 
 	if ((ni = array_grow(w->cq, w->ncq, &w->cqcap, sizeof *ni, 256)) == NULL)
 		return -1;
 	w->cq = ni;
-	if (w->cq_names_len + l > w->cq_names_cap) {
-		size_t nc = w->cq_names_cap ? w->cq_names_cap * 2 : 4096;
-		char *nb;
-
-		while (nc < w->cq_names_len + l)
-			nc *= 2;
-		if ((nb = realloc(w->cq_names, nc)) == NULL)
-			return -1;
-		w->cq_names = nb;
-		w->cq_names_cap = nc;
-	}
+	if ((nb = array_reserve(w->cq_names, w->cq_names_len + l, &w->cq_names_cap, 1, 4096)) == NULL)
+		return -1;
+	w->cq_names = nb;
 	it = &w->cq[w->ncq++];
 	it->parent = parent;
 	it->parent_wd = parent != NIL ? NODE(w, parent)->wd : -1;

@@ -36,6 +36,18 @@ make_files() {
 	' "$1" "$2"
 }
 
+# append_line LINE FILE...: appends LINE to each FILE, quickly
+append_line() {
+	perl -e '
+		my $line = shift;
+		for my $f (@ARGV) {
+			open(my $fh, ">>", $f) or die "open $f: $!";
+			print $fh "$line\n";
+			close $fh;
+		}
+	' "$@"
+}
+
 # expect_tree TOP: the files below TOP, sorted, into expect
 expect_tree() {
 	find "$1" -type f | LC_ALL=C sort >expect
@@ -69,13 +81,7 @@ expect_success '1000 files in 50 new directories: all listed, exactly once' '
 '
 
 expect_success 'all 6000 written again: all listed' '
-	perl -e '\''
-		for my $f (@ARGV) {
-			open(my $fh, ">>", $f) or die "open $f: $!";
-			print $fh "more\n";
-			close $fh;
-		}
-	'\'' $(find "$SPOOL/user" -type f) &&
+	append_line more $(find "$SPOOL/user" -type f) &&
 	run c1 &&
 	expect_tree "$SPOOL/user" &&
 	test_eq "listed" 6000 "$(wc -l <list.out)" &&
@@ -89,13 +95,7 @@ expect_success 'all 6000 written again: all listed' '
 expect_success 'a window of 2800 mixed rows: list and list --deleted exact' '
 	find "$SPOOL/user/old" -type f | LC_ALL=C sort | head -n 1500 >deleted.expect &&
 	xargs rm -f <deleted.expect &&
-	perl -e '\''
-		for my $f (@ARGV) {
-			open(my $fh, ">>", $f) or die "open $f: $!";
-			print $fh "again\n";
-			close $fh;
-		}
-	'\'' $(find "$SPOOL/user/new" -type f) &&
+	append_line again $(find "$SPOOL/user/new" -type f) &&
 	mkdir "$SPOOL/user/fresh" &&
 	for i in $(seq 1 300); do echo "m $i" >"$SPOOL/user/fresh/$i."; done &&
 	rm "$SPOOL/user/new/d01/1." &&
