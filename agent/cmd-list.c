@@ -1,5 +1,6 @@
-/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted]`: the exact files to
- * back up for the open run. */
+/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted | --reconcile]`: the
+ * exact files to back up for the open run, the paths whose entries are gone,
+ * or the directories whose vanished entries are unknown. */
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -9,8 +10,11 @@
 #include "changeset.h"
 #include "progress.h"
 
+enum list_what { LIST_FILES, LIST_DELETED, LIST_RECONCILE };
+
 struct full_ctx {
 	int nul;
+	int dirs;                      /* print the directories, not the files */
 	unsigned long refused;
 	int write_failed;
 	int show_progress;             /* stderr is a terminal */
@@ -33,7 +37,7 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 		if (progress_format(&f->progress, 0, line, sizeof line))
 			fprintf(stderr, "\r%s, %llu files\033[K", line, (unsigned long long)f->files);
 	}
-	if (type != DT_REG && type != DT_LNK)
+	if (f->dirs ? type != DT_DIR : (type != DT_REG && type != DT_LNK))
 		return WALK_CONTINUE;
 	f->files++;
 	if (agent_print_path(stdout, path, f->nul, &f->refused) < 0) {
@@ -43,8 +47,10 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 	return WALK_CONTINUE;
 }
 
+/* A full run: every file; with dirs, every directory (nothing of the last
+ * run can be known to remain: each directory is to reconcile). */
 static int
-list_full(struct agent *a, int nul)
+list_full(struct agent *a, int nul, int dirs)
 {
 	struct full_ctx f;
 	struct walk_result res;
@@ -53,6 +59,7 @@ list_full(struct agent *a, int nul)
 
 	memset(&f, 0, sizeof f);
 	f.nul = nul;
+	f.dirs = dirs;
 	/* progress on a terminal only; the daemon's watch count sizes the ETA */
 	f.show_progress = isatty(STDERR_FILENO);
 	if (journal_meta_get_int(a->journal, "watches", &watched) != 0)
@@ -75,7 +82,7 @@ list_full(struct agent *a, int nul)
 }
 
 static int
-list_window(struct agent *a, int64_t after_seq, int nul, int deleted)
+list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what)
 {
 	struct changeset cs;
 	char **arr;
@@ -84,8 +91,8 @@ list_window(struct agent *a, int64_t after_seq, int nul, int deleted)
 	int rc = EXIT_OK, built;
 
 	built = changeset_build(&cs, a->journal, &a->cfg, after_seq);
-	arr = deleted ? cs.deleted : cs.paths;
-	n = deleted ? cs.ndeleted : cs.npaths;
+	arr = what == LIST_DELETED ? cs.deleted : what == LIST_RECONCILE ? cs.reconcile : cs.paths;
+	n = what == LIST_DELETED ? cs.ndeleted : what == LIST_RECONCILE ? cs.nreconcile : cs.npaths;
 	for (i = 0; i < n; i++) {
 		if (agent_print_path(stdout, arr[i], nul, &refused) < 0) {
 			rc = agent_error("cannot write the list: %s", strerror(errno));
@@ -106,14 +113,19 @@ cmd_list(struct agent *a, int argc, char **argv)
 	struct consumers cs;
 	struct consumer_state st;
 	const char *name = NULL;
-	int nul = 0, deleted = 0, i, lr;
+	enum list_what what = LIST_FILES;
+	int nul = 0, i, lr;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
 			nul = 1;
-		else if (strcmp(argv[i], "--deleted") == 0)
-			deleted = 1;
-		else if (argv[i][0] == '-')
+		else if (strcmp(argv[i], "--deleted") == 0 || strcmp(argv[i], "--reconcile") == 0) {
+			enum list_what w = argv[i][2] == 'd' ? LIST_DELETED : LIST_RECONCILE;
+
+			if (what != LIST_FILES && what != w)
+				return agent_usage_error("list", "--deleted and --reconcile do not go together");
+			what = w;
+		} else if (argv[i][0] == '-')
 			return agent_usage_error("list", "unknown option '%s'", argv[i]);
 		else if (name == NULL)
 			name = argv[i];
@@ -138,6 +150,6 @@ cmd_list(struct agent *a, int argc, char **argv)
 		return agent_error("consumer '%s': the journal was recreated since its begin: "
 		    "run begin again", name);
 	if (st.open_full)
-		return deleted ? EXIT_OK : list_full(a, nul);
-	return list_window(a, st.open_after_seq, nul, deleted);
+		return what == LIST_DELETED ? EXIT_OK : list_full(a, nul, what == LIST_RECONCILE);
+	return list_window(a, st.open_after_seq, nul, what);
 }

@@ -38,16 +38,20 @@ file_size(const char *path, const char *suffix)
 }
 
 /* Returns 1 when the consumer's next run is incremental on this journal,
- * with *behind the rows after its cursor (-1 when full or unknown). */
+ * with *behind the rows after its cursor and *rescans the rescan records
+ * (subtrees whose deletions are known only as directories to reconcile;
+ * both -1 when full or unknown). */
 static int
-consumer_lag(struct agent *a, const struct consumer_state *st, int64_t *behind)
+consumer_lag(struct agent *a, const struct consumer_state *st, int64_t *behind, int64_t *rescans)
 {
 	int on_this = st->has_committed &&
 	    strcmp(st->committed_journal_id, journal_id(a->journal)) == 0;
 
-	*behind = -1;
+	*behind = *rescans = -1;
 	if (on_this && journal_count_changes(a->journal, st->committed_seq, behind) < 0)
 		*behind = -1;
+	if (on_this && journal_count_rescans(a->journal, st->committed_seq, rescans) < 0)
+		*rescans = -1;
 	return on_this;
 }
 
@@ -56,7 +60,7 @@ static int
 print_consumer(struct agent *a, struct consumers *cs, const char *name, int json, int first, int *bad)
 {
 	struct consumer_state st;
-	int64_t behind = -1;
+	int64_t behind = -1, rescans = -1;
 	char t1[32], t2[32];
 	int on_this;
 
@@ -65,13 +69,14 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 		*bad = 1;
 		return 0;
 	}
-	on_this = consumer_lag(a, &st, &behind);
+	on_this = consumer_lag(a, &st, &behind, &rescans);
 	if (json) {
 		printf("%s{\"name\":\"%s\",\"committed\":%s,\"commit_time\":%" PRId64
 		    ",\"committed_begin_time\":%" PRId64 ",\"committed_seq\":%" PRId64
-		    ",\"rows_behind\":%" PRId64 ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64 "}",
+		    ",\"rows_behind\":%" PRId64 ",\"rescans_behind\":%" PRId64
+		    ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64 "}",
 		    first ? "" : ",", name, st.has_committed ? "true" : "false", st.commit_time,
-		    st.committed_time, st.committed_seq, behind, on_this ? "incremental" : "full",
+		    st.committed_time, st.committed_seq, behind, rescans, on_this ? "incremental" : "full",
 		    st.has_open ? "true" : "false", st.has_open ? st.open_time : 0);
 		return 1;
 	}
@@ -84,6 +89,8 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	else
 		printf("last commit %s (seq %" PRId64 "), %" PRId64 " rows behind",
 		    agent_time_str(st.commit_time, t1, sizeof t1), st.committed_seq, behind);
+	if (on_this && rescans > 0)
+		printf(", %" PRId64 " rescanned subtree(s) (directories to reconcile)", rescans);
 	if (st.has_open)
 		printf(", run open since %s", agent_time_str(st.open_time, t2, sizeof t2));
 	putchar('\n');
@@ -119,6 +126,7 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 		const char *name, *help;
 	} cm[] = {
 		{ "chjournal_consumer_rows_behind", "Journal rows after the consumer's committed point (-1: next run is full)." },
+		{ "chjournal_consumer_rescans_behind", "Rescan records after the consumer's committed point: subtrees whose deletions are known only as directories to reconcile (-1: next run is full)." },
 		{ "chjournal_consumer_last_commit_time_seconds", "Unix time of the consumer's last commit (0: never)." },
 		{ "chjournal_consumer_committed_begin_time_seconds", "Unix time of the begin the consumer last committed." },
 		{ "chjournal_consumer_next_run_full", "1 when the consumer's next run must be full." },
@@ -155,7 +163,7 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 		for (i = 0; i < n; i++) {
 			struct consumer_state st;
 			int on_this;
-			int64_t v = 0, behind = -1;
+			int64_t v = 0, behind = -1, rescans = -1;
 
 			if (consumer_load(cs, names[i], &st) != 0) {
 				if (k == 0) {
@@ -164,14 +172,15 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 				}
 				continue;
 			}
-			on_this = consumer_lag(a, &st, &behind);
+			on_this = consumer_lag(a, &st, &behind, &rescans);
 			switch (k) {
 			case 0: v = behind; break;
-			case 1: v = st.has_committed ? st.commit_time : 0; break;
-			case 2: v = st.has_committed ? st.committed_time : 0; break;
-			case 3: v = !on_this; break;
-			case 4: v = st.has_open; break;
-			case 5: v = st.has_open ? st.open_time : 0; break;
+			case 1: v = rescans; break;
+			case 2: v = st.has_committed ? st.commit_time : 0; break;
+			case 3: v = st.has_committed ? st.committed_time : 0; break;
+			case 4: v = !on_this; break;
+			case 5: v = st.has_open; break;
+			case 6: v = st.has_open ? st.open_time : 0; break;
 			}
 			printf("%s{consumer=\"", cm[k].name);
 			prom_label(names[i]);

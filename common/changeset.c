@@ -360,6 +360,30 @@ row_path_cmp(const void *a, const void *b)
 	return strcmp((*(struct change_row *const *)a)->path, (*(struct change_row *const *)b)->path);
 }
 
+/* Returns 1 when the row's path had an entry the journal saw go that is not
+ * the one there now: the path is gone; or a directory left it and a
+ * non-directory holds it; or what was there was renamed away (a directory
+ * takes its entries along, none of them journaled) and a directory holds the
+ * name now (exchanged or moved onto it: it is listed whole). The consumer
+ * removes what it had there, then adds what the list holds. A directory
+ * deleted (not moved) had its entries deleted one by one, each journaled. */
+static int
+row_replaced(const struct change_row *r)
+{
+	if (!(r->flags & JF_DELETED))
+		return 0;
+	switch (r->kind) {
+	case STAT_GONE:
+		return 1;
+	case STAT_DIR:
+		return (r->flags & JF_MOVED_OUT) != 0;
+	case STAT_FILE:
+	case STAT_OTHER:
+		return (r->flags & JF_DIR) != 0;
+	}
+	return 0;
+}
+
 /* Sorts one stat()ed row into the changeset: a file to back up, a deletion,
  * or a new directory to walk. Takes the row's path. */
 static int
@@ -371,6 +395,12 @@ place_row(struct build_ctx *b, struct change_row *r)
 	size_t *n = NULL, *cap = NULL;
 
 	r->path = NULL;
+	/* replaced, with a new entry under the name: deleted and listed both */
+	if (r->kind != STAT_GONE && r->kind != STAT_ERROR && row_replaced(r) &&
+	    push(&cs->deleted, &cs->ndeleted, &cs->cap_deleted, path) < 0) {
+		free(path);
+		return -1;
+	}
 	switch (r->kind) {
 	case STAT_ERROR:
 		cs->errors++;
@@ -382,15 +412,16 @@ place_row(struct build_ctx *b, struct change_row *r)
 		}
 		break;
 	case STAT_GONE:
-		if (r->flags & JF_DELETED)
+		if (row_replaced(r))
 			arr = &cs->deleted, n = &cs->ndeleted, cap = &cs->cap_deleted;
 		break;
 	case STAT_FILE:
 		arr = &cs->paths, n = &cs->npaths, cap = &cs->cap_paths;
 		break;
 	case STAT_DIR:
-		/* walked once all rows are read, so nested new directories are walked once */
-		if (r->flags & JF_SUBTREE)
+		/* walked once all rows are read, so nested new directories are walked
+		 * once; a replaced one is listed whole as the consumer removed it */
+		if (r->flags & JF_SUBTREE || row_replaced(r))
 			arr = &b->subtrees, n = &b->nsubtrees, cap = &b->cap_subtrees;
 		break;
 	}
@@ -491,33 +522,83 @@ walk_subtrees(struct build_ctx *b)
 struct rescan_ctx {
 	struct build_ctx *b;
 	int64_t since;
+	int whole_depth;       /* >= 0: below a changed directory at this depth */
 };
 
-/* Walk callback for a rescan: files changed since the record's time; a
- * directory changed since then may have been moved here, so all below it. */
+/* Walk callback for a rescan, in depth-first order: the files changed since
+ * the record's time, and every file below a directory changed since then
+ * (it may have been moved here, keeping old times). A directory changed
+ * since then may have lost entries nobody saw go: it is to reconcile. */
 static int
 rescan_cb(void *ctx, const char *path, size_t len, unsigned char type,
     const struct stat *st, int depth)
 {
 	struct rescan_ctx *r = ctx;
-	int changed;
+	struct changeset *cs = r->b->cs;
+	int changed, rc = 0;
 
 	(void)len;
 	if (st == NULL)
 		return WALK_CONTINUE;
+	if (r->whole_depth >= 0 && depth <= r->whole_depth)
+		r->whole_depth = -1;       /* out of that directory's subtree */
 	changed = st->st_ctim.tv_sec >= r->since || st->st_mtim.tv_sec >= r->since;
-	if (type == DT_DIR) {
-		/* the rescanned directory itself: its own ctime only says entries
-		 * changed in it, and those entries carry their own times */
-		if (depth == 0 || !changed)
-			return WALK_CONTINUE;
-		add_subtree(r->b, path);
-		return r->b->failed ? WALK_STOP : WALK_SKIP;
+	if (type == DT_DIR && changed) {
+		rc = push(&cs->reconcile, &cs->nreconcile, &cs->cap_reconcile, path);
+		/* the rescanned directory's own ctime only says entries changed in
+		 * it, and those carry their own times */
+		if (depth > 0 && r->whole_depth < 0)
+			r->whole_depth = depth;
+	} else if ((type == DT_REG || type == DT_LNK) && (changed || r->whole_depth >= 0)) {
+		rc = push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
 	}
-	if ((type == DT_REG || type == DT_LNK) && changed)
-		return push(&r->b->cs->paths, &r->b->cs->npaths, &r->b->cs->cap_paths, path) < 0 ?
-		    WALK_STOP : WALK_CONTINUE;
+	if (rc < 0) {
+		r->b->failed = 1;
+		return WALK_STOP;
+	}
 	return WALK_CONTINUE;
+}
+
+/* A rescanned path that is gone: the nearest directory above it that exists,
+ * up to its root, lost it (or an ancestor) and is to reconcile. A root that
+ * is gone is not a deletion: it is reported missing, and covered when back. */
+static int
+reconcile_gone(struct build_ctx *b, const char *path, int root)
+{
+	char *dir = strdup(path), *slash;
+	size_t rl = strlen(b->cfg->roots[root]);
+	struct stat st;
+	int rc = 0;
+
+	if (dir == NULL)
+		return -1;
+	while (strlen(dir) > rl && (slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		if (lstat(dir, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				rc = push(&b->cs->reconcile, &b->cs->nreconcile, &b->cs->cap_reconcile, dir);
+			break;
+		}
+	}
+	free(dir);
+	return rc;
+}
+
+/* Resolves the rescan of one tree (a root or a directory below one). */
+static int
+rescan_tree(struct build_ctx *b, const char *path, int root, int64_t since)
+{
+	struct rescan_ctx r = { b, since, -1 };
+	struct walk_result res;
+	struct stat st;
+	int rc;
+
+	if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) &&
+	    strcmp(path, b->cfg->roots[root]) != 0)
+		return reconcile_gone(b, path, root);
+	rc = walk_tree(path, WALK_STAT, b->cfg, rescan_cb, &r, &res);
+	note_walk_errors(b->cs, &res);
+	return (rc == 1 || b->failed) ? -1 : 0;
 }
 
 static int
@@ -525,9 +606,7 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
     const char *reason)
 {
 	struct build_ctx *b = ctx;
-	struct rescan_ctx r = { b, since };
-	struct walk_result res;
-	int rc;
+	int root = config_root_of(b->cfg, path);
 
 	(void)seq;
 	(void)time;
@@ -535,24 +614,18 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
 	b->cs->rescans++;
 	/* a rescan may name a directory above a root (an unmounted file system):
 	 * resolve it over each root below it */
-	if (config_root_of(b->cfg, path) < 0) {
+	if (root < 0) {
 		size_t i;
 
-		for (i = 0; i < b->cfg->nroots; i++) {
-			if (!path_is_under(b->cfg->roots[i], path))
-				continue;
-			rc = walk_tree(b->cfg->roots[i], WALK_STAT, b->cfg, rescan_cb, &r, &res);
-			note_walk_errors(b->cs, &res);
-			if (rc == 1 || b->failed)
+		for (i = 0; i < b->cfg->nroots; i++)
+			if (path_is_under(b->cfg->roots[i], path) &&
+			    rescan_tree(b, b->cfg->roots[i], (int)i, since) < 0)
 				return -1;
-		}
 		return 0;
 	}
 	if (changeset_path_excluded(b->cfg, path) || in_subtrees(b, path))
 		return 0;
-	rc = walk_tree(path, WALK_STAT, b->cfg, rescan_cb, &r, &res);
-	note_walk_errors(b->cs, &res);
-	return (rc == 1 || b->failed) ? -1 : 0;
+	return rescan_tree(b, path, root, since);
 }
 
 int
@@ -581,6 +654,7 @@ changeset_build(struct changeset *cs, struct journal *j, const struct config *cf
 	}
 	cs->npaths = array_sort_unique_strings(cs->paths, cs->npaths);
 	cs->ndeleted = array_sort_unique_strings(cs->deleted, cs->ndeleted);
+	cs->nreconcile = array_sort_unique_strings(cs->reconcile, cs->nreconcile);
 	ret = cs->errors ? -1 : 0;
 done:
 	for (i = 0; i < b.nsubtrees; i++)
@@ -600,6 +674,9 @@ changeset_free(struct changeset *cs)
 	for (i = 0; i < cs->ndeleted; i++)
 		free(cs->deleted[i]);
 	free(cs->deleted);
+	for (i = 0; i < cs->nreconcile; i++)
+		free(cs->reconcile[i]);
+	free(cs->reconcile);
 	memset(cs, 0, sizeof *cs);
 }
 

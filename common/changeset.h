@@ -2,7 +2,19 @@
  * files to back up: changed rows checked against the file system, created or
  * moved-in directories expanded into the files below them, rescan records
  * resolved by walking only their subtree for entries whose ctime or mtime is
- * at or after the record's time. Sorted (bytewise), no duplicates. */
+ * at or after the record's time. Sorted (bytewise), no duplicates.
+ *
+ * Deletions: `deleted` holds every path whose entry the journal saw go (gone
+ * now, or replaced: a directory where a non-directory was or the other way
+ * round, a directory exchanged or moved over the name and listed whole); a
+ * consumer removes each with everything below it before adding the files.
+ * What a rescan cannot know one by one are the entries that vanished:
+ * `reconcile` holds the directories of the rescanned subtrees whose ctime or
+ * mtime moved since the record's time, the only ones that can have lost an
+ * entry. Together they keep this promise: every path that existed at the
+ * last committed begin and is gone now is in `deleted` or below a path in
+ * it, or its nearest existing ancestor is in `reconcile` (whose entries the
+ * consumer makes match the file system, one level). */
 #ifndef CHJ_CHANGESET_H
 #define CHJ_CHANGESET_H
 
@@ -17,8 +29,10 @@ struct journal;
 struct changeset {
 	char **paths;          /* regular files and symlinks to back up */
 	size_t npaths, cap_paths;
-	char **deleted;        /* paths deleted in the window (no longer present) */
+	char **deleted;        /* paths whose entry of the last committed run is gone */
 	size_t ndeleted, cap_deleted;
+	char **reconcile;      /* directories that may have lost entries not in deleted */
+	size_t nreconcile, cap_reconcile;
 	unsigned long rows;    /* journal rows read */
 	unsigned long rescans; /* rescan records resolved */
 	unsigned long errors;  /* unreadable directories met while expanding */

@@ -741,6 +741,7 @@ journal_flags_str(unsigned flags, char *buf, size_t size)
 		{ JF_CREATED, "created" }, { JF_MODIFIED, "modified" },
 		{ JF_ATTRIB, "attrib" }, { JF_DELETED, "deleted" },
 		{ JF_RENAMED, "renamed" }, { JF_SUBTREE, "subtree" }, { JF_DIR, "dir" },
+		{ JF_MOVED_OUT, "moved_out" },
 	};
 	size_t i, o = 0;
 

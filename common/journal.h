@@ -24,6 +24,8 @@
 #define JF_RENAMED  0x10u  /* got this name by a rename or a move-in */
 #define JF_SUBTREE  0x20u  /* a directory created or moved in: everything below is new */
 #define JF_DIR      0x40u  /* the path was a directory when the event came */
+#define JF_MOVED_OUT 0x80u /* renamed away (with JF_DELETED): a directory took
+                            * its entries along, none of them journaled */
 
 /* journal_open() flags */
 #define JOURNAL_CREATE   0x1  /* create the database and schema if missing */

@@ -876,8 +876,10 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 		report_change(w, full, JF_MODIFIED);
 	if (ev->mask & FAN_ATTRIB)
 		report_change(w, full, JF_ATTRIB | isdir);
-	if (ev->mask & (FAN_DELETE | FAN_MOVED_FROM))
+	if (ev->mask & FAN_DELETE)
 		report_change(w, full, JF_DELETED | isdir);
+	if (ev->mask & FAN_MOVED_FROM)
+		report_change(w, full, JF_DELETED | JF_MOVED_OUT | isdir);
 	if (ev->mask & FAN_MOVED_TO)
 		report_change(w, full, isdir ? JF_RENAMED | JF_SUBTREE | JF_DIR :
 		    JF_RENAMED | JF_CREATED);

@@ -1198,7 +1198,7 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if (ev->mask & IN_DELETE)
 		report_change(w, full, JF_DELETED | isdir);
 	if (ev->mask & IN_MOVED_FROM) {
-		report_change(w, full, JF_DELETED | isdir);
+		report_change(w, full, JF_DELETED | JF_MOVED_OUT | isdir);
 		if (isdir) {
 			uint32_t from = node_child(w, n, ev->name);
 
