@@ -4,12 +4,12 @@
 # (renameat2 RENAME_EXCHANGE). After each, every path that existed at the
 # last committed begin and is gone now must be in `list --deleted` or below a
 # path in it, or its nearest existing ancestor must be in `list --reconcile`
-# (tests/deletion-cover.py); the reconcile list holds only directories whose
+# (tests/deletion_cover.py); the reconcile list holds only directories whose
 # times moved; `begin` says on stderr that the window has rescanned subtrees,
 # and `status` counts them.
 . "$(dirname "$0")/test-lib.sh"
 
-COVER="$CHJ_SRCDIR/tests/deletion-cover.py"
+COVER="$CHJ_SRCDIR/tests/deletion_cover.py"
 
 populate() {
 	for u in alice bob carol dave; do

@@ -8,7 +8,8 @@ round:
   scan1      a full scan of the spool (path, inode, size, mtime_ns, ctime_ns,
              mode, nlink, sha1 of the content; symlinks by their target)
   workload   N random operations (files, directories, renames in, out and
-             within the root, hard links, symlinks, odd names; now and then
+             within the root, exchanges (renameat2 RENAME_EXCHANGE) of files
+             and directories, hard links, symlinks, odd names; now and then
              the daemon is SIGKILLed and restarted with changes made while it
              is down, or SIGSTOPped under heavy churn)
   list       begin + list -0: the listed paths
@@ -17,7 +18,11 @@ round:
              mtime, ctime, mode or content differ from scan1;
              missed  = changed - listed: must be empty (the journal must never
              silently miss a change); printed, and the run exits 1;
-             false positives = listed - changed (allowed, reported as a ratio)
+             false positives = listed - changed (allowed, reported as a ratio);
+             gone = files and directories of the round's start that are gone:
+             each must be in `list --deleted` or below a path of it, or its
+             nearest existing directory in `list --reconcile`
+             (deletion_cover.py); one that is not is a miss too
   commit
 
 Documented limits of inotify that the ground truth accepts:
@@ -44,6 +49,7 @@ stderr); 2: the run itself failed (setup error, unexpected exception).
 """
 
 import argparse
+import ctypes
 import errno
 import hashlib
 import os
@@ -55,6 +61,11 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deletion_cover  # noqa: E402  (beside this file)
+
+LIBC = ctypes.CDLL(None, use_errno=True)     # renameat2 for exchanges
 
 COOKIE_PREFIX = b".chjournal-cookie."
 MAX_QUEUE_SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
@@ -110,6 +121,27 @@ def scan(root):
                     continue
                 out[e.path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
                                st.st_mode, st.st_nlink, digest)
+    return out
+
+
+def all_paths(root):
+    """Every file and directory below root (not root itself), cookies left out:
+    what a gone path is looked up in."""
+    out = []
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with it:
+            for e in it:
+                if e.name.startswith(COOKIE_PREFIX):
+                    continue
+                out.append(e.path)
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
     return out
 
 
@@ -663,6 +695,24 @@ class Workload:
         self.record("rmtree", src)
         self.refresh()
 
+    def op_exchange(self):
+        # renameat2(RENAME_EXCHANGE) of two entries, files or directories,
+        # neither below the other
+        a = self.rng.choice(self.dirs[1:] + self.files) if len(self.dirs) > 1 else None
+        b = self.rng.choice(self.dirs[1:] + self.files) if a is not None else None
+        if a is None or a == b or a.startswith(b + b"/") or b.startswith(a + b"/"):
+            return False
+        for p in (a, b):
+            if os.path.isdir(p) and not os.path.islink(p):
+                self.note_links_below(p)
+            else:
+                self.note_link(p)
+        if LIBC.renameat2(-100, a, -100, b, 2) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        self.record("exchange", a, b)
+        self.refresh()
+
     def op_replace_dir_with_file(self):
         # rmdir a (possibly empty) directory, a file of the same name
         empties = [d for d in self.dirs[1:] if not os.listdir(d)]
@@ -682,12 +732,14 @@ class Workload:
         ("rename_dir_over_empty", 1), ("recreate_same_name", 1), ("rename_file", 8),
         ("rename_dir", 3), ("move_out", 2), ("move_in", 2), ("hardlink", 3),
         ("symlink", 3), ("resymlink", 1), ("rmtree", 1), ("replace_dir_with_file", 1),
+        ("exchange", 2),
     ]
 
     DIR_OPS = [
         ("mkdir_deep", 3), ("mkdir_rename_fill", 2), ("mkdir_rename_parent", 3),
         ("rename_dir_over_empty", 1), ("recreate_same_name", 3), ("rename_dir", 4),
         ("move_out", 2), ("move_in", 2), ("rmtree", 1), ("create", 4), ("write", 2),
+        ("exchange", 2),
     ]
 
     def random_op(self, ops=None):
@@ -777,7 +829,8 @@ def run(args):
         wl = Workload(rng, root, outside, args.verbose)
         per_round = max(1, args.ops // args.rounds)
         totals = {"ops": 0, "changed": 0, "listed": 0, "missed": 0, "fp": 0,
-                  "kills": 0, "stops": 0, "unwatched": 0}
+                  "kills": 0, "stops": 0, "unwatched": 0, "gone": 0, "gone_missed": 0,
+                  "reconcile": 0}
         rows = []
         failed = False
         for rnd in range(1, args.rounds + 1):
@@ -789,6 +842,7 @@ def run(args):
             wl.record("round", rnd)
             wl.refresh()
             scan1 = scan(root)
+            before = all_paths(root)
             done = 0
             kills = stops = 0
             while done < nops:
@@ -839,15 +893,24 @@ def run(args):
             scan2 = scan(root)
             changed = changed_paths(scan1, scan2, wl.link_inos)
             missed = changed - listed
+            # deletions: every gone path in --deleted (or below one), or its
+            # nearest existing directory in --reconcile
+            deleted = [p for p in daemon.agent("list", "torture", "--deleted", "-0")
+                       .stdout.split(b"\0") if p]
+            reconcile = [p for p in daemon.agent("list", "torture", "--reconcile", "-0")
+                         .stdout.split(b"\0") if p]
+            gone_missed = deletion_cover.uncovered(before, deleted, reconcile, [root])
             fps = listed - changed
             unwatched = (unwatched_dirs(root, daemon.proc.pid)
                          if args.watch_check != "off" and daemon.proc is not None else [])
             ratio = len(fps) / len(listed) if listed else 0.0
+            gone = sum(1 for p in before if not os.path.lexists(p))
             rows.append((rnd, done, kills, stops, len(changed), len(listed), len(missed),
-                         len(unwatched), ratio))
+                         gone, len(gone_missed), len(reconcile), len(unwatched), ratio))
             for k, v in (("ops", done), ("changed", len(changed)), ("listed", len(listed)),
                          ("missed", len(missed)), ("fp", len(fps)), ("kills", kills),
-                         ("stops", stops), ("unwatched", len(unwatched))):
+                         ("stops", stops), ("unwatched", len(unwatched)), ("gone", gone),
+                         ("gone_missed", len(gone_missed)), ("reconcile", len(reconcile))):
                 totals[k] += v
             if missed:
                 print("round %d: %d changed paths MISSED (seed %d):" % (rnd, len(missed), args.seed),
@@ -857,13 +920,19 @@ def run(args):
                     print("  missed: %s%s\n    before: %s\n    after:  %s" % (
                         show(p), " (below an unwatched directory)" if below else "",
                         scan1.get(p), scan2[p]), file=sys.stderr)
+            if gone_missed:
+                print("round %d: %d gone paths MISSED: in neither --deleted nor below a "
+                      "--reconcile directory (seed %d):" % (rnd, len(gone_missed), args.seed),
+                      file=sys.stderr)
+                for p in gone_missed:
+                    print("  gone, not covered: %s" % show(p), file=sys.stderr)
             if unwatched:
                 print("round %d: %d directories NOT WATCHED by the daemon (seed %d): later "
                       "changes in them would be missed:" % (rnd, len(unwatched), args.seed),
                       file=sys.stderr)
                 for p in unwatched:
                     print("  unwatched: %s" % show(p), file=sys.stderr)
-            if missed or (unwatched and args.watch_check == "fail"):
+            if missed or gone_missed or (unwatched and args.watch_check == "fail"):
                 failed = True
                 # no commit: the journal keeps the round's rows for inspection
                 break
@@ -876,23 +945,26 @@ def run(args):
         print("torture: seed %d, %d rounds, %d ops (%d daemon SIGKILL, %d SIGSTOP%s)" % (
             args.seed, args.rounds, totals["ops"], totals["kills"], totals["stops"],
             ", queue overflow seen" if overflows else ""))
-        print("%-6s %6s %6s %6s %8s %7s %7s %9s %9s" % (
-            "round", "ops", "kills", "stops", "changed", "listed", "missed", "unwatched",
-            "fp-ratio"))
+        fmt = "%-6s %6s %6s %6s %8s %7s %7s %6s %8s %9s %9s %9s"
+        print(fmt % ("round", "ops", "kills", "stops", "changed", "listed", "missed", "gone",
+                     "g-missed", "reconcile", "unwatched", "fp-ratio"))
         for r in rows:
-            print("%-6d %6d %6d %6d %8d %7d %7d %9d %9.3f" % r)
+            print("%-6d %6d %6d %6d %8d %7d %7d %6d %8d %9d %9d %9.3f" % r)
         ratio = totals["fp"] / totals["listed"] if totals["listed"] else 0.0
-        print("%-6s %6d %6d %6d %8d %7d %7d %9d %9.3f" % (
+        print("%-6s %6d %6d %6d %8d %7d %7d %6d %8d %9d %9d %9.3f" % (
             "total", totals["ops"], totals["kills"], totals["stops"], totals["changed"],
-            totals["listed"], totals["missed"], totals["unwatched"], ratio))
+            totals["listed"], totals["missed"], totals["gone"], totals["gone_missed"],
+            totals["reconcile"], totals["unwatched"], ratio))
         print("ops by kind: " + ", ".join("%s=%d" % kv for kv in sorted(wl.counts.items())))
         if rc != 0:
             print("torture: chjournald exited %d on SIGTERM; log %s" % (rc, logpath),
                   file=sys.stderr)
             return 1
         if failed:
-            print("torture: FAILED (seed %d): %d changed paths missed, %d directories not "
-                  "watched" % (args.seed, totals["missed"], totals["unwatched"]), file=sys.stderr)
+            print("torture: FAILED (seed %d): %d changed paths missed, %d gone paths not "
+                  "covered, %d directories not watched" % (
+                      args.seed, totals["missed"], totals["gone_missed"], totals["unwatched"]),
+                  file=sys.stderr)
             return 1
         ok = True
         return 0

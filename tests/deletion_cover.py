@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""deletion-cover.py: checks the promise of `list --deleted` and `list
+"""deletion_cover.py: checks the promise of `list --deleted` and `list
 --reconcile`: every path that existed at the last committed begin and is gone
 now is in the deleted list or below a path in it, or its nearest existing
-ancestor is a directory of the reconcile list (a consumer makes the entries
+directory (an ancestor a file replaced is gone) is in the reconcile list (a consumer makes the entries
 directly in each reconcile directory match the file system: the nearest
 existing ancestor of a gone path lost it, or lost the directory above it).
 
-    deletion-cover.py BEFORE DELETED RECONCILE ROOT...
+    deletion_cover.py BEFORE DELETED RECONCILE ROOT...
 
 BEFORE, DELETED and RECONCILE are NUL-separated path lists (BEFORE: every file
 and directory under the roots when the last run was committed, e.g. from
@@ -15,6 +15,7 @@ and directory under the roots when the last run was committed, e.g. from
 nothing (the cost of the promise, not an error). Imported by torture.py.
 """
 import os
+import stat
 import sys
 
 
@@ -42,8 +43,16 @@ def ancestors(path, roots):
     return out
 
 
-def uncovered(before, deleted, reconcile, roots, exists=exists):
-    """The gone paths of before that neither list covers, sorted."""
+def is_dir(path):
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def uncovered(before, deleted, reconcile, roots, exists=exists, is_dir=is_dir):
+    """The gone paths of before that neither list covers, sorted. An ancestor
+    that is not a directory now is gone too (a file took its name)."""
     deleted = set(deleted)
     reconcile = set(reconcile)
     missed = []
@@ -53,7 +62,7 @@ def uncovered(before, deleted, reconcile, roots, exists=exists):
         above = ancestors(p, roots)
         if p in deleted or any(a in deleted for a in above):
             continue
-        gone_above = [a for a in above if not exists(a)]
+        gone_above = [a for a in above if not is_dir(a)]
         rest = above[len(gone_above):]
         if rest and rest[0] in reconcile:
             continue
