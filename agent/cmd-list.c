@@ -3,18 +3,27 @@
  * or the directories whose vanished entries are unknown. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "array.h"
 #include "changeset.h"
+#include "path.h"
 #include "progress.h"
 
 enum list_what { LIST_FILES, LIST_DELETED, LIST_RECONCILE };
 
+/* What a full run prints: the files, the directories, or the directories
+ * each with its entries (--reconcile --entries). */
+enum full_what { FULL_FILES, FULL_DIRS, FULL_DIR_ENTRIES };
+
 struct full_ctx {
 	int nul;
-	int dirs;                      /* print the directories, not the files */
+	enum full_what what;
+	char **found;                  /* FULL_DIR_ENTRIES: the directories, printed after */
+	size_t nfound, cap_found;
 	unsigned long refused;
 	int write_failed;
 	int show_progress;             /* stderr is a terminal */
@@ -37,9 +46,22 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 		if (progress_format(&f->progress, 0, line, sizeof line))
 			fprintf(stderr, "\r%s, %llu files\033[K", line, (unsigned long long)f->files);
 	}
-	if (f->dirs ? type != DT_DIR : (type != DT_REG && type != DT_LNK))
+	if (f->what != FULL_FILES ? type != DT_DIR : (type != DT_REG && type != DT_LNK))
 		return WALK_CONTINUE;
 	f->files++;
+	if (f->what == FULL_DIR_ENTRIES) {
+		char **na = array_grow(f->found, f->nfound, &f->cap_found, sizeof *na, 256);
+
+		if (na == NULL || (na[f->nfound] = strdup(path)) == NULL) {
+			f->found = na ? na : f->found;
+			errno = ENOMEM;
+			f->write_failed = 1;
+			return WALK_STOP;
+		}
+		f->found = na;
+		f->nfound++;
+		return WALK_CONTINUE;
+	}
 	if (agent_print_path(stdout, path, f->nul, &f->refused) < 0) {
 		f->write_failed = 1;
 		return WALK_STOP;
@@ -47,10 +69,80 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 	return WALK_CONTINUE;
 }
 
-/* A full run: every file; with dirs, every directory (nothing of the last
- * run can be known to remain: each directory is to reconcile). */
+/* Prints directory dir as "DIR/" and then each of its entries, sorted, as
+ * "DIR/NAME" (sync cookies in a root left out): what a consumer that cannot
+ * read the file system later (a tar chain's restore) needs to reconcile the
+ * directory. A directory gone meanwhile prints alone. Returns -1 on a write
+ * error, 1 when the directory could not be read (errors counted). */
 static int
-list_full(struct agent *a, int nul, int dirs)
+print_dir_entries(struct agent *a, const char *dir, int nul, unsigned long *refused)
+{
+	struct dirent *de;
+	char **names = NULL, *head;
+	size_t n = 0, cap = 0, i;
+	int rc = 0, in_root = config_root_of(&a->cfg, dir) >= 0 &&
+	    config_is_root(&a->cfg, dir, strlen(dir));
+	DIR *d;
+
+	if ((head = path_join(dir, "")) == NULL)
+		return -1;
+	rc = agent_print_path(stdout, head, nul, refused);
+	free(head);
+	if (rc < 0)
+		return -1;
+	if ((d = opendir(dir)) == NULL)
+		return (errno == ENOENT || errno == ENOTDIR) ? 0 : 1;
+	while ((de = readdir(d)) != NULL) {
+		char **na;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    (in_root && path_is_cookie_name(de->d_name)))
+			continue;
+		if ((na = array_grow(names, n, &cap, sizeof *na, 64)) == NULL ||
+		    (na[n] = path_join(dir, de->d_name)) == NULL) {
+			names = na ? na : names;
+			rc = -1;
+			break;
+		}
+		names = na;
+		n++;
+	}
+	closedir(d);
+	n = array_sort_unique_strings(names, n);
+	for (i = 0; i < n; i++) {
+		if (rc == 0 && agent_print_path(stdout, names[i], nul, refused) < 0)
+			rc = -1;
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+/* Prints each directory of dirs with its entries; returns EXIT_ERROR
+ * (printed) on a write error or an unreadable directory. */
+static int
+print_entries_of(struct agent *a, char **dirs, size_t n, int nul, unsigned long *refused)
+{
+	size_t i;
+	unsigned long unreadable = 0;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = print_dir_entries(a, dirs[i], nul, refused);
+		if (rc < 0)
+			return agent_error("cannot write the list: %s", strerror(errno));
+		unreadable += rc;
+	}
+	if (unreadable > 0)
+		return agent_error("the list is incomplete: %lu directories to reconcile could not "
+		    "be read", unreadable);
+	return EXIT_OK;
+}
+
+/* A full run: every file; or every directory (nothing of the last run can
+ * be known to remain: each directory is to reconcile). */
+static int
+list_full(struct agent *a, int nul, enum full_what what)
 {
 	struct full_ctx f;
 	struct walk_result res;
@@ -59,13 +151,18 @@ list_full(struct agent *a, int nul, int dirs)
 
 	memset(&f, 0, sizeof f);
 	f.nul = nul;
-	f.dirs = dirs;
+	f.what = what;
 	/* progress on a terminal only; the daemon's watch count sizes the ETA */
 	f.show_progress = isatty(STDERR_FILENO);
 	if (journal_meta_get_int(a->journal, "watches", &watched) != 0)
 		watched = 0;
 	progress_start(&f.progress, "listing", "directories", (uint64_t)watched);
 	changeset_walk_full(&a->cfg, full_cb, &f, &res);
+	if (what == FULL_DIR_ENTRIES && !f.write_failed)
+		rc = print_entries_of(a, f.found, f.nfound, nul, &f.refused);
+	while (f.nfound > 0)
+		free(f.found[--f.nfound]);
+	free(f.found);
 	if (f.show_progress) {
 		char line[256];
 
@@ -82,7 +179,7 @@ list_full(struct agent *a, int nul, int dirs)
 }
 
 static int
-list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what)
+list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what, int entries)
 {
 	struct changeset cs;
 	char **arr;
@@ -93,7 +190,9 @@ list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what)
 	built = changeset_build(&cs, a->journal, &a->cfg, after_seq);
 	arr = what == LIST_DELETED ? cs.deleted : what == LIST_RECONCILE ? cs.reconcile : cs.paths;
 	n = what == LIST_DELETED ? cs.ndeleted : what == LIST_RECONCILE ? cs.nreconcile : cs.npaths;
-	for (i = 0; i < n; i++) {
+	if (entries)
+		rc = print_entries_of(a, arr, n, nul, &refused);
+	for (i = 0; i < n && !entries; i++) {
 		if (agent_print_path(stdout, arr[i], nul, &refused) < 0) {
 			rc = agent_error("cannot write the list: %s", strerror(errno));
 			break;
@@ -114,7 +213,7 @@ cmd_list(struct agent *a, int argc, char **argv)
 	struct consumer_state st;
 	const char *name = NULL;
 	enum list_what what = LIST_FILES;
-	int nul = 0, i, lr;
+	int nul = 0, entries = 0, i, lr;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
@@ -125,7 +224,9 @@ cmd_list(struct agent *a, int argc, char **argv)
 			if (what != LIST_FILES && what != w)
 				return agent_usage_error("list", "--deleted and --reconcile do not go together");
 			what = w;
-		} else if (argv[i][0] == '-')
+		} else if (strcmp(argv[i], "--entries") == 0)
+			entries = 1;
+		else if (argv[i][0] == '-')
 			return agent_usage_error("list", "unknown option '%s'", argv[i]);
 		else if (name == NULL)
 			name = argv[i];
@@ -134,6 +235,8 @@ cmd_list(struct agent *a, int argc, char **argv)
 	}
 	if (name == NULL)
 		return agent_usage_error("list", "expected a consumer name");
+	if (entries && what != LIST_RECONCILE)
+		return agent_usage_error("list", "--entries goes with --reconcile");
 	if (agent_open_consumers(a, &cs, name, 0) < 0)
 		return EXIT_ERROR;
 	lr = consumer_load(&cs, name, &st);
@@ -150,6 +253,8 @@ cmd_list(struct agent *a, int argc, char **argv)
 		return agent_error("consumer '%s': the journal was recreated since its begin: "
 		    "run begin again", name);
 	if (st.open_full)
-		return what == LIST_DELETED ? EXIT_OK : list_full(a, nul, what == LIST_RECONCILE);
-	return list_window(a, st.open_after_seq, nul, what);
+		return what == LIST_DELETED ? EXIT_OK :
+		    list_full(a, nul, what != LIST_RECONCILE ? FULL_FILES :
+		    entries ? FULL_DIR_ENTRIES : FULL_DIRS);
+	return list_window(a, st.open_after_seq, nul, what, entries);
 }

@@ -1,11 +1,14 @@
 #!/bin/bash
 # t0602-cron-rsync: contrib/cron/chjournal-incremental keeping a mirror up to
-# date with real rsync (the command of contrib/cron/README): a full run
+# date with real rsync through contrib/cron/chjournal-rsync-mirror: a full run
 # mirrors each root with `rsync -a --delete`; each incremental run sends the
-# listed files and, with --delete-missing-args, turns the deleted list into
-# deletions. After every run the mirror's files and symlinks (content, mode,
-# mtime, targets) equal the spool's, through creates, modifications,
-# deletions, file and directory renames, type changes and odd names. A failing
+# listed files, turns the deleted list into deletions, copies a directory
+# exchanged onto a name whole, and reconciles the directories a rescan could
+# not see lose entries (rsync -d --delete, one level). After every run the
+# mirror's files and symlinks (content, mode, mtime, targets) equal the
+# spool's and it has no directory the spool lacks, through creates,
+# modifications, deletions, file and directory renames, type changes, odd
+# names, exchanges, and deletions made while the daemon was down. A failing
 # rsync aborts the run with rsync's exit status and the next run catches up.
 . "$(dirname "$0")/test-lib.sh"
 
@@ -23,17 +26,9 @@ cron() {
 	"$SCRIPT" -c "$CONF" --chjournal "$CHJOURNAL" --lock "$LOCK" --tmpdir "$TRASH" "$@"
 }
 
-# the rsync command of contrib/cron/README
-RSYNC_CMD='set -e
-if [ "$CHJ_MODE" = full ]; then
-	printf "%s\n" "$CHJ_ROOTS" | while IFS= read -r root; do
-		mkdir -p "$MIRROR$root"
-		rsync -a --delete --exclude=".chjournal-cookie.*" "$root/" "$MIRROR$root/"
-	done
-else
-	cat - "$CHJ_DELETED_TOP_LIST" |
-		rsync -a --from0 --files-from=- --delete-missing-args --force / "$MIRROR/"
-fi'
+# the installed mirror program; MIRROR is read when the command runs
+RSYNC_CMD='"$CHJ_SRCDIR/contrib/cron/chjournal-rsync-mirror" "$MIRROR"'
+export CHJ_SRCDIR
 
 # snap DIR: every file and symlink below DIR, one line each (see t0601)
 snap() {
@@ -48,11 +43,30 @@ snap() {
 	done) | tr '\n\0' '\001\n' | sed 's/\x01/\\n/g'
 }
 
+# dirs DIR: the directories below DIR
+dirs() {
+	(cd "$1" && find . -mindepth 1 -type d -print0 | LC_ALL=C sort -z | tr '\n\0' '\001\n')
+}
+
 check_mirror() {
 	snap "$SPOOL" >snap.spool &&
 	snap "$MIRROR$SPOOL" >snap.mirror &&
 	test -s snap.spool &&
-	test_cmp snap.spool snap.mirror
+	test_cmp snap.spool snap.mirror &&
+	dirs "$SPOOL" >dirs.spool &&
+	dirs "$MIRROR$SPOOL" >dirs.mirror &&
+	{ LC_ALL=C comm -13 dirs.spool dirs.mirror >dirs.extra; test ! -s dirs.extra ||
+	  { echo "directories the spool lacks on the mirror:"; cat dirs.extra; false; }; }
+}
+
+# exchange A B: renameat2(RENAME_EXCHANGE)
+exchange() {
+	python3 -c "
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2):
+    sys.exit(os.strerror(ctypes.get_errno()))
+" "$1" "$2"
 }
 
 field() {
@@ -173,6 +187,36 @@ expect_success 'the next run catches up: the mirror equals the spool' '
 	round "true" &&
 	test_eq files 1 "$(field files run.err)" &&
 	test_eq deleted 1 "$(field deleted run.err)"
+'
+
+expect_success 'round 5: exchanges of two directories and of a file and a directory' '
+	mkdir -p $S/user/alice/Work/old $S/user/alice/Home &&
+	echo w >$S/user/alice/Work/old/w &&
+	echo h >$S/user/alice/Home/h &&
+	round true &&
+	round "
+	exchange $S/user/alice/Work $S/user/alice/Home &&
+	exchange $S/user/alice/1. $S/user/alice/Home
+	" &&
+	test -f "$MIRROR$S/user/alice/Home" &&
+	test -f "$MIRROR$S/user/alice/1./old/w"
+'
+
+expect_success 'round 6: deletions and renames while the daemon is down: reconciled' '
+	mkdir -p $S/user/dave/a/b $S/user/dave/c &&
+	echo 1 >$S/user/dave/a/b/1 && echo 2 >$S/user/dave/c/2 && echo 3 >$S/user/dave/a/3 &&
+	round true &&
+	stop_daemon &&
+	rm $S/user/dave/a/3 &&
+	rm -r $S/user/dave/a/b &&
+	mv $S/user/dave/c $S/user/dave/c2 &&
+	rm "$S/user/with space/a file" &&
+	start_daemon &&
+	round true &&
+	test "$(field reconcile run.err)" -gt 0 &&
+	test ! -e "$MIRROR$S/user/dave/a/b" &&
+	test ! -e "$MIRROR$S/user/dave/c" &&
+	test ! -e "$MIRROR$S/user/with space/a file"
 '
 
 expect_success 'daemon stops cleanly' '
