@@ -42,44 +42,15 @@ expect_code() {
 	return 1
 }
 
-# the tar command of contrib/cron/README: one archive per run named after the
-# run id and mode, plus the run's deleted list and list; paths are stored
-# relative to / (no "Removing leading /" warning), an existing archive is never
-# overwritten
-TAR_CMD='set -e
-base="$DEST/$CHJ_RUN_ID.$CHJ_MODE"
-test ! -e "$base.tar"
-sed -z "s,^/,," | tar --create --file "$base.tar" -C / --null --no-recursion --files-from=-
-cp "$CHJ_DELETED_LIST" "$base.deleted"
-cp "$CHJ_LIST" "$base.list"'
-export DEST="$ARCH"
+# the installed archive program: one archive per run named after the run id
+# and mode, with the run's list, deleted list and reconcile entries beside it
+TAR_CMD='"$CHJ_SRCDIR/contrib/cron/chjournal-tar-archive" "$DEST"'
+export DEST="$ARCH" CHJ_SRCDIR
 
-# restore_tar DEST ARCHIVE...: the restore procedure of contrib/cron/README:
-# for each archive in order, delete the paths of its deleted list, remove any
-# non-directory where a listed file needs a directory (a file or symlink that
-# became a directory), then extract it
+# restore_tar DEST ARCHIVE...: the installed restore program: for each archive
+# in order, what its run says is gone is removed, then it is extracted
 restore_tar() {
-	dest=$1
-	shift
-	for a in "$@"; do
-		base=${a%.tar}
-		while IFS= read -r -d '' p; do
-			rm -rf -- "$dest$p"
-		done <"$base.deleted"
-		last=
-		while IFS= read -r -d '' p; do
-			d=${p%/*}
-			[ "$d" = "$last" ] && continue
-			last=$d
-			while [ -n "$d" ]; do
-				if [ -L "$dest$d" ] || { [ -e "$dest$d" ] && [ ! -d "$dest$d" ]; }; then
-					rm -f -- "$dest$d"
-				fi
-				d=${d%/*}
-			done
-		done <"$base.list"
-		tar --extract --file "$a" -C "$dest" --preserve-permissions --recursive-unlink || return 1
-	done
+	"$CHJ_SRCDIR/contrib/cron/chjournal-tar-restore" "$@"
 }
 
 # snap DIR: every file and symlink below DIR (not directories: the journal
@@ -106,7 +77,27 @@ check_restore() {
 	snap "$SPOOL" >snap.spool &&
 	snap "$TRASH/restore$SPOOL" >snap.restore &&
 	test -s snap.spool &&
-	test_cmp snap.spool snap.restore
+	test_cmp snap.spool snap.restore &&
+	dirs "$SPOOL" >dirs.spool &&
+	dirs "$TRASH/restore$SPOOL" >dirs.restore &&
+	{ LC_ALL=C comm -13 dirs.spool dirs.restore >dirs.extra; test ! -s dirs.extra ||
+	  { echo "directories the spool lacks in the restore:"; cat dirs.extra; false; }; }
+}
+
+# dirs DIR: the directories below DIR (empty ones are not backed up: the
+# restore may lack some, never hold one the spool lacks)
+dirs() {
+	(cd "$1" && find . -mindepth 1 -type d -print0 | LC_ALL=C sort -z | tr '\n\0' '\001\n')
+}
+
+# exchange A B: renameat2(RENAME_EXCHANGE)
+exchange() {
+	python3 -c "
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2):
+    sys.exit(os.strerror(ctypes.get_errno()))
+" "$1" "$2"
 }
 
 # field NAME FILE: the value of NAME=... in the last log line of FILE
@@ -246,6 +237,34 @@ expect_success 'round 4: replace by rename, move between directories, delete and
 	mv $S/user/alice/2. $S/user/alice/two &&
 	rm $S/shared/link2 && mkdir $S/shared/link2 && echo d >$S/shared/link2/f
 	"
+'
+
+expect_success 'round 5: exchanges of two directories and of a file and a directory' '
+	mkdir -p "$S/user/alice/Work/old" "$S/user/alice/Home" &&
+	echo w >"$S/user/alice/Work/old/w" &&
+	echo h >"$S/user/alice/Home/h" &&
+	round true &&
+	round "
+	exchange $S/user/alice/Work $S/user/alice/Home &&
+	exchange $S/user/alice/1. $S/user/alice/Home
+	"
+'
+
+expect_success 'round 6: deletions and renames while the daemon is down, odd names' '
+	mkdir -p "$S/user/dave/a/b" "$S/user/dave/c" "$S/user/dave/odd" &&
+	echo 1 >"$S/user/dave/a/b/1" && echo 2 >"$S/user/dave/c/2" && echo 3 >"$S/user/dave/a/3" &&
+	for n in "x]y" "*" "@" "a b" "$NL" "-n" "[z"; do echo "$n" >"$S/user/dave/odd/$n" || return 1; done &&
+	round true &&
+	stop_daemon &&
+	rm "$S/user/dave/a/3" "$S/user/dave/odd/x]y" "$S/user/dave/odd/*" "$S/user/dave/odd/$NL" &&
+	rm -r "$S/user/dave/a/b" &&
+	mv "$S/user/dave/c" "$S/user/dave/c2" &&
+	start_daemon &&
+	round true &&
+	test "$(field reconcile run.err)" -gt 0 &&
+	test ! -e "$TRASH/restore$S/user/dave/a/b" &&
+	test ! -e "$TRASH/restore$S/user/dave/odd/*" &&
+	test -e "$TRASH/restore$S/user/dave/odd/@"
 '
 
 expect_success 'a run with no change is incremental and archives nothing' '
