@@ -20,13 +20,18 @@ const struct agent_command agent_commands[] = {
 	  "the time since it stopped is covered by a rescan and stderr says so. A `begin` on a\n"
 	  "consumer with an open run replaces that run. --timeout bounds the wait for the\n"
 	  "daemon (default: key sync_timeout)." },
-	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted]",
+	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0), every regular file and symlink under the roots created, written, changed\n"
 	  "or renamed since the consumer's last committed begin; everything for a full run.\n"
-	  "--deleted prints the paths deleted in the window instead. Without -0 a path holding\n"
-	  "a newline is refused with an error naming it, and the exit status is 1." },
+	  "--deleted prints instead the paths whose entries are gone (deleted, moved away, or\n"
+	  "replaced by an exchange or by an entry of another kind): remove each with what is\n"
+	  "below it, then add the list. --reconcile prints the directories that may have lost\n"
+	  "entries the journal could not see one by one (rescanned subtrees; every directory\n"
+	  "for a full run): make the entries directly in each match the file system. With\n"
+	  "--entries each directory is printed as DIR/ followed by its entries. Without -0 a\n"
+	  "path holding a newline is refused with an error naming it, and the exit status is 1." },
 	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER",
 	  "end the open run: the next window starts at its begin",
 	  "Advances CONSUMER's window to the point of its open `begin`. Changes made after\n"

@@ -1000,8 +1000,9 @@ static void
 test_flags_str(void **state)
 {
 	char buf[128];
-	unsigned all = JF_CREATED | JF_MODIFIED | JF_ATTRIB | JF_DELETED | JF_RENAMED | JF_SUBTREE | JF_DIR;
-	const char *all_str = "created,modified,attrib,deleted,renamed,subtree,dir";
+	unsigned all = JF_CREATED | JF_MODIFIED | JF_ATTRIB | JF_DELETED | JF_RENAMED | JF_SUBTREE |
+	    JF_DIR | JF_MOVED_OUT;
+	const char *all_str = "created,modified,attrib,deleted,renamed,subtree,dir,moved_out";
 	size_t size;
 
 	(void)state;
@@ -1009,6 +1010,8 @@ test_flags_str(void **state)
 	assert_string_equal(journal_flags_str(JF_CREATED, buf, sizeof buf), "created");
 	assert_string_equal(journal_flags_str(JF_CREATED | JF_MODIFIED, buf, sizeof buf), "created,modified");
 	assert_string_equal(journal_flags_str(JF_DELETED | JF_DIR, buf, sizeof buf), "deleted,dir");
+	assert_string_equal(journal_flags_str(JF_DELETED | JF_MOVED_OUT, buf, sizeof buf),
+	    "deleted,moved_out");
 	assert_string_equal(journal_flags_str(JF_RENAMED | JF_SUBTREE | JF_DIR, buf, sizeof buf),
 	    "renamed,subtree,dir");
 	assert_string_equal(journal_flags_str(JF_ATTRIB, buf, sizeof buf), "attrib");
