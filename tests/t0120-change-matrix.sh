@@ -234,7 +234,7 @@ change() {
 	[ -z "$kind_skip" ] || echo "# skip: $1 ($kind_skip)"
 }
 
-# then KIND TITLE BODY: a further step of the scenario (a late event, a
+# then_ KIND TITLE BODY: a further step of the scenario (a late event, a
 # second change), ending with its own measure.
 then_() {
 	[ -n "$kind_skip" ] && return 0
@@ -319,9 +319,11 @@ change 'setxattr' 'mkdir -p "$D" && echo x >"$D/f"' \
 		skip_kind "setxattr: $(tail -n 1 xa.err)"'
 matrix - 'setxattr: listed' 'listed "$D/f"'
 
+# [issue: chattr]
 # FS_IOC_SETFLAGS changes the inode's flags and ctime, and the kernel sends
-# no fsnotify event for it (vfs_fileattr_set() has no hook; measured on 6.18:
-# neither IN_ATTRIB nor FAN_ATTRIB): nothing but a ctime walk would see it.
+# no fsnotify event for it (vfs_fileattr_set() has no hook; measured on
+# 6.18: neither IN_ATTRIB nor FAN_ATTRIB): nothing but a ctime walk would
+# see it.
 change 'chattr +i then -i (inode flags only)' 'mkdir -p "$D" && echo x >"$D/f"' \
 	'{ chattr +i "$D/f" 2>ch.err || skip_kind "chattr: $(cat ch.err)"; } &&
 	chattr -i "$D/f"'
@@ -368,6 +370,7 @@ change 'move a directory out of the root' \
 matrix - 'move a directory out of the root: its paths in --deleted' 'deleted "$D/t/x" "$D/t/u/y"'
 
 # ---- renameat2(RENAME_EXCHANGE) ----
+# [issue: exchanges]
 # The kernel reports an exchange as two renames (inotify: MOVED_FROM a /
 # MOVED_TO b, then MOVED_FROM b / MOVED_TO a; fanotify also FAN_RENAME), so
 # both names are journaled; but both names still exist afterwards, so
@@ -397,13 +400,15 @@ matrix 'inotify fanotify' 'exchange a file and a directory: the old paths in --d
 	'deleted "$D/dir/x"'
 
 # ---- hard links ----
+# [issue: hard links]
 # A link, an unlink or a write reaches the watcher of the directory of the
 # name it went through (inotify: the parent's watch; fanotify: the event's
 # directory handle and name); the other names' directories hear nothing: a
-# link count change is an inode-only IN_ATTRIB (fanotify: FAN_ATTRIB with the
-# inode's handle and no name, which the daemon ignores). No kernel interface
-# maps an inode to its names: seeing the other names needs our own index of
-# multiply-linked files (dev, inode -> names), kept by the crawl and list.
+# link count change is an inode-only IN_ATTRIB (fanotify: FAN_ATTRIB with
+# the inode's handle and no name, which the daemon ignores). No kernel
+# interface maps an inode to its names: seeing the other names needs our own
+# index of multiply-linked files (dev, inode -> names), kept by the crawl
+# and list.
 
 change 'hard link: create a link' 'mkdir -p "$D/a" "$D/b" && echo m >"$D/a/1"' 'ln "$D/a/1" "$D/b/1"'
 matrix - 'hard link: create a link: the new name listed' 'listed "$D/b/1"'
@@ -438,10 +443,11 @@ matrix 'inotify fanotify' 'hard link: write through a name outside the root: the
 	'listed "$D/o"'
 
 # ---- writes with no event until a close ----
+# [issue: files open for writing]
 # A write through a shared mapping, a native AIO write and a loop device's
-# write to its backing file make no IN_MODIFY / FAN_MODIFY: the only event is
-# IN_CLOSE_WRITE when the last reference to the open file goes (close of the
-# descriptor, or munmap when the mapping outlives it; the loop device's
+# write to its backing file make no IN_MODIFY / FAN_MODIFY: the only event
+# is IN_CLOSE_WRITE when the last reference to the open file goes (close of
+# the descriptor, or munmap when the mapping outlives it; the loop device's
 # detach). The run that begins in between does not list the file, and
 # nothing says so. What would see them at begin: /proc/PID/maps (shared
 # writable mappings), /proc/PID/fdinfo (files open for writing, flags) and
@@ -495,6 +501,7 @@ matrix - 'a write through a loop device backed by a file under the root: listed 
 	'listed "$D/img"'
 
 # ---- writes through a descriptor that has no name ----
+# [issue: handle-based writes]
 # After linkat(), writes through the O_TMPFILE descriptor are reported under
 # the descriptor's own dentry, named "#<inode>" (inotify: IN_MODIFY and
 # IN_CLOSE_WRITE "#12345" in the directory; fanotify: the same name, but its
@@ -568,6 +575,7 @@ change 'FICLONE (reflink) onto a file' \
 matrix - 'FICLONE (reflink) onto a file: listed' 'listed "$D/f"'
 
 # ---- mounts ----
+# [issue: mounts]
 # A mount or an unmount makes no fsnotify event in the directories (inotify
 # watches the covered directory; the fanotify mark is on the root's file
 # system only). What would see them: poll(POLLPRI) on /proc/self/mountinfo
@@ -651,10 +659,11 @@ matrix 'inotify fanotify' 'the root unmounted, changed elsewhere, mounted back: 
 	'deleted "$D/b"'
 
 # ---- the daemon stopped ----
-# The restart records a rescan of every root from the last flush: a walk
-# for ctime or mtime after it finds what was written or moved, never what
-# was deleted (the "deletions after rescans" miss; a queue overflow is the
-# same rescan).
+# [issue: deletions after rescans]
+# The restart records a rescan of every root from the last flush: a walk for
+# ctime or mtime after it finds what was written or moved, never what was
+# deleted (the "deletions after rescans" miss; a queue overflow is the same
+# rescan).
 
 change 'a file written while the daemon is stopped' 'mkdir -p "$D" && echo x >"$D/f"' \
 	'stop_daemon && echo more >>"$D/f" && start_daemon'
@@ -673,15 +682,16 @@ matrix 'inotify fanotify' 'a directory renamed while the daemon is stopped: old 
 	'deleted "$D/old/x"'
 
 # ---- a path longer than PATH_MAX ----
-# 20 directories of 250 bytes: the file's path is over 5000 bytes. It must be
-# listed (with -0), or list must fail and say so. inotify cannot watch a
+# [issue: long paths]
+# 20 directories of 250 bytes: the file's path is over 5000 bytes. It must
+# be listed (with -0), or list must fail and say so. inotify cannot watch a
 # directory that deep (inotify_add_watch() takes a path: ENAMETOOLONG) and
 # records a rescan of it; list then fails on it ("the list is incomplete:
 # cannot stat"), and will until the path is shortened. fanotify journals the
-# events; list lists the written file, but fails walking the new directories.
-# A new deep tree on inotify is listed or fails depending on how far the
-# crawl of the new directories got before the file was made: only "listed or
-# said so" is asserted for it.
+# events; list lists the written file, but fails walking the new
+# directories. A new deep tree on inotify is listed or fails depending on
+# how far the crawl of the new directories got before the file was made:
+# only "listed or said so" is asserted for it.
 LONG_DIRS=$(python3 -c 'print("/".join(["d%03d" % i + "x" * 246 for i in range(20)]))')
 # long_path CMD: runs python3 with the deep directory made (descriptor-
 # relative: no path argument may reach PATH_MAX) and CMD on the file there
