@@ -1,6 +1,9 @@
 #!/bin/sh
 # run-all.sh: runs every suite (cmocka unit tests, end-to-end shell tests) and
-# ends with one line "N passed, N failed, N skipped".
+# ends with one line "N passed, N failed, N skipped, N known breakages".
+# A known breakage is a test line "not ok N - TITLE # TODO known breakage"
+# (test-lib's expect_failure): counted apart, not as a failure; one that
+# passes ("ok N - TITLE # TODO known breakage vanished") is a failure.
 # Environment: CHJ_BUILDDIR, CHJ_SRCDIR (set by `make check`); CHJ_TESTS, a
 # pattern to run only some shell tests (e.g. CHJ_TESTS='t01*'). The journal-
 # core tests (t00, t01, t02, t05) and the torture test (t09) run twice: on inotify, then on fanotify
@@ -15,6 +18,7 @@ mkdir -p "$out"
 passed=0
 failed=0
 skipped=0
+known=0
 
 units=0
 for t in "$CHJ_BUILDDIR"/tests/unit/test-*; do
@@ -54,8 +58,10 @@ run_one() {
 	CHJ_BACKEND=$2 bash "$1" >"$out/$name.log" 2>&1
 	rc=$?
 	secs=$(( $(date +%s) - start ))
-	p=$(grep -c '^ok ' "$out/$name.log")
-	f=$(grep -c '^not ok ' "$out/$name.log")
+	k=$(grep -c '^not ok .* # TODO known breakage$' "$out/$name.log")
+	v=$(grep -c '^ok .* # TODO known breakage vanished$' "$out/$name.log")
+	p=$(( $(grep -c '^ok ' "$out/$name.log") - v ))
+	f=$(( $(grep -c '^not ok ' "$out/$name.log") - k + v ))
 	if grep -q '^1\.\.0 # SKIP' "$out/$name.log"; then
 		skipped=$((skipped + 1))
 		echo "skip $name: $(sed -n 's/^# skipped: //p' "$out/$name.log")"
@@ -67,11 +73,14 @@ run_one() {
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+	known=$((known + k))
+	more=
+	[ "$k" -eq 0 ] || more=", $k known breakages"
 	if [ "$f" -gt 0 ]; then
-		echo "FAIL $name ($p passed, $f failed, ${secs}s)"
+		echo "FAIL $name ($p passed, $f failed$more, ${secs}s)"
 		cat "$out/$name.log"
 	else
-		echo "ok   $name ($p passed, ${secs}s)"
+		echo "ok   $name ($p passed$more, ${secs}s)"
 	fi
 }
 
@@ -92,5 +101,5 @@ if [ "${CHJ_FANOTIFY:-yes}" != no ]; then
 	done
 fi
 
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped, $known known breakages"
 [ "$failed" -eq 0 ]

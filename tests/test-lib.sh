@@ -4,6 +4,7 @@
 #
 #   . "$(dirname "$0")/test-lib.sh"
 #   expect_success 'title' 'commands && commands'
+#   expect_failure 'title' 'commands'    (a known breakage: see below)
 #   test_done
 #
 # Helpers: chj ARGS (the agent on this test's config), start_daemon,
@@ -11,7 +12,7 @@
 # list -0 into list.out as lines, commit), test_cmp EXPECTED ACTUAL, must_fail
 # CMD..., require_root, skip_all REASON, write_config [extra lines],
 # sync_across_overflow CMD...,
-# require_fanotify, skip_on_fanotify REASON.
+# require_fanotify, skip_on_fanotify REASON, test_skip TITLE REASON.
 #
 # CHJ_BACKEND (inotify by default, or fanotify) is the backend write_config
 # puts in the configuration: run-all.sh runs the journal-core tests on both.
@@ -36,6 +37,8 @@ FANOTIFY_PROBE="$CHJ_BUILDDIR/tests/probe/fanotify-probe"
 test_count=0
 test_failed=0
 test_passed=0
+test_broken=0
+test_fixed=0
 mkdir -p "$SPOOL" "$STATE"
 cd "$TRASH" || exit 1
 
@@ -260,7 +263,35 @@ expect_success() {
 	fi
 }
 
+# expect_failure TITLE BODY: a known breakage (git's test_expect_failure):
+# BODY asserts what should happen and today does not. A failing BODY is
+# "not ok N - TITLE # TODO known breakage" and does not fail the script; a
+# BODY that passes is "ok N - TITLE # TODO known breakage vanished" and fails
+# the script, so that whoever fixes it turns it into an expect_success.
+expect_failure() {
+	test_count=$((test_count + 1))
+	_ef_out="$TRASH/.test-$test_count.out"
+	if test_run_body "$2" >"$_ef_out" 2>&1 </dev/null; then
+		test_fixed=$((test_fixed + 1))
+		echo "ok $test_count - $1 # TODO known breakage vanished"
+		echo "#    it passes now: make it an expect_success"
+	else
+		test_broken=$((test_broken + 1))
+		echo "not ok $test_count - $1 # TODO known breakage"
+		sed 's/^/#    /' "$_ef_out"
+	fi
+}
+
+# test_skip TITLE REASON: a test that cannot run here (a comment line, not
+# counted).
+test_skip() {
+	echo "# skip: $1 ($2)"
+}
+
 test_done() {
-	echo "# $test_name: $test_passed passed, $test_failed failed"
-	[ "$test_failed" -eq 0 ]
+	_td_more=
+	[ "$test_broken" -eq 0 ] || _td_more="$_td_more, $test_broken known breakages"
+	[ "$test_fixed" -eq 0 ] || _td_more="$_td_more, $test_fixed known breakages vanished"
+	echo "# $test_name: $test_passed passed, $test_failed failed$_td_more"
+	[ "$test_failed" -eq 0 ] && [ "$test_fixed" -eq 0 ]
 }
