@@ -20,6 +20,7 @@ enum list_what { LIST_FILES, LIST_DELETED, LIST_RECONCILE };
 enum full_what { FULL_FILES, FULL_DIRS, FULL_DIR_ENTRIES };
 
 struct full_ctx {
+	struct link_notes links;       /* FULL_FILES: multiply-linked files, to note */
 	int nul;
 	enum full_what what;
 	char **found;                  /* FULL_DIR_ENTRIES: the directories, printed after */
@@ -49,6 +50,11 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 	if (f->what != FULL_FILES ? type != DT_DIR : (type != DT_REG && type != DT_LNK))
 		return WALK_CONTINUE;
 	f->files++;
+	if (f->what == FULL_FILES && link_notes_add(&f->links, path, st, LINK_SEEN) < 0) {
+		errno = ENOMEM;
+		f->write_failed = 1;
+		return WALK_STOP;
+	}
 	if (f->what == FULL_DIR_ENTRIES) {
 		char **na = array_grow(f->found, f->nfound, &f->cap_found, sizeof *na, 256);
 
@@ -157,7 +163,14 @@ list_full(struct agent *a, int nul, enum full_what what)
 	if (journal_meta_get_int(a->journal, "watches", &watched) != 0)
 		watched = 0;
 	progress_start(&f.progress, "listing", "directories", (uint64_t)watched);
-	changeset_walk_full(&a->cfg, full_cb, &f, &res);
+	/* a full run learns the names of every multiply-linked file (stat()ing
+	 * each file: a full run reads every file anyway) */
+	changeset_walk_full(&a->cfg, what == FULL_FILES ? WALK_STAT : 0, full_cb, &f, &res);
+	if (what == FULL_FILES && !f.write_failed && res.errors == 0 &&
+	    link_notes_save(&f.links, a->journal, NULL, 0, 1) < 0)
+		rc = agent_error("cannot note the names of hard-linked files: %s",
+		    journal_errmsg(a->journal));
+	link_notes_free(&f.links);
 	if (what == FULL_DIR_ENTRIES && !f.write_failed)
 		rc = print_entries_of(a, f.found, f.nfound, nul, &f.refused);
 	while (f.nfound > 0)

@@ -94,35 +94,99 @@ note_walk_errors(struct changeset *cs, const struct walk_result *res)
 	cs->errors += res->errors;
 }
 
-/* Walk callback: every regular file and symlink below goes in. */
-static int
-add_all_cb(void *ctx, const char *path, size_t len, unsigned char type,
-    const struct stat *st, int depth)
+int
+link_notes_add(struct link_notes *ln, const char *path, const struct stat *st,
+    enum link_use use)
 {
-	struct changeset *cs = ctx;
+	struct link_note *na;
 
-	(void)len;
-	(void)st;
-	(void)depth;
-	if (type == DT_REG || type == DT_LNK)
-		return push(&cs->paths, &cs->npaths, &cs->cap_paths, path) < 0 ? WALK_STOP : WALK_CONTINUE;
-	return WALK_CONTINUE;
+	if (st == NULL || !S_ISREG(st->st_mode) || st->st_nlink < 2)
+		return 0;
+	if ((na = array_grow(ln->v, ln->n, &ln->cap, sizeof *na, 64)) == NULL)
+		return -1;
+	ln->v = na;
+	if ((na[ln->n].path = strdup(path)) == NULL)
+		return -1;
+	na[ln->n].dev = (uint64_t)st->st_dev;
+	na[ln->n].ino = (uint64_t)st->st_ino;
+	na[ln->n].nlink = st->st_nlink;
+	na[ln->n].use = use;
+	ln->n++;
+	return 0;
+}
+
+int
+link_notes_save(struct link_notes *ln, struct journal *j, char *const *forget, size_t nforget,
+    int clear)
+{
+	struct journal_link *v = NULL;
+	size_t i, n;
+	int rc;
+
+	if (ln->n > 0 && (v = malloc(ln->n * sizeof *v)) == NULL)
+		return -1;
+	for (i = 0, n = 0; i < ln->n; i++) {
+		if (ln->v[i].nlink == 0)
+			continue;      /* a name gone, known from the journal */
+		v[n].path = ln->v[i].path;
+		v[n].dev = ln->v[i].dev;
+		v[n].ino = ln->v[i].ino;
+		n++;
+	}
+	rc = journal_links_update(j, forget, nforget, v, n, clear);
+	free(v);
+	return rc;
+}
+
+void
+link_notes_free(struct link_notes *ln)
+{
+	size_t i;
+
+	for (i = 0; i < ln->n; i++)
+		free(ln->v[i].path);
+	free(ln->v);
+	memset(ln, 0, sizeof *ln);
 }
 
 struct build_ctx {
 	struct changeset *cs;
 	const struct config *cfg;
+	struct journal *j;
 	int failed;
 	char **subtrees;       /* directories whose whole subtree is new */
 	size_t nsubtrees, cap_subtrees;
+	struct link_notes links;   /* multiply-linked files met */
+	char **forget;         /* names gone: no longer a name of their inode */
+	size_t nforget, cap_forget;
+	char **gone_changed;   /* written through, gone now: their inode may live on */
+	size_t ngone_changed, cap_gone_changed;
 };
+
+/* Walk callback: every regular file and symlink below goes in. */
+static int
+add_all_cb(void *ctx, const char *path, size_t len, unsigned char type,
+    const struct stat *st, int depth)
+{
+	struct build_ctx *b = ctx;
+
+	(void)len;
+	(void)depth;
+	if (type != DT_REG && type != DT_LNK)
+		return WALK_CONTINUE;
+	if (push(&b->cs->paths, &b->cs->npaths, &b->cs->cap_paths, path) < 0 ||
+	    link_notes_add(&b->links, path, st, LINK_LISTED) < 0)
+		return WALK_STOP;
+	return WALK_CONTINUE;
+}
 
 static void
 add_subtree(struct build_ctx *b, const char *dir)
 {
 	struct walk_result res;
 
-	if (walk_tree(dir, 0, b->cfg, add_all_cb, b->cs, &res) == 1)
+	/* stat()ed: a file below may have other names (hard links) elsewhere */
+	if (walk_tree(dir, WALK_STAT, b->cfg, add_all_cb, b, &res) == 1)
 		b->failed = 1;
 	note_walk_errors(b->cs, &res);
 }
@@ -135,6 +199,7 @@ struct change_row {
 	int root;              /* index of the root it is under */
 	int err;
 	unsigned char kind;
+	struct stat st;        /* what lstat found (STAT_FILE, STAT_DIR, STAT_OTHER) */
 };
 
 enum { STAT_FILE, STAT_DIR, STAT_OTHER, STAT_GONE, STAT_ERROR };
@@ -189,11 +254,12 @@ stat_row(const struct stat_pass *sp, struct change_row *r)
 
 		while (*rel == '/')
 			rel++;
-		rc = fstatat(sp->roots[r->root].fd, rel, &st,
+		rc = fstatat(sp->roots[r->root].fd, rel, &r->st,
 		    AT_SYMLINK_NOFOLLOW | (*rel == '\0' ? AT_EMPTY_PATH : 0));
 	} else {
-		rc = lstat(r->path, &st);
+		rc = lstat(r->path, &r->st);
 	}
+	st = r->st;
 	if (rc < 0) {
 		r->err = errno;
 		r->kind = (errno == ENOENT || errno == ENOTDIR) ? STAT_GONE : STAT_ERROR;
@@ -395,6 +461,14 @@ place_row(struct build_ctx *b, struct change_row *r)
 	size_t *n = NULL, *cap = NULL;
 
 	r->path = NULL;
+	if ((r->kind == STAT_GONE && push(&b->forget, &b->nforget, &b->cap_forget, path) < 0) ||
+	    (r->kind == STAT_GONE && (r->flags & (JF_MODIFIED | JF_ATTRIB)) &&
+	    push(&b->gone_changed, &b->ngone_changed, &b->cap_gone_changed, path) < 0) ||
+	    (r->kind == STAT_FILE && link_notes_add(&b->links, path, &r->st,
+	    (r->flags & (JF_MODIFIED | JF_ATTRIB)) ? LINK_CHANGED : LINK_LISTED) < 0)) {
+		free(path);
+		return -1;
+	}
 	/* replaced, with a new entry under the name: deleted and listed both */
 	if (r->kind != STAT_GONE && r->kind != STAT_ERROR && row_replaced(r) &&
 	    push(&cs->deleted, &cs->ndeleted, &cs->cap_deleted, path) < 0) {
@@ -551,6 +625,12 @@ rescan_cb(void *ctx, const char *path, size_t len, unsigned char type,
 			r->whole_depth = depth;
 	} else if ((type == DT_REG || type == DT_LNK) && (changed || r->whole_depth >= 0)) {
 		rc = push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
+		/* its times moved: its content or attributes may have */
+		if (rc == 0)
+			rc = link_notes_add(&r->b->links, path, st, LINK_CHANGED);
+	} else if (type == DT_REG) {
+		/* unchanged: its names are learnt all the same */
+		rc = link_notes_add(&r->b->links, path, st, LINK_SEEN);
 	}
 	if (rc < 0) {
 		r->b->failed = 1;
@@ -628,6 +708,229 @@ rescan_row_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t si
 	return rescan_tree(b, path, root, since);
 }
 
+/* Orders link notes by device and inode. */
+static int
+note_inode_cmp(const void *a, const void *b)
+{
+	const struct link_note *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return 0;
+}
+
+/* The names of one inode met or found: what is listed for it. */
+struct inode_names {
+	struct build_ctx *b;
+	const struct link_note *of;    /* the group's first note: dev, ino */
+	nlink_t nlink;                 /* the highest link count its names show */
+};
+
+/* journal_links_names callback: a name of the inode that still is one is
+ * listed. */
+static int
+other_name_cb(void *ctx, const char *path)
+{
+	struct inode_names *n = ctx;
+	struct changeset *cs = n->b->cs;
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_dev != n->of->dev || (uint64_t)st.st_ino != n->of->ino ||
+	    changeset_path_excluded(n->b->cfg, path))
+		return 0;
+	if (st.st_nlink > n->nlink)
+		n->nlink = st.st_nlink;
+	return push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
+}
+
+/* An inode whose names under the roots are searched for by a walk. */
+struct hunted {
+	uint64_t dev, ino;
+	nlink_t nlink;
+};
+
+static int
+hunted_ino_cmp(const void *a, const void *b)
+{
+	const struct hunted *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+struct hunt_ctx {
+	struct build_ctx *b;
+	struct hunted *v;
+	size_t n;
+};
+
+/* Walk callback of the hunt: d_ino alone picks the candidates, lstat()
+ * confirms them (the device too: inode numbers repeat across file systems). */
+static int
+hunt_cb(void *ctx, const char *path, size_t len, unsigned char type,
+    const struct stat *st, int depth)
+{
+	struct hunt_ctx *h = ctx;
+	struct hunted key, *hit;
+	struct stat real;
+
+	(void)len;
+	if (depth == 0 || st == NULL || (type != DT_REG && type != DT_UNKNOWN))
+		return WALK_CONTINUE;
+	key.ino = (uint64_t)st->st_ino;
+	if ((hit = bsearch(&key, h->v, h->n, sizeof *h->v, hunted_ino_cmp)) == NULL)
+		return WALK_CONTINUE;
+	if (lstat(path, &real) < 0 || !S_ISREG(real.st_mode))
+		return WALK_CONTINUE;
+	/* neighbours with the same inode number on other devices */
+	while (hit > h->v && hit[-1].ino == key.ino)
+		hit--;
+	for (; hit < h->v + h->n && hit->ino == key.ino; hit++) {
+		if (hit->dev != (uint64_t)real.st_dev)
+			continue;
+		h->b->cs->linked++;
+		if (push(&h->b->cs->paths, &h->b->cs->npaths, &h->b->cs->cap_paths, path) < 0 ||
+		    link_notes_add(&h->b->links, path, &real, LINK_SEEN) < 0) {
+			h->b->failed = 1;
+			return WALK_STOP;
+		}
+	}
+	return WALK_CONTINUE;
+}
+
+/* Searches every root for the names of the inodes of v (a readdir walk, no
+ * stat): the kernel says nothing of a name that existed before a file got
+ * its second link, so a change through the new name needs it found once.
+ * Each inode is then marked hunted at its link count. */
+static int
+hunt_names(struct build_ctx *b, struct journal *j, struct hunted *v, size_t n)
+{
+	struct hunt_ctx h = { b, v, n };
+	struct walk_result res;
+	size_t i;
+
+	array_sort(v, n, sizeof *v, hunted_ino_cmp);
+	for (i = 0; i < b->cfg->nroots; i++) {
+		if (walk_tree(b->cfg->roots[i], WALK_INO, b->cfg, hunt_cb, &h, &res) == 1 || b->failed)
+			return cs_err(b->cs, "out of memory");
+		note_walk_errors(b->cs, &res);
+	}
+	/* an unreadable directory may hold a name: search again next time */
+	if (b->cs->errors == 0)
+		for (i = 0; i < n; i++)
+			if (journal_links_mark_hunted(j, v[i].dev, v[i].ino, (int64_t)v[i].nlink) < 0)
+				return cs_err(b->cs, "%s", journal_errmsg(j));
+	return 0;
+}
+
+/* One inode's group of notes [i, k): lists every name of it under the roots
+ * the journal knows when one of them is listed, and says whether a walk
+ * must look for more (a change through a name, fewer names known than
+ * links, not searched already at this link count). Returns 1 for a hunt,
+ * 0, or -1 (error set). */
+static int
+inode_group(struct build_ctx *b, struct journal *j, size_t i, size_t k, struct hunted *want)
+{
+	struct link_note *v = b->links.v;
+	struct inode_names n = { b, &v[i], 0 };
+	size_t m, before = b->cs->npaths, found;
+	int use = LINK_SEEN;
+	int64_t hunted = 0;
+
+	for (m = i; m < k; m++) {
+		if ((int)v[m].use > use)
+			use = (int)v[m].use;
+		if (v[m].nlink > n.nlink)
+			n.nlink = v[m].nlink;
+	}
+	if (use == LINK_SEEN)
+		return 0;
+	/* the group's own names (met unchanged, as in a rescan) go too; a name
+	 * gone (known from the journal) does not */
+	for (m = i; m < k; m++)
+		if (v[m].nlink > 0 &&
+		    push(&b->cs->paths, &b->cs->npaths, &b->cs->cap_paths, v[m].path) < 0)
+			return cs_err(b->cs, "out of memory");
+	if (journal_links_names(j, v[i].ino, other_name_cb, &n) != 0)
+		return cs_err(b->cs, "%s", journal_errmsg(j)[0] ? journal_errmsg(j) : "out of memory");
+	/* the distinct names just pushed */
+	found = b->cs->npaths - before;
+	if (found > 1) {
+		array_sort(b->cs->paths + before, found, sizeof *b->cs->paths, array_str_cmp);
+		for (m = before + 1, found = 1; m < b->cs->npaths; m++)
+			found += strcmp(b->cs->paths[m], b->cs->paths[m - 1]) != 0;
+	}
+	b->cs->linked += found > 0 ? found - 1 : 0;
+	/* all its names known (or, gone and none left known, it may live on
+	 * under names never noted: 0 links known) */
+	if (use != LINK_CHANGED || (n.nlink > 0 && found >= n.nlink))
+		return 0;
+	if (journal_links_hunted(j, v[i].dev, v[i].ino, &hunted) < 0)
+		return cs_err(b->cs, "%s", journal_errmsg(j));
+	if (hunted == (int64_t)n.nlink)
+		return 0;          /* searched at this count: the others are outside */
+	want->dev = v[i].dev;
+	want->ino = v[i].ino;
+	want->nlink = n.nlink;
+	return 1;
+}
+
+/* The kernel reports a change through one name of a file under that name
+ * only: each listed file with more than one link brings its other names
+ * under the roots, those the journal knows, and those a walk finds when a
+ * change went through a name and not all are known. Then the names met are
+ * noted and the gone ones forgotten. */
+static int
+add_other_names(struct build_ctx *b, struct journal *j)
+{
+	struct link_notes *ln = &b->links;
+	struct hunted *hunt = NULL;
+	size_t i, k, nhunt = 0;
+	int rc, ret = -1;
+
+	/* a name written through and gone: the inode the journal noted for it */
+	for (i = 0; i < b->ngone_changed; i++) {
+		struct link_note *na;
+		uint64_t dev, ino;
+
+		if ((rc = journal_links_ino_of(j, b->gone_changed[i], &dev, &ino)) < 0)
+			return cs_err(b->cs, "%s", journal_errmsg(j));
+		if (rc == 0)
+			continue;
+		if ((na = array_grow(ln->v, ln->n, &ln->cap, sizeof *na, 64)) == NULL ||
+		    (na[ln->n].path = strdup(b->gone_changed[i])) == NULL)
+			return cs_err(b->cs, "out of memory");
+		ln->v = na;
+		na[ln->n].dev = dev;
+		na[ln->n].ino = ino;
+		na[ln->n].nlink = 0;          /* gone: no link of its own */
+		na[ln->n].use = LINK_CHANGED;
+		ln->n++;
+	}
+	array_sort(ln->v, ln->n, sizeof *ln->v, note_inode_cmp);
+	if (ln->n > 0 && (hunt = malloc(ln->n * sizeof *hunt)) == NULL)
+		return cs_err(b->cs, "out of memory");
+	for (i = 0; i < ln->n; i = k) {
+		for (k = i; k < ln->n && note_inode_cmp(&ln->v[k], &ln->v[i]) == 0; k++)
+			;
+		if ((rc = inode_group(b, j, i, k, &hunt[nhunt])) < 0)
+			goto done;
+		nhunt += (size_t)rc;
+	}
+	if (nhunt > 0 && hunt_names(b, j, hunt, nhunt) < 0)
+		goto done;
+	if (link_notes_save(ln, j, b->forget, b->nforget, 0) < 0) {
+		cs_err(b->cs, "cannot note the names of hard-linked files: %s", journal_errmsg(j));
+		goto done;
+	}
+	ret = 0;
+done:
+	free(hunt);
+	return ret;
+}
+
 int
 changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
     int64_t after_seq)
@@ -652,6 +955,8 @@ changeset_build(struct changeset *cs, struct journal *j, const struct config *cf
 			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
 		goto done;
 	}
+	if (add_other_names(&b, j) < 0)
+		goto done;
 	cs->npaths = array_sort_unique_strings(cs->paths, cs->npaths);
 	cs->ndeleted = array_sort_unique_strings(cs->deleted, cs->ndeleted);
 	cs->nreconcile = array_sort_unique_strings(cs->reconcile, cs->nreconcile);
@@ -660,6 +965,13 @@ done:
 	for (i = 0; i < b.nsubtrees; i++)
 		free(b.subtrees[i]);
 	free(b.subtrees);
+	for (i = 0; i < b.nforget; i++)
+		free(b.forget[i]);
+	free(b.forget);
+	for (i = 0; i < b.ngone_changed; i++)
+		free(b.gone_changed[i]);
+	free(b.gone_changed);
+	link_notes_free(&b.links);
 	return ret;
 }
 
@@ -695,7 +1007,8 @@ root_cmp(const void *a, const void *b)
 }
 
 int
-changeset_walk_full(const struct config *cfg, walk_fn fn, void *ctx, struct walk_result *total)
+changeset_walk_full(const struct config *cfg, int flags, walk_fn fn, void *ctx,
+    struct walk_result *total)
 {
 	const char **roots;
 	size_t i;
@@ -713,7 +1026,7 @@ changeset_walk_full(const struct config *cfg, walk_fn fn, void *ctx, struct walk
 	qsort(roots, cfg->nroots, sizeof *roots, root_cmp);
 	for (i = 0; i < cfg->nroots; i++) {
 		struct walk_result res;
-		int rc = walk_tree(roots[i], WALK_SORTED, cfg, fn, ctx, &res);
+		int rc = walk_tree(roots[i], WALK_SORTED | flags, cfg, fn, ctx, &res);
 
 		total->dirs += res.dirs;
 		total->files += res.files;

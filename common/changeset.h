@@ -34,6 +34,7 @@ struct changeset {
 	char **reconcile;      /* directories that may have lost entries not in deleted */
 	size_t nreconcile, cap_reconcile;
 	unsigned long rows;    /* journal rows read */
+	unsigned long linked;  /* other names of multiply-linked files listed */
 	unsigned long rescans; /* rescan records resolved */
 	unsigned long errors;  /* unreadable directories met while expanding */
 	char errmsg[1024];     /* first error */
@@ -41,14 +42,48 @@ struct changeset {
 
 /* Builds the changeset for rows after after_seq. Returns 0, or -1 with
  * cs->errmsg (journal error, or a directory that could not be read: then the
- * set would be incomplete and must not be used as complete). */
+ * set would be incomplete and must not be used as complete). Hard links: a
+ * listed file with more than one link brings its other names under the
+ * roots (journal_links_names); the names of the multiply-linked files met
+ * are noted in the journal, the gone ones forgotten (so it writes). */
 int changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
     int64_t after_seq);
 void changeset_free(struct changeset *cs);
 
 /* Calls fn for every entry under every root in bytewise path order (a full
- * run). Returns as walk_tree(); res accumulates over the roots. */
-int changeset_walk_full(const struct config *cfg, walk_fn fn, void *ctx, struct walk_result *res);
+ * run; flags are added to WALK_SORTED, e.g. WALK_STAT). Returns as
+ * walk_tree(); res accumulates over the roots. */
+int changeset_walk_full(const struct config *cfg, int flags, walk_fn fn, void *ctx,
+    struct walk_result *res);
+
+/* The names of multiply-linked files met by a walk (regular files with
+ * st_nlink >= 2), to note in the journal (journal_links_update). */
+enum link_use {
+	LINK_SEEN,             /* only met: its name is noted */
+	LINK_LISTED,           /* listed: its other names known are listed too */
+	LINK_CHANGED,          /* its content or attributes changed through this
+	                        * name: every other name under the roots is listed,
+	                        * searched for when not all are known */
+};
+struct link_note {
+	char *path;
+	uint64_t dev, ino;
+	nlink_t nlink;
+	enum link_use use;
+};
+struct link_notes {
+	struct link_note *v;
+	size_t n, cap;
+};
+/* Adds path when st is a regular file with more than one link (else nothing).
+ * Returns 0, or -1 on ENOMEM. */
+int link_notes_add(struct link_notes *ln, const char *path, const struct stat *st,
+    enum link_use use);
+/* Notes them in the journal, forgetting the names of forget first (with
+ * clear: every name first). Returns 0, or -1 (journal_errmsg). */
+int link_notes_save(struct link_notes *ln, struct journal *j, char *const *forget, size_t nforget,
+    int clear);
+void link_notes_free(struct link_notes *ln);
 
 /* Returns 1 when path, or a directory above it below its root, is excluded. */
 int changeset_path_excluded(const struct config *cfg, const char *path);

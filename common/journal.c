@@ -44,6 +44,16 @@ static const char *schema_sql =
 	"CREATE TABLE IF NOT EXISTS cookies("
 	"  name TEXT PRIMARY KEY, seq INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* The names of multiply-linked files (see journal_links_update). Added to
+ * journals made before it by journal_open() (links_table). */
+static const char *links_sql =
+	"CREATE TABLE IF NOT EXISTS links("
+	"  path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS links_ino ON links(ino);"
+	"CREATE TABLE IF NOT EXISTS links_hunted("
+	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL, nlink INTEGER NOT NULL,"
+	"  PRIMARY KEY(dev, ino)) WITHOUT ROWID;";
+
 /* Rows committed past by every consumer (seq <= ?5) start afresh; others keep
  * the union of what happened, so a change before a consumer's begin is never
  * hidden by a later one. */
@@ -227,7 +237,7 @@ create_schema(struct journal *j)
 			goto fail;
 		}
 	}
-	if (exec_sql(j, schema_sql) < 0 || new_journal_id(j) < 0 ||
+	if (exec_sql(j, schema_sql) < 0 || exec_sql(j, links_sql) < 0 || new_journal_id(j) < 0 ||
 	    journal_meta_set_int(j, "schema_version", JOURNAL_SCHEMA_VERSION) < 0 ||
 	    journal_meta_set_text(j, "journal_id", j->id) < 0 ||
 	    journal_meta_set_int(j, "last_seq", 0) < 0 ||
@@ -271,11 +281,41 @@ upgrade_seq_index(struct journal *j)
 	return 0;
 }
 
+/* Journals made before hard links were followed have no links table: made
+ * by the first writer that opens one (the table is only read without it). */
+/* Returns 1 when the database has the table, 0 when not, -1 on error. */
+static int
+has_table(struct journal *j, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+	    "name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot read the schema");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return jerr(j, "cannot read the schema");
+	return rc == SQLITE_ROW;
+}
+
+static int
+links_table(struct journal *j)
+{
+	int rc = has_table(j, "links");
+
+	return rc != 0 ? (rc < 0 ? -1 : 0) : exec_sql(j, links_sql);
+}
+
 static int
 init_schema(struct journal *j, int readonly)
 {
 	int rc = read_existing_schema(j);
 
+	if (rc == 0 && !readonly && links_table(j) < 0)
+		return -1;
 	if (rc == 0 && !readonly && (j->open_flags & JOURNAL_CREATE))
 		return upgrade_seq_index(j);
 	if (rc <= 0)
@@ -729,6 +769,258 @@ journal_cookie_delete(struct journal *j, const char *name)
 	if (rc != SQLITE_DONE)
 		return jerr(j, "cannot delete cookie");
 	return 0;
+}
+
+/* ---- hard links ---- */
+
+/* The links table changed: readers that keep a copy (the daemon's handle
+ * set for writes outside the roots) reload it. */
+static int
+links_changed(struct journal *j)
+{
+	return exec_sql(j, "INSERT INTO meta(key, value) VALUES('links_generation', 1) "
+	    "ON CONFLICT(key) DO UPDATE SET value = value + 1");
+}
+
+/* Binds the range of the paths strictly below dir: dir + "/" up to dir + "0"
+ * ('0' follows '/'), as BLOBs (paths are bytes). */
+static int
+bind_below(sqlite3_stmt *st, int col, const char *dir, char **lo, char **hi)
+{
+	size_t n = strlen(dir);
+
+	if ((*lo = malloc(n + 2)) == NULL || (*hi = malloc(n + 2)) == NULL)
+		return -1;
+	memcpy(*lo, dir, n);
+	memcpy(*hi, dir, n);
+	(*lo)[n] = '/';
+	(*hi)[n] = '0';
+	sqlite3_bind_blob(st, col, *lo, (int)n + 1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, col + 1, *hi, (int)n + 1, SQLITE_STATIC);
+	return 0;
+}
+
+/* Forgets path and every name below it. */
+static int
+links_forget_one(struct journal *j, sqlite3_stmt *st, const char *path)
+{
+	char *lo = NULL, *hi = NULL;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
+	if (bind_below(st, 2, path, &lo, &hi) < 0) {
+		free(lo);
+		return jerr(j, "out of memory");
+	}
+	rc = sqlite3_step(st);
+	free(lo);
+	free(hi);
+	return rc == SQLITE_DONE ? 0 : jerr(j, "cannot forget a hard link name");
+}
+
+static int
+links_note_one(struct journal *j, sqlite3_stmt *st, const struct journal_link *l)
+{
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, l->path, (int)strlen(l->path), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)l->dev);
+	sqlite3_bind_int64(st, 3, (int64_t)l->ino);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : jerr(j, "cannot note a hard link name");
+}
+
+int
+journal_links_update(struct journal *j, char *const *forget, size_t nforget,
+    const struct journal_link *note, size_t nnote, int clear)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	size_t i;
+	int ret = -1;
+
+	if (nforget == 0 && nnote == 0 && !clear)
+		return 0;
+	if (exec_sql(j, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	if (clear && exec_sql(j, "DELETE FROM links; DELETE FROM links_hunted") < 0)
+		goto done;
+	if (sqlite3_prepare_v2(j->db, "DELETE FROM links WHERE path = ?1 OR "
+	    "(path >= ?2 AND path < ?3)", -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO links(path, dev, ino) "
+	    "VALUES(?1, ?2, ?3)", -1, &ins, NULL) != SQLITE_OK) {
+		jerr(j, "cannot prepare the hard link statements");
+		goto done;
+	}
+	for (i = 0; i < nforget; i++)
+		if (links_forget_one(j, del, forget[i]) < 0)
+			goto done;
+	for (i = 0; i < nnote; i++)
+		if (links_note_one(j, ins, &note[i]) < 0)
+			goto done;
+	if (links_changed(j) < 0 || exec_sql(j, "COMMIT") < 0)
+		goto done;
+	ret = 0;
+done:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	if (ret < 0)
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+int
+journal_links_names(struct journal *j, uint64_t ino, journal_name_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc, ret = 0;
+
+	/* a journal older than the table, opened read-only: no name known */
+	if ((rc = has_table(j, "links")) <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(j->db, "SELECT path FROM links WHERE ino = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link query");
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = column_path(st, 0, &buf, &cap);
+
+		if (p == NULL) {
+			ret = jerr(j, "out of memory");
+			goto done;
+		}
+		if ((ret = fn(ctx, p)) != 0)
+			goto done;
+	}
+	if (rc != SQLITE_DONE)
+		ret = jerr(j, "cannot read hard link names");
+done:
+	sqlite3_finalize(st);
+	free(buf);
+	return ret;
+}
+
+int
+journal_batch_link(struct journal *j, const char *path, uint64_t dev, uint64_t ino)
+{
+	struct journal_link l = { path, dev, ino };
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!j->in_batch)
+		return jerr(j, "no batch open");
+	if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO links(path, dev, ino) VALUES(?1, ?2, ?3)",
+	    -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link statement");
+	rc = links_note_one(j, st, &l);
+	sqlite3_finalize(st);
+	return rc < 0 ? -1 : links_changed(j);
+}
+
+int
+journal_links_foreach(struct journal *j, journal_link_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc = has_table(j, "links"), ret = 0;
+
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(j->db, "SELECT path, dev, ino FROM links", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link query");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct journal_link l;
+
+		if ((l.path = column_path(st, 0, &buf, &cap)) == NULL) {
+			ret = jerr(j, "out of memory");
+			goto done;
+		}
+		l.dev = (uint64_t)sqlite3_column_int64(st, 1);
+		l.ino = (uint64_t)sqlite3_column_int64(st, 2);
+		if ((ret = fn(ctx, &l)) != 0)
+			goto done;
+	}
+	if (rc != SQLITE_DONE)
+		ret = jerr(j, "cannot read hard link names");
+done:
+	sqlite3_finalize(st);
+	free(buf);
+	return ret;
+}
+
+int
+journal_links_ino_of(struct journal *j, const char *path, uint64_t *dev, uint64_t *ino)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = has_table(j, "links");
+
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(j->db, "SELECT dev, ino FROM links WHERE path = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link query");
+	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*dev = (uint64_t)sqlite3_column_int64(st, 0);
+		*ino = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : jerr(j, "cannot read hard link names");
+}
+
+int
+journal_links_hunted(struct journal *j, uint64_t dev, uint64_t ino, int64_t *nlink)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = has_table(j, "links_hunted");
+
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(j->db, "SELECT nlink FROM links_hunted WHERE dev = ?1 AND ino = ?2",
+	    -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link query");
+	sqlite3_bind_int64(st, 1, (int64_t)dev);
+	sqlite3_bind_int64(st, 2, (int64_t)ino);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*nlink = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : jerr(j, "cannot read hard link hunts");
+}
+
+int
+journal_links_mark_hunted(struct journal *j, uint64_t dev, uint64_t ino, int64_t nlink)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO links_hunted(dev, ino, nlink) "
+	    "VALUES(?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK)
+		return jerr(j, "cannot prepare the hard link statement");
+	sqlite3_bind_int64(st, 1, (int64_t)dev);
+	sqlite3_bind_int64(st, 2, (int64_t)ino);
+	sqlite3_bind_int64(st, 3, nlink);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : jerr(j, "cannot note a hard link hunt");
+}
+
+int
+journal_links_count(struct journal *j, int64_t *n)
+{
+	int rc = has_table(j, "links");
+
+	*n = 0;
+	if (rc <= 0)
+		return rc;
+	/* count_after binds its ?1: the seq bound of the window queries */
+	return count_after(j, "SELECT count(*) FROM links WHERE ?1 >= 0", 0, n);
 }
 
 char *

@@ -86,6 +86,46 @@ int journal_count_rescans(struct journal *j, int64_t after_seq, int64_t *n);
 int journal_cookie_seq(struct journal *j, const char *name, int64_t *seq);
 int journal_cookie_delete(struct journal *j, const char *name);
 
+/* Hard links. The kernel reports a change through one name of a file under
+ * that name only; the journal keeps the names under the roots of the files
+ * with more than one link that `list` has met (changed rows, rescanned and
+ * new subtrees, full runs), so that a change through one name lists the
+ * others. Looked up by inode number alone: the caller checks each name it
+ * gets back with lstat() against the changed file's device and inode
+ * (device numbers can change across reboots, names go stale). */
+struct journal_link {
+	const char *path;
+	uint64_t dev, ino;
+};
+typedef int (*journal_name_fn)(void *ctx, const char *path);
+/* In one transaction: with clear, forgets every name first (a full run
+ * learns them all again); forgets each path of forget and every name below
+ * it (gone); notes each link of note (a path names one inode). */
+int journal_links_update(struct journal *j, char *const *forget, size_t nforget,
+    const struct journal_link *note, size_t nnote, int clear);
+/* Notes one link inside the open batch (the daemon, as it flushes a written
+ * file that has more than one link: so the name is known even if it goes
+ * before a `list` sees it). */
+int journal_batch_link(struct journal *j, const char *path, uint64_t dev, uint64_t ino);
+/* Calls fn for every name noted (fn returning non-zero stops the walk and
+ * is returned). Every change to the names bumps the meta key
+ * links_generation. */
+typedef int (*journal_link_fn)(void *ctx, const struct journal_link *l);
+int journal_links_foreach(struct journal *j, journal_link_fn fn, void *ctx);
+/* The inode noted for path: 1 with *dev and *ino, 0 when none, -1 on error. */
+int journal_links_ino_of(struct journal *j, const char *path, uint64_t *dev, uint64_t *ino);
+/* Calls fn for each name noted for inode ino (fn returning non-zero stops
+ * the walk and is returned). A journal without the table has no names. */
+int journal_links_names(struct journal *j, uint64_t ino, journal_name_fn fn, void *ctx);
+/* A file whose names under the roots were searched for by a walk (not all
+ * were known): its link count then, so that the walk is not made again
+ * while the count is the same (the other names are outside the roots).
+ * hunted returns 1 with *nlink, 0 when never searched, -1 on error. */
+int journal_links_hunted(struct journal *j, uint64_t dev, uint64_t ino, int64_t *nlink);
+int journal_links_mark_hunted(struct journal *j, uint64_t dev, uint64_t ino, int64_t nlink);
+/* The number of names noted (for status and tests). */
+int journal_links_count(struct journal *j, int64_t *n);
+
 /* Writes the formatted flags ("created,modified") into buf. */
 char *journal_flags_str(unsigned flags, char *buf, size_t size);
 

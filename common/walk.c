@@ -18,6 +18,7 @@
 struct walk_entry {
 	char *name;
 	unsigned char type;
+	ino_t ino;
 };
 
 struct walker {
@@ -111,6 +112,7 @@ read_entries(int fd, int dirs_only, int in_root, struct walk_entry **out, size_t
 		if (arr[cnt].name == NULL)
 			goto nomem;
 		arr[cnt].type = de->d_type;
+		arr[cnt].ino = de->d_ino;
 		cnt++;
 		errno = 0;
 	}
@@ -141,9 +143,11 @@ static int walk_dir(struct walker *w, int fd, size_t len, int depth);
 
 /* Visits one entry of the directory at dirfd; w->buf[0..len) is its path. */
 static int
-visit(struct walker *w, int dirfd, const char *name, unsigned char type, size_t len, int depth)
+visit(struct walker *w, int dirfd, const struct walk_entry *e, size_t len, int depth)
 {
 	struct stat st, *stp = NULL;
+	const char *name = e->name;
+	unsigned char type = e->type;
 	int rc, fd;
 
 	if (type == DT_UNKNOWN || (w->flags & WALK_STAT)) {
@@ -157,6 +161,10 @@ visit(struct walker *w, int dirfd, const char *name, unsigned char type, size_t 
 		    S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
 		if (type == DT_UNKNOWN)
 			type = DT_FIFO;   /* some other kind: reported, never descended */
+	} else if (w->flags & WALK_INO) {
+		memset(&st, 0, sizeof st);
+		st.st_ino = e->ino;      /* from the directory entry: no stat */
+		stp = &st;
 	}
 	if ((w->flags & WALK_DIRS) && type != DT_DIR)
 		return WALK_CONTINUE;
@@ -220,7 +228,7 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 				if (!(len == 1 && w->buf[0] == '/'))
 					w->buf[o++] = '/';
 				memcpy(w->buf + o, ents[i].name, nl + 1);
-				rc = visit(w, fd, ents[i].name, ents[i].type, plen, depth);
+				rc = visit(w, fd, &ents[i], plen, depth);
 			}
 		}
 		free(ents[i].name);

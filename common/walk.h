@@ -14,6 +14,8 @@ struct config;
 #define WALK_SORTED 0x1   /* visit entries in bytewise order of full path */
 #define WALK_STAT   0x2   /* lstat every entry (st is never NULL then) */
 #define WALK_DIRS   0x4   /* visit directories only (d_type filters at readdir) */
+#define WALK_INO    0x8   /* without WALK_STAT: st is never NULL below the start,
+                           * only its st_ino is set (the entry's d_ino) */
 
 /* What the callback returns */
 #define WALK_CONTINUE 0

@@ -21,6 +21,7 @@
 #include "consumer.h"
 #include "daemonlock.h"
 #include "journal.h"
+#include "linkset.h"
 #include "log.h"
 #include "path.h"
 #include "pending.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct journal *journal;
 	struct pending *pending;
 	struct watcher *watcher;
+	struct linkset *links;          /* fanotify: multiply-linked files known */
 	struct consumers consumers;
 	int lock_fd;
 	int sig_fd;
@@ -109,6 +111,31 @@ sink_cookie(void *ctx, const char *name)
 	struct daemon *d = ctx;
 
 	return pending_cookie(d->pending, name);
+}
+
+/* journal_links_names callback: a name inside the roots of a file written
+ * through a name outside them. */
+static int
+outside_name_cb(void *ctx, const char *path)
+{
+	struct daemon *d = ctx;
+
+	return sink_change(d, path, JF_MODIFIED);
+}
+
+static int
+sink_outside_write(void *ctx, const struct watcher_file_id *id)
+{
+	struct daemon *d = ctx;
+	uint64_t ino;
+
+	if (d->links == NULL || !linkset_find(d->links, id, &ino))
+		return 0;
+	log_debug("a file with names in the roots was written outside them (inode %llu)",
+	    (unsigned long long)ino);
+	if (journal_links_names(d->journal, ino, outside_name_cb, d) != 0)
+		log_warning("%s", journal_errmsg(d->journal));
+	return 0;
 }
 
 static int write_static_meta(struct daemon *d);
@@ -230,6 +257,8 @@ flush(struct daemon *d)
 		}
 		free(unw);
 	}
+	if (d->links != NULL && linkset_refresh(d->links, d->journal) < 0)
+		log_warning("cannot read the names of hard-linked files: %s", journal_errmsg(d->journal));
 	d->last_flush_ms = now_ms();
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
@@ -658,12 +687,18 @@ main(int argc, char **argv)
 	sink.change = sink_change;
 	sink.rescan = sink_rescan;
 	sink.cookie = sink_cookie;
+	sink.outside_write = sink_outside_write;
 	d.watcher = watcher_new(&d.cfg, &sink, err, sizeof err);
 	if (d.watcher == NULL) {
 		log_error("%s", err);
 		goto out;
 	}
 	watcher_show_progress(d.watcher, !use_syslog && isatty(STDERR_FILENO));
+	/* only fanotify reports writes outside the roots */
+	if (strcmp(watcher_backend(d.watcher), "fanotify") == 0 && (d.links = linkset_new()) == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
 	if (record_startup_gap(&d) < 0)
 		goto out;
 	t0 = now_ms();
@@ -693,6 +728,7 @@ out:
 	if (wrote_pidfile)
 		unlink(pidfile);
 	watcher_free(d.watcher);
+	linkset_free(d.links);
 	pending_free(d.pending);
 	journal_free(d.journal);
 	consumers_close(&d.consumers);

@@ -1,5 +1,6 @@
 /* pending.c: the in-memory coalescing set (open addressing on path). */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 
@@ -216,6 +217,21 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/* A file written, created or renamed that has more than one link: its name is
+ * noted with its inode, so that `list` can find the file's other names even
+ * if this one is gone by then (the kernel names only the name written
+ * through). One lstat() per such path and flush. */
+static int
+note_link(struct journal *j, const char *path, unsigned flags)
+{
+	struct stat st;
+
+	if ((flags & JF_DIR) || !(flags & (JF_MODIFIED | JF_ATTRIB | JF_CREATED | JF_RENAMED)) ||
+	    lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2)
+		return 0;
+	return journal_batch_link(j, path, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+}
+
 int
 pending_flush(struct pending *p, struct journal *j, int64_t prune_seq,
     int64_t now, int64_t last_flush, const char *const *meta_keys,
@@ -227,7 +243,8 @@ pending_flush(struct pending *p, struct journal *j, int64_t prune_seq,
 		return -1;
 	for (i = 0; i < p->nslots; i++) {
 		if (p->slots[i].path != NULL &&
-		    journal_batch_change(j, p->slots[i].path, p->slots[i].flags, now) < 0)
+		    (journal_batch_change(j, p->slots[i].path, p->slots[i].flags, now) < 0 ||
+		    note_link(j, p->slots[i].path, p->slots[i].flags) < 0))
 			goto fail;
 	}
 	for (i = 0; i < p->nrescans; i++) {

@@ -856,6 +856,18 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 	 * even if it is gone before they are read */
 	if (isdir && ev->has_target && (ev->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)))
 		cache_put(w, &ev->target, full, 1);
+	if (root == NULL && !isdir && ev->has_target && w->sink.outside_write != NULL &&
+	    (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB))) {
+		/* written through a name outside the roots: a hard link inside? */
+		struct watcher_file_id id;
+
+		memcpy(id.fsid, ev->target.fsid, sizeof id.fsid);
+		id.type = ev->target.type;
+		id.len = ev->target.len;
+		memcpy(id.h, ev->target.h, ev->target.len);
+		if (w->sink.outside_write(w->sink.ctx, &id) < 0)
+			log_error("out of memory following a write outside the roots");
+	}
 	if (root == NULL || excluded)
 		goto done;     /* outside the roots, or below an excluded directory */
 	if (log_enabled(CONFIG_LOG_DEBUG))

@@ -17,12 +17,25 @@ struct config;
 #define WATCH_TIME_MARGIN JOURNAL_TIME_MARGIN
 
 
+/* A file's identity as fanotify reports it: file system id and handle. */
+#define WATCHER_HANDLE_MAX 128
+struct watcher_file_id {
+	int fsid[2];
+	int type;
+	unsigned len;
+	unsigned char h[WATCHER_HANDLE_MAX];
+};
+
 struct watcher_sink {
 	void *ctx;
 	/* Each returns 0, or -1 on ENOMEM (the watcher then reports a rescan). */
 	int (*change)(void *ctx, const char *path, unsigned flags);
 	int (*rescan)(void *ctx, const char *path, int64_t since, const char *reason);
 	int (*cookie)(void *ctx, const char *name);
+	/* A file written (or its attributes changed) through a name outside the
+	 * roots (a backend that can tell, fanotify): it may have other names
+	 * inside (hard links), which the core knows. May be NULL. */
+	int (*outside_write)(void *ctx, const struct watcher_file_id *id);
 };
 
 struct watcher_stats {

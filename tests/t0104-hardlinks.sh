@@ -1,9 +1,10 @@
 #!/bin/bash
 # t0104-hardlinks: Cyrus delivers one message to several folders by hard
-# link: each new link is a new name and must be listed. (A link count change
-# alone is not journaled for the other names: the kernel reports it, if at all,
-# only on the name the event came through, so nothing is asserted about the
-# source name of a link.)
+# link: each new link is a new name and must be listed. The kernel reports a
+# change through one name under that name only: a write through any name
+# must list every name the file has under the roots, whether the journal
+# learnt it from a full run, a link, a rename or a rescan; names gone are
+# forgotten; nothing outside the roots is listed.
 . "$(dirname "$0")/test-lib.sh"
 
 U="$SPOOL/user/alice"
@@ -40,6 +41,9 @@ only_from() {
 
 mkdir -p "$U/INBOX" "$U/Archive" "$U/Sent" "$OUT"
 echo message >"$U/INBOX/1."
+# two names made before the daemon and the first run: learnt by the full run
+echo early >"$U/Sent/pre."
+ln "$U/Sent/pre." "$U/Archive/pre."
 for i in $(seq 1 10); do mkdir -p "$SPOOL/user/u$i/INBOX"; done
 
 expect_success 'start; first full run' '
@@ -121,6 +125,49 @@ expect_success 'writing through a name lists that name' '
 	echo appended >>"$U/Archive/1." &&
 	run c1 &&
 	must_list "$U/Archive/1."
+'
+
+expect_success 'writing through one name lists every name under the roots, none outside' '
+	echo more >>"$U/Archive/1." &&
+	run c1 &&
+	printf "%s\n" "$U/Archive/1." "$U/INBOX/1." "$U/INBOX/3." "$U/New/Sub/1." |
+		LC_ALL=C sort >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'names made before the first (full) run are known: a write lists both' '
+	echo more >>"$U/Sent/pre." &&
+	run c1 &&
+	printf "%s\n" "$U/Archive/pre." "$U/Sent/pre." >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'a renamed name is followed, a removed one forgotten' '
+	mv "$U/Archive/1." "$U/Archive/1.moved" &&
+	rm "$U/New/Sub/1." &&
+	run c1 &&
+	echo again >>"$U/INBOX/3." &&
+	run c1 &&
+	printf "%s\n" "$U/Archive/1.moved" "$U/INBOX/1." "$U/INBOX/3." | LC_ALL=C sort >expect &&
+	test_cmp expect list.out
+'
+
+expect_success 'a write through a name outside the roots: the names inside are listed on fanotify' '
+	echo outside-write >>"$OUT/o2" &&
+	run c1 &&
+	if [ "$CHJ_BACKEND" = fanotify ]; then
+		echo "$U/Sent/1." >expect && test_cmp expect list.out
+	else
+		test_cmp /dev/null list.out
+	fi
+'
+
+expect_success 'a write through one name while the daemon is down lists every name' '
+	stop_daemon &&
+	echo down >>"$U/INBOX/1." &&
+	start_daemon &&
+	run c1 &&
+	must_list "$U/Archive/1.moved" "$U/INBOX/1." "$U/INBOX/3."
 '
 
 expect_success 'an O_TMPFILE file linked into a folder (linkat) is listed' '

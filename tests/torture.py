@@ -32,9 +32,8 @@ Documented limits of inotify that the ground truth accepts:
     not to the directories of the inode's other names;
   - likewise a ctime-only change of an inode whose other name was renamed,
     linked or unlinked in the round (the workload tracks those inodes);
-  - content and attribute changes are only made through files with a link
-    count of 1 (a write through one name of a hard-linked file is reported
-    for that name only: inotify watches directories, not inodes).
+  (content and attribute changes are made through any name, hard-linked or
+  not: every name of the file under the root must then be listed).
 
 After each round the daemon's inotify watches (/proc/PID/fdinfo) are also
 compared with the spool's directories: a directory nobody watches means later
@@ -389,7 +388,9 @@ class Workload:
     def pick_file(self):
         return self.rng.choice(self.files) if self.files else None
 
-    def pick_single_link_file(self):
+    def pick_regular_file(self):
+        """A regular file, whatever its link count: a write through one name
+        of a hard-linked file must list its other names too."""
         for _ in range(8):
             p = self.pick_file()
             if p is None:
@@ -398,7 +399,7 @@ class Workload:
                 st = os.lstat(p)
             except FileNotFoundError:
                 continue
-            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+            if stat.S_ISREG(st.st_mode):
                 return p
         return None
 
@@ -445,7 +446,7 @@ class Workload:
         self.record("create", p)
 
     def op_write(self):
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         size = os.path.getsize(p)
@@ -456,7 +457,7 @@ class Workload:
 
     def op_overwrite_same(self):
         # same size, content changes: only mtime/ctime and the hash tell
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         size = os.path.getsize(p)
@@ -468,7 +469,7 @@ class Workload:
         self.record("overwrite1", p)
 
     def op_append(self):
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         with open(p, "ab") as f:
@@ -476,7 +477,7 @@ class Workload:
         self.record("append", p)
 
     def op_truncate(self):
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         size = os.path.getsize(p)
@@ -484,14 +485,14 @@ class Workload:
         self.record("truncate", p)
 
     def op_chmod(self):
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         os.chmod(p, self.rng.choice([0o600, 0o640, 0o644, 0o755, 0o400]))
         self.record("chmod", p)
 
     def op_touch(self):
-        p = self.pick_single_link_file()
+        p = self.pick_regular_file()
         if p is None:
             return False
         if self.rng.random() < 0.5:
