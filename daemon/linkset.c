@@ -23,7 +23,16 @@ struct fs_of_dev {
 	int fsid[2];
 };
 
+#define RECENT_MAX 65536         /* outside writes remembered (a ring) */
+
+struct recent {
+	uint64_t key;                /* 0: free or used */
+	int64_t ms;
+};
+
 struct linkset {
+	struct recent *recent;       /* RECENT_MAX, allocated on first use */
+	size_t recent_head;
 	struct lentry *v;
 	size_t n, cap;
 	int64_t generation;          /* links_generation of the last build; -1: none */
@@ -31,8 +40,8 @@ struct linkset {
 	size_t nfs, capfs;
 };
 
-static uint64_t
-id_hash(const struct watcher_file_id *id)
+uint64_t
+linkset_key(const struct watcher_file_id *id)
 {
 	uint64_t h = 1469598103934665603ull;
 	unsigned i;
@@ -70,6 +79,7 @@ linkset_free(struct linkset *s)
 		return;
 	free(s->v);
 	free(s->fs);
+	free(s->recent);
 	free(s);
 }
 
@@ -124,7 +134,7 @@ add_link(void *ctx, const struct journal_link *l)
 	if ((nv = array_grow(s->v, s->n, &s->cap, sizeof *nv, 256)) == NULL)
 		return -1;
 	s->v = nv;
-	nv[s->n].hash = id_hash(&id);
+	nv[s->n].hash = linkset_key(&id);
 	nv[s->n].ino = (uint64_t)st.st_ino;
 	s->n++;
 	return 0;
@@ -148,21 +158,50 @@ linkset_refresh(struct linkset *s, struct journal *j)
 	}
 	array_sort(s->v, s->n, sizeof *s->v, entry_cmp);
 	s->generation = gen;
-	return 0;
+	return 1;
 }
 
 int
-linkset_find(const struct linkset *s, const struct watcher_file_id *id, uint64_t *ino)
+linkset_find(const struct linkset *s, uint64_t k, uint64_t *ino)
 {
 	struct lentry key, *e;
 
 	if (s->n == 0)
 		return 0;
-	key.hash = id_hash(id);
+	key.hash = k;
 	if ((e = bsearch(&key, s->v, s->n, sizeof *s->v, entry_cmp)) == NULL)
 		return 0;
 	*ino = e->ino;
 	return 1;
+}
+
+void
+linkset_recent(struct linkset *s, uint64_t key, int64_t now_ms)
+{
+	if (s->recent == NULL && (s->recent = calloc(RECENT_MAX, sizeof *s->recent)) == NULL)
+		return;              /* then only the set as it is */
+	s->recent[s->recent_head].key = key ? key : 1;
+	s->recent[s->recent_head].ms = now_ms;
+	s->recent_head = (s->recent_head + 1) % RECENT_MAX;
+}
+
+void
+linkset_recheck(struct linkset *s, int64_t now_ms, int64_t window_ms,
+    void (*fn)(void *ctx, uint64_t ino), void *ctx)
+{
+	size_t i;
+	uint64_t ino;
+
+	for (i = 0; s->recent != NULL && i < RECENT_MAX; i++) {
+		struct recent *r = &s->recent[i];
+
+		if (r->key == 0 || now_ms - r->ms > window_ms)
+			continue;
+		if (linkset_find(s, r->key, &ino)) {
+			r->key = 0;
+			fn(ctx, ino);
+		}
+	}
 }
 
 size_t

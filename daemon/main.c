@@ -123,19 +123,49 @@ outside_name_cb(void *ctx, const char *path)
 	return sink_change(d, path, JF_MODIFIED);
 }
 
-static int
-sink_outside_write(void *ctx, const struct watcher_file_id *id)
+/* Journals the names inside the roots of inode ino. */
+static void
+outside_names(void *ctx, uint64_t ino)
 {
 	struct daemon *d = ctx;
-	uint64_t ino;
 
-	if (d->links == NULL || !linkset_find(d->links, id, &ino))
-		return 0;
 	log_debug("a file with names in the roots was written outside them (inode %llu)",
 	    (unsigned long long)ino);
 	if (journal_links_names(d->journal, ino, outside_name_cb, d) != 0)
 		log_warning("%s", journal_errmsg(d->journal));
+}
+
+static int
+sink_outside_write(void *ctx, const struct watcher_file_id *id)
+{
+	struct daemon *d = ctx;
+	uint64_t ino, key;
+
+	if (d->links == NULL)
+		return 0;
+	key = linkset_key(id);
+	if (linkset_find(d->links, key, &ino))
+		outside_names(d, ino);
+	else
+		linkset_recent(d->links, key, now_ms());   /* a name noted since? */
 	return 0;
+}
+
+/* Follows the journal's names of multiply-linked files; a file written
+ * outside the roots since the last refresh whose names became known (the
+ * set lags by up to a flush) is journaled now. */
+static void
+refresh_links(struct daemon *d)
+{
+	int rc;
+
+	if (d->links == NULL)
+		return;
+	rc = linkset_refresh(d->links, d->journal);
+	if (rc < 0)
+		log_warning("cannot read the names of hard-linked files: %s", journal_errmsg(d->journal));
+	else if (rc == 1)
+		linkset_recheck(d->links, now_ms(), 2 * HEARTBEAT_MS, outside_names, d);
 }
 
 static int write_static_meta(struct daemon *d);
@@ -257,8 +287,7 @@ flush(struct daemon *d)
 		}
 		free(unw);
 	}
-	if (d->links != NULL && linkset_refresh(d->links, d->journal) < 0)
-		log_warning("cannot read the names of hard-linked files: %s", journal_errmsg(d->journal));
+	refresh_links(d);
 	d->last_flush_ms = now_ms();
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
