@@ -23,6 +23,7 @@
 #include "journal.h"
 #include "linkset.h"
 #include "log.h"
+#include "mountwatch.h"
 #include "path.h"
 #include "pending.h"
 #include "watch.h"
@@ -36,6 +37,7 @@ struct daemon {
 	struct pending *pending;
 	struct watcher *watcher;
 	struct linkset *links;          /* fanotify: multiply-linked files known */
+	struct mountwatch *mounts;      /* NULL: mounts are not followed */
 	struct consumers consumers;
 	int lock_fd;
 	int sig_fd;
@@ -166,6 +168,46 @@ refresh_links(struct daemon *d)
 		log_warning("cannot read the names of hard-linked files: %s", journal_errmsg(d->journal));
 	else if (rc == 1)
 		linkset_recheck(d->links, now_ms(), 2 * HEARTBEAT_MS, outside_names, d);
+}
+
+/* What a path shows was replaced by a mount or an unmount: its old entries
+ * are gone (--deleted: the consumer removes the path with what was below),
+ * its new ones all count as new (listed whole). */
+#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
+
+/* mountwatch callback while running: journaled, and watched again. */
+static int
+mount_changed(void *ctx, const char *path)
+{
+	struct daemon *d = ctx;
+
+	log_info("mount table: what '%s' shows was mounted or unmounted: it counts as replaced "
+	    "and is watched again", path);
+	if (sink_change(d, path, JF_REPLACED) < 0)
+		return -1;
+	watcher_rewatch(d->watcher, path);
+	return 0;
+}
+
+/* mountwatch callback at start (the crawl watches what is there). */
+static int
+mount_changed_while_down(void *ctx, const char *path)
+{
+	struct daemon *d = ctx;
+
+	log_info("mount table: '%s' was mounted or unmounted while the daemon was not running: "
+	    "it counts as replaced", path);
+	return sink_change(d, path, JF_REPLACED);
+}
+
+/* The mount table polled POLLPRI: compares it with the last one. */
+static void
+check_mounts(struct daemon *d)
+{
+	char err[512];
+
+	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, err, sizeof err) < 0)
+		log_error("mount table: %s", err);
 }
 
 static int write_static_meta(struct daemon *d);
@@ -452,6 +494,9 @@ reload(struct daemon *d)
 	consumers_close(&d->consumers);
 	consumers_open(&d->consumers, d->cfg.consumers, 1);
 	write_static_meta(d);
+	/* records the mount state of the new roots, so their mounts are followed */
+	if (d->mounts != NULL)
+		check_mounts(d);
 	flush(d);
 	log_info("reload done: %zu roots", d->cfg.nroots);
 }
@@ -511,7 +556,7 @@ run(struct daemon *d)
 	char err[512];
 
 	for (;;) {
-		struct pollfd pfd[2];
+		struct pollfd pfd[3];
 		int64_t now = now_ms(), deadline;
 		time_t before_poll = time(NULL);
 		int timeout, n;
@@ -527,7 +572,10 @@ run(struct daemon *d)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = d->sig_fd;
 		pfd[1].events = POLLIN;
-		n = poll(pfd, 2, timeout);
+		pfd[2].fd = d->mounts != NULL ? mountwatch_fd(d->mounts) : -1;
+		pfd[2].events = POLLPRI;
+		pfd[2].revents = 0;
+		n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -1;
@@ -538,6 +586,10 @@ run(struct daemon *d)
 			watcher_note_idle(d->watcher, before_poll);
 		if ((pfd[1].revents & POLLIN) && handle_signals(d))
 			break;
+		/* a mount before the events read after it: the paths it covers
+		 * are watched again first */
+		if (pfd[2].revents & (POLLPRI | POLLERR))
+			check_mounts(d);
 		if (pfd[0].revents & POLLIN) {
 			if (watcher_process(d->watcher, err, sizeof err) < 0) {
 				log_error("%s", err);
@@ -730,6 +782,13 @@ main(int argc, char **argv)
 	}
 	if (record_startup_gap(&d) < 0)
 		goto out;
+	if ((d.mounts = mountwatch_new(err, sizeof err)) == NULL) {
+		log_warning("%s: mounts and unmounts below the roots are not followed", err);
+	} else if (mountwatch_compare(d.mounts, &d.cfg, d.journal, mount_changed_while_down, &d,
+	    err, sizeof err) < 0) {
+		log_error("mount table: %s", err);
+		goto out;
+	}
 	t0 = now_ms();
 	for (i = 0; i < d.cfg.nroots; i++) {
 		if (watcher_add_root(d.watcher, d.cfg.roots[i], err, sizeof err) < 0) {
@@ -757,6 +816,7 @@ out:
 	if (wrote_pidfile)
 		unlink(pidfile);
 	watcher_free(d.watcher);
+	mountwatch_free(d.mounts);
 	linkset_free(d.links);
 	pending_free(d.pending);
 	journal_free(d.journal);

@@ -17,6 +17,7 @@ struct watcher_ops {
 	void (*destroy)(struct watcher_impl *w);
 	int (*add_root)(struct watcher_impl *w, const char *root, char *err, size_t errlen);
 	void (*remove_root)(struct watcher_impl *w, const char *root);
+	void (*rewatch)(struct watcher_impl *w, const char *path);
 	int (*root_is_watched)(const struct watcher_impl *w, const char *root);
 	void (*show_progress)(struct watcher_impl *w, int on);
 	void (*set_config)(struct watcher_impl *w, const struct config *cfg);

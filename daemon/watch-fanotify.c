@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -39,6 +41,7 @@
 #include "config.h"
 #include "journal.h"
 #include "log.h"
+#include "mounts.h"
 #include "path.h"
 #include "watch.h"
 #include "watch-backend.h"
@@ -75,11 +78,19 @@ struct centry {
 };
 
 /* A file system with a mark; mount_fd is a directory on it for
- * open_by_handle_at(). */
+ * open_by_handle_at(): the root of a detached copy (open_tree(2)
+ * OPEN_TREE_CLONE) of one of its mounts, so that the daemon never keeps a
+ * mount busy (an umount succeeds; the copy goes when the mount table says
+ * the file system left the roots). A path read back through it is relative
+ * to that mount's root (fsroot, in the file system), and is turned into the
+ * paths the file system shows through each of its mounts. Without
+ * open_tree (older kernels), mount_fd is a plain descriptor (clone 0). */
 struct fsmark {
 	int fsid[2];
 	dev_t dev;
 	int mount_fd;
+	int clone;
+	char *fsroot;                        /* clone: the cloned mount's root */
 };
 
 struct froot {
@@ -120,6 +131,7 @@ struct watcher_impl {
 	int target_fid;                      /* FAN_REPORT_TARGET_FID in use */
 	struct fsmark *marks;
 	size_t nmarks;
+	struct mount_table mounts;           /* read at start and at each rewatch */
 	struct froot *roots;
 	size_t nroots;
 	struct centry **ctab;
@@ -357,6 +369,57 @@ open_key(struct watcher_impl *w, const struct fkey *k)
 	return fd;
 }
 
+static struct froot *root_of(struct watcher_impl *w, const char *path);
+static void read_mounts(struct watcher_impl *w);
+static void mark_mounts_below(struct watcher_impl *w, const char *root);
+
+/* The path a directory read back through mark m's descriptor (got) shows
+ * in our mount namespace: through a copy of a mount, got is relative to that
+ * mount's root in the file system; each mount of the file system whose root
+ * holds it shows it at its mount point plus the rest. The first one under a
+ * root is taken (a file system mounted in a root, a bind mount), else the
+ * first at all. A plain descriptor gives the path itself. Returns a new
+ * string, NULL on ENOMEM. */
+static char *
+shown_path(struct watcher_impl *w, const struct fsmark *m, const char *got)
+{
+	char *fsrel, *best = NULL;
+	size_t i;
+
+	if (m == NULL || !m->clone)
+		return strdup(got);
+	if ((fsrel = path_join(m->fsroot, got[0] == '/' ? got + 1 : got)) == NULL)
+		return NULL;
+	if (strcmp(fsrel, "/") != 0 && fsrel[strlen(fsrel) - 1] == '/')
+		fsrel[strlen(fsrel) - 1] = '\0';
+	for (i = 0; i < w->mounts.n; i++) {
+		const struct mount_entry *e = &w->mounts.v[i];
+		const char *rest;
+		char *p;
+
+		if (makedev(e->major, e->minor) != m->dev || !path_is_under(fsrel, e->root))
+			continue;
+		rest = fsrel + (strcmp(e->root, "/") == 0 ? 0 : strlen(e->root));
+		if ((p = path_join(e->point, rest[0] == '/' ? rest + 1 : rest)) == NULL) {
+			free(best);
+			free(fsrel);
+			return NULL;
+		}
+		if (strcmp(p, "/") != 0 && p[strlen(p) - 1] == '/')
+			p[strlen(p) - 1] = '\0';
+		if (best == NULL || (root_of(w, p) != NULL && root_of(w, best) == NULL)) {
+			free(best);
+			best = p;
+		} else {
+			free(p);
+		}
+	}
+	if (best == NULL)
+		best = strdup(fsrel);        /* no mount shows it: kept as it is */
+	free(fsrel);
+	return best;
+}
+
 /* Returns the cache entry (current path) of directory k, or NULL with
  * errno (ESTALE/ENOENT: deleted; ENOMEM). */
 static struct centry *
@@ -380,7 +443,17 @@ resolve(struct watcher_impl *w, const struct fkey *k)
 	if (n <= 0 || (size_t)n >= sizeof w->linkbuf - 1)
 		return NULL;
 	w->linkbuf[n] = '\0';
-	if ((e = cache_put(w, k, w->linkbuf, 0)) == NULL) {
+	{
+		char *shown = shown_path(w, mark_of(w, k->fsid), w->linkbuf);
+
+		if (shown == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		e = cache_put(w, k, shown, 0);
+		free(shown);
+	}
+	if (e == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -466,13 +539,45 @@ rescan_roots(struct watcher_impl *w, const int *fsid, const char *reason)
 
 /* ---- marks and roots ---- */
 
+/* A descriptor for open_by_handle_at() on the file system of device dev,
+ * holding path: the root of a detached copy of one of its mounts (the one
+ * whose root is the file system's root if there is one), so that no mount
+ * is kept busy; else a plain descriptor of path. */
+static int
+mount_descriptor(struct watcher_impl *w, const char *path, dev_t dev, struct fsmark *m)
+{
+	const struct mount_entry *pick = NULL;
+	size_t i;
+	int tree, fd;
+
+	for (i = 0; i < w->mounts.n; i++) {
+		const struct mount_entry *e = &w->mounts.v[i];
+
+		if (makedev(e->major, e->minor) == dev && (pick == NULL || strcmp(e->root, "/") == 0))
+			pick = e;
+	}
+	m->clone = 0;
+	m->fsroot = NULL;
+	if (pick != NULL && (tree = open_tree(AT_FDCWD, pick->point,
+	    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)) >= 0) {
+		fd = openat(tree, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(tree);
+		if (fd >= 0 && (m->fsroot = strdup(pick->root)) != NULL) {
+			m->clone = 1;
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Marks the file system holding path (once per file system). Returns 0, or
  * -1 with errno and *at_init-style reason left to the caller. */
 static int
 mark_fs(struct watcher_impl *w, const char *path, const int fsid[2], dev_t dev)
 {
-	struct fsmark *nm;
-	int mfd;
+	struct fsmark *nm, m;
 	size_t i;
 
 	for (i = 0; i < w->nmarks; i++)
@@ -481,22 +586,51 @@ mark_fs(struct watcher_impl *w, const char *path, const int fsid[2], dev_t dev)
 			return 0;
 	if (fanotify_mark(w->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_EVENTS, AT_FDCWD, path) < 0)
 		return -1;
-	mfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (mfd < 0)
+	memset(&m, 0, sizeof m);
+	if ((m.mount_fd = mount_descriptor(w, path, dev, &m)) < 0)
 		return -1;
 	if ((nm = realloc(w->marks, (w->nmarks + 1) * sizeof *nm)) == NULL) {
-		close(mfd);
+		close(m.mount_fd);
+		free(m.fsroot);
 		errno = ENOMEM;
 		return -1;
 	}
 	w->marks = nm;
-	nm[w->nmarks].fsid[0] = fsid[0];
-	nm[w->nmarks].fsid[1] = fsid[1];
-	nm[w->nmarks].dev = dev;
-	nm[w->nmarks].mount_fd = mfd;
-	w->nmarks++;
+	m.fsid[0] = fsid[0];
+	m.fsid[1] = fsid[1];
+	m.dev = dev;
+	nm[w->nmarks++] = m;
 	w->stats.watches = w->nmarks;
 	return 0;
+}
+
+/* Marks the file system of a path below a root (a mount in it). */
+static void
+mark_path(struct watcher_impl *w, const char *path)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fsid[2];
+
+	if (stat(path, &st) < 0 || statfs(path, &sfs) < 0)
+		return;
+	memcpy(fsid, &sfs.f_fsid, sizeof fsid);
+	if ((fsid[0] != 0 || fsid[1] != 0) && mark_fs(w, path, fsid, st.st_dev) == 0)
+		return;
+	log_warning("cannot mark the file system mounted on '%s' with fanotify: %s; changes "
+	    "in it are not seen (use backend = inotify for such mounts)", path,
+	    (fsid[0] == 0 && fsid[1] == 0) ? refusal_reason(ENODEV, 0) : refusal_reason(errno, 0));
+}
+
+/* Marks every file system mounted below root (the mount table). */
+static void
+mark_mounts_below(struct watcher_impl *w, const char *root)
+{
+	size_t i;
+
+	for (i = 0; i < w->mounts.n; i++)
+		if (path_is_under(w->mounts.v[i].point, root) && strcmp(w->mounts.v[i].point, root) != 0)
+			mark_path(w, w->mounts.v[i].point);
 }
 
 /* Marks root's file system and takes its handle. Returns 0, or -1 with err
@@ -1076,6 +1210,7 @@ fanotify_new(const struct config *cfg, const struct watcher_sink *sink, char *er
 		snprintf(err, errlen, "cannot use fanotify: %s", refusal_reason(errno, 1));
 		goto fail;
 	}
+	read_mounts(w);
 	/* the file system of every root that exists must take a mark now: a
 	 * refusal is an error (or, under auto, the reason to use inotify) */
 	for (i = 0; i < cfg->nroots; i++) {
@@ -1105,8 +1240,11 @@ fanotify_free(struct watcher_impl *w)
 	if (w == NULL)
 		return;
 	cache_clear(w);
-	for (i = 0; i < w->nmarks; i++)
+	for (i = 0; i < w->nmarks; i++) {
 		close(w->marks[i].mount_fd);
+		free(w->marks[i].fsroot);
+	}
+	mount_table_free(&w->mounts);
 	for (i = 0; i < w->nroots; i++)
 		free(w->roots[i].path);
 	if (w->fd >= 0)
@@ -1129,8 +1267,10 @@ fanotify_add_root(struct watcher_impl *w, const char *root, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (attach_root(w, r, why, sizeof why) == 0)
+	if (attach_root(w, r, why, sizeof why) == 0) {
+		mark_mounts_below(w, r->path);
 		return 0;
+	}
 	/* missing, or its file system refuses a mark (a root added by a
 	 * reload): covered by a rescan record and retried */
 	if (errno != ENOENT) {
@@ -1141,29 +1281,86 @@ fanotify_add_root(struct watcher_impl *w, const char *root, char *err, size_t er
 	return 0;
 }
 
-/* Removes the mark of a file system no root is on any more. */
+/* Returns 1 when a root, or a mount below one, is on file system m. */
+static int
+mark_needed(struct watcher_impl *w, const struct fsmark *m)
+{
+	size_t i;
+
+	for (i = 0; i < w->nroots; i++)
+		if (w->roots[i].watched && w->roots[i].key.fsid[0] == m->fsid[0] &&
+		    w->roots[i].key.fsid[1] == m->fsid[1])
+			return 1;
+	for (i = 0; i < w->mounts.n; i++) {
+		const struct mount_entry *e = &w->mounts.v[i];
+
+		if (makedev(e->major, e->minor) == m->dev && root_of(w, e->point) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/* Lets go of the file systems no root or mount below one is on any more:
+ * their mark, and the descriptor that would keep an unmounted one alive. */
 static void
 drop_unused_marks(struct watcher_impl *w)
 {
-	size_t i, j, o = 0;
+	size_t i, o = 0;
 
 	for (i = 0; i < w->nmarks; i++) {
 		struct fsmark *m = &w->marks[i];
-		int used = 0;
 
-		for (j = 0; j < w->nroots && !used; j++)
-			used = w->roots[j].key.fsid[0] == m->fsid[0] &&
-			    w->roots[j].key.fsid[1] == m->fsid[1];
-		if (used) {
+		if (mark_needed(w, m)) {
 			w->marks[o++] = *m;
 			continue;
 		}
 		fanotify_mark(w->fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, FAN_EVENTS, m->mount_fd, NULL);
 		close(m->mount_fd);
+		free(m->fsroot);
 	}
 	w->nmarks = o;
 	w->stats.watches = w->nmarks;
 	cache_clear(w);
+}
+
+/* The mount table again (a mount or an unmount). */
+static void
+read_mounts(struct watcher_impl *w)
+{
+	if (mount_table_read(&w->mounts, -1) < 0)
+		log_warning("%s: mounts below the roots are not followed", w->mounts.errmsg);
+}
+
+/* A mount or an unmount on path: the table is read again; a root is marked
+ * (its file system may be another now) and its handle taken again, its sync
+ * cookies claimed; a path below a root has its file system marked; file
+ * systems no longer under the roots are let go. */
+static void
+fanotify_rewatch(struct watcher_impl *w, const char *path)
+{
+	size_t i;
+	char why[512];
+
+	read_mounts(w);
+	for (i = 0; i < w->nroots; i++) {
+		struct froot *r = &w->roots[i];
+
+		if (strcmp(r->path, path) != 0)
+			continue;
+		r->watched = 0;
+		if (attach_root(w, r, why, sizeof why) < 0) {
+			root_unwatched(w, r, time(NULL), "root not watched");
+			log_error("%s; changes below it are covered by rescans", why);
+		} else {
+			mark_mounts_below(w, r->path);
+			watch_claim_root_cookies(&w->sink, r->path);
+		}
+		drop_unused_marks(w);
+		return;
+	}
+	if (root_of(w, path) != NULL)
+		mark_path(w, path);
+	drop_unused_marks(w);
 }
 
 static void
@@ -1273,6 +1470,7 @@ const struct watcher_ops watcher_fanotify_ops = {
 	.destroy = fanotify_free,
 	.add_root = fanotify_add_root,
 	.remove_root = fanotify_remove_root,
+	.rewatch = fanotify_rewatch,
 	.root_is_watched = fanotify_root_is_watched,
 	.show_progress = fanotify_show_progress,
 	.set_config = fanotify_set_config,

@@ -1521,6 +1521,59 @@ inotify_remove_root(struct watcher *w, const char *root)
 	w->stats.watches = w->nnodes;
 }
 
+/* Forgets the unwatched directories at or below path (what they were on is
+ * gone). */
+static void
+unwatched_forget_under(struct watcher *w, const char *path)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < w->nunw; i++) {
+		if (path_is_under(w->unw[i].path, path))
+			free(w->unw[i].path);
+		else
+			w->unw[o++] = w->unw[i];
+	}
+	w->nunw = o;
+}
+
+/* A mount or an unmount on path: its watches are on what path showed, so
+ * they go, and path is crawled afresh (a root: the root again, its sync
+ * cookies claimed, as a begin may wait on one made before the watch). */
+static void
+inotify_rewatch(struct watcher *w, const char *path)
+{
+	int r = root_index_of(w, path);
+	uint32_t n, parent = NIL;
+	char *dir;
+
+	if (r < 0)
+		return;
+	if ((n = node_find(w, path)) != NIL)
+		node_remove(w, n, 1);
+	unwatched_forget_under(w, path);
+	if (strcmp(path, w->root_paths[r]) != 0) {
+		if ((dir = strdup(path)) == NULL) {
+			log_error("out of memory watching '%s' again", path);
+			return;
+		}
+		*strrchr(dir, '/') = '\0';
+		parent = node_find(w, dir);
+		free(dir);
+		if (parent == NIL)
+			return;          /* its parent is not watched: covered above */
+	}
+	n = crawl(w, parent, path);
+	if (parent == NIL) {
+		w->roots[r] = n;
+		if (n == NIL)
+			unwatched_add(w, path, time(NULL));
+		else
+			watch_claim_root_cookies(&w->sink, path);
+	}
+	w->stats.watches = w->nnodes;
+}
+
 /* Retries one unwatched directory; returns 1 when it is watched now. */
 static int
 retry_unwatched(struct watcher *w, struct unwatched *u)
@@ -1628,6 +1681,7 @@ const struct watcher_ops watcher_inotify_ops = {
 	.destroy = inotify_free,
 	.add_root = inotify_add_root,
 	.remove_root = inotify_remove_root,
+	.rewatch = inotify_rewatch,
 	.root_is_watched = inotify_root_is_watched,
 	.show_progress = inotify_show_progress,
 	.set_config = inotify_set_config,

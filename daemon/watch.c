@@ -93,6 +93,12 @@ watcher_remove_root(struct watcher *w, const char *root)
 	w->ops->remove_root(w->impl, root);
 }
 
+void
+watcher_rewatch(struct watcher *w, const char *path)
+{
+	w->ops->rewatch(w->impl, path);
+}
+
 int
 watcher_root_is_watched(const struct watcher *w, const char *root)
 {

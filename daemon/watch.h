@@ -72,6 +72,12 @@ int watcher_busy(const struct watcher *w);
 void watcher_step(struct watcher *w);
 /* Stops watching root and everything below it. */
 void watcher_remove_root(struct watcher *w, const char *root);
+/* What path shows changed (a file system mounted or unmounted on it or on
+ * a root above it): forgets what was watched there and watches what is
+ * there now (inotify: crawls it again; fanotify: marks its file system and
+ * lets go of file systems no longer mounted under the roots). path is a
+ * root or below one. */
+void watcher_rewatch(struct watcher *w, const char *path);
 /* Returns 1 when root is watched now (0: lost or over the watch limit, so
  * covered by renewed rescan records instead). */
 int watcher_root_is_watched(const struct watcher *w, const char *root);

@@ -1,0 +1,52 @@
+/* mounts.h: the mount table (/proc/self/mountinfo), read and compared, so
+ * that a mount or an unmount at or below a root, while the daemon runs or
+ * while it is down, is noticed from the table itself (not a timer). The
+ * kernel signals a change of the table by POLLPRI on the open file. */
+#ifndef CHJ_MOUNTS_H
+#define CHJ_MOUNTS_H
+
+#include <stddef.h>
+
+#define MOUNTS_FILE "/proc/self/mountinfo"
+
+struct mount_entry {
+	int id, parent;
+	unsigned major, minor;
+	char *root;                  /* the directory of its file system mounted */
+	char *point;                 /* where (unescaped) */
+	char *fstype;
+	char *source;
+};
+
+struct mount_table {
+	struct mount_entry *v;
+	size_t n, cap;
+	char errmsg[256];
+};
+
+/* Reads the table from fd (rewound; -1: opens MOUNTS_FILE). Returns 0, or
+ * -1 with t->errmsg. The previous content of t is freed. */
+int mount_table_read(struct mount_table *t, int fd);
+/* Parses mountinfo text (tests). Returns 0, or -1 with t->errmsg. */
+int mount_table_parse(struct mount_table *t, const char *text, size_t len);
+void mount_table_free(struct mount_table *t);
+
+/* The mount path is on: the last-mounted entry whose mount point is path or
+ * the deepest above it. NULL when none. */
+const struct mount_entry *mount_table_of(const struct mount_table *t, const char *path);
+
+/* The state of the mounts that decide what is seen under root, one line per
+ * mount ("POINT\tMAJOR:MINOR\tFSROOT\tFSTYPE"; POINT escaped as in
+ * mountinfo): the mount holding root and every mount below it, sorted.
+ * Returns an allocated string ("" when none), NULL on ENOMEM. */
+char *mount_table_state(const struct mount_table *t, const char *root);
+
+/* Compares two states of one root: calls fn with each path at or below root
+ * whose mount changed (mounted, unmounted, replaced); a change of the mount
+ * holding root itself gives root. Returns the number of calls (fn's -1
+ * stops and is returned). */
+typedef int (*mount_change_fn)(void *ctx, const char *path);
+int mount_state_diff(const char *root, const char *before, const char *after,
+    mount_change_fn fn, void *ctx);
+
+#endif

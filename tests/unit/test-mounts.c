@@ -1,0 +1,150 @@
+/* test-mounts.c: the mountinfo parser, lookups, states and their diff. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mounts.h"
+
+static const char *sample =
+	"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+	"30 22 0:25 / /srv/spool\\040one rw shared:2 - tmpfs tmp\\040fs rw\n"
+	"31 30 0:26 / /srv/spool\\040one/sub rw - tmpfs none rw\n"
+	"32 22 254:0 /data/x /srv/bind rw - ext4 /dev/vda rw\n"
+	"garbage line\n"
+	"33 22 0:27 / /srv/spool\\040one/sub rw - tmpfs over rw\n";
+
+struct seen {
+	char *paths[16];
+	int n;
+};
+
+static int
+collect(void *ctx, const char *path)
+{
+	struct seen *s = ctx;
+
+	if (s->n < 16)
+		s->paths[s->n++] = strdup(path);
+	return 0;
+}
+
+static void
+seen_free(struct seen *s)
+{
+	while (s->n > 0)
+		free(s->paths[--s->n]);
+}
+
+static void
+test_parse(void **state)
+{
+	struct mount_table t = { 0 };
+
+	(void)state;
+	assert_int_equal(mount_table_parse(&t, sample, strlen(sample)), 0);
+	assert_int_equal(t.n, 5);                 /* the garbage line is skipped */
+	assert_string_equal(t.v[1].point, "/srv/spool one");
+	assert_string_equal(t.v[1].source, "tmp fs");
+	assert_int_equal(t.v[1].major, 0);
+	assert_int_equal(t.v[1].minor, 25);
+	assert_string_equal(t.v[3].root, "/data/x");
+	assert_int_equal(t.v[4].id, 33);
+	assert_int_equal(t.v[4].parent, 22);
+	mount_table_free(&t);
+}
+
+static void
+test_lookup(void **state)
+{
+	struct mount_table t = { 0 };
+
+	(void)state;
+	assert_int_equal(mount_table_parse(&t, sample, strlen(sample)), 0);
+	assert_int_equal(mount_table_of(&t, "/etc/passwd")->id, 22);
+	assert_int_equal(mount_table_of(&t, "/srv/spool one/a")->id, 30);
+	/* two mounts on one point: the later is on top */
+	assert_int_equal(mount_table_of(&t, "/srv/spool one/sub/x")->id, 33);
+	assert_int_equal(mount_table_of(&t, "/srv/spool one/subway")->id, 30);
+	mount_table_free(&t);
+}
+
+static void
+test_state_and_diff(void **state)
+{
+	struct mount_table t = { 0 };
+	struct seen s = { { 0 }, 0 };
+	char *before, *after, *root_state;
+	const char *more = "34 30 0:28 / /srv/spool\\040one/new\\012dir rw - tmpfs n rw\n";
+	char *text2 = malloc(strlen(sample) + strlen(more) + 1);
+
+	(void)state;
+	assert_int_equal(mount_table_parse(&t, sample, strlen(sample)), 0);
+	before = mount_table_state(&t, "/srv/spool one");
+	/* the holder (30, at the root) and the two below it */
+	assert_non_null(strstr(before, "/srv/spool\\040one\t0:25\t/\ttmpfs\n"));
+	assert_non_null(strstr(before, "/srv/spool\\040one/sub\t0:26\t/\ttmpfs\n"));
+	assert_non_null(strstr(before, "/srv/spool\\040one/sub\t0:27\t/\ttmpfs\n"));
+	assert_null(strstr(before, "/srv/bind"));
+	root_state = mount_table_state(&t, "/etc");
+	assert_string_equal(root_state, "/\t254:0\t/\text4\n");
+	free(root_state);
+
+	strcpy(text2, sample);
+	strcat(text2, more);
+	assert_int_equal(mount_table_parse(&t, text2, strlen(text2)), 0);
+	after = mount_table_state(&t, "/srv/spool one");
+	/* a mount added below the root (a newline in its name) */
+	assert_int_equal(mount_state_diff("/srv/spool one", before, after, collect, &s), 1);
+	assert_string_equal(s.paths[0], "/srv/spool one/new\ndir");
+	seen_free(&s);
+	/* the same unmounted */
+	assert_int_equal(mount_state_diff("/srv/spool one", after, before, collect, &s), 1);
+	assert_string_equal(s.paths[0], "/srv/spool one/new\ndir");
+	seen_free(&s);
+	assert_int_equal(mount_state_diff("/srv/spool one", after, after, collect, &s), 0);
+	/* the mount holding the root replaced (remounted elsewhere from): the root */
+	assert_int_equal(mount_state_diff("/srv/spool one/sub",
+	    "/srv/spool\\040one/sub\t0:27\t/\ttmpfs\n",
+	    "/srv/spool\\040one/sub\t0:29\t/\ttmpfs\n", collect, &s), 2);
+	assert_string_equal(s.paths[0], "/srv/spool one/sub");
+	seen_free(&s);
+	assert_int_equal(mount_state_diff("/a/b", "/\t254:0\t/\text4\n", "/a\t0:30\t/\ttmpfs\n",
+	    collect, &s), 2);
+	assert_string_equal(s.paths[0], "/a/b");
+	assert_string_equal(s.paths[1], "/a/b");
+	seen_free(&s);
+	free(before);
+	free(after);
+	free(text2);
+	mount_table_free(&t);
+}
+
+static void
+test_read_self(void **state)
+{
+	struct mount_table t = { 0 };
+
+	(void)state;
+	assert_int_equal(mount_table_read(&t, -1), 0);
+	assert_true(t.n > 0);
+	assert_non_null(mount_table_of(&t, "/"));
+	mount_table_free(&t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_state_and_diff),
+		cmocka_unit_test(test_read_self),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
