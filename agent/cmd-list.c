@@ -1,5 +1,5 @@
-/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted]`: the exact files to
- * back up for the open run. */
+/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted] [--run ID]`: the exact
+ * files to back up for the open run. */
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
@@ -105,10 +105,16 @@ cmd_list(struct agent *a, int argc, char **argv)
 {
 	struct consumers cs;
 	struct consumer_state st;
-	const char *name = NULL;
-	int nul = 0, deleted = 0, i, lr;
+	const char *name = NULL, *run_id = NULL;
+	int nul = 0, deleted = 0, i, lr, code;
 
 	for (i = 1; i < argc; i++) {
+		int r = agent_opt_run("list", argc, argv, &i, &run_id);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r == 1)
+			continue;
 		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
 			nul = 1;
 		else if (strcmp(argv[i], "--deleted") == 0)
@@ -131,12 +137,9 @@ cmd_list(struct agent *a, int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	consumers_close(&cs);
-	if (lr == 1 || !st.has_open)
-		return agent_error("consumer '%s' has no open run (run `chjournal begin %s` first)",
-		    name, name);
-	if (strcmp(st.open_journal_id, journal_id(a->journal)) != 0)
-		return agent_error("consumer '%s': the journal was recreated since its begin: "
-		    "run begin again", name);
+	code = consumer_run_check(&st, run_id, journal_id(a->journal));
+	if (code != CONSUMER_RUN_OK)
+		return agent_run_refused(name, &st, code, run_id, AGENT_RUN_LIST);
 	if (st.open_full)
 		return deleted ? EXIT_OK : list_full(a, nul);
 	return list_window(a, st.open_after_seq, nul, deleted);

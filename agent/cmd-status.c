@@ -69,10 +69,14 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	if (json) {
 		printf("%s{\"name\":\"%s\",\"committed\":%s,\"commit_time\":%" PRId64
 		    ",\"committed_begin_time\":%" PRId64 ",\"committed_seq\":%" PRId64
-		    ",\"rows_behind\":%" PRId64 ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64 "}",
+		    ",\"rows_behind\":%" PRId64 ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64,
 		    first ? "" : ",", name, st.has_committed ? "true" : "false", st.commit_time,
 		    st.committed_time, st.committed_seq, behind, on_this ? "incremental" : "full",
 		    st.has_open ? "true" : "false", st.has_open ? st.open_time : 0);
+		if (st.has_open)
+			printf(",\"open_run_id\":\"%s\"}", consumer_run_id(&st));
+		else
+			printf(",\"open_run_id\":null}");
 		return 1;
 	}
 	printf("consumer %s: ", name);
@@ -85,7 +89,8 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 		printf("last commit %s (seq %" PRId64 "), %" PRId64 " rows behind",
 		    agent_time_str(st.commit_time, t1, sizeof t1), st.committed_seq, behind);
 	if (st.has_open)
-		printf(", run open since %s", agent_time_str(st.open_time, t2, sizeof t2));
+		printf(", run %s open since %s", consumer_run_id(&st),
+		    agent_time_str(st.open_time, t2, sizeof t2));
 	putchar('\n');
 	return 1;
 }
