@@ -184,6 +184,38 @@ expect_success 'a run opened by a chjournal without run ids is named legacy' '
 	settled c
 '
 
+# the README's tar script (section "Using it from a backup script"), run as
+# written: chjournal on PATH is the agent on this test's configuration
+readme_tar() {
+	mkdir -p bin backup &&
+	printf "#!/bin/sh\nexec \"%s\" -c \"%s\" \"\$@\"\n" "$CHJOURNAL" "$CONF" >bin/chjournal &&
+	chmod +x bin/chjournal &&
+	awk "/^With GNU tar/ { on = 1; next } /^Two runs of one consumer/ { on = 0 }
+	    on && /^    / { print substr(\$0, 5) }" "$CHJ_SRCDIR/README" |
+		sed "s|=/backup/|=$TRASH/backup/|" >readme-tar.sh &&
+	grep -q "commit \"\$consumer\" --run \"\$run\"" readme-tar.sh &&
+	PATH="$TRASH/bin:$PATH" bash readme-tar.sh
+}
+
+expect_success 'the README tar script: commits its own run; refused while another run is open' '
+	readme_tar >run.out 2>run.err &&
+	grep "^run [0-9a-f]*: full: no committed run yet\$" run.out &&
+	tar -tf backup/spool-*.tar | grep -x "${SPOOL#/}/d/base" &&
+	chj consumers | grep "^tar-nightly	committed=20.*	open=no\$" &&
+	rm -f backup/* &&
+	chj begin tar-nightly >/dev/null &&
+	echo readme >"$SPOOL/d/readme" &&
+	{ readme_tar >run.out 2>run.err; test $? = 1; } &&
+	grep "consumer .tar-nightly. has an open run" run.err &&
+	test_cmp /dev/null run.out &&
+	chj abort tar-nightly &&
+	readme_tar >run.out 2>run.err &&
+	grep "^run [0-9a-f]*: incremental\$" run.out &&
+	tar -tf backup/spool-*.tar >tar.list &&
+	echo "${SPOOL#/}/d/readme" >expect &&
+	test_cmp expect tar.list
+'
+
 expect_success 'daemon stops' '
 	stop_daemon
 '
