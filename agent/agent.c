@@ -22,15 +22,18 @@ const struct agent_command agent_commands[] = {
 	  "it, or take it over with --replace; the new run then commits the replaced run's\n"
 	  "begin point, so what changed between the two begins is listed again next time.\n"
 	  "--print-run-id prints the run's id on a second line, for commit, abort and list\n"
-	  "--run. --timeout bounds the wait for the daemon (default: key sync_timeout)." },
+	  "--run. --timeout bounds the wait for the daemon (default: key sync_timeout). A root\n"
+	  "that is missing gets no cookie and is named on stderr; the first run after it is\n"
+	  "back lists all of it." },
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted] [--run ID]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0), every regular file and symlink under the roots created, written, changed\n"
 	  "or renamed since the consumer's last committed begin; everything for a full run.\n"
 	  "--deleted prints the paths deleted in the window instead. Without -0 a path holding\n"
-	  "a newline is refused with an error naming it, and the exit status is 1. With --run,\n"
-	  "refused (exit 1) unless ID is the open run." },
+	  "a newline is refused with an error naming it, and the exit status is 1. A root that\n"
+	  "is missing is left out and named on stderr (exit 0). With --run, refused (exit 1)\n"
+	  "unless ID is the open run." },
 	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER [--run ID]",
 	  "end the open run: the next window starts at its begin",
 	  "Advances CONSUMER's window to the point of its open `begin` (or, for a run that took\n"
@@ -54,10 +57,11 @@ const struct agent_command agent_commands[] = {
 	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
 	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
-	  "Daemon running (pid, since), backend, roots, watches, journal id, last seq and time,\n"
-	  "pending rescans, overflows seen, each consumer's last commit and how many rows it\n"
-	  "is behind, database size. --json prints one JSON object; --prometheus prints the\n"
-	  "figures in the node_exporter text format (for its textfile collector)." },
+	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
+	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
+	  "and how many rows it is behind, database size. --json prints one JSON object;\n"
+	  "--prometheus prints the figures in the node_exporter text format (for its textfile\n"
+	  "collector)." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
 	  "list the consumers and their cursors",
 	  "Lists every consumer, one per line: NAME, committed=TIME (of the committed begin,\n"

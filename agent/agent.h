@@ -92,6 +92,12 @@ int agent_run_refused(const char *name, const struct consumer_state *st, int cod
  * option, -1 no value (usage error printed). */
 int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id);
 
+/* Says on stderr, for each root missing now, "root 'R' is missing (why):
+ * what"; with after_seq >= 0 first records that the first run after it is
+ * back lists all of it (changeset_cover_missing_root). Returns the number
+ * of roots missing, or -1 (printed). */
+int agent_missing_roots(struct agent *a, const char *what, int64_t after_seq);
+
 /* Records a rescan of every root from the daemon's last flush: the cover for
  * changes made while no daemon was running. Returns 0 or -1 (printed). */
 int agent_cover_daemon_gap(struct agent *a);

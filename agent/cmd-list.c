@@ -140,6 +140,11 @@ cmd_list(struct agent *a, int argc, char **argv)
 	code = consumer_run_check(&st, run_id, journal_id(a->journal));
 	if (code != CONSUMER_RUN_OK)
 		return agent_run_refused(name, &st, code, run_id, AGENT_RUN_LIST);
+	/* the other roots are listed; a missing one is covered once it is back
+	 * (the record comes after the run's begin, so in the next window) */
+	if (agent_missing_roots(a, "none of its files are listed; the first run after it is back "
+	    "lists all of it", st.open_seq) < 0)
+		return EXIT_ERROR;
 	if (st.open_full)
 		return deleted ? EXIT_OK : list_full(a, nul);
 	return list_window(a, st.open_after_seq, nul, deleted);

@@ -1,11 +1,13 @@
-/* cmd-status.c: `chjournal status [--json]`: the daemon, the journal and
- * every consumer, for people (text) or monitoring (JSON). */
+/* cmd-status.c: `chjournal status [--json | --prometheus]`: the daemon, the
+ * journal, the roots (and which are missing) and every consumer, for people
+ * (text) or monitoring (JSON, the node_exporter text format). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "agent.h"
+#include "changeset.h"
 #include "daemonlock.h"
 
 struct status {
@@ -155,6 +157,13 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 		prom_label(a->cfg.roots[i]);
 		printf("\"} 1\n");
 	}
+	printf("# HELP chjournal_root_missing 1 when the root is missing (unmounted, moved away): "
+	    "its files are in no list until it is back.\n# TYPE chjournal_root_missing gauge\n");
+	for (i = 0; i < a->cfg.nroots; i++) {
+		printf("chjournal_root_missing{root=\"");
+		prom_label(a->cfg.roots[i]);
+		printf("\"} %d\n", changeset_root_missing(&a->cfg, i) != 0);
+	}
 	for (k = 0; k < sizeof cm / sizeof cm[0]; k++) {
 		printf("# HELP %s %s\n# TYPE %s gauge\n", cm[k].name, cm[k].help, cm[k].name);
 		for (i = 0; i < n; i++) {
@@ -246,6 +255,14 @@ cmd_status(struct agent *a, int argc, char **argv)
 				putchar(',');
 			agent_json_string(stdout, a->cfg.roots[i]);
 		}
+		printf("],\"missing_roots\":[");
+		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
+			if (changeset_root_missing(&a->cfg, i) == 0)
+				continue;
+			if (printed++)
+				putchar(',');
+			agent_json_string(stdout, a->cfg.roots[i]);
+		}
 		printf("],\"watches\":%" PRId64 ",\"unwatched\":%" PRId64 ",\"journal\":", s.watches,
 		    s.unwatched);
 		agent_json_string(stdout, a->cfg.journal);
@@ -267,6 +284,13 @@ cmd_status(struct agent *a, int argc, char **argv)
 		printf("backend:     %s\n", s.backend ? s.backend : config_backend_name(a->cfg.backend));
 		for (i = 0; i < a->cfg.nroots; i++)
 			printf("root:        %s\n", a->cfg.roots[i]);
+		/* lines of their own: scripts read the roots from the lines above */
+		for (i = 0; i < a->cfg.nroots; i++) {
+			int e = changeset_root_missing(&a->cfg, i);
+
+			if (e != 0)
+				printf("missing:     %s (%s)\n", a->cfg.roots[i], strerror(e));
+		}
 		printf("watches:     %" PRId64 "%s\n", s.watches,
 		    s.unwatched ? " (some directories unwatched: covered by rescans)" : "");
 		printf("journal:     %s (id %s, %.1f MiB)\n", a->cfg.journal, journal_id(a->journal),

@@ -70,6 +70,12 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 		agent_error("%s", journal_errmsg(a->journal));
 		goto done;
 	}
+	/* this run cannot list a missing root, and its commit moves past the
+	 * root's changes: the first run after it is back lists all of it (the
+	 * record comes after last_seq, this run's begin point) */
+	if (agent_missing_roots(a, "no sync cookie for it, and none of its files are in this run; "
+	    "the first run after it is back lists all of it", last_seq) < 0)
+		goto done;
 	b->journal_id = journal_id(a->journal);
 	b->last_seq = last_seq;
 	b->now = (int64_t)time(NULL);
