@@ -60,6 +60,7 @@
  * after its run was taken over, a run begun after its list (B replaced A,
  * committed, and began again before A's commit: A would commit B's new run).
  * That is what run ids are for; the scripts that can keep one pass it. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -192,7 +193,7 @@ new_run_id(struct consumers *cs, char id[CONSUMER_RUN_ID_SIZE], const char *avoi
 
 	do {
 		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-			snprintf(cs->errmsg, sizeof cs->errmsg, "cannot draw a run id: %m");
+			snprintf(cs->errmsg, sizeof cs->errmsg, "cannot draw a run id: %s", strerror(errno));
 			return -1;
 		}
 		for (i = 0; i < sizeof rnd; i++)
