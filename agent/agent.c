@@ -12,15 +12,20 @@
 #include "path.h"
 
 const struct agent_command agent_commands[] = {
-	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS]",
+	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS] [--replace] [--print-run-id]",
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), then opens\n"
 	  "a run for CONSUMER and prints `incremental`, or `full` with the reason: no committed\n"
 	  "run yet, or the journal id changed (database recreated). With no daemon running,\n"
-	  "the time since it stopped is covered by a rescan and stderr says so. A `begin` on a\n"
-	  "consumer with an open run replaces that run. --timeout bounds the wait for the\n"
-	  "daemon (default: key sync_timeout)." },
-	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]]",
+	  "the time since it stopped is covered by a rescan and stderr says so. A consumer with\n"
+	  "an open run is refused (exit 1), naming that run and when it began: commit or abort\n"
+	  "it, or take it over with --replace; the new run then commits the replaced run's\n"
+	  "begin point, so what changed between the two begins is listed again next time.\n"
+	  "--print-run-id prints the run's id on a second line, for commit, abort and list\n"
+	  "--run. --timeout bounds the wait for the daemon (default: key sync_timeout). A root\n"
+	  "that is missing gets no cookie and is named on stderr; the first run after it is\n"
+	  "back lists all of it." },
+	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0), every regular file and symlink under the roots created, written, changed\n"
@@ -31,15 +36,20 @@ const struct agent_command agent_commands[] = {
 	  "entries the journal could not see one by one (rescanned subtrees; every directory\n"
 	  "for a full run): make the entries directly in each match the file system. With\n"
 	  "--entries each directory is printed as DIR/ followed by its entries. Without -0 a\n"
-	  "path holding a newline is refused with an error naming it, and the exit status is 1." },
-	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER",
+	  "path holding a newline is refused with an error naming it, and the exit status is 1.\n"
+	  "A root that is missing is left out and named on stderr (exit 0). With --run,\n"
+	  "refused (exit 1) unless ID is the open run." },
+	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER [--run ID]",
 	  "end the open run: the next window starts at its begin",
-	  "Advances CONSUMER's window to the point of its open `begin`. Changes made after\n"
-	  "that begin are listed again by the next run." },
-	{ "abort", cmd_abort, NEEDS_CONFIG, "CONSUMER",
+	  "Advances CONSUMER's window to the point of its open `begin` (or, for a run that took\n"
+	  "another over, of the replaced run's begin). Changes made after that begin are listed\n"
+	  "again by the next run. With --run, refused (exit 1, naming both runs) unless ID is\n"
+	  "the open run." },
+	{ "abort", cmd_abort, NEEDS_CONFIG, "CONSUMER [--run ID]",
 	  "drop the open run: the next begin covers the whole window again",
 	  "Drops CONSUMER's open run without moving its window, so a failed backup loses\n"
-	  "nothing." },
+	  "nothing. With --run, refused (exit 1, naming both runs) unless ID is the open run;\n"
+	  "without it, no open run is only a warning." },
 	{ "sync", cmd_sync, NEEDS_JOURNAL, "[--timeout SECONDS]",
 	  "wait until the daemon has journaled every change made so far",
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
@@ -52,12 +62,16 @@ const struct agent_command agent_commands[] = {
 	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
 	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
-	  "Daemon running (pid, since), backend, roots, watches, journal id, last seq and time,\n"
-	  "pending rescans, overflows seen, each consumer's last commit and how many rows it\n"
-	  "is behind, database size. --json prints one JSON object; --prometheus prints the\n"
-	  "figures in the node_exporter text format (for its textfile collector)." },
+	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
+	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
+	  "and how many rows it is behind, database size. --json prints one JSON object;\n"
+	  "--prometheus prints the figures in the node_exporter text format (for its textfile\n"
+	  "collector)." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
-	  "list the consumers and their cursors", "Lists every consumer, one per line." },
+	  "list the consumers and their cursors",
+	  "Lists every consumer, one per line: NAME, committed=TIME (of the committed begin,\n"
+	  "or never), seq=SEQ, open=TIME (the open run's begin, or no) and, for an open run,\n"
+	  "run=ID, tab-separated." },
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
@@ -70,9 +84,11 @@ const struct agent_command agent_commands[] = {
 	  "files of each changed folder (read under the lock a Cyrus reader takes), every\n"
 	  "message whose SHA1 the archive lacks (checked against the GUID in cyrus.index),\n"
 	  "folder-name links and the run's manifest. A user that fails is named, its archive\n"
-	  "keeps its last complete run, the others go on; the consumer is committed only when\n"
-	  "every user succeeded. --user backs up the named users (every folder checked) without\n"
-	  "touching the consumer. -C names imapd.conf (default /etc/imapd.conf)." },
+	  "keeps its last complete run, the others go on; the consumer's run is committed only\n"
+	  "when every user succeeded, else aborted. An open run of the consumer (a backup that\n"
+	  "died) is taken over as `begin --replace` does. --user backs up the named users (every\n"
+	  "folder checked) without touching the consumer. -C names imapd.conf (default\n"
+	  "/etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run (or of RUN, or of the last run at or\n"
@@ -239,6 +255,21 @@ agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *time
 		return -1;
 	}
 	*timeout = (unsigned)t;
+	return 1;
+}
+
+int
+agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id)
+{
+	const char *v;
+
+	if (!agent_opt_value(argc, argv, i, "--run", &v))
+		return 0;
+	if (v == NULL || *v == '\0') {
+		agent_usage_error(cmd, "--run needs a run id (as `begin --print-run-id` prints it)");
+		return -1;
+	}
+	*run_id = v;
 	return 1;
 }
 

@@ -70,12 +70,33 @@ int agent_open_consumers(struct agent *a, struct consumers *cs, const char *name
  * (synced), 1 (no daemon runs: not synced), -1 (error printed). */
 int agent_sync(struct agent *a, unsigned timeout_seconds);
 
-/* Opens a run for consumer name (sync first, as `begin`): fills st; *why is
- * NULL for an incremental run, else why it is full. Returns 0 or -1 (printed). */
+/* A consumer's run (run.c, on common/consumer-run.c's protocol). */
+enum agent_run_op { AGENT_RUN_BEGIN, AGENT_RUN_LIST, AGENT_RUN_COMMIT, AGENT_RUN_ABORT };
+
+/* Opens a run for consumer name (sync first, as `begin`): b->replace says
+ * whether an open run is taken over (else refused, saying how to proceed);
+ * fills b's outputs and st (st->open_run_id: the new run's id; a takeover is
+ * told on stderr). Returns 0 or -1 (printed). */
 int agent_run_begin(struct agent *a, const char *name, unsigned timeout,
-    struct consumer_state *st, const char **why);
-/* Commits name's open run (as `commit`). Returns 0 or -1 (printed). */
-int agent_run_commit(struct agent *a, const char *name);
+    struct consumer_begin *b, struct consumer_state *st);
+/* Commits (as `commit`) or aborts (as `abort`) name's open run; with run_id
+ * not NULL only when it is that run. Returns 0 or -1 (printed). An abort
+ * without run_id and without an open run only warns. */
+int agent_run_commit(struct agent *a, const char *name, const char *run_id);
+int agent_run_abort(struct agent *a, const char *name, const char *run_id);
+/* Prints why op on name was refused: code is a CONSUMER_RUN_* refusal, st
+ * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
+int agent_run_refused(const char *name, const struct consumer_state *st, int code,
+    const char *run_id, enum agent_run_op op);
+/* Parses "--run ID" at argv[*i] for cmd: 1 parsed (into *run_id), 0 not this
+ * option, -1 no value (usage error printed). */
+int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id);
+
+/* Says on stderr, for each root missing now, "root 'R' is missing (why):
+ * what"; with after_seq >= 0 first records that the first run after it is
+ * back lists all of it (changeset_cover_missing_root). Returns the number
+ * of roots missing, or -1 (printed). */
+int agent_missing_roots(struct agent *a, const char *what, int64_t after_seq);
 
 /* Records a rescan of every root from the daemon's last flush: the cover for
  * changes made while no daemon was running. Returns 0 or -1 (printed). */

@@ -915,8 +915,10 @@ cmd_backup(struct agent *a, int argc, char **argv)
 {
 	struct backup b;
 	struct consumer_state st;
+	struct consumer_begin cb;
 	struct user_set users = { 0 }, only = { 0 };
 	const char *imapd = BACKUP_DEFAULT_IMAPD_CONF, *consumer = BACKUP_DEFAULT_CONSUMER, *why = NULL;
+	char run_id[CONSUMER_RUN_ID_SIZE] = "";
 	size_t i;
 	int rc = EXIT_ERROR, pr, began = 0;
 
@@ -941,8 +943,15 @@ cmd_backup(struct agent *a, int argc, char **argv)
 		users = only;
 		memset(&only, 0, sizeof only);
 	} else {
-		if (agent_run_begin(a, consumer, a->cfg.sync_timeout, &st, &why) < 0)
+		/* an open run is a backup that died (or runs still): take it
+		 * over, which keeps its commit point; its own commit, if it
+		 * comes, is refused by our run id */
+		memset(&cb, 0, sizeof cb);
+		cb.replace = 1;
+		if (agent_run_begin(a, consumer, a->cfg.sync_timeout, &cb, &st) < 0)
 			goto out;
+		why = cb.full_reason;
+		snprintf(run_id, sizeof run_id, "%s", consumer_run_id(&st));
 		began = 1;
 		b.seq = st.open_seq;
 		if (changed_users(&b, &st, &users) < 0)
@@ -971,10 +980,16 @@ cmd_backup(struct agent *a, int argc, char **argv)
 		goto out;
 	}
 	/* every archive was fsynced by its run's commit: now the window may move */
-	if (began && agent_run_commit(a, consumer) < 0)
+	if (began && agent_run_commit(a, consumer, run_id) < 0) {
+		began = 0;
 		goto out;
+	}
+	began = 0;
 	rc = EXIT_OK;
 out:
+	/* a run not committed is dropped: the next backup takes its window */
+	if (began)
+		agent_run_abort(a, consumer, run_id);
 	if (b.have_all)
 		cyrus_mboxlist_free(&b.all);
 	cyrus_conf_free(&b.cc);

@@ -1,5 +1,6 @@
 /* cmd-begin.c: `chjournal begin CONSUMER`: sync, then open a run. */
 #include <inttypes.h>
+#include <string.h>
 
 #include "agent.h"
 
@@ -26,10 +27,12 @@ int
 cmd_begin(struct agent *a, int argc, char **argv)
 {
 	struct consumer_state st;
-	const char *name = NULL, *why = NULL;
+	struct consumer_begin b;
+	const char *name = NULL;
 	unsigned timeout = a->cfg.sync_timeout;
-	int i;
+	int i, print_id = 0;
 
+	memset(&b, 0, sizeof b);
 	for (i = 1; i < argc; i++) {
 		int r = agent_opt_timeout("begin", argc, argv, &i, &timeout);
 
@@ -37,18 +40,28 @@ cmd_begin(struct agent *a, int argc, char **argv)
 			return EXIT_USAGE;
 		if (r == 1)
 			continue;
-		if (name != NULL)
+		if (strcmp(argv[i], "--replace") == 0)
+			b.replace = 1;
+		else if (strcmp(argv[i], "--print-run-id") == 0)
+			print_id = 1;
+		else if (argv[i][0] == '-' && argv[i][1] == '-')
+			return agent_usage_error("begin", "unknown option '%s'", argv[i]);
+		else if (name != NULL)
 			return agent_usage_error("begin", "expected one consumer name");
-		name = argv[i];
+		else
+			name = argv[i];
 	}
 	if (name == NULL)
 		return agent_usage_error("begin", "expected one consumer name");
-	if (agent_run_begin(a, name, timeout, &st, &why) < 0)
+	if (agent_run_begin(a, name, timeout, &b, &st) < 0)
 		return EXIT_ERROR;
-	if (why != NULL)
-		printf("full: %s\n", why);
+	/* the first line is what scripts compare: it never changes */
+	if (b.full_reason != NULL)
+		printf("full: %s\n", b.full_reason);
 	else
 		printf("incremental\n");
+	if (print_id)
+		printf("%s\n", consumer_run_id(&st));
 	note_unknown_deletions(a, name, &st);
 	return EXIT_OK;
 }

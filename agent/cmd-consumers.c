@@ -1,4 +1,5 @@
-/* cmd-consumers.c: `chjournal consumers`: one line per consumer. */
+/* cmd-consumers.c: `chjournal consumers`: one line per consumer, with its
+ * cursor and its open run. */
 #include <inttypes.h>
 
 #include "agent.h"
@@ -29,10 +30,15 @@ cmd_consumers(struct agent *a, int argc, char **argv)
 			rc = EXIT_ERROR;
 			continue;
 		}
-		printf("%s\tcommitted=%s\tseq=%" PRId64 "\topen=%s\n", names[i],
+		printf("%s\tcommitted=%s\tseq=%" PRId64 "\topen=%s", names[i],
 		    st.has_committed ? agent_time_str(st.committed_time, t1, sizeof t1) : "never",
 		    st.committed_seq,
 		    st.has_open ? agent_time_str(st.open_time, t2, sizeof t2) : "no");
+		/* a field added at the end, and only for an open run, so that the
+		 * lines of consumers without one read as they always did */
+		if (st.has_open)
+			printf("\trun=%s", consumer_run_id(&st));
+		putchar('\n');
 	}
 	consumer_list_free(names, n);
 	consumers_close(&cs);

@@ -1,6 +1,6 @@
-/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted | --reconcile]`: the
- * exact files to back up for the open run, the paths whose entries are gone,
- * or the directories whose vanished entries are unknown. */
+/* cmd-list.c: `chjournal list CONSUMER [-0] [--deleted | --reconcile] [--run
+ * ID]`: the exact files to back up for the open run, the paths whose entries
+ * are gone, or the directories whose vanished entries are unknown. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -224,11 +224,17 @@ cmd_list(struct agent *a, int argc, char **argv)
 {
 	struct consumers cs;
 	struct consumer_state st;
-	const char *name = NULL;
+	const char *name = NULL, *run_id = NULL;
 	enum list_what what = LIST_FILES;
-	int nul = 0, entries = 0, i, lr;
+	int nul = 0, entries = 0, i, lr, code;
 
 	for (i = 1; i < argc; i++) {
+		int r = agent_opt_run("list", argc, argv, &i, &run_id);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r == 1)
+			continue;
 		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
 			nul = 1;
 		else if (strcmp(argv[i], "--deleted") == 0 || strcmp(argv[i], "--reconcile") == 0) {
@@ -259,12 +265,14 @@ cmd_list(struct agent *a, int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	consumers_close(&cs);
-	if (lr == 1 || !st.has_open)
-		return agent_error("consumer '%s' has no open run (run `chjournal begin %s` first)",
-		    name, name);
-	if (strcmp(st.open_journal_id, journal_id(a->journal)) != 0)
-		return agent_error("consumer '%s': the journal was recreated since its begin: "
-		    "run begin again", name);
+	code = consumer_run_check(&st, run_id, journal_id(a->journal));
+	if (code != CONSUMER_RUN_OK)
+		return agent_run_refused(name, &st, code, run_id, AGENT_RUN_LIST);
+	/* the other roots are listed; a missing one is covered once it is back
+	 * (the record comes after the run's begin, so in the next window) */
+	if (agent_missing_roots(a, "none of its files are listed; the first run after it is back "
+	    "lists all of it", st.open_seq) < 0)
+		return EXIT_ERROR;
 	if (st.open_full)
 		return what == LIST_DELETED ? EXIT_OK :
 		    list_full(a, nul, what != LIST_RECONCILE ? FULL_FILES :

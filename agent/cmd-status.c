@@ -1,11 +1,13 @@
-/* cmd-status.c: `chjournal status [--json]`: the daemon, the journal and
- * every consumer, for people (text) or monitoring (JSON). */
+/* cmd-status.c: `chjournal status [--json | --prometheus]`: the daemon, the
+ * journal, the roots (and which are missing) and every consumer, for people
+ * (text) or monitoring (JSON, the node_exporter text format). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "agent.h"
+#include "changeset.h"
 #include "daemonlock.h"
 
 struct status {
@@ -74,10 +76,14 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 		printf("%s{\"name\":\"%s\",\"committed\":%s,\"commit_time\":%" PRId64
 		    ",\"committed_begin_time\":%" PRId64 ",\"committed_seq\":%" PRId64
 		    ",\"rows_behind\":%" PRId64 ",\"rescans_behind\":%" PRId64
-		    ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64 "}",
+		    ",\"next_run\":\"%s\",\"open_run\":%s,\"open_since\":%" PRId64,
 		    first ? "" : ",", name, st.has_committed ? "true" : "false", st.commit_time,
 		    st.committed_time, st.committed_seq, behind, rescans, on_this ? "incremental" : "full",
 		    st.has_open ? "true" : "false", st.has_open ? st.open_time : 0);
+		if (st.has_open)
+			printf(",\"open_run_id\":\"%s\"}", consumer_run_id(&st));
+		else
+			printf(",\"open_run_id\":null}");
 		return 1;
 	}
 	printf("consumer %s: ", name);
@@ -92,7 +98,8 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	if (on_this && rescans > 0)
 		printf(", %" PRId64 " rescanned subtree(s) (directories to reconcile)", rescans);
 	if (st.has_open)
-		printf(", run open since %s", agent_time_str(st.open_time, t2, sizeof t2));
+		printf(", run %s open since %s", consumer_run_id(&st),
+		    agent_time_str(st.open_time, t2, sizeof t2));
 	putchar('\n');
 	return 1;
 }
@@ -157,6 +164,13 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 		printf("chjournal_root_info{root=\"");
 		prom_label(a->cfg.roots[i]);
 		printf("\"} 1\n");
+	}
+	printf("# HELP chjournal_root_missing 1 when the root is missing (unmounted, moved away): "
+	    "its files are in no list until it is back.\n# TYPE chjournal_root_missing gauge\n");
+	for (i = 0; i < a->cfg.nroots; i++) {
+		printf("chjournal_root_missing{root=\"");
+		prom_label(a->cfg.roots[i]);
+		printf("\"} %d\n", changeset_root_missing(&a->cfg, i) != 0);
 	}
 	for (k = 0; k < sizeof cm / sizeof cm[0]; k++) {
 		printf("# HELP %s %s\n# TYPE %s gauge\n", cm[k].name, cm[k].help, cm[k].name);
@@ -250,6 +264,14 @@ cmd_status(struct agent *a, int argc, char **argv)
 				putchar(',');
 			agent_json_string(stdout, a->cfg.roots[i]);
 		}
+		printf("],\"missing_roots\":[");
+		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
+			if (changeset_root_missing(&a->cfg, i) == 0)
+				continue;
+			if (printed++)
+				putchar(',');
+			agent_json_string(stdout, a->cfg.roots[i]);
+		}
 		printf("],\"watches\":%" PRId64 ",\"unwatched\":%" PRId64 ",\"journal\":", s.watches,
 		    s.unwatched);
 		agent_json_string(stdout, a->cfg.journal);
@@ -271,6 +293,13 @@ cmd_status(struct agent *a, int argc, char **argv)
 		printf("backend:     %s\n", s.backend ? s.backend : config_backend_name(a->cfg.backend));
 		for (i = 0; i < a->cfg.nroots; i++)
 			printf("root:        %s\n", a->cfg.roots[i]);
+		/* lines of their own: scripts read the roots from the lines above */
+		for (i = 0; i < a->cfg.nroots; i++) {
+			int e = changeset_root_missing(&a->cfg, i);
+
+			if (e != 0)
+				printf("missing:     %s (%s)\n", a->cfg.roots[i], strerror(e));
+		}
 		printf("watches:     %" PRId64 "%s\n", s.watches,
 		    s.unwatched ? " (some directories unwatched: covered by rescans)" : "");
 		printf("journal:     %s (id %s, %.1f MiB)\n", a->cfg.journal, journal_id(a->journal),

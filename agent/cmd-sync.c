@@ -15,6 +15,8 @@ cmd_sync(struct agent *a, int argc, char **argv)
 		if (r == 0)
 			return agent_usage_error("sync", "unexpected argument '%s'", argv[i]);
 	}
+	if (agent_missing_roots(a, "not synced (no sync cookie for it)", -1) < 0)
+		return EXIT_ERROR;
 	rc = agent_sync(a, timeout);
 	if (rc == 1)
 		return agent_error("no chjournald is running on journal '%s': cannot sync", a->cfg.journal);

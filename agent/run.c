@@ -1,30 +1,50 @@
-/* run.c: opening and committing a consumer's run, shared by `begin`/`commit`
- * and by the commands that run a whole backup themselves (`backup`). */
+/* run.c: a consumer's run from the command line: `begin`, `commit`, `abort`
+ * and the check `list` makes, on the protocol of common/consumer-run.c, with
+ * the messages that say what to do. Shared by the commands that run a whole
+ * backup themselves (`backup`). */
 #include <string.h>
 #include <time.h>
 
 #include "agent.h"
 
-/* Returns NULL for an incremental run, else why it must be full. */
-static const char *
-full_reason(const struct consumer_state *st, const char *journal_id, int64_t last_seq)
+int
+agent_run_refused(const char *name, const struct consumer_state *st, int code,
+    const char *run_id, enum agent_run_op op)
 {
-	if (!st->has_committed)
-		return "no committed run yet";
-	if (strcmp(st->committed_journal_id, journal_id) != 0)
-		return "the journal id changed (database recreated)";
-	if (st->committed_seq > last_seq)
-		return "the journal is older than the consumer's cursor (database restored from a copy)";
-	return NULL;
+	static const char *to[] = { "", "", " to commit", " to abort" };
+	static const char *ed[] = { "begun", "listed", "committed", "aborted" };
+	char t[32];
+
+	agent_time_str(st->open_time, t, sizeof t);
+	switch (code) {
+	case CONSUMER_RUN_NO_CONSUMER:
+	case CONSUMER_RUN_NONE:
+		if (run_id != NULL)
+			return agent_error("consumer '%s' has no open run%s: run '%s' is not open (it was "
+			    "committed or aborted)", name, to[op], run_id);
+		return agent_error("consumer '%s' has no open run%s (run `chjournal begin %s` first)",
+		    name, to[op], name);
+	case CONSUMER_RUN_BUSY:
+		return agent_error("consumer '%s' has an open run '%s' begun %s: commit or abort it "
+		    "(`chjournal commit|abort %s --run %s`), or take it over with `chjournal begin %s "
+		    "--replace`", name, consumer_run_id(st), t, name, consumer_run_id(st), name);
+	case CONSUMER_RUN_OTHER:
+		return agent_error("consumer '%s': run '%s' is not the open run '%s' (begun %s): not %s",
+		    name, run_id, consumer_run_id(st), t, ed[op]);
+	case CONSUMER_RUN_JOURNAL:
+		return agent_error("consumer '%s': the journal was recreated since its begin (run '%s'): "
+		    "the run cannot be %s; run begin again", name, consumer_run_id(st), ed[op]);
+	}
+	return agent_error("consumer '%s': unexpected run state %d", name, code);
 }
 
 int
-agent_run_begin(struct agent *a, const char *name, unsigned timeout,
-    struct consumer_state *st, const char **why)
+agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct consumer_begin *b,
+    struct consumer_state *st)
 {
 	struct consumers cs;
 	int64_t last_seq;
-	int rc = -1, synced;
+	int rc = -1, synced, code;
 
 	if (agent_open_consumers(a, &cs, name, 1) < 0)
 		return -1;
@@ -32,28 +52,92 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout,
 		agent_error("%s", cs.errmsg);
 		goto done;
 	}
+	/* refuse before the sync, which may wait: the lock keeps the answer */
+	if (consumer_load(&cs, name, st) < 0) {
+		agent_error("%s", cs.errmsg);
+		goto done;
+	}
+	if (st->has_open && !b->replace) {
+		agent_run_refused(name, st, CONSUMER_RUN_BUSY, NULL, AGENT_RUN_BEGIN);
+		goto done;
+	}
 	synced = agent_sync(a, timeout);
 	if (synced < 0)
 		goto done;
 	if (synced == 1 && agent_cover_daemon_gap(a) < 0)
 		goto done;
-	if (consumer_load(&cs, name, st) < 0) {
-		agent_error("%s", cs.errmsg);
-		goto done;
-	}
 	if (journal_last_seq(a->journal, &last_seq) < 0) {
 		agent_error("%s", journal_errmsg(a->journal));
 		goto done;
 	}
-	*why = full_reason(st, journal_id(a->journal), last_seq);
-	st->has_open = 1;
-	memcpy(st->open_journal_id, journal_id(a->journal), sizeof st->open_journal_id);
-	st->open_seq = last_seq;
-	st->open_time = (int64_t)time(NULL);
-	st->open_full = *why != NULL;
-	st->open_after_seq = *why != NULL ? 0 : st->committed_seq;
-	if (consumer_save(&cs, name, st) < 0) {
+	/* this run cannot list a missing root, and its commit moves past the
+	 * root's changes: the first run after it is back lists all of it (the
+	 * record comes after last_seq, this run's begin point) */
+	if (agent_missing_roots(a, "no sync cookie for it, and none of its files are in this run; "
+	    "the first run after it is back lists all of it", last_seq) < 0)
+		goto done;
+	b->journal_id = journal_id(a->journal);
+	b->last_seq = last_seq;
+	b->now = (int64_t)time(NULL);
+	code = consumer_begin(&cs, name, b, st);
+	if (code < 0) {
 		agent_error("%s", cs.errmsg);
+		goto done;
+	}
+	if (code != CONSUMER_RUN_OK) {
+		agent_run_refused(name, st, code, NULL, AGENT_RUN_BEGIN);
+		goto done;
+	}
+	if (b->replaced) {
+		char t[32];
+		const char *cj;
+		int64_t cseq;
+
+		consumer_commit_point(st, &cj, &cseq, NULL);
+		agent_warn("consumer '%s': run '%s' takes over run '%s' (begun %s); it commits that "
+		    "run's begin point (seq %lld): the changes since are listed again next time",
+		    name, consumer_run_id(st), b->replaced_run_id,
+		    agent_time_str(b->replaced_time, t, sizeof t), (long long)cseq);
+	}
+	rc = 0;
+done:
+	consumers_close(&cs);
+	return rc;
+}
+
+/* Commits (commit) or aborts name's open run, or only run_id's. */
+static int
+run_end(struct agent *a, const char *name, const char *run_id, int commit)
+{
+	struct consumers cs;
+	struct consumer_state st;
+	int rc = -1, code;
+
+	if (agent_open_consumers(a, &cs, name, 0) < 0)
+		return -1;
+	if (consumers_lock(&cs) < 0) {
+		agent_error("%s", cs.errmsg);
+		goto done;
+	}
+	if (commit)
+		code = consumer_commit(&cs, name, run_id, journal_id(a->journal), (int64_t)time(NULL), &st);
+	else
+		code = consumer_abort(&cs, name, run_id, &st);
+	if (code < 0) {
+		agent_error("%s", cs.errmsg);
+		goto done;
+	}
+	if (!commit && code == CONSUMER_RUN_NO_CONSUMER) {
+		agent_error("no consumer '%s'", name);
+		goto done;
+	}
+	if (!commit && code == CONSUMER_RUN_NONE && run_id == NULL) {
+		agent_warn("consumer '%s' has no open run: nothing to abort", name);
+		rc = 0;
+		goto done;
+	}
+	if (code != CONSUMER_RUN_OK) {
+		agent_run_refused(name, &st, code, run_id, commit ? AGENT_RUN_COMMIT : AGENT_RUN_ABORT);
 		goto done;
 	}
 	rc = 0;
@@ -63,45 +147,13 @@ done:
 }
 
 int
-agent_run_commit(struct agent *a, const char *name)
+agent_run_commit(struct agent *a, const char *name, const char *run_id)
 {
-	struct consumers cs;
-	struct consumer_state st;
-	int rc = -1, lr;
+	return run_end(a, name, run_id, 1);
+}
 
-	if (agent_open_consumers(a, &cs, name, 0) < 0)
-		return -1;
-	if (consumers_lock(&cs) < 0) {
-		agent_error("%s", cs.errmsg);
-		goto done;
-	}
-	lr = consumer_load(&cs, name, &st);
-	if (lr < 0) {
-		agent_error("%s", cs.errmsg);
-		goto done;
-	}
-	if (lr == 1 || !st.has_open) {
-		agent_error("consumer '%s' has no open run to commit (run `chjournal begin %s` first)",
-		    name, name);
-		goto done;
-	}
-	if (strcmp(st.open_journal_id, journal_id(a->journal)) != 0) {
-		agent_error("consumer '%s': the journal was recreated since its begin: the run cannot "
-		    "be committed; run begin again", name);
-		goto done;
-	}
-	st.has_committed = 1;
-	memcpy(st.committed_journal_id, st.open_journal_id, sizeof st.committed_journal_id);
-	st.committed_seq = st.open_seq;
-	st.committed_time = st.open_time;
-	st.commit_time = (int64_t)time(NULL);
-	st.has_open = 0;
-	if (consumer_save(&cs, name, &st) < 0) {
-		agent_error("%s", cs.errmsg);
-		goto done;
-	}
-	rc = 0;
-done:
-	consumers_close(&cs);
-	return rc;
+int
+agent_run_abort(struct agent *a, const char *name, const char *run_id)
+{
+	return run_end(a, name, run_id, 0);
 }

@@ -1,7 +1,8 @@
 /* sync.c: the sync-to-now mechanism shared by `sync` and `begin`: a cookie
  * file in each root, created O_EXCL without following symlinks, waited for in
  * the journal (the daemon journals a cookie after every change it read
- * before it), then removed. Also the cover for a daemon that is not running. */
+ * before it), then removed; a root that is missing gets none. Also the cover
+ * for a daemon that is not running. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "changeset.h"
 #include "daemonlock.h"
 #include "path.h"
 
@@ -83,6 +85,11 @@ agent_sync(struct agent *a, unsigned timeout)
 	for (i = 0; i < n; i++) {
 		int fd;
 
+		if (changeset_root_missing(&a->cfg, i) != 0) {
+			/* nothing to put a cookie in: the callers say so */
+			ck[i].seen = 2;
+			continue;
+		}
 		if (path_list_contains(unwatched, a->cfg.roots[i])) {
 			/* the daemon cannot see this root now: no cookie would ever
 			 * come; its changes are covered by renewed rescan records */
@@ -105,6 +112,13 @@ agent_sync(struct agent *a, unsigned timeout)
 			return -1;
 		}
 		fd = open(ck[i].path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+			/* the root went away just now: missing, as above */
+			free(ck[i].path);
+			ck[i].path = NULL;
+			ck[i].seen = 2;
+			continue;
+		}
 		if (fd < 0) {
 			agent_error("cannot create sync cookie in root '%s': %s", a->cfg.roots[i],
 			    strerror(errno));
@@ -194,4 +208,24 @@ agent_cover_daemon_gap(struct agent *a)
 		    agent_time_str(last_flush, ts, sizeof ts));
 	}
 	return 0;
+}
+
+int
+agent_missing_roots(struct agent *a, const char *what, int64_t after_seq)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < a->cfg.nroots; i++) {
+		int e = changeset_root_missing(&a->cfg, i);
+
+		if (e == 0)
+			continue;
+		n++;
+		if (after_seq >= 0 && changeset_cover_missing_root(a->journal, a->cfg.roots[i], after_seq) < 0)
+			return agent_error("cannot record the cover of missing root '%s': %s",
+			    a->cfg.roots[i], journal_errmsg(a->journal)), -1;
+		agent_warn("root '%s' is missing (%s): %s", a->cfg.roots[i], strerror(e), what);
+	}
+	return n;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -1042,4 +1043,47 @@ changeset_walk_full(const struct config *cfg, int flags, walk_fn fn, void *ctx,
 	}
 	free(roots);
 	return ret;
+}
+
+int
+changeset_root_missing(const struct config *cfg, size_t i)
+{
+	struct stat st;
+	int e = config_root_missing(cfg, i);
+
+	if (e != 0)
+		return e;
+	if (lstat(cfg->roots[i], &st) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return errno;
+	return 0;
+}
+
+/* Rescan callback: finds a whole-root rescan (since 0) of the root. */
+static int
+whole_root_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since,
+    const char *reason)
+{
+	const char *root = ctx;
+
+	(void)seq;
+	(void)time;
+	(void)reason;
+	return strcmp(path, root) == 0 && since <= 0 ? 1 : 0;
+}
+
+int
+changeset_cover_missing_root(struct journal *j, const char *root, int64_t after_seq)
+{
+	int rc = journal_foreach_rescan(j, after_seq, root, whole_root_cb, (void *)root);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (journal_batch_begin(j, 0) < 0)
+		return -1;
+	if (journal_batch_rescan(j, root, 0, "root missing at a run: listed whole once back",
+	    (int64_t)time(NULL)) < 0) {
+		journal_batch_rollback(j);
+		return -1;
+	}
+	return journal_batch_commit(j);
 }

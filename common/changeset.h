@@ -88,4 +88,18 @@ void link_notes_free(struct link_notes *ln);
 /* Returns 1 when path, or a directory above it below its root, is excluded. */
 int changeset_path_excluded(const struct config *cfg, const char *path);
 
+/* Returns 0 when root i of cfg is there now, else the errno that says it is
+ * missing: the one the configuration noted, or ENOENT/ENOTDIR from a look
+ * now (it may have gone since). Other errors return 0: the walk reports
+ * them, and the list is then incomplete. */
+int changeset_root_missing(const struct config *cfg, size_t i);
+
+/* A run that cannot see a missing root lists none of its changes, and its
+ * commit moves past them: so that the first run after the root is back
+ * lists all of it, records a rescan of the whole root (since time 0), after
+ * every seq so far, unless the journal holds one after after_seq already
+ * (a begin and its lists record one between them). Returns 0, or -1 with
+ * journal_errmsg(). */
+int changeset_cover_missing_root(struct journal *j, const char *root, int64_t after_seq);
+
 #endif

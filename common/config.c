@@ -140,9 +140,17 @@ regex_stacks_repetition(const char *re)
 	return 0;
 }
 
-/* Checks one root: absolute, an existing real directory, not a symlink. */
+/* Checks one root: absolute, normalized, not a symlink, a directory. Returns
+ * 0, 1 when nothing is at its path now (*missing: ENOENT or ENOTDIR: an
+ * unmounted file system whose mount point was removed, a directory moved
+ * away), or -1. A root that is missing is kept: the daemon covers it with
+ * rescans until it is back, and every command goes on with the others. One
+ * that exists but is not a directory, or that cannot be looked at
+ * (permission, I/O error), stays an error: that is not a root gone for a
+ * while but something to fix. */
 static int
-check_root(struct config *c, const char *file, int line, const char *v, char *out, size_t outsz)
+check_root(struct config *c, const char *file, int line, const char *v, char *out, size_t outsz,
+    int *missing)
 {
 	struct stat st;
 	size_t len = strlen(v);
@@ -167,7 +175,12 @@ check_root(struct config *c, const char *file, int line, const char *v, char *ou
 		    file, line, path_display(out, disp, sizeof disp));
 		return -1;
 	}
+	*missing = 0;
 	if (lstat(out, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			*missing = errno;
+			return 1;
+		}
 		config_error(c, "%s:%d: key 'root': cannot use '%s': %s", file, line,
 		    path_display(out, disp, sizeof disp), strerror(errno));
 		return -1;
@@ -226,8 +239,9 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 	}
 	if (strcmp(key, "root") == 0) {
 		size_t i;
+		int missing, *nm;
 
-		if (check_root(c, file, line, v, buf, sizeof buf) < 0)
+		if (check_root(c, file, line, v, buf, sizeof buf, &missing) < 0)
 			return -1;
 		for (i = 0; i < c->nroots; i++) {
 			if (path_is_under(buf, c->roots[i]) || path_is_under(c->roots[i], buf)) {
@@ -236,6 +250,10 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 				return -1;
 			}
 		}
+		if ((nm = realloc(c->root_missing, (c->nroots + 1) * sizeof *nm)) == NULL)
+			return -1;
+		c->root_missing = nm;
+		nm[c->nroots] = missing;
 		return push_string(&c->roots, &c->nroots, buf);
 	}
 	if (strcmp(key, "exclude") == 0) {
@@ -543,6 +561,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->nroots; i++)
 		free(c->roots[i]);
 	free(c->roots);
+	free(c->root_missing);
 	for (i = 0; i < c->nexcludes; i++) {
 		regfree(&c->excludes[i]);
 		free(c->exclude_sources[i]);
@@ -592,4 +611,20 @@ config_root_of(const struct config *c, const char *path)
 		if (path_is_under(path, c->roots[i]))
 			return (int)i;
 	return -1;
+}
+
+int
+config_root_missing(const struct config *c, size_t i)
+{
+	return i < c->nroots && c->root_missing != NULL ? c->root_missing[i] : 0;
+}
+
+size_t
+config_missing_roots(const struct config *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nroots; i++)
+		n += config_root_missing(c, i) != 0;
+	return n;
 }

@@ -1,6 +1,7 @@
 /* config.h: chjournal.conf, the one configuration file read by chjournald and
  * chjournal. config_load() either fills the whole struct or fails with a
- * message naming the file, the line and the key: never half-configured. */
+ * message naming the file, the line and the key: never half-configured. A
+ * root missing from the file system is not an error: it is marked. */
 #ifndef CHJ_CONFIG_H
 #define CHJ_CONFIG_H
 
@@ -27,8 +28,9 @@ struct config {
 	char *file;              /* the file this was read from */
 	char *journal;           /* journal database */
 	char *consumers;         /* directory of consumer cursor files */
-	char **roots;            /* absolute, no trailing slash, real directories */
+	char **roots;            /* absolute, no trailing slash, not symlinks */
 	size_t nroots;
+	int *root_missing;       /* per root: 0, or the errno saying it is missing */
 	char **exclude_sources;  /* the regexes as written */
 	regex_t *excludes;
 	size_t nexcludes;
@@ -69,6 +71,14 @@ int config_is_cookie_path(const struct config *c, const char *path);
 
 /* Returns the index of the root that holds path, or -1. */
 int config_root_of(const struct config *c, const char *path);
+
+/* Returns 0 when root i was a directory when the configuration was read,
+ * else the errno that said it is missing (ENOENT: nothing at its path;
+ * ENOTDIR: a component above it is not a directory). A missing root is not
+ * a configuration error: it is kept, covered by rescans until it is back. */
+int config_root_missing(const struct config *c, size_t i);
+/* The number of roots missing when the configuration was read. */
+size_t config_missing_roots(const struct config *c);
 
 /* Returns the name of a backend / log level as written in the file. */
 const char *config_backend_name(enum config_backend b);

@@ -91,18 +91,37 @@ consumers_unlock(struct consumers *cs)
 	cs->lock_fd = -1;
 }
 
+/* A run id as written in a cursor: 1 to 16 lower-case hex digits (the
+ * agent draws 16), or the legacy name. */
+static int
+run_id_valid(const char *v)
+{
+	size_t n = strspn(v, "0123456789abcdef");
+
+	return (n > 0 && n < CONSUMER_RUN_ID_SIZE && v[n] == '\0') ||
+	    strcmp(v, CONSUMER_LEGACY_RUN_ID) == 0;
+}
+
 static int
 read_kv(struct consumer_state *st, const char *key, const char *val)
 {
 	char *end;
 	long long v;
 
-	if (strcmp(key, "committed_journal_id") == 0 || strcmp(key, "open_journal_id") == 0) {
-		char *dst = key[0] == 'c' ? st->committed_journal_id : st->open_journal_id;
+	if (strcmp(key, "committed_journal_id") == 0 || strcmp(key, "open_journal_id") == 0 ||
+	    strcmp(key, "open_floor_journal_id") == 0) {
+		char *dst = key[0] == 'c' ? st->committed_journal_id :
+		    key[5] == 'f' ? st->floor_journal_id : st->open_journal_id;
 
 		if (strlen(val) != 32)
 			return -1;
 		memcpy(dst, val, 33);
+		return 0;
+	}
+	if (strcmp(key, "open_run_id") == 0) {
+		if (!run_id_valid(val))
+			return -1;
+		memcpy(st->open_run_id, val, strlen(val) + 1);
 		return 0;
 	}
 	errno = 0;
@@ -127,8 +146,24 @@ read_kv(struct consumer_state *st, const char *key, const char *val)
 		st->open_full = v != 0;
 	else if (strcmp(key, "open_after_seq") == 0)
 		st->open_after_seq = v;
+	else if (strcmp(key, "open_floor_seq") == 0)
+		st->floor_seq = v;
+	else if (strcmp(key, "open_floor_time") == 0)
+		st->floor_time = v;
 	/* unknown keys from a newer version are ignored */
 	return 0;
+}
+
+void
+consumer_commit_point(const struct consumer_state *st, const char **journal_id, int64_t *seq,
+    int64_t *time)
+{
+	int own = st->floor_journal_id[0] == '\0';
+
+	*journal_id = own ? st->open_journal_id : st->floor_journal_id;
+	*seq = own ? st->open_seq : st->floor_seq;
+	if (time != NULL)
+		*time = own ? st->open_time : st->floor_time;
 }
 
 int
@@ -224,6 +259,14 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 	    st->committed_seq, st->committed_time, st->commit_time,
 	    st->has_open, st->open_journal_id[0] ? st->open_journal_id : "00000000000000000000000000000000",
 	    st->open_seq, st->open_time, st->open_full, st->open_after_seq);
+	/* keys an older chjournal ignores; absent, the open run has no id and
+	 * commits its own begin point */
+	if (st->open_run_id[0] != '\0')
+		len += snprintf(buf + len, sizeof buf - (size_t)len, "open_run_id=%s\n", st->open_run_id);
+	if (st->floor_journal_id[0] != '\0')
+		len += snprintf(buf + len, sizeof buf - (size_t)len,
+		    "open_floor_journal_id=%s\nopen_floor_seq=%" PRId64 "\nopen_floor_time=%" PRId64 "\n",
+		    st->floor_journal_id, st->floor_seq, st->floor_time);
 	p = path_join(cs->dir, name);
 	tmp = p ? malloc(strlen(cs->dir) + strlen(name) + 8) : NULL;
 	if (tmp == NULL) {
@@ -365,12 +408,19 @@ consumers_prune_point(struct consumers *cs, const char *journal_id, int64_t *seq
 				min = st.committed_seq;
 			any = 1;
 		}
-		/* an open run on this journal (a first, full run among them) will
-		 * commit its begin point: the rows after it must stay */
-		if (st.has_open && strcmp(st.open_journal_id, journal_id) == 0) {
-			if (!any || st.open_seq < min)
-				min = st.open_seq;
-			any = 1;
+		/* an open run committing on this journal (a first, full run among
+		 * them) will commit its begin point, or the earlier one of a run it
+		 * took over: the rows after it must stay */
+		if (st.has_open) {
+			const char *cj;
+			int64_t cseq;
+
+			consumer_commit_point(&st, &cj, &cseq, NULL);
+			if (strcmp(cj, journal_id) == 0) {
+				if (!any || cseq < min)
+					min = cseq;
+				any = 1;
+			}
 		}
 	}
 	consumer_list_free(names, n);

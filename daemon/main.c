@@ -444,6 +444,20 @@ has_root(const struct config *c, const char *root)
 	return 0;
 }
 
+/* Says so when root i, just added, is missing: the backend covers it with
+ * rescan records and retries it, and journals it as a new subtree once it
+ * is back (so the first run after that lists all of it). */
+static void
+note_missing_root(struct daemon *d, size_t i)
+{
+	int e = config_root_missing(&d->cfg, i);
+
+	if (e != 0 && !watcher_root_is_watched(d->watcher, d->cfg.roots[i]))
+		log_warning("root '%s' is missing (%s): its changes are covered by rescan records "
+		    "until it is back; it is then watched again and everything below it counts as "
+		    "new", d->cfg.roots[i], strerror(e));
+}
+
 /* SIGHUP: re-reads the configuration; adds and removes roots in place. */
 static void
 reload(struct daemon *d)
@@ -484,6 +498,7 @@ reload(struct daemon *d)
 			log_error("%s", err);
 			continue;
 		}
+		note_missing_root(d, i);
 		/* a new root, or one whose exclusions changed: consumers have not
 		 * seen (all of) it, so everything below counts as new */
 		log_info("root '%s' %s: everything below it counts as changed", d->cfg.roots[i],
@@ -795,6 +810,7 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			goto out;
 		}
+		note_missing_root(&d, i);
 	}
 	d.crawl_started_ms = t0;
 	if (!watcher_busy(d.watcher))

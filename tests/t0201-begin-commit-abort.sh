@@ -1,8 +1,10 @@
 #!/bin/bash
 # t0201-begin-commit-abort: a consumer's run life cycle: the first begin is
 # full, commit makes the next incremental, abort keeps the window, a second
-# begin replaces the open run, consumers are independent, commit/list without
-# an open run fail, forget removes a consumer, bad consumer names are refused.
+# begin is refused while a run is open (naming it) and begin --replace takes
+# it over, consumers are independent, commit/list without an open run fail,
+# forget removes a consumer, bad consumer names are refused. Two runners at
+# once: t0213.
 . "$(dirname "$0")/test-lib.sh"
 
 mkdir -p "$SPOOL/user/alice" "$SPOOL/user/bob/Maildir/cur"
@@ -83,19 +85,47 @@ expect_success 'abort of an unknown consumer fails naming it' '
 	grep "no consumer .nosuch." err.out
 '
 
-expect_success 'a begin on a consumer with an open run replaces that run' '
-	chj begin c1 >mode.out &&
-	grep -x incremental mode.out &&
+expect_success 'a begin on a consumer with an open run is refused, naming the run' '
+	chj begin c1 --print-run-id >mode.out &&
+	sed -n 1p mode.out | grep -x incremental &&
+	run1=$(sed -n 2p mode.out) &&
+	echo "$run1" | grep -x "[0-9a-f]\{16\}" &&
+	test "$(wc -l <mode.out)" = 2 &&
+	test_expect_code 1 chj begin c1 >out 2>err.out &&
+	test_cmp /dev/null out &&
+	test "$(wc -l <err.out)" = 1 &&
+	grep "^chjournal: consumer .c1. has an open run .$run1. begun 20[0-9-]*T[0-9:]*Z: commit or abort it (.chjournal commit|abort c1 --run $run1.), or take it over with .chjournal begin c1 --replace.\$" err.out &&
+	chj consumers >consumers.out &&
+	grep "^c1	committed=.*	open=20[0-9T:-]*Z	run=$run1\$" consumers.out &&
+	chj status --json | grep "\"name\":\"c1\".*\"open_run\":true,\"open_since\":[0-9]*,\"open_run_id\":\"$run1\"" &&
+	chj status | grep "^consumer c1: .*, run $run1 open since " &&
+	# still the same run: its id lists and commits it
+	chj list c1 --run "$run1" >/dev/null &&
+	chj commit c1 --run "$run1" &&
+	chj status --json | grep "\"name\":\"c1\".*\"open_run\":false,\"open_since\":0,\"open_run_id\":null"
+'
+
+expect_success 'begin --replace takes the run over and commits the replaced begin point' '
+	chj begin c1 --print-run-id >mode.out &&
+	run1=$(sed -n 2p mode.out) &&
 	echo x >"$SPOOL/user/alice/3." &&
-	chj begin c1 >mode.out &&
-	grep -x incremental mode.out &&
+	chj begin c1 --replace --print-run-id >mode.out 2>err.out &&
+	sed -n 1p mode.out | grep -x incremental &&
+	run2=$(sed -n 2p mode.out) &&
+	test "$run1" != "$run2" &&
+	grep "^chjournal: consumer .c1.: run .$run2. takes over run .$run1. (begun 20[0-9T:-]*Z)" err.out &&
 	list_of c1 &&
 	echo "$SPOOL/user/alice/3." >expect &&
 	test_cmp expect list.out &&
 	chj commit c1 &&
-	# the commit is the second begin: 3. (changed between the two begins)
-	# is not in the next window
+	# the commit is the first begin: 3. (changed between the two begins)
+	# is in the next window again, a duplicate rather than a loss
 	chj begin c1 >mode.out &&
+	list_of c1 &&
+	test_cmp expect list.out &&
+	chj commit c1 &&
+	chj begin c1 --replace >mode.out 2>err.out &&
+	test_cmp /dev/null err.out &&
 	list_of c1 &&
 	test_cmp /dev/null list.out &&
 	chj commit c1

@@ -61,6 +61,11 @@ expect_success 'the next begin is full with the journal-id reason and lists ever
 	test_cmp expect mode.out &&
 	printf "%s\n" "$SPOOL/u/a/1." "$SPOOL/u/a/3." "$SPOOL/u/b/2." >expect &&
 	test_cmp expect list.out &&
+	# the run begun on the old journal is still open: begin refuses until
+	# it is aborted (or taken over)
+	must_fail chj begin c2 2>err.out &&
+	grep "consumer .c2. has an open run" err.out &&
+	chj abort c2 &&
 	backup c2 &&
 	echo "full: the journal id changed (database recreated)" >expect &&
 	test_cmp expect mode.out &&

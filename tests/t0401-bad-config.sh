@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0401-bad-config: malformed configurations are refused by both programs
 # with exit status 1 and a message naming the file, the line and the key;
-# the daemon does not start on them (no lock file, no journal).
+# the daemon does not start on them (no lock file, no journal). A root that
+# is missing is not malformed (t0214), but one written wrong still is.
 . "$(dirname "$0")/test-lib.sh"
 
 BAD="$TRASH/bad"
@@ -56,8 +57,10 @@ case_ relative-root = "$(F relative-root):2: key 'root': 'spool' is not an absol
 	"$(J relative-root)" "root = spool"
 case_ unnormalized-root = "$(F unnormalized-root):2: key 'root': '$SPOOL/../spool' is not a normalized path (no '.', '..' or '//')" \
 	"$(J unnormalized-root)" "root = $SPOOL/../spool"
-case_ missing-root = "$(F missing-root):3: key 'root': cannot use '$TRASH/nosuch': No such file or directory" \
-	"$(J missing-root)" "root = $SPOOL" "root = $TRASH/nosuch"
+case_ missing-root-relative = "$(F missing-root-relative):3: key 'root': 'nosuch' is not an absolute path" \
+	"$(J missing-root-relative)" "root = $SPOOL" "root = nosuch"
+case_ missing-root-overlaps = "$(F missing-root-overlaps):3: key 'root': '$SPOOL/nosuch' overlaps root '$SPOOL'" \
+	"$(J missing-root-overlaps)" "root = $SPOOL" "root = $SPOOL/nosuch"
 case_ root-is-file = "$(F root-is-file):2: key 'root': '$TRASH/a-file' is not a directory" \
 	"$(J root-is-file)" "root = $TRASH/a-file"
 case_ root-is-symlink = "$(F root-is-symlink):2: key 'root': '$TRASH/spool-link' is a symlink: name the directory it points to ('$SPOOL')" \

@@ -392,6 +392,26 @@ expect_success 'SIGTERM during the command: command ended, run aborted, exit 143
 	tr "\0" "\n" <after.list | grep -xF "$S/user/alice/sig"
 '
 
+expect_success 'a run killed with SIGKILL leaves its run open: the next run takes it over and lists its changes' '
+	rm -f started go &&
+	echo dead >$S/user/alice/dead &&
+	cron_bg --command "$BLOCK_CMD" 2>first.err &&
+	first=$! &&
+	wait_for 20 test -e started &&
+	kill -KILL "$first" &&
+	{ wait "$first"; true; } &&
+	touch go &&
+	dead_run=$(chj consumers | sed -n "s/^cron	.*	run=\([0-9a-f]*\)\$/\1/p") &&
+	test -n "$dead_run" &&
+	echo later >$S/user/alice/dead2 &&
+	cron --command "cat >$TRASH/after.list" 2>run.err &&
+	grep "consumer .cron.: run .[0-9a-f]*. takes over run .$dead_run." run.err &&
+	test_eq result committed "$(field result run.err)" &&
+	tr "\0" "\n" <after.list | grep -xF "$S/user/alice/dead" &&
+	tr "\0" "\n" <after.list | grep -xF "$S/user/alice/dead2" &&
+	chj consumers | grep "^cron	.*	open=no\$"
+'
+
 expect_success '--syslog sends the line to logger (user.info, user.err on failure); --quiet' '
 	mkdir -p bin &&
 	printf "#!/bin/sh\nprintf \"%%s|\" \"\$@\" >>$TRASH/logger.out\necho >>$TRASH/logger.out\n" >bin/logger &&

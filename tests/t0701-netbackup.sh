@@ -136,13 +136,14 @@ expect_success 'a failing job (bpend status 1) aborts; the next INCR lists its c
 	test "$(consumer_line nbu-spool)" != "$before" && ! is_open nbu-spool
 '
 
-expect_success 'a job killed before bpend (no bpend): the next bpstart replaces the open run and says so' '
+expect_success 'a job killed before bpend (no bpend): the next bpstart takes the open run over and says so' '
 	echo C >"$SPOOL/user/alice/INBOX/4." &&
 	nbu_start spool incr INCR &&
 	is_open nbu-spool &&
 	echo D >"$SPOOL/user/alice/INBOX/5." &&
 	nbu_start spool incr INCR &&
-	grep -q "a run is still open (schedule incr, INCR, state ready.*begin replaces it" "$NBLOG" &&
+	grep -q "a run is still open (schedule incr, INCR, state ready.*begin takes it over" "$NBLOG" &&
+	grep -q "chjournal begin: chjournal: consumer .nbu-spool.: run .[0-9a-f]*. takes over run" "$NBLOG" &&
 	printf "%s\n" "$SPOOL/user/alice/INBOX/4." "$SPOOL/user/alice/INBOX/5." | escape_list >expect &&
 	sort "$(inclist spool incr)" >actual &&
 	test_cmp expect actual &&
@@ -156,6 +157,23 @@ expect_success 'bpend of another job does not commit the open run' '
 	is_open nbu-spool &&
 	grep -q "belongs to another job" "$NBLOG" &&
 	BACKUPID=${CLIENT}_100 nbu_end spool incr INCR 0 && ! is_open nbu-spool
+'
+
+expect_success 'no backup ids: the bpend of a job whose run was taken over commits the earlier begin, nothing lost' '
+	echo G >"$SPOOL/user/alice/INBOX/7." &&
+	env -u BACKUPID "$NBU/bin/bpstart_notify" "$CLIENT" spool incr INCR &&
+	echo H >"$SPOOL/user/alice/INBOX/8." &&
+	env -u BACKUPID "$NBU/bin/bpstart_notify" "$CLIENT" spool incr INCR &&
+	grep -qxF "$SPOOL/user/alice/INBOX/8." "$(inclist spool incr)" &&
+	# the first job ends: it cannot tell the open run from its own, and
+	# commits the run the second job took over, at the first job'"'"'s begin
+	env -u BACKUPID "$NBU/bin/bpend_notify" "$CLIENT" spool incr INCR 0 &&
+	! is_open nbu-spool &&
+	nbu_start spool incr INCR &&
+	echo "$SPOOL/user/alice/INBOX/8." | escape_list >expect &&
+	sort "$(inclist spool incr)" >actual &&
+	test_cmp expect actual &&
+	nbu_end spool incr INCR 0 && ! is_open nbu-spool
 '
 
 expect_success 'multi-stream: stream 2 cannot start a run; only stream 1 opens it; commit waits for every stream' '

@@ -641,6 +641,40 @@ expect_success 'estimate runs the list (opens a run); the next job replaces it a
 	no_open_run
 '
 
+# Two jobs' lists without Bacula (the scripts run by hand, job ids 900 and
+# 901): the second takes the first one's run over; the first job's end cannot
+# commit it, and the second's commit keeps the first's begin point.
+expect_success 'a job whose run another job took over: its end leaves that run; the commit loses nothing' '
+	lst() { CHJOURNAL="$CHJOURNAL" "$LIST_CMD" -c "$CONF" --log "$BLOG" --state-dir "$BSTATE" "$CONSUMER" "$1" Full; } &&
+	fin() { CHJOURNAL="$CHJOURNAL" "$END_CMD" -c "$CONF" --log "$BLOG" --state-dir "$BSTATE" "$CONSUMER" "$@"; } &&
+	lst 900 >list900.out &&
+	echo "between" >"$SPOOL/user/bob/INBOX/between." &&
+	lst 901 >list901.out &&
+	grep -q "takes over run" "$BLOG" &&
+	grep -qxF "$SPOOL/user/bob/INBOX/between." list901.out &&
+	run901=$(sed -n "s/^run=//p" "$BSTATE/$CONSUMER") &&
+	{ fin 900 OK >end900.out; test $? = 1; } &&
+	grep -q "listed by job 901, which took this job.s run over: not committed" end900.out &&
+	chj consumers | grep -q "^$CONSUMER	.*	run=$run901\$" &&
+	fin 901 Error >end901f.out &&
+	grep -q "job 901: job ended .Error.; run aborted" end901f.out &&
+	no_open_run &&
+	lst 902 >list902.out &&
+	fin 902 OK >end902.out &&
+	grep -q "job 902: job ended .OK.; run (incremental, .*) committed" end902.out &&
+	grep -qxF "$SPOOL/user/bob/INBOX/between." list902.out &&
+	lst 903 >list903.out &&
+	echo "again" >"$SPOOL/user/bob/INBOX/again." &&
+	lst 904 >list904.out &&
+	fin 904 OK >end904.out &&
+	# 904 committed 903'"'"'s begin point: "again" is listed once more
+	lst 905 >list905.out &&
+	grep -qxF "$SPOOL/user/bob/INBOX/again." list905.out &&
+	fin 905 OK >/dev/null &&
+	{ fin 903 OK >end903.out; test $? = 1; } &&
+	no_open_run
+'
+
 # begin with no chjournald says so on stderr; the file daemon reads the
 # command's stderr as part of the list, so the script must log it instead (a
 # stray line would be a path Bacula cannot stat: "OK -- with warnings")

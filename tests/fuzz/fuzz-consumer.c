@@ -4,7 +4,7 @@
  * directory (under $TMPDIR, /dev/shm when it exists: consumer_save() fsyncs).
  * consumer_load() must never crash or leak; when it accepts the file, the
  * state must survive consumer_save() + consumer_load() unchanged (an empty
- * journal id is written as 32 zeros), and consumers_prune_point() must agree
+ * journal id is written as 32 zeros; a run id and a floor only when set), and consumers_prune_point() must agree
  * with the loaded state. */
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +115,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(st2.open_time == st.open_time);
 	CHECK(st2.open_full == st.open_full);
 	CHECK(st2.open_after_seq == st.open_after_seq);
+	CHECK(strcmp(st2.open_run_id, st.open_run_id) == 0);
+	CHECK(strcmp(st2.floor_journal_id, st.floor_journal_id) == 0);
+	if (st.floor_journal_id[0] != '\0') {
+		CHECK(st2.floor_seq == st.floor_seq);
+		CHECK(st2.floor_time == st.floor_time);
+	}
 
 	/* the prune point on the committed journal id follows the cursor */
 	if (st2.committed_journal_id[0] != '\0') {
@@ -125,10 +131,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			want = st2.committed_seq;
 			any = 1;
 		}
-		if (st2.has_open && strcmp(st2.open_journal_id, st2.committed_journal_id) == 0 &&
-		    (!any || st2.open_seq < want)) {
-			want = st2.open_seq;
-			any = 1;
+		if (st2.has_open) {
+			/* an open run constrains at its commit point: its floor
+			 * (kept from a run it took over), else its own begin */
+			const char *fj = st2.floor_journal_id[0] ? st2.floor_journal_id : st2.open_journal_id;
+			int64_t fs = st2.floor_journal_id[0] ? st2.floor_seq : st2.open_seq;
+
+			if (strcmp(fj, st2.committed_journal_id) == 0 && (!any || fs < want)) {
+				want = fs;
+				any = 1;
+			}
 		}
 		CHECK(consumers_prune_point(&cs, st2.committed_journal_id, &prune) == 0);
 		CHECK(prune == (any ? want : 0));

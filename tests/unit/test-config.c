@@ -3,7 +3,8 @@
  * CRLF line endings, repeated root/exclude, defaults), the exact error
  * message (file, line, key) of every rejected line, that a failed parse
  * leaves nothing allocated, config_load on real files, config_is_excluded,
- * config_root_of and config_choose_file. Roots are real directories and
+ * config_root_of and config_choose_file; missing roots (kept, marked with
+ * their errno; still checked for syntax). Roots are real directories and
  * symlinks in a temporary directory made with mkdtemp. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -127,6 +128,7 @@ assert_config_empty(const struct config *c)
 	assert_null(c->journal);
 	assert_null(c->consumers);
 	assert_null(c->roots);
+	assert_null(c->root_missing);
 	assert_int_equal(c->nroots, 0);
 	assert_null(c->exclude_sources);
 	assert_null(c->excludes);
@@ -338,10 +340,14 @@ test_error_roots(void **state)
 	(void)state;
 	expect_error("root = spool\n", "test.conf:1: key 'root': 'spool' is not an absolute path");
 	expect_error("root = ~/spool\n", "test.conf:1: key 'root': '~/spool' is not an absolute path");
-	expect_error("root = @/nope\n",
-	    "test.conf:1: key 'root': cannot use '@/nope': No such file or directory");
+	/* there but not a directory: an error (a missing root is not: below) */
 	expect_error("root = @/file\n", "test.conf:1: key 'root': '@/file' is not a directory");
-	expect_error("root = @/file/x\n", "test.conf:1: key 'root': cannot use '@/file/x': Not a directory");
+	/* a missing root still has to be written right */
+	expect_error("root = nope\n", "test.conf:1: key 'root': 'nope' is not an absolute path");
+	expect_error("root = @/spool\nroot = @/spool/nope\n",
+	    "test.conf:2: key 'root': '@/spool/nope' overlaps root '@/spool'");
+	expect_error("root = @/nope/../spool\n",
+	    "test.conf:1: key 'root': '@/nope/../spool' is not a normalized path (no '.', '..' or '//')");
 	expect_error("root = @/link\n",
 	    "test.conf:1: key 'root': '@/link' is a symlink: name the directory it points to ('@/spool2')");
 	expect_error("root = @/link/\n",
@@ -390,6 +396,36 @@ test_error_roots(void **state)
 		config_free(&c);
 		rmdir(p);
 	}
+}
+
+/* A root that is not there (nothing at its path, or a file above it) is
+ * kept and marked missing: one root gone must not stop the others. */
+static void
+test_missing_roots(void **state)
+{
+	struct config c;
+
+	(void)state;
+	assert_int_equal(config_parse(&c, "test.conf",
+	    conf_text("root = @/spool\nroot = @/nope\nroot = @/file/x\nroot = @/spool2\n")), 0);
+	assert_int_equal(c.nroots, 4);
+	assert_string_equal(c.roots[1], expand("@/nope"));
+	assert_string_equal(c.roots[2], expand("@/file/x"));
+	assert_int_equal(config_root_missing(&c, 0), 0);
+	assert_int_equal(config_root_missing(&c, 1), ENOENT);
+	assert_int_equal(config_root_missing(&c, 2), ENOTDIR);
+	assert_int_equal(config_root_missing(&c, 3), 0);
+	assert_int_equal(config_root_missing(&c, 4), 0);
+	assert_int_equal(config_missing_roots(&c), 2);
+	assert_int_equal(config_root_of(&c, conf_text("@/nope/a/b")), 1);
+	config_free(&c);
+	assert_int_equal(config_parse(&c, "test.conf", conf_text("root = @/nope/\n")), 0);
+	assert_string_equal(c.roots[0], expand("@/nope"));
+	assert_int_equal(config_missing_roots(&c), 1);
+	config_free(&c);
+	assert_int_equal(config_parse(&c, "test.conf", conf_text("root = @/spool\n")), 0);
+	assert_int_equal(config_missing_roots(&c), 0);
+	config_free(&c);
 }
 
 static void
@@ -709,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_root_normalization),
 		cmocka_unit_test(test_error_syntax),
 		cmocka_unit_test(test_error_roots),
+		cmocka_unit_test(test_missing_roots),
 		cmocka_unit_test(test_error_regex),
 		cmocka_unit_test(test_error_backend),
 		cmocka_unit_test(test_backends),

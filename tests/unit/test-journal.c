@@ -6,8 +6,9 @@
  * and without a prune point, pruning at commit, window queries (seq order,
  * after_seq, `under` at component boundaries), byte-exact paths, sync
  * cookies, the window query plan (it must use the changes_seq index, also
- * with 20k rows), counts, metadata and journal_flags_str. Each test works on
- * a fresh database in a temporary directory made with mkdtemp. */
+ * with 20k rows), counts, metadata and journal_flags_str; and the cover of a
+ * missing root (common/changeset.h). Each test works on a fresh database in a
+ * temporary directory made with mkdtemp. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,6 +27,8 @@
 
 #include <sqlite3.h>
 
+#include "changeset.h"
+#include "config.h"
 #include "journal.h"
 
 /* ---- helpers ---- */
@@ -1037,6 +1040,62 @@ test_flags_str(void **state)
 	}
 }
 
+/* ---- a missing root (common/changeset.c) ---- */
+
+/* A root is missing when the configuration said so, or when it went since;
+ * the cover of a missing root is one whole-root rescan (since 0) after the
+ * given seq: recorded once per window, kept at 0 by later renewals. */
+static void
+test_cover_missing_root(void **state)
+{
+	struct fix *f = *state;
+	struct config c;
+	struct rows rs;
+	char r1[PATH_MAX], r2[PATH_MAX], text[3 * PATH_MAX];
+
+	join(r1, f->dir, "r1");
+	join(r2, f->dir, "r2");
+	assert_int_equal(mkdir(r1, 0755), 0);
+	snprintf(text, sizeof text, "root = %s\nroot = %s\n", r1, r2);
+	if (config_parse(&c, "t.conf", text) != 0)
+		fail_msg("config: %s", c.errmsg);
+	assert_int_equal(changeset_root_missing(&c, 0), 0);
+	assert_int_equal(changeset_root_missing(&c, 1), ENOENT);
+	assert_int_equal(rmdir(r1), 0);          /* gone since it was read */
+	assert_int_equal(changeset_root_missing(&c, 0), ENOENT);
+	config_free(&c);
+
+	OK(f->j, journal_batch_begin(f->j, 0));
+	OK(f->j, journal_batch_change(f->j, "/x", JF_MODIFIED, 1000));      /* 1 */
+	OK(f->j, journal_batch_commit(f->j));
+	OK(f->j, changeset_cover_missing_root(f->j, r2, 1));                 /* 2 */
+	assert_int_equal(last_seq(f->j), 2);
+	rescans(f->j, 1, NULL, &rs);
+	assert_int_equal(rs.n, 1);
+	assert_string_equal(rs.r[0].path, r2);
+	assert_int_equal(rs.r[0].seq, 2);
+	assert_int_equal(rs.r[0].since, 0);
+	rows_free(&rs);
+	/* the same window (a begin, then its lists): recorded once */
+	OK(f->j, changeset_cover_missing_root(f->j, r2, 1));
+	assert_int_equal(last_seq(f->j), 2);
+	/* a later window gets its own, after its seq */
+	OK(f->j, changeset_cover_missing_root(f->j, r2, 2));                 /* 3 */
+	assert_int_equal(last_seq(f->j), 3);
+	/* a renewal by the daemon keeps since 0 until it is committed past */
+	OK(f->j, journal_batch_begin(f->j, 1));
+	OK(f->j, journal_batch_rescan(f->j, r2, 900, "root not watched", 1001)); /* 4 */
+	OK(f->j, journal_batch_commit(f->j));
+	rescans(f->j, 0, NULL, &rs);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].seq, 4);
+	assert_int_equal(rs.r[0].since, 0);
+	rows_free(&rs);
+	/* a whole-root rescan of another path does not count */
+	OK(f->j, changeset_cover_missing_root(f->j, r1, 3));                 /* 5 */
+	assert_int_equal(count_rescans(f->j, 0), 2);
+}
+
 int
 main(void)
 {
@@ -1062,6 +1121,7 @@ main(void)
 		T(test_cookies),
 		T(test_window_plan),
 		T(test_meta),
+		T(test_cover_missing_root),
 		cmocka_unit_test(test_flags_str),
 	};
 #undef T
