@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "changeset.h"
 #include "daemonlock.h"
+#include "path.h"
 
 struct status {
 	int running;
@@ -17,6 +18,7 @@ struct status {
 	int64_t pending_rescans, rows;
 	int64_t db_bytes;
 	char *backend;
+	char *nfs_exported;    /* roots the kernel NFS server exports (inotify) */
 };
 
 static int64_t
@@ -172,6 +174,14 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 		prom_label(a->cfg.roots[i]);
 		printf("\"} %d\n", changeset_root_missing(&a->cfg, i) != 0);
 	}
+	printf("# HELP chjournal_root_nfs_exported 1 when the kernel NFS server exports the root "
+	    "and the backend (inotify) does not hear its writes by file handle: use fanotify.\n"
+	    "# TYPE chjournal_root_nfs_exported gauge\n");
+	for (i = 0; i < a->cfg.nroots; i++) {
+		printf("chjournal_root_nfs_exported{root=\"");
+		prom_label(a->cfg.roots[i]);
+		printf("\"} %d\n", path_list_contains(s->nfs_exported, a->cfg.roots[i]));
+	}
 	for (k = 0; k < sizeof cm / sizeof cm[0]; k++) {
 		printf("# HELP %s %s\n# TYPE %s gauge\n", cm[k].name, cm[k].help, cm[k].name);
 		for (i = 0; i < n; i++) {
@@ -243,10 +253,13 @@ cmd_status(struct agent *a, int argc, char **argv)
 	s.rescans_recorded = meta_int(a, "rescans_recorded");
 	if (journal_meta_get_text(a->journal, "backend", &s.backend) != 0)
 		s.backend = NULL;
+	if (journal_meta_get_text(a->journal, "nfs_exported_roots", &s.nfs_exported) != 0)
+		s.nfs_exported = NULL;
 	s.db_bytes = file_size(a->cfg.journal, "") + file_size(a->cfg.journal, "-wal") +
 	    file_size(a->cfg.journal, "-shm");
 	if (agent_open_consumers(a, &cs, NULL, 0) < 0) {
 		free(s.backend);
+		free(s.nfs_exported);
 		return EXIT_ERROR;
 	}
 	if (consumer_list(&cs, &names, &n) < 0) {
@@ -267,6 +280,14 @@ cmd_status(struct agent *a, int argc, char **argv)
 		printf("],\"missing_roots\":[");
 		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
 			if (changeset_root_missing(&a->cfg, i) == 0)
+				continue;
+			if (printed++)
+				putchar(',');
+			agent_json_string(stdout, a->cfg.roots[i]);
+		}
+		printf("],\"nfs_exported_roots\":[");
+		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
+			if (!path_list_contains(s.nfs_exported, a->cfg.roots[i]))
 				continue;
 			if (printed++)
 				putchar(',');
@@ -299,6 +320,9 @@ cmd_status(struct agent *a, int argc, char **argv)
 
 			if (e != 0)
 				printf("missing:     %s (%s)\n", a->cfg.roots[i], strerror(e));
+			if (path_list_contains(s.nfs_exported, a->cfg.roots[i]))
+				printf("nfs export:  %s (exported by the kernel NFS server: inotify does not "
+				    "hear writes by file handle: use backend = fanotify)\n", a->cfg.roots[i]);
 		}
 		printf("watches:     %" PRId64 "%s\n", s.watches,
 		    s.unwatched ? " (some directories unwatched: covered by rescans)" : "");
@@ -317,6 +341,7 @@ cmd_status(struct agent *a, int argc, char **argv)
 	consumer_list_free(names, n);
 	consumers_close(&cs);
 	free(s.backend);
+	free(s.nfs_exported);
 	/* a cursor that cannot be read must not look healthy to monitoring */
 	return bad ? EXIT_ERROR : EXIT_OK;
 }

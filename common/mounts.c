@@ -25,24 +25,6 @@ merr(struct mount_table *t, const char *fmt, ...)
 	return -1;
 }
 
-/* Undoes mountinfo's octal escapes in place. */
-static void
-unescape(char *s)
-{
-	char *o = s;
-
-	while (*s != '\0') {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
-}
-
 /* Appends s escaped as mountinfo does (so that a state line splits on tabs). */
 static int
 escape_into(char **buf, size_t *len, size_t *cap, const char *s)
@@ -99,9 +81,9 @@ parse_line(char *line, struct mount_entry *e)
 		return -1;
 	e->id = atoi(f[0]);
 	e->parent = atoi(f[1]);
-	unescape(f[3]);
-	unescape(f[4]);
-	unescape(f[6]);
+	path_unescape_octal(f[3]);
+	path_unescape_octal(f[4]);
+	path_unescape_octal(f[6]);
 	if ((e->root = strdup(f[3])) == NULL || (e->point = strdup(f[4])) == NULL ||
 	    (e->fstype = strdup(f[5])) == NULL || (e->source = strdup(f[6])) == NULL) {
 		free(e->root);
@@ -309,7 +291,7 @@ diff_one_way(const char *root, const char *a, const char *b, mount_change_fn fn,
 
 			if (point == NULL)
 				return -1;
-			unescape(point);
+			path_unescape_octal(point);
 			/* a change of the mount holding the root: the root itself */
 			rc = fn(ctx, path_is_under(point, root) ? point : root);
 			free(point);

@@ -37,4 +37,9 @@ int path_list_contains(const char *list, const char *path);
 /* Compares two paths bytewise (memcmp order, the order of `LC_ALL=C sort`). */
 int path_cmp(const void *a, const void *b);
 
+/* Undoes, in place, the octal escapes (\NNN) the kernel writes for space,
+ * tab, newline and backslash in /proc/self/mountinfo and the NFS export
+ * tables. */
+void path_unescape_octal(char *s);
+
 #endif

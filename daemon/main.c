@@ -210,6 +210,64 @@ check_mounts(struct daemon *d)
 		log_error("mount table: %s", err);
 }
 
+/* The kernel NFS server's export table: where its clients write through file
+ * handles (open_by_handle_at), which inotify does not hear once the file's
+ * name has left the dentry cache. */
+static const char *const nfs_export_tables[] = { "/proc/fs/nfsd/exports", "/var/lib/nfs/etab" };
+
+/* Adds each exported path of one table that is a root, above or below one
+ * to text (newline-joined roots). */
+static void
+exported_roots_of(const struct config *cfg, const char *table, char *text, size_t size)
+{
+	char line[8192];
+	size_t i;
+	FILE *f = fopen(table, "re");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *end = line + strcspn(line, " \t\n");
+
+		if (line[0] != '/')
+			continue;        /* comments */
+		*end = '\0';
+		path_unescape_octal(line);
+		for (i = 0; i < cfg->nroots; i++) {
+			if ((path_is_under(cfg->roots[i], line) || path_is_under(line, cfg->roots[i])) &&
+			    !path_list_contains(text, cfg->roots[i]) &&
+			    strlen(text) + strlen(cfg->roots[i]) + 2 < size) {
+				strcat(text, cfg->roots[i]);
+				strcat(text, "\n");
+			}
+		}
+	}
+	fclose(f);
+}
+
+/* inotify does not hear writes by file handle: roots the kernel NFS server
+ * exports are named in the log and in status (meta nfs_exported_roots). */
+static void
+check_nfs_exports(struct daemon *d)
+{
+	char text[8192] = "";
+	/* a test hook, nothing to configure: the table to read instead */
+	const char *test_table = getenv("CHJ_TEST_NFS_EXPORTS");
+	size_t i;
+
+	if (strcmp(watcher_backend(d->watcher), "inotify") == 0 && test_table != NULL)
+		exported_roots_of(&d->cfg, test_table, text, sizeof text);
+	else if (strcmp(watcher_backend(d->watcher), "inotify") == 0)
+		for (i = 0; i < sizeof nfs_export_tables / sizeof nfs_export_tables[0]; i++)
+			exported_roots_of(&d->cfg, nfs_export_tables[i], text, sizeof text);
+	if (text[0] != '\0')
+		log_warning("the kernel NFS server exports these roots (or a directory above or "
+		    "below them): %s inotify does not hear what its clients write once a file's name "
+		    "has left the kernel's cache: use backend = fanotify there", text);
+	if (journal_meta_set_text(d->journal, "nfs_exported_roots", text) < 0)
+		log_warning("%s", journal_errmsg(d->journal));
+}
+
 static int write_static_meta(struct daemon *d);
 
 /* Newline-joined list of the roots (only the unwatched ones with
@@ -509,6 +567,7 @@ reload(struct daemon *d)
 	consumers_close(&d->consumers);
 	consumers_open(&d->consumers, d->cfg.consumers, 1);
 	write_static_meta(d);
+	check_nfs_exports(d);
 	/* records the mount state of the new roots, so their mounts are followed */
 	if (d->mounts != NULL)
 		check_mounts(d);
@@ -817,6 +876,7 @@ main(int argc, char **argv)
 		log_ready(&d);
 	if (write_static_meta(&d) < 0 || flush(&d) < 0)
 		goto out;
+	check_nfs_exports(&d);
 	rc = run(&d) < 0 ? 1 : 0;
 	if (rc == 0) {
 		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));

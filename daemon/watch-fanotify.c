@@ -963,6 +963,23 @@ directory_moved(struct watcher_impl *w, const char *old)
 	}
 }
 
+/* Returns 1 for the name the kernel gives an O_TMPFILE file: '#' and its
+ * inode number. */
+static int
+is_tmpfile_name(const char *name)
+{
+	size_t i;
+
+	if (name == NULL || name[0] != '#' || name[1] == '\0')
+		return 0;
+	for (i = 1; name[i] != '\0'; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	return 1;
+}
+
+static char *file_name_of(struct watcher_impl *w, const struct fkey *k);
+
 /* Reports ev, an entry event in directory dir (its path now). */
 static void
 event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
@@ -1016,6 +1033,19 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 	}
 	if (config_is_excluded(w->cfg, full))
 		goto done;
+	if (!isdir && ev->has_target && is_tmpfile_name(ev->name)) {
+		/* a write through an O_TMPFILE descriptor linked since: its
+		 * events name "#INODE"; the file's handle gives its real name */
+		char *real = file_name_of(w, &ev->target);
+
+		if (real != NULL && root_of(w, real) != NULL)
+			report_change(w, real, JF_MODIFIED);
+		else if (real == NULL && (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE)))
+			report_rescan(w, root->path, w->drained_at - WATCH_TIME_MARGIN,
+			    "a write through an O_TMPFILE descriptor (the file's name unknown)");
+		free(real);
+		goto done;
+	}
 	if (ev->mask & FAN_CREATE)
 		report_change(w, full, isdir ? JF_CREATED | JF_SUBTREE | JF_DIR : JF_CREATED);
 	if (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
@@ -1079,6 +1109,74 @@ handle_event(struct watcher_impl *w, const struct fev *ev)
 	free(dir);
 }
 
+/* The path a file's own handle opens as, when that is still one of its
+ * names (a disconnected file opens as "/", an unlinked one has no name).
+ * Returns a new string, or NULL (name unknown, or ENOMEM). */
+static char *
+file_name_of(struct watcher_impl *w, const struct fkey *k)
+{
+	struct stat byfd, byname;
+	char proc[64], *shown;
+	ssize_t n;
+	int fd = open_key(w, k);
+
+	if (fd < 0)
+		return NULL;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
+	if (n <= 0 || (size_t)n >= sizeof w->linkbuf - 1 || fstat(fd, &byfd) < 0) {
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	w->linkbuf[n] = '\0';
+	shown = shown_path(w, mark_of(w, k->fsid), w->linkbuf);
+	if (shown != NULL && (lstat(shown, &byname) < 0 || byname.st_ino != byfd.st_ino ||
+	    byname.st_dev != byfd.st_dev)) {
+		free(shown);
+		return NULL;
+	}
+	return shown;
+}
+
+/* An event that names no directory, only the file's own handle: a write
+ * through a descriptor whose dentry the kernel cannot connect to a parent
+ * (open_by_handle_at() after the name left the cache: how the kernel NFS
+ * server writes), or a link count change. Never dropped: the file's name
+ * is found from its handle, or its other names from the known hard links,
+ * or, for a write, the roots on its file system are rescanned. */
+static void
+file_only_event(struct watcher_impl *w, const struct fev *ev)
+{
+	struct watcher_file_id id;
+	char *name;
+
+	if (ev->mask & FAN_ONDIR)
+		return;                  /* a directory's: its entry events tell */
+	if (!(ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+		return;
+	if (w->sink.outside_write != NULL) {
+		memcpy(id.fsid, ev->target.fsid, sizeof id.fsid);
+		id.type = ev->target.type;
+		id.len = ev->target.len;
+		memcpy(id.h, ev->target.h, ev->target.len);
+		w->sink.outside_write(w->sink.ctx, &id);
+	}
+	if ((name = file_name_of(w, &ev->target)) != NULL) {
+		if (root_of(w, name) != NULL && !dir_excluded(w, root_of(w, name)->path, name) &&
+		    !config_is_excluded(w->cfg, name))
+			report_change(w, name, (ev->mask & FAN_ATTRIB) ? JF_ATTRIB : JF_MODIFIED);
+		free(name);
+		return;
+	}
+	/* a link count change alone (metadata) needs no rescan: a write does */
+	if (!(ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE)))
+		return;
+	log_debug("a write by file handle, the file's name unknown: rescanning the roots on "
+	    "its file system");
+	rescan_roots(w, ev->target.fsid, "a write by file handle (the file's name unknown)");
+}
+
 static int
 fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 {
@@ -1133,9 +1231,10 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 			w->stats.events++;
 			if (parse_event(m, raw, &ev) < 0 || !ev.has_dir) {
 				if (ev.has_target)
-					continue;        /* a file's self event: its entry events tell */
-				log_debug("fanotify event without a directory handle (mask 0x%llx)",
-				    (unsigned long long)m->mask);
+					file_only_event(w, &ev);
+				else
+					log_debug("fanotify event without a directory handle (mask 0x%llx)",
+					    (unsigned long long)m->mask);
 				continue;
 			}
 			handle_event(w, &ev);

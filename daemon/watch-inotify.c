@@ -53,7 +53,11 @@
 
 #define WATCH_MASK (IN_CREATE | IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DELETE | \
 	IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
-	IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+	IN_DONT_FOLLOW)
+/* Not IN_EXCL_UNLINK: an O_TMPFILE file is an unlinked child of the directory
+ * it was made in, and a write through its descriptor after it was linked in
+ * elsewhere is only heard (as "#INODE") without it. Writes to a file deleted
+ * while open are journaled under its old name, gone when listed: nothing. */
 #define READ_BUFFER_SIZE (256 * 1024)
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
 #define MOVE_PAIR_WAIT_MS 20         /* wait for the MOVED_TO of a MOVED_FROM */
@@ -1121,6 +1125,63 @@ dir_moved_to(struct watcher *w, uint32_t n, const char *name, const char *full,
 	}
 }
 
+/* Looks in the directory of full (an O_TMPFILE's "#INODE" name) for the
+ * entries with inode number ino and journals them as written. Returns 1 when
+ * one was found. */
+static int
+tmpfile_named_in_dir(struct watcher *w, const char *full, unsigned long long ino)
+{
+	struct dirent *de;
+	char *dir = strdup(full), *p;
+	int found = 0;
+	DIR *d;
+
+	if (dir == NULL)
+		return 0;
+	*strrchr(dir, '/') = '\0';
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if ((unsigned long long)de->d_ino != ino || de->d_name[0] == '#')
+				continue;
+			if ((p = path_join(dir, de->d_name)) != NULL) {
+				report_change(w, p, JF_MODIFIED);
+				free(p);
+				found = 1;
+			}
+		}
+		closedir(d);
+	}
+	free(dir);
+	return found;
+}
+
+/* A write through an O_TMPFILE descriptor, linked into a directory since:
+ * the kernel names its events "#INODE" in the directory it was made in, and
+ * inotify carries no inode to find the real name. If no such name exists,
+ * the root is rescanned from now (the written file's times are now).
+ * Returns 1 when it was one. */
+static int
+tmpfile_write(struct watcher *w, const char *full, const char *name)
+{
+	struct stat st;
+	size_t i;
+	int r;
+
+	if (name[0] != '#' || name[1] == '\0')
+		return 0;
+	for (i = 1; name[i] != '\0'; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	if (lstat(full, &st) == 0 || (r = root_index_of(w, full)) < 0)
+		return 0;         /* a real file of that name */
+	/* most often it was linked into the directory it was made in */
+	if (tmpfile_named_in_dir(w, full, strtoull(name + 1, NULL, 10)))
+		return 1;
+	report_rescan(w, w->root_paths[r], time(NULL) - WATCH_TIME_MARGIN,
+	    "a write through an O_TMPFILE descriptor (the file's name unknown)");
+	return 1;
+}
+
 static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
@@ -1191,7 +1252,9 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		else
 			report_change(w, full, JF_CREATED);
 	}
-	if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
+	if ((ev->mask & (IN_MODIFY | IN_CLOSE_WRITE)) && !isdir && tmpfile_write(w, full, ev->name))
+		;                 /* an O_TMPFILE's: covered by a rescan of its root */
+	else if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
 		report_change(w, full, JF_MODIFIED);
 	if (ev->mask & IN_ATTRIB)
 		report_change(w, full, JF_ATTRIB | isdir);
