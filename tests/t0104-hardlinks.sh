@@ -174,6 +174,8 @@ expect_success 'a write through one name while the daemon is down lists every na
 	must_list "$U/Archive/1.moved" "$U/INBOX/1." "$U/INBOX/3."
 '
 
+# (inotify: the write before the linkat is heard as "#INODE" with no such
+# name yet: the root is rescanned, so more is listed than the one file)
 expect_success 'an O_TMPFILE file linked into a folder (linkat) is listed' '
 	python3 -c "
 import ctypes, os, sys
@@ -196,8 +198,8 @@ os.close(fd)
 		test "$rc" -eq 0 &&
 		run c1 &&
 		test "$(wc -l <"$U/INBOX/9.")" -eq 2 &&
-		echo "$U/INBOX/9." >expect &&
-		test_cmp expect list.out
+		must_list "$U/INBOX/9." &&
+		! grep -F "$OUT" list.out
 	}
 '
 
