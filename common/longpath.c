@@ -183,10 +183,17 @@ char *
 longpath_of_dir(int fd)
 {
 	char proc[48], *link, *path = NULL, *name, **names = NULL, **nn;
+	struct stat st;
 	size_t n = 0, cap = 0;
 	ssize_t r;
 	int cur = fd, parent, e;
 
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	if (st.st_nlink == 0) {
+		errno = ENOENT;          /* removed (the link would say "(deleted)") */
+		return NULL;
+	}
 	if ((link = malloc(PATH_MAX + 1)) == NULL)
 		return NULL;
 	for (;;) {

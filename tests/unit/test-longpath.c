@@ -345,6 +345,15 @@ test_of_dir_renamed_and_removed(void **state)
 	assert_null(longpath_of_dir(fd));
 	assert_int_equal(errno, ENOENT);
 	close(fd);
+	/* removed, short: not the kernel's "... (deleted)" */
+	assert_int_equal(mkdirat(tr->base_fd, "short", 0755), 0);
+	fd = openat(tr->base_fd, "short", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(unlinkat(tr->base_fd, "short", AT_REMOVEDIR), 0);
+	errno = 0;
+	assert_null(longpath_of_dir(fd));
+	assert_int_equal(errno, ENOENT);
+	close(fd);
 	/* a directory above it renamed: the path follows */
 	up = openat(tr->deep_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(up >= 0);
