@@ -15,7 +15,8 @@ struct query_ctx {
 static void
 print_path_field(struct query_ctx *q, const char *path)
 {
-	char disp[8192];
+	char disp[8192], *big = NULL;
+	size_t size = strlen(path) * 4 + 8;   /* every byte may need 4 to display */
 
 	if (q->json) {
 		fputs(",\"path\":", stdout);
@@ -25,8 +26,19 @@ print_path_field(struct query_ctx *q, const char *path)
 		}
 		return;
 	}
-	/* with -0 the path is raw; otherwise escaped so a record is one line */
-	fputs(q->nul ? path : path_display(path, disp, sizeof disp), stdout);
+	/* with -0 the path is raw; otherwise escaped so a record is one line,
+	 * and whole however long (the fixed buffer serves most paths) */
+	if (q->nul) {
+		fputs(path, stdout);
+		return;
+	}
+	if (size > sizeof disp)
+		big = malloc(size);
+	if (big != NULL)
+		fputs(path_display(path, big, size), stdout);
+	else
+		fputs(path_display(path, disp, sizeof disp), stdout);  /* cut only without memory */
+	free(big);
 }
 
 static int

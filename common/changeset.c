@@ -15,6 +15,7 @@
 #include "changeset.h"
 #include "config.h"
 #include "journal.h"
+#include "longpath.h"
 #include "path.h"
 
 static int
@@ -243,31 +244,30 @@ pass_row(const struct stat_pass *sp, size_t i)
 
 /* lstat() of the row, relative to its root's descriptor where there is one:
  * the kernel then walks only the components below the root, which is most of
- * list's time on a large window. */
+ * list's time on a large window. A path too long for one call (PATH_MAX) is
+ * stat()ed in pieces, only once the call has refused it. */
 static void
 stat_row(const struct stat_pass *sp, struct change_row *r)
 {
-	struct stat st;
-	int rc;
+	const char *rel = r->path;
+	int dirfd = AT_FDCWD, rc;
 
 	if (sp->roots != NULL && sp->roots[r->root].fd >= 0) {
-		const char *rel = r->path + sp->roots[r->root].len;
-
+		dirfd = sp->roots[r->root].fd;
+		rel = r->path + sp->roots[r->root].len;
 		while (*rel == '/')
 			rel++;
-		rc = fstatat(sp->roots[r->root].fd, rel, &r->st,
-		    AT_SYMLINK_NOFOLLOW | (*rel == '\0' ? AT_EMPTY_PATH : 0));
-	} else {
-		rc = lstat(r->path, &r->st);
 	}
-	st = r->st;
+	rc = fstatat(dirfd, rel, &r->st, AT_SYMLINK_NOFOLLOW | (*rel == '\0' ? AT_EMPTY_PATH : 0));
+	if (rc < 0 && errno == ENAMETOOLONG)
+		rc = longpath_fstatat(dirfd, rel, &r->st, AT_SYMLINK_NOFOLLOW);
 	if (rc < 0) {
 		r->err = errno;
 		r->kind = (errno == ENOENT || errno == ENOTDIR) ? STAT_GONE : STAT_ERROR;
-	} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+	} else if (S_ISREG(r->st.st_mode) || S_ISLNK(r->st.st_mode)) {
 		r->kind = STAT_FILE;
 	} else {
-		r->kind = S_ISDIR(st.st_mode) ? STAT_DIR : STAT_OTHER;
+		r->kind = S_ISDIR(r->st.st_mode) ? STAT_DIR : STAT_OTHER;
 	}
 }
 

@@ -1,6 +1,9 @@
 /* walk.c: the directory walker. One fd per level (openat relative to the
  * parent, O_NOFOLLOW), each directory read whole then closed for reading
- * before its children are visited. */
+ * before its children are visited. Only the start is opened by its path
+ * (in pieces when longer than PATH_MAX), so the depth of the tree and the
+ * length of its paths are not limited; below WALK_HELD_FDS levels a
+ * directory's fd is let go while its children are walked. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +15,28 @@
 
 #include "array.h"
 #include "config.h"
+#include "longpath.h"
 #include "path.h"
 #include "walk.h"
+
+/* Levels deeper than this do not keep their directory open while a child
+ * is walked (it is opened again afterwards): a tree thousands of levels deep
+ * (possible once paths are longer than PATH_MAX) then needs at most this
+ * many descriptors, not one per level. */
+#define WALK_HELD_FDS 32
 
 struct walk_entry {
 	char *name;
 	unsigned char type;
+	ino_t ino;
+};
+
+/* A directory being walked: its descriptor (-1 while it is let go), and
+ * while it is let go, what identifies it (its ".." from the child must be
+ * this directory). */
+struct walk_level {
+	int fd;
+	dev_t dev;
 	ino_t ino;
 };
 
@@ -139,19 +158,65 @@ nomem:
 	return -1;
 }
 
-static int walk_dir(struct walker *w, int fd, size_t len, int depth);
+static int walk_dir(struct walker *w, struct walk_level *lv, size_t len, int depth);
 
-/* Visits one entry of the directory at dirfd; w->buf[0..len) is its path. */
+/* Lets go of the directory at lv while a child is walked, noting what it is
+ * (it stays open if it cannot be identified). */
+static void
+level_release(struct walk_level *lv)
+{
+	struct stat st;
+
+	if (fstat(lv->fd, &st) < 0)
+		return;
+	lv->dev = st.st_dev;
+	lv->ino = st.st_ino;
+	close(lv->fd);
+	lv->fd = -1;
+}
+
+/* Opens the directory of lv again after its child was walked (w->buf[0..len)
+ * is its path): the child's ".." while that is still it, else by its path
+ * (the child was moved meanwhile). Returns 0, or -1 (an error counted unless
+ * the directory is gone: its other entries are not visited). */
 static int
-visit(struct walker *w, int dirfd, const struct walk_entry *e, size_t len, int depth)
+level_reopen(struct walker *w, struct walk_level *lv, const struct walk_level *child, size_t len)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (child->fd >= 0)
+		fd = openat(child->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != lv->dev || st.st_ino != lv->ino)) {
+		close(fd);
+		fd = -1;
+	}
+	w->buf[len] = '\0';
+	if (fd < 0)
+		fd = longpath_openat(AT_FDCWD, w->buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			walk_error(w, w->buf, "open directory", errno);
+		return -1;
+	}
+	lv->fd = fd;
+	return 0;
+}
+
+/* Visits one entry of the directory at dir, whose path is w->buf[0..dirlen);
+ * w->buf[0..len) is the entry's path. */
+static int
+visit(struct walker *w, struct walk_level *dir, size_t dirlen, const struct walk_entry *e,
+    size_t len, int depth)
 {
 	struct stat st, *stp = NULL;
+	struct walk_level child;
 	const char *name = e->name;
 	unsigned char type = e->type;
-	int rc, fd;
+	int rc;
 
 	if (type == DT_UNKNOWN || (w->flags & WALK_STAT)) {
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno != ENOENT)
 				walk_error(w, w->buf, "stat", errno);
 			return WALK_CONTINUE;
@@ -177,26 +242,31 @@ visit(struct walker *w, int dirfd, const struct walk_entry *e, size_t len, int d
 	rc = w->fn(w->ctx, w->buf, len, type, stp, depth);
 	if (rc != WALK_CONTINUE || type != DT_DIR)
 		return rc == WALK_STOP ? WALK_STOP : WALK_CONTINUE;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
+	child.fd = openat(dir->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (child.fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			walk_error(w, w->buf, "open directory", errno);
 		return WALK_CONTINUE;
 	}
-	rc = walk_dir(w, fd, len, depth + 1);
-	close(fd);
+	if (depth > WALK_HELD_FDS)
+		level_release(dir);
+	rc = walk_dir(w, &child, len, depth + 1);
+	if (dir->fd < 0)
+		level_reopen(w, dir, &child, dirlen);
+	if (child.fd >= 0)
+		close(child.fd);
 	return rc;
 }
 
 static int
-walk_dir(struct walker *w, int fd, size_t len, int depth)
+walk_dir(struct walker *w, struct walk_level *lv, size_t len, int depth)
 {
 	struct walk_entry *ents;
 	size_t n, i;
 	int rc = WALK_CONTINUE;
 
 	w->buf[len] = '\0';
-	if (read_entries(fd, (w->flags & WALK_DIRS) != 0,
+	if (read_entries(lv->fd, (w->flags & WALK_DIRS) != 0,
 	    w->cfg != NULL && config_is_root(w->cfg, w->buf, len), &ents, &n) < 0) {
 		if (errno != ENOENT) {
 			w->buf[len] = '\0';
@@ -209,7 +279,8 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 		for (i = 0; i < n; i++) {
 			struct stat st;
 
-			if (ents[i].type == DT_UNKNOWN && fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			if (ents[i].type == DT_UNKNOWN &&
+			    fstatat(lv->fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				ents[i].type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
 		}
 		qsort(ents, n, sizeof *ents, entry_cmp);
@@ -218,7 +289,9 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 		size_t nl = strlen(ents[i].name);
 		size_t plen = len + (len == 1 && w->buf[0] == '/' ? 0 : 1) + nl;
 
-		if (rc != WALK_STOP) {
+		/* lv->fd < 0: the directory could not be opened again after a
+		 * child (counted as an error, or gone) */
+		if (rc != WALK_STOP && lv->fd >= 0) {
 			if (ensure_cap(w, plen + 1) < 0) {
 				walk_error(w, "(walk)", "allocate", ENOMEM);
 				rc = WALK_STOP;
@@ -228,7 +301,7 @@ walk_dir(struct walker *w, int fd, size_t len, int depth)
 				if (!(len == 1 && w->buf[0] == '/'))
 					w->buf[o++] = '/';
 				memcpy(w->buf + o, ents[i].name, nl + 1);
-				rc = visit(w, fd, &ents[i], plen, depth);
+				rc = visit(w, lv, len, &ents[i], plen, depth);
 			}
 		}
 		free(ents[i].name);
@@ -250,10 +323,11 @@ walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
     void *ctx, walk_error_fn on_error, void *error_ctx, struct walk_result *res)
 {
 	struct walker w;
+	struct walk_level top;
 	struct stat st;
 	size_t len = strlen(start);
 	unsigned char type;
-	int rc, fd;
+	int rc;
 
 	memset(res, 0, sizeof *res);
 	memset(&w, 0, sizeof w);
@@ -271,7 +345,7 @@ walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
 	memcpy(w.buf, start, len + 1);
 	while (len > 1 && w.buf[len - 1] == '/')
 		w.buf[--len] = '\0';
-	if (lstat(w.buf, &st) < 0) {
+	if (longpath_fstatat(AT_FDCWD, w.buf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		rc = errno;
 		if (rc != ENOENT && rc != ENOTDIR)
 			walk_error(&w, w.buf, "stat", rc);
@@ -290,13 +364,14 @@ walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
 		res->files++;
 	rc = fn(ctx, w.buf, len, type, &st, 0);
 	if (rc == WALK_CONTINUE && type == DT_DIR) {
-		fd = open(w.buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
+		top.fd = longpath_openat(AT_FDCWD, w.buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (top.fd < 0) {
 			if (errno != ENOENT)
 				walk_error(&w, w.buf, "open directory", errno);
 		} else {
-			rc = walk_dir(&w, fd, len, 1);
-			close(fd);
+			rc = walk_dir(&w, &top, len, 1);
+			if (top.fd >= 0)
+				close(top.fd);
 		}
 	}
 	free(w.buf);

@@ -4,9 +4,10 @@
  *
  * Each event names its directory by a file handle (FAN_REPORT_DFID_NAME).
  * A handle is turned into a path with open_by_handle_at() + readlink() of
- * /proc/self/fd/N, through a bounded LRU cache (CACHE_MAX entries), so the
- * memory stays flat in the directory count. Events outside the roots are
- * dropped once their directory is known.
+ * /proc/self/fd/N (a directory deeper than PATH_MAX, which the kernel cannot
+ * name, by reading its parents: longpath_of_dir), through a bounded LRU
+ * cache (CACHE_MAX entries), so the memory stays flat in the directory
+ * count. Events outside the roots are dropped once their directory is known.
  *
  * Why not libinotifytools' fanotify mode (measured with 3.22.6): it keeps an
  * entry per distinct file seen (unbounded, ~330 bytes each), silently drops
@@ -42,6 +43,7 @@
 #include "journal.h"
 #include "log.h"
 #include "mounts.h"
+#include "longpath.h"
 #include "path.h"
 #include "watch.h"
 #include "watch-backend.h"
@@ -420,15 +422,35 @@ shown_path(struct watcher_impl *w, const struct fsmark *m, const char *got)
 	return best;
 }
 
+/* The path of the directory open at fd: readlink() of its /proc/self/fd
+ * link, into linkbuf; where the kernel cannot name it in PATH_MAX bytes,
+ * longpath_of_dir() (newly allocated: the caller frees what is not
+ * linkbuf). NULL with errno. */
+static char *
+dir_path(struct watcher_impl *w, int fd)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
+	if (n > 0 && (size_t)n < sizeof w->linkbuf - 1) {
+		w->linkbuf[n] = '\0';
+		return w->linkbuf;
+	}
+	if (n < 0 && errno != ENAMETOOLONG)
+		return NULL;
+	return longpath_of_dir(fd);
+}
+
 /* Returns the cache entry (current path) of directory k, or NULL with
  * errno (ESTALE/ENOENT: deleted; ENOMEM). */
 static struct centry *
 resolve(struct watcher_impl *w, const struct fkey *k)
 {
 	struct centry *e = cache_get(w, k);
-	char proc[64];
-	ssize_t n;
-	int fd;
+	char *path, *shown;
+	int fd, err;
 
 	if (e != NULL && !e->learnt)
 		return e;
@@ -437,26 +459,23 @@ resolve(struct watcher_impl *w, const struct fkey *k)
 	 * serves once the directory is gone */
 	if ((fd = open_key(w, k)) < 0)
 		return (e != NULL && (errno == ESTALE || errno == ENOENT)) ? e : NULL;
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
+	path = dir_path(w, fd);
+	err = errno;
 	close(fd);
-	if (n <= 0 || (size_t)n >= sizeof w->linkbuf - 1)
+	if (path == NULL) {
+		errno = err;
 		return NULL;
-	w->linkbuf[n] = '\0';
-	{
-		char *shown = shown_path(w, mark_of(w, k->fsid), w->linkbuf);
-
-		if (shown == NULL) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		e = cache_put(w, k, shown, 0);
-		free(shown);
 	}
-	if (e == NULL) {
+	shown = shown_path(w, mark_of(w, k->fsid), path);
+	if (path != w->linkbuf)
+		free(path);
+	if (shown == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	if ((e = cache_put(w, k, shown, 0)) == NULL)
+		errno = ENOMEM;
+	free(shown);
 	return e;
 }
 

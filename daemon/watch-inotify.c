@@ -42,6 +42,7 @@
 #include "config.h"
 #include "journal.h"
 #include "log.h"
+#include "longpath.h"
 #include "path.h"
 #include "progress.h"
 #include "watch.h"
@@ -698,15 +699,16 @@ crawl_progress(struct watcher *w)
  * and FUSE may not count at all). The directory is watched first, so a
  * subdirectory made after this look is an event. */
 static int
-dir_is_leaf(struct watcher *w, const char *path)
+dir_is_leaf(struct watcher *w, const char *path, int fd)
 {
 	struct statfs sfs;
 	struct stat st;
 
-	if (lstat(path, &st) < 0 || st.st_nlink != 2 || !S_ISDIR(st.st_mode))
+	if ((fd >= 0 ? fstat(fd, &st) : lstat(path, &st)) < 0 || st.st_nlink != 2 ||
+	    !S_ISDIR(st.st_mode))
 		return 0;
 	if (!w->leaf_dev_known || st.st_dev != w->leaf_dev) {
-		if (statfs(path, &sfs) < 0)
+		if ((fd >= 0 ? fstatfs(fd, &sfs) : statfs(path, &sfs)) < 0)
 			return 0;
 		w->leaf_dev = st.st_dev;
 		w->leaf_dev_known = 1;
@@ -716,19 +718,23 @@ dir_is_leaf(struct watcher *w, const char *path)
 	return w->leaf_dev_ok;
 }
 
+/* Queues the subdirectories of node i, the directory at path; fd is a
+ * descriptor of it (taken: closed here), or -1 to open it by path. */
 static void
-crawl_read(struct watcher *w, uint32_t i, const char *path)
+crawl_read(struct watcher *w, uint32_t i, const char *path, int fd)
 {
 	int in_root = NODE(w, i)->parent == NIL;
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	if (dir_is_leaf(w, path)) {
+	if (dir_is_leaf(w, path, fd)) {
 		w->leaves_skipped++;
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			watch_failed(w, path, errno);
@@ -767,6 +773,39 @@ crawl_read(struct watcher *w, uint32_t i, const char *path)
 	closedir(d);
 }
 
+/* Watches a directory whose path is PATH_MAX bytes or more, which
+ * inotify_add_watch() refuses: opened in pieces (O_NOFOLLOW on its own
+ * name), then watched through /proc/self/fd/N. Without IN_DONT_FOLLOW, which
+ * would refuse that magic link: it can only lead to the directory opened.
+ * Returns the wd and the descriptor in *fdp (for reading the directory), or
+ * -1 with errno (ENOENT, ENOTDIR: not a directory there now). */
+static int
+watch_long(struct watcher *w, const char *path, int *fdp)
+{
+	char proc[48];
+	int fd, wd, e;
+
+	*fdp = -1;
+	fd = longpath_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			errno = ENOTDIR;   /* a symlink: as IN_DONT_FOLLOW | IN_ONLYDIR */
+		return -1;
+	}
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	wd = inotify_add_watch(w->fd, proc, WATCH_MASK & ~(uint32_t)IN_DONT_FOLLOW);
+	if (wd < 0) {
+		/* the directory is open: any failure (no /proc) is a refusal to
+		 * report, never a directory gone */
+		e = errno == ENOENT || errno == ENOTDIR ? ENAMETOOLONG : errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	*fdp = fd;
+	return wd;
+}
+
 /* Watches the directory of one crawl item and queues its subdirectories.
  * name is valid until the first push. Returns its node, or NIL when it was
  * not watched (gone, excluded, refused: refusals are covered by rescans). */
@@ -775,7 +814,7 @@ crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
 {
 	char *path;
 	uint32_t i;
-	int wd;
+	int wd, fd = -1;
 
 	if (it->parent != NIL) {
 		const char *dir;
@@ -806,7 +845,10 @@ crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
 	if (w->cfg != NULL && config_is_excluded(w->cfg, path))
 		return NIL;
 	crawl_progress(w);
-	wd = inotify_add_watch(w->fd, path, WATCH_MASK);
+	if (strlen(path) < PATH_MAX)
+		wd = inotify_add_watch(w->fd, path, WATCH_MASK);
+	else
+		wd = watch_long(w, path, &fd);
 	if (wd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			watch_failed(w, path, errno);
@@ -818,10 +860,10 @@ crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
 		int r = node_relocate(w, i, it->parent, name);
 
 		if (r == -2)
-			return NIL;
+			goto unread;
 		if (r < 0) {
 			log_error("out of memory watching '%s'", path);
-			return NIL;
+			goto unread;
 		}
 		/* a directory moved out and back in (two renames, two cookies): it
 		 * is here now, so its stashed MOVED_FROM must not remove it */
@@ -831,12 +873,16 @@ crawl_one(struct watcher *w, const struct crawl_item *it, const char *name)
 	} else if ((i = node_new(w, wd, it->parent, name)) == NIL) {
 		inotify_rm_watch(w->fd, wd);
 		log_error("out of memory watching '%s'", path);
-		return NIL;
+		goto unread;
 	}
 	if (w->seen != NULL && i < w->seen_n)
 		w->seen[i / 8] |= (uint8_t)(1u << (i % 8));
-	crawl_read(w, i, path);
+	crawl_read(w, i, path, fd);
 	return i;
+unread:
+	if (fd >= 0)
+		close(fd);
+	return NIL;
 }
 
 /* A root's own directory was crawled (node, or NIL: not watchable now). */
@@ -1704,7 +1750,8 @@ inotify_tick(struct watcher *w, time_t now)
 		struct stat st;
 
 		if (r < 0 || (strcmp(u->path, w->root_paths[r]) != 0 &&
-		    lstat(u->path, &st) < 0 && errno == ENOENT)) {
+		    longpath_fstatat(AT_FDCWD, u->path, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT)) {
 			/* gone, or no longer under a root: its parent reported that */
 			free(u->path);
 			continue;
