@@ -52,6 +52,11 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout,
 	st->open_time = (int64_t)time(NULL);
 	st->open_full = *why != NULL;
 	st->open_after_seq = *why != NULL ? 0 : st->committed_seq;
+	/* the files open for writing now, journaled after the begin point just
+	 * fixed, before the run is saved: a run is never opened without them
+	 * (agent/open-writers.c) */
+	if (agent_journal_open_writers(a, &cs) < 0)
+		goto done;
 	if (consumer_save(&cs, name, st) < 0) {
 		agent_error("%s", cs.errmsg);
 		goto done;

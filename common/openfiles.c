@@ -1,0 +1,637 @@
+/* openfiles.c: the files under the roots open for writing now (see
+ * openfiles.h). Every process's descriptors and mappings are read from /proc,
+ * the loop devices' backing files from /sys/block, the swap files from
+ * /proc/swaps. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "array.h"
+#include "changeset.h"
+#include "config.h"
+#include "openfiles.h"
+
+#define DELETED_SUFFIX " (deleted)"
+#define NAME_MAX_BYTES 8192     /* a /proc link is at most a page, plus the suffix */
+
+/* What reading one process's entry gave. */
+enum proc_read {
+	PROC_READ_OK = 0,
+	PROC_READ_GONE,          /* the process exited meanwhile */
+	PROC_READ_DENIED,        /* EACCES / EPERM */
+	PROC_READ_NOMEM,
+};
+
+struct scan {
+	struct openfiles *of;
+	const struct config *cfg;
+	int procfd;
+	struct stat mntns, rootdir;   /* ours: to tell a container's process */
+	dev_t *rootdevs;              /* the devices of the roots */
+	size_t nrootdevs;
+	char *buf;                    /* a maps or swaps file */
+	size_t cap;
+	char name[NAME_MAX_BYTES + 1];
+};
+
+static int
+of_err(struct openfiles *of, enum openfiles_code code, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	of->code = code;
+	of->errnum = errnum;
+	va_start(ap, fmt);
+	vsnprintf(of->errmsg, sizeof of->errmsg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+of_nomem(struct openfiles *of)
+{
+	return of_err(of, OPENFILES_ENOMEM, ENOMEM, "out of memory");
+}
+
+static enum proc_read
+proc_read_errno(int e)
+{
+	if (e == EACCES || e == EPERM)
+		return PROC_READ_DENIED;
+	if (e == ENOMEM)
+		return PROC_READ_NOMEM;
+	/* ENOENT, ESRCH, and whatever else an exiting process gives */
+	return PROC_READ_GONE;
+}
+
+static int
+has_suffix(const char *p, size_t n, const char *suffix)
+{
+	size_t sl = strlen(suffix);
+
+	return n >= sl && memcmp(p + n - sl, suffix, sl) == 0;
+}
+
+/* What a name read from /proc is to us. */
+enum name_kind {
+	NAME_OUTSIDE = 0,        /* not a path under a root */
+	NAME_SKIPPED,            /* under a root, not journaled (excluded, a
+	                          * cookie, an unlinked file's old name) */
+	NAME_KEEP,               /* a file to journal: in sc->name */
+};
+
+/* Copies the name (n bytes) into sc->name and says what it is. A name ending
+ * in " (deleted)" is the old name of an unlinked file, unless a file under a
+ * root has that very name (then it is kept: listing one more file is
+ * harmless). */
+static enum name_kind
+classify_name(struct scan *sc, const char *p, size_t n)
+{
+	struct stat st;
+
+	if (n == 0 || p[0] != '/' || n > NAME_MAX_BYTES || memchr(p, '\0', n) != NULL)
+		return NAME_OUTSIDE;
+	memmove(sc->name, p, n);         /* p may be sc->name itself */
+	sc->name[n] = '\0';
+	if (config_root_of(sc->cfg, sc->name) < 0)
+		return NAME_OUTSIDE;
+	if (changeset_path_excluded(sc->cfg, sc->name) || config_is_cookie_path(sc->cfg, sc->name))
+		return NAME_SKIPPED;
+	if (has_suffix(sc->name, n, DELETED_SUFFIX) && lstat(sc->name, &st) < 0)
+		return NAME_SKIPPED;
+	return NAME_KEEP;
+}
+
+/* Appends a copy of sc->name to the paths. Returns 0 or -1 out of memory. */
+static int
+keep_name(struct scan *sc)
+{
+	struct openfiles *of = sc->of;
+	char *copy = strdup(sc->name), **na;
+
+	if (copy == NULL)
+		return -1;
+	na = array_grow(of->paths, of->npaths, &of->cap_paths, sizeof *of->paths, 64);
+	if (na == NULL) {
+		free(copy);
+		return -1;
+	}
+	of->paths = na;
+	of->paths[of->npaths++] = copy;
+	return 0;
+}
+
+/* Keeps the name when it is a file under a root to journal. Returns 1 when
+ * it is under a root (kept or not), 0 when not, -1 out of memory. */
+static int
+add_name(struct scan *sc, const char *p, size_t n)
+{
+	enum name_kind k = classify_name(sc, p, n);
+
+	if (k == NAME_KEEP && keep_name(sc) < 0)
+		return -1;
+	return k != NAME_OUTSIDE;
+}
+
+static int
+on_root_device(const struct scan *sc, dev_t dev)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nrootdevs; i++)
+		if (sc->rootdevs[i] == dev)
+			return 1;
+	return 0;
+}
+
+/* Sets *foreign when the process at pfd is in another mount namespace with
+ * another root directory (a container): the names its links show are its
+ * own, not ours. A process that only has a mount namespace of its own (a
+ * sandboxed service) shares our root, and its names are ours. */
+static enum proc_read
+proc_is_foreign(const struct scan *sc, int pfd, int *foreign)
+{
+	struct stat st;
+
+	*foreign = 0;
+	if (fstatat(pfd, "ns/mnt", &st, 0) < 0)
+		return proc_read_errno(errno);
+	if (st.st_dev == sc->mntns.st_dev && st.st_ino == sc->mntns.st_ino)
+		return PROC_READ_OK;
+	if (fstatat(pfd, "root", &st, 0) < 0)
+		return proc_read_errno(errno);
+	*foreign = st.st_dev != sc->rootdir.st_dev || st.st_ino != sc->rootdir.st_ino;
+	return PROC_READ_OK;
+}
+
+/* A kernel thread or a zombie: an empty command line, no files of its own.
+ * Such a process is not counted as unreadable when its links are denied. */
+static int
+proc_has_no_files(int pfd)
+{
+	char c;
+	ssize_t n;
+	int fd = openat(pfd, "cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, &c, 1);
+	close(fd);
+	return n == 0;
+}
+
+/* The descriptors of the process at pfd: the mode of a /proc/PID/fd link is
+ * the file's open mode (S_IWUSR: opened O_WRONLY or O_RDWR, as the flags of
+ * fdinfo say), so a read-only descriptor costs one fstatat and no read. */
+static enum proc_read
+scan_fds(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int fdd = openat(pfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	enum proc_read rc = PROC_READ_OK;
+
+	if (fdd < 0)
+		return proc_read_errno(errno);
+	if ((d = fdopendir(fdd)) == NULL) {
+		close(fdd);
+		return PROC_READ_NOMEM;
+	}
+	while ((e = readdir(d)) != NULL) {
+		ssize_t n;
+		int kept;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
+			continue;
+		n = readlinkat(fdd, e->d_name, sc->name, sizeof sc->name);
+		if (n <= 0 || (size_t)n >= sizeof sc->name || sc->name[0] != '/')
+			continue;
+		if ((kept = add_name(sc, sc->name, (size_t)n)) < 0) {
+			rc = PROC_READ_NOMEM;
+			break;
+		}
+		if (foreign && !kept && fstatat(fdd, e->d_name, &st, 0) == 0 &&
+		    S_ISREG(st.st_mode) && on_root_device(sc, st.st_dev))
+			*foreign_hit = 1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Reads the whole file name at dirfd into sc->buf (NUL-terminated); *len is
+ * its length. Returns 0 or an errno. */
+static int
+read_file(struct scan *sc, int dirfd, const char *name, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC), e = 0;
+	ssize_t n;
+
+	*len = 0;
+	if (fd < 0)
+		return errno;
+	for (;;) {
+		char *nb = array_reserve(sc->buf, *len + 4096 + 1, &sc->cap, 1, 16384);
+
+		if (nb == NULL) {
+			e = ENOMEM;
+			break;
+		}
+		sc->buf = nb;
+		n = read(fd, sc->buf + *len, sc->cap - *len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : 0;
+			break;
+		}
+		*len += (size_t)n;
+	}
+	close(fd);
+	if (sc->buf != NULL)
+		sc->buf[*len] = '\0';
+	return e;
+}
+
+static unsigned long
+parse_hex(const char **p, const char *end, int *ok)
+{
+	unsigned long v = 0;
+	const char *s = *p;
+
+	while (*p < end) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (d < 0)
+			break;
+		v = v * 16 + (unsigned long)d;
+		(*p)++;
+	}
+	if (*p == s)
+		*ok = 0;
+	return v;
+}
+
+static int
+expect_char(const char **p, const char *end, char c)
+{
+	if (*p >= end || **p != c)
+		return 0;
+	(*p)++;
+	return 1;
+}
+
+int
+openfiles_parse_maps_line(const char *line, size_t len, struct openfiles_map *m)
+{
+	const char *p = line, *end = line + len, *perms;
+	int ok = 1;
+
+	memset(m, 0, sizeof *m);
+	m->start = parse_hex(&p, end, &ok);
+	ok &= expect_char(&p, end, '-');
+	m->end = parse_hex(&p, end, &ok);
+	ok &= expect_char(&p, end, ' ');
+	if (!ok || end - p < 5)
+		return -1;
+	perms = p;
+	p += 4;
+	ok &= expect_char(&p, end, ' ');
+	(void)parse_hex(&p, end, &ok);                   /* offset */
+	ok &= expect_char(&p, end, ' ');
+	m->major = (unsigned)parse_hex(&p, end, &ok);
+	ok &= expect_char(&p, end, ':');
+	m->minor = (unsigned)parse_hex(&p, end, &ok);
+	ok &= expect_char(&p, end, ' ');
+	while (p < end && *p >= '0' && *p <= '9')        /* inode, decimal */
+		p++;
+	if (!ok || (p < end && *p != ' '))
+		return -1;
+	m->shared = perms[3] == 's';
+	m->shared_write = m->shared && perms[1] == 'w';
+	while (p < end && *p == ' ')
+		p++;
+	if (p < end) {
+		m->path = p;
+		m->pathlen = (size_t)(end - p);
+	}
+	return 0;
+}
+
+/* 1 when the shared mapping m can write its file: it does now, or mprotect()
+ * can make it (its file was opened for writing: the map_files link's mode
+ * says so, as an fd link's does). Reading that link takes CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE; without it a read-only shared mapping counts. */
+static int
+map_may_write(int pfd, const struct openfiles_map *m)
+{
+	char link[64];
+	struct stat st;
+
+	if (m->shared_write)
+		return 1;
+	snprintf(link, sizeof link, "map_files/%lx-%lx", m->start, m->end);
+	if (fstatat(pfd, link, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return (st.st_mode & S_IWUSR) != 0;
+	return errno == EPERM || errno == EACCES;
+}
+
+/* Keeps the name when it is a file under a root that the mapping may write
+ * (*may_write: -1 not known yet, else map_may_write()). Returns as add_name. */
+static int
+add_map_candidate(struct scan *sc, int pfd, const struct openfiles_map *m, const char *p,
+    size_t n, int *may_write)
+{
+	enum name_kind k = classify_name(sc, p, n);
+
+	if (k != NAME_KEEP)
+		return k != NAME_OUTSIDE;
+	if (*may_write < 0)
+		*may_write = map_may_write(pfd, m);
+	return (*may_write && keep_name(sc) < 0) ? -1 : 1;
+}
+
+/* Adds a shared mapping's name. The kernel writes a newline in it as "\012"
+ * and leaves a backslash as it is, so such a name is ambiguous: the
+ * map_files link has its exact bytes (with the privilege above); without it
+ * both readings are kept. */
+static int
+add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
+{
+	char link[64], *dec;
+	ssize_t n;
+	size_t i, o;
+	int under, may_write = -1;
+
+	if (memmem(m->path, m->pathlen, "\\012", 4) == NULL)
+		return add_map_candidate(sc, pfd, m, m->path, m->pathlen, &may_write);
+	snprintf(link, sizeof link, "map_files/%lx-%lx", m->start, m->end);
+	n = readlinkat(pfd, link, sc->name, sizeof sc->name);
+	if (n > 0 && (size_t)n < sizeof sc->name)
+		return add_map_candidate(sc, pfd, m, sc->name, (size_t)n, &may_write);
+	if ((under = add_map_candidate(sc, pfd, m, m->path, m->pathlen, &may_write)) < 0)
+		return -1;
+	if ((dec = malloc(m->pathlen)) == NULL)
+		return -1;
+	for (i = o = 0; i < m->pathlen; o++) {
+		if (m->pathlen - i >= 4 && memcmp(m->path + i, "\\012", 4) == 0) {
+			dec[o] = '\n';
+			i += 4;
+		} else {
+			dec[o] = m->path[i++];
+		}
+	}
+	n = add_map_candidate(sc, pfd, m, dec, o, &may_write);
+	free(dec);
+	return n < 0 ? -1 : (under || n);
+}
+
+/* The shared mappings of the process at pfd that may write their file: the
+ * only trace of a writer that closed its descriptor and writes through the
+ * mapping. */
+static enum proc_read
+scan_maps(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+{
+	struct openfiles_map m;
+	size_t len;
+	char *line, *nl;
+	int e = read_file(sc, pfd, "maps", &len);
+
+	if (e != 0)
+		return proc_read_errno(e);
+	for (line = sc->buf; line < sc->buf + len; line = nl + 1) {
+		int under;
+
+		if ((nl = memchr(line, '\n', (size_t)(sc->buf + len - line))) == NULL)
+			nl = sc->buf + len;
+		if (openfiles_parse_maps_line(line, (size_t)(nl - line), &m) < 0 ||
+		    !m.shared || m.path == NULL)
+			continue;
+		if ((under = add_map_name(sc, pfd, &m)) < 0)
+			return PROC_READ_NOMEM;
+		if (foreign && !under && on_root_device(sc, makedev(m.major, m.minor)) &&
+		    map_may_write(pfd, &m))
+			*foreign_hit = 1;
+	}
+	return PROC_READ_OK;
+}
+
+/* Reads one process. Returns 0, or -1 out of memory. */
+static int
+scan_process(struct scan *sc, const char *pid)
+{
+	struct openfiles *of = sc->of;
+	enum proc_read r;
+	int pfd, foreign, hit = 0;
+
+	if ((pfd = openat(sc->procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOMEM ? of_nomem(of) : 0;
+	r = proc_is_foreign(sc, pfd, &foreign);
+	if (r == PROC_READ_OK)
+		r = scan_fds(sc, pfd, foreign, &hit);
+	if (r == PROC_READ_OK)
+		r = scan_maps(sc, pfd, foreign, &hit);
+	if (r == PROC_READ_DENIED && proc_has_no_files(pfd))
+		r = PROC_READ_GONE;
+	close(pfd);
+	switch (r) {
+	case PROC_READ_NOMEM:
+		return of_nomem(of);
+	case PROC_READ_DENIED:
+		of->denied++;
+		break;
+	case PROC_READ_OK:
+		of->processes++;
+		of->foreign += hit;
+		break;
+	case PROC_READ_GONE:
+		break;
+	}
+	return 0;
+}
+
+static int
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static int
+scan_processes(struct scan *sc, pid_t skip)
+{
+	struct dirent *e;
+	DIR *d;
+	int dfd, rc = 0;
+	char self[32];
+
+	snprintf(self, sizeof self, "%ld", (long)skip);
+	if ((dfd = dup(sc->procfd)) < 0 || (d = fdopendir(dfd)) == NULL) {
+		int err = errno;
+
+		if (dfd >= 0)
+			close(dfd);
+		return of_err(sc->of, OPENFILES_EPROC, err, "cannot read '/proc': %s", strerror(err));
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL)
+		if (all_digits(e->d_name) && strcmp(e->d_name, self) != 0)
+			rc = scan_process(sc, e->d_name);
+	closedir(d);
+	return rc;
+}
+
+/* The backing file of each loop device that is not read-only: the block
+ * layer writes it, and no event says so. */
+static int
+scan_loops(struct scan *sc)
+{
+	struct dirent *e;
+	DIR *d = opendir("/sys/block");
+	int rc = 0;
+
+	if (d == NULL) {
+		sc->of->sys_errno = errno;
+		return 0;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		size_t len;
+		int bfd;
+
+		if (strncmp(e->d_name, "loop", 4) != 0)
+			continue;
+		if ((bfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			continue;
+		if (read_file(sc, bfd, "ro", &len) == 0 && len > 0 && sc->buf[0] == '1') {
+			close(bfd);
+			continue;
+		}
+		if (read_file(sc, bfd, "loop/backing_file", &len) == 0 && len > 0) {
+			/* one line: the name as is, a newline in it too */
+			if (sc->buf[len - 1] == '\n')
+				len--;
+			rc = add_name(sc, sc->buf, len) < 0 ? of_nomem(sc->of) : 0;
+		}
+		close(bfd);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Undoes the kernel's octal escapes (\040 for a space, ...) in place. */
+static size_t
+unescape_octal(char *s, size_t n)
+{
+	size_t i, o;
+
+	for (i = o = 0; i < n; o++) {
+		if (s[i] == '\\' && n - i >= 4 && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+			s[o] = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+			i += 4;
+		} else {
+			s[o] = s[i++];
+		}
+	}
+	return o;
+}
+
+/* Swap files: written by the kernel through the block layer. A line is the
+ * name (blanks and backslashes escaped), blanks, the type, a tab, ... */
+static int
+scan_swaps(struct scan *sc)
+{
+	size_t len;
+	char *line, *nl;
+
+	if (read_file(sc, sc->procfd, "swaps", &len) != 0)
+		return 0;
+	for (line = sc->buf; line < sc->buf + len; line = nl + 1) {
+		size_t n, t;
+
+		if ((nl = memchr(line, '\n', (size_t)(sc->buf + len - line))) == NULL)
+			nl = sc->buf + len;
+		if (line == sc->buf)
+			continue;        /* the header */
+		for (n = 0; line + n < nl && line[n] != ' ' && line[n] != '\t'; n++)
+			;
+		for (t = n; line + t < nl && line[t] == ' '; t++)
+			;
+		if (nl - (line + t) < 5 || memcmp(line + t, "file\t", 5) != 0)
+			continue;
+		n = unescape_octal(line, n);
+		if (add_name(sc, line, n) < 0)
+			return of_nomem(sc->of);
+	}
+	return 0;
+}
+
+/* Our mount namespace and root, and the devices of the roots. */
+static int
+scan_setup(struct scan *sc)
+{
+	struct openfiles *of = sc->of;
+	struct stat st;
+	size_t i;
+
+	sc->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sc->procfd < 0 || fstatat(sc->procfd, "self/ns/mnt", &sc->mntns, 0) < 0 ||
+	    stat("/", &sc->rootdir) < 0)
+		return of_err(of, OPENFILES_EPROC, errno, "cannot read '/proc': %s", strerror(errno));
+	if (sc->cfg->nroots > 0 &&
+	    (sc->rootdevs = calloc(sc->cfg->nroots, sizeof *sc->rootdevs)) == NULL)
+		return of_nomem(of);
+	for (i = 0; i < sc->cfg->nroots; i++)
+		if (stat(sc->cfg->roots[i], &st) == 0)
+			sc->rootdevs[sc->nrootdevs++] = st.st_dev;
+	return 0;
+}
+
+int
+openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip)
+{
+	struct scan sc;
+	int rc = -1;
+
+	memset(of, 0, sizeof *of);
+	memset(&sc, 0, sizeof sc);
+	sc.of = of;
+	sc.cfg = cfg;
+	sc.procfd = -1;
+	if (scan_setup(&sc) < 0 || scan_processes(&sc, skip) < 0 || scan_loops(&sc) < 0 ||
+	    scan_swaps(&sc) < 0)
+		goto done;
+	rc = 0;
+done:
+	of->npaths = array_sort_unique_strings(of->paths, of->npaths);
+	if (sc.procfd >= 0)
+		close(sc.procfd);
+	free(sc.rootdevs);
+	free(sc.buf);
+	return rc;
+}
+
+void
+openfiles_free(struct openfiles *of)
+{
+	size_t i;
+
+	for (i = 0; i < of->npaths; i++)
+		free(of->paths[i]);
+	free(of->paths);
+	of->paths = NULL;
+	of->npaths = of->cap_paths = 0;
+}
