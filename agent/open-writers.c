@@ -94,7 +94,7 @@ agent_journal_open_writers(struct agent *a, struct consumers *cs)
 	struct openfiles of;
 	int rc = -1;
 
-	if (openfiles_scan(&of, &a->cfg, getpid()) < 0) {
+	if (openfiles_scan(&of, &a->cfg, getpid(), 0) < 0) {
 		agent_error("cannot find the files open for writing under the roots: %s", of.errmsg);
 		goto done;
 	}

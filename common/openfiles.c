@@ -5,10 +5,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -20,6 +24,10 @@
 
 #define DELETED_SUFFIX " (deleted)"
 #define NAME_MAX_BYTES 8192     /* a /proc link is at most a page, plus the suffix */
+/* Processes are read by several threads: the work is the kernel's, building
+ * each link and maps line, and it is per process. */
+#define SCAN_THREADS 8
+#define SCAN_PARALLEL_MIN 128   /* fewer processes are read by one thread */
 
 /* What reading one process's entry gave. */
 enum proc_read {
@@ -29,15 +37,27 @@ enum proc_read {
 	PROC_READ_NOMEM,
 };
 
+/* The processes to read, shared by the threads. */
+struct pid_queue {
+	pid_t *pids;
+	size_t n, cap;
+	size_t next;             /* the next to take (atomic) */
+	int failed;              /* a thread ran out of memory: all stop (atomic) */
+};
+
+/* What one thread reads with: the fields above buf are shared, read only. */
 struct scan {
-	struct openfiles *of;
+	struct openfiles *of;    /* its own findings and counts */
 	const struct config *cfg;
 	int procfd;
 	struct stat mntns, rootdir;   /* ours: to tell a container's process */
 	dev_t *rootdevs;              /* the devices of the roots */
 	size_t nrootdevs;
+	int maps_text;                /* read maps as text, not by PROCMAP_QUERY */
+	struct pid_queue *queue;
 	char *buf;                    /* a maps or swaps file */
 	size_t cap;
+	pthread_t tid;
 	char name[NAME_MAX_BYTES + 1];
 };
 
@@ -187,9 +207,10 @@ proc_has_no_files(int pfd)
 	return n == 0;
 }
 
-/* The descriptors of the process at pfd: the mode of a /proc/PID/fd link is
- * the file's open mode (S_IWUSR: opened O_WRONLY or O_RDWR, as the flags of
- * fdinfo say), so a read-only descriptor costs one fstatat and no read. */
+/* The descriptors of the process at pfd. The name comes first: most are
+ * not under a root (sockets, pipes, logs), and cost one readlink. For one
+ * that is, the mode of its /proc/PID/fd link is the file's open mode
+ * (S_IWUSR: opened O_WRONLY or O_RDWR, as the flags of fdinfo say). */
 static enum proc_read
 scan_fds(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 {
@@ -206,23 +227,32 @@ scan_fds(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 		return PROC_READ_NOMEM;
 	}
 	while ((e = readdir(d)) != NULL) {
+		enum name_kind k;
 		ssize_t n;
-		int kept;
 
 		if (e->d_name[0] == '.')
 			continue;
-		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
-			continue;
 		n = readlinkat(fdd, e->d_name, sc->name, sizeof sc->name);
-		if (n <= 0 || (size_t)n >= sizeof sc->name || sc->name[0] != '/')
-			continue;
-		if ((kept = add_name(sc, sc->name, (size_t)n)) < 0) {
-			rc = PROC_READ_NOMEM;
+		if (n < 0 && (errno == EACCES || errno == EPERM)) {
+			rc = PROC_READ_DENIED;
 			break;
 		}
-		if (foreign && !kept && fstatat(fdd, e->d_name, &st, 0) == 0 &&
-		    S_ISREG(st.st_mode) && on_root_device(sc, st.st_dev))
-			*foreign_hit = 1;
+		if (n <= 0 || (size_t)n >= sizeof sc->name)
+			continue;        /* closed meanwhile, or too long to be ours */
+		k = classify_name(sc, sc->name, (size_t)n);
+		if (k == NAME_SKIPPED || (k == NAME_OUTSIDE && (!foreign || sc->name[0] != '/')))
+			continue;
+		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
+			continue;
+		if (k == NAME_KEEP) {
+			if (keep_name(sc) < 0) {
+				rc = PROC_READ_NOMEM;
+				break;
+			}
+		} else if (fstatat(fdd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+		    on_root_device(sc, st.st_dev)) {
+			*foreign_hit = 1;        /* a container's name for a file of ours? */
+		}
 	}
 	closedir(d);
 	return rc;
@@ -396,45 +426,142 @@ add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
 	return n < 0 ? -1 : (under || n);
 }
 
+/* One shared mapping of the process at pfd: its file is kept when the
+ * mapping may write it; in a container's process, a name not under a root
+ * for a file on a root's file system is counted. exact: the name's bytes are
+ * the file's (else as maps writes it). */
+static enum proc_read
+scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int foreign,
+    int *foreign_hit)
+{
+	int may_write = -1, under;
+
+	if (exact)
+		under = add_map_candidate(sc, pfd, m, m->path, m->pathlen, &may_write);
+	else
+		under = add_map_name(sc, pfd, m);
+	if (under < 0)
+		return PROC_READ_NOMEM;
+	if (foreign && !under && on_root_device(sc, makedev(m->major, m->minor)) &&
+	    map_may_write(pfd, m))
+		*foreign_hit = 1;
+	return PROC_READ_OK;
+}
+
+/* The shared mappings of maps as text (before Linux 6.11): every line is
+ * made by the kernel, most are not shared and are skipped unparsed. */
+static enum proc_read
+scan_maps_text(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+{
+	struct openfiles_map m;
+	size_t len;
+	char *line, *nl, *sp;
+	enum proc_read r = PROC_READ_OK;
+	int e = read_file(sc, pfd, "maps", &len);
+
+	if (e != 0)
+		return proc_read_errno(e);
+	for (line = sc->buf; r == PROC_READ_OK && line < sc->buf + len; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(sc->buf + len - line))) == NULL)
+			nl = sc->buf + len;
+		sp = memchr(line, ' ', (size_t)(nl - line));
+		if (sp == NULL || nl - sp < 5 || sp[4] != 's')
+			continue;
+		if (openfiles_parse_maps_line(line, (size_t)(nl - line), &m) == 0 && m.shared &&
+		    m.path != NULL)
+			r = scan_map(sc, pfd, &m, 0, foreign, foreign_hit);
+	}
+	return r;
+}
+
+/* PROCMAP_QUERY (linux/fs.h, Linux 6.11): the next mapping that matches, with
+ * its name as the file's bytes, and no text made for the others. */
+#define OF_PROCMAP_QUERY _IOWR('f', 17, struct of_procmap_query)
+#define OF_QUERY_VMA_WRITABLE 0x02
+#define OF_QUERY_VMA_SHARED 0x08
+#define OF_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define OF_QUERY_FILE_BACKED_VMA 0x20
+
+struct of_procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+
+/* The shared file mappings of the process at pfd by PROCMAP_QUERY. Returns
+ * PROC_READ_OK, another proc_read, or -1 when the kernel has no such ioctl
+ * (then nothing was read). */
+static int
+scan_maps_query(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+{
+	struct of_procmap_query q;
+	struct openfiles_map m;
+	uint64_t addr = 0;
+	int fd = openat(pfd, "maps", O_RDONLY | O_CLOEXEC), r = (int)PROC_READ_OK, first = 1;
+
+	if (fd < 0)
+		return (int)proc_read_errno(errno);
+	for (;;) {
+		memset(&q, 0, sizeof q);
+		q.size = sizeof q;
+		q.query_flags = OF_QUERY_COVERING_OR_NEXT_VMA | OF_QUERY_FILE_BACKED_VMA |
+		    OF_QUERY_VMA_SHARED;
+		q.query_addr = addr;
+		q.vma_name_addr = (uint64_t)(uintptr_t)sc->name;
+		q.vma_name_size = sizeof sc->name;
+		if (ioctl(fd, OF_PROCMAP_QUERY, &q) < 0) {
+			if (errno == ENOENT || errno == ESRCH)
+				break;       /* no more; or no memory map (a kernel thread) */
+			if (first && (errno == ENOTTY || errno == EINVAL))
+				r = -1;
+			else
+				r = (int)proc_read_errno(errno);
+			break;
+		}
+		first = 0;
+		memset(&m, 0, sizeof m);
+		m.start = (unsigned long)q.vma_start;
+		m.end = (unsigned long)q.vma_end;
+		m.shared = 1;
+		m.shared_write = (q.vma_flags & OF_QUERY_VMA_WRITABLE) != 0;
+		m.major = q.dev_major;
+		m.minor = q.dev_minor;
+		m.path = sc->name;
+		m.pathlen = q.vma_name_size > 0 ? q.vma_name_size - 1 : 0;
+		if ((r = (int)scan_map(sc, pfd, &m, 1, foreign, foreign_hit)) != PROC_READ_OK)
+			break;
+		addr = q.vma_end;
+	}
+	close(fd);
+	return r;
+}
+
 /* The shared mappings of the process at pfd that may write their file: the
  * only trace of a writer that closed its descriptor and writes through the
  * mapping. */
 static enum proc_read
 scan_maps(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 {
-	struct openfiles_map m;
-	size_t len;
-	char *line, *nl;
-	int e = read_file(sc, pfd, "maps", &len);
+	int r;
 
-	if (e != 0)
-		return proc_read_errno(e);
-	for (line = sc->buf; line < sc->buf + len; line = nl + 1) {
-		int under;
-
-		if ((nl = memchr(line, '\n', (size_t)(sc->buf + len - line))) == NULL)
-			nl = sc->buf + len;
-		if (openfiles_parse_maps_line(line, (size_t)(nl - line), &m) < 0 ||
-		    !m.shared || m.path == NULL)
-			continue;
-		if ((under = add_map_name(sc, pfd, &m)) < 0)
-			return PROC_READ_NOMEM;
-		if (foreign && !under && on_root_device(sc, makedev(m.major, m.minor)) &&
-		    map_may_write(pfd, &m))
-			*foreign_hit = 1;
-	}
-	return PROC_READ_OK;
+	if (!sc->maps_text && (r = scan_maps_query(sc, pfd, foreign, foreign_hit)) >= 0)
+		return (enum proc_read)r;
+	sc->maps_text = 1;       /* no PROCMAP_QUERY here: not asked again */
+	return scan_maps_text(sc, pfd, foreign, foreign_hit);
 }
 
 /* Reads one process. Returns 0, or -1 out of memory. */
 static int
-scan_process(struct scan *sc, const char *pid)
+scan_process(struct scan *sc, pid_t pid)
 {
 	struct openfiles *of = sc->of;
 	enum proc_read r;
 	int pfd, foreign, hit = 0;
+	char name[32];
 
-	if ((pfd = openat(sc->procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	snprintf(name, sizeof name, "%ld", (long)pid);
+	if ((pfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
 	r = proc_is_foreign(sc, pfd, &foreign);
 	if (r == PROC_READ_OK)
@@ -460,26 +587,32 @@ scan_process(struct scan *sc, const char *pid)
 	return 0;
 }
 
-static int
-all_digits(const char *s)
+/* A thread: takes processes from the queue until it is empty. */
+static void *
+scan_worker(void *arg)
 {
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
+	struct scan *sc = arg;
+	struct pid_queue *q = sc->queue;
+	size_t i;
+
+	while (!__atomic_load_n(&q->failed, __ATOMIC_RELAXED) &&
+	    (i = __atomic_fetch_add(&q->next, 1, __ATOMIC_RELAXED)) < q->n) {
+		if (scan_process(sc, q->pids[i]) < 0) {
+			__atomic_store_n(&q->failed, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	return NULL;
 }
 
+/* The pids in /proc but skip, into q. */
 static int
-scan_processes(struct scan *sc, pid_t skip)
+list_pids(struct scan *sc, pid_t skip, struct pid_queue *q)
 {
 	struct dirent *e;
 	DIR *d;
 	int dfd, rc = 0;
-	char self[32];
 
-	snprintf(self, sizeof self, "%ld", (long)skip);
 	if ((dfd = dup(sc->procfd)) < 0 || (d = fdopendir(dfd)) == NULL) {
 		int err = errno;
 
@@ -487,10 +620,87 @@ scan_processes(struct scan *sc, pid_t skip)
 			close(dfd);
 		return of_err(sc->of, OPENFILES_EPROC, err, "cannot read '/proc': %s", strerror(err));
 	}
-	while (rc == 0 && (e = readdir(d)) != NULL)
-		if (all_digits(e->d_name) && strcmp(e->d_name, self) != 0)
-			rc = scan_process(sc, e->d_name);
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		pid_t *np;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9' || *end != '\0' || pid == (long)skip)
+			continue;
+		if ((np = array_grow(q->pids, q->n, &q->cap, sizeof *q->pids, 1024)) == NULL) {
+			rc = of_nomem(sc->of);
+			break;
+		}
+		q->pids = np;
+		q->pids[q->n++] = (pid_t)pid;
+	}
 	closedir(d);
+	return rc;
+}
+
+/* Moves what a thread found into of. Returns 0 or -1 (of's error set). */
+static int
+merge_part(struct openfiles *of, struct openfiles *part)
+{
+	char **na;
+
+	if (part->code != OPENFILES_OK && of->code == OPENFILES_OK)
+		return of_err(of, part->code, part->errnum, "%s", part->errmsg);
+	of->processes += part->processes;
+	of->denied += part->denied;
+	of->foreign += part->foreign;
+	if (part->npaths == 0)
+		return 0;
+	na = array_reserve(of->paths, of->npaths + part->npaths, &of->cap_paths, sizeof *of->paths, 64);
+	if (na == NULL)
+		return of_nomem(of);
+	of->paths = na;
+	memcpy(of->paths + of->npaths, part->paths, part->npaths * sizeof *part->paths);
+	of->npaths += part->npaths;
+	part->npaths = 0;
+	return 0;
+}
+
+/* Every process but skip, on SCAN_THREADS threads when there are many. */
+static int
+scan_processes(struct scan *sc, pid_t skip)
+{
+	struct pid_queue q;
+	struct scan *w = NULL;
+	struct openfiles *parts = NULL;
+	size_t i, nw, started = 1;
+	int rc = -1;
+
+	memset(&q, 0, sizeof q);
+	if (list_pids(sc, skip, &q) < 0)
+		goto done;
+	nw = q.n >= SCAN_PARALLEL_MIN ? SCAN_THREADS : 1;
+	if ((w = calloc(nw, sizeof *w)) == NULL || (parts = calloc(nw, sizeof *parts)) == NULL) {
+		of_nomem(sc->of);
+		goto done;
+	}
+	for (i = 0; i < nw; i++) {
+		memcpy(&w[i], sc, offsetof(struct scan, queue));
+		w[i].of = &parts[i];
+		w[i].queue = &q;
+	}
+	/* fewer threads when they cannot be made: the queue is shared */
+	while (started < nw && pthread_create(&w[started].tid, NULL, scan_worker, &w[started]) == 0)
+		started++;
+	scan_worker(&w[0]);
+	for (i = 1; i < started; i++)
+		pthread_join(w[i].tid, NULL);
+	rc = 0;
+	for (i = 0; i < nw; i++) {
+		if (merge_part(sc->of, &parts[i]) < 0)
+			rc = -1;
+		openfiles_free(&parts[i]);
+		free(w[i].buf);
+	}
+done:
+	free(q.pids);
+	free(parts);
+	free(w);
 	return rc;
 }
 
@@ -601,7 +811,7 @@ scan_setup(struct scan *sc)
 }
 
 int
-openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip)
+openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags)
 {
 	struct scan sc;
 	int rc = -1;
@@ -611,6 +821,7 @@ openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip)
 	sc.of = of;
 	sc.cfg = cfg;
 	sc.procfd = -1;
+	sc.maps_text = (flags & OPENFILES_MAPS_TEXT) != 0;
 	if (scan_setup(&sc) < 0 || scan_processes(&sc, skip) < 0 || scan_loops(&sc) < 0 ||
 	    scan_swaps(&sc) < 0)
 		goto done;

@@ -35,6 +35,11 @@ struct openfiles {
 	char errmsg[1024];
 };
 
+/* openfiles_scan() flags */
+#define OPENFILES_MAPS_TEXT 0x1  /* read /proc/PID/maps as text even where the
+                                  * PROCMAP_QUERY ioctl (Linux 6.11) is there,
+                                  * as on older kernels (for tests) */
+
 /* Finds every file under cfg's roots open for writing now: descriptors open
  * O_WRONLY or O_RDWR in every process but skip (0: none), shared writable
  * mappings (perms "rw-s" or "-w-s", or a shared mapping of a file opened for
@@ -43,10 +48,10 @@ struct openfiles {
  * files. Deleted files,
  * sockets, pipes and anonymous inodes are not files under a root. A process
  * that exits during the scan is not an error; one whose files cannot be read
- * is counted in denied, one whose paths cannot be matched in foreign. of is
- * zeroed first. Returns 0, or -1 with code, errnum and errmsg set (the paths
+ * is counted in denied, one whose paths cannot be matched in foreign. Many
+ * processes are read on several threads. of is zeroed first. Returns 0, or -1 with code, errnum and errmsg set (the paths
  * found so far are kept; openfiles_free() them either way). */
-int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip);
+int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags);
 void openfiles_free(struct openfiles *of);
 
 /* One line of /proc/PID/maps, parsed. */

@@ -2,7 +2,8 @@
  * (common/openfiles.h): in a temporary root, this process or a forked child
  * holds files open for writing, shared writable mappings whose descriptor is
  * closed, read-only opens and private mappings; the scan must find exactly
- * the writers. And the /proc/PID/maps line parser on golden lines. */
+ * the writers, with the mappings read by PROCMAP_QUERY (where the kernel has
+ * it) and as text. And the /proc/PID/maps line parser on golden lines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +25,10 @@
 #include "config.h"
 #include "openfiles.h"
 
+/* openfiles_scan() flags of this pass: every scan test runs with the maps
+ * read by PROCMAP_QUERY where the kernel has it, then as text */
+static int scan_flags;
+
 struct fixture {
 	char dir[PATH_MAX];
 	struct config cfg;
@@ -36,6 +41,7 @@ setup(void **state)
 	char tmpl[PATH_MAX], text[PATH_MAX + 128];
 	const char *tmp = getenv("TMPDIR");
 
+	scan_flags = 0;
 	if (f == NULL)
 		return -1;
 	snprintf(tmpl, sizeof tmpl, "%s/chj-openfiles.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
@@ -50,6 +56,15 @@ setup(void **state)
 	}
 	*state = f;
 	return 0;
+}
+
+static int
+setup_text(void **state)
+{
+	int rc = setup(state);
+
+	scan_flags = OPENFILES_MAPS_TEXT;
+	return rc;
 }
 
 static int
@@ -119,7 +134,7 @@ scan_has(const struct fixture *f, pid_t skip, const char *name, struct openfiles
 	size_t i;
 	int found = 0;
 
-	assert_int_equal(openfiles_scan(&of, &f->cfg, skip), 0);
+	assert_int_equal(openfiles_scan(&of, &f->cfg, skip, scan_flags), 0);
 	assert_int_equal(of.code, OPENFILES_OK);
 	assert_true(skip != 0 || of.processes > 0);   /* at least ourselves */
 	fpath(f, name, p);
@@ -359,6 +374,9 @@ test_parse_maps_line(void **state)
 	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), -1);
 }
 
+/* The same test with the maps read as text (kernels before 6.11). */
+#define TEXT_MAPS_TEST(f) { #f " (maps as text)", f, setup_text, teardown, NULL }
+
 int
 main(void)
 {
@@ -370,6 +388,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_forked_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_under_root_or_excluded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
+		TEXT_MAPS_TEST(test_shared_mapping_after_close),
+		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
+		TEXT_MAPS_TEST(test_forked_child),
+		TEXT_MAPS_TEST(test_not_under_root_or_excluded),
+		TEXT_MAPS_TEST(test_odd_names),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
