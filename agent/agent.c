@@ -14,12 +14,14 @@
 const struct agent_command agent_commands[] = {
 	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS]",
 	  "open a backup run: sync, then snapshot the window since the last commit",
-	  "Syncs with the daemon (every change made before `begin` is in the window), then opens\n"
-	  "a run for CONSUMER and prints `incremental`, or `full` with the reason: no committed\n"
-	  "run yet, or the journal id changed (database recreated). With no daemon running,\n"
-	  "the time since it stopped is covered by a rescan and stderr says so. A `begin` on a\n"
-	  "consumer with an open run replaces that run. --timeout bounds the wait for the\n"
-	  "daemon (default: key sync_timeout)." },
+	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
+	  "every file under the roots open for writing (writes through a shared mapping, native\n"
+	  "AIO or a loop device make no event; begin fails, opening no run, when they cannot be\n"
+	  "journaled), then opens a run for CONSUMER and prints `incremental`, or `full` with the\n"
+	  "reason: no committed run yet, or the journal id changed (database recreated). With\n"
+	  "no daemon running, the time since it stopped is covered by a rescan and stderr says\n"
+	  "so. A `begin` on a consumer with an open run replaces that run. --timeout bounds the\n"
+	  "wait for the daemon (default: key sync_timeout)." },
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"

@@ -39,8 +39,8 @@ warn_unchecked(const struct openfiles *of)
 {
 	if (of->denied > 0)
 		agent_warn("files open for writing by %lu process(es) could not be checked "
-		    "(another user's: run begin as root): what they write through a shared "
-		    "mapping or native AIO may be missed", of->denied);
+		    "(permission denied: run begin as root, with every capability): what they "
+		    "write through a shared mapping or native AIO may be missed", of->denied);
 	if (of->foreign > 0)
 		agent_warn("files open for writing by %lu process(es) of another mount namespace "
 		    "(a container) could not be checked: they are on a root's file system under "
@@ -63,8 +63,8 @@ report_unrecorded(struct agent *a, const struct openfiles *of)
 		agent_error("not recorded: '%s'", path_display(of->paths[i], disp, sizeof disp));
 	if (of->npaths > SHOW_UNRECORDED)
 		agent_error("not recorded: %zu more", of->npaths - SHOW_UNRECORDED);
-	agent_error("no run is opened: it could miss what these files are written with "
-	    "no event (a shared mapping, native AIO, a loop device)");
+	agent_error("no run is opened: it could miss what is written to these files with "
+	    "no event (through a shared mapping, native AIO, a loop device)");
 }
 
 /* One batch of rows, as the daemon writes them: rows every consumer has

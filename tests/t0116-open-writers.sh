@@ -183,6 +183,37 @@ else
 	echo "# skipped: a loop device backed by a file under the root (needs root, losetup and loop support)"
 fi
 
+# A begin that cannot journal a file open for writing (here: an agent that
+# may read the journal but not write it) fails and opens no run: a run that
+# misses what the writer writes must not be handed out. The writer is the
+# shell that runs the agent (as a child: an agent leaves itself out).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	expect_success 'a begin that cannot record a file open for writing fails, and no run is open' '
+		chmod 755 "$TRASH" "$STATE" && chmod 1777 "$SPOOL" &&
+		chmod 644 "$STATE"/journal.db* &&
+		mkdir -m 700 nobody-consumers && chown 65534 nobody-consumers &&
+		{ cat "$CONF"; echo "consumers = $TRASH/nobody-consumers"; } >nobody.conf &&
+		chmod 644 nobody.conf &&
+		echo x >"$SPOOL/held-by-nobody" && chown 65534 "$SPOOL/held-by-nobody" &&
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$CHJOURNAL" -c nobody.conf begin c9 >/dev/null &&
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$CHJOURNAL" -c nobody.conf commit c9 &&
+		must_fail setpriv --reuid=65534 --regid=65534 --clear-groups \
+			sh -c "exec 3>>\"\$1\" && \"\$2\" -c nobody.conf begin c9; exit \$?" sh \
+			"$SPOOL/held-by-nobody" "$CHJOURNAL" >begin.out 2>begin.err &&
+		cat begin.err &&
+		! test -s begin.out &&
+		grep -F "not recorded: '"'"'$SPOOL/held-by-nobody'"'"'" begin.err &&
+		grep "no run is opened" begin.err &&
+		must_fail "$CHJOURNAL" -c nobody.conf list c9 2>list.err &&
+		grep "has no open run" list.err &&
+		chmod 600 "$STATE"/journal.db* && chmod 755 "$SPOOL"
+	'
+else
+	echo "# skipped: a begin that cannot record a writer (needs root and setpriv)"
+fi
+
 expect_success 'the daemon stops cleanly' '
 	stop_daemon
 '
