@@ -43,8 +43,8 @@ warn_unchecked(const struct openfiles *of)
 		    "write through a shared mapping or native AIO may be missed", of->denied);
 	if (of->foreign > 0)
 		agent_warn("files open for writing by %lu process(es) of another mount namespace "
-		    "(a container) could not be checked: they are on a root's file system under "
-		    "names that cannot be matched to the roots; what they write through a "
+		    "could not be checked: they are on a root's file system under names that are "
+		    "not theirs here (a container, a bind mount); what they write through a "
 		    "shared mapping or native AIO may be missed", of->foreign);
 	if (of->sys_errno != 0)
 		agent_warn("cannot read '/sys/block': %s: files written through a loop device "

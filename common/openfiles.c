@@ -45,12 +45,13 @@ struct pid_queue {
 	int failed;              /* a thread ran out of memory: all stop (atomic) */
 };
 
-/* What one thread reads with: the fields above buf are shared, read only. */
+/* What one thread reads with: the fields above queue are copied into each
+ * thread's (the pointers shared, read only). */
 struct scan {
 	struct openfiles *of;    /* its own findings and counts */
 	const struct config *cfg;
 	int procfd;
-	struct stat mntns, rootdir;   /* ours: to tell a container's process */
+	struct stat mntns;            /* our mount namespace */
 	dev_t *rootdevs;              /* the devices of the roots */
 	size_t nrootdevs;
 	int maps_text;                /* read maps as text, not by PROCMAP_QUERY */
@@ -171,23 +172,28 @@ on_root_device(const struct scan *sc, dev_t dev)
 	return 0;
 }
 
-/* Sets *foreign when the process at pfd is in another mount namespace with
- * another root directory (a container): the names its links show are its
- * own, not ours. A process that only has a mount namespace of its own (a
- * sandboxed service) shares our root, and its names are ours. */
-static enum proc_read
-proc_is_foreign(const struct scan *sc, int pfd, int *foreign)
+/* 1 when path, as we see it, is the file dev/ino: a process of another mount
+ * namespace named a file of ours by our name. */
+static int
+same_file(const char *path, dev_t dev, ino_t ino)
 {
 	struct stat st;
 
-	*foreign = 0;
+	return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* Sets *other_ns when the process at pfd is in another mount namespace than
+ * ours (a container, a sandboxed service): the names its links show are
+ * made in its mounts, and may not be ours. */
+static enum proc_read
+proc_other_ns(const struct scan *sc, int pfd, int *other_ns)
+{
+	struct stat st;
+
+	*other_ns = 0;
 	if (fstatat(pfd, "ns/mnt", &st, 0) < 0)
 		return proc_read_errno(errno);
-	if (st.st_dev == sc->mntns.st_dev && st.st_ino == sc->mntns.st_ino)
-		return PROC_READ_OK;
-	if (fstatat(pfd, "root", &st, 0) < 0)
-		return proc_read_errno(errno);
-	*foreign = st.st_dev != sc->rootdir.st_dev || st.st_ino != sc->rootdir.st_ino;
+	*other_ns = st.st_dev != sc->mntns.st_dev || st.st_ino != sc->mntns.st_ino;
 	return PROC_READ_OK;
 }
 
@@ -210,9 +216,12 @@ proc_has_no_files(int pfd)
 /* The descriptors of the process at pfd. The name comes first: most are
  * not under a root (sockets, pipes, logs), and cost one readlink. For one
  * that is, the mode of its /proc/PID/fd link is the file's open mode
- * (S_IWUSR: opened O_WRONLY or O_RDWR, as the flags of fdinfo say). */
+ * (S_IWUSR: opened O_WRONLY or O_RDWR, as the flags of fdinfo say). In
+ * another mount namespace (other_ns), every file open for writing on a
+ * root's file system is checked: its name must be the file's in ours, else
+ * it may be a file under a root named otherwise (*unmatched). */
 static enum proc_read
-scan_fds(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
 	struct dirent *e;
 	struct stat st;
@@ -237,22 +246,22 @@ scan_fds(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 			rc = PROC_READ_DENIED;
 			break;
 		}
-		if (n <= 0 || (size_t)n >= sizeof sc->name)
-			continue;        /* closed meanwhile, or too long to be ours */
+		if (n <= 0 || (size_t)n >= sizeof sc->name || sc->name[0] != '/')
+			continue;        /* closed meanwhile, too long, not a file */
+		sc->name[n] = '\0';
 		k = classify_name(sc, sc->name, (size_t)n);
-		if (k == NAME_SKIPPED || (k == NAME_OUTSIDE && (!foreign || sc->name[0] != '/')))
+		if (k != NAME_KEEP && !other_ns)
 			continue;
 		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
 			continue;
-		if (k == NAME_KEEP) {
-			if (keep_name(sc) < 0) {
-				rc = PROC_READ_NOMEM;
-				break;
-			}
-		} else if (fstatat(fdd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-		    on_root_device(sc, st.st_dev)) {
-			*foreign_hit = 1;        /* a container's name for a file of ours? */
+		if (k == NAME_KEEP && keep_name(sc) < 0) {
+			rc = PROC_READ_NOMEM;
+			break;
 		}
+		if (other_ns && fstatat(fdd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink > 0 && on_root_device(sc, st.st_dev) &&
+		    !same_file(sc->name, st.st_dev, st.st_ino))
+			*unmatched = 1;
 	}
 	closedir(d);
 	return rc;
@@ -343,8 +352,8 @@ openfiles_parse_maps_line(const char *line, size_t len, struct openfiles_map *m)
 	ok &= expect_char(&p, end, ':');
 	m->minor = (unsigned)parse_hex(&p, end, &ok);
 	ok &= expect_char(&p, end, ' ');
-	while (p < end && *p >= '0' && *p <= '9')        /* inode, decimal */
-		p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++)   /* inode, decimal */
+		m->inode = m->inode * 10 + (unsigned long)(*p - '0');
 	if (!ok || (p < end && *p != ' '))
 		return -1;
 	m->shared = perms[3] == 's';
@@ -427,14 +436,15 @@ add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
 }
 
 /* One shared mapping of the process at pfd: its file is kept when the
- * mapping may write it; in a container's process, a name not under a root
- * for a file on a root's file system is counted. exact: the name's bytes are
- * the file's (else as maps writes it). */
+ * mapping may write it. In another mount namespace, a file on a root's file
+ * system whose name is not the file's in ours is *unmatched. exact: the
+ * name's bytes are the file's (else as maps writes it). */
 static enum proc_read
-scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int foreign,
-    int *foreign_hit)
+scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int other_ns,
+    int *unmatched)
 {
 	int may_write = -1, under;
+	dev_t dev = makedev(m->major, m->minor);
 
 	if (exact)
 		under = add_map_candidate(sc, pfd, m, m->path, m->pathlen, &may_write);
@@ -442,16 +452,24 @@ scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int
 		under = add_map_name(sc, pfd, m);
 	if (under < 0)
 		return PROC_READ_NOMEM;
-	if (foreign && !under && on_root_device(sc, makedev(m->major, m->minor)) &&
-	    map_may_write(pfd, m))
-		*foreign_hit = 1;
+	if (other_ns && on_root_device(sc, dev) && !has_suffix(m->path, m->pathlen, DELETED_SUFFIX) &&
+	    map_may_write(pfd, m)) {
+		/* the name as maps has it: if it is not the file's, say so */
+		char *p = strndup(m->path, m->pathlen);
+
+		if (p == NULL)
+			return PROC_READ_NOMEM;
+		if (!same_file(p, dev, (ino_t)m->inode))
+			*unmatched = 1;
+		free(p);
+	}
 	return PROC_READ_OK;
 }
 
 /* The shared mappings of maps as text (before Linux 6.11): every line is
  * made by the kernel, most are not shared and are skipped unparsed. */
 static enum proc_read
-scan_maps_text(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+scan_maps_text(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
 	struct openfiles_map m;
 	size_t len;
@@ -469,7 +487,7 @@ scan_maps_text(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 			continue;
 		if (openfiles_parse_maps_line(line, (size_t)(nl - line), &m) == 0 && m.shared &&
 		    m.path != NULL)
-			r = scan_map(sc, pfd, &m, 0, foreign, foreign_hit);
+			r = scan_map(sc, pfd, &m, 0, other_ns, unmatched);
 	}
 	return r;
 }
@@ -493,7 +511,7 @@ struct of_procmap_query {
  * PROC_READ_OK, another proc_read, or -1 when the kernel has no such ioctl
  * (then nothing was read). */
 static int
-scan_maps_query(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+scan_maps_query(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
 	struct of_procmap_query q;
 	struct openfiles_map m;
@@ -527,9 +545,10 @@ scan_maps_query(struct scan *sc, int pfd, int foreign, int *foreign_hit)
 		m.shared_write = (q.vma_flags & OF_QUERY_VMA_WRITABLE) != 0;
 		m.major = q.dev_major;
 		m.minor = q.dev_minor;
+		m.inode = (unsigned long)q.inode;
 		m.path = sc->name;
 		m.pathlen = q.vma_name_size > 0 ? q.vma_name_size - 1 : 0;
-		if ((r = (int)scan_map(sc, pfd, &m, 1, foreign, foreign_hit)) != PROC_READ_OK)
+		if ((r = (int)scan_map(sc, pfd, &m, 1, other_ns, unmatched)) != PROC_READ_OK)
 			break;
 		addr = q.vma_end;
 	}
@@ -541,14 +560,14 @@ scan_maps_query(struct scan *sc, int pfd, int foreign, int *foreign_hit)
  * only trace of a writer that closed its descriptor and writes through the
  * mapping. */
 static enum proc_read
-scan_maps(struct scan *sc, int pfd, int foreign, int *foreign_hit)
+scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
 	int r;
 
-	if (!sc->maps_text && (r = scan_maps_query(sc, pfd, foreign, foreign_hit)) >= 0)
+	if (!sc->maps_text && (r = scan_maps_query(sc, pfd, other_ns, unmatched)) >= 0)
 		return (enum proc_read)r;
 	sc->maps_text = 1;       /* no PROCMAP_QUERY here: not asked again */
-	return scan_maps_text(sc, pfd, foreign, foreign_hit);
+	return scan_maps_text(sc, pfd, other_ns, unmatched);
 }
 
 /* Reads one process. Returns 0, or -1 out of memory. */
@@ -557,17 +576,17 @@ scan_process(struct scan *sc, pid_t pid)
 {
 	struct openfiles *of = sc->of;
 	enum proc_read r;
-	int pfd, foreign, hit = 0;
+	int pfd, other_ns, unmatched = 0;
 	char name[32];
 
 	snprintf(name, sizeof name, "%ld", (long)pid);
 	if ((pfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
-	r = proc_is_foreign(sc, pfd, &foreign);
+	r = proc_other_ns(sc, pfd, &other_ns);
 	if (r == PROC_READ_OK)
-		r = scan_fds(sc, pfd, foreign, &hit);
+		r = scan_fds(sc, pfd, other_ns, &unmatched);
 	if (r == PROC_READ_OK)
-		r = scan_maps(sc, pfd, foreign, &hit);
+		r = scan_maps(sc, pfd, other_ns, &unmatched);
 	if (r == PROC_READ_DENIED && proc_has_no_files(pfd))
 		r = PROC_READ_GONE;
 	close(pfd);
@@ -579,7 +598,7 @@ scan_process(struct scan *sc, pid_t pid)
 		break;
 	case PROC_READ_OK:
 		of->processes++;
-		of->foreign += hit;
+		of->foreign += unmatched;
 		break;
 	case PROC_READ_GONE:
 		break;
@@ -789,7 +808,7 @@ scan_swaps(struct scan *sc)
 	return 0;
 }
 
-/* Our mount namespace and root, and the devices of the roots. */
+/* Our mount namespace, and the devices of the roots. */
 static int
 scan_setup(struct scan *sc)
 {
@@ -798,8 +817,7 @@ scan_setup(struct scan *sc)
 	size_t i;
 
 	sc->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sc->procfd < 0 || fstatat(sc->procfd, "self/ns/mnt", &sc->mntns, 0) < 0 ||
-	    stat("/", &sc->rootdir) < 0)
+	if (sc->procfd < 0 || fstatat(sc->procfd, "self/ns/mnt", &sc->mntns, 0) < 0)
 		return of_err(of, OPENFILES_EPROC, errno, "cannot read '/proc': %s", strerror(errno));
 	if (sc->cfg->nroots > 0 &&
 	    (sc->rootdevs = calloc(sc->cfg->nroots, sizeof *sc->rootdevs)) == NULL)

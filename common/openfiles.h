@@ -24,10 +24,11 @@ struct openfiles {
 	unsigned long processes; /* processes whose files were read */
 	unsigned long denied;    /* processes whose files could not be read
 	                          * (another user's, when not root) */
-	unsigned long foreign;   /* processes of another mount namespace and root
-	                          * (a container) holding a file for writing on
-	                          * the file system of a root under a name that is
-	                          * not below a root as this process sees it */
+	unsigned long foreign;   /* processes of another mount namespace (a
+	                          * container) holding a file for writing on the
+	                          * file system of a root under a name that is not
+	                          * that file's here (a bind mount): it may be a
+	                          * file under a root, under another name */
 	int sys_errno;           /* /sys/block could not be read (loop devices
 	                          * unchecked): its errno, else 0 */
 	enum openfiles_code code;
@@ -41,16 +42,16 @@ struct openfiles {
                                   * as on older kernels (for tests) */
 
 /* Finds every file under cfg's roots open for writing now: descriptors open
- * O_WRONLY or O_RDWR in every process but skip (0: none), shared writable
- * mappings (perms "rw-s" or "-w-s", or a shared mapping of a file opened for
- * writing, which mprotect() can make writable), also after their
- * descriptor's close, the backing file of each writable loop device, and swap
- * files. Deleted files,
- * sockets, pipes and anonymous inodes are not files under a root. A process
- * that exits during the scan is not an error; one whose files cannot be read
- * is counted in denied, one whose paths cannot be matched in foreign. Many
- * processes are read on several threads. of is zeroed first. Returns 0, or -1 with code, errnum and errmsg set (the paths
- * found so far are kept; openfiles_free() them either way). */
+ * O_WRONLY or O_RDWR in every process but skip (0: none); shared mappings
+ * that may write their file ("rw-s", "-w-s", or a read-only shared mapping
+ * of a file opened for writing, which mprotect() can make writable), also
+ * after their descriptor's close; the backing file of each writable loop
+ * device; swap files. Deleted files, sockets, pipes and anonymous inodes are
+ * not files under a root. A process that exits during the scan is not an
+ * error; one whose files cannot be read is counted in denied, one whose
+ * names cannot be matched in foreign. Many processes are read on several
+ * threads. of is zeroed first. Returns 0, or -1 with code, errnum and errmsg
+ * set (openfiles_free() of either way). */
 int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags);
 void openfiles_free(struct openfiles *of);
 
@@ -60,6 +61,7 @@ struct openfiles_map {
 	int shared;              /* "s": a shared mapping */
 	int shared_write;        /* "rw-s" or "-w-s": writable now */
 	unsigned major, minor;   /* the device of the mapped file */
+	unsigned long inode;
 	const char *path;        /* the name field (into the line), NULL if none;
 	                          * as the kernel writes it: a newline is "\012",
 	                          * an unlinked file ends in " (deleted)" */

@@ -12,7 +12,9 @@
 WRITER="$CHJ_SRCDIR/tests/open_writer.py"
 WRITER_PID=
 LOOPDEVS=
-test_cleanup_extra='writer_kill; for l in $LOOPDEVS; do losetup -d "$l" 2>/dev/null; done'
+NS_PID=
+test_cleanup_extra='writer_kill; for l in $LOOPDEVS; do losetup -d "$l" 2>/dev/null; done
+	[ -z "$NS_PID" ] || kill "$NS_PID" 2>/dev/null'
 
 # writer_start: an open_writer.py on the fifos w.cmd and w.ack, held open on
 # fds 7 and 8 (opened read-write: never blocks, whatever the writer does)
@@ -181,6 +183,34 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && [ -e /dev/loop-control
 else
 	rm -f "$SPOOL/disk.img" "$SPOOL/ro.img"
 	echo "# skipped: a loop device backed by a file under the root (needs root, losetup and loop support)"
+fi
+
+# Another mount namespace: its names are made in its mounts. A file of ours
+# held there by our name is listed; one held through a bind mount of the root
+# (a name that is not the file's here) cannot be matched, and begin says so.
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+   unshare --mount --propagation private true 2>/dev/null; then
+	expect_success 'another mount namespace: our name is listed, a bind-mounted name is said unchecked' '
+		mkdir -p alias &&
+		echo a >"$SPOOL/via-alias" && echo b >"$SPOOL/by-name" &&
+		backup c1 &&
+		{ unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
+			exec 3>>\"\$2/via-alias\" 4>>\"\$1/by-name\" && echo ready >\"\$3\" &&
+			exec sleep 600" sh "$SPOOL" "$TRASH/alias" "$TRASH/ns.ready" & } &&
+		NS_PID=$! &&
+		wait_for 20 test -s ns.ready &&
+		chj begin c1 >mode.out 2>begin.err &&
+		cat begin.err &&
+		grep "by 1 process(es) of another mount namespace could not be checked" begin.err &&
+		chj list c1 >list.out && chj commit c1 &&
+		in_list "$SPOOL/by-name" &&
+		{ kill "$NS_PID"; wait "$NS_PID"; NS_PID=; } &&
+		chj begin c1 >mode.out 2>begin.err &&
+		! grep "another mount namespace" begin.err &&
+		chj commit c1
+	'
+else
+	echo "# skipped: another mount namespace (needs root and unshare)"
 fi
 
 # A begin that cannot journal a file open for writing (here: an agent that
