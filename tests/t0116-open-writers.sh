@@ -17,8 +17,10 @@ test_cleanup_extra='writer_kill; for l in $LOOPDEVS; do losetup -d "$l" 2>/dev/n
 	[ -z "$NS_PID" ] || kill "$NS_PID" 2>/dev/null'
 
 # writer_start: an open_writer.py on the fifos w.cmd and w.ack, held open on
-# fds 7 and 8 (opened read-write: never blocks, whatever the writer does)
+# fds 7 and 8 (opened read-write: never blocks, whatever the writer does);
+# the writer of a test that failed before writer_stop is ended first
 writer_start() {
+	writer_kill
 	rm -f w.cmd w.ack &&
 	mkfifo w.cmd w.ack &&
 	exec 7<>w.cmd 8<>w.ack &&
@@ -42,7 +44,8 @@ writer_stop() {
 }
 
 writer_kill() {
-	[ -z "$WRITER_PID" ] || kill "$WRITER_PID" 2>/dev/null
+	[ -z "$WRITER_PID" ] || { kill "$WRITER_PID" 2>/dev/null; wait "$WRITER_PID" 2>/dev/null; }
+	WRITER_PID=
 }
 
 # a file of 4096 bytes (one page, one O_DIRECT block): $1
@@ -246,6 +249,22 @@ fi
 
 expect_success 'the daemon stops cleanly' '
 	stop_daemon
+'
+
+# With no daemon, begin covers the downtime by a rescan, and journals the
+# files open for writing all the same: a row only the agent can have made.
+expect_success 'no daemon running: begin journals the files open for writing all the same' '
+	page_file "$SPOOL/no-daemon" &&
+	writer_start &&
+	writer hold "$SPOOL/no-daemon" &&
+	chj begin c1 >mode.out 2>begin.err &&
+	grep "no chjournald is running" begin.err &&
+	chj query --under "$SPOOL/no-daemon" >rows.out &&
+	cut -f3,4 rows.out | grep -qxF "modified	$SPOOL/no-daemon" &&
+	chj list c1 >list.out &&
+	in_list "$SPOOL/no-daemon" &&
+	chj commit c1 &&
+	writer_stop
 '
 
 test_done
