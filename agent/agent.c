@@ -14,17 +14,19 @@
 const struct agent_command agent_commands[] = {
 	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS] [--replace] [--print-run-id]",
 	  "open a backup run: sync, then snapshot the window since the last commit",
-	  "Syncs with the daemon (every change made before `begin` is in the window), then opens\n"
-	  "a run for CONSUMER and prints `incremental`, or `full` with the reason: no committed\n"
-	  "run yet, or the journal id changed (database recreated). With no daemon running,\n"
-	  "the time since it stopped is covered by a rescan and stderr says so. A consumer with\n"
-	  "an open run is refused (exit 1), naming that run and when it began: commit or abort\n"
-	  "it, or take it over with --replace; the new run then commits the replaced run's\n"
-	  "begin point, so what changed between the two begins is listed again next time.\n"
-	  "--print-run-id prints the run's id on a second line, for commit, abort and list\n"
-	  "--run. --timeout bounds the wait for the daemon (default: key sync_timeout). A root\n"
-	  "that is missing gets no cookie and is named on stderr; the first run after it is\n"
-	  "back lists all of it." },
+	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
+	  "every file under the roots open for writing (writes through a shared mapping, native\n"
+	  "AIO or a loop device make no event; begin fails, opening no run, when they cannot be\n"
+	  "journaled), then opens a run for CONSUMER and prints `incremental`, or `full` with the\n"
+	  "reason: no committed run yet, or the journal id changed (database recreated). With\n"
+	  "no daemon running, the time since it stopped is covered by a rescan and stderr says\n"
+	  "so. A consumer with an open run is refused (exit 1), naming that run and when it\n"
+	  "began: commit or abort it, or take it over with --replace; the new run then commits\n"
+	  "the replaced run's begin point, so what changed between the two begins is listed\n"
+	  "again next time. --print-run-id prints the run's id on a second line, for commit,\n"
+	  "abort and list --run. --timeout bounds the wait for the daemon (default: key\n"
+	  "sync_timeout). A root that is missing gets no cookie and is named on stderr; the\n"
+	  "first run after it is back lists all of it." },
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"

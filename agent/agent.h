@@ -98,6 +98,13 @@ int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **r
  * of roots missing, or -1 (printed). */
 int agent_missing_roots(struct agent *a, const char *what, int64_t after_seq);
 
+/* Journals every file under the roots open for writing now (a writer the
+ * kernel reports no event for: a shared mapping, native AIO, a loop device),
+ * as a modified row after the begin point; cs (locked) gives the prune point.
+ * Says on stderr what could not be checked. Returns 0, or -1 (printed) when
+ * /proc cannot be read or the rows cannot be journaled: no run may be opened. */
+int agent_journal_open_writers(struct agent *a, struct consumers *cs);
+
 /* Records a rescan of every root from the daemon's last flush: the cover for
  * changes made while no daemon was running. Returns 0 or -1 (printed). */
 int agent_cover_daemon_gap(struct agent *a);

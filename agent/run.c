@@ -76,6 +76,11 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 	if (agent_missing_roots(a, "no sync cookie for it, and none of its files are in this run; "
 	    "the first run after it is back lists all of it", last_seq) < 0)
 		goto done;
+	/* the files open for writing now, journaled after the begin point just
+	 * fixed (last_seq), before the run is saved: a run is never opened
+	 * without them (agent/open-writers.c) */
+	if (agent_journal_open_writers(a, &cs) < 0)
+		goto done;
 	b->journal_id = journal_id(a->journal);
 	b->last_seq = last_seq;
 	b->now = (int64_t)time(NULL);

@@ -417,7 +417,10 @@ expect_success '--syslog sends the line to logger (user.info, user.err on failur
 	printf "#!/bin/sh\nprintf \"%%s|\" \"\$@\" >>$TRASH/logger.out\necho >>$TRASH/logger.out\n" >bin/logger &&
 	chmod +x bin/logger &&
 	PATH="$TRASH/bin:$PATH" cron --syslog --quiet --command "cat >/dev/null" 2>run.err &&
-	test_cmp /dev/null run.err &&
+	# not a log line: begin says so when it may not read some process (one
+	# more privileged than the test, such as a VM supervisor as pid 1)
+	grep -v "files open for writing by .* could not be checked" run.err |
+		test_cmp /dev/null - &&
 	grep -F -- "-t|chjournal-incremental|-p|user.info|--|consumer=cron mode=incremental" logger.out &&
 	echo again >>$S/user/alice/sig &&
 	PATH="$TRASH/bin:$PATH" cron --syslog --quiet --command "exit 3" 2>run.err

@@ -1,0 +1,399 @@
+/* test-openfiles.c: cmocka unit tests for the scan of files open for writing
+ * (common/openfiles.h): in a temporary root, this process or a forked child
+ * holds files open for writing, shared writable mappings whose descriptor is
+ * closed, read-only opens and private mappings; the scan must find exactly
+ * the writers, with the mappings read by PROCMAP_QUERY (where the kernel has
+ * it) and as text. And the /proc/PID/maps line parser on golden lines. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "openfiles.h"
+
+/* openfiles_scan() flags of this pass: every scan test runs with the maps
+ * read by PROCMAP_QUERY where the kernel has it, then as text */
+static int scan_flags;
+
+struct fixture {
+	char dir[PATH_MAX];
+	struct config cfg;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	char tmpl[PATH_MAX], text[PATH_MAX + 128];
+	const char *tmp = getenv("TMPDIR");
+
+	scan_flags = 0;
+	if (f == NULL)
+		return -1;
+	snprintf(tmpl, sizeof tmpl, "%s/chj-openfiles.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+	if (mkdtemp(tmpl) == NULL || realpath(tmpl, f->dir) == NULL)
+		return -1;
+	if (mkdir(strcat(strcpy(text, f->dir), "/excluded"), 0700) < 0)
+		return -1;
+	snprintf(text, sizeof text, "root = %s\nexclude = /excluded$\n", f->dir);
+	if (config_parse(&f->cfg, "test.conf", text) < 0) {
+		fprintf(stderr, "%s\n", f->cfg.errmsg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+setup_text(void **state)
+{
+	int rc = setup(state);
+
+	scan_flags = OPENFILES_MAPS_TEXT;
+	return rc;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	config_free(&f->cfg);
+	free(f);
+	return 0;
+}
+
+/* The fixture's path for name, in buf (PATH_MAX bytes). */
+static char *
+fpath(const struct fixture *f, const char *name, char *buf)
+{
+	int n = snprintf(buf, PATH_MAX, "%s/%s", f->dir, name);
+
+	assert_true(n > 0 && n < PATH_MAX);
+	return buf;
+}
+
+/* Creates name with 4096 bytes and opens it with flags. */
+static int
+make_open(const struct fixture *f, const char *name, int flags)
+{
+	char p[PATH_MAX], block[4096];
+	int fd = open(fpath(f, name, p), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	memset(block, 'x', sizeof block);
+	assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
+	close(fd);
+	fd = open(p, flags);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Maps name (made by make_open with flags) and closes the descriptor. */
+static void *
+make_map(const struct fixture *f, const char *name, int flags, int prot, int share)
+{
+	int fd = make_open(f, name, flags);
+	void *m = mmap(NULL, 4096, prot, share, fd, 0);
+
+	assert_true(m != MAP_FAILED);
+	close(fd);
+	return m;
+}
+
+/* Scans with skip and returns 1 when name (under the fixture) was found. */
+static int
+scan_has(const struct fixture *f, pid_t skip, const char *name, struct openfiles *out)
+{
+	struct openfiles of;
+	char p[PATH_MAX];
+	size_t i;
+	int found = 0;
+
+	assert_int_equal(openfiles_scan(&of, &f->cfg, skip, scan_flags), 0);
+	assert_int_equal(of.code, OPENFILES_OK);
+	assert_true(skip != 0 || of.processes > 0);   /* at least ourselves */
+	fpath(f, name, p);
+	for (i = 0; i < of.npaths; i++) {
+		found |= strcmp(of.paths[i], p) == 0;
+		/* every path is under the root */
+		assert_memory_equal(of.paths[i], f->dir, strlen(f->dir));
+		if (i > 0)
+			assert_true(strcmp(of.paths[i - 1], of.paths[i]) < 0);
+	}
+	if (out != NULL)
+		*out = of;
+	else
+		openfiles_free(&of);
+	return found;
+}
+
+static void
+test_open_for_write(void **state)
+{
+	struct fixture *f = *state;
+	int w = make_open(f, "w", O_WRONLY), rw = make_open(f, "rw", O_RDWR | O_APPEND);
+	int r = make_open(f, "r", O_RDONLY), p = make_open(f, "p", O_PATH);
+
+	assert_true(scan_has(f, 0, "w", NULL));
+	assert_true(scan_has(f, 0, "rw", NULL));
+	assert_false(scan_has(f, 0, "r", NULL));
+	assert_false(scan_has(f, 0, "p", NULL));
+	/* our own process left out */
+	assert_false(scan_has(f, getpid(), "w", NULL));
+	close(w);
+	assert_false(scan_has(f, 0, "w", NULL));
+	close(rw);
+	close(r);
+	close(p);
+}
+
+static void
+test_shared_mapping_after_close(void **state)
+{
+	struct fixture *f = *state;
+	char *m = make_map(f, "mapped", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+	char *wo = make_map(f, "write-only-map", O_RDWR, PROT_WRITE, MAP_SHARED);
+
+	m[0] = 'y';
+	assert_true(scan_has(f, 0, "mapped", NULL));
+	assert_true(scan_has(f, 0, "write-only-map", NULL));
+	munmap(m, 4096);
+	munmap(wo, 4096);
+	assert_false(scan_has(f, 0, "mapped", NULL));
+	assert_false(scan_has(f, 0, "write-only-map", NULL));
+}
+
+/* 1 when this process may read its map_files links (CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE): only then is a read-only shared mapping of a file
+ * opened read-only known not to write. */
+static int
+map_files_readable(void *m)
+{
+	char link[64];
+	struct stat st;
+
+	snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", (unsigned long)m,
+	    (unsigned long)m + 4096);
+	return lstat(link, &st) == 0;
+}
+
+static void
+test_private_and_read_only_mappings(void **state)
+{
+	struct fixture *f = *state;
+	char *priv = make_map(f, "private", O_RDWR, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	char *ro = make_map(f, "shared-ro", O_RDONLY, PROT_READ, MAP_SHARED);
+	/* read-only now, but mprotect() can make it writable: its file was
+	 * opened for writing */
+	char *rwro = make_map(f, "shared-rw-fd-ro-map", O_RDWR, PROT_READ, MAP_SHARED);
+
+	priv[0] = 'y';
+	assert_false(scan_has(f, 0, "private", NULL));
+	if (map_files_readable(ro))
+		assert_false(scan_has(f, 0, "shared-ro", NULL));
+	else                     /* not known: counted */
+		assert_true(scan_has(f, 0, "shared-ro", NULL));
+	assert_true(scan_has(f, 0, "shared-rw-fd-ro-map", NULL));
+	assert_int_equal(mprotect(rwro, 4096, PROT_READ | PROT_WRITE), 0);
+	rwro[0] = 'z';
+	assert_true(scan_has(f, 0, "shared-rw-fd-ro-map", NULL));
+	munmap(priv, 4096);
+	munmap(ro, 4096);
+	munmap(rwro, 4096);
+}
+
+/* A forked child holds a file for writing and a shared mapping; it is found
+ * when we are left out, and not when the child is. */
+static void
+test_forked_child(void **state)
+{
+	struct fixture *f = *state;
+	int sync_pipe[2], go_pipe[2], status;
+	pid_t child;
+	char c;
+
+	assert_int_equal(pipe(sync_pipe), 0);
+	assert_int_equal(pipe(go_pipe), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int fd = make_open(f, "child-held", O_WRONLY);
+		char *m = make_map(f, "child-mapped", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+
+		m[1] = 'c';
+		(void)fd;
+		if (write(sync_pipe[1], "r", 1) != 1 || read(go_pipe[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(sync_pipe[1]);
+	close(go_pipe[0]);
+	assert_int_equal(read(sync_pipe[0], &c, 1), 1);
+	assert_true(scan_has(f, getpid(), "child-held", NULL));
+	assert_true(scan_has(f, getpid(), "child-mapped", NULL));
+	assert_false(scan_has(f, child, "child-held", NULL));
+	assert_false(scan_has(f, child, "child-mapped", NULL));
+	assert_int_equal(write(go_pipe[1], "g", 1), 1);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(sync_pipe[0]);
+	close(go_pipe[1]);
+	assert_false(scan_has(f, 0, "child-held", NULL));
+}
+
+/* Excluded paths, sync cookies, deleted files and files outside the root are
+ * not listed; a file whose real name ends in " (deleted)" is. */
+static void
+test_not_under_root_or_excluded(void **state)
+{
+	struct fixture *f = *state;
+	char p[PATH_MAX];
+	int ex = make_open(f, "excluded/x", O_WRONLY);
+	int ck = make_open(f, ".chjournal-cookie.123.0123456789abcdef", O_WRONLY);
+	int gone = make_open(f, "gone", O_WRONLY);
+	int real = make_open(f, "real (deleted)", O_WRONLY);
+	int outside = open("/dev/null", O_WRONLY);
+	char *gm = make_map(f, "gone-mapped", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+
+	assert_int_equal(unlink(fpath(f, "gone", p)), 0);
+	assert_int_equal(unlink(fpath(f, "gone-mapped", p)), 0);
+	assert_false(scan_has(f, 0, "excluded/x", NULL));
+	assert_false(scan_has(f, 0, ".chjournal-cookie.123.0123456789abcdef", NULL));
+	assert_false(scan_has(f, 0, "gone", NULL));
+	assert_false(scan_has(f, 0, "gone-mapped", NULL));
+	assert_true(scan_has(f, 0, "real (deleted)", NULL));
+	close(ex);
+	close(ck);
+	close(gone);
+	close(real);
+	close(outside);
+	munmap(gm, 4096);
+}
+
+/* Odd names, exactly: spaces, a newline (written "\012" in maps), and a
+ * backslash; each held by a descriptor or by a mapping alone. Paths found
+ * twice are listed once. */
+static void
+test_odd_names(void **state)
+{
+	struct fixture *f = *state;
+	struct openfiles of;
+	const char *names[] = { "a b  c", "new\nline", "back\\012slash", " lead" };
+	char *maps[4];
+	int fds[4], dup_fd;
+	size_t i, j;
+
+	for (i = 0; i < 4; i++) {
+		maps[i] = make_map(f, names[i], O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+		fds[i] = -1;
+	}
+	/* held twice: a descriptor too */
+	fds[0] = make_open(f, names[0], O_RDWR);
+	dup_fd = dup(fds[0]);
+	for (i = 0; i < 4; i++) {
+		assert_true(scan_has(f, 0, names[i], &of));
+		for (j = 1; j < of.npaths; j++)
+			assert_string_not_equal(of.paths[j - 1], of.paths[j]);
+		openfiles_free(&of);
+	}
+	for (i = 0; i < 4; i++)
+		munmap(maps[i], 4096);
+	close(fds[0]);
+	close(dup_fd);
+}
+
+static void
+test_parse_maps_line(void **state)
+{
+	struct openfiles_map m;
+	const char *l;
+
+	(void)state;
+	l = "7f0a1b2c3000-7f0a1b2c4000 rw-s 00001000 fd:01 1234567                    /srv/a b (deleted)";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_int_equal(m.start, 0x7f0a1b2c3000UL);
+	assert_int_equal(m.end, 0x7f0a1b2c4000UL);
+	assert_true(m.shared_write);
+	assert_int_equal(m.major, 0xfd);
+	assert_int_equal(m.minor, 1);
+	assert_int_equal(m.pathlen, strlen("/srv/a b (deleted)"));
+	assert_memory_equal(m.path, "/srv/a b (deleted)", m.pathlen);
+
+	l = "00400000-00401000 -w-s 00000000 08:02 12 /x";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_true(m.shared_write);
+	assert_int_equal(m.pathlen, 2);
+
+	/* private, read-only shared, and anonymous mappings */
+	l = "00400000-00401000 rw-p 00000000 08:02 12 /x";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_false(m.shared_write);
+	l = "00400000-00401000 r--s 00000000 08:02 12 /x";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_false(m.shared_write);
+	l = "7ffd1000-7ffd2000 rw-p 00000000 00:00 0 ";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_null(m.path);
+	l = "7ffd1000-7ffd2000 rw-s 00000000 00:00 0";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), 0);
+	assert_null(m.path);
+
+	/* not the maps layout */
+	l = "";
+	assert_int_equal(openfiles_parse_maps_line(l, 0, &m), -1);
+	l = "7ffd1000 rw-s 00000000 00:00 0 /x";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), -1);
+	l = "1-2 rw-s 0 fd:01";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), -1);
+	l = "1-2 rw-s 0 fd:01 12x /y";
+	assert_int_equal(openfiles_parse_maps_line(l, strlen(l), &m), -1);
+}
+
+/* The same test with the maps read as text (kernels before 6.11). */
+#define TEXT_MAPS_TEST(f) { #f " (maps as text)", f, setup_text, teardown, NULL }
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_maps_line),
+		cmocka_unit_test_setup_teardown(test_open_for_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_mapping_after_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_private_and_read_only_mappings, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forked_child, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_under_root_or_excluded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
+		TEXT_MAPS_TEST(test_shared_mapping_after_close),
+		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
+		TEXT_MAPS_TEST(test_forked_child),
+		TEXT_MAPS_TEST(test_not_under_root_or_excluded),
+		TEXT_MAPS_TEST(test_odd_names),
+	};
+
+	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
+}
