@@ -80,8 +80,24 @@ write_config() {
 }
 write_config
 
+# Where a process exists whose descriptors root cannot read (a VM's or a
+# container's supervisor as pid 1, with capabilities root lacks here), every
+# `begin` says that files open for writing by it could not be checked (see
+# t0116, which checks that line itself). Tests about other things take it
+# out of chj's stderr, on such a machine only; the exit status is kept.
+if [ -L /proc/1/fd/0 ] && ! readlink /proc/1/fd/0 >/dev/null 2>&1; then
+	CHJ_UNCHECKABLE_PID1=1
+fi
 chj() {
-	"$CHJOURNAL" -c "$CONF" "$@"
+	if [ -z "${CHJ_UNCHECKABLE_PID1:-}" ]; then
+		"$CHJOURNAL" -c "$CONF" "$@"
+		return
+	fi
+	"$CHJOURNAL" -c "$CONF" "$@" 2>"$TRASH/.chj-stderr"
+	_chj_rc=$?
+	grep -v "^chjournal: files open for writing by 1 process(es) could not be checked (permission denied" \
+		"$TRASH/.chj-stderr" >&2
+	return $_chj_rc
 }
 
 # wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
