@@ -13,8 +13,10 @@
  * entry per distinct file seen (unbounded, ~330 bytes each), silently drops
  * events whose directory handle cannot be decoded, and reports a queue
  * overflow like a timeout. Here an undecodable handle (a directory deleted
- * before its events were read) becomes a rescan of the nearest directory we
- * can name, and an overflow a rescan of every root.
+ * before its events were read) is named from the events that created or
+ * deleted it where they can, else let go for the reason settle_stale()
+ * gives (the topmost deletion is journaled; writes to files with other names
+ * follow those names), and an overflow is a rescan of every root.
  *
  * With FAN_REPORT_TARGET_FID (kernel 5.17+) a created, moved or deleted
  * directory's own handle comes with its entry event: its path is remembered
@@ -25,7 +27,7 @@
  * readlink() of an open handle never is. A stale handle no event has named
  * yet waits: its deletion event, carrying its handle, was queued before we
  * found the handle stale, so once a read issued after that has emptied the
- * queue, a handle still unnamed never will be. */
+ * queue, a handle still unnamed never will be, and its events are let go. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -830,14 +832,39 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 
 /* Replays each stashed event whose directory some event has named since
  * (reported as if read in time, then a directory with events left out is
- * rescanned). With force, or once the queue was emptied after (or without target
- * fids, where no event will name them), the others become a rescan of the
- * roots on their file system. Never a silent drop. */
+ * rescanned). With force, or once the queue was emptied after (or without
+ * target fids, where no event will name them), the others are let go, and
+ * this is why nothing is missed: their directory was deleted (its handle is
+ * stale), so every path below it is gone, and the deletion of the topmost
+ * deleted directory, made in a directory that still exists, is an event we
+ * can name (journaled: --deleted covers what was below). What left the
+ * directory before it went was moved out, and its MOVED_TO names where it
+ * is now. What the deleted names shared with names elsewhere (hard links)
+ * is followed: a write through one is handed to the core by the file's own
+ * handle, as a write outside the roots. (Rescanning the roots here instead
+ * made every directory deleted anywhere on a busy file system, before its
+ * events were read, rescan the roots.) */
+/* A write (or an attribute change) kept from a deleted directory: the file
+ * may have other names (hard links) the core knows, by its own handle. */
+static void
+stale_file_write(struct watcher_impl *w, const struct stale *s)
+{
+	struct watcher_file_id id;
+
+	if (!s->has_target || (s->mask & FAN_ONDIR) || w->sink.outside_write == NULL ||
+	    !(s->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+		return;
+	memcpy(id.fsid, s->target.fsid, sizeof id.fsid);
+	id.type = s->target.type;
+	id.len = s->target.len;
+	memcpy(id.h, s->target.h, s->target.len);
+	w->sink.outside_write(w->sink.ctx, &id);
+}
+
 static void
 settle_stale(struct watcher_impl *w, int force)
 {
-	int done_fs[8][2];
-	size_t i, j, o = 0, ndone = 0;
+	size_t i, o = 0, dropped = 0;
 	char **paths;
 
 	if (w->nstale == 0)
@@ -872,26 +899,15 @@ settle_stale(struct watcher_impl *w, int force)
 			continue;
 		}
 		/* later events in it (a file still open in a directory removed
-		 * before we started) are covered by this rescan: a gone
-		 * directory holds no path the backup can still find */
+		 * before we started) are let go at once: a gone directory holds
+		 * no path the backup can still find */
 		w->unknown[w->nunknown++ % MAX_UNKNOWN] = s->key;
-		/* one rescan of the roots of a file system covers every other
-		 * unknown directory on it */
-		for (j = 0; j < ndone; j++)
-			if (done_fs[j][0] == s->key.fsid[0] && done_fs[j][1] == s->key.fsid[1])
-				break;
-		if (j < ndone)
-			continue;
-		if (ndone < sizeof done_fs / sizeof done_fs[0]) {
-			done_fs[ndone][0] = s->key.fsid[0];
-			done_fs[ndone][1] = s->key.fsid[1];
-			ndone++;
-		}
-		log_info("events in a directory deleted before they were read, its path unknown: "
-		    "recording a rescan of the roots on its file system");
-		rescan_roots_since(w, s->key.fsid, s->since,
-		    "directory deleted before its events were read");
+		stale_file_write(w, s);
+		dropped++;
 	}
+	if (dropped > 0)
+		log_debug("%zu events in directories deleted before they were read, their path "
+		    "unknown: let go (the topmost deletion is journaled)", dropped);
 	for (i = 0; i < w->nstale; i++)
 		free(paths[i]);
 	free(paths);
