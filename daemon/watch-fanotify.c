@@ -1077,7 +1077,7 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 			report_change(w, real, JF_MODIFIED);
 		else if (real == NULL && (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE)))
 			report_rescan(w, root->path, w->drained_at - WATCH_TIME_MARGIN,
-			    "a write through an O_TMPFILE descriptor (the file's name unknown)");
+			    "a write through an O_TMPFILE descriptor, the file's name unknown");
 		free(real);
 		goto done;
 	}
@@ -1209,7 +1209,7 @@ file_only_event(struct watcher_impl *w, const struct fev *ev)
 		return;
 	log_debug("a write by file handle, the file's name unknown: rescanning the roots on "
 	    "its file system");
-	rescan_roots(w, ev->target.fsid, "a write by file handle (the file's name unknown)");
+	rescan_roots(w, ev->target.fsid, "a write by file handle, the file's name unknown");
 }
 
 static int

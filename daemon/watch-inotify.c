@@ -1224,7 +1224,7 @@ tmpfile_write(struct watcher *w, const char *full, const char *name)
 	if (tmpfile_named_in_dir(w, full, strtoull(name + 1, NULL, 10)))
 		return 1;
 	report_rescan(w, w->root_paths[r], time(NULL) - WATCH_TIME_MARGIN,
-	    "a write through an O_TMPFILE descriptor (the file's name unknown)");
+	    "a write through an O_TMPFILE descriptor, the file's name unknown");
 	return 1;
 }
 
