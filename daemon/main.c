@@ -53,7 +53,7 @@ struct daemon {
 	unsigned long flushes;
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
-	char unwatched_roots[8192];     /* as last written to meta */
+	char *unwatched_roots;          /* as last written to meta (NULL: not yet) */
 	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
 	int64_t last_flush_time;        /* unix time of the last flush written */
 	dev_t journal_dev;              /* identity of the journal file we opened */
@@ -346,7 +346,8 @@ check_journal_identity(struct daemon *d)
 	}
 	journal_free(d->journal);
 	d->journal = nj;
-	d->unwatched_roots[0] = '\0';
+	free(d->unwatched_roots);
+	d->unwatched_roots = NULL;
 	note_journal_identity(d);
 	log_info("new journal id %s", journal_id(d->journal));
 	return write_static_meta(d);
@@ -427,12 +428,15 @@ flush(struct daemon *d)
 		/* roots the agent must not wait on for sync cookies */
 		char *unw = roots_text(d, 1);
 
-		if (unw != NULL && strcmp(unw, d->unwatched_roots) != 0 &&
-		    strlen(unw) < sizeof d->unwatched_roots) {
-			if (journal_meta_set_text(d->journal, "unwatched_roots", unw) < 0)
+		/* written whenever it changed, however long (it was cut at 8 KiB) */
+		if (unw != NULL && (d->unwatched_roots == NULL || strcmp(unw, d->unwatched_roots) != 0)) {
+			if (journal_meta_set_text(d->journal, "unwatched_roots", unw) < 0) {
 				log_warning("%s", journal_errmsg(d->journal));
-			else
-				strcpy(d->unwatched_roots, unw);
+			} else {
+				free(d->unwatched_roots);
+				d->unwatched_roots = unw;
+				unw = NULL;
+			}
 		}
 		free(unw);
 	}
@@ -948,6 +952,7 @@ out:
 	if (wrote_pidfile)
 		unlink(pidfile);
 	livestatus_close(d.live);
+	free(d.unwatched_roots);
 	watcher_free(d.watcher);
 	mountwatch_free(d.mounts);
 	linkset_free(d.links);
