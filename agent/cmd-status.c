@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "changeset.h"
 #include "daemonlock.h"
+#include "livestatus.h"
 #include "path.h"
 
 struct status {
@@ -19,7 +20,40 @@ struct status {
 	int64_t db_bytes;
 	char *backend;
 	char *nfs_exported;    /* roots the kernel NFS server exports (inotify) */
+	int live;              /* the figures below are the running daemon's now */
+	const char *state;     /* starting, crawling, ready, stopped, unknown */
+	int64_t pending;       /* changes in memory, not yet journaled (-1: unknown) */
+	int64_t journal_error_since;
+	char journal_error[256];
 };
+
+/* The running daemon's figures as they are now (livestatus.h), over those of
+ * its last flush. */
+static void
+take_live(struct agent *a, struct status *s)
+{
+	struct livestatus r;
+	struct chj_error e;
+
+	s->state = s->running ? "unknown" : "stopped";
+	s->pending = -1;
+	if (!s->running || livestatus_read(a->cfg.journal, &r, &e) != 1 || r.pid != s->pid)
+		return;
+	s->live = 1;
+	s->state = livestatus_state_name(r.state);
+	s->started = r.started;
+	s->watches = (int64_t)r.watches;
+	s->unwatched = (int64_t)r.unwatched;
+	s->overflows = (int64_t)r.overflows;
+	s->events = (int64_t)r.events;
+	s->rescans_recorded = (int64_t)r.rescans_recorded;
+	s->pending = (int64_t)r.pending;
+	if (r.last_flush > s->last_flush)
+		s->last_flush = r.last_flush;
+	s->journal_error_since = r.journal_error_since;
+	memcpy(s->journal_error, r.journal_error, sizeof s->journal_error);
+	s->journal_error[sizeof s->journal_error - 1] = '\0';
+}
 
 static int64_t
 meta_int(struct agent *a, const char *key)
@@ -145,6 +179,14 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 	size_t i, k;
 
 	prom_metric("chjournal_daemon_up", "gauge", "1 when chjournald runs on this journal.", s->running);
+	prom_metric("chjournal_daemon_ready", "gauge",
+	    "1 when the running daemon watches every root (its crawl is done).",
+	    s->running && strcmp(s->state, "ready") == 0);
+	prom_metric("chjournal_pending_changes", "gauge",
+	    "Changes the daemon holds in memory, not yet journaled (-1: unknown).", s->pending);
+	prom_metric("chjournal_journal_write_failing_since_seconds", "gauge",
+	    "Unix time since which the daemon cannot write the journal (0: it can).",
+	    s->journal_error_since);
 	prom_metric("chjournal_daemon_start_time_seconds", "gauge", "Unix time the running daemon started.",
 	    s->running ? s->started : 0);
 	prom_metric("chjournal_watches", "gauge", "Directories watched.", s->watches);
@@ -255,6 +297,7 @@ cmd_status(struct agent *a, int argc, char **argv)
 		s.backend = NULL;
 	if (journal_meta_get_text(a->journal, "nfs_exported_roots", &s.nfs_exported) != 0)
 		s.nfs_exported = NULL;
+	take_live(a, &s);
 	s.db_bytes = file_size(a->cfg.journal, "") + file_size(a->cfg.journal, "-wal") +
 	    file_size(a->cfg.journal, "-shm");
 	if (agent_open_consumers(a, &cs, NULL, 0) < 0) {
@@ -269,9 +312,14 @@ cmd_status(struct agent *a, int argc, char **argv)
 	if (prometheus) {
 		print_prometheus(a, &cs, &s, names, n, &bad);
 	} else if (json) {
-		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 "},\"backend\":\"%s\","
-		    "\"roots\":[", s.running ? "true" : "false", s.running ? s.pid : 0L,
-		    s.running ? s.started : 0, s.backend ? s.backend : config_backend_name(a->cfg.backend));
+		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 ",\"state\":\"%s\","
+		    "\"live\":%s,\"pending\":%" PRId64 ",\"journal_error_since\":%" PRId64
+		    ",\"journal_error\":", s.running ? "true" : "false", s.running ? s.pid : 0L,
+		    s.running ? s.started : 0, s.state, s.live ? "true" : "false", s.pending,
+		    s.journal_error_since);
+		agent_json_string(stdout, s.journal_error);
+		printf("},\"backend\":\"%s\",\"roots\":[",
+		    s.backend ? s.backend : config_backend_name(a->cfg.backend));
 		for (i = 0; i < a->cfg.nroots; i++) {
 			if (i)
 				putchar(',');
@@ -307,10 +355,15 @@ cmd_status(struct agent *a, int argc, char **argv)
 		printf("]}\n");
 	} else {
 		if (s.running)
-			printf("daemon:      running (pid %ld, since %s)\n", s.pid,
-			    agent_time_str(s.started, t1, sizeof t1));
+			printf("daemon:      running (pid %ld, since %s), %s\n", s.pid,
+			    agent_time_str(s.started, t1, sizeof t1), s.state);
 		else
 			printf("daemon:      not running\n");
+		if (s.journal_error_since != 0)
+			printf("journal:     NOT WRITTEN since %s, changes kept in memory: %s\n",
+			    agent_time_str(s.journal_error_since, t1, sizeof t1), s.journal_error);
+		if (s.pending >= 0)
+			printf("pending:     %" PRId64 " changes in memory\n", s.pending);
 		printf("backend:     %s\n", s.backend ? s.backend : config_backend_name(a->cfg.backend));
 		for (i = 0; i < a->cfg.nroots; i++)
 			printf("root:        %s\n", a->cfg.roots[i]);

@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "changeset.h"
 #include "daemonlock.h"
+#include "livestatus.h"
 #include "path.h"
 
 struct cookie {
@@ -54,6 +55,45 @@ cookies_cleanup(struct agent *a, struct cookie *ck, size_t n)
 			journal_cookie_delete(a->journal, ck[i].name);
 	}
 	free(ck);
+}
+
+/* A sync gives up this many seconds after the daemon last failed to write
+ * the journal, if it still has not written it: transient failures pass. */
+#define JOURNAL_FAILING_GIVE_UP 3
+
+/* How long (seconds) the running daemon pid has been failing to write the
+ * journal, by its live figures; 0 when it writes it, or unknown. */
+static int64_t
+journal_failing(struct agent *a, long pid)
+{
+	struct livestatus r;
+	struct chj_error e;
+
+	if (livestatus_read(a->cfg.journal, &r, &e) != 1 || r.pid != pid ||
+	    r.journal_error_since == 0)
+		return 0;
+	return (int64_t)time(NULL) - r.journal_error_since;
+}
+
+/* The sync timed out: names the cause when the daemon says why it cannot
+ * journal (its live figures), else the cookie not journaled. */
+static void
+sync_timeout_error(struct agent *a, unsigned timeout, long pid, const char *root)
+{
+	struct livestatus r;
+	struct chj_error e;
+	char t[32];
+
+	if (livestatus_read(a->cfg.journal, &r, &e) == 1 && r.pid == pid &&
+	    r.journal_error_since != 0) {
+		r.journal_error[sizeof r.journal_error - 1] = '\0';
+		agent_error("sync failed after %u s: chjournald (pid %ld) cannot write the journal "
+		    "since %s (its changes are kept in memory): %s", timeout, pid,
+		    agent_time_str(r.journal_error_since, t, sizeof t), r.journal_error);
+		return;
+	}
+	agent_error("sync timed out after %u s: chjournald (pid %ld) has not journaled the cookie "
+	    "in root '%s'", timeout, pid, root);
 }
 
 int
@@ -157,8 +197,7 @@ agent_sync(struct agent *a, unsigned timeout)
 		if (now_s() - start > (double)timeout) {
 			for (i = 0; i < n && ck[i].seen; i++)
 				;
-			agent_error("sync timed out after %u s: chjournald (pid %ld) has not journaled "
-			    "the cookie in root '%s'", timeout, (long)pid, a->cfg.roots[i]);
+			sync_timeout_error(a, timeout, (long)pid, a->cfg.roots[i]);
 			cookies_cleanup(a, ck, n);
 			return -1;
 		}
@@ -167,6 +206,17 @@ agent_sync(struct agent *a, unsigned timeout)
 			if (daemonlock_probe(a->cfg.journal, &pid, err, sizeof err) == 0) {
 				cookies_cleanup(a, ck, n);
 				return 1;
+			}
+			/* a daemon that has not written the journal for a while
+			 * will not journal the cookie either: say why now rather
+			 * than at the timeout */
+			if (journal_failing(a, (long)pid) >= JOURNAL_FAILING_GIVE_UP) {
+				for (i = 0; i < n && ck[i].seen; i++)
+					;
+				sync_timeout_error(a, (unsigned)(now_s() - start), (long)pid,
+				    a->cfg.roots[i]);
+				cookies_cleanup(a, ck, n);
+				return -1;
 			}
 		}
 		sleep_ms(delay);

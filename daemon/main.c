@@ -17,11 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "config.h"
 #include "consumer.h"
 #include "daemonlock.h"
 #include "journal.h"
 #include "linkset.h"
+#include "livestatus.h"
 #include "log.h"
 #include "mountwatch.h"
 #include "path.h"
@@ -38,6 +40,9 @@ struct daemon {
 	struct watcher *watcher;
 	struct linkset *links;          /* fanotify: multiply-linked files known */
 	struct mountwatch *mounts;      /* NULL: mounts are not followed */
+	struct livestatus_writer *live; /* the figures as they are now (NULL: none) */
+	int64_t journal_error_since;    /* unix time the journal last failed; 0: fine */
+	char journal_error[256];
 	struct consumers consumers;
 	int lock_fd;
 	int sig_fd;
@@ -48,8 +53,9 @@ struct daemon {
 	unsigned long flushes;
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
-	char unwatched_roots[8192];     /* as last written to meta */
+	char *unwatched_roots;          /* as last written to meta (NULL: not yet) */
 	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
+	int64_t last_flush_time;        /* unix time of the last flush written */
 	dev_t journal_dev;              /* identity of the journal file we opened */
 	ino_t journal_ino;
 };
@@ -340,10 +346,54 @@ check_journal_identity(struct daemon *d)
 	}
 	journal_free(d->journal);
 	d->journal = nj;
-	d->unwatched_roots[0] = '\0';
+	free(d->unwatched_roots);
+	d->unwatched_roots = NULL;
 	note_journal_identity(d);
 	log_info("new journal id %s", journal_id(d->journal));
 	return write_static_meta(d);
+}
+
+/* ---- live figures ---- */
+
+/* Publishes the figures as they are now in the status file (livestatus.h):
+ * cheap (a few stores into a mapping), done at every turn of the loop. */
+static void
+publish_status(struct daemon *d, enum livestatus_state state)
+{
+	struct watcher_stats st;
+	struct livestatus *r;
+
+	if (d->live == NULL)
+		return;
+	r = livestatus_begin(d->live);
+	r->pid = (int64_t)getpid();
+	r->started = (int64_t)d->started;
+	r->updated = (int64_t)time(NULL);
+	r->state = (uint32_t)state;
+	if (d->watcher != NULL) {
+		watcher_get_stats(d->watcher, &st);
+		snprintf(r->backend, sizeof r->backend, "%s", watcher_backend(d->watcher));
+		r->watches = st.watches;
+		r->unwatched = st.unwatched;
+		r->events = st.events;
+		r->overflows = st.overflows;
+		r->watch_failures = st.watch_failures;
+	}
+	r->crawled = r->watches;
+	r->rescans_recorded = d->rescans_recorded;
+	r->flushes = d->flushes;
+	r->pending = d->pending != NULL ? pending_count(d->pending) : 0;
+	r->last_flush = d->last_flush_time;
+	r->journal_error_since = d->journal_error_since;
+	snprintf(r->journal_error, sizeof r->journal_error, "%s", d->journal_error);
+	livestatus_end(d->live);
+}
+
+/* What the loop is doing now, for publish_status(). */
+static enum livestatus_state
+current_state(struct daemon *d)
+{
+	return d->crawl_started_ms != 0 ? LIVESTATUS_CRAWLING : LIVESTATUS_READY;
 }
 
 /* ---- flushing ---- */
@@ -378,12 +428,15 @@ flush(struct daemon *d)
 		/* roots the agent must not wait on for sync cookies */
 		char *unw = roots_text(d, 1);
 
-		if (unw != NULL && strcmp(unw, d->unwatched_roots) != 0 &&
-		    strlen(unw) < sizeof d->unwatched_roots) {
-			if (journal_meta_set_text(d->journal, "unwatched_roots", unw) < 0)
+		/* written whenever it changed, however long (it was cut at 8 KiB) */
+		if (unw != NULL && (d->unwatched_roots == NULL || strcmp(unw, d->unwatched_roots) != 0)) {
+			if (journal_meta_set_text(d->journal, "unwatched_roots", unw) < 0) {
 				log_warning("%s", journal_errmsg(d->journal));
-			else
-				strcpy(d->unwatched_roots, unw);
+			} else {
+				free(d->unwatched_roots);
+				d->unwatched_roots = unw;
+				unw = NULL;
+			}
 		}
 		free(unw);
 	}
@@ -396,6 +449,9 @@ flush(struct daemon *d)
 			    pending_count(d->pending), journal_errmsg(d->journal));
 		d->last_error_log = now;
 		d->flush_failing = 1;
+		if (d->journal_error_since == 0)
+			d->journal_error_since = (int64_t)now;
+		snprintf(d->journal_error, sizeof d->journal_error, "%s", journal_errmsg(d->journal));
 		if (pending_count(d->pending) > d->cfg.pending_limit) {
 			size_t i;
 			int64_t since = pending_oldest(d->pending) - WATCH_TIME_MARGIN;
@@ -411,6 +467,9 @@ flush(struct daemon *d)
 	if (d->flush_failing)
 		log_info("journal writable again: pending changes written");
 	d->flush_failing = 0;
+	d->journal_error_since = 0;
+	d->journal_error[0] = '\0';
+	d->last_flush_time = (int64_t)now;
 	d->flushes++;
 	return 0;
 }
@@ -676,6 +735,7 @@ run(struct daemon *d)
 				log_ready(d);
 		}
 		watcher_tick(d->watcher, time(NULL));
+		publish_status(d, current_state(d));
 		now = now_ms();
 		if (pending_has_cookies(d->pending) ||
 		    pending_count(d->pending) >= d->cfg.batch_size ||
@@ -705,23 +765,12 @@ usage(FILE *f)
 }
 
 static int
-write_pidfile(const char *file)
+write_pidfile(const char *file, struct chj_error *e)
 {
-	char tmp[4096], buf[32];
-	int fd, n;
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
-		return -1;
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return rename(tmp, file);
+	return atomicfile_write(file, buf, (size_t)n, 0644, e);
 }
 
 int
@@ -813,8 +862,10 @@ main(int argc, char **argv)
 	}
 	d.started = time(NULL);
 	if (pidfile != NULL) {
-		if (write_pidfile(pidfile) < 0) {
-			log_error("cannot write pid file '%s': %s", pidfile, strerror(errno));
+		struct chj_error e;
+
+		if (write_pidfile(pidfile, &e) < 0) {
+			log_error("cannot write pid file: %s", e.msg);
 			goto out;
 		}
 		wrote_pidfile = 1;
@@ -832,6 +883,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	note_journal_identity(&d);
+	{
+		struct chj_error e;
+
+		/* the live figures: status works without it, on the last flush's */
+		if ((d.live = livestatus_open(d.cfg.journal, &e)) == NULL)
+			log_warning("%s: status shows the figures of the last flush", e.msg);
+		publish_status(&d, LIVESTATUS_STARTING);
+	}
 	if (consumers_open(&d.consumers, d.cfg.consumers, 1) < 0) {
 		log_error("%s", d.consumers.errmsg);
 		goto out;
@@ -880,6 +939,7 @@ main(int argc, char **argv)
 	rc = run(&d) < 0 ? 1 : 0;
 	if (rc == 0) {
 		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));
+		publish_status(&d, LIVESTATUS_STOPPED);
 		journal_meta_set_int(d.journal, "daemon_pid", 0);
 		struct watcher_stats st;
 
@@ -891,6 +951,8 @@ main(int argc, char **argv)
 out:
 	if (wrote_pidfile)
 		unlink(pidfile);
+	livestatus_close(d.live);
+	free(d.unwatched_roots);
 	watcher_free(d.watcher);
 	mountwatch_free(d.mounts);
 	linkset_free(d.links);

@@ -111,12 +111,28 @@ expect_success 'disk full: the daemon keeps running and logs that it cannot writ
 	! grep "pending_limit" "$DAEMON_LOG"
 '
 
-expect_success 'begin while the disk is full fails cleanly: one line, exit 1' '
-	chj begin c1 >begin.out 2>begin.err
+expect_success 'status tells the journal is not written, at once (text, --json, --prometheus)' '
+	chj status >status.out &&
+	grep "^journal:     NOT WRITTEN since .*: .*full" status.out &&
+	grep "^pending:     [1-9][0-9]* changes in memory" status.out &&
+	chj status --json | python3 -c "
+import json, sys
+d = json.load(sys.stdin)[\"daemon\"]
+assert d[\"live\"] and d[\"journal_error_since\"] > 0 and d[\"pending\"] > 0, d
+" &&
+	chj status --prometheus | grep -q "^chjournal_journal_write_failing_since_seconds [1-9]"
+'
+
+expect_success 'begin while the disk is full fails cleanly, naming the cause: one line, exit 1' '
+	start=$(date +%s) &&
+	chj begin c1 --timeout 120 >begin.out 2>begin.err
 	rc=$?
 	echo "begin: exit $rc" && cat begin.out begin.err &&
 	test "$rc" -eq 1 &&
 	test "$(wc -l <begin.err)" -eq 1 &&
+	grep -q "cannot write the journal since .*full" begin.err &&
+	# not at the sync timeout (120 s): it gave up on what the daemon said
+	test $(( $(date +%s) - start )) -lt 100 &&
 	kill -0 "$DAEMON_PID"
 '
 
