@@ -340,7 +340,7 @@ main(int argc, char **argv)
 			goto done;
 		}
 		if (journal_open(a.journal, a.cfg.journal, 0) < 0) {
-			if (strstr(journal_errmsg(a.journal), "No such file") != NULL)
+			if (journal_error(a.journal)->code == CHJ_ERR_NOTFOUND)
 				rc = agent_error("%s (has chjournald ever run with this configuration?)",
 				    journal_errmsg(a.journal));
 			else

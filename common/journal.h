@@ -3,12 +3,14 @@
  * per changed path (coalesced), each numbered by a monotonic sequence; rescan
  * records for subtrees whose changes may be unknown since a given time;
  * sync cookies the daemon has seen. Functions return 0 on success and -1 on
- * error with the detail in journal_errmsg(). */
+ * error with the detail in journal_error() (error.h: decide on its code). */
 #ifndef CHJ_JOURNAL_H
 #define CHJ_JOURNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 
 #define JOURNAL_SCHEMA_VERSION 1
 
@@ -39,7 +41,8 @@ struct journal *journal_new(void);
 int journal_open(struct journal *j, const char *file, int flags);
 /* Closes the database and frees the handle; NULL is ignored. */
 void journal_free(struct journal *j);
-const char *journal_errmsg(const struct journal *j);
+const struct chj_error *journal_error(const struct journal *j);
+const char *journal_errmsg(const struct journal *j);     /* journal_error()->msg */
 /* The random id created with the database (hex), valid while open. */
 const char *journal_id(const struct journal *j);
 /* 1 if journal_open() created the database just now. */
