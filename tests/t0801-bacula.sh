@@ -644,20 +644,20 @@ expect_success 'a job at level Incremental is refused (exit 4) and opens no run'
 	expect_files user/bob/INBOX/4.
 '
 
-# merge_ids JOB [TIME]: the job ids to merge for a restore of JOB as of TIME
-# (default now), with the query of contrib/bacula/README: the jobs that ended
-# OK since the last job that committed a complete ("full:") run
-merge_ids() {
-	_t=${2:-$(date "+%Y-%m-%d %H:%M:%S")}
-	bcons ".sql query=\"SELECT JobId FROM Job WHERE Name = '$1' AND Type = 'B' AND JobStatus IN ('T','W') AND EndTime <= '$_t' AND JobId >= (SELECT MAX(Log.JobId) FROM Log, Job AS J WHERE Log.JobId = J.JobId AND J.EndTime <= '$_t' AND Log.LogText LIKE '%chjournal-bacula-end: $CONSUMER: %run (full:%committed%') ORDER BY JobId\"" >sql.out &&
+# chain_ids [TIME]: the jobs of the chain as of TIME (default now), for a
+# restore, with the query of contrib/bacula/README: the jobs whose run
+# chjournal-bacula-end committed, since the last one that committed a full run
+chain_ids() {
+	_t=${1:-$(date "+%Y-%m-%d %H:%M:%S")}
+	bcons ".sql query=\"SELECT DISTINCT Log.JobId FROM Log, Job WHERE Log.JobId = Job.JobId AND Job.EndTime <= '$_t' AND Log.LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (%) committed%' AND Log.JobId >= (SELECT MAX(L.JobId) FROM Log AS L, Job AS J WHERE L.JobId = J.JobId AND J.EndTime <= '$_t' AND L.LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (full:%) committed%') ORDER BY Log.JobId\"" >sql.out &&
 	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, -
 }
 
-expect_success 'the job ids to merge (README query): the OK jobs since the last complete run, up to a time' '
-	merge_ids chj-backup >ids.out &&
+expect_success 'the chain'"'"'s job ids (README query): the committed jobs since the last full run, up to a time' '
+	chain_ids >ids.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6" >expect.out &&
 	test_cmp expect.out ids.out &&
-	merge_ids chj-backup "$T2" >ids2.out &&
+	chain_ids "$T2" >ids2.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2" >expect.out &&
 	test_cmp expect.out ids2.out
 '
@@ -779,14 +779,6 @@ expect_success 'more changes: a file and a folder deleted, then created again; a
 	expect_files user/alice/INBOX/1. user/carol/INBOX/9.
 '
 
-# chain_ids: the jobs of the chain so far, for a restore job by job (the query
-# of contrib/bacula/README): the jobs whose run chjournal-bacula-end committed,
-# since the last one that committed a full run
-chain_ids() {
-	bcons ".sql query=\"SELECT DISTINCT JobId FROM Log WHERE LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (%) committed%' AND JobId >= (SELECT MAX(JobId) FROM Log WHERE LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (full:%) committed%') ORDER BY JobId\"" >sql.out &&
-	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, -
-}
-
 expect_success 'the chain restored job by job (chjournal-bacula-restore: each job'"'"'s manifest restored from it and applied first) equals the spool' '
 	chain_ids >chain.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6,$JOBCL,$JOBE,$JOBS,$JOBS2,$JOBX1,$JOBX2" |
@@ -896,7 +888,7 @@ expect_success 'new chain: after forget, the next job (--full-list files) holds 
 	expect_files user/alice/INBOX/8. &&
 	has_manifest $JOBID incremental &&
 	test "$(ls "$MDIR" | wc -l)" = 5 &&
-	merge_ids chj-backup-hook >ids.out &&
+	chain_ids >ids.out &&
 	echo "$JOBC,$JOBID" >expect.out &&
 	test_cmp expect.out ids.out
 '
