@@ -54,6 +54,7 @@ struct daemon {
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
 	int journal_lost;               /* removed, and not made again yet */
+	int mounts_dirty;               /* a directory moved: mounts may have moved with it */
 	int lock_lost;                  /* its lock file removed, not taken again yet */
 	char *unwatched_roots;          /* as last written to meta (NULL: not yet) */
 	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
@@ -95,6 +96,10 @@ sink_change(void *ctx, const char *path, unsigned flags)
 {
 	struct daemon *d = ctx;
 
+	/* a directory renamed, moved in or out takes the mounts below it
+	 * along, and the kernel does not signal the mount table for that */
+	if ((flags & JF_DIR) && (flags & (JF_RENAMED | JF_MOVED_OUT)))
+		d->mounts_dirty = 1;
 	if (pending_change(d->pending, path, flags) < 0) {
 		pending_nomem(d);
 		return -1;
@@ -115,11 +120,27 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 	return pending_rescan(d->pending, path, since, reason);
 }
 
+static void check_mounts(struct daemon *d);
+
+/* 1 when the mount table changed since it was last compared (POLLPRI). */
+static int
+mount_table_signalled(struct daemon *d)
+{
+	struct pollfd pfd = { mountwatch_fd(d->mounts), POLLPRI, 0 };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR));
+}
+
 static int
 sink_cookie(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
 
+	/* a begin is syncing: a mount made before its cookie, or a directory
+	 * moved with a mount below it, must be journaled before the cookie,
+	 * though the events were read before the mount table said so */
+	if (d->mounts != NULL && (d->mounts_dirty || mount_table_signalled(d)))
+		check_mounts(d);
 	return pending_cookie(d->pending, name);
 }
 
@@ -178,11 +199,6 @@ refresh_links(struct daemon *d)
 		linkset_recheck(d->links, now_ms(), 2 * HEARTBEAT_MS, outside_names, d);
 }
 
-/* What a path shows was replaced by a mount or an unmount: its old entries
- * are gone (--deleted: the consumer removes the path with what was below),
- * its new ones all count as new (listed whole). */
-#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
-
 /* mountwatch callback while running: journaled, and watched again. */
 static int
 mount_changed(void *ctx, const char *path)
@@ -216,6 +232,7 @@ check_mounts(struct daemon *d)
 
 	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, err, sizeof err) < 0)
 		log_error("mount table: %s", err);
+	d->mounts_dirty = 0;
 }
 
 /* The kernel NFS server's export table: where its clients write through file
@@ -755,6 +772,9 @@ run(struct daemon *d)
 				return -1;
 			}
 		}
+		/* directories moved: where the mounts below them are now */
+		if (d->mounts_dirty && d->mounts != NULL)
+			check_mounts(d);
 		if (watcher_busy(d->watcher)) {
 			watcher_step(d->watcher);
 			if (!watcher_busy(d->watcher) && d->crawl_started_ms != 0)
