@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "atomicfile.h"
 #include "archive/archive.h"
 #include "archive/manifest.h"
 #include "array.h"
@@ -347,25 +348,15 @@ last_compaction(const char *archive, const struct arch_run *runs, size_t n)
 static int
 write_stamp(const char *archive, int64_t t)
 {
-	char *p = stamp_path(archive), *tmp = NULL;
-	int fd = -1, rc = -1;
+	struct chj_error e;
+	char *p = stamp_path(archive);
 	char line[32];
-	int len = snprintf(line, sizeof line, "%lld\n", (long long)t);
+	int len = snprintf(line, sizeof line, "%lld\n", (long long)t), rc;
 
-	if (p == NULL || asprintf(&tmp, "%s.tmp", p) < 0)
-		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, line, (size_t)len) != len || fsync(fd) < 0)
-		goto out;
-	if (rename(tmp, p) < 0)
-		goto out;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && tmp != NULL)
-		unlink(tmp);
-	free(tmp);
+	if (p == NULL)
+		return -1;
+	/* a crash leaves the last stamp or this one, never a truncated file */
+	rc = atomicfile_write(p, line, (size_t)len, 0600, &e);
 	free(p);
 	return rc;
 }

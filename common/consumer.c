@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "atomicfile.h"
 #include "consumer.h"
 #include "path.h"
 
@@ -225,30 +226,11 @@ fail:
 	return -1;
 }
 
-/* fsyncs the directory so a rename or unlink in it is durable. */
+/* The cursor file's text. Returns its length (>= size: truncated). */
 static int
-fsync_dir(const char *dir)
+consumer_state_format(const struct consumer_state *st, char *buf, size_t size)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-int
-consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
-{
-	char *p = NULL, *tmp = NULL;
-	char buf[1024];
-	int fd = -1, len, ret = -1;
-
-	if (!consumer_name_valid(name))
-		return cerr(cs, "invalid consumer name '%s'", name);
-	len = snprintf(buf, sizeof buf,
+	int len = snprintf(buf, size,
 	    "# chjournal consumer cursor: written by chjournal, do not edit\n"
 	    "has_committed=%d\ncommitted_journal_id=%s\ncommitted_seq=%" PRId64 "\n"
 	    "committed_time=%" PRId64 "\ncommit_time=%" PRId64 "\n"
@@ -259,56 +241,38 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 	    st->committed_seq, st->committed_time, st->commit_time,
 	    st->has_open, st->open_journal_id[0] ? st->open_journal_id : "00000000000000000000000000000000",
 	    st->open_seq, st->open_time, st->open_full, st->open_after_seq);
+
 	/* keys an older chjournal ignores; absent, the open run has no id and
 	 * commits its own begin point */
-	if (st->open_run_id[0] != '\0')
-		len += snprintf(buf + len, sizeof buf - (size_t)len, "open_run_id=%s\n", st->open_run_id);
-	if (st->floor_journal_id[0] != '\0')
-		len += snprintf(buf + len, sizeof buf - (size_t)len,
+	if (len >= 0 && (size_t)len < size && st->open_run_id[0] != '\0')
+		len += snprintf(buf + len, size - (size_t)len, "open_run_id=%s\n", st->open_run_id);
+	if (len >= 0 && (size_t)len < size && st->floor_journal_id[0] != '\0')
+		len += snprintf(buf + len, size - (size_t)len,
 		    "open_floor_journal_id=%s\nopen_floor_seq=%" PRId64 "\nopen_floor_time=%" PRId64 "\n",
 		    st->floor_journal_id, st->floor_seq, st->floor_time);
-	p = path_join(cs->dir, name);
-	tmp = p ? malloc(strlen(cs->dir) + strlen(name) + 8) : NULL;
-	if (tmp == NULL) {
-		cerr(cs, "out of memory");
-		goto done;
-	}
-	/* ".NAME.tmp" is never a valid consumer name (leading '.') */
-	sprintf(tmp, "%s/.%s.tmp", cs->dir, name);
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
-		goto done;
-	}
-	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
-		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
-		unlink(tmp);
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		cerr(cs, "cannot write consumer '%s' ('%s'): %s", name, tmp, strerror(errno));
-		unlink(tmp);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, p) < 0) {
-		cerr(cs, "cannot replace consumer '%s' ('%s'): %s", name, p, strerror(errno));
-		unlink(tmp);
-		goto done;
-	}
-	if (fsync_dir(cs->dir) < 0) {
-		cerr(cs, "cannot sync consumers directory '%s': %s", cs->dir, strerror(errno));
-		goto done;
-	}
-	ret = 0;
-done:
-	if (fd >= 0)
-		close(fd);
+	return len;
+}
+
+int
+consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
+{
+	struct chj_error e;
+	char *p;
+	char buf[1024];
+	int len, rc;
+
+	if (!consumer_name_valid(name))
+		return cerr(cs, "invalid consumer name '%s'", name);
+	len = consumer_state_format(st, buf, sizeof buf);
+	if (len < 0 || (size_t)len >= sizeof buf)
+		return cerr(cs, "consumer '%s': cursor too long", name);
+	if ((p = path_join(cs->dir, name)) == NULL)
+		return cerr(cs, "out of memory");
+	rc = atomicfile_write(p, buf, (size_t)len, 0600, &e);
 	free(p);
-	free(tmp);
-	return ret;
+	if (rc < 0)
+		return cerr(cs, "cannot write consumer '%s': %s", name, e.msg);
+	return 0;
 }
 
 int
@@ -328,8 +292,14 @@ consumer_remove(struct consumers *cs, const char *name)
 			return 1;
 		return cerr(cs, "cannot remove consumer '%s': %s", name, strerror(e));
 	}
+	/* durable: a forgotten consumer must not come back after a crash */
+	if (atomicfile_sync_dir(p) < 0) {
+		int e = errno;
+
+		free(p);
+		return cerr(cs, "cannot sync consumers directory '%s': %s", cs->dir, strerror(e));
+	}
 	free(p);
-	fsync_dir(cs->dir);
 	return 0;
 }
 

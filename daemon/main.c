@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "config.h"
 #include "consumer.h"
 #include "daemonlock.h"
@@ -705,23 +706,12 @@ usage(FILE *f)
 }
 
 static int
-write_pidfile(const char *file)
+write_pidfile(const char *file, struct chj_error *e)
 {
-	char tmp[4096], buf[32];
-	int fd, n;
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
-		return -1;
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return rename(tmp, file);
+	return atomicfile_write(file, buf, (size_t)n, 0644, e);
 }
 
 int
@@ -813,8 +803,10 @@ main(int argc, char **argv)
 	}
 	d.started = time(NULL);
 	if (pidfile != NULL) {
-		if (write_pidfile(pidfile) < 0) {
-			log_error("cannot write pid file '%s': %s", pidfile, strerror(errno));
+		struct chj_error e;
+
+		if (write_pidfile(pidfile, &e) < 0) {
+			log_error("cannot write pid file: %s", e.msg);
 			goto out;
 		}
 		wrote_pidfile = 1;

@@ -130,7 +130,6 @@ int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const uns
 int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen);
 int arch_read_tail(int fd, int64_t end, unsigned char tail[8]);
 int arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen);
-int arch_fsync_dir(const char *path);
 int arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s);
 int arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name,
     int64_t time, char *run_name, size_t namelen);

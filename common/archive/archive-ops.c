@@ -12,6 +12,7 @@
 
 #include "archive-int.h"
 #include "array.h"
+#include "atomicfile.h"
 
 int
 arch_reindex(const char *path, char *err, size_t errlen)
@@ -546,6 +547,7 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 {
 	struct arch *from = NULL, *to = NULL;
 	struct arch_run *runs = NULL;
+	struct chj_error e;
 	size_t nruns = 0, i, r = 0;
 	char *tmp = NULL, *tidx = NULL;
 	int64_t lo = 0;
@@ -593,16 +595,14 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 	 * without one (rebuilt at the next open), never the new archive with
 	 * the old sidecar. */
 	unlink_sidecar(from->idx);
-	if (rename(tmp, path) < 0) {
-		arch_seterr(err, errlen, "compact: cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+	if (atomicfile_publish(tmp, path, &e) < 0) {
+		arch_seterr(err, errlen, "compact: %s", e.msg);
 		goto out;
 	}
-	if (rename(tidx, from->idx) < 0) {
-		arch_seterr(err, errlen, "compact: cannot rename '%s': %s (reindex rebuilds it)", tidx,
-		    strerror(errno));
+	if (atomicfile_publish(tidx, from->idx, &e) < 0) {
+		arch_seterr(err, errlen, "compact: %s (reindex rebuilds it)", e.msg);
 		goto out;
 	}
-	arch_fsync_dir(path);
 	rc = 0;
 	goto out;
 oom:

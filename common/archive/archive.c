@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "atomicfile.h"
 #include "array.h"
 
 #define SIDECAR_FORMAT 1
@@ -49,30 +50,6 @@ arch_sidecar_path(const char *path)
 		strcpy(s + l, ".idx");
 	}
 	return s;
-}
-
-int
-arch_fsync_dir(const char *path)
-{
-	char *d = strdup(path), *sl;
-	int fd, rc;
-
-	if (d == NULL)
-		return -1;
-	sl = strrchr(d, '/');
-	if (sl == NULL)
-		strcpy(d, ".");
-	else if (sl == d)
-		d[1] = '\0';
-	else
-		*sl = '\0';
-	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(d);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
 }
 
 int
@@ -252,52 +229,46 @@ fail:
 int
 sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen)
 {
-	size_t l = strlen(idx);
-	char *tmp = malloc(l + 16);
+	struct atomicfile af;
+	struct chj_error e;
 	sqlite3 *db = NULL;
-	int tfd, rc = -1;
+	char *journal = NULL;
 
-	if (tmp == NULL) {
-		arch_seterr(err, errlen, "out of memory");
+	/* created here, not by SQLite, so it is 0600 whatever the umask */
+	if (atomicfile_begin(&af, idx, 0600, &e) < 0) {
+		arch_seterr(err, errlen, "cannot create sidecar: %s", e.msg);
 		return -1;
 	}
-	snprintf(tmp, l + 16, "%s.tmp", idx);
-	unlink(tmp);
-	snprintf(tmp, l + 16, "%s.tmp-journal", idx);
-	unlink(tmp);
-	snprintf(tmp, l + 16, "%s.tmp", idx);
-	/* created here, not by SQLite, so it is 0600 whatever the umask */
-	tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (tfd < 0) {
-		arch_seterr(err, errlen, "cannot create sidecar '%s': %s", tmp, strerror(errno));
-		goto out;
+	close(af.fd);
+	af.fd = -1;
+	/* a crashed rebuild's rollback journal would be played into the new file */
+	if (asprintf(&journal, "%s-journal", af.tmp) < 0) {
+		arch_seterr(err, errlen, "out of memory");
+		goto fail;
 	}
-	fchmod(tfd, 0600);
-	close(tfd);
-	if (arch_open_db(&db, tmp, SQLITE_OPEN_READWRITE, err, errlen) < 0 ||
+	unlink(journal);
+	free(journal);
+	if (arch_open_db(&db, af.tmp, SQLITE_OPEN_READWRITE, err, errlen) < 0 ||
 	    sidecar_schema(db, err, errlen) < 0)
-		goto out;
+		goto fail;
 	*end = arch_scan_into(fd, 0, size, db, 1, NULL, NULL, NULL, NULL, NULL, 0, err, errlen);
 	if (*end < 0)
-		goto out;
+		goto fail;
 	if (sqlite3_close(db) != SQLITE_OK) {
-		arch_seterr(err, errlen, "cannot close sidecar '%s'", tmp);
+		arch_seterr(err, errlen, "cannot close sidecar '%s'", af.tmp);
 		db = NULL;
-		goto out;
+		goto fail;
 	}
 	db = NULL;
-	if (rename(tmp, idx) < 0) {
-		arch_seterr(err, errlen, "cannot rename '%s' to '%s': %s", tmp, idx, strerror(errno));
-		goto out;
+	if (atomicfile_commit(&af, &e) < 0) {
+		arch_seterr(err, errlen, "cannot write sidecar: %s", e.msg);
+		return -1;
 	}
-	arch_fsync_dir(idx);
-	rc = 0;
-out:
+	return 0;
+fail:
 	sqlite3_close(db);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	atomicfile_rollback(&af);
+	return -1;
 }
 
 /* Whether the sidecar at a->idx can be used for the archive as it is:
@@ -439,7 +410,7 @@ arch_open_append(struct arch *a)
 		a->fd = open(a->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (a->fd >= 0) {
 			fchmod(a->fd, 0600);
-			arch_fsync_dir(a->path);
+			atomicfile_sync_dir(a->path);
 		} else if (errno == EEXIST) {
 			a->fd = open(a->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		}

@@ -1,0 +1,31 @@
+/* error.h: the library's one error model, as libarchive's archive_set_error()
+ * and SQLite's errcode/errmsg: a code to decide on, the errno when a system
+ * call failed, and a message for people. A handle keeps one; a function that
+ * fails fills it and returns -1; callers decide on the code, never on the
+ * message text. */
+#ifndef CHJ_ERROR_H
+#define CHJ_ERROR_H
+
+enum chj_code {
+	CHJ_OK = 0,
+	CHJ_ERR_SYS,           /* a system call failed: see errnum */
+	CHJ_ERR_NOMEM,
+	CHJ_ERR_NOTFOUND,      /* the subject does not exist */
+	CHJ_ERR_CORRUPT,       /* a file is not what it should be */
+	CHJ_ERR_REFUSED,       /* refused by a rule (a run that is not the open one, ...) */
+	CHJ_ERR_JOURNAL,       /* the journal (SQLite) failed */
+};
+
+struct chj_error {
+	enum chj_code code;
+	int errnum;            /* errno, for CHJ_ERR_SYS (0 otherwise) */
+	char msg[1024];
+};
+
+/* Fills e and returns -1. The message names the subject; with errnum != 0
+ * ": strerror(errnum)" is appended. */
+int chj_error_set(struct chj_error *e, enum chj_code code, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void chj_error_clear(struct chj_error *e);
+
+#endif
