@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "archive/archive.h"
 #include "archive/manifest.h"
+#include "archive/runsel.h"
 #include "array.h"
 #include "cyrus/cyrus.h"
 #include "path.h"
@@ -618,89 +619,27 @@ out:
 
 /* ---- choosing the run ---- */
 
+/* The run sel picks: r->run and its name. */
 static int
-parse_utc(const char *s, int64_t *t)
-{
-	static const char *const formats[] = {
-		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d",
-	};
-	struct tm tm;
-	size_t i;
-
-	if (s[0] == '@') {
-		char *end;
-		long long v = strtoll(s + 1, &end, 10);
-
-		if (s[1] == '\0' || *end != '\0')
-			return -1;
-		*t = v;
-		return 0;
-	}
-	for (i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-		const char *end;
-
-		memset(&tm, 0, sizeof tm);
-		end = strptime(s, formats[i], &tm);
-		if (end != NULL && *end == '\0') {
-			*t = (int64_t)timegm(&tm);
-			if (i == 3)
-				*t += 86399;    /* a day: its last run */
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Picks the run: by name, by time (the last at or before it), else the last. */
-static int
-choose_run(struct restore *r, const char *at, char *name, size_t namelen)
+choose_run(struct restore *r, const struct runsel *sel, char *name, size_t namelen)
 {
 	struct arch_run *runs = NULL;
+	struct chj_error e;
 	size_t n = 0, i;
-	int64_t t;
-	int rc = -1;
 
 	if (arch_runs(r->ar, &runs, &n) < 0) {
 		agent_error("%s", arch_error(r->ar));
 		return -1;
 	}
-	if (n == 0) {
-		agent_error("archive '%s' holds no complete run", r->archive);
-		goto out;
+	if (runsel_pick(sel, runs, n, r->archive, &i, &e) < 0) {
+		free(runs);
+		agent_error("%s", e.msg);
+		return -1;
 	}
-	r->run = runs[n - 1].id;
-	snprintf(name, namelen, "%s", runs[n - 1].name);
-	if (at == NULL) {
-		rc = 0;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (strcmp(runs[i].name, at) == 0) {
-			r->run = runs[i].id;
-			snprintf(name, namelen, "%s", runs[i].name);
-			rc = 0;
-			goto out;
-		}
-	if (parse_utc(at, &t) < 0) {
-		agent_usage_error("restore", "--at '%s': not a run name nor a time "
-		    "(YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME)", at);
-		rc = -2;
-		goto out;
-	}
-	r->run = 0;
-	for (i = 0; i < n; i++)
-		if (runs[i].time <= t) {
-			r->run = runs[i].id;
-			snprintf(name, namelen, "%s", runs[i].name);
-		}
-	if (r->run == 0) {
-		agent_error("the archive holds no run at or before '%s' (the first is %s)", at, runs[0].name);
-		goto out;
-	}
-	rc = 0;
-out:
+	r->run = runs[i].id;
+	snprintf(name, namelen, "%s", runs[i].name);
 	free(runs);
-	return rc;
+	return 0;
 }
 
 static int
@@ -725,10 +664,11 @@ int
 cmd_restore(struct agent *a, int argc, char **argv)
 {
 	struct restore r;
-	const char *archive = NULL, *at = NULL;
+	const char *archive = NULL;
 	char **only = NULL, err[ARCH_ERR_MAX], runname[64];
+	struct runsel sel = { .kind = RUNSEL_NEWEST };
 	size_t nonly = 0;
-	int i, rc = EXIT_ERROR, cr;
+	int i, rc = EXIT_ERROR, o;
 
 	(void)a;
 	memset(&r, 0, sizeof r);
@@ -740,10 +680,13 @@ cmd_restore(struct agent *a, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *v;
 
-		if (agent_opt_value(argc, argv, &i, "--to", &v))
+		if ((o = agent_opt_at("restore", argc, argv, &i, &sel)) != 0) {
+			if (o < 0) {
+				free(only);
+				return EXIT_USAGE;
+			}
+		} else if (agent_opt_value(argc, argv, &i, "--to", &v))
 			r.to = v;
-		else if (agent_opt_value(argc, argv, &i, "--at", &v))
-			at = v;
 		else if (agent_opt_value(argc, argv, &i, "--folder", &v))
 			only[nonly++] = (char *)v;
 		else if (argv[i][0] == '-' || archive != NULL) {
@@ -761,11 +704,8 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		goto out;
 	}
 	r.archive = archive;
-	cr = choose_run(&r, at, runname, sizeof runname);
-	if (cr < 0) {
-		rc = cr == -2 ? EXIT_USAGE : EXIT_ERROR;
+	if (choose_run(&r, &sel, runname, sizeof runname) < 0)
 		goto out;
-	}
 	if (read_run_manifest(&r) < 0)
 		goto out;
 	if (mkdir(r.to, 0700) < 0 && errno != EEXIST) {
