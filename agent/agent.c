@@ -100,8 +100,9 @@ const struct agent_command agent_commands[] = {
 	  "DIR/spool/PARTITION/PATH with its cyrus.header, cyrus.index, cyrus.annotations and\n"
 	  "every message file <uid>., byte for byte; the seen, subscription and sieve files in\n"
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
-	  "only those folders. Nothing is written outside DIR; existing files are never\n"
-	  "overwritten; files are created mode 0600, without owners or set-id bits." },
+	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
+	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
+	  "without owners or set-id bits." },
 	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
 	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"

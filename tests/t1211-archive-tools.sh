@@ -132,11 +132,11 @@ expect_success 'show: the runs, and one run' '
 # at_picks AT RUN NAME: show and restore --at AT both pick run RUN, NAME
 at_picks() {
 	"$A" show forms.tar.gz --at "$1" >out && grep -qx "run $2 $3 .*" out &&
-	rm -rf r && "$A" restore forms.tar.gz --at "$1" --to r >out &&
+	rm -rf r && "$A" restore forms.tar.gz --at "$1" --to r/a/b >out &&
 	grep -q "^restored run $3 of user .u.: 0 folders" out || { echo "--at $1"; cat out; return 1; }
 }
 
-expect_success 'show and restore read every form of --at alike' '
+expect_success 'show and restore read every form of --at alike; --to makes missing parents' '
 	mkarch forms.tar.gz forms &&
 	at_picks 2 2 20240101T120000Z &&
 	at_picks 20240101T100000Z 1 20240101T100000Z &&
@@ -148,6 +148,7 @@ expect_success 'show and restore read every form of --at alike' '
 	at_picks 2024-01-03 3 20240103T000000Z &&
 	at_picks @1704240000 3 20240103T000000Z &&
 	at_picks @1704239999 2 20240101T120000Z &&
+	test -d r/a/b &&
 	status_is 1 "$A" restore forms.tar.gz --at 4 --to r2 2>err &&
 	grep -qx "chjournal: archive .forms.tar.gz. has no run 4 (its runs are numbered 1 to 3)" err &&
 	status_is 2 "$A" restore forms.tar.gz --at 2024-02-30 --to r2 2>err &&
