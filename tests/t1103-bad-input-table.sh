@@ -259,6 +259,7 @@ show --at a run name it does not have | 1 | = | chjournal: archive '@T@/ar/ok.ta
 show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at or before '1999-01-01' (the first is 20260101T000000Z) | chj show "$TRASH/ar/ok.tar.gz" --at 1999-01-01
 compact --keep-days 0 | 2 | = | chjournal compact: --keep-days '0': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 0
 compact --keep-days abc | 2 | = | chjournal compact: --keep-days 'abc': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days abc
+compact --keep-days without a value | 2 | = | chjournal compact: --keep-days needs a number of days | chj compact "$TRASH/ar/ok.tar.gz" --keep-days
 EOF
 )
 
