@@ -60,7 +60,7 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 /* Reads the options; 0, or the exit status of a usage error (printed). */
 static int
 parse_args(int argc, char **argv, const char **imapd, const char **to, const char **consumer,
-    struct cyrus_users *only)
+    struct strvec *only)
 {
 	int i;
 
@@ -74,7 +74,7 @@ parse_args(int argc, char **argv, const char **imapd, const char **to, const cha
 		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
 			*consumer = v;
 		else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
-			if (v != NULL && cyrus_users_add(only, v) < 0)
+			if (v != NULL && strvec_add(only, v) < 0)
 				return agent_error("out of memory");
 		} else
 			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
@@ -86,6 +86,41 @@ parse_args(int argc, char **argv, const char **imapd, const char **to, const cha
 	return 0;
 }
 
+/* The consumer's run whose window is backed up. */
+struct window {
+	const char *consumer;
+	char run_id[CONSUMER_RUN_ID_SIZE];
+	const char *why;            /* a full run: why */
+	int64_t seq;                /* the journal seq it ends at */
+	int began;
+};
+
+/* Opens the consumer's run and lists the users its window changed. An open
+ * run is a backup that died (or runs still): it is taken over, which keeps
+ * its commit point; its own commit, if it comes, is refused by our run id.
+ * Returns 0, or -1 (printed). */
+static int
+window_users(struct agent *a, struct cyrus_backup *b, struct window *w, struct strvec *users)
+{
+	struct consumer_begin cb;
+	struct consumer_state st;
+
+	memset(&cb, 0, sizeof cb);
+	cb.replace = 1;
+	if (agent_run_begin(a, w->consumer, a->cfg.sync_timeout, &cb, &st) < 0)
+		return -1;
+	w->why = cb.full_reason;
+	snprintf(w->run_id, sizeof w->run_id, "%s", consumer_run_id(&st));
+	w->began = 1;
+	w->seq = st.open_seq;
+	if ((st.open_full ? cyrus_backup_all_users(b, users) :
+	    cyrus_backup_window_users(b, a->journal, &a->cfg, st.open_after_seq, users)) < 0) {
+		agent_error("%s", cyrus_backup_error(b)->msg);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cmd_backup(struct agent *a, int argc, char **argv)
 {
@@ -93,54 +128,33 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	struct cyrus_backup *b = NULL;
 	const struct cyrus_backup_stats *stats;
 	struct backup_ui ui;
-	struct consumer_state st;
-	struct consumer_begin cb;
-	struct cyrus_users users = { 0 }, only = { 0 };
+	struct window w;
+	struct strvec users = { 0 };
 	struct chj_error e;
-	const char *consumer = BACKUP_DEFAULT_CONSUMER, *why = NULL;
-	char run_id[CONSUMER_RUN_ID_SIZE] = "";
-	int64_t seq = 0;
-	int rc = EXIT_ERROR, pr, began = 0, failed;
+	int rc = EXIT_ERROR, pr, failed;
 
 	memset(&opts, 0, sizeof opts);
 	memset(&ui, 0, sizeof ui);
+	memset(&w, 0, sizeof w);
 	opts.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
 	opts.cb = on_event;
 	opts.ctx = &ui;
-	pr = parse_args(argc, argv, &opts.imapd_conf, &opts.to, &consumer, &only);
+	w.consumer = BACKUP_DEFAULT_CONSUMER;
+	/* named users (--user): each checked whole (pass one still skips what
+	 * is archived); the consumer is neither begun nor committed */
+	pr = parse_args(argc, argv, &opts.imapd_conf, &opts.to, &w.consumer, &users);
 	if (pr != 0)
 		goto out;
 	if (cyrus_backup_open(&b, &opts, &a->cfg, &e) < 0) {
 		agent_error("%s", e.msg);
 		goto out;
 	}
-	if (only.n > 0) {
-		/* named users: each checked whole (pass one still skips what is
-		 * archived); the consumer is neither begun nor committed */
-		users = only;
-		memset(&only, 0, sizeof only);
-	} else {
-		/* an open run is a backup that died (or runs still): take it
-		 * over, which keeps its commit point; its own commit, if it
-		 * comes, is refused by our run id */
-		memset(&cb, 0, sizeof cb);
-		cb.replace = 1;
-		if (agent_run_begin(a, consumer, a->cfg.sync_timeout, &cb, &st) < 0)
-			goto out;
-		why = cb.full_reason;
-		snprintf(run_id, sizeof run_id, "%s", consumer_run_id(&st));
-		began = 1;
-		seq = st.open_seq;
-		if ((st.open_full ? cyrus_backup_all_users(b, &users) :
-		    cyrus_backup_window_users(b, a->journal, &a->cfg, st.open_after_seq, &users)) < 0) {
-			agent_error("%s", cyrus_backup_error(b)->msg);
-			goto out;
-		}
-	}
-	cyrus_users_sort_unique(&users);
+	if (users.n == 0 && window_users(a, b, &w, &users) < 0)
+		goto out;
+	strvec_sort_unique(&users);
 	ui.show_progress = isatty(STDERR_FILENO);
 	progress_start(&ui.progress, "backup", "users", users.n);
-	failed = cyrus_backup_users(b, &users, seq);
+	failed = cyrus_backup_users(b, &users, w.seq);
 	if (failed < 0) {
 		agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
@@ -150,25 +164,25 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
 	    "(%llu bytes) added, %lu users failed%s%s\n", stats->users, stats->runs,
 	    stats->folders_changed, stats->messages, (unsigned long long)stats->bytes,
-	    stats->users_failed, why ? "; full run: " : "", why ? why : "");
+	    stats->users_failed, w.why ? "; full run: " : "", w.why ? w.why : "");
 	if (failed > 0) {
-		if (began)
-			agent_warn("consumer '%s' not committed: its window will be backed up again", consumer);
+		if (w.began)
+			agent_warn("consumer '%s' not committed: its window will be backed up again",
+			    w.consumer);
 		goto out;
 	}
 	/* every archive was fsynced by its run's commit: now the window may move */
-	if (began && agent_run_commit(a, consumer, run_id) < 0) {
-		began = 0;
+	if (w.began && agent_run_commit(a, w.consumer, w.run_id) < 0) {
+		w.began = 0;
 		goto out;
 	}
-	began = 0;
+	w.began = 0;
 	rc = EXIT_OK;
 out:
 	/* a run not committed is dropped: the next backup takes its window */
-	if (began)
-		agent_run_abort(a, consumer, run_id);
+	if (w.began)
+		agent_run_abort(a, w.consumer, w.run_id);
 	cyrus_backup_free(b);
-	cyrus_users_free(&users);
-	cyrus_users_free(&only);
+	strvec_free(&users);
 	return pr != 0 ? pr : rc;
 }

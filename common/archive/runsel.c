@@ -135,15 +135,44 @@ bad(struct chj_error *e, const char *at, const char *why)
 	return chj_error_set(e, CHJ_ERR_INVALID, 0, "bad --at '%s%s': %s", shown, *at ? "..." : "", why);
 }
 
-int
-runsel_parse(struct runsel *s, const char *at, struct chj_error *e)
+/* The forms of a run name and of a time into s: 1 read, 0 none of them,
+ * -1 one of them with values no calendar or clock has (why). */
+static int
+name_or_time(struct runsel *s, const char *at, const char **why)
 {
 	/* the times, with their variants (no Z; a space for the T) */
 	static const char *const times[] = {
 		"Y-m-dTH:M:SZ", "Y-m-dTH:M:S", "Y-m-d H:M:SZ", "Y-m-d H:M:S",
 	};
-	const char *why = NULL;
+	int64_t suffix;
 	size_t i;
+	int r;
+
+	/* a run name: YYYYmmddTHHMMSSZ and an optional .N (a later run of the
+	 * same second) */
+	if (strlen(at) >= 16 && (at[16] == '\0' || (at[16] == '.' && number(at + 17, &suffix) > 0))) {
+		char base[17];
+
+		memcpy(base, at, 16);
+		base[16] = '\0';
+		if ((r = date_form(base, "YmdTHMSZ", &s->time, why)) != 0) {
+			s->kind = RUNSEL_NAME;
+			return r;
+		}
+	}
+	s->kind = RUNSEL_TIME;
+	for (i = 0; i < sizeof times / sizeof times[0]; i++)
+		if ((r = date_form(at, times[i], &s->time, why)) != 0)
+			return r;
+	r = date_form(at, "Y-m-d", &s->time, why);
+	s->time += 86399;           /* the day's end: its last run */
+	return r;
+}
+
+int
+runsel_parse(struct runsel *s, const char *at, struct chj_error *e)
+{
+	const char *why = NULL;
 	int r;
 
 	memset(s, 0, sizeof *s);
@@ -158,54 +187,20 @@ runsel_parse(struct runsel *s, const char *at, struct chj_error *e)
 	if (r < 0)
 		return bad(e, at, "no run has so large a number");
 	if (r > 0) {
-		if (s->number == 0)
-			return bad(e, at, "runs are numbered from 1");
 		s->kind = RUNSEL_NUMBER;
-		return 0;
+		return s->number == 0 ? bad(e, at, "runs are numbered from 1") : 0;
 	}
 	if (at[0] == '@') {
+		s->kind = RUNSEL_TIME;
 		r = number(at + 1, &s->time);
 		if (r == 0)
 			return bad(e, at, "expected @ and the seconds since 1970-01-01 (UTC)");
-		if (r < 0)
-			return bad(e, at, "too far in the future");
-		s->kind = RUNSEL_TIME;
-		return 0;
+		return r < 0 ? bad(e, at, "too far in the future") : 0;
 	}
-	/* a run name: YYYYmmddTHHMMSSZ and an optional .N (a later run of the
-	 * same second) */
-	if (strlen(at) >= 16) {
-		char base[17];
-		int64_t suffix;
-
-		memcpy(base, at, 16);
-		base[16] = '\0';
-		if ((at[16] == '\0' || (at[16] == '.' && number(at + 17, &suffix) > 0)) &&
-		    (r = date_form(base, "YmdTHMSZ", &s->time, &why)) != 0) {
-			if (r < 0)
-				return bad(e, at, why);
-			s->kind = RUNSEL_NAME;
-			return 0;
-		}
-	}
-	for (i = 0; i < sizeof times / sizeof times[0]; i++) {
-		r = date_form(at, times[i], &s->time, &why);
-		if (r < 0)
-			return bad(e, at, why);
-		if (r > 0) {
-			s->kind = RUNSEL_TIME;
-			return 0;
-		}
-	}
-	r = date_form(at, "Y-m-d", &s->time, &why);
-	if (r < 0)
-		return bad(e, at, why);
-	if (r > 0) {
-		s->time += 86399;           /* the day's end: its last run */
-		s->kind = RUNSEL_TIME;
-		return 0;
-	}
-	return bad(e, at, RUNSEL_FORMS);
+	r = name_or_time(s, at, &why);
+	if (r == 0)
+		return bad(e, at, RUNSEL_FORMS);
+	return r < 0 ? bad(e, at, why) : 0;
 }
 
 int

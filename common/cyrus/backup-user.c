@@ -16,6 +16,7 @@
 
 #include "archive/archive.h"
 #include "archive/manifest.h"
+#include "array.h"
 #include "cyrus/backup-int.h"
 #include "path.h"
 
@@ -23,8 +24,9 @@
  * is stored once) and whether anything was added at all. */
 struct user_run {
 	struct arch *ar;
-	char **sha1s;
-	size_t nsha1, capsha1;
+	/* few next to the archive's: searching them one by one costs little
+	 * next to reading a message */
+	struct strvec sha1s;
 	unsigned long added;
 	struct manifest man;
 	struct chj_error err;
@@ -60,38 +62,6 @@ sha1_fd(int fd, unsigned char *digest, uint64_t *size)
 out:
 	EVP_MD_CTX_free(ctx);
 	return rc;
-}
-
-static int
-run_seen_sha1(struct user_run *r, const char *hex)
-{
-	size_t i;
-
-	/* a run adds few messages compared to the archive; a linear scan of
-	 * this run's own list is cheap next to reading the message */
-	for (i = 0; i < r->nsha1; i++)
-		if (strcmp(r->sha1s[i], hex) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-run_note_sha1(struct user_run *r, const char *hex)
-{
-	if (r->nsha1 == r->capsha1) {
-		size_t cap = r->capsha1 ? r->capsha1 * 2 : 64;
-		void *p = realloc(r->sha1s, cap * sizeof *r->sha1s);
-
-		if (p == NULL)
-			return -1;
-		r->sha1s = p;
-		r->capsha1 = cap;
-	}
-	r->sha1s[r->nsha1] = strdup(hex);
-	if (r->sha1s[r->nsha1] == NULL)
-		return -1;
-	r->nsha1++;
-	return 0;
 }
 
 /* Reads all of fd (from offset 0) into memory; *st is its fstat. */
@@ -197,7 +167,7 @@ store_message(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 
 	if (memcmp(rec->guid, zero, 20) != 0) {
 		cyrus_guid_hex(rec->guid, hex);
-		if (run_seen_sha1(r, hex))
+		if (strvec_has(&r->sha1s, hex))
 			return 0;
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		have = arch_has(r->ar, name);
@@ -235,7 +205,7 @@ store_message(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		goto out;
 	}
 	cyrus_guid_hex(digest, hex);
-	if (run_seen_sha1(r, hex)) {
+	if (strvec_has(&r->sha1s, hex)) {
 		rc = 0;
 		goto out;
 	}
@@ -244,7 +214,7 @@ store_message(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
 		goto out;
 	}
-	if (run_note_sha1(r, hex) < 0) {
+	if (strvec_add(&r->sha1s, hex) < 0) {
 		chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
@@ -597,7 +567,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	struct cyrus_backup_event ev;
 	struct user_run r;
 	char err[ARCH_ERR_MAX], runname[64], *file = NULL, *archive = NULL, *buf = NULL;
-	size_t len = 0, i;
+	size_t len = 0;
 	int rc = -1, began = 0;
 
 	*wrote = 0;
@@ -657,9 +627,7 @@ out:
 	}
 	if (rc < 0)
 		*e = r.err;
-	for (i = 0; i < r.nsha1; i++)
-		free(r.sha1s[i]);
-	free(r.sha1s);
+	strvec_free(&r.sha1s);
 	manifest_free(&r.man);
 	free(buf);
 	free(archive);

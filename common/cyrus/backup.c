@@ -12,40 +12,6 @@
 #include "config.h"
 #include "cyrus/backup-int.h"
 
-/* ---- the set of users ---- */
-
-int
-cyrus_users_add(struct cyrus_users *s, const char *u)
-{
-	char **nv = array_grow(s->v, s->n, &s->cap, sizeof *s->v, 64);
-
-	if (nv == NULL)
-		return -1;
-	s->v = nv;
-	s->v[s->n] = strdup(u);
-	if (s->v[s->n] == NULL)
-		return -1;
-	s->n++;
-	return 0;
-}
-
-void
-cyrus_users_sort_unique(struct cyrus_users *s)
-{
-	s->n = array_sort_unique_strings(s->v, s->n);
-}
-
-void
-cyrus_users_free(struct cyrus_users *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof *s);
-}
-
 /* ---- the handle ---- */
 
 /* Every place Cyrus keeps a user's state must be under a journal root, or
@@ -183,7 +149,7 @@ mailboxes_of(const struct cyrus_backup *b, const char *user, struct cyrus_mboxli
 /* ---- which users ---- */
 
 int
-cyrus_backup_all_users(struct cyrus_backup *b, struct cyrus_users *s)
+cyrus_backup_all_users(struct cyrus_backup *b, struct strvec *s)
 {
 	char **users = NULL;
 	size_t n = 0, i;
@@ -194,7 +160,7 @@ cyrus_backup_all_users(struct cyrus_backup *b, struct cyrus_users *s)
 	if (cyrus_mboxlist_users(&b->all, &users, &n) < 0)
 		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	for (i = 0; i < n; i++) {
-		if (rc == 0 && cyrus_users_add(s, users[i]) < 0)
+		if (rc == 0 && strvec_add(s, users[i]) < 0)
 			rc = chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		free(users[i]);
 	}
@@ -204,7 +170,7 @@ cyrus_backup_all_users(struct cyrus_backup *b, struct cyrus_users *s)
 
 /* Adds the users of paths[0..n); tells the paths whose user is unknown. */
 static int
-users_of_paths(struct cyrus_backup *b, char *const *paths, size_t n, struct cyrus_users *s)
+users_of_paths(struct cyrus_backup *b, char *const *paths, size_t n, struct strvec *s)
 {
 	size_t i;
 
@@ -224,7 +190,7 @@ users_of_paths(struct cyrus_backup *b, char *const *paths, size_t n, struct cyru
 			backup_tell(b, &ev);
 			continue;
 		}
-		if (r == 1 && cyrus_users_add(s, user) < 0) {
+		if (r == 1 && strvec_add(s, user) < 0) {
 			free(user);
 			return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		}
@@ -234,7 +200,7 @@ users_of_paths(struct cyrus_backup *b, char *const *paths, size_t n, struct cyru
 }
 
 int
-cyrus_backup_changed_users(struct cyrus_backup *b, const struct changeset *cs, struct cyrus_users *s)
+cyrus_backup_changed_users(struct cyrus_backup *b, const struct changeset *cs, struct strvec *s)
 {
 	if (users_of_paths(b, cs->paths, cs->npaths, s) < 0 ||
 	    users_of_paths(b, cs->deleted, cs->ndeleted, s) < 0)
@@ -244,7 +210,7 @@ cyrus_backup_changed_users(struct cyrus_backup *b, const struct changeset *cs, s
 
 int
 cyrus_backup_window_users(struct cyrus_backup *b, struct journal *j, const struct config *cfg,
-    int64_t after_seq, struct cyrus_users *s)
+    int64_t after_seq, struct strvec *s)
 {
 	struct changeset cs;
 	int rc;
@@ -298,7 +264,7 @@ backup_one(struct cyrus_backup *b, const char *user, int64_t seq)
 }
 
 int
-cyrus_backup_users(struct cyrus_backup *b, const struct cyrus_users *users, int64_t seq)
+cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t seq)
 {
 	unsigned long failed = b->stats.users_failed;
 	size_t i;

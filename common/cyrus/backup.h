@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "array.h"
 #include "error.h"
 
 struct changeset;
@@ -94,33 +95,25 @@ void cyrus_backup_free(struct cyrus_backup *b);
 const struct chj_error *cyrus_backup_error(const struct cyrus_backup *b);
 const struct cyrus_backup_stats *cyrus_backup_stats(const struct cyrus_backup *b);
 
-/* A set of user names; zero it to start. sort_unique sorts (bytewise) and
- * drops duplicates. add returns 0, or -1 when out of memory. */
-struct cyrus_users {
-	char **v;
-	size_t n, cap;
-};
-int cyrus_users_add(struct cyrus_users *s, const char *user);
-void cyrus_users_sort_unique(struct cyrus_users *s);
-void cyrus_users_free(struct cyrus_users *s);
+/* The users of a backup are a struct strvec (array.h) of their names. */
 
-/* Adds every user owning a mailbox (a full run) to s. 0 or -1. */
-int cyrus_backup_all_users(struct cyrus_backup *b, struct cyrus_users *s);
+/* Adds every user owning a mailbox (a full run) to users. 0 or -1. */
+int cyrus_backup_all_users(struct cyrus_backup *b, struct strvec *users);
 /* Adds the users cs's changed and deleted paths belong to (mailbox files,
- * per-user files in the config directory, sieve scripts) to s; a path that
+ * per-user files in the config directory, sieve scripts) to users; a path that
  * belongs to nobody (server files) adds none, one whose owner cannot be
  * read is told (CYRUS_BACKUP_PATH_SKIPPED) and passed over. 0 or -1. */
 int cyrus_backup_changed_users(struct cyrus_backup *b, const struct changeset *cs,
-    struct cyrus_users *s);
+    struct strvec *users);
 /* The same for the window of journal j after after_seq (changeset_build
  * with cfg): 0, or -1 when the window cannot be read completely. */
 int cyrus_backup_window_users(struct cyrus_backup *b, struct journal *j, const struct config *cfg,
-    int64_t after_seq, struct cyrus_users *s);
+    int64_t after_seq, struct strvec *users);
 
-/* Appends a run to the archive of each user of users (sorted, unique),
+/* Appends a run to the archive of each user of users (strvec_sort_unique'd),
  * recording seq (the journal seq the window ends at; 0 none) in its
  * manifest; tells each user's outcome as it goes. Returns how many users
  * failed, or -1 when none could be tried (the mailbox list unreadable). */
-int cyrus_backup_users(struct cyrus_backup *b, const struct cyrus_users *users, int64_t seq);
+int cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t seq);
 
 #endif

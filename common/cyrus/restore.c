@@ -28,8 +28,7 @@ struct meta_want {
 /* A message wanted: phase 2 */
 struct msg_want {
 	char name[64];              /* files/<sha1> */
-	char **dests;               /* every place this message goes */
-	size_t ndests, cap;
+	struct strvec dests;        /* every place this message goes */
 };
 
 struct restore {
@@ -229,17 +228,17 @@ msg_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		snprintf(err, errlen, "archive entry '%s' is not a file", e->name);
 		return -1;
 	}
-	if (create_from_stream(r->dirfd, mw->dests[0], s, NULL, NULL, &r->res->bytes, err, errlen) < 0)
+	if (create_from_stream(r->dirfd, mw->dests.v[0], s, NULL, NULL, &r->res->bytes, err, errlen) < 0)
 		return -1;
 	r->res->messages++;
 	/* the same message in several folders: hard links, as Cyrus's single
 	 * instance store had them */
-	for (i = 1; i < mw->ndests; i++) {
+	for (i = 1; i < mw->dests.n; i++) {
 		const char *name;
-		int pfd = open_parent(r->dirfd, mw->dests[i], &name);
+		int pfd = open_parent(r->dirfd, mw->dests.v[i], &name);
 
-		if (pfd < 0 || linkat(r->dirfd, mw->dests[0], pfd, name, 0) < 0) {
-			snprintf(err, errlen, "cannot create '%s': %s", mw->dests[i], strerror(errno));
+		if (pfd < 0 || linkat(r->dirfd, mw->dests.v[0], pfd, name, 0) < 0) {
+			snprintf(err, errlen, "cannot create '%s': %s", mw->dests.v[i], strerror(errno));
 			if (pfd >= 0)
 				close(pfd);
 			return -1;
@@ -261,7 +260,6 @@ static int
 msg_add(struct msg_want **v, size_t *n, size_t *cap, const char *name, const char *dest)
 {
 	struct msg_want *m, *nv;
-	char **nd;
 
 	/* only the last one is looked at: msg_merge joins the rest */
 	if (*n > 0 && strcmp((*v)[*n - 1].name, name) == 0) {
@@ -274,14 +272,7 @@ msg_add(struct msg_want **v, size_t *n, size_t *cap, const char *name, const cha
 		memset(m, 0, sizeof *m);
 		snprintf(m->name, sizeof m->name, "%s", name);
 	}
-	if ((nd = array_grow(m->dests, m->ndests, &m->cap, sizeof *m->dests, 2)) == NULL)
-		return -1;
-	m->dests = nd;
-	m->dests[m->ndests] = strdup(dest);
-	if (m->dests[m->ndests] == NULL)
-		return -1;
-	m->ndests++;
-	return 0;
+	return strvec_add(&m->dests, dest);
 }
 
 /* Merges entries with the same name after sorting. */
@@ -296,7 +287,8 @@ msg_merge(struct msg_want *v, size_t *n)
 	for (i = 0; i < *n; i++) {
 		if (j > 0 && strcmp(v[j - 1].name, v[i].name) == 0) {
 			struct msg_want *t = &v[j - 1];
-			char **p = realloc(t->dests, (t->ndests + v[i].ndests) * sizeof *t->dests);
+			char **p = array_reserve(t->dests.v, t->dests.n + v[i].dests.n, &t->dests.cap,
+			    sizeof *t->dests.v, 2);
 
 			if (p == NULL) {
 				/* keep what is owned: [0, j) merged, [i, n) untouched */
@@ -304,11 +296,10 @@ msg_merge(struct msg_want *v, size_t *n)
 				*n = j + (*n - i);
 				return -1;
 			}
-			t->dests = p;
-			t->cap = t->ndests + v[i].ndests;
-			for (k = 0; k < v[i].ndests; k++)
-				t->dests[t->ndests++] = v[i].dests[k];
-			free(v[i].dests);
+			t->dests.v = p;
+			for (k = 0; k < v[i].dests.n; k++)
+				t->dests.v[t->dests.n++] = v[i].dests.v[k];
+			free(v[i].dests.v);
 			continue;
 		}
 		v[j++] = v[i];
@@ -320,13 +311,10 @@ msg_merge(struct msg_want *v, size_t *n)
 static void
 msg_free(struct msg_want *v, size_t n)
 {
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < v[i].ndests; k++)
-			free(v[i].dests[k]);
-		free(v[i].dests);
-	}
+	for (i = 0; i < n; i++)
+		strvec_free(&v[i].dests);
 	free(v);
 }
 

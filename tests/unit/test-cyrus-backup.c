@@ -153,15 +153,15 @@ rows(struct fx *f, const char *const *paths, const unsigned *flags, size_t n)
 static void
 window_users(struct fx *f, int64_t after_seq, char *out, size_t len)
 {
-	struct cyrus_users u = { 0 };
+	struct strvec u = { 0 };
 	size_t i, o = 0;
 
 	assert_int_equal(cyrus_backup_window_users(f->b, f->j, &f->cfg, after_seq, &u), 0);
-	cyrus_users_sort_unique(&u);
+	strvec_sort_unique(&u);
 	out[0] = '\0';
 	for (i = 0; i < u.n; i++)
 		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? " " : "", u.v[i]);
-	cyrus_users_free(&u);
+	strvec_free(&u);
 }
 
 static void
@@ -203,13 +203,13 @@ test_changed_users(void **state)
 	snprintf(p, sizeof p, "%s/spool/uuid/q", f->top);
 	fx_rmtree(p);
 	{
-		struct cyrus_users u = { 0 };
+		struct strvec u = { 0 };
 
 		assert_int_equal(cyrus_backup_all_users(f->b, &u), 0);
 		assert_int_equal(u.n, 2);
 		assert_string_equal(u.v[0], "alice");
 		assert_string_equal(u.v[1], "bob");
-		cyrus_users_free(&u);
+		strvec_free(&u);
 	}
 }
 
@@ -217,16 +217,16 @@ test_changed_users(void **state)
 static int
 backup(struct fx *f, const char *names)
 {
-	struct cyrus_users u = { 0 };
+	struct strvec u = { 0 };
 	char *copy = strdup(names), *s, *save = NULL;
 	int failed;
 
 	for (s = strtok_r(copy, " ", &save); s != NULL; s = strtok_r(NULL, " ", &save))
-		assert_int_equal(cyrus_users_add(&u, s), 0);
+		assert_int_equal(strvec_add(&u, s), 0);
 	free(copy);
 	f->nevents = 0;
 	failed = cyrus_backup_users(f->b, &u, 42);
-	cyrus_users_free(&u);
+	strvec_free(&u);
 	return failed;
 }
 
