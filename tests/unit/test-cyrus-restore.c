@@ -1,10 +1,12 @@
 /* test-cyrus-restore.c: cmocka unit tests for the extraction of a run
- * (common/cyrus/restore.h) from a small synthetic archive written here with
+ * (common/cyrus/restore.h), and the check of an archive
+ * (common/cyrus/verify.h), on a small synthetic archive written here with
  * the archive's own API: two runs of two folders (a message shared by both,
  * hard-linked when restored), a per-user file and a sieve link; each run
  * restored byte for byte into a directory whose parents are missing; one
  * folder alone; a folder, a run or an archive that is not there; a file in
- * the way; names in the manifest that would leave the target. */
+ * the way; names in the manifest that would leave the target; verify
+ * finding a message an index references missing, and a lost sidecar. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -22,6 +24,7 @@
 #include "archive/manifest.h"
 #include "cyrus-fixture.h"
 #include "cyrus/restore.h"
+#include "cyrus/verify.h"
 
 #define U1 "0a1b2c3d-inbox"
 #define U2 "9f8e7d6c-sent"
@@ -340,6 +343,67 @@ test_unsafe(void **state)
 	assert_false(exists("u", "escaped"));
 }
 
+struct said {
+	int problems, notes;
+	char last[2048];
+};
+
+static void
+say(void *ctx, int problem, const char *msg)
+{
+	struct said *w = ctx;
+
+	if (problem)
+		w->problems++;
+	else
+		w->notes++;
+	snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+static void
+test_verify(void **state)
+{
+	struct said w;
+	struct chj_error e;
+	struct arch *a;
+	char err[ARCH_ERR_MAX], want[4400], hex[41], *idx;
+	unsigned char *x;
+	size_t len;
+	struct fx_msg lost[1] = { { 7, "From: x\r\n\r\nnever stored\r\n", 0 } };
+
+	(void)state;
+	make_archive(REL2);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
+	assert_int_equal(w.problems, 0);
+	/* the sidecar lost: rebuilt, said as a note, still good */
+	idx = arch_sidecar_path(apath);
+	assert_int_equal(unlink(idx), 0);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
+	assert_int_equal(w.notes, 1);
+	snprintf(want, sizeof want, "sidecar '%s' was missing: rebuilt from the archive", idx);
+	assert_string_equal(w.last, want);
+	free(idx);
+	/* a run whose index references a message nobody stored */
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	x = fx_index(lost, 1, &len);
+	add_file(a, "folders/" U1 "/cyrus.index", x, len);
+	free(x);
+	commit_run(a, REL2);
+	assert_int_equal(arch_close(a), 0);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 1);
+	fx_sha1_hex(lost[0].text, hex);
+	snprintf(want, sizeof want, "folders/" U1 "/cyrus.index references message %s, which the "
+	    "archive does not hold", hex);
+	assert_string_equal(w.last, want);
+	/* an archive that is not there */
+	snprintf(want, sizeof want, "%s/none.tar.gz", dir);
+	assert_int_equal(cyrus_verify(want, say, &w, &e), -1);
+	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+}
+
 int
 main(void)
 {
@@ -348,6 +412,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_one_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
