@@ -4,7 +4,6 @@
  * (common/cyrus/backup.h), prints what it says, and commits the consumer
  * only when every archive is safe. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
