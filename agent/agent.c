@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "archive/runsel.h"
 #include "path.h"
 
 const struct agent_command agent_commands[] = {
@@ -93,13 +94,15 @@ const struct agent_command agent_commands[] = {
 	  "/etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
-	  "Recreates under DIR the state of the last run (or of RUN, or of the last run at or\n"
-	  "before TIME: YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME): each folder in\n"
+	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
+	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
+	  "YYYY-mm-dd: its last run, or @UNIXTIME), as for show: each folder in\n"
 	  "DIR/spool/PARTITION/PATH with its cyrus.header, cyrus.index, cyrus.annotations and\n"
 	  "every message file <uid>., byte for byte; the seen, subscription and sieve files in\n"
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
-	  "only those folders. Nothing is written outside DIR; existing files are never\n"
-	  "overwritten; files are created mode 0600, without owners or set-id bits." },
+	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
+	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
+	  "without owners or set-id bits." },
 	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
 	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"
@@ -124,10 +127,11 @@ const struct agent_command agent_commands[] = {
 	{ "show", cmd_show, 0, "ARCHIVE [--at TIME|RUN]",
 	  "show an archive's runs, or one run's folders, messages and bytes",
 	  "Without --at: one line per run (number, name, UTC time, entries, bytes). With --at\n"
-	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, or a day: its last\n"
-	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
-	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
-	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
+	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day YYYY-mm-dd: its\n"
+	  "last run, or @UNIXTIME), as for restore: the folders alive at that run, the messages\n"
+	  "stored, the archive's data bytes up to it and the live share: the bytes of the\n"
+	  "newest copy of every entry at that run over all bytes stored up to it (what a\n"
+	  "compaction would keep, roughly)." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };
@@ -257,6 +261,25 @@ agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *time
 		return -1;
 	}
 	*timeout = (unsigned)t;
+	return 1;
+}
+
+int
+agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel)
+{
+	struct chj_error e;
+	const char *v;
+
+	if (!agent_opt_value(argc, argv, i, "--at", &v))
+		return 0;
+	if (v == NULL) {
+		agent_usage_error(cmd, "--at needs a time or a run");
+		return -1;
+	}
+	if (runsel_parse(sel, v, &e) < 0) {
+		agent_usage_error(cmd, "%s", e.msg);
+		return -1;
+	}
 	return 1;
 }
 

@@ -88,6 +88,11 @@ int agent_run_abort(struct agent *a, const char *name, const char *run_id);
  * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
 int agent_run_refused(const char *name, const struct consumer_state *st, int code,
     const char *run_id, enum agent_run_op op);
+/* Parses "--at RUN" at argv[*i] for cmd (archive/runsel.h's forms): 1
+ * parsed (into *sel), 0 not this option, -1 no or a bad value (usage error
+ * printed). */
+struct runsel;
+int agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel);
 /* Parses "--run ID" at argv[*i] for cmd: 1 parsed (into *run_id), 0 not this
  * option, -1 no value (usage error printed). */
 int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id);
