@@ -147,16 +147,47 @@ agent_find_command(const char *name)
 	return NULL;
 }
 
+/* Where agent_error and agent_warn go when not to stderr (agent_set_sink). */
+static agent_sink_fn sink_fn;
+static void *sink_ctx;
+
+void
+agent_set_sink(agent_sink_fn fn, void *ctx, agent_sink_fn *old_fn, void **old_ctx)
+{
+	if (old_fn != NULL)
+		*old_fn = sink_fn;
+	if (old_ctx != NULL)
+		*old_ctx = sink_ctx;
+	sink_fn = fn;
+	sink_ctx = ctx;
+}
+
+/* One line, to the sink or to stderr (in one write: lines of several
+ * threads do not mix). */
+static void
+say(int error, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n;
+
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	if (n < 0)
+		line[0] = '\0';
+	if (sink_fn != NULL) {
+		sink_fn(sink_ctx, error, line);
+		return;
+	}
+	fprintf(stderr, "chjournal: %s\n", line);
+}
+
 int
 agent_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chjournal: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_ERROR;
 }
 
@@ -165,11 +196,9 @@ agent_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chjournal: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(0, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "journal.h"
+#include "source.h"
 
 /* Exit statuses */
 #define EXIT_OK    0
@@ -56,7 +57,13 @@ int cmd_show(struct agent *, int, char **);
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);
 
-/* Prints "chjournal: MESSAGE" on stderr. Returns EXIT_ERROR. */
+/* Sends the lines of agent_error (error 1) and agent_warn (error 0) to fn
+ * instead of stderr, until set back (fn NULL: stderr); the previous sink
+ * into *old_fn, *old_ctx when not NULL. */
+typedef void (*agent_sink_fn)(void *ctx, int error, const char *line);
+void agent_set_sink(agent_sink_fn fn, void *ctx, agent_sink_fn *old_fn, void **old_ctx);
+
+/* Prints "chjournal: MESSAGE" on stderr (or to the sink). Returns EXIT_ERROR. */
 int agent_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "chjournal CMD: MESSAGE" and the usage line. Returns EXIT_USAGE. */
 int agent_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -88,6 +95,15 @@ int agent_run_abort(struct agent *a, const char *name, const char *run_id);
  * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
 int agent_run_refused(const char *name, const struct consumer_state *st, int code,
     const char *run_id, enum agent_run_op op);
+/* The journal side of a local source (source.h) on a's journal: begin (as
+ * `begin`, with its sync and the files open for writing), commit, abort
+ * and list (as `list -0`), their lines captured: errors into the error,
+ * warnings to the note. */
+void agent_runner(struct agent *a, struct source_runner *r);
+/* `list NAME [--run RUN_ID]` for what, to out: EXIT_OK or EXIT_ERROR (printed). */
+int agent_list(struct agent *a, const char *name, const char *run_id, enum source_list_what what,
+    int nul, FILE *out);
+
 /* Parses "--at RUN" at argv[*i] for cmd (archive/runsel.h's forms): 1
  * parsed (into *sel), 0 not this option, -1 no or a bad value (usage error
  * printed). */

@@ -37,8 +37,8 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 	struct backup_ui *ui = ctx;
 
 	switch (ev->kind) {
-	case CYRUS_BACKUP_PATH_SKIPPED:
-		agent_warn("'%s': %s (the path is not archived)", ev->path, ev->error->msg);
+	case CYRUS_BACKUP_BEGUN:
+		progress_start(&ui->progress, "backup", "users", ev->users);
 		break;
 	case CYRUS_BACKUP_TAIL_CUT:
 		agent_warn("archive '%s': a torn tail of %lld bytes (an interrupted run) was cut off",
@@ -54,6 +54,14 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 		show_progress(ui, 0);
 		break;
 	}
+}
+
+/* The source's own lines (a path no user can be found for, a run taken over). */
+static void
+on_note(void *ctx, const char *line)
+{
+	(void)ctx;
+	agent_warn("%s", line);
 }
 
 /* Reads the options; 0, or the exit status of a usage error (printed). */
@@ -85,76 +93,58 @@ parse_args(int argc, char **argv, const char **imapd, const char **to, const cha
 	return 0;
 }
 
-/* The consumer's run whose window is backed up. */
-struct window {
-	const char *consumer;
-	char run_id[CONSUMER_RUN_ID_SIZE];
-	const char *why;            /* a full run: why */
-	int64_t seq;                /* the journal seq it ends at */
-	int began;
-};
-
-/* Opens the consumer's run and lists the users its window changed. An open
- * run is a backup that died (or runs still): it is taken over, which keeps
- * its commit point; its own commit, if it comes, is refused by our run id.
- * Returns 0, or -1 (printed). */
-static int
-window_users(struct agent *a, struct cyrus_backup *b, struct window *w, struct strvec *users)
-{
-	struct consumer_begin cb;
-	struct consumer_state st;
-
-	memset(&cb, 0, sizeof cb);
-	cb.replace = 1;
-	if (agent_run_begin(a, w->consumer, a->cfg.sync_timeout, &cb, &st) < 0)
-		return -1;
-	w->why = cb.full_reason;
-	snprintf(w->run_id, sizeof w->run_id, "%s", consumer_run_id(&st));
-	w->began = 1;
-	w->seq = st.open_seq;
-	if ((st.open_full ? cyrus_backup_all_users(b, users) :
-	    cyrus_backup_window_users(b, a->journal, &a->cfg, st.open_after_seq, users)) < 0) {
-		agent_error("%s", cyrus_backup_error(b)->msg);
-		return -1;
-	}
-	return 0;
-}
-
 int
 cmd_backup(struct agent *a, int argc, char **argv)
 {
+	struct source_local_opts lo;
+	struct source_runner runner;
 	struct cyrus_backup_opts opts;
+	struct cyrus_backup_result res;
+	struct source *src = NULL;
 	struct cyrus_backup *b = NULL;
 	const struct cyrus_backup_stats *stats;
 	struct backup_ui ui;
-	struct window w;
 	struct strvec users = { 0 };
 	struct chj_error e;
+	const char *consumer = BACKUP_DEFAULT_CONSUMER;
 	int rc = EXIT_ERROR, pr, failed;
 
+	memset(&lo, 0, sizeof lo);
 	memset(&opts, 0, sizeof opts);
 	memset(&ui, 0, sizeof ui);
-	memset(&w, 0, sizeof w);
-	opts.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
-	opts.cb = on_event;
-	opts.ctx = &ui;
-	w.consumer = BACKUP_DEFAULT_CONSUMER;
+	memset(&res, 0, sizeof res);
+	lo.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
 	/* named users (--user): each checked whole (pass one still skips what
 	 * is archived); the consumer is neither begun nor committed */
-	pr = parse_args(argc, argv, &opts.imapd_conf, &opts.to, &w.consumer, &users);
+	pr = parse_args(argc, argv, &lo.imapd_conf, &opts.to, &consumer, &users);
 	if (pr != 0)
 		goto out;
-	if (cyrus_backup_open(&b, &opts, &a->cfg, &e) < 0) {
+	agent_runner(a, &runner);
+	lo.cfg = &a->cfg;
+	lo.journal = a->journal;
+	lo.runner = &runner;
+	if (source_local_open(&src, &lo, &e) < 0) {
 		agent_error("%s", e.msg);
 		goto out;
 	}
-	if (users.n == 0 && window_users(a, b, &w, &users) < 0)
+	src->note = on_note;
+	opts.source = src;
+	opts.cb = on_event;
+	opts.ctx = &ui;
+	if (cyrus_backup_open(&b, &opts, &e) < 0) {
+		agent_error("%s", e.msg);
 		goto out;
-	strvec_sort_unique(&users);
+	}
 	ui.show_progress = isatty(STDERR_FILENO);
-	progress_start(&ui.progress, "backup", "users", users.n);
-	failed = cyrus_backup_users(b, &users, w.seq);
-	if (failed < 0) {
+	if (users.n > 0) {
+		strvec_sort_unique(&users);
+		progress_start(&ui.progress, "backup", "users", users.n);
+		failed = cyrus_backup_users(b, &users, 0);
+		if (failed < 0) {
+			agent_error("%s", cyrus_backup_error(b)->msg);
+			goto out;
+		}
+	} else if (cyrus_backup_window(b, consumer, 0, &res) < 0 && res.run_id[0] == '\0') {
 		agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
@@ -163,25 +153,23 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
 	    "(%llu bytes) added, %lu users failed%s%s\n", stats->users, stats->runs,
 	    stats->folders_changed, stats->messages, (unsigned long long)stats->bytes,
-	    stats->users_failed, w.why ? "; full run: " : "", w.why ? w.why : "");
-	if (failed > 0) {
-		if (w.began)
+	    stats->users_failed, res.full_reason[0] ? "; full run: " : "", res.full_reason);
+	if (users.n > 0) {
+		rc = stats->users_failed > 0 ? EXIT_ERROR : EXIT_OK;
+		goto out;
+	}
+	if (!res.committed) {
+		if (res.failed_users > 0)
 			agent_warn("consumer '%s' not committed: its window will be backed up again",
-			    w.consumer);
+			    consumer);
+		else
+			agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
-	/* every archive was fsynced by its run's commit: now the window may move */
-	if (w.began && agent_run_commit(a, w.consumer, w.run_id) < 0) {
-		w.began = 0;
-		goto out;
-	}
-	w.began = 0;
 	rc = EXIT_OK;
 out:
-	/* a run not committed is dropped: the next backup takes its window */
-	if (w.began)
-		agent_run_abort(a, w.consumer, w.run_id);
 	cyrus_backup_free(b);
+	source_free(src);
 	strvec_free(&users);
 	return pr != 0 ? pr : rc;
 }
