@@ -57,23 +57,26 @@ const struct agent_command agent_commands[] = {
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
 	  "Exits 1, saying so, when no daemon runs or the timeout (default: key sync_timeout)\n"
 	  "passes." },
-	{ "query", cmd_query, NEEDS_JOURNAL, "[--since SEQ|@UNIXTIME] [--under PATH] [--json] [-0]",
+	{ "query", cmd_query, NEEDS_JOURNAL, "[--since SEQ|TIME|@UNIXTIME] [--under PATH] [--json] [-0]",
 	  "print the raw journal rows",
-	  "Prints the journal rows after SEQ (or changed at or after @UNIXTIME), optionally\n"
-	  "only below PATH: seq, time, what changed, path; then the rescan records. --json\n"
-	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
+	  "Prints the journal rows after SEQ (or changed at or after TIME: YYYY-MM-DDTHH:MM:SSZ,\n"
+	  "YYYY-MM-DD or @UNIXTIME, UTC), optionally only below PATH: seq, time (UTC, ISO 8601),\n"
+	  "what changed, path; then the rescan records. --json prints one JSON object per line,\n"
+	  "times in unix seconds; -0 ends each record with NUL instead of newline." },
 	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
 	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
-	  "and how many rows it is behind, database size. --json prints one JSON object;\n"
-	  "--prometheus prints the figures in the node_exporter text format (for its textfile\n"
-	  "collector)." },
+	  "(when it was made, and the begin it recorded) and how many rows it is behind,\n"
+	  "database size. Times are UTC, ISO 8601. --json prints one JSON object (times in unix\n"
+	  "seconds); --prometheus prints the figures in the node_exporter text format (for its\n"
+	  "textfile collector)." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
 	  "list the consumers and their cursors",
-	  "Lists every consumer, one per line: NAME, committed=TIME (of the committed begin,\n"
-	  "or never), seq=SEQ, open=TIME (the open run's begin, or no) and, for an open run,\n"
-	  "run=ID, tab-separated." },
+	  "Lists every consumer, one per line, tab-separated: NAME, committed_begin=TIME (the\n"
+	  "begin the last commit recorded: the next window starts there; or never),\n"
+	  "committed_at=TIME (when that commit was made; or never), seq=SEQ, open=TIME (the\n"
+	  "open run's begin, or no) and, for an open run, run=ID. Times are UTC, ISO 8601." },
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
@@ -215,6 +218,49 @@ agent_time_str(int64_t t, char *buf, size_t size)
 	}
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
 	return buf;
+}
+
+char *
+agent_utc_str(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, size, "@%lld", (long long)t);
+	else
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int
+agent_parse_time(const char *s, int64_t *t)
+{
+	static const char *const formats[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d" };
+	struct tm tm;
+	size_t i;
+	char *end;
+
+	if (s[0] == '@') {
+		long long v;
+
+		errno = 0;
+		v = strtoll(s + 1, &end, 10);
+		if (*end != '\0' || end == s + 1 || s[1] == '-' || s[1] == '+' || v < 0 ||
+		    errno == ERANGE)
+			return -1;
+		*t = (int64_t)v;
+		return 0;
+	}
+	for (i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+		memset(&tm, 0, sizeof tm);
+		end = strptime(s, formats[i], &tm);
+		if (end != NULL && *end == '\0') {
+			*t = (int64_t)timegm(&tm);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int

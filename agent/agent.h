@@ -120,8 +120,15 @@ int agent_json_string(FILE *out, const char *s);
 /* Writes the bytes of s as a JSON string of hex digits. */
 void agent_json_hex(FILE *out, const char *s);
 
-/* Formats a unix time as UTC "YYYY-MM-DDTHH:MM:SSZ". */
+/* The times of the text outputs (status, consumers, query) are ISO 8601 in
+ * UTC, "YYYY-MM-DDTHH:MM:SSZ"; --json gives unix times.
+ * agent_time_str: a time that may not have happened: "never" for t <= 0.
+ * agent_utc_str: any time, 0 as 1970-01-01T00:00:00Z. */
 char *agent_time_str(int64_t t, char *buf, size_t size);
+char *agent_utc_str(int64_t t, char *buf, size_t size);
+/* Parses a time given on the command line: "@UNIXTIME", "YYYY-MM-DDTHH:MM:SSZ"
+ * or "YYYY-MM-DD" (its midnight), UTC. Returns 0, or -1 when malformed. */
+int agent_parse_time(const char *s, int64_t *t);
 
 /* Simple option scanning shared by commands: returns 1 when argv[*i] is
  * "--name VALUE" or "--name=VALUE" (sets *val, advances *i). */

@@ -461,7 +461,7 @@ expect_success 'first job (complete: the consumer is new) lists the root, holds 
 	grep -q "job $JOB1: full: no committed run yet, 1 roots listed" "$BLOG" &&
 	grep -q "run (full: no committed run yet, 1 roots) committed" joblog.out &&
 	no_open_run &&
-	! grep -q "committed=never" consumers.out
+	! grep -q "committed_begin=never" consumers.out
 '
 
 expect_success 'a job with nothing changed saves nothing and commits' '
