@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -584,6 +583,9 @@ reload(struct daemon *d)
 	char err[512];
 	int excludes_changed;
 
+	/* logrotate's postrotate: the old file was moved away */
+	if (log_reopen() < 0)
+		log_error("cannot reopen the log file: %s: logging on to the old one", strerror(errno));
 	log_info("SIGHUP: reloading '%s'", d->config_file);
 	if (config_load(&nc, d->config_file) < 0) {
 		log_error("reload refused, keeping the running configuration: %s", nc.errmsg);
@@ -754,14 +756,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chjournald [-c FILE] [-v]... [--syslog] [--daemon --pidfile FILE]\n"
-	    "  -c, --config FILE  configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
-	    "  -v, --verbose      more log detail (repeatable)\n"
-	    "      --syslog       log to syslog instead of stderr\n"
-	    "      --daemon       detach from the terminal (logs go to syslog)\n"
-	    "      --pidfile FILE write the daemon's pid to FILE\n"
-	    "  -h, --help         this help\n"
-	    "      --version      print the version\n");
+	    "usage: chjournald [-c FILE] [-v]... [--syslog | --log-file FILE] [--daemon --pidfile FILE]\n"
+	    "  -c, --config FILE   configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
+	    "  -v, --verbose       more log detail (repeatable)\n"
+	    "      --syslog        log to syslog instead of stderr\n"
+	    "      --log-file FILE log to FILE (absolute; appended to, reopened on SIGHUP)\n"
+	    "      --daemon        detach from the terminal (logs go to syslog, or --log-file)\n"
+	    "      --pidfile FILE  write the daemon's pid to FILE\n"
+	    "  -h, --help          this help\n"
+	    "      --version       print the version\n");
 }
 
 static int
@@ -782,13 +785,14 @@ main(int argc, char **argv)
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pidfile", required_argument, NULL, 'P' },
+		{ "log-file", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d;
 	struct watcher_sink sink;
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *logfile = NULL;
 	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0;
 	size_t i;
 	char err[1024];
@@ -804,6 +808,7 @@ main(int argc, char **argv)
 		case 'S': use_syslog = 1; break;
 		case 'D': detach = 1; break;
 		case 'P': pidfile = optarg; break;
+		case 'L': logfile = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -816,6 +821,15 @@ main(int argc, char **argv)
 	}
 	if (pidfile != NULL && pidfile[0] != '/') {
 		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
+		return 2;
+	}
+	if (logfile != NULL && logfile[0] != '/') {
+		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", logfile);
+		return 2;
+	}
+	if (logfile != NULL && use_syslog) {
+		fprintf(stderr, "chjournald: --log-file and --syslog do not go together\n");
+		usage(stderr);
 		return 2;
 	}
 	d.config_file = config_choose_file(d.config_file);
@@ -843,22 +857,32 @@ main(int argc, char **argv)
 		fprintf(stderr, "chjournald: %s\n", err);
 		goto out;
 	}
+	/* before detaching: a log file that cannot be written is said here */
+	if (logfile != NULL && log_open_file(logfile) < 0) {
+		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", logfile, strerror(errno));
+		goto out;
+	}
 	if (detach) {
-		use_syslog = 1;
+		if (logfile == NULL)
+			use_syslog = 1;
 		if (daemon(0, 0) < 0) {
 			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
 			goto out;
 		}
 		/* the flock is shared with the child; the pid in it is not */
 		if (daemonlock_write_pid(d.lock_fd) < 0) {
-			syslog(LOG_ERR, "cannot write pid to the lock file: %m");
+			int e = errno;
+
+			log_init(logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
+			log_error("cannot write pid to the lock file: %s", strerror(e));
 			goto out;
 		}
 	}
 	{
 		int lvl = (int)d.cfg.log_level + d.verbosity;
 
-		log_init(use_syslog, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+		log_init(logfile != NULL ? LOG_TARGET_FILE : use_syslog ? LOG_TARGET_SYSLOG :
+		    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
 	}
 	d.started = time(NULL);
 	if (pidfile != NULL) {
@@ -907,7 +931,7 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
-	watcher_show_progress(d.watcher, !use_syslog && isatty(STDERR_FILENO));
+	watcher_show_progress(d.watcher, log_to_stderr() && isatty(STDERR_FILENO));
 	/* only fanotify reports writes outside the roots */
 	if (strcmp(watcher_backend(d.watcher), "fanotify") == 0 && (d.links = linkset_new()) == NULL) {
 		log_error("out of memory");
