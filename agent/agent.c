@@ -57,13 +57,13 @@ const struct agent_command agent_commands[] = {
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
 	  "Exits 1, saying so, when no daemon runs or the timeout (default: key sync_timeout)\n"
 	  "passes." },
-	{ "query", cmd_query, NEEDS_JOURNAL, "[--since SEQ|TIME|@UNIXTIME] [--under PATH] [--json] [-0]",
+	{ "query", cmd_query, NEEDS_JOURNAL | JOURNAL_RO, "[--since SEQ|TIME|@UNIXTIME] [--under PATH] [--json] [-0]",
 	  "print the raw journal rows",
 	  "Prints the journal rows after SEQ (or changed at or after TIME: YYYY-MM-DDTHH:MM:SSZ,\n"
 	  "YYYY-MM-DD or @UNIXTIME, UTC), optionally only below PATH: seq, time (UTC, ISO 8601),\n"
 	  "what changed, path; then the rescan records. --json prints one JSON object per line,\n"
 	  "times in unix seconds; -0 ends each record with NUL instead of newline." },
-	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
+	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
 	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
@@ -198,7 +198,8 @@ agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, in
 		    CONSUMER_NAME_MAX);
 		return -1;
 	}
-	if (consumers_open(cs, a->cfg.consumers, create) < 0) {
+	if (consumers_open(cs, a->cfg.consumers, create) < 0 ||
+	    (a->cfg.group != NULL && consumers_set_group(cs, a->cfg.gid, create) < 0)) {
 		agent_error("%s", cs->errmsg);
 		consumers_close(cs);
 		return -1;
@@ -385,7 +386,8 @@ main(int argc, char **argv)
 			rc = agent_error("out of memory");
 			goto done;
 		}
-		if (journal_open(a.journal, a.cfg.journal, 0) < 0) {
+		if (journal_open(a.journal, a.cfg.journal,
+		    (cmd->flags & JOURNAL_RO) ? JOURNAL_READONLY : 0) < 0) {
 			if (strstr(journal_errmsg(a.journal), "No such file") != NULL)
 				rc = agent_error("%s (has chjournald ever run with this configuration?)",
 				    journal_errmsg(a.journal));

@@ -18,6 +18,8 @@
 /* Command flags: what agent.c sets up before calling the command. */
 #define NEEDS_CONFIG  0x1
 #define NEEDS_JOURNAL 0x2    /* implies NEEDS_CONFIG */
+#define JOURNAL_RO    0x4    /* with NEEDS_JOURNAL: opened read-only, the command
+                              * never writes it (monitoring by a `group` member) */
 
 struct agent {
 	const char *config_file;

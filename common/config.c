@@ -2,6 +2,7 @@
  * '#' comments). Every error names the file, the line and the key. */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,7 +211,7 @@ static int
 config_set(struct config *c, const char *file, int line, const char *key, const char *v)
 {
 	static const char *single[] = { "journal", "consumers", "backend", "flush_interval_ms",
-		"batch_size", "sync_timeout", "pending_limit", "log_level" };
+		"batch_size", "sync_timeout", "pending_limit", "log_level", "group" };
 	char buf[PATH_MAX];
 	size_t k;
 
@@ -330,6 +331,25 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 			    file, line, v);
 			return -1;
 		}
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		struct group gr, *res = NULL;
+		char gbuf[16384];
+		int e = getgrnam_r(v, &gr, gbuf, sizeof gbuf, &res);
+
+		if (res == NULL) {
+			if (e != 0 && e != ENOENT && e != ESRCH)
+				config_error(c, "%s:%d: key 'group': cannot look up group '%s': %s", file, line,
+				    v, strerror(e));
+			else
+				config_error(c, "%s:%d: key 'group': no group named '%s'", file, line, v);
+			return -1;
+		}
+		free(c->group);
+		if ((c->group = strdup(v)) == NULL)
+			return -1;
+		c->gid = gr.gr_gid;
 		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {
@@ -562,6 +582,7 @@ config_free(struct config *c)
 		free(c->roots[i]);
 	free(c->roots);
 	free(c->root_missing);
+	free(c->group);
 	for (i = 0; i < c->nexcludes; i++) {
 		regfree(&c->excludes[i]);
 		free(c->exclude_sources[i]);

@@ -7,6 +7,7 @@
 
 #include <regex.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CONFIG_DEFAULT_FILE "/etc/chjournal.conf"
 #define CONFIG_DEFAULT_JOURNAL "/var/lib/chjournal/journal.db"
@@ -40,6 +41,8 @@ struct config {
 	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
 	unsigned pending_limit;  /* changes kept in memory while the journal is not writable */
 	enum config_log_level log_level;
+	char *group;             /* group that may read the journal and cursors, or NULL */
+	gid_t gid;               /* its id (when group is not NULL) */
 	int journal_line, consumers_line;   /* where they were set (0: default) */
 	unsigned seen;                      /* single-valued keys already given */
 	char errmsg[1024];

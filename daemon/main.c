@@ -27,6 +27,7 @@
 #include "mountwatch.h"
 #include "path.h"
 #include "pending.h"
+#include "stateperm.h"
 #include "watch.h"
 
 #define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
@@ -274,6 +275,7 @@ check_nfs_exports(struct daemon *d)
 }
 
 static int write_static_meta(struct daemon *d);
+static void apply_group(struct daemon *d);
 
 /* Newline-joined list of the roots (only the unwatched ones with
  * only_unwatched), as kept in the journal's meta. */
@@ -329,6 +331,7 @@ check_journal_identity(struct daemon *d)
 			log_warning("lock file of journal '%s' was removed: taken again", d->cfg.journal);
 			close(d->lock_fd);
 			d->lock_fd = fd;
+			apply_group(d);
 		}
 	}
 	if (stat(d->cfg.journal, &st) == 0 && st.st_dev == d->journal_dev &&
@@ -348,6 +351,7 @@ check_journal_identity(struct daemon *d)
 	free(d->unwatched_roots);
 	d->unwatched_roots = NULL;
 	note_journal_identity(d);
+	apply_group(d);
 	log_info("new journal id %s", journal_id(d->journal));
 	return write_static_meta(d);
 }
@@ -474,6 +478,23 @@ flush(struct daemon *d)
 }
 
 /* ---- start-up and reload ---- */
+
+/* The key `group`: who may read the journal, its status and the cursors
+ * (stateperm.h). A failure is no reason to stop journaling: said, and
+ * retried at the next reload. */
+static void
+apply_group(struct daemon *d)
+{
+	struct chj_error e;
+
+	if (d->cfg.group != NULL)
+		consumers_set_group(&d->consumers, d->cfg.gid, 0);
+	if (stateperm_apply(&d->cfg, &e) < 0)
+		log_error("%s: monitoring by group '%s' may not read the state", e.msg,
+		    d->cfg.group != NULL ? d->cfg.group : "(none)");
+	else if (d->cfg.group != NULL)
+		log_debug("journal, status and cursors readable by group '%s'", d->cfg.group);
+}
 
 /* Records what start-up must: the gap since the last flush (daemon down or
  * crashed) as a rescan of each root, and roots new to this journal as new
@@ -627,6 +648,7 @@ reload(struct daemon *d)
 	config_free(&old);
 	consumers_close(&d->consumers);
 	consumers_open(&d->consumers, d->cfg.consumers, 1);
+	apply_group(d);
 	write_static_meta(d);
 	check_nfs_exports(d);
 	/* records the mount state of the new roots, so their mounts are followed */
@@ -919,6 +941,7 @@ main(int argc, char **argv)
 		log_error("%s", d.consumers.errmsg);
 		goto out;
 	}
+	apply_group(&d);
 	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d.cfg.journal,
 	    journal_id(d.journal), d.cfg.nroots, config_backend_name(d.cfg.backend));
 	sink.ctx = &d;
