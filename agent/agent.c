@@ -131,6 +131,17 @@ const struct agent_command agent_commands[] = {
 	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
 	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
 	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
+	{ "check", cmd_check, 0, "",
+	  "check the configuration and the machine, as the agent sees them",
+	  "Checks the configuration file (every error, one line each, naming FILE:LINE and the\n"
+	  "key) and the machine: each root (a readable directory, writable for the sync\n"
+	  "cookies, its file system, NFS exports, the directories below it, counted up to a\n"
+	  "limit), the inotify limits against that count, what backend = auto would pick and\n"
+	  "why, the journal's directory (free space) and file (its schema, a daemon running on\n"
+	  "it, writable for begin), the consumers directory and every cursor. One line per\n"
+	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
+	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
+	  "checks the same as the daemon sees it." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };

@@ -41,6 +41,7 @@ struct agent_command {
 int cmd_abort(struct agent *, int, char **);
 int cmd_backup(struct agent *, int, char **);
 int cmd_begin(struct agent *, int, char **);
+int cmd_check(struct agent *, int, char **);
 int cmd_commit(struct agent *, int, char **);
 int cmd_compact(struct agent *, int, char **);
 int cmd_consumers(struct agent *, int, char **);

@@ -25,8 +25,10 @@
 #include "livestatus.h"
 #include "log.h"
 #include "mountwatch.h"
+#include "nfsexport.h"
 #include "path.h"
 #include "pending.h"
+#include "selfcheck.h"
 #include "stateperm.h"
 #include "watch.h"
 
@@ -216,41 +218,6 @@ check_mounts(struct daemon *d)
 		log_error("mount table: %s", err);
 }
 
-/* The kernel NFS server's export table: where its clients write through file
- * handles (open_by_handle_at), which inotify does not hear once the file's
- * name has left the dentry cache. */
-static const char *const nfs_export_tables[] = { "/proc/fs/nfsd/exports", "/var/lib/nfs/etab" };
-
-/* Adds each exported path of one table that is a root, above or below one
- * to text (newline-joined roots). */
-static void
-exported_roots_of(const struct config *cfg, const char *table, char *text, size_t size)
-{
-	char line[8192];
-	size_t i;
-	FILE *f = fopen(table, "re");
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof line, f) != NULL) {
-		char *end = line + strcspn(line, " \t\n");
-
-		if (line[0] != '/')
-			continue;        /* comments */
-		*end = '\0';
-		path_unescape_octal(line);
-		for (i = 0; i < cfg->nroots; i++) {
-			if ((path_is_under(cfg->roots[i], line) || path_is_under(line, cfg->roots[i])) &&
-			    !path_list_contains(text, cfg->roots[i]) &&
-			    strlen(text) + strlen(cfg->roots[i]) + 2 < size) {
-				strcat(text, cfg->roots[i]);
-				strcat(text, "\n");
-			}
-		}
-	}
-	fclose(f);
-}
-
 /* inotify does not hear writes by file handle: roots the kernel NFS server
  * exports are named in the log and in status (meta nfs_exported_roots). */
 static void
@@ -262,10 +229,10 @@ check_nfs_exports(struct daemon *d)
 	size_t i;
 
 	if (strcmp(watcher_backend(d->watcher), "inotify") == 0 && test_table != NULL)
-		exported_roots_of(&d->cfg, test_table, text, sizeof text);
+		nfsexport_roots(&d->cfg, test_table, text, sizeof text);
 	else if (strcmp(watcher_backend(d->watcher), "inotify") == 0)
-		for (i = 0; i < sizeof nfs_export_tables / sizeof nfs_export_tables[0]; i++)
-			exported_roots_of(&d->cfg, nfs_export_tables[i], text, sizeof text);
+		for (i = 0; nfsexport_tables[i] != NULL; i++)
+			nfsexport_roots(&d->cfg, nfsexport_tables[i], text, sizeof text);
 	if (text[0] != '\0')
 		log_warning("the kernel NFS server exports these roots (or a directory above or "
 		    "below them): %s inotify does not hear what its clients write once a file's name "
@@ -779,7 +746,11 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chjournald [-c FILE] [-v]... [--syslog | --log-file FILE] [--daemon --pidfile FILE]\n"
+	    "       chjournald [-c FILE] -t [-q]\n"
 	    "  -c, --config FILE   configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
+	    "  -t, --test          check the configuration and the machine, then exit (0: fine,\n"
+	    "                      1: an error that will break the daemon or the backups)\n"
+	    "  -q, --quiet         with -t: print only the warnings and errors\n"
 	    "  -v, --verbose       more log detail (repeatable)\n"
 	    "      --syslog        log to syslog instead of stderr\n"
 	    "      --log-file FILE log to FILE (absolute; appended to, reopened on SIGHUP)\n"
@@ -787,6 +758,51 @@ usage(FILE *f)
 	    "      --pidfile FILE  write the daemon's pid to FILE\n"
 	    "  -h, --help          this help\n"
 	    "      --version       print the version\n");
+}
+
+struct test_counts {
+	unsigned warnings, errors;
+	int quiet;
+};
+
+static void
+test_line(void *ctx, enum selfcheck_level level, const char *msg)
+{
+	struct test_counts *t = ctx;
+
+	t->warnings += level == SELFCHECK_WARNING;
+	t->errors += level == SELFCHECK_ERROR;
+	if (!t->quiet || level != SELFCHECK_OK)
+		printf("%s: %s\n", selfcheck_level_name(level), msg);
+}
+
+/* -t: the configuration and the machine, one line per finding on stdout
+ * (with quiet, the warnings and errors only); exit 1 on an error. CHJ_TEST_SYSCTL_DIR and CHJ_TEST_NFS_EXPORTS are test
+ * hooks, nothing to configure. */
+static int
+self_test(const char *config_file, int quiet)
+{
+	struct selfcheck_opts o;
+	struct test_counts t = { 0, 0, quiet };
+	struct chj_error e;
+	int worst;
+
+	memset(&o, 0, sizeof o);
+	o.role = SELFCHECK_DAEMON;
+	o.sysctl_dir = getenv("CHJ_TEST_SYSCTL_DIR");
+	o.nfs_table = getenv("CHJ_TEST_NFS_EXPORTS");
+	worst = selfcheck_run(config_file, &o, test_line, &t, &e);
+	if (worst < 0) {
+		fprintf(stderr, "chjournald: %s\n", e.msg);
+		return 1;
+	}
+	if (!quiet || t.errors)
+		printf("chjournald: test of '%s' %s: %u error%s, %u warning%s\n", config_file,
+	    t.errors ? "failed" : "passed", t.errors, t.errors == 1 ? "" : "s", t.warnings,
+	    t.warnings == 1 ? "" : "s");
+	if (fflush(stdout) != 0)
+		return 1;
+	return t.errors ? 1 : 0;
 }
 
 static int
@@ -808,6 +824,8 @@ main(int argc, char **argv)
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "log-file", required_argument, NULL, 'L' },
+		{ "test", no_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -815,7 +833,7 @@ main(int argc, char **argv)
 	struct daemon d;
 	struct watcher_sink sink;
 	const char *pidfile = NULL, *logfile = NULL;
-	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0;
+	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0, test = 0, quiet = 0;
 	size_t i;
 	char err[1024];
 	static char config_real[PATH_MAX];
@@ -823,7 +841,7 @@ main(int argc, char **argv)
 
 	memset(&d, 0, sizeof d);
 	d.lock_fd = d.sig_fd = -1;
-	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vhtq", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': d.config_file = optarg; break;
 		case 'v': d.verbosity++; break;
@@ -831,6 +849,8 @@ main(int argc, char **argv)
 		case 'D': detach = 1; break;
 		case 'P': pidfile = optarg; break;
 		case 'L': logfile = optarg; break;
+		case 't': test = 1; break;
+		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -845,6 +865,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
 		return 2;
 	}
+	if (quiet && !test) {
+		fprintf(stderr, "chjournald: -q goes with -t\n");
+		usage(stderr);
+		return 2;
+	}
+	if (test)
+		return self_test(config_choose_file(d.config_file), quiet);
 	if (logfile != NULL && logfile[0] != '/') {
 		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", logfile);
 		return 2;

@@ -135,6 +135,7 @@ assert_config_empty(const struct config *c)
 	assert_null(c->excludes);
 	assert_int_equal(c->nexcludes, 0);
 	assert_null(c->group);
+	assert_null(c->root_lines);
 }
 
 /* Parses text (with @ = T) and expects failure with exactly msg (@ = T). */
