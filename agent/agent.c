@@ -30,8 +30,9 @@ const struct agent_command agent_commands[] = {
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
-	  "with -0), every regular file and symlink under the roots created, written, changed\n"
-	  "or renamed since the consumer's last committed begin; everything for a full run.\n"
+	  "with -0 or --null), every regular file and symlink under the roots created,\n"
+	  "written, changed or renamed since the consumer's last committed begin; everything\n"
+	  "for a full run.\n"
 	  "--deleted prints instead the paths whose entries are gone (deleted, moved away, or\n"
 	  "replaced by an exchange or by an entry of another kind): remove each with what is\n"
 	  "below it, then add the list. --reconcile prints the directories that may have lost\n"
@@ -80,6 +81,17 @@ const struct agent_command agent_commands[] = {
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
+	{ "check", cmd_check, 0, "",
+	  "check the configuration and the machine, as the agent sees them",
+	  "Checks the configuration file (every error, one line each, naming FILE:LINE and the\n"
+	  "key) and the machine: each root (a readable directory, writable for the sync\n"
+	  "cookies, its file system, NFS exports, the directories below it, counted up to a\n"
+	  "limit), the inotify limits against that count, what backend = auto would pick and\n"
+	  "why, the journal's directory (free space) and file (its schema, a daemon running on\n"
+	  "it, writable for begin), the consumers directory and every cursor. One line per\n"
+	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
+	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
+	  "checks the same as the daemon sees it." },
 	{ "backup", cmd_backup, NEEDS_JOURNAL,
 	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...",
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
@@ -131,17 +143,6 @@ const struct agent_command agent_commands[] = {
 	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
 	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
 	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
-	{ "check", cmd_check, 0, "",
-	  "check the configuration and the machine, as the agent sees them",
-	  "Checks the configuration file (every error, one line each, naming FILE:LINE and the\n"
-	  "key) and the machine: each root (a readable directory, writable for the sync\n"
-	  "cookies, its file system, NFS exports, the directories below it, counted up to a\n"
-	  "limit), the inotify limits against that count, what backend = auto would pick and\n"
-	  "why, the journal's directory (free space) and file (its schema, a daemon running on\n"
-	  "it, writable for begin), the consumers directory and every cursor. One line per\n"
-	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
-	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
-	  "checks the same as the daemon sees it." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };
