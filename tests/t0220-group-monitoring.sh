@@ -68,6 +68,8 @@ expect_success 'state files are 0640 and directories 0750, group nogroup' '
 '
 
 expect_success 'a member runs status (text, --json, --prometheus) and query, writing nothing' '
+	# the daemon held still meanwhile: only what the member writes can differ
+	kill -STOP "$DAEMON_PID" &&
 	state_sum >before &&
 	as_member "$CHJOURNAL" -c "$CONF" status >st.out 2>st.err &&
 	test_cmp /dev/null st.err &&
@@ -82,10 +84,12 @@ expect_success 'a member runs status (text, --json, --prometheus) and query, wri
 	grep -F "$SPOOL/u/2." q.out &&
 	as_member "$CHJOURNAL" -c "$CONF" consumers | grep "^c1	committed_begin=" &&
 	state_sum >after &&
+	kill -CONT "$DAEMON_PID" &&
 	test_cmp before after
 '
 
 expect_success 'the member may not change anything' '
+	kill -CONT "$DAEMON_PID" &&
 	must_fail as_member "$CHJOURNAL" -c "$CONF" begin c2 2>err.out &&
 	must_fail as_member "$CHJOURNAL" -c "$CONF" forget c1 2>err.out &&
 	test -f "$STATE/consumers/c1" &&
