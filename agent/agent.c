@@ -400,7 +400,7 @@ main(int argc, char **argv)
 		}
 		if (journal_open(a.journal, a.cfg.journal,
 		    (cmd->flags & JOURNAL_RO) ? JOURNAL_READONLY : 0) < 0) {
-			if (strstr(journal_errmsg(a.journal), "No such file") != NULL)
+			if (journal_error(a.journal)->code == CHJ_ERR_NOTFOUND)
 				rc = agent_error("%s (has chjournald ever run with this configuration?)",
 				    journal_errmsg(a.journal));
 			else

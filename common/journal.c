@@ -28,7 +28,7 @@ struct journal {
 	sqlite3_stmt *st_change;
 	sqlite3_stmt *st_rescan;
 	sqlite3_stmt *st_cookie;
-	char errmsg[1024];
+	struct chj_error err;
 };
 
 static const char *schema_sql =
@@ -82,8 +82,10 @@ static const char *window_rescans_sql =
 	"SELECT path, seq, time, since, reason FROM rescans INDEXED BY rescans_seq "
 	"WHERE seq > ?1 ORDER BY seq";
 
+/* Fills the handle's error (code, errno, message naming the journal) and
+ * returns -1. SQLite's own message is appended when it has one. */
 static int
-jerr(struct journal *j, const char *fmt, ...)
+jerr_code(struct journal *j, enum chj_code code, int errnum, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[768];
@@ -91,14 +93,13 @@ jerr(struct journal *j, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (j->db != NULL && sqlite3_errcode(j->db) != SQLITE_OK)
-		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s: %s",
+	if (code == CHJ_ERR_JOURNAL && j->db != NULL && sqlite3_errcode(j->db) != SQLITE_OK)
+		return chj_error_set(&j->err, code, 0, "journal '%s': %s: %s",
 		    j->file ? j->file : "?", msg, sqlite3_errmsg(j->db));
-	else
-		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s",
-		    j->file ? j->file : "?", msg);
-	return -1;
+	return chj_error_set(&j->err, code, errnum, "journal '%s': %s", j->file ? j->file : "?", msg);
 }
+
+#define jerr(j, ...) jerr_code((j), CHJ_ERR_JOURNAL, 0, __VA_ARGS__)
 
 struct journal *
 journal_new(void)
@@ -109,7 +110,13 @@ journal_new(void)
 const char *
 journal_errmsg(const struct journal *j)
 {
-	return j->errmsg;
+	return j->err.msg;
+}
+
+const struct chj_error *
+journal_error(const struct journal *j)
+{
+	return &j->err;
 }
 
 const char *
@@ -130,7 +137,7 @@ exec_sql(struct journal *j, const char *sql)
 	char *err = NULL;
 
 	if (sqlite3_exec(j->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		snprintf(j->errmsg, sizeof j->errmsg, "journal '%s': %s", j->file,
+		chj_error_set(&j->err, CHJ_ERR_JOURNAL, 0, "journal '%s': %s", j->file,
 		    err ? err : "error");
 		sqlite3_free(err);
 		return -1;
@@ -350,7 +357,8 @@ journal_open(struct journal *j, const char *file, int flags)
 		return jerr(j, "out of memory");
 	if (lstat(file, &st) < 0) {
 		if (errno != ENOENT || !(flags & JOURNAL_CREATE))
-			return jerr(j, "cannot open: %s", strerror(errno));
+			return jerr_code(j, errno == ENOENT ? CHJ_ERR_NOTFOUND : CHJ_ERR_SYS, errno,
+			    "cannot open");
 		if (create_db_file(j, file) < 0)
 			return -1;
 	} else if (!S_ISREG(st.st_mode)) {

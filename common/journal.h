@@ -3,12 +3,14 @@
  * per changed path (coalesced), each numbered by a monotonic sequence; rescan
  * records for subtrees whose changes may be unknown since a given time;
  * sync cookies the daemon has seen. Functions return 0 on success and -1 on
- * error with the detail in journal_errmsg(). */
+ * error with the detail in journal_error() (error.h: decide on its code). */
 #ifndef CHJ_JOURNAL_H
 #define CHJ_JOURNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "error.h"
 
 #define JOURNAL_SCHEMA_VERSION 1
 
@@ -26,6 +28,10 @@
 #define JF_DIR      0x40u  /* the path was a directory when the event came */
 #define JF_MOVED_OUT 0x80u /* renamed away (with JF_DELETED): a directory took
                             * its entries along, none of them journaled */
+/* What a path shows was replaced (a file system mounted or unmounted on it):
+ * its old entries are gone (--deleted: removed with what was below), its new
+ * ones all count as new (listed whole). */
+#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
 
 /* journal_open() flags */
 #define JOURNAL_CREATE   0x1  /* create the database and schema if missing */
@@ -39,7 +45,8 @@ struct journal *journal_new(void);
 int journal_open(struct journal *j, const char *file, int flags);
 /* Closes the database and frees the handle; NULL is ignored. */
 void journal_free(struct journal *j);
-const char *journal_errmsg(const struct journal *j);
+const struct chj_error *journal_error(const struct journal *j);
+const char *journal_errmsg(const struct journal *j);     /* journal_error()->msg */
 /* The random id created with the database (hex), valid while open. */
 const char *journal_id(const struct journal *j);
 /* 1 if journal_open() created the database just now. */

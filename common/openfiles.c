@@ -232,8 +232,10 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	if (fdd < 0)
 		return proc_read_errno(errno);
 	if ((d = fdopendir(fdd)) == NULL) {
+		int err = errno;     /* its fstat: the process may have exited */
+
 		close(fdd);
-		return PROC_READ_NOMEM;
+		return proc_read_errno(err);
 	}
 	while ((e = readdir(d)) != NULL) {
 		enum name_kind k;

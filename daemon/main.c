@@ -55,6 +55,9 @@ struct daemon {
 	unsigned long flushes;
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
+	int journal_lost;               /* removed, and not made again yet */
+	int mounts_dirty;               /* a directory moved: mounts may have moved with it */
+	int lock_lost;                  /* its lock file removed, not taken again yet */
 	char *unwatched_roots;          /* as last written to meta (NULL: not yet) */
 	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
 	int64_t last_flush_time;        /* unix time of the last flush written */
@@ -95,6 +98,10 @@ sink_change(void *ctx, const char *path, unsigned flags)
 {
 	struct daemon *d = ctx;
 
+	/* a directory renamed, moved in or out takes the mounts below it
+	 * along, and the kernel does not signal the mount table for that */
+	if ((flags & JF_DIR) && (flags & (JF_RENAMED | JF_MOVED_OUT)))
+		d->mounts_dirty = 1;
 	if (pending_change(d->pending, path, flags) < 0) {
 		pending_nomem(d);
 		return -1;
@@ -115,11 +122,27 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 	return pending_rescan(d->pending, path, since, reason);
 }
 
+static void check_mounts(struct daemon *d);
+
+/* 1 when the mount table changed since it was last compared (POLLPRI). */
+static int
+mount_table_signalled(struct daemon *d)
+{
+	struct pollfd pfd = { mountwatch_fd(d->mounts), POLLPRI, 0 };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR));
+}
+
 static int
 sink_cookie(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
 
+	/* a begin is syncing: a mount made before its cookie, or a directory
+	 * moved with a mount below it, must be journaled before the cookie,
+	 * though the events were read before the mount table said so */
+	if (d->mounts != NULL && (d->mounts_dirty || mount_table_signalled(d)))
+		check_mounts(d);
 	return pending_cookie(d->pending, name);
 }
 
@@ -178,11 +201,6 @@ refresh_links(struct daemon *d)
 		linkset_recheck(d->links, now_ms(), 2 * HEARTBEAT_MS, outside_names, d);
 }
 
-/* What a path shows was replaced by a mount or an unmount: its old entries
- * are gone (--deleted: the consumer removes the path with what was below),
- * its new ones all count as new (listed whole). */
-#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
-
 /* mountwatch callback while running: journaled, and watched again. */
 static int
 mount_changed(void *ctx, const char *path)
@@ -216,6 +234,7 @@ check_mounts(struct daemon *d)
 
 	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, err, sizeof err) < 0)
 		log_error("mount table: %s", err);
+	d->mounts_dirty = 0;
 }
 
 /* inotify does not hear writes by file handle: roots the kernel NFS server
@@ -281,9 +300,11 @@ note_journal_identity(struct daemon *d)
 
 /* The journal file was deleted or replaced under us (database lost): writing
  * on into the unlinked file would hide every change from the agent, so open
- * a new journal. It has a new id: every consumer's next run is full. */
+ * a new journal. It has a new id: every consumer's next run is full. Each
+ * loss is logged once; while the new journal cannot be made (its directory
+ * gone too) returns -1 with why filled, and the caller tries again later. */
 static int
-check_journal_identity(struct daemon *d)
+check_journal_identity(struct daemon *d, char *why, size_t whylen)
 {
 	struct stat st;
 	struct journal *nj;
@@ -293,26 +314,34 @@ check_journal_identity(struct daemon *d)
 		int fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
 
 		if (fd < 0) {
-			log_error("lock file removed and cannot be taken again: %s", err);
+			if (!d->lock_lost)
+				log_error("lock file removed and cannot be taken again yet: %s", err);
+			d->lock_lost = 1;
 		} else {
 			log_warning("lock file of journal '%s' was removed: taken again", d->cfg.journal);
 			close(d->lock_fd);
 			d->lock_fd = fd;
+			d->lock_lost = 0;
 			apply_group(d);
 		}
 	}
 	if (stat(d->cfg.journal, &st) == 0 && st.st_dev == d->journal_dev &&
 	    st.st_ino == d->journal_ino)
 		return 0;
-	log_error("journal '%s' was removed or replaced while running: creating a new journal "
-	    "(every consumer's next run will be full)", d->cfg.journal);
-	if ((nj = journal_new()) == NULL)
+	if (!d->journal_lost)
+		log_error("journal '%s' was removed or replaced while running: creating a new "
+		    "journal (every consumer's next run will be full)", d->cfg.journal);
+	d->journal_lost = 1;
+	if ((nj = journal_new()) == NULL) {
+		snprintf(why, whylen, "out of memory");
 		return -1;
+	}
 	if (journal_open(nj, d->cfg.journal, JOURNAL_CREATE) < 0) {
-		log_error("%s", journal_errmsg(nj));
+		snprintf(why, whylen, "%s", journal_errmsg(nj));
 		journal_free(nj);
 		return -1;
 	}
+	d->journal_lost = 0;
 	journal_free(d->journal);
 	d->journal = nj;
 	free(d->unwatched_roots);
@@ -368,6 +397,33 @@ current_state(struct daemon *d)
 
 /* ---- flushing ---- */
 
+/* The journal cannot be written (why): the changes stay in memory, said at
+ * most every 10 s and shown by status; past pending_limit they give way to a
+ * rescan of every root. The loop tries again a second later. */
+static void
+journal_failing(struct daemon *d, time_t now, const char *why)
+{
+	if (now - d->last_error_log >= 10 || !d->flush_failing) {
+		log_error("cannot write the journal (changes kept in memory, %zu pending): %s",
+		    pending_count(d->pending), why);
+		d->last_error_log = now;
+	}
+	d->flush_failing = 1;
+	if (d->journal_error_since == 0)
+		d->journal_error_since = (int64_t)now;
+	snprintf(d->journal_error, sizeof d->journal_error, "%s", why);
+	if (pending_count(d->pending) > d->cfg.pending_limit) {
+		size_t i;
+		int64_t since = pending_oldest(d->pending) - WATCH_TIME_MARGIN;
+
+		log_error("more than %u changes pending (pending_limit): replacing them with a "
+		    "rescan of every root", d->cfg.pending_limit);
+		pending_drop_changes(d->pending);
+		for (i = 0; i < d->cfg.nroots; i++)
+			sink_rescan(d, d->cfg.roots[i], since, "journal not writable");
+	}
+}
+
 static int
 flush(struct daemon *d)
 {
@@ -377,9 +433,13 @@ flush(struct daemon *d)
 	struct watcher_stats st;
 	int64_t prune = 0;
 	time_t now = time(NULL);
+	char why[1024];
 
-	if (check_journal_identity(d) < 0)
+	if (check_journal_identity(d, why, sizeof why) < 0) {
+		d->last_flush_ms = now_ms();
+		journal_failing(d, now, why);
 		return -1;
+	}
 	watcher_get_stats(d->watcher, &st);
 	values[0] = (int64_t)getpid();
 	values[1] = (int64_t)d->started;
@@ -414,24 +474,7 @@ flush(struct daemon *d)
 	d->last_flush_ms = now_ms();
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
-		if (now - d->last_error_log >= 10 || !d->flush_failing)
-			log_error("cannot write the journal (changes kept in memory, %zu pending): %s",
-			    pending_count(d->pending), journal_errmsg(d->journal));
-		d->last_error_log = now;
-		d->flush_failing = 1;
-		if (d->journal_error_since == 0)
-			d->journal_error_since = (int64_t)now;
-		snprintf(d->journal_error, sizeof d->journal_error, "%s", journal_errmsg(d->journal));
-		if (pending_count(d->pending) > d->cfg.pending_limit) {
-			size_t i;
-			int64_t since = pending_oldest(d->pending) - WATCH_TIME_MARGIN;
-
-			log_error("more than %u changes pending (pending_limit): replacing them with a "
-			    "rescan of every root", d->cfg.pending_limit);
-			pending_drop_changes(d->pending);
-			for (i = 0; i < d->cfg.nroots; i++)
-				sink_rescan(d, d->cfg.roots[i], since, "journal not writable");
-		}
+		journal_failing(d, now, journal_errmsg(d->journal));
 		return -1;
 	}
 	if (d->flush_failing)
@@ -720,6 +763,9 @@ run(struct daemon *d)
 				return -1;
 			}
 		}
+		/* directories moved: where the mounts below them are now */
+		if (d->mounts_dirty && d->mounts != NULL)
+			check_mounts(d);
 		if (watcher_busy(d->watcher)) {
 			watcher_step(d->watcher);
 			if (!watcher_busy(d->watcher) && d->crawl_started_ms != 0)

@@ -1,4 +1,4 @@
-/* watch-fanotify.c: the fanotify backend of the watcher interface. One
+/* watch-fanotify.c: the fanotify backend of the watcher core (watch.c). One
  * FAN_MARK_FILESYSTEM mark per file system holding a root: no crawl, no
  * per-directory state, start-up and memory independent of the tree size.
  *
@@ -61,7 +61,6 @@
 #define MAX_STALE_DEPTH 64
 #define MAX_UNKNOWN 256              /* stale handles already covered by a rescan */
 #define READ_SLACK 8192              /* a read this far from full emptied the queue */
-#define TICK_SECONDS 10
 #define HANDLE_MAX 128               /* MAX_HANDLE_SZ */
 
 /* A directory's identity: file system id and file handle. */
@@ -102,7 +101,6 @@ struct froot {
 	char *path;
 	struct fkey key;                     /* the root directory's handle */
 	int watched;
-	time_t recorded;                     /* unwatched: rescan record last renewed */
 };
 
 /* An event in a directory whose handle could not be opened (deleted
@@ -111,7 +109,7 @@ struct froot {
  * stale child directory learns its path. */
 struct stale {
 	struct fkey key;                     /* the directory */
-	time_t since;                        /* drained_at when it was read */
+	time_t since;                        /* the drain time when it was read */
 	unsigned long read_seq;              /* the read it came in */
 	uint64_t mask;
 	int has_target;
@@ -131,7 +129,7 @@ struct fev {
 
 struct watcher_impl {
 	const struct config *cfg;
-	struct watcher_sink sink;
+	struct watch_core *core;
 	int fd;
 	int target_fid;                      /* FAN_REPORT_TARGET_FID in use */
 	struct fsmark *marks;
@@ -144,13 +142,11 @@ struct watcher_impl {
 	struct centry *lru_head, *lru_tail;
 	struct stale *stale;
 	size_t nstale;
-	time_t drained_at, last_tick;
 	struct fkey unknown[MAX_UNKNOWN];    /* ring: gone, never named, rescan recorded */
 	size_t nunknown;
 	unsigned long read_seq;              /* reads issued */
 	unsigned long drained_seq;           /* the last read that emptied the queue */
 	pid_t self;
-	struct watcher_stats stats;
 	char *readbuf;
 	char linkbuf[PATH_MAX + 1];
 };
@@ -498,19 +494,20 @@ dir_excluded(struct watcher_impl *w, const char *root, const char *path)
 
 /* ---- reporting ---- */
 
-static void
-report_change(struct watcher_impl *w, const char *path, unsigned flags)
-{
-	if (w->sink.change(w->sink.ctx, path, flags) < 0)
-		log_error("out of memory recording a change to '%s'", path);
-}
+#define report_change(w, path, flags) watch_core_change((w)->core, (path), (flags))
 
+/* A write to the file of handle k through a name the core may not know
+ * (outside the roots, or in a directory gone): its hard links. */
 static void
-report_rescan(struct watcher_impl *w, const char *path, time_t since, const char *reason)
+report_file_write(struct watcher_impl *w, const struct fkey *k)
 {
-	w->stats.rescans++;
-	if (w->sink.rescan(w->sink.ctx, path, (int64_t)since, reason) < 0)
-		log_error("out of memory recording a rescan of '%s'", path);
+	struct watcher_file_id id;
+
+	memcpy(id.fsid, k->fsid, sizeof id.fsid);
+	id.type = k->type;
+	id.len = k->len;
+	memcpy(id.h, k->h, k->len);
+	watch_core_outside_write(w->core, &id);
 }
 
 /* The root holding path (path equal to it or below), or NULL. */
@@ -527,7 +524,7 @@ root_of(struct watcher_impl *w, const char *path)
 
 /* Rescans every watched root on file system fsid (every root: NULL). */
 static void
-rescan_roots_since(struct watcher_impl *w, const int *fsid, time_t since, const char *reason)
+rescan_roots(struct watcher_impl *w, const int *fsid, const char *reason)
 {
 	size_t i;
 
@@ -536,14 +533,8 @@ rescan_roots_since(struct watcher_impl *w, const int *fsid, time_t since, const 
 
 		if (fsid != NULL && (r->key.fsid[0] != fsid[0] || r->key.fsid[1] != fsid[1]))
 			continue;
-		report_rescan(w, r->path, since, reason);
+		watch_core_rescan(w->core, r->path, reason);
 	}
-}
-
-static void
-rescan_roots(struct watcher_impl *w, const int *fsid, const char *reason)
-{
-	rescan_roots_since(w, fsid, w->drained_at - WATCH_TIME_MARGIN, reason);
 }
 
 /* ---- marks and roots ---- */
@@ -609,26 +600,30 @@ mark_fs(struct watcher_impl *w, const char *path, const int fsid[2], dev_t dev)
 	m.fsid[1] = fsid[1];
 	m.dev = dev;
 	nm[w->nmarks++] = m;
-	w->stats.watches = w->nmarks;
 	return 0;
 }
 
-/* Marks the file system of a path below a root (a mount in it). */
-static void
+/* Marks the file system of a path below a root (a mount in it). Returns 1
+ * when marked, 0 when not: gone, or refused (then the core covers it with
+ * rescans and retries it). */
+static int
 mark_path(struct watcher_impl *w, const char *path)
 {
 	struct statfs sfs;
 	struct stat st;
-	int fsid[2];
+	int fsid[2], e;
 
 	if (stat(path, &st) < 0 || statfs(path, &sfs) < 0)
-		return;
+		return 0;
 	memcpy(fsid, &sfs.f_fsid, sizeof fsid);
 	if ((fsid[0] != 0 || fsid[1] != 0) && mark_fs(w, path, fsid, st.st_dev) == 0)
-		return;
+		return 1;
+	e = (fsid[0] == 0 && fsid[1] == 0) ? ENODEV : errno;
 	log_warning("cannot mark the file system mounted on '%s' with fanotify: %s; changes "
-	    "in it are not seen (use backend = inotify for such mounts)", path,
-	    (fsid[0] == 0 && fsid[1] == 0) ? refusal_reason(ENODEV, 0) : refusal_reason(errno, 0));
+	    "in it are covered by rescans (backend = inotify watches such mounts)", path,
+	    refusal_reason(e, 0));
+	watch_core_lost(w->core, path, "file system not marked", e);
+	return 0;
 }
 
 /* Marks every file system mounted below root (the mount table). */
@@ -700,54 +695,30 @@ attach_root(struct watcher_impl *w, struct froot *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* The root is not watched (err: refused; 0: missing, deleted, moved). */
 static void
-root_unwatched(struct watcher_impl *w, struct froot *r, time_t now, const char *why)
+root_unwatched(struct watcher_impl *w, struct froot *r, const char *why, int err)
 {
 	r->watched = 0;
-	r->recorded = now;
-	report_rescan(w, r->path, w->drained_at - WATCH_TIME_MARGIN, why);
-}
-
-/* Renews the rescan record of every unwatched root from its last renewal. */
-static void
-renew_unwatched(struct watcher_impl *w, time_t now)
-{
-	size_t i;
-
-	for (i = 0; i < w->nroots; i++) {
-		struct froot *r = &w->roots[i];
-
-		if (r->watched)
-			continue;
-		report_rescan(w, r->path, r->recorded - WATCH_TIME_MARGIN, "root not watched");
-		r->recorded = now;
-	}
+	watch_core_lost(w->core, r->path, why, err);
 }
 
 static void
 root_lost(struct watcher_impl *w, struct froot *r, const char *why)
 {
 	log_error("root '%s' %s: its changes are covered by a rescan until it is back", r->path, why);
-	root_unwatched(w, r, time(NULL), why);
+	root_unwatched(w, r, why, 0);
 }
 
 /* ---- events ---- */
 
+/* The core had a rescan of every root recorded (a queue overflow): renames
+ * may be among the lost events, so no cached path can be trusted. */
 static void
-handle_overflow(struct watcher_impl *w)
+fanotify_resync(struct watcher_impl *w)
 {
-	size_t i;
-
-	w->stats.overflows++;
-	log_warning("fanotify queue overflow (fs.fanotify.max_queued_events when the daemon "
-	    "started): changes since %ld may be unknown; recording a rescan of every root",
-	    (long)(w->drained_at - WATCH_TIME_MARGIN));
-	/* renames may be among the lost events: no cached path can be trusted */
 	cache_clear(w);
 	w->nstale = 0;
-	rescan_roots(w, NULL, "fanotify queue overflow");
-	for (i = 0; i < w->nroots; i++)
-		watch_claim_root_cookies(&w->sink, w->roots[i].path);
 }
 
 static void settle_stale(struct watcher_impl *w, int force);
@@ -778,7 +749,7 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 		settle_stale(w, 1);
 	s = &w->stale[w->nstale];
 	s->key = ev->dir;
-	s->since = w->drained_at - WATCH_TIME_MARGIN;
+	s->since = watch_core_drained_at(w->core) - WATCH_TIME_MARGIN;
 	s->read_seq = w->read_seq;
 	s->mask = ev->mask;
 	s->has_target = ev->has_target;
@@ -837,16 +808,10 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 static void
 stale_file_write(struct watcher_impl *w, const struct stale *s)
 {
-	struct watcher_file_id id;
-
-	if (!s->has_target || (s->mask & FAN_ONDIR) || w->sink.outside_write == NULL ||
+	if (!s->has_target || (s->mask & FAN_ONDIR) ||
 	    !(s->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		return;
-	memcpy(id.fsid, s->target.fsid, sizeof id.fsid);
-	id.type = s->target.type;
-	id.len = s->target.len;
-	memcpy(id.h, s->target.h, s->target.len);
-	w->sink.outside_write(w->sink.ctx, &id);
+	report_file_write(w, &s->target);
 }
 
 static void
@@ -878,7 +843,7 @@ settle_stale(struct watcher_impl *w, int force)
 			ev.target = s->target;
 			event_at(w, &ev, paths[i]);
 			if (s->truncated && root_of(w, paths[i]) != NULL)
-				report_rescan(w, paths[i], s->since,
+				watch_core_rescan_since(w->core, paths[i], s->since,
 				    "directory deleted before its many events were read");
 			continue;
 		}
@@ -902,18 +867,19 @@ settle_stale(struct watcher_impl *w, int force)
 	w->nstale = o;
 }
 
-/* The time before which every change has been reported: t, held back to
- * the oldest stale handle not yet reported. */
+/* The queue was emptied: the stale handles are settled, and the drain may
+ * not pass the oldest one still kept back. */
 static void
-set_drained(struct watcher_impl *w, time_t t)
+note_emptied(struct watcher_impl *w, struct watch_read *r)
 {
 	size_t i;
 
+	settle_stale(w, 0);
+	r->emptied = 1;
+	r->hold = 0;
 	for (i = 0; i < w->nstale; i++)
-		if (w->stale[i].since + WATCH_TIME_MARGIN < t)
-			t = w->stale[i].since + WATCH_TIME_MARGIN;
-	if (t > w->drained_at)
-		w->drained_at = t;
+		if (r->hold == 0 || w->stale[i].since + WATCH_TIME_MARGIN < r->hold)
+			r->hold = w->stale[i].since + WATCH_TIME_MARGIN;
 }
 
 static int
@@ -1010,11 +976,10 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 	struct centry *e;
 	struct froot *root;
 	char *full;
-	int in_root_dir = 0, excluded = 0;
+	int excluded = 0;
 	unsigned isdir = (ev->mask & FAN_ONDIR) ? JF_DIR : 0;
 
 	if ((root = root_of(w, dir)) != NULL) {
-		in_root_dir = strcmp(dir, root->path) == 0;
 		if ((e = cache_get(w, &ev->dir)) != NULL && e->excluded < 0)
 			e->excluded = dir_excluded(w, root->path, dir);
 		excluded = e != NULL ? e->excluded : dir_excluded(w, root->path, dir);
@@ -1030,30 +995,13 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 	 * even if it is gone before they are read */
 	if (isdir && ev->has_target && (ev->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)))
 		cache_put(w, &ev->target, full, 1);
-	if (root == NULL && !isdir && ev->has_target && w->sink.outside_write != NULL &&
-	    (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB))) {
-		/* written through a name outside the roots: a hard link inside? */
-		struct watcher_file_id id;
-
-		memcpy(id.fsid, ev->target.fsid, sizeof id.fsid);
-		id.type = ev->target.type;
-		id.len = ev->target.len;
-		memcpy(id.h, ev->target.h, ev->target.len);
-		if (w->sink.outside_write(w->sink.ctx, &id) < 0)
-			log_error("out of memory following a write outside the roots");
-	}
+	if (root == NULL && !isdir && ev->has_target &&
+	    (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
+		report_file_write(w, &ev->target);   /* a hard link inside? */
 	if (root == NULL || excluded)
 		goto done;     /* outside the roots, or below an excluded directory */
 	if (log_enabled(CONFIG_LOG_DEBUG))
 		log_debug("event 0x%llx '%s'", (unsigned long long)ev->mask, full);
-	if (in_root_dir && path_is_cookie_name(ev->name)) {
-		/* a sync cookie (only directly in a root: deeper it is data) */
-		if (ev->mask & (FAN_CREATE | FAN_CLOSE_WRITE | FAN_MOVED_TO)) {
-			renew_unwatched(w, time(NULL));
-			w->sink.cookie(w->sink.ctx, ev->name);
-		}
-		goto done;
-	}
 	if (config_is_excluded(w->cfg, full))
 		goto done;
 	if (!isdir && ev->has_target && is_tmpfile_name(ev->name)) {
@@ -1064,7 +1012,7 @@ event_at(struct watcher_impl *w, const struct fev *ev, const char *dir)
 		if (real != NULL && root_of(w, real) != NULL)
 			report_change(w, real, JF_MODIFIED);
 		else if (real == NULL && (ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE)))
-			report_rescan(w, root->path, w->drained_at - WATCH_TIME_MARGIN,
+			watch_core_rescan(w->core, root->path,
 			    "a write through an O_TMPFILE descriptor, the file's name unknown");
 		free(real);
 		goto done;
@@ -1171,20 +1119,13 @@ file_name_of(struct watcher_impl *w, const struct fkey *k)
 static void
 file_only_event(struct watcher_impl *w, const struct fev *ev)
 {
-	struct watcher_file_id id;
 	char *name;
 
 	if (ev->mask & FAN_ONDIR)
 		return;                  /* a directory's: its entry events tell */
 	if (!(ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		return;
-	if (w->sink.outside_write != NULL) {
-		memcpy(id.fsid, ev->target.fsid, sizeof id.fsid);
-		id.type = ev->target.type;
-		id.len = ev->target.len;
-		memcpy(id.h, ev->target.h, ev->target.len);
-		w->sink.outside_write(w->sink.ctx, &id);
-	}
+	report_file_write(w, &ev->target);
 	if ((name = file_name_of(w, &ev->target)) != NULL) {
 		if (root_of(w, name) != NULL && !dir_excluded(w, root_of(w, name)->path, name) &&
 		    !config_is_excluded(w->cfg, name))
@@ -1201,12 +1142,11 @@ file_only_event(struct watcher_impl *w, const struct fev *ev)
 }
 
 static int
-fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
+fanotify_read(struct watcher_impl *w, struct watch_read *r, char *err, size_t errlen)
 {
 	int reads = 0;
 
 	for (;;) {
-		time_t before = time(NULL);
 		ssize_t n;
 		struct fanotify_event_metadata meta;
 		const struct fanotify_event_metadata *m = &meta;
@@ -1223,8 +1163,7 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 				return -1;
 			}
 			w->drained_seq = w->read_seq;
-			settle_stale(w, 0);
-			set_drained(w, before);
+			note_emptied(w, r);
 			return 0;
 		}
 		/* events are 4-byte aligned (their info records are), the
@@ -1245,13 +1184,13 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 			if (m->fd >= 0)
 				close(m->fd);
 			if (m->mask & FAN_Q_OVERFLOW) {
-				w->stats.events++;
-				handle_overflow(w);
+				r->events++;
+				watch_core_overflow(w->core);
 				continue;
 			}
 			if (m->pid == w->self)
 				continue;        /* our own journal writes */
-			w->stats.events++;
+			r->events++;
 			if (parse_event(m, raw, &ev) < 0 || !ev.has_dir) {
 				if (ev.has_target)
 					file_only_event(w, &ev);
@@ -1269,14 +1208,21 @@ fanotify_process(struct watcher_impl *w, char *err, size_t errlen)
 			/* (the handles found stale while handling this read are
 			 * decided by the next read that empties the queue) */
 			w->drained_seq = w->read_seq;
-			settle_stale(w, 0);
-			set_drained(w, before);
+			note_emptied(w, r);
 		}
 		if (++reads >= MAX_READS_PER_CALL) {
 			settle_stale(w, 0);
 			return 0;
 		}
 	}
+}
+
+/* Polled idle: nothing was queued after every read so far. */
+static void
+fanotify_idle(struct watcher_impl *w, struct watch_read *r)
+{
+	w->drained_seq = w->read_seq + 1;
+	note_emptied(w, r);
 }
 
 /* ---- lifecycle ---- */
@@ -1299,7 +1245,7 @@ root_push(struct watcher_impl *w, const char *root)
 }
 
 static struct watcher_impl *
-fanotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
 {
 	struct watcher_impl *w = calloc(1, sizeof *w);
 	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
@@ -1311,7 +1257,7 @@ fanotify_new(const struct config *cfg, const struct watcher_sink *sink, char *er
 	}
 	w->fd = -1;
 	w->cfg = cfg;
-	w->sink = *sink;
+	w->core = core;
 	w->self = getpid();
 	w->ctab_size = 2 * CACHE_MAX;
 	w->ctab = calloc(w->ctab_size, sizeof *w->ctab);
@@ -1346,8 +1292,6 @@ fanotify_new(const struct config *cfg, const struct watcher_sink *sink, char *er
 		if (attach_root(w, &probe, err, errlen) < 0)
 			goto fail;
 	}
-	w->drained_at = time(NULL);
-	w->last_tick = w->drained_at;
 	return w;
 fail:
 	fanotify_free(w);
@@ -1377,30 +1321,6 @@ fanotify_free(struct watcher_impl *w)
 	free(w->stale);
 	free(w->readbuf);
 	free(w);
-}
-
-static int
-fanotify_add_root(struct watcher_impl *w, const char *root, char *err, size_t errlen)
-{
-	struct froot *r = root_push(w, root);
-	char why[512];
-
-	if (r == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (attach_root(w, r, why, sizeof why) == 0) {
-		mark_mounts_below(w, r->path);
-		return 0;
-	}
-	/* missing, or its file system refuses a mark (a root added by a
-	 * reload): covered by a rescan record and retried */
-	if (errno != ENOENT) {
-		w->stats.watch_failures++;
-		log_error("%s; changes below it are covered by rescans", why);
-	}
-	root_unwatched(w, r, time(NULL), "root not watched");
-	return 0;
 }
 
 /* Returns 1 when a root, or a mount below one, is on file system m. */
@@ -1441,7 +1361,6 @@ drop_unused_marks(struct watcher_impl *w)
 		free(m->fsroot);
 	}
 	w->nmarks = o;
-	w->stats.watches = w->nmarks;
 	cache_clear(w);
 }
 
@@ -1453,40 +1372,65 @@ read_mounts(struct watcher_impl *w)
 		log_warning("%s: mounts below the roots are not followed", w->mounts.errmsg);
 }
 
-/* A mount or an unmount on path: the table is read again; a root is marked
- * (its file system may be another now) and its handle taken again, its sync
- * cookies claimed; a path below a root has its file system marked; file
- * systems no longer under the roots are let go. */
-static void
-fanotify_rewatch(struct watcher_impl *w, const char *path)
+static struct froot *
+root_named(struct watcher_impl *w, const char *path)
 {
 	size_t i;
+
+	for (i = 0; i < w->nroots; i++)
+		if (strcmp(w->roots[i].path, path) == 0)
+			return &w->roots[i];
+	return NULL;
+}
+
+/* Watches a root as it is now (new, retried, or with a mount or an
+ * unmount on it): the mount table is read again, the root's file system
+ * marked (it may be another now) and its handle taken again, the mounts
+ * below it marked, and the file systems no longer under the roots let go. */
+static int
+watch_root(struct watcher_impl *w, const char *path)
+{
+	struct froot *r = root_named(w, path);
+	int known = r != NULL, e;
 	char why[512];
 
-	read_mounts(w);
-	for (i = 0; i < w->nroots; i++) {
-		struct froot *r = &w->roots[i];
-
-		if (strcmp(r->path, path) != 0)
-			continue;
-		r->watched = 0;
-		if (attach_root(w, r, why, sizeof why) < 0) {
-			root_unwatched(w, r, time(NULL), "root not watched");
+	if (r == NULL && (r = root_push(w, path)) == NULL)
+		return -1;
+	if (known)
+		read_mounts(w);
+	r->watched = 0;
+	if (attach_root(w, r, why, sizeof why) < 0) {
+		/* missing, or its file system refuses a mark (a root added by a
+		 * reload): covered by rescans and retried */
+		e = errno;
+		if (e != ENOENT)
 			log_error("%s; changes below it are covered by rescans", why);
-		} else {
-			mark_mounts_below(w, r->path);
-			watch_claim_root_cookies(&w->sink, r->path);
-		}
-		drop_unused_marks(w);
-		return;
+		root_unwatched(w, r, "root not watched", e == ENOENT ? 0 : e);
+	} else {
+		mark_mounts_below(w, r->path);
 	}
+	if (known)
+		drop_unused_marks(w);
+	return r->watched;
+}
+
+/* Watches a path below a root: its file system is marked (a mount there). */
+static int
+fanotify_watch(struct watcher_impl *w, const char *path, int is_root)
+{
+	int marked = 0;
+
+	if (is_root)
+		return watch_root(w, path);
+	read_mounts(w);
 	if (root_of(w, path) != NULL)
-		mark_path(w, path);
+		marked = mark_path(w, path);
 	drop_unused_marks(w);
+	return marked;
 }
 
 static void
-fanotify_remove_root(struct watcher_impl *w, const char *root)
+fanotify_unwatch(struct watcher_impl *w, const char *root)
 {
 	size_t i, o = 0;
 
@@ -1499,17 +1443,6 @@ fanotify_remove_root(struct watcher_impl *w, const char *root)
 	}
 	w->nroots = o;
 	drop_unused_marks(w);
-}
-
-static int
-fanotify_root_is_watched(const struct watcher_impl *w, const char *root)
-{
-	size_t i;
-
-	for (i = 0; i < w->nroots; i++)
-		if (strcmp(w->roots[i].path, root) == 0)
-			return w->roots[i].watched;
-	return 0;
 }
 
 static void
@@ -1532,74 +1465,25 @@ fanotify_fd(const struct watcher_impl *w)
 	return w->fd;
 }
 
-/* Renews the rescan records of unwatched roots and tries them again. */
-static void
-fanotify_tick(struct watcher_impl *w, time_t now)
+static unsigned long
+fanotify_watches(const struct watcher_impl *w)
 {
-	size_t i;
-
-	if (w->nstale > 0)
-		settle_stale(w, 0);
-	if (now - w->last_tick < TICK_SECONDS)
-		return;
-	w->last_tick = now;
-	for (i = 0; i < w->nroots; i++) {
-		struct froot *r = &w->roots[i];
-		char why[512];
-
-		if (r->watched)
-			continue;
-		report_rescan(w, r->path, r->recorded - WATCH_TIME_MARGIN, "root not watched");
-		r->recorded = now;
-		if (attach_root(w, r, why, sizeof why) < 0)
-			continue;
-		log_info("root '%s' is watched again", r->path);
-		report_change(w, r->path, JF_SUBTREE | JF_DIR);
-	}
-}
-
-static time_t
-fanotify_drained_at(const struct watcher_impl *w)
-{
-	return w->drained_at;
-}
-
-static void
-fanotify_note_idle(struct watcher_impl *w, time_t t)
-{
-	/* poll saw nothing queued after every read so far */
-	w->drained_seq = w->read_seq + 1;
-	settle_stale(w, 0);
-	set_drained(w, t);
-}
-
-static void
-fanotify_get_stats(const struct watcher_impl *w, struct watcher_stats *st)
-{
-	size_t i;
-
-	*st = w->stats;
-	st->watches = w->nmarks;
-	st->unwatched = 0;
-	for (i = 0; i < w->nroots; i++)
-		st->unwatched += !w->roots[i].watched;
+	return w->nmarks;
 }
 
 const struct watcher_ops watcher_fanotify_ops = {
 	.name = "fanotify",
 	.watch_unit = "file systems marked",
-	.create = fanotify_new,
-	.destroy = fanotify_free,
-	.add_root = fanotify_add_root,
-	.remove_root = fanotify_remove_root,
-	.rewatch = fanotify_rewatch,
-	.root_is_watched = fanotify_root_is_watched,
-	.show_progress = fanotify_show_progress,
-	.set_config = fanotify_set_config,
+	.queue_sysctl = "fs.fanotify.max_queued_events",
+	.open = fanotify_new,
+	.close = fanotify_free,
+	.watch = fanotify_watch,
+	.unwatch = fanotify_unwatch,
+	.resync = fanotify_resync,
 	.fd = fanotify_fd,
-	.process = fanotify_process,
-	.tick = fanotify_tick,
-	.drained_at = fanotify_drained_at,
-	.note_idle = fanotify_note_idle,
-	.get_stats = fanotify_get_stats,
+	.read = fanotify_read,
+	.idle = fanotify_idle,
+	.watches = fanotify_watches,
+	.set_config = fanotify_set_config,
+	.show_progress = fanotify_show_progress,
 };

@@ -1,4 +1,7 @@
-/* watch-inotify.c: the inotify backend of the watcher interface.
+/* watch-inotify.c: the inotify backend of the watcher core (watch.c). It
+ * watches directories and delivers their events to the core
+ * (watch-backend.h); what an overflow, an unwatchable directory or a sync
+ * cookie means is decided there.
  *
  * Why our own code rather than libinotifytools' watch functions (measured on
  * 100k directories / 1M files with libinotifytools 3.22.6):
@@ -63,8 +66,6 @@
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
 #define MOVE_PAIR_WAIT_MS 20         /* wait for the MOVED_TO of a MOVED_FROM */
 #define MAX_STASHED_MOVES 256
-#define MAX_UNWATCHED 64             /* more failed directories: rescan the root */
-#define TICK_SECONDS 10
 #define NODE_MAX_DEPTH 65536         /* deeper than any real path: a cycle */
 #define CRAWL_SLICE_DIRS 512         /* directories per watcher_step() ... */
 #define CRAWL_SLICE_NS 20000000L     /* ... or 20 ms, whichever comes first */
@@ -100,14 +101,9 @@ struct stashed_move {
 	uint32_t node;                       /* NIL: directory was not watched */
 };
 
-struct unwatched {
-	char *path;
-	time_t recorded;                     /* its rescan record was last renewed */
-};
-
 struct watcher {
 	const struct config *cfg;
-	struct watcher_sink sink;
+	struct watch_core *core;
 	int fd;
 	/* the node table */
 	struct wnode *nodes;
@@ -132,16 +128,12 @@ struct watcher {
 	struct stashed_move stash[MAX_STASHED_MOVES];
 	size_t nstash;
 	uint32_t displaced;                  /* pushed off its name by a MOVED_TO (exchange) */
+	char **unmounted;                    /* paths of watches on file systems unmounted, */
+	size_t nunmounted, capunmounted;     /* ... in the read under way */
 	const char *resync_reason;           /* table out of step with the file system */
-	int resyncing;
-	struct unwatched *unw;
-	size_t nunw;
 	int limit_at_failure;                /* max_user_watches when we last hit it */
 	unsigned long nodes_at_failure;
-	time_t last_tick;
-	time_t drained_at;
 	time_t last_limit_log;
-	struct watcher_stats stats;
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
 	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
@@ -156,7 +148,6 @@ struct watcher {
 	unsigned long leaves_skipped;        /* directories not read: no subdirectory */
 };
 
-static int unwatched_contains(struct watcher *w, const char *path);
 static void inotify_free(struct watcher *w);
 
 #define NODE(w, i) (&(w)->nodes[(i)])
@@ -554,24 +545,9 @@ table_bytes(const struct watcher *w)
 	    w->names_len;
 }
 
-/* ---- reporting ---- */
+/* ---- directories that cannot be watched (watch limit, permissions) ---- */
 
-static void
-report_change(struct watcher *w, const char *path, unsigned flags)
-{
-	if (w->sink.change(w->sink.ctx, path, flags) < 0)
-		log_error("out of memory recording a change to '%s'", path);
-}
-
-static void
-report_rescan(struct watcher *w, const char *path, time_t since, const char *reason)
-{
-	w->stats.rescans++;
-	if (w->sink.rescan(w->sink.ctx, path, (int64_t)since, reason) < 0)
-		log_error("out of memory recording a rescan of '%s'", path);
-}
-
-/* ---- unwatched directories (watch limit, permissions) ---- */
+#define report_change(w, path, flags) watch_core_change((w)->core, (path), (flags))
 
 static int
 root_index_of(struct watcher *w, const char *path)
@@ -585,53 +561,10 @@ root_index_of(struct watcher *w, const char *path)
 }
 
 static void
-unwatched_add(struct watcher *w, const char *path, time_t now)
-{
-	size_t i;
-	int r = root_index_of(w, path);
-
-	for (i = 0; i < w->nunw; i++)
-		if (path_is_under(path, w->unw[i].path))
-			return;
-	if (w->nunw >= MAX_UNWATCHED && r >= 0) {
-		/* too many to track one by one: the whole root is in doubt */
-		const char *root = w->root_paths[r];
-		size_t o = 0;
-
-		for (i = 0; i < w->nunw; i++) {
-			if (path_is_under(w->unw[i].path, root))
-				free(w->unw[i].path);
-			else
-				w->unw[o++] = w->unw[i];
-		}
-		w->nunw = o;
-		path = root;
-	}
-	{
-		struct unwatched *nu = realloc(w->unw, (w->nunw + 1) * sizeof *nu);
-		char *p = strdup(path);
-
-		if (nu == NULL || p == NULL) {
-			free(p);
-			if (nu != NULL)
-				w->unw = nu;
-			log_error("out of memory tracking unwatched directory '%s'", path);
-			return;
-		}
-		w->unw = nu;
-		w->unw[w->nunw].path = p;
-		w->unw[w->nunw].recorded = now;
-		w->nunw++;
-	}
-	report_rescan(w, path, now - WATCH_TIME_MARGIN, "directory not watched");
-}
-
-static void
 watch_failed(struct watcher *w, const char *path, int err)
 {
 	time_t now = time(NULL);
 
-	w->stats.watch_failures++;
 	if (err == ENOSPC) {
 		int limit = inotifytools_get_max_user_watches();
 
@@ -650,7 +583,16 @@ watch_failed(struct watcher *w, const char *path, int err)
 		log_warning("cannot watch '%s': %s; changes below it are covered by rescans",
 		    path, strerror(err));
 	}
-	unwatched_add(w, path, now);
+	watch_core_lost(w->core, path, "directory not watched", err);
+}
+
+/* Returns 1 when the watch limit was reached and nothing since suggests a
+ * new watch would be taken (the limit is the same, we hold no fewer). */
+static int
+at_watch_limit(const struct watcher *w)
+{
+	return w->limit_at_failure != 0 && w->nnodes >= w->nodes_at_failure &&
+	    inotifytools_get_max_user_watches() == w->limit_at_failure;
 }
 
 /* ---- crawl: watch a directory and everything below it ---- */
@@ -891,9 +833,9 @@ root_crawled(struct watcher *w, int r, uint32_t node)
 {
 	w->roots[r] = node;
 	/* a root that cannot be watched now (watch limit, vanished) stays
-	 * configured, covered by a rescan record, and is retried */
-	if (node == NIL && !unwatched_contains(w, w->root_paths[r]))
-		unwatched_add(w, w->root_paths[r], time(NULL));
+	 * configured: the core covers it and has it retried */
+	if (node == NIL)
+		watch_core_lost(w->core, w->root_paths[r], "directory not watched", 0);
 }
 
 static long long
@@ -933,7 +875,6 @@ crawl_run(struct watcher *w, size_t base, size_t max, long long deadline)
 	}
 	if (w->ncq == 0)
 		w->cq_names_len = 0;
-	w->stats.watches = w->nnodes;
 	return top;
 }
 
@@ -987,60 +928,28 @@ recrawl_all(struct watcher *w)
 	free(w->seen);
 	w->seen = NULL;
 	w->seen_n = 0;
-	w->stats.watches = w->nnodes;
 }
 
 /* ---- events ---- */
 
-/* Reads an integer sysctl (libinotifytools' getter returns -1 for
- * max_queued_events with 3.22). Returns -1 when unreadable. */
-static long
-read_sysctl(const char *file)
-{
-	FILE *f = fopen(file, "re");
-	long v = -1;
-
-	if (f != NULL) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-/* Changes since the last drain may be unknown (queue overflow), or the
- * table no longer matches the file system: a rescan of every root from the
- * last drain, then every root crawled again (watches relocated, missing
- * ones added, stale ones dropped). */
+/* The core had a rescan of every root recorded (an overflow, the table out
+ * of step with the file system): every root is crawled again (watches
+ * relocated, missing ones added, stale ones dropped). */
 static void
-resync(struct watcher *w, const char *reason)
+inotify_resync(struct watcher *w)
 {
-	size_t i;
-	time_t since = w->drained_at - WATCH_TIME_MARGIN;
-
-	if (w->resyncing)
-		return;
-	w->resyncing = 1;
-	for (i = 0; i < w->nroots; i++) {
-		report_rescan(w, w->root_paths[i], since, reason);
-		watch_claim_root_cookies(&w->sink, w->root_paths[i]);
-	}
 	w->nstash = 0;
 	w->displaced = NIL;
 	recrawl_all(w);
 	w->resync_reason = NULL;
-	w->resyncing = 0;
 }
 
+/* The table no longer matches the file system: the core starts again. */
 static void
-handle_overflow(struct watcher *w)
+resync_if_out_of_step(struct watcher *w)
 {
-	w->stats.overflows++;
-	log_warning("inotify queue overflow (fs.inotify.max_queued_events = %ld): changes since "
-	    "%ld may be unknown; recording a rescan of every root and re-watching",
-	    read_sysctl("/proc/sys/fs/inotify/max_queued_events"),
-	    (long)(w->drained_at - WATCH_TIME_MARGIN));
-	resync(w, "inotify queue overflow");
+	if (w->resync_reason != NULL)
+		watch_core_out_of_step(w->core, w->resync_reason);
 }
 
 /* A directory appeared at path in parent (created, or moved in). */
@@ -1066,7 +975,6 @@ finish_stashed_moves(struct watcher *w)
 		}
 	}
 	w->nstash = 0;
-	w->stats.watches = w->nnodes;
 }
 
 static void
@@ -1105,24 +1013,9 @@ root_lost(struct watcher *w, uint32_t n, const char *why)
 			continue;
 		log_error("root '%s' %s: its changes are covered by a rescan until it is back",
 		    w->root_paths[i], why);
-		report_rescan(w, w->root_paths[i], w->drained_at - WATCH_TIME_MARGIN, why);
 		node_remove(w, n, 1);
-		unwatched_add(w, w->root_paths[i], time(NULL));
+		watch_core_lost(w->core, w->root_paths[i], why, 0);
 		return;
-	}
-}
-
-/* Renews the rescan record of every unwatched directory from its last
- * renewal: nothing since then can fall out of a window. */
-static void
-renew_unwatched(struct watcher *w, time_t now)
-{
-	size_t i;
-
-	for (i = 0; i < w->nunw; i++) {
-		report_rescan(w, w->unw[i].path, w->unw[i].recorded - WATCH_TIME_MARGIN,
-		    "directory not watched");
-		w->unw[i].recorded = now;
 	}
 }
 
@@ -1223,9 +1116,55 @@ tmpfile_write(struct watcher *w, const char *full, const char *name)
 	/* most often it was linked into the directory it was made in */
 	if (tmpfile_named_in_dir(w, full, strtoull(name + 1, NULL, 10)))
 		return 1;
-	report_rescan(w, w->root_paths[r], time(NULL) - WATCH_TIME_MARGIN,
+	watch_core_rescan_since(w->core, w->root_paths[r], time(NULL) - WATCH_TIME_MARGIN,
 	    "a write through an O_TMPFILE descriptor, the file's name unknown");
 	return 1;
+}
+
+/* A watch on a file system being unmounted (every watch on it hears so,
+ * then is dropped): its path is kept until the read ends, when the topmost
+ * of them are known. A root's unmount is its loss (IN_IGNORED follows). */
+static void
+note_unmounted(struct watcher *w, uint32_t n)
+{
+	const char *p;
+	char **nv;
+
+	if (NODE(w, n)->parent == NIL || (p = node_path(w, n)) == NULL)
+		return;
+	if ((nv = array_grow(w->unmounted, w->nunmounted, &w->capunmounted, sizeof *nv, 8)) == NULL ||
+	    (nv[w->nunmounted] = strdup(p)) == NULL) {
+		w->unmounted = nv ? nv : w->unmounted;
+		watch_core_rescan(w->core, p, "file system unmounted");
+		return;
+	}
+	w->unmounted = nv;
+	w->nunmounted++;
+}
+
+/* The topmost paths of the watches that heard their file system unmounted
+ * show what was below the mount now (even where a directory above was
+ * renamed since the mount table was read, which the kernel does not
+ * signal): each counts as replaced and is watched again. */
+static void
+finish_unmounted(struct watcher *w)
+{
+	size_t i, k;
+
+	if (w->nunmounted == 0)
+		return;
+	w->nunmounted = array_sort_unique_strings(w->unmounted, w->nunmounted);
+	for (i = 0; i < w->nunmounted; i++) {
+		for (k = 0; k < i; k++)
+			if (path_is_under(w->unmounted[i], w->unmounted[k]))
+				break;
+		if (k == i)
+			watch_core_replaced(w->core, w->unmounted[i], "shows what its file system "
+			    "covered: it was unmounted");
+	}
+	for (i = 0; i < w->nunmounted; i++)
+		free(w->unmounted[i]);
+	w->nunmounted = 0;
 }
 
 static void
@@ -1235,9 +1174,8 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	char *full;
 	unsigned isdir;
 
-	w->stats.events++;
 	if (ev->mask & IN_Q_OVERFLOW) {
-		handle_overflow(w);
+		watch_core_overflow(w->core);
 		return;
 	}
 	n = node_by_wd(w, ev->wd);
@@ -1251,16 +1189,10 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 			root_lost(w, n, "is no longer watched");
 		else
 			node_remove(w, n, 0);
-		w->stats.watches = w->nnodes;
 		return;
 	}
 	if (ev->mask & IN_UNMOUNT) {
-		const char *p = node_path(w, n);
-
-		if (p != NULL) {
-			log_warning("file system at '%s' unmounted: recording a rescan", p);
-			report_rescan(w, p, w->drained_at - WATCH_TIME_MARGIN, "file system unmounted");
-		}
+		note_unmounted(w, n);
 		return;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
@@ -1270,16 +1202,6 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	}
 	if (ev->len == 0 || ev->name[0] == '\0')
 		return;
-	if (NODE(w, n)->parent == NIL && path_is_cookie_name(ev->name)) {
-		/* a sync cookie (only directly in a root: deeper it is data) */
-		if (ev->mask & (IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO)) {
-			/* a begin is syncing: renew the records of what we cannot
-			 * watch, so its window has them after the last commit */
-			renew_unwatched(w, time(NULL));
-			w->sink.cookie(w->sink.ctx, ev->name);
-		}
-		return;
-	}
 	if ((full = event_path(w, n, ev->name)) == NULL) {
 		log_error("out of memory handling an event in '%s'", NAME(w, n));
 		return;
@@ -1351,14 +1273,12 @@ log_backlog(unsigned long events, long long t0)
 }
 
 static int
-inotify_process(struct watcher *w, char *err, size_t errlen)
+inotify_read(struct watcher *w, struct watch_read *r, char *err, size_t errlen)
 {
 	int reads = 0, waited = 0;
-	unsigned long events0 = w->stats.events;
 	long long t0 = mono_ns();
 
 	for (;;) {
-		time_t before = time(NULL);
 		ssize_t n = read(w->fd, w->readbuf, READ_BUFFER_SIZE);
 		char *p;
 
@@ -1375,32 +1295,39 @@ inotify_process(struct watcher *w, char *err, size_t errlen)
 					continue;
 			}
 			finish_stashed_moves(w);
-			w->drained_at = before;
-			log_backlog(w->stats.events - events0, t0);
+			finish_unmounted(w);
+			r->emptied = 1;
+			log_backlog(r->events, t0);
 			return 0;
 		}
 		for (p = w->readbuf; p < w->readbuf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
+			r->events++;
 			handle_event(w, ev);
-			if (w->resync_reason != NULL) {
-				log_warning("%s: recording a rescan of every root and re-watching",
-				    w->resync_reason);
-				resync(w, w->resync_reason);
-			}
+			resync_if_out_of_step(w);
 			p += sizeof *ev + ev->len;
 		}
 		if (++reads >= MAX_READS_PER_CALL) {
-			log_backlog(w->stats.events - events0, t0);
+			finish_unmounted(w);
+			log_backlog(r->events, t0);
 			return 0;
 		}
 	}
 }
 
+/* Polled idle: settled unless a directory's MOVED_FROM waits for its pair. */
+static void
+inotify_idle(struct watcher *w, struct watch_read *r)
+{
+	if (w->nstash > 0)
+		r->emptied = 0;
+}
+
 /* ---- lifecycle ---- */
 
 static struct watcher *
-inotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
@@ -1409,7 +1336,7 @@ inotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 		return NULL;
 	}
 	w->cfg = cfg;
-	w->sink = *sink;
+	w->core = core;
 	w->fd = -1;
 	w->free_head = NIL;
 	w->displaced = NIL;
@@ -1433,8 +1360,6 @@ inotify_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 		inotify_free(w);
 		return NULL;
 	}
-	w->drained_at = time(NULL);
-	w->last_tick = w->drained_at;
 	{
 		/* a test hook, nothing to configure: crawl one directory per
 		 * slice and sleep after it, so a test can act mid-crawl */
@@ -1458,15 +1383,15 @@ inotify_free(struct watcher *w)
 		free(w->root_paths[i]);
 	free(w->roots);
 	free(w->root_paths);
-	for (i = 0; i < w->nunw; i++)
-		free(w->unw[i].path);
-	free(w->unw);
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->nodes);
 	free(w->names);
 	free(w->wd_tab);
 	free(w->name_tab);
+	for (i = 0; i < w->nunmounted; i++)
+		free(w->unmounted[i]);
+	free(w->unmounted);
 	free(w->cq);
 	free(w->cq_names);
 	free(w->pathbuf);
@@ -1480,25 +1405,10 @@ inotify_fd(const struct watcher *w)
 	return w->fd;
 }
 
-static time_t
-inotify_drained_at(const struct watcher *w)
+static unsigned long
+inotify_watches(const struct watcher *w)
 {
-	return w->drained_at;
-}
-
-static void
-inotify_note_idle(struct watcher *w, time_t t)
-{
-	if (w->nstash == 0 && t > w->drained_at)
-		w->drained_at = t;
-}
-
-static void
-inotify_get_stats(const struct watcher *w, struct watcher_stats *st)
-{
-	*st = w->stats;
-	st->watches = w->nnodes;
-	st->unwatched = w->nunw;
+	return w->nnodes;
 }
 
 static void
@@ -1507,25 +1417,17 @@ inotify_show_progress(struct watcher *w, int on)
 	w->show_progress = on;
 }
 
-static int
-inotify_root_is_watched(const struct watcher *w, const char *root)
-{
-	size_t i;
-
-	for (i = 0; i < w->nroots; i++)
-		if (strcmp(w->root_paths[i], root) == 0)
-			return w->roots[i] != NIL;
-	return 0;
-}
-
 static void
 inotify_set_config(struct watcher *w, const struct config *cfg)
 {
 	w->cfg = cfg;
 }
 
+/* A new root: the root itself is watched now (so sync cookies in it are
+ * seen at once), what is below it in slices from the main loop
+ * (watcher_step). Returns 1 when the root is watched, 0, -1 on ENOMEM. */
 static int
-inotify_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
+add_root(struct watcher *w, const char *root)
 {
 	uint32_t *nr;
 	char **np, *copy;
@@ -1539,7 +1441,6 @@ inotify_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 	copy = strdup(root);
 	if (nr == NULL || np == NULL || copy == NULL || cq_push(w, NIL, root, (int)w->nroots) < 0) {
 		free(copy);
-		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	w->roots[w->nroots] = NIL;
@@ -1550,10 +1451,49 @@ inotify_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
 		if (w->show_progress)
 			progress_start(&w->progress, copy, "directories watched", 0);
 	}
-	/* the root itself now (so sync cookies in it are seen at once); what
-	 * is below it in slices from the main loop (watcher_step) */
 	crawl_run(w, w->ncq - 1, 1, 0);
-	return 0;
+	return w->roots[w->nroots - 1] != NIL;
+}
+
+/* Watches path as it is now, all of it at once: what was watched there (a
+ * mount or an unmount changed what it shows) goes first. Returns 1 when
+ * watched, else 0: reported lost, or nothing to watch (gone, or its parent
+ * not watched, which covers it). */
+static int
+inotify_watch(struct watcher *w, const char *path, int is_root)
+{
+	int r = root_index_of(w, path);
+	uint32_t n, parent = NIL;
+	char *dir;
+
+	if (is_root && (r < 0 || strcmp(path, w->root_paths[r]) != 0))
+		return add_root(w, path);
+	if (r < 0)
+		return 0;
+	if (at_watch_limit(w)) {
+		watch_core_lost(w->core, path, "directory not watched", ENOSPC);
+		return 0;
+	}
+	if ((n = node_find(w, path)) != NIL)
+		node_remove(w, n, 1);
+	if (!is_root) {
+		if ((dir = strdup(path)) == NULL) {
+			log_error("out of memory watching '%s' again", path);
+			return -1;
+		}
+		*strrchr(dir, '/') = '\0';
+		parent = node_find(w, dir);
+		free(dir);
+		if (parent == NIL)
+			return 0;
+	}
+	n = crawl(w, parent, path);
+	if (is_root) {
+		w->roots[r] = n;
+		if (n == NIL)
+			watch_core_lost(w->core, path, "directory not watched", 0);
+	}
+	return n != NIL;
 }
 
 static int
@@ -1574,10 +1514,7 @@ inotify_step(struct watcher *w)
 	} else if (w->ncq > 0) {
 		crawl_run(w, 0, CRAWL_SLICE_DIRS, mono_ns() + CRAWL_SLICE_NS);
 	}
-	if (w->resync_reason != NULL) {
-		log_warning("%s: recording a rescan of every root and re-watching", w->resync_reason);
-		resync(w, w->resync_reason);
-	}
+	resync_if_out_of_step(w);
 	if (w->ncq == 0 && w->crawl_async) {
 		size_t b = table_bytes(w);
 
@@ -1595,7 +1532,7 @@ inotify_step(struct watcher *w)
 }
 
 static void
-inotify_remove_root(struct watcher *w, const char *root)
+inotify_unwatch(struct watcher *w, const char *root)
 {
 	size_t i, o = 0, k;
 
@@ -1620,187 +1557,24 @@ inotify_remove_root(struct watcher *w, const char *root)
 		o++;
 	}
 	w->nroots = o;
-	for (i = 0, o = 0; i < w->nunw; i++) {
-		if (path_is_under(w->unw[i].path, root))
-			free(w->unw[i].path);
-		else
-			w->unw[o++] = w->unw[i];
-	}
-	w->nunw = o;
-	w->stats.watches = w->nnodes;
-}
-
-/* Forgets the unwatched directories at or below path (what they were on is
- * gone). */
-static void
-unwatched_forget_under(struct watcher *w, const char *path)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < w->nunw; i++) {
-		if (path_is_under(w->unw[i].path, path))
-			free(w->unw[i].path);
-		else
-			w->unw[o++] = w->unw[i];
-	}
-	w->nunw = o;
-}
-
-/* A mount or an unmount on path: its watches are on what path showed, so
- * they go, and path is crawled afresh (a root: the root again, its sync
- * cookies claimed, as a begin may wait on one made before the watch). */
-static void
-inotify_rewatch(struct watcher *w, const char *path)
-{
-	int r = root_index_of(w, path);
-	uint32_t n, parent = NIL;
-	char *dir;
-
-	if (r < 0)
-		return;
-	if ((n = node_find(w, path)) != NIL)
-		node_remove(w, n, 1);
-	unwatched_forget_under(w, path);
-	if (strcmp(path, w->root_paths[r]) != 0) {
-		if ((dir = strdup(path)) == NULL) {
-			log_error("out of memory watching '%s' again", path);
-			return;
-		}
-		*strrchr(dir, '/') = '\0';
-		parent = node_find(w, dir);
-		free(dir);
-		if (parent == NIL)
-			return;          /* its parent is not watched: covered above */
-	}
-	n = crawl(w, parent, path);
-	if (parent == NIL) {
-		w->roots[r] = n;
-		if (n == NIL)
-			unwatched_add(w, path, time(NULL));
-		else
-			watch_claim_root_cookies(&w->sink, path);
-	}
-	w->stats.watches = w->nnodes;
-}
-
-/* Retries one unwatched directory; returns 1 when it is watched now. */
-static int
-retry_unwatched(struct watcher *w, struct unwatched *u)
-{
-	int r = root_index_of(w, u->path);
-	uint32_t parent = NIL, n;
-	char *slash;
-	char *copy;
-
-	if (r < 0)
-		return 1;                /* no longer under a root: forget it */
-	if (strcmp(u->path, w->root_paths[r]) != 0) {
-		copy = strdup(u->path);
-		if (copy == NULL)
-			return 0;
-		slash = strrchr(copy, '/');
-		*slash = '\0';
-		parent = node_find(w, copy);
-		free(copy);
-		if (parent == NIL)
-			return 0;
-	}
-	n = crawl(w, parent, u->path);
-	if (n == NIL)
-		return 0;
-	if (parent == NIL) {
-		w->roots[r] = n;
-		log_info("root '%s' is watched again", w->root_paths[r]);
-		report_change(w, u->path, JF_SUBTREE | JF_DIR);
-	}
-	return 1;
-}
-
-static int
-unwatched_contains(struct watcher *w, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < w->nunw; i++)
-		if (path_is_under(path, w->unw[i].path))
-			return 1;
-	return 0;
-}
-
-static void
-inotify_tick(struct watcher *w, time_t now)
-{
-	struct unwatched *old;
-	size_t i, nold;
-	int limit, may_retry;
-
-	if (now - w->last_tick < TICK_SECONDS || w->nunw == 0)
-		return;
-	w->last_tick = now;
-	limit = inotifytools_get_max_user_watches();
-	may_retry = limit != w->limit_at_failure || w->nnodes < w->nodes_at_failure;
-	/* detach the list: retries append to a fresh one as they fail */
-	old = w->unw;
-	nold = w->nunw;
-	w->unw = NULL;
-	w->nunw = 0;
-	for (i = 0; i < nold; i++) {
-		struct unwatched *u = &old[i];
-		int r = root_index_of(w, u->path);
-		struct stat st;
-
-		if (r < 0 || (strcmp(u->path, w->root_paths[r]) != 0 &&
-		    longpath_fstatat(AT_FDCWD, u->path, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT)) {
-			/* gone, or no longer under a root: its parent reported that */
-			free(u->path);
-			continue;
-		}
-		/* renew from the last renewal: nothing since then can be lost */
-		report_rescan(w, u->path, u->recorded - WATCH_TIME_MARGIN, "directory not watched");
-		if (may_retry && retry_unwatched(w, u) && !unwatched_contains(w, u->path)) {
-			log_info("directory '%s' is watched now", u->path);
-			free(u->path);
-			continue;
-		}
-		if (unwatched_contains(w, u->path)) {
-			free(u->path);
-			continue;
-		}
-		{
-			struct unwatched *nu = realloc(w->unw, (w->nunw + 1) * sizeof *nu);
-
-			if (nu == NULL) {
-				log_error("out of memory tracking unwatched directory '%s'", u->path);
-				free(u->path);
-				continue;
-			}
-			w->unw = nu;
-			w->unw[w->nunw].path = u->path;
-			w->unw[w->nunw].recorded = now;
-			w->nunw++;
-		}
-	}
-	free(old);
 }
 
 const struct watcher_ops watcher_inotify_ops = {
 	.name = "inotify",
 	.watch_unit = "directories watched",
-	.create = inotify_new,
-	.destroy = inotify_free,
-	.add_root = inotify_add_root,
-	.remove_root = inotify_remove_root,
-	.rewatch = inotify_rewatch,
-	.root_is_watched = inotify_root_is_watched,
-	.show_progress = inotify_show_progress,
-	.set_config = inotify_set_config,
+	.queue_sysctl = "fs.inotify.max_queued_events",
+	.caps = WATCHER_CAP_CRAWL,
+	.open = inotify_new,
+	.close = inotify_free,
+	.watch = inotify_watch,
+	.unwatch = inotify_unwatch,
+	.resync = inotify_resync,
 	.fd = inotify_fd,
-	.process = inotify_process,
-	.tick = inotify_tick,
-	.drained_at = inotify_drained_at,
-	.note_idle = inotify_note_idle,
-	.get_stats = inotify_get_stats,
+	.read = inotify_read,
+	.idle = inotify_idle,
+	.watches = inotify_watches,
+	.set_config = inotify_set_config,
+	.show_progress = inotify_show_progress,
 	.busy = inotify_busy,
 	.step = inotify_step,
 };

@@ -1,8 +1,9 @@
-/* watch.h: the watcher interface. A backend turns kernel events into calls
- * on a sink: a path changed (with JF_* flags), a subtree needs a rescan from
- * a given time, a sync cookie appeared. The daemon core never sees a backend's
- * own types; inotify is watch-inotify.c, fanotify watch-fanotify.c, and
- * watch.c picks one (see watch-backend.h). */
+/* watch.h: the watcher, as the daemon sees it. It turns kernel events into
+ * calls on a sink: a path changed (with JF_* flags), a subtree needs a rescan
+ * from a given time, a sync cookie appeared. watch.c is its core and owns
+ * the policy (cookies, rescans, unwatched paths and their retries, overflows,
+ * the drain time, the statistics); a backend (watch-inotify.c,
+ * watch-fanotify.c) only watches and delivers, through watch-backend.h. */
 #ifndef CHJ_WATCH_H
 #define CHJ_WATCH_H
 

@@ -163,6 +163,28 @@ expect_success 'among 100 processes holding 50 descriptors each, begin journals 
 	writer_stop
 '
 
+# A process exiting while begin reads it: its /proc/PID/fd opened, then gone
+# before fdopendir's fstat (ENOENT) made begin fail "out of memory" (seen
+# under load, one begin in some hundreds). strace injects that ENOENT into
+# the fstat of one sleeping process's fd directory, every time.
+if command -v strace >/dev/null &&
+   strace -f -qq -o /dev/null -e trace=fstat -e inject=fstat:error=ENOENT true 2>/dev/null; then
+	expect_success 'a process gone while begin reads its descriptors: begin succeeds' '
+		sleep 600 &
+		sleeper=$! &&
+		strace -f -qq -o /dev/null -P /proc/$sleeper/fd -e trace=newfstatat,fstat \
+			-e inject=newfstatat,fstat:error=ENOENT \
+			"$CHJOURNAL" -c "$CONF" begin c1 >mode.out 2>begin.err
+		rc=$?
+		kill $sleeper; wait $sleeper 2>/dev/null
+		cat begin.err >&2
+		test $rc = 0 && ! grep "out of memory" begin.err &&
+		chj abort c1
+	'
+else
+	test_skip 'a process gone while begin reads its descriptors' 'strace with fault injection is missing'
+fi
+
 if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && [ -e /dev/loop-control ] &&
    head -c 1048576 /dev/zero >"$SPOOL/disk.img" && cp "$SPOOL/disk.img" "$SPOOL/ro.img" &&
    loopdev=$(losetup -f --show "$SPOOL/disk.img" 2>/dev/null); then

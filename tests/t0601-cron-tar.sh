@@ -6,7 +6,9 @@
 # incremental archive plus its deleted list; after every round the full
 # archive and each incremental, extracted in order into an empty directory
 # with the deletions applied (the restore procedure of contrib/cron/README),
-# equal the spool. Also: the log line's fields, a failing command aborts (its
+# equal the spool; so do all the archives extracted at once (a merged
+# restore) followed by chjournal-apply-merged, but for the paths whose kind
+# changed within the chain, which it names. Also: the log line's fields, a failing command aborts (its
 # exit status is the script's, the next run lists the changes again),
 # --ok-status, a failing begin, a second concurrent run refused by the lock
 # (exit 75) or waiting with --wait, SIGTERM during the command, --syslog
@@ -81,7 +83,43 @@ check_restore() {
 	dirs "$SPOOL" >dirs.spool &&
 	dirs "$TRASH/restore$SPOOL" >dirs.restore &&
 	{ LC_ALL=C comm -13 dirs.spool dirs.restore >dirs.extra; test ! -s dirs.extra ||
-	  { echo "directories the spool lacks in the restore:"; cat dirs.extra; false; }; }
+	  { echo "directories the spool lacks in the restore:"; cat dirs.extra; false; }; } &&
+	check_merged $KIND_CHANGED
+}
+# the paths a merged restore of the chain so far cannot hold (check_merged)
+KIND_CHANGED=
+
+# check_merged [PATH...]: the archives so far extracted at once, in order,
+# without the deletions (a merged restore: the newest version of each path
+# wins), then chjournal-apply-merged with every run's lists, give the spool
+# too. Each PATH (relative to the spool) changed from a file to a directory
+# within the chain: the merge cannot hold it (tar cannot put the files below
+# it: its errors are expected while an archive holds such a path),
+# chjournal-apply-merged names it and exits 1, and the rest is the spool.
+check_merged() {
+	rm -rf "$TRASH/merged" && mkdir "$TRASH/merged" &&
+	for _a in $(ls "$ARCH"/*.tar | LC_ALL=C sort); do
+		tar --extract --file "$_a" -C "$TRASH/merged" --preserve-permissions \
+			--recursive-unlink 2>/dev/null
+	done
+	test -d "$TRASH/merged$SPOOL" &&
+	"$CHJ_SRCDIR/contrib/cron/chjournal-apply-merged" "$TRASH/merged" \
+		$(ls "$ARCH"/*.tar | LC_ALL=C sort | sed 's/\.tar$//') 2>merged.err
+	_rc=$?
+	cat merged.err
+	_skip='^$'
+	for _p in "$@"; do
+		grep -qxF "chjournal-apply-merged: $S/$_p: the restore holds a file where the chain left a directory (its kind changed within the chain): restore the chain run by run" merged.err ||
+			{ echo "check_merged: $_p not named" >&2; return 1; }
+		_skip="$_skip| \./$(printf '%s' "$_p" | sed 's/[.[\*^$]/\\&/g')(/| |\$)"
+	done
+	test_eq merged-exit "$([ $# -gt 0 ] && echo 1 || echo 0)" "$_rc" &&
+	test_eq kind-changed $# "$(grep -c "its kind changed" merged.err)" &&
+	snap "$TRASH/merged$SPOOL" | grep -Ev "$_skip" >snap.merged &&
+	grep -Ev "$_skip" snap.spool | test_cmp - snap.merged &&
+	dirs "$TRASH/merged$SPOOL" >dirs.merged &&
+	{ LC_ALL=C comm -13 dirs.spool dirs.merged >dirs.extra; test ! -s dirs.extra ||
+	  { echo "directories the spool lacks in the merged restore:"; cat dirs.extra; false; }; }
 }
 
 # dirs DIR: the directories below DIR (empty ones are not backed up: the
@@ -220,6 +258,7 @@ expect_success 'round 2: rename and delete directories, new tree, chmod, symlink
 '
 
 expect_success 'round 3: type changes (file -> directory, directory -> file, symlink -> file)' '
+	KIND_CHANGED=user/alice/2. &&
 	round "
 	rm $S/user/alice/2. && mkdir $S/user/alice/2. && echo inner >$S/user/alice/2./inner &&
 	rm -r $S/user/carol/Maildir && echo now-a-file >$S/user/carol/Maildir &&
@@ -229,6 +268,7 @@ expect_success 'round 3: type changes (file -> directory, directory -> file, sym
 '
 
 expect_success 'round 4: replace by rename, move between directories, delete and re-create' '
+	KIND_CHANGED=shared/link2 &&
 	round "
 	echo new >$S/user/alice/tmp && mv $S/user/alice/tmp $S/user/alice/3. &&
 	mv $S/user/robert/Maildir/cur/1:2,S $S/user/alice/from-bob &&
@@ -244,6 +284,7 @@ expect_success 'round 5: exchanges of two directories and of a file and a direct
 	echo w >"$S/user/alice/Work/old/w" &&
 	echo h >"$S/user/alice/Home/h" &&
 	round true &&
+	KIND_CHANGED="shared/link2 user/alice/1." &&
 	round "
 	exchange $S/user/alice/Work $S/user/alice/Home &&
 	exchange $S/user/alice/1. $S/user/alice/Home

@@ -8,10 +8,20 @@
 # and on failure) runs `chjournal-bacula-end CONSUMER %i '%e'`.
 # Covers: a first complete job; a job with no change; jobs after changes
 # (files created, modified, a directory renamed, a symlink, names with spaces,
-# UTF-8, Latin-1) that hold exactly the changed files; the job ids to merge
-# found with the README's query, and point-in-time restores of those merges
-# equal to the spool at that time (files deleted or renamed away excluded: a
-# change list cannot represent deletions); a job failing after the list
+# UTF-8, Latin-1) that hold exactly the changed files and the run's manifest
+# (its deleted and reconcile lists and its list, NUL-separated, in the
+# client's manifest directory); the job ids to merge found with the README's
+# query, point-in-time restores of those merges bringing back exactly the
+# files deleted or renamed away, and equal to the spool at that time once
+# chjournal-apply-merged has applied the manifests the merge holds; after
+# more deletions, renames, a file and a folder deleted and created again and
+# deletions made while chjournald was stopped (in the reconcile list), the
+# chain (the README's query of committed jobs) restored job by job by
+# chjournal-bacula-restore, the manifests restored from the jobs or read from
+# the client, equal to the spool, and a merged restore of it bringing back
+# exactly what went, which chjournal-apply-merged removes; the manifests of
+# runs not committed dropped, those of the previous chain pruned when a full
+# run is committed; a job failing after the list
 # aborts the run and the next job lists those changes again; a listed file
 # vanishing before Bacula reads it ("OK -- with warnings") aborts too; paths
 # Bacula cannot take (newline, > 998 bytes, trailing blank) fail the job
@@ -50,10 +60,14 @@ command -v perl >/dev/null 2>&1 || skip_all "perl is needed by chjournal-bacula-
 
 LIST_CMD="$CHJ_SRCDIR/contrib/bacula/chjournal-bacula-list"
 END_CMD="$CHJ_SRCDIR/contrib/bacula/chjournal-bacula-end"
+RESTORE_CMD="$CHJ_SRCDIR/contrib/bacula/chjournal-bacula-restore"
+MERGED_CMD="$CHJ_SRCDIR/contrib/cron/chjournal-apply-merged"
 B="$TRASH/bacula"
 BSTATE="$B/chj-state"
 BLOG="$B/chjournal-bacula.log"
 CONSUMER=bacula-spool
+# the client's manifest directory (the default below --state-dir)
+MDIR="$BSTATE/manifests/$CONSUMER"
 mkdir -p "$B/dir" "$B/sd" "$B/fd" "$B/run" "$B/volumes" "$B/restore" "$BSTATE"
 
 # --- free loopback ports: three in a row, nothing listening on them
@@ -345,13 +359,39 @@ job_status() {
 }
 
 # job_files JOBID: the files (not directories) stored by a job, sorted, into
-# files.out; the directories into dirs.out
+# files.out (the manifest's files apart, in manifests.out); the directories
+# into dirs.out
 job_files() {
 	bcons "list files jobid=$1" |
 		sed -n 's/^| \(\/.*[^ ]\) *|$/\1/p' | LC_ALL=C sort >all-files.out
-	grep -v '/$' all-files.out >files.out
+	grep -v '/$' all-files.out | grep -vF "$MDIR/" >files.out
+	grep -F "$MDIR/" all-files.out >manifests.out
 	grep '/$' all-files.out >dirs.out
 	return 0
+}
+
+# manifest JOBID: the base of the job's manifest in the client's directory
+# (exactly one), e.g. $MDIR/20261124T021500Z-0000000007.incremental
+manifest() {
+	_m=$(ls "$MDIR" | grep -E "^[0-9]{8}T[0-9]{6}Z-$(printf %010d "$1")\.(full|incremental)\.deleted\$") &&
+	test "$(echo "$_m" | wc -l)" = 1 &&
+	echo "$MDIR/${_m%.deleted}"
+}
+
+# in_nul FILE PATH: PATH is an entry of the NUL-separated FILE
+in_nul() {
+	tr '\n\0' '\001\n' <"$1" | grep -qxF -- "$(printf '%s' "$2" | tr '\n' '\001')"
+}
+
+# has_manifest JOBID MODE: the job saved its manifest (files.out: .deleted,
+# .reconcile and, for an incremental run, .list) and the client keeps it
+has_manifest() {
+	_b=$(manifest "$1") &&
+	case $2 in
+	full) printf '%s\n' "$_b.deleted" "$_b.reconcile" ;;
+	incremental) printf '%s\n' "$_b.deleted" "$_b.list" "$_b.reconcile" ;;
+	esac | test_cmp - manifests.out &&
+	case $_b in *".$2") ;; *) echo "manifest $_b is not $2" >&2; false ;; esac
 }
 
 # job_log JOBID: the job's messages from the catalog
@@ -437,6 +477,20 @@ restore_jobs() {
 	fi
 }
 
+# extra_files A B: the files and symlinks below B that A lacks (relative)
+extra_files() {
+	spool_files "$1" >extra-a.out &&
+	spool_files "$2" >extra-b.out &&
+	LC_ALL=C comm -13 extra-a.out extra-b.out
+}
+
+# extra_dirs A B: the directories below B that A lacks (relative)
+extra_dirs() {
+	(cd "$1" && find . -mindepth 1 -type d | sed 's|^\./||' | LC_ALL=C sort) >extra-a.out &&
+	(cd "$2" && find . -mindepth 1 -type d | sed 's|^\./||' | LC_ALL=C sort) >extra-b.out &&
+	LC_ALL=C comm -13 extra-a.out extra-b.out
+}
+
 # same_tree A B: the same files and symlinks with the same contents/targets
 same_tree() {
 	spool_files "$1" >tree-a.out &&
@@ -458,7 +512,12 @@ expect_success 'first job (complete: the consumer is new) lists the root, holds 
 	spool_files "$SPOOL" | sed "s|^|$SPOOL/|" >expect.out &&
 	test_cmp expect.out files.out &&
 	grep -qx "$SPOOL/user/bob/Work/2024/" dirs.out &&
-	grep -q "job $JOB1: full: no committed run yet, 1 roots listed" "$BLOG" &&
+	! grep -F "$MDIR" dirs.out &&
+	grep -q "job $JOB1: full: no committed run yet, 1 roots listed; manifest $MDIR/[0-9T]*Z-$(printf %010d $JOB1).full (0 deleted, 0 to reconcile)" "$BLOG" &&
+	: the chain start saved its manifest, empty: nothing to remove before it &&
+	has_manifest $JOB1 full &&
+	test ! -s "$(manifest $JOB1).deleted" && test ! -s "$(manifest $JOB1).reconcile" &&
+	test "$(stat -c %a "$MDIR")" = 700 &&
 	grep -q "run (full: no committed run yet, 1 roots) committed" joblog.out &&
 	no_open_run &&
 	! grep -q "committed_begin=never" consumers.out
@@ -467,7 +526,9 @@ expect_success 'first job (complete: the consumer is new) lists the root, holds 
 expect_success 'a job with nothing changed saves nothing and commits' '
 	run_ok chj-backup &&
 	test_cmp /dev/null files.out &&
-	grep -q "job $JOBID: incremental, 0 files listed" "$BLOG"
+	grep -q "job $JOBID: incremental, 0 files listed; manifest .* (0 deleted, 0 to reconcile)" "$BLOG" &&
+	has_manifest $JOBID incremental &&
+	test ! -s "$(manifest $JOBID).list"
 '
 
 expect_success 'changes: created, modified, directory renamed, symlink, odd names; deleted file' '
@@ -484,6 +545,13 @@ expect_success 'changes: created, modified, directory renamed, symlink, odd name
 		user/bob/Projects/2024/1. user/bob/Projects/2024/2. \
 		user/alice/first "user/alice/Sent/name with  spaces, $(printf "\303\274") & *" \
 		"user/alice/Sent/caf$(printf "\351")" &&
+	: the manifest saved with the files: the deletion, the old name, the list &&
+	has_manifest $JOB2 incremental &&
+	m=$(manifest $JOB2) &&
+	printf "%s\0" "$SPOOL/user/alice/INBOX/2." "$SPOOL/user/bob/Work" | cmp - "$m.deleted" &&
+	test ! -s "$m.reconcile" &&
+	tr "\0" "\n" <"$m.list" | LC_ALL=C sort | test_cmp - files.out &&
+	grep -q "job $JOB2: incremental, 7 files listed; manifest $m (2 deleted, 0 to reconcile)" "$BLOG" &&
 	rm -rf "$B/snap2" && cp -a "$SPOOL" "$B/snap2" &&
 	T2=$(date "+%Y-%m-%d %H:%M:%S")
 '
@@ -501,6 +569,8 @@ expect_success 'a job that fails after the list aborts the run; the next job lis
 	grep -q "Child exited with code 9" joblog.out &&
 	grep -q "chjournal-bacula-end: $CONSUMER: job $JOBF: job ended .*Error.*; run aborted" joblog.out &&
 	no_open_run &&
+	: the manifest of a run not committed is not kept on the client &&
+	test -z "$(ls "$MDIR" | grep -- "-$(printf %010d $JOBF)\.")" &&
 	run_ok chj-backup &&
 	JOB3=$JOBID &&
 	expect_files user/alice/INBOX/3. user/carol/INBOX/1.
@@ -517,6 +587,7 @@ expect_success 'a listed file vanishing before Bacula reads it: OK with warnings
 	grep -q "INBOX/6.*No such file" joblog.out &&
 	grep -q "chjournal-bacula-end: $CONSUMER: job $JOBW: job ended .OK -- with warnings. (a file may not have been saved); run aborted" joblog.out &&
 	no_open_run &&
+	test -z "$(ls "$MDIR" | grep -- "-$(printf %010d $JOBW)\.")" &&
 	run_ok chj-backup &&
 	JOB4=$JOBID &&
 	expect_files user/alice/INBOX/5.
@@ -543,6 +614,7 @@ name" &&
 	grep -q "cannot put in a Bacula file list, path ends with white space: $SPOOL/user/alice/INBOX/trailing \$" "$BLOG" &&
 	grep -q "cannot put in a Bacula file list, path is longer than 998 bytes (10[0-9][0-9]): $SPOOL/user/long/0*1/" "$BLOG" &&
 	no_open_run &&
+	test -z "$(ls "$MDIR" | grep -- "-$(printf %010d $JOBID)\.")" &&
 	chj consumers >after.out &&
 	test_cmp before.out after.out &&
 	mv "$SPOOL/user/alice/INBOX/bad
@@ -551,7 +623,12 @@ name" "$SPOOL/user/alice/INBOX/bad-name" &&
 	rm -r "$SPOOL/user/long" &&
 	run_ok chj-backup &&
 	JOB5=$JOBID &&
-	expect_files user/alice/INBOX/7. user/alice/INBOX/bad-name user/alice/INBOX/trailing
+	expect_files user/alice/INBOX/7. user/alice/INBOX/bad-name user/alice/INBOX/trailing &&
+	: the old names, a newline in one, are in the NUL-separated deleted list &&
+	in_nul "$(manifest $JOB5).deleted" "$SPOOL/user/alice/INBOX/bad
+name" &&
+	in_nul "$(manifest $JOB5).deleted" "$SPOOL/user/alice/INBOX/trailing " &&
+	in_nul "$(manifest $JOB5).deleted" "$SPOOL/user/long"
 '
 
 expect_success 'a job at level Incremental is refused (exit 4) and opens no run' '
@@ -567,44 +644,55 @@ expect_success 'a job at level Incremental is refused (exit 4) and opens no run'
 	expect_files user/bob/INBOX/4.
 '
 
-# merge_ids JOB [TIME]: the job ids to merge for a restore of JOB as of TIME
-# (default now), with the query of contrib/bacula/README: the jobs that ended
-# OK since the last job that committed a complete ("full:") run
-merge_ids() {
-	_t=${2:-$(date "+%Y-%m-%d %H:%M:%S")}
-	bcons ".sql query=\"SELECT JobId FROM Job WHERE Name = '$1' AND Type = 'B' AND JobStatus IN ('T','W') AND EndTime <= '$_t' AND JobId >= (SELECT MAX(Log.JobId) FROM Log, Job AS J WHERE Log.JobId = J.JobId AND J.EndTime <= '$_t' AND Log.LogText LIKE '%chjournal-bacula-end: $CONSUMER: %run (full:%committed%') ORDER BY JobId\"" >sql.out &&
+# chain_ids [TIME]: the jobs of the chain as of TIME (default now), for a
+# restore, with the query of contrib/bacula/README: the jobs whose run
+# chjournal-bacula-end committed, since the last one that committed a full run
+chain_ids() {
+	_t=${1:-$(date "+%Y-%m-%d %H:%M:%S")}
+	bcons ".sql query=\"SELECT DISTINCT Log.JobId FROM Log, Job WHERE Log.JobId = Job.JobId AND Job.EndTime <= '$_t' AND Log.LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (%) committed%' AND Log.JobId >= (SELECT MAX(L.JobId) FROM Log AS L, Job AS J WHERE L.JobId = J.JobId AND J.EndTime <= '$_t' AND L.LogText LIKE '%chjournal-bacula-end: $CONSUMER: job %: job ended %; run (full:%) committed%') ORDER BY Log.JobId\"" >sql.out &&
 	tr "\t" "\n" <sql.out | grep -E "^[0-9]+\$" | paste -s -d, -
 }
 
-expect_success 'the job ids to merge (README query): the OK jobs since the last complete run, up to a time' '
-	merge_ids chj-backup >ids.out &&
+expect_success 'the chain'"'"'s job ids (README query): the committed jobs since the last full run, up to a time' '
+	chain_ids >ids.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6" >expect.out &&
 	test_cmp expect.out ids.out &&
-	merge_ids chj-backup "$T2" >ids2.out &&
+	chain_ids "$T2" >ids2.out &&
 	echo "$JOB1,$(($JOB1 + 1)),$JOB2" >expect.out &&
 	test_cmp expect.out ids2.out
 '
 
-expect_success 'point-in-time restore (jobs up to the second change) equals the spool then, deletions aside' '
+# A merged restore brings back what the jobs saved, the newest version of each
+# path: what was deleted or renamed away since, too. Each job saved its
+# manifest, so the merge holds the manifests of the jobs merged, and
+# chjournal-apply-merged removes exactly that.
+expect_success 'merged restore up to the second change: brings back exactly the deleted file and the old names; chjournal-apply-merged removes them' '
 	restore_jobs "$(cat ids2.out)" "$B/r2" &&
 	R="$B/r2$SPOOL" &&
-	# what a change list cannot represent: files deleted or renamed away
-	# before that point are still restored from the earlier jobs
-	test -f "$R/user/alice/INBOX/2." &&
-	test -f "$R/user/bob/Work/2024/1." &&
-	test -f "$R/user/bob/Work/2024/2." &&
-	rm -r "$R/user/alice/INBOX/2." "$R/user/bob/Work" &&
+	extra_files "$B/snap2" "$R" >extra.out &&
+	printf "%s\n" user/alice/INBOX/2. user/bob/Work/2024/1. user/bob/Work/2024/2. |
+		test_cmp - extra.out &&
+	extra_files "$R" "$B/snap2" | test_cmp /dev/null - &&
+	extra_dirs "$B/snap2" "$R" >extra.out &&
+	printf "%s\n" user/bob/Work user/bob/Work/2024 | test_cmp - extra.out &&
+	ls "$B/r2$MDIR" | sed -n "s/^[0-9T]*Z-0*\([0-9]*\)\.\(full\|incremental\)\.deleted\$/\1/p" |
+		paste -s -d, - | test_cmp ids2.out - &&
+	"$MERGED_CMD" "$B/r2" "$B/r2$MDIR"/*.deleted 2>merged.err &&
+	grep -q ": 2 runs applied, 2 paths removed\$" merged.err &&
 	same_tree "$B/snap2" "$R" &&
+	extra_dirs "$B/snap2" "$R" | test_cmp /dev/null - &&
 	grep -qx "bob inbox 1, edited" "$R/user/bob/INBOX/1."
 '
 
-expect_success 'restore of every OK job equals the spool now, deletions aside; a restore opens no run' '
+expect_success 'merged restore of every OK job: the same old paths come back, and go; a restore opens no run' '
 	restore_jobs "$(cat ids.out)" "$B/r-all" &&
 	R="$B/r-all$SPOOL" &&
-	test -f "$R/user/alice/INBOX/2." &&
-	test -d "$R/user/bob/Work" &&
-	rm -r "$R/user/alice/INBOX/2." "$R/user/bob/Work" &&
+	extra_files "$SPOOL" "$R" >extra.out &&
+	printf "%s\n" user/alice/INBOX/2. user/bob/Work/2024/1. user/bob/Work/2024/2. |
+		test_cmp - extra.out &&
+	"$MERGED_CMD" "$B/r-all" "$B/r-all$MDIR"/*.deleted &&
 	same_tree "$SPOOL" "$R" &&
+	extra_dirs "$SPOOL" "$R" | test_cmp /dev/null - &&
 	no_open_run
 '
 
@@ -623,6 +711,7 @@ expect_success 'client-side variant (ClientRunAfterJob): a failed job commits no
 	sed "s/	open=.*//" before.out | test_cmp - after.out &&
 	run_job chj-backup-client &&
 	test "$JOBSTATUS" = T &&
+	JOBCL=$JOBID &&
 	job_log "$JOBID" >joblog.out &&
 	grep -q "ClientAfterJob: chjournal-bacula-end: $CONSUMER: job $JOBID: job ended .OK.; run (incremental, 1 files) committed" joblog.out &&
 	job_files "$JOBID" &&
@@ -637,8 +726,106 @@ expect_success 'estimate runs the list (opens a run); the next job replaces it a
 	chj consumers >consumers.out &&
 	grep -q "^$CONSUMER	.*	open=2" consumers.out &&
 	run_ok chj-backup &&
+	JOBE=$JOBID &&
 	expect_files user/bob/INBOX/5. &&
 	no_open_run
+'
+
+# begin with no chjournald says so on stderr; the file daemon reads the
+# command's stderr as part of the list, so the script must log it instead (a
+# stray line would be a path Bacula cannot stat: "OK -- with warnings").
+# What went while no daemon watched is not known one by one: the manifest's
+# reconcile list holds the directories that lost entries, with what they
+# hold now.
+expect_success 'chjournald stopped: begin notice goes to the log, not into the list; deletions then are in the reconcile list; job OK' '
+	stop_daemon &&
+	echo "bob inbox 6" >"$SPOOL/user/bob/INBOX/6." &&
+	rm "$SPOOL/user/bob/INBOX/3." &&
+	mv "$SPOOL/user/alice/Sent" "$SPOOL/user/alice/Archive" &&
+	run_ok chj-backup &&
+	JOBS=$JOBID &&
+	in_files() { grep -qxF -- "$1" files.out; } &&
+	in_files "$SPOOL/user/bob/INBOX/6." &&
+	in_files "$SPOOL/user/alice/Archive/1." &&
+	! grep -v "^/" files.out &&
+	grep -q "chjournal-bacula-list.*no chjournald is running" "$BLOG" &&
+	has_manifest $JOBS incremental &&
+	m=$(manifest $JOBS) &&
+	in_nul "$m.reconcile" "$SPOOL/user/bob/INBOX/" &&
+	in_nul "$m.reconcile" "$SPOOL/user/bob/INBOX/6." &&
+	! in_nul "$m.reconcile" "$SPOOL/user/bob/INBOX/3." &&
+	in_nul "$m.reconcile" "$SPOOL/user/alice/" &&
+	in_nul "$m.reconcile" "$SPOOL/user/alice/Archive" &&
+	! in_nul "$m.reconcile" "$SPOOL/user/alice/Sent" &&
+	start_daemon &&
+	: the daemon covers its downtime with a rescan too: the next job lists it again &&
+	run_ok chj-backup &&
+	JOBS2=$JOBID &&
+	in_files "$SPOOL/user/bob/INBOX/6."
+'
+
+expect_success 'more changes: a file and a folder deleted, then created again; a folder renamed a second time' '
+	rm "$SPOOL/user/alice/INBOX/1." &&
+	rm -r "$SPOOL/user/carol" &&
+	mv "$SPOOL/user/bob/Projects" "$SPOOL/user/bob/Projects-old" &&
+	run_ok chj-backup &&
+	JOBX1=$JOBID &&
+	expect_files user/bob/Projects-old/2024/1. user/bob/Projects-old/2024/2. &&
+	echo "alice inbox 1, new" >"$SPOOL/user/alice/INBOX/1." &&
+	mkdir -p "$SPOOL/user/carol/INBOX" &&
+	echo "carol new 9" >"$SPOOL/user/carol/INBOX/9." &&
+	run_ok chj-backup &&
+	JOBX2=$JOBID &&
+	expect_files user/alice/INBOX/1. user/carol/INBOX/9.
+'
+
+expect_success 'the chain restored job by job (chjournal-bacula-restore: each job'"'"'s manifest restored from it and applied first) equals the spool' '
+	chain_ids >chain.out &&
+	echo "$JOB1,$(($JOB1 + 1)),$JOB2,$JOB3,$JOB4,$JOB5,$JOB6,$JOBCL,$JOBE,$JOBS,$JOBS2,$JOBX1,$JOBX2" |
+		test_cmp - chain.out &&
+	"$RESTORE_CMD" -c "$B/bconsole.conf" --restore-job chj-restore \
+		--manifest-dir "$BSTATE/manifests" "$CONSUMER" chj-fd "$B/r-chain" \
+		"$(cat chain.out)" 2>restore.err &&
+	cat restore.err &&
+	grep -q "^chjournal-bacula-restore: consumer=$CONSUMER client=chj-fd where=$B/r-chain jobs=$(cat chain.out) restored=$(cat chain.out) manifests=job result=restored" restore.err &&
+	same_tree "$SPOOL" "$B/r-chain$SPOOL" &&
+	extra_dirs "$SPOOL" "$B/r-chain$SPOOL" | test_cmp /dev/null - &&
+	grep -qx "alice inbox 1, new" "$B/r-chain$SPOOL/user/alice/INBOX/1." &&
+	no_open_run
+'
+
+expect_success 'the same with the manifests read from the client'"'"'s manifest directory (--manifests-from)' '
+	"$RESTORE_CMD" -c "$B/bconsole.conf" --restore-job chj-restore \
+		--manifests-from "$MDIR" "$CONSUMER" chj-fd "$B/r-chain2" $(tr , " " <chain.out) 2>restore.err &&
+	grep -q "restored=$(cat chain.out) manifests=client-dir result=restored" restore.err &&
+	same_tree "$SPOOL" "$B/r-chain2$SPOOL" &&
+	extra_dirs "$SPOOL" "$B/r-chain2$SPOOL" | test_cmp /dev/null -
+'
+
+# what a merged restore of the chain brings back: every path deleted or
+# renamed away while the chain ran (not one created again: its newest version
+# is restored)
+expect_success 'a merged restore of the chain brings back exactly what was deleted or renamed away; chjournal-apply-merged removes it, keeping what was created again' '
+	restore_jobs "$(cat chain.out)" "$B/r-merged" &&
+	R="$B/r-merged$SPOOL" &&
+	extra_files "$SPOOL" "$R" >extra.out &&
+	printf "%s\n" user/alice/INBOX/2. user/alice/Sent/1. \
+		"user/alice/Sent/name with  spaces, $(printf "\303\274") & *" \
+		"user/alice/Sent/caf$(printf "\351")" user/bob/INBOX/3. \
+		user/bob/Projects/2024/1. user/bob/Projects/2024/2. \
+		user/bob/Work/2024/1. user/bob/Work/2024/2. \
+		user/carol/INBOX/1. user/carol/INBOX/2. | LC_ALL=C sort | test_cmp - extra.out &&
+	extra_files "$R" "$SPOOL" | test_cmp /dev/null - &&
+	extra_dirs "$SPOOL" "$R" >extra.out &&
+	printf "%s\n" user/alice/Sent user/bob/Projects user/bob/Projects/2024 \
+		user/bob/Work user/bob/Work/2024 | test_cmp - extra.out &&
+	grep -qx "alice inbox 1, new" "$R/user/alice/INBOX/1." &&
+	"$MERGED_CMD" "$B/r-merged" "$B/r-merged$MDIR"/*.deleted 2>merged.err &&
+	cat merged.err &&
+	grep -q ": 12 runs applied, 7 paths removed\$" merged.err &&
+	same_tree "$SPOOL" "$R" &&
+	extra_dirs "$SPOOL" "$R" | test_cmp /dev/null - &&
+	grep -qx "alice inbox 1, new" "$R/user/alice/INBOX/1."
 '
 
 # Two jobs' lists without Bacula (the scripts run by hand, job ids 900 and
@@ -675,20 +862,6 @@ expect_success 'a job whose run another job took over: its end leaves that run; 
 	no_open_run
 '
 
-# begin with no chjournald says so on stderr; the file daemon reads the
-# command's stderr as part of the list, so the script must log it instead (a
-# stray line would be a path Bacula cannot stat: "OK -- with warnings")
-expect_success 'chjournald stopped: begin notice goes to the log, not into the list; job OK' '
-	stop_daemon &&
-	echo "bob inbox 6" >"$SPOOL/user/bob/INBOX/6." &&
-	run_ok chj-backup &&
-	in_files() { grep -qxF -- "$1" files.out; } &&
-	in_files "$SPOOL/user/bob/INBOX/6." &&
-	! grep -v "^/" files.out &&
-	grep -q "chjournal-bacula-list.*no chjournald is running" "$BLOG" &&
-	start_daemon
-'
-
 expect_success 'new chain: after forget, the next job (--full-list files) holds every file and the merge starts there' '
 	chj forget "$CONSUMER" &&
 	echo "--full-list files" >"$B/hook-opts" &&
@@ -702,13 +875,20 @@ expect_success 'new chain: after forget, the next job (--full-list files) holds 
 	test_cmp /dev/null dirs.out &&
 	job_log "$JOBC" >joblog.out &&
 	n=$(wc -l <expect.out) &&
-	grep -q "job $JOBC: job ended .OK.; run (full: no committed run yet, $n files) committed" joblog.out &&
+	grep -q "job $JOBC: job ended .OK.; run (full: no committed run yet, $n files) committed; [1-9][0-9]* manifest files of the previous chain removed" joblog.out &&
+	: the client keeps the manifests of the new chain only &&
+	has_manifest $JOBC full &&
+	b=$(manifest $JOBC) &&
+	ls "$MDIR" >ls.out &&
+	printf "%s\n" "${b##*/}.deleted" "${b##*/}.reconcile" | test_cmp - ls.out &&
 	echo "alice inbox 8" >"$SPOOL/user/alice/INBOX/8." &&
 	run_job chj-backup-hook &&
 	test "$JOBSTATUS" = T &&
 	job_files "$JOBID" &&
 	expect_files user/alice/INBOX/8. &&
-	merge_ids chj-backup-hook >ids.out &&
+	has_manifest $JOBID incremental &&
+	test "$(ls "$MDIR" | wc -l)" = 5 &&
+	chain_ids >ids.out &&
 	echo "$JOBC,$JOBID" >expect.out &&
 	test_cmp expect.out ids.out
 '
@@ -775,6 +955,12 @@ expect_success 'the scripts refuse bad arguments (exit 2) before touching any st
 	test_expect_code 2 "$LIST_CMD" --log "$BLOG" --full-list all "$CONSUMER" 1 &&
 	test_expect_code 2 "$END_CMD" --log "$BLOG" --state-dir "$BSTATE" "a/b" 1 OK &&
 	test_expect_code 2 "$END_CMD" --log "$BLOG" "$CONSUMER" 1 &&
+	test_expect_code 2 "$LIST_CMD" --log "$BLOG" --manifest-dir rel/dir "$CONSUMER" 1 Full &&
+	test_expect_code 2 "$RESTORE_CMD" "$CONSUMER" chj-fd "$B/r-x" &&
+	test_expect_code 2 "$RESTORE_CMD" ../x chj-fd "$B/r-x" 1 &&
+	test_expect_code 2 "$RESTORE_CMD" "$CONSUMER" chj-fd r-x 1 &&
+	test_expect_code 2 "$RESTORE_CMD" "$CONSUMER" chj-fd "$B/r-x" 1,x &&
+	test ! -e "$B/r-x" &&
 	no_open_run
 '
 
