@@ -83,14 +83,15 @@ expect_success 'dpkg -i installs it' '
 expect_success 'the programs, manual pages, unit, configuration and contrib files are in place' '
 	for f in /usr/sbin/chjournald /usr/bin/chjournal /usr/bin/chjournal-incremental \
 	    /usr/bin/chjournal-rsync-mirror /usr/bin/chjournal-tar-archive /usr/bin/chjournal-tar-restore \
-	    /usr/bin/chjournal-apply-run /usr/bin/chjournal-cyrus-restore-folder \
+	    /usr/bin/chjournal-apply-run /usr/bin/chjournal-apply-merged /usr/bin/chjournal-cyrus-restore-folder \
 	    /usr/share/chjournal/netbackup/bpstart_notify /usr/share/chjournal/netbackup/bpend_notify \
-	    /usr/share/chjournal/bacula/chjournal-bacula-list /usr/share/chjournal/bacula/chjournal-bacula-end; do
+	    /usr/share/chjournal/bacula/chjournal-bacula-list /usr/share/chjournal/bacula/chjournal-bacula-end \
+	    /usr/share/chjournal/bacula/chjournal-bacula-restore; do
 		test -x "$f" || { echo "not executable: $f"; return 1; }
 	done &&
 	for f in /usr/share/man/man1/chjournal.1.gz /usr/share/man/man8/chjournald.8.gz \
 	    /usr/share/man/man5/chjournal.conf.5.gz /usr/share/man/man1/chjournal-incremental.1.gz \
-	    /usr/share/man/man1/chjournal-cyrus-restore-folder.1.gz \
+	    /usr/share/man/man1/chjournal-cyrus-restore-folder.1.gz /usr/share/man/man1/chjournal-apply-merged.1.gz \
 	    /lib/systemd/system/chjournald.service /etc/logrotate.d/chjournal \
 	    /usr/share/bash-completion/completions/chjournal /usr/share/bash-completion/completions/chjournald \
 	    /usr/share/doc/chjournal/README.gz /usr/share/doc/chjournal/copyright \
