@@ -102,7 +102,7 @@ expect_success 'status counts the overflow; query shows the rescan; the log name
 	n=$(sed -n "s/^overflows: *//p" status.out) &&
 	test "$n" -ge 1 &&
 	chj query >query.out &&
-	grep "rescan(since=[0-9]*,inotify queue overflow)	$SPOOL\$" query.out &&
+	grep "rescan(since=[0-9T:-]*Z,inotify queue overflow)	$SPOOL\$" query.out &&
 	grep "inotify queue overflow" "$DAEMON_LOG"
 '
 

@@ -520,7 +520,7 @@ expect_success 'first job (complete: the consumer is new) lists the root, holds 
 	test "$(stat -c %a "$MDIR")" = 700 &&
 	grep -q "run (full: no committed run yet, 1 roots) committed" joblog.out &&
 	no_open_run &&
-	! grep -q "committed=never" consumers.out
+	! grep -q "committed_begin=never" consumers.out
 '
 
 expect_success 'a job with nothing changed saves nothing and commits' '

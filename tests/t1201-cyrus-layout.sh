@@ -117,7 +117,9 @@ lock_blocks() {
 	D=$1
 	name=$2
 	path=$(awk -F'\t' -v n="$name" '$1 == n {print $5}' list.txt)
-	rm -f holder.in
+	# the holder's output of the test before would pass the wait below at
+	# once, before this holder's redirection (in its child) empties it
+	rm -f holder.in holder.out
 	mkfifo holder.in
 	python3 -c '
 import fcntl, sys
