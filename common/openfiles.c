@@ -232,8 +232,12 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	if (fdd < 0)
 		return proc_read_errno(errno);
 	if ((d = fdopendir(fdd)) == NULL) {
+		/* fdopendir() fstat()s the directory: ENOENT when the process
+		 * has exited since the openat() (not out of memory) */
+		int err = errno;
+
 		close(fdd);
-		return PROC_READ_NOMEM;
+		return proc_read_errno(err);
 	}
 	while ((e = readdir(d)) != NULL) {
 		enum name_kind k;
