@@ -2,7 +2,8 @@
 # t0000-registered: every test is registered with the test driver
 # (Makefile.am): a tests/tNNNN-*.sh missing from SH_TESTS, a journal-core test
 # missing from FANOTIFY_TESTS, or a cmocka test missing from UNIT_TESTS would
-# silently never run.
+# silently never run; one of ASAN_TESTS that is not registered would not run
+# under the sanitizers either.
 . "$(dirname "$0")/test-lib.sh"
 
 MAKEFILE_AM="$CHJ_SRCDIR/Makefile.am"
@@ -46,6 +47,15 @@ expect_success 'every cmocka test (tests/unit/test-*.c) is in UNIT_TESTS' '
 	(cd "$CHJ_SRCDIR" && ls tests/unit/test-*.c) | sed "s/\.c\$//" | sort >expect &&
 	sort unit.list >actual &&
 	test_cmp expect actual
+'
+
+expect_success 'every test of ASAN_TESTS is a registered test' '
+	am_var ASAN_TESTS | sed "/^\$(UNIT_TESTS)\$/d" >asan.list &&
+	cat sh.list fanotify.list >all.list &&
+	while read -r t; do
+		grep -qxF "$t" all.list || { echo "$t (ASAN_TESTS) is not registered"; return 1; }
+	done <asan.list &&
+	test -s asan.list
 '
 
 test_done

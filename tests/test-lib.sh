@@ -411,7 +411,7 @@ test_done() {
 	_td_more=
 	[ "$test_broken" -eq 0 ] || _td_more="$_td_more, $test_broken known breakages"
 	[ "$test_fixed" -eq 0 ] || _td_more="$_td_more, $test_fixed known breakages vanished"
-	echo "# $test_name: $test_passed passed, $test_failed failed$_td_more"
+	echo "# $test_name: $test_passed passed, $test_failed failed$_td_more (${SECONDS:-?} s)"
 	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ] && [ "$test_fixed" -eq 0 ]
 }
