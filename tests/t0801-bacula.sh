@@ -70,23 +70,12 @@ CONSUMER=bacula-spool
 MDIR="$BSTATE/manifests/$CONSUMER"
 mkdir -p "$B/dir" "$B/sd" "$B/fd" "$B/run" "$B/volumes" "$B/restore" "$BSTATE"
 
-# --- free loopback ports: three in a row, nothing listening on them
-# (read from /proc/net/tcp*, so as not to connect to a daemon)
-port_free() {
-	_pf_hex=$(printf ':%04X ' "$1")
-	! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-		awk -v p="$_pf_hex" 'index($2 " ", p) { f = 1 } END { exit !f }'
-}
-DIR_PORT=
-for base in 19101 19111 19121 19131 19141 19151 19161 19171 19181 19191; do
-	if port_free "$base" && port_free $((base + 1)) && port_free $((base + 2)); then
-		DIR_PORT=$base
-		break
-	fi
-done
-[ -n "$DIR_PORT" ] || skip_all "no three free loopback ports in 19101..19193"
-FD_PORT=$((DIR_PORT + 1))
-SD_PORT=$((DIR_PORT + 2))
+# --- loopback ports of this test's own (test_ports: reserved against the
+# tests running beside it)
+BACULA_PORTS=$(test_ports 3) || skip_all "no three free loopback ports"
+read -r DIR_PORT FD_PORT SD_PORT <<EOF
+$BACULA_PORTS
+EOF
 
 # --- Bacula configuration
 write_bacula_configs() {
