@@ -25,6 +25,11 @@ if [ "$fail" -gt 0 ]; then
 	     name != "" && /^=+$/ { sub(/^[A-Z]+: /, "", name); print name; }
 	     { name = "" }' "$log" | sort -u | while read -r t; do
 		echo "failed: $t (see $dir/$t.log)"
+		# what failed and why, for a run whose logs are gone (CI): each
+		# "not ok" line and the diagnostics ("#    ...") under it
+		awk '/^not ok / { show = 1; n = 0; print "  " $0; next }
+		     /^(ok|not ok|PASS|FAIL|XFAIL|SKIP|ERROR|XPASS)[ :]/ && !/^FAIL: / { show = 0 }
+		     show && /^#/ && n < 40 { print "  " $0; n++ }' "$dir/$t.log" 2>/dev/null
 	done
 fi
 echo "$pass passed, $fail failed, $skip skipped, $xfail known breakages"

@@ -864,7 +864,8 @@ expect_success 'new chain: after forget, the next job (--full-list files) holds 
 	test_cmp /dev/null dirs.out &&
 	job_log "$JOBC" >joblog.out &&
 	n=$(wc -l <expect.out) &&
-	grep -q "job $JOBC: job ended .OK.; run (full: no committed run yet, $n files) committed; [1-9][0-9]* manifest files of the previous chain removed" joblog.out &&
+	{ grep -q "job $JOBC: job ended .OK.; run (full: no committed run yet, $n files) committed; [1-9][0-9]* manifest files of the previous chain removed" joblog.out ||
+		{ echo "job $JOBC log:"; grep chjournal joblog.out; false; }; } &&
 	: the client keeps the manifests of the new chain only &&
 	has_manifest $JOBC full &&
 	b=$(manifest $JOBC) &&
