@@ -93,8 +93,9 @@ const struct agent_command agent_commands[] = {
 	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
 	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
 	  "checks the same as the daemon sees it." },
-	{ "backup", cmd_backup, NEEDS_JOURNAL,
-	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...",
+	{ "backup", cmd_backup, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
+	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...\n"
+	  "       chjournal backup --from [USER@]HOST[:PORT]... --to DIR [--ssh CMD] [-j N] [--consumer NAME]",
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
 	  "Opens a run of the consumer (default cyrus-archive; the first run is full: every\n"
 	  "user), finds the Cyrus users whose folders, seen, subscription or sieve files changed\n"
@@ -106,7 +107,24 @@ const struct agent_command agent_commands[] = {
 	  "when every user succeeded, else aborted. An open run of the consumer (a backup that\n"
 	  "died) is taken over as `begin --replace` does. --user backs up the named users (every\n"
 	  "folder checked) without touching the consumer. -C names imapd.conf (default\n"
-	  "/etc/imapd.conf)." },
+	  "/etc/imapd.conf).\n\n"
+	  "With --from, on a backup host: pulls each HOST through the system's ssh (or --ssh\n"
+	  "CMD, split at blanks, as rsync's -e; ~/.ssh/config applies), which runs `chjournal\n"
+	  "serve` there (best as the forced command of the key), into DIR/HOST/USER.tar.gz.\n"
+	  "No configuration, journal or daemon is needed here; the consumer is the host's.\n"
+	  "Messages are checked against their GUID on arrival and compressed here. A host\n"
+	  "that fails is named in one line and its consumer is not committed; the others go\n"
+	  "on. -j N pulls up to N hosts at a time." },
+	{ "serve", cmd_serve, NEEDS_JOURNAL, "[-C IMAPD.CONF] [--consumer NAME]",
+	  "answer a backup host's read-only requests on stdin/stdout (an ssh forced command)",
+	  "Run by sshd as the forced command of the backup host's key\n"
+	  "(command=\"chjournal serve\",restrict in authorized_keys): answers the requests of\n"
+	  "`chjournal backup --from` in framed messages (lengths and CRCs, a limit on every\n"
+	  "field). Read-only: the consumer's run (begin, list, commit, abort; only for\n"
+	  "NAME, default cyrus-archive), the Cyrus mailbox list, meta files read under Cyrus's\n"
+	  "locks and files below a partition, the config directory's user/ or the sieve\n"
+	  "directory. Anything else is refused with one line on stderr. A run left open when\n"
+	  "the connection ends is aborted. -C names imapd.conf (default /etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
@@ -437,6 +455,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "chjournal: unknown command '%s'\n", argv[i]);
 		main_usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (cmd->flags & FROM_NEEDS_NOTHING) {
+		int k;
+
+		for (k = i + 1; k < argc; k++) {
+			if (strcmp(argv[k], "--from") == 0 || strncmp(argv[k], "--from=", 7) == 0) {
+				rc = cmd->run(&a, argc - i, argv + i);
+				goto done;
+			}
+		}
 	}
 	if (cmd->flags & (NEEDS_CONFIG | NEEDS_JOURNAL)) {
 		a.config_file = config_choose_file(a.config_file);

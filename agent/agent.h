@@ -11,6 +11,10 @@
 #include "journal.h"
 #include "source.h"
 
+/* The Cyrus backup's consumer and imapd.conf unless told (backup, serve) */
+#define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
+#define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
+
 /* Exit statuses */
 #define EXIT_OK    0
 #define EXIT_ERROR 1
@@ -21,6 +25,8 @@
 #define NEEDS_JOURNAL 0x2    /* implies NEEDS_CONFIG */
 #define JOURNAL_RO    0x4    /* with NEEDS_JOURNAL: opened read-only, the command
                               * never writes it (monitoring by a `group` member) */
+#define FROM_NEEDS_NOTHING 0x8  /* with --from among its arguments, neither the
+                                 * configuration nor the journal is opened */
 
 struct agent {
 	const char *config_file;
@@ -56,6 +62,7 @@ int cmd_sync(struct agent *, int, char **);
 int cmd_verify(struct agent *, int, char **);
 int cmd_reindex(struct agent *, int, char **);
 int cmd_show(struct agent *, int, char **);
+int cmd_serve(struct agent *, int, char **);
 
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);

@@ -3,19 +3,28 @@
  * archive of every Cyrus user the run's window marks as changed
  * (common/cyrus/backup.h), prints what it says, and commits the consumer
  * only when every archive is safe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "cyrus/backup.h"
+#include "path.h"
 #include "progress.h"
+#include "proto.h"
 
-#define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
-#define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
+#define BACKUP_SSH_DEFAULT "ssh"
+#define BACKUP_JOBS_MAX 64
 
 /* What the library tells, shown on stderr; the progress line on a terminal. */
 struct backup_ui {
+	const char *host;           /* --from: the host, named in each line */
 	int show_progress;
 	struct progress progress;
 };
@@ -45,7 +54,8 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 		    ev->path, (long long)ev->bytes_cut);
 		break;
 	case CYRUS_BACKUP_USER_FAILED:
-		agent_error("backup of user '%s' failed, its archive keeps its last complete run: %s",
+		agent_error("%s%s%sbackup of user '%s' failed, its archive keeps its last complete "
+		    "run: %s", ui->host ? "host '" : "", ui->host ? ui->host : "", ui->host ? "': " : "",
 		    ev->user, ev->error->msg);
 		/* FALLTHROUGH */
 	case CYRUS_BACKUP_USER_DONE:
@@ -64,10 +74,17 @@ on_note(void *ctx, const char *line)
 	agent_warn("%s", line);
 }
 
+struct backup_args {
+	const char *imapd, *to, *consumer;
+	struct strvec only;         /* --user */
+	struct strvec from;         /* --from [USER@]HOST[:PORT] */
+	const char *ssh;            /* --ssh CMD */
+	unsigned long jobs;         /* -j N */
+};
+
 /* Reads the options; 0, or the exit status of a usage error (printed). */
 static int
-parse_args(int argc, char **argv, const char **imapd, const char **to, const char **consumer,
-    struct strvec *only)
+parse_args(int argc, char **argv, struct backup_args *o)
 {
 	int i;
 
@@ -75,23 +92,308 @@ parse_args(int argc, char **argv, const char **imapd, const char **to, const cha
 		const char *v = NULL, *opt = argv[i];
 
 		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
-			*imapd = v;
+			o->imapd = v;
 		else if (agent_opt_value(argc, argv, &i, "--to", &v))
-			*to = v;
+			o->to = v;
 		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
-			*consumer = v;
-		else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
-			if (v != NULL && strvec_add(only, v) < 0)
+			o->consumer = v;
+		else if (agent_opt_value(argc, argv, &i, "--ssh", &v))
+			o->ssh = v;
+		else if (agent_opt_value(argc, argv, &i, "-j", &v) || agent_opt_value(argc, argv, &i, "--jobs", &v)) {
+			char *end;
+
+			if (v != NULL) {
+				o->jobs = strtoul(v, &end, 10);
+				if (*end != '\0' || end == v || o->jobs == 0 || o->jobs > BACKUP_JOBS_MAX)
+					return agent_usage_error("backup", "bad %s '%s': 1 to %d", opt, v,
+					    BACKUP_JOBS_MAX);
+			}
+		} else if (agent_opt_value(argc, argv, &i, "--from", &v)) {
+			if (v != NULL && strvec_add(&o->from, v) < 0)
+				return agent_error("out of memory");
+		} else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
+			if (v != NULL && strvec_add(&o->only, v) < 0)
 				return agent_error("out of memory");
 		} else
 			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
 		if (v == NULL)
 			return agent_usage_error("backup", "%s needs a value", opt);
 	}
-	if (*to == NULL)
+	if (o->to == NULL)
 		return agent_usage_error("backup", "--to DIR is required");
+	if (o->from.n > 0 && o->only.n > 0)
+		return agent_usage_error("backup", "--user and --from do not go together");
+	if (o->from.n == 0 && (o->ssh != NULL || o->jobs != 0))
+		return agent_usage_error("backup", "--ssh and -j go with --from");
 	return 0;
 }
+
+/* Prints the totals of a run ("backup" or "backup HOST"). */
+static void
+print_totals(struct cyrus_backup *b, const char *host, const struct cyrus_backup_result *res)
+{
+	const struct cyrus_backup_stats *stats = cyrus_backup_stats(b);
+
+	printf("backup%s%s: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
+	    "(%llu bytes) added, %lu users failed%s%s\n", host ? " " : "", host ? host : "",
+	    stats->users, stats->runs, stats->folders_changed, stats->messages,
+	    (unsigned long long)stats->bytes, stats->users_failed,
+	    res->full_reason[0] ? "; full run: " : "", res->full_reason);
+}
+
+/* ---- --from: the pull of a host through ssh ---- */
+
+struct host_spec {
+	char login[512];            /* [USER@]HOST, as ssh is given it */
+	char name[256];             /* HOST: the archive directory's name */
+	char port[16];              /* "" none */
+};
+
+/* Splits [USER@]HOST[:PORT]; -1 when malformed. */
+static int
+parse_host(const char *spec, struct host_spec *h)
+{
+	const char *at = strrchr(spec, '@'), *host = at ? at + 1 : spec;
+	const char *colon = strrchr(host, ':');
+	size_t hl = colon ? (size_t)(colon - host) : strlen(host);
+
+	memset(h, 0, sizeof h[0]);
+	if (hl == 0 || hl >= sizeof h->name || memchr(host, '/', hl) != NULL || host[0] == '-' ||
+	    (hl == 1 && host[0] == '.') || (hl == 2 && host[0] == '.' && host[1] == '.') ||
+	    spec[0] == '-')
+		return -1;
+	memcpy(h->name, host, hl);
+	if (colon != NULL) {
+		size_t pl = strlen(colon + 1);
+
+		if (pl == 0 || pl >= sizeof h->port || strspn(colon + 1, "0123456789") != pl)
+			return -1;
+		memcpy(h->port, colon + 1, pl);
+	}
+	if ((size_t)(host - spec) + hl >= sizeof h->login)
+		return -1;
+	memcpy(h->login, spec, (size_t)(host - spec) + hl);
+	return 0;
+}
+
+/* Starts CMD (split at blanks, as rsync -e) [-p PORT] LOGIN chjournal serve,
+ * its stdin and stdout on pipes, its stderr into errf. Returns the pid, or
+ * -1 (errno). */
+static pid_t
+spawn_ssh(const char *cmd, const struct host_spec *h, int *rfd, int *wfd, FILE *errf)
+{
+	char *words = strdup(cmd), *argv[64], *save = NULL, *t;
+	int to[2] = { -1, -1 }, from[2] = { -1, -1 }, n = 0;
+	pid_t pid = -1;
+
+	if (words == NULL)
+		return -1;
+	for (t = strtok_r(words, " \t", &save); t != NULL && n < 56; t = strtok_r(NULL, " \t", &save))
+		argv[n++] = t;
+	if (n == 0) {
+		errno = EINVAL;
+		goto out;
+	}
+	if (h->port[0] != '\0') {
+		argv[n++] = (char *)"-p";
+		argv[n++] = (char *)h->port;
+	}
+	argv[n++] = (char *)"--";
+	argv[n++] = (char *)h->login;
+	argv[n++] = (char *)"chjournal";
+	argv[n++] = (char *)"serve";
+	argv[n] = NULL;
+	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
+		goto out;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		if (dup2(to[0], STDIN_FILENO) < 0 || dup2(from[1], STDOUT_FILENO) < 0 ||
+		    (errf != NULL && dup2(fileno(errf), STDERR_FILENO) < 0))
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		goto out;
+	*wfd = to[1];
+	*rfd = from[0];
+	to[1] = from[0] = -1;
+out:
+	if (to[0] >= 0)
+		close(to[0]);
+	if (to[1] >= 0)
+		close(to[1]);
+	if (from[0] >= 0)
+		close(from[0]);
+	if (from[1] >= 0)
+		close(from[1]);
+	free(words);
+	return pid;
+}
+
+/* The last line ssh (or serve) wrote on stderr, for the one line that
+ * names a failed host; "" when none. */
+static void
+last_err_line(FILE *errf, char *out, size_t len)
+{
+	char line[1024];
+
+	out[0] = '\0';
+	if (errf == NULL || fflush(errf) != 0 || fseek(errf, 0, SEEK_SET) != 0)
+		return;
+	while (fgets(line, sizeof line, errf) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] != '\0')
+			snprintf(out, len, "%s", line);
+	}
+}
+
+/* Backs up host h into DIR/HOST: EXIT_OK, or EXIT_ERROR with one line
+ * naming the host (and the failed users, each in its line). */
+static int
+backup_host(const struct backup_args *o, const char *spec)
+{
+	struct host_spec h;
+	struct cyrus_backup_opts opts;
+	struct cyrus_backup_result res;
+	struct cyrus_backup *b = NULL;
+	struct source *src = NULL;
+	struct backup_ui ui;
+	struct chj_error e;
+	char *to = NULL, why[1024];
+	int rfd = -1, wfd = -1, rc = EXIT_ERROR, status;
+	FILE *errf = tmpfile();
+	pid_t pid;
+
+	memset(&res, 0, sizeof res);
+	memset(&ui, 0, sizeof ui);
+	if (parse_host(spec, &h) < 0) {
+		agent_error("host '%s': not [USER@]HOST[:PORT]", spec);
+		if (errf)
+			fclose(errf);
+		return EXIT_USAGE;
+	}
+	ui.host = h.name;
+	if ((to = path_join(o->to, h.name)) == NULL) {
+		agent_error("out of memory");
+		goto out_nochild;
+	}
+	pid = spawn_ssh(o->ssh ? o->ssh : BACKUP_SSH_DEFAULT, &h, &rfd, &wfd, errf);
+	if (pid < 0) {
+		agent_error("host '%s': cannot run '%s': %s", h.name, o->ssh ? o->ssh : BACKUP_SSH_DEFAULT,
+		    strerror(errno));
+		goto out_nochild;
+	}
+	if (source_remote_open(&src, rfd, wfd, h.name, &e) < 0) {
+		close(wfd);
+		wfd = -1;
+		waitpid(pid, &status, 0);
+		pid = -1;
+		last_err_line(errf, why, sizeof why);
+		agent_error("host '%s': %s%s%s", h.name, e.msg, why[0] ? ": " : "", why);
+		goto out;
+	}
+	src->note = on_note;
+	memset(&opts, 0, sizeof opts);
+	opts.source = src;
+	opts.to = to;
+	opts.host = h.name;
+	opts.cb = on_event;
+	opts.ctx = &ui;
+	if (cyrus_backup_open(&b, &opts, &e) < 0) {
+		agent_error("host '%s': %s", h.name, e.msg);
+		goto out;
+	}
+	if (cyrus_backup_window(b, o->consumer, SOURCE_BEGIN_IDLE_COMMIT, &res) < 0 &&
+	    res.run_id[0] == '\0') {
+		last_err_line(errf, why, sizeof why);
+		agent_error("host '%s': %s%s%s", h.name, cyrus_backup_error(b)->msg,
+		    src->broken && why[0] ? ": " : "", src->broken ? why : "");
+		goto out;
+	}
+	print_totals(b, h.name, &res);
+	if (!res.committed) {
+		last_err_line(errf, why, sizeof why);
+		agent_error("host '%s': consumer '%s' not committed, its window will be backed up "
+		    "again: %s%s%s", h.name, o->consumer, cyrus_backup_error(b)->msg,
+		    src->broken && why[0] ? ": " : "", src->broken ? why : "");
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	cyrus_backup_free(b);
+	source_free(src);
+	if (wfd >= 0)
+		close(wfd);
+	if (rfd >= 0)
+		close(rfd);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && rc == EXIT_OK &&
+	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		last_err_line(errf, why, sizeof why);
+		rc = agent_error("host '%s': serve ended badly%s%s", h.name, why[0] ? ": " : "", why);
+	}
+out_nochild:
+	if (errf != NULL)
+		fclose(errf);
+	free(to);
+	return rc;
+}
+
+/* Every --from host, up to o->jobs at a time (each in a process of its
+ * own). EXIT_OK when every host succeeded. */
+static int
+backup_hosts(const struct backup_args *o)
+{
+	pid_t pids[BACKUP_JOBS_MAX];
+	size_t next = 0, running = 0, i;
+	unsigned long jobs = o->jobs ? o->jobs : 1;
+	int rc = EXIT_OK;
+
+	if (mkdir(o->to, 0700) < 0 && errno != EEXIST)
+		return agent_error("cannot create '%s': %s", o->to, strerror(errno));
+	if (o->from.n == 1 || jobs == 1) {
+		for (i = 0; i < o->from.n; i++)
+			if (backup_host(o, o->from.v[i]) != EXIT_OK)
+				rc = EXIT_ERROR;
+		return rc;
+	}
+	while (next < o->from.n || running > 0) {
+		int status;
+		pid_t p;
+
+		if (next < o->from.n && running < jobs) {
+			fflush(NULL);
+			p = fork();
+			if (p == 0)
+				_exit(backup_host(o, o->from.v[next]) == EXIT_OK ? 0 : 1) ;
+			if (p < 0) {
+				agent_error("host '%s': cannot fork: %s", o->from.v[next], strerror(errno));
+				rc = EXIT_ERROR;
+			} else {
+				pids[running++] = p;
+			}
+			next++;
+			continue;
+		}
+		p = waitpid(-1, &status, 0);
+		if (p < 0)
+			break;
+		for (i = 0; i < running; i++) {
+			if (pids[i] != p)
+				continue;
+			pids[i] = pids[--running];
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				rc = EXIT_ERROR;
+			break;
+		}
+	}
+	return rc;
+}
+
+/* ---- the local backup ---- */
 
 int
 cmd_backup(struct agent *a, int argc, char **argv)
@@ -100,25 +402,36 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	struct source_runner runner;
 	struct cyrus_backup_opts opts;
 	struct cyrus_backup_result res;
+	struct backup_args args;
 	struct source *src = NULL;
 	struct cyrus_backup *b = NULL;
 	const struct cyrus_backup_stats *stats;
 	struct backup_ui ui;
-	struct strvec users = { 0 };
 	struct chj_error e;
-	const char *consumer = BACKUP_DEFAULT_CONSUMER;
 	int rc = EXIT_ERROR, pr, failed;
 
 	memset(&lo, 0, sizeof lo);
 	memset(&opts, 0, sizeof opts);
 	memset(&ui, 0, sizeof ui);
 	memset(&res, 0, sizeof res);
-	lo.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
+	memset(&args, 0, sizeof args);
+	args.imapd = BACKUP_DEFAULT_IMAPD_CONF;
+	args.consumer = BACKUP_DEFAULT_CONSUMER;
 	/* named users (--user): each checked whole (pass one still skips what
 	 * is archived); the consumer is neither begun nor committed */
-	pr = parse_args(argc, argv, &lo.imapd_conf, &opts.to, &consumer, &users);
+	pr = parse_args(argc, argv, &args);
 	if (pr != 0)
 		goto out;
+	if (args.from.n > 0) {
+		rc = backup_hosts(&args);
+		goto out;
+	}
+	if (a->journal == NULL) {
+		rc = agent_error("backup: no journal (without --from, backup needs the configuration)");
+		goto out;
+	}
+	lo.imapd_conf = args.imapd;
+	opts.to = args.to;
 	agent_runner(a, &runner);
 	lo.cfg = &a->cfg;
 	lo.journal = a->journal;
@@ -136,32 +449,29 @@ cmd_backup(struct agent *a, int argc, char **argv)
 		goto out;
 	}
 	ui.show_progress = isatty(STDERR_FILENO);
-	if (users.n > 0) {
-		strvec_sort_unique(&users);
-		progress_start(&ui.progress, "backup", "users", users.n);
-		failed = cyrus_backup_users(b, &users, 0);
+	if (args.only.n > 0) {
+		strvec_sort_unique(&args.only);
+		progress_start(&ui.progress, "backup", "users", args.only.n);
+		failed = cyrus_backup_users(b, &args.only, 0);
 		if (failed < 0) {
 			agent_error("%s", cyrus_backup_error(b)->msg);
 			goto out;
 		}
-	} else if (cyrus_backup_window(b, consumer, 0, &res) < 0 && res.run_id[0] == '\0') {
+	} else if (cyrus_backup_window(b, args.consumer, 0, &res) < 0 && res.run_id[0] == '\0') {
 		agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
 	show_progress(&ui, 1);
+	print_totals(b, NULL, &res);
 	stats = cyrus_backup_stats(b);
-	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
-	    "(%llu bytes) added, %lu users failed%s%s\n", stats->users, stats->runs,
-	    stats->folders_changed, stats->messages, (unsigned long long)stats->bytes,
-	    stats->users_failed, res.full_reason[0] ? "; full run: " : "", res.full_reason);
-	if (users.n > 0) {
+	if (args.only.n > 0) {
 		rc = stats->users_failed > 0 ? EXIT_ERROR : EXIT_OK;
 		goto out;
 	}
 	if (!res.committed) {
 		if (res.failed_users > 0)
 			agent_warn("consumer '%s' not committed: its window will be backed up again",
-			    consumer);
+			    args.consumer);
 		else
 			agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
@@ -170,6 +480,7 @@ cmd_backup(struct agent *a, int argc, char **argv)
 out:
 	cyrus_backup_free(b);
 	source_free(src);
-	strvec_free(&users);
+	strvec_free(&args.only);
+	strvec_free(&args.from);
 	return pr != 0 ? pr : rc;
 }
