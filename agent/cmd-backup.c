@@ -367,8 +367,12 @@ backup_hosts(const struct backup_args *o)
 		if (next < o->from.n && running < jobs) {
 			fflush(NULL);
 			p = fork();
-			if (p == 0)
-				_exit(backup_host(o, o->from.v[next]) == EXIT_OK ? 0 : 1) ;
+			if (p == 0) {
+				int r = backup_host(o, o->from.v[next]);
+
+				fflush(NULL);
+				_exit(r == EXIT_OK ? 0 : 1);
+			}
 			if (p < 0) {
 				agent_error("host '%s': cannot fork: %s", o->from.v[next], strerror(errno));
 				rc = EXIT_ERROR;
