@@ -54,11 +54,15 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 		    ev->path, (long long)ev->bytes_cut);
 		break;
 	case CYRUS_BACKUP_USER_FAILED:
+		/* a host gone: its one line says so, not each user's */
+		if (ui->host != NULL && ev->error->code == CHJ_ERR_PEER)
+			goto done;
 		agent_error("%s%s%sbackup of user '%s' failed, its archive keeps its last complete "
 		    "run: %s", ui->host ? "host '" : "", ui->host ? ui->host : "", ui->host ? "': " : "",
 		    ev->user, ev->error->msg);
 		/* FALLTHROUGH */
 	case CYRUS_BACKUP_USER_DONE:
+	done:
 		ui->progress.done++;
 		ui->progress.bytes = ev->stats->bytes;
 		show_progress(ui, 0);

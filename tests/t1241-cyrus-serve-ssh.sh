@@ -199,6 +199,7 @@ expect_success 'a connection cut in the middle: not committed, archives valid, t
 		must_fail env CUT=$cut "$CHJOURNAL" backup --ssh "$TRASH/cutssh" --to "$PULL" \
 		    --from imap1 >out 2>err &&
 		cat err &&
+		test "$(grep -c "host .imap1." err)" = 1 &&
 		grep -q "^chjournal: host .imap1.: " err &&
 		chj consumers >after &&
 		grep "^cyrus-archive" before | cut -f2-4 >b && grep "^cyrus-archive" after | cut -f2-4 >a &&
