@@ -11,7 +11,7 @@
 # outside the Cyrus directories, another consumer, a write, and a malformed
 # or oversized request.
 . "$(dirname "$0")/test-lib.sh"
-. "$(dirname "$0")/cyrus-lib.sh"
+. "$CHJ_SRCDIR/tests/cyrus-lib.sh"
 
 cyrus_require
 [ -x /usr/sbin/sshd ] || skip_all "no OpenSSH server (/usr/sbin/sshd: apt-get install openssh-server)"
