@@ -243,6 +243,16 @@ do_list(struct server *sv)
 
 /* ---- Cyrus ---- */
 
+/* Mailboxes by owner, then name, as the backup groups them. */
+static int
+cmp_byuser(const void *a, const void *b)
+{
+	const struct cyrus_mailbox *m = a, *n = b;
+	int c = strcmp(m->user ? m->user : "", n->user ? n->user : "");
+
+	return c != 0 ? c : strcmp(m->name, n->name);
+}
+
 static int
 cmp_byname(const void *a, const void *b)
 {
@@ -314,6 +324,7 @@ do_mailboxes(struct server *sv)
 			cyrus_mboxlist_free(&l);
 			return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		}
+		qsort(l.v, l.n, sizeof *l.v, cmp_byuser);
 		for (i = 0; i < l.n; i++)
 			v[i] = &l.v[i];
 		qsort(v, l.n, sizeof *v, cmp_byname);
@@ -422,9 +433,34 @@ do_meta_read(struct server *sv)
 	return send_ok(sv);
 }
 
+/* Points view at user's mailboxes in the list of every user's (sorted by
+ * owner): not to be freed. */
+static void
+user_view(struct server *sv, const char *user, struct cyrus_mboxlist *view)
+{
+	size_t lo = 0, hi = sv->all.n, end;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *u = sv->all.v[mid].user ? sv->all.v[mid].user : "";
+
+		if (strcmp(u, user) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < sv->all.n && sv->all.v[end].user != NULL &&
+	    strcmp(sv->all.v[end].user, user) == 0; end++)
+		;
+	memset(view, 0, sizeof *view);
+	view->v = sv->all.v + lo;
+	view->n = end - lo;
+}
+
 static int
 do_user_files(struct server *sv)
 {
+	struct cyrus_mboxlist ml;
 	struct source_user_file *v = NULL;
 	const char *user;
 	size_t n = 0, i;
@@ -432,9 +468,14 @@ do_user_files(struct server *sv)
 	if (wire_nfields(sv->w, 1, 1, "user files") < 0 ||
 	    (user = wire_str(sv->w, 0, PROTO_PATH_MAX, "user")) == NULL)
 		return -1;
-	if (sv->one_user == NULL || strcmp(sv->one_user, user) != 0)
+	if (sv->one_user != NULL && strcmp(sv->one_user, user) == 0) {
+		ml = sv->one;
+	} else if (sv->have_all) {
+		user_view(sv, user, &ml);
+	} else {
 		return refuse(sv, "user files of '%s' refused: ask for the user's mailboxes first", user);
-	if (source_user_files(sv->o->local, user, &sv->one, &v, &n) < 0)
+	}
+	if (source_user_files(sv->o->local, user, &ml, &v, &n) < 0)
 		return source_failed(sv);
 	for (i = 0; i < n; i++) {
 		wire_start(sv->w, PROTO_UFILE);

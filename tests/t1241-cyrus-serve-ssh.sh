@@ -2,9 +2,10 @@
 # t1241-cyrus-serve-ssh: `chjournal backup --from` pulling two Cyrus IMAP
 # hosts through a real OpenSSH server into one backup directory. Two Cyrus
 # lab instances, each with its own chjournald and configuration, stand for
-# two IMAP hosts; a sshd started here on a loopback port (its own host key)
-# runs `chjournal -c CONF serve` as the forced command of each host's key
-# (restrict). Full and incremental pulls of both hosts at once (-j 2), the
+# two IMAP hosts (the second with 33 users: a full run reads every user's
+# mailbox list at once, CYRUS_BACKUP_BULK_USERS); a sshd started here on a
+# loopback port (its own host key) runs `chjournal -c CONF serve` as the
+# forced command of each host's key (restrict). Full and incremental pulls of both hosts at once (-j 2), the
 # restore of every pulled archive identical to its spool, an idle host, a
 # host down, a connection cut in the middle (its consumer not committed, the
 # archives valid, the next run covers the gap), and serve refusing a path
@@ -67,7 +68,7 @@ expect_success 'two Cyrus labs start, each with its chjournald' '
 	cyrus_config "$LAB1" &&
 	start_daemon &&
 	cyrus_start "$LAB2" &&
-	bash "$CYRUS_LAB" populate "$LAB2" 3 10 >"$TRASH/populate2.log" 2>&1 &&
+	bash "$CYRUS_LAB" populate "$LAB2" 33 6 >"$TRASH/populate2.log" 2>&1 &&
 	sed -e "s|$LAB1|$LAB2|g" -e "s|$STATE/|$STATE2/|" "$CONF" >"$CONF2" &&
 	mkdir -p "$STATE2" &&
 	{ "$CHJOURNALD" -c "$CONF2" -v 2>"$TRASH/daemon2.log" & DAEMON2_PID=$!; } &&
@@ -124,7 +125,7 @@ expect_success 'a sshd on a loopback port, the forced command on each key' '
 expect_success 'the first pull of both hosts (-j 2) is full and archives every user' '
 	pull --from imap1 --from imap2 -j 2 >out 2>err &&
 	grep -q "^backup imap1: 3 users checked, 3 runs written.*full run" out &&
-	grep -q "^backup imap2: 3 users checked, 3 runs written.*full run" out &&
+	grep -q "^backup imap2: 33 users checked, 33 runs written.*full run" out &&
 	for h in imap1 imap2; do
 		for u in $USERS; do
 			test -f "$PULL/$h/$u.tar.gz" &&
