@@ -13,7 +13,8 @@
 #include "path.h"
 
 const struct agent_command agent_commands[] = {
-	{ "begin", cmd_begin, NEEDS_JOURNAL, "CONSUMER [--timeout SECONDS] [--replace] [--print-run-id]",
+	{ "begin", cmd_begin, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
+	  "CONSUMER [--timeout SECONDS] [--replace] [--print-run-id] [--from HOST [--ssh CMD]]",
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
 	  "every file under the roots open for writing (writes through a shared mapping, native\n"
@@ -27,8 +28,11 @@ const struct agent_command agent_commands[] = {
 	  "again next time. --print-run-id prints the run's id on a second line, for commit,\n"
 	  "abort and list --run. --timeout bounds the wait for the daemon (default: key\n"
 	  "sync_timeout). A root that is missing gets no cookie and is named on stderr; the\n"
-	  "first run after it is back lists all of it." },
-	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID]",
+	  "first run after it is back lists all of it. With --from [USER@]HOST[:PORT], the\n"
+	  "run is begun on that host by its `chjournal serve` (through ssh, or --ssh CMD; no\n"
+	  "configuration needed here) and stays open there for list and commit --from." },
+	{ "list", cmd_list, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
+	  "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID] [--from HOST [--ssh CMD]]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0 or --null), every regular file and symlink under the roots created,\n"
@@ -42,18 +46,19 @@ const struct agent_command agent_commands[] = {
 	  "--entries each directory is printed as DIR/ followed by its entries. Without -0 a\n"
 	  "path holding a newline is refused with an error naming it, and the exit status is 1.\n"
 	  "A root that is missing is left out and named on stderr (exit 0). With --run,\n"
-	  "refused (exit 1) unless ID is the open run." },
-	{ "commit", cmd_commit, NEEDS_JOURNAL, "CONSUMER [--run ID]",
+	  "refused (exit 1) unless ID is the open run. With --from, the open run on HOST, as its\n"
+	  "`chjournal serve` lists it (see begin)." },
+	{ "commit", cmd_commit, NEEDS_JOURNAL | FROM_NEEDS_NOTHING, "CONSUMER [--run ID] [--from HOST [--ssh CMD]]",
 	  "end the open run: the next window starts at its begin",
 	  "Advances CONSUMER's window to the point of its open `begin` (or, for a run that took\n"
 	  "another over, of the replaced run's begin). Changes made after that begin are listed\n"
 	  "again by the next run. With --run, refused (exit 1, naming both runs) unless ID is\n"
-	  "the open run." },
-	{ "abort", cmd_abort, NEEDS_CONFIG, "CONSUMER [--run ID]",
+	  "the open run. With --from, on HOST (see begin)." },
+	{ "abort", cmd_abort, NEEDS_CONFIG | FROM_NEEDS_NOTHING, "CONSUMER [--run ID] [--from HOST [--ssh CMD]]",
 	  "drop the open run: the next begin covers the whole window again",
 	  "Drops CONSUMER's open run without moving its window, so a failed backup loses\n"
 	  "nothing. With --run, refused (exit 1, naming both runs) unless ID is the open run;\n"
-	  "without it, no open run is only a warning." },
+	  "without it, no open run is only a warning. With --from, on HOST (see begin)." },
 	{ "sync", cmd_sync, NEEDS_JOURNAL, "[--timeout SECONDS]",
 	  "wait until the daemon has journaled every change made so far",
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
@@ -115,7 +120,7 @@ const struct agent_command agent_commands[] = {
 	  "Messages are checked against their GUID on arrival and compressed here. A host\n"
 	  "that fails is named in one line and its consumer is not committed; the others go\n"
 	  "on. -j N pulls up to N hosts at a time." },
-	{ "serve", cmd_serve, NEEDS_JOURNAL, "[-C IMAPD.CONF] [--consumer NAME]",
+	{ "serve", cmd_serve, NEEDS_JOURNAL, "[-C IMAPD.CONF | --no-cyrus] [--consumer NAME]",
 	  "answer a backup host's read-only requests on stdin/stdout (an ssh forced command)",
 	  "Run by sshd as the forced command of the backup host's key\n"
 	  "(command=\"chjournal serve\",restrict in authorized_keys): answers the requests of\n"
@@ -124,7 +129,9 @@ const struct agent_command agent_commands[] = {
 	  "NAME, default cyrus-archive), the Cyrus mailbox list, meta files read under Cyrus's\n"
 	  "locks and files below a partition, the config directory's user/ or the sieve\n"
 	  "directory. Anything else is refused with one line on stderr. A run left open when\n"
-	  "the connection ends is aborted. -C names imapd.conf (default /etc/imapd.conf)." },
+	  "the connection ends is aborted (begin, list, commit --from leave theirs open). -C\n"
+	  "names imapd.conf (default /etc/imapd.conf); --no-cyrus serves the consumer's run\n"
+	  "and list alone, for a file server pulled by begin, list and commit --from." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"

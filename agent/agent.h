@@ -9,6 +9,8 @@
 #include "config.h"
 #include "consumer.h"
 #include "journal.h"
+#include <sys/types.h>
+
 #include "source.h"
 
 /* The Cyrus backup's consumer and imapd.conf unless told (backup, serve) */
@@ -113,6 +115,30 @@ void agent_runner(struct agent *a, struct source_runner *r);
 /* `list NAME [--run RUN_ID]` for what, to out: EXIT_OK or EXIT_ERROR (printed). */
 int agent_list(struct agent *a, const char *name, const char *run_id, enum source_list_what what,
     int nul, FILE *out);
+
+/* A `chjournal serve` on another host, through ssh (remote.c). */
+struct agent_remote {
+	struct source *src;         /* the remote source: its operations are serve's */
+	char name[256];             /* HOST */
+	pid_t pid;                  /* ssh */
+	int rfd, wfd;
+	FILE *errf;                 /* what ssh writes on stderr */
+};
+/* Starts ssh (CMD split at blanks; NULL: "ssh") [-p PORT] [USER@]HOST
+ * chjournal serve, and says hello. EXIT_OK, or the exit status of a failure
+ * told in one line naming the host. */
+int agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh);
+/* ": LINE", the last line ssh wrote, when the connection broke; else "". */
+void agent_remote_why(struct agent_remote *r, char *out, size_t len);
+/* Ends the connection and waits for ssh. Returns rc, or EXIT_ERROR (told)
+ * when rc was EXIT_OK and ssh did not exit 0. */
+int agent_remote_close(struct agent_remote *r, int rc);
+/* A remote source's note (a line of serve's): told as a warning. */
+void agent_remote_note(void *ctx, const char *line);
+/* Parses "--from HOST" and "--ssh CMD" at argv[*i]: 1 parsed, 0 not one of
+ * them, -1 no value (usage error printed for cmd). */
+int agent_opt_from(const char *cmd, int argc, char **argv, int *i, const char **from,
+    const char **ssh);
 
 /* Parses "--at RUN" at argv[*i] for cmd (archive/runsel.h's forms): 1
  * parsed (into *sel), 0 not this option, -1 no or a bad value (usage error

@@ -4,8 +4,6 @@
  * (common/cyrus/backup.h), prints what it says, and commits the consumer
  * only when every archive is safe. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +17,6 @@
 #include "progress.h"
 #include "proto.h"
 
-#define BACKUP_SSH_DEFAULT "ssh"
 #define BACKUP_JOBS_MAX 64
 
 /* What the library tells, shown on stderr; the progress line on a terminal. */
@@ -147,203 +144,61 @@ print_totals(struct cyrus_backup *b, const char *host, const struct cyrus_backup
 
 /* ---- --from: the pull of a host through ssh ---- */
 
-struct host_spec {
-	char login[512];            /* [USER@]HOST, as ssh is given it */
-	char name[256];             /* HOST: the archive directory's name */
-	char port[16];              /* "" none */
-};
-
-/* Splits [USER@]HOST[:PORT]; -1 when malformed. */
-static int
-parse_host(const char *spec, struct host_spec *h)
-{
-	const char *at = strrchr(spec, '@'), *host = at ? at + 1 : spec;
-	const char *colon = strrchr(host, ':');
-	size_t hl = colon ? (size_t)(colon - host) : strlen(host);
-
-	memset(h, 0, sizeof h[0]);
-	if (hl == 0 || hl >= sizeof h->name || memchr(host, '/', hl) != NULL || host[0] == '-' ||
-	    (hl == 1 && host[0] == '.') || (hl == 2 && host[0] == '.' && host[1] == '.') ||
-	    spec[0] == '-')
-		return -1;
-	memcpy(h->name, host, hl);
-	if (colon != NULL) {
-		size_t pl = strlen(colon + 1);
-
-		if (pl == 0 || pl >= sizeof h->port || strspn(colon + 1, "0123456789") != pl)
-			return -1;
-		memcpy(h->port, colon + 1, pl);
-	}
-	if ((size_t)(host - spec) + hl >= sizeof h->login)
-		return -1;
-	memcpy(h->login, spec, (size_t)(host - spec) + hl);
-	return 0;
-}
-
-/* Starts CMD (split at blanks, as rsync -e) [-p PORT] LOGIN chjournal serve,
- * its stdin and stdout on pipes, its stderr into errf. Returns the pid, or
- * -1 (errno). */
-static pid_t
-spawn_ssh(const char *cmd, const struct host_spec *h, int *rfd, int *wfd, FILE *errf)
-{
-	char *words = strdup(cmd), *argv[64], *save = NULL, *t;
-	int to[2] = { -1, -1 }, from[2] = { -1, -1 }, n = 0;
-	pid_t pid = -1;
-
-	if (words == NULL)
-		return -1;
-	for (t = strtok_r(words, " \t", &save); t != NULL && n < 56; t = strtok_r(NULL, " \t", &save))
-		argv[n++] = t;
-	if (n == 0) {
-		errno = EINVAL;
-		goto out;
-	}
-	if (h->port[0] != '\0') {
-		argv[n++] = (char *)"-p";
-		argv[n++] = (char *)h->port;
-	}
-	argv[n++] = (char *)"--";
-	argv[n++] = (char *)h->login;
-	argv[n++] = (char *)"chjournal";
-	argv[n++] = (char *)"serve";
-	argv[n] = NULL;
-	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
-		goto out;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		if (dup2(to[0], STDIN_FILENO) < 0 || dup2(from[1], STDOUT_FILENO) < 0 ||
-		    (errf != NULL && dup2(fileno(errf), STDERR_FILENO) < 0))
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(argv[0], argv);
-		fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		goto out;
-	*wfd = to[1];
-	*rfd = from[0];
-	to[1] = from[0] = -1;
-out:
-	if (to[0] >= 0)
-		close(to[0]);
-	if (to[1] >= 0)
-		close(to[1]);
-	if (from[0] >= 0)
-		close(from[0]);
-	if (from[1] >= 0)
-		close(from[1]);
-	free(words);
-	return pid;
-}
-
-/* The last line ssh (or serve) wrote on stderr, for the one line that
- * names a failed host; "" when none. */
-static void
-last_err_line(FILE *errf, char *out, size_t len)
-{
-	char line[1024];
-
-	out[0] = '\0';
-	if (errf == NULL || fflush(errf) != 0 || fseek(errf, 0, SEEK_SET) != 0)
-		return;
-	while (fgets(line, sizeof line, errf) != NULL) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] != '\0')
-			snprintf(out, len, "%s", line);
-	}
-}
-
-/* Backs up host h into DIR/HOST: EXIT_OK, or EXIT_ERROR with one line
- * naming the host (and the failed users, each in its line). */
+/* Backs up host spec into DIR/HOST: EXIT_OK, or EXIT_ERROR with one line
+ * naming the host (and a failed user in its own line, unless the host was
+ * gone). */
 static int
 backup_host(const struct backup_args *o, const char *spec)
 {
-	struct host_spec h;
 	struct cyrus_backup_opts opts;
 	struct cyrus_backup_result res;
 	struct cyrus_backup *b = NULL;
-	struct source *src = NULL;
+	struct agent_remote r;
 	struct backup_ui ui;
 	struct chj_error e;
 	char *to = NULL, why[1024];
-	int rfd = -1, wfd = -1, rc = EXIT_ERROR, status;
-	FILE *errf = tmpfile();
-	pid_t pid;
+	int rc;
 
 	memset(&res, 0, sizeof res);
 	memset(&ui, 0, sizeof ui);
-	if (parse_host(spec, &h) < 0) {
-		agent_error("host '%s': not [USER@]HOST[:PORT]", spec);
-		if (errf)
-			fclose(errf);
-		return EXIT_USAGE;
-	}
-	ui.host = h.name;
-	if ((to = path_join(o->to, h.name)) == NULL) {
+	rc = agent_remote_open(&r, spec, o->ssh);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = EXIT_ERROR;
+	ui.host = r.name;
+	r.src->note = on_note;
+	if ((to = path_join(o->to, r.name)) == NULL) {
 		agent_error("out of memory");
-		goto out_nochild;
-	}
-	pid = spawn_ssh(o->ssh ? o->ssh : BACKUP_SSH_DEFAULT, &h, &rfd, &wfd, errf);
-	if (pid < 0) {
-		agent_error("host '%s': cannot run '%s': %s", h.name, o->ssh ? o->ssh : BACKUP_SSH_DEFAULT,
-		    strerror(errno));
-		goto out_nochild;
-	}
-	if (source_remote_open(&src, rfd, wfd, h.name, &e) < 0) {
-		close(wfd);
-		wfd = -1;
-		waitpid(pid, &status, 0);
-		pid = -1;
-		last_err_line(errf, why, sizeof why);
-		agent_error("host '%s': %s%s%s", h.name, e.msg, why[0] ? ": " : "", why);
 		goto out;
 	}
-	src->note = on_note;
 	memset(&opts, 0, sizeof opts);
-	opts.source = src;
+	opts.source = r.src;
 	opts.to = to;
-	opts.host = h.name;
+	opts.host = r.name;
 	opts.cb = on_event;
 	opts.ctx = &ui;
 	if (cyrus_backup_open(&b, &opts, &e) < 0) {
-		agent_error("host '%s': %s", h.name, e.msg);
+		agent_error("host '%s': %s", r.name, e.msg);
 		goto out;
 	}
-	if (cyrus_backup_window(b, o->consumer, SOURCE_BEGIN_IDLE_COMMIT, &res) < 0 &&
-	    res.run_id[0] == '\0') {
-		last_err_line(errf, why, sizeof why);
-		agent_error("host '%s': %s%s%s", h.name, cyrus_backup_error(b)->msg,
-		    src->broken && why[0] ? ": " : "", src->broken ? why : "");
+	if (cyrus_backup_window(b, o->consumer, SOURCE_BEGIN_IDLE_COMMIT | SOURCE_BEGIN_SESSION,
+	    &res) < 0 && res.run_id[0] == '\0') {
+		agent_remote_why(&r, why, sizeof why);
+		agent_error("host '%s': %s%s", r.name, cyrus_backup_error(b)->msg, why);
 		goto out;
 	}
-	print_totals(b, h.name, &res);
+	print_totals(b, r.name, &res);
 	if (!res.committed) {
-		last_err_line(errf, why, sizeof why);
+		agent_remote_why(&r, why, sizeof why);
 		agent_error("host '%s': consumer '%s' not committed, its window will be backed up "
-		    "again: %s%s%s", h.name, o->consumer, cyrus_backup_error(b)->msg,
-		    src->broken && why[0] ? ": " : "", src->broken ? why : "");
+		    "again: %s%s", r.name, o->consumer, cyrus_backup_error(b)->msg, why);
 		goto out;
 	}
 	rc = EXIT_OK;
 out:
 	cyrus_backup_free(b);
-	source_free(src);
-	if (wfd >= 0)
-		close(wfd);
-	if (rfd >= 0)
-		close(rfd);
-	if (pid > 0 && waitpid(pid, &status, 0) == pid && rc == EXIT_OK &&
-	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-		last_err_line(errf, why, sizeof why);
-		rc = agent_error("host '%s': serve ended badly%s%s", h.name, why[0] ? ": " : "", why);
-	}
-out_nochild:
-	if (errf != NULL)
-		fclose(errf);
 	free(to);
-	return rc;
+	return agent_remote_close(&r, rc);
 }
 
 /* Every --from host, up to o->jobs at a time (each in a process of its

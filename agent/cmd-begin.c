@@ -23,12 +23,39 @@ note_unknown_deletions(struct agent *a, const char *name, const struct consumer_
 		    "to reconcile", name, n, name);
 }
 
+/* begin --from: the run is begun by the host's serve and stays open there
+ * (for list and commit --from, each a connection of its own). The host's
+ * sync timeout applies. */
+static int
+begin_remote(const char *name, const char *from, const char *ssh, int replace, int print_id)
+{
+	struct agent_remote rm;
+	struct source_run run;
+	int rc = agent_remote_open(&rm, from, ssh);
+
+	if (rc != EXIT_OK)
+		return rc;
+	rm.src->note = agent_remote_note;
+	if (source_begin(rm.src, name, replace ? SOURCE_BEGIN_REPLACE : 0, &run) < 0) {
+		rc = agent_error("%s", rm.src->err.msg);
+	} else {
+		if (run.full_reason[0] != '\0')
+			printf("full: %s\n", run.full_reason);
+		else
+			printf("incremental\n");
+		if (print_id)
+			printf("%s\n", run.run_id);
+	}
+	source_run_free(&run);
+	return agent_remote_close(&rm, rc);
+}
+
 int
 cmd_begin(struct agent *a, int argc, char **argv)
 {
 	struct consumer_state st;
 	struct consumer_begin b;
-	const char *name = NULL;
+	const char *name = NULL, *from = NULL, *ssh = NULL;
 	unsigned timeout = a->cfg.sync_timeout;
 	int i, print_id = 0;
 
@@ -36,6 +63,8 @@ cmd_begin(struct agent *a, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		int r = agent_opt_timeout("begin", argc, argv, &i, &timeout);
 
+		if (r == 0)
+			r = agent_opt_from("begin", argc, argv, &i, &from, &ssh);
 		if (r < 0)
 			return EXIT_USAGE;
 		if (r == 1)
@@ -53,6 +82,10 @@ cmd_begin(struct agent *a, int argc, char **argv)
 	}
 	if (name == NULL)
 		return agent_usage_error("begin", "expected one consumer name");
+	if (from != NULL)
+		return begin_remote(name, from, ssh, b.replace, print_id);
+	if (ssh != NULL)
+		return agent_usage_error("begin", "--ssh goes with --from");
 	if (agent_run_begin(a, name, timeout, &b, &st) < 0)
 		return EXIT_ERROR;
 	/* the first line is what scripts compare: it never changes */

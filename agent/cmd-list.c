@@ -255,16 +255,64 @@ agent_list(struct agent *a, const char *name, const char *run_id, enum source_li
 	return list_window(a, out, st.open_after_seq, nul, what, entries);
 }
 
+/* list --from: the host's serve lists its open run (NUL-terminated, into a
+ * temporary file), printed here as a local list prints. */
+static int
+list_remote(const char *name, const char *run_id, enum source_list_what what, int nul,
+    const char *from, const char *ssh)
+{
+	struct agent_remote rm;
+	FILE *tmp = tmpfile();
+	unsigned long refused = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc;
+
+	if (tmp == NULL)
+		return agent_error("cannot create a temporary file: %s", strerror(errno));
+	rc = agent_remote_open(&rm, from, ssh);
+	if (rc != EXIT_OK) {
+		fclose(tmp);
+		return rc;
+	}
+	rm.src->note = agent_remote_note;
+	if (source_list(rm.src, name, run_id, what, tmp) < 0 || fflush(tmp) != 0) {
+		rc = agent_error("%s", rm.src->err.msg);
+		goto out;
+	}
+	rewind(tmp);
+	while ((n = getdelim(&line, &cap, '\0', tmp)) > 0) {
+		if (line[n - 1] != '\0') {
+			rc = agent_error("host '%s': the list ends inside a path", rm.name);
+			goto out;
+		}
+		if (agent_print_path(stdout, line, nul, &refused) < 0) {
+			rc = agent_error("cannot write the list: %s", strerror(errno));
+			goto out;
+		}
+	}
+	if (refused > 0)
+		rc = EXIT_ERROR;
+out:
+	free(line);
+	fclose(tmp);
+	return agent_remote_close(&rm, rc);
+}
+
 int
 cmd_list(struct agent *a, int argc, char **argv)
 {
-	const char *name = NULL, *run_id = NULL;
+	const char *name = NULL, *run_id = NULL, *from = NULL, *ssh = NULL;
 	enum list_what what = LIST_FILES;
+	enum source_list_what sw;
 	int nul = 0, entries = 0, i;
 
 	for (i = 1; i < argc; i++) {
 		int r = agent_opt_run("list", argc, argv, &i, &run_id);
 
+		if (r == 0)
+			r = agent_opt_from("list", argc, argv, &i, &from, &ssh);
 		if (r < 0)
 			return EXIT_USAGE;
 		if (r == 1)
@@ -290,7 +338,11 @@ cmd_list(struct agent *a, int argc, char **argv)
 		return agent_usage_error("list", "expected a consumer name");
 	if (entries && what != LIST_RECONCILE)
 		return agent_usage_error("list", "--entries goes with --reconcile");
-	return agent_list(a, name, run_id, what == LIST_DELETED ? SOURCE_LIST_DELETED :
-	    what == LIST_FILES ? SOURCE_LIST_FILES : entries ? SOURCE_LIST_ENTRIES :
-	    SOURCE_LIST_RECONCILE, nul, stdout);
+	sw = what == LIST_DELETED ? SOURCE_LIST_DELETED : what == LIST_FILES ? SOURCE_LIST_FILES :
+	    entries ? SOURCE_LIST_ENTRIES : SOURCE_LIST_RECONCILE;
+	if (from != NULL)
+		return list_remote(name, run_id, sw, nul, from, ssh);
+	if (ssh != NULL)
+		return agent_usage_error("list", "--ssh goes with --from");
+	return agent_list(a, name, run_id, sw, nul, stdout);
 }

@@ -32,10 +32,9 @@ cmd_serve(struct agent *a, int argc, char **argv)
 	struct wire w;
 	const char *consumer = BACKUP_DEFAULT_CONSUMER;
 	char host[256];
-	int i, out, rc = EXIT_ERROR;
+	int i, out, rc = EXIT_ERROR, no_cyrus = 0;
 
 	memset(&lo, 0, sizeof lo);
-	lo.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
 	for (i = 1; i < argc; i++) {
 		const char *v = NULL, *opt = argv[i];
 
@@ -43,11 +42,19 @@ cmd_serve(struct agent *a, int argc, char **argv)
 			lo.imapd_conf = v;
 		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
 			consumer = v;
-		else
+		else if (strcmp(argv[i], "--no-cyrus") == 0) {
+			no_cyrus = 1;
+			continue;
+		} else
 			return agent_usage_error("serve", "unexpected argument '%s'", argv[i]);
 		if (v == NULL)
 			return agent_usage_error("serve", "%s needs a value", opt);
 	}
+	/* --no-cyrus: the consumer's run and list alone (a file server) */
+	if (lo.imapd_conf == NULL && !no_cyrus)
+		lo.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
+	else if (lo.imapd_conf != NULL && no_cyrus)
+		return agent_usage_error("serve", "-C and --no-cyrus do not go together");
 	if (!consumer_name_valid(consumer))
 		return agent_usage_error("serve", "bad consumer name '%s'", consumer);
 	/* stdout is the connection: nothing else may write to it */

@@ -75,10 +75,11 @@ struct serve_opts {
 /* Answers the requests arriving on w until its input ends. A well-formed
  * request that is refused (a path outside the Cyrus directories, another
  * consumer, an unknown type) is answered PROTO_ERR and told to o->refused;
- * serving goes on. Returns 0 at a clean end of input, or -1 with e when a
- * frame was malformed or oversized (answered PROTO_ERR first, when it could
- * be) or the connection failed. A run begun and not ended when the
- * connection ends is aborted. */
+ * serving goes on. Without Cyrus (o->local has none) only the consumer's
+ * requests are answered. Returns 0 at a clean end of input, or -1 with e
+ * when a frame was malformed or oversized (answered PROTO_ERR first, when it
+ * could be) or the connection failed. A run begun with SOURCE_BEGIN_SESSION
+ * and not ended when the connection ends is aborted. */
 int serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e);
 
 /* ---- the asking side (remote.c) ---- */

@@ -132,7 +132,7 @@ remote_begin(struct source *s, const char *consumer, int flags, struct source_ru
 
 	wire_start(&r->w, PROTO_BEGIN);
 	wire_put_str(&r->w, consumer);
-	wire_put_u64(&r->w, (uint64_t)(flags & ~SOURCE_BEGIN_SESSION));
+	wire_put_u64(&r->w, (uint64_t)flags);
 	if (send_request(r) < 0 || (rc = next(r, &m)) < 0)
 		return -1;
 	if (rc == 1)

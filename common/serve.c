@@ -161,12 +161,14 @@ do_begin(struct server *sv)
 		return -1;
 	if ((c = own_consumer(sv, 0)) == NULL)
 		return sv->w->err.code == CHJ_OK ? 0 : -1;
-	flags &= SOURCE_BEGIN_REPLACE | SOURCE_BEGIN_CYRUS | SOURCE_BEGIN_IDLE_COMMIT;
-	if (source_begin(sv->o->local, c, (int)flags, &run) < 0) {
+	if (source_begin(sv->o->local, c, (int)(flags & (SOURCE_BEGIN_REPLACE | SOURCE_BEGIN_CYRUS |
+	    SOURCE_BEGIN_IDLE_COMMIT)), &run) < 0) {
 		source_run_free(&run);
 		return source_failed(sv);
 	}
-	if (!run.committed)
+	/* a session's run ends with the connection; another stays open for a
+	 * later commit (begin, list, commit --from: one connection each) */
+	if (!run.committed && (flags & SOURCE_BEGIN_SESSION))
 		snprintf(sv->run_id, sizeof sv->run_id, "%s", run.run_id);
 	wire_start(sv->w, PROTO_RUN);
 	wire_put_str(sv->w, run.run_id);
@@ -669,9 +671,9 @@ serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e)
 	memset(&sv, 0, sizeof sv);
 	sv.w = w;
 	sv.o = o;
-	if ((sv.cc = source_local_cyrus(o->local)) == NULL)
-		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "serve needs a Cyrus configuration");
-	if (allow_dirs(&sv, e) < 0)
+	/* without Cyrus: the consumer's run and list only, no file is sent */
+	sv.cc = source_local_cyrus(o->local);
+	if (sv.cc != NULL && allow_dirs(&sv, e) < 0)
 		goto out;
 	o->local->note = note_to_client;
 	o->local->note_ctx = &sv;

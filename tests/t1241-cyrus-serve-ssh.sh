@@ -81,9 +81,11 @@ expect_success 'a sshd on a loopback port, the forced command on each key' '
 	ssh-keygen -q -t ed25519 -N "" -f "$TRASH/hostkey" &&
 	ssh-keygen -q -t ed25519 -N "" -f "$TRASH/key1" &&
 	ssh-keygen -q -t ed25519 -N "" -f "$TRASH/key2" &&
+	ssh-keygen -q -t ed25519 -N "" -f "$TRASH/key4" &&
 	{
 		echo "command=\"$CHJOURNAL -c $CONF serve -C $LAB1/imapd.conf\",restrict $(cat "$TRASH/key1.pub")"
 		echo "command=\"$CHJOURNAL -c $CONF2 serve -C $LAB2/imapd.conf\",restrict $(cat "$TRASH/key2.pub")"
+		echo "command=\"$CHJOURNAL -c $CONF serve --no-cyrus --consumer nightly\",restrict $(cat "$TRASH/key4.pub")"
 	} >"$TRASH/authorized_keys" &&
 	cat >"$TRASH/sshd_config" <<-EOF &&
 	Port $SSH_PORT
@@ -99,7 +101,7 @@ expect_success 'a sshd on a loopback port, the forced command on each key' '
 	LogLevel ERROR
 	EOF
 	echo "[127.0.0.1]:$SSH_PORT $(cat "$TRASH/hostkey.pub")" >"$TRASH/known_hosts" &&
-	for h in 1 2 3; do
+	for h in 1 2 3 4; do
 		port=$SSH_PORT
 		[ $h = 3 ] && port=$DOWN_PORT
 		cat <<-EOF
@@ -246,6 +248,29 @@ expect_success 'serve refuses a malformed or oversized request in one line and e
 		! grep -q "^exit 0$" answer &&
 		test "$(wc -l <err)" = 1 || { cat answer err; return 1; }
 	done
+'
+
+expect_success 'a generic consumer through serve --no-cyrus: begin, list, commit --from' '
+	pull4() { env -u CHJOURNAL_CONF "$CHJOURNAL" "$@" --from imap4 --ssh "ssh -F $SSHCFG"; } &&
+	pull4 begin nightly --print-run-id >begin.out 2>err &&
+	test "$(head -n 1 begin.out)" = "full: no committed run yet" &&
+	run=$(sed -n 2p begin.out) &&
+	pull4 list nightly --run "$run" >list.out 2>err &&
+	grep -q "^$LAB1/spool/" list.out &&
+	pull4 commit nightly --run "$run" 2>err &&
+	chj consumers | grep "^nightly" | grep -q "open=no" &&
+	bash "$CYRUS_LAB" churn "$LAB1" 1 >>"$TRASH/churn.log" 2>&1 &&
+	pull4 begin nightly >begin.out 2>err &&
+	test "$(cat begin.out)" = incremental &&
+	pull4 list nightly -0 >list0.out 2>err &&
+	test -s list0.out &&
+	test "$(tr -cd "\0" <list0.out | wc -c)" -lt "$(wc -l <list.out)" &&
+	pull4 abort nightly 2>err &&
+	must_fail pull4 begin cyrus-archive 2>err &&
+	grep -q "consumer .cyrus-archive. refused" err &&
+	f=$(find "$LAB1/spool" -name "1." | head -n 1) &&
+	python3 "$CLIENT" fetch "$f" -- ssh -F "$SSHCFG" imap4 >answer 2>err &&
+	grep -q "^ERR 5 path .* refused" answer
 '
 
 expect_success 'the labs and daemons stop' '
