@@ -159,12 +159,14 @@ expect_success 'churn on both, an incremental pull, restores identical again' '
 	check_restores imap1 "$LAB1" && check_restores imap2 "$LAB2"
 '
 
-expect_success 'an idle host: nothing written, under a second' '
+# an idle pull takes ~0.1 s here (ssh's handshake most of it); the bound is
+# loose so that a loaded machine does not fail it
+expect_success 'an idle host: nothing written, quickly' '
 	pull --from imap1 >out 2>err &&
 	grep -q "^backup imap1: 0 users checked, 0 runs written" out &&
 	start=$(date +%s%N) && pull --from imap1 >out 2>err && end=$(date +%s%N) &&
 	echo "idle pull: $(( (end - start) / 1000000 )) ms" &&
-	test $(( (end - start) / 1000000 )) -lt 1000
+	test $(( (end - start) / 1000000 )) -lt 5000
 '
 
 expect_success 'a host down: named in one line, non-zero; the other host is pulled' '
