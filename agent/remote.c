@@ -139,6 +139,9 @@ agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh)
 	if (parse_host(spec, &h) < 0)
 		return agent_usage_error("--from", "host '%s': not [USER@]HOST[:PORT]", spec);
 	snprintf(r->name, sizeof r->name, "%s", h.name);
+	/* ssh gone: a write to it fails (the host's line says so), it does
+	 * not kill the pulls of the other hosts */
+	signal(SIGPIPE, SIG_IGN);
 	r->errf = tmpfile();
 	if (ssh == NULL)
 		ssh = REMOTE_SSH_DEFAULT;

@@ -176,7 +176,11 @@ expect_success 'a host down: named in one line, non-zero; the other host is pull
 	test "$(grep -c "imap3" err)" = 1 &&
 	grep -q "^chjournal: host .imap3.: " err &&
 	grep -q "^backup imap2: " out &&
-	test ! -e "$PULL/imap3/user01.tar.gz"
+	test ! -e "$PULL/imap3/user01.tar.gz" &&
+	# an ssh that ends at once, for two hosts one after the other: each is
+	# named, and no SIGPIPE ends the run at the first
+	must_fail "$CHJOURNAL" backup --from a --from b --ssh true --to "$TRASH/none" 2>err &&
+	test "$(grep -c "^chjournal: host .[ab].: " err)" = 2
 '
 
 expect_success 'a connection cut in the middle: not committed, archives valid, the next pull covers it' '
