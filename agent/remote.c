@@ -23,30 +23,50 @@ struct host_spec {
 	char port[16];              /* "" none */
 };
 
-/* Splits [USER@]HOST[:PORT]; -1 when malformed. */
+/* Splits [USER@]HOST[:PORT] (an IPv6 address in brackets: [::1]:22); -1
+ * when malformed. HOST names a directory: no '/', no control byte or blank,
+ * not "." or "..", not an option. */
 static int
 parse_host(const char *spec, struct host_spec *h)
 {
-	const char *at = strrchr(spec, '@'), *host = at ? at + 1 : spec;
-	const char *colon = strrchr(host, ':');
-	size_t hl = colon ? (size_t)(colon - host) : strlen(host);
+	const char *at = strrchr(spec, '@'), *host = at ? at + 1 : spec, *name = host, *port = NULL;
+	size_t hl, ul = (size_t)(host - spec), i;
 
 	memset(h, 0, sizeof h[0]);
-	if (hl == 0 || hl >= sizeof h->name || memchr(host, '/', hl) != NULL || host[0] == '-' ||
-	    (hl == 1 && host[0] == '.') || (hl == 2 && host[0] == '.' && host[1] == '.') ||
-	    spec[0] == '-')
-		return -1;
-	memcpy(h->name, host, hl);
-	if (colon != NULL) {
-		size_t pl = strlen(colon + 1);
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
 
-		if (pl == 0 || pl >= sizeof h->port || strspn(colon + 1, "0123456789") != pl)
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
 			return -1;
-		memcpy(h->port, colon + 1, pl);
+		name = host + 1;
+		hl = (size_t)(end - name);
+		if (end[1] == ':')
+			port = end + 2;
+	} else {
+		const char *colon = strrchr(host, ':');
+
+		hl = colon ? (size_t)(colon - host) : strlen(host);
+		if (colon != NULL)
+			port = colon + 1;
 	}
-	if ((size_t)(host - spec) + hl >= sizeof h->login)
+	if (hl == 0 || hl >= sizeof h->name || spec[0] == '-' || name[0] == '-' ||
+	    (hl == 1 && name[0] == '.') || (hl == 2 && name[0] == '.' && name[1] == '.'))
 		return -1;
-	memcpy(h->login, spec, (size_t)(host - spec) + hl);
+	for (i = 0; i < hl; i++)
+		if (name[i] == '/' || (unsigned char)name[i] <= ' ' || name[i] == 0x7f)
+			return -1;
+	memcpy(h->name, name, hl);
+	if (port != NULL) {
+		size_t pl = strlen(port);
+
+		if (pl == 0 || pl >= sizeof h->port || strspn(port, "0123456789") != pl)
+			return -1;
+		memcpy(h->port, port, pl);
+	}
+	if (ul + hl >= sizeof h->login)
+		return -1;
+	memcpy(h->login, spec, ul);
+	memcpy(h->login + ul, name, hl);
 	return 0;
 }
 

@@ -605,8 +605,16 @@ source_remote_open(struct source **out, int in, int outfd, const char *name, str
 	wire_init(&r->w, in, outfd);
 	wire_start(&r->w, PROTO_HELLO);
 	wire_put_str(&r->w, PROTO_MAGIC);
-	if (send_request(r) < 0 || (rc = next(r, &m)) < 0)
+	if (send_request(r) < 0)
 		goto fail;
+	if ((rc = next(r, &m)) < 0) {
+		/* garbage where a hello was due: something else runs there (a
+		 * shell's banner, another program as the forced command) */
+		if (r->w.err.code == CHJ_ERR_PROTOCOL)
+			chj_error_set(&r->s.err, CHJ_ERR_PEER, 0, "connection to '%s': not a `chjournal "
+			    "serve` at the other end (%s)", r->s.name, r->w.err.msg);
+		goto fail;
+	}
 	if (rc == 1)
 		goto fail;
 	if (m.type != PROTO_HELLO || (magic = wire_str(&r->w, 0, 64, "magic")) == NULL ||
