@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "atomicfile.h"
 #include "cyrus/backup.h"
 #include "path.h"
 #include "progress.h"
@@ -147,8 +149,15 @@ print_totals(struct cyrus_backup *b, const char *host, const struct cyrus_backup
 /* Backs up host spec into DIR/HOST: EXIT_OK, or EXIT_ERROR with one line
  * naming the host (and a failed user in its own line, unless the host was
  * gone). */
+/* What one host's pull did, for its metrics. */
+struct pull_result {
+	char name[256];             /* HOST; "" when the spec was malformed */
+	struct cyrus_backup_stats stats;
+	uint64_t bytes_in;          /* received from serve */
+};
+
 static int
-backup_host(const struct backup_args *o, const char *spec)
+pull_host(const struct backup_args *o, const char *spec, struct pull_result *pr)
 {
 	struct cyrus_backup_opts opts;
 	struct cyrus_backup_result res;
@@ -162,6 +171,7 @@ backup_host(const struct backup_args *o, const char *spec)
 	memset(&res, 0, sizeof res);
 	memset(&ui, 0, sizeof ui);
 	rc = agent_remote_open(&r, spec, o->ssh);
+	snprintf(pr->name, sizeof pr->name, "%s", r.name);
 	if (rc != EXIT_OK)
 		return rc;
 	rc = EXIT_ERROR;
@@ -196,9 +206,122 @@ backup_host(const struct backup_args *o, const char *spec)
 	}
 	rc = EXIT_OK;
 out:
+	if (b != NULL)
+		pr->stats = *cyrus_backup_stats(b);
+	pr->bytes_in = r.src->bytes_in;
 	cyrus_backup_free(b);
 	free(to);
 	return agent_remote_close(&r, rc);
+}
+
+/* Puts s into out as a Prometheus label value (backslash, quote escaped). */
+static void
+label(const char *s, char *out, size_t len)
+{
+	size_t k = 0;
+
+	for (; *s != '\0' && k + 3 < len; s++) {
+		if (*s == '\\' || *s == '"')
+			out[k++] = '\\';
+		out[k++] = *s;
+	}
+	out[k] = '\0';
+}
+
+/* The time of the last success DIR/HOST.prom recorded, or 0. */
+static double
+last_success(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	double t = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		const char *v;
+
+		if (strncmp(line, "chjournal_pull_last_success_time_seconds{", 41) == 0 &&
+		    (v = strrchr(line, ' ')) != NULL)
+			t = strtod(v + 1, NULL);
+	}
+	fclose(f);
+	return t;
+}
+
+/* Writes DIR/HOST.prom (node_exporter's textfile format) for one pull:
+ * when, how long, success, bytes received, what was written, and the time
+ * of the last success (kept from the file when this pull failed). A failure
+ * to write is a warning: the pull itself is what counts. */
+static void
+write_metrics(const struct backup_args *o, const struct pull_result *pr, int ok, double t0,
+    double t1)
+{
+	struct chj_error e;
+	char *path = NULL, *text = NULL, host[600];
+	double success;
+	int n;
+
+	if (asprintf(&path, "%s/%s.prom", o->to, pr->name) < 0)
+		return;
+	label(pr->name, host, sizeof host);
+	success = ok ? t1 : last_success(path);
+	n = asprintf(&text,
+	    "# HELP chjournal_pull_last_run_time_seconds When the last backup --from of the host ended.\n"
+	    "# TYPE chjournal_pull_last_run_time_seconds gauge\n"
+	    "chjournal_pull_last_run_time_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_last_success_time_seconds When a backup --from of the host last succeeded (0: never).\n"
+	    "# TYPE chjournal_pull_last_success_time_seconds gauge\n"
+	    "chjournal_pull_last_success_time_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_success 1 when the last backup --from of the host succeeded (consumer committed).\n"
+	    "# TYPE chjournal_pull_success gauge\n"
+	    "chjournal_pull_success{host=\"%s\"} %d\n"
+	    "# HELP chjournal_pull_duration_seconds How long the last backup --from of the host took.\n"
+	    "# TYPE chjournal_pull_duration_seconds gauge\n"
+	    "chjournal_pull_duration_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_received_bytes Bytes the last backup --from of the host received from serve.\n"
+	    "# TYPE chjournal_pull_received_bytes gauge\n"
+	    "chjournal_pull_received_bytes{host=\"%s\"} %llu\n"
+	    "# HELP chjournal_pull_runs_written User runs the last backup --from of the host wrote.\n"
+	    "# TYPE chjournal_pull_runs_written gauge\n"
+	    "chjournal_pull_runs_written{host=\"%s\"} %lu\n"
+	    "# HELP chjournal_pull_users_failed Users whose backup failed in the last backup --from of the host.\n"
+	    "# TYPE chjournal_pull_users_failed gauge\n"
+	    "chjournal_pull_users_failed{host=\"%s\"} %lu\n",
+	    host, t1, host, success, host, ok, host, t1 - t0, host,
+	    (unsigned long long)pr->bytes_in, host, pr->stats.runs, host, pr->stats.users_failed);
+	if (n < 0) {
+		free(path);
+		return;
+	}
+	if (atomicfile_write(path, text, (size_t)n, 0644, &e) < 0)
+		agent_warn("host '%s': %s", pr->name, e.msg);
+	free(text);
+	free(path);
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Pulls one host and records its metrics in DIR/HOST.prom. */
+static int
+backup_host(const struct backup_args *o, const char *spec)
+{
+	struct pull_result pr;
+	double t0 = now_seconds();
+	int rc;
+
+	memset(&pr, 0, sizeof pr);
+	rc = pull_host(o, spec, &pr);
+	if (pr.name[0] != '\0')
+		write_metrics(o, &pr, rc == EXIT_OK, t0, now_seconds());
+	return rc;
 }
 
 /* Every --from host, up to o->jobs at a time (each in a process of its

@@ -177,6 +177,12 @@ expect_success 'a host down: named in one line, non-zero; the other host is pull
 	grep -q "^chjournal: host .imap3.: " err &&
 	grep -q "^backup imap2: " out &&
 	test ! -e "$PULL/imap3/user01.tar.gz" &&
+	# each host its metrics, for the textfile collector of node_exporter
+	grep -qx "chjournal_pull_success{host=\"imap3\"} 0" "$PULL/imap3.prom" &&
+	grep -qx "chjournal_pull_last_success_time_seconds{host=\"imap3\"} 0.000" "$PULL/imap3.prom" &&
+	grep -qx "chjournal_pull_success{host=\"imap2\"} 1" "$PULL/imap2.prom" &&
+	grep -q "^chjournal_pull_received_bytes{host=\"imap2\"} [1-9]" "$PULL/imap2.prom" &&
+	grep -q "^chjournal_pull_runs_written{host=\"imap2\"} [1-9]" "$PULL/imap2.prom" &&
 	# an ssh that ends at once, for two hosts one after the other: each is
 	# named, and no SIGPIPE ends the run at the first
 	must_fail "$CHJOURNAL" backup --from a --from b --ssh true --to "$TRASH/none" 2>err &&
@@ -215,6 +221,9 @@ expect_success 'a connection cut in the middle: not committed, archives valid, t
 		test_cmp b a &&
 		chj verify "$PULL"/imap1/*.tar.gz >/dev/null || return 1
 	done &&
+	grep -qx "chjournal_pull_success{host=\"imap1\"} 0" "$PULL/imap1.prom" &&
+	grep "^chjournal_pull_last_success_time_seconds{host=\"imap1\"}" "$PULL/imap1.prom" >ls &&
+	! grep -q " 0.000$" ls &&
 	pull --from imap1 >out 2>err &&
 	! grep -q " 0 runs written" out &&
 	check_restores imap1 "$LAB1"
