@@ -3,23 +3,11 @@
 #include "agent.h"
 
 int
-cmd_abort(struct agent *a, int argc, char **argv)
+cmd_abort(struct agent *a, const struct cmdline *args)
 {
-	const char *name = NULL, *run_id = NULL;
-	int i;
+	const char *run_id = NULL;
 
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_run("abort", argc, argv, &i, &run_id);
-
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 1)
-			continue;
-		if (name != NULL)
-			return agent_usage_error("abort", "expected one consumer name");
-		name = argv[i];
-	}
-	if (name == NULL)
-		return agent_usage_error("abort", "expected one consumer name");
-	return agent_run_abort(a, name, run_id) == 0 ? EXIT_OK : EXIT_ERROR;
+	if (agent_arg_run("abort", args, &run_id) < 0)
+		return EXIT_USAGE;
+	return agent_run_abort(a, args->operands[0], run_id) == 0 ? EXIT_OK : EXIT_ERROR;
 }

@@ -56,35 +56,6 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 	}
 }
 
-/* Reads the options; 0, or the exit status of a usage error (printed). */
-static int
-parse_args(int argc, char **argv, const char **imapd, const char **to, const char **consumer,
-    struct strvec *only)
-{
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		const char *v = NULL, *opt = argv[i];
-
-		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
-			*imapd = v;
-		else if (agent_opt_value(argc, argv, &i, "--to", &v))
-			*to = v;
-		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
-			*consumer = v;
-		else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
-			if (v != NULL && strvec_add(only, v) < 0)
-				return agent_error("out of memory");
-		} else
-			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
-		if (v == NULL)
-			return agent_usage_error("backup", "%s needs a value", opt);
-	}
-	if (*to == NULL)
-		return agent_usage_error("backup", "--to DIR is required");
-	return 0;
-}
-
 /* The consumer's run whose window is backed up. */
 struct window {
 	const char *consumer;
@@ -93,6 +64,26 @@ struct window {
 	int64_t seq;                /* the journal seq it ends at */
 	int began;
 };
+
+/* The options into opts, w and users; 0, or -1 (printed). */
+static int
+read_args(const struct cmdline *args, struct cyrus_backup_opts *opts, struct window *w,
+    struct strvec *users)
+{
+	const char *const *named;
+	size_t n, i;
+
+	if (cmdline_value(args, "-C") != NULL)
+		opts->imapd_conf = cmdline_value(args, "-C");
+	opts->to = cmdline_value(args, "--to");
+	if (cmdline_value(args, "--consumer") != NULL)
+		w->consumer = cmdline_value(args, "--consumer");
+	named = cmdline_values(args, "--user", &n);
+	for (i = 0; i < n; i++)
+		if (strvec_add(users, named[i]) < 0)
+			return agent_error("out of memory"), -1;
+	return 0;
+}
 
 /* Opens the consumer's run and lists the users its window changed. An open
  * run is a backup that died (or runs still): it is taken over, which keeps
@@ -121,7 +112,7 @@ window_users(struct agent *a, struct cyrus_backup *b, struct window *w, struct s
 }
 
 int
-cmd_backup(struct agent *a, int argc, char **argv)
+cmd_backup(struct agent *a, const struct cmdline *args)
 {
 	struct cyrus_backup_opts opts;
 	struct cyrus_backup *b = NULL;
@@ -130,7 +121,7 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	struct window w;
 	struct strvec users = { 0 };
 	struct chj_error e;
-	int rc = EXIT_ERROR, pr, failed;
+	int rc = EXIT_ERROR, failed;
 
 	memset(&opts, 0, sizeof opts);
 	memset(&ui, 0, sizeof ui);
@@ -141,8 +132,7 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	w.consumer = BACKUP_DEFAULT_CONSUMER;
 	/* named users (--user): each checked whole (pass one still skips what
 	 * is archived); the consumer is neither begun nor committed */
-	pr = parse_args(argc, argv, &opts.imapd_conf, &opts.to, &w.consumer, &users);
-	if (pr != 0)
+	if (read_args(args, &opts, &w, &users) < 0)
 		goto out;
 	if (cyrus_backup_open(&b, &opts, &a->cfg, &e) < 0) {
 		agent_error("%s", e.msg);
@@ -183,5 +173,5 @@ out:
 		agent_run_abort(a, w.consumer, w.run_id);
 	cyrus_backup_free(b);
 	strvec_free(&users);
-	return pr != 0 ? pr : rc;
+	return rc;
 }

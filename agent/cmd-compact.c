@@ -40,45 +40,23 @@ compact_one(const char *path, unsigned keep_days, int force)
 }
 
 int
-cmd_compact(struct agent *a, int argc, char **argv)
+cmd_compact(struct agent *a, const struct cmdline *args)
 {
 	unsigned keep_days = CYRUS_RETAIN_DAYS;
-	int force = 0, i, failed = 0, narchives = 0;
+	const char *v = cmdline_value(args, "--keep-days");
+	int force = cmdline_has(args, "--force") > 0, i, failed = 0;
 
 	(void)a;
-	for (i = 1; i < argc; i++) {
-		const char *v;
+	if (v != NULL) {
+		char *end;
+		unsigned long d = strtoul(v, &end, 10);
 
-		if (agent_opt_value(argc, argv, &i, "--keep-days", &v)) {
-			char *end;
-			unsigned long d;
-
-			if (v == NULL)
-				return agent_usage_error("compact", "--keep-days needs a number of days");
-			d = strtoul(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || d == 0 || d > 36500)
-				return agent_usage_error("compact", "--keep-days '%s': expected 1 to 36500", v);
-			keep_days = (unsigned)d;
-		} else if (strcmp(argv[i], "--force") == 0) {
-			force = 1;
-		} else if (argv[i][0] == '-') {
-			return agent_usage_error("compact", "unknown option '%s'", argv[i]);
-		}
+		if (*v == '\0' || *end != '\0' || d == 0 || d > 36500)
+			return agent_usage_error("compact", "--keep-days '%s': expected 1 to 36500", v);
+		keep_days = (unsigned)d;
 	}
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--force") == 0)
-			continue;
-		if (strcmp(argv[i], "--keep-days") == 0) {
-			i++;
-			continue;
-		}
-		if (strncmp(argv[i], "--keep-days=", 12) == 0)
-			continue;
-		narchives++;
-		if (compact_one(argv[i], keep_days, force) < 0)
+	for (i = 0; i < args->operand_count; i++)
+		if (compact_one(args->operands[i], keep_days, force) < 0)
 			failed++;
-	}
-	if (narchives == 0)
-		return agent_usage_error("compact", "expected one or more archives");
 	return failed ? EXIT_ERROR : EXIT_OK;
 }

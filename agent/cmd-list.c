@@ -220,42 +220,18 @@ list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what, in
 }
 
 int
-cmd_list(struct agent *a, int argc, char **argv)
+cmd_list(struct agent *a, const struct cmdline *args)
 {
 	struct consumers cs;
 	struct consumer_state st;
-	const char *name = NULL, *run_id = NULL;
-	enum list_what what = LIST_FILES;
-	int nul = 0, entries = 0, i, lr, code;
+	const char *name = args->operands[0], *run_id = NULL;
+	enum list_what what = cmdline_has(args, "--deleted") ? LIST_DELETED :
+	    cmdline_has(args, "--reconcile") ? LIST_RECONCILE : LIST_FILES;
+	int nul = cmdline_has(args, "-0") > 0, entries = cmdline_has(args, "--entries") > 0;
+	int lr, code;
 
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_run("list", argc, argv, &i, &run_id);
-
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 1)
-			continue;
-		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
-			nul = 1;
-		else if (strcmp(argv[i], "--deleted") == 0 || strcmp(argv[i], "--reconcile") == 0) {
-			enum list_what w = argv[i][2] == 'd' ? LIST_DELETED : LIST_RECONCILE;
-
-			if (what != LIST_FILES && what != w)
-				return agent_usage_error("list", "--deleted and --reconcile do not go together");
-			what = w;
-		} else if (strcmp(argv[i], "--entries") == 0)
-			entries = 1;
-		else if (argv[i][0] == '-')
-			return agent_usage_error("list", "unknown option '%s'", argv[i]);
-		else if (name == NULL)
-			name = argv[i];
-		else
-			return agent_usage_error("list", "unexpected argument '%s'", argv[i]);
-	}
-	if (name == NULL)
-		return agent_usage_error("list", "expected a consumer name");
-	if (entries && what != LIST_RECONCILE)
-		return agent_usage_error("list", "--entries goes with --reconcile");
+	if (agent_arg_run("list", args, &run_id) < 0)
+		return EXIT_USAGE;
 	if (agent_open_consumers(a, &cs, name, 0) < 0)
 		return EXIT_ERROR;
 	lr = consumer_load(&cs, name, &st);

@@ -9,45 +9,20 @@
 #include "cyrus/restore.h"
 
 int
-cmd_restore(struct agent *a, int argc, char **argv)
+cmd_restore(struct agent *a, const struct cmdline *args)
 {
 	struct cyrus_restore_result res;
 	struct runsel sel = { .kind = RUNSEL_NEWEST };
 	struct chj_error e;
-	const char *archive = NULL, *to = NULL;
-	char **only;
-	size_t nonly = 0;
-	int i, o, rc = EXIT_USAGE;
+	const char *archive = args->operands[0], *to = cmdline_value(args, "--to");
+	const char *const *only;
+	size_t nonly;
+	int rc;
 
 	(void)a;
-	only = calloc((size_t)argc, sizeof *only);
-	if (only == NULL)
-		return agent_error("out of memory");
-	for (i = 1; i < argc; i++) {
-		const char *v;
-
-		if ((o = agent_opt_at("restore", argc, argv, &i, &sel)) != 0) {
-			if (o < 0)
-				goto out;
-		} else if (agent_opt_value(argc, argv, &i, "--to", &v)) {
-			to = v;
-		} else if (agent_opt_value(argc, argv, &i, "--folder", &v)) {
-			if (v == NULL) {
-				rc = agent_usage_error("restore", "--folder needs a folder name");
-				goto out;
-			}
-			only[nonly++] = (char *)v;
-		} else if (argv[i][0] == '-' || archive != NULL) {
-			rc = agent_usage_error("restore", "unexpected argument '%s'", argv[i]);
-			goto out;
-		} else {
-			archive = argv[i];
-		}
-	}
-	if (archive == NULL || to == NULL) {
-		rc = agent_usage_error("restore", "expected ARCHIVE and --to DIR");
-		goto out;
-	}
+	if (agent_arg_at("restore", args, &sel) < 0)
+		return EXIT_USAGE;
+	only = cmdline_values(args, "--folder", &nonly);
 	if (cyrus_restore(archive, to, &sel, only, nonly, &res, &e) < 0) {
 		rc = agent_error("%s", e.msg);
 	} else {
@@ -57,7 +32,5 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		rc = EXIT_OK;
 	}
 	cyrus_restore_result_free(&res);
-out:
-	free(only);
 	return rc;
 }

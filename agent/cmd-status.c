@@ -257,7 +257,7 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 }
 
 int
-cmd_status(struct agent *a, int argc, char **argv)
+cmd_status(struct agent *a, const struct cmdline *args)
 {
 	struct status s;
 	struct consumers cs;
@@ -265,18 +265,9 @@ cmd_status(struct agent *a, int argc, char **argv)
 	size_t n = 0, i;
 	char err[1024], t1[32], t2[32];
 	pid_t pid;
-	int json = 0, prometheus = 0, rc, bad = 0, printed;
+	int json = cmdline_has(args, "--json"), prometheus = cmdline_has(args, "--prometheus");
+	int rc, bad = 0, printed;
 
-	for (i = 1; i < (size_t)argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--prometheus") == 0)
-			prometheus = 1;
-		else
-			return agent_usage_error("status", "unexpected argument '%s'", argv[i]);
-	}
-	if (json && prometheus)
-		return agent_usage_error("status", "--json and --prometheus do not go together");
 	memset(&s, 0, sizeof s);
 	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
 	if (rc < 0)

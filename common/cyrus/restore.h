@@ -37,7 +37,7 @@ struct cyrus_restore_result {
  * CHJ_ERR_NOMEM. res is filled as far as it got either way; free it with
  * cyrus_restore_result_free. */
 int cyrus_restore(const char *archive, const char *to, const struct runsel *at,
-    char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e);
+    const char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e);
 void cyrus_restore_result_free(struct cyrus_restore_result *res);
 
 #endif

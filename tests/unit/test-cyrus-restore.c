@@ -184,7 +184,7 @@ inode(const char *out, const char *rel)
 }
 
 static int
-restore(const char *at, const char *out, char **folders, size_t nfolders,
+restore(const char *at, const char *out, const char *const *folders, size_t nfolders,
     struct cyrus_restore_result *res, struct chj_error *e)
 {
 	struct runsel sel;
@@ -267,7 +267,7 @@ test_one_folder(void **state)
 {
 	struct cyrus_restore_result res;
 	struct chj_error e;
-	char *only[] = { "user.alice.Sent" }, *bad[] = { "user.alice.Nope" };
+	const char *only[] = { "user.alice.Sent" }, *bad[] = { "user.alice.Nope" };
 
 	(void)state;
 	make_archive(REL2);
