@@ -265,8 +265,10 @@ expect_success 'names with /, quotes, spaces, leading dot, 65 chars or empty are
 	test_cmp expect files
 '
 
-expect_success 'a name starting with - is refused by begin' '
-	test_expect_code 1 chj begin -x 2>err.out &&
+expect_success 'a name starting with - is an unknown option to begin, and refused as a name after --' '
+	test_expect_code 2 chj begin -x 2>err.out &&
+	grep -F "unknown option '"'"'-x'"'"'" err.out &&
+	test_expect_code 1 chj begin -- -x 2>err.out &&
 	grep -F "invalid consumer name '"'"'-x'"'"'" err.out
 '
 
