@@ -13,18 +13,6 @@ echo 2 >"$SPOOL/user/alice/2."
 echo 3 >"$SPOOL/user/bob/Maildir/cur/3:2,S"
 ln -s 1. "$SPOOL/user/alice/link"
 
-# test_expect_code CODE CMD...: CMD must exit with status CODE.
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # list_of CONSUMER: the open run's list, one path per line, into list.out
 list_of() {
 	chj list "$1" >list.out
