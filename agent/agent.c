@@ -166,9 +166,12 @@ const struct agent_command agent_commands[] = {
 	  "Reads each archive whole and checks every gzip member's CRC, the tar framing, that\n"
 	  "every files/<sha1> entry hashes to its name, that entry names are safe (relative, no\n"
 	  "'..', no entry below a symlink, no link pointing outside), that the last run is\n"
-	  "complete and that the sidecar index agrees with the archive. Each problem is named\n"
-	  "on stderr, one line each; the exit status is 1 when any archive has one. Needs no\n"
-	  "configuration or journal." },
+	  "complete and that the sidecar index agrees with the archive. An archive without a\n"
+	  "complete run (empty, or cut before its first run ended) is a problem. Each problem is\n"
+	  "named on stderr, one line each; the exit status is 1 when any archive has one. A\n"
+	  "missing or unreadable sidecar is a note (derived data): verify, show and restore\n"
+	  "never write beside an archive; reindex or the next backup writes the sidecar. Needs\n"
+	  "no configuration or journal." },
 	{ "reindex", cmd_reindex, 0,
 	  { "ARCHIVE", 1, 1, "expected one archive", { { NULL } } },
 	  "rebuild an archive's sidecar index from the archive alone",
