@@ -17,6 +17,9 @@
 #define OPT_RUN { .name = "--run", .value = "ID", \
 	.missing = "a run id (as `begin --print-run-id` prints it)" }
 #define OPT_AT { .name = "--at", .value = "TIME|RUN", .missing = "a time or a run" }
+/* compact's borg-like rules, each instead of --keep-days */
+#define KEEP_RULE(opt) { .name = opt, .value = "N", .missing = "a number", \
+	.conflicts = "--keep-days" }
 
 /* The commands: each declares its operands and options (common/cmdline.h),
  * from which agent.c parses the arguments and makes the usage lines. */
@@ -152,14 +155,22 @@ const struct agent_command agent_commands[] = {
 	  "without owners or set-id bits." },
 	{ "compact", cmd_compact, 0,
 	  { "ARCHIVE...", 1, -1, "expected one or more archives",
-	    { { .name = "--keep-days", .value = "N", .missing = "a number of days" }, { .name = "--force" } } },
+	    { { .name = "--keep-days", .value = "N", .missing = "a number of days" },
+	      KEEP_RULE("--keep-last"), KEEP_RULE("--keep-hourly"), KEEP_RULE("--keep-daily"),
+	      KEEP_RULE("--keep-weekly"), KEEP_RULE("--keep-monthly"),
+	      { .name = "--force" }, { .name = "--dry-run" } } },
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
-	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"
-	  "run; keeps their manifests, the folder meta copies, links and per-user files they\n"
-	  "use and every message a retained index references. An archive is rewritten when its\n"
-	  "live share is below a threshold of 80% that rises one point per week since its last\n"
-	  "compaction (so at least every 20 weeks), or always with --force. The new archive is\n"
-	  "written beside the old one, fsynced and renamed over it." },
+	  "Retains the newest run and the last run of each UTC day of the last N days (--keep-days,\n"
+	  "default 30), or instead, as borg prune, by rules: --keep-last N runs, and the newest run\n"
+	  "of each of the N most recent hours, days, weeks (ISO) and months (UTC) holding a run\n"
+	  "no earlier rule kept (--keep-hourly, --keep-daily, --keep-weekly, --keep-monthly; the\n"
+	  "oldest run too when fewer periods exist). Keeps the retained runs' manifests, the\n"
+	  "folder meta copies, links and per-user files they use and every message a retained\n"
+	  "index references. An archive is rewritten when its live share is below a threshold of\n"
+	  "80% that rises one point per week since its last compaction (so at least every 20\n"
+	  "weeks), or always with --force. The new archive is written beside the old one,\n"
+	  "fsynced and renamed over it. --dry-run prints each run, kept (and by which rule) or\n"
+	  "dropped, and whether the archive would be rewritten, and writes nothing." },
 	{ "verify", cmd_verify, 0,
 	  { "ARCHIVE...", 1, -1, "expected one or more archives", { { NULL } } },
 	  "check Cyrus archives: gzip, tar, message SHA1s, names, sidecar",

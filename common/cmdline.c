@@ -233,13 +233,13 @@ append_spelling(char *buf, size_t size, size_t *len, const struct cmdline_option
 	}
 }
 
-/* The option that names i in its conflicts or needs, after i; -1 if none. */
+/* The option after from that names i in its conflicts or needs; -1 if none. */
 static int
-follower(const struct cmdline_spec *spec, int i, int by_needs)
+follower(const struct cmdline_spec *spec, int i, int by_needs, int from)
 {
 	int j, n = option_count(spec);
 
-	for (j = i + 1; j < n; j++) {
+	for (j = from + 1; j < n; j++) {
 		const char *ref = by_needs ? spec->options[j].needs : spec->options[j].conflicts;
 
 		if (ref != NULL && strcmp(ref, spec->options[i].name) == 0)
@@ -256,7 +256,8 @@ append_option(const struct cmdline_spec *spec, int i, int bare, int *shown, char
 {
 	const struct cmdline_option *o = &spec->options[i];
 	int bracket = !bare && !(o->flags & CMDLINE_REQUIRED);
-	int other = follower(spec, i, 0), needer = follower(spec, i, 1);
+	int other = follower(spec, i, 0, i), needer = follower(spec, i, 1, i);
+	int more = other >= 0 ? follower(spec, i, 0, other) : -1;
 
 	shown[i] = 1;
 	if (bracket)
@@ -266,9 +267,17 @@ append_option(const struct cmdline_spec *spec, int i, int bare, int *shown, char
 		append(buf, size, len, " ");
 		append_option(spec, needer, 0, shown, buf, size, len);
 	}
-	if (other >= 0 && !shown[other]) {
+	if (other >= 0 && !shown[other] && more < 0) {
+		/* one that does not go with it: "[A | B]" */
 		append(buf, size, len, " | ");
 		append_option(spec, other, 1, shown, buf, size, len);
+	} else if (other >= 0 && !shown[other]) {
+		/* several, which go together: "[A | [B] [C]]" */
+		append(buf, size, len, " |");
+		for (; other >= 0; other = follower(spec, i, 0, other)) {
+			append(buf, size, len, " ");
+			append_option(spec, other, 0, shown, buf, size, len);
+		}
 	}
 	if (bracket)
 		append(buf, size, len, "]");

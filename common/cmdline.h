@@ -10,7 +10,7 @@
 
 #include "error.h"
 
-#define CMDLINE_MAX_OPTIONS 8
+#define CMDLINE_MAX_OPTIONS 12
 
 /* option flags */
 #define CMDLINE_REPEAT   0x1   /* may be given more than once: every value kept */

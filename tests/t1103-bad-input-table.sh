@@ -263,6 +263,8 @@ show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz'
 compact --keep-days 0 | 2 | = | chjournal compact: --keep-days '0': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 0
 compact --keep-days abc | 2 | = | chjournal compact: --keep-days 'abc': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days abc
 compact --keep-days without a value | 2 | = | chjournal compact: --keep-days needs a number of days | chj compact "$TRASH/ar/ok.tar.gz" --keep-days
+compact --keep-weekly 0 | 2 | = | chjournal compact: --keep-weekly '0': expected 1 to 100000 | chj compact "$TRASH/ar/ok.tar.gz" --keep-weekly 0
+compact --keep-days with a rule | 2 | = | chjournal compact: --keep-days and --keep-monthly do not go together | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 3 --keep-monthly 2
 EOF
 )
 
