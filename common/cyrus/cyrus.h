@@ -134,6 +134,11 @@ struct cyrus_index_record {
 	uint32_t user_flags[4];
 	uint8_t guid[20];           /* SHA1 of the message file; all zero: none (old versions) */
 	uint64_t modseq;
+	/* minor versions 12 to 19 (else 0): what replication carries */
+	uint32_t last_updated;
+	uint32_t savedate;          /* v15+ */
+	uint64_t cid;               /* v13+: the conversation (thread) id */
+	uint64_t createdmodseq;     /* v16+ */
 };
 
 struct cyrus_index {
@@ -145,6 +150,11 @@ struct cyrus_index {
 	uint32_t last_uid;
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
+	/* minor versions 12 to 19 (else 0) */
+	uint32_t last_appenddate, pop3_last_login, pop3_show_after, options;
+	uint32_t recentuid, recenttime;
+	uint32_t sync_crc, sync_crc_annot;
+	uint64_t createdmodseq;     /* v16+ */
 	struct cyrus_index_record *records;
 	char err[CYRUS_ERR_MAX];
 };
@@ -155,6 +165,11 @@ struct cyrus_index {
  * record. Returns 0 or -1. */
 int cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len);
 void cyrus_index_free(struct cyrus_index *x);
+/* 1 when two cyrus.index files hold the same mailbox state: byte for byte
+ * equal but for the owner's \\Recent bookkeeping (recentuid, recenttime),
+ * which a read-write SELECT rewrites without changing any message, and the
+ * header CRC over them. 0 otherwise (or when either is unreadable). */
+int cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen);
 
 /* The 40 lower-case hex digits of a GUID (the SHA1 of a message), NUL-ended. */
 void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
@@ -167,6 +182,12 @@ void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 #define CYRUS_META_INDEX 1
 #define CYRUS_META_EXPUNGE 3
 extern const char *const cyrus_meta_names[CYRUS_NMETA];
+
+/* The archive entry beside a folder's meta files that holds what
+ * mailboxes.db and annotations.db say of it (folders/UNIQUEID/mailbox):
+ * %(MBOXLIST <mailboxes.db value> ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
+ * VALUE v) ...)); see cyrus_folder_record. */
+#define CYRUS_FOLDER_RECORD "mailbox"
 
 /* 1 when the record's message file exists in the spool (not UNLINKED). */
 int cyrus_record_has_file(const struct cyrus_index_record *r);

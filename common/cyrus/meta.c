@@ -362,7 +362,62 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		r->user_flags[i] = be32(p + L->r_user_flags + 4 * i);
 	memcpy(r->guid, p + GUID_OFFSET, sizeof r->guid);
 	r->modseq = be64(p + L->r_modseq);
+	if (L->version >= 12 && L->version <= 19) {
+		r->last_updated = be32(p + 28);
+		if (L->version >= 13)
+			r->cid = be64(p + 88);
+		if (L->version >= 15)
+			r->savedate = be32(p + 52);
+		if (L->version >= 16)
+			r->createdmodseq = be64(p + 96);
+	}
 	return 0;
+}
+
+/* The header fields replication carries (Cyrus's mailbox_buf_to_index_header,
+ * minor versions 12 to 19). */
+static void
+parse_header_extra(struct cyrus_index *x, const struct index_layout *L, const unsigned char *b)
+{
+	if (L->version < 12 || L->version > 19)
+		return;
+	x->last_appenddate = be32(b + 24);
+	x->pop3_last_login = be32(b + 40);
+	x->options = be32(b + 60);
+	x->sync_crc = be32(b + 100);
+	x->recentuid = be32(b + 104);
+	x->recenttime = be32(b + 108);
+	if (L->version >= 13) {
+		x->pop3_show_after = be32(b + 112);
+		x->sync_crc_annot = be32(b + 120);
+	}
+	if (L->version >= 16)
+		x->createdmodseq = be64(b + 128);
+}
+
+int
+cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char *x = a, *y = b;
+	const struct index_layout *L;
+	size_t i;
+
+	if (alen != blen || alen < 12 || be32(x + 8) != be32(y + 8))
+		return 0;
+	L = layout_of(be32(x + 8));
+	if (L == NULL || alen < L->header_size)
+		return 0;
+	for (i = 0; i < alen; i++) {
+		if (x[i] == y[i])
+			continue;
+		/* recentuid and recenttime (v12 to v19), the header CRC */
+		if (L->version >= 12 && L->version <= 19 && i >= 104 && i < 112)
+			continue;
+		if (L->header_crc && i >= L->header_size - 4 && i < L->header_size)
+			continue;
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -400,6 +455,7 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 	x->uidvalidity = be32(b + L->h_uidvalidity);
 	x->highestmodseq = be64(b + L->h_highestmodseq);
 	x->exists = L->h_exists == NONE ? x->num_records : be32(b + L->h_exists);
+	parse_header_extra(x, L, b);
 	if (x->start_offset < L->header_size) {
 		cyrus_seterr(x->err, sizeof x->err,
 		    "cyrus.index: start offset %u is inside the %u-byte v%u header",
