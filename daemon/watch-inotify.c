@@ -137,6 +137,7 @@ struct watcher {
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
 	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
+	const char *test_hold;               /* CHJ_TEST_CRAWL_HOLD (tests only) */
 	char *pathbuf;
 	size_t pathcap;
 	uint32_t pc_node;                    /* pathbuf starts with this node's path */
@@ -1362,12 +1363,15 @@ inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t
 	}
 	{
 		/* a test hook, nothing to configure: crawl one directory per
-		 * slice and sleep after it, so a test can act mid-crawl */
+		 * slice and sleep after it, so a test can act mid-crawl; with
+		 * CHJ_TEST_CRAWL_HOLD=FILE too, the last queued directory waits
+		 * while FILE exists, so the crawl is open until the test says */
 		const char *e = getenv("CHJ_TEST_CRAWL_DELAY_MS");
 
 		w->test_delay_ms = e != NULL ? strtol(e, NULL, 10) : 0;
 		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
 			w->test_delay_ms = 0;
+		w->test_hold = w->test_delay_ms > 0 ? getenv("CHJ_TEST_CRAWL_HOLD") : NULL;
 	}
 	return w;
 }
@@ -1509,7 +1513,8 @@ inotify_step(struct watcher *w)
 		/* tests: one directory per slice, slowly, to hold a crawl open */
 		struct timespec ts = { w->test_delay_ms / 1000, (w->test_delay_ms % 1000) * 1000000L };
 
-		crawl_run(w, 0, 1, 0);
+		if (w->ncq > 1 || w->test_hold == NULL || access(w->test_hold, F_OK) != 0)
+			crawl_run(w, 0, 1, 0);
 		nanosleep(&ts, NULL);
 	} else if (w->ncq > 0) {
 		crawl_run(w, 0, CRAWL_SLICE_DIRS, mono_ns() + CRAWL_SLICE_NS);

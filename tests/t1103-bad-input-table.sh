@@ -201,7 +201,7 @@ query --since empty | 2 | = | chjournal query: bad --since '' | chj query --sinc
 query --since negative | 2 | = | chjournal query: bad --since '-1' | chj query --since -1
 query --since before 1970 | 2 | = | chjournal query: bad --since '@-5' | chj query --since @-5
 query --since with a unit | 2 | = | chjournal query: bad --since '5x' | chj query --since=5x
-query --since without a value | 2 | = | chjournal query: --since needs SEQ or @UNIXTIME | chj query --since
+query --since without a value | 2 | = | chjournal query: --since needs SEQ, TIME or @UNIXTIME | chj query --since
 help for an unknown command | 2 | = | chjournal help: unknown command 'nosuch' | chj help nosuch
 consumers with an argument | 2 | = | chjournal consumers: takes no arguments | chj consumers c1
 forget a missing consumer | 1 | = | chjournal: no consumer 'nosuch' | chj forget nosuch
