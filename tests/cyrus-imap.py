@@ -11,6 +11,12 @@
 #                                           flags (sorted, without \Recent)
 #   cyrus-imap.py delete PORT USER FOLDER
 #   cyrus-imap.py exists PORT USER FOLDER   exit 0 when FOLDER exists
+#   cyrus-imap.py ustate PORT USER FOLDER   state with identity (t1232): a line
+#                                           "UIDVALIDITY n UIDNEXT n", then per
+#                                           message its UID before the state line
+#   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
+#                                           each after a line "== FOLDER"
+#   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
 
 import hashlib
 import imaplib
@@ -90,8 +96,48 @@ def state(m, folder):
         print(line)
 
 
+def ustate(m, folder):
+    typ, data = m.status(q(folder), "(UIDVALIDITY UIDNEXT)")
+    ok((typ, data))
+    st = data[0].decode()
+    print("UIDVALIDITY %s UIDNEXT %s" % (re.search(r"UIDVALIDITY (\d+)", st).group(1),
+                                         re.search(r"UIDNEXT (\d+)", st).group(1)))
+    ok(m.select(q(folder), readonly=True))
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    ok((typ, data))
+    out = []
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        meta, body = item[0].decode(), item[1]
+        uid = int(re.search(r"UID (\d+)", meta).group(1))
+        flags = re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
+        flags = sorted(f for f in flags if f != "\\Recent")
+        date = time.mktime(imaplib.Internaldate2tuple(item[0]))
+        out.append((uid, "%d %s %d %d %s" % (uid, hashlib.sha1(body).hexdigest(), len(body),
+                                            date, " ".join(flags))))
+    for _, line in sorted(out):
+        print(line)
+
+
+def all_ustate(m):
+    typ, data = m.list('""', "*")
+    ok((typ, data))
+    names = sorted(re.search(r'"([^"]*)"$|(\S+)$', d.decode()).group(1) or
+                   re.search(r'(\S+)$', d.decode()).group(1) for d in data if d)
+    for name in names:
+        print("== %s" % name)
+        ustate(m, name)
+
+
 def main():
     cmd, port, user, folder = sys.argv[1:5]
+    if cmd == "deluser":
+        m = login(port, "admin")
+        ok(m.setacl("user/%s" % user, "admin", "lrswipkxtecda"))
+        ok(m.delete("user/%s" % user))
+        m.logout()
+        return
     m = login(port, user)
     if cmd == "fill":
         fill(m, folder)
@@ -99,6 +145,10 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "ustate" and folder == "*":
+        all_ustate(m)
+    elif cmd == "ustate":
+        ustate(m, folder)
     elif cmd == "exists":
         typ, data = m.list('""', q(folder))
         sys.exit(0 if typ == "OK" and data and data[0] is not None else 1)

@@ -1,0 +1,126 @@
+#!/bin/bash
+# t1232-cyrus-restore-server: `chjournal restore --to-server` puts a deleted
+# folder and a deleted user back into a running Cyrus 3.6 through its
+# replication protocol (sync_server): the owner then sees, over IMAP, the
+# same UIDVALIDITY, UIDNEXT and, per UID, the same bytes, flags, keywords and
+# internal date as before the delete. A folder or user that exists is
+# refused in one line with nothing written; --dry-run writes nothing.
+. "$(dirname "$0")/test-lib.sh"
+. "$CHJ_SRCDIR/tests/cyrus-lib.sh"
+
+cyrus_require
+[ -x /usr/lib/cyrus/bin/sync_server ] ||
+	skip_all "Cyrus's sync_server is not installed (the cyrus-replication package: run ../shared/cyrus-lab/cyrus-lab.sh install)"
+
+IMAPQ="python3 $CHJ_SRCDIR/tests/cyrus-imap.py"
+ARCH="$TRASH/archives"
+LAB="$TRASH/lab"
+FOLDER="INBOX/Archive/Trips.2024"
+INTERNAL="user.user01.Archive.Trips^2024"
+
+expect_success 'a Cyrus lab with a sync port starts, is populated, and the journal daemon runs' '
+	SYNC=$(test_ports 1) &&
+	cyrus_start "$LAB" CYRUS_LAB_SYNC_PORT=$SYNC &&
+	bash "$CYRUS_LAB" populate "$LAB" 3 10 >populate.log 2>&1 &&
+	. "$LAB/lab.env" &&
+	test -n "$SYNC_PORT" &&
+	cyrus_config "$LAB" &&
+	start_daemon
+'
+. "$LAB/lab.env" 2>/dev/null
+SERVER="127.0.0.1:$SYNC_PORT"
+
+expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal backup archives it' '
+	$IMAPQ fill "$IMAP_PORT" user01 "$FOLDER" &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >before &&
+	test "$(wc -l <before)" = 11 &&
+	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-before &&
+	grep -q "^== INBOX$" user02-before &&
+	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-before &&
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test -f "$ARCH/user01.tar.gz" && test -f "$ARCH/user02.tar.gz"
+'
+
+expect_success 'the folder exists: refused in one line naming it, nothing written' '
+	must_fail chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
+	test "$(wc -l <err)" = 1 &&
+	grep -qF "folder '"'"'$INTERNAL'"'"' exists on $SERVER: refused" err &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >still &&
+	test_cmp before still
+'
+
+expect_success 'the user deletes the folder; --dry-run says it would create it and writes nothing' '
+	$IMAPQ delete "$IMAP_PORT" user01 "$FOLDER" &&
+	! $IMAPQ exists "$IMAP_PORT" user01 "$FOLDER" &&
+	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" --dry-run >out 2>err &&
+	grep -qF "dry run: would create folder '"'"'$INTERNAL'"'"'" out &&
+	grep -q "nothing written" out &&
+	! $IMAPQ exists "$IMAP_PORT" user01 "$FOLDER"
+'
+
+expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates and bytes' '
+	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
+	grep -qF "created folder '"'"'$INTERNAL'"'"'" out &&
+	grep -q "1 folders created" out &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after &&
+	test_cmp before after
+'
+
+expect_success 'a second run finds it restored: nothing written, exit 0' '
+	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
+	grep -qF "already restored: folder '"'"'$INTERNAL'"'"'" out &&
+	grep -q "0 folders created" out &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after2 &&
+	test_cmp before after2
+'
+
+expect_success 'a new message in the restored folder gets a UID above the restored ones' '
+	python3 - "$IMAP_PORT" "$FOLDER" <<-EOF
+	import imaplib, sys
+	m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+	m.authenticate("PLAIN", lambda _: b"\0user01\0x")
+	assert m.append("\"%s\"" % sys.argv[2], None, None, b"Subject: new\r\n\r\nnew\r\n")[0] == "OK"
+	EOF
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after3 &&
+	next=$(sed -n "1s/.*UIDNEXT //p" before) &&
+	tail -n 1 after3 | grep -q "^$next " &&
+	head -n 1 after3 | grep -q "UIDNEXT $((next + 1))$"
+'
+
+expect_success 'user02 exists: the whole-user restore is refused in one line, nothing written' '
+	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
+	test "$(wc -l <err)" = 1 &&
+	grep -qF "user '"'"'user02'"'"' exists on $SERVER: refused" err
+'
+
+expect_success 'the admin deletes user02; --dry-run lists its folders and writes nothing' '
+	$IMAPQ deluser "$IMAP_PORT" user02 - &&
+	! $IMAPQ exists "$IMAP_PORT" user02 INBOX &&
+	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --dry-run >out 2>err &&
+	grep -qF "dry run: would create folder '"'"'user.user02'"'"'" out &&
+	test "$(grep -c "would create folder" out)" = "$(grep -c "^== " user02-before)" &&
+	! $IMAPQ exists "$IMAP_PORT" user02 INBOX
+'
+
+expect_success 'restore --to-server brings the whole user back: every folder as it was' '
+	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
+	grep -q "restored run .* of user '"'"'user02'"'"'" out &&
+	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-after &&
+	test_cmp user02-before user02-after &&
+	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-after &&
+	test_cmp user03-before user03-after
+'
+
+expect_success 'bad input: a bad server, an unreachable one, --to with --to-server' '
+	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "127.0.0.1:x" >out 2>err &&
+	grep -q "bad server" err &&
+	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "127.0.0.1:1" >out 2>err &&
+	test "$(wc -l <err)" = 1 && grep -q "cannot connect" err &&
+	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --to "$TRASH/r" >out 2>err
+'
+
+expect_success 'the lab stops' '
+	stop_daemon && bash "$CYRUS_LAB" stop "$LAB" >/dev/null
+'
+
+test_done
