@@ -16,6 +16,7 @@
 #                                           message its UID before the state line
 #   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
 #                                           each after a line "== FOLDER"
+#   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
 #   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
 
 import hashlib
@@ -145,6 +146,9 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "touch":
+        ok(m.select(q(folder)))
+        ok(m.store("1", "+FLAGS", "(lab-touched)"))
     elif cmd == "ustate" and folder == "*":
         all_ustate(m)
     elif cmd == "ustate":

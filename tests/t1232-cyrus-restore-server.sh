@@ -41,12 +41,15 @@ expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal b
 	test -f "$ARCH/user01.tar.gz" && test -f "$ARCH/user02.tar.gz"
 '
 
-expect_success 'the folder exists: refused in one line naming it, nothing written' '
+expect_success 'the folder exists (changed since): refused in one line naming it, nothing written' '
+	$IMAPQ touch "$IMAP_PORT" user01 "$FOLDER" &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >touched &&
+	! test_cmp before touched >/dev/null &&
 	must_fail chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
 	test "$(wc -l <err)" = 1 &&
 	grep -qF "folder '"'"'$INTERNAL'"'"' exists on $SERVER: refused" err &&
 	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >still &&
-	test_cmp before still
+	test_cmp touched still
 '
 
 expect_success 'the user deletes the folder; --dry-run says it would create it and writes nothing' '
@@ -87,10 +90,20 @@ expect_success 'a new message in the restored folder gets a UID above the restor
 	head -n 1 after3 | grep -q "UIDNEXT $((next + 1))$"
 '
 
-expect_success 'user02 exists: the whole-user restore is refused in one line, nothing written' '
+expect_success 'user02 exists (unchanged): every folder is found already restored' '
+	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
+	test "$(grep -c "already restored: folder" out)" = "$(grep -c "^== " user02-before)" &&
+	grep -q "0 folders created" out
+'
+
+expect_success 'user02 exists (changed since): the whole-user restore is refused in one line' '
+	$IMAPQ touch "$IMAP_PORT" user02 INBOX &&
+	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-touched &&
 	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
 	test "$(wc -l <err)" = 1 &&
-	grep -qF "user '"'"'user02'"'"' exists on $SERVER: refused" err
+	grep -qF "user '"'"'user02'"'"' exists on $SERVER: refused" err &&
+	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-still &&
+	test_cmp user02-touched user02-still
 '
 
 expect_success 'the admin deletes user02; --dry-run lists its folders and writes nothing' '
