@@ -63,6 +63,7 @@ expect_success 'the user deletes the folder; --dry-run says it would create it a
 
 expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates and bytes' '
 	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
+	cp out folder-out &&
 	grep -qF "created folder '"'"'$INTERNAL'"'"'" out &&
 	grep -q "1 folders created" out &&
 	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after &&
@@ -117,6 +118,7 @@ expect_success 'the admin deletes user02; --dry-run lists its folders and writes
 
 expect_success 'restore --to-server brings the whole user back: every folder as it was' '
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
+	cp out user-out &&
 	grep -q "restored run .* of user '"'"'user02'"'"'" out &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-after &&
 	test_cmp user02-before user02-after &&
