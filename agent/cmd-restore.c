@@ -20,8 +20,9 @@ tell(void *ctx, const struct cyrus_csync_event *ev)
 
 	(void)ctx;
 	if (ev->user_items) {
-		printf("%suser '%s': subscriptions, sieve scripts, quota roots and seen state are not "
-		    "restored by --to-server yet\n", ev->dry_run ? "dry run: " : "", ev->user);
+		printf("%suser '%s': %lu subscriptions %s; sieve scripts, quota roots and other users' "
+		    "seen state are not restored by --to-server yet\n", ev->dry_run ? "dry run: " : "",
+		    ev->user, ev->subscriptions, ev->dry_run ? "would be restored" : "restored");
 		return;
 	}
 	switch (ev->action) {

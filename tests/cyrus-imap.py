@@ -17,6 +17,7 @@
 #   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
 #                                           each after a line "== FOLDER"
 #   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
+#   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
 #   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
 
 import hashlib
@@ -146,6 +147,11 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "lsub":
+        typ, data = m.lsub('""', "*")
+        ok((typ, data))
+        for line in sorted(d.decode() for d in data if d):
+            print(line)
     elif cmd == "touch":
         ok(m.select(q(folder)))
         ok(m.store("1", "+FLAGS", "(lab-touched)"))

@@ -37,6 +37,8 @@ expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal b
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-before &&
 	grep -q "^== INBOX$" user02-before &&
 	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-before &&
+	$IMAPQ lsub "$IMAP_PORT" user02 - >user02-lsub-before &&
+	test "$(wc -l <user02-lsub-before)" -ge 3 &&
 	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
 	test -f "$ARCH/user01.tar.gz" && test -f "$ARCH/user02.tar.gz"
 '
@@ -122,6 +124,9 @@ expect_success 'restore --to-server brings the whole user back: every folder as 
 	grep -q "restored run .* of user '"'"'user02'"'"'" out &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-after &&
 	test_cmp user02-before user02-after &&
+	grep -q "user02.: [1-9][0-9]* subscriptions restored" out &&
+	$IMAPQ lsub "$IMAP_PORT" user02 - >user02-lsub-after &&
+	test_cmp user02-lsub-before user02-lsub-after &&
 	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-after &&
 	test_cmp user03-before user03-after
 '
