@@ -18,8 +18,13 @@
 #                                           each after a line "== FOLDER"
 #   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
 #   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
+#   cyrus-imap.py sieveput  SIEVEPORT USER NAME   ManageSieve: stdin as script NAME,
+#                                                 made the active one
+#   cyrus-imap.py sievelist SIEVEPORT USER -      each script: NAME, sha1 of its text,
+#                                                 ACTIVE for the active one
 #   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
 
+import base64
 import hashlib
 import imaplib
 import re
@@ -132,8 +137,58 @@ def all_ustate(m):
         ustate(m, name)
 
 
+class ManageSieve:
+    def __init__(self, port, user):
+        import socket
+        self.s = socket.create_connection(("127.0.0.1", int(port)), 10)
+        self.f = self.s.makefile("rb")
+        self.resp()
+        auth = base64.b64encode(b"\0" + user.encode() + b"\0x").decode()
+        self.cmd('AUTHENTICATE "PLAIN" "%s"\r\n' % auth)
+
+    def resp(self):
+        lines = []
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise SystemExit("ManageSieve: connection closed")
+            m = re.search(rb"\{(\d+)\+?\}\r\n$", line)
+            if m:
+                line += self.f.read(int(m.group(1)))
+            if re.match(rb"^(OK|NO|BYE)", line):
+                if not line.startswith(b"OK"):
+                    raise SystemExit("ManageSieve: %r" % (lines + [line]))
+                return lines
+            lines.append(line)
+
+    def cmd(self, text, data=b""):
+        self.s.sendall(text.encode() + data)
+        return self.resp()
+
+
 def main():
     cmd, port, user, folder = sys.argv[1:5]
+    if cmd == "sieveput":
+        ms = ManageSieve(port, user)
+        data = sys.stdin.buffer.read()
+        ms.cmd('PUTSCRIPT "%s" {%d+}\r\n' % (folder, len(data)), data + b"\r\n")
+        ms.cmd('SETACTIVE "%s"\r\n' % folder)
+        return
+    if cmd == "sievelist":
+        ms = ManageSieve(port, user)
+        out = []
+        for line in ms.cmd("LISTSCRIPTS\r\n"):
+            m = re.match(rb'^"([^"]*)"( ACTIVE)?', line)
+            if not m:
+                continue
+            body = ms.cmd('GETSCRIPT "%s"\r\n' % m.group(1).decode())
+            text = b"".join(body)
+            text = text.split(b"\r\n", 1)[1] if text.startswith(b"{") else text
+            out.append("%s %s%s" % (m.group(1).decode(), hashlib.sha1(text).hexdigest(),
+                                    " ACTIVE" if m.group(2) else ""))
+        for line in sorted(out):
+            print(line)
+        return
     if cmd == "deluser":
         m = login(port, "admin")
         ok(m.setacl("user/%s" % user, "admin", "lrswipkxtecda"))

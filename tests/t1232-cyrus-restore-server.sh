@@ -38,6 +38,11 @@ expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal b
 	grep -q "^== INBOX$" user02-before &&
 	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-before &&
 	$IMAPQ lsub "$IMAP_PORT" user02 - >user02-lsub-before &&
+	printf "require [\"fileinto\"];\nif header :contains \"subject\" \"x\" { fileinto \"INBOX/Sent\"; }\n" |
+		$IMAPQ sieveput "$SIEVE_PORT" user02 other &&
+	printf "# the active one\nkeep;\n" | $IMAPQ sieveput "$SIEVE_PORT" user02 main &&
+	$IMAPQ sievelist "$SIEVE_PORT" user02 - >user02-sieve-before &&
+	test "$(wc -l <user02-sieve-before)" = 2 && grep -q "^main .* ACTIVE$" user02-sieve-before &&
 	test "$(wc -l <user02-lsub-before)" -ge 3 &&
 	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
 	test -f "$ARCH/user01.tar.gz" && test -f "$ARCH/user02.tar.gz"
@@ -95,7 +100,7 @@ expect_success 'a new message in the restored folder gets a UID above the restor
 
 expect_success 'user02 exists (unchanged): every folder is found already restored' '
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
-	test "$(grep -c "already restored: folder" out)" = "$(grep -c "^== " user02-before)" &&
+	test "$(grep -v "#sieve" out | grep -c "already restored: folder")" = "$(grep -c "^== " user02-before)" &&
 	grep -q "0 folders created" out
 '
 
@@ -114,7 +119,7 @@ expect_success 'the admin deletes user02; --dry-run lists its folders and writes
 	! $IMAPQ exists "$IMAP_PORT" user02 INBOX &&
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --dry-run >out 2>err &&
 	grep -qF "dry run: would create folder '"'"'user.user02'"'"'" out &&
-	test "$(grep -c "would create folder" out)" = "$(grep -c "^== " user02-before)" &&
+	test "$(grep -v "#sieve" out | grep -c "would create folder")" = "$(grep -c "^== " user02-before)" &&
 	! $IMAPQ exists "$IMAP_PORT" user02 INBOX
 '
 
@@ -124,9 +129,12 @@ expect_success 'restore --to-server brings the whole user back: every folder as 
 	grep -q "restored run .* of user '"'"'user02'"'"'" out &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-after &&
 	test_cmp user02-before user02-after &&
-	grep -q "user02.: [1-9][0-9]* subscriptions restored" out &&
+	grep -q "user02.: [1-9][0-9]* subscriptions and" out &&
 	$IMAPQ lsub "$IMAP_PORT" user02 - >user02-lsub-after &&
 	test_cmp user02-lsub-before user02-lsub-after &&
+	grep -q "user02.: .* and 2 sieve scripts restored (active: .main.bc.)" out &&
+	$IMAPQ sievelist "$SIEVE_PORT" user02 - >user02-sieve-after &&
+	test_cmp user02-sieve-before user02-sieve-after &&
 	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-after &&
 	test_cmp user03-before user03-after
 '

@@ -1,8 +1,10 @@
 /* restore-csync-user.c: the user's state beside the folders, in a whole-user
  * restore into a running server (restore-csync.h): the subscriptions, read
  * from the archived sub.db (uuid layout) or USER.sub (legacy layout) and
- * written with APPLY SUB. Not restored yet: sieve scripts, quota roots and
- * the seen state of other users; the caller is told so. */
+ * written with APPLY SUB; the active sieve script (the archived defaultbc
+ * link) activated with APPLY ACTIVATE_SIEVE, the scripts themselves being
+ * the #sieve folder that restore-csync.c writes. Not restored yet: quota
+ * roots and the seen state of other users; the caller is told so. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +98,72 @@ read_subs(struct rc *r, const struct rc_blob *b, struct strvec *v)
 	return 0;
 }
 
+/* The active script: the name defaultbc points to in the archived sieve
+ * directory (NAME.bc), allocated; NULL and no error when there is none. */
+static int
+active_sieve(struct rc *r, char **out)
+{
+	size_t i, n;
+
+	*out = NULL;
+	for (i = 0; i < r->man.nfiles; i++) {
+		const char *f = r->man.files[i];
+		struct arch_entry e;
+		int got;
+
+		n = strlen(f);
+		if (strncmp(f, ARCH_USER "sieve/", strlen(ARCH_USER "sieve/")) != 0 || n < 10 ||
+		    strcmp(f + n - 10, "/defaultbc") != 0)
+			continue;
+		got = arch_latest(r->ar, f, r->run, &e);
+		if (got < 0)
+			return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		if (got == 0)
+			continue;
+		if (e.kind == ARCH_KIND_SYMLINK && e.target != NULL && strchr(e.target, '/') == NULL &&
+		    (*out = strdup(e.target)) == NULL) {
+			arch_entry_free(&e);
+			return chj_error_set(r->e, CHJ_ERR_NOMEM, 0, "out of memory");
+		}
+		arch_entry_free(&e);
+		if (*out != NULL)
+			break;
+	}
+	return 0;
+}
+
+/* One "APPLY KIND %(USERID user FILENAME name)" */
+static int
+apply_user_file(struct rc *r, const char *kind, const char *name, const char *what)
+{
+	struct dlw w;
+	int k;
+
+	memset(&w, 0, sizeof w);
+	dlw_raw(&w, "APPLY ", 6);
+	dlw_raw(&w, kind, strlen(kind));
+	w.sep = 1;
+	dlw_open(&w, NULL, 1);
+	dlw_kstr(&w, "USERID", r->tuser);
+	dlw_kstr(&w, "FILENAME", name);
+	dlw_close(&w);
+	dlw_raw(&w, "\r\n", 2);
+	if (w.oom) {
+		dlw_free(&w);
+		return chj_error_set(r->e, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	k = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
+	dlw_free(&w);
+	return k;
+}
+
 int
 rc_user_items(struct rc *r)
 {
 	struct cyrus_csync_event ev;
 	struct strvec subs;
 	struct rc_blob b;
+	char *active = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -141,13 +203,28 @@ rc_user_items(struct rc *r)
 		if (k < 0)
 			goto out;
 	}
+	if (active_sieve(r, &active) < 0)
+		goto out;
+	if (active != NULL && !r->o->dry_run &&
+	    apply_user_file(r, "ACTIVATE_SIEVE", active, "the activation of the sieve script") < 0)
+		goto out;
 	memset(&ev, 0, sizeof ev);
 	ev.user_items = 1;
 	ev.subscriptions = subs.n;
+	ev.active_script = active;
+	for (i = 0; i < r->nf; i++) {
+		uint32_t k;
+
+		if (!r->f[i].sieve)
+			continue;
+		for (k = 0; k < r->f[i].x.num_records; k++)
+			ev.scripts += !(r->f[i].x.records[k].system_flags & CYRUS_FLAG_EXPUNGED);
+	}
 	rc_tell(r, &ev);
 	rc = 0;
 out:
 	free(b.data);
+	free(active);
 	strvec_free(&subs);
 	return rc;
 }

@@ -444,6 +444,10 @@ parse_folder(struct rc *r, struct rc_folder *f)
 	f->foldermodseq = f->x.highestmodseq;
 	if (f->mbox.have && parse_mbox_record(r, f) < 0)
 		return -1;
+	/* the sieve scripts' collection: mbtype f, as mailboxes.db and the
+	 * replication protocol write it */
+	if (f->sieve && f->mbtype[0] == '\0')
+		snprintf(f->mbtype, sizeof f->mbtype, "f");
 	if (f->annots.have) {
 		struct annot_read ar;
 		int rc;
@@ -826,8 +830,6 @@ plan(struct rc *r)
 		goto out;
 	}
 	for (i = 0; i < r->nf; i++) {
-		if (r->f[i].sieve)
-			continue;
 		names[n] = r->f[i].target;
 		ids[n++] = r->f[i].mf->uniqueid;
 	}
@@ -839,8 +841,6 @@ plan(struct rc *r)
 		const char *used_by = same_id ? dl_atom(same_id, "MBOXNAME") : NULL;
 		unsigned k;
 
-		if (f->sieve)
-			continue;
 		f->shift = modseq_shift(f, &byid);
 		if (used_by == NULL || strcmp(used_by, f->target) == 0) {
 			f->target_id = strdup(f->mf->uniqueid);
@@ -877,6 +877,14 @@ plan(struct rc *r)
 		{
 			const struct dl *there = find_mailbox(&byname, "MBOXNAME", f->target);
 
+			uint64_t last_uid = 1;
+
+			/* ManageSieve creates an empty #sieve on a user's first
+			 * visit: one that never held a script is replaced (the
+			 * server does so when the uniqueid differs and LAST_UID is 0) */
+			if (there != NULL && f->sieve && dl_num(there, "LAST_UID", &last_uid) &&
+			    last_uid == 0 && !same_as_planned(f, there))
+				there = NULL;
 			if (there == NULL)
 				f->action = CYRUS_CSYNC_CREATE;
 			else if (same_as_planned(f, there))
@@ -912,8 +920,6 @@ tell_plan(struct rc *r)
 		struct cyrus_csync_event ev;
 		const struct rc_folder *f = &r->f[i];
 
-		if (f->sieve)
-			continue;
 		memset(&ev, 0, sizeof ev);
 		ev.folder = f->mf->name;
 		ev.target = f->target;
@@ -1049,7 +1055,7 @@ upload_messages(struct rc *r)
 	for (i = 0; i < r->nf; i++) {
 		const struct rc_folder *f = &r->f[i];
 
-		if (f->sieve || f->action != CYRUS_CSYNC_CREATE)
+		if (f->action != CYRUS_CSYNC_CREATE)
 			continue;
 		for (k = 0; k < f->x.num_records; k++) {
 			const struct cyrus_index_record *rec = &f->x.records[k];
@@ -1162,9 +1168,6 @@ select_folders(struct rc *r)
 		r->nf++;
 	}
 	for (i = 0; i < r->nf; i++) {
-		if (r->f[i].sieve && r->o->nfolders > 0)
-			return chj_error_set(r->e, CHJ_ERR_INVALID, 0, "folder '%s' holds the sieve scripts: "
-			    "restore the whole user to get them back", r->f[i].mf->name);
 		if ((r->f[i].target = target_name(r, i)) == NULL)
 			return nomem(r);
 	}
@@ -1254,7 +1257,7 @@ apply_folders(struct rc *r)
 	size_t i;
 
 	for (i = 0; i < r->nf; i++)
-		todo += !r->f[i].sieve && r->f[i].action == CYRUS_CSYNC_CREATE;
+		todo += r->f[i].action == CYRUS_CSYNC_CREATE;
 	if (todo == 0)
 		return 0;
 	if (upload_messages(r) < 0)
@@ -1263,7 +1266,7 @@ apply_folders(struct rc *r)
 		struct rc_folder *f = &r->f[i];
 		struct cyrus_csync_event ev;
 
-		if (f->sieve || f->action != CYRUS_CSYNC_CREATE)
+		if (f->action != CYRUS_CSYNC_CREATE)
 			continue;
 		if (apply_mailbox(r, f) < 0)
 			goto fail;
@@ -1300,7 +1303,7 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 	struct rc r;
 	char *host = NULL, *port = NULL;
 	size_t i;
-	int rc = -1;
+	int rc = -1, k;
 
 	memset(res, 0, sizeof *res);
 	memset(&r, 0, sizeof r);
@@ -1332,10 +1335,24 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 	co.timeout_ms = o->timeout_ms;
 	if (csync_open(&r.cs, &co, e) < 0)
 		goto out;
+	/* Cyrus 3.6 writes a user's sieve collection (#sieve, mbtype f) by
+	 * APPLY MAILBOX only once the client says it replicates that way */
+	for (i = 0; i < r.nf; i++)
+		if (r.f[i].sieve) {
+			static const char capa[] = "APPLY CAPABILITIES (SIEVE-MAILBOX)\r\n";
+			struct csync_reply rep;
+
+			memset(&rep, 0, sizeof rep);
+			k = csync_cmd(r.cs, capa, sizeof capa - 1, "the SIEVE-MAILBOX capability", &rep, e);
+			csync_reply_free(&rep);
+			if (k < 0)
+				goto out;
+			break;
+		}
 	if (plan(&r) < 0 || tell_plan(&r) < 0)
 		goto out;
 	for (i = 0; i < r.nf; i++)
-		res->present += !r.f[i].sieve && r.f[i].action == CYRUS_CSYNC_PRESENT;
+		res->present += r.f[i].action == CYRUS_CSYNC_PRESENT;
 	if (!o->dry_run && apply_folders(&r) < 0)
 		goto out;
 	if (o->nfolders == 0 && rc_user_items(&r) < 0)
