@@ -17,6 +17,7 @@
 #   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
 #                                           each after a line "== FOLDER"
 #   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
+#   cyrus-imap.py hms    PORT USER FOLDER   the folder's HIGHESTMODSEQ
 #   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
 #   cyrus-imap.py sieveput  SIEVEPORT USER NAME   ManageSieve: stdin as script NAME,
 #                                                 made the active one
@@ -202,6 +203,10 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "hms":
+        typ, data = m.status(q(folder), "(HIGHESTMODSEQ)")
+        ok((typ, data))
+        print(re.search(r"HIGHESTMODSEQ (\d+)", data[0].decode()).group(1))
     elif cmd == "lsub":
         typ, data = m.lsub('""', "*")
         ok((typ, data))

@@ -60,6 +60,7 @@ expect_success 'the folder exists (changed since): refused in one line naming it
 '
 
 expect_success 'the user deletes the folder; --dry-run says it would create it and writes nothing' '
+	$IMAPQ hms "$IMAP_PORT" user01 "$FOLDER" >hms-before &&
 	$IMAPQ delete "$IMAP_PORT" user01 "$FOLDER" &&
 	! $IMAPQ exists "$IMAP_PORT" user01 "$FOLDER" &&
 	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" --dry-run >out 2>err &&
@@ -68,13 +69,15 @@ expect_success 'the user deletes the folder; --dry-run says it would create it a
 	! $IMAPQ exists "$IMAP_PORT" user01 "$FOLDER"
 '
 
-expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates and bytes' '
+expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates and bytes; HIGHESTMODSEQ above what clients saw' '
 	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
 	cp out folder-out &&
 	grep -qF "created folder '"'"'$INTERNAL'"'"'" out &&
 	grep -q "1 folders created" out &&
 	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after &&
-	test_cmp before after
+	test_cmp before after &&
+	$IMAPQ hms "$IMAP_PORT" user01 "$FOLDER" >hms-after &&
+	test "$(cat hms-after)" -gt "$(cat hms-before)"
 '
 
 expect_success 'a second run finds it restored: nothing written, exit 0' '
@@ -123,9 +126,25 @@ expect_success 'the admin deletes user02; --dry-run lists its folders and writes
 	! $IMAPQ exists "$IMAP_PORT" user02 INBOX
 '
 
+expect_success 'a folder of a user that is gone: refused in one line, nothing written' '
+	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --folder user.user02.Sent >out 2>err &&
+	test "$(wc -l <err)" = 1 &&
+	grep -qF "user '"'"'user02'"'"' does not exist on $SERVER: refused" err &&
+	! $IMAPQ exists "$IMAP_PORT" user02 INBOX
+'
+
+expect_success 'an interrupted restore (INBOX and Sent written) is completed by the whole-user run' '
+	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --folder user.user02 \
+		--folder user.user02.Sent >out 2>err &&
+	grep -q "2 folders created" out
+'
+
 expect_success 'restore --to-server brings the whole user back: every folder as it was' '
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
 	cp out user-out &&
+	grep -qF "already restored: folder '"'"'user.user02.Sent'"'"'" out &&
+	grep -qF "already restored: folder '"'"'user.user02'"'"'" out &&
+	grep -q " 2 already there" out &&
 	grep -q "restored run .* of user '"'"'user02'"'"'" out &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-after &&
 	test_cmp user02-before user02-after &&

@@ -813,6 +813,35 @@ modseq_shift(const struct rc_folder *f, const struct csync_reply *ids)
 	return base >= lo ? base - lo + 1 : 0;
 }
 
+/* With folders named: the owner's INBOX must be on the server or among
+ * them, as Cyrus creates no folder of a user that does not exist. */
+static int
+check_owner(struct rc *r)
+{
+	struct csync_reply rep;
+	char inbox[1100], *p, *one[1] = { inbox };
+	size_t i;
+	int there;
+
+	snprintf(inbox, sizeof inbox, "user.%s", r->tuser);
+	for (p = inbox + 5; *p; p++)
+		if (*p == '.')
+			*p = '^';
+	for (i = 0; i < r->nf; i++)
+		if (strcmp(r->f[i].target, inbox) == 0)
+			return 0;
+	memset(&rep, 0, sizeof rep);
+	if (get_list(r, "MAILBOXES", one, 1, &rep) < 0)
+		return -1;
+	there = find_mailbox(&rep, "MBOXNAME", inbox) != NULL;
+	csync_reply_free(&rep);
+	if (!there)
+		return chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "user '%s' does not exist on %s: refused "
+		    "(nothing written; restore the whole user, or its INBOX '%s' with the folders)",
+		    r->tuser, csync_name(r->cs), inbox);
+	return 0;
+}
+
 /* Decides each folder's uniqueid, modseq shift and action. */
 static int
 plan(struct rc *r)
@@ -834,6 +863,8 @@ plan(struct rc *r)
 		ids[n++] = r->f[i].mf->uniqueid;
 	}
 	if (get_list(r, "MAILBOXES", names, n, &byname) < 0 || get_list(r, "UNIQUEIDS", ids, n, &byid) < 0)
+		goto out;
+	if (r->o->nfolders > 0 && check_owner(r) < 0)
 		goto out;
 	for (i = 0; i < r->nf; i++) {
 		struct rc_folder *f = &r->f[i];
