@@ -107,7 +107,9 @@ const struct agent_command agent_commands[] = {
 	  "died) is taken over as `begin --replace` does. --user backs up the named users (every\n"
 	  "folder checked) without touching the consumer. -C names imapd.conf (default\n"
 	  "/etc/imapd.conf)." },
-	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
+	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...\n"
+	  "       ARCHIVE... --to-server HOST[:PORT] [--authname NAME] [--password-file FILE]\n"
+	  "       [--at TIME|RUN] [--folder NAME]... [--beside SUFFIX] [--dry-run]",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
 	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
@@ -117,7 +119,16 @@ const struct agent_command agent_commands[] = {
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
 	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
 	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
-	  "without owners or set-id bits." },
+	  "without owners or set-id bits.\n"
+	  "--to-server puts the run back into a running Cyrus 3.x through its replication\n"
+	  "protocol (sync_server, default port 2005), as an admin (--authname, default admin;\n"
+	  "the password is the first line of --password-file): each folder with its UIDVALIDITY,\n"
+	  "UIDs, flags, keywords, internal dates and the owner's \\Seen, modseqs raised above any\n"
+	  "the server handed out; without --folder the whole user, with its subscriptions and\n"
+	  "sieve scripts. A folder or user that exists and differs is refused before anything\n"
+	  "is written (--beside SUFFIX restores beside it); one that holds exactly what the\n"
+	  "restore writes is left as it is, so a second run completes an interrupted one.\n"
+	  "--dry-run says what would be written." },
 	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
 	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"

@@ -59,6 +59,16 @@ expect_success 'the folder exists (changed since): refused in one line naming it
 	test_cmp touched still
 '
 
+expect_success '--beside -restored puts it back beside the changed one, under a new name' '
+	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" --beside -restored \
+		>out 2>err &&
+	grep -qF "created folder '"'"'$INTERNAL-restored'"'"'" out &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER-restored" >beside &&
+	test_cmp before beside &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >still2 &&
+	test_cmp touched still2
+'
+
 expect_success 'the user deletes the folder; --dry-run says it would create it and writes nothing' '
 	$IMAPQ hms "$IMAP_PORT" user01 "$FOLDER" >hms-before &&
 	$IMAPQ delete "$IMAP_PORT" user01 "$FOLDER" &&
@@ -115,6 +125,13 @@ expect_success 'user02 exists (changed since): the whole-user restore is refused
 	grep -qF "user '"'"'user02'"'"' exists on $SERVER: refused" err &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-still &&
 	test_cmp user02-touched user02-still
+'
+
+expect_success '--beside -old restores user02 as user user02-old, which owns and reads it' '
+	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --beside -old >out 2>err &&
+	grep -q "as '"'"'user02-old'"'"'" out &&
+	$IMAPQ ustate "$IMAP_PORT" user02-old "*" >old-after &&
+	test_cmp user02-before old-after
 '
 
 expect_success 'the admin deletes user02; --dry-run lists its folders and writes nothing' '

@@ -626,6 +626,40 @@ write_record(struct dlw *w, const struct rc_folder *f, const struct cyrus_index_
 	dlw_close(w);
 }
 
+/* In a restore as another user (--beside), the entries of an ACL
+ * ("id\trights\t"...) naming the archived owner name the new one. */
+static int
+map_acl(const struct rc *r, char **acl)
+{
+	struct dlw w;
+	const char *p = *acl;
+
+	if (strcmp(r->user, r->tuser) == 0)
+		return 0;
+	memset(&w, 0, sizeof w);
+	while (*p) {
+		const char *tab = strchr(p, '\t'), *end;
+
+		if (tab == NULL)
+			break;
+		end = strchr(tab + 1, '\t');
+		end = end ? end + 1 : tab + 1 + strlen(tab + 1);
+		if ((size_t)(tab - p) == strlen(r->user) && strncmp(p, r->user, (size_t)(tab - p)) == 0)
+			dlw_raw(&w, r->tuser, strlen(r->tuser));
+		else
+			dlw_raw(&w, p, (size_t)(tab - p));
+		dlw_raw(&w, tab, (size_t)(end - tab));
+		p = end;
+	}
+	if (w.oom) {
+		dlw_free(&w);
+		return -1;
+	}
+	free(*acl);
+	*acl = w.buf ? w.buf : strdup("");
+	return *acl == NULL ? -1 : 0;
+}
+
 /* APPLY MAILBOX for folder f. */
 static int
 apply_mailbox(struct rc *r, struct rc_folder *f)
@@ -654,6 +688,10 @@ apply_mailbox(struct rc *r, struct rc_folder *f)
 	dlw_knum(&w, "POP3_SHOW_AFTER", f->x.pop3_show_after);
 	dlw_knum(&w, "UIDVALIDITY", f->x.uidvalidity);
 	dlw_kstr(&w, "PARTITION", f->mf->partition);
+	if (map_acl(r, &f->acl) < 0) {
+		dlw_free(&w);
+		return nomem(r);
+	}
 	dlw_kstr(&w, "ACL", f->acl);
 	dlw_kstr(&w, "OPTIONS", options_str(f->x.options, opts));
 	if (f->x.createdmodseq)
