@@ -4,7 +4,9 @@
 # replication protocol (sync_server): the owner then sees, over IMAP, the
 # same UIDVALIDITY, UIDNEXT and, per UID, the same bytes, flags, keywords and
 # internal date as before the delete. A folder or user that exists is
-# refused in one line with nothing written; --dry-run writes nothing.
+# refused in one line with nothing written; --dry-run writes nothing. The
+# lab's spool layout is uuid-based, or the legacy name-based one with
+# CHJ_CYRUS_LEGACY_DIRS=1 (t1233).
 . "$(dirname "$0")/test-lib.sh"
 . "$CHJ_SRCDIR/tests/cyrus-lib.sh"
 
@@ -20,10 +22,11 @@ INTERNAL="user.user01.Archive.Trips^2024"
 
 expect_success 'a Cyrus lab with a sync port starts, is populated, and the journal daemon runs' '
 	SYNC=$(test_ports 1) &&
-	cyrus_start "$LAB" CYRUS_LAB_SYNC_PORT=$SYNC &&
+	cyrus_start "$LAB" CYRUS_LAB_SYNC_PORT=$SYNC CYRUS_LAB_LEGACY_DIRS=${CHJ_CYRUS_LEGACY_DIRS:-0} &&
 	bash "$CYRUS_LAB" populate "$LAB" 3 10 >populate.log 2>&1 &&
 	. "$LAB/lab.env" &&
 	test -n "$SYNC_PORT" &&
+	grep -qx "LEGACY_DIRS=${CHJ_CYRUS_LEGACY_DIRS:-0}" "$LAB/lab.env" &&
 	cyrus_config "$LAB" &&
 	start_daemon
 '
