@@ -109,7 +109,7 @@ const struct agent_command agent_commands[] = {
 	  "/etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...\n"
 	  "       ARCHIVE... --to-server HOST[:PORT] [--authname NAME] [--password-file FILE]\n"
-	  "       [--at TIME|RUN] [--folder NAME]... [--beside SUFFIX] [--dry-run]",
+	  "       [--at TIME|RUN] [--folder NAME]... [--beside SUFFIX] [--jobs N] [--dry-run]",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
 	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
@@ -128,7 +128,8 @@ const struct agent_command agent_commands[] = {
 	  "sieve scripts. A folder or user that exists and differs is refused before anything\n"
 	  "is written (--beside SUFFIX restores beside it); one that holds exactly what the\n"
 	  "restore writes is left as it is, so a second run completes an interrupted one.\n"
-	  "--dry-run says what would be written." },
+	  "--dry-run says what would be written. Several archives (users) are restored one\n"
+	  "after the other, or N at a time with --jobs N, each on its own connection." },
 	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
 	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"

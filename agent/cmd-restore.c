@@ -66,31 +66,57 @@ read_password(const char *file)
 	return pw;
 }
 
-static int
-to_server(char **archives, size_t narch, const struct cyrus_csync_opts *o)
+/* Prints what the restore of one archive did. */
+static void
+tell_result(const struct cyrus_csync_opts *o,
+    const struct cyrus_csync_result *res, const struct chj_error *e, int failed)
 {
-	struct cyrus_csync_result res;
-	struct chj_error e;
-	size_t i;
-	int rc = EXIT_OK;
+	if (failed)
+		agent_error("%s", e->msg);
+	else if (o->dry_run)
+		printf("dry run: run %s of user '%s' into %s: %lu folders, %lu already there, "
+		    "nothing written\n", res->run_name, res->user, o->server, res->folders, res->present);
+	else
+		printf("restored run %s of user '%s' into %s as '%s': %lu folders created, %lu "
+		    "already there, %lu message files, %llu bytes sent\n", res->run_name, res->user,
+		    o->server, res->target_user, res->created, res->present, res->uploaded,
+		    (unsigned long long)res->bytes);
+	fflush(stdout);
+}
 
-	for (i = 0; i < narch; i++) {
-		if (cyrus_csync_restore(archives[i], o, &res, &e) < 0) {
-			agent_error("%s", e.msg);
-			rc = EXIT_ERROR;
-		} else if (o->dry_run) {
-			printf("dry run: run %s of user '%s' into %s: %lu folders, %lu already there, "
-			    "nothing written\n", res.run_name, res.user, o->server, res.folders, res.present);
-		} else {
-			printf("restored run %s of user '%s' into %s as '%s': %lu folders created, %lu "
-			    "already there, %lu message files, %llu bytes sent\n", res.run_name, res.user,
-			    o->server, res.target_user, res.created, res.present, res.uploaded,
-			    (unsigned long long)res.bytes);
-		}
-		fflush(stdout);
-		cyrus_csync_result_free(&res);
+static int
+to_server(char **archives, size_t narch, int jobs, const struct cyrus_csync_opts *o)
+{
+	struct cyrus_csync_result *res = calloc(narch, sizeof *res);
+	struct chj_error *errs = calloc(narch, sizeof *errs);
+	size_t i;
+	int failed;
+
+	if (res == NULL || errs == NULL) {
+		free(res);
+		free(errs);
+		return agent_error("out of memory");
 	}
-	return rc;
+	if (jobs <= 1 || narch == 1) {
+		failed = 0;
+		for (i = 0; i < narch; i++) {
+			int bad = cyrus_csync_restore(archives[i], o, &res[i], &errs[i]) < 0;
+
+			tell_result(o, &res[i], &errs[i], bad);
+			failed += bad;
+		}
+	} else {
+		/* each archive on its own connection; the lines of the results
+		 * come at the end, in the order of the archives */
+		failed = cyrus_csync_restore_many(archives, narch, jobs, o, res, errs);
+		for (i = 0; i < narch; i++)
+			tell_result(o, &res[i], &errs[i], errs[i].code != CHJ_OK);
+	}
+	for (i = 0; i < narch; i++)
+		cyrus_csync_result_free(&res[i]);
+	free(res);
+	free(errs);
+	return failed ? EXIT_ERROR : EXIT_OK;
 }
 
 int
@@ -103,7 +129,7 @@ cmd_restore(struct agent *a, int argc, char **argv)
 	const char *to = NULL, *server = NULL, *authname = NULL, *pwfile = NULL, *beside = NULL;
 	char **only, **archives;
 	size_t nonly = 0, narch = 0;
-	int i, o, dry_run = 0, rc = EXIT_USAGE;
+	int i, o, dry_run = 0, jobs = 1, rc = EXIT_USAGE;
 
 	(void)a;
 	only = calloc((size_t)argc, sizeof *only);
@@ -145,6 +171,16 @@ cmd_restore(struct agent *a, int argc, char **argv)
 				goto out;
 			}
 			beside = v;
+		} else if (agent_opt_value(argc, argv, &i, "--jobs", &v)) {
+			char *end;
+			long n = v ? strtol(v, &end, 10) : 0;
+
+			if (v == NULL || *end != '\0' || end == v || n < 1 || n > 64) {
+				rc = agent_usage_error("restore", "bad --jobs '%s': a number from 1 to 64",
+				    v ? v : "");
+				goto out;
+			}
+			jobs = (int)n;
 		} else if (strcmp(argv[i], "--dry-run") == 0) {
 			dry_run = 1;
 		} else if (agent_opt_value(argc, argv, &i, "--folder", &v)) {
@@ -187,12 +223,12 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		co.beside = beside;
 		co.dry_run = dry_run;
 		co.cb = tell;
-		rc = to_server(archives, narch, &co);
+		rc = to_server(archives, narch, jobs, &co);
 		goto out;
 	}
-	if (authname != NULL || pwfile != NULL || beside != NULL || dry_run) {
-		rc = agent_usage_error("restore", "--authname, --password-file, --beside and --dry-run "
-		    "go with --to-server");
+	if (authname != NULL || pwfile != NULL || beside != NULL || dry_run || jobs != 1) {
+		rc = agent_usage_error("restore", "--authname, --password-file, --beside, --jobs and "
+		    "--dry-run go with --to-server");
 		goto out;
 	}
 	if (narch != 1 || to == NULL) {

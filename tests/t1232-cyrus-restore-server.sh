@@ -39,7 +39,7 @@ expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal b
 	test "$(wc -l <before)" = 11 &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-before &&
 	grep -q "^== INBOX$" user02-before &&
-	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-before &&
+	$IMAPQ ustate "$IMAP_PORT" user03 "*" >user03-before &&
 	$IMAPQ lsub "$IMAP_PORT" user02 - >user02-lsub-before &&
 	printf "require [\"fileinto\"];\nif header :contains \"subject\" \"x\" { fileinto \"INBOX/Sent\"; }\n" |
 		$IMAPQ sieveput "$SIEVE_PORT" user02 other &&
@@ -159,8 +159,10 @@ expect_success 'an interrupted restore (INBOX and Sent written) is completed by 
 	grep -q "2 folders created" out
 '
 
-expect_success 'restore --to-server brings the whole user back: every folder as it was' '
-	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
+expect_success 'restore --to-server --jobs 2 brings two whole users back: every folder as it was' '
+	$IMAPQ deluser "$IMAP_PORT" user03 - &&
+	chj restore "$ARCH/user02.tar.gz" "$ARCH/user03.tar.gz" --to-server "$SERVER" --jobs 2 >out 2>err &&
+	grep -q "restored run .* of user '"'"'user03'"'"'" out &&
 	cp out user-out &&
 	grep -qF "already restored: folder '"'"'user.user02.Sent'"'"'" out &&
 	grep -qF "already restored: folder '"'"'user.user02'"'"'" out &&
@@ -174,7 +176,7 @@ expect_success 'restore --to-server brings the whole user back: every folder as 
 	grep -q "user02.: .* and 2 sieve scripts restored (active: .main.bc.)" out &&
 	$IMAPQ sievelist "$SIEVE_PORT" user02 - >user02-sieve-after &&
 	test_cmp user02-sieve-before user02-sieve-after &&
-	$IMAPQ ustate "$IMAP_PORT" user03 INBOX >user03-after &&
+	$IMAPQ ustate "$IMAP_PORT" user03 "*" >user03-after &&
 	test_cmp user03-before user03-after
 '
 
