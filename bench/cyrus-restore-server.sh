@@ -4,7 +4,11 @@
 # folders and one deleted user of a populated lab, each checked over IMAP
 # (UIDVALIDITY, UIDs, bytes, flags, dates equal to before the delete).
 #
-#   bench/cyrus-restore-server.sh LABDIR
+#   bench/cyrus-restore-server.sh LABDIR [FRESHLAB]
+#
+# With FRESHLAB (another lab instance with a sync port, started and never
+# populated), also every user's archive into it, a whole server, with
+# --jobs 1 or BENCH_JOBS, each user then compared with LABDIR's over IMAP.
 #
 # LABDIR: a cyrus-lab instance started with CYRUS_LAB_SYNC_PORT and populated
 # (e.g. `cyrus-lab.sh populate LABDIR 50 200`). It changes the lab: user01
@@ -83,7 +87,29 @@ $IMAPQ ustate "$IMAP_PORT" $U2 '*' | cmp -s - "$W/u2.before" ||
 	{ echo "bench: $U2 differs after the restore" >&2; exit 1; }
 msgs1=$(grep -o '[0-9]* message files' "$W/r1.out" | cut -d' ' -f1)
 
+if [ $# -ge 2 ]; then
+	FRESH=$(cd "$2" && pwd)
+	FIMAP=$(. "$FRESH/lab.env" && echo "$IMAP_PORT")
+	FSYNC=$(. "$FRESH/lab.env" && echo "$SYNC_PORT")
+	JOBS=${BENCH_JOBS:-1}
+	nusers=$(ls "$W/arch/"*.tar.gz | wc -l)
+	t0=$(now)
+	"$CHJ" restore "$W/arch/"*.tar.gz --to-server "127.0.0.1:$FSYNC" --jobs "$JOBS" >"$W/r3.out"
+	t1=$(now)
+	server_s=$(secs "$t0" "$t1")
+	nmsg=0
+	for a in "$W/arch/"*.tar.gz; do
+		u=$(basename "$a" .tar.gz)
+		$IMAPQ ustate "$IMAP_PORT" "$u" '*' >"$W/s.a"
+		$IMAPQ ustate "$FIMAP" "$u" '*' >"$W/s.b"
+		cmp -s "$W/s.a" "$W/s.b" || { echo "bench: $u differs in $FRESH" >&2; exit 1; }
+		nmsg=$((nmsg + $(grep -vc '^\(==\|UIDVALIDITY\)' "$W/s.a")))
+	done
+fi
+
 printf '%-58s %8s\n' "case (checked over IMAP: UIDVALIDITY, UIDs, bytes, flags, dates)" "seconds"
 printf '%-58s %8s\n' "full backup of the lab (chjournal backup)" "$backup_s"
 printf '%-58s %8s\n' "3 deleted folders of $U1 ($msgs1 messages), one call" "$folders_s"
 printf '%-58s %8s\n' "deleted $U2 ($msgs2 messages), whole user" "$user_s"
+[ -z "${server_s:-}" ] ||
+	printf '%-58s %8s\n' "whole server, $nusers users ($nmsg messages) into a fresh Cyrus, --jobs $JOBS" "$server_s"
