@@ -231,9 +231,12 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		    "--dry-run go with --to-server");
 		goto out;
 	}
-	if (narch != 1 || to == NULL) {
-		rc = agent_usage_error("restore", narch > 1 ? "unexpected argument '%s'" :
-		    "expected ARCHIVE and --to DIR", narch > 1 ? archives[1] : "");
+	if (narch > 1) {
+		rc = agent_usage_error("restore", "unexpected argument '%s'", archives[1]);
+		goto out;
+	}
+	if (narch == 0 || to == NULL) {
+		rc = agent_usage_error("restore", "expected ARCHIVE and --to DIR");
 		goto out;
 	}
 	if (cyrus_restore(archives[0], to, &sel, only, nonly, &res, &e) < 0) {
