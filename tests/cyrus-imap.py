@@ -18,6 +18,7 @@
 #                                           each after a line "== FOLDER"
 #   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
 #   cyrus-imap.py hms    PORT USER FOLDER   the folder's HIGHESTMODSEQ
+#   cyrus-imap.py mailboxid PORT USER FOLDER  its MAILBOXID (RFC 8474): the uniqueid
 #   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
 #   cyrus-imap.py sieveput  SIEVEPORT USER NAME   ManageSieve: stdin as script NAME,
 #                                                 made the active one
@@ -207,6 +208,10 @@ def main():
         typ, data = m.status(q(folder), "(HIGHESTMODSEQ)")
         ok((typ, data))
         print(re.search(r"HIGHESTMODSEQ (\d+)", data[0].decode()).group(1))
+    elif cmd == "mailboxid":
+        typ, data = m.status(q(folder), "(MAILBOXID)")
+        ok((typ, data))
+        print(re.search(r"MAILBOXID \(([^)]*)\)", data[0].decode()).group(1))
     elif cmd == "lsub":
         typ, data = m.lsub('""', "*")
         ok((typ, data))

@@ -180,6 +180,23 @@ expect_success 'restore --to-server --jobs 2 brings two whole users back: every 
 	test_cmp user03-before user03-after
 '
 
+expect_success 'into a second, fresh Cyrus: user03 comes back the same, with its uniqueids' '
+	SYNC2=$(test_ports 1) &&
+	cyrus_start "$TRASH/lab2" CYRUS_LAB_SYNC_PORT=$SYNC2 \
+		CYRUS_LAB_LEGACY_DIRS=${CHJ_CYRUS_LEGACY_DIRS:-0} &&
+	IMAP2=$(. "$TRASH/lab2/lab.env" && echo "$IMAP_PORT") &&
+	chj restore "$ARCH/user03.tar.gz" --to-server "127.0.0.1:$SYNC2" >out 2>err &&
+	! grep -q "a new one" out &&
+	$IMAPQ ustate "$IMAP2" user03 "*" >fresh-after &&
+	test_cmp user03-before fresh-after &&
+	run=$(last_run "$ARCH/user03.tar.gz") &&
+	id=$(tar -xzOf "$ARCH/user03.tar.gz" "runs/$run" | awk -F "\t" "\$4 == \"user.user03\" { print \$1 }" |
+		sed "s/^folder //") &&
+	test -n "$id" &&
+	test "$($IMAPQ mailboxid "$IMAP2" user03 INBOX)" = "$id" &&
+	bash "$CYRUS_LAB" stop "$TRASH/lab2" >/dev/null
+'
+
 expect_success 'bad input: a bad server, an unreachable one, --to with --to-server' '
 	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "127.0.0.1:x" >out 2>err &&
 	grep -q "bad server" err &&
