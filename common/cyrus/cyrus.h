@@ -165,11 +165,6 @@ struct cyrus_index {
  * record. Returns 0 or -1. */
 int cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len);
 void cyrus_index_free(struct cyrus_index *x);
-/* 1 when two cyrus.index files hold the same mailbox state: byte for byte
- * equal but for the owner's \\Recent bookkeeping (recentuid, recenttime),
- * which a read-write SELECT rewrites without changing any message, and the
- * header CRC over them. 0 otherwise (or when either is unreadable). */
-int cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen);
 
 /* The 40 lower-case hex digits of a GUID (the SHA1 of a message), NUL-ended. */
 void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
@@ -183,10 +178,12 @@ void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 #define CYRUS_META_EXPUNGE 3
 extern const char *const cyrus_meta_names[CYRUS_NMETA];
 
-/* The archive entry beside a folder's meta files that holds what
+/* The archive entry beside a folder's meta files that would hold what
  * mailboxes.db and annotations.db say of it (folders/UNIQUEID/mailbox):
  * %(MBOXLIST <mailboxes.db value> ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
- * VALUE v) ...)); see cyrus_folder_record. */
+ * VALUE v) ...)). No backup writes it yet; the restore into a server
+ * (restore-csync.c) uses it when present: the folder's type, modseq, ACL
+ * and annotations (METADATA). */
 #define CYRUS_FOLDER_RECORD "mailbox"
 
 /* 1 when the record's message file exists in the spool (not UNLINKED). */

@@ -396,31 +396,6 @@ parse_header_extra(struct cyrus_index *x, const struct index_layout *L, const un
 }
 
 int
-cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen)
-{
-	const unsigned char *x = a, *y = b;
-	const struct index_layout *L;
-	size_t i;
-
-	if (alen != blen || alen < 12 || be32(x + 8) != be32(y + 8))
-		return 0;
-	L = layout_of(be32(x + 8));
-	if (L == NULL || alen < L->header_size)
-		return 0;
-	for (i = 0; i < alen; i++) {
-		if (x[i] == y[i])
-			continue;
-		/* recentuid and recenttime (v12 to v19), the header CRC */
-		if (L->version >= 12 && L->version <= 19 && i >= 104 && i < 112)
-			continue;
-		if (L->header_crc && i >= L->header_size - 4 && i < L->header_size)
-			continue;
-		return 0;
-	}
-	return 1;
-}
-
-int
 cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 {
 	const unsigned char *b = buf;

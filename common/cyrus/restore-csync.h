@@ -1,6 +1,6 @@
 /* restore-csync.h: what the two halves of the restore into a running server
  * share (restore-csync.c: the folders; restore-csync-user.c: the user's
- * subscriptions, sieve scripts, quota roots and seen state). Internal to
+ * subscriptions and active sieve script). Internal to
  * common/cyrus/. */
 #ifndef CHJ_CYRUS_RESTORE_CSYNC_H
 #define CHJ_CYRUS_RESTORE_CSYNC_H
@@ -35,7 +35,7 @@ struct rc_folder {
 	const struct manifest_folder *mf;
 	char *target;               /* the internal name written */
 	char *target_id;            /* the uniqueid written */
-	int sieve;                  /* the user's "#sieve" collection (scripts: APPLY SIEVE) */
+	int sieve;                  /* the user's "#sieve" collection of scripts (mbtype f) */
 	struct rc_blob header, index, annots, mbox;
 	struct cyrus_header h;
 	struct cyrus_index x;
@@ -75,7 +75,7 @@ int rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b);
 /* Tells the caller ev, filled with the archive and user. */
 void rc_tell(struct rc *r, struct cyrus_csync_event *ev);
 
-/* The user's subscriptions, sieve scripts, quota roots and seen state:
+/* The user's subscriptions and active sieve script:
  * planned (told) and, unless a dry run, written. 0 or -1 (r->e). */
 int rc_user_items(struct rc *r);
 

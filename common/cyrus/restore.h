@@ -46,10 +46,12 @@ void cyrus_restore_result_free(struct cyrus_restore_result *res);
  *
  * The run's folders are written into a running Cyrus 3.x through its
  * sync_server (restore-csync.c): each folder with its uniqueid, UIDVALIDITY,
- * UIDs, modseqs, flags, keywords, internal dates, ACL and annotations, as
- * Cyrus's own replication writes a replica; without folders named, also the
- * user's subscriptions, sieve scripts (the active one active), quota roots
- * and seen state. Nothing that exists is overwritten: a folder already on
+ * UIDs, modseqs, flags, keywords, internal dates, the ACL of its
+ * cyrus.header and its messages' annotations, as Cyrus's own replication
+ * writes a replica; without folders named, also the user's subscriptions
+ * and sieve scripts (the #sieve folder, the active one active). Not yet:
+ * folder annotations (the archive lacks them), quota roots, other users'
+ * seen state. Nothing that exists is overwritten: a folder already on
  * the server refuses the restore before anything is written, unless it
  * holds exactly what the restore would write (a second run after an
  * interrupted one): that one is left as it is. With beside, the restore
@@ -93,7 +95,7 @@ struct cyrus_csync_event {
 	                             * higher ones for this folder (its deleted copy) */
 	unsigned long messages;     /* records (expunged ones included) */
 	/* user items */
-	unsigned long subscriptions, scripts, quotaroots, seen;
+	unsigned long subscriptions, scripts;
 	const char *active_script;  /* NULL: none */
 	int dry_run;
 };
