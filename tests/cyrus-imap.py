@@ -85,32 +85,8 @@ def fill(m, folder):
     ok(m.store("*", "FLAGS", "(\\Seen lab-kw1)"))
 
 
-def state(m, folder):
-    ok(m.select(q(folder), readonly=True))
-    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
-    ok((typ, data))
-    out = []
-    for item in data:
-        if not isinstance(item, tuple):
-            continue
-        meta, body = item[0].decode(), item[1]
-        flags = re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
-        flags = sorted(f for f in flags if f != "\\Recent")
-        date = time.mktime(imaplib.Internaldate2tuple(item[0]))
-        size = int(re.search(r"RFC822\.SIZE (\d+)", meta).group(1))
-        if size != len(body):
-            raise SystemExit("RFC822.SIZE %d but %d bytes" % (size, len(body)))
-        out.append("%s %d %d %s" % (hashlib.sha1(body).hexdigest(), size, date, " ".join(flags)))
-    for line in sorted(out):
-        print(line)
-
-
-def ustate(m, folder):
-    typ, data = m.status(q(folder), "(UIDVALIDITY UIDNEXT)")
-    ok((typ, data))
-    st = data[0].decode()
-    print("UIDVALIDITY %s UIDNEXT %s" % (re.search(r"UIDVALIDITY (\d+)", st).group(1),
-                                         re.search(r"UIDNEXT (\d+)", st).group(1)))
+def messages(m, folder):
+    """(uid, "sha1 size date flags") of every message of folder, read-only"""
     ok(m.select(q(folder), readonly=True))
     typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
     ok((typ, data))
@@ -123,10 +99,27 @@ def ustate(m, folder):
         flags = re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
         flags = sorted(f for f in flags if f != "\\Recent")
         date = time.mktime(imaplib.Internaldate2tuple(item[0]))
-        out.append((uid, "%d %s %d %d %s" % (uid, hashlib.sha1(body).hexdigest(), len(body),
-                                            date, " ".join(flags))))
-    for _, line in sorted(out):
+        size = int(re.search(r"RFC822\.SIZE (\d+)", meta).group(1))
+        if size != len(body):
+            raise SystemExit("RFC822.SIZE %d but %d bytes" % (size, len(body)))
+        out.append((uid, "%s %d %d %s" % (hashlib.sha1(body).hexdigest(), size, date,
+                                          " ".join(flags))))
+    return out
+
+
+def state(m, folder):
+    for line in sorted(line for _, line in messages(m, folder)):
         print(line)
+
+
+def ustate(m, folder):
+    typ, data = m.status(q(folder), "(UIDVALIDITY UIDNEXT)")
+    ok((typ, data))
+    st = data[0].decode()
+    print("UIDVALIDITY %s UIDNEXT %s" % (re.search(r"UIDVALIDITY (\d+)", st).group(1),
+                                         re.search(r"UIDNEXT (\d+)", st).group(1)))
+    for uid, line in sorted(messages(m, folder)):
+        print("%d %s" % (uid, line))
 
 
 def all_ustate(m):
