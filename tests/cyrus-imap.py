@@ -17,6 +17,9 @@
 #   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
 #                                           each after a line "== FOLDER"
 #   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
+#   cyrus-imap.py annotate PORT USER FOLDER /comment of its first and last
+#                                           messages (RFC 5257): shared and private
+#   cyrus-imap.py annots PORT USER FOLDER   each message's UID and /comment values
 #   cyrus-imap.py hms    PORT USER FOLDER   the folder's HIGHESTMODSEQ
 #   cyrus-imap.py mailboxid PORT USER FOLDER  its MAILBOXID (RFC 8474): the uniqueid
 #   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
@@ -201,6 +204,23 @@ def main():
         typ, data = m.status(q(folder), "(HIGHESTMODSEQ)")
         ok((typ, data))
         print(re.search(r"HIGHESTMODSEQ (\d+)", data[0].decode()).group(1))
+    elif cmd == "annotate":
+        ok(m.select(q(folder)))
+        ok(m.uid("STORE", "1:*", "ANNOTATION",
+                 '(/comment (value.shared "seen by all" value.priv "the owner\'s note"))'))
+        typ, data = m.uid("SEARCH", None, "ALL")
+        ok((typ, data))
+        last = data[0].split()[-1].decode()
+        ok(m.uid("STORE", last, "ANNOTATION", '(/comment (value.shared "the last one"))'))
+    elif cmd == "annots":
+        ok(m.select(q(folder), readonly=True))
+        typ, data = m.uid("FETCH", "1:*", "(ANNOTATION (/comment (value.shared value.priv)))")
+        ok((typ, data))
+        for line in sorted((d.decode() for d in data if d),
+                           key=lambda l: int(re.search(r"UID (\d+)", l).group(1))):
+            uid = re.search(r"UID (\d+)", line).group(1)
+            vals = sorted(re.findall(r'(value\.\w+) ("[^"]*"|NIL)', line))
+            print(uid, " ".join("%s=%s" % v for v in vals))
     elif cmd == "mailboxid":
         typ, data = m.status(q(folder), "(MAILBOXID)")
         ok((typ, data))

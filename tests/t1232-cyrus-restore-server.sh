@@ -35,6 +35,10 @@ SERVER="127.0.0.1:$SYNC_PORT"
 
 expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal backup archives it' '
 	$IMAPQ fill "$IMAP_PORT" user01 "$FOLDER" &&
+	$IMAPQ annotate "$IMAP_PORT" user01 "$FOLDER" &&
+	$IMAPQ annots "$IMAP_PORT" user01 "$FOLDER" >annots-before &&
+	grep -q "value.priv=\"the owner.s note\" value.shared=\"seen by all\"" annots-before &&
+	grep -q "value.shared=\"the last one\"" annots-before &&
 	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >before &&
 	test "$(wc -l <before)" = 11 &&
 	$IMAPQ ustate "$IMAP_PORT" user02 "*" >user02-before &&
@@ -82,13 +86,15 @@ expect_success 'the user deletes the folder; --dry-run says it would create it a
 	! $IMAPQ exists "$IMAP_PORT" user01 "$FOLDER"
 '
 
-expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates and bytes; HIGHESTMODSEQ above what clients saw' '
+expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, UIDs, flags, dates, bytes and message annotations; HIGHESTMODSEQ above what clients saw' '
 	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
 	cp out folder-out &&
 	grep -qF "created folder '"'"'$INTERNAL'"'"'" out &&
 	grep -q "1 folders created" out &&
 	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >after &&
 	test_cmp before after &&
+	$IMAPQ annots "$IMAP_PORT" user01 "$FOLDER" >annots-after &&
+	test_cmp annots-before annots-after &&
 	$IMAPQ hms "$IMAP_PORT" user01 "$FOLDER" >hms-after &&
 	test "$(cat hms-after)" -gt "$(cat hms-before)"
 '
