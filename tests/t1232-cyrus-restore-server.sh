@@ -120,6 +120,11 @@ expect_success 'a new message in the restored folder gets a UID above the restor
 	head -n 1 after3 | grep -q "UIDNEXT $((next + 1))$"
 '
 
+expect_success 'a second backup gives user01 a second run (the restored folder, one message more)' '
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test "$(tar -tzif "$ARCH/user01.tar.gz" | grep -c "^runs/")" = 2
+'
+
 expect_success 'user02 exists (unchanged): every folder is found already restored' '
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
 	test "$(grep -v "#sieve" out | grep -c "already restored: folder")" = "$(grep -c "^== " user02-before)" &&
@@ -199,7 +204,13 @@ expect_success 'into a second, fresh Cyrus: user03 comes back the same, with its
 	id=$(tar -xzOf "$ARCH/user03.tar.gz" "runs/$run" | awk -F "\t" "\$4 == \"user.user03\" { print \$1 }" |
 		sed "s/^folder //") &&
 	test -n "$id" &&
-	test "$($IMAPQ mailboxid "$IMAP2" user03 INBOX)" = "$id" &&
+	test "$($IMAPQ mailboxid "$IMAP2" user03 INBOX)" = "$id"
+'
+
+expect_success 'into the fresh Cyrus, user01 --at 1: the folder as the first run holds it' '
+	chj restore "$ARCH/user01.tar.gz" --at 1 --to-server "127.0.0.1:$SYNC2" >out 2>err &&
+	$IMAPQ ustate "$IMAP2" user01 "$FOLDER" >at1 &&
+	test_cmp before at1 &&
 	bash "$CYRUS_LAB" stop "$TRASH/lab2" >/dev/null
 '
 
