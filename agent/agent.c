@@ -17,6 +17,8 @@
 #define OPT_RUN { .name = "--run", .value = "ID", \
 	.missing = "a run id (as `begin --print-run-id` prints it)" }
 #define OPT_AT { .name = "--at", .value = "TIME|RUN", .missing = "a time or a run" }
+/* restore --to-server's options */
+#define SERVER_OPT(opt, val) { .name = opt, .value = val, .needs = "--to-server" }
 /* compact's borg-like rules, each instead of --keep-days */
 #define KEEP_RULE(opt) { .name = opt, .value = "N", .missing = "a number", \
 	.conflicts = "--keep-days" }
@@ -140,9 +142,13 @@ const struct agent_command agent_commands[] = {
 	  "folder checked) without touching the consumer. -C names imapd.conf (default\n"
 	  "/etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0,
-	  { "ARCHIVE", 1, 1, "expected ARCHIVE and --to DIR",
-	    { { .name = "--to", .value = "DIR", .flags = CMDLINE_REQUIRED }, OPT_AT,
-	      { .name = "--folder", .value = "NAME", .missing = "a folder name", .flags = CMDLINE_REPEAT } } },
+	  { "ARCHIVE...", 1, -1, "expected ARCHIVE",
+	    { { .name = "--to", .value = "DIR" },
+	      { .name = "--to-server", .value = "HOST[:PORT]", .conflicts = "--to" }, OPT_AT,
+	      { .name = "--folder", .value = "NAME", .missing = "a folder name", .flags = CMDLINE_REPEAT },
+	      SERVER_OPT("--authname", "NAME"), SERVER_OPT("--password-file", "FILE"),
+	      SERVER_OPT("--beside", "SUFFIX"), SERVER_OPT("--jobs", "N"),
+	      { .name = "--dry-run", .needs = "--to-server" } } },
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
 	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
@@ -152,7 +158,17 @@ const struct agent_command agent_commands[] = {
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
 	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
 	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
-	  "without owners or set-id bits." },
+	  "without owners or set-id bits.\n"
+	  "--to-server puts the run back into a running Cyrus 3.x through its replication\n"
+	  "protocol (sync_server, default port 2005), as an admin (--authname, default admin;\n"
+	  "the password is the first line of --password-file): each folder with its UIDVALIDITY,\n"
+	  "UIDs, flags, keywords, internal dates and the owner's \\Seen, modseqs raised above any\n"
+	  "the server handed out; without --folder the whole user, with its subscriptions and\n"
+	  "sieve scripts. A folder or user that exists and differs is refused before anything\n"
+	  "is written (--beside SUFFIX restores beside it); one that holds exactly what the\n"
+	  "restore writes is left as it is, so a second run completes an interrupted one.\n"
+	  "--dry-run says what would be written. Several archives (users) are restored one\n"
+	  "after the other, or N at a time with --jobs N, each on its own connection." },
 	{ "compact", cmd_compact, 0,
 	  { "ARCHIVE...", 1, -1, "expected one or more archives",
 	    { { .name = "--keep-days", .value = "N", .missing = "a number of days" },

@@ -263,7 +263,9 @@ append_option(const struct cmdline_spec *spec, int i, int bare, int *shown, char
 	if (bracket)
 		append(buf, size, len, "[");
 	append_spelling(buf, size, len, o);
-	if (needer >= 0 && !shown[needer]) {
+	for (; needer >= 0; needer = follower(spec, i, 1, needer)) {
+		if (shown[needer])
+			continue;
 		append(buf, size, len, " ");
 		append_option(spec, needer, 0, shown, buf, size, len);
 	}
