@@ -243,11 +243,83 @@ expect_success 'a program that cannot take the state starts afresh with a rescan
 	second_daemon_refused "$TRASH/bin/chjournald-real" &&
 	chj sync && chj query >query.out &&
 	grep -F "daemon was not running)	$SPOOL" query.out &&
-	backup c1 && in_list "$SPOOL/u/a/during."
+	backup c1 && in_list "$SPOOL/u/a/during." &&
+	mv "$TRASH/bin/chjournald-real" "$CHJOURNALD"
+'
+
+expect_success 'a root added before SIGUSR2 is watched after it, listed whole' '
+	mkdir -p "$TRASH/spool2/v" && echo v >"$TRASH/spool2/v/v." &&
+	cp "$CONF" conf.one && echo "root = $TRASH/spool2" >>"$CONF" &&
+	restart_and_wait &&
+	grep "root .$TRASH/spool2. added: everything below it counts as changed" "$DAEMON_LOG" &&
+	echo w >"$TRASH/spool2/v/w." &&
+	chj sync && chj query >query.out &&
+	! grep -F "daemon was not running)	$SPOOL" query.out &&
+	backup c1 && in_list "$TRASH/spool2/v/v." && in_list "$TRASH/spool2/v/w." &&
+	! grep "^$SPOOL/" list.out &&
+	cp conf.one "$CONF" && restart_and_wait
 '
 
 expect_success 'stops cleanly after the restarts' '
 	stop_daemon
+'
+
+daemon_crawling() {
+	chj status | grep -q "^daemon: .*crawling"
+}
+
+daemon_running_as() {
+	chj status | grep -q "^daemon: *running (pid $1,"
+}
+
+# exe_is INODE: the daemon runs the program file of that inode
+exe_is() {
+	test "$(stat -L -c %i "/proc/$DAEMON_PID/exe")" = "$1"
+}
+
+# rescans_of_start: the rescan records of a start in the journal
+rescans_of_start() {
+	chj query | grep -c -F "daemon was not running)	$SPOOL" || :
+}
+
+expect_success_inotify 'SIGUSR2 during the crawl: the crawl is finished first, then handed over' '
+	mkdir -p "$SPOOL/crawl" &&
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		mkdir -p "$SPOOL/crawl/d$i/e" || return 1
+	done
+	: >"$DAEMON_LOG"
+	CHJ_TEST_CRAWL_DELAY_MS=50 "$CHJOURNALD" -c "$CONF" -v 2>>"$DAEMON_LOG" &
+	DAEMON_PID=$!
+	wait_for 30 daemon_crawling &&
+	n=$(rescans_of_start) &&
+	restart_and_wait &&
+	grep "restart: $(find "$SPOOL" -type d | wc -l) directories watched" "$DAEMON_LOG" &&
+	echo e >"$SPOOL/crawl/d20/e/deep." &&
+	chj sync && test "$(rescans_of_start)" = "$n" &&
+	backup c1 && in_list "$SPOOL/crawl/d20/e/deep." &&
+	stop_daemon
+'
+
+expect_success 'with --daemon: the same pid and pid file, the new program runs, not detached again' '
+	: >"$DAEMON_LOG" &&
+	"$CHJOURNALD" -c "$CONF" --daemon --pidfile "$TRASH/chjournald.pid" &&
+	wait_for 30 test -s "$TRASH/chjournald.pid" &&
+	DAEMON_PID=$(cat "$TRASH/chjournald.pid") &&
+	wait_for 30 daemon_alive &&
+	wait_for 30 daemon_running_as "$DAEMON_PID" &&
+	n=$(rescans_of_start) &&
+	cp "$CHJOURNALD" "$TRASH/bin/.new" && mv "$TRASH/bin/.new" "$CHJOURNALD" &&
+	ino=$(stat -c %i "$CHJOURNALD") &&
+	kill -USR2 "$DAEMON_PID" &&
+	wait_for 30 exe_is "$ino" &&
+	test "$(cat "$TRASH/chjournald.pid")" = "$DAEMON_PID" &&
+	echo detached >"$SPOOL/u/a/detached." &&
+	chj sync && test "$(rescans_of_start)" = "$n" &&
+	backup c1 && in_list "$SPOOL/u/a/detached." &&
+	kill -TERM "$DAEMON_PID" &&
+	wait_for 30 eval "! daemon_alive" &&
+	DAEMON_PID= &&
+	! test -e "$TRASH/chjournald.pid"
 '
 
 test_done
