@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "archive/runsel.h"
 #include "path.h"
 
 const struct agent_command agent_commands[] = {
@@ -30,8 +31,9 @@ const struct agent_command agent_commands[] = {
 	{ "list", cmd_list, NEEDS_JOURNAL, "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID]",
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
-	  "with -0), every regular file and symlink under the roots created, written, changed\n"
-	  "or renamed since the consumer's last committed begin; everything for a full run.\n"
+	  "with -0 or --null), every regular file and symlink under the roots created,\n"
+	  "written, changed or renamed since the consumer's last committed begin; everything\n"
+	  "for a full run.\n"
 	  "--deleted prints instead the paths whose entries are gone (deleted, moved away, or\n"
 	  "replaced by an exchange or by an entry of another kind): remove each with what is\n"
 	  "below it, then add the list. --reconcile prints the directories that may have lost\n"
@@ -57,26 +59,40 @@ const struct agent_command agent_commands[] = {
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
 	  "Exits 1, saying so, when no daemon runs or the timeout (default: key sync_timeout)\n"
 	  "passes." },
-	{ "query", cmd_query, NEEDS_JOURNAL, "[--since SEQ|@UNIXTIME] [--under PATH] [--json] [-0]",
+	{ "query", cmd_query, NEEDS_JOURNAL | JOURNAL_RO, "[--since SEQ|TIME|@UNIXTIME] [--under PATH] [--json] [-0]",
 	  "print the raw journal rows",
-	  "Prints the journal rows after SEQ (or changed at or after @UNIXTIME), optionally\n"
-	  "only below PATH: seq, time, what changed, path; then the rescan records. --json\n"
-	  "prints one JSON object per line; -0 ends each record with NUL instead of newline." },
-	{ "status", cmd_status, NEEDS_JOURNAL, "[--json | --prometheus]",
+	  "Prints the journal rows after SEQ (or changed at or after TIME: YYYY-MM-DDTHH:MM:SSZ,\n"
+	  "YYYY-MM-DD or @UNIXTIME, UTC), optionally only below PATH: seq, time (UTC, ISO 8601),\n"
+	  "what changed, path; then the rescan records. --json prints one JSON object per line,\n"
+	  "times in unix seconds; -0 ends each record with NUL instead of newline." },
+	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO, "[--json | --prometheus]",
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
 	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
-	  "and how many rows it is behind, database size. --json prints one JSON object;\n"
-	  "--prometheus prints the figures in the node_exporter text format (for its textfile\n"
-	  "collector)." },
+	  "(when it was made, and the begin it recorded) and how many rows it is behind,\n"
+	  "database size. Times are UTC, ISO 8601. --json prints one JSON object (times in unix\n"
+	  "seconds); --prometheus prints the figures in the node_exporter text format (for its\n"
+	  "textfile collector)." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
 	  "list the consumers and their cursors",
-	  "Lists every consumer, one per line: NAME, committed=TIME (of the committed begin,\n"
-	  "or never), seq=SEQ, open=TIME (the open run's begin, or no) and, for an open run,\n"
-	  "run=ID, tab-separated." },
+	  "Lists every consumer, one per line, tab-separated: NAME, committed_begin=TIME (the\n"
+	  "begin the last commit recorded: the next window starts there; or never),\n"
+	  "committed_at=TIME (when that commit was made; or never), seq=SEQ, open=TIME (the\n"
+	  "open run's begin, or no) and, for an open run, run=ID. Times are UTC, ISO 8601." },
 	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
+	{ "check", cmd_check, 0, "",
+	  "check the configuration and the machine, as the agent sees them",
+	  "Checks the configuration file (every error, one line each, naming FILE:LINE and the\n"
+	  "key) and the machine: each root (a readable directory, writable for the sync\n"
+	  "cookies, its file system, NFS exports, the directories below it, counted up to a\n"
+	  "limit), the inotify limits against that count, what backend = auto would pick and\n"
+	  "why, the journal's directory (free space) and file (its schema, a daemon running on\n"
+	  "it, writable for begin), the consumers directory and every cursor. One line per\n"
+	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
+	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
+	  "checks the same as the daemon sees it." },
 	{ "backup", cmd_backup, NEEDS_JOURNAL,
 	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...",
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
@@ -93,13 +109,15 @@ const struct agent_command agent_commands[] = {
 	  "/etc/imapd.conf)." },
 	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
 	  "Cyrus mode: recreate a user's folders as they were at a run",
-	  "Recreates under DIR the state of the last run (or of RUN, or of the last run at or\n"
-	  "before TIME: YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME): each folder in\n"
+	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
+	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
+	  "YYYY-mm-dd: its last run, or @UNIXTIME), as for show: each folder in\n"
 	  "DIR/spool/PARTITION/PATH with its cyrus.header, cyrus.index, cyrus.annotations and\n"
 	  "every message file <uid>., byte for byte; the seen, subscription and sieve files in\n"
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
-	  "only those folders. Nothing is written outside DIR; existing files are never\n"
-	  "overwritten; files are created mode 0600, without owners or set-id bits." },
+	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
+	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
+	  "without owners or set-id bits." },
 	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
 	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"
@@ -124,10 +142,11 @@ const struct agent_command agent_commands[] = {
 	{ "show", cmd_show, 0, "ARCHIVE [--at TIME|RUN]",
 	  "show an archive's runs, or one run's folders, messages and bytes",
 	  "Without --at: one line per run (number, name, UTC time, entries, bytes). With --at\n"
-	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, or a day: its last\n"
-	  "run): the folders alive at that run, the messages stored, the archive's data bytes\n"
-	  "up to it and the live share: the bytes of the newest copy of every entry at that\n"
-	  "run over all bytes stored up to it (what a compaction would keep, roughly)." },
+	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day YYYY-mm-dd: its\n"
+	  "last run, or @UNIXTIME), as for restore: the folders alive at that run, the messages\n"
+	  "stored, the archive's data bytes up to it and the live share: the bytes of the\n"
+	  "newest copy of every entry at that run over all bytes stored up to it (what a\n"
+	  "compaction would keep, roughly)." },
 	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, NULL, NULL, NULL },
 };
@@ -195,7 +214,8 @@ agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, in
 		    CONSUMER_NAME_MAX);
 		return -1;
 	}
-	if (consumers_open(cs, a->cfg.consumers, create) < 0) {
+	if (consumers_open(cs, a->cfg.consumers, create) < 0 ||
+	    (a->cfg.group != NULL && consumers_set_group(cs, a->cfg.gid, create) < 0)) {
 		agent_error("%s", cs->errmsg);
 		consumers_close(cs);
 		return -1;
@@ -215,6 +235,49 @@ agent_time_str(int64_t t, char *buf, size_t size)
 	}
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
 	return buf;
+}
+
+char *
+agent_utc_str(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, size, "@%lld", (long long)t);
+	else
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int
+agent_parse_time(const char *s, int64_t *t)
+{
+	static const char *const formats[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d" };
+	struct tm tm;
+	size_t i;
+	char *end;
+
+	if (s[0] == '@') {
+		long long v;
+
+		errno = 0;
+		v = strtoll(s + 1, &end, 10);
+		if (*end != '\0' || end == s + 1 || s[1] == '-' || s[1] == '+' || v < 0 ||
+		    errno == ERANGE)
+			return -1;
+		*t = (int64_t)v;
+		return 0;
+	}
+	for (i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+		memset(&tm, 0, sizeof tm);
+		end = strptime(s, formats[i], &tm);
+		if (end != NULL && *end == '\0') {
+			*t = (int64_t)timegm(&tm);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int
@@ -257,6 +320,25 @@ agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *time
 		return -1;
 	}
 	*timeout = (unsigned)t;
+	return 1;
+}
+
+int
+agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel)
+{
+	struct chj_error e;
+	const char *v;
+
+	if (!agent_opt_value(argc, argv, i, "--at", &v))
+		return 0;
+	if (v == NULL) {
+		agent_usage_error(cmd, "--at needs a time or a run");
+		return -1;
+	}
+	if (runsel_parse(sel, v, &e) < 0) {
+		agent_usage_error(cmd, "%s", e.msg);
+		return -1;
+	}
 	return 1;
 }
 
@@ -339,7 +421,8 @@ main(int argc, char **argv)
 			rc = agent_error("out of memory");
 			goto done;
 		}
-		if (journal_open(a.journal, a.cfg.journal, 0) < 0) {
+		if (journal_open(a.journal, a.cfg.journal,
+		    (cmd->flags & JOURNAL_RO) ? JOURNAL_READONLY : 0) < 0) {
 			if (journal_error(a.journal)->code == CHJ_ERR_NOTFOUND)
 				rc = agent_error("%s (has chjournald ever run with this configuration?)",
 				    journal_errmsg(a.journal));

@@ -18,6 +18,8 @@
 /* Command flags: what agent.c sets up before calling the command. */
 #define NEEDS_CONFIG  0x1
 #define NEEDS_JOURNAL 0x2    /* implies NEEDS_CONFIG */
+#define JOURNAL_RO    0x4    /* with NEEDS_JOURNAL: opened read-only, the command
+                              * never writes it (monitoring by a `group` member) */
 
 struct agent {
 	const char *config_file;
@@ -39,6 +41,7 @@ struct agent_command {
 int cmd_abort(struct agent *, int, char **);
 int cmd_backup(struct agent *, int, char **);
 int cmd_begin(struct agent *, int, char **);
+int cmd_check(struct agent *, int, char **);
 int cmd_commit(struct agent *, int, char **);
 int cmd_compact(struct agent *, int, char **);
 int cmd_consumers(struct agent *, int, char **);
@@ -88,6 +91,11 @@ int agent_run_abort(struct agent *a, const char *name, const char *run_id);
  * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
 int agent_run_refused(const char *name, const struct consumer_state *st, int code,
     const char *run_id, enum agent_run_op op);
+/* Parses "--at RUN" at argv[*i] for cmd (archive/runsel.h's forms): 1
+ * parsed (into *sel), 0 not this option, -1 no or a bad value (usage error
+ * printed). */
+struct runsel;
+int agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel);
 /* Parses "--run ID" at argv[*i] for cmd: 1 parsed (into *run_id), 0 not this
  * option, -1 no value (usage error printed). */
 int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id);
@@ -120,8 +128,15 @@ int agent_json_string(FILE *out, const char *s);
 /* Writes the bytes of s as a JSON string of hex digits. */
 void agent_json_hex(FILE *out, const char *s);
 
-/* Formats a unix time as UTC "YYYY-MM-DDTHH:MM:SSZ". */
+/* The times of the text outputs (status, consumers, query) are ISO 8601 in
+ * UTC, "YYYY-MM-DDTHH:MM:SSZ"; --json gives unix times.
+ * agent_time_str: a time that may not have happened: "never" for t <= 0.
+ * agent_utc_str: any time, 0 as 1970-01-01T00:00:00Z. */
 char *agent_time_str(int64_t t, char *buf, size_t size);
+char *agent_utc_str(int64_t t, char *buf, size_t size);
+/* Parses a time given on the command line: "@UNIXTIME", "YYYY-MM-DDTHH:MM:SSZ"
+ * or "YYYY-MM-DD" (its midnight), UTC. Returns 0, or -1 when malformed. */
+int agent_parse_time(const char *s, int64_t *t);
 
 /* Simple option scanning shared by commands: returns 1 when argv[*i] is
  * "--name VALUE" or "--name=VALUE" (sets *val, advances *i). */

@@ -1,897 +1,70 @@
-/* cmd-backup.c: `chjournal backup`: appends, for every Cyrus user whose
- * mailboxes the consumer's window marks as changed, one run to the user's
- * archive: the changed meta files of each folder (read under the lock a
- * Cyrus reader takes), every message whose GUID the archive lacks (checked
- * against its SHA1), folder-name links, per-user files, and the run's
- * manifest. The consumer is committed only when every archive is safe. */
-#include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
+/* cmd-backup.c: `chjournal backup`: opens a run of the consumer (taking over
+ * one a backup that died left open), has the library append a run to the
+ * archive of every Cyrus user the run's window marks as changed
+ * (common/cyrus/backup.h), prints what it says, and commits the consumer
+ * only when every archive is safe. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
-#include "archive/archive.h"
-#include "archive/manifest.h"
-#include "array.h"
-#include "changeset.h"
-#include "cyrus/cyrus.h"
-#include "path.h"
+#include "cyrus/backup.h"
 #include "progress.h"
 
 #define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
 #define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
-#define BACKUP_LOCK_TIMEOUT_MS 30000
-/* From this many users on, the mailbox list is read once for all of them
- * rather than once per user (each read runs Cyrus's cyr_dbtool). */
-#define BACKUP_BULK_USERS 32
 
-struct backup {
-	struct agent *a;
-	struct cyrus_conf cc;
-	const char *to;
-	int64_t seq;                /* the journal seq the run covers */
+/* What the library tells, shown on stderr; the progress line on a terminal. */
+struct backup_ui {
 	int show_progress;
 	struct progress progress;
-	struct cyrus_mboxlist all;  /* every user's mailboxes, by user, when have_all */
-	int have_all;
-	unsigned long users, users_failed, runs, folders_changed, messages;
-	uint64_t bytes;
-};
-
-/* What one user's run has added so far: SHA1s (so a message in two folders
- * is stored once) and whether anything was added at all. */
-struct user_run {
-	struct arch *ar;
-	char **sha1s;
-	size_t nsha1, capsha1;
-	unsigned long added;
-	struct manifest man;
-	char err[1024];
-};
-
-static int64_t
-stat_mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
-/* Hashes fd from its start; leaves it at its start again. */
-static int
-sha1_fd(int fd, unsigned char *digest, uint64_t *size)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char buf[65536];
-	ssize_t n;
-	int rc = -1;
-
-	*size = 0;
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1)
-		goto out;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		*size += (uint64_t)n;
-	}
-	if (n < 0 || EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
-		goto out;
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		goto out;
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-static int
-run_seen_sha1(struct user_run *r, const char *hex)
-{
-	size_t i;
-
-	/* a run adds few messages compared to the archive; a linear scan of
-	 * this run's own list is cheap next to reading the message */
-	for (i = 0; i < r->nsha1; i++)
-		if (strcmp(r->sha1s[i], hex) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-run_note_sha1(struct user_run *r, const char *hex)
-{
-	if (r->nsha1 == r->capsha1) {
-		size_t cap = r->capsha1 ? r->capsha1 * 2 : 64;
-		void *p = realloc(r->sha1s, cap * sizeof *r->sha1s);
-
-		if (p == NULL)
-			return -1;
-		r->sha1s = p;
-		r->capsha1 = cap;
-	}
-	r->sha1s[r->nsha1] = strdup(hex);
-	if (r->sha1s[r->nsha1] == NULL)
-		return -1;
-	r->nsha1++;
-	return 0;
-}
-
-/* Reads all of fd (from offset 0) into memory; *st is its fstat. */
-static int
-read_fd_whole(int fd, char **buf, size_t *len, struct stat *st)
-{
-	size_t got = 0;
-
-	*buf = NULL;
-	if (fstat(fd, st) < 0)
-		return -1;
-	if (!S_ISREG(st->st_mode)) {
-		errno = EINVAL;
-		return -1;
-	}
-	*buf = malloc((size_t)st->st_size + 1);
-	if (*buf == NULL)
-		return -1;
-	while (got < (size_t)st->st_size) {
-		ssize_t n = pread(fd, *buf + got, (size_t)st->st_size - got, (off_t)got);
-
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			free(*buf);
-			*buf = NULL;
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	*len = got;
-	return 0;
-}
-
-/* Reads a whole file into memory; *st is its fstat. ENOENT is returned as 1. */
-static int
-read_whole(const char *path, char **buf, size_t *len, struct stat *st)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
-
-	*buf = NULL;
-	if (fd < 0)
-		return errno == ENOENT ? 1 : -1;
-	rc = read_fd_whole(fd, buf, len, st);
-	close(fd);
-	return rc;
-}
-
-/* 1 when the archive's newest copy of name has this size and mtime. */
-static int
-archived_same(struct arch *ar, const char *name, const struct stat *st)
-{
-	struct arch_entry e;
-	int r = arch_latest(ar, name, 0, &e), same;
-
-	if (r <= 0)
-		return 0;
-	same = e.kind == ARCH_KIND_FILE && e.size == (uint64_t)st->st_size &&
-	    e.mtime_ns == stat_mtime_ns(st);
-	arch_entry_free(&e);
-	return same;
-}
-
-/* Pass one: 1 when every meta file of m matches its archived copy. */
-static int
-meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m)
-{
-	char name[512];
-	size_t i;
-
-	for (i = 0; i < CYRUS_NMETA; i++) {
-		char *p = path_join(m->path, cyrus_meta_names[i]);
-		struct stat st;
-		int exists;
-
-		if (p == NULL)
-			return 0;
-		exists = stat(p, &st) == 0;
-		free(p);
-		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
-		if (!exists) {
-			if (arch_has(ar, name) == 1 && i <= CYRUS_META_INDEX)
-				return 0;
-			continue;
-		}
-		if (!archived_same(ar, name, &st))
-			return 0;
-	}
-	return 1;
-}
-
-/* Stores one message file under files/<sha1> unless the archive has it. */
-static int
-store_message(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
-    const struct cyrus_index_record *rec)
-{
-	unsigned char digest[20];
-	static const unsigned char zero[20];
-	char hex[41], name[64], file[32], *path;
-	uint64_t size;
-	struct stat st;
-	int fd, have, rc = -1;
-
-	if (memcmp(rec->guid, zero, 20) != 0) {
-		cyrus_guid_hex(rec->guid, hex);
-		if (run_seen_sha1(r, hex))
-			return 0;
-		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
-		have = arch_has(r->ar, name);
-		if (have < 0) {
-			snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-			return -1;
-		}
-		if (have)
-			return 0;
-	}
-	snprintf(file, sizeof file, "%u.", rec->uid);
-	path = path_join(m->path, file);
-	if (path == NULL) {
-		snprintf(r->err, sizeof r->err, "out of memory");
-		return -1;
-	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT && (rec->system_flags & CYRUS_FLAG_EXPUNGED)) {
-			rc = 0;     /* expunged and removed by cyr_expire since the index was read */
-			goto out;
-		}
-		snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read message '%s': %s",
-		    m->name, path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) < 0 || sha1_fd(fd, digest, &size) < 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read message '%s': %s",
-		    m->name, path, strerror(errno));
-		goto out;
-	}
-	if (memcmp(rec->guid, zero, 20) != 0 && memcmp(digest, rec->guid, 20) != 0) {
-		char want[41], got[41];
-
-		cyrus_guid_hex(rec->guid, want);
-		cyrus_guid_hex(digest, got);
-		snprintf(r->err, sizeof r->err, "mailbox '%s': message '%s': SHA1 %s does not match "
-		    "the GUID %s in cyrus.index", m->name, path, got, want);
-		goto out;
-	}
-	cyrus_guid_hex(digest, hex);
-	if (run_seen_sha1(r, hex)) {
-		rc = 0;
-		goto out;
-	}
-	snprintf(name, sizeof name, ARCH_FILES "%s", hex);
-	if (arch_run_add_fd(r->ar, name, fd, size, stat_mtime_ns(&st), 0600) < 0) {
-		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-		goto out;
-	}
-	if (run_note_sha1(r, hex) < 0) {
-		snprintf(r->err, sizeof r->err, "out of memory");
-		goto out;
-	}
-	r->added++;
-	b->messages++;
-	b->bytes += size;
-	b->progress.bytes += size;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
-}
-
-struct meta_copy {
-	char *buf[CYRUS_NMETA];
-	size_t len[CYRUS_NMETA];
-	struct stat st[CYRUS_NMETA];
-	int present[CYRUS_NMETA];
 };
 
 static void
-meta_copy_free(struct meta_copy *mc)
-{
-	size_t i;
-
-	for (i = 0; i < CYRUS_NMETA; i++)
-		free(mc->buf[i]);
-}
-
-/* Reads the meta files of m while holding the lock a Cyrus reader holds, so
- * the index and header are one consistent state. */
-static int
-read_meta_locked(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
-    struct meta_copy *mc)
-{
-	struct cyrus_lock lk;
-	size_t i;
-	int rc = -1;
-
-	memset(mc, 0, sizeof *mc);
-	if (cyrus_lock_mailbox(&lk, &b->cc, m, BACKUP_LOCK_TIMEOUT_MS) < 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': %s", m->name, lk.err);
-		return -1;
-	}
-	for (i = 0; i < CYRUS_NMETA; i++) {
-		char *p = path_join(m->path, cyrus_meta_names[i]);
-		int rr;
-
-		if (p == NULL) {
-			snprintf(r->err, sizeof r->err, "out of memory");
-			goto out;
-		}
-		/* the index through the locked fd: closing another fd of it
-		 * would drop this process's fcntl lock */
-		if (i == CYRUS_META_INDEX)
-			rr = read_fd_whole(lk.fd, &mc->buf[i], &mc->len[i], &mc->st[i]);
-		else
-			rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
-		if (rr < 0 || (rr == 1 && i <= CYRUS_META_INDEX)) {
-			snprintf(r->err, sizeof r->err, "mailbox '%s': cannot read '%s': %s", m->name, p,
-			    rr == 1 ? "No such file or directory" : strerror(errno));
-			free(p);
-			goto out;
-		}
-		mc->present[i] = rr == 0;
-		free(p);
-	}
-	rc = 0;
-out:
-	cyrus_unlock(&lk);
-	return rc;
-}
-
-/* Stores every message an index (or expunge file) references and lacks. */
-static int
-store_index_messages(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m,
-    const char *what, const char *buf, size_t len)
-{
-	struct cyrus_index x;
-	uint32_t i;
-	int rc = -1;
-
-	memset(&x, 0, sizeof x);
-	if (cyrus_index_parse(&x, buf, len) < 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/%s: %s", m->name, m->path, what, x.err);
-		cyrus_index_free(&x);
-		return -1;
-	}
-	for (i = 0; i < x.num_records; i++) {
-		if (!cyrus_record_has_file(&x.records[i]))
-			continue;
-		if (store_message(b, r, m, &x.records[i]) < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	cyrus_index_free(&x);
-	return rc;
-}
-
-/* Backs up one folder: nothing when its meta files are as archived. */
-static int
-backup_folder(struct backup *b, struct user_run *r, const struct cyrus_mailbox *m)
-{
-	struct meta_copy mc;
-	struct cyrus_header h;
-	size_t i;
-	int rc = -1;
-
-	if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': %s", m->name, r->man.err);
-		return -1;
-	}
-	if (meta_unchanged(r->ar, m))
-		return 0;
-	if (read_meta_locked(b, r, m, &mc) < 0)
-		return -1;
-	memset(&h, 0, sizeof h);
-	if (cyrus_header_parse(&h, mc.buf[CYRUS_META_HEADER], mc.len[CYRUS_META_HEADER]) < 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/cyrus.header: %s", m->name, m->path, h.err);
-		goto out;
-	}
-	if (h.uniqueid != NULL && strcmp(h.uniqueid, m->uniqueid) != 0) {
-		snprintf(r->err, sizeof r->err, "mailbox '%s': %s/cyrus.header names uniqueid '%s', "
-		    "mailboxes.db '%s'", m->name, m->path, h.uniqueid, m->uniqueid);
-		goto out;
-	}
-	if (store_index_messages(b, r, m, "cyrus.index", mc.buf[CYRUS_META_INDEX],
-	    mc.len[CYRUS_META_INDEX]) < 0)
-		goto out;
-	if (mc.present[CYRUS_META_EXPUNGE] && store_index_messages(b, r, m, "cyrus.expunge",
-	    mc.buf[CYRUS_META_EXPUNGE], mc.len[CYRUS_META_EXPUNGE]) < 0)
-		goto out;
-	for (i = 0; i < CYRUS_NMETA; i++) {
-		char name[512];
-
-		if (!mc.present[i])
-			continue;
-		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
-		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], stat_mtime_ns(&mc.st[i]), 0600) < 0) {
-			snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-			goto out;
-		}
-		r->added++;
-	}
-	b->folders_changed++;
-	rc = 0;
-out:
-	cyrus_header_free(&h);
-	meta_copy_free(&mc);
-	return rc;
-}
-
-/* Adds symlink entry name -> target unless the newest copy says the same. */
-static int
-link_if_changed(struct user_run *r, const char *name, const char *target)
-{
-	struct arch_entry e;
-	int got = arch_latest(r->ar, name, 0, &e), same = 0;
-
-	if (got < 0) {
-		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-		return -1;
-	}
-	if (got == 1) {
-		same = e.kind == ARCH_KIND_SYMLINK && strcmp(e.target ? e.target : "", target) == 0;
-		arch_entry_free(&e);
-	}
-	if (same)
-		return 0;
-	if (arch_run_add_symlink(r->ar, name, target, (int64_t)time(NULL) * 1000000000) < 0) {
-		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-		return -1;
-	}
-	r->added++;
-	return 0;
-}
-
-/* imap/<name> links: one per live folder, the empty link for each folder
- * the archive had that is gone (renamed away or deleted). */
-static int
-backup_links(struct user_run *r, const struct cyrus_mboxlist *ml)
-{
-	struct arch_entry *v = NULL;
-	size_t n = 0, i;
-	int rc = -1;
-
-	for (i = 0; i < ml->n; i++) {
-		const struct cyrus_mailbox *m = &ml->v[i];
-		char name[1024], target[256];
-
-		if (m->deleted)
-			continue;
-		snprintf(name, sizeof name, ARCH_IMAP "%s", m->name);
-		snprintf(target, sizeof target, "../" ARCH_FOLDERS "%s", m->uniqueid);
-		if (link_if_changed(r, name, target) < 0)
-			return -1;
-	}
-	if (arch_list(r->ar, ARCH_IMAP, 0, &v, &n) < 0) {
-		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		const char *folder = v[i].name + strlen(ARCH_IMAP);
-
-		if (v[i].target == NULL || v[i].target[0] == '\0')
-			continue;
-		if (manifest_find_folder(&r->man, folder) != NULL)
-			continue;
-		if (link_if_changed(r, v[i].name, "") < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	arch_entries_free(v, n);
-	return rc;
-}
-
-/* The archive name of a per-user file: user/conf/REL or user/sieve/REL. */
-static char *
-user_file_entry(const struct cyrus_conf *cc, const char *file)
-{
-	const char *base[2] = { cc->configdirectory, cc->sievedir };
-	const char *kind[2] = { "conf", "sieve" };
-	char *name = NULL;
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		size_t n;
-
-		if (base[i] == NULL || !path_is_under(file, base[i]))
-			continue;
-		n = strlen(base[i]);
-		if (file[n] != '/')
-			continue;
-		if (asprintf(&name, ARCH_USER "%s/%s", kind[i], file + n + 1) < 0)
-			return NULL;
-		return name;
-	}
-	return NULL;
-}
-
-static int
-backup_user_file(struct user_run *r, const struct cyrus_conf *cc, const char *file)
-{
-	char *name = user_file_entry(cc, file), target[4096];
-	struct stat st;
-	int rc = -1, fd;
-
-	if (name == NULL) {
-		snprintf(r->err, sizeof r->err, "'%s' is neither in the config directory nor the sieve "
-		    "directory", file);
-		return -1;
-	}
-	if (lstat(file, &st) < 0) {
-		rc = errno == ENOENT ? 0 : -1;  /* gone since it was listed: not in this run */
-		if (rc < 0)
-			snprintf(r->err, sizeof r->err, "cannot read '%s': %s", file, strerror(errno));
-		goto out;
-	}
-	if (manifest_add_file(&r->man, name) < 0) {
-		snprintf(r->err, sizeof r->err, "'%s': %s", file, r->man.err);
-		goto out;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlink(file, target, sizeof target - 1);
-
-		if (n < 0) {
-			snprintf(r->err, sizeof r->err, "cannot read link '%s': %s", file, strerror(errno));
-			goto out;
-		}
-		target[n] = '\0';
-		rc = link_if_changed(r, name, target);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || archived_same(r->ar, name, &st)) {
-		rc = 0;
-		goto out;
-	}
-	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(r->err, sizeof r->err, "cannot read '%s': %s", file, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	rc = arch_run_add_fd(r->ar, name, fd, (uint64_t)st.st_size, stat_mtime_ns(&st), 0600);
-	close(fd);
-	if (rc < 0)
-		snprintf(r->err, sizeof r->err, "%s", arch_error(r->ar));
-	else
-		r->added++;
-out:
-	free(name);
-	return rc;
-}
-
-/* 1 when the new manifest shows the same state as the archive's last run. */
-static int
-same_as_last_run(struct user_run *r)
-{
-	struct arch_run *runs = NULL;
-	struct manifest old;
-	size_t n = 0;
-	char *buf = NULL;
-	size_t len = 0;
-	int same = 0;
-
-	if (arch_runs(r->ar, &runs, &n) < 0 || n == 0)
-		goto out;
-	if (arch_read_manifest(r->ar, runs[n - 1].id, &buf, &len) < 0)
-		goto out;
-	if (manifest_parse(&old, buf, len) < 0)
-		goto out;
-	same = manifest_same_state(&old, &r->man);
-	manifest_free(&old);
-out:
-	free(buf);
-	free(runs);
-	return same;
-}
-
-static int
-mailbox_by_user(const void *a, const void *b)
-{
-	const struct cyrus_mailbox *x = a, *y = b;
-	int c = strcmp(x->user ? x->user : "", y->user ? y->user : "");
-
-	return c != 0 ? c : strcmp(x->name, y->name);
-}
-
-/* Reads every user's mailboxes once, grouped by user (see mailboxes_of). */
-static int
-load_all_mailboxes(struct backup *b)
-{
-	if (b->have_all)
-		return 0;
-	if (cyrus_mboxlist_load(&b->all, &b->cc, NULL) < 0) {
-		agent_error("%s", b->all.err);
-		return -1;
-	}
-	array_sort(b->all.v, b->all.n, sizeof *b->all.v, mailbox_by_user);
-	b->have_all = 1;
-	return 0;
-}
-
-/* Points view at user's mailboxes in the list read once (not to be freed). */
-static void
-mailboxes_of(struct backup *b, const char *user, struct cyrus_mboxlist *view)
-{
-	size_t lo = 0, hi = b->all.n, end;
-
-	while (lo < hi) {       /* the first mailbox whose user is >= user */
-		size_t mid = lo + (hi - lo) / 2;
-		const char *u = b->all.v[mid].user ? b->all.v[mid].user : "";
-
-		if (strcmp(u, user) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (end = lo; end < b->all.n && b->all.v[end].user != NULL &&
-	    strcmp(b->all.v[end].user, user) == 0; end++)
-		;
-	memset(view, 0, sizeof *view);
-	view->v = b->all.v + lo;
-	view->n = end - lo;
-}
-
-/* Appends one run for user. Returns 0, or -1 with the error printed; the
- * archive keeps its last good state either way. */
-static int
-backup_user(struct backup *b, const char *user)
-{
-	struct cyrus_mboxlist ml;
-	struct user_run r;
-	char err[ARCH_ERR_MAX], runname[64], *file = NULL, *archive = NULL, *buf = NULL;
-	char **ufiles = NULL;
-	size_t nufiles = 0, len = 0, i;
-	int rc = -1, began = 0;
-
-	memset(&r, 0, sizeof r);
-	memset(&ml, 0, sizeof ml);
-	manifest_init(&r.man);
-	file = cyrus_user_file_name(user);
-	if (file == NULL || asprintf(&archive, "%s/%s.tar.gz", b->to, file) < 0) {
-		archive = NULL;
-		snprintf(r.err, sizeof r.err, "out of memory");
-		goto out;
-	}
-	if (b->have_all) {
-		mailboxes_of(b, user, &ml);
-	} else if (cyrus_mboxlist_load(&ml, &b->cc, user) < 0) {
-		snprintf(r.err, sizeof r.err, "%s", ml.err);
-		goto out;
-	}
-	if (arch_open(&r.ar, archive, ARCH_APPEND, err, sizeof err) < 0) {
-		snprintf(r.err, sizeof r.err, "%s", err);
-		goto out;
-	}
-	if (arch_tail_cut(r.ar) > 0)
-		agent_warn("archive '%s': a torn tail of %lld bytes (an interrupted run) was cut off",
-		    archive, (long long)arch_tail_cut(r.ar));
-	if (arch_run_begin(r.ar) < 0) {
-		snprintf(r.err, sizeof r.err, "%s", arch_error(r.ar));
-		goto out;
-	}
-	began = 1;
-	r.man.time = (int64_t)time(NULL);
-	r.man.seq = b->seq;
-	r.man.user = strdup(user);
-	for (i = 0; i < ml.n; i++) {
-		if (ml.v[i].deleted)
-			continue;
-		if (backup_folder(b, &r, &ml.v[i]) < 0)
-			goto out;
-	}
-	if (backup_links(&r, &ml) < 0)
-		goto out;
-	if (cyrus_user_files(&b->cc, &ml, user, &ufiles, &nufiles, r.err, sizeof r.err) < 0)
-		goto out;
-	for (i = 0; i < nufiles; i++)
-		if (backup_user_file(&r, &b->cc, ufiles[i]) < 0)
-			goto out;
-	if (manifest_format(&r.man, &buf, &len) < 0) {
-		snprintf(r.err, sizeof r.err, "%s", r.man.err);
-		goto out;
-	}
-	if (r.added == 0 && same_as_last_run(&r)) {
-		arch_run_abort(r.ar);
-		began = 0;
-		rc = 0;
-		goto out;
-	}
-	if (arch_run_commit(r.ar, buf, len, runname, sizeof runname) < 0) {
-		began = 0;
-		snprintf(r.err, sizeof r.err, "%s", arch_error(r.ar));
-		goto out;
-	}
-	began = 0;
-	b->runs++;
-	rc = 0;
-out:
-	if (rc < 0)
-		agent_error("backup of user '%s' failed, its archive keeps its last complete run: %s",
-		    user, r.err);
-	if (began)
-		arch_run_abort(r.ar);
-	if (r.ar != NULL && arch_close(r.ar) < 0 && rc == 0) {
-		agent_error("archive '%s': cannot close it", archive);
-		rc = -1;
-	}
-	for (i = 0; i < nufiles; i++)
-		free(ufiles[i]);
-	free(ufiles);
-	for (i = 0; i < r.nsha1; i++)
-		free(r.sha1s[i]);
-	free(r.sha1s);
-	manifest_free(&r.man);
-	if (!b->have_all)
-		cyrus_mboxlist_free(&ml);
-	free(buf);
-	free(archive);
-	free(file);
-	return rc;
-}
-
-/* ---- which users ---- */
-
-struct user_set {
-	char **v;
-	size_t n, cap;
-};
-
-static int
-user_set_add(struct user_set *s, const char *u)
-{
-	char **nv = array_grow(s->v, s->n, &s->cap, sizeof *s->v, 64);
-
-	if (nv == NULL)
-		return -1;
-	s->v = nv;
-	s->v[s->n] = strdup(u);
-	if (s->v[s->n] == NULL)
-		return -1;
-	s->n++;
-	return 0;
-}
-
-static void
-user_set_sort_unique(struct user_set *s)
-{
-	s->n = array_sort_unique_strings(s->v, s->n);
-}
-
-static void
-user_set_free(struct user_set *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof *s);
-}
-
-static int
-users_from_paths(const struct cyrus_conf *cc, char **paths, size_t n, struct user_set *s)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char *user = NULL, err[CYRUS_ERR_MAX];
-		int r = cyrus_user_of_path(cc, paths[i], &user, err, sizeof err);
-
-		if (r < 0) {
-			agent_warn("'%s': %s (the path is not archived)", paths[i], err);
-			continue;
-		}
-		if (r == 1 && user_set_add(s, user) < 0) {
-			free(user);
-			return -1;
-		}
-		free(user);
-	}
-	return 0;
-}
-
-/* Every user when the run is full, else those the window's changes touch. */
-static int
-changed_users(struct backup *b, const struct consumer_state *st, struct user_set *s)
-{
-	struct changeset cs;
-	int rc = -1;
-
-	if (st->open_full) {
-		char **users = NULL;
-		size_t n = 0, i;
-
-		if (load_all_mailboxes(b) < 0)
-			return -1;
-		if (cyrus_mboxlist_users(&b->all, &users, &n) < 0) {
-			agent_error("%s", b->all.err);
-			return -1;
-		}
-		rc = 0;
-		for (i = 0; i < n; i++) {
-			if (rc == 0 && user_set_add(s, users[i]) < 0) {
-				agent_error("out of memory");
-				rc = -1;
-			}
-			free(users[i]);
-		}
-		free(users);
-		return rc;
-	}
-	if (changeset_build(&cs, b->a->journal, &b->a->cfg, st->open_after_seq) < 0) {
-		agent_error("the window's changes cannot be read completely: %s", cs.errmsg);
-		goto out;
-	}
-	if (users_from_paths(&b->cc, cs.paths, cs.npaths, s) < 0 ||
-	    users_from_paths(&b->cc, cs.deleted, cs.ndeleted, s) < 0) {
-		agent_error("out of memory");
-		goto out;
-	}
-	rc = 0;
-out:
-	changeset_free(&cs);
-	return rc;
-}
-
-/* Every place Cyrus keeps a user's state must be under a journal root, or
- * its changes could not be known. */
-static int
-check_roots(struct backup *b)
-{
-	const char *dirs[2] = { b->cc.configdirectory, b->cc.sievedir };
-	const char *what[2] = { "configdirectory", "sievedir" };
-	size_t i;
-
-	for (i = 0; i < b->cc.npartitions; i++) {
-		if (config_root_of(&b->a->cfg, b->cc.partitions[i].path) >= 0)
-			continue;
-		agent_error("partition '%s' ('%s') of %s is not under a root of %s: its changes "
-		    "cannot be known", b->cc.partitions[i].name, b->cc.partitions[i].path,
-		    b->cc.file, b->a->cfg.file);
-		return -1;
-	}
-	for (i = 0; i < 2; i++) {
-		if (dirs[i] == NULL || config_root_of(&b->a->cfg, dirs[i]) >= 0)
-			continue;
-		agent_error("'%s' (%s of %s) is not under a root of %s: its changes cannot be known",
-		    dirs[i], what[i], b->cc.file, b->a->cfg.file);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-show_progress(struct backup *b, int final)
+show_progress(struct backup_ui *ui, int final)
 {
 	char line[256];
 
-	if (!b->show_progress)
+	if (!ui->show_progress)
 		return;
-	if (progress_format(&b->progress, final, line, sizeof line))
+	if (progress_format(&ui->progress, final, line, sizeof line))
 		fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
 }
 
+static void
+on_event(void *ctx, const struct cyrus_backup_event *ev)
+{
+	struct backup_ui *ui = ctx;
+
+	switch (ev->kind) {
+	case CYRUS_BACKUP_PATH_SKIPPED:
+		agent_warn("'%s': %s (the path is not archived)", ev->path, ev->error->msg);
+		break;
+	case CYRUS_BACKUP_TAIL_CUT:
+		agent_warn("archive '%s': a torn tail of %lld bytes (an interrupted run) was cut off",
+		    ev->path, (long long)ev->bytes_cut);
+		break;
+	case CYRUS_BACKUP_USER_FAILED:
+		agent_error("backup of user '%s' failed, its archive keeps its last complete run: %s",
+		    ev->user, ev->error->msg);
+		/* FALLTHROUGH */
+	case CYRUS_BACKUP_USER_DONE:
+		ui->progress.done++;
+		ui->progress.bytes = ev->stats->bytes;
+		show_progress(ui, 0);
+		break;
+	}
+}
+
+/* Reads the options; 0, or the exit status of a usage error (printed). */
 static int
 parse_args(int argc, char **argv, const char **imapd, const char **to, const char **consumer,
-    struct user_set *only)
+    struct strvec *only)
 {
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		const char *v;
+		const char *v = NULL, *opt = argv[i];
 
 		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
 			*imapd = v;
@@ -900,100 +73,115 @@ parse_args(int argc, char **argv, const char **imapd, const char **to, const cha
 		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
 			*consumer = v;
 		else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
-			if (user_set_add(only, v) < 0)
+			if (v != NULL && strvec_add(only, v) < 0)
 				return agent_error("out of memory");
 		} else
 			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
+		if (v == NULL)
+			return agent_usage_error("backup", "%s needs a value", opt);
 	}
 	if (*to == NULL)
 		return agent_usage_error("backup", "--to DIR is required");
 	return 0;
 }
 
+/* The consumer's run whose window is backed up. */
+struct window {
+	const char *consumer;
+	char run_id[CONSUMER_RUN_ID_SIZE];
+	const char *why;            /* a full run: why */
+	int64_t seq;                /* the journal seq it ends at */
+	int began;
+};
+
+/* Opens the consumer's run and lists the users its window changed. An open
+ * run is a backup that died (or runs still): it is taken over, which keeps
+ * its commit point; its own commit, if it comes, is refused by our run id.
+ * Returns 0, or -1 (printed). */
+static int
+window_users(struct agent *a, struct cyrus_backup *b, struct window *w, struct strvec *users)
+{
+	struct consumer_begin cb;
+	struct consumer_state st;
+
+	memset(&cb, 0, sizeof cb);
+	cb.replace = 1;
+	if (agent_run_begin(a, w->consumer, a->cfg.sync_timeout, &cb, &st) < 0)
+		return -1;
+	w->why = cb.full_reason;
+	snprintf(w->run_id, sizeof w->run_id, "%s", consumer_run_id(&st));
+	w->began = 1;
+	w->seq = st.open_seq;
+	if ((st.open_full ? cyrus_backup_all_users(b, users) :
+	    cyrus_backup_window_users(b, a->journal, &a->cfg, st.open_after_seq, users)) < 0) {
+		agent_error("%s", cyrus_backup_error(b)->msg);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cmd_backup(struct agent *a, int argc, char **argv)
 {
-	struct backup b;
-	struct consumer_state st;
-	struct consumer_begin cb;
-	struct user_set users = { 0 }, only = { 0 };
-	const char *imapd = BACKUP_DEFAULT_IMAPD_CONF, *consumer = BACKUP_DEFAULT_CONSUMER, *why = NULL;
-	char run_id[CONSUMER_RUN_ID_SIZE] = "";
-	size_t i;
-	int rc = EXIT_ERROR, pr, began = 0;
+	struct cyrus_backup_opts opts;
+	struct cyrus_backup *b = NULL;
+	const struct cyrus_backup_stats *stats;
+	struct backup_ui ui;
+	struct window w;
+	struct strvec users = { 0 };
+	struct chj_error e;
+	int rc = EXIT_ERROR, pr, failed;
 
-	memset(&b, 0, sizeof b);
-	b.a = a;
-	pr = parse_args(argc, argv, &imapd, &b.to, &consumer, &only);
+	memset(&opts, 0, sizeof opts);
+	memset(&ui, 0, sizeof ui);
+	memset(&w, 0, sizeof w);
+	opts.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
+	opts.cb = on_event;
+	opts.ctx = &ui;
+	w.consumer = BACKUP_DEFAULT_CONSUMER;
+	/* named users (--user): each checked whole (pass one still skips what
+	 * is archived); the consumer is neither begun nor committed */
+	pr = parse_args(argc, argv, &opts.imapd_conf, &opts.to, &w.consumer, &users);
 	if (pr != 0)
 		goto out;
-	if (cyrus_conf_load(&b.cc, imapd) < 0) {
-		agent_error("%s", b.cc.err);
+	if (cyrus_backup_open(&b, &opts, &a->cfg, &e) < 0) {
+		agent_error("%s", e.msg);
 		goto out;
 	}
-	if (check_roots(&b) < 0)
+	if (users.n == 0 && window_users(a, b, &w, &users) < 0)
 		goto out;
-	if (mkdir(b.to, 0700) < 0 && errno != EEXIST) {
-		agent_error("cannot create archive directory '%s': %s", b.to, strerror(errno));
+	strvec_sort_unique(&users);
+	ui.show_progress = isatty(STDERR_FILENO);
+	progress_start(&ui.progress, "backup", "users", users.n);
+	failed = cyrus_backup_users(b, &users, w.seq);
+	if (failed < 0) {
+		agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
-	if (only.n > 0) {
-		/* named users: each checked whole (pass one still skips what is
-		 * archived); the consumer is neither begun nor committed */
-		users = only;
-		memset(&only, 0, sizeof only);
-	} else {
-		/* an open run is a backup that died (or runs still): take it
-		 * over, which keeps its commit point; its own commit, if it
-		 * comes, is refused by our run id */
-		memset(&cb, 0, sizeof cb);
-		cb.replace = 1;
-		if (agent_run_begin(a, consumer, a->cfg.sync_timeout, &cb, &st) < 0)
-			goto out;
-		why = cb.full_reason;
-		snprintf(run_id, sizeof run_id, "%s", consumer_run_id(&st));
-		began = 1;
-		b.seq = st.open_seq;
-		if (changed_users(&b, &st, &users) < 0)
-			goto out;
-	}
-	user_set_sort_unique(&users);
-	if (users.n >= BACKUP_BULK_USERS && load_all_mailboxes(&b) < 0)
-		goto out;
-	b.show_progress = isatty(STDERR_FILENO);
-	progress_start(&b.progress, "backup", "users", users.n);
-	for (i = 0; i < users.n; i++) {
-		b.users++;
-		if (backup_user(&b, users.v[i]) < 0)
-			b.users_failed++;
-		b.progress.done++;
-		show_progress(&b, 0);
-	}
-	show_progress(&b, 1);
+	show_progress(&ui, 1);
+	stats = cyrus_backup_stats(b);
 	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
-	    "(%llu bytes) added, %lu users failed%s%s\n", b.users, b.runs, b.folders_changed,
-	    b.messages, (unsigned long long)b.bytes, b.users_failed, why ? "; full run: " : "",
-	    why ? why : "");
-	if (b.users_failed > 0) {
-		if (began)
-			agent_warn("consumer '%s' not committed: its window will be backed up again", consumer);
+	    "(%llu bytes) added, %lu users failed%s%s\n", stats->users, stats->runs,
+	    stats->folders_changed, stats->messages, (unsigned long long)stats->bytes,
+	    stats->users_failed, w.why ? "; full run: " : "", w.why ? w.why : "");
+	if (failed > 0) {
+		if (w.began)
+			agent_warn("consumer '%s' not committed: its window will be backed up again",
+			    w.consumer);
 		goto out;
 	}
 	/* every archive was fsynced by its run's commit: now the window may move */
-	if (began && agent_run_commit(a, consumer, run_id) < 0) {
-		began = 0;
+	if (w.began && agent_run_commit(a, w.consumer, w.run_id) < 0) {
+		w.began = 0;
 		goto out;
 	}
-	began = 0;
+	w.began = 0;
 	rc = EXIT_OK;
 out:
 	/* a run not committed is dropped: the next backup takes its window */
-	if (began)
-		agent_run_abort(a, consumer, run_id);
-	if (b.have_all)
-		cyrus_mboxlist_free(&b.all);
-	cyrus_conf_free(&b.cc);
-	user_set_free(&users);
-	user_set_free(&only);
+	if (w.began)
+		agent_run_abort(a, w.consumer, w.run_id);
+	cyrus_backup_free(b);
+	strvec_free(&users);
 	return pr != 0 ? pr : rc;
 }

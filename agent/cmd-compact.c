@@ -1,498 +1,48 @@
-/* cmd-compact.c: `chjournal compact ARCHIVE...`: rewrites an archive keeping
- * only what a retained run needs. Retained: the last run of each UTC day of
- * the last --keep-days days (default 30) and always the newest run. Live:
- * each retained run's manifest, the newest copy at or before it of every
- * folder meta file, link and per-user file it names, and every message a
- * retained index copy references. An archive is rewritten when its live
- * share falls below a threshold of 80% that rises one point per week since
- * its last compaction (recorded in ARCHIVE's ".compacted" file beside it;
- * since its first run when never compacted), or with --force. The rewrite
- * itself (new file, fsync, rename) is arch_compact's. */
-#include <errno.h>
-#include <fcntl.h>
+/* cmd-compact.c: `chjournal compact ARCHIVE... [--keep-days N] [--force]`:
+ * compacts each archive (common/cyrus/retention.h) and says, one line per
+ * archive, what it kept or why it left it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
-#include "atomicfile.h"
-#include "archive/archive.h"
-#include "archive/manifest.h"
-#include "array.h"
-#include "cyrus/cyrus.h"
-
-#define COMPACT_DEFAULT_KEEP_DAYS 30
-#define COMPACT_BASE_THRESHOLD 80       /* percent */
-#define COMPACT_WEEKLY_RISE 1           /* percent per week */
-
-/* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
- * messages (stored once, whichever run), each with its size. A sorted,
- * deduplicated array once marking is done; binary search. */
-struct live_key {
-	char *key;
-	uint64_t size;
-};
-
-struct live {
-	struct live_key *v;
-	size_t n, cap;
-	int sorted;
-};
-
-static int
-live_add(struct live *l, const char *key, uint64_t size)
-{
-	struct live_key *nv = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 1024);
-
-	if (nv == NULL)
-		return -1;
-	l->v = nv;
-	l->v[l->n].key = strdup(key);
-	l->v[l->n].size = size;
-	if (l->v[l->n].key == NULL)
-		return -1;
-	l->n++;
-	l->sorted = 0;
-	return 0;
-}
-
-static int
-key_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct live_key *)a)->key, ((const struct live_key *)b)->key);
-}
-
-/* Sorts and drops duplicates (a copy several retained runs share). */
-static void
-live_finish(struct live *l)
-{
-	size_t i, j = 0;
-
-	array_sort(l->v, l->n, sizeof *l->v, key_cmp);
-	for (i = 0; i < l->n; i++) {
-		if (j > 0 && strcmp(l->v[j - 1].key, l->v[i].key) == 0) {
-			free(l->v[i].key);
-			continue;
-		}
-		l->v[j++] = l->v[i];
-	}
-	l->n = j;
-	l->sorted = 1;
-}
-
-static int
-live_has(struct live *l, const char *key)
-{
-	struct live_key k = { (char *)key, 0 };
-
-	if (!l->sorted)
-		live_finish(l);
-	return bsearch(&k, l->v, l->n, sizeof *l->v, key_cmp) != NULL;
-}
-
-static void
-live_free(struct live *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i].key);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-static int
-live_add_copy(struct live *l, int64_t run, const char *name, uint64_t size)
-{
-	char *key;
-	int rc;
-
-	if (asprintf(&key, "%lld %s", (long long)run, name) < 0)
-		return -1;
-	rc = live_add(l, key, size);
-	free(key);
-	return rc;
-}
-
-static int
-want_cmp(const void *a, const void *b)
-{
-	const struct arch_want *x = a, *y = b;
-
-	if (x->run != y->run)
-		return x->run < y->run ? -1 : 1;
-	return strcmp(x->name, y->name);
-}
-
-struct compact {
-	struct arch *ar;
-	const char *path;
-	struct live live;
-	uint64_t live_bytes;
-	struct arch_want *idx_wants;    /* retained index copies to read */
-	size_t nidx, capidx;
-	char err[1024];
-};
-
-/* Marks the newest copy of name at or before run as live; 0 when none. */
-static int
-mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
-{
-	struct arch_entry e;
-	int got = arch_latest(c->ar, name, run, &e);
-
-	if (got <= 0) {
-		if (got < 0)
-			snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
-		return got;
-	}
-	if (live_add_copy(&c->live, e.run, e.name, e.size) < 0)
-		goto oom;
-	if (want_index) {
-		if (c->nidx == c->capidx) {
-			size_t cap = c->capidx ? c->capidx * 2 : 64;
-			void *p = realloc(c->idx_wants, cap * sizeof *c->idx_wants);
-
-			if (p == NULL)
-				goto oom;
-			c->idx_wants = p;
-			c->capidx = cap;
-		}
-		c->idx_wants[c->nidx].run = e.run;
-		c->idx_wants[c->nidx].name = strdup(e.name);
-		c->idx_wants[c->nidx].ctx = NULL;
-		if (c->idx_wants[c->nidx].name == NULL)
-			goto oom;
-		c->nidx++;
-	}
-	arch_entry_free(&e);
-	return 1;
-oom:
-	arch_entry_free(&e);
-	snprintf(c->err, sizeof c->err, "out of memory");
-	return -1;
-}
-
-/* Marks what run needs: its manifest, folder meta, links, user files. */
-static int
-mark_run(struct compact *c, const struct arch_run *run)
-{
-	struct manifest m;
-	struct arch_entry *links = NULL;
-	char *buf = NULL, name[1024];
-	size_t len = 0, i, k, nlinks = 0;
-	int rc = -1;
-
-	manifest_init(&m);
-	snprintf(name, sizeof name, ARCH_RUNS "%s", run->name);
-	if (live_add_copy(&c->live, run->id, name, 0) < 0)
-		goto out;
-	if (arch_read_manifest(c->ar, run->id, &buf, &len) < 0) {
-		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
-		goto out;
-	}
-	if (manifest_parse(&m, buf, len) < 0) {
-		snprintf(c->err, sizeof c->err, "run %s: %s", run->name, m.err);
-		goto out;
-	}
-	for (i = 0; i < m.nfolders; i++)
-		for (k = 0; k < CYRUS_NMETA; k++) {
-			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, cyrus_meta_names[k]);
-			if (mark_latest(c, name, run->id,
-			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE) < 0)
-				goto out;
-		}
-	for (i = 0; i < m.nfiles; i++)
-		if (mark_latest(c, m.files[i], run->id, 0) < 0)
-			goto out;
-	/* every link as it stood at this run: live ones and tombstones alike */
-	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {
-		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
-		goto out;
-	}
-	for (i = 0; i < nlinks; i++)
-		if (live_add_copy(&c->live, links[i].run, links[i].name, links[i].size) < 0)
-			goto out;
-	rc = 0;
-out:
-	arch_entries_free(links, nlinks);
-	manifest_free(&m);
-	free(buf);
-	return rc;
-}
-
-/* Reads one retained index copy and marks the messages it references. */
-static int
-index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
-{
-	struct compact *c = cbctx;
-	struct cyrus_index x;
-	char *buf = malloc(e->size + 1), chunk[65536];
-	size_t len = 0;
-	ssize_t n;
-	uint32_t i;
-	int rc = -1;
-
-	(void)w;
-	memset(&x, 0, sizeof x);
-	if (buf == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	while ((n = arch_stream_read(s, chunk, sizeof chunk)) > 0) {
-		if (len + (size_t)n > e->size)
-			break;
-		memcpy(buf + len, chunk, (size_t)n);
-		len += (size_t)n;
-	}
-	if (n != 0 || len != e->size) {
-		snprintf(err, errlen, "'%s': cannot read the archived copy", e->name);
-		goto out;
-	}
-	if (cyrus_index_parse(&x, buf, len) < 0) {
-		snprintf(err, errlen, "'%s': %s", e->name, x.err);
-		goto out;
-	}
-	for (i = 0; i < x.num_records; i++) {
-		char name[64], hex[41];
-
-		if (!cyrus_record_has_file(&x.records[i]))
-			continue;
-		cyrus_guid_hex(x.records[i].guid, hex);
-		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
-		if (live_add(&c->live, name, 0) < 0) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	cyrus_index_free(&x);
-	free(buf);
-	return rc;
-}
-
-/* The decider arch_compact asks about every entry. */
-static int
-keep_entry(void *ctx, const struct arch_entry *e)
-{
-	struct compact *c = ctx;
-	char key[1100];
-
-	if (strncmp(e->name, ARCH_FILES, strlen(ARCH_FILES)) == 0)
-		return live_has(&c->live, e->name);
-	snprintf(key, sizeof key, "%lld %s", (long long)e->run, e->name);
-	return live_has(&c->live, key);
-}
-
-/* Retained runs: the newest of each UTC day within keep_days of now, and
- * the newest run. Fills keep (ids ascending). */
-static size_t
-retained_runs(const struct arch_run *runs, size_t n, unsigned keep_days, int64_t now, int64_t *keep)
-{
-	size_t i, nk = 0;
-	int64_t horizon = now - (int64_t)keep_days * 86400;
-
-	for (i = 0; i < n; i++) {
-		int last = i + 1 == n;
-		int last_of_day = last || runs[i + 1].time / 86400 != runs[i].time / 86400;
-
-		if (last || (last_of_day && runs[i].time >= horizon))
-			keep[nk++] = runs[i].id;
-	}
-	return nk;
-}
-
-static int
-run_is_kept(const int64_t *keep, size_t nk, int64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < nk; i++)
-		if (keep[i] == id)
-			return 1;
-	return 0;
-}
-
-static char *
-stamp_path(const char *archive)
-{
-	char *p;
-
-	return asprintf(&p, "%s.compacted", archive) < 0 ? NULL : p;
-}
-
-/* When the archive was last compacted: its stamp, else its first run. */
-static int64_t
-last_compaction(const char *archive, const struct arch_run *runs, size_t n)
-{
-	char *p = stamp_path(archive);
-	FILE *f = p ? fopen(p, "r") : NULL;
-	long long t = 0;
-
-	free(p);
-	if (f != NULL) {
-		if (fscanf(f, "%lld", &t) != 1)
-			t = 0;
-		fclose(f);
-	}
-	if (t <= 0 && n > 0)
-		t = runs[0].time;
-	return t;
-}
-
-static int
-write_stamp(const char *archive, int64_t t)
-{
-	struct chj_error e;
-	char *p = stamp_path(archive);
-	char line[32];
-	int len = snprintf(line, sizeof line, "%lld\n", (long long)t), rc;
-
-	if (p == NULL)
-		return -1;
-	/* a crash leaves the last stamp or this one, never a truncated file */
-	rc = atomicfile_write(p, line, (size_t)len, 0600, &e);
-	free(p);
-	return rc;
-}
-
-static void
-compact_free(struct compact *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nidx; i++)
-		free((char *)c->idx_wants[i].name);
-	free(c->idx_wants);
-	live_free(&c->live);
-	if (c->ar != NULL)
-		arch_close(c->ar);
-}
-
-/* Sums the bytes of the live copies: meta, links, user files, and every
- * live message (sized from the sidecar). */
-static int
-count_live_bytes(struct compact *c)
-{
-	struct arch_entry *v = NULL;
-	size_t n = 0, i;
-
-	live_finish(&c->live);
-	for (i = 0; i < c->live.n; i++)
-		c->live_bytes += c->live.v[i].size;
-	if (arch_list(c->ar, ARCH_FILES, 0, &v, &n) < 0) {
-		snprintf(c->err, sizeof c->err, "%s", arch_error(c->ar));
-		return -1;
-	}
-	for (i = 0; i < n; i++)
-		if (live_has(&c->live, v[i].name))
-			c->live_bytes += v[i].size;
-	arch_entries_free(v, n);
-	return 0;
-}
+#include "cyrus/retention.h"
 
 /* Compacts one archive. Returns 0 (done or not due), -1 (error printed). */
 static int
 compact_one(const char *path, unsigned keep_days, int force)
 {
-	struct compact c;
-	struct arch_run *runs = NULL;
-	int64_t *keep = NULL, now = (int64_t)time(NULL), since;
-	uint64_t total = 0;
-	size_t n = 0, nk, i;
-	char err[ARCH_ERR_MAX];
-	unsigned threshold, share;
-	int rc = -1;
+	struct cyrus_compact_result res;
+	struct chj_error e;
 
-	memset(&c, 0, sizeof c);
-	c.path = path;
-	if (arch_open(&c.ar, path, ARCH_READ, err, sizeof err) < 0) {
-		agent_error("%s", err);
+	if (cyrus_compact(path, keep_days, force, (int64_t)time(NULL), &res, &e) < 0) {
+		agent_error("%s", e.msg);
 		return -1;
 	}
-	if (arch_runs(c.ar, &runs, &n) < 0) {
-		agent_error("%s", arch_error(c.ar));
-		goto out;
-	}
-	if (n == 0) {
+	switch (res.outcome) {
+	case CYRUS_COMPACT_EMPTY:
 		printf("%s: no complete run, nothing to compact\n", path);
-		rc = 0;
-		goto out;
-	}
-	keep = calloc(n, sizeof *keep);
-	if (keep == NULL) {
-		agent_error("out of memory");
-		goto out;
-	}
-	nk = retained_runs(runs, n, keep_days, now, keep);
-	for (i = 0; i < n; i++) {
-		total += (uint64_t)runs[i].bytes;
-		if (!run_is_kept(keep, nk, runs[i].id))
-			continue;
-		if (mark_run(&c, &runs[i]) < 0) {
-			agent_error("%s: %s", path, c.err);
-			goto out;
-		}
-	}
-	/* retained runs share the copy of an unchanged folder's index: read it once */
-	if (c.nidx > 1) {
-		size_t j = 0;
-
-		qsort(c.idx_wants, c.nidx, sizeof *c.idx_wants, want_cmp);
-		for (i = 0; i < c.nidx; i++) {
-			if (j > 0 && want_cmp(&c.idx_wants[j - 1], &c.idx_wants[i]) == 0)
-				free((char *)c.idx_wants[i].name);
-			else
-				c.idx_wants[j++] = c.idx_wants[i];
-		}
-		c.nidx = j;
-	}
-	if (arch_fetch(c.ar, c.idx_wants, c.nidx, index_cb, &c) < 0) {
-		agent_error("%s: %s", path, arch_error(c.ar));
-		goto out;
-	}
-	if (count_live_bytes(&c) < 0) {
-		agent_error("%s: %s", path, c.err);
-		goto out;
-	}
-	since = last_compaction(path, runs, n);
-	threshold = COMPACT_BASE_THRESHOLD +
-	    (unsigned)((now > since ? now - since : 0) / (7 * 86400)) * COMPACT_WEEKLY_RISE;
-	if (threshold > 100)
-		threshold = 100;
-	share = total > 0 ? (unsigned)(c.live_bytes * 100 / total) : 100;
-	if (!force && share >= threshold) {
+		break;
+	case CYRUS_COMPACT_NOT_DUE:
 		printf("%s: live share %u%% >= threshold %u%%: not compacted (%zu of %zu runs retained)\n",
-		    path, share, threshold, nk, n);
-		rc = 0;
-		goto out;
+		    path, res.share, res.threshold, res.kept, res.runs);
+		break;
+	case CYRUS_COMPACT_DONE:
+		if (res.stamp_failed)
+			agent_warn("%s: cannot record the compaction time: %s", path, res.stamp_error.msg);
+		printf("%s: compacted: %zu of %zu runs retained, live share was %u%% (threshold %u%%), "
+		    "%llu of %llu bytes kept\n", path, res.kept, res.runs, res.share, res.threshold,
+		    (unsigned long long)res.live_bytes, (unsigned long long)res.total_bytes);
+		break;
 	}
-	if (arch_compact(path, keep, nk, keep_entry, &c, err, sizeof err) < 0) {
-		agent_error("%s: compaction failed, the archive is unchanged: %s", path, err);
-		goto out;
-	}
-	if (write_stamp(path, now) < 0)
-		agent_warn("%s: cannot record the compaction time: %s", path, strerror(errno));
-	printf("%s: compacted: %zu of %zu runs retained, live share was %u%% (threshold %u%%), "
-	    "%llu of %llu bytes kept\n", path, nk, n, share, threshold,
-	    (unsigned long long)c.live_bytes, (unsigned long long)total);
-	rc = 0;
-out:
-	free(keep);
-	free(runs);
-	compact_free(&c);
-	return rc;
+	return 0;
 }
 
 int
 cmd_compact(struct agent *a, int argc, char **argv)
 {
-	unsigned keep_days = COMPACT_DEFAULT_KEEP_DAYS;
+	unsigned keep_days = CYRUS_RETAIN_DAYS;
 	int force = 0, i, failed = 0, narchives = 0;
 
 	(void)a;
@@ -501,8 +51,11 @@ cmd_compact(struct agent *a, int argc, char **argv)
 
 		if (agent_opt_value(argc, argv, &i, "--keep-days", &v)) {
 			char *end;
-			unsigned long d = strtoul(v, &end, 10);
+			unsigned long d;
 
+			if (v == NULL)
+				return agent_usage_error("compact", "--keep-days needs a number of days");
+			d = strtoul(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || d == 0 || d > 36500)
 				return agent_usage_error("compact", "--keep-days '%s': expected 1 to 36500", v);
 			keep_days = (unsigned)d;

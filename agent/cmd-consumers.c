@@ -23,15 +23,19 @@ cmd_consumers(struct agent *a, int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		struct consumer_state st;
-		char t1[32], t2[32];
+		char t1[32], t2[32], t3[32];
 
 		if (consumer_load(&cs, names[i], &st) != 0) {
 			agent_error("%s", cs.errmsg);
 			rc = EXIT_ERROR;
 			continue;
 		}
-		printf("%s\tcommitted=%s\tseq=%" PRId64 "\topen=%s", names[i],
+		/* committed_begin: the begin the last commit recorded (the next
+		 * window starts there); committed_at: when that commit was made */
+		printf("%s\tcommitted_begin=%s\tcommitted_at=%s\tseq=%" PRId64 "\topen=%s", names[i],
 		    st.has_committed ? agent_time_str(st.committed_time, t1, sizeof t1) : "never",
+		    !st.has_committed ? "never" : st.commit_time > 0 ?
+		    agent_time_str(st.commit_time, t3, sizeof t3) : "unknown",
 		    st.committed_seq,
 		    st.has_open ? agent_time_str(st.open_time, t2, sizeof t2) : "no");
 		/* a field added at the end, and only for an open run, so that the

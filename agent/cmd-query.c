@@ -45,7 +45,7 @@ static int
 change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
 {
 	struct query_ctx *q = ctx;
-	char what[128];
+	char what[128], ts[32];
 
 	if (q->since_time >= 0 && time < q->since_time)
 		return 0;
@@ -57,7 +57,7 @@ change_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags
 		fputs("}\n", stdout);
 		return 0;
 	}
-	printf("%" PRId64 "\t%" PRId64 "\t%s\t", seq, time, what);
+	printf("%" PRId64 "\t%s\t%s\t", seq, agent_utc_str(time, ts, sizeof ts), what);
 	print_path_field(q, path);
 	putchar(q->nul ? '\0' : '\n');
 	return 0;
@@ -67,6 +67,7 @@ static int
 rescan_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since, const char *reason)
 {
 	struct query_ctx *q = ctx;
+	char ts[32], ss[32];
 
 	if (q->since_time >= 0 && time < q->since_time)
 		return 0;
@@ -78,7 +79,8 @@ rescan_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since,
 		fputs("}\n", stdout);
 		return 0;
 	}
-	printf("%" PRId64 "\t%" PRId64 "\trescan(since=%" PRId64 ",%s)\t", seq, time, since, reason);
+	printf("%" PRId64 "\t%s\trescan(since=%s,%s)\t", seq, agent_utc_str(time, ts, sizeof ts),
+	    agent_utc_str(since, ss, sizeof ss), reason);
 	print_path_field(q, path);
 	putchar(q->nul ? '\0' : '\n');
 	return 0;
@@ -101,11 +103,9 @@ cmd_query(struct agent *a, int argc, char **argv)
 			q.nul = 1;
 		} else if (agent_opt_value(argc, argv, &i, "--since", &v)) {
 			if (v == NULL)
-				return agent_usage_error("query", "--since needs SEQ or @UNIXTIME");
-			if (v[0] == '@') {
-				errno = 0;
-				q.since_time = strtoll(v + 1, &end, 10);
-				if (*end != '\0' || end == v + 1 || q.since_time < 0 || errno == ERANGE)
+				return agent_usage_error("query", "--since needs SEQ, TIME or @UNIXTIME");
+			if (v[0] == '@' || strchr(v, '-') != NULL) {
+				if (agent_parse_time(v, &q.since_time) < 0)
 					return agent_usage_error("query", "bad --since '%s'", v);
 			} else {
 				errno = 0;

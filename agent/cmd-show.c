@@ -10,54 +10,7 @@
 
 #include "agent.h"
 #include "archive/archive.h"
-
-/* Parses TIME: YYYY-mm-ddTHH:MM:SSZ, YYYYmmddTHHMMSSZ or YYYY-mm-dd (UTC). */
-static int
-parse_time(const char *s, int64_t *t)
-{
-	static const char *fmts[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ", "%Y-%m-%d" };
-	struct tm tm;
-	size_t i;
-	const char *e;
-
-	for (i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
-		memset(&tm, 0, sizeof tm);
-		e = strptime(s, fmts[i], &tm);
-		if (e != NULL && *e == '\0') {
-			*t = (int64_t)timegm(&tm);
-			if (i == 2)
-				*t += 86399;    /* a day: its last run */
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* The run --at names: a run id, a run name, or the last run at or before a time. */
-static int64_t
-pick_run(const struct arch_run *runs, size_t n, const char *at)
-{
-	char *end;
-	long long id = strtoll(at, &end, 10);
-	int64_t t, best = 0;
-	size_t i;
-
-	if (*at != '\0' && *end == '\0') {
-		for (i = 0; i < n; i++)
-			if (runs[i].id == id)
-				return id;
-		return 0;
-	}
-	for (i = 0; i < n; i++)
-		if (strcmp(runs[i].name, at) == 0)
-			return runs[i].id;
-	if (parse_time(at, &t) < 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (runs[i].time <= t)
-			best = runs[i].id;
-	return best;
-}
+#include "archive/runsel.h"
 
 static void
 show_runs(const struct arch_run *runs, size_t n)
@@ -72,8 +25,9 @@ show_runs(const struct arch_run *runs, size_t n)
 }
 
 static int
-show_run(struct arch *ar, const struct arch_run *runs, size_t n, int64_t run)
+show_run(struct arch *ar, const struct arch_run *runs, size_t n, size_t r)
 {
+	int64_t run = runs[r].id;
 	struct arch_entry *all = NULL, *links = NULL;
 	size_t nall = 0, nlinks = 0, i, folders = 0, messages = 0;
 	int64_t total = 0, live = 0;
@@ -93,8 +47,7 @@ show_run(struct arch *ar, const struct arch_run *runs, size_t n, int64_t run)
 	for (i = 0; i < nlinks; i++)
 		if (links[i].kind == ARCH_KIND_SYMLINK && links[i].target && links[i].target[0] != '\0')
 			folders++;
-	printf("run %" PRId64 " %s %s\n", run, runs[run - 1].name, agent_time_str(runs[run - 1].time, tb,
-	    sizeof tb));
+	printf("run %" PRId64 " %s %s\n", run, runs[r].name, agent_time_str(runs[r].time, tb, sizeof tb));
 	printf("folders %zu\nmessages %zu\nbytes %" PRId64 "\nlive %.1f%%\n", folders, messages, total,
 	    total > 0 ? 100.0 * (double)live / (double)total : 100.0);
 	for (i = 0; i < nlinks; i++)
@@ -108,20 +61,24 @@ show_run(struct arch *ar, const struct arch_run *runs, size_t n, int64_t run)
 int
 cmd_show(struct agent *a, int argc, char **argv)
 {
-	const char *path = NULL, *at = NULL;
+	const char *path = NULL;
 	char err[ARCH_ERR_MAX];
 	struct arch *ar;
 	struct arch_run *runs = NULL;
-	size_t n;
-	int64_t run;
+	struct runsel sel = { .kind = RUNSEL_NEWEST };
+	struct chj_error e;
+	size_t n, r;
 	int i, rc;
 
 	(void)a;
 	for (i = 1; i < argc; i++) {
-		if (agent_opt_value(argc, argv, &i, "--at", &at)) {
-			if (at == NULL)
-				return agent_usage_error("show", "--at needs a time or a run");
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+		int o = agent_opt_at("show", argc, argv, &i, &sel);
+
+		if (o < 0)
+			return EXIT_USAGE;
+		if (o > 0)
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			return agent_usage_error("show", "unknown option '%s'", argv[i]);
 		} else if (path == NULL) {
 			path = argv[i];
@@ -147,19 +104,15 @@ cmd_show(struct agent *a, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (at == NULL) {
+	if (sel.kind == RUNSEL_NEWEST) {
 		show_runs(runs, n);
 		rc = EXIT_OK;
 		goto out;
 	}
-	run = pick_run(runs, n, at);
-	if (run < 0)
-		rc = agent_usage_error("show", "bad --at '%s': a run number, a run name or a UTC time "
-		    "(YYYY-mm-ddTHH:MM:SSZ)", at);
-	else if (run == 0)
-		rc = agent_error("archive '%s' has no run at '%s'", path, at);
+	if (runsel_pick(&sel, runs, n, path, &r, &e) < 0)
+		rc = agent_error("%s", e.msg);
 	else
-		rc = show_run(ar, runs, n, run);
+		rc = show_run(ar, runs, n, r);
 out:
 	free(runs);
 	arch_close(ar);

@@ -99,7 +99,7 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 {
 	struct consumer_state st;
 	int64_t behind = -1, rescans = -1;
-	char t1[32], t2[32];
+	char t1[32], t2[32], t3[32];
 	int on_this;
 
 	if (consumer_load(cs, name, &st) != 0) {
@@ -126,11 +126,12 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	if (!st.has_committed)
 		printf("never committed (next run full)");
 	else if (!on_this)
-		printf("last commit %s on another journal (next run full)",
+		printf("committed at %s on another journal (next run full)",
 		    agent_time_str(st.commit_time, t1, sizeof t1));
 	else
-		printf("last commit %s (seq %" PRId64 "), %" PRId64 " rows behind",
-		    agent_time_str(st.commit_time, t1, sizeof t1), st.committed_seq, behind);
+		printf("committed at %s (up to its begin at %s, seq %" PRId64 "), %" PRId64
+		    " rows behind", agent_time_str(st.commit_time, t1, sizeof t1),
+		    agent_time_str(st.committed_time, t3, sizeof t3), st.committed_seq, behind);
 	if (on_this && rescans > 0)
 		printf(", %" PRId64 " rescanned subtree(s) (directories to reconcile)", rescans);
 	if (st.has_open)

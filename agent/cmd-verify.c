@@ -1,212 +1,39 @@
 /* cmd-verify.c: `chjournal verify ARCHIVE...`: checks each archive alone
- * (gzip CRCs, tar framing, files/<sha1> contents, entry names, the sidecar),
- * parses every stored cyrus.index and cyrus.expunge and checks that each
- * message they reference is stored, and names every problem on stderr, one
- * line each. */
+ * (common/cyrus/verify.h) and names every problem on stderr, one line each;
+ * a good archive is "ARCHIVE: ok" on stdout. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "agent.h"
-#include "archive/archive.h"
-#include "cyrus/cyrus.h"
-
-/* A message a stored index references, and the index copy that does. */
-struct guid_ref {
-	char name[48];              /* files/<sha1> */
-	char *from;                 /* "folders/UID/cyrus.index" */
-};
-
-struct verify_ctx {
-	const char *path;
-	long problems;
-	struct guid_ref *refs;
-	size_t nrefs, caprefs;
-	int oom;
-};
+#include "cyrus/verify.h"
 
 static void
-verify_problem(void *ctx, const char *msg)
+say(void *ctx, int problem, const char *msg)
 {
-	struct verify_ctx *v = ctx;
-
-	if (strncmp(msg, "note: ", 6) != 0)
-		v->problems++;
-	agent_warn("%s: %s", v->path, msg);
-}
-
-static int
-ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int
-add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
-{
-	struct guid_ref *r;
-	char hex[41];
-
-	if (v->nrefs == v->caprefs) {
-		size_t cap = v->caprefs ? v->caprefs * 2 : 1024;
-		void *np = realloc(v->refs, cap * sizeof *v->refs);
-
-		if (np == NULL)
-			return -1;
-		v->refs = np;
-		v->caprefs = cap;
-	}
-	r = &v->refs[v->nrefs];
-	cyrus_guid_hex(guid, hex);
-	snprintf(r->name, sizeof r->name, ARCH_FILES "%s", hex);
-	if (asprintf(&r->from, "%s", e->name) < 0)
-		return -1;
-	v->nrefs++;
-	return 0;
-}
-
-/* Called by arch_verify for each folders/ entry: a stored index must parse,
- * and every message it references is remembered for the check after. */
-static int
-verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len)
-{
-	struct verify_ctx *v = ctx;
-	struct cyrus_index x;
-	static const uint8_t zero[20];
-	uint32_t i;
-
-	if (!ends_with(e->name, "/cyrus.index") && !ends_with(e->name, "/cyrus.expunge"))
-		return 0;
-	memset(&x, 0, sizeof x);
-	if (cyrus_index_parse(&x, data, len) < 0) {
-		char msg[CYRUS_ERR_MAX + 256];
-
-		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err);
-		verify_problem(v, msg);
-		cyrus_index_free(&x);
-		return 0;
-	}
-	for (i = 0; i < x.num_records; i++) {
-		if (!cyrus_record_has_file(&x.records[i]) || memcmp(x.records[i].guid, zero, 20) == 0)
-			continue;
-		if (add_ref(v, x.records[i].guid, e) < 0)
-			v->oom = 1;
-	}
-	cyrus_index_free(&x);
-	return 0;
-}
-
-static int
-ref_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct guid_ref *)a)->name, ((const struct guid_ref *)b)->name);
-}
-
-/* Every referenced message must be stored (once per message named). */
-static void
-check_refs(struct verify_ctx *v)
-{
-	struct arch *ar = NULL;
-	char err[ARCH_ERR_MAX];
-	size_t i;
-
-	if (v->nrefs == 0)
-		return;
-	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) < 0) {
-		verify_problem(v, err);
-		return;
-	}
-	qsort(v->refs, v->nrefs, sizeof *v->refs, ref_cmp);
-	for (i = 0; i < v->nrefs; i++) {
-		char msg[1024];
-		int has;
-
-		if (i > 0 && strcmp(v->refs[i - 1].name, v->refs[i].name) == 0)
-			continue;
-		has = arch_has(ar, v->refs[i].name);
-		if (has == 1)
-			continue;
-		snprintf(msg, sizeof msg, "%s references message %s, which the archive %s",
-		    v->refs[i].from, v->refs[i].name + strlen(ARCH_FILES),
-		    has == 0 ? "does not hold" : "cannot be searched for");
-		verify_problem(v, msg);
-	}
-	arch_close(ar);
-}
-
-/* An open rebuilds a missing or stale sidecar (a crash between the rename
- * of a compacted archive and of its sidecar leaves one): it is derived data,
- * so that is a repair, not a problem. The archive itself is never touched.
- * Returns 1 when the sidecar was there and matched the archive (so it may
- * vouch for where the runs end). */
-static int
-repair_sidecar(const char *path)
-{
-	struct arch *ar = NULL;
-	char err[ARCH_ERR_MAX], *idx = arch_sidecar_path(path);
-	struct stat before, after;
-	int had = idx != NULL && stat(idx, &before) == 0, kept;
-
-	if (arch_open(&ar, path, ARCH_READ, err, sizeof err) == 0)
-		arch_close(ar);
-	/* a sidecar the open found stale was rebuilt (a new file): it then
-	 * says only what the archive says, and vouches for nothing */
-	kept = had && stat(idx, &after) == 0 && after.st_ino == before.st_ino &&
-	    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
-	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size;
-	if (idx != NULL && !had && access(idx, F_OK) == 0)
-		agent_warn("%s: sidecar '%s' was missing: rebuilt from the archive", path, idx);
-	else if (had && !kept)
-		agent_warn("%s: sidecar '%s' did not match the archive: rebuilt from it", path, idx);
-	free(idx);
-	return kept;
-}
-
-static void
-verify_ctx_free(struct verify_ctx *v)
-{
-	size_t i;
-
-	for (i = 0; i < v->nrefs; i++)
-		free(v->refs[i].from);
-	free(v->refs);
+	(void)problem;
+	agent_warn("%s: %s", (const char *)ctx, msg);
 }
 
 int
 cmd_verify(struct agent *a, int argc, char **argv)
 {
-	char err[ARCH_ERR_MAX];
-	int i, rc = EXIT_OK, n, had;
+	struct chj_error e;
+	int i, rc = EXIT_OK;
+	long n;
 
 	(void)a;
 	if (argc < 2)
 		return agent_usage_error("verify", "expected one or more archives");
 	for (i = 1; i < argc; i++) {
-		struct verify_ctx v;
-
-		memset(&v, 0, sizeof v);
-		v.path = argv[i];
-		had = repair_sidecar(argv[i]);
-		n = arch_verify_ex(argv[i], had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_problem, verify_index,
-		    &v, err, sizeof err);
-		if (n >= 0 && v.oom)
-			verify_problem(&v, "out of memory collecting the messages indexes reference");
-		if (n >= 0)
-			check_refs(&v);
+		n = cyrus_verify(argv[i], say, argv[i], &e);
 		if (n < 0) {
-			agent_error("%s", err);
+			agent_error("%s", e.msg);
 			rc = EXIT_ERROR;
-		} else if (n > 0 || v.problems > 0) {
-			agent_warn("%s: %ld problem%s", argv[i], v.problems, v.problems == 1 ? "" : "s");
+		} else if (n > 0) {
+			agent_warn("%s: %ld problem%s", argv[i], n, n == 1 ? "" : "s");
 			rc = EXIT_ERROR;
 		} else {
 			printf("%s: ok\n", argv[i]);
 		}
-		verify_ctx_free(&v);
 	}
 	return rc;
 }

@@ -1,4 +1,4 @@
-/* array.c: growing and sorting arrays (see array.h). */
+/* array.c: growing and sorting arrays, arrays of strings (see array.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,4 +61,49 @@ array_sort_unique_strings(char **v, size_t n)
 		v[o++] = v[i];
 	}
 	return o;
+}
+
+int
+strvec_add(struct strvec *sv, const char *s)
+{
+	char **nv = array_grow(sv->v, sv->n, &sv->cap, sizeof *sv->v, 16);
+	char *copy;
+
+	if (nv == NULL)
+		return -1;
+	sv->v = nv;
+	copy = strdup(s);
+	if (copy == NULL)
+		return -1;
+	sv->v[sv->n++] = copy;
+	return 0;
+}
+
+int
+strvec_has(const struct strvec *sv, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+void
+strvec_sort_unique(struct strvec *sv)
+{
+	sv->n = array_sort_unique_strings(sv->v, sv->n);
+}
+
+void
+strvec_free(struct strvec *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = sv->cap = 0;
 }

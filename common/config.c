@@ -2,6 +2,7 @@
  * '#' comments). Every error names the file, the line and the key. */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -210,7 +211,7 @@ static int
 config_set(struct config *c, const char *file, int line, const char *key, const char *v)
 {
 	static const char *single[] = { "journal", "consumers", "backend", "flush_interval_ms",
-		"batch_size", "sync_timeout", "pending_limit", "log_level" };
+		"batch_size", "sync_timeout", "pending_limit", "log_level", "group" };
 	char buf[PATH_MAX];
 	size_t k;
 
@@ -254,6 +255,10 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 			return -1;
 		c->root_missing = nm;
 		nm[c->nroots] = missing;
+		if ((nm = realloc(c->root_lines, (c->nroots + 1) * sizeof *nm)) == NULL)
+			return -1;
+		c->root_lines = nm;
+		nm[c->nroots] = line;
 		return push_string(&c->roots, &c->nroots, buf);
 	}
 	if (strcmp(key, "exclude") == 0) {
@@ -284,6 +289,7 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 		return 0;
 	}
 	if (strcmp(key, "backend") == 0) {
+		c->backend_line = line;
 		if (strcmp(v, "inotify") == 0) {
 			c->backend = CONFIG_BACKEND_INOTIFY;
 			return 0;
@@ -330,6 +336,26 @@ config_set(struct config *c, const char *file, int line, const char *key, const 
 			    file, line, v);
 			return -1;
 		}
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		struct group gr, *res = NULL;
+		char gbuf[16384];
+		int e = getgrnam_r(v, &gr, gbuf, sizeof gbuf, &res);
+
+		if (res == NULL) {
+			if (e != 0 && e != ENOENT && e != ESRCH)
+				config_error(c, "%s:%d: key 'group': cannot look up group '%s': %s", file, line,
+				    v, strerror(e));
+			else
+				config_error(c, "%s:%d: key 'group': no group named '%s'", file, line, v);
+			return -1;
+		}
+		free(c->group);
+		c->group_line = line;
+		if ((c->group = strdup(v)) == NULL)
+			return -1;
+		c->gid = gr.gr_gid;
 		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {
@@ -412,11 +438,25 @@ config_finish(struct config *c, const char *file)
 	return 0;
 }
 
-int
-config_parse(struct config *c, const char *file, const char *text)
+/* One error: with fn, reported (and counted) and the parse goes on; without,
+ * the parse stops. Returns 0 to go on, -1 to stop. */
+static int
+config_report(struct config *c, config_error_fn fn, void *ctx, int *nerr)
+{
+	if (fn == NULL)
+		return -1;
+	fn(ctx, c->errmsg);
+	c->errmsg[0] = '\0';
+	(*nerr)++;
+	return 0;
+}
+
+static int
+config_parse_text(struct config *c, const char *file, const char *text, config_error_fn fn,
+    void *ctx)
 {
 	const char *p = text;
-	int line = 0;
+	int line = 0, nerr = 0;
 	char *copy = NULL;
 
 	memset(c, 0, sizeof *c);
@@ -442,7 +482,9 @@ config_parse(struct config *c, const char *file, const char *text)
 		p += len + (nl ? 1 : 0);
 		if (memchr(copy, '\0', len) != NULL) {
 			config_error(c, "%s:%d: line contains a NUL byte", file, line);
-			goto fail;
+			if (config_report(c, fn, ctx, &nerr) < 0)
+				goto fail;
+			continue;
 		}
 		s = trim(copy);
 		if (*s == '\0' || *s == '#')
@@ -450,23 +492,30 @@ config_parse(struct config *c, const char *file, const char *text)
 		eq = strchr(s, '=');
 		if (eq == NULL) {
 			config_error(c, "%s:%d: expected 'key = value', got '%.60s'", file, line, s);
-			goto fail;
+			if (config_report(c, fn, ctx, &nerr) < 0)
+				goto fail;
+			continue;
 		}
 		*eq = '\0';
 		key = trim(s);
 		val = trim(eq + 1);
 		if (*key == '\0') {
 			config_error(c, "%s:%d: missing key before '='", file, line);
-			goto fail;
+			if (config_report(c, fn, ctx, &nerr) < 0)
+				goto fail;
+			continue;
 		}
 		if (*val == '\0') {
 			config_error(c, "%s:%d: key '%s': missing value", file, line, key);
-			goto fail;
+			if (config_report(c, fn, ctx, &nerr) < 0)
+				goto fail;
+			continue;
 		}
 		if (config_set(c, file, line, key, val) < 0) {
 			if (c->errmsg[0] == '\0')
 				goto nomem;
-			goto fail;
+			if (config_report(c, fn, ctx, &nerr) < 0)
+				goto fail;
 		}
 	}
 	free(copy);
@@ -474,11 +523,18 @@ config_parse(struct config *c, const char *file, const char *text)
 	if (config_finish(c, file) < 0) {
 		if (c->errmsg[0] == '\0')
 			goto nomem;
-		goto fail;
+		if (config_report(c, fn, ctx, &nerr) < 0)
+			goto fail;
+	}
+	if (nerr > 0) {
+		config_free(c);
+		return nerr;
 	}
 	return 0;
 nomem:
 	config_error(c, "%s: out of memory", file);
+	if (fn != NULL)
+		fn(ctx, c->errmsg);
 fail:
 	free(copy);
 	{
@@ -492,14 +548,47 @@ fail:
 }
 
 int
+config_parse(struct config *c, const char *file, const char *text)
+{
+	return config_parse_text(c, file, text, NULL, NULL);
+}
+
+int
 config_load(struct config *c, const char *file)
+{
+	return config_check(c, file, NULL, NULL) == 0 ? 0 : -1;
+}
+
+static int config_read(struct config *c, const char *file, char **textp);
+
+int
+config_check(struct config *c, const char *file, config_error_fn fn, void *ctx)
+{
+	char *text;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	rc = config_read(c, file, &text);
+	if (rc < 0) {
+		if (fn != NULL)
+			fn(ctx, c->errmsg);
+		return -1;
+	}
+	rc = config_parse_text(c, file, text, fn, ctx);
+	free(text);
+	return rc;
+}
+
+/* Reads the whole file into *text (allocated). Returns 0, or -1 with
+ * c->errmsg. */
+static int
+config_read(struct config *c, const char *file, char **textp)
 {
 	FILE *f;
 	char *text;
 	size_t n;
 	struct stat st;
 
-	memset(c, 0, sizeof *c);
 	f = fopen(file, "re");
 	if (f == NULL) {
 		config_error(c, "%s: cannot read configuration: %s", file, strerror(errno));
@@ -542,12 +631,8 @@ config_load(struct config *c, const char *file)
 		config_error(c, "%s:%d: line contains a NUL byte", file, line);
 		return -1;
 	}
-	{
-		int rc = config_parse(c, file, text);
-
-		free(text);
-		return rc;
-	}
+	*textp = text;
+	return 0;
 }
 
 void
@@ -562,6 +647,8 @@ config_free(struct config *c)
 		free(c->roots[i]);
 	free(c->roots);
 	free(c->root_missing);
+	free(c->root_lines);
+	free(c->group);
 	for (i = 0; i < c->nexcludes; i++) {
 		regfree(&c->excludes[i]);
 		free(c->exclude_sources[i]);

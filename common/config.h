@@ -7,6 +7,7 @@
 
 #include <regex.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CONFIG_DEFAULT_FILE "/etc/chjournal.conf"
 #define CONFIG_DEFAULT_JOURNAL "/var/lib/chjournal/journal.db"
@@ -31,6 +32,7 @@ struct config {
 	char **roots;            /* absolute, no trailing slash, not symlinks */
 	size_t nroots;
 	int *root_missing;       /* per root: 0, or the errno saying it is missing */
+	int *root_lines;         /* per root: the line that names it */
 	char **exclude_sources;  /* the regexes as written */
 	regex_t *excludes;
 	size_t nexcludes;
@@ -40,7 +42,10 @@ struct config {
 	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
 	unsigned pending_limit;  /* changes kept in memory while the journal is not writable */
 	enum config_log_level log_level;
+	char *group;             /* group that may read the journal and cursors, or NULL */
+	gid_t gid;               /* its id (when group is not NULL) */
 	int journal_line, consumers_line;   /* where they were set (0: default) */
+	int backend_line, group_line;
 	unsigned seen;                      /* single-valued keys already given */
 	char errmsg[1024];
 };
@@ -55,6 +60,14 @@ int config_load(struct config *c, const char *file);
 
 /* Parses configuration text as if read from file (for tests and -c -). */
 int config_parse(struct config *c, const char *file, const char *text);
+
+/* Reads file as config_load() does, but goes on past an error: calls fn
+ * with each message ("FILE:LINE: key 'K': why", the line skipped) in the
+ * order of the file. Returns the number of errors (0: c is filled, as by
+ * config_load; else c is empty), or -1 when the file cannot be read at all
+ * (fn called with why). For `chjournald -t` and `chjournal check`. */
+typedef void (*config_error_fn)(void *ctx, const char *msg);
+int config_check(struct config *c, const char *file, config_error_fn fn, void *ctx);
 
 /* Frees everything config_load() allocated; c may be reused afterwards. */
 void config_free(struct config *c);

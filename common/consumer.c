@@ -15,6 +15,7 @@
 #include "atomicfile.h"
 #include "consumer.h"
 #include "path.h"
+#include "stateperm.h"
 
 static int
 cerr(struct consumers *cs, const char *fmt, ...)
@@ -50,11 +51,36 @@ consumers_open(struct consumers *cs, const char *dir, int create)
 {
 	memset(cs, 0, sizeof *cs);
 	cs->lock_fd = -1;
+	cs->file_mode = STATEPERM_FILE_PRIVATE;
+	cs->gid = (gid_t)-1;
 	if ((cs->dir = strdup(dir)) == NULL)
 		return cerr(cs, "out of memory");
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return cerr(cs, "cannot create consumers directory '%s': %s", dir, strerror(errno));
 	return 0;
+}
+
+int
+consumers_set_group(struct consumers *cs, gid_t gid, int fix_dir)
+{
+	cs->file_mode = STATEPERM_FILE_SHARED;
+	cs->gid = gid;
+	if (fix_dir && stateperm_share_dir(cs->dir, gid) < 0)
+		return cerr(cs, "cannot give consumers directory '%s' its group: %s", cs->dir,
+		    strerror(errno));
+	return 0;
+}
+
+/* A file just created in the directory: the group and mode of the state. */
+static int
+share_fd(struct consumers *cs, int fd)
+{
+	if (cs->gid == (gid_t)-1)
+		return 0;
+	/* a writer outside the group may not give it the file: private then */
+	if (fchown(fd, (uid_t)-1, cs->gid) < 0)
+		return fchmod(fd, STATEPERM_FILE_PRIVATE);
+	return fchmod(fd, cs->file_mode);
 }
 
 void
@@ -72,10 +98,12 @@ consumers_lock(struct consumers *cs)
 
 	if (p == NULL)
 		return cerr(cs, "out of memory");
-	cs->lock_fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	cs->lock_fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, cs->file_mode);
 	free(p);
 	if (cs->lock_fd < 0)
 		return cerr(cs, "cannot open lock in consumers directory '%s': %s", cs->dir, strerror(errno));
+	/* another user's lock file (a group member's) is left as it is */
+	(void)share_fd(cs, cs->lock_fd);
 	if (flock(cs->lock_fd, LOCK_EX) < 0) {
 		close(cs->lock_fd);
 		cs->lock_fd = -1;
@@ -226,6 +254,23 @@ fail:
 	return -1;
 }
 
+/* Writes len bytes of buf to fd. Returns 0, or -1 with errno. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* The cursor file's text. Returns its length (>= size: truncated). */
 static int
 consumer_state_format(const struct consumer_state *st, char *buf, size_t size)
@@ -268,7 +313,18 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 		return cerr(cs, "consumer '%s': cursor too long", name);
 	if ((p = path_join(cs->dir, name)) == NULL)
 		return cerr(cs, "out of memory");
-	rc = atomicfile_write(p, buf, (size_t)len, 0600, &e);
+	{
+		struct atomicfile af;
+
+		rc = atomicfile_begin(&af, p, cs->file_mode, &e);
+		if (rc == 0 && (share_fd(cs, af.fd) < 0 || write_all(af.fd, buf, (size_t)len) < 0)) {
+			chj_error_set(&e, CHJ_ERR_SYS, errno, "cannot write '%s'", af.tmp);
+			atomicfile_rollback(&af);
+			rc = -1;
+		} else if (rc == 0) {
+			rc = atomicfile_commit(&af, &e);
+		}
+	}
 	free(p);
 	if (rc < 0)
 		return cerr(cs, "cannot write consumer '%s': %s", name, e.msg);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CONSUMER_NAME_MAX 64
 #define CONSUMER_RUN_ID_SIZE 17     /* 16 hex digits and a NUL */
@@ -37,6 +38,8 @@ struct consumer_state {
 struct consumers {
 	char *dir;
 	int lock_fd;
+	mode_t file_mode;        /* of the cursors and the lock file: 0600, or 0640 */
+	gid_t gid;               /* their group, (gid_t)-1: the creator's */
 	char errmsg[1024];
 };
 
@@ -47,6 +50,10 @@ int consumer_name_valid(const char *name);
 /* Prepares a handle on dir (created mode 0700 if create and missing). */
 int consumers_open(struct consumers *cs, const char *dir, int create);
 void consumers_close(struct consumers *cs);
+/* The configuration key `group` (stateperm.h): the cursors and lock file
+ * written from now on become readable by group gid, and with fix_dir the
+ * directory too (a reader leaves it alone). Returns 0 or -1 (cs->errmsg). */
+int consumers_set_group(struct consumers *cs, gid_t gid, int fix_dir);
 /* Serializes agents working on cursors (flock on DIR/.lock). */
 int consumers_lock(struct consumers *cs);
 void consumers_unlock(struct consumers *cs);

@@ -14,6 +14,8 @@ enum chj_code {
 	CHJ_ERR_CORRUPT,       /* a file is not what it should be */
 	CHJ_ERR_REFUSED,       /* refused by a rule (a run that is not the open one, ...) */
 	CHJ_ERR_JOURNAL,       /* the journal (SQLite) failed */
+	CHJ_ERR_ARCHIVE,       /* an archive or its sidecar could not be read or written */
+	CHJ_ERR_INVALID,       /* an argument is malformed (a bad --at): a usage error */
 };
 
 struct chj_error {

@@ -153,6 +153,19 @@ create_db_file(struct journal *j, const char *file)
 
 	if (path_mkdir_parent(file) < 0)
 		return jerr(j, "cannot create directory: %s", strerror(errno));
+	/* a -wal or -shm without its database belongs to a journal that is gone
+	 * (deleted, or replaced by a copy): SQLite would replay that journal's
+	 * pages into the new one. A connection still open on them keeps its own. */
+	{
+		static const char *const sfx[] = { "-wal", "-shm" };
+		char side[4096];
+		size_t i;
+
+		for (i = 0; i < 2; i++)
+			if (snprintf(side, sizeof side, "%s%s", file, sfx[i]) < (int)sizeof side &&
+			    unlink(side) < 0 && errno != ENOENT)
+				return jerr(j, "cannot remove the stale '%s': %s", side, strerror(errno));
+	}
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return jerr(j, "cannot create: %s", strerror(errno));
@@ -361,9 +374,21 @@ journal_open(struct journal *j, const char *file, int flags)
 	/* only now that the database is known to be ours: WAL for concurrent
 	 * readers (persistent), FULL so a power loss cannot drop a flushed batch */
 	if (!(flags & JOURNAL_READONLY)) {
+		int persist = 1;
+
 		if (exec_sql(j, "PRAGMA journal_mode=WAL") < 0 ||
 		    exec_sql(j, "PRAGMA synchronous=FULL") < 0)
 			return -1;
+		/* The -wal and -shm outlive the last connection: a reader that may
+		 * not create them (a member of the configured `group`, stateperm.h)
+		 * can then read the journal while no daemon runs. The last one to
+		 * close cuts the -wal to 0 bytes (journal_size_limit), so that no
+		 * page of it is left to be replayed into a copy of the journal put
+		 * back alone; while in use it is cut back to 16 MiB after each
+		 * checkpoint that restarts it. */
+		if (sqlite3_file_control(j->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist) != SQLITE_OK ||
+		    exec_sql(j, "PRAGMA journal_size_limit=16777216") < 0)
+			return jerr(j, "cannot keep the WAL between connections");
 	}
 	return 0;
 }

@@ -28,6 +28,10 @@
 #define JF_DIR      0x40u  /* the path was a directory when the event came */
 #define JF_MOVED_OUT 0x80u /* renamed away (with JF_DELETED): a directory took
                             * its entries along, none of them journaled */
+/* What a path shows was replaced (a file system mounted or unmounted on it):
+ * its old entries are gone (--deleted: removed with what was below), its new
+ * ones all count as new (listed whole). */
+#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
 
 /* journal_open() flags */
 #define JOURNAL_CREATE   0x1  /* create the database and schema if missing */

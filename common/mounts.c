@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -274,9 +275,51 @@ has_line(const char *text, const char *line, size_t len)
 	return 0;
 }
 
-/* Calls fn for each line of a not in b, with the path it changes. */
+/* Returns 1 when line (a state line, up to its newline) names a mount that
+ * b shows at another place: same device, file system root and type. */
 static int
-diff_one_way(const char *root, const char *a, const char *b, mount_change_fn fn, void *ctx)
+mounted_elsewhere(const char *b, const char *line, size_t len)
+{
+	const char *tail = memchr(line, '\t', len), *p = b;
+	size_t tl;
+
+	if (tail == NULL)
+		return 0;
+	tl = len - (size_t)(tail - line);
+	while (*p != '\0') {
+		const char *e = strchr(p, '\n'), *t;
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if ((t = memchr(p, '\t', l)) != NULL && l - (size_t)(t - p) == tl &&
+		    memcmp(t, tail, tl) == 0)
+			return 1;
+		p += l + (e != NULL);
+	}
+	return 0;
+}
+
+/* Returns 1 when the directory holding path exists. */
+static int
+parent_exists(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	struct stat st;
+	int ok;
+
+	if (dir == NULL)
+		return 1;
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
+		*slash = '\0';
+	ok = lstat(dir, &st) == 0 || errno != ENOENT;
+	free(dir);
+	return ok;
+}
+
+/* Calls fn for each line of a not in b, with the path it changes (unmounts:
+ * with gone, a is before). */
+static int
+diff_one_way(const char *root, const char *a, const char *b, int gone, mount_change_fn fn,
+    void *ctx)
 {
 	const char *p = a;
 	int calls = 0;
@@ -292,8 +335,13 @@ diff_one_way(const char *root, const char *a, const char *b, mount_change_fn fn,
 			if (point == NULL)
 				return -1;
 			path_unescape_octal(point);
-			/* a change of the mount holding the root: the root itself */
-			rc = fn(ctx, path_is_under(point, root) ? point : root);
+			/* a change of the mount holding the root: the root itself;
+			 * a mount gone from a place that is gone: the root too */
+			if (!path_is_under(point, root) ||
+			    (gone && !mounted_elsewhere(b, p, l) && !parent_exists(point)))
+				rc = fn(ctx, root);
+			else
+				rc = fn(ctx, point);
 			free(point);
 			if (rc < 0)
 				return -1;
@@ -310,9 +358,9 @@ mount_state_diff(const char *root, const char *before, const char *after,
 {
 	int a, b;
 
-	if ((a = diff_one_way(root, before ? before : "", after ? after : "", fn, ctx)) < 0)
+	if ((a = diff_one_way(root, before ? before : "", after ? after : "", 1, fn, ctx)) < 0)
 		return -1;
-	if ((b = diff_one_way(root, after ? after : "", before ? before : "", fn, ctx)) < 0)
+	if ((b = diff_one_way(root, after ? after : "", before ? before : "", 0, fn, ctx)) < 0)
 		return -1;
 	return a + b;
 }

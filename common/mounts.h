@@ -43,7 +43,11 @@ char *mount_table_state(const struct mount_table *t, const char *root);
 
 /* Compares two states of one root: calls fn with each path at or below root
  * whose mount changed (mounted, unmounted, replaced); a change of the mount
- * holding root itself gives root. Returns the number of calls (fn's -1
+ * holding root itself gives root. A mount gone (in no place of after) whose
+ * mount point's parent directory is gone too was last where nobody looked:
+ * a directory above it was renamed or removed since before was read (the
+ * kernel does not signal that), so where the files it covered are now is
+ * unknown, and root is given for it. Returns the number of calls (fn's -1
  * stops and is returned). */
 typedef int (*mount_change_fn)(void *ctx, const char *path);
 int mount_state_diff(const char *root, const char *before, const char *after,

@@ -232,7 +232,9 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	if (fdd < 0)
 		return proc_read_errno(errno);
 	if ((d = fdopendir(fdd)) == NULL) {
-		int err = errno;     /* its fstat: the process may have exited */
+		/* fdopendir() fstat()s the directory: ENOENT when the process
+		 * has exited since the openat() (not out of memory) */
+		int err = errno;
 
 		close(fdd);
 		return proc_read_errno(err);

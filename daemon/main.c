@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,9 +28,12 @@
 #include "livestatus.h"
 #include "log.h"
 #include "mountwatch.h"
+#include "nfsexport.h"
 #include "path.h"
 #include "pending.h"
+#include "selfcheck.h"
 #include "statebuf.h"
+#include "stateperm.h"
 #include "watch.h"
 
 #define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
@@ -60,6 +62,7 @@ struct daemon {
 	unsigned long rescans_recorded;  /* every rescan record, whatever its cause */
 	int flush_failing;
 	int journal_lost;               /* removed, and not made again yet */
+	int mounts_dirty;               /* a directory moved: mounts may have moved with it */
 	int lock_lost;                  /* its lock file removed, not taken again yet */
 	char *unwatched_roots;          /* as last written to meta (NULL: not yet) */
 	int64_t crawl_started_ms;       /* monotonic; 0 once "ready" is logged */
@@ -68,6 +71,7 @@ struct daemon {
 	ino_t journal_ino;
 	char exe[PATH_MAX];             /* the program file, executed again by SIGUSR2 */
 	const char *pidfile;            /* NULL: none */
+	const char *logfile;            /* --log-file, NULL: none */
 	int use_syslog;
 };
 
@@ -104,6 +108,10 @@ sink_change(void *ctx, const char *path, unsigned flags)
 {
 	struct daemon *d = ctx;
 
+	/* a directory renamed, moved in or out takes the mounts below it
+	 * along, and the kernel does not signal the mount table for that */
+	if ((flags & JF_DIR) && (flags & (JF_RENAMED | JF_MOVED_OUT)))
+		d->mounts_dirty = 1;
 	if (pending_change(d->pending, path, flags) < 0) {
 		pending_nomem(d);
 		return -1;
@@ -124,11 +132,27 @@ sink_rescan(void *ctx, const char *path, int64_t since, const char *reason)
 	return pending_rescan(d->pending, path, since, reason);
 }
 
+static void check_mounts(struct daemon *d);
+
+/* 1 when the mount table changed since it was last compared (POLLPRI). */
+static int
+mount_table_signalled(struct daemon *d)
+{
+	struct pollfd pfd = { mountwatch_fd(d->mounts), POLLPRI, 0 };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR));
+}
+
 static int
 sink_cookie(void *ctx, const char *name)
 {
 	struct daemon *d = ctx;
 
+	/* a begin is syncing: a mount made before its cookie, or a directory
+	 * moved with a mount below it, must be journaled before the cookie,
+	 * though the events were read before the mount table said so */
+	if (d->mounts != NULL && (d->mounts_dirty || mount_table_signalled(d)))
+		check_mounts(d);
 	return pending_cookie(d->pending, name);
 }
 
@@ -187,11 +211,6 @@ refresh_links(struct daemon *d)
 		linkset_recheck(d->links, now_ms(), 2 * HEARTBEAT_MS, outside_names, d);
 }
 
-/* What a path shows was replaced by a mount or an unmount: its old entries
- * are gone (--deleted: the consumer removes the path with what was below),
- * its new ones all count as new (listed whole). */
-#define JF_REPLACED (JF_DELETED | JF_MOVED_OUT | JF_RENAMED | JF_SUBTREE | JF_DIR)
-
 /* mountwatch callback while running: journaled, and watched again. */
 static int
 mount_changed(void *ctx, const char *path)
@@ -225,41 +244,7 @@ check_mounts(struct daemon *d)
 
 	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, err, sizeof err) < 0)
 		log_error("mount table: %s", err);
-}
-
-/* The kernel NFS server's export table: where its clients write through file
- * handles (open_by_handle_at), which inotify does not hear once the file's
- * name has left the dentry cache. */
-static const char *const nfs_export_tables[] = { "/proc/fs/nfsd/exports", "/var/lib/nfs/etab" };
-
-/* Adds each exported path of one table that is a root, above or below one
- * to text (newline-joined roots). */
-static void
-exported_roots_of(const struct config *cfg, const char *table, char *text, size_t size)
-{
-	char line[8192];
-	size_t i;
-	FILE *f = fopen(table, "re");
-
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof line, f) != NULL) {
-		char *end = line + strcspn(line, " \t\n");
-
-		if (line[0] != '/')
-			continue;        /* comments */
-		*end = '\0';
-		path_unescape_octal(line);
-		for (i = 0; i < cfg->nroots; i++) {
-			if ((path_is_under(cfg->roots[i], line) || path_is_under(line, cfg->roots[i])) &&
-			    !path_list_contains(text, cfg->roots[i]) &&
-			    strlen(text) + strlen(cfg->roots[i]) + 2 < size) {
-				strcat(text, cfg->roots[i]);
-				strcat(text, "\n");
-			}
-		}
-	}
-	fclose(f);
+	d->mounts_dirty = 0;
 }
 
 /* inotify does not hear writes by file handle: roots the kernel NFS server
@@ -273,10 +258,10 @@ check_nfs_exports(struct daemon *d)
 	size_t i;
 
 	if (strcmp(watcher_backend(d->watcher), "inotify") == 0 && test_table != NULL)
-		exported_roots_of(&d->cfg, test_table, text, sizeof text);
+		nfsexport_roots(&d->cfg, test_table, text, sizeof text);
 	else if (strcmp(watcher_backend(d->watcher), "inotify") == 0)
-		for (i = 0; i < sizeof nfs_export_tables / sizeof nfs_export_tables[0]; i++)
-			exported_roots_of(&d->cfg, nfs_export_tables[i], text, sizeof text);
+		for (i = 0; nfsexport_tables[i] != NULL; i++)
+			nfsexport_roots(&d->cfg, nfsexport_tables[i], text, sizeof text);
 	if (text[0] != '\0')
 		log_warning("the kernel NFS server exports these roots (or a directory above or "
 		    "below them): %s inotify does not hear what its clients write once a file's name "
@@ -286,6 +271,7 @@ check_nfs_exports(struct daemon *d)
 }
 
 static int write_static_meta(struct daemon *d);
+static void apply_group(struct daemon *d);
 
 /* Newline-joined list of the roots (only the unwatched ones with
  * only_unwatched), as kept in the journal's meta. */
@@ -346,6 +332,7 @@ check_journal_identity(struct daemon *d, char *why, size_t whylen)
 			close(d->lock_fd);
 			d->lock_fd = fd;
 			d->lock_lost = 0;
+			apply_group(d);
 		}
 	}
 	if (stat(d->cfg.journal, &st) == 0 && st.st_dev == d->journal_dev &&
@@ -370,6 +357,7 @@ check_journal_identity(struct daemon *d, char *why, size_t whylen)
 	free(d->unwatched_roots);
 	d->unwatched_roots = NULL;
 	note_journal_identity(d);
+	apply_group(d);
 	log_info("new journal id %s", journal_id(d->journal));
 	return write_static_meta(d);
 }
@@ -510,6 +498,23 @@ flush(struct daemon *d)
 }
 
 /* ---- start-up and reload ---- */
+
+/* The key `group`: who may read the journal, its status and the cursors
+ * (stateperm.h). A failure is no reason to stop journaling: said, and
+ * retried at the next reload. */
+static void
+apply_group(struct daemon *d)
+{
+	struct chj_error e;
+
+	if (d->cfg.group != NULL)
+		consumers_set_group(&d->consumers, d->cfg.gid, 0);
+	if (stateperm_apply(&d->cfg, &e) < 0)
+		log_error("%s: monitoring by group '%s' may not read the state", e.msg,
+		    d->cfg.group != NULL ? d->cfg.group : "(none)");
+	else if (d->cfg.group != NULL)
+		log_debug("journal, status and cursors readable by group '%s'", d->cfg.group);
+}
 
 /* Records what start-up must: the gap since the last flush (daemon down or
  * crashed) as a rescan of each root, and roots new to this journal as new
@@ -668,6 +673,7 @@ apply_config(struct daemon *d, struct config *nc)
 	config_free(&old);
 	consumers_close(&d->consumers);
 	consumers_open(&d->consumers, d->cfg.consumers, 1);
+	apply_group(d);
 	write_static_meta(d);
 	check_nfs_exports(d);
 	/* records the mount state of the new roots, so their mounts are followed */
@@ -683,6 +689,9 @@ reload(struct daemon *d)
 {
 	struct config nc;
 
+	/* logrotate's postrotate: the old file was moved away */
+	if (log_reopen() < 0)
+		log_error("cannot reopen the log file: %s: logging on to the old one", strerror(errno));
 	log_info("SIGHUP: reloading '%s'", d->config_file);
 	if (load_new_config(d, &nc, "reload") == 0)
 		apply_config(d, &nc);
@@ -799,10 +808,14 @@ restart_argv(struct daemon *d, char **argv, size_t max)
 	argv[n++] = d->exe;
 	argv[n++] = (char *)"-c";
 	argv[n++] = (char *)d->config_file;
-	for (v = 0; v < d->verbosity && n + 5 < max; v++)
+	for (v = 0; v < d->verbosity && n + 7 < max; v++)
 		argv[n++] = (char *)"-v";
 	if (d->use_syslog)
 		argv[n++] = (char *)"--syslog";
+	if (d->logfile != NULL) {
+		argv[n++] = (char *)"--log-file";
+		argv[n++] = (char *)d->logfile;
+	}
 	if (d->pidfile != NULL) {
 		argv[n++] = (char *)"--pidfile";
 		argv[n++] = (char *)d->pidfile;
@@ -997,6 +1010,9 @@ run(struct daemon *d)
 				return -1;
 			}
 		}
+		/* directories moved: where the mounts below them are now */
+		if (d->mounts_dirty && d->mounts != NULL)
+			check_mounts(d);
 		if (watcher_busy(d->watcher)) {
 			watcher_step(d->watcher);
 			if (!watcher_busy(d->watcher) && d->crawl_started_ms != 0)
@@ -1022,14 +1038,64 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chjournald [-c FILE] [-v]... [--syslog] [--daemon --pidfile FILE]\n"
-	    "  -c, --config FILE  configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
-	    "  -v, --verbose      more log detail (repeatable)\n"
-	    "      --syslog       log to syslog instead of stderr\n"
-	    "      --daemon       detach from the terminal (logs go to syslog)\n"
-	    "      --pidfile FILE write the daemon's pid to FILE\n"
-	    "  -h, --help         this help\n"
-	    "      --version      print the version\n");
+	    "usage: chjournald [-c FILE] [-v]... [--syslog | --log-file FILE] [--daemon --pidfile FILE]\n"
+	    "       chjournald [-c FILE] -t [-q]\n"
+	    "  -c, --config FILE   configuration (default $CHJOURNAL_CONF or " CONFIG_DEFAULT_FILE ")\n"
+	    "  -t, --test          check the configuration and the machine, then exit (0: fine,\n"
+	    "                      1: an error that will break the daemon or the backups)\n"
+	    "  -q, --quiet         with -t: print only the warnings and errors\n"
+	    "  -v, --verbose       more log detail (repeatable)\n"
+	    "      --syslog        log to syslog instead of stderr\n"
+	    "      --log-file FILE log to FILE (absolute; appended to, reopened on SIGHUP)\n"
+	    "      --daemon        detach from the terminal (logs go to syslog, or --log-file)\n"
+	    "      --pidfile FILE  write the daemon's pid to FILE\n"
+	    "  -h, --help          this help\n"
+	    "      --version       print the version\n");
+}
+
+struct test_counts {
+	unsigned warnings, errors;
+	int quiet;
+};
+
+static void
+test_line(void *ctx, enum selfcheck_level level, const char *msg)
+{
+	struct test_counts *t = ctx;
+
+	t->warnings += level == SELFCHECK_WARNING;
+	t->errors += level == SELFCHECK_ERROR;
+	if (!t->quiet || level != SELFCHECK_OK)
+		printf("%s: %s\n", selfcheck_level_name(level), msg);
+}
+
+/* -t: the configuration and the machine, one line per finding on stdout
+ * (with quiet, the warnings and errors only); exit 1 on an error. CHJ_TEST_SYSCTL_DIR and CHJ_TEST_NFS_EXPORTS are test
+ * hooks, nothing to configure. */
+static int
+self_test(const char *config_file, int quiet)
+{
+	struct selfcheck_opts o;
+	struct test_counts t = { 0, 0, quiet };
+	struct chj_error e;
+	int worst;
+
+	memset(&o, 0, sizeof o);
+	o.role = SELFCHECK_DAEMON;
+	o.sysctl_dir = getenv("CHJ_TEST_SYSCTL_DIR");
+	o.nfs_table = getenv("CHJ_TEST_NFS_EXPORTS");
+	worst = selfcheck_run(config_file, &o, test_line, &t, &e);
+	if (worst < 0) {
+		fprintf(stderr, "chjournald: %s\n", e.msg);
+		return 1;
+	}
+	if (!quiet || t.errors)
+		printf("chjournald: test of '%s' %s: %u error%s, %u warning%s\n", config_file,
+	    t.errors ? "failed" : "passed", t.errors, t.errors == 1 ? "" : "s", t.warnings,
+	    t.warnings == 1 ? "" : "s");
+	if (fflush(stdout) != 0)
+		return 1;
+	return t.errors ? 1 : 0;
 }
 
 /* The program file SIGUSR2 executes again: the path the daemon was started
@@ -1111,6 +1177,9 @@ main(int argc, char **argv)
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "daemon", no_argument, NULL, 'D' },
 		{ "pidfile", required_argument, NULL, 'P' },
+		{ "log-file", required_argument, NULL, 'L' },
+		{ "test", no_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -1121,8 +1190,8 @@ main(int argc, char **argv)
 	struct statebuf hstate;
 	int have_ho, adopted;
 	char ho_why[1024] = "";
-	const char *pidfile = NULL;
-	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0;
+	const char *pidfile = NULL, *logfile = NULL;
+	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0, test = 0, quiet = 0;
 	size_t i;
 	char err[1024];
 	static char config_real[PATH_MAX];
@@ -1137,13 +1206,16 @@ main(int argc, char **argv)
 	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, ho_why, sizeof ho_why) < 0)
 		have_ho = -1;
 	program_path(argv[0], d.exe, sizeof d.exe);
-	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vhtq", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': d.config_file = optarg; break;
 		case 'v': d.verbosity++; break;
 		case 'S': use_syslog = 1; break;
 		case 'D': detach = 1; break;
 		case 'P': pidfile = optarg; break;
+		case 'L': logfile = optarg; break;
+		case 't': test = 1; break;
+		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -1156,6 +1228,22 @@ main(int argc, char **argv)
 	}
 	if (pidfile != NULL && pidfile[0] != '/') {
 		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
+		return 2;
+	}
+	if (quiet && !test) {
+		fprintf(stderr, "chjournald: -q goes with -t\n");
+		usage(stderr);
+		return 2;
+	}
+	if (test)
+		return self_test(config_choose_file(d.config_file), quiet);
+	if (logfile != NULL && logfile[0] != '/') {
+		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", logfile);
+		return 2;
+	}
+	if (logfile != NULL && use_syslog) {
+		fprintf(stderr, "chjournald: --log-file and --syslog do not go together\n");
+		usage(stderr);
 		return 2;
 	}
 	d.config_file = config_choose_file(d.config_file);
@@ -1192,24 +1280,35 @@ main(int argc, char **argv)
 		fprintf(stderr, "chjournald: %s\n", err);
 		goto out;
 	}
+	/* before detaching: a log file that cannot be written is said here */
+	if (logfile != NULL && log_open_file(logfile) < 0) {
+		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", logfile, strerror(errno));
+		goto out;
+	}
 	if (detach) {
-		use_syslog = 1;
+		if (logfile == NULL)
+			use_syslog = 1;
 		if (daemon(0, 0) < 0) {
 			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
 			goto out;
 		}
 		/* the flock is shared with the child; the pid in it is not */
 		if (daemonlock_write_pid(d.lock_fd) < 0) {
-			syslog(LOG_ERR, "cannot write pid to the lock file: %m");
+			int e = errno;
+
+			log_init(logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
+			log_error("cannot write pid to the lock file: %s", strerror(e));
 			goto out;
 		}
 	}
 	{
 		int lvl = (int)d.cfg.log_level + d.verbosity;
 
-		log_init(use_syslog, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+		log_init(logfile != NULL ? LOG_TARGET_FILE : use_syslog ? LOG_TARGET_SYSLOG :
+		    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
 	}
 	d.use_syslog = use_syslog;
+	d.logfile = logfile;
 	d.pidfile = pidfile;
 	if (have_ho < 0) {
 		log_warning("restart in place: the hand-over cannot be taken (%s): starting afresh, "
@@ -1253,6 +1352,7 @@ main(int argc, char **argv)
 		log_error("%s", d.consumers.errmsg);
 		goto out;
 	}
+	apply_group(&d);
 	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d.cfg.journal,
 	    journal_id(d.journal), d.cfg.nroots, config_backend_name(d.cfg.backend));
 	sink.ctx = &d;
@@ -1275,7 +1375,7 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
-	watcher_show_progress(d.watcher, !use_syslog && isatty(STDERR_FILENO));
+	watcher_show_progress(d.watcher, log_to_stderr() && isatty(STDERR_FILENO));
 	/* only fanotify reports writes outside the roots */
 	if (strcmp(watcher_backend(d.watcher), "fanotify") == 0 && (d.links = linkset_new()) == NULL) {
 		log_error("out of memory");

@@ -44,6 +44,11 @@ void watch_core_overflow(struct watch_core *c);
 /* The same when the backend's own picture is out of step with the file
  * system (why says how). */
 void watch_core_out_of_step(struct watch_core *c, const char *why);
+/* What path (below a root) shows was replaced: a file system unmounted
+ * there, seen by the backend before the mount table says so (or never, when
+ * a directory above it was renamed since the table was read). Journaled as
+ * replaced, and watched again (ops->watch). */
+void watch_core_replaced(struct watch_core *c, const char *path, const char *why);
 /* A file written through a name outside the roots (its own handle). */
 void watch_core_outside_write(struct watch_core *c, const struct watcher_file_id *id);
 /* The time before which every change has been delivered (the last drain). */

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fanprobe.h"
 #include "journal.h"
 #include "log.h"
 #include "mounts.h"
@@ -51,8 +52,8 @@
 #include "watch.h"
 #include "watch-backend.h"
 
-#define FAN_EVENTS (FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB | \
-	FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_ONDIR)
+/* the events every file system is marked for, as fanprobe_root() tries */
+#define FAN_EVENTS FANPROBE_EVENTS
 #define READ_BUFFER_SIZE (256 * 1024)
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
 #define CACHE_MAX 8192               /* handle → path entries (LRU) */
@@ -157,20 +158,7 @@ struct watcher_impl {
 static const char *
 refusal_reason(int err, int at_init)
 {
-	switch (err) {
-	case EPERM:
-		return "operation not permitted (a fanotify file system mark needs CAP_SYS_ADMIN)";
-	case EINVAL:
-	case ENOSYS:
-		return at_init ? "kernel older than 5.9 (no FAN_REPORT_DFID_NAME)" :
-		    "the kernel refuses a file system mark here (kernel older than 5.9?)";
-	case EXDEV:
-	case ENODEV:
-	case EOPNOTSUPP:
-		return "the file system has no fsid or file handles (e.g. a btrfs subvolume, "
-		    "an old tmpfs, FUSE)";
-	}
-	return strerror(err);
+	return fanprobe_refusal(err, at_init);
 }
 
 /* ---- keys and the handle → path cache ---- */

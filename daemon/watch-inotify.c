@@ -129,6 +129,8 @@ struct watcher {
 	struct stashed_move stash[MAX_STASHED_MOVES];
 	size_t nstash;
 	uint32_t displaced;                  /* pushed off its name by a MOVED_TO (exchange) */
+	char **unmounted;                    /* paths of watches on file systems unmounted, */
+	size_t nunmounted, capunmounted;     /* ... in the read under way */
 	const char *resync_reason;           /* table out of step with the file system */
 	int limit_at_failure;                /* max_user_watches when we last hit it */
 	unsigned long nodes_at_failure;
@@ -136,6 +138,7 @@ struct watcher {
 	int show_progress;                   /* stderr is a terminal: crawl progress */
 	struct progress progress;
 	long test_delay_ms;                  /* CHJ_TEST_CRAWL_DELAY_MS (tests only) */
+	const char *test_hold;               /* CHJ_TEST_CRAWL_HOLD (tests only) */
 	char *pathbuf;
 	size_t pathcap;
 	uint32_t pc_node;                    /* pathbuf starts with this node's path */
@@ -1120,6 +1123,52 @@ tmpfile_write(struct watcher *w, const char *full, const char *name)
 	return 1;
 }
 
+/* A watch on a file system being unmounted (every watch on it hears so,
+ * then is dropped): its path is kept until the read ends, when the topmost
+ * of them are known. A root's unmount is its loss (IN_IGNORED follows). */
+static void
+note_unmounted(struct watcher *w, uint32_t n)
+{
+	const char *p;
+	char **nv;
+
+	if (NODE(w, n)->parent == NIL || (p = node_path(w, n)) == NULL)
+		return;
+	if ((nv = array_grow(w->unmounted, w->nunmounted, &w->capunmounted, sizeof *nv, 8)) == NULL ||
+	    (nv[w->nunmounted] = strdup(p)) == NULL) {
+		w->unmounted = nv ? nv : w->unmounted;
+		watch_core_rescan(w->core, p, "file system unmounted");
+		return;
+	}
+	w->unmounted = nv;
+	w->nunmounted++;
+}
+
+/* The topmost paths of the watches that heard their file system unmounted
+ * show what was below the mount now (even where a directory above was
+ * renamed since the mount table was read, which the kernel does not
+ * signal): each counts as replaced and is watched again. */
+static void
+finish_unmounted(struct watcher *w)
+{
+	size_t i, k;
+
+	if (w->nunmounted == 0)
+		return;
+	w->nunmounted = array_sort_unique_strings(w->unmounted, w->nunmounted);
+	for (i = 0; i < w->nunmounted; i++) {
+		for (k = 0; k < i; k++)
+			if (path_is_under(w->unmounted[i], w->unmounted[k]))
+				break;
+		if (k == i)
+			watch_core_replaced(w->core, w->unmounted[i], "shows what its file system "
+			    "covered: it was unmounted");
+	}
+	for (i = 0; i < w->nunmounted; i++)
+		free(w->unmounted[i]);
+	w->nunmounted = 0;
+}
+
 static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
@@ -1145,12 +1194,7 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		return;
 	}
 	if (ev->mask & IN_UNMOUNT) {
-		const char *p = node_path(w, n);
-
-		if (p != NULL) {
-			log_warning("file system at '%s' unmounted: recording a rescan", p);
-			watch_core_rescan(w->core, p, "file system unmounted");
-		}
+		note_unmounted(w, n);
 		return;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
@@ -1253,6 +1297,7 @@ inotify_read(struct watcher *w, struct watch_read *r, char *err, size_t errlen)
 					continue;
 			}
 			finish_stashed_moves(w);
+			finish_unmounted(w);
 			r->emptied = 1;
 			log_backlog(r->events, t0);
 			return 0;
@@ -1266,6 +1311,7 @@ inotify_read(struct watcher *w, struct watch_read *r, char *err, size_t errlen)
 			p += sizeof *ev + ev->len;
 		}
 		if (++reads >= MAX_READS_PER_CALL) {
+			finish_unmounted(w);
 			log_backlog(r->events, t0);
 			return 0;
 		}
@@ -1308,12 +1354,15 @@ inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size
 	}
 	{
 		/* a test hook, nothing to configure: crawl one directory per
-		 * slice and sleep after it, so a test can act mid-crawl */
+		 * slice and sleep after it, so a test can act mid-crawl; with
+		 * CHJ_TEST_CRAWL_HOLD=FILE too, the last queued directory waits
+		 * while FILE exists, so the crawl is open until the test says */
 		const char *e = getenv("CHJ_TEST_CRAWL_DELAY_MS");
 
 		w->test_delay_ms = e != NULL ? strtol(e, NULL, 10) : 0;
 		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
 			w->test_delay_ms = 0;
+		w->test_hold = w->test_delay_ms > 0 ? getenv("CHJ_TEST_CRAWL_HOLD") : NULL;
 	}
 	return w;
 }
@@ -1356,6 +1405,9 @@ inotify_free(struct watcher *w)
 	free(w->names);
 	free(w->wd_tab);
 	free(w->name_tab);
+	for (i = 0; i < w->nunmounted; i++)
+		free(w->unmounted[i]);
+	free(w->unmounted);
 	free(w->cq);
 	free(w->cq_names);
 	free(w->pathbuf);
@@ -1473,7 +1525,8 @@ inotify_step(struct watcher *w)
 		/* tests: one directory per slice, slowly, to hold a crawl open */
 		struct timespec ts = { w->test_delay_ms / 1000, (w->test_delay_ms % 1000) * 1000000L };
 
-		crawl_run(w, 0, 1, 0);
+		if (w->ncq > 1 || w->test_hold == NULL || access(w->test_hold, F_OK) != 0)
+			crawl_run(w, 0, 1, 0);
 		nanosleep(&ts, NULL);
 	} else if (w->ncq > 0) {
 		crawl_run(w, 0, CRAWL_SLICE_DIRS, mono_ns() + CRAWL_SLICE_NS);

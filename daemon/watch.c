@@ -316,6 +316,16 @@ watch_core_out_of_step(struct watch_core *c, const char *why)
 }
 
 void
+watch_core_replaced(struct watch_core *c, const char *path, const char *why)
+{
+	struct watcher *w = CORE(c);
+
+	log_info("'%s' %s: it counts as replaced and is watched again", path, why);
+	watch_core_change(c, path, JF_REPLACED);
+	watcher_rewatch(w, path);
+}
+
+void
 watch_core_outside_write(struct watch_core *c, const struct watcher_file_id *id)
 {
 	struct watcher *w = CORE(c);

@@ -2,7 +2,7 @@
 # with ../shared/cyrus-lab/cyrus-lab.sh (sourced after test-lib.sh).
 #
 #   cyrus_require                 skip_all unless Cyrus and the lab script exist
-#   cyrus_start DIR [VAR=VALUE]…  first start of a lab instance on free ports
+#   cyrus_start DIR [VAR=VALUE]…  first start of a lab instance on ports of its own
 #   cyrus_config DIR              chjournal.conf ($CONF) watching the lab's
 #                                 spool, config and sieve directories
 #   cyrus_snapshot DIR USER OUT   the oracle's copy of USER's state (tests/cyrus-state.py)
@@ -24,10 +24,6 @@ cyrus_require() {
 	chmod 755 "$TRASH"
 }
 
-# free_port: a TCP port nobody listens on now.
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 cyrus_stop_all() {
 	for _d in $CYRUS_LABS; do
@@ -36,11 +32,15 @@ cyrus_stop_all() {
 }
 test_cleanup_extra='cyrus_stop_all'
 
+# The lab's ports are test_ports (test-lib): reserved for this test, so that
+# labs of tests run side by side (make -j check) never share one.
 cyrus_start() {
 	_dir=$1
 	shift
-	env CYRUS_LAB_IMAP_PORT="$(free_port)" CYRUS_LAB_LMTP_PORT="$(free_port)" \
-	    CYRUS_LAB_SIEVE_PORT="$(free_port)" CYRUS_LAB_SYSLOG=0 "$@" \
+	_cs_ports=$(test_ports 3) || return 1
+	set -- $_cs_ports "$@"
+	env CYRUS_LAB_IMAP_PORT="$1" CYRUS_LAB_LMTP_PORT="$2" CYRUS_LAB_SIEVE_PORT="$3" \
+	    CYRUS_LAB_SYSLOG=0 "${@:4}" \
 	    bash "$CYRUS_LAB" start "$_dir" >"$TRASH/lab-start.log" 2>&1 || {
 		cat "$TRASH/lab-start.log" >&2
 		return 1

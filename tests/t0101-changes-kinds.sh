@@ -162,7 +162,8 @@ expect_success 'a deleted directory and the files in it are in --deleted' '
 	grep -qxF "$D/gone" deleted.out &&
 	grep -qxF "$D/gone/x" deleted.out &&
 	grep -qxF "$D/gone/deeper/y" deleted.out &&
-	! grep -v "^$D/gone\(/\|$\)" deleted.out
+	! grep -v "^$D/gone\(/\|$\)" deleted.out ||
+	{ echo "deleted.out:"; cat deleted.out; chj query; false; }
 '
 
 expect_success 'a directory deleted and recreated in one window: new files listed' '

@@ -99,10 +99,13 @@ sys.exit(1 if missing else 0)
 PY
 }
 
-# rescan_since PATH: the since of the journal's rescan record of PATH
+# rescan_since PATH: the since of the journal's rescan record of PATH (unix
+# time; query prints it in UTC)
 rescan_since() {
-	chj query | awk -F '\t' -v p="$1" '$4 == p && $3 ~ /^rescan\(since=/ {
-		s = $3; sub(/^rescan\(since=/, "", s); sub(/,.*/, "", s); print s }' | tail -n 1
+	_rs=$(chj query | awk -F '\t' -v p="$1" '$4 == p && $3 ~ /^rescan\(since=/ {
+		s = $3; sub(/^rescan\(since=/, "", s); sub(/,.*/, "", s); print s }' | tail -n 1) &&
+	test -n "$_rs" &&
+	date -u -d "$_rs" +%s
 }
 
 watch_count() {

@@ -172,14 +172,17 @@ if command -v strace >/dev/null &&
 	expect_success 'a process gone while begin reads its descriptors: begin succeeds' '
 		sleep 600 &
 		sleeper=$! &&
+		: LeakSanitizer does not work under ptrace: no leak check in an ASan build &&
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 		strace -f -qq -o /dev/null -P /proc/$sleeper/fd -e trace=newfstatat,fstat \
 			-e inject=newfstatat,fstat:error=ENOENT \
 			"$CHJOURNAL" -c "$CONF" begin c1 >mode.out 2>begin.err
 		rc=$?
 		kill $sleeper; wait $sleeper 2>/dev/null
 		cat begin.err >&2
-		test $rc = 0 && ! grep "out of memory" begin.err &&
-		chj abort c1
+		: the run begin opened goes, whatever failed, so the next cases start clean &&
+		aborted=0 && { chj abort c1 >/dev/null 2>&1 || aborted=1; } &&
+		test $rc = 0 && test $aborted = 0 && ! grep "out of memory" begin.err
 	'
 else
 	test_skip 'a process gone while begin reads its descriptors' 'strace with fault injection is missing'

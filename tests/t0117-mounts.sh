@@ -96,6 +96,32 @@ expect_success 'a bind mount of an outside directory: its files listed, later wr
 	has list.out "$SPOOL/b/plain"
 '
 
+# A directory holding a mount, moved into the root from outside: the kernel
+# does not signal the mount table for a rename, so the daemon did not know
+# the mount was there (fanotify never marked it: writes in it were missed;
+# inotify did not watch again what its unmount showed: writes there were
+# missed). A directory moved makes the daemon read the mount table.
+expect_success 'a directory holding a mount moved into the root: writes in it, and after its unmount, listed' '
+	mkdir -p "$OUTSIDE/holder/mp" &&
+	echo under >"$OUTSIDE/holder/mp/under" &&
+	mnt -t tmpfs none "$OUTSIDE/holder/mp" &&
+	echo first >"$OUTSIDE/holder/mp/first" &&
+	mv "$OUTSIDE/holder" "$SPOOL/holder" &&
+	echo "$SPOOL/holder/mp" >>"$MNT_LIST" &&
+	run &&
+	has list.out "$SPOOL/holder/mp/first" &&
+	echo later >"$SPOOL/holder/mp/later" &&
+	run &&
+	has list.out "$SPOOL/holder/mp/later" &&
+	umount "$SPOOL/holder/mp" &&
+	run &&
+	has list.out "$SPOOL/holder/mp/under" &&
+	has deleted.out "$SPOOL/holder/mp" &&
+	echo again >"$SPOOL/holder/mp/again" &&
+	run &&
+	has list.out "$SPOOL/holder/mp/again"
+'
+
 expect_success 'a file system mounted while the daemon is down, with old files: all listed' '
 	stop_daemon &&
 	mkdir -p "$TRASH/img" && mnt -t tmpfs none "$TRASH/img" &&

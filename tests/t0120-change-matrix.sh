@@ -1,6 +1,6 @@
 #!/bin/bash
 # t0120-change-matrix: every kind of change a file under a root can go
-# through, measured on the backend of this run (run-all.sh runs t01* on
+# through, measured on the backend of this run (`make check` runs t01* on
 # inotify, then on fanotify). One scenario per kind, each on a fresh spool,
 # journal and daemon: the files are made, the daemon started, a baseline
 # run committed, the change made; then the first run begun after it must

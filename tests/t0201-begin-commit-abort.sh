@@ -96,7 +96,7 @@ expect_success 'a begin on a consumer with an open run is refused, naming the ru
 	test "$(wc -l <err.out)" = 1 &&
 	grep "^chjournal: consumer .c1. has an open run .$run1. begun 20[0-9-]*T[0-9:]*Z: commit or abort it (.chjournal commit|abort c1 --run $run1.), or take it over with .chjournal begin c1 --replace.\$" err.out &&
 	chj consumers >consumers.out &&
-	grep "^c1	committed=.*	open=20[0-9T:-]*Z	run=$run1\$" consumers.out &&
+	grep "^c1	committed_begin=.*	open=20[0-9T:-]*Z	run=$run1\$" consumers.out &&
 	chj status --json | grep "\"name\":\"c1\".*\"open_run\":true,\"open_since\":[0-9]*,\"open_run_id\":\"$run1\"" &&
 	chj status | grep "^consumer c1: .*, run $run1 open since " &&
 	# still the same run: its id lists and commits it
@@ -192,8 +192,27 @@ expect_success 'consumers lists every consumer' '
 	cut -f1 consumers.out >names &&
 	printf "%s\n" c1 c2 c3 >expect &&
 	test_cmp expect names &&
-	grep "^c1	committed=[0-9T:-]*Z	seq=[1-9][0-9]*	open=no\$" consumers.out &&
-	grep "^c3	committed=never	seq=0	open=no\$" consumers.out
+	grep "^c1	committed_begin=[0-9T:-]*Z	committed_at=[0-9T:-]*Z	seq=[1-9][0-9]*	open=no\$" consumers.out &&
+	grep "^c3	committed_begin=never	committed_at=never	seq=0	open=no\$" consumers.out
+'
+
+expect_success 'status and consumers name the same two times of a commit alike' '
+	# a commit made a while after its begin: the two times differ
+	chj begin c4 >/dev/null &&
+	t=$(date +%s) && while [ "$(date +%s)" -le "$t" ]; do sleep 0.1; done &&
+	chj commit c4 &&
+	line=$(chj consumers | grep "^c4	") &&
+	b=$(echo "$line" | sed -n "s/.*	committed_begin=\([^	]*\).*/\1/p") &&
+	at=$(echo "$line" | sed -n "s/.*	committed_at=\([^	]*\).*/\1/p") &&
+	test -n "$b" && test -n "$at" && test "$b" != "$at" &&
+	chj status | grep -F "consumer c4: committed at $at (up to its begin at $b, seq " &&
+	chj status --json | python3 -c "
+import json, sys, calendar, time
+c = [c for c in json.load(sys.stdin)[\"consumers\"] if c[\"name\"] == \"c4\"][0]
+iso = lambda t: time.strftime(\"%Y-%m-%dT%H:%M:%SZ\", time.gmtime(t))
+assert iso(c[\"commit_time\"]) == \"$at\" and iso(c[\"committed_begin_time\"]) == \"$b\", c
+" &&
+	chj forget c4
 '
 
 expect_success 'forget removes a consumer: its next begin is full again' '

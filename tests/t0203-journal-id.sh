@@ -33,7 +33,7 @@ expect_success 'journal deleted while the daemon is stopped; restart creates a n
 	id2=$(journal_id_of status2.out) &&
 	test -n "$id2" &&
 	test "$id1" != "$id2" &&
-	grep "^consumer c1: last commit .* on another journal (next run full)" status2.out
+	grep "^consumer c1: committed at .* on another journal (next run full)" status2.out
 '
 
 expect_success 'status --json shows the new journal id' '

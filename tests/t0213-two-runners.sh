@@ -201,7 +201,7 @@ expect_success 'the README tar script: commits its own run; refused while anothe
 	readme_tar >run.out 2>run.err &&
 	grep "^run [0-9a-f]*: full: no committed run yet\$" run.out &&
 	tar -tf backup/spool-*.tar | grep -x "${SPOOL#/}/d/base" &&
-	chj consumers | grep "^tar-nightly	committed=20.*	open=no\$" &&
+	chj consumers | grep "^tar-nightly	committed_begin=20.*	open=no\$" &&
 	rm -f backup/* &&
 	chj begin tar-nightly >/dev/null &&
 	echo readme >"$SPOOL/d/readme" &&

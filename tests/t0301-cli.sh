@@ -92,7 +92,7 @@ expect_success 'bad arguments to each command: exit 2 with its usage' '
 	test_expect_code 2 chj list c1 --bogus 2>err.out && grep "unknown option .--bogus." err.out &&
 	test_expect_code 2 chj list c1 c2 2>err.out && grep "unexpected argument .c2." err.out &&
 	test_expect_code 2 chj query --bogus 2>err.out && grep "^usage: chjournal query" err.out &&
-	test_expect_code 2 chj query --since 2>err.out && grep "needs SEQ or @UNIXTIME" err.out &&
+	test_expect_code 2 chj query --since 2>err.out && grep "needs SEQ, TIME or @UNIXTIME" err.out &&
 	test_expect_code 2 chj query --since x1 2>err.out && grep "bad --since .x1." err.out &&
 	test_expect_code 2 chj query --since @ 2>err.out && grep "bad --since" err.out &&
 	test_expect_code 2 chj query --since @12x 2>err.out && grep "bad --since" err.out &&
@@ -112,7 +112,7 @@ expect_success 'setup: changes journaled in two batches' '
 	chj sync &&
 	chj query >q1.out &&
 	seq1=$(awk -F "\t" "\$1 > m { m = \$1 } END { print m }" q1.out) &&
-	time1=$(awk -F "\t" "\$1 == $seq1 { print \$2 }" q1.out) &&
+	time1=$(date -u -d "$(awk -F "\t" "\$1 == $seq1 { print \$2 }" q1.out)" +%s) &&
 	test "$seq1" -gt 0 &&
 	# the time filter has a resolution of one second
 	while [ "$(date +%s)" -le "$time1" ]; do sleep 0.1; done &&
@@ -120,7 +120,7 @@ expect_success 'setup: changes journaled in two batches' '
 	echo d >"$SPOOL/u2/d." &&
 	chj sync &&
 	chj query >q2.out &&
-	time2=$(awk -F "\t" -v p="$SPOOL/u/c." "\$4 == p { print \$2 }" q2.out) &&
+	time2=$(date -u -d "$(awk -F "\t" -v p="$SPOOL/u/c." "\$4 == p { print \$2 }" q2.out)" +%s) &&
 	test "$time2" -gt "$time1"
 '
 
@@ -178,12 +178,30 @@ expect_success 'query --since @TIME: only rows changed at or after TIME' '
 	grep -qxF "$SPOOL/u2/d." got &&
 	! grep -qxF "$SPOOL/u/a." got &&
 	! grep -qxF "$SPOOL/u.x/x." got &&
-	chj query --since "@$time2" | awk -F "\t" -v t="$time2" "\$2 < t" >older &&
+	# the times are UTC ISO 8601: they sort as strings
+	chj query --since "@$time2" |
+		awk -F "\t" -v t="$(date -u -d "@$time2" +%Y-%m-%dT%H:%M:%SZ)" "\$2 < t" >older &&
 	test_cmp /dev/null older &&
 	chj query --since "@$time1" | paths_of >got &&
 	grep -qxF "$SPOOL/u/a." got &&
 	chj query --since "@$(( $(date +%s) + 100 ))" >none &&
 	test_cmp /dev/null none
+'
+
+expect_success 'query prints times in UTC ISO 8601, --json in unix times; --since takes both' '
+	chj query >q.out &&
+	awk -F "\t" "\$2 !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z\$/" q.out >bad &&
+	test_cmp /dev/null bad &&
+	iso2=$(date -u -d "@$time2" +%Y-%m-%dT%H:%M:%SZ) &&
+	grep -F "	$iso2	" q.out | grep -F "$SPOOL/u/c." &&
+	chj query --json | grep -F "\"time\":$time2," | grep -F "$SPOOL/u/c." &&
+	chj query --since "$iso2" | paths_of | sort >got &&
+	chj query --since "@$time2" | paths_of | sort >expect &&
+	test_cmp expect got &&
+	grep -qxF "$SPOOL/u/c." got &&
+	! grep -qxF "$SPOOL/u/a." got &&
+	test_expect_code 2 chj query --since 2026-13-45T00:00:00Z 2>err.out &&
+	grep "bad --since" err.out
 '
 
 expect_success 'query --under PATH: only paths below PATH (not u2, not u.x)' '

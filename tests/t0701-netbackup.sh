@@ -79,7 +79,7 @@ in_nul() {
 # consumer_line CONSUMER: its line in `chjournal consumers`
 consumer_line() { chj consumers | grep "^$1	"; }
 is_open() { consumer_line "$1" | grep -qv 'open=no$'; }
-is_committed() { consumer_line "$1" | grep -q 'committed=[0-9]'; }
+is_committed() { consumer_line "$1" | grep -q 'committed_begin=[0-9]'; }
 all_files() {
 	find "$SPOOL" \( -type f -o -type l \) ! -name '.chjournal-cookie.*' | sort
 }

@@ -11,8 +11,9 @@
 # corrupt cyrus.index, entries named with '..' or absolutely, a symlink out
 # of the archive, an oversized pax header, a files/ entry not matching its
 # SHA1 name, data that is not gzip, a torn tail, a missing archive; bad
-# imapd.conf files for `backup -C`; bad --at for restore/show, bad
-# --keep-days for compact. verify's first problem line is compared (vfirst).
+# imapd.conf files for `backup -C`; bad --at for restore and show (one
+# reader, the same messages), bad --keep-days for compact. verify's first
+# problem line is compared (vfirst).
 # Each case checks the exit status and the exact first line of stderr (1: the
 # only line; 2: followed by a usage line); nothing may die of a signal. At
 # the end the journal and the good consumer are intact.
@@ -200,7 +201,7 @@ query --since empty | 2 | = | chjournal query: bad --since '' | chj query --sinc
 query --since negative | 2 | = | chjournal query: bad --since '-1' | chj query --since -1
 query --since before 1970 | 2 | = | chjournal query: bad --since '@-5' | chj query --since @-5
 query --since with a unit | 2 | = | chjournal query: bad --since '5x' | chj query --since=5x
-query --since without a value | 2 | = | chjournal query: --since needs SEQ or @UNIXTIME | chj query --since
+query --since without a value | 2 | = | chjournal query: --since needs SEQ, TIME or @UNIXTIME | chj query --since
 help for an unknown command | 2 | = | chjournal help: unknown command 'nosuch' | chj help nosuch
 consumers with an argument | 2 | = | chjournal consumers: takes no arguments | chj consumers c1
 forget a missing consumer | 1 | = | chjournal: no consumer 'nosuch' | chj forget nosuch
@@ -244,13 +245,23 @@ backup -C imapd.conf without the default partition | 1 | = | chjournal: @CF@/ima
 backup -C imapd.conf without configdirectory | 1 | = | chjournal: @CF@/imapd-noconfdir.conf: no configdirectory | chj backup -C "$CF/imapd-noconfdir.conf" --to "$TRASH/bk"
 backup -C imapd.conf with a line not key: value | 1 | = | chjournal: @CF@/imapd-notkv.conf:1: not a 'key: value' line | chj backup -C "$CF/imapd-notkv.conf" --to "$TRASH/bk"
 backup -C imapd.conf with a bad boolean | 1 | = | chjournal: @CF@/imapd-bool.conf:3: 'hashimapspool' wants yes or no, not 'maybe' | chj backup -C "$CF/imapd-bool.conf" --to "$TRASH/bk"
-restore --at nonsense | 2 | = | chjournal restore: --at 'nonsense': not a run name nor a time (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at nonsense
-restore --at month 13 | 2 | = | chjournal restore: --at '2026-13-01': not a run name nor a time (YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or @UNIXTIME) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at 2026-13-01
-show --at @abc | 2 | = | chjournal show: bad --at '@abc': a run number, a run name or a UTC time (YYYY-mm-ddTHH:MM:SSZ) | chj show "$TRASH/ar/ok.tar.gz" --at @abc
-show --at a run it does not have | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at '99' | chj show "$TRASH/ar/ok.tar.gz" --at 99
-show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at '1999-01-01' | chj show "$TRASH/ar/ok.tar.gz" --at 1999-01-01
+backup -C without a value | 2 | = | chjournal backup: -C needs a value | chj backup --to "$TRASH/bk" -C
+backup --user without a value | 2 | = | chjournal backup: --user needs a value | chj backup --to "$TRASH/bk" --user
+restore --at nonsense | 2 | = | chjournal restore: bad --at 'nonsense': expected a run number, a run name (YYYYmmddTHHMMSSZ), a UTC time (YYYY-mm-ddTHH:MM:SSZ), a day (YYYY-mm-dd) or @UNIXTIME | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at nonsense
+restore --at month 13 | 2 | = | chjournal restore: bad --at '2026-13-01': no such date | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at 2026-13-01
+restore --at without a value | 2 | = | chjournal restore: --at needs a time or a run | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at
+restore --at a run it does not have | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run 99 (its runs are numbered 1 to 1) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at 99
+restore --at a time before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at or before '@1000' (the first is 20260101T000000Z) | chj restore "$TRASH/ar/ok.tar.gz" --to "$TRASH/r7" --at @1000
+show --at @abc | 2 | = | chjournal show: bad --at '@abc': expected @ and the seconds since 1970-01-01 (UTC) | chj show "$TRASH/ar/ok.tar.gz" --at @abc
+show --at 0 | 2 | = | chjournal show: bad --at '0': runs are numbered from 1 | chj show "$TRASH/ar/ok.tar.gz" --at 0
+show --at February 30 | 2 | = | chjournal show: bad --at '2026-02-30': no such date | chj show "$TRASH/ar/ok.tar.gz" --at 2026-02-30
+show --at 24 o'clock | 2 | = | chjournal show: bad --at '2026-01-01T24:00:00Z': no such time of day | chj show "$TRASH/ar/ok.tar.gz" --at 2026-01-01T24:00:00Z
+show --at a run it does not have | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run 99 (its runs are numbered 1 to 1) | chj show "$TRASH/ar/ok.tar.gz" --at 99
+show --at a run name it does not have | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run named '20260101T000000Z.3' | chj show "$TRASH/ar/ok.tar.gz" --at 20260101T000000Z.3
+show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz' has no run at or before '1999-01-01' (the first is 20260101T000000Z) | chj show "$TRASH/ar/ok.tar.gz" --at 1999-01-01
 compact --keep-days 0 | 2 | = | chjournal compact: --keep-days '0': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 0
 compact --keep-days abc | 2 | = | chjournal compact: --keep-days 'abc': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days abc
+compact --keep-days without a value | 2 | = | chjournal compact: --keep-days needs a number of days | chj compact "$TRASH/ar/ok.tar.gz" --keep-days
 EOF
 )
 

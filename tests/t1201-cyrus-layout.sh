@@ -17,21 +17,13 @@ id cyrus >/dev/null 2>&1 || skip_all "no cyrus user"
 command -v python3 >/dev/null || skip_all "needs python3"
 chmod 755 "$TRASH"
 
-# free_ports N: N free TCP ports on 127.0.0.1
-free_ports() {
-	python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
 LABS=
 test_cleanup_extra='for d in $LABS; do bash "$LAB" stop "$d" >/dev/null 2>&1; done'
 
 # start_lab DIR LEGACY: a populated, churned instance
 start_lab() {
-	set -- "$1" "$2" $(free_ports 3)
+	_sl_ports=$(test_ports 3) || return 1
+	set -- "$1" "$2" $_sl_ports
 	LABS="$LABS $1"
 	CYRUS_LAB_IMAP_PORT=$3 CYRUS_LAB_LMTP_PORT=$4 CYRUS_LAB_SIEVE_PORT=$5 CYRUS_LAB_SYSLOG=0 \
 	CYRUS_LAB_LEGACY_DIRS=$2 CYRUS_LAB_HASHSPOOL=$2 bash "$LAB" start "$1" >"$1.log" 2>&1 &&
@@ -117,7 +109,9 @@ lock_blocks() {
 	D=$1
 	name=$2
 	path=$(awk -F'\t' -v n="$name" '$1 == n {print $5}' list.txt)
-	rm -f holder.in
+	# the holder's output of the test before would pass the wait below at
+	# once, before this holder's redirection (in its child) empties it
+	rm -f holder.in holder.out
 	mkfifo holder.in
 	python3 -c '
 import fcntl, sys

@@ -52,6 +52,15 @@ def idx(uidvalidity):
     struct.pack_into(">I", h, 156, zlib.crc32(bytes(h[:156])))
     return bytes(h)
 m1, m2, m3 = b"From: a\r\n\r\none\r\n", b"From: b\r\n\r\ntwo\r\n", b"From: c\r\n\r\nthree\r\n"
+def man(t):
+    return ("runs/%s" % __import__("time").strftime("%Y%m%dT%H%M%SZ", __import__("time").gmtime(t)),
+            b"chjournal-run 1\ntime %d\nseq 1\nuser u\n" % t, None)
+if kind == "forms":
+    # three runs of no folder: 2024-01-01 10:00 and 12:00, 2024-01-03 00:00
+    with open(out, "wb") as o:
+        for t in (1704103200, 1704110400, 1704240000):
+            o.write(member([man(t)], t))
+    sys.exit(0)
 if kind == "good":
     runs = [
         [f(m1), f(m2), ("folders/u1/cyrus.index", idx(1), None),
@@ -118,6 +127,32 @@ expect_success 'show: the runs, and one run' '
 	status_is 2 "$A" show good.tar.gz --at bogus 2>err &&
 	grep -q "bad --at" err &&
 	status_is 1 "$A" show good.tar.gz --at 9 2>err
+'
+
+# at_picks AT RUN NAME: show and restore --at AT both pick run RUN, NAME
+at_picks() {
+	"$A" show forms.tar.gz --at "$1" >out && grep -qx "run $2 $3 .*" out &&
+	rm -rf r && "$A" restore forms.tar.gz --at "$1" --to r/a/b >out &&
+	grep -q "^restored run $3 of user .u.: 0 folders" out || { echo "--at $1"; cat out; return 1; }
+}
+
+expect_success 'show and restore read every form of --at alike; --to makes missing parents' '
+	mkarch forms.tar.gz forms &&
+	at_picks 2 2 20240101T120000Z &&
+	at_picks 20240101T100000Z 1 20240101T100000Z &&
+	at_picks 20240102T000000Z 2 20240101T120000Z &&
+	at_picks 2024-01-01T11:59:59Z 1 20240101T100000Z &&
+	at_picks "2024-01-01 12:00:00" 2 20240101T120000Z &&
+	at_picks 2024-01-01 2 20240101T120000Z &&
+	at_picks 2024-01-02 2 20240101T120000Z &&
+	at_picks 2024-01-03 3 20240103T000000Z &&
+	at_picks @1704240000 3 20240103T000000Z &&
+	at_picks @1704239999 2 20240101T120000Z &&
+	test -d r/a/b &&
+	status_is 1 "$A" restore forms.tar.gz --at 4 --to r2 2>err &&
+	grep -qx "chjournal: archive .forms.tar.gz. has no run 4 (its runs are numbered 1 to 3)" err &&
+	status_is 2 "$A" restore forms.tar.gz --at 2024-02-30 --to r2 2>err &&
+	grep -q "bad --at .2024-02-30.: no such date" err && test ! -e r2
 '
 
 expect_success 'a flipped byte: verify names the member, exit 1' '

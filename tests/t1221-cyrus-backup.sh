@@ -9,7 +9,7 @@
 # costs an index, not the messages; verify passes and catches a flipped
 # byte; SIGKILL during a backup loses nothing.
 . "$(dirname "$0")/test-lib.sh"
-. "$(dirname "$0")/cyrus-lib.sh"
+. "$CHJ_SRCDIR/tests/cyrus-lib.sh"
 
 cyrus_require
 tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "GNU tar not found"

@@ -6,7 +6,7 @@
 # as before. A second restore goes to NAME-restored, a third is refused; bad
 # folder directories give one-line errors and exit 1 before any connection.
 . "$(dirname "$0")/test-lib.sh"
-. "$(dirname "$0")/cyrus-lib.sh"
+. "$CHJ_SRCDIR/tests/cyrus-lib.sh"
 
 cyrus_require
 

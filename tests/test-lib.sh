@@ -12,10 +12,25 @@
 # list -0 into list.out as lines, commit), test_cmp EXPECTED ACTUAL, must_fail
 # CMD..., require_root, skip_all REASON, write_config [extra lines],
 # sync_across_overflow CMD...,
-# require_fanotify, skip_on_fanotify REASON, test_skip TITLE REASON.
+# require_fanotify, skip_on_fanotify REASON, test_skip TITLE REASON,
+# test_ports N (free TCP ports, reserved for this test), sysctl_lock and
+# sysctl_unlock (around a brief change of a kernel setting that daemons read
+# when they start), daemon_start_lock and daemon_start_unlock (around a
+# daemon's start that does not go through start_daemon).
+#
+# The output is TAP, read by Automake's TAP driver (`make check`): "ok N",
+# "not ok N", "# TODO" for the known breakages, "1..0 # SKIP" for a script
+# skipped whole, and the plan "1..N" at the end (test_done): a script that
+# dies before test_done has no plan, which the driver reports as an error.
 #
 # CHJ_BACKEND (inotify by default, or fanotify) is the backend write_config
-# puts in the configuration: run-all.sh runs the journal-core tests on both.
+# puts in the configuration: `make check` runs the journal-core tests on both
+# (tests/NAME.sh on inotify, tests/fanotify/NAME.fanotify on fanotify).
+#
+# Isolation, for tests run side by side (make -j check): each test has its own
+# directory ($TRASH, a tmpfs of its own on a fanotify run as root: see
+# below), its own ports (test_ports), and changes a kernel setting only under
+# sysctl_lock, restoring it at once.
 
 set -u
 test_name=$(basename "$0" .sh)
@@ -26,7 +41,7 @@ CHJOURNALD="$CHJ_BUILDDIR/daemon/chjournald"
 export LC_ALL=C
 unset CHJOURNAL_CONF
 
-TRASH=$(mktemp -d "${TMPDIR:-/tmp}/chj-$test_name.XXXXXX")
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/chj-$test_name.XXXXXX") || exit 1
 SPOOL="$TRASH/spool"
 STATE="$TRASH/state"
 CONF="$TRASH/chjournal.conf"
@@ -39,8 +54,31 @@ test_failed=0
 test_passed=0
 test_broken=0
 test_fixed=0
+
+# The test's directory is a tmpfs of its own on a fanotify run, as root
+# (CHJ_TRASH_TMPFS=yes before sourcing this file asks for it on any run, =no
+# never): fanotify marks a whole file system, and on a shared /tmp the daemon
+# would see, and spend its time on, the events of every test running beside
+# it and of every other program there. Where fanotify refuses the tmpfs, the
+# test stays on $TMPDIR's file system. Unmounted at the end (test_cleanup).
+TRASH_TMPFS=
+case "${CHJ_TRASH_TMPFS:-}" in
+'') [ "$CHJ_BACKEND" = fanotify ] && _tl_tmpfs=yes || _tl_tmpfs=no ;;
+*) _tl_tmpfs=$CHJ_TRASH_TMPFS ;;
+esac
+if [ "$_tl_tmpfs" = yes ] && [ "$(id -u)" = 0 ] &&
+   mount -t tmpfs -o size=4g,mode=0700 "chj-$test_name" "$TRASH" 2>/dev/null; then
+	TRASH_TMPFS=1
+	if [ -x "$FANOTIFY_PROBE" ] && ! "$FANOTIFY_PROBE" "$TRASH" >/dev/null 2>&1; then
+		umount "$TRASH"
+		TRASH_TMPFS=
+	fi
+fi
 mkdir -p "$SPOOL" "$STATE"
 cd "$TRASH" || exit 1
+
+# Ports reserved by test_ports: a file per port, holding the test's pid.
+CHJ_PORTS_DIR=/tmp/chjournal-tests.ports
 
 test_cleanup() {
 	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
@@ -52,9 +90,21 @@ test_cleanup() {
 		eval "$test_cleanup_extra"
 	fi
 	cd /
-	if [ "${CHJ_KEEP_TRASH:-}" = "" ]; then
-		rm -rf "$TRASH"
+	if [ -d "$CHJ_PORTS_DIR" ]; then
+		for _tc_p in "$CHJ_PORTS_DIR"/*; do
+			[ "$(cat "$_tc_p" 2>/dev/null)" = "$$" ] && rm -f "$_tc_p"
+		done
 	fi
+	if [ "${CHJ_KEEP_TRASH:-}" != "" ]; then
+		[ -z "$TRASH_TMPFS" ] || echo "# kept $TRASH, a tmpfs: umount it when done"
+		return
+	fi
+	if [ -n "$TRASH_TMPFS" ]; then
+		# with whatever the test left mounted below it
+		umount -R "$TRASH" 2>/dev/null || umount -R -l "$TRASH" 2>/dev/null ||
+			umount -l "$TRASH"
+	fi
+	rm -rf "$TRASH"
 }
 trap test_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -121,16 +171,62 @@ daemon_ready() {
 	chj status 2>/dev/null | grep -q '^daemon: *running'
 }
 
+# The kernel sizes an inotify or fanotify queue when the instance is made,
+# from fs.inotify.max_queued_events or fs.fanotify.max_queued_events. A test
+# that changes such a setting for a moment (t0501 lowers the inotify one to
+# overflow its daemon's queue) does it under sysctl_lock, restores it and
+# calls sysctl_unlock; start_daemon (and daemon_start_lock) holds the same
+# lock shared until the daemon is ready, so that no daemon of another test
+# is started with the changed value. The lock is the machine's, not the
+# build's: test runs of other checkouts take it too. Fd 5 holds it; the
+# daemon is started with fd 5 closed.
+CHJ_SYSCTL_LOCK=/tmp/chjournal-tests.sysctl.lock
+_tl_sysctl_locked=
+# _tl_lock -s|-x: takes the lock shared or exclusive (at most 300 s)
+_tl_lock() {
+	[ -e "$CHJ_SYSCTL_LOCK" ] || : >>"$CHJ_SYSCTL_LOCK" 2>/dev/null
+	exec 5<"$CHJ_SYSCTL_LOCK" || return 1
+	flock -w 300 "$1" 5 || { echo "cannot take $CHJ_SYSCTL_LOCK ($1)" >&2; exec 5<&-; return 1; }
+}
+sysctl_lock() {
+	_tl_lock -x && _tl_sysctl_locked=1
+}
+sysctl_unlock() {
+	_tl_sysctl_locked=
+	exec 5<&-
+}
+# daemon_start_lock, daemon_start_unlock: around the start of a daemon (with
+# 5<&- on its command) until it is ready; nothing while the test itself holds
+# sysctl_lock
+daemon_start_lock() {
+	[ -n "$_tl_sysctl_locked" ] || _tl_lock -s
+}
+daemon_start_unlock() {
+	[ -n "$_tl_sysctl_locked" ] || exec 5<&-
+}
+
 # start_daemon [ARGS]: starts chjournald in the background, waits until ready.
 start_daemon() {
 	: >"$DAEMON_LOG"
-	"$CHJOURNALD" -c "$CONF" -v "$@" 2>>"$DAEMON_LOG" &
+	daemon_start_lock || return 1
+	"$CHJOURNALD" -c "$CONF" -v "$@" 2>>"$DAEMON_LOG" 5<&- &
 	DAEMON_PID=$!
 	if ! wait_for 30 daemon_ready; then
+		daemon_start_unlock
 		echo "start_daemon: daemon not ready; log:" >&2
 		cat "$DAEMON_LOG" >&2
 		return 1
 	fi
+	daemon_start_unlock
+}
+
+# test_ports N: prints N TCP ports that nothing on the machine is bound to,
+# below the kernel's range of ephemeral ports (so that no outgoing
+# connection takes one before the test's server listens), each reserved for
+# this test until it ends: tests run side by side, in this checkout or
+# another, never get the same one (tests/ports.py).
+test_ports() {
+	python3 "$CHJ_SRCDIR/tests/ports.py" "$CHJ_PORTS_DIR" "$$" "$1"
 }
 
 # stop_daemon: SIGTERM, and the daemon must exit 0.
@@ -206,8 +302,15 @@ in_list() {
 	grep -qxF -- "$1" list.out
 }
 
+# skip_all REASON: the rest of the script cannot run here; before any test,
+# the whole script is skipped ("1..0 # SKIP")
 skip_all() {
-	echo "1..0 # SKIP $test_name: $*"
+	if [ "$test_count" -eq 0 ]; then
+		echo "1..0 # SKIP $test_name: $*"
+	else
+		echo "# the rest skipped: $*"
+		echo "1..$test_count"
+	fi
 	echo "# skipped: $*"
 	exit 0
 }
@@ -308,6 +411,7 @@ test_done() {
 	_td_more=
 	[ "$test_broken" -eq 0 ] || _td_more="$_td_more, $test_broken known breakages"
 	[ "$test_fixed" -eq 0 ] || _td_more="$_td_more, $test_fixed known breakages vanished"
-	echo "# $test_name: $test_passed passed, $test_failed failed$_td_more"
+	echo "# $test_name: $test_passed passed, $test_failed failed$_td_more (${SECONDS:-?} s)"
+	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ] && [ "$test_fixed" -eq 0 ]
 }

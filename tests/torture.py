@@ -9,7 +9,11 @@ round:
              mode, nlink, sha1 of the content; symlinks by their target)
   workload   N random operations (files, directories, renames in, out and
              within the root, exchanges (renameat2 RENAME_EXCHANGE) of files
-             and directories, hard links, symlinks, odd names; now and then
+             and directories, hard links and writes through any of their
+             names, symlinks, odd names; files held open across rounds with a
+             shared writable mapping and written through it, which makes no
+             event (begin must find them); as root, tmpfs file systems
+             mounted on directories of the spool and unmounted; now and then
              the daemon is SIGKILLed and restarted with changes made while it
              is down, or SIGSTOPped under heavy churn)
   list       begin + list -0: the listed paths
@@ -51,6 +55,7 @@ import argparse
 import ctypes
 import errno
 import hashlib
+import mmap
 import os
 import random
 import shutil
@@ -325,8 +330,27 @@ class Daemon:
 
 # ---------------------------------------------------------------- workload
 
+def can_mount(base):
+    """1 when this process can mount a tmpfs (root, a kernel that lets it):
+    tried once on a scratch directory."""
+    if os.geteuid() != 0:
+        return False
+    probe = os.path.join(base, "mount-probe")
+    os.makedirs(probe, exist_ok=True)
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if ok:
+        subprocess.run(["umount", probe], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.rmdir(probe)
+    return ok
+
+
+MAX_MAPPED = 6          # files held open with a shared writable mapping
+MAX_MOUNTS = 3          # tmpfs file systems mounted in the spool at a time
+
+
 class Workload:
-    def __init__(self, rng, root, outside, verbose):
+    def __init__(self, rng, root, outside, verbose, mounts=False):
         self.rng = rng
         self.root = root
         self.outside = outside
@@ -335,6 +359,9 @@ class Workload:
         self.link_inos = set()
         self.counts = {}
         self.trace = []
+        self.mapped = []          # (path when mapped, fd, mmap), held across rounds
+        self.can_mount = mounts
+        self.mounts = []          # mount points made by op_mount, newest last
         self.refresh()
 
     def refresh(self):
@@ -726,6 +753,125 @@ class Workload:
         self.record("dir_to_file", d)
         self.refresh()
 
+    # -- files held open: writes through a shared mapping make no event
+
+    def op_map(self):
+        """Opens a regular file read-write and maps it shared, kept open
+        across rounds (a database, a mailbox index)."""
+        if len(self.mapped) >= MAX_MAPPED:
+            return False
+        p = self.pick_regular_file()
+        if p is None or os.path.getsize(p) == 0:
+            return False
+        fd = os.open(p, os.O_RDWR)
+        try:
+            m = mmap.mmap(fd, os.fstat(fd).st_size, mmap.MAP_SHARED,
+                          mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError):
+            os.close(fd)
+            return False
+        self.mapped.append((p, fd, m))
+        self.record("map", p)
+
+    def op_map_write(self):
+        """Writes through a held mapping: no system call, no event."""
+        if not self.mapped:
+            return False
+        p, fd, m = self.rng.choice(self.mapped)
+        if len(m) == 0:
+            return False
+        off = self.rng.randrange(len(m))
+        n = min(len(m) - off, self.rng.randint(1, 40))
+        m[off:off + n] = bytes(self.rng.getrandbits(8) for _ in range(n))
+        self.record("map_write", p)
+
+    def op_unmap(self):
+        if not self.mapped:
+            return False
+        i = self.rng.randrange(len(self.mapped))
+        p, fd, m = self.mapped.pop(i)
+        m.close()
+        os.close(fd)
+        self.record("unmap", p)
+
+    def close_mappings(self):
+        for p, fd, m in self.mapped:
+            try:
+                m.close()
+                os.close(fd)
+            except (OSError, ValueError):
+                pass
+        self.mapped = []
+
+    # -- mounts (as root): a tmpfs on a directory of the spool hides what
+    # was there and shows its own files; its unmount shows them again
+
+    def current_mounts(self, below=None):
+        """The mount points below the root (or below) now (a directory
+        renamed takes its mounts along, in or out of the root), deepest
+        first."""
+        top = (below or self.root) + b"/"
+        out = []
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                point = line.split(b" ")[4]
+                for esc, ch in ((b"\\040", b" "), (b"\\011", b"\t"), (b"\\012", b"\n"),
+                                (b"\\134", b"\\")):
+                    point = point.replace(esc, ch)
+                if point.startswith(top):
+                    out.append(point)
+        return sorted(out, key=len, reverse=True)
+
+    def op_mount(self):
+        if not self.can_mount:
+            return False
+        self.mounts = self.current_mounts()
+        if len(self.mounts) >= MAX_MOUNTS:
+            return False
+        d = self.pick_dir(nonroot=True)
+        if d is None or any(d == m or d.startswith(m + b"/") or m.startswith(d + b"/")
+                            for m in self.mounts):
+            return False
+        # what the mount hides: names it had, whose links go unreported
+        self.note_links_below(d)
+        r = subprocess.run([b"mount", b"-t", b"tmpfs", b"-o", b"size=8m", b"tmpfs", d],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return False
+        for i in range(self.rng.randint(0, 3)):
+            with open(os.path.join(d, self.name()), "wb") as f:
+                f.write(self.content())
+        self.record("mount", d)
+        self.refresh()
+
+    def op_umount(self):
+        if not self.can_mount:
+            return False
+        self.mounts = self.current_mounts()
+        if not self.mounts:
+            return False
+        d = self.rng.choice(self.mounts)   # none is mounted inside another
+        self.note_links_below(d)
+        for p, fd, m in list(self.mapped):
+            if p.startswith(d + b"/"):
+                self.mapped.remove((p, fd, m))
+                m.close()
+                os.close(fd)
+        r = subprocess.run([b"umount", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return False
+        self.record("umount", d)
+        self.refresh()
+
+    def umount_all(self):
+        self.close_mappings()
+        if not self.can_mount:
+            return
+        # the spool's, and those moved out with a directory
+        for d in self.current_mounts(below=os.path.dirname(self.root)):
+            subprocess.run([b"umount", b"-l", d], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+
     OPS = [
         ("create", 20), ("write", 10), ("overwrite_same", 4), ("append", 8),
         ("truncate", 3), ("chmod", 4), ("touch", 4), ("delete", 7),
@@ -733,7 +879,8 @@ class Workload:
         ("rename_dir_over_empty", 1), ("recreate_same_name", 1), ("rename_file", 8),
         ("rename_dir", 3), ("move_out", 2), ("move_in", 2), ("hardlink", 3),
         ("symlink", 3), ("resymlink", 1), ("rmtree", 1), ("replace_dir_with_file", 1),
-        ("exchange", 2),
+        ("exchange", 2), ("map", 1), ("map_write", 4), ("unmap", 1), ("mount", 1),
+        ("umount", 1),
     ]
 
     DIR_OPS = [
@@ -759,8 +906,10 @@ class Workload:
                     print("  (%s: %s)" % (op, e))
                 self.refresh()
             except OSError as e:
+                # EXDEV, EBUSY: a rename or link across a mount, a mount
+                # point moved or removed
                 if e.errno in (errno.ENOTEMPTY, errno.EINVAL, errno.EISDIR,
-                               errno.ENAMETOOLONG):
+                               errno.ENAMETOOLONG, errno.EXDEV, errno.EBUSY):
                     self.refresh()
                     continue
                 raise
@@ -827,7 +976,8 @@ def run(args):
                         fh.write(b"mail %d %d\n" % (u, i))
         low = args.low_queue_size if args.low_queue else None
         daemon.start(low_queue=low)
-        wl = Workload(rng, root, outside, args.verbose)
+        mounts = args.mounts and can_mount(base)
+        wl = Workload(rng, root, outside, args.verbose, mounts=mounts)
         per_round = max(1, args.ops // args.rounds)
         totals = {"ops": 0, "changed": 0, "listed": 0, "missed": 0, "fp": 0,
                   "kills": 0, "stops": 0, "unwatched": 0, "gone": 0, "gone_missed": 0,
@@ -943,9 +1093,10 @@ def run(args):
                 wl.record("daemon_restart")
         rc = daemon.stop()
         overflows = daemon.log_has(b"inotify queue overflow")
-        print("torture: seed %d, %d rounds, %d ops (%d daemon SIGKILL, %d SIGSTOP%s)" % (
+        print("torture: seed %d, %d rounds, %d ops (%d daemon SIGKILL, %d SIGSTOP%s%s)" % (
             args.seed, args.rounds, totals["ops"], totals["kills"], totals["stops"],
-            ", queue overflow seen" if overflows else ""))
+            ", queue overflow seen" if overflows else "",
+            "" if wl.can_mount else ", no mounts (not root)"))
         fmt = "%-6s %6s %6s %6s %8s %7s %7s %6s %8s %9s %9s %9s"
         print(fmt % ("round", "ops", "kills", "stops", "changed", "listed", "missed", "gone",
                      "g-missed", "reconcile", "unwatched", "fp-ratio"))
@@ -974,6 +1125,8 @@ def run(args):
             daemon.kill()
         except Exception:
             pass
+        if wl is not None:
+            wl.umount_all()
         if not ok and args.trace and wl is not None:
             # the operations so far (all rounds), for a failure of any kind
             with open(args.trace, "w") as tf:
@@ -1004,6 +1157,8 @@ def main():
                     help="after each round, every directory of the spool must be watched by "
                          "the daemon (/proc/PID/fdinfo): an unwatched one is a miss waiting "
                          "to happen (default: fail)")
+    ap.add_argument("--no-mounts", dest="mounts", action="store_false",
+                    help="no tmpfs mounts in the spool (made only as root)")
     ap.add_argument("--backend", choices=["inotify", "fanotify"], default="inotify",
                     help="the daemon's backend (fanotify: no watch check, no --low-queue)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")

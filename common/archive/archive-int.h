@@ -1,6 +1,11 @@
 /* archive-int.h: what the archive's source files share and nobody else sees:
- * the handle, the gzip-member tar writer and reader (archive-io.c) and the
- * sidecar helpers (archive.c). */
+ * the handle, the gzip-member tar writer and reader (archive-io.c), the
+ * sidecar (archive-sidecar.c) and the row reader of the queries
+ * (archive-query.c). They depend on each other one way only: archive-io.c
+ * on none of them; archive-sidecar.c on archive-io.c; archive-append.c and
+ * archive-query.c on those two; archive-fetch.c on archive-query.c;
+ * archive.c (the handle) on archive-sidecar.c and archive-append.c (a close
+ * drops an unfinished run); archive-ops.c on all. */
 #ifndef CHJ_ARCHIVE_INT_H
 #define CHJ_ARCHIVE_INT_H
 
@@ -18,6 +23,9 @@
 #define ARCH_THREADS 2            /* deflate workers per member being written */
 #define ARCH_CHUNK (256 * 1024)   /* input bytes per parallel deflate chunk */
 #define ARCH_NAME_MAX 4096        /* longer entry names are refused (and reported) */
+#define SIDECAR_FORMAT 1          /* meta 'format' of the sidecar's schema */
+/* The entry columns a query reads (arch_row_entry) */
+#define ARCH_ENTRY_COLS "run, name, kind, target, size, mtime_ns, mode, sha1"
 
 /* One entry as written or scanned, before it reaches the sidecar. */
 struct went {
@@ -110,6 +118,7 @@ int mreader_open(struct mreader *r, int fd, int64_t start);
 ssize_t mreader_read(struct mreader *r, void *buf, size_t len);
 int mreader_skip(struct mreader *r, uint64_t n);
 void mreader_close(struct mreader *r);
+/* arch_stream_read (archive.h) reads an entry's data through r. */
 int arch_sha1_hex(EVP_MD_CTX *md, char out[41]);
 /* Scans the member at offset: entries with SHA1s, completeness. problem (may
  * be NULL) hears each oddity; want_data (may be NULL) gets folders/ data.
@@ -121,18 +130,19 @@ void went_free(struct went *e);
 /* 1 when name is safe to extract (relative, no "..", no empty component). */
 int arch_name_safe(const char *name);
 
-/* archive.c */
+/* archive-sidecar.c */
 int sidecar_schema(sqlite3 *db, char *err, size_t errlen);
 int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
     char *err, size_t errlen);
 /* Builds a fresh sidecar file for the archive open on fd (temp file, fsync,
  * rename, fsync dir). *end: the end of the last complete member. */
 int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen);
+/* Runs sql (no rows); -1 with "sidecar: MESSAGE" in err. */
+int sidecar_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+/* The highest run id recorded (0: none). */
+int64_t sidecar_max_run(sqlite3 *db);
 int arch_read_tail(int fd, int64_t end, unsigned char tail[8]);
 int arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen);
-int arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s);
-int arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name,
-    int64_t time, char *run_name, size_t namelen);
 /* Scans the members from offset from on into db's tables (run ids going on
  * from next_id) in one transaction; stops at the first incomplete member,
  * unless resync (ascending offsets) names a later member start to go on at.
@@ -140,5 +150,17 @@ int arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const c
 int64_t arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id, scan_problem_fn problem, void *pctx,
     arch_entry_data_cb data_cb, void *dctx, const int64_t *resync, size_t nresync,
     char *err, size_t errlen);
+
+/* archive-append.c */
+int arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s);
+int arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name,
+    int64_t time, char *run_name, size_t namelen);
+
+/* archive-query.c */
+/* Fills e from the ARCH_ENTRY_COLS of st starting at column c; -1 when out
+ * of memory (e half filled: arch_entry_free it). */
+int arch_row_entry(sqlite3_stmt *st, int c, struct arch_entry *e);
+/* Sets a's error from its sidecar's, finalizes st, returns -1. */
+int arch_db_fail(struct arch *a, sqlite3_stmt *st);
 
 #endif

@@ -2,7 +2,8 @@
  * member holding a pax tar stream (libarchive frames the tar, zlib deflates
  * it here so we know every member's exact offsets and can fsync), and
  * reading one member back (zlib inflates just that member, checking its
- * CRC; libarchive parses the tar). */
+ * CRC; libarchive parses the tar), an entry's data read from it as a stream
+ * (its SHA1 checked), and scanning a member's entries. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,6 +430,38 @@ mreader_cb(struct archive *ar, void *cd, const void **buf)
 		return -1;
 	}
 	*buf = r->buf;
+	return k;
+}
+
+/* A stream over the data of one entry of a member being read: what a
+ * fetch callback reads from, the SHA1 checked at its end. */
+ssize_t
+arch_stream_read(struct arch_stream *s, void *buf, size_t len)
+{
+	char got[41];
+	ssize_t k;
+
+	if (s->left == 0)
+		return 0;
+	if (len > s->left)
+		len = (size_t)s->left;
+	k = mreader_read(s->r, buf, len);
+	if (k < 0) {
+		arch_seterr(s->err, s->errlen, "%s", s->r->err);
+		return -1;
+	}
+	if (k == 0) {
+		arch_seterr(s->err, s->errlen, "data of '%s' ends early", s->name);
+		return -1;
+	}
+	s->left -= (uint64_t)k;
+	if (s->check) {
+		EVP_DigestUpdate(s->md, buf, (size_t)k);
+		if (s->left == 0 && (arch_sha1_hex(s->md, got) < 0 || strcmp(got, s->want) != 0)) {
+			arch_seterr(s->err, s->errlen, "data of '%s' does not match its SHA1 %s", s->name, s->want);
+			return -1;
+		}
+	}
 	return k;
 }
 

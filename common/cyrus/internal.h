@@ -1,6 +1,7 @@
 /* internal.h: helpers shared by the files of common/cyrus/ and not part of
  * its interface: error formatting, Cyrus's dlist text format (mailboxes.db
- * values, the 3.x cyrus.header line), mailbox-name and path rules. */
+ * values, the 3.x cyrus.header line), reading a small file, mailbox-name and
+ * path rules. */
 #ifndef CHJ_CYRUS_INTERNAL_H
 #define CHJ_CYRUS_INTERNAL_H
 
@@ -31,7 +32,15 @@ const struct dl *dl_get(const struct dl *d, const char *key);
 /* The atom of member key of kvlist d, or NULL. */
 const char *dl_atom(const struct dl *d, const char *key);
 
-/* ---- names and paths ---- */
+/* ---- small files (meta.c) ---- */
+
+/* Files larger than this are not read by cyrus_read_small (EFBIG) */
+#define CYRUS_SMALL_MAX (1 << 20)
+/* Reads the whole file at path into *buf (allocated, NUL-terminated, *len
+ * bytes). Returns 0, or -1 with errno set. */
+int cyrus_read_small(const char *path, char **buf, size_t *len);
+
+/* ---- names and paths (paths.c) ---- */
 
 /* Cyrus's dir_hash_c (lib/util.c): the hash directory letter of name. */
 char cyrus_dir_hash_c(const char *name, int full);

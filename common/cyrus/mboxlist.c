@@ -1,16 +1,12 @@
 /* mboxlist.c: the mailbox list of a Cyrus 3.x server, read from mailboxes.db
  * through Cyrus's own cyr_dbtool (run as the owner of the config directory:
- * Cyrus's tools refuse root), each mailbox's data path as Cyrus computes it
- * (imap/mboxname.c: uuid directories, or the legacy name-based ones for
- * mbtype 'l'), and which user a changed path or per-user file belongs to.
+ * Cyrus's tools refuse root), each mailbox with its data path (paths.c).
  * When cyr_dbtool is missing, the list comes from the cyrus.header files of
  * the partitions instead (slower, and legacy names may be stale there). */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,110 +16,17 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "path.h"
 #include "cyrus/cyrus.h"
 #include "cyrus/internal.h"
 
 #define SEP '\x1f'             /* hierarchy separator in 3.6 mailboxes.db keys */
+#define WALK_MAX_DEPTH 64
 
 static const char *const tools_dirs[] = {
 	"/usr/lib/cyrus/bin", "/usr/libexec/cyrus-imapd", "/usr/lib/cyrus-imapd", NULL
 };
 
-char
-cyrus_dir_hash_c(const char *name, int full)
-{
-	unsigned char c;
-
-	if (full) {
-		const unsigned char *pt = (const unsigned char *)name;
-		uint32_t n = 0;
-
-		while (*pt && *pt != '.') {
-			n = ((n << 3) ^ (n >> 5)) ^ *pt;
-			pt++;
-		}
-		return (char)('A' + (n % 23));
-	}
-	c = (unsigned char)tolower((unsigned char)*name);
-	if (!(c >= 'a' && c <= 'z'))
-		c = 'q';
-	return (char)c;
-}
-
-/* Component i (0-based) of a '.'-separated internal name, allocated. */
-static char *
-name_part(const char *name, int i)
-{
-	const char *p = name, *e;
-
-	while (i-- > 0) {
-		p = strchr(p, '.');
-		if (!p)
-			return NULL;
-		p++;
-	}
-	e = strchr(p, '.');
-	if (!e)
-		e = p + strlen(p);
-	return strndup(p, (size_t)(e - p));
-}
-
-static void
-unhat(char *s)
-{
-	for (; s && *s; s++)
-		if (*s == '^')
-			*s = '.';
-}
-
-char *
-cyrus_name_user(const char *name)
-{
-	char *u = NULL;
-
-	if (!strncmp(name, "user.", 5))
-		u = name_part(name, 1);
-	else if (!strncmp(name, "DELETED.user.", 13))
-		u = name_part(name, 2);
-	if (u && !*u) {
-		free(u);
-		return NULL;
-	}
-	unhat(u);
-	return u;
-}
-
-char *
-cyrus_legacy_relpath(const struct cyrus_conf *c, const char *name)
-{
-	char *owner = cyrus_name_user(name), *first, *r, *p;
-	size_t len = strlen(name);
-	char hash = 0;
-
-	if (c->hashimapspool) {
-		/* hashed on the user (mbname_localpart), else the first name part */
-		first = owner ? owner : name_part(name, 0);
-		if (!first)
-			return NULL;
-		hash = cyrus_dir_hash_c(first, c->fulldirhash);
-		if (first != owner)
-			free(first);
-	}
-	free(owner);
-	r = malloc(len + 3);
-	if (!r)
-		return NULL;
-	p = r;
-	if (hash) {
-		*p++ = hash;
-		*p++ = '/';
-	}
-	memcpy(p, name, len + 1);
-	for (; *p; p++)
-		if (*p == '.')
-			*p = '/';
-	return r;
-}
 
 /* ---- running a Cyrus tool ---- */
 
@@ -257,49 +160,6 @@ cyrus_mboxlist_free(struct cyrus_mboxlist *l)
 	l->n = 0;
 }
 
-int
-cyrus_mailbox_is_legacy(const struct cyrus_mailbox *m)
-{
-	return !m->uniqueid || !*m->uniqueid || (m->mbtype && strchr(m->mbtype, 'l'));
-}
-
-/* Fills path and relpath of m from its name, uniqueid, mbtype and partition. */
-int
-cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, char *err, size_t errlen)
-{
-	const char *root = cyrus_partition_path(c, m->partition);
-	size_t len;
-
-	if (!root) {
-		cyrus_seterr(err, errlen, "mailbox '%s': partition '%s' is not in %s", m->name,
-		    m->partition ? m->partition : "(none)", c->file);
-		return -1;
-	}
-	free(m->relpath);
-	free(m->path);
-	m->path = NULL;
-	if (cyrus_mailbox_is_legacy(m)) {
-		m->relpath = cyrus_legacy_relpath(c, m->name);
-	} else {
-		len = strlen(m->uniqueid);
-		m->relpath = malloc(len + 10);
-		if (m->relpath)
-			snprintf(m->relpath, len + 10, "uuid/%c/%c/%s", m->uniqueid[0],
-			    len > 1 ? m->uniqueid[1] : '_', m->uniqueid);
-	}
-	if (m->relpath) {
-		len = strlen(root) + strlen(m->relpath) + 2;
-		m->path = malloc(len);
-		if (m->path)
-			snprintf(m->path, len, "%s/%s", root, m->relpath);
-	}
-	if (!m->path) {
-		cyrus_seterr(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 /* Internal name from a key's name: SEP -> '.', '.' inside a part -> '^'. */
 static char *
 key_to_name(const char *k, size_t len)
@@ -410,8 +270,158 @@ load_prefix(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *to
 	return r;
 }
 
-int cyrus_mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c,
-    const char *user);
+/* ---- the list from cyrus.header files ---- */
+
+struct hwalk {
+	struct cyrus_mboxlist *l;
+	const struct cyrus_conf *c;
+	const struct cyrus_partition *part;
+	const char *user;
+	size_t cap;
+};
+
+static int
+hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
+{
+	char *p = path_join(dir, "cyrus.header"), *buf = NULL;
+	struct cyrus_header h;
+	struct cyrus_mailbox m, *v;
+	const char *rp = relpath;
+	size_t len;
+	int legacy = strncmp(relpath, "uuid/", 5) != 0, r = -1;
+
+	memset(&m, 0, sizeof m);
+	memset(&h, 0, sizeof h);
+	if (!p || cyrus_read_small(p, &buf, &len) < 0) {
+		int e = errno;
+
+		free(p);
+		return e == ENOENT ? 0 : (cyrus_seterr(w->l->err, sizeof w->l->err,
+		    "cannot read '%s/cyrus.header': %s", dir, strerror(e)), -1);
+	}
+	if (cyrus_header_parse(&h, buf, len) < 0) {
+		cyrus_seterr(w->l->err, sizeof w->l->err, "%s: %s", p, h.err);
+		goto out;
+	}
+	if (legacy) {
+		/* the name from the path: a legacy header's N can be stale */
+		char *q;
+
+		if (w->c->hashimapspool && rp[0] && rp[1] == '/')
+			rp += 2;
+		m.name = strdup(rp);
+		for (q = m.name; q && *q; q++)
+			if (*q == '/')
+				*q = '.';
+	} else {
+		m.name = h.name ? strdup(h.name) : NULL;
+	}
+	if (!m.name) {
+		r = 0;                       /* a 2.x header in a uuid directory: not ours */
+		goto out;
+	}
+	m.user = cyrus_name_user(m.name);
+	if (w->user && (!m.user || strcmp(m.user, w->user))) {
+		r = 0;
+		goto out;
+	}
+	m.uniqueid = h.uniqueid ? strdup(h.uniqueid) : NULL;
+	m.partition = strdup(w->part->name);
+	m.mbtype = strdup(legacy ? "el" : "e");
+	m.deleted = !strncmp(m.name, "DELETED.", 8);
+	if (!m.partition || !m.mbtype ||
+	    cyrus_mailbox_set_path(w->c, &m, w->l->err, sizeof w->l->err) < 0)
+		goto out;
+	if ((v = array_grow(w->l->v, w->l->n, &w->cap, sizeof *v, 64)) == NULL)
+		goto out;
+	w->l->v = v;
+	w->l->v[w->l->n++] = m;
+	memset(&m, 0, sizeof m);
+	r = 0;
+out:
+	free(m.name);
+	free(m.user);
+	free(m.uniqueid);
+	free(m.partition);
+	free(m.mbtype);
+	free(m.path);
+	free(m.relpath);
+	cyrus_header_free(&h);
+	free(buf);
+	free(p);
+	return r;
+}
+
+static int
+hwalk_dir(struct hwalk *w, const char *dir, const char *relpath, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	if (depth > WALK_MAX_DEPTH)
+		return 0;
+	if (*relpath && hwalk_add(w, dir, relpath) < 0)
+		return -1;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	while (r == 0 && (e = readdir(d))) {
+		char *sub, *rel;
+
+		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+			continue;
+		if (!*relpath && !strcmp(e->d_name, "stage."))
+			continue;
+		if (e->d_type == DT_UNKNOWN) {
+			struct stat st;
+			char *full = path_join(dir, e->d_name);
+
+			if (!full || lstat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				free(full);
+				continue;
+			}
+			free(full);
+		}
+		sub = path_join(dir, e->d_name);
+		rel = *relpath ? path_join(relpath, e->d_name) : strdup(e->d_name);
+		if (!sub || !rel)
+			r = -1;
+		else
+			r = hwalk_dir(w, sub, rel, depth + 1);
+		free(sub);
+		free(rel);
+	}
+	closedir(d);
+	return r;
+}
+
+
+/* The list without cyr_dbtool: every cyrus.header of every partition. */
+static int
+mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user)
+{
+	struct hwalk w;
+	size_t i;
+
+	memset(&w, 0, sizeof w);
+	w.l = l;
+	w.c = c;
+	w.user = user;
+	for (i = 0; i < c->npartitions; i++) {
+		w.part = &c->partitions[i];
+		if (hwalk_dir(&w, w.part->path, "", 0) < 0) {
+			if (!l->err[0])
+				cyrus_seterr(l->err, sizeof l->err, "cannot walk partition '%s': %s",
+				    w.part->path, strerror(errno));
+			cyrus_mboxlist_free(l);
+			return -1;
+		}
+	}
+	if (l->n > 0) /* qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
+	return 0;
+}
 
 int
 cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user)
@@ -427,7 +437,7 @@ cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const 
 	}
 	dir = tools_dir(c, tbuf, sizeof tbuf);
 	if (!dir)
-		return cyrus_mboxlist_from_headers(l, c, user);
+		return mboxlist_from_headers(l, c, user);
 	snprintf(tbuf, sizeof tbuf, "%s/cyr_dbtool", dir);
 	/* "Nuser\x1fNAME" also matches NAME01: add_line keeps only NAME's own */
 	snprintf(p1, sizeof p1, "Nuser%c%s", SEP, user ? user : "");

@@ -3,11 +3,16 @@
  * 20). Field offsets per version come from Cyrus's imap/mailbox.c
  * (mailbox_buf_to_index_header, mailbox_buf_to_index_record), imap/mailbox.h
  * of 2.4 (v12) and of 3.10+ (v20), and cassandane's Cyrus/IndexFile.pm
- * (v10, v11). Every number is big-endian. */
+ * (v10, v11). Every number is big-endian. Also the reader of a small meta
+ * file whole (a cyrus.header). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "cyrus/cyrus.h"
@@ -16,6 +21,43 @@
 static const char header_magic[] = "\241\002\213\015Cyrus mailbox header\n";
 
 /* ---- cyrus.header ---- */
+
+int
+cyrus_read_small(const char *path, char **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	ssize_t n;
+	size_t got = 0;
+	char *b;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_size > CYRUS_SMALL_MAX) {
+		if (st.st_size > CYRUS_SMALL_MAX)
+			errno = EFBIG;
+		close(fd);
+		return -1;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, b + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	return 0;
+}
 
 static int
 add_flag(struct cyrus_header *h, const char *s, size_t n)

@@ -1,11 +1,8 @@
-/* user.c: per-user knowledge of a Cyrus spool: the mailbox list from the
- * partitions' cyrus.header files (when Cyrus's tools are missing), which
- * user a changed path belongs to, the user's files outside the spool
- * (seen, subscriptions, dav.db, sieve scripts) and a reversible file-name
- * escape of user names. */
+/* user.c: per-user knowledge of a Cyrus spool: which user a changed path
+ * belongs to, the user's files outside the spool (seen, subscriptions,
+ * dav.db, sieve scripts) and a reversible file-name escape of user names. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +10,9 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "path.h"
 #include "cyrus/cyrus.h"
 #include "cyrus/internal.h"
-
-#define WALK_MAX_DEPTH 64
-#define HEADER_MAX (1 << 20)
 
 /* Per-user files in the config directory that chjournal keeps: seen state,
  * subscriptions and dav.db (SQLite; in 3.x it indexes the "#sieve" mailbox
@@ -31,70 +26,18 @@ static const char *const all_user_suffixes[] = {
 	"seen", "sub", "dav", "conversations", "counters", "xapianactive", NULL
 };
 
-static char *
-pjoin(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *r = malloc(la + lb + 2);
-
-	if (!r)
-		return NULL;
-	memcpy(r, a, la);
-	r[la] = '/';
-	memcpy(r + la + 1, b, lb + 1);
-	return r;
-}
-
-/* Reads a whole (small) file. Returns 0, or -1 with errno set. */
-static int
-read_small(const char *path, char **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	ssize_t n;
-	size_t got = 0;
-	char *b;
-
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || st.st_size > HEADER_MAX) {
-		if (st.st_size > HEADER_MAX)
-			errno = EFBIG;
-		close(fd);
-		return -1;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (!b) {
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	b[got] = '\0';
-	*buf = b;
-	*len = got;
-	return 0;
-}
-
 /* The internal name in dir/cyrus.header (3.x headers only), allocated; NULL
  * with errno (ENOENT: no header; EINVAL: 2.x header or unparsable). */
 static char *
 header_name(const char *dir)
 {
-	char *p = pjoin(dir, "cyrus.header"), *buf = NULL, *name = NULL;
+	char *p = path_join(dir, "cyrus.header"), *buf = NULL, *name = NULL;
 	struct cyrus_header h;
 	size_t len;
 
 	if (!p)
 		return NULL;
-	if (read_small(p, &buf, &len) == 0) {
+	if (cyrus_read_small(p, &buf, &len) == 0) {
 		if (cyrus_header_parse(&h, buf, len) == 0 && h.name)
 			name = strdup(h.name);
 		else
@@ -104,166 +47,6 @@ header_name(const char *dir)
 	free(buf);
 	free(p);
 	return name;
-}
-
-/* ---- the list from cyrus.header files ---- */
-
-struct hwalk {
-	struct cyrus_mboxlist *l;
-	const struct cyrus_conf *c;
-	const struct cyrus_partition *part;
-	const char *user;
-	size_t cap;
-};
-
-static int
-hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
-{
-	char *p = pjoin(dir, "cyrus.header"), *buf = NULL;
-	struct cyrus_header h;
-	struct cyrus_mailbox m, *v;
-	const char *rp = relpath;
-	size_t len;
-	int legacy = strncmp(relpath, "uuid/", 5) != 0, r = -1;
-
-	memset(&m, 0, sizeof m);
-	memset(&h, 0, sizeof h);
-	if (!p || read_small(p, &buf, &len) < 0) {
-		int e = errno;
-
-		free(p);
-		return e == ENOENT ? 0 : (cyrus_seterr(w->l->err, sizeof w->l->err,
-		    "cannot read '%s/cyrus.header': %s", dir, strerror(e)), -1);
-	}
-	if (cyrus_header_parse(&h, buf, len) < 0) {
-		cyrus_seterr(w->l->err, sizeof w->l->err, "%s: %s", p, h.err);
-		goto out;
-	}
-	if (legacy) {
-		/* the name from the path: a legacy header's N can be stale */
-		char *q;
-
-		if (w->c->hashimapspool && rp[0] && rp[1] == '/')
-			rp += 2;
-		m.name = strdup(rp);
-		for (q = m.name; q && *q; q++)
-			if (*q == '/')
-				*q = '.';
-	} else {
-		m.name = h.name ? strdup(h.name) : NULL;
-	}
-	if (!m.name) {
-		r = 0;                       /* a 2.x header in a uuid directory: not ours */
-		goto out;
-	}
-	m.user = cyrus_name_user(m.name);
-	if (w->user && (!m.user || strcmp(m.user, w->user))) {
-		r = 0;
-		goto out;
-	}
-	m.uniqueid = h.uniqueid ? strdup(h.uniqueid) : NULL;
-	m.partition = strdup(w->part->name);
-	m.mbtype = strdup(legacy ? "el" : "e");
-	m.deleted = !strncmp(m.name, "DELETED.", 8);
-	if (!m.partition || !m.mbtype ||
-	    cyrus_mailbox_set_path(w->c, &m, w->l->err, sizeof w->l->err) < 0)
-		goto out;
-	if ((v = array_grow(w->l->v, w->l->n, &w->cap, sizeof *v, 64)) == NULL)
-		goto out;
-	w->l->v = v;
-	w->l->v[w->l->n++] = m;
-	memset(&m, 0, sizeof m);
-	r = 0;
-out:
-	free(m.name);
-	free(m.user);
-	free(m.uniqueid);
-	free(m.partition);
-	free(m.mbtype);
-	free(m.path);
-	free(m.relpath);
-	cyrus_header_free(&h);
-	free(buf);
-	free(p);
-	return r;
-}
-
-static int
-hwalk_dir(struct hwalk *w, const char *dir, const char *relpath, int depth)
-{
-	DIR *d;
-	struct dirent *e;
-	int r = 0;
-
-	if (depth > WALK_MAX_DEPTH)
-		return 0;
-	if (*relpath && hwalk_add(w, dir, relpath) < 0)
-		return -1;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	while (r == 0 && (e = readdir(d))) {
-		char *sub, *rel;
-
-		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
-			continue;
-		if (!*relpath && !strcmp(e->d_name, "stage."))
-			continue;
-		if (e->d_type == DT_UNKNOWN) {
-			struct stat st;
-			char *full = pjoin(dir, e->d_name);
-
-			if (!full || lstat(full, &st) < 0 || !S_ISDIR(st.st_mode)) {
-				free(full);
-				continue;
-			}
-			free(full);
-		}
-		sub = pjoin(dir, e->d_name);
-		rel = *relpath ? pjoin(relpath, e->d_name) : strdup(e->d_name);
-		if (!sub || !rel)
-			r = -1;
-		else
-			r = hwalk_dir(w, sub, rel, depth + 1);
-		free(sub);
-		free(rel);
-	}
-	closedir(d);
-	return r;
-}
-
-static int
-cmp_mailbox(const void *a, const void *b)
-{
-	return strcmp(((const struct cyrus_mailbox *)a)->name, ((const struct cyrus_mailbox *)b)->name);
-}
-
-int cyrus_mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c,
-    const char *user);
-
-int
-cyrus_mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user)
-{
-	struct hwalk w;
-	size_t i;
-
-	memset(&w, 0, sizeof w);
-	w.l = l;
-	w.c = c;
-	w.user = user;
-	for (i = 0; i < c->npartitions; i++) {
-		w.part = &c->partitions[i];
-		if (hwalk_dir(&w, w.part->path, "", 0) < 0) {
-			if (!l->err[0])
-				cyrus_seterr(l->err, sizeof l->err, "cannot walk partition '%s': %s",
-				    w.part->path, strerror(errno));
-			cyrus_mboxlist_free(l);
-			return -1;
-		}
-	}
-	if (l->n > 0) /* qsort(NULL, 0) is undefined */
-		qsort(l->v, l->n, sizeof *l->v, cmp_mailbox);
-	return 0;
 }
 
 /* ---- which user a path belongs to ---- */
@@ -481,7 +264,7 @@ push_dir(char ***v, size_t *n, const char *dir)
 
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		p = pjoin(dir, e->d_name);
+		p = path_join(dir, e->d_name);
 		if (!p)
 			r = -1;
 		else if (lstat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))

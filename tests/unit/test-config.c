@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdio.h>
@@ -133,6 +134,8 @@ assert_config_empty(const struct config *c)
 	assert_null(c->exclude_sources);
 	assert_null(c->excludes);
 	assert_int_equal(c->nexcludes, 0);
+	assert_null(c->group);
+	assert_null(c->root_lines);
 }
 
 /* Parses text (with @ = T) and expects failure with exactly msg (@ = T). */
@@ -718,6 +721,34 @@ test_root_of(void **state)
 	config_free(&c);
 }
 
+/* group: a group name resolved to its id; unknown names and repeats refused. */
+static void
+test_group(void **state)
+{
+	struct config c;
+	struct group *gr = getgrgid(getgid());
+
+	(void)state;
+	assert_non_null(gr);
+	assert_int_equal(config_parse(&c, "t.conf", conf_text("root = @/spool\n")), 0);
+	assert_null(c.group);
+	config_free(&c);
+	{
+		char text[4096];
+
+		snprintf(text, sizeof text, "root = @/spool\ngroup = %s\n", gr->gr_name);
+		assert_int_equal(config_parse(&c, "t.conf", conf_text(text)), 0);
+		assert_string_equal(c.group, gr->gr_name);
+		assert_int_equal(c.gid, getgid());
+		config_free(&c);
+		snprintf(text, sizeof text, "root = @/spool\ngroup = %s\ngroup = %s\n", gr->gr_name,
+		    gr->gr_name);
+		expect_error(text, "test.conf:3: key 'group': given more than once");
+	}
+	expect_error("root = @/spool\ngroup = no-such-group-chj\n",
+	    "test.conf:2: key 'group': no group named 'no-such-group-chj'");
+}
+
 static void
 test_choose_file(void **state)
 {
@@ -755,6 +786,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_is_excluded),
 		cmocka_unit_test(test_root_of),
+		cmocka_unit_test(test_group),
 		cmocka_unit_test(test_choose_file),
 	};
 

@@ -3,8 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -102,9 +105,10 @@ test_state_and_diff(void **state)
 	assert_int_equal(mount_state_diff("/srv/spool one", before, after, collect, &s), 1);
 	assert_string_equal(s.paths[0], "/srv/spool one/new\ndir");
 	seen_free(&s);
-	/* the same unmounted */
+	/* the same unmounted: its mount point's parent (here, the root) does
+	 * not exist on this machine, so where it was is unknown: the root */
 	assert_int_equal(mount_state_diff("/srv/spool one", after, before, collect, &s), 1);
-	assert_string_equal(s.paths[0], "/srv/spool one/new\ndir");
+	assert_string_equal(s.paths[0], "/srv/spool one");
 	seen_free(&s);
 	assert_int_equal(mount_state_diff("/srv/spool one", after, after, collect, &s), 0);
 	/* the mount holding the root replaced (remounted elsewhere from): the root */
@@ -122,6 +126,38 @@ test_state_and_diff(void **state)
 	free(after);
 	free(text2);
 	mount_table_free(&t);
+}
+
+/* Unmounts: at the mount point when its parent exists; moved (the same
+ * mount at another place) at both places; gone from a place whose parent is
+ * gone (a directory above renamed before the table was read again): the
+ * root, as where its covered files are now is unknown. */
+static void
+test_diff_unmount_places(void **state)
+{
+	char dir[] = "/tmp/test-mounts.XXXXXX", root[64], sub[80], before[512], after[512];
+	char want[96];
+	struct seen s = { { NULL }, 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(root, sizeof root, "%s", dir);
+	snprintf(sub, sizeof sub, "%s/x", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(before, sizeof before, "%s/x/m\t0:40\t/\ttmpfs\n%s/gone/m\t0:41\t/\ttmpfs\n"
+	    "%s/x/moved\t0:42\t/\ttmpfs\n", dir, dir, dir);
+	snprintf(after, sizeof after, "%s/y/moved\t0:42\t/\ttmpfs\n", dir);
+	assert_int_equal(mount_state_diff(root, before, after, collect, &s), 4);
+	snprintf(want, sizeof want, "%s/x/m", dir);
+	assert_string_equal(s.paths[0], want);
+	assert_string_equal(s.paths[1], root);                 /* gone/m */
+	snprintf(want, sizeof want, "%s/x/moved", dir);
+	assert_string_equal(s.paths[2], want);                 /* moved: its old place */
+	snprintf(want, sizeof want, "%s/y/moved", dir);
+	assert_string_equal(s.paths[3], want);                 /* ... and its new one */
+	seen_free(&s);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void
@@ -143,6 +179,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_lookup),
 		cmocka_unit_test(test_state_and_diff),
+		cmocka_unit_test(test_diff_unmount_places),
 		cmocka_unit_test(test_read_self),
 	};
 

@@ -1,0 +1,220 @@
+/* archive-append.c: appending one run to an archive open for append: its
+ * entries written into a new gzip member at the end, then the manifest, an
+ * fsync, and the run recorded in the sidecar; or the member cut off again. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "archive-int.h"
+
+int
+arch_run_begin(struct arch *a)
+{
+	if (a->mode != ARCH_APPEND) {
+		arch_seterr(a->err, sizeof a->err, "archive '%s' is open read-only", a->path);
+		return -1;
+	}
+	if (a->w != NULL) {
+		arch_seterr(a->err, sizeof a->err, "a run is already being written to '%s'", a->path);
+		return -1;
+	}
+	a->w = calloc(1, sizeof *a->w);
+	if (a->w == NULL) {
+		arch_seterr(a->err, sizeof a->err, "out of memory");
+		return -1;
+	}
+	if (mwriter_begin(a->w, a->fd, a->size) < 0) {
+		arch_seterr(a->err, sizeof a->err, "%s", a->w->err);
+		mwriter_free(a->w);
+		free(a->w);
+		a->w = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks that an entry can be added: a run is open, the name is ours. */
+static int
+run_check(struct arch *a, const char *name)
+{
+	if (a->w == NULL) {
+		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
+		return -1;
+	}
+	if (!arch_name_safe(name) || strncmp(name, ARCH_RUNS, strlen(ARCH_RUNS)) == 0) {
+		arch_seterr(a->err, sizeof a->err, "bad entry name '%.200s'", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+run_add(struct arch *a, const char *name, int kind, const char *target, int fd, const void *buf,
+    struct arch_stream *src, uint64_t size, int64_t mtime_ns, mode_t mode)
+{
+	if (run_check(a, name) < 0)
+		return -1;
+	if (mwriter_add(a->w, name, kind, target, fd, buf, src, size, mtime_ns, mode) < 0) {
+		arch_seterr(a->err, sizeof a->err, "%s", a->w->err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size, int64_t mtime_ns, mode_t mode)
+{
+	return run_add(a, name, ARCH_KIND_FILE, NULL, fd, NULL, NULL, size, mtime_ns, mode);
+}
+
+int
+arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len, int64_t mtime_ns,
+    mode_t mode)
+{
+	return run_add(a, name, ARCH_KIND_FILE, NULL, -1, buf ? buf : "", NULL, len, mtime_ns, mode);
+}
+
+int
+arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns)
+{
+	return run_add(a, name, ARCH_KIND_SYMLINK, target ? target : "", -1, NULL, NULL, 0, mtime_ns, 0777);
+}
+
+int
+arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s)
+{
+	if (e->kind == ARCH_KIND_SYMLINK)
+		return arch_run_add_symlink(a, e->name, e->target, e->mtime_ns);
+	return run_add(a, e->name, ARCH_KIND_FILE, NULL, -1, NULL, s, e->size, e->mtime_ns, e->mode);
+}
+
+int
+arch_run_abort(struct arch *a)
+{
+	struct stat st;
+	int64_t start;
+	int rc = 0;
+
+	if (a->w == NULL)
+		return 0;
+	/* free the writer first: freeing an open libarchive writer closes
+	 * its tar stream, and those bytes must not outlive the cut */
+	start = a->w->start;
+	mwriter_free(a->w);
+	free(a->w);
+	a->w = NULL;
+	/* nothing reached the file (a run dropped before its first entry):
+	 * nothing to cut, nothing to sync */
+	if (fstat(a->fd, &st) == 0 && st.st_size == start) {
+		a->size = start;
+		return 0;
+	}
+	if (ftruncate(a->fd, start) < 0 || fsync(a->fd) < 0) {
+		arch_seterr(a->err, sizeof a->err, "cannot cut archive '%s' back: %s", a->path, strerror(errno));
+		rc = -1;
+	}
+	a->size = start;
+	return rc;
+}
+
+/* 1 when a run called name exists, 0 not, -1 error. */
+static int
+run_name_taken(struct arch *a, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM runs WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time,
+    char *run_name, size_t namelen)
+{
+	char ename[64];
+	struct mscan m;
+	unsigned char tail[8];
+	struct mwriter *w = a->w;
+
+	if (w == NULL) {
+		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
+		return -1;
+	}
+	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
+	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, -1, manifest ? manifest : "", NULL, len,
+	    time * 1000000000, 0600) < 0 || mwriter_finish(w) < 0) {
+		arch_seterr(a->err, sizeof a->err, "archive '%s': %s", a->path, w->err);
+		goto fail;
+	}
+	if (fsync(a->fd) < 0) {
+		arch_seterr(a->err, sizeof a->err, "cannot fsync archive '%s': %s", a->path, strerror(errno));
+		goto fail;
+	}
+	memset(&m, 0, sizeof m);
+	m.offset = w->start;
+	m.end = w->pos;
+	m.ents = w->ents;
+	m.n = w->nents;
+	for (size_t i = 0; i < m.n; i++)
+		m.bytes += (int64_t)m.ents[i].size;
+	if (arch_read_tail(a->fd, m.end, tail) < 0) {
+		arch_seterr(a->err, sizeof a->err, "cannot read archive '%s': %s", a->path, strerror(errno));
+		goto fail;
+	}
+	if (sidecar_exec(a->db, "BEGIN IMMEDIATE", a->err, sizeof a->err) < 0)
+		goto fail;
+	if (sidecar_add_member(a->db, sidecar_max_run(a->db) + 1, &m, tail, a->err, sizeof a->err) < 0 ||
+	    sidecar_exec(a->db, "COMMIT", a->err, sizeof a->err) < 0) {
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	a->size = w->pos;
+	if (run_name != NULL && namelen > 0)
+		snprintf(run_name, namelen, "%s", name);
+	mwriter_free(w);
+	free(w);
+	a->w = NULL;
+	return 0;
+fail:
+	{
+		char keep[ARCH_ERR_MAX];
+
+		memcpy(keep, a->err, sizeof keep);
+		arch_run_abort(a);
+		memcpy(a->err, keep, sizeof keep);
+	}
+	return -1;
+}
+
+int
+arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen)
+{
+	char base[32], name[40];
+	time_t now = time(NULL);
+	struct tm tm;
+	int i, t;
+
+	if (a->w == NULL) {
+		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
+		return -1;
+	}
+	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
+	snprintf(name, sizeof name, "%s", base);
+	for (i = 1; (t = run_name_taken(a, name)) == 1 && i < 100000; i++)
+		snprintf(name, sizeof name, "%.20s.%d", base, i);
+	if (t != 0) {
+		arch_seterr(a->err, sizeof a->err, "sidecar '%s': cannot name the run", a->idx);
+		arch_run_abort(a);
+		return -1;
+	}
+	return arch_run_commit_as(a, manifest, len, name, (int64_t)now, run_name, namelen);
+}

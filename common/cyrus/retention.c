@@ -1,0 +1,471 @@
+/* retention.c: compaction of a user's archive (retention.h): which runs
+ * stay, the live set they need (marked from their manifests, the newest
+ * copies at or before them and the messages their indexes reference), the
+ * threshold of the live share, and the stamp of the last compaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive/archive.h"
+#include "archive/manifest.h"
+#include "archive/runsel.h"
+#include "array.h"
+#include "atomicfile.h"
+#include "cyrus/cyrus.h"
+#include "cyrus/retention.h"
+
+/* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
+ * messages (stored once, whichever run), each with its size. A sorted,
+ * deduplicated array once marking is done; binary search. */
+struct live_key {
+	char *key;
+	uint64_t size;
+};
+
+struct live {
+	struct live_key *v;
+	size_t n, cap;
+	int sorted;
+};
+
+static int
+live_add(struct live *l, const char *key, uint64_t size)
+{
+	struct live_key *nv = array_grow(l->v, l->n, &l->cap, sizeof *l->v, 1024);
+
+	if (nv == NULL)
+		return -1;
+	l->v = nv;
+	l->v[l->n].key = strdup(key);
+	l->v[l->n].size = size;
+	if (l->v[l->n].key == NULL)
+		return -1;
+	l->n++;
+	l->sorted = 0;
+	return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct live_key *)a)->key, ((const struct live_key *)b)->key);
+}
+
+/* Sorts and drops duplicates (a copy several retained runs share). */
+static void
+live_finish(struct live *l)
+{
+	size_t i, j = 0;
+
+	array_sort(l->v, l->n, sizeof *l->v, key_cmp);
+	for (i = 0; i < l->n; i++) {
+		if (j > 0 && strcmp(l->v[j - 1].key, l->v[i].key) == 0) {
+			free(l->v[i].key);
+			continue;
+		}
+		l->v[j++] = l->v[i];
+	}
+	l->n = j;
+	l->sorted = 1;
+}
+
+static int
+live_has(struct live *l, const char *key)
+{
+	struct live_key k = { (char *)key, 0 };
+
+	if (!l->sorted)
+		live_finish(l);
+	return bsearch(&k, l->v, l->n, sizeof *l->v, key_cmp) != NULL;
+}
+
+static void
+live_free(struct live *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].key);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static int
+live_add_copy(struct live *l, int64_t run, const char *name, uint64_t size)
+{
+	char *key;
+	int rc;
+
+	if (asprintf(&key, "%lld %s", (long long)run, name) < 0)
+		return -1;
+	rc = live_add(l, key, size);
+	free(key);
+	return rc;
+}
+
+static int
+want_cmp(const void *a, const void *b)
+{
+	const struct arch_want *x = a, *y = b;
+
+	if (x->run != y->run)
+		return x->run < y->run ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+struct compact {
+	struct arch *ar;
+	struct live live;
+	uint64_t live_bytes;
+	struct arch_want *idx_wants;    /* retained index copies to read */
+	size_t nidx, capidx;
+	struct chj_error err;
+};
+
+static int
+mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
+{
+	struct arch_entry e;
+	int got = arch_latest(c->ar, name, run, &e);
+
+	if (got <= 0) {
+		if (got < 0)
+			chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		return got;
+	}
+	if (live_add_copy(&c->live, e.run, e.name, e.size) < 0)
+		goto oom;
+	if (want_index) {
+		if (c->nidx == c->capidx) {
+			size_t cap = c->capidx ? c->capidx * 2 : 64;
+			void *p = realloc(c->idx_wants, cap * sizeof *c->idx_wants);
+
+			if (p == NULL)
+				goto oom;
+			c->idx_wants = p;
+			c->capidx = cap;
+		}
+		c->idx_wants[c->nidx].run = e.run;
+		c->idx_wants[c->nidx].name = strdup(e.name);
+		c->idx_wants[c->nidx].ctx = NULL;
+		if (c->idx_wants[c->nidx].name == NULL)
+			goto oom;
+		c->nidx++;
+	}
+	arch_entry_free(&e);
+	return 1;
+oom:
+	arch_entry_free(&e);
+	chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	return -1;
+}
+
+/* Marks what run needs: its manifest, folder meta, links, user files. */
+static int
+mark_run(struct compact *c, const struct arch_run *run)
+{
+	struct manifest m;
+	struct arch_entry *links = NULL;
+	char *buf = NULL, name[1024];
+	size_t len = 0, i, k, nlinks = 0;
+	int rc = -1;
+
+	manifest_init(&m);
+	snprintf(name, sizeof name, ARCH_RUNS "%s", run->name);
+	if (live_add_copy(&c->live, run->id, name, 0) < 0)
+		goto oom;
+	if (arch_read_manifest(c->ar, run->id, &buf, &len) < 0) {
+		chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		goto out;
+	}
+	if (manifest_parse(&m, buf, len) < 0) {
+		chj_error_set(&c->err, CHJ_ERR_CORRUPT, 0, "run %s: %s", run->name, m.err);
+		goto out;
+	}
+	for (i = 0; i < m.nfolders; i++)
+		for (k = 0; k < CYRUS_NMETA; k++) {
+			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, cyrus_meta_names[k]);
+			if (mark_latest(c, name, run->id,
+			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE) < 0)
+				goto out;
+		}
+	for (i = 0; i < m.nfiles; i++)
+		if (mark_latest(c, m.files[i], run->id, 0) < 0)
+			goto out;
+	/* every link as it stood at this run: live ones and tombstones alike */
+	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {
+		chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		goto out;
+	}
+	for (i = 0; i < nlinks; i++)
+		if (live_add_copy(&c->live, links[i].run, links[i].name, links[i].size) < 0)
+			goto oom;
+	rc = 0;
+	goto out;
+oom:
+	chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
+out:
+	arch_entries_free(links, nlinks);
+	manifest_free(&m);
+	free(buf);
+	return rc;
+}
+
+/* Reads one retained index copy and marks the messages it references. */
+static int
+index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
+    struct arch_stream *s, char *err, size_t errlen)
+{
+	struct compact *c = cbctx;
+	struct cyrus_index x;
+	char *buf = malloc(e->size + 1), chunk[65536];
+	size_t len = 0;
+	ssize_t n;
+	uint32_t i;
+	int rc = -1;
+
+	(void)w;
+	memset(&x, 0, sizeof x);
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while ((n = arch_stream_read(s, chunk, sizeof chunk)) > 0) {
+		if (len + (size_t)n > e->size)
+			break;
+		memcpy(buf + len, chunk, (size_t)n);
+		len += (size_t)n;
+	}
+	if (n != 0 || len != e->size) {
+		snprintf(err, errlen, "'%s': cannot read the archived copy", e->name);
+		goto out;
+	}
+	if (cyrus_index_parse(&x, buf, len) < 0) {
+		snprintf(err, errlen, "'%s': %s", e->name, x.err);
+		goto out;
+	}
+	for (i = 0; i < x.num_records; i++) {
+		char name[64], hex[41];
+
+		if (!cyrus_record_has_file(&x.records[i]))
+			continue;
+		cyrus_guid_hex(x.records[i].guid, hex);
+		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
+		if (live_add(&c->live, name, 0) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	cyrus_index_free(&x);
+	free(buf);
+	return rc;
+}
+
+/* The decider arch_compact asks about every entry. */
+static int
+keep_entry(void *ctx, const struct arch_entry *e)
+{
+	struct compact *c = ctx;
+	char key[1100];
+
+	if (strncmp(e->name, ARCH_FILES, strlen(ARCH_FILES)) == 0)
+		return live_has(&c->live, e->name);
+	snprintf(key, sizeof key, "%lld %s", (long long)e->run, e->name);
+	return live_has(&c->live, key);
+}
+
+size_t
+cyrus_retained_runs(const struct arch_run *runs, size_t n, unsigned keep_days, int64_t now,
+    int64_t *keep)
+{
+	int64_t horizon = now - (int64_t)keep_days * 86400;
+	size_t i, nk = 0;
+
+	for (i = 0; i < n; i++)
+		if (i + 1 == n || (runsel_last_of_day(runs, n, i) && runs[i].time >= horizon))
+			keep[nk++] = runs[i].id;
+	return nk;
+}
+
+unsigned
+cyrus_compact_threshold(int64_t since, int64_t now)
+{
+	int64_t weeks = now > since ? (now - since) / (7 * 86400) : 0;
+	int64_t t = CYRUS_COMPACT_BASE_THRESHOLD + weeks * CYRUS_COMPACT_WEEKLY_RISE;
+
+	return t > 100 ? 100 : (unsigned)t;
+}
+
+static int
+run_is_kept(const int64_t *keep, size_t nk, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < nk; i++)
+		if (keep[i] == id)
+			return 1;
+	return 0;
+}
+
+static char *
+stamp_path(const char *archive)
+{
+	char *p;
+
+	return asprintf(&p, "%s.compacted", archive) < 0 ? NULL : p;
+}
+
+/* When the archive was last compacted: its stamp, else its first run. */
+static int64_t
+last_compaction(const char *archive, const struct arch_run *runs, size_t n)
+{
+	char *p = stamp_path(archive);
+	FILE *f = p ? fopen(p, "r") : NULL;
+	long long t = 0;
+
+	free(p);
+	if (f != NULL) {
+		if (fscanf(f, "%lld", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	if (t <= 0 && n > 0)
+		t = runs[0].time;
+	return t;
+}
+
+/* Records t as the time of the last compaction; -1 with e. */
+static int
+write_stamp(const char *archive, int64_t t, struct chj_error *e)
+{
+	char *p = stamp_path(archive);
+	char line[32];
+	int len = snprintf(line, sizeof line, "%lld\n", (long long)t), rc;
+
+	if (p == NULL)
+		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
+	/* a crash leaves the last stamp or this one, never a truncated file */
+	rc = atomicfile_write(p, line, (size_t)len, 0600, e);
+	free(p);
+	return rc;
+}
+
+static void
+compact_free(struct compact *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nidx; i++)
+		free((char *)c->idx_wants[i].name);
+	free(c->idx_wants);
+	live_free(&c->live);
+	if (c->ar != NULL)
+		arch_close(c->ar);
+}
+
+/* Sums the bytes of the live copies: meta, links, user files, and every
+ * live message (sized from the sidecar). */
+static int
+count_live_bytes(struct compact *c)
+{
+	struct arch_entry *v = NULL;
+	size_t n = 0, i;
+
+	live_finish(&c->live);
+	for (i = 0; i < c->live.n; i++)
+		c->live_bytes += c->live.v[i].size;
+	if (arch_list(c->ar, ARCH_FILES, 0, &v, &n) < 0)
+		return chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+	for (i = 0; i < n; i++)
+		if (live_has(&c->live, v[i].name))
+			c->live_bytes += v[i].size;
+	arch_entries_free(v, n);
+	return 0;
+}
+
+/* Marks everything the retained runs need: their own entries, then the
+ * messages of their index copies (read once each, shared copies too). */
+static int
+mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_t *keep, size_t nk)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < n; i++)
+		if (run_is_kept(keep, nk, runs[i].id) && mark_run(c, &runs[i]) < 0)
+			return -1;
+	/* retained runs share the copy of an unchanged folder's index: read it once */
+	if (c->nidx > 1) {
+		qsort(c->idx_wants, c->nidx, sizeof *c->idx_wants, want_cmp);
+		for (i = 0; i < c->nidx; i++) {
+			if (j > 0 && want_cmp(&c->idx_wants[j - 1], &c->idx_wants[i]) == 0)
+				free((char *)c->idx_wants[i].name);
+			else
+				c->idx_wants[j++] = c->idx_wants[i];
+		}
+		c->nidx = j;
+	}
+	if (arch_fetch(c->ar, c->idx_wants, c->nidx, index_cb, c) < 0)
+		return chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+	return count_live_bytes(c);
+}
+
+int
+cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
+    struct cyrus_compact_result *res, struct chj_error *e)
+{
+	struct compact c;
+	struct arch_run *runs = NULL;
+	int64_t *keep = NULL;
+	char err[ARCH_ERR_MAX];
+	size_t i;
+	int rc = -1;
+
+	memset(res, 0, sizeof *res);
+	memset(&c, 0, sizeof c);
+	if (arch_open(&c.ar, path, ARCH_READ, err, sizeof err) < 0)
+		return chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	if (arch_runs(c.ar, &runs, &res->runs) < 0) {
+		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c.ar));
+		goto out;
+	}
+	if (res->runs == 0) {
+		res->outcome = CYRUS_COMPACT_EMPTY;
+		rc = 0;
+		goto out;
+	}
+	keep = calloc(res->runs, sizeof *keep);
+	if (keep == NULL) {
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	res->kept = cyrus_retained_runs(runs, res->runs, keep_days, now, keep);
+	for (i = 0; i < res->runs; i++)
+		res->total_bytes += (uint64_t)runs[i].bytes;
+	if (mark_live(&c, runs, res->runs, keep, res->kept) < 0) {
+		chj_error_set(e, c.err.code, 0, "%s: %s", path, c.err.msg);
+		goto out;
+	}
+	res->live_bytes = c.live_bytes;
+	res->threshold = cyrus_compact_threshold(last_compaction(path, runs, res->runs), now);
+	res->share = res->total_bytes > 0 ? (unsigned)(c.live_bytes * 100 / res->total_bytes) : 100;
+	if (!force && res->share >= res->threshold) {
+		res->outcome = CYRUS_COMPACT_NOT_DUE;
+		rc = 0;
+		goto out;
+	}
+	if (arch_compact(path, keep, res->kept, keep_entry, &c, err, sizeof err) < 0) {
+		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s: compaction failed, the archive is unchanged: %s",
+		    path, err);
+		goto out;
+	}
+	res->outcome = CYRUS_COMPACT_DONE;
+	res->stamp_failed = write_stamp(path, now, &res->stamp_error) < 0;
+	rc = 0;
+out:
+	free(keep);
+	free(runs);
+	compact_free(&c);
+	return rc;
+}

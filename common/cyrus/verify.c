@@ -1,0 +1,209 @@
+/* verify.c: the check of a user's Cyrus archive (verify.h): arch_verify_ex
+ * over the archive, each stored cyrus.index and cyrus.expunge parsed as it
+ * goes by, then every message they reference looked up in the sidecar. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "cyrus/cyrus.h"
+#include "cyrus/verify.h"
+
+/* A message a stored index references, and the index copy that does. */
+struct guid_ref {
+	char name[48];              /* files/<sha1> */
+	char *from;                 /* "folders/UID/cyrus.index" */
+};
+
+struct verify_ctx {
+	const char *path;
+	long problems;
+	struct guid_ref *refs;
+	size_t nrefs, caprefs;
+	int oom;
+	cyrus_verify_cb cb;
+	void *cbctx;
+};
+
+/* Tells one line; a line starting "note: " is not a problem. */
+static void
+verify_problem(void *ctx, const char *msg)
+{
+	struct verify_ctx *v = ctx;
+	int problem = strncmp(msg, "note: ", 6) != 0;
+
+	v->problems += problem;
+	if (v->cb != NULL)
+		v->cb(v->cbctx, problem, msg);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int
+add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
+{
+	struct guid_ref *r;
+	char hex[41];
+
+	if (v->nrefs == v->caprefs) {
+		size_t cap = v->caprefs ? v->caprefs * 2 : 1024;
+		void *np = realloc(v->refs, cap * sizeof *v->refs);
+
+		if (np == NULL)
+			return -1;
+		v->refs = np;
+		v->caprefs = cap;
+	}
+	r = &v->refs[v->nrefs];
+	cyrus_guid_hex(guid, hex);
+	snprintf(r->name, sizeof r->name, ARCH_FILES "%s", hex);
+	if (asprintf(&r->from, "%s", e->name) < 0)
+		return -1;
+	v->nrefs++;
+	return 0;
+}
+
+/* Called by arch_verify for each folders/ entry: a stored index must parse,
+ * and every message it references is remembered for the check after. */
+static int
+verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len)
+{
+	struct verify_ctx *v = ctx;
+	struct cyrus_index x;
+	static const uint8_t zero[20];
+	uint32_t i;
+
+	if (!ends_with(e->name, "/cyrus.index") && !ends_with(e->name, "/cyrus.expunge"))
+		return 0;
+	memset(&x, 0, sizeof x);
+	if (cyrus_index_parse(&x, data, len) < 0) {
+		char msg[CYRUS_ERR_MAX + 256];
+
+		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err);
+		verify_problem(v, msg);
+		cyrus_index_free(&x);
+		return 0;
+	}
+	for (i = 0; i < x.num_records; i++) {
+		if (!cyrus_record_has_file(&x.records[i]) || memcmp(x.records[i].guid, zero, 20) == 0)
+			continue;
+		if (add_ref(v, x.records[i].guid, e) < 0)
+			v->oom = 1;
+	}
+	cyrus_index_free(&x);
+	return 0;
+}
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct guid_ref *)a)->name, ((const struct guid_ref *)b)->name);
+}
+
+/* Every referenced message must be stored (once per message named). */
+static void
+check_refs(struct verify_ctx *v)
+{
+	struct arch *ar = NULL;
+	char err[ARCH_ERR_MAX];
+	size_t i;
+
+	if (v->nrefs == 0)
+		return;
+	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) < 0) {
+		verify_problem(v, err);
+		return;
+	}
+	qsort(v->refs, v->nrefs, sizeof *v->refs, ref_cmp);
+	for (i = 0; i < v->nrefs; i++) {
+		char msg[1024];
+		int has;
+
+		if (i > 0 && strcmp(v->refs[i - 1].name, v->refs[i].name) == 0)
+			continue;
+		has = arch_has(ar, v->refs[i].name);
+		if (has == 1)
+			continue;
+		snprintf(msg, sizeof msg, "%s references message %s, which the archive %s",
+		    v->refs[i].from, v->refs[i].name + strlen(ARCH_FILES),
+		    has == 0 ? "does not hold" : "cannot be searched for");
+		verify_problem(v, msg);
+	}
+	arch_close(ar);
+}
+
+/* An open rebuilds a missing or stale sidecar (a crash between the rename
+ * of a compacted archive and of its sidecar leaves one): it is derived data,
+ * so that is a repair, not a problem. The archive itself is never touched.
+ * Returns 1 when the sidecar was there and matched the archive (so it may
+ * vouch for where the runs end). */
+static int
+repair_sidecar(struct verify_ctx *v)
+{
+	struct arch *ar = NULL;
+	char err[ARCH_ERR_MAX], note[ARCH_ERR_MAX + 64], *idx = arch_sidecar_path(v->path);
+	struct stat before, after;
+	int had = idx != NULL && stat(idx, &before) == 0, kept;
+
+	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) == 0)
+		arch_close(ar);
+	/* a sidecar the open found stale was rebuilt (a new file): it then
+	 * says only what the archive says, and vouches for nothing */
+	kept = had && stat(idx, &after) == 0 && after.st_ino == before.st_ino &&
+	    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size;
+	note[0] = '\0';
+	if (idx != NULL && !had && access(idx, F_OK) == 0)
+		snprintf(note, sizeof note, "sidecar '%s' was missing: rebuilt from the archive", idx);
+	else if (had && !kept)
+		snprintf(note, sizeof note, "sidecar '%s' did not match the archive: rebuilt from it", idx);
+	if (note[0] != '\0' && v->cb != NULL)
+		v->cb(v->cbctx, 0, note);
+	free(idx);
+	return kept;
+}
+
+static void
+verify_ctx_free(struct verify_ctx *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nrefs; i++)
+		free(v->refs[i].from);
+	free(v->refs);
+}
+
+long
+cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *e)
+{
+	struct verify_ctx v;
+	char err[ARCH_ERR_MAX];
+	int n, had;
+	long rc;
+
+	memset(&v, 0, sizeof v);
+	v.path = path;
+	v.cb = cb;
+	v.cbctx = ctx;
+	had = repair_sidecar(&v);
+	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_problem, verify_index, &v,
+	    err, sizeof err);
+	if (n < 0) {
+		rc = chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	} else {
+		if (v.oom)
+			verify_problem(&v, "out of memory collecting the messages indexes reference");
+		check_refs(&v);
+		rc = v.problems;
+	}
+	verify_ctx_free(&v);
+	return rc;
+}

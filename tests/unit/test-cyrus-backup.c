@@ -1,0 +1,392 @@
+/* test-cyrus-backup.c: cmocka unit tests for the Cyrus backup
+ * (common/cyrus/backup.h) on a small spool built here (uuid layout, no
+ * cyr_dbtool: the mailbox list comes from the cyrus.header files), with a
+ * journal fed rows by hand: which users a window's rows make changed (a
+ * mailbox file, a server file, a mailbox gone, a per-user file deleted, a
+ * path whose owner cannot be read); which folders a run stores (all at
+ * first, then only the changed one; none when nothing changed; a deleted
+ * folder's link emptied); a message not matching its GUID failing its user
+ * alone; a torn tail cut and told. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "config.h"
+#include "cyrus-fixture.h"
+#include "cyrus/backup.h"
+#include "journal.h"
+
+#define EVENT_MAX 2048
+
+static const char *mA = "From: a\r\n\r\nA\r\n";
+static const char *mB = "From: b\r\n\r\nB\r\n";
+static const char *mC = "From: c\r\n\r\nC\r\n";
+static const char *mD = "From: d\r\n\r\nD\r\n";
+
+struct fx {
+	char base[4096];            /* journal, archives */
+	char top[4200];             /* the Cyrus tree: imapd.conf, conf/, spool/, sieve/ */
+	char inbox[4096], sent[4096], bobdir[4096];
+	struct config cfg;
+	struct journal *j;
+	struct cyrus_backup *b;
+	char events[64][EVENT_MAX];       /* what the backup told, one line each */
+	size_t nevents;
+};
+
+static void
+on_event(void *ctx, const struct cyrus_backup_event *ev)
+{
+	struct fx *f = ctx;
+	char *line = f->events[f->nevents++];
+
+	assert_true(f->nevents <= 64);
+	switch (ev->kind) {
+	case CYRUS_BACKUP_PATH_SKIPPED:
+		snprintf(line, EVENT_MAX, "skipped %s: %s", ev->path, ev->error->msg);
+		break;
+	case CYRUS_BACKUP_TAIL_CUT:
+		snprintf(line, EVENT_MAX, "cut %s %lld", strrchr(ev->path, '/') + 1, (long long)ev->bytes_cut);
+		break;
+	case CYRUS_BACKUP_USER_DONE:
+		snprintf(line, EVENT_MAX, "done %s %d", ev->user, ev->wrote_run);
+		break;
+	case CYRUS_BACKUP_USER_FAILED:
+		snprintf(line, EVENT_MAX, "failed %s: %s", ev->user, ev->error->msg);
+		break;
+	}
+}
+
+static int
+setup(void **state)
+{
+	static const struct fx_msg inbox[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
+	struct fx_msg in[2], sent[1] = { { 1, NULL, 0 } }, bob[1] = { { 1, NULL, 0 } };
+	struct cyrus_backup_opts o;
+	struct chj_error e;
+	struct fx *f = calloc(1, sizeof *f);
+	char p[8400], *conf;
+
+	assert_non_null(f);
+	fx_tmpdir(f->base, "backup");
+	snprintf(f->top, sizeof f->top, "%s/cyrus", f->base);
+	fx_spool(f->top);
+	memcpy(in, inbox, sizeof in);
+	in[0].text = mA;
+	in[1].text = mB;
+	sent[0].text = mA;          /* a copy: stored once */
+	bob[0].text = mC;
+	fx_mailbox(f->top, "user.alice", "a1inbox", in, 2, f->inbox);
+	fx_mailbox(f->top, "user.alice.Sent", "a2sent", sent, 1, f->sent);
+	fx_mailbox(f->top, "user.bob", "b1inbox", bob, 1, f->bobdir);
+	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
+	fx_write(p, "seen", 4);
+	snprintf(p, sizeof p, "%s/conf/mailboxes.db", f->top);
+	fx_write(p, "db", 2);
+	assert_true(asprintf(&conf, "journal = %s/j.db\nroot = %s\n", f->base, f->top) > 0);
+	assert_int_equal(config_parse(&f->cfg, "test.conf", conf), 0);
+	free(conf);
+	f->j = journal_new();
+	snprintf(p, sizeof p, "%s/j.db", f->base);
+	assert_int_equal(journal_open(f->j, p, JOURNAL_CREATE), 0);
+	memset(&o, 0, sizeof o);
+	snprintf(p, sizeof p, "%s/imapd.conf", f->top);
+	o.imapd_conf = p;
+	o.to = "";                  /* set below */
+	{
+		char to[4200], tools[4200];
+
+		snprintf(to, sizeof to, "%s/archives", f->base);
+		snprintf(tools, sizeof tools, "%s/no-cyrus-tools", f->base);
+		o.to = to;
+		o.toolsdir = tools;
+		o.lock_timeout_ms = 2000;
+		o.cb = on_event;
+		o.ctx = f;
+		assert_int_equal(cyrus_backup_open(&f->b, &o, &f->cfg, &e), 0);
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	cyrus_backup_free(f->b);
+	journal_free(f->j);
+	config_free(&f->cfg);
+	fx_rmtree(f->base);
+	free(f);
+	return 0;
+}
+
+/* Journals rows (path relative to the Cyrus tree, flags) as one batch. */
+static int64_t
+rows(struct fx *f, const char *const *paths, const unsigned *flags, size_t n)
+{
+	char p[8400];
+	int64_t seq;
+	size_t i;
+
+	assert_int_equal(journal_batch_begin(f->j, 0), 0);
+	for (i = 0; i < n; i++) {
+		snprintf(p, sizeof p, "%s/%s", f->top, paths[i]);
+		assert_int_equal(journal_batch_change(f->j, p, flags[i], 1700000000), 0);
+	}
+	assert_int_equal(journal_batch_commit(f->j), 0);
+	assert_int_equal(journal_last_seq(f->j, &seq), 0);
+	return seq;
+}
+
+/* The users changed in the window after after_seq, space-separated. */
+static void
+window_users(struct fx *f, int64_t after_seq, char *out, size_t len)
+{
+	struct strvec u = { 0 };
+	size_t i, o = 0;
+
+	assert_int_equal(cyrus_backup_window_users(f->b, f->j, &f->cfg, after_seq, &u), 0);
+	strvec_sort_unique(&u);
+	out[0] = '\0';
+	for (i = 0; i < u.n; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? " " : "", u.v[i]);
+	strvec_free(&u);
+}
+
+static void
+test_changed_users(void **state)
+{
+	static const char *const w1[] = {
+		"spool/uuid/a/2/a2sent/cyrus.index",    /* alice's Sent */
+		"conf/mailboxes.db",                    /* the server's */
+		"spool/uuid/z/z/zzgone/cyrus.index",    /* a mailbox gone since */
+		"spool/uuid/q/q/qqbad/cyrus.index",     /* its header unreadable */
+	};
+	static const unsigned f1[] = { JF_MODIFIED, JF_MODIFIED, JF_DELETED, JF_CREATED };
+	static const char *const w2[] = {
+		"spool/uuid/b/1/b1inbox/1.",            /* bob's message */
+		"conf/user/uuid/a/1/a1inbox/seen.db",   /* alice's seen, deleted */
+	};
+	static const unsigned f2[] = { JF_MODIFIED, JF_DELETED };
+	struct fx *f = *state;
+	char got[256], p[8400];
+	int64_t seq1;
+
+	snprintf(p, sizeof p, "%s/spool/uuid/q/q/qqbad/cyrus.header/x", f->top);
+	fx_write(p, "", 0);         /* cyrus.header is a directory */
+	snprintf(p, sizeof p, "%s/spool/uuid/q/q/qqbad/cyrus.index", f->top);
+	fx_write(p, "", 0);
+	seq1 = rows(f, w1, f1, 4);
+	window_users(f, 0, got, sizeof got);
+	assert_string_equal(got, "alice");
+	assert_int_equal(f->nevents, 1);
+	assert_non_null(strstr(f->events[0], "skipped "));
+	assert_non_null(strstr(f->events[0], "qqbad/cyrus.index: cannot read '"));
+	assert_non_null(strstr(f->events[0], "qqbad/cyrus.header'"));
+	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
+	assert_int_equal(unlink(p), 0);
+	rows(f, w2, f2, 2);
+	window_users(f, seq1, got, sizeof got);
+	assert_string_equal(got, "alice bob");
+	/* a full run: every user owning a mailbox (the bad one out of the way) */
+	snprintf(p, sizeof p, "%s/spool/uuid/q", f->top);
+	fx_rmtree(p);
+	{
+		struct strvec u = { 0 };
+
+		assert_int_equal(cyrus_backup_all_users(f->b, &u), 0);
+		assert_int_equal(u.n, 2);
+		assert_string_equal(u.v[0], "alice");
+		assert_string_equal(u.v[1], "bob");
+		strvec_free(&u);
+	}
+}
+
+/* Backs up users (space-separated); returns how many failed. */
+static int
+backup(struct fx *f, const char *names)
+{
+	struct strvec u = { 0 };
+	char *copy = strdup(names), *s, *save = NULL;
+	int failed;
+
+	for (s = strtok_r(copy, " ", &save); s != NULL; s = strtok_r(NULL, " ", &save))
+		assert_int_equal(strvec_add(&u, s), 0);
+	free(copy);
+	f->nevents = 0;
+	failed = cyrus_backup_users(f->b, &u, 42);
+	strvec_free(&u);
+	return failed;
+}
+
+/* The run holding the newest copy of name in user's archive (0: none), and
+ * its symlink target into target when not NULL. */
+static int64_t
+newest(struct fx *f, const char *user, const char *name, char *target)
+{
+	char p[8400], err[ARCH_ERR_MAX];
+	struct arch *a;
+	struct arch_entry e;
+	int64_t run = 0;
+
+	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
+	assert_int_equal(arch_open(&a, p, ARCH_READ, err, sizeof err), 0);
+	if (arch_latest(a, name, 0, &e) == 1) {
+		run = e.run;
+		if (target != NULL)
+			snprintf(target, 256, "%s", e.target ? e.target : "");
+		arch_entry_free(&e);
+	}
+	arch_close(a);
+	return run;
+}
+
+static void
+test_folders(void **state)
+{
+	static const struct fx_msg one[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
+	struct fx *f = *state;
+	const struct cyrus_backup_stats *st = cyrus_backup_stats(f->b);
+	struct fx_msg sent[2];
+	char target[256], p[8400];
+
+	/* the first run: every folder, each message once */
+	assert_int_equal(backup(f, "alice bob"), 0);
+	assert_int_equal(f->nevents, 2);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_string_equal(f->events[1], "done bob 1");
+	assert_int_equal(st->users, 2);
+	assert_int_equal(st->runs, 2);
+	assert_int_equal(st->folders_changed, 3);
+	assert_int_equal(st->messages, 3);
+	assert_int_equal(newest(f, "alice", "user/conf/user/uuid/a/1/a1inbox/seen.db", NULL), 1);
+	assert_int_equal(newest(f, "alice", "imap/user.alice.Sent", target), 1);
+	assert_string_equal(target, "../folders/a2sent");
+	/* nothing changed: no run */
+	assert_int_equal(backup(f, "alice bob"), 0);
+	assert_string_equal(f->events[0], "done alice 0");
+	assert_string_equal(f->events[1], "done bob 0");
+	assert_int_equal(st->runs, 2);
+	assert_int_equal(st->folders_changed, 3);
+	/* a message into Sent: only Sent's meta files and the new message */
+	memcpy(sent, one, sizeof sent);
+	sent[0].text = mA;
+	sent[1].text = mD;
+	fx_mailbox(f->top, "user.alice.Sent", "a2sent", sent, 2, NULL);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(st->folders_changed, 4);
+	assert_int_equal(st->messages, 4);
+	assert_int_equal(newest(f, "alice", "folders/a2sent/cyrus.index", NULL), 2);
+	assert_int_equal(newest(f, "alice", "folders/a1inbox/cyrus.index", NULL), 1);
+	/* Sent deleted: its link is emptied, nothing else is stored */
+	fx_rmtree(f->sent);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(st->folders_changed, 4);
+	assert_int_equal(newest(f, "alice", "imap/user.alice.Sent", target), 3);
+	assert_string_equal(target, "");
+	assert_int_equal(newest(f, "alice", "imap/user.alice", target), 1);
+	/* a torn tail: cut, told, and the run appended after it */
+	snprintf(p, sizeof p, "%s/archives/alice.tar.gz", f->base);
+	{
+		FILE *fp = fopen(p, "ab");
+
+		assert_non_null(fp);
+		fputs("torn torn torn", fp);
+		fclose(fp);
+	}
+	snprintf(p, sizeof p, "%s/1.", f->inbox);
+	fx_write(p, mA, (size_t)-1);        /* same bytes, new mtime: no meta change */
+	sent[0].text = mB;
+	fx_mailbox(f->top, "user.alice.Drafts", "a3drafts", sent, 1, NULL);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_int_equal(f->nevents, 2);
+	assert_string_equal(f->events[0], "cut alice.tar.gz 14");
+	assert_string_equal(f->events[1], "done alice 1");
+	assert_int_equal(newest(f, "alice", "folders/a3drafts/cyrus.index", NULL), 4);
+}
+
+static void
+test_failure(void **state)
+{
+	static const struct fx_msg two[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
+	struct fx *f = *state;
+	struct fx_msg bob[2];
+	char p[8400], want[4300];
+
+	assert_int_equal(backup(f, "alice bob"), 0);
+	/* bob gets a message whose file is not what the index says */
+	memcpy(bob, two, sizeof bob);
+	bob[0].text = mC;
+	bob[1].text = mD;
+	fx_mailbox(f->top, "user.bob", "b1inbox", bob, 2, NULL);
+	snprintf(p, sizeof p, "%s/2.", f->bobdir);
+	fx_write(p, "From: d\r\n\r\nnot D\r\n", (size_t)-1);
+	/* and alice a change, to show she goes on */
+	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
+	fx_write(p, "seen, more", (size_t)-1);
+	assert_int_equal(backup(f, "alice bob"), 1);
+	assert_int_equal(f->nevents, 2);
+	assert_string_equal(f->events[0], "done alice 1");
+	snprintf(want, sizeof want, "failed bob: mailbox 'user.bob': message '%s/2.': SHA1 ", f->bobdir);
+	assert_memory_equal(f->events[1], want, strlen(want));
+	assert_non_null(strstr(f->events[1], "does not match the GUID"));
+	assert_int_equal(cyrus_backup_stats(f->b)->users_failed, 1);
+	/* bob's archive keeps its last complete run */
+	assert_int_equal(newest(f, "bob", "folders/b1inbox/cyrus.index", NULL), 1);
+}
+
+static void
+test_open_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_opts o;
+	struct cyrus_backup *b;
+	struct chj_error e;
+	struct config cfg;
+	char p[8400], conf[8400], want[12800];
+
+	/* a journal whose roots do not hold the spool */
+	snprintf(conf, sizeof conf, "journal = %s/j2.db\nroot = %s/conf\n", f->base, f->top);
+	assert_int_equal(config_parse(&cfg, "narrow.conf", conf), 0);
+	memset(&o, 0, sizeof o);
+	snprintf(p, sizeof p, "%s/imapd.conf", f->top);
+	o.imapd_conf = p;
+	o.to = f->base;
+	assert_int_equal(cyrus_backup_open(&b, &o, &cfg, &e), -1);
+	assert_int_equal(e.code, CHJ_ERR_REFUSED);
+	snprintf(want, sizeof want, "partition 'default' ('%s/spool') of %s is not under a root of "
+	    "narrow.conf: its changes cannot be known", f->top, p);
+	assert_string_equal(e.msg, want);
+	config_free(&cfg);
+	/* no imapd.conf */
+	snprintf(p, sizeof p, "%s/none.conf", f->top);
+	assert_int_equal(cyrus_backup_open(&b, &o, &f->cfg, &e), -1);
+	snprintf(want, sizeof want, "cannot open '%s': No such file or directory", p);
+	assert_string_equal(e.msg, want);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_changed_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,419 @@
+/* test-cyrus-restore.c: cmocka unit tests for the extraction of a run
+ * (common/cyrus/restore.h), and the check of an archive
+ * (common/cyrus/verify.h), on a small synthetic archive written here with
+ * the archive's own API: two runs of two folders (a message shared by both,
+ * hard-linked when restored), a per-user file and a sieve link; each run
+ * restored byte for byte into a directory whose parents are missing; one
+ * folder alone; a folder, a run or an archive that is not there; a file in
+ * the way; names in the manifest that would leave the target; verify
+ * finding a message an index references missing, and a lost sidecar. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+#include "archive/manifest.h"
+#include "cyrus-fixture.h"
+#include "cyrus/restore.h"
+#include "cyrus/verify.h"
+
+#define U1 "0a1b2c3d-inbox"
+#define U2 "9f8e7d6c-sent"
+#define REL1 "uuid/0/a/" U1
+#define REL2 "uuid/9/f/" U2
+
+static char dir[4096], apath[4200];
+
+static const char *m1 = "From: a\r\n\r\none\r\n";
+static const char *m2 = "From: b\r\n\r\ntwo\r\n";
+static const char *m3 = "From: c\r\n\r\nthree\r\n";
+
+static void
+add_file(struct arch *a, const char *name, const void *buf, size_t len)
+{
+	assert_int_equal(arch_run_add_buf(a, name, buf, len, 1700000000000000000LL, 0600), 0);
+}
+
+static void
+add_message(struct arch *a, const char *text)
+{
+	char name[64], hex[41];
+
+	fx_sha1_hex(text, hex);
+	snprintf(name, sizeof name, "files/%s", hex);
+	add_file(a, name, text, strlen(text));
+}
+
+static void
+add_folder(struct arch *a, const char *uid, const char *name, const struct fx_msg *msgs, size_t n)
+{
+	char entry[256], *h = fx_header(name, uid);
+	unsigned char *x;
+	size_t len;
+
+	snprintf(entry, sizeof entry, "folders/%s/cyrus.header", uid);
+	add_file(a, entry, h, strlen(h));
+	free(h);
+	x = fx_index(msgs, n, &len);
+	snprintf(entry, sizeof entry, "folders/%s/cyrus.index", uid);
+	add_file(a, entry, x, len);
+	free(x);
+}
+
+/* Ends the run with a manifest of user alice, her two folders (or what
+ * relpath2 says of the second) and her files. */
+static void
+commit_run(struct arch *a, const char *relpath2)
+{
+	struct manifest m;
+	char *buf, name[64];
+	size_t len;
+
+	manifest_init(&m);
+	m.time = 1700000000;
+	m.seq = 7;
+	m.user = strdup("alice");
+	assert_int_equal(manifest_add_folder(&m, U1, "default", REL1, "user.alice"), 0);
+	assert_int_equal(manifest_add_folder(&m, U2, "default", relpath2, "user.alice.Sent"), 0);
+	assert_int_equal(manifest_add_file(&m, "user/conf/user/uuid/0/a/" U1 "/seen.db"), 0);
+	assert_int_equal(manifest_add_file(&m, "user/sieve/uuid/0/a/" U1 "/defaultbc"), 0);
+	assert_int_equal(manifest_format(&m, &buf, &len), 0);
+	assert_int_equal(arch_run_commit(a, buf, len, name, sizeof name), 0);
+	free(buf);
+	manifest_free(&m);
+}
+
+/* Run 1: INBOX {1: m1, 2: m2}, Sent {1: m1}; run 2: Sent {1: m1, 3: m3}. */
+static void
+make_archive(const char *relpath2)
+{
+	static const struct fx_msg inbox[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
+	struct fx_msg in[2], sent1[1] = { { 1, NULL, 0 } }, sent2[2] = { { 1, NULL, 0 }, { 3, NULL, 0 } };
+	char err[ARCH_ERR_MAX];
+	struct arch *a;
+
+	memcpy(in, inbox, sizeof in);
+	in[0].text = m1;
+	in[1].text = m2;
+	sent1[0].text = m1;
+	sent2[0].text = m1;
+	sent2[1].text = m3;
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	add_message(a, m1);
+	add_message(a, m2);
+	add_folder(a, U1, "user.alice", in, 2);
+	add_folder(a, U2, "user.alice.Sent", sent1, 1);
+	add_file(a, "user/conf/user/uuid/0/a/" U1 "/seen.db", "seen-1", 6);
+	assert_int_equal(arch_run_add_symlink(a, "user/sieve/uuid/0/a/" U1 "/defaultbc", "main.bc",
+	    1700000000000000000LL), 0);
+	commit_run(a, relpath2);
+	assert_int_equal(arch_run_begin(a), 0);
+	add_message(a, m3);
+	add_folder(a, U2, "user.alice.Sent", sent2, 2);
+	add_file(a, "user/conf/user/uuid/0/a/" U1 "/seen.db", "seen-2", 6);
+	commit_run(a, relpath2);
+	assert_int_equal(arch_close(a), 0);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	fx_tmpdir(dir, "restore");
+	snprintf(apath, sizeof apath, "%s/alice.tar.gz", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fx_rmtree(dir);
+	return 0;
+}
+
+/* The content of DIR/out/rel, or NULL. */
+static char *
+restored(const char *out, const char *rel)
+{
+	char p[8400];
+
+	snprintf(p, sizeof p, "%s/%s/%s", dir, out, rel);
+	return fx_read(p, NULL);
+}
+
+static void
+assert_restored(const char *out, const char *rel, const char *want)
+{
+	char *got = restored(out, rel);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static int
+exists(const char *out, const char *rel)
+{
+	char p[8400];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/%s/%s", dir, out, rel);
+	return lstat(p, &st) == 0;
+}
+
+static ino_t
+inode(const char *out, const char *rel)
+{
+	char p[8400];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/%s/%s", dir, out, rel);
+	assert_int_equal(lstat(p, &st), 0);
+	return st.st_ino;
+}
+
+static int
+restore(const char *at, const char *out, char **folders, size_t nfolders,
+    struct cyrus_restore_result *res, struct chj_error *e)
+{
+	struct runsel sel;
+	char to[4200];
+	int rc;
+
+	assert_int_equal(runsel_parse(&sel, at, e), 0);
+	snprintf(to, sizeof to, "%s/%s", dir, out);
+	rc = cyrus_restore(apath, to, &sel, folders, nfolders, res, e);
+	if (rc < 0)
+		assert_null(strchr(e->msg, '\n'));
+	return rc;
+}
+
+static void
+test_runs(void **state)
+{
+	struct cyrus_restore_result res;
+	struct chj_error e;
+	char link[64];
+	ssize_t n;
+
+	(void)state;
+	make_archive(REL2);
+	/* run 1, into a directory whose parents are missing */
+	assert_int_equal(restore("1", "r1/a/b", NULL, 0, &res, &e), 0);
+	assert_int_equal(res.run, 1);
+	assert_string_equal(res.user, "alice");
+	assert_int_equal(res.folders, 2);
+	assert_int_equal(res.messages, 3);         /* INBOX 1., 2., Sent 1. */
+	assert_int_equal(res.files, 2);
+	cyrus_restore_result_free(&res);
+	assert_restored("r1/a/b", "spool/default/" REL1 "/1.", m1);
+	assert_restored("r1/a/b", "spool/default/" REL1 "/2.", m2);
+	assert_restored("r1/a/b", "spool/default/" REL2 "/1.", m1);
+	assert_false(exists("r1/a/b", "spool/default/" REL2 "/3."));
+	/* one message in two folders: one file */
+	assert_int_equal(inode("r1/a/b", "spool/default/" REL1 "/1."),
+	    inode("r1/a/b", "spool/default/" REL2 "/1."));
+	assert_true(exists("r1/a/b", "spool/default/" REL1 "/cyrus.header"));
+	assert_true(exists("r1/a/b", "spool/default/" REL1 "/cyrus.index"));
+	assert_restored("r1/a/b", "conf/user/uuid/0/a/" U1 "/seen.db", "seen-1");
+	{
+		char p[8400];
+
+		snprintf(p, sizeof p, "%s/r1/a/b/sieve/uuid/0/a/" U1 "/defaultbc", dir);
+		n = readlink(p, link, sizeof link - 1);
+		assert_true(n > 0);
+		link[n] = '\0';
+		assert_string_equal(link, "main.bc");
+	}
+	/* the newest run: what run 2 changed, the rest as of run 1 */
+	assert_int_equal(restore(NULL, "r2", NULL, 0, &res, &e), 0);
+	assert_int_equal(res.run, 2);
+	assert_int_equal(res.messages, 4);
+	cyrus_restore_result_free(&res);
+	assert_restored("r2", "spool/default/" REL1 "/2.", m2);
+	assert_restored("r2", "spool/default/" REL2 "/3.", m3);
+	assert_restored("r2", "conf/user/uuid/0/a/" U1 "/seen.db", "seen-2");
+	/* by the run's name */
+	{
+		struct arch *a;
+		struct arch_run *runs;
+		size_t nr;
+		char err[ARCH_ERR_MAX];
+
+		assert_int_equal(arch_open(&a, apath, ARCH_READ, err, sizeof err), 0);
+		assert_int_equal(arch_runs(a, &runs, &nr), 0);
+		assert_int_equal(restore(runs[0].name, "r3", NULL, 0, &res, &e), 0);
+		assert_int_equal(res.run, runs[0].id);
+		assert_string_equal(res.run_name, runs[0].name);
+		cyrus_restore_result_free(&res);
+		free(runs);
+		arch_close(a);
+	}
+}
+
+static void
+test_one_folder(void **state)
+{
+	struct cyrus_restore_result res;
+	struct chj_error e;
+	char *only[] = { "user.alice.Sent" }, *bad[] = { "user.alice.Nope" };
+
+	(void)state;
+	make_archive(REL2);
+	assert_int_equal(restore(NULL, "f", only, 1, &res, &e), 0);
+	assert_int_equal(res.folders, 1);
+	assert_int_equal(res.messages, 2);
+	assert_int_equal(res.files, 0);
+	cyrus_restore_result_free(&res);
+	assert_restored("f", "spool/default/" REL2 "/3.", m3);
+	assert_false(exists("f", "spool/default/" REL1));
+	assert_false(exists("f", "conf"));
+	/* a folder the run lacks: said before anything is created */
+	assert_int_equal(restore(NULL, "g", bad, 1, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_NOTFOUND);
+	assert_string_equal(e.msg, "folder 'user.alice.Nope' is not in the run");
+	assert_false(exists("g", ""));
+}
+
+static void
+test_errors(void **state)
+{
+	struct cyrus_restore_result res;
+	struct chj_error e;
+	char want[8600];
+
+	(void)state;
+	/* no archive */
+	assert_int_equal(restore(NULL, "x", NULL, 0, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	snprintf(want, sizeof want, "cannot open archive '%s': No such file or directory", apath);
+	assert_string_equal(e.msg, want);
+	make_archive(REL2);
+	/* no such run */
+	assert_int_equal(restore("3", "x", NULL, 0, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_NOTFOUND);
+	snprintf(want, sizeof want, "archive '%s' has no run 3 (its runs are numbered 1 to 2)", apath);
+	assert_string_equal(e.msg, want);
+	assert_false(exists("x", ""));
+	/* a file in the way is never overwritten */
+	snprintf(want, sizeof want, "%s/y/spool/default/" REL1 "/2.", dir);
+	fx_write(want, "mine", 4);
+	assert_int_equal(restore(NULL, "y", NULL, 0, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	assert_non_null(strstr(e.msg, "cannot create 'spool/default/" REL1 "/2.': File exists"));
+	assert_restored("y", "spool/default/" REL1 "/2.", "mine");
+	/* the target is a file */
+	snprintf(want, sizeof want, "%s/z", dir);
+	fx_write(want, "", 0);
+	assert_int_equal(restore(NULL, "z/sub", NULL, 0, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_SYS);
+	assert_int_equal(e.errnum, ENOTDIR);
+}
+
+static void
+test_unsafe(void **state)
+{
+	struct cyrus_restore_result res;
+	struct chj_error e;
+
+	(void)state;
+	make_archive("uuid/../../../escaped");
+	assert_int_equal(restore(NULL, "u", NULL, 0, &res, &e), -1);
+	cyrus_restore_result_free(&res);
+	assert_int_equal(e.code, CHJ_ERR_REFUSED);
+	assert_string_equal(e.msg, "folder 'user.alice.Sent': unsafe partition or path "
+	    "'default/uuid/../../../escaped' in the archive: refused");
+	assert_false(exists("", "escaped"));
+	assert_false(exists("u", "escaped"));
+}
+
+struct said {
+	int problems, notes;
+	char last[2048];
+};
+
+static void
+say(void *ctx, int problem, const char *msg)
+{
+	struct said *w = ctx;
+
+	if (problem)
+		w->problems++;
+	else
+		w->notes++;
+	snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+static void
+test_verify(void **state)
+{
+	struct said w;
+	struct chj_error e;
+	struct arch *a;
+	char err[ARCH_ERR_MAX], want[4400], hex[41], *idx;
+	unsigned char *x;
+	size_t len;
+	struct fx_msg lost[1] = { { 7, "From: x\r\n\r\nnever stored\r\n", 0 } };
+
+	(void)state;
+	make_archive(REL2);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
+	assert_int_equal(w.problems, 0);
+	/* the sidecar lost: rebuilt, said as a note, still good */
+	idx = arch_sidecar_path(apath);
+	assert_int_equal(unlink(idx), 0);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
+	assert_int_equal(w.notes, 1);
+	snprintf(want, sizeof want, "sidecar '%s' was missing: rebuilt from the archive", idx);
+	assert_string_equal(w.last, want);
+	free(idx);
+	/* a run whose index references a message nobody stored */
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	x = fx_index(lost, 1, &len);
+	add_file(a, "folders/" U1 "/cyrus.index", x, len);
+	free(x);
+	commit_run(a, REL2);
+	assert_int_equal(arch_close(a), 0);
+	memset(&w, 0, sizeof w);
+	assert_int_equal(cyrus_verify(apath, say, &w, &e), 1);
+	fx_sha1_hex(lost[0].text, hex);
+	snprintf(want, sizeof want, "folders/" U1 "/cyrus.index references message %s, which the "
+	    "archive does not hold", hex);
+	assert_string_equal(w.last, want);
+	/* an archive that is not there */
+	snprintf(want, sizeof want, "%s/none.tar.gz", dir);
+	assert_int_equal(cyrus_verify(want, say, &w, &e), -1);
+	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

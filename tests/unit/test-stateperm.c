@@ -1,0 +1,225 @@
+/* test-stateperm.c: cmocka unit tests for common/stateperm.h: with `group`,
+ * the journal's files 0640 and its directories 0750 in that group (the
+ * process's own group here, which any user may give its files); the key
+ * removed, private again; directories others may write in, and symlinks,
+ * left alone; nothing done for a state that was never shared. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "stateperm.h"
+
+static char T[PATH_MAX];
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static const char *
+tp(const char *rel)
+{
+	static char bufs[4][PATH_MAX + 64];
+	static int n;
+	char *b = bufs[n++ % 4];
+	size_t tl = strlen(T), rl = strlen(rel);
+
+	assert_true(tl + 1 + rl < sizeof bufs[0]);
+	memcpy(b, T, tl);
+	b[tl] = '/';
+	memcpy(b + tl + 1, rel, rl + 1);
+	return b;
+}
+
+static void
+touch(const char *rel, mode_t mode)
+{
+	int fd = open(tp(rel), O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static mode_t
+mode_of(const char *rel)
+{
+	struct stat st;
+
+	assert_int_equal(lstat(tp(rel), &st), 0);
+	return st.st_mode & 07777;
+}
+
+/* A state as the daemon leaves it: T/state (0700) with the journal and its
+ * files, T/state/consumers with a lock and a cursor. */
+static int
+setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpl[PATH_MAX];
+
+	(void)state;
+	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-stateperm.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(tmpl) == NULL || realpath(tmpl, T) == NULL)
+		return -1;
+	if (mkdir(tp("state"), 0700) < 0 || mkdir(tp("state/consumers"), 0700) < 0)
+		return -1;
+	touch("state/journal.db", 0600);
+	touch("state/journal.db-wal", 0600);
+	touch("state/journal.db-shm", 0600);
+	touch("state/journal.db.lock", 0600);
+	touch("state/journal.db.status", 0644);
+	touch("state/consumers/.lock", 0600);
+	touch("state/consumers/nightly", 0600);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	nftw(T, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* A configuration on T/state, with the process's group or none. */
+static void
+conf(struct config *c, int with_group)
+{
+	static char journal[PATH_MAX + 64], consumers[PATH_MAX + 64];
+
+	memset(c, 0, sizeof *c);
+	strcpy(journal, tp("state/journal.db"));
+	strcpy(consumers, tp("state/consumers"));
+	c->journal = journal;
+	c->consumers = consumers;
+	c->group = with_group ? (char *)"self" : NULL;
+	c->gid = getegid();
+}
+
+static void
+test_shared_then_private(void **state)
+{
+	static const char *const files[] = { "state/journal.db", "state/journal.db-wal",
+		"state/journal.db-shm", "state/journal.db.lock", "state/journal.db.status",
+		"state/consumers/.lock", "state/consumers/nightly" };
+	struct config c;
+	struct chj_error e;
+	size_t i;
+
+	(void)state;
+	conf(&c, 1);
+	assert_int_equal(stateperm_file_mode(&c), 0640);
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	for (i = 0; i < sizeof files / sizeof files[0]; i++)
+		assert_int_equal(mode_of(files[i]), 0640);
+	assert_int_equal(mode_of("state"), 0750);
+	assert_int_equal(mode_of("state/consumers"), 0750);
+	/* again: nothing changes */
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	assert_int_equal(mode_of("state/journal.db"), 0640);
+
+	/* the key removed: private again; the status file as the daemon makes it */
+	conf(&c, 0);
+	assert_int_equal(stateperm_file_mode(&c), 0600);
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	for (i = 0; i < sizeof files / sizeof files[0]; i++)
+		assert_int_equal(mode_of(files[i]), strstr(files[i], ".status") ? 0644 : 0600);
+	assert_int_equal(mode_of("state"), 0700);
+	assert_int_equal(mode_of("state/consumers"), 0700);
+}
+
+/* Never shared: a private state is left exactly as it is (a 0755 journal
+ * directory an administrator made stays 0755). */
+static void
+test_never_shared(void **state)
+{
+	struct config c;
+	struct chj_error e;
+
+	(void)state;
+	assert_int_equal(chmod(tp("state"), 0755), 0);
+	conf(&c, 0);
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	assert_int_equal(mode_of("state"), 0755);
+	assert_int_equal(mode_of("state/journal.db"), 0600);
+	assert_int_equal(mode_of("state/journal.db.status"), 0644);
+	assert_int_equal(chmod(tp("state"), 0700), 0);
+}
+
+/* A consumers directory others may write in (say /tmp) is not changed, and
+ * a symlink in it is not followed. */
+static void
+test_foreign_dir_and_symlink(void **state)
+{
+	struct config c;
+	struct chj_error e;
+
+	(void)state;
+	assert_int_equal(mkdir(tp("open"), 01777), 0);
+	assert_int_equal(chmod(tp("open"), 01777), 0);
+	touch("victim", 0600);
+	assert_int_equal(symlink(tp("victim"), tp("state/consumers/link")), 0);
+	conf(&c, 1);
+	c.consumers = (char *)tp("open");
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	assert_int_equal(mode_of("open"), 01777);
+	c.consumers = (char *)tp("state/consumers");
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	assert_int_equal(mode_of("victim"), 0600);
+	assert_int_equal(mode_of("state/consumers/nightly"), 0640);
+	unlink(tp("state/consumers/link"));
+}
+
+/* stateperm_fix_fd: a file made by the agent gets the group's mode. */
+static void
+test_fix_fd(void **state)
+{
+	struct config c;
+	int fd;
+
+	(void)state;
+	conf(&c, 0);
+	fd = open(tp("state/new"), O_WRONLY | O_CREAT | O_EXCL, stateperm_file_mode(&c));
+	assert_true(fd >= 0);
+	assert_int_equal(stateperm_fix_fd(&c, fd), 0);
+	close(fd);
+	assert_int_equal(mode_of("state/new"), 0600 & ~(mode_t)umask(umask(0)));
+	conf(&c, 1);
+	fd = open(tp("state/new"), O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(stateperm_fix_fd(&c, fd), 0);
+	close(fd);
+	assert_int_equal(mode_of("state/new"), 0640);
+	unlink(tp("state/new"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shared_then_private),
+		cmocka_unit_test(test_never_shared),
+		cmocka_unit_test(test_foreign_dir_and_symlink),
+		cmocka_unit_test(test_fix_fd),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
