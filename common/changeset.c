@@ -652,9 +652,12 @@ take_all(char ***arr, size_t *na, size_t *cap, char **v, size_t n)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < n; i++)
-		if (rc < 0 || push_owned(arr, na, cap, v[i]) < 0)
+	for (i = 0; i < n; i++) {
+		if (rc < 0)
+			free(v[i]);
+		else if (push_owned(arr, na, cap, v[i]) < 0)
 			rc = -1;
+	}
 	free(v);
 	return rc;
 }
