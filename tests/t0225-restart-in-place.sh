@@ -1,12 +1,13 @@
 #!/bin/bash
-# t0225-restart-in-place: SIGUSR2 (systemctl reload) re-executes chjournald
+# t0225-restart-in-place: SIGUSR2 re-executes chjournald
 # with its kernel state handed over: the same pid, the lock never let go, no
 # crawl and no rescan record; every change made while it restarts (files and
 # new directories written in a loop across several restarts) is listed; a new
 # program file at the same path is the one that runs after it. A restart that
 # cannot be handed over (a program that cannot take the state) starts afresh
 # with a rescan, and one that cannot happen at all (a broken configuration,
-# no program file) is refused while the daemon goes on.
+# no program file) is refused while the daemon goes on. Under --daemon the
+# pid, the pid file and the --log-file are kept.
 . "$(dirname "$0")/test-lib.sh"
 
 mkdir -p "$SPOOL/u/a" "$SPOOL/u/b" "$SPOOL/quiet/d" "$TRASH/bin"
@@ -300,9 +301,15 @@ expect_success_inotify 'SIGUSR2 during the crawl: the crawl is finished first, t
 	stop_daemon
 '
 
-expect_success 'with --daemon: the same pid and pid file, the new program runs, not detached again' '
+# restarted_in_log: the --log-file says the restart in place happened
+restarted_in_log() {
+	grep -q "restarted in place (from chjournald .*no rescan" "$TRASH/daemon.log"
+}
+
+expect_success 'with --daemon: the same pid, pid file and log file, the new program runs, not detached again' '
 	: >"$DAEMON_LOG" &&
-	"$CHJOURNALD" -c "$CONF" --daemon --pidfile "$TRASH/chjournald.pid" &&
+	"$CHJOURNALD" -c "$CONF" --daemon --pidfile "$TRASH/chjournald.pid" \
+		--log-file "$TRASH/daemon.log" &&
 	wait_for 30 test -s "$TRASH/chjournald.pid" &&
 	DAEMON_PID=$(cat "$TRASH/chjournald.pid") &&
 	wait_for 30 daemon_alive &&
@@ -313,6 +320,8 @@ expect_success 'with --daemon: the same pid and pid file, the new program runs, 
 	kill -USR2 "$DAEMON_PID" &&
 	wait_for 30 exe_is "$ino" &&
 	test "$(cat "$TRASH/chjournald.pid")" = "$DAEMON_PID" &&
+	wait_for 30 restarted_in_log &&
+	tr "\0" " " <"/proc/$DAEMON_PID/cmdline" | grep -F -- "--log-file $TRASH/daemon.log" &&
 	echo detached >"$SPOOL/u/a/detached." &&
 	chj sync && test "$(rescans_of_start)" = "$n" &&
 	backup c1 && in_list "$SPOOL/u/a/detached." &&
