@@ -1665,11 +1665,15 @@ inotify_load(struct watcher *w, struct statebuf *b)
 		return statebuf_bad(b, "out of memory");
 	w->nused = nused;
 	for (i = 0; i < nused; i++) {
-		const uint32_t *rec = statebuf_get_bytes(b, NODE_RECORD_WORDS * sizeof(uint32_t));
+		/* the record sits at any offset of the state: copied out, not
+		 * read in place as uint32_t */
+		const void *p = statebuf_get_bytes(b, NODE_RECORD_WORDS * sizeof(uint32_t));
+		uint32_t rec[NODE_RECORD_WORDS];
 		struct wnode *n = NODE(w, i);
 
-		if (rec == NULL)
+		if (p == NULL)
 			return -1;
+		memcpy(rec, p, sizeof rec);
 		n->wd = (int32_t)rec[0];
 		n->parent = rec[1];
 		n->name = rec[2];
