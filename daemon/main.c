@@ -1168,8 +1168,15 @@ write_pidfile(const char *file, struct chj_error *e)
 	return atomicfile_write(file, buf, (size_t)n, 0644, e);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asks beyond struct daemon's fields. */
+struct daemon_args {
+	int detach, test, quiet;
+};
+
+/* Reads the options into d and a. Returns -1 to go on, or the exit status
+ * (0 for --help and --version; 2, the usage said, for a usage error). */
+static int
+parse_args(int argc, char **argv, struct daemon *d, struct daemon_args *a)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -1184,38 +1191,18 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d;
-	struct watcher_sink sink;
-	struct handover ho;
-	struct statebuf hstate;
-	int have_ho, adopted;
-	char ho_why[1024] = "";
-	const char *pidfile = NULL, *logfile = NULL;
-	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0, test = 0, quiet = 0;
-	size_t i;
-	char err[1024];
-	static char config_real[PATH_MAX];
-	int64_t t0;
+	int opt;
 
-	memset(&d, 0, sizeof d);
-	d.lock_fd = d.sig_fd = -1;
-	statebuf_init(&hstate);
-	/* a restart in place (SIGUSR2): the previous process's descriptors and
-	 * state, checked once the journal is open */
-	have_ho = handover_take_env(&ho, ho_why, sizeof ho_why);
-	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, ho_why, sizeof ho_why) < 0)
-		have_ho = -1;
-	program_path(argv[0], d.exe, sizeof d.exe);
 	while ((opt = getopt_long(argc, argv, "c:vhtq", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': d.config_file = optarg; break;
-		case 'v': d.verbosity++; break;
-		case 'S': use_syslog = 1; break;
-		case 'D': detach = 1; break;
-		case 'P': pidfile = optarg; break;
-		case 'L': logfile = optarg; break;
-		case 't': test = 1; break;
-		case 'q': quiet = 1; break;
+		case 'c': d->config_file = optarg; break;
+		case 'v': d->verbosity++; break;
+		case 'S': d->use_syslog = 1; break;
+		case 'D': a->detach = 1; break;
+		case 'P': d->pidfile = optarg; break;
+		case 'L': d->logfile = optarg; break;
+		case 't': a->test = 1; break;
+		case 'q': a->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -1226,90 +1213,282 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (pidfile != NULL && pidfile[0] != '/') {
-		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
+	if (d->pidfile != NULL && d->pidfile[0] != '/') {
+		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", d->pidfile);
 		return 2;
 	}
-	if (quiet && !test) {
+	if (a->quiet && !a->test) {
 		fprintf(stderr, "chjournald: -q goes with -t\n");
 		usage(stderr);
 		return 2;
 	}
-	if (test)
-		return self_test(config_choose_file(d.config_file), quiet);
-	if (logfile != NULL && logfile[0] != '/') {
-		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", logfile);
+	if (a->test)
+		return -1;
+	if (d->logfile != NULL && d->logfile[0] != '/') {
+		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", d->logfile);
 		return 2;
 	}
-	if (logfile != NULL && use_syslog) {
+	if (d->logfile != NULL && d->use_syslog) {
 		fprintf(stderr, "chjournald: --log-file and --syslog do not go together\n");
 		usage(stderr);
 		return 2;
 	}
-	d.config_file = config_choose_file(d.config_file);
-	if (config_load(&d.cfg, d.config_file) < 0) {
-		fprintf(stderr, "chjournald: %s\n", d.cfg.errmsg);
-		return 1;
+	return -1;
+}
+
+/* Loads the configuration, its path kept absolute (SIGHUP re-reads it
+ * after --daemon's chdir("/")). 0, or -1 said on stderr (nothing to free). */
+static int
+load_config(struct daemon *d)
+{
+	static char config_real[PATH_MAX];
+
+	d->config_file = config_choose_file(d->config_file);
+	if (config_load(&d->cfg, d->config_file) < 0) {
+		fprintf(stderr, "chjournald: %s\n", d->cfg.errmsg);
+		return -1;
 	}
-	/* SIGHUP re-reads this file after --daemon's chdir("/"): keep it absolute */
-	if (realpath(d.config_file, config_real) == NULL) {
-		fprintf(stderr, "chjournald: cannot resolve '%s': %s\n", d.config_file, strerror(errno));
-		config_free(&d.cfg);
-		return 1;
+	if (realpath(d->config_file, config_real) == NULL) {
+		fprintf(stderr, "chjournald: cannot resolve '%s': %s\n", d->config_file, strerror(errno));
+		config_free(&d->cfg);
+		return -1;
 	}
-	d.config_file = config_real;
+	d->config_file = config_real;
+	return 0;
+}
+
+/* The journal's lock, first of all: a second daemon fails here, visibly,
+ * before it detaches or touches a pid file. Restarted in place, the lock
+ * handed over is adopted (it was never free); one that cannot be turns the
+ * hand-over down (*have_ho -1, why in ho_why). 0, or -1 said on stderr. */
+static int
+take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, size_t whysize)
+{
+	char err[1024];
+
 	/* the journal's directory must exist before its lock file */
-	if (path_mkdir_parent(d.cfg.journal) < 0) {
+	if (path_mkdir_parent(d->cfg.journal) < 0) {
 		fprintf(stderr, "chjournald: cannot create the directory of journal '%s': %s\n",
-		    d.cfg.journal, strerror(errno));
-		goto out;
+		    d->cfg.journal, strerror(errno));
+		return -1;
 	}
-	/* the lock first: a second daemon fails here, visibly, before it
-	 * detaches or touches a pid file */
-	if (have_ho != 0 && ho.lock_fd >= 0 &&
-	    (d.lock_fd = daemonlock_adopt(d.cfg.journal, ho.lock_fd, err, sizeof err)) < 0) {
-		close(ho.lock_fd);
-		if (have_ho > 0)
-			snprintf(ho_why, sizeof ho_why, "%s", err);
-		have_ho = -1;
+	if (*have_ho != 0 && ho->lock_fd >= 0 &&
+	    (d->lock_fd = daemonlock_adopt(d->cfg.journal, ho->lock_fd, err, sizeof err)) < 0) {
+		close(ho->lock_fd);
+		if (*have_ho > 0)
+			snprintf(ho_why, whysize, "%s", err);
+		*have_ho = -1;
 	}
-	/* (taken over, the lock was never free: no second daemon could start) */
-	if (d.lock_fd < 0)
-		d.lock_fd = daemonlock_acquire(d.cfg.journal, err, sizeof err);
-	if (d.lock_fd < 0) {
+	if (d->lock_fd < 0)
+		d->lock_fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
+	if (d->lock_fd < 0) {
 		fprintf(stderr, "chjournald: %s\n", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The log (a file, syslog or stderr), detaching first with --daemon. 0, or
+ * -1 said on stderr or in the log. */
+static int
+start_logging(struct daemon *d, int detach)
+{
+	int lvl = (int)d->cfg.log_level + d->verbosity;
+
 	/* before detaching: a log file that cannot be written is said here */
-	if (logfile != NULL && log_open_file(logfile) < 0) {
-		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", logfile, strerror(errno));
-		goto out;
+	if (d->logfile != NULL && log_open_file(d->logfile) < 0) {
+		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", d->logfile,
+		    strerror(errno));
+		return -1;
 	}
 	if (detach) {
-		if (logfile == NULL)
-			use_syslog = 1;
+		if (d->logfile == NULL)
+			d->use_syslog = 1;
 		if (daemon(0, 0) < 0) {
 			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		/* the flock is shared with the child; the pid in it is not */
-		if (daemonlock_write_pid(d.lock_fd) < 0) {
+		if (daemonlock_write_pid(d->lock_fd) < 0) {
 			int e = errno;
 
-			log_init(logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
+			log_init(d->logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
 			log_error("cannot write pid to the lock file: %s", strerror(e));
-			goto out;
+			return -1;
 		}
 	}
-	{
-		int lvl = (int)d.cfg.log_level + d.verbosity;
+	log_init(d->logfile != NULL ? LOG_TARGET_FILE : d->use_syslog ? LOG_TARGET_SYSLOG :
+	    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+	return 0;
+}
 
-		log_init(logfile != NULL ? LOG_TARGET_FILE : use_syslog ? LOG_TARGET_SYSLOG :
-		    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+/* Signals, the journal, the live status, the consumers. 0, or -1 logged. */
+static int
+open_state(struct daemon *d)
+{
+	struct chj_error e;
+
+	if (setup_signals(d) < 0) {
+		log_error("cannot set up signals: %s", strerror(errno));
+		return -1;
 	}
-	d.use_syslog = use_syslog;
-	d.logfile = logfile;
-	d.pidfile = pidfile;
+	if ((d->journal = journal_new()) == NULL || (d->pending = pending_new()) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
+		log_error("%s", journal_errmsg(d->journal));
+		return -1;
+	}
+	note_journal_identity(d);
+	/* the live figures: status works without it, on the last flush's */
+	if ((d->live = livestatus_open(d->cfg.journal, &e)) == NULL)
+		log_warning("%s: status shows the figures of the last flush", e.msg);
+	publish_status(d, LIVESTATUS_STARTING);
+	if (consumers_open(&d->consumers, d->cfg.consumers, 1) < 0) {
+		log_error("%s", d->consumers.errmsg);
+		return -1;
+	}
+	apply_group(d);
+	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d->cfg.journal,
+	    journal_id(d->journal), d->cfg.nroots, config_backend_name(d->cfg.backend));
+	return 0;
+}
+
+/* The watcher: the one handed over (have_ho > 0) when it can be adopted,
+ * else a new one. Sets *adopted. 0, or -1 logged. */
+static int
+open_watcher(struct daemon *d, const struct watcher_sink *sink, struct handover *ho,
+    struct statebuf *hstate, int have_ho, int *adopted)
+{
+	char err[1024], why[1024] = "";
+
+	if (have_ho > 0 && (d->watcher = adopt_handover(d, sink, ho, hstate, why,
+	    sizeof why)) == NULL) {
+		log_warning("restart in place: the hand-over is refused (%s): starting afresh, a "
+		    "rescan of every root covers the restart", why);
+		if (ho->watch_fd >= 0)
+			close(ho->watch_fd);
+	}
+	*adopted = d->watcher != NULL;
+	if (!*adopted)
+		d->watcher = watcher_new(&d->cfg, sink, err, sizeof err);
+	if (d->watcher == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	watcher_show_progress(d->watcher, log_to_stderr() && isatty(STDERR_FILENO));
+	/* only fanotify reports writes outside the roots */
+	if (strcmp(watcher_backend(d->watcher), "fanotify") == 0 && (d->links = linkset_new()) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* What was missed while down (a rescan record, the mount table), then the
+ * roots watched (a watcher handed over watches them already). 0, or -1
+ * logged. */
+static int
+watch_roots(struct daemon *d, int adopted)
+{
+	char err[1024];
+	int64_t t0;
+	size_t i;
+
+	/* handed over, nothing was missed: the events of the restart wait in
+	 * the kernel's queue */
+	if (!adopted && record_startup_gap(d) < 0)
+		return -1;
+	if ((d->mounts = mountwatch_new(err, sizeof err)) == NULL) {
+		log_warning("%s: mounts and unmounts below the roots are not followed", err);
+	} else if (mountwatch_compare(d->mounts, &d->cfg, d->journal,
+	    adopted ? mount_changed : mount_changed_while_down, d, err, sizeof err) < 0) {
+		log_error("mount table: %s", err);
+		return -1;
+	}
+	t0 = now_ms();
+	for (i = 0; i < d->cfg.nroots && !adopted; i++) {
+		if (watcher_add_root(d->watcher, d->cfg.roots[i], err, sizeof err) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		note_missing_root(d, i);
+	}
+	d->crawl_started_ms = t0;
+	if (!watcher_busy(d->watcher))
+		log_ready(d);
+	if (write_static_meta(d) < 0 || flush(d) < 0)
+		return -1;
+	check_nfs_exports(d);
+	return 0;
+}
+
+/* After run() returned cleanly: the journal and the log say so. */
+static void
+note_stopped(struct daemon *d)
+{
+	struct watcher_stats st;
+
+	journal_meta_set_int(d->journal, "daemon_stopped", (int64_t)time(NULL));
+	publish_status(d, LIVESTATUS_STOPPED);
+	journal_meta_set_int(d->journal, "daemon_pid", 0);
+	watcher_get_stats(d->watcher, &st);
+	log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
+	    "%lu rescans recorded, %lu watches", difftime(time(NULL), d->started), st.events,
+	    d->flushes, st.overflows, d->rescans_recorded, st.watches);
+}
+
+static void
+daemon_free(struct daemon *d)
+{
+	livestatus_close(d->live);
+	free(d->unwatched_roots);
+	watcher_free(d->watcher);
+	mountwatch_free(d->mounts);
+	linkset_free(d->links);
+	pending_free(d->pending);
+	journal_free(d->journal);
+	consumers_close(&d->consumers);
+	config_free(&d->cfg);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	struct daemon_args args = { 0, 0, 0 };
+	struct watcher_sink sink;
+	struct handover ho;
+	struct statebuf hstate;
+	char ho_why[1024] = "";
+	int have_ho, adopted, rc = 1, wrote_pidfile = 0;
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = d.sig_fd = -1;
+	statebuf_init(&hstate);
+	/* a restart in place (SIGUSR2): the previous process's descriptors and
+	 * state, checked once the journal is open */
+	have_ho = handover_take_env(&ho, ho_why, sizeof ho_why);
+	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, ho_why, sizeof ho_why) < 0)
+		have_ho = -1;
+	program_path(argv[0], d.exe, sizeof d.exe);
+	if ((rc = parse_args(argc, argv, &d, &args)) >= 0)
+		goto done;
+	if (args.test) {
+		rc = self_test(config_choose_file(d.config_file), args.quiet);
+		goto done;
+	}
+	rc = 1;
+	if (load_config(&d) < 0)
+		goto done;
+	if (take_lock(&d, &ho, &have_ho, ho_why, sizeof ho_why) < 0 ||
+	    start_logging(&d, args.detach) < 0)
+		goto out;
 	if (have_ho < 0) {
 		log_warning("restart in place: the hand-over cannot be taken (%s): starting afresh, "
 		    "a rescan of every root covers the restart", ho_why);
@@ -1318,122 +1497,36 @@ main(int argc, char **argv)
 		ho.watch_fd = -1;
 	}
 	d.started = time(NULL);
-	if (pidfile != NULL) {
+	if (d.pidfile != NULL) {
 		struct chj_error e;
 
-		if (write_pidfile(pidfile, &e) < 0) {
+		if (write_pidfile(d.pidfile, &e) < 0) {
 			log_error("cannot write pid file: %s", e.msg);
 			goto out;
 		}
 		wrote_pidfile = 1;
 	}
-	if (setup_signals(&d) < 0) {
-		log_error("cannot set up signals: %s", strerror(errno));
+	if (open_state(&d) < 0)
 		goto out;
-	}
-	if ((d.journal = journal_new()) == NULL || (d.pending = pending_new()) == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (journal_open(d.journal, d.cfg.journal, JOURNAL_CREATE) < 0) {
-		log_error("%s", journal_errmsg(d.journal));
-		goto out;
-	}
-	note_journal_identity(&d);
-	{
-		struct chj_error e;
-
-		/* the live figures: status works without it, on the last flush's */
-		if ((d.live = livestatus_open(d.cfg.journal, &e)) == NULL)
-			log_warning("%s: status shows the figures of the last flush", e.msg);
-		publish_status(&d, LIVESTATUS_STARTING);
-	}
-	if (consumers_open(&d.consumers, d.cfg.consumers, 1) < 0) {
-		log_error("%s", d.consumers.errmsg);
-		goto out;
-	}
-	apply_group(&d);
-	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d.cfg.journal,
-	    journal_id(d.journal), d.cfg.nroots, config_backend_name(d.cfg.backend));
 	sink.ctx = &d;
 	sink.change = sink_change;
 	sink.rescan = sink_rescan;
 	sink.cookie = sink_cookie;
 	sink.outside_write = sink_outside_write;
-	if (have_ho > 0 && (d.watcher = adopt_handover(&d, &sink, &ho, &hstate, ho_why,
-	    sizeof ho_why)) == NULL) {
-		log_warning("restart in place: the hand-over is refused (%s): starting afresh, a "
-		    "rescan of every root covers the restart", ho_why);
-		if (ho.watch_fd >= 0)
-			close(ho.watch_fd);
-	}
+	rc = open_watcher(&d, &sink, &ho, &hstate, have_ho, &adopted);
 	statebuf_free(&hstate);
-	adopted = d.watcher != NULL;
-	if (!adopted)
-		d.watcher = watcher_new(&d.cfg, &sink, err, sizeof err);
-	if (d.watcher == NULL) {
-		log_error("%s", err);
+	if (rc < 0 || watch_roots(&d, adopted) < 0) {
+		rc = 1;
 		goto out;
 	}
-	watcher_show_progress(d.watcher, log_to_stderr() && isatty(STDERR_FILENO));
-	/* only fanotify reports writes outside the roots */
-	if (strcmp(watcher_backend(d.watcher), "fanotify") == 0 && (d.links = linkset_new()) == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	/* handed over, nothing was missed: the events of the restart wait in
-	 * the kernel's queue */
-	if (!adopted && record_startup_gap(&d) < 0)
-		goto out;
-	if ((d.mounts = mountwatch_new(err, sizeof err)) == NULL) {
-		log_warning("%s: mounts and unmounts below the roots are not followed", err);
-	} else if (mountwatch_compare(d.mounts, &d.cfg, d.journal,
-	    adopted ? mount_changed : mount_changed_while_down, &d, err, sizeof err) < 0) {
-		log_error("mount table: %s", err);
-		goto out;
-	}
-	t0 = now_ms();
-	for (i = 0; i < d.cfg.nroots && !adopted; i++) {
-		if (watcher_add_root(d.watcher, d.cfg.roots[i], err, sizeof err) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-		note_missing_root(&d, i);
-	}
-	d.crawl_started_ms = t0;
-	if (!watcher_busy(d.watcher))
-		log_ready(&d);
-	if (write_static_meta(&d) < 0 || flush(&d) < 0)
-		goto out;
-	check_nfs_exports(&d);
 	rc = run(&d) < 0 ? 1 : 0;
-	if (rc == 0) {
-		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));
-		publish_status(&d, LIVESTATUS_STOPPED);
-		journal_meta_set_int(d.journal, "daemon_pid", 0);
-		struct watcher_stats st;
-
-		watcher_get_stats(d.watcher, &st);
-		log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
-		    "%lu rescans recorded, %lu watches", difftime(time(NULL), d.started), st.events,
-		    d.flushes, st.overflows, d.rescans_recorded, st.watches);
-	}
+	if (rc == 0)
+		note_stopped(&d);
 out:
-	statebuf_free(&hstate);
 	if (wrote_pidfile)
-		unlink(pidfile);
-	livestatus_close(d.live);
-	free(d.unwatched_roots);
-	watcher_free(d.watcher);
-	mountwatch_free(d.mounts);
-	linkset_free(d.links);
-	pending_free(d.pending);
-	journal_free(d.journal);
-	consumers_close(&d.consumers);
-	config_free(&d.cfg);
-	if (d.lock_fd >= 0)
-		close(d.lock_fd);
-	if (d.sig_fd >= 0)
-		close(d.sig_fd);
+		unlink(d.pidfile);
+	daemon_free(&d);
+done:
+	statebuf_free(&hstate);
 	return rc;
 }
