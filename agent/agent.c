@@ -12,9 +12,26 @@
 #include "archive/runsel.h"
 #include "path.h"
 
+/* options more than one command takes */
+#define OPT_TIMEOUT { .name = "--timeout", .value = "SECONDS", .missing = "a number of seconds" }
+#define OPT_RUN { .name = "--run", .value = "ID", \
+	.missing = "a run id (as `begin --print-run-id` prints it)" }
+#define OPT_AT { .name = "--at", .value = "TIME|RUN", .missing = "a time or a run" }
+/* another host's serve, through ssh (begin, list, commit, abort) */
+#define OPT_FROM { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]" }
+#define OPT_SSH { .name = "--ssh", .value = "CMD", .missing = "a command", .needs = "--from" }
+/* restore --to-server's options */
+#define SERVER_OPT(opt, val) { .name = opt, .value = val, .needs = "--to-server" }
+/* compact's borg-like rules, each instead of --keep-days */
+#define KEEP_RULE(opt) { .name = opt, .value = "N", .missing = "a number", \
+	.conflicts = "--keep-days" }
+
+/* The commands: each declares its operands and options (common/cmdline.h),
+ * from which agent.c parses the arguments and makes the usage lines. */
 const struct agent_command agent_commands[] = {
 	{ "begin", cmd_begin, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
-	  "CONSUMER [--timeout SECONDS] [--replace] [--print-run-id] [--from HOST [--ssh CMD]]",
+	  { "CONSUMER", 1, 1, "expected one consumer name",
+	    { OPT_TIMEOUT, { .name = "--replace" }, { .name = "--print-run-id" }, OPT_FROM, OPT_SSH } },
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
 	  "every file under the roots open for writing (writes through a shared mapping, native\n"
@@ -32,7 +49,10 @@ const struct agent_command agent_commands[] = {
 	  "run is begun on that host by its `chjournal serve` (through ssh, or --ssh CMD; no\n"
 	  "configuration needed here) and stays open there for list and commit --from." },
 	{ "list", cmd_list, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
-	  "CONSUMER [-0] [--deleted | --reconcile [--entries]] [--run ID] [--from HOST [--ssh CMD]]",
+	  { "CONSUMER", 1, 1, "expected a consumer name",
+	    { { .name = "-0", .alias = "--null" }, { .name = "--deleted" },
+	      { .name = "--reconcile", .conflicts = "--deleted" },
+	      { .name = "--entries", .needs = "--reconcile" }, OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0 or --null), every regular file and symlink under the roots created,\n"
@@ -48,29 +68,37 @@ const struct agent_command agent_commands[] = {
 	  "A root that is missing is left out and named on stderr (exit 0). With --run,\n"
 	  "refused (exit 1) unless ID is the open run. With --from, the open run on HOST, as its\n"
 	  "`chjournal serve` lists it (see begin)." },
-	{ "commit", cmd_commit, NEEDS_JOURNAL | FROM_NEEDS_NOTHING, "CONSUMER [--run ID] [--from HOST [--ssh CMD]]",
+	{ "commit", cmd_commit, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
+	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "end the open run: the next window starts at its begin",
 	  "Advances CONSUMER's window to the point of its open `begin` (or, for a run that took\n"
 	  "another over, of the replaced run's begin). Changes made after that begin are listed\n"
 	  "again by the next run. With --run, refused (exit 1, naming both runs) unless ID is\n"
 	  "the open run. With --from, on HOST (see begin)." },
-	{ "abort", cmd_abort, NEEDS_CONFIG | FROM_NEEDS_NOTHING, "CONSUMER [--run ID] [--from HOST [--ssh CMD]]",
+	{ "abort", cmd_abort, NEEDS_CONFIG | FROM_NEEDS_NOTHING,
+	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "drop the open run: the next begin covers the whole window again",
 	  "Drops CONSUMER's open run without moving its window, so a failed backup loses\n"
 	  "nothing. With --run, refused (exit 1, naming both runs) unless ID is the open run;\n"
 	  "without it, no open run is only a warning. With --from, on HOST (see begin)." },
-	{ "sync", cmd_sync, NEEDS_JOURNAL, "[--timeout SECONDS]",
+	{ "sync", cmd_sync, NEEDS_JOURNAL,
+	  { "", 0, 0, NULL, { OPT_TIMEOUT } },
 	  "wait until the daemon has journaled every change made so far",
 	  "Creates a cookie file in each root and waits until the daemon has journaled it.\n"
 	  "Exits 1, saying so, when no daemon runs or the timeout (default: key sync_timeout)\n"
 	  "passes." },
-	{ "query", cmd_query, NEEDS_JOURNAL | JOURNAL_RO, "[--since SEQ|TIME|@UNIXTIME] [--under PATH] [--json] [-0]",
+	{ "query", cmd_query, NEEDS_JOURNAL | JOURNAL_RO,
+	  { "", 0, 0, NULL,
+	    { { .name = "--since", .value = "SEQ|TIME|@UNIXTIME", .missing = "SEQ, TIME or @UNIXTIME" },
+	      { .name = "--under", .value = "PATH", .missing = "an absolute path" },
+	      { .name = "--json" }, { .name = "-0", .alias = "--null", .conflicts = "--json" } } },
 	  "print the raw journal rows",
 	  "Prints the journal rows after SEQ (or changed at or after TIME: YYYY-MM-DDTHH:MM:SSZ,\n"
 	  "YYYY-MM-DD or @UNIXTIME, UTC), optionally only below PATH: seq, time (UTC, ISO 8601),\n"
 	  "what changed, path; then the rescan records. --json prints one JSON object per line,\n"
 	  "times in unix seconds; -0 ends each record with NUL instead of newline." },
-	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO, "[--json | --prometheus]",
+	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO,
+	  { "", 0, 0, NULL, { { .name = "--json" }, { .name = "--prometheus", .conflicts = "--json" } } },
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
 	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
@@ -78,16 +106,19 @@ const struct agent_command agent_commands[] = {
 	  "database size. Times are UTC, ISO 8601. --json prints one JSON object (times in unix\n"
 	  "seconds); --prometheus prints the figures in the node_exporter text format (for its\n"
 	  "textfile collector)." },
-	{ "consumers", cmd_consumers, NEEDS_CONFIG, "",
+	{ "consumers", cmd_consumers, NEEDS_CONFIG,
+	  { "", 0, 0, NULL, { { NULL } } },
 	  "list the consumers and their cursors",
 	  "Lists every consumer, one per line, tab-separated: NAME, committed_begin=TIME (the\n"
 	  "begin the last commit recorded: the next window starts there; or never),\n"
 	  "committed_at=TIME (when that commit was made; or never), seq=SEQ, open=TIME (the\n"
 	  "open run's begin, or no) and, for an open run, run=ID. Times are UTC, ISO 8601." },
-	{ "forget", cmd_forget, NEEDS_CONFIG, "CONSUMER",
+	{ "forget", cmd_forget, NEEDS_CONFIG,
+	  { "CONSUMER", 1, 1, "expected one consumer name", { { NULL } } },
 	  "remove a consumer's cursor",
 	  "Removes CONSUMER. Journal rows kept only for it are pruned by the daemon." },
-	{ "check", cmd_check, 0, "",
+	{ "check", cmd_check, 0,
+	  { "", 0, 0, NULL, { { NULL } } },
 	  "check the configuration and the machine, as the agent sees them",
 	  "Checks the configuration file (every error, one line each, naming FILE:LINE and the\n"
 	  "key) and the machine: each root (a readable directory, writable for the sync\n"
@@ -99,8 +130,15 @@ const struct agent_command agent_commands[] = {
 	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
 	  "checks the same as the daemon sees it." },
 	{ "backup", cmd_backup, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
-	  "[-C IMAPD.CONF] --to DIR [--consumer NAME] [--user USER]...\n"
-	  "       chjournal backup --from [USER@]HOST[:PORT]... --to DIR [--ssh CMD] [-j N] [--consumer NAME]",
+	  { "", 0, 0, NULL,
+	    { { .name = "-C", .alias = "--config", .value = "IMAPD.CONF" },
+	      { .name = "--to", .value = "DIR", .flags = CMDLINE_REQUIRED },
+	      { .name = "--consumer", .value = "NAME" },
+	      { .name = "--user", .value = "USER", .flags = CMDLINE_REPEAT },
+	      { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]",
+	        .flags = CMDLINE_REPEAT },
+	      OPT_SSH, { .name = "-j", .alias = "--jobs", .value = "N", .missing = "a number of hosts",
+	        .needs = "--from" } } },
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
 	  "Opens a run of the consumer (default cyrus-archive; the first run is full: every\n"
 	  "user), finds the Cyrus users whose folders, seen, subscription or sieve files changed\n"
@@ -119,8 +157,12 @@ const struct agent_command agent_commands[] = {
 	  "No configuration, journal or daemon is needed here; the consumer is the host's.\n"
 	  "Messages are checked against their GUID on arrival and compressed here. A host\n"
 	  "that fails is named in one line and its consumer is not committed; the others go\n"
-	  "on. -j N pulls up to N hosts at a time." },
-	{ "serve", cmd_serve, NEEDS_JOURNAL, "[-C IMAPD.CONF | --no-cyrus] [--consumer NAME]",
+	  "on. -j N pulls up to N hosts at a time. Each pull's metrics go to DIR/HOST.prom." },
+	{ "serve", cmd_serve, NEEDS_JOURNAL,
+	  { "", 0, 0, NULL,
+	    { { .name = "-C", .alias = "--config", .value = "IMAPD.CONF" },
+	      { .name = "--no-cyrus", .conflicts = "-C" },
+	      { .name = "--consumer", .value = "NAME" } } },
 	  "answer a backup host's read-only requests on stdin/stdout (an ssh forced command)",
 	  "Run by sshd as the forced command of the backup host's key\n"
 	  "(command=\"chjournal serve\",restrict in authorized_keys): answers the requests of\n"
@@ -132,7 +174,14 @@ const struct agent_command agent_commands[] = {
 	  "the connection ends is aborted (begin, list, commit --from leave theirs open). -C\n"
 	  "names imapd.conf (default /etc/imapd.conf); --no-cyrus serves the consumer's run\n"
 	  "and list alone, for a file server pulled by begin, list and commit --from." },
-	{ "restore", cmd_restore, 0, "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...",
+	{ "restore", cmd_restore, 0,
+	  { "ARCHIVE...", 1, -1, "expected ARCHIVE",
+	    { { .name = "--to", .value = "DIR" },
+	      { .name = "--to-server", .value = "HOST[:PORT]", .conflicts = "--to" }, OPT_AT,
+	      { .name = "--folder", .value = "NAME", .missing = "a folder name", .flags = CMDLINE_REPEAT },
+	      SERVER_OPT("--authname", "NAME"), SERVER_OPT("--password-file", "FILE"),
+	      SERVER_OPT("--beside", "SUFFIX"), SERVER_OPT("--jobs", "N"),
+	      { .name = "--dry-run", .needs = "--to-server" } } },
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
 	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"
@@ -142,29 +191,55 @@ const struct agent_command agent_commands[] = {
 	  "DIR/conf and DIR/sieve. --folder NAME (internal name, e.g. user.jdoe.Sent) restores\n"
 	  "only those folders. DIR is created, with its missing parents. Nothing is written\n"
 	  "outside DIR; existing files are never overwritten; files are created mode 0600,\n"
-	  "without owners or set-id bits." },
-	{ "compact", cmd_compact, 0, "ARCHIVE... [--keep-days N] [--force]",
+	  "without owners or set-id bits.\n"
+	  "--to-server puts the run back into a running Cyrus 3.x through its replication\n"
+	  "protocol (sync_server, default port 2005), as an admin (--authname, default admin;\n"
+	  "the password is the first line of --password-file): each folder with its UIDVALIDITY,\n"
+	  "UIDs, flags, keywords, internal dates and the owner's \\Seen, modseqs raised above any\n"
+	  "the server handed out; without --folder the whole user, with its subscriptions and\n"
+	  "sieve scripts. A folder or user that exists and differs is refused before anything\n"
+	  "is written (--beside SUFFIX restores beside it); one that holds exactly what the\n"
+	  "restore writes is left as it is, so a second run completes an interrupted one.\n"
+	  "--dry-run says what would be written. Several archives (users) are restored one\n"
+	  "after the other, or N at a time with --jobs N, each on its own connection." },
+	{ "compact", cmd_compact, 0,
+	  { "ARCHIVE...", 1, -1, "expected one or more archives",
+	    { { .name = "--keep-days", .value = "N", .missing = "a number of days" },
+	      KEEP_RULE("--keep-last"), KEEP_RULE("--keep-hourly"), KEEP_RULE("--keep-daily"),
+	      KEEP_RULE("--keep-weekly"), KEEP_RULE("--keep-monthly"),
+	      { .name = "--force" }, { .name = "--dry-run" } } },
 	  "Cyrus mode: rewrite archives keeping only what retained runs need",
-	  "Retains the last run of each UTC day of the last N days (default 30) and the newest\n"
-	  "run; keeps their manifests, the folder meta copies, links and per-user files they\n"
-	  "use and every message a retained index references. An archive is rewritten when its\n"
-	  "live share is below a threshold of 80% that rises one point per week since its last\n"
-	  "compaction (so at least every 20 weeks), or always with --force. The new archive is\n"
-	  "written beside the old one, fsynced and renamed over it." },
-	{ "verify", cmd_verify, 0, "ARCHIVE...",
+	  "Retains the newest run and the last run of each UTC day of the last N days (--keep-days,\n"
+	  "default 30), or instead, as borg prune, by rules: --keep-last N runs, and the newest run\n"
+	  "of each of the N most recent hours, days, weeks (ISO) and months (UTC) holding a run\n"
+	  "no earlier rule kept (--keep-hourly, --keep-daily, --keep-weekly, --keep-monthly; the\n"
+	  "oldest run too when fewer periods exist). Keeps the retained runs' manifests, the\n"
+	  "folder meta copies, links and per-user files they use and every message a retained\n"
+	  "index references. An archive is rewritten when its live share is below a threshold of\n"
+	  "80% that rises one point per week since its last compaction (so at least every 20\n"
+	  "weeks), or always with --force. The new archive is written beside the old one,\n"
+	  "fsynced and renamed over it. --dry-run prints each run, kept (and by which rule) or\n"
+	  "dropped, and whether the archive would be rewritten, and writes nothing." },
+	{ "verify", cmd_verify, 0,
+	  { "ARCHIVE...", 1, -1, "expected one or more archives", { { NULL } } },
 	  "check Cyrus archives: gzip, tar, message SHA1s, names, sidecar",
 	  "Reads each archive whole and checks every gzip member's CRC, the tar framing, that\n"
 	  "every files/<sha1> entry hashes to its name, that entry names are safe (relative, no\n"
 	  "'..', no entry below a symlink, no link pointing outside), that the last run is\n"
-	  "complete and that the sidecar index agrees with the archive. Each problem is named\n"
-	  "on stderr, one line each; the exit status is 1 when any archive has one. Needs no\n"
-	  "configuration or journal." },
-	{ "reindex", cmd_reindex, 0, "ARCHIVE",
+	  "complete and that the sidecar index agrees with the archive. An archive without a\n"
+	  "complete run (empty, or cut before its first run ended) is a problem. Each problem is\n"
+	  "named on stderr, one line each; the exit status is 1 when any archive has one. A\n"
+	  "missing or unreadable sidecar is a note (derived data): verify, show and restore\n"
+	  "never write beside an archive; reindex or the next backup writes the sidecar. Needs\n"
+	  "no configuration or journal." },
+	{ "reindex", cmd_reindex, 0,
+	  { "ARCHIVE", 1, 1, "expected one archive", { { NULL } } },
 	  "rebuild an archive's sidecar index from the archive alone",
 	  "Scans the archive and writes a new sidecar (ARCHIVE with .tar.gz replaced by .idx):\n"
 	  "temporary file, fsync, rename. An incomplete run at the end is left out (the next\n"
 	  "backup cuts it). Refused while a backup writes to the archive." },
-	{ "show", cmd_show, 0, "ARCHIVE [--at TIME|RUN]",
+	{ "show", cmd_show, 0,
+	  { "ARCHIVE", 1, 1, "expected one archive", { OPT_AT } },
 	  "show an archive's runs, or one run's folders, messages and bytes",
 	  "Without --at: one line per run (number, name, UTC time, entries, bytes). With --at\n"
 	  "RUN (a run number or name) or TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day YYYY-mm-dd: its\n"
@@ -172,8 +247,9 @@ const struct agent_command agent_commands[] = {
 	  "stored, the archive's data bytes up to it and the live share: the bytes of the\n"
 	  "newest copy of every entry at that run over all bytes stored up to it (what a\n"
 	  "compaction would keep, roughly)." },
-	{ "help", cmd_help, 0, "[COMMAND]", "show help for chjournal or a command", "" },
-	{ NULL, NULL, 0, NULL, NULL, NULL },
+	{ "help", cmd_help, 0,
+	  { "[COMMAND]", 0, 1, NULL, { { NULL } } }, "show help for chjournal or a command", "" },
+	{ NULL, NULL, 0, { NULL, 0, 0, NULL, { { NULL } } }, NULL, NULL },
 };
 
 const struct agent_command *
@@ -252,8 +328,11 @@ agent_usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (c != NULL)
-		fprintf(stderr, "usage: chjournal %s %s\n", c->name, c->usage);
+	if (c != NULL) {
+		char usage[512];
+
+		fprintf(stderr, "usage: %s\n", agent_usage_line(c, usage, sizeof usage));
+	}
 	return EXIT_USAGE;
 }
 
@@ -334,81 +413,58 @@ agent_parse_time(const char *s, int64_t *t)
 	return -1;
 }
 
-int
-agent_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+char *
+agent_usage_line(const struct agent_command *c, char *buf, size_t size)
 {
-	size_t nl = strlen(name);
+	char args[400];
 
-	if (strncmp(argv[*i], name, nl) != 0)
-		return 0;
-	if (argv[*i][nl] == '=') {
-		*val = argv[*i] + nl + 1;
-		return 1;
-	}
-	if (argv[*i][nl] != '\0')
-		return 0;
-	if (*i + 1 >= argc) {
-		*val = NULL;
-		return 1;
-	}
-	*val = argv[++*i];
-	return 1;
+	cmdline_usage(&c->args, args, sizeof args);
+	snprintf(buf, size, "chjournal %s%s%s", c->name, args[0] != '\0' ? " " : "", args);
+	return buf;
 }
 
 int
-agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *timeout)
+agent_arg_timeout(const char *cmd, const struct cmdline *args, unsigned *timeout)
 {
-	const char *v;
+	const char *v = cmdline_value(args, "--timeout");
 	char *end;
 	unsigned long t;
 
-	if (!agent_opt_value(argc, argv, i, "--timeout", &v))
+	if (v == NULL)
 		return 0;
-	if (v == NULL) {
-		agent_usage_error(cmd, "--timeout needs a number of seconds");
-		return -1;
-	}
 	t = strtoul(v, &end, 10);
 	if (*end != '\0' || end == v || v[0] == '-' || t == 0 || t > 86400) {
 		agent_usage_error(cmd, "bad --timeout '%s': seconds from 1 to 86400", v);
 		return -1;
 	}
 	*timeout = (unsigned)t;
-	return 1;
+	return 0;
 }
 
 int
-agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel)
+agent_arg_at(const char *cmd, const struct cmdline *args, struct runsel *sel)
 {
+	const char *v = cmdline_value(args, "--at");
 	struct chj_error e;
-	const char *v;
 
-	if (!agent_opt_value(argc, argv, i, "--at", &v))
-		return 0;
-	if (v == NULL) {
-		agent_usage_error(cmd, "--at needs a time or a run");
-		return -1;
-	}
-	if (runsel_parse(sel, v, &e) < 0) {
+	if (v != NULL && runsel_parse(sel, v, &e) < 0) {
 		agent_usage_error(cmd, "%s", e.msg);
 		return -1;
 	}
-	return 1;
+	return 0;
 }
 
 int
-agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id)
+agent_arg_run(const char *cmd, const struct cmdline *args, const char **run_id)
 {
-	const char *v;
+	const char *v = cmdline_value(args, "--run");
 
-	if (!agent_opt_value(argc, argv, i, "--run", &v))
-		return 0;
-	if (v == NULL || *v == '\0') {
+	if (v != NULL && *v == '\0') {
 		agent_usage_error(cmd, "--run needs a run id (as `begin --print-run-id` prints it)");
 		return -1;
 	}
 	*run_id = v;
-	return 1;
+	return 0;
 }
 
 static void
@@ -427,6 +483,8 @@ main(int argc, char **argv)
 {
 	struct agent a;
 	const struct agent_command *cmd;
+	struct cmdline args;
+	struct chj_error e;
 	int i = 1, rc;
 
 	memset(&a, 0, sizeof a);
@@ -463,20 +521,22 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (cmd->flags & FROM_NEEDS_NOTHING) {
-		int k;
-
-		for (k = i + 1; k < argc; k++) {
-			if (strcmp(argv[k], "--from") == 0 || strncmp(argv[k], "--from=", 7) == 0) {
-				rc = cmd->run(&a, argc - i, argv + i);
-				goto done;
-			}
-		}
+	if (cmdline_parse(&cmd->args, argc - i, argv + i, &args, &e) < 0) {
+		if (e.code == CHJ_ERR_INVALID)
+			return agent_usage_error(cmd->name, "%s", e.msg);
+		return agent_error("%s", e.msg);
+	}
+	/* --from: the work is another host's, nothing is opened here */
+	if ((cmd->flags & FROM_NEEDS_NOTHING) && cmdline_has(&args, "--from")) {
+		rc = cmd->run(&a, &args);
+		goto done;
 	}
 	if (cmd->flags & (NEEDS_CONFIG | NEEDS_JOURNAL)) {
 		a.config_file = config_choose_file(a.config_file);
-		if (config_load(&a.cfg, a.config_file) < 0)
-			return agent_error("%s", a.cfg.errmsg);
+		if (config_load(&a.cfg, a.config_file) < 0) {
+			rc = agent_error("%s", a.cfg.errmsg);
+			goto done;
+		}
 		a.have_config = 1;
 	}
 	if (cmd->flags & NEEDS_JOURNAL) {
@@ -495,12 +555,13 @@ main(int argc, char **argv)
 			goto done;
 		}
 	}
-	rc = cmd->run(&a, argc - i, argv + i);
+	rc = cmd->run(&a, &args);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (rc == EXIT_OK)
 			rc = agent_error("cannot write output: %s", strerror(errno));
 	}
 done:
+	cmdline_free(&args);
 	journal_free(a.journal);
 	if (a.have_config)
 		config_free(&a.cfg);

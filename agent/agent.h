@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cmdline.h"
 #include "config.h"
 #include "consumer.h"
 #include "journal.h"
@@ -39,32 +40,32 @@ struct agent {
 
 struct agent_command {
 	const char *name;
-	int (*run)(struct agent *a, int argc, char **argv);
+	int (*run)(struct agent *a, const struct cmdline *args);
 	int flags;
-	const char *usage;       /* arguments after the command name */
+	struct cmdline_spec args; /* its operands and options: parsing and usage */
 	const char *summary;     /* one line */
 	const char *help;        /* full description for `chjournal help CMD` */
 };
 
 /* The subcommands, one file each (agent/cmd-NAME.c). */
-int cmd_abort(struct agent *, int, char **);
-int cmd_backup(struct agent *, int, char **);
-int cmd_begin(struct agent *, int, char **);
-int cmd_check(struct agent *, int, char **);
-int cmd_commit(struct agent *, int, char **);
-int cmd_compact(struct agent *, int, char **);
-int cmd_consumers(struct agent *, int, char **);
-int cmd_forget(struct agent *, int, char **);
-int cmd_help(struct agent *, int, char **);
-int cmd_list(struct agent *, int, char **);
-int cmd_query(struct agent *, int, char **);
-int cmd_restore(struct agent *, int, char **);
-int cmd_status(struct agent *, int, char **);
-int cmd_sync(struct agent *, int, char **);
-int cmd_verify(struct agent *, int, char **);
-int cmd_reindex(struct agent *, int, char **);
-int cmd_show(struct agent *, int, char **);
-int cmd_serve(struct agent *, int, char **);
+int cmd_abort(struct agent *, const struct cmdline *);
+int cmd_backup(struct agent *, const struct cmdline *);
+int cmd_begin(struct agent *, const struct cmdline *);
+int cmd_check(struct agent *, const struct cmdline *);
+int cmd_commit(struct agent *, const struct cmdline *);
+int cmd_compact(struct agent *, const struct cmdline *);
+int cmd_consumers(struct agent *, const struct cmdline *);
+int cmd_forget(struct agent *, const struct cmdline *);
+int cmd_help(struct agent *, const struct cmdline *);
+int cmd_list(struct agent *, const struct cmdline *);
+int cmd_query(struct agent *, const struct cmdline *);
+int cmd_restore(struct agent *, const struct cmdline *);
+int cmd_status(struct agent *, const struct cmdline *);
+int cmd_sync(struct agent *, const struct cmdline *);
+int cmd_verify(struct agent *, const struct cmdline *);
+int cmd_reindex(struct agent *, const struct cmdline *);
+int cmd_show(struct agent *, const struct cmdline *);
+int cmd_serve(struct agent *, const struct cmdline *);
 
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);
@@ -135,19 +136,15 @@ void agent_remote_why(struct agent_remote *r, char *out, size_t len);
 int agent_remote_close(struct agent_remote *r, int rc);
 /* A remote source's note (a line of serve's): told as a warning. */
 void agent_remote_note(void *ctx, const char *line);
-/* Parses "--from HOST" and "--ssh CMD" at argv[*i]: 1 parsed, 0 not one of
- * them, -1 no value (usage error printed for cmd). */
-int agent_opt_from(const char *cmd, int argc, char **argv, int *i, const char **from,
-    const char **ssh);
-
-/* Parses "--at RUN" at argv[*i] for cmd (archive/runsel.h's forms): 1
- * parsed (into *sel), 0 not this option, -1 no or a bad value (usage error
- * printed). */
+/* The values of options, checked (a usage error printed, -1, when bad; 0
+ * when good or not given, the default kept): --timeout (1 to 86400 seconds),
+ * --at (archive/runsel.h's forms), --run (a run id). */
 struct runsel;
-int agent_opt_at(const char *cmd, int argc, char **argv, int *i, struct runsel *sel);
-/* Parses "--run ID" at argv[*i] for cmd: 1 parsed (into *run_id), 0 not this
- * option, -1 no value (usage error printed). */
-int agent_opt_run(const char *cmd, int argc, char **argv, int *i, const char **run_id);
+int agent_arg_timeout(const char *cmd, const struct cmdline *args, unsigned *timeout);
+int agent_arg_at(const char *cmd, const struct cmdline *args, struct runsel *sel);
+int agent_arg_run(const char *cmd, const struct cmdline *args, const char **run_id);
+/* The usage line of cmd: "chjournal CMD OPERANDS [OPTIONS]". */
+char *agent_usage_line(const struct agent_command *c, char *buf, size_t size);
 
 /* Says on stderr, for each root missing now, "root 'R' is missing (why):
  * what"; with after_seq >= 0 first records that the first run after it is
@@ -186,13 +183,5 @@ char *agent_utc_str(int64_t t, char *buf, size_t size);
 /* Parses a time given on the command line: "@UNIXTIME", "YYYY-MM-DDTHH:MM:SSZ"
  * or "YYYY-MM-DD" (its midnight), UTC. Returns 0, or -1 when malformed. */
 int agent_parse_time(const char *s, int64_t *t);
-
-/* Simple option scanning shared by commands: returns 1 when argv[*i] is
- * "--name VALUE" or "--name=VALUE" (sets *val, advances *i). */
-int agent_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
-
-/* Parses "--timeout SECONDS" at argv[*i] for cmd: 1 parsed (into *timeout),
- * 0 not this option, -1 bad value (usage error printed). */
-int agent_opt_timeout(const char *cmd, int argc, char **argv, int *i, unsigned *timeout);
 
 #endif

@@ -85,49 +85,38 @@ struct backup_args {
 	unsigned long jobs;         /* -j N */
 };
 
-/* Reads the options; 0, or the exit status of a usage error (printed). */
+/* Reads the options (cmdline checked the rest); 0, or the exit status of a
+ * usage error (printed). */
 static int
-parse_args(int argc, char **argv, struct backup_args *o)
+parse_args(const struct cmdline *cl, struct backup_args *o)
 {
-	int i;
+	const char *const *v;
+	const char *j = cmdline_value(cl, "-j");
+	size_t n, i;
 
-	for (i = 1; i < argc; i++) {
-		const char *v = NULL, *opt = argv[i];
+	if (cmdline_value(cl, "-C") != NULL)
+		o->imapd = cmdline_value(cl, "-C");
+	o->to = cmdline_value(cl, "--to");
+	if (cmdline_value(cl, "--consumer") != NULL)
+		o->consumer = cmdline_value(cl, "--consumer");
+	o->ssh = cmdline_value(cl, "--ssh");
+	if (j != NULL) {
+		char *end;
 
-		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
-			o->imapd = v;
-		else if (agent_opt_value(argc, argv, &i, "--to", &v))
-			o->to = v;
-		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
-			o->consumer = v;
-		else if (agent_opt_value(argc, argv, &i, "--ssh", &v))
-			o->ssh = v;
-		else if (agent_opt_value(argc, argv, &i, "-j", &v) || agent_opt_value(argc, argv, &i, "--jobs", &v)) {
-			char *end;
-
-			if (v != NULL) {
-				o->jobs = strtoul(v, &end, 10);
-				if (*end != '\0' || end == v || o->jobs == 0 || o->jobs > BACKUP_JOBS_MAX)
-					return agent_usage_error("backup", "bad %s '%s': 1 to %d", opt, v,
-					    BACKUP_JOBS_MAX);
-			}
-		} else if (agent_opt_value(argc, argv, &i, "--from", &v)) {
-			if (v != NULL && strvec_add(&o->from, v) < 0)
-				return agent_error("out of memory");
-		} else if (agent_opt_value(argc, argv, &i, "--user", &v)) {
-			if (v != NULL && strvec_add(&o->only, v) < 0)
-				return agent_error("out of memory");
-		} else
-			return agent_usage_error("backup", "unexpected argument '%s'", argv[i]);
-		if (v == NULL)
-			return agent_usage_error("backup", "%s needs a value", opt);
+		o->jobs = strtoul(j, &end, 10);
+		if (*end != '\0' || end == j || o->jobs == 0 || o->jobs > BACKUP_JOBS_MAX)
+			return agent_usage_error("backup", "bad -j '%s': 1 to %d", j, BACKUP_JOBS_MAX);
 	}
-	if (o->to == NULL)
-		return agent_usage_error("backup", "--to DIR is required");
+	v = cmdline_values(cl, "--from", &n);
+	for (i = 0; i < n; i++)
+		if (strvec_add(&o->from, v[i]) < 0)
+			return agent_error("out of memory");
+	v = cmdline_values(cl, "--user", &n);
+	for (i = 0; i < n; i++)
+		if (strvec_add(&o->only, v[i]) < 0)
+			return agent_error("out of memory");
 	if (o->from.n > 0 && o->only.n > 0)
 		return agent_usage_error("backup", "--user and --from do not go together");
-	if (o->from.n == 0 && (o->ssh != NULL || o->jobs != 0))
-		return agent_usage_error("backup", "--ssh and -j go with --from");
 	return 0;
 }
 
@@ -382,7 +371,7 @@ backup_hosts(const struct backup_args *o)
 /* ---- the local backup ---- */
 
 int
-cmd_backup(struct agent *a, int argc, char **argv)
+cmd_backup(struct agent *a, const struct cmdline *cl)
 {
 	struct source_local_opts lo;
 	struct source_runner runner;
@@ -405,7 +394,7 @@ cmd_backup(struct agent *a, int argc, char **argv)
 	args.consumer = BACKUP_DEFAULT_CONSUMER;
 	/* named users (--user): each checked whole (pass one still skips what
 	 * is archived); the consumer is neither begun nor committed */
-	pr = parse_args(argc, argv, &args);
+	pr = parse_args(cl, &args);
 	if (pr != 0)
 		goto out;
 	if (args.from.n > 0) {

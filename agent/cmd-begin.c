@@ -51,41 +51,20 @@ begin_remote(const char *name, const char *from, const char *ssh, int replace, i
 }
 
 int
-cmd_begin(struct agent *a, int argc, char **argv)
+cmd_begin(struct agent *a, const struct cmdline *args)
 {
 	struct consumer_state st;
 	struct consumer_begin b;
-	const char *name = NULL, *from = NULL, *ssh = NULL;
+	const char *name = args->operands[0];
 	unsigned timeout = a->cfg.sync_timeout;
-	int i, print_id = 0;
 
 	memset(&b, 0, sizeof b);
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_timeout("begin", argc, argv, &i, &timeout);
-
-		if (r == 0)
-			r = agent_opt_from("begin", argc, argv, &i, &from, &ssh);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 1)
-			continue;
-		if (strcmp(argv[i], "--replace") == 0)
-			b.replace = 1;
-		else if (strcmp(argv[i], "--print-run-id") == 0)
-			print_id = 1;
-		else if (argv[i][0] == '-' && argv[i][1] == '-')
-			return agent_usage_error("begin", "unknown option '%s'", argv[i]);
-		else if (name != NULL)
-			return agent_usage_error("begin", "expected one consumer name");
-		else
-			name = argv[i];
-	}
-	if (name == NULL)
-		return agent_usage_error("begin", "expected one consumer name");
-	if (from != NULL)
-		return begin_remote(name, from, ssh, b.replace, print_id);
-	if (ssh != NULL)
-		return agent_usage_error("begin", "--ssh goes with --from");
+	if (agent_arg_timeout("begin", args, &timeout) < 0)
+		return EXIT_USAGE;
+	b.replace = cmdline_has(args, "--replace") > 0;
+	if (cmdline_has(args, "--from"))
+		return begin_remote(name, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"),
+		    b.replace, cmdline_has(args, "--print-run-id") > 0);
 	if (agent_run_begin(a, name, timeout, &b, &st) < 0)
 		return EXIT_ERROR;
 	/* the first line is what scripts compare: it never changes */
@@ -93,7 +72,7 @@ cmd_begin(struct agent *a, int argc, char **argv)
 		printf("full: %s\n", b.full_reason);
 	else
 		printf("incremental\n");
-	if (print_id)
+	if (cmdline_has(args, "--print-run-id"))
 		printf("%s\n", consumer_run_id(&st));
 	note_unknown_deletions(a, name, &st);
 	return EXIT_OK;

@@ -22,16 +22,14 @@ check_line(void *ctx, enum selfcheck_level level, const char *msg)
 }
 
 int
-cmd_check(struct agent *a, int argc, char **argv)
+cmd_check(struct agent *a, const struct cmdline *args)
 {
 	struct selfcheck_opts o;
 	struct check_counts t = { 0, 0 };
 	struct chj_error e;
 	const char *file = config_choose_file(a->config_file);
 
-	(void)argv;
-	if (argc != 1)
-		return agent_usage_error("check", "takes no arguments");
+	(void)args;
 	memset(&o, 0, sizeof o);
 	o.role = SELFCHECK_AGENT;
 	/* test hooks, nothing to configure */

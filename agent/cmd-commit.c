@@ -3,37 +3,21 @@
 #include "agent.h"
 
 int
-cmd_commit(struct agent *a, int argc, char **argv)
+cmd_commit(struct agent *a, const struct cmdline *args)
 {
-	const char *name = NULL, *run_id = NULL, *from = NULL, *ssh = NULL;
-	int i;
+	const char *run_id = NULL;
 
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_run("commit", argc, argv, &i, &run_id);
-
-		if (r == 0)
-			r = agent_opt_from("commit", argc, argv, &i, &from, &ssh);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 1)
-			continue;
-		if (name != NULL)
-			return agent_usage_error("commit", "expected one consumer name");
-		name = argv[i];
-	}
-	if (name == NULL)
-		return agent_usage_error("commit", "expected one consumer name");
-	if (from != NULL) {
+	if (agent_arg_run("commit", args, &run_id) < 0)
+		return EXIT_USAGE;
+	if (cmdline_has(args, "--from")) {
 		struct agent_remote rm;
-		int rc = agent_remote_open(&rm, from, ssh);
+		int rc = agent_remote_open(&rm, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"));
 
 		if (rc != EXIT_OK)
 			return rc;
-		if (source_end(rm.src, name, run_id, 1) < 0)
+		if (source_end(rm.src, args->operands[0], run_id, 1) < 0)
 			rc = agent_error("%s", rm.src->err.msg);
 		return agent_remote_close(&rm, rc);
 	}
-	if (ssh != NULL)
-		return agent_usage_error("commit", "--ssh goes with --from");
-	return agent_run_commit(a, name, run_id) == 0 ? EXIT_OK : EXIT_ERROR;
+	return agent_run_commit(a, args->operands[0], run_id) == 0 ? EXIT_OK : EXIT_ERROR;
 }

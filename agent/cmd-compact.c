@@ -1,6 +1,8 @@
-/* cmd-compact.c: `chjournal compact ARCHIVE... [--keep-days N] [--force]`:
- * compacts each archive (common/cyrus/retention.h) and says, one line per
- * archive, what it kept or why it left it. */
+/* cmd-compact.c: `chjournal compact ARCHIVE... [--keep-days N |
+ * --keep-last N --keep-hourly N --keep-daily N --keep-weekly N
+ * --keep-monthly N] [--force] [--dry-run]`: compacts each archive
+ * (common/cyrus/retention.h) and says, one line per archive, what it kept or
+ * why it left it; --dry-run says, run by run, what would stay and go. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +11,39 @@
 #include "agent.h"
 #include "cyrus/retention.h"
 
+/* --dry-run: each run, kept (and why) or not */
+static void
+print_plan(const char *path, const struct cyrus_compact_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < res->runs; i++)
+		printf("%s: %s run %lld %s%s%s%s\n", path, res->why[i] ? "keep" : "drop",
+		    (long long)res->all[i].id, res->all[i].name, res->why[i] ? " (" : "",
+		    res->why[i] ? res->why[i] : "", res->why[i] ? ")" : "");
+	printf("%s: would %s: %zu of %zu runs retained, live share %u%% (threshold %u%%)\n", path,
+	    res->would_compact ? "be compacted" : "not be compacted", res->kept, res->runs, res->share,
+	    res->threshold);
+}
+
 /* Compacts one archive. Returns 0 (done or not due), -1 (error printed). */
 static int
-compact_one(const char *path, unsigned keep_days, int force)
+compact_one(const char *path, const struct cyrus_retention *r, int flags)
 {
 	struct cyrus_compact_result res;
 	struct chj_error e;
 
-	if (cyrus_compact(path, keep_days, force, (int64_t)time(NULL), &res, &e) < 0) {
+	if (cyrus_compact(path, r, flags, (int64_t)time(NULL), &res, &e) < 0) {
+		cyrus_compact_result_free(&res);
 		agent_error("%s", e.msg);
 		return -1;
 	}
 	switch (res.outcome) {
 	case CYRUS_COMPACT_EMPTY:
 		printf("%s: no complete run, nothing to compact\n", path);
+		break;
+	case CYRUS_COMPACT_PLANNED:
+		print_plan(path, &res);
 		break;
 	case CYRUS_COMPACT_NOT_DUE:
 		printf("%s: live share %u%% >= threshold %u%%: not compacted (%zu of %zu runs retained)\n",
@@ -36,49 +57,49 @@ compact_one(const char *path, unsigned keep_days, int force)
 		    (unsigned long long)res.live_bytes, (unsigned long long)res.total_bytes);
 		break;
 	}
+	cyrus_compact_result_free(&res);
+	return 0;
+}
+
+/* A count of --keep-*: 1 to 100000; -1 (usage error printed) when bad. */
+static int
+keep_count(const struct cmdline *args, const char *opt, unsigned max, unsigned *out)
+{
+	const char *v = cmdline_value(args, opt);
+	char *end;
+	unsigned long d;
+
+	if (v == NULL)
+		return 0;
+	d = strtoul(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || v[0] == '-' || d == 0 || d > max) {
+		agent_usage_error("compact", "%s '%s': expected 1 to %u", opt, v, max);
+		return -1;
+	}
+	*out = (unsigned)d;
 	return 0;
 }
 
 int
-cmd_compact(struct agent *a, int argc, char **argv)
+cmd_compact(struct agent *a, const struct cmdline *args)
 {
-	unsigned keep_days = CYRUS_RETAIN_DAYS;
-	int force = 0, i, failed = 0, narchives = 0;
+	struct cyrus_retention r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
+	int flags = 0, i, failed = 0;
 
 	(void)a;
-	for (i = 1; i < argc; i++) {
-		const char *v;
-
-		if (agent_opt_value(argc, argv, &i, "--keep-days", &v)) {
-			char *end;
-			unsigned long d;
-
-			if (v == NULL)
-				return agent_usage_error("compact", "--keep-days needs a number of days");
-			d = strtoul(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || d == 0 || d > 36500)
-				return agent_usage_error("compact", "--keep-days '%s': expected 1 to 36500", v);
-			keep_days = (unsigned)d;
-		} else if (strcmp(argv[i], "--force") == 0) {
-			force = 1;
-		} else if (argv[i][0] == '-') {
-			return agent_usage_error("compact", "unknown option '%s'", argv[i]);
-		}
-	}
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--force") == 0)
-			continue;
-		if (strcmp(argv[i], "--keep-days") == 0) {
-			i++;
-			continue;
-		}
-		if (strncmp(argv[i], "--keep-days=", 12) == 0)
-			continue;
-		narchives++;
-		if (compact_one(argv[i], keep_days, force) < 0)
+	if (keep_count(args, "--keep-days", 36500, &r.keep_days) < 0 ||
+	    keep_count(args, "--keep-last", 100000, &r.last) < 0 ||
+	    keep_count(args, "--keep-hourly", 100000, &r.hourly) < 0 ||
+	    keep_count(args, "--keep-daily", 100000, &r.daily) < 0 ||
+	    keep_count(args, "--keep-weekly", 100000, &r.weekly) < 0 ||
+	    keep_count(args, "--keep-monthly", 100000, &r.monthly) < 0)
+		return EXIT_USAGE;
+	if (cmdline_has(args, "--force"))
+		flags |= CYRUS_COMPACT_FORCE;
+	if (cmdline_has(args, "--dry-run"))
+		flags |= CYRUS_COMPACT_DRY_RUN;
+	for (i = 0; i < args->operand_count; i++)
+		if (compact_one(args->operands[i], &r, flags) < 0)
 			failed++;
-	}
-	if (narchives == 0)
-		return agent_usage_error("compact", "expected one or more archives");
 	return failed ? EXIT_ERROR : EXIT_OK;
 }

@@ -5,16 +5,14 @@
 #include "agent.h"
 
 int
-cmd_consumers(struct agent *a, int argc, char **argv)
+cmd_consumers(struct agent *a, const struct cmdline *args)
 {
 	struct consumers cs;
 	char **names;
 	size_t n, i;
 	int rc = EXIT_OK;
 
-	(void)argv;
-	if (argc != 1)
-		return agent_usage_error("consumers", "takes no arguments");
+	(void)args;
 	if (agent_open_consumers(a, &cs, NULL, 0) < 0)
 		return EXIT_ERROR;
 	if (consumer_list(&cs, &names, &n) < 0) {

@@ -4,12 +4,13 @@
 #include "agent.h"
 
 int
-cmd_help(struct agent *a, int argc, char **argv)
+cmd_help(struct agent *a, const struct cmdline *args)
 {
 	const struct agent_command *c;
+	char usage[512];
 
 	(void)a;
-	if (argc == 1) {
+	if (args->operand_count == 0) {
 		printf("usage: chjournal [-c FILE] COMMAND [ARGS]\n\ncommands:\n");
 		for (c = agent_commands; c->name != NULL; c++)
 			printf("  %-10s %s\n", c->name, c->summary);
@@ -18,11 +19,10 @@ cmd_help(struct agent *a, int argc, char **argv)
 		    CONFIG_DEFAULT_FILE);
 		return EXIT_OK;
 	}
-	if (argc > 2)
-		return agent_usage_error("help", "expected at most one command");
-	c = agent_find_command(argv[1]);
+	c = agent_find_command(args->operands[0]);
 	if (c == NULL)
-		return agent_usage_error("help", "unknown command '%s'", argv[1]);
-	printf("usage: chjournal %s %s\n\n%s.\n\n%s\n", c->name, c->usage, c->summary, c->help);
+		return agent_usage_error("help", "unknown command '%s'", args->operands[0]);
+	printf("usage: %s\n\n%s.\n\n%s\n", agent_usage_line(c, usage, sizeof usage), c->summary,
+	    c->help);
 	return EXIT_OK;
 }

@@ -301,48 +301,17 @@ out:
 }
 
 int
-cmd_list(struct agent *a, int argc, char **argv)
+cmd_list(struct agent *a, const struct cmdline *args)
 {
-	const char *name = NULL, *run_id = NULL, *from = NULL, *ssh = NULL;
-	enum list_what what = LIST_FILES;
-	enum source_list_what sw;
-	int nul = 0, entries = 0, i;
+	const char *name = args->operands[0], *run_id = NULL, *from = cmdline_value(args, "--from");
+	enum source_list_what what = cmdline_has(args, "--deleted") ? SOURCE_LIST_DELETED :
+	    !cmdline_has(args, "--reconcile") ? SOURCE_LIST_FILES :
+	    cmdline_has(args, "--entries") ? SOURCE_LIST_ENTRIES : SOURCE_LIST_RECONCILE;
+	int nul = cmdline_has(args, "-0") > 0;
 
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_run("list", argc, argv, &i, &run_id);
-
-		if (r == 0)
-			r = agent_opt_from("list", argc, argv, &i, &from, &ssh);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 1)
-			continue;
-		if (strcmp(argv[i], "-0") == 0 || strcmp(argv[i], "--null") == 0)
-			nul = 1;
-		else if (strcmp(argv[i], "--deleted") == 0 || strcmp(argv[i], "--reconcile") == 0) {
-			enum list_what w = argv[i][2] == 'd' ? LIST_DELETED : LIST_RECONCILE;
-
-			if (what != LIST_FILES && what != w)
-				return agent_usage_error("list", "--deleted and --reconcile do not go together");
-			what = w;
-		} else if (strcmp(argv[i], "--entries") == 0)
-			entries = 1;
-		else if (argv[i][0] == '-')
-			return agent_usage_error("list", "unknown option '%s'", argv[i]);
-		else if (name == NULL)
-			name = argv[i];
-		else
-			return agent_usage_error("list", "unexpected argument '%s'", argv[i]);
-	}
-	if (name == NULL)
-		return agent_usage_error("list", "expected a consumer name");
-	if (entries && what != LIST_RECONCILE)
-		return agent_usage_error("list", "--entries goes with --reconcile");
-	sw = what == LIST_DELETED ? SOURCE_LIST_DELETED : what == LIST_FILES ? SOURCE_LIST_FILES :
-	    entries ? SOURCE_LIST_ENTRIES : SOURCE_LIST_RECONCILE;
+	if (agent_arg_run("list", args, &run_id) < 0)
+		return EXIT_USAGE;
 	if (from != NULL)
-		return list_remote(name, run_id, sw, nul, from, ssh);
-	if (ssh != NULL)
-		return agent_usage_error("list", "--ssh goes with --from");
-	return agent_list(a, name, run_id, sw, nul, stdout);
+		return list_remote(name, run_id, what, nul, from, cmdline_value(args, "--ssh"));
+	return agent_list(a, name, run_id, what, nul, stdout);
 }

@@ -87,45 +87,30 @@ rescan_cb(void *ctx, const char *path, int64_t seq, int64_t time, int64_t since,
 }
 
 int
-cmd_query(struct agent *a, int argc, char **argv)
+cmd_query(struct agent *a, const struct cmdline *args)
 {
 	struct query_ctx q = { 0, 0, -1 };
 	int64_t after = 0;
-	const char *under = NULL, *v;
+	const char *under = cmdline_value(args, "--under"), *v = cmdline_value(args, "--since");
 	char *end;
 	size_t l;
-	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			q.json = 1;
-		} else if (strcmp(argv[i], "-0") == 0) {
-			q.nul = 1;
-		} else if (agent_opt_value(argc, argv, &i, "--since", &v)) {
-			if (v == NULL)
-				return agent_usage_error("query", "--since needs SEQ, TIME or @UNIXTIME");
-			if (v[0] == '@' || strchr(v, '-') != NULL) {
-				if (agent_parse_time(v, &q.since_time) < 0)
-					return agent_usage_error("query", "bad --since '%s'", v);
-			} else {
-				errno = 0;
-				after = strtoll(v, &end, 10);
-				if (*end != '\0' || end == v || after < 0 || errno == ERANGE)
-					return agent_usage_error("query", "bad --since '%s'", v);
-			}
-		} else if (agent_opt_value(argc, argv, &i, "--under", &v)) {
-			if (v == NULL || v[0] != '/')
-				return agent_usage_error("query", "--under needs an absolute path");
-			/* "/a/b/" means "/a/b" (argv strings are ours to change) */
-			for (l = strlen(v); l > 1 && v[l - 1] == '/'; l--)
-				((char *)v)[l - 1] = '\0';
-			under = v;
-		} else {
-			return agent_usage_error("query", "unexpected argument '%s'", argv[i]);
-		}
+	q.json = cmdline_has(args, "--json") > 0;
+	q.nul = cmdline_has(args, "-0") > 0;
+	if (v != NULL && (v[0] == '@' || strchr(v, '-') != NULL)) {
+		if (agent_parse_time(v, &q.since_time) < 0)
+			return agent_usage_error("query", "bad --since '%s'", v);
+	} else if (v != NULL) {
+		errno = 0;
+		after = strtoll(v, &end, 10);
+		if (*end != '\0' || end == v || after < 0 || errno == ERANGE)
+			return agent_usage_error("query", "bad --since '%s'", v);
 	}
-	if (q.json && q.nul)
-		return agent_usage_error("query", "--json and -0 do not go together");
+	if (under != NULL && under[0] != '/')
+		return agent_usage_error("query", "--under needs an absolute path");
+	/* "/a/b/" means "/a/b" (argv strings are ours to change) */
+	for (l = under != NULL ? strlen(under) : 0; l > 1 && under[l - 1] == '/'; l--)
+		((char *)under)[l - 1] = '\0';
 	if (journal_foreach_change(a->journal, after, under, change_cb, &q) != 0 ||
 	    journal_foreach_rescan(a->journal, after, under, rescan_cb, &q) != 0)
 		return agent_error("%s", journal_errmsg(a->journal));

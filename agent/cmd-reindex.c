@@ -8,7 +8,7 @@
 #include "archive/archive.h"
 
 int
-cmd_reindex(struct agent *a, int argc, char **argv)
+cmd_reindex(struct agent *a, const struct cmdline *args)
 {
 	char err[ARCH_ERR_MAX];
 	struct arch *ar;
@@ -17,11 +17,9 @@ cmd_reindex(struct agent *a, int argc, char **argv)
 	int64_t entries = 0;
 
 	(void)a;
-	if (argc != 2)
-		return agent_usage_error("reindex", "expected one archive");
-	if (arch_reindex(argv[1], err, sizeof err) < 0)
+	if (arch_reindex(args->operands[0], err, sizeof err) < 0)
 		return agent_error("%s", err);
-	if (arch_open(&ar, argv[1], ARCH_READ, err, sizeof err) < 0)
+	if (arch_open(&ar, args->operands[0], ARCH_READ, err, sizeof err) < 0)
 		return agent_error("%s", err);
 	if (arch_runs(ar, &runs, &n) < 0) {
 		agent_error("%s", arch_error(ar));
@@ -30,7 +28,7 @@ cmd_reindex(struct agent *a, int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		entries += runs[i].entries;
-	printf("%s: %zu run%s, %" PRId64 " entries indexed\n", argv[1], n, n == 1 ? "" : "s", entries);
+	printf("%s: %zu run%s, %" PRId64 " entries indexed\n", args->operands[0], n, n == 1 ? "" : "s", entries);
 	free(runs);
 	arch_close(ar);
 	return EXIT_OK;

@@ -1,54 +1,192 @@
 /* cmd-restore.c: `chjournal restore ARCHIVE --to DIR [--at RUN|TIME]
  * [--folder NAME]...`: recreates under DIR the state of one run of a user's
- * archive (common/cyrus/restore.h) and says what it wrote. */
+ * archive (common/cyrus/restore.h) and says what it wrote; with
+ * --to-server HOST[:PORT], puts the run back into a running Cyrus through
+ * its replication protocol instead (cyrus_csync_restore). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent.h"
 #include "archive/runsel.h"
 #include "cyrus/restore.h"
 
+/* Prints what the restore into a server did or would do, one line each. */
+static void
+tell(void *ctx, const struct cyrus_csync_event *ev)
+{
+	const char *verb;
+
+	(void)ctx;
+	if (ev->user_items) {
+		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); folder "
+		    "annotations, quota roots and other users' seen state are not restored by "
+		    "--to-server yet\n",
+		    ev->dry_run ? "dry run: " : "", ev->user, ev->subscriptions, ev->scripts,
+		    ev->dry_run ? "would be restored" : "restored", ev->active_script ? "'" : "",
+		    ev->active_script ? ev->active_script : "none", ev->active_script ? "'" : "");
+		return;
+	}
+	switch (ev->action) {
+	case CYRUS_CSYNC_CREATE:
+		verb = ev->dry_run ? "would create" : "created";
+		break;
+	case CYRUS_CSYNC_PRESENT:
+		verb = "already restored:";
+		break;
+	default:
+		verb = "exists, refused:";
+		break;
+	}
+	printf("%s%s folder '%s' (%lu records, uniqueid %s%s", ev->dry_run ? "dry run: " : "", verb,
+	    ev->target, ev->messages, ev->uniqueid ? ev->uniqueid : "?",
+	    ev->new_uniqueid ? ", a new one: the archived one is taken" : "");
+	if (ev->modseq_shift)
+		printf(", modseqs raised by %llu", (unsigned long long)ev->modseq_shift);
+	printf(")\n");
+}
+
+/* Reads the first line of file into a static buffer; NULL with a message. */
+static const char *
+read_password(const char *file)
+{
+	static char pw[1024];
+	FILE *f = fopen(file, "r");
+	size_t n;
+
+	if (f == NULL) {
+		agent_error("cannot open password file '%s': %s", file, strerror(errno));
+		return NULL;
+	}
+	if (fgets(pw, sizeof pw, f) == NULL)
+		pw[0] = '\0';
+	fclose(f);
+	n = strcspn(pw, "\r\n");
+	pw[n] = '\0';
+	return pw;
+}
+
+/* Prints what the restore of one archive did. */
+static void
+tell_result(const struct cyrus_csync_opts *o,
+    const struct cyrus_csync_result *res, const struct chj_error *e, int failed)
+{
+	if (failed)
+		agent_error("%s", e->msg);
+	else if (o->dry_run)
+		printf("dry run: run %s of user '%s' into %s: %lu folders, %lu already there, "
+		    "nothing written\n", res->run_name, res->user, o->server, res->folders, res->present);
+	else
+		printf("restored run %s of user '%s' into %s as '%s': %lu folders created, %lu "
+		    "already there, %lu message files, %llu bytes sent\n", res->run_name, res->user,
+		    o->server, res->target_user, res->created, res->present, res->uploaded,
+		    (unsigned long long)res->bytes);
+	fflush(stdout);
+}
+
+static int
+to_server(char *const *archives, size_t narch, int jobs, const struct cyrus_csync_opts *o)
+{
+	struct cyrus_csync_result *res = calloc(narch, sizeof *res);
+	struct chj_error *errs = calloc(narch, sizeof *errs);
+	size_t i;
+	int failed;
+
+	if (res == NULL || errs == NULL) {
+		free(res);
+		free(errs);
+		return agent_error("out of memory");
+	}
+	if (jobs <= 1 || narch == 1) {
+		failed = 0;
+		for (i = 0; i < narch; i++) {
+			int bad = cyrus_csync_restore(archives[i], o, &res[i], &errs[i]) < 0;
+
+			tell_result(o, &res[i], &errs[i], bad);
+			failed += bad;
+		}
+	} else {
+		/* each archive on its own connection; the lines of the results
+		 * come at the end, in the order of the archives */
+		failed = cyrus_csync_restore_many(archives, narch, jobs, o, res, errs);
+		for (i = 0; i < narch; i++)
+			tell_result(o, &res[i], &errs[i], errs[i].code != CHJ_OK);
+	}
+	for (i = 0; i < narch; i++)
+		cyrus_csync_result_free(&res[i]);
+	free(res);
+	free(errs);
+	return failed ? EXIT_ERROR : EXIT_OK;
+}
+
+/* --to-server's options into co; 0, or an exit status (printed) */
+static int
+server_opts(const struct cmdline *args, struct runsel *sel, struct cyrus_csync_opts *co)
+{
+	const char *pwfile = cmdline_value(args, "--password-file");
+
+	memset(co, 0, sizeof *co);
+	co->server = cmdline_value(args, "--to-server");
+	co->authname = cmdline_value(args, "--authname");
+	if (co->authname == NULL)
+		co->authname = "admin";
+	co->password = "";
+	if (pwfile != NULL && (co->password = read_password(pwfile)) == NULL)
+		return EXIT_ERROR;
+	co->at = sel;
+	co->folders = cmdline_values(args, "--folder", &co->nfolders);
+	co->beside = cmdline_value(args, "--beside");
+	co->dry_run = cmdline_has(args, "--dry-run") > 0;
+	co->cb = tell;
+	return 0;
+}
+
+/* --jobs N: 1 to 64; -1 (usage error printed) when bad */
+static int
+jobs_arg(const struct cmdline *args)
+{
+	const char *v = cmdline_value(args, "--jobs");
+	char *end;
+	long n;
+
+	if (v == NULL)
+		return 1;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || end == v || n < 1 || n > 64) {
+		agent_usage_error("restore", "bad --jobs '%s': a number from 1 to 64", v);
+		return -1;
+	}
+	return (int)n;
+}
+
 int
-cmd_restore(struct agent *a, int argc, char **argv)
+cmd_restore(struct agent *a, const struct cmdline *args)
 {
 	struct cyrus_restore_result res;
+	struct cyrus_csync_opts co;
 	struct runsel sel = { .kind = RUNSEL_NEWEST };
 	struct chj_error e;
-	const char *archive = NULL, *to = NULL;
-	char **only;
-	size_t nonly = 0;
-	int i, o, rc = EXIT_USAGE;
+	const char *to = cmdline_value(args, "--to");
+	const char *const *only;
+	size_t nonly;
+	int rc, jobs;
 
 	(void)a;
-	only = calloc((size_t)argc, sizeof *only);
-	if (only == NULL)
-		return agent_error("out of memory");
-	for (i = 1; i < argc; i++) {
-		const char *v;
-
-		if ((o = agent_opt_at("restore", argc, argv, &i, &sel)) != 0) {
-			if (o < 0)
-				goto out;
-		} else if (agent_opt_value(argc, argv, &i, "--to", &v)) {
-			to = v;
-		} else if (agent_opt_value(argc, argv, &i, "--folder", &v)) {
-			if (v == NULL) {
-				rc = agent_usage_error("restore", "--folder needs a folder name");
-				goto out;
-			}
-			only[nonly++] = (char *)v;
-		} else if (argv[i][0] == '-' || archive != NULL) {
-			rc = agent_usage_error("restore", "unexpected argument '%s'", argv[i]);
-			goto out;
-		} else {
-			archive = argv[i];
-		}
+	if (agent_arg_at("restore", args, &sel) < 0 || (jobs = jobs_arg(args)) < 0)
+		return EXIT_USAGE;
+	only = cmdline_values(args, "--folder", &nonly);
+	if (cmdline_has(args, "--to-server")) {
+		if (nonly > 0 && args->operand_count > 1)
+			return agent_usage_error("restore", "--folder restores from one archive only");
+		rc = server_opts(args, &sel, &co);
+		return rc != 0 ? rc : to_server(args->operands, (size_t)args->operand_count, jobs, &co);
 	}
-	if (archive == NULL || to == NULL) {
-		rc = agent_usage_error("restore", "expected ARCHIVE and --to DIR");
-		goto out;
-	}
-	if (cyrus_restore(archive, to, &sel, only, nonly, &res, &e) < 0) {
+	if (to == NULL)
+		return agent_usage_error("restore", "expected --to DIR or --to-server HOST[:PORT]");
+	if (args->operand_count > 1)
+		return agent_usage_error("restore", "unexpected argument '%s'", args->operands[1]);
+	if (cyrus_restore(args->operands[0], to, &sel, only, nonly, &res, &e) < 0) {
 		rc = agent_error("%s", e.msg);
 	} else {
 		printf("restored run %s of user '%s': %lu folders, %lu message files, %lu other files, "
@@ -57,7 +195,5 @@ cmd_restore(struct agent *a, int argc, char **argv)
 		rc = EXIT_OK;
 	}
 	cyrus_restore_result_free(&res);
-out:
-	free(only);
 	return rc;
 }

@@ -22,7 +22,7 @@ on_refused(void *ctx, const char *line)
 }
 
 int
-cmd_serve(struct agent *a, int argc, char **argv)
+cmd_serve(struct agent *a, const struct cmdline *args)
 {
 	struct source_local_opts lo;
 	struct source_runner runner;
@@ -32,29 +32,15 @@ cmd_serve(struct agent *a, int argc, char **argv)
 	struct wire w;
 	const char *consumer = BACKUP_DEFAULT_CONSUMER;
 	char host[256];
-	int i, out, rc = EXIT_ERROR, no_cyrus = 0;
+	int out, rc = EXIT_ERROR;
 
 	memset(&lo, 0, sizeof lo);
-	for (i = 1; i < argc; i++) {
-		const char *v = NULL, *opt = argv[i];
-
-		if (agent_opt_value(argc, argv, &i, "-C", &v) || agent_opt_value(argc, argv, &i, "--config", &v))
-			lo.imapd_conf = v;
-		else if (agent_opt_value(argc, argv, &i, "--consumer", &v))
-			consumer = v;
-		else if (strcmp(argv[i], "--no-cyrus") == 0) {
-			no_cyrus = 1;
-			continue;
-		} else
-			return agent_usage_error("serve", "unexpected argument '%s'", argv[i]);
-		if (v == NULL)
-			return agent_usage_error("serve", "%s needs a value", opt);
-	}
 	/* --no-cyrus: the consumer's run and list alone (a file server) */
-	if (lo.imapd_conf == NULL && !no_cyrus)
-		lo.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
-	else if (lo.imapd_conf != NULL && no_cyrus)
-		return agent_usage_error("serve", "-C and --no-cyrus do not go together");
+	if (!cmdline_has(args, "--no-cyrus"))
+		lo.imapd_conf = cmdline_value(args, "-C") ? cmdline_value(args, "-C") :
+		    BACKUP_DEFAULT_IMAPD_CONF;
+	if (cmdline_value(args, "--consumer") != NULL)
+		consumer = cmdline_value(args, "--consumer");
 	if (!consumer_name_valid(consumer))
 		return agent_usage_error("serve", "bad consumer name '%s'", consumer);
 	/* stdout is the connection: nothing else may write to it */

@@ -59,35 +59,20 @@ show_run(struct arch *ar, const struct arch_run *runs, size_t n, size_t r)
 }
 
 int
-cmd_show(struct agent *a, int argc, char **argv)
+cmd_show(struct agent *a, const struct cmdline *args)
 {
-	const char *path = NULL;
+	const char *path = args->operands[0];
 	char err[ARCH_ERR_MAX];
 	struct arch *ar;
 	struct arch_run *runs = NULL;
 	struct runsel sel = { .kind = RUNSEL_NEWEST };
 	struct chj_error e;
 	size_t n, r;
-	int i, rc;
+	int rc;
 
 	(void)a;
-	for (i = 1; i < argc; i++) {
-		int o = agent_opt_at("show", argc, argv, &i, &sel);
-
-		if (o < 0)
-			return EXIT_USAGE;
-		if (o > 0)
-			continue;
-		if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			return agent_usage_error("show", "unknown option '%s'", argv[i]);
-		} else if (path == NULL) {
-			path = argv[i];
-		} else {
-			return agent_usage_error("show", "expected one archive");
-		}
-	}
-	if (path == NULL)
-		return agent_usage_error("show", "expected one archive");
+	if (agent_arg_at("show", args, &sel) < 0)
+		return EXIT_USAGE;
 	if (arch_open(&ar, path, ARCH_READ, err, sizeof err) < 0)
 		return agent_error("%s", err);
 	if (arch_runs(ar, &runs, &n) < 0) {

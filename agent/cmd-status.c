@@ -256,146 +256,189 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 	}
 }
 
+/* The daemon's and the journal's figures into s (free its strings with
+ * status_free). Returns 0 or -1 (printed). */
+static int
+read_status(struct agent *a, struct status *s)
+{
+	char err[1024];
+	pid_t pid;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
+	if (rc < 0)
+		return agent_error("%s", err), -1;
+	s->running = rc == 1;
+	s->pid = (long)pid;
+	if (journal_last_seq(a->journal, &s->last_seq) < 0 ||
+	    journal_count_rescans(a->journal, 0, &s->pending_rescans) < 0 ||
+	    journal_count_changes(a->journal, 0, &s->rows) < 0)
+		return agent_error("%s", journal_errmsg(a->journal)), -1;
+	s->started = meta_int(a, "daemon_started");
+	s->last_flush = meta_int(a, "last_flush");
+	s->watches = meta_int(a, "watches");
+	s->unwatched = meta_int(a, "unwatched");
+	s->overflows = meta_int(a, "overflows");
+	s->events = meta_int(a, "events");
+	s->rescans_recorded = meta_int(a, "rescans_recorded");
+	if (journal_meta_get_text(a->journal, "backend", &s->backend) != 0)
+		s->backend = NULL;
+	if (journal_meta_get_text(a->journal, "nfs_exported_roots", &s->nfs_exported) != 0)
+		s->nfs_exported = NULL;
+	take_live(a, s);
+	s->db_bytes = file_size(a->cfg.journal, "") + file_size(a->cfg.journal, "-wal") +
+	    file_size(a->cfg.journal, "-shm");
+	return 0;
+}
+
+static void
+status_free(struct status *s)
+{
+	free(s->backend);
+	free(s->nfs_exported);
+}
+
+/* which roots a JSON array lists */
+enum root_set { ROOTS_ALL, ROOTS_MISSING, ROOTS_NFS_EXPORTED };
+
+static void
+json_roots(struct agent *a, const struct status *s, enum root_set which)
+{
+	size_t i;
+	int printed = 0;
+
+	putchar('[');
+	for (i = 0; i < a->cfg.nroots; i++) {
+		if ((which == ROOTS_MISSING && changeset_root_missing(&a->cfg, i) == 0) ||
+		    (which == ROOTS_NFS_EXPORTED && !path_list_contains(s->nfs_exported, a->cfg.roots[i])))
+			continue;
+		if (printed++)
+			putchar(',');
+		agent_json_string(stdout, a->cfg.roots[i]);
+	}
+	putchar(']');
+}
+
+static void
+print_json(struct agent *a, struct consumers *cs, const struct status *s, char **names, size_t n,
+    int *bad)
+{
+	size_t i;
+	int printed;
+
+	printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 ",\"state\":\"%s\","
+	    "\"live\":%s,\"pending\":%" PRId64 ",\"journal_error_since\":%" PRId64
+	    ",\"journal_error\":", s->running ? "true" : "false", s->running ? s->pid : 0L,
+	    s->running ? s->started : 0, s->state, s->live ? "true" : "false", s->pending,
+	    s->journal_error_since);
+	agent_json_string(stdout, s->journal_error);
+	printf("},\"backend\":\"%s\",\"roots\":",
+	    s->backend ? s->backend : config_backend_name(a->cfg.backend));
+	json_roots(a, s, ROOTS_ALL);
+	printf(",\"missing_roots\":");
+	json_roots(a, s, ROOTS_MISSING);
+	printf(",\"nfs_exported_roots\":");
+	json_roots(a, s, ROOTS_NFS_EXPORTED);
+	printf(",\"watches\":%" PRId64 ",\"unwatched\":%" PRId64 ",\"journal\":", s->watches,
+	    s->unwatched);
+	agent_json_string(stdout, a->cfg.journal);
+	printf(",\"journal_id\":\"%s\",\"last_seq\":%" PRId64 ",\"last_flush\":%" PRId64
+	    ",\"rows\":%" PRId64 ",\"pending_rescans\":%" PRId64 ",\"overflows\":%" PRId64
+	    ",\"events\":%" PRId64 ",\"rescans_recorded\":%" PRId64 ",\"database_bytes\":%" PRId64
+	    ",\"consumers\":[",
+	    journal_id(a->journal), s->last_seq, s->last_flush, s->rows, s->pending_rescans,
+	    s->overflows, s->events, s->rescans_recorded, s->db_bytes);
+	for (i = 0, printed = 0; i < n; i++)
+		printed += print_consumer(a, cs, names[i], 1, printed == 0, bad);
+	printf("]}\n");
+}
+
+/* the daemon's lines of the text form */
+static void
+print_text_daemon(struct agent *a, const struct status *s)
+{
+	char t[32];
+	size_t i;
+
+	if (s->running)
+		printf("daemon:      running (pid %ld, since %s), %s\n", s->pid,
+		    agent_time_str(s->started, t, sizeof t), s->state);
+	else
+		printf("daemon:      not running\n");
+	if (s->journal_error_since != 0)
+		printf("journal:     NOT WRITTEN since %s, changes kept in memory: %s\n",
+		    agent_time_str(s->journal_error_since, t, sizeof t), s->journal_error);
+	if (s->pending >= 0)
+		printf("pending:     %" PRId64 " changes in memory\n", s->pending);
+	printf("backend:     %s\n", s->backend ? s->backend : config_backend_name(a->cfg.backend));
+	for (i = 0; i < a->cfg.nroots; i++)
+		printf("root:        %s\n", a->cfg.roots[i]);
+	/* lines of their own: scripts read the roots from the lines above */
+	for (i = 0; i < a->cfg.nroots; i++) {
+		int e = changeset_root_missing(&a->cfg, i);
+
+		if (e != 0)
+			printf("missing:     %s (%s)\n", a->cfg.roots[i], strerror(e));
+		if (path_list_contains(s->nfs_exported, a->cfg.roots[i]))
+			printf("nfs export:  %s (exported by the kernel NFS server: inotify does not "
+			    "hear writes by file handle: use backend = fanotify)\n", a->cfg.roots[i]);
+	}
+}
+
+static void
+print_text(struct agent *a, struct consumers *cs, const struct status *s, char **names, size_t n,
+    int *bad)
+{
+	char t[32];
+	size_t i;
+
+	print_text_daemon(a, s);
+	printf("watches:     %" PRId64 "%s\n", s->watches,
+	    s->unwatched ? " (some directories unwatched: covered by rescans)" : "");
+	printf("journal:     %s (id %s, %.1f MiB)\n", a->cfg.journal, journal_id(a->journal),
+	    (double)s->db_bytes / 1048576.0);
+	printf("last seq:    %" PRId64 " (last flush %s)\n", s->last_seq,
+	    agent_time_str(s->last_flush, t, sizeof t));
+	printf("rows:        %" PRId64 " changed paths, %" PRId64 " pending rescans\n", s->rows,
+	    s->pending_rescans);
+	printf("overflows:   %" PRId64 "\n", s->overflows);
+	for (i = 0; i < n; i++)
+		print_consumer(a, cs, names[i], 0, i == 0, bad);
+	if (n == 0)
+		printf("consumers:   none\n");
+}
+
 int
-cmd_status(struct agent *a, int argc, char **argv)
+cmd_status(struct agent *a, const struct cmdline *args)
 {
 	struct status s;
 	struct consumers cs;
 	char **names = NULL;
-	size_t n = 0, i;
-	char err[1024], t1[32], t2[32];
-	pid_t pid;
-	int json = 0, prometheus = 0, rc, bad = 0, printed;
+	size_t n = 0;
+	int bad = 0;
 
-	for (i = 1; i < (size_t)argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--prometheus") == 0)
-			prometheus = 1;
-		else
-			return agent_usage_error("status", "unexpected argument '%s'", argv[i]);
+	if (read_status(a, &s) < 0) {
+		status_free(&s);
+		return EXIT_ERROR;
 	}
-	if (json && prometheus)
-		return agent_usage_error("status", "--json and --prometheus do not go together");
-	memset(&s, 0, sizeof s);
-	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
-	if (rc < 0)
-		return agent_error("%s", err);
-	s.running = rc == 1;
-	s.pid = (long)pid;
-	if (journal_last_seq(a->journal, &s.last_seq) < 0 ||
-	    journal_count_rescans(a->journal, 0, &s.pending_rescans) < 0 ||
-	    journal_count_changes(a->journal, 0, &s.rows) < 0)
-		return agent_error("%s", journal_errmsg(a->journal));
-	s.started = meta_int(a, "daemon_started");
-	s.last_flush = meta_int(a, "last_flush");
-	s.watches = meta_int(a, "watches");
-	s.unwatched = meta_int(a, "unwatched");
-	s.overflows = meta_int(a, "overflows");
-	s.events = meta_int(a, "events");
-	s.rescans_recorded = meta_int(a, "rescans_recorded");
-	if (journal_meta_get_text(a->journal, "backend", &s.backend) != 0)
-		s.backend = NULL;
-	if (journal_meta_get_text(a->journal, "nfs_exported_roots", &s.nfs_exported) != 0)
-		s.nfs_exported = NULL;
-	take_live(a, &s);
-	s.db_bytes = file_size(a->cfg.journal, "") + file_size(a->cfg.journal, "-wal") +
-	    file_size(a->cfg.journal, "-shm");
 	if (agent_open_consumers(a, &cs, NULL, 0) < 0) {
-		free(s.backend);
-		free(s.nfs_exported);
+		status_free(&s);
 		return EXIT_ERROR;
 	}
 	if (consumer_list(&cs, &names, &n) < 0) {
 		agent_warn("%s", cs.errmsg);
 		bad = 1;
 	}
-	if (prometheus) {
+	if (cmdline_has(args, "--prometheus"))
 		print_prometheus(a, &cs, &s, names, n, &bad);
-	} else if (json) {
-		printf("{\"daemon\":{\"running\":%s,\"pid\":%ld,\"since\":%" PRId64 ",\"state\":\"%s\","
-		    "\"live\":%s,\"pending\":%" PRId64 ",\"journal_error_since\":%" PRId64
-		    ",\"journal_error\":", s.running ? "true" : "false", s.running ? s.pid : 0L,
-		    s.running ? s.started : 0, s.state, s.live ? "true" : "false", s.pending,
-		    s.journal_error_since);
-		agent_json_string(stdout, s.journal_error);
-		printf("},\"backend\":\"%s\",\"roots\":[",
-		    s.backend ? s.backend : config_backend_name(a->cfg.backend));
-		for (i = 0; i < a->cfg.nroots; i++) {
-			if (i)
-				putchar(',');
-			agent_json_string(stdout, a->cfg.roots[i]);
-		}
-		printf("],\"missing_roots\":[");
-		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
-			if (changeset_root_missing(&a->cfg, i) == 0)
-				continue;
-			if (printed++)
-				putchar(',');
-			agent_json_string(stdout, a->cfg.roots[i]);
-		}
-		printf("],\"nfs_exported_roots\":[");
-		for (i = 0, printed = 0; i < a->cfg.nroots; i++) {
-			if (!path_list_contains(s.nfs_exported, a->cfg.roots[i]))
-				continue;
-			if (printed++)
-				putchar(',');
-			agent_json_string(stdout, a->cfg.roots[i]);
-		}
-		printf("],\"watches\":%" PRId64 ",\"unwatched\":%" PRId64 ",\"journal\":", s.watches,
-		    s.unwatched);
-		agent_json_string(stdout, a->cfg.journal);
-		printf(",\"journal_id\":\"%s\",\"last_seq\":%" PRId64 ",\"last_flush\":%" PRId64
-		    ",\"rows\":%" PRId64 ",\"pending_rescans\":%" PRId64 ",\"overflows\":%" PRId64
-		    ",\"events\":%" PRId64 ",\"rescans_recorded\":%" PRId64 ",\"database_bytes\":%" PRId64
-		    ",\"consumers\":[",
-		    journal_id(a->journal), s.last_seq, s.last_flush, s.rows, s.pending_rescans,
-		    s.overflows, s.events, s.rescans_recorded, s.db_bytes);
-		for (i = 0, printed = 0; i < n; i++)
-			printed += print_consumer(a, &cs, names[i], 1, printed == 0, &bad);
-		printf("]}\n");
-	} else {
-		if (s.running)
-			printf("daemon:      running (pid %ld, since %s), %s\n", s.pid,
-			    agent_time_str(s.started, t1, sizeof t1), s.state);
-		else
-			printf("daemon:      not running\n");
-		if (s.journal_error_since != 0)
-			printf("journal:     NOT WRITTEN since %s, changes kept in memory: %s\n",
-			    agent_time_str(s.journal_error_since, t1, sizeof t1), s.journal_error);
-		if (s.pending >= 0)
-			printf("pending:     %" PRId64 " changes in memory\n", s.pending);
-		printf("backend:     %s\n", s.backend ? s.backend : config_backend_name(a->cfg.backend));
-		for (i = 0; i < a->cfg.nroots; i++)
-			printf("root:        %s\n", a->cfg.roots[i]);
-		/* lines of their own: scripts read the roots from the lines above */
-		for (i = 0; i < a->cfg.nroots; i++) {
-			int e = changeset_root_missing(&a->cfg, i);
-
-			if (e != 0)
-				printf("missing:     %s (%s)\n", a->cfg.roots[i], strerror(e));
-			if (path_list_contains(s.nfs_exported, a->cfg.roots[i]))
-				printf("nfs export:  %s (exported by the kernel NFS server: inotify does not "
-				    "hear writes by file handle: use backend = fanotify)\n", a->cfg.roots[i]);
-		}
-		printf("watches:     %" PRId64 "%s\n", s.watches,
-		    s.unwatched ? " (some directories unwatched: covered by rescans)" : "");
-		printf("journal:     %s (id %s, %.1f MiB)\n", a->cfg.journal, journal_id(a->journal),
-		    (double)s.db_bytes / 1048576.0);
-		printf("last seq:    %" PRId64 " (last flush %s)\n", s.last_seq,
-		    agent_time_str(s.last_flush, t2, sizeof t2));
-		printf("rows:        %" PRId64 " changed paths, %" PRId64 " pending rescans\n", s.rows,
-		    s.pending_rescans);
-		printf("overflows:   %" PRId64 "\n", s.overflows);
-		for (i = 0; i < n; i++)
-			print_consumer(a, &cs, names[i], 0, i == 0, &bad);
-		if (n == 0)
-			printf("consumers:   none\n");
-	}
+	else if (cmdline_has(args, "--json"))
+		print_json(a, &cs, &s, names, n, &bad);
+	else
+		print_text(a, &cs, &s, names, n, &bad);
 	consumer_list_free(names, n);
 	consumers_close(&cs);
-	free(s.backend);
-	free(s.nfs_exported);
+	status_free(&s);
 	/* a cursor that cannot be read must not look healthy to monitoring */
 	return bad ? EXIT_ERROR : EXIT_OK;
 }

@@ -2,19 +2,13 @@
 #include "agent.h"
 
 int
-cmd_sync(struct agent *a, int argc, char **argv)
+cmd_sync(struct agent *a, const struct cmdline *args)
 {
 	unsigned timeout = a->cfg.sync_timeout;
-	int i, rc;
+	int rc;
 
-	for (i = 1; i < argc; i++) {
-		int r = agent_opt_timeout("sync", argc, argv, &i, &timeout);
-
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r == 0)
-			return agent_usage_error("sync", "unexpected argument '%s'", argv[i]);
-	}
+	if (agent_arg_timeout("sync", args, &timeout) < 0)
+		return EXIT_USAGE;
 	if (agent_missing_roots(a, "not synced (no sync cookie for it)", -1) < 0)
 		return EXIT_ERROR;
 	rc = agent_sync(a, timeout);

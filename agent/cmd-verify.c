@@ -14,25 +14,25 @@ say(void *ctx, int problem, const char *msg)
 }
 
 int
-cmd_verify(struct agent *a, int argc, char **argv)
+cmd_verify(struct agent *a, const struct cmdline *args)
 {
 	struct chj_error e;
 	int i, rc = EXIT_OK;
 	long n;
 
 	(void)a;
-	if (argc < 2)
-		return agent_usage_error("verify", "expected one or more archives");
-	for (i = 1; i < argc; i++) {
-		n = cyrus_verify(argv[i], say, argv[i], &e);
+	for (i = 0; i < args->operand_count; i++) {
+		char *path = args->operands[i];
+
+		n = cyrus_verify(path, say, path, &e);
 		if (n < 0) {
 			agent_error("%s", e.msg);
 			rc = EXIT_ERROR;
 		} else if (n > 0) {
-			agent_warn("%s: %ld problem%s", argv[i], n, n == 1 ? "" : "s");
+			agent_warn("%s: %ld problem%s", path, n, n == 1 ? "" : "s");
 			rc = EXIT_ERROR;
 		} else {
-			printf("%s: ok\n", argv[i]);
+			printf("%s: ok\n", path);
 		}
 	}
 	return rc;

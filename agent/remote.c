@@ -220,24 +220,6 @@ agent_remote_close(struct agent_remote *r, int rc)
 	return rc;
 }
 
-int
-agent_opt_from(const char *cmd, int argc, char **argv, int *i, const char **from, const char **ssh)
-{
-	const char *v;
-
-	if (agent_opt_value(argc, argv, i, "--from", &v))
-		*from = v;
-	else if (agent_opt_value(argc, argv, i, "--ssh", &v))
-		*ssh = v;
-	else
-		return 0;
-	if (v == NULL) {
-		agent_usage_error(cmd, "%s needs a value", argv[*i]);
-		return -1;
-	}
-	return 1;
-}
-
 void
 agent_remote_note(void *ctx, const char *line)
 {

@@ -33,6 +33,11 @@
 #     not listed), daemon CPU as a share of the writer's
 #  d) backlog: daemon stopped (SIGSTOP), N files created, SIGCONT: events per
 #     second until `sync` returns, against a plain read() loop (bare-walk -d)
+#  e) restarts: a restart in place (SIGUSR2) until ready, its state, the
+#     rescans it recorded (none), then 1% changed: begin and list as in b);
+#     a stop and start (the rescan of every root a crash or reboot leaves):
+#     list resolving it on 1 and on 8 threads against `find -newer`, warm
+#     (best of 2) and cold
 # and how each figure grows from the small tree to the large one.
 # The daemon and helpers are always stopped, sysctls restored and the work
 # directory removed.
@@ -213,10 +218,11 @@ daemon_ready() {
 	chj status 2>/dev/null | grep -q '^daemon: *running'
 }
 
-# daemon_start: fresh journal, start, wait until ready; RES_S = seconds
-# (wall, from exec until `status` says running). Returns 1 if it refused.
+# daemon_start [keep]: fresh journal (keep: the journal as it is), start,
+# wait until ready; RES_S = seconds (wall, from exec until `status` says
+# running). Returns 1 if it refused.
 daemon_start() {
-	rm -rf "$T/state"
+	[ "${1:-}" = keep ] || rm -rf "$T/state"
 	: >"$LOG"
 	t=$(now)
 	"$CHJOURNALD" -c "$CONF" 2>>"$LOG" &
@@ -260,6 +266,47 @@ inotifywait_start() {
 	RES_S=$(elapsed "$t")
 	RES_RSS=$(rss "$IWPID")
 	kill -TERM "$IWPID"; wait "$IWPID" 2>/dev/null; IWPID=
+}
+
+# change_pct SEED OUT: 1% of the files touched or appended to, their sorted
+# list in OUT
+change_pct() {
+	python3 - "$T/manifest" "$2" "$1" <<'EOF'
+import os, random, sys
+files = open(sys.argv[1]).read().split("\n")[:-1]
+rng = random.Random(int(sys.argv[3]))
+pick = rng.sample(files, max(1, len(files) // 100))
+with open(sys.argv[2], "w") as out:
+    for i, p in enumerate(pick):
+        if i % 2:
+            os.utime(p)  # touch
+        else:
+            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+            os.write(fd, b"X-Bench: appended\r\n")
+            os.close(fd)
+        out.write(p + "\n")
+EOF
+	sort -o "$2" "$2"
+}
+
+# restart_in_place: SIGUSR2, then until the new program is ready; RES_S
+restart_in_place() {
+	n0=$(grep -c 'restarted in place' "$LOG")
+	t=$(now)
+	kill -USR2 "$DPID"
+	while [ "$(grep -c 'restarted in place' "$LOG")" -le "$n0" ] || ! daemon_ready; do
+		kill -0 "$DPID" 2>/dev/null || die "chjournald did not survive SIGUSR2: $(tail -n 1 "$LOG")"
+		sleep 0.005
+	done
+	RES_S=$(elapsed "$t")
+}
+
+# timed_list THREADS OUT: RES_S = seconds of one list with the rescan walk
+# on THREADS threads
+timed_list() {
+	t=$(now)
+	CHJ_RESCAN_THREADS=$1 chj list bench -0 >"$2" || die "list failed"
+	RES_S=$(elapsed "$t")
 }
 
 # measure BACKEND: every figure for the tree at $ROOT into $RES
@@ -349,22 +396,7 @@ EOF
 		die "first run failed"
 	touch "$T/marker"
 	sleep 1
-	python3 - "$T/manifest" "$T/changed" "$SEED" <<'EOF'
-import os, random, sys
-files = open(sys.argv[1]).read().split("\n")[:-1]
-rng = random.Random(int(sys.argv[3]))
-pick = rng.sample(files, max(1, len(files) // 100))
-with open(sys.argv[2], "w") as out:
-    for i, p in enumerate(pick):
-        if i % 2:
-            os.utime(p)  # touch
-        else:
-            fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-            os.write(fd, b"X-Bench: appended\r\n")
-            os.close(fd)
-        out.write(p + "\n")
-EOF
-	sort -o "$T/changed" "$T/changed"
+	change_pct "$SEED" "$T/changed"
 	put nchanged "$(wc -l <"$T/changed")"
 	find "$ROOT" -newer "$T/marker" -type f >/dev/null	# warm-up
 	t=$(now)
@@ -422,7 +454,65 @@ EOF
 	put writer_ovf "$(( ${ovf1:-0} - ${ovf0:-0} ))"
 	put cpu_share "$(calc '%.0f' "100 * ($c1 - $c0) / ($wd_cpu + 0.001)")"
 	put rss_after "$(rss "$DPID")"
+
+	# e) a restart in place: no crawl, no rescan, the next list as before
+	note "$scale/$be: e) restart in place (SIGUSR2) ..."
+	chj sync >/dev/null
+	r0=$(chj query | grep -c 'daemon was not running')
+	restart_in_place
+	put restart_s "$RES_S"
+	put restart_bytes "$(sed -n 's/.*restart: .*, \([0-9]*\) bytes of state.*/\1/p' "$LOG" | tail -n 1)"
+	change_pct "$((SEED + 1))" "$T/changed.e"
+	t=$(now)
+	chj begin bench >/dev/null || die "begin failed"
+	put restart_begin "$(elapsed "$t")"
+	best_l=999999
+	for i in 1 2 3; do
+		timed_list 8 "$T/e.list"
+		best_l=$(min "$best_l" "$RES_S")
+	done
+	put restart_list "$best_l"
+	put restart_rescans "$(( $(chj query | grep -c 'daemon was not running') - r0 ))"
+	chj commit bench >/dev/null || die "commit failed"
 	daemon_stop
+
+	# e) a stop and start: the rescan of every root, resolved by list's walk
+	note "$scale/$be: e) stop and start: the rescan walk ..."
+	touch "$T/marker.e"
+	sleep 1
+	change_pct "$((SEED + 2))" "$T/changed.e2"
+	daemon_start keep || die "the daemon did not start again"
+	chj begin bench >/dev/null || die "begin failed"
+	timed_list 8 "$T/r.list"			# warms the cache
+	best_1=999999; best_8=999999; best_f=999999
+	for i in 1 2; do
+		timed_list 1 "$T/r.list"; best_1=$(min "$best_1" "$RES_S")
+		timed_list 8 "$T/r.list"; best_8=$(min "$best_8" "$RES_S")
+		t=$(now)
+		find "$ROOT" -newer "$T/marker.e" -type f >"$T/find.e"
+		best_f=$(min "$best_f" "$(elapsed "$t")")
+	done
+	put rescan_1 "$best_1"
+	put rescan_8 "$best_8"
+	put rescan_find "$best_f"
+	tr '\0' '\n' <"$T/r.list" | sort >"$T/r.sorted"
+	sort -o "$T/find.e" "$T/find.e"
+	put rescan_listed "$(wc -l <"$T/r.sorted")"
+	put rescan_found "$(wc -l <"$T/find.e")"
+	put rescan_missed "$(comm -23 "$T/find.e" "$T/r.sorted" | wc -l)"
+	if [ "$COLD" = 1 ]; then
+		drop_caches
+		timed_list 1 "$T/r.list"; put rescan_1_cold "$RES_S"
+		drop_caches
+		timed_list 8 "$T/r.list"; put rescan_8_cold "$RES_S"
+		drop_caches
+		t=$(now)
+		find "$ROOT" -newer "$T/marker.e" -type f >/dev/null
+		put rescan_find_cold "$(elapsed "$t")"
+	fi
+	chj commit bench >/dev/null || die "commit failed"
+	daemon_stop
+	# after e): the files it writes would be in the rescan's window
 	note "$scale/$be: c) writer without the daemon ($WSECS s) ..."
 	set -- $(python3 "$W/writer.py" "$T/manifest" "$WSECS" "wn$be" "$T/created.n")
 	put writer_without "$(calc '%.0f' "$1 / $2")"
@@ -475,6 +565,7 @@ get() {
 	echo "${v:--}"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+kib() { awk -v a="${1:--}" 'BEGIN { if (a + 0 > 0) printf "%.0f", a / 1024; else print "-" }'; }
 first=${SCALES%% *}
 last=${SCALES##* }
 
@@ -545,6 +636,20 @@ row "d) backlog: events per daemon CPU second" 'get $s $b drain_cpu_rate'
 row "d) backlog: events/s read and handled (daemon log; target >= 1M)" 'get $s $b drain_read_rate'
 row "d) a plain read() loop on a backlog of the same size (events/s)" 'get $s $b plain_read_rate'
 row "d) backlog overflows" 'get $s $b drain_ovf'
+row "e) restart in place (SIGUSR2) until ready (s)" 'get $s $b restart_s'
+row "e) state handed over (KiB)" 'kib $(get $s $b restart_bytes)'
+row "e) rescans recorded by the restart (must be 0)" 'get $s $b restart_rescans'
+row "e) after it, 1% changed: begin (s)" 'get $s $b restart_begin'
+row "e) after it, 1% changed: list, best of 3 (s) (b: without a restart)" 'echo "$(get $s $b restart_list) ($(get $s $b list_warm))"'
+row "e) stop and start: list resolving the rescan of every root, warm, 1 thread (s)" 'get $s $b rescan_1'
+row "e) the same on 8 threads (s)" 'get $s $b rescan_8'
+row "e) find -newer, warm, best of 2 (s)" 'get $s $b rescan_find'
+row "e) find / list on 8 threads, warm" 'ratio $(get $s $b rescan_find) $(get $s $b rescan_8)'
+if [ "$COLD" = 1 ]; then
+	row "e) list resolving the rescan, cold, 1 thread / 8 threads (s)" 'echo "$(get $s $b rescan_1_cold) / $(get $s $b rescan_8_cold)"'
+	row "e) find -newer, cold (s)" 'get $s $b rescan_find_cold'
+fi
+row "e) listed by the rescan / found by find (found, not listed: must be 0)" 'echo "$(get $s $b rescan_listed) / $(get $s $b rescan_found) ($(get $s $b rescan_missed))"'
 for b in $BACKENDS; do
 	for s in $SCALES; do
 		[ "$(get $s $b start_warm)" = n/a ] && echo "$b: n/a: $(sed -n 's/^na //p' "$W/res.$s.$b" | head -n 1)" && break

@@ -594,50 +594,116 @@ walk_subtrees(struct build_ctx *b)
 		add_subtree(b, b->subtrees[i]);
 }
 
-struct rescan_ctx {
-	struct build_ctx *b;
-	int64_t since;
-	int whole_depth;       /* >= 0: below a changed directory at this depth */
+/* A rescan walks its subtree on this many threads (its cost is an lstat()
+ * per entry: warm, spread over the cores; cold, more in flight keep the
+ * disks busy); CHJ_RESCAN_THREADS (1..64) sets it, for the benchmark. */
+#define RESCAN_THREADS 8
+#define RESCAN_WHOLE 0x1       /* walk mark: below a directory changed since */
+
+/* What one thread of a rescan found. */
+struct rescan_out {
+	char **paths, **reconcile;
+	size_t npaths, cap_paths, nreconcile, cap_reconcile;
+	struct link_notes links;
 };
 
-/* Walk callback for a rescan, in depth-first order: the files changed since
- * the record's time, and every file below a directory changed since then
- * (it may have been moved here, keeping old times). A directory changed
- * since then may have lost entries nobody saw go: it is to reconcile. */
+struct rescan_ctx {
+	int64_t since;
+	struct rescan_out *out;    /* per thread */
+};
+
+/* Walk callback for a rescan (several threads): the files changed since the
+ * record's time, and every file below a directory changed since then (it
+ * may have been moved here, keeping old times: the walk mark carries that
+ * down). A directory changed since then may have lost entries nobody saw
+ * go: it is to reconcile. */
 static int
-rescan_cb(void *ctx, const char *path, size_t len, unsigned char type,
-    const struct stat *st, int depth)
+rescan_cb(void *ctx, unsigned thread, const char *path, size_t len, unsigned char type,
+    const struct stat *st, int depth, unsigned *mark)
 {
 	struct rescan_ctx *r = ctx;
-	struct changeset *cs = r->b->cs;
+	struct rescan_out *o = &r->out[thread];
 	int changed, rc = 0;
 
 	(void)len;
-	if (st == NULL)
-		return WALK_CONTINUE;
-	if (r->whole_depth >= 0 && depth <= r->whole_depth)
-		r->whole_depth = -1;       /* out of that directory's subtree */
 	changed = st->st_ctim.tv_sec >= r->since || st->st_mtim.tv_sec >= r->since;
 	if (type == DT_DIR && changed) {
-		rc = push(&cs->reconcile, &cs->nreconcile, &cs->cap_reconcile, path);
+		rc = push(&o->reconcile, &o->nreconcile, &o->cap_reconcile, path);
 		/* the rescanned directory's own ctime only says entries changed in
 		 * it, and those carry their own times */
-		if (depth > 0 && r->whole_depth < 0)
-			r->whole_depth = depth;
-	} else if ((type == DT_REG || type == DT_LNK) && (changed || r->whole_depth >= 0)) {
-		rc = push(&cs->paths, &cs->npaths, &cs->cap_paths, path);
+		if (depth > 0)
+			*mark |= RESCAN_WHOLE;
+	} else if ((type == DT_REG || type == DT_LNK) && (changed || (*mark & RESCAN_WHOLE))) {
+		rc = push(&o->paths, &o->npaths, &o->cap_paths, path);
 		/* its times moved: its content or attributes may have */
 		if (rc == 0)
-			rc = link_notes_add(&r->b->links, path, st, LINK_CHANGED);
+			rc = link_notes_add(&o->links, path, st, LINK_CHANGED);
 	} else if (type == DT_REG) {
 		/* unchanged: its names are learnt all the same */
-		rc = link_notes_add(&r->b->links, path, st, LINK_SEEN);
+		rc = link_notes_add(&o->links, path, st, LINK_SEEN);
 	}
-	if (rc < 0) {
-		r->b->failed = 1;
-		return WALK_STOP;
+	return rc < 0 ? WALK_STOP : WALK_CONTINUE;
+}
+
+/* Appends the n strings of v to *arr (taken; freed when they cannot be). */
+static int
+take_all(char ***arr, size_t *na, size_t *cap, char **v, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (rc < 0)
+			free(v[i]);
+		else if (push_owned(arr, na, cap, v[i]) < 0)
+			rc = -1;
 	}
-	return WALK_CONTINUE;
+	free(v);
+	return rc;
+}
+
+/* Moves what the threads found into the build. Returns 0, -1 on ENOMEM. */
+static int
+rescan_merge(struct build_ctx *b, struct rescan_out *out, unsigned n)
+{
+	struct link_notes *ln = &b->links;
+	unsigned t;
+	size_t i;
+	int rc = 0;
+
+	for (t = 0; t < n; t++) {
+		struct rescan_out *o = &out[t];
+
+		if (take_all(&b->cs->paths, &b->cs->npaths, &b->cs->cap_paths, o->paths, o->npaths) < 0 ||
+		    take_all(&b->cs->reconcile, &b->cs->nreconcile, &b->cs->cap_reconcile, o->reconcile,
+		    o->nreconcile) < 0)
+			rc = -1;
+		for (i = 0; i < o->links.n; i++) {
+			struct link_note *na = rc < 0 ? NULL :
+			    array_grow(ln->v, ln->n, &ln->cap, sizeof *na, 64);
+
+			if (na == NULL) {
+				free(o->links.v[i].path);
+				rc = -1;
+				continue;
+			}
+			ln->v = na;
+			ln->v[ln->n++] = o->links.v[i];
+		}
+		free(o->links.v);
+	}
+	return rc;
+}
+
+/* The threads of a rescan walk. */
+static unsigned
+rescan_threads(void)
+{
+	/* a benchmark knob, nothing to configure */
+	const char *e = getenv("CHJ_RESCAN_THREADS");
+	long n = e != NULL ? strtol(e, NULL, 10) : 0;
+
+	return n >= 1 && n <= 64 ? (unsigned)n : RESCAN_THREADS;
 }
 
 /* A rescanned path that is gone: the nearest directory above it that exists,
@@ -669,7 +735,8 @@ reconcile_gone(struct build_ctx *b, const char *path, int root)
 static int
 rescan_tree(struct build_ctx *b, const char *path, int root, int64_t since)
 {
-	struct rescan_ctx r = { b, since, -1 };
+	unsigned n = rescan_threads();
+	struct rescan_ctx r = { since, NULL };
 	struct walk_result res;
 	struct stat st;
 	int rc;
@@ -677,9 +744,16 @@ rescan_tree(struct build_ctx *b, const char *path, int root, int64_t since)
 	if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) &&
 	    strcmp(path, b->cfg->roots[root]) != 0)
 		return reconcile_gone(b, path, root);
-	rc = walk_tree(path, WALK_STAT, b->cfg, rescan_cb, &r, &res);
+	if ((r.out = calloc(n, sizeof *r.out)) == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	rc = walk_tree_parallel(path, n, b->cfg, rescan_cb, &r, &res);
+	if (rescan_merge(b, r.out, n) < 0 || rc == 1)
+		b->failed = 1;
+	free(r.out);
 	note_walk_errors(b->cs, &res);
-	return (rc == 1 || b->failed) ? -1 : 0;
+	return b->failed ? -1 : 0;
 }
 
 static int

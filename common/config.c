@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,173 +208,195 @@ check_root(struct config *c, const char *file, int line, const char *v, char *ou
 }
 
 /* Handles one "key = value" pair. */
+/* ---- one function per key (config_keys below) ---- */
+
 static int
-config_set(struct config *c, const char *file, int line, const char *key, const char *v)
+set_path(struct config *c, const char *file, int line, const char *key, const char *v)
 {
-	static const char *single[] = { "journal", "consumers", "backend", "flush_interval_ms",
-		"batch_size", "sync_timeout", "pending_limit", "log_level", "group" };
+	int journal = strcmp(key, "journal") == 0;
+	char **slot = journal ? &c->journal : &c->consumers;
+
+	*(journal ? &c->journal_line : &c->consumers_line) = line;
+	if (v[0] != '/') {
+		config_error(c, "%s:%d: key '%s': '%s' is not an absolute path", file, line, key, v);
+		return -1;
+	}
+	free(*slot);
+	*slot = strdup(v);
+	return *slot == NULL ? -1 : 0;
+}
+
+static int
+set_root(struct config *c, const char *file, int line, const char *key, const char *v)
+{
 	char buf[PATH_MAX];
-	size_t k;
+	size_t i;
+	int missing, *nm;
 
-	for (k = 0; k < sizeof single / sizeof single[0]; k++) {
-		if (strcmp(key, single[k]) != 0)
-			continue;
-		if (c->seen & (1u << k)) {
-			config_error(c, "%s:%d: key '%s': given more than once", file, line, key);
+	(void)key;
+	if (check_root(c, file, line, v, buf, sizeof buf, &missing) < 0)
+		return -1;
+	for (i = 0; i < c->nroots; i++) {
+		if (path_is_under(buf, c->roots[i]) || path_is_under(c->roots[i], buf)) {
+			config_error(c, "%s:%d: key 'root': '%s' overlaps root '%s'", file, line,
+			    buf, c->roots[i]);
 			return -1;
 		}
-		c->seen |= 1u << k;
 	}
+	if ((nm = realloc(c->root_missing, (c->nroots + 1) * sizeof *nm)) == NULL)
+		return -1;
+	c->root_missing = nm;
+	nm[c->nroots] = missing;
+	if ((nm = realloc(c->root_lines, (c->nroots + 1) * sizeof *nm)) == NULL)
+		return -1;
+	c->root_lines = nm;
+	nm[c->nroots] = line;
+	return push_string(&c->roots, &c->nroots, buf);
+}
 
-	if (strcmp(key, "journal") == 0 || strcmp(key, "consumers") == 0) {
-		char **slot = key[0] == 'j' ? &c->journal : &c->consumers;
+static int
+set_exclude(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	regex_t *nr;
+	int rc;
 
-		*(key[0] == 'j' ? &c->journal_line : &c->consumers_line) = line;
-
-		if (v[0] != '/') {
-			config_error(c, "%s:%d: key '%s': '%s' is not an absolute path", file, line, key, v);
-			return -1;
-		}
-		free(*slot);
-		*slot = strdup(v);
-		return *slot == NULL ? -1 : 0;
+	(void)key;
+	if (regex_stacks_repetition(v)) {
+		config_error(c, "%s:%d: key 'exclude': '%s' repeats a repetition (like '++' or "
+		    "'*{2}'): not allowed, its compiled size grows exponentially", file, line, v);
+		return -1;
 	}
-	if (strcmp(key, "root") == 0) {
-		size_t i;
-		int missing, *nm;
+	nr = realloc(c->excludes, (c->nexcludes + 1) * sizeof *nr);
+	if (nr == NULL)
+		return -1;
+	c->excludes = nr;
+	rc = regcomp(&nr[c->nexcludes], v, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		char rerr[256];
 
-		if (check_root(c, file, line, v, buf, sizeof buf, &missing) < 0)
-			return -1;
-		for (i = 0; i < c->nroots; i++) {
-			if (path_is_under(buf, c->roots[i]) || path_is_under(c->roots[i], buf)) {
-				config_error(c, "%s:%d: key 'root': '%s' overlaps root '%s'", file, line,
-				    buf, c->roots[i]);
-				return -1;
-			}
-		}
-		if ((nm = realloc(c->root_missing, (c->nroots + 1) * sizeof *nm)) == NULL)
-			return -1;
-		c->root_missing = nm;
-		nm[c->nroots] = missing;
-		if ((nm = realloc(c->root_lines, (c->nroots + 1) * sizeof *nm)) == NULL)
-			return -1;
-		c->root_lines = nm;
-		nm[c->nroots] = line;
-		return push_string(&c->roots, &c->nroots, buf);
+		regerror(rc, &nr[c->nexcludes], rerr, sizeof rerr);
+		config_error(c, "%s:%d: key 'exclude': bad regular expression '%s': %s", file, line, v, rerr);
+		return -1;
 	}
-	if (strcmp(key, "exclude") == 0) {
-		regex_t *nr;
-		int rc;
-
-		if (regex_stacks_repetition(v)) {
-			config_error(c, "%s:%d: key 'exclude': '%s' repeats a repetition (like '++' or "
-			    "'*{2}'): not allowed, its compiled size grows exponentially", file, line, v);
-			return -1;
-		}
-		nr = realloc(c->excludes, (c->nexcludes + 1) * sizeof *nr);
-		if (nr == NULL)
-			return -1;
-		c->excludes = nr;
-		rc = regcomp(&nr[c->nexcludes], v, REG_EXTENDED | REG_NOSUB);
-		if (rc != 0) {
-			char rerr[256];
-
-			regerror(rc, &nr[c->nexcludes], rerr, sizeof rerr);
-			config_error(c, "%s:%d: key 'exclude': bad regular expression '%s': %s", file, line, v, rerr);
-			return -1;
-		}
-		if (push_string(&c->exclude_sources, &c->nexcludes, v) < 0) {
-			regfree(&nr[c->nexcludes]);
-			return -1;
-		}
-		return 0;
+	if (push_string(&c->exclude_sources, &c->nexcludes, v) < 0) {
+		regfree(&nr[c->nexcludes]);
+		return -1;
 	}
-	if (strcmp(key, "backend") == 0) {
-		c->backend_line = line;
-		if (strcmp(v, "inotify") == 0) {
-			c->backend = CONFIG_BACKEND_INOTIFY;
-			return 0;
-		}
-		if (strcmp(v, "fanotify") == 0) {
-			c->backend = CONFIG_BACKEND_FANOTIFY;
-			return 0;
-		}
-		if (strcmp(v, "auto") == 0) {
-			c->backend = CONFIG_BACKEND_AUTO;
-			return 0;
-		}
+	return 0;
+}
+
+static int
+set_backend(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	(void)key;
+	c->backend_line = line;
+	if (strcmp(v, "inotify") == 0)
+		c->backend = CONFIG_BACKEND_INOTIFY;
+	else if (strcmp(v, "fanotify") == 0)
+		c->backend = CONFIG_BACKEND_FANOTIFY;
+	else if (strcmp(v, "auto") == 0)
+		c->backend = CONFIG_BACKEND_AUTO;
+	else {
 		config_error(c, "%s:%d: key 'backend': unknown backend '%s' (expected 'inotify', "
 		    "'fanotify' or 'auto')", file, line, v);
 		return -1;
 	}
-	if (strcmp(key, "flush_interval_ms") == 0) {
-		if (parse_uint(v, 10, 60000, &c->flush_interval_ms) < 0) {
-			config_error(c, "%s:%d: key 'flush_interval_ms': '%s' is not a number from 10 to 60000",
-			    file, line, v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "batch_size") == 0) {
-		if (parse_uint(v, 1, 10000000, &c->batch_size) < 0) {
-			config_error(c, "%s:%d: key 'batch_size': '%s' is not a number from 1 to 10000000",
-			    file, line, v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "pending_limit") == 0) {
-		if (parse_uint(v, 100, 100000000, &c->pending_limit) < 0) {
-			config_error(c, "%s:%d: key 'pending_limit': '%s' is not a number from 100 to 100000000",
-			    file, line, v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "sync_timeout") == 0) {
-		if (parse_uint(v, 1, 86400, &c->sync_timeout) < 0) {
-			config_error(c, "%s:%d: key 'sync_timeout': '%s' is not a number of seconds from 1 to 86400",
-			    file, line, v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "group") == 0) {
-		struct group gr, *res = NULL;
-		char gbuf[16384];
-		int e = getgrnam_r(v, &gr, gbuf, sizeof gbuf, &res);
+	return 0;
+}
 
-		if (res == NULL) {
-			if (e != 0 && e != ENOENT && e != ESRCH)
-				config_error(c, "%s:%d: key 'group': cannot look up group '%s': %s", file, line,
-				    v, strerror(e));
-			else
-				config_error(c, "%s:%d: key 'group': no group named '%s'", file, line, v);
-			return -1;
-		}
-		free(c->group);
-		c->group_line = line;
-		if ((c->group = strdup(v)) == NULL)
-			return -1;
-		c->gid = gr.gr_gid;
-		return 0;
-	}
-	if (strcmp(key, "log_level") == 0) {
-		static const char *names[] = { "error", "warning", "info", "debug" };
-		size_t i;
+static int
+set_group(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	struct group gr, *res = NULL;
+	char gbuf[16384];
+	int e = getgrnam_r(v, &gr, gbuf, sizeof gbuf, &res);
 
-		for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-			if (strcmp(v, names[i]) == 0) {
-				c->log_level = (enum config_log_level)i;
-				return 0;
-			}
-		}
-		config_error(c, "%s:%d: key 'log_level': unknown level '%s' (expected error, warning, info or debug)",
-		    file, line, v);
+	(void)key;
+	if (res == NULL) {
+		if (e != 0 && e != ENOENT && e != ESRCH)
+			config_error(c, "%s:%d: key 'group': cannot look up group '%s': %s", file, line,
+			    v, strerror(e));
+		else
+			config_error(c, "%s:%d: key 'group': no group named '%s'", file, line, v);
 		return -1;
 	}
-	config_error(c, "%s:%d: key '%s': unknown key", file, line, key);
+	free(c->group);
+	c->group_line = line;
+	if ((c->group = strdup(v)) == NULL)
+		return -1;
+	c->gid = gr.gr_gid;
+	return 0;
+}
+
+static int
+set_log_level(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	size_t i;
+
+	(void)key;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			c->log_level = (enum config_log_level)i;
+			return 0;
+		}
+	}
+	config_error(c, "%s:%d: key 'log_level': unknown level '%s' (expected error, warning, info or debug)",
+	    file, line, v);
 	return -1;
+}
+
+/* The keys: a numeric one is set by config_set from its range and field. */
+static const struct config_key {
+	const char *name;
+	int single;                 /* given at most once */
+	int (*set)(struct config *c, const char *file, int line, const char *key, const char *v);
+	size_t field;               /* numeric keys (set NULL): offsetof the unsigned */
+	unsigned min, max;
+	const char *what;           /* numeric keys: "a number of seconds" */
+} config_keys[] = {
+	{ "journal", 1, set_path, 0, 0, 0, NULL },
+	{ "consumers", 1, set_path, 0, 0, 0, NULL },
+	{ "root", 0, set_root, 0, 0, 0, NULL },
+	{ "exclude", 0, set_exclude, 0, 0, 0, NULL },
+	{ "backend", 1, set_backend, 0, 0, 0, NULL },
+	{ "flush_interval_ms", 1, NULL, offsetof(struct config, flush_interval_ms), 10, 60000,
+	  "a number" },
+	{ "batch_size", 1, NULL, offsetof(struct config, batch_size), 1, 10000000, "a number" },
+	{ "sync_timeout", 1, NULL, offsetof(struct config, sync_timeout), 1, 86400,
+	  "a number of seconds" },
+	{ "pending_limit", 1, NULL, offsetof(struct config, pending_limit), 100, 100000000,
+	  "a number" },
+	{ "log_level", 1, set_log_level, 0, 0, 0, NULL },
+	{ "group", 1, set_group, 0, 0, 0, NULL },
+};
+
+static int
+config_set(struct config *c, const char *file, int line, const char *key, const char *v)
+{
+	const struct config_key *k = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof config_keys / sizeof config_keys[0] && k == NULL; i++)
+		if (strcmp(key, config_keys[i].name) == 0)
+			k = &config_keys[i];
+	if (k == NULL) {
+		config_error(c, "%s:%d: key '%s': unknown key", file, line, key);
+		return -1;
+	}
+	if (k->single && (c->seen & (1u << (i - 1)))) {
+		config_error(c, "%s:%d: key '%s': given more than once", file, line, key);
+		return -1;
+	}
+	c->seen |= 1u << (i - 1);
+	if (k->set != NULL)
+		return k->set(c, file, line, key, v);
+	if (parse_uint(v, k->min, k->max, (unsigned *)((char *)c + k->field)) < 0) {
+		config_error(c, "%s:%d: key '%s': '%s' is not %s from %u to %u", file, line, key, v,
+		    k->what, k->min, k->max);
+		return -1;
+	}
+	return 0;
 }
 
 static char *

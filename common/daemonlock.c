@@ -72,6 +72,32 @@ daemonlock_acquire(const char *journal, char *err, size_t errlen)
 }
 
 int
+daemonlock_adopt(const char *journal, int fd, char *err, size_t errlen)
+{
+	int cur = daemonlock_is_current(journal, fd);
+
+	if (cur != 1) {
+		snprintf(err, errlen, "the lock descriptor %d is not the lock file of journal '%s'%s%s",
+		    fd, journal, cur < 0 ? ": " : "", cur < 0 ? strerror(errno) : "");
+		return -1;
+	}
+	/* the flock belongs to the open file description: taking it again
+	 * through it succeeds when it is ours already (or free: taken now), and
+	 * fails when another process holds it */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "the lock descriptor %d does not hold the lock of journal '%s': %s",
+		    fd, journal, strerror(errno));
+		return -1;
+	}
+	if (daemonlock_write_pid(fd) < 0) {
+		snprintf(err, errlen, "cannot write the lock file of journal '%s': %s", journal,
+		    strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
+int
 daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen)
 {
 	char *p = lock_path(journal);

@@ -11,6 +11,12 @@
  * err filled (another daemon: its pid is named). */
 int daemonlock_acquire(const char *journal, char *err, size_t errlen);
 
+/* Takes over the lock through fd, a descriptor inherited across an exec (a
+ * restart in place): fd must be the lock file at its path, and hold its
+ * lock; our pid is written again. Returns fd, or -1 with err filled (fd is
+ * left open). */
+int daemonlock_adopt(const char *journal, int fd, char *err, size_t errlen);
+
 /* Rewrites our pid into the lock file (after a fork). Returns 0 or -1. */
 int daemonlock_write_pid(int fd);
 

@@ -25,6 +25,20 @@ path_join(const char *dir, const char *name)
 	return p;
 }
 
+char *
+path_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
+	char *p = malloc(n + 1);
+
+	if (p != NULL) {
+		memcpy(p, slash == NULL ? "/" : path, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
 int
 path_mkdir_parent(const char *file)
 {

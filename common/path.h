@@ -12,6 +12,9 @@
 
 /* Returns a newly allocated "dir/name" (caller frees), or NULL on ENOMEM. */
 char *path_join(const char *dir, const char *name);
+/* The directory part of path ("/" for "/x" or a name without '/'), newly
+ * allocated, or NULL on ENOMEM. */
+char *path_dirname(const char *path);
 
 /* Creates the directory holding file (one level, mode 0700) if missing.
  * Returns 0, or -1 with errno set. */

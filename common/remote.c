@@ -610,7 +610,7 @@ source_remote_open(struct source **out, int in, int outfd, const char *name, str
 	if ((rc = next(r, &m)) < 0) {
 		/* garbage where a hello was due: something else runs there (a
 		 * shell's banner, another program as the forced command) */
-		if (r->w.err.code == CHJ_ERR_PROTOCOL)
+		if (r->w.err.code == CHJ_ERR_PROTOCOL && r->w.bytes_in > 0)
 			chj_error_set(&r->s.err, CHJ_ERR_PEER, 0, "connection to '%s': not a `chjournal "
 			    "serve` at the other end (%s)", r->s.name, r->w.err.msg);
 		goto fail;

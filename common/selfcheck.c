@@ -578,21 +578,6 @@ check_backend(struct sc *s)
 
 /* ---- the journal and the consumers ---- */
 
-/* The directory part of path, allocated. */
-static char *
-dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
-	char *p = malloc(n + 1);
-
-	if (p != NULL) {
-		memcpy(p, slash == NULL ? "/" : path, n);
-		p[n] = '\0';
-	}
-	return p;
-}
-
 static void
 check_space(struct sc *s, const char *dir, const char *w)
 {
@@ -633,7 +618,7 @@ check_journal(struct sc *s)
 {
 	const struct config *c = s->cfg;
 	char w[PATH_MAX + 128], err[1024], n1[32], n2[32];
-	char *jdir = dir_of(c->journal), *pdir = NULL;
+	char *jdir = path_dirname(c->journal), *pdir = NULL;
 	struct stat st;
 	int daemon = s->o->role == SELFCHECK_DAEMON, rc;
 	pid_t pid;
@@ -643,7 +628,7 @@ check_journal(struct sc *s)
 		return;
 	/* its directory: the daemon creates one level */
 	if (stat(jdir, &st) < 0) {
-		pdir = dir_of(jdir);
+		pdir = path_dirname(jdir);
 		if (errno == ENOENT && pdir != NULL && stat(pdir, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    daemon) {
 			say(s, SELFCHECK_OK, "%s: the directory '%s' does not exist yet: the daemon "

@@ -25,21 +25,6 @@ concat(const char *s, const char *suffix)
 	return p;
 }
 
-/* The directory part of an absolute path, allocated. */
-static char *
-dirname_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
-	char *p = malloc(n + 1);
-
-	if (p != NULL) {
-		memcpy(p, slash == NULL ? "/" : path, n);
-		p[n] = '\0';
-	}
-	return p;
-}
-
 mode_t
 stateperm_file_mode(const struct config *c)
 {
@@ -153,7 +138,7 @@ stateperm_apply(const struct config *c, struct chj_error *e)
 		if (lstat(c->journal, &st) < 0 || !(st.st_mode & 0070))
 			return 0;
 	}
-	if ((jdir = dirname_of(c->journal)) == NULL)
+	if ((jdir = path_dirname(c->journal)) == NULL)
 		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (fix_dir(jdir, gid, shared) < 0)
 		note(e, &failed, jdir);

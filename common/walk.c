@@ -3,10 +3,13 @@
  * before its children are visited. Only the start is opened by its path
  * (in pieces when longer than PATH_MAX), so the depth of the tree and the
  * length of its paths are not limited; below WALK_HELD_FDS levels a
- * directory's fd is let go while its children are walked. */
+ * directory's fd is let go while its children are walked. The parallel
+ * walk (walk_tree_parallel) shares a stack of directories among threads,
+ * each opened relative to the start's descriptor. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +379,322 @@ walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
 	}
 	free(w.buf);
 	if (rc == WALK_STOP)
+		return 1;
+	return res->errors ? -1 : 0;
+}
+
+/* ---- the walk on several threads ---- */
+
+/* A directory still to be read: its path (full), its depth, its mark. */
+struct par_dir {
+	char *path;
+	size_t len;
+	int depth;
+	unsigned mark;
+};
+
+struct par_walk {
+	pthread_mutex_t lock;
+	pthread_cond_t more;           /* directories pushed, or the walk ended */
+	struct par_dir *stack;         /* under lock */
+	size_t n, cap;
+	unsigned busy;                 /* threads reading a directory; under lock */
+	int stop;                      /* WALK_STOP or out of memory; under lock */
+	int start_fd;                  /* O_PATH descriptor of the start, or -1 */
+	size_t start_len;
+	const struct config *cfg;
+	walk_par_fn fn;
+	void *ctx;
+};
+
+struct par_thread {
+	struct par_walk *pw;
+	unsigned no;
+	struct walker w;               /* its path buffer and its own results */
+	struct walk_result res;
+	pthread_t tid;
+};
+
+/* Pushes the directories of one read (taken). Returns 0, -1 on ENOMEM
+ * (they are freed, and the walk stops: a directory not read is not
+ * allowed to go unnoticed). */
+static int
+par_push(struct par_walk *pw, struct par_dir *v, size_t n)
+{
+	struct par_dir *ns;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&pw->lock);
+	if ((ns = array_reserve(pw->stack, pw->n + n, &pw->cap, sizeof *ns, 256)) == NULL) {
+		pw->stop = 1;
+		rc = -1;
+	} else {
+		pw->stack = ns;
+		memcpy(pw->stack + pw->n, v, n * sizeof *v);
+		pw->n += n;
+	}
+	pthread_cond_broadcast(&pw->more);
+	pthread_mutex_unlock(&pw->lock);
+	if (rc < 0)
+		for (i = 0; i < n; i++)
+			free(v[i].path);
+	return rc;
+}
+
+/* Opens directory d: relative to the start's descriptor (the kernel walks
+ * only the part below it), in pieces when too long for one call. */
+static int
+par_open(const struct par_walk *pw, const struct par_dir *d)
+{
+	const char *rel = d->path + pw->start_len;
+	int dirfd = pw->start_fd, fd;
+
+	if (dirfd < 0 || d->len < pw->start_len) {
+		dirfd = AT_FDCWD;
+		rel = d->path;
+	}
+	while (*rel == '/' && dirfd != AT_FDCWD)
+		rel++;
+	if (*rel == '\0')
+		rel = ".";
+	fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENAMETOOLONG)
+		fd = longpath_openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Reads directory d, calls fn for each entry and collects the directories
+ * to read next. Returns WALK_STOP to stop the walk, else WALK_CONTINUE. */
+static int
+par_read(struct par_thread *t, const struct par_dir *d)
+{
+	struct par_walk *pw = t->pw;
+	struct walker *w = &t->w;
+	struct walk_entry *ents = NULL;
+	struct par_dir *next = NULL, *nn;
+	size_t n = 0, i, nnext = 0, capnext = 0;
+	int fd, rc = WALK_CONTINUE;
+
+	if ((fd = par_open(pw, d)) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			walk_error(w, d->path, "open directory", errno);
+		return WALK_CONTINUE;
+	}
+	if (read_entries(fd, 0, pw->cfg != NULL && config_is_root(pw->cfg, d->path, d->len),
+	    &ents, &n) < 0) {
+		if (errno != ENOENT)
+			walk_error(w, d->path, "read directory", errno);
+		close(fd);
+		return WALK_CONTINUE;
+	}
+	if (ensure_cap(w, d->len + 1) < 0) {
+		walk_error(w, "(walk)", "allocate", ENOMEM);
+		rc = WALK_STOP;
+	} else {
+		memcpy(w->buf, d->path, d->len + 1);
+	}
+	for (i = 0; i < n; i++) {
+		size_t nl = strlen(ents[i].name), o = d->len;
+		size_t plen = d->len + (d->len == 1 && d->path[0] == '/' ? 0 : 1) + nl;
+		unsigned char type;
+		unsigned mark = d->mark;
+		struct stat st;
+		int r;
+
+		if (rc == WALK_STOP)
+			break;
+		if (ensure_cap(w, plen + 1) < 0) {
+			walk_error(w, "(walk)", "allocate", ENOMEM);
+			rc = WALK_STOP;
+			break;
+		}
+		if (!(d->len == 1 && d->path[0] == '/'))
+			w->buf[o++] = '/';
+		memcpy(w->buf + o, ents[i].name, nl + 1);
+		if (fstatat(fd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				walk_error(w, w->buf, "stat", errno);
+			continue;
+		}
+		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG :
+		    S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
+		if (pw->cfg != NULL && config_is_excluded(pw->cfg, w->buf))
+			continue;
+		if (type == DT_DIR)
+			w->res->dirs++;
+		else
+			w->res->files++;
+		r = pw->fn(pw->ctx, t->no, w->buf, plen, type, &st, d->depth + 1, &mark);
+		if (r == WALK_STOP) {
+			rc = WALK_STOP;
+			break;
+		}
+		if (r != WALK_CONTINUE || type != DT_DIR)
+			continue;
+		if ((nn = array_grow(next, nnext, &capnext, sizeof *nn, 16)) == NULL ||
+		    (nn[nnext].path = malloc(plen + 1)) == NULL) {
+			next = nn != NULL ? nn : next;
+			walk_error(w, "(walk)", "allocate", ENOMEM);
+			rc = WALK_STOP;
+			break;
+		}
+		next = nn;
+		memcpy(next[nnext].path, w->buf, plen + 1);
+		next[nnext].len = plen;
+		next[nnext].depth = d->depth + 1;
+		next[nnext].mark = mark;
+		nnext++;
+	}
+	close(fd);
+	for (i = 0; i < n; i++)
+		free(ents[i].name);
+	free(ents);
+	if (rc != WALK_STOP && nnext > 0 && par_push(pw, next, nnext) < 0) {
+		walk_error(w, "(walk)", "allocate", ENOMEM);
+		rc = WALK_STOP;
+	} else if (rc == WALK_STOP) {
+		for (i = 0; i < nnext; i++)
+			free(next[i].path);
+	}
+	free(next);
+	return rc;
+}
+
+/* Thread body: takes directories until none is left and no thread is
+ * reading one (which could push more), or the walk stopped. */
+static void *
+par_worker(void *arg)
+{
+	struct par_thread *t = arg;
+	struct par_walk *pw = t->pw;
+	struct par_dir d;
+
+	for (;;) {
+		pthread_mutex_lock(&pw->lock);
+		while (pw->n == 0 && pw->busy > 0 && !pw->stop)
+			pthread_cond_wait(&pw->more, &pw->lock);
+		if (pw->n == 0 || pw->stop) {
+			pthread_cond_broadcast(&pw->more);
+			pthread_mutex_unlock(&pw->lock);
+			return NULL;
+		}
+		d = pw->stack[--pw->n];
+		pw->busy++;
+		pthread_mutex_unlock(&pw->lock);
+		if (par_read(t, &d) == WALK_STOP) {
+			pthread_mutex_lock(&pw->lock);
+			pw->stop = 1;
+			pthread_mutex_unlock(&pw->lock);
+		}
+		free(d.path);
+		pthread_mutex_lock(&pw->lock);
+		pw->busy--;
+		if (pw->busy == 0 || pw->stop)
+			pthread_cond_broadcast(&pw->more);
+		pthread_mutex_unlock(&pw->lock);
+	}
+}
+
+int
+walk_tree_parallel(const char *start, unsigned nthreads, const struct config *cfg,
+    walk_par_fn fn, void *ctx, struct walk_result *res)
+{
+	struct par_walk pw;
+	struct par_thread *t;
+	struct par_dir top;
+	struct stat st;
+	unsigned i, started;
+	size_t len = strlen(start);
+	unsigned char type;
+	int stopped, rc;
+
+	memset(res, 0, sizeof *res);
+	if (nthreads == 0)
+		nthreads = 1;
+	while (len > 1 && start[len - 1] == '/')
+		len--;
+	if ((t = calloc(nthreads, sizeof *t)) == NULL ||
+	    (top.path = malloc(len + 1)) == NULL) {
+		free(t);
+		res->errors++;
+		snprintf(res->errmsg, sizeof res->errmsg, "cannot walk '%s': out of memory", start);
+		return -1;
+	}
+	memcpy(top.path, start, len);
+	top.path[len] = '\0';
+	top.len = len;
+	top.depth = 0;
+	top.mark = 0;
+	memset(&pw, 0, sizeof pw);
+	pthread_mutex_init(&pw.lock, NULL);
+	pthread_cond_init(&pw.more, NULL);
+	pw.cfg = cfg;
+	pw.fn = fn;
+	pw.ctx = ctx;
+	pw.start_fd = -1;
+	pw.start_len = len;
+	for (i = 0; i < nthreads; i++) {
+		t[i].pw = &pw;
+		t[i].no = i;
+		t[i].w.cfg = cfg;
+		t[i].w.res = &t[i].res;
+	}
+	if (longpath_fstatat(AT_FDCWD, top.path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			walk_error(&t[0].w, top.path, "stat", errno);
+		free(top.path);
+		goto merge;
+	}
+	if (cfg != NULL && config_is_excluded(cfg, top.path)) {
+		free(top.path);
+		goto merge;
+	}
+	/* the start itself, as walk_tree() visits it */
+	type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG :
+	    S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
+	if (type == DT_DIR)
+		t[0].res.dirs++;
+	else
+		t[0].res.files++;
+	rc = fn(ctx, 0, top.path, len, type, &st, 0, &top.mark);
+	if (rc != WALK_CONTINUE || type != DT_DIR) {
+		pw.stop = rc == WALK_STOP;
+		free(top.path);
+		goto merge;
+	}
+	pw.start_fd = longpath_openat(AT_FDCWD, top.path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (par_push(&pw, &top, 1) < 0) {
+		walk_error(&t[0].w, "(walk)", "allocate", ENOMEM);
+		goto merge;
+	}
+	/* the calling thread is thread 0; a thread that cannot be started
+	 * leaves its share to the others */
+	for (started = 1; started < nthreads; started++)
+		if (pthread_create(&t[started].tid, NULL, par_worker, &t[started]) != 0)
+			break;
+	par_worker(&t[0]);
+	for (i = 1; i < started; i++)
+		pthread_join(t[i].tid, NULL);
+merge:
+	stopped = pw.stop;
+	for (i = 0; i < pw.n; i++)
+		free(pw.stack[i].path);
+	free(pw.stack);
+	if (pw.start_fd >= 0)
+		close(pw.start_fd);
+	pthread_cond_destroy(&pw.more);
+	pthread_mutex_destroy(&pw.lock);
+	for (i = 0; i < nthreads; i++) {
+		res->dirs += t[i].res.dirs;
+		res->files += t[i].res.files;
+		if (t[i].res.errors && res->errors == 0)
+			memcpy(res->errmsg, t[i].res.errmsg, sizeof res->errmsg);
+		res->errors += t[i].res.errors;
+		free(t[i].w.buf);
+	}
+	free(t);
+	if (stopped)
 		return 1;
 	return res->errors ? -1 : 0;
 }

@@ -47,4 +47,22 @@ typedef void (*walk_error_fn)(void *ctx, const char *path, int err);
 int walk_tree_ex(const char *start, int flags, const struct config *cfg, walk_fn fn,
     void *ctx, walk_error_fn on_error, void *error_ctx, struct walk_result *res);
 
+/* The walk on several threads, for a walk whose cost is the lstat() of
+ * every entry (a rescan of a large tree: warm, the stats spread over the
+ * cores; cold, more of them in flight keep the disks busy). fn is called
+ * from nthreads threads at once, with the calling thread's number (0 ..
+ * nthreads-1: per-thread results need no lock), for start (depth 0, first,
+ * thread 0) and every entry below it, in no particular order except that a
+ * directory comes before what is below it; st is never NULL (every entry
+ * is lstat()ed). *mark holds the mark of the entry's directory (0 for
+ * start); what fn leaves there for a directory is the mark its own entries
+ * get (so a property of a directory reaches its whole subtree).
+ * Excluded paths and sync cookies in a root are skipped as by walk_tree().
+ * Returns as walk_tree() does (errors counted over the threads, the first
+ * message kept); WALK_STOP from any call stops every thread. */
+typedef int (*walk_par_fn)(void *ctx, unsigned thread, const char *path, size_t len,
+    unsigned char type, const struct stat *st, int depth, unsigned *mark);
+int walk_tree_parallel(const char *start, unsigned nthreads, const struct config *cfg,
+    walk_par_fn fn, void *ctx, struct walk_result *res);
+
 #endif

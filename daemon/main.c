@@ -1,6 +1,8 @@
 /* main.c: chjournald: options, signals and the event loop. Kernel events
  * come from the watcher, are coalesced in pending, and are written to the
- * journal in one transaction per flush. */
+ * journal in one transaction per flush. SIGUSR2 restarts it in place: the
+ * program file is executed again with the kernel state handed over
+ * (handover.h), so no event is lost and no rescan is needed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "daemonlock.h"
+#include "handover.h"
 #include "journal.h"
 #include "linkset.h"
 #include "livestatus.h"
@@ -29,10 +32,13 @@
 #include "path.h"
 #include "pending.h"
 #include "selfcheck.h"
+#include "statebuf.h"
 #include "stateperm.h"
 #include "watch.h"
 
 #define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
+#define HANDOVER_MAGIC 0x484a4843u  /* "CHJH": the state of a restart in place */
+#define HANDOVER_VERSION 1
 
 struct daemon {
 	struct config cfg;
@@ -63,6 +69,10 @@ struct daemon {
 	int64_t last_flush_time;        /* unix time of the last flush written */
 	dev_t journal_dev;              /* identity of the journal file we opened */
 	ino_t journal_ino;
+	char exe[PATH_MAX];             /* the program file, executed again by SIGUSR2 */
+	const char *pidfile;            /* NULL: none */
+	const char *logfile;            /* --log-file, NULL: none */
+	int use_syslog;
 };
 
 static int64_t
@@ -605,33 +615,38 @@ note_missing_root(struct daemon *d, size_t i)
 		    "new", d->cfg.roots[i], strerror(e));
 }
 
-/* SIGHUP: re-reads the configuration; adds and removes roots in place. */
-static void
-reload(struct daemon *d)
+/* Reads the configuration file again into nc for a reload or a restart in
+ * place (what: "reload", "restart"). Returns 0, or -1 (refused, logged). */
+static int
+load_new_config(struct daemon *d, struct config *nc, const char *what)
 {
-	struct config nc, old;
+	if (config_load(nc, d->config_file) < 0) {
+		log_error("%s refused, keeping the running configuration: %s", what, nc->errmsg);
+		return -1;
+	}
+	if (strcmp(nc->journal, d->cfg.journal) != 0) {
+		log_error("%s refused: key 'journal' changed ('%s' to '%s'): stop and start chjournald "
+		    "for that", what, d->cfg.journal, nc->journal);
+		config_free(nc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Puts nc (read by load_new_config) in place of the running configuration:
+ * adds and removes roots in place. */
+static void
+apply_config(struct daemon *d, struct config *nc)
+{
+	struct config old;
 	size_t i;
 	char err[512];
 	int excludes_changed;
 
-	/* logrotate's postrotate: the old file was moved away */
-	if (log_reopen() < 0)
-		log_error("cannot reopen the log file: %s: logging on to the old one", strerror(errno));
-	log_info("SIGHUP: reloading '%s'", d->config_file);
-	if (config_load(&nc, d->config_file) < 0) {
-		log_error("reload refused, keeping the running configuration: %s", nc.errmsg);
-		return;
-	}
-	if (strcmp(nc.journal, d->cfg.journal) != 0) {
-		log_error("reload refused: key 'journal' changed ('%s' to '%s'): restart chjournald for that",
-		    d->cfg.journal, nc.journal);
-		config_free(&nc);
-		return;
-	}
 	flush(d);
-	excludes_changed = !same_excludes(&nc, &d->cfg);
+	excludes_changed = !same_excludes(nc, &d->cfg);
 	old = d->cfg;
-	d->cfg = nc;
+	d->cfg = *nc;
 	watcher_set_config(d->watcher, &d->cfg);
 	log_set_level((enum config_log_level)((int)d->cfg.log_level + d->verbosity > CONFIG_LOG_DEBUG ?
 	    CONFIG_LOG_DEBUG : (int)d->cfg.log_level + d->verbosity));
@@ -668,6 +683,228 @@ reload(struct daemon *d)
 	log_info("reload done: %zu roots", d->cfg.nroots);
 }
 
+/* SIGHUP: re-reads the configuration; adds and removes roots in place. */
+static void
+reload(struct daemon *d)
+{
+	struct config nc;
+
+	/* logrotate's postrotate: the old file was moved away */
+	if (log_reopen() < 0)
+		log_error("cannot reopen the log file: %s: logging on to the old one", strerror(errno));
+	log_info("SIGHUP: reloading '%s'", d->config_file);
+	if (load_new_config(d, &nc, "reload") == 0)
+		apply_config(d, &nc);
+}
+
+/* ---- restart in place (SIGUSR2) ---- */
+
+static void log_ready(struct daemon *d);
+
+/* The start of the state: what the next process checks before it takes the
+ * rest (the same process, journal, roots and excludes). */
+static void
+handover_put_header(struct daemon *d, struct statebuf *b, int64_t signalled_ms)
+{
+	size_t i;
+
+	statebuf_put_u32(b, HANDOVER_MAGIC);
+	statebuf_put_u32(b, HANDOVER_VERSION);
+	statebuf_put_str(b, PACKAGE_VERSION);
+	statebuf_put_i64(b, (int64_t)getpid());
+	statebuf_put_i64(b, signalled_ms);
+	statebuf_put_str(b, d->cfg.journal);
+	statebuf_put_str(b, journal_id(d->journal));
+	statebuf_put_u64(b, d->cfg.nroots);
+	for (i = 0; i < d->cfg.nroots; i++)
+		statebuf_put_str(b, d->cfg.roots[i]);
+	statebuf_put_u64(b, d->cfg.nexcludes);
+	for (i = 0; i < d->cfg.nexcludes; i++)
+		statebuf_put_str(b, d->cfg.exclude_sources[i]);
+}
+
+/* The next process's check of the header. Returns 0, or -1 with why filled;
+ * *from and *signalled_ms tell the log where the state comes from. */
+static int
+handover_check_header(struct daemon *d, struct statebuf *b, const char **from,
+    int64_t *signalled_ms, char *why, size_t whylen)
+{
+	uint32_t magic = statebuf_get_u32(b), version = statebuf_get_u32(b);
+	const char *journal, *id;
+	int64_t pid;
+	uint64_t i, n;
+
+	*from = statebuf_get_str(b);
+	pid = statebuf_get_i64(b);
+	*signalled_ms = statebuf_get_i64(b);
+	journal = statebuf_get_str(b);
+	id = statebuf_get_str(b);
+	if (statebuf_status(b) == 0 && magic != HANDOVER_MAGIC) {
+		snprintf(why, whylen, "the state is not a chjournald hand-over");
+		return -1;
+	}
+	if (statebuf_status(b) == 0 && version != HANDOVER_VERSION) {
+		snprintf(why, whylen, "the state is of format %u (from chjournald %s), this program "
+		    "reads format %u", version, *from, HANDOVER_VERSION);
+		return -1;
+	}
+	if (statebuf_status(b) < 0) {
+		snprintf(why, whylen, "%s", b->err.msg);
+		return -1;
+	}
+	if (pid != (int64_t)getpid()) {
+		snprintf(why, whylen, "the state is process %lld's, not this one's", (long long)pid);
+		return -1;
+	}
+	if (strcmp(journal, d->cfg.journal) != 0 || strcmp(id, journal_id(d->journal)) != 0) {
+		snprintf(why, whylen, "the state is of journal '%s' (id %s), not of '%s' (id %s)",
+		    journal, id, d->cfg.journal, journal_id(d->journal));
+		return -1;
+	}
+	n = statebuf_get_u64(b);
+	if (statebuf_status(b) == 0 && n != d->cfg.nroots) {
+		snprintf(why, whylen, "the roots changed (%llu handed over, %zu configured)",
+		    (unsigned long long)n, d->cfg.nroots);
+		return -1;
+	}
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		const char *r = statebuf_get_str(b);
+
+		if (r != NULL && strcmp(r, d->cfg.roots[i]) != 0) {
+			snprintf(why, whylen, "the roots changed ('%s' handed over, '%s' configured)", r,
+			    d->cfg.roots[i]);
+			return -1;
+		}
+	}
+	n = statebuf_get_u64(b);
+	if (statebuf_status(b) == 0 && n != d->cfg.nexcludes) {
+		snprintf(why, whylen, "the excludes changed");
+		return -1;
+	}
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		const char *x = statebuf_get_str(b);
+
+		if (x != NULL && strcmp(x, d->cfg.exclude_sources[i]) != 0) {
+			snprintf(why, whylen, "the excludes changed");
+			return -1;
+		}
+	}
+	if (statebuf_status(b) < 0) {
+		snprintf(why, whylen, "%s", b->err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The arguments of the next process: the configuration file (absolute), the
+ * same verbosity and log and pid file, never --daemon (it is detached
+ * already, and must keep its pid). */
+static void
+restart_argv(struct daemon *d, char **argv, size_t max)
+{
+	size_t n = 0;
+	int v;
+
+	argv[n++] = d->exe;
+	argv[n++] = (char *)"-c";
+	argv[n++] = (char *)d->config_file;
+	for (v = 0; v < d->verbosity && n + 7 < max; v++)
+		argv[n++] = (char *)"-v";
+	if (d->use_syslog)
+		argv[n++] = (char *)"--syslog";
+	if (d->logfile != NULL) {
+		argv[n++] = (char *)"--log-file";
+		argv[n++] = (char *)d->logfile;
+	}
+	if (d->pidfile != NULL) {
+		argv[n++] = (char *)"--pidfile";
+		argv[n++] = (char *)d->pidfile;
+	}
+	argv[n] = NULL;
+}
+
+/* SIGUSR2: restarts in place. The configuration is read again (as SIGHUP
+ * would: the roots the next process finds configured are the ones handed
+ * over), the crawl is finished and the queue read, the watcher's state
+ * saved, every pending change journaled, and the program file executed
+ * again with the lock and the watcher's descriptor kept open. Returns only
+ * when it did not restart: 0 (the daemon goes on, the reason logged), or -1
+ * when it cannot go on (the journal could not be opened again). */
+static int
+restart_in_place(struct daemon *d)
+{
+	struct statebuf b;
+	struct config nc;
+	char err[1024], *argv[16];
+	int64_t t0 = now_ms();
+	struct chj_error e;
+
+	log_info("SIGUSR2: restarting in place: '%s', the kernel state handed over", d->exe);
+	if (access(d->exe, X_OK) < 0) {
+		log_error("restart refused, the daemon goes on: cannot execute '%s': %s", d->exe,
+		    strerror(errno));
+		return 0;
+	}
+	if (load_new_config(d, &nc, "restart") < 0)
+		return 0;
+	apply_config(d, &nc);
+	/* the next process takes a table, not a crawl */
+	while (watcher_busy(d->watcher)) {
+		watcher_step(d->watcher);
+		if (watcher_process(d->watcher, err, sizeof err) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	if (d->crawl_started_ms != 0)
+		log_ready(d);
+	if (watcher_process(d->watcher, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	statebuf_init(&b);
+	handover_put_header(d, &b, t0);
+	if (watcher_save(d->watcher, &b, err, sizeof err) < 0) {
+		log_error("restart refused, the daemon goes on: %s", err);
+		statebuf_free(&b);
+		return 0;
+	}
+	/* what was read is journaled: the next process reads on from there */
+	if (flush(d) < 0 || pending_count(d->pending) > 0) {
+		log_error("restart refused, the daemon goes on: the journal cannot be written, and "
+		    "the changes in memory would be lost");
+		statebuf_free(&b);
+		return 0;
+	}
+	{
+		struct watcher_stats st;
+
+		watcher_get_stats(d->watcher, &st);
+		log_info("restart: %lu %s, %zu bytes of state, ready in %.3f s; executing '%s'",
+		    st.watches, watcher_watch_unit(d->watcher), b.len,
+		    (double)(now_ms() - t0) / 1000.0, d->exe);
+	}
+	restart_argv(d, argv, sizeof argv / sizeof argv[0]);
+	livestatus_close(d->live);
+	d->live = NULL;
+	journal_free(d->journal);
+	d->journal = NULL;
+	handover_exec(d->exe, argv, d->lock_fd, watcher_fd(d->watcher), b.data, b.len, err,
+	    sizeof err);
+	statebuf_free(&b);
+	log_error("restart failed, the daemon goes on: %s", err);
+	if ((d->journal = journal_new()) == NULL ||
+	    journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
+		log_error("cannot open the journal again: %s",
+		    d->journal != NULL ? journal_errmsg(d->journal) : "out of memory");
+		return -1;
+	}
+	note_journal_identity(d);
+	if ((d->live = livestatus_open(d->cfg.journal, &e)) == NULL)
+		log_warning("%s: status shows the figures of the last flush", e.msg);
+	return 0;
+}
+
 /* ---- main loop ---- */
 
 static int
@@ -680,13 +917,14 @@ setup_signals(struct daemon *d)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return d->sig_fd < 0 ? -1 : 0;
 }
 
-/* Returns 1 to stop, 0 to go on. */
+/* Returns 1 to stop, 0 to go on, -1 on a fatal error. */
 static int
 handle_signals(struct daemon *d)
 {
@@ -695,6 +933,9 @@ handle_signals(struct daemon *d)
 	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
 			reload(d);
+		} else if (si.ssi_signo == SIGUSR2) {
+			if (restart_in_place(d) < 0)
+				return -1;
 		} else {
 			log_info("%s received: flushing and stopping",
 			    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -751,8 +992,14 @@ run(struct daemon *d)
 		 * call has been read */
 		if (n >= 0 && !(pfd[0].revents & POLLIN))
 			watcher_note_idle(d->watcher, before_poll);
-		if ((pfd[1].revents & POLLIN) && handle_signals(d))
-			break;
+		if (pfd[1].revents & POLLIN) {
+			int sig = handle_signals(d);
+
+			if (sig < 0)
+				return -1;
+			if (sig > 0)
+				break;
+		}
 		/* a mount before the events read after it: the paths it covers
 		 * are watched again first */
 		if (pfd[2].revents & (POLLPRI | POLLERR))
@@ -851,6 +1098,67 @@ self_test(const char *config_file, int quiet)
 	return t.errors ? 1 : 0;
 }
 
+/* The program file SIGUSR2 executes again: the path the daemon was started
+ * by (an upgrade replaces the file there), not the inode running now, which
+ * /proc/self/exe names "... (deleted)" after an upgrade. */
+static void
+program_path(const char *argv0, char *buf, size_t size)
+{
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (argv0 != NULL && argv0[0] == '/') {
+		snprintf(buf, size, "%s", argv0);
+		return;
+	}
+	/* started by a relative path or through PATH: where that led, now
+	 * (before --daemon's chdir) */
+	if ((n = readlink("/proc/self/exe", buf, size - 1)) < 0) {
+		buf[0] = '\0';
+		return;
+	}
+	buf[n] = '\0';
+	if ((size_t)n > strlen(" (deleted)") && strcmp(buf + n - strlen(" (deleted)"), " (deleted)") == 0)
+		buf[n - strlen(" (deleted)")] = '\0';
+}
+
+/* The watcher of a restart in place, from the previous process's state and
+ * descriptor (ho), once the state is found to be this daemon's: the same
+ * process, journal, roots and excludes, and the descriptor of its backend.
+ * Returns NULL with why filled when it is not (the caller starts afresh). */
+static struct watcher *
+adopt_handover(struct daemon *d, const struct watcher_sink *sink, struct handover *ho,
+    struct statebuf *b, char *why, size_t whylen)
+{
+	const char *from;
+	int64_t signalled_ms;
+	struct watcher *w;
+	const char *kind;
+
+	if (handover_check_header(d, b, &from, &signalled_ms, why, whylen) < 0)
+		return NULL;
+	if (!handover_fd_is(ho->watch_fd, "inotify") && !handover_fd_is(ho->watch_fd, "[fanotify]")) {
+		snprintf(why, whylen, "descriptor %d is not an inotify or fanotify descriptor",
+		    ho->watch_fd);
+		return NULL;
+	}
+	if ((w = watcher_adopt(&d->cfg, sink, ho->watch_fd, b, why, whylen)) == NULL)
+		return NULL;
+	kind = strcmp(watcher_backend(w), "inotify") == 0 ? "inotify" : "[fanotify]";
+	if (!handover_fd_is(ho->watch_fd, kind)) {
+		snprintf(why, whylen, "descriptor %d is not the %s descriptor the state describes",
+		    ho->watch_fd, watcher_backend(w));
+		watcher_free(w);         /* closes it */
+		ho->watch_fd = -1;
+		return NULL;
+	}
+	ho->watch_fd = -1;               /* the watcher's now */
+	log_info("restarted in place (from chjournald %s, %.3f s after SIGUSR2): the %s state "
+	    "handed over, nothing to crawl, no rescan", from,
+	    (double)(now_ms() - signalled_ms) / 1000.0, watcher_backend(w));
+	return w;
+}
+
 static int
 write_pidfile(const char *file, struct chj_error *e)
 {
@@ -860,8 +1168,15 @@ write_pidfile(const char *file, struct chj_error *e)
 	return atomicfile_write(file, buf, (size_t)n, 0644, e);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asks beyond struct daemon's fields. */
+struct daemon_args {
+	int detach, test, quiet;
+};
+
+/* Reads the options into d and a. Returns -1 to go on, or the exit status
+ * (0 for --help and --version; 2, the usage said, for a usage error). */
+static int
+parse_args(int argc, char **argv, struct daemon *d, struct daemon_args *a)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -876,27 +1191,18 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d;
-	struct watcher_sink sink;
-	const char *pidfile = NULL, *logfile = NULL;
-	int use_syslog = 0, detach = 0, opt, rc = 1, wrote_pidfile = 0, test = 0, quiet = 0;
-	size_t i;
-	char err[1024];
-	static char config_real[PATH_MAX];
-	int64_t t0;
+	int opt;
 
-	memset(&d, 0, sizeof d);
-	d.lock_fd = d.sig_fd = -1;
 	while ((opt = getopt_long(argc, argv, "c:vhtq", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': d.config_file = optarg; break;
-		case 'v': d.verbosity++; break;
-		case 'S': use_syslog = 1; break;
-		case 'D': detach = 1; break;
-		case 'P': pidfile = optarg; break;
-		case 'L': logfile = optarg; break;
-		case 't': test = 1; break;
-		case 'q': quiet = 1; break;
+		case 'c': d->config_file = optarg; break;
+		case 'v': d->verbosity++; break;
+		case 'S': d->use_syslog = 1; break;
+		case 'D': a->detach = 1; break;
+		case 'P': d->pidfile = optarg; break;
+		case 'L': d->logfile = optarg; break;
+		case 't': a->test = 1; break;
+		case 'q': a->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("chjournald %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -907,182 +1213,320 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (pidfile != NULL && pidfile[0] != '/') {
-		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", pidfile);
+	if (d->pidfile != NULL && d->pidfile[0] != '/') {
+		fprintf(stderr, "chjournald: --pidfile '%s' must be an absolute path\n", d->pidfile);
 		return 2;
 	}
-	if (quiet && !test) {
+	if (a->quiet && !a->test) {
 		fprintf(stderr, "chjournald: -q goes with -t\n");
 		usage(stderr);
 		return 2;
 	}
-	if (test)
-		return self_test(config_choose_file(d.config_file), quiet);
-	if (logfile != NULL && logfile[0] != '/') {
-		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", logfile);
+	if (a->test)
+		return -1;
+	if (d->logfile != NULL && d->logfile[0] != '/') {
+		fprintf(stderr, "chjournald: --log-file '%s' must be an absolute path\n", d->logfile);
 		return 2;
 	}
-	if (logfile != NULL && use_syslog) {
+	if (d->logfile != NULL && d->use_syslog) {
 		fprintf(stderr, "chjournald: --log-file and --syslog do not go together\n");
 		usage(stderr);
 		return 2;
 	}
-	d.config_file = config_choose_file(d.config_file);
-	if (config_load(&d.cfg, d.config_file) < 0) {
-		fprintf(stderr, "chjournald: %s\n", d.cfg.errmsg);
-		return 1;
+	return -1;
+}
+
+/* Loads the configuration, its path kept absolute (SIGHUP re-reads it
+ * after --daemon's chdir("/")). 0, or -1 said on stderr (nothing to free). */
+static int
+load_config(struct daemon *d)
+{
+	static char config_real[PATH_MAX];
+
+	d->config_file = config_choose_file(d->config_file);
+	if (config_load(&d->cfg, d->config_file) < 0) {
+		fprintf(stderr, "chjournald: %s\n", d->cfg.errmsg);
+		return -1;
 	}
-	/* SIGHUP re-reads this file after --daemon's chdir("/"): keep it absolute */
-	if (realpath(d.config_file, config_real) == NULL) {
-		fprintf(stderr, "chjournald: cannot resolve '%s': %s\n", d.config_file, strerror(errno));
-		config_free(&d.cfg);
-		return 1;
+	if (realpath(d->config_file, config_real) == NULL) {
+		fprintf(stderr, "chjournald: cannot resolve '%s': %s\n", d->config_file, strerror(errno));
+		config_free(&d->cfg);
+		return -1;
 	}
-	d.config_file = config_real;
+	d->config_file = config_real;
+	return 0;
+}
+
+/* The journal's lock, first of all: a second daemon fails here, visibly,
+ * before it detaches or touches a pid file. Restarted in place, the lock
+ * handed over is adopted (it was never free); one that cannot be turns the
+ * hand-over down (*have_ho -1, why in ho_why). 0, or -1 said on stderr. */
+static int
+take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, size_t whysize)
+{
+	char err[1024];
+
 	/* the journal's directory must exist before its lock file */
-	if (path_mkdir_parent(d.cfg.journal) < 0) {
+	if (path_mkdir_parent(d->cfg.journal) < 0) {
 		fprintf(stderr, "chjournald: cannot create the directory of journal '%s': %s\n",
-		    d.cfg.journal, strerror(errno));
-		goto out;
+		    d->cfg.journal, strerror(errno));
+		return -1;
 	}
-	/* the lock first: a second daemon fails here, visibly, before it
-	 * detaches or touches a pid file */
-	d.lock_fd = daemonlock_acquire(d.cfg.journal, err, sizeof err);
-	if (d.lock_fd < 0) {
+	if (*have_ho != 0 && ho->lock_fd >= 0 &&
+	    (d->lock_fd = daemonlock_adopt(d->cfg.journal, ho->lock_fd, err, sizeof err)) < 0) {
+		close(ho->lock_fd);
+		if (*have_ho > 0)
+			snprintf(ho_why, whysize, "%s", err);
+		*have_ho = -1;
+	}
+	if (d->lock_fd < 0)
+		d->lock_fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
+	if (d->lock_fd < 0) {
 		fprintf(stderr, "chjournald: %s\n", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* The log (a file, syslog or stderr), detaching first with --daemon. 0, or
+ * -1 said on stderr or in the log. */
+static int
+start_logging(struct daemon *d, int detach)
+{
+	int lvl = (int)d->cfg.log_level + d->verbosity;
+
 	/* before detaching: a log file that cannot be written is said here */
-	if (logfile != NULL && log_open_file(logfile) < 0) {
-		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", logfile, strerror(errno));
-		goto out;
+	if (d->logfile != NULL && log_open_file(d->logfile) < 0) {
+		fprintf(stderr, "chjournald: cannot open log file '%s': %s\n", d->logfile,
+		    strerror(errno));
+		return -1;
 	}
 	if (detach) {
-		if (logfile == NULL)
-			use_syslog = 1;
+		if (d->logfile == NULL)
+			d->use_syslog = 1;
 		if (daemon(0, 0) < 0) {
 			fprintf(stderr, "chjournald: cannot detach: %s\n", strerror(errno));
-			goto out;
+			return -1;
 		}
 		/* the flock is shared with the child; the pid in it is not */
-		if (daemonlock_write_pid(d.lock_fd) < 0) {
+		if (daemonlock_write_pid(d->lock_fd) < 0) {
 			int e = errno;
 
-			log_init(logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
+			log_init(d->logfile != NULL ? LOG_TARGET_FILE : LOG_TARGET_SYSLOG, CONFIG_LOG_ERROR);
 			log_error("cannot write pid to the lock file: %s", strerror(e));
-			goto out;
+			return -1;
 		}
 	}
-	{
-		int lvl = (int)d.cfg.log_level + d.verbosity;
+	log_init(d->logfile != NULL ? LOG_TARGET_FILE : d->use_syslog ? LOG_TARGET_SYSLOG :
+	    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+	return 0;
+}
 
-		log_init(logfile != NULL ? LOG_TARGET_FILE : use_syslog ? LOG_TARGET_SYSLOG :
-		    LOG_TARGET_STDERR, (enum config_log_level)(lvl > CONFIG_LOG_DEBUG ? CONFIG_LOG_DEBUG : lvl));
+/* Signals, the journal, the live status, the consumers. 0, or -1 logged. */
+static int
+open_state(struct daemon *d)
+{
+	struct chj_error e;
+
+	if (setup_signals(d) < 0) {
+		log_error("cannot set up signals: %s", strerror(errno));
+		return -1;
+	}
+	if ((d->journal = journal_new()) == NULL || (d->pending = pending_new()) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
+		log_error("%s", journal_errmsg(d->journal));
+		return -1;
+	}
+	note_journal_identity(d);
+	/* the live figures: status works without it, on the last flush's */
+	if ((d->live = livestatus_open(d->cfg.journal, &e)) == NULL)
+		log_warning("%s: status shows the figures of the last flush", e.msg);
+	publish_status(d, LIVESTATUS_STARTING);
+	if (consumers_open(&d->consumers, d->cfg.consumers, 1) < 0) {
+		log_error("%s", d->consumers.errmsg);
+		return -1;
+	}
+	apply_group(d);
+	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d->cfg.journal,
+	    journal_id(d->journal), d->cfg.nroots, config_backend_name(d->cfg.backend));
+	return 0;
+}
+
+/* The watcher: the one handed over (have_ho > 0) when it can be adopted,
+ * else a new one. Sets *adopted. 0, or -1 logged. */
+static int
+open_watcher(struct daemon *d, const struct watcher_sink *sink, struct handover *ho,
+    struct statebuf *hstate, int have_ho, int *adopted)
+{
+	char err[1024], why[1024] = "";
+
+	if (have_ho > 0 && (d->watcher = adopt_handover(d, sink, ho, hstate, why,
+	    sizeof why)) == NULL) {
+		log_warning("restart in place: the hand-over is refused (%s): starting afresh, a "
+		    "rescan of every root covers the restart", why);
+		if (ho->watch_fd >= 0)
+			close(ho->watch_fd);
+	}
+	*adopted = d->watcher != NULL;
+	if (!*adopted)
+		d->watcher = watcher_new(&d->cfg, sink, err, sizeof err);
+	if (d->watcher == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	watcher_show_progress(d->watcher, log_to_stderr() && isatty(STDERR_FILENO));
+	/* only fanotify reports writes outside the roots */
+	if (strcmp(watcher_backend(d->watcher), "fanotify") == 0 && (d->links = linkset_new()) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* What was missed while down (a rescan record, the mount table), then the
+ * roots watched (a watcher handed over watches them already). 0, or -1
+ * logged. */
+static int
+watch_roots(struct daemon *d, int adopted)
+{
+	char err[1024];
+	int64_t t0;
+	size_t i;
+
+	/* handed over, nothing was missed: the events of the restart wait in
+	 * the kernel's queue */
+	if (!adopted && record_startup_gap(d) < 0)
+		return -1;
+	if ((d->mounts = mountwatch_new(err, sizeof err)) == NULL) {
+		log_warning("%s: mounts and unmounts below the roots are not followed", err);
+	} else if (mountwatch_compare(d->mounts, &d->cfg, d->journal,
+	    adopted ? mount_changed : mount_changed_while_down, d, err, sizeof err) < 0) {
+		log_error("mount table: %s", err);
+		return -1;
+	}
+	t0 = now_ms();
+	for (i = 0; i < d->cfg.nroots && !adopted; i++) {
+		if (watcher_add_root(d->watcher, d->cfg.roots[i], err, sizeof err) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		note_missing_root(d, i);
+	}
+	d->crawl_started_ms = t0;
+	if (!watcher_busy(d->watcher))
+		log_ready(d);
+	if (write_static_meta(d) < 0 || flush(d) < 0)
+		return -1;
+	check_nfs_exports(d);
+	return 0;
+}
+
+/* After run() returned cleanly: the journal and the log say so. */
+static void
+note_stopped(struct daemon *d)
+{
+	struct watcher_stats st;
+
+	journal_meta_set_int(d->journal, "daemon_stopped", (int64_t)time(NULL));
+	publish_status(d, LIVESTATUS_STOPPED);
+	journal_meta_set_int(d->journal, "daemon_pid", 0);
+	watcher_get_stats(d->watcher, &st);
+	log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
+	    "%lu rescans recorded, %lu watches", difftime(time(NULL), d->started), st.events,
+	    d->flushes, st.overflows, d->rescans_recorded, st.watches);
+}
+
+static void
+daemon_free(struct daemon *d)
+{
+	livestatus_close(d->live);
+	free(d->unwatched_roots);
+	watcher_free(d->watcher);
+	mountwatch_free(d->mounts);
+	linkset_free(d->links);
+	pending_free(d->pending);
+	journal_free(d->journal);
+	consumers_close(&d->consumers);
+	config_free(&d->cfg);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	struct daemon_args args = { 0, 0, 0 };
+	struct watcher_sink sink;
+	struct handover ho;
+	struct statebuf hstate;
+	char ho_why[1024] = "";
+	int have_ho, adopted, rc = 1, wrote_pidfile = 0;
+
+	memset(&d, 0, sizeof d);
+	d.lock_fd = d.sig_fd = -1;
+	statebuf_init(&hstate);
+	/* a restart in place (SIGUSR2): the previous process's descriptors and
+	 * state, checked once the journal is open */
+	have_ho = handover_take_env(&ho, ho_why, sizeof ho_why);
+	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, ho_why, sizeof ho_why) < 0)
+		have_ho = -1;
+	program_path(argv[0], d.exe, sizeof d.exe);
+	if ((rc = parse_args(argc, argv, &d, &args)) >= 0)
+		goto done;
+	if (args.test) {
+		rc = self_test(config_choose_file(d.config_file), args.quiet);
+		goto done;
+	}
+	rc = 1;
+	if (load_config(&d) < 0)
+		goto done;
+	if (take_lock(&d, &ho, &have_ho, ho_why, sizeof ho_why) < 0 ||
+	    start_logging(&d, args.detach) < 0)
+		goto out;
+	if (have_ho < 0) {
+		log_warning("restart in place: the hand-over cannot be taken (%s): starting afresh, "
+		    "a rescan of every root covers the restart", ho_why);
+		if (ho.watch_fd >= 0)
+			close(ho.watch_fd);
+		ho.watch_fd = -1;
 	}
 	d.started = time(NULL);
-	if (pidfile != NULL) {
+	if (d.pidfile != NULL) {
 		struct chj_error e;
 
-		if (write_pidfile(pidfile, &e) < 0) {
+		if (write_pidfile(d.pidfile, &e) < 0) {
 			log_error("cannot write pid file: %s", e.msg);
 			goto out;
 		}
 		wrote_pidfile = 1;
 	}
-	if (setup_signals(&d) < 0) {
-		log_error("cannot set up signals: %s", strerror(errno));
+	if (open_state(&d) < 0)
 		goto out;
-	}
-	if ((d.journal = journal_new()) == NULL || (d.pending = pending_new()) == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (journal_open(d.journal, d.cfg.journal, JOURNAL_CREATE) < 0) {
-		log_error("%s", journal_errmsg(d.journal));
-		goto out;
-	}
-	note_journal_identity(&d);
-	{
-		struct chj_error e;
-
-		/* the live figures: status works without it, on the last flush's */
-		if ((d.live = livestatus_open(d.cfg.journal, &e)) == NULL)
-			log_warning("%s: status shows the figures of the last flush", e.msg);
-		publish_status(&d, LIVESTATUS_STARTING);
-	}
-	if (consumers_open(&d.consumers, d.cfg.consumers, 1) < 0) {
-		log_error("%s", d.consumers.errmsg);
-		goto out;
-	}
-	apply_group(&d);
-	log_info("starting: journal '%s' (id %s), %zu roots, backend %s", d.cfg.journal,
-	    journal_id(d.journal), d.cfg.nroots, config_backend_name(d.cfg.backend));
 	sink.ctx = &d;
 	sink.change = sink_change;
 	sink.rescan = sink_rescan;
 	sink.cookie = sink_cookie;
 	sink.outside_write = sink_outside_write;
-	d.watcher = watcher_new(&d.cfg, &sink, err, sizeof err);
-	if (d.watcher == NULL) {
-		log_error("%s", err);
+	rc = open_watcher(&d, &sink, &ho, &hstate, have_ho, &adopted);
+	statebuf_free(&hstate);
+	if (rc < 0 || watch_roots(&d, adopted) < 0) {
+		rc = 1;
 		goto out;
 	}
-	watcher_show_progress(d.watcher, log_to_stderr() && isatty(STDERR_FILENO));
-	/* only fanotify reports writes outside the roots */
-	if (strcmp(watcher_backend(d.watcher), "fanotify") == 0 && (d.links = linkset_new()) == NULL) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (record_startup_gap(&d) < 0)
-		goto out;
-	if ((d.mounts = mountwatch_new(err, sizeof err)) == NULL) {
-		log_warning("%s: mounts and unmounts below the roots are not followed", err);
-	} else if (mountwatch_compare(d.mounts, &d.cfg, d.journal, mount_changed_while_down, &d,
-	    err, sizeof err) < 0) {
-		log_error("mount table: %s", err);
-		goto out;
-	}
-	t0 = now_ms();
-	for (i = 0; i < d.cfg.nroots; i++) {
-		if (watcher_add_root(d.watcher, d.cfg.roots[i], err, sizeof err) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-		note_missing_root(&d, i);
-	}
-	d.crawl_started_ms = t0;
-	if (!watcher_busy(d.watcher))
-		log_ready(&d);
-	if (write_static_meta(&d) < 0 || flush(&d) < 0)
-		goto out;
-	check_nfs_exports(&d);
 	rc = run(&d) < 0 ? 1 : 0;
-	if (rc == 0) {
-		journal_meta_set_int(d.journal, "daemon_stopped", (int64_t)time(NULL));
-		publish_status(&d, LIVESTATUS_STOPPED);
-		journal_meta_set_int(d.journal, "daemon_pid", 0);
-		struct watcher_stats st;
-
-		watcher_get_stats(d.watcher, &st);
-		log_info("stopped cleanly after %.0f s: %lu events, %lu flushes, %lu overflows, "
-		    "%lu rescans recorded, %lu watches", difftime(time(NULL), d.started), st.events,
-		    d.flushes, st.overflows, d.rescans_recorded, st.watches);
-	}
+	if (rc == 0)
+		note_stopped(&d);
 out:
 	if (wrote_pidfile)
-		unlink(pidfile);
-	livestatus_close(d.live);
-	free(d.unwatched_roots);
-	watcher_free(d.watcher);
-	mountwatch_free(d.mounts);
-	linkset_free(d.links);
-	pending_free(d.pending);
-	journal_free(d.journal);
-	consumers_close(&d.consumers);
-	config_free(&d.cfg);
-	if (d.lock_fd >= 0)
-		close(d.lock_fd);
-	if (d.sig_fd >= 0)
-		close(d.sig_fd);
+		unlink(d.pidfile);
+	daemon_free(&d);
+done:
+	statebuf_free(&hstate);
 	return rc;
 }

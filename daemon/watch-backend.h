@@ -14,6 +14,7 @@
 
 #include <time.h>
 
+#include "statebuf.h"
 #include "watch.h"
 
 struct watcher_impl;
@@ -91,6 +92,16 @@ struct watcher_ops {
 	void (*show_progress)(struct watcher_impl *w, int on);
 	int (*busy)(const struct watcher_impl *w);       /* WATCHER_CAP_CRAWL */
 	void (*step)(struct watcher_impl *w);            /* WATCHER_CAP_CRAWL */
+	/* The hand-over across a re-exec (watcher_save, watcher_adopt): save
+	 * writes what the next process needs to read the events still queued
+	 * on fd() as this one would (inotify: the watch table; fanotify: the
+	 * roots, the handle cache, the events kept back), with no crawl queued.
+	 * adopt opens the backend on fd, the descriptor handed over, from what
+	 * save wrote; on success fd is the backend's (close() closes it), on
+	 * failure (NULL, err filled) it is left open for the caller. */
+	void (*save)(struct watcher_impl *w, struct statebuf *b);
+	struct watcher_impl *(*adopt)(const struct config *cfg, struct watch_core *core, int fd,
+	    struct statebuf *b, char *err, size_t errlen);
 };
 
 extern const struct watcher_ops watcher_inotify_ops;

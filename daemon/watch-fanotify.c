@@ -48,6 +48,7 @@
 #include "mounts.h"
 #include "longpath.h"
 #include "path.h"
+#include "statebuf.h"
 #include "watch.h"
 #include "watch-backend.h"
 
@@ -1244,12 +1245,11 @@ root_push(struct watcher_impl *w, const char *root)
 	return &nr[w->nroots++];
 }
 
+/* The handle, without its fanotify descriptor (fd -1). NULL with err filled. */
 static struct watcher_impl *
-fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+fanotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
 {
 	struct watcher_impl *w = calloc(1, sizeof *w);
-	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
-	size_t i;
 
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1265,8 +1265,21 @@ fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_
 	w->readbuf = malloc(READ_BUFFER_SIZE);
 	if (w->ctab == NULL || w->stale == NULL || w->readbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		fanotify_free(w);
+		return NULL;
 	}
+	return w;
+}
+
+static struct watcher_impl *
+fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+{
+	struct watcher_impl *w = fanotify_alloc(cfg, core, err, errlen);
+	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
+	size_t i;
+
+	if (w == NULL)
+		return NULL;
 	/* the target fid (5.17+) names a new directory's handle with its path */
 	w->target_fid = 1;
 	w->fd = fanotify_init(base | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
@@ -1471,6 +1484,248 @@ fanotify_watches(const struct watcher_impl *w)
 	return w->nmarks;
 }
 
+/* ---- the hand-over across a re-exec (watcher_save) ---- */
+
+#define FANOTIFY_STATE_VERSION 1
+
+static void
+put_key(struct statebuf *b, const struct fkey *k)
+{
+	statebuf_put_u32(b, (uint32_t)k->fsid[0]);
+	statebuf_put_u32(b, (uint32_t)k->fsid[1]);
+	statebuf_put_u32(b, (uint32_t)k->type);
+	statebuf_put_u32(b, k->len);
+	statebuf_put_bytes(b, k->h, k->len);
+}
+
+static int
+get_key(struct statebuf *b, struct fkey *k)
+{
+	const void *h;
+
+	k->fsid[0] = (int)statebuf_get_u32(b);
+	k->fsid[1] = (int)statebuf_get_u32(b);
+	k->type = (int)statebuf_get_u32(b);
+	k->len = statebuf_get_u32(b);
+	if (statebuf_status(b) < 0)
+		return -1;
+	if (k->len > HANDLE_MAX)
+		return statebuf_bad(b, "file handle too long");
+	if ((h = statebuf_get_bytes(b, k->len)) == NULL)
+		return -1;
+	memcpy(k->h, h, k->len);
+	return 0;
+}
+
+/* Writes what the next process needs to read the queued events as this one
+ * would: the marks (the kernel keeps them with the descriptor; their mount
+ * descriptors are opened again), the roots and their handles (a root's
+ * deletion still queued names the old one), the handle cache (the paths are
+ * those of the events read so far, as are the events still queued), the
+ * events kept back in directories not found yet and the gone handles. */
+static void
+fanotify_save(struct watcher_impl *w, struct statebuf *b)
+{
+	struct centry *e;
+	size_t i, n;
+
+	statebuf_put_u32(b, FANOTIFY_STATE_VERSION);
+	statebuf_put_u32(b, (uint32_t)w->target_fid);
+	statebuf_put_u64(b, w->nmarks);
+	for (i = 0; i < w->nmarks; i++) {
+		statebuf_put_u32(b, (uint32_t)w->marks[i].fsid[0]);
+		statebuf_put_u32(b, (uint32_t)w->marks[i].fsid[1]);
+		statebuf_put_u64(b, (uint64_t)w->marks[i].dev);
+	}
+	statebuf_put_u64(b, w->nroots);
+	for (i = 0; i < w->nroots; i++) {
+		statebuf_put_str(b, w->roots[i].path);
+		statebuf_put_u32(b, (uint32_t)w->roots[i].watched);
+		put_key(b, &w->roots[i].key);
+	}
+	/* least recently used first: put back in this order, the order holds */
+	statebuf_put_u64(b, w->ncache);
+	for (e = w->lru_tail; e != NULL; e = e->prev) {
+		put_key(b, &e->key);
+		statebuf_put_u32(b, (uint32_t)e->learnt);
+		statebuf_put_str(b, e->path);
+	}
+	statebuf_put_u64(b, w->nstale);
+	for (i = 0; i < w->nstale; i++) {
+		const struct stale *st = &w->stale[i];
+
+		put_key(b, &st->key);
+		statebuf_put_i64(b, (int64_t)st->since);
+		statebuf_put_u64(b, st->mask);
+		statebuf_put_u32(b, (uint32_t)st->has_target);
+		statebuf_put_u32(b, (uint32_t)st->truncated);
+		put_key(b, &st->target);
+		statebuf_put_str(b, st->name);
+	}
+	n = w->nunknown < MAX_UNKNOWN ? w->nunknown : MAX_UNKNOWN;
+	statebuf_put_u64(b, n);
+	for (i = 0; i < n; i++)
+		put_key(b, &w->unknown[i]);
+}
+
+/* A mark handed over: the kernel still has it; its descriptor for
+ * open_by_handle_at() is opened again (a root on it, or a mount of it). */
+static void
+adopt_mark(struct watcher_impl *w, const int fsid[2], dev_t dev)
+{
+	const char *path = NULL;
+	struct fsmark m, *nm;
+	size_t i;
+
+	for (i = 0; i < w->nroots && path == NULL; i++)
+		if (w->roots[i].watched && w->roots[i].key.fsid[0] == fsid[0] &&
+		    w->roots[i].key.fsid[1] == fsid[1])
+			path = w->roots[i].path;
+	for (i = 0; i < w->mounts.n && path == NULL; i++)
+		if (makedev(w->mounts.v[i].major, w->mounts.v[i].minor) == dev)
+			path = w->mounts.v[i].point;
+	memset(&m, 0, sizeof m);
+	if (path == NULL || (m.mount_fd = mount_descriptor(w, path, dev, &m)) < 0 ||
+	    (nm = realloc(w->marks, (w->nmarks + 1) * sizeof *nm)) == NULL) {
+		if (path != NULL && m.mount_fd >= 0) {
+			close(m.mount_fd);
+			free(m.fsroot);
+		}
+		log_warning("a file system marked before the hand-over cannot be reached now "
+		    "(device %u:%u): recording a rescan of the roots on it", major(dev), minor(dev));
+		rescan_roots(w, fsid, "file system not reachable after the hand-over");
+		return;
+	}
+	w->marks = nm;
+	m.fsid[0] = fsid[0];
+	m.fsid[1] = fsid[1];
+	m.dev = dev;
+	nm[w->nmarks++] = m;
+}
+
+/* Reads what fanotify_save() wrote into w. Returns 0, or -1 (b failed). */
+static int
+fanotify_load(struct watcher_impl *w, struct statebuf *b)
+{
+	uint64_t nmarks, n, i;
+	struct {
+		int fsid[2];
+		dev_t dev;
+	} *marks = NULL;
+
+	if (statebuf_get_u32(b) != FANOTIFY_STATE_VERSION)
+		return statebuf_bad(b, "fanotify state of another format");
+	w->target_fid = (int)statebuf_get_u32(b);
+	nmarks = statebuf_get_u64(b);
+	if (statebuf_status(b) < 0 || nmarks > 65536 ||
+	    (marks = calloc(nmarks + 1, sizeof *marks)) == NULL)
+		return statebuf_bad(b, "fanotify marks");
+	for (i = 0; i < nmarks; i++) {
+		marks[i].fsid[0] = (int)statebuf_get_u32(b);
+		marks[i].fsid[1] = (int)statebuf_get_u32(b);
+		marks[i].dev = (dev_t)statebuf_get_u64(b);
+	}
+	n = statebuf_get_u64(b);
+	if (statebuf_status(b) == 0 && n != w->cfg->nroots)
+		statebuf_bad(b, "fanotify state of other roots");
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		const char *p = statebuf_get_str(b);
+		int watched = (int)statebuf_get_u32(b);
+		struct froot *r;
+		int ri;
+
+		if (p == NULL)
+			break;
+		ri = config_root_of(w->cfg, p);
+		if (ri < 0 || strcmp(w->cfg->roots[ri], p) != 0) {
+			statebuf_bad(b, "fanotify state of other roots");
+			break;
+		}
+		if ((r = root_push(w, p)) == NULL) {
+			statebuf_bad(b, "out of memory");
+			break;
+		}
+		if (get_key(b, &r->key) < 0)
+			break;
+		r->watched = watched != 0;
+	}
+	if (statebuf_status(b) < 0) {
+		free(marks);
+		return -1;
+	}
+	read_mounts(w);
+	for (i = 0; i < nmarks; i++)
+		adopt_mark(w, marks[i].fsid, marks[i].dev);
+	free(marks);
+	n = statebuf_get_u64(b);
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		struct fkey k;
+		int learnt;
+		const char *p;
+
+		if (get_key(b, &k) < 0)
+			break;
+		learnt = (int)statebuf_get_u32(b);
+		if ((p = statebuf_get_str(b)) == NULL)
+			break;
+		if (cache_put(w, &k, p, learnt) == NULL)
+			statebuf_bad(b, "out of memory");
+	}
+	n = statebuf_get_u64(b);
+	if (statebuf_status(b) == 0 && n > MAX_STALE)
+		statebuf_bad(b, "too many events kept back");
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		struct stale *st = &w->stale[i];
+		const char *name;
+
+		memset(st, 0, sizeof *st);
+		get_key(b, &st->key);
+		st->since = (time_t)statebuf_get_i64(b);
+		st->mask = statebuf_get_u64(b);
+		st->has_target = (int)statebuf_get_u32(b);
+		st->truncated = (int)statebuf_get_u32(b);
+		get_key(b, &st->target);
+		if ((name = statebuf_get_str(b)) == NULL)
+			break;
+		if (strlen(name) > NAME_MAX) {
+			statebuf_bad(b, "name too long");
+			break;
+		}
+		strcpy(st->name, name);
+		/* read_seq 0: kept until a read of this process empties the queue */
+		st->read_seq = 0;
+		w->nstale++;
+	}
+	n = statebuf_get_u64(b);
+	if (statebuf_status(b) == 0 && n > MAX_UNKNOWN)
+		statebuf_bad(b, "too many gone handles");
+	for (i = 0; i < n && statebuf_status(b) == 0; i++)
+		if (get_key(b, &w->unknown[w->nunknown]) == 0)
+			w->nunknown++;
+	return statebuf_status(b);
+}
+
+/* A backend on the descriptor handed over: its marks are the kernel's
+ * already, nothing is marked again. */
+static struct watcher_impl *
+fanotify_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
+    char *err, size_t errlen)
+{
+	struct watcher_impl *w = fanotify_alloc(cfg, core, err, errlen);
+
+	if (w == NULL)
+		return NULL;
+	if (fanotify_load(w, b) < 0) {
+		snprintf(err, errlen, "%s", b->err.msg);
+		fanotify_free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	log_info("fanotify state handed over: %zu file systems marked, %zu directories named, "
+	    "%zu events kept back", w->nmarks, w->ncache, w->nstale);
+	return w;
+}
+
 const struct watcher_ops watcher_fanotify_ops = {
 	.name = "fanotify",
 	.watch_unit = "file systems marked",
@@ -1486,4 +1741,6 @@ const struct watcher_ops watcher_fanotify_ops = {
 	.watches = fanotify_watches,
 	.set_config = fanotify_set_config,
 	.show_progress = fanotify_show_progress,
+	.save = fanotify_save,
+	.adopt = fanotify_adopt,
 };

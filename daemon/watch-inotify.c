@@ -48,6 +48,7 @@
 #include "longpath.h"
 #include "path.h"
 #include "progress.h"
+#include "statebuf.h"
 #include "watch.h"
 #include "watch-backend.h"
 
@@ -1327,8 +1328,9 @@ inotify_idle(struct watcher *w, struct watch_read *r)
 
 /* ---- lifecycle ---- */
 
+/* The handle, without its inotify descriptor (fd -1). NULL with err filled. */
 static struct watcher *
-inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
@@ -1350,17 +1352,6 @@ inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t
 		inotify_free(w);
 		return NULL;
 	}
-	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd < 0) {
-		if (errno == EMFILE)
-			snprintf(err, errlen, "cannot create an inotify instance: limit reached "
-			    "(raise it with: sysctl -w fs.inotify.max_user_instances=%d)",
-			    inotifytools_get_max_user_instances() * 2);
-		else
-			snprintf(err, errlen, "cannot create an inotify instance: %s", strerror(errno));
-		inotify_free(w);
-		return NULL;
-	}
 	{
 		/* a test hook, nothing to configure: crawl one directory per
 		 * slice and sleep after it, so a test can act mid-crawl; with
@@ -1372,6 +1363,27 @@ inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t
 		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
 			w->test_delay_ms = 0;
 		w->test_hold = w->test_delay_ms > 0 ? getenv("CHJ_TEST_CRAWL_HOLD") : NULL;
+	}
+	return w;
+}
+
+static struct watcher *
+inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+{
+	struct watcher *w = inotify_alloc(cfg, core, err, errlen);
+
+	if (w == NULL)
+		return NULL;
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0) {
+		if (errno == EMFILE)
+			snprintf(err, errlen, "cannot create an inotify instance: limit reached "
+			    "(raise it with: sysctl -w fs.inotify.max_user_instances=%d)",
+			    inotifytools_get_max_user_instances() * 2);
+		else
+			snprintf(err, errlen, "cannot create an inotify instance: %s", strerror(errno));
+		inotify_free(w);
+		return NULL;
 	}
 	return w;
 }
@@ -1564,6 +1576,180 @@ inotify_unwatch(struct watcher *w, const char *root)
 	w->nroots = o;
 }
 
+/* ---- the hand-over across a re-exec (watcher_save) ---- */
+
+#define INOTIFY_STATE_VERSION 1
+#define NODE_RECORD_WORDS 7          /* wd, parent, name, child, next, prev, linked */
+
+/* Writes the watch table as it is: the nodes by index (so the wds the
+ * kernel still queues events for find their directory), the name arena,
+ * the roots. A directory moved away whose pair was not read is let go
+ * first, as a drain would. */
+static void
+inotify_save(struct watcher *w, struct statebuf *b)
+{
+	uint32_t i;
+	size_t k;
+
+	finish_stashed_moves(w);
+	statebuf_put_u32(b, INOTIFY_STATE_VERSION);
+	statebuf_put_u64(b, w->nroots);
+	for (k = 0; k < w->nroots; k++) {
+		statebuf_put_str(b, w->root_paths[k]);
+		statebuf_put_u32(b, w->roots[k]);
+	}
+	statebuf_put_u32(b, w->nused);
+	statebuf_put_u32(b, w->free_head);
+	statebuf_put_u64(b, w->nnodes);
+	statebuf_put_u32(b, w->displaced);
+	for (i = 0; i < w->nused; i++) {
+		const struct wnode *n = NODE(w, i);
+		uint32_t rec[NODE_RECORD_WORDS] = { (uint32_t)n->wd, n->parent, n->name, n->child,
+			n->next, n->prev, n->name_chain != UNLINKED };
+
+		statebuf_put_bytes(b, rec, sizeof rec);
+	}
+	statebuf_put_u64(b, w->names_len);
+	statebuf_put_u64(b, w->names_dead);
+	statebuf_put_bytes(b, w->names, w->names_len);
+	statebuf_put_u64(b, w->leaves_skipped);
+}
+
+/* A node index read back: NIL, or one below nused. */
+static int
+index_ok(uint32_t i, uint32_t nused)
+{
+	return i == NIL || i < nused;
+}
+
+/* Reads the table inotify_save() wrote into w (empty). Every index and
+ * offset is checked, so a table that does not hold together is refused
+ * rather than followed. Returns 0, or -1 (b failed). */
+static int
+inotify_load(struct watcher *w, struct statebuf *b)
+{
+	uint64_t nroots, nnodes, names_len, k;
+	uint32_t nused, i, live = 0, nfree = 0;
+	const char *names;
+	size_t ts = 512;
+
+	if (statebuf_get_u32(b) != INOTIFY_STATE_VERSION)
+		return statebuf_bad(b, "inotify table of another format");
+	nroots = statebuf_get_u64(b);
+	if (nroots != w->cfg->nroots)
+		return statebuf_bad(b, "inotify table of other roots");
+	if ((w->roots = calloc(nroots + 1, sizeof *w->roots)) == NULL ||
+	    (w->root_paths = calloc(nroots + 1, sizeof *w->root_paths)) == NULL)
+		return statebuf_bad(b, "out of memory");
+	for (k = 0; k < nroots; k++) {
+		const char *p = statebuf_get_str(b);
+
+		w->roots[k] = statebuf_get_u32(b);
+		if (p == NULL || config_root_of(w->cfg, p) < 0 ||
+		    strcmp(w->cfg->roots[config_root_of(w->cfg, p)], p) != 0)
+			return statebuf_bad(b, "inotify table of other roots");
+		if ((w->root_paths[k] = strdup(p)) == NULL)
+			return statebuf_bad(b, "out of memory");
+		w->nroots++;
+	}
+	nused = statebuf_get_u32(b);
+	w->free_head = statebuf_get_u32(b);
+	nnodes = statebuf_get_u64(b);
+	w->displaced = statebuf_get_u32(b);
+	if (statebuf_status(b) < 0)
+		return -1;
+	if (nused >= UNLINKED || nnodes > nused)
+		return statebuf_bad(b, "inotify table size");
+	w->ncap = nused > 1024 ? nused : 1024;
+	if ((w->nodes = malloc((size_t)w->ncap * sizeof *w->nodes)) == NULL)
+		return statebuf_bad(b, "out of memory");
+	w->nused = nused;
+	for (i = 0; i < nused; i++) {
+		/* the record sits at any offset of the state: copied out, not
+		 * read in place as uint32_t */
+		const void *p = statebuf_get_bytes(b, NODE_RECORD_WORDS * sizeof(uint32_t));
+		uint32_t rec[NODE_RECORD_WORDS];
+		struct wnode *n = NODE(w, i);
+
+		if (p == NULL)
+			return -1;
+		memcpy(rec, p, sizeof rec);
+		n->wd = (int32_t)rec[0];
+		n->parent = rec[1];
+		n->name = rec[2];
+		n->child = rec[3];
+		n->next = rec[4];
+		n->prev = rec[5];
+		n->name_chain = rec[6] ? NIL : UNLINKED;
+		n->wd_chain = NIL;
+	}
+	names_len = statebuf_get_u64(b);
+	w->names_dead = (size_t)statebuf_get_u64(b);
+	if (statebuf_status(b) < 0)
+		return -1;
+	if (names_len >= NIL || (names = statebuf_get_bytes(b, (size_t)names_len)) == NULL)
+		return statebuf_bad(b, "inotify name arena");
+	if (names_len > 0 && names[names_len - 1] != '\0')
+		return statebuf_bad(b, "inotify name arena not terminated");
+	w->names_cap = names_len > 4096 ? (size_t)names_len : 4096;
+	if ((w->names = malloc(w->names_cap)) == NULL)
+		return statebuf_bad(b, "out of memory");
+	memcpy(w->names, names, (size_t)names_len);
+	w->names_len = (size_t)names_len;
+	w->leaves_skipped = (unsigned long)statebuf_get_u64(b);
+	/* the links between nodes, the free list, the roots */
+	for (i = 0; i < nused; i++) {
+		const struct wnode *n = NODE(w, i);
+
+		if (n->wd < 0)
+			continue;
+		live++;
+		if (!index_ok(n->parent, nused) || !index_ok(n->child, nused) ||
+		    !index_ok(n->next, nused) || !index_ok(n->prev, nused) || n->name >= names_len ||
+		    (n->parent != NIL && NODE(w, n->parent)->wd < 0))
+			return statebuf_bad(b, "inotify node out of range");
+	}
+	for (i = w->free_head; i != NIL; i = NODE(w, i)->next)
+		if (i >= nused || NODE(w, i)->wd >= 0 || ++nfree > nused)
+			return statebuf_bad(b, "inotify free list");
+	if (live != nnodes || live + nfree != nused)
+		return statebuf_bad(b, "inotify node count");
+	w->nnodes = live;
+	for (k = 0; k < nroots; k++)
+		if (w->roots[k] != NIL && (w->roots[k] >= nused || NODE(w, w->roots[k])->wd < 0 ||
+		    NODE(w, w->roots[k])->parent != NIL))
+			return statebuf_bad(b, "inotify root node");
+	if (!index_ok(w->displaced, nused))
+		return statebuf_bad(b, "inotify displaced node");
+	if (statebuf_status(b) < 0)
+		return -1;
+	while (w->nnodes > ts * 2)
+		ts *= 2;
+	if (tables_resize(w, ts) < 0)
+		return statebuf_bad(b, "out of memory");
+	return 0;
+}
+
+/* A backend on the descriptor handed over, with the table read back: no
+ * crawl, the kernel's watches are the ones the table names. */
+static struct watcher *
+inotify_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
+    char *err, size_t errlen)
+{
+	struct watcher *w = inotify_alloc(cfg, core, err, errlen);
+
+	if (w == NULL)
+		return NULL;
+	if (inotify_load(w, b) < 0) {
+		snprintf(err, errlen, "%s", b->err.msg);
+		inotify_free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	log_info("watch table handed over: %zu directories in %zu bytes", w->nnodes, table_bytes(w));
+	return w;
+}
+
 const struct watcher_ops watcher_inotify_ops = {
 	.name = "inotify",
 	.watch_unit = "directories watched",
@@ -1582,4 +1768,6 @@ const struct watcher_ops watcher_inotify_ops = {
 	.show_progress = inotify_show_progress,
 	.busy = inotify_busy,
 	.step = inotify_step,
+	.save = inotify_save,
+	.adopt = inotify_adopt,
 };

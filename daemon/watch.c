@@ -18,11 +18,13 @@
 #include "log.h"
 #include "longpath.h"
 #include "path.h"
+#include "statebuf.h"
 #include "watch.h"
 #include "watch-backend.h"
 
 #define TICK_SECONDS 10              /* unwatched paths: renewal and retry */
 #define MAX_UNWATCHED 64             /* more below one root: the whole root */
+#define WATCH_STATE_VERSION 1        /* of what watcher_save() writes */
 
 /* A path that cannot be watched now: covered by a rescan record renewed from
  * recorded, and retried. */
@@ -543,4 +545,132 @@ watcher_step(struct watcher *w)
 {
 	if (w->ops->caps & WATCHER_CAP_CRAWL)
 		w->ops->step(w->impl);
+}
+
+/* ---- the hand-over across a re-exec ---- */
+
+int
+watcher_save(struct watcher *w, struct statebuf *b, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (w->ops->save == NULL) {
+		snprintf(err, errlen, "the %s backend cannot hand its state over", w->ops->name);
+		return -1;
+	}
+	if (watcher_busy(w)) {
+		snprintf(err, errlen, "the crawl of the roots is not done");
+		return -1;
+	}
+	statebuf_put_u32(b, WATCH_STATE_VERSION);
+	statebuf_put_str(b, w->ops->name);
+	statebuf_put_i64(b, (int64_t)w->drained_at);
+	statebuf_put_i64(b, (int64_t)w->last_tick);
+	statebuf_put_u64(b, w->events);
+	statebuf_put_u64(b, w->overflows);
+	statebuf_put_u64(b, w->rescans);
+	statebuf_put_u64(b, w->watch_failures);
+	statebuf_put_u64(b, w->nunw);
+	for (i = 0; i < w->nunw; i++) {
+		statebuf_put_str(b, w->unw[i].path);
+		statebuf_put_i64(b, (int64_t)w->unw[i].recorded);
+	}
+	w->ops->save(w->impl, b);
+	if (statebuf_status(b) < 0) {
+		snprintf(err, errlen, "%s", b->err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the core's part of the hand-over into w. Returns 0, or -1 (b failed). */
+static int
+adopt_core(struct watcher *w, struct statebuf *b)
+{
+	uint64_t i, n;
+
+	w->drained_at = (time_t)statebuf_get_i64(b);
+	w->last_tick = (time_t)statebuf_get_i64(b);
+	w->events = (unsigned long)statebuf_get_u64(b);
+	w->overflows = (unsigned long)statebuf_get_u64(b);
+	w->rescans = (unsigned long)statebuf_get_u64(b);
+	w->watch_failures = (unsigned long)statebuf_get_u64(b);
+	n = statebuf_get_u64(b);
+	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
+		const char *path = statebuf_get_str(b);
+		time_t recorded = (time_t)statebuf_get_i64(b);
+		struct unwatched *nu;
+		char *p;
+
+		if (path == NULL)
+			break;
+		if (config_root_of(w->cfg, path) < 0)
+			return statebuf_bad(b, "a path not watched outside the roots");
+		if ((nu = array_grow(w->unw, w->nunw, &w->capunw, sizeof *nu, 8)) == NULL ||
+		    (p = strdup(path)) == NULL) {
+			w->unw = nu ? nu : w->unw;
+			return statebuf_bad(b, "out of memory");
+		}
+		w->unw = nu;
+		w->unw[w->nunw].path = p;
+		w->unw[w->nunw].recorded = recorded;
+		w->nunw++;
+	}
+	return statebuf_status(b);
+}
+
+struct watcher *
+watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
+    struct statebuf *b, char *err, size_t errlen)
+{
+	static const struct watcher_ops *const backends[] = {
+		&watcher_inotify_ops, &watcher_fanotify_ops,
+	};
+	struct watcher *w;
+	const char *name;
+	uint32_t version = statebuf_get_u32(b);
+	size_t i;
+
+	name = statebuf_get_str(b);
+	if (statebuf_status(b) < 0) {
+		snprintf(err, errlen, "%s", b->err.msg);
+		return NULL;
+	}
+	if (version != WATCH_STATE_VERSION) {
+		snprintf(err, errlen, "the watcher's state is of format %u, this program reads %u",
+		    version, WATCH_STATE_VERSION);
+		return NULL;
+	}
+	if ((cfg->backend == CONFIG_BACKEND_INOTIFY && strcmp(name, "inotify") != 0) ||
+	    (cfg->backend == CONFIG_BACKEND_FANOTIFY && strcmp(name, "fanotify") != 0)) {
+		snprintf(err, errlen, "the descriptor handed over is %s's, the configuration says "
+		    "backend = %s", name, config_backend_name(cfg->backend));
+		return NULL;
+	}
+	if ((w = calloc(1, sizeof *w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->cfg = cfg;
+	w->sink = *sink;
+	for (i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			w->ops = backends[i];
+	if (w->ops == NULL || w->ops->adopt == NULL) {
+		snprintf(err, errlen, "backend '%s' takes no hand-over", name);
+		goto fail;
+	}
+	if (adopt_core(w, b) < 0) {
+		snprintf(err, errlen, "%s", b->err.msg);
+		goto fail;
+	}
+	if ((w->impl = w->ops->adopt(cfg, (struct watch_core *)w, fd, b, err, errlen)) == NULL)
+		goto fail;
+	return w;
+fail:
+	for (i = 0; i < w->nunw; i++)
+		free(w->unw[i].path);
+	free(w->unw);
+	free(w);
+	return NULL;
 }

@@ -14,6 +14,7 @@
 #include "journal.h"
 
 struct config;
+struct statebuf;
 
 #define WATCH_TIME_MARGIN JOURNAL_TIME_MARGIN
 
@@ -102,5 +103,21 @@ time_t watcher_drained_at(const struct watcher *w);
  * drained_at may advance while nothing happens. */
 void watcher_note_idle(struct watcher *w, time_t t);
 void watcher_get_stats(const struct watcher *w, struct watcher_stats *st);
+
+/* The hand-over across a re-exec (SIGUSR2): the next process goes on reading
+ * the same kernel descriptor (watcher_fd(), kept open across the exec) from
+ * where this one stopped. watcher_save() writes into b what it needs to
+ * read the events still queued there as this process would: the backend's
+ * table, the paths not watched and their rescan times, the drain time, the
+ * statistics. Call it with no crawl queued (watcher_busy() 0), after a last
+ * watcher_process(). Returns 0, or -1 with err filled. */
+int watcher_save(struct watcher *w, struct statebuf *b, char *err, size_t errlen);
+/* The next process's side: a watcher on fd, the descriptor handed over, from
+ * the state watcher_save() wrote, read from b: nothing is crawled or marked
+ * again, no rescan recorded. Returns NULL with err filled when the state
+ * does not fit cfg (another backend) or is malformed; fd is then still the
+ * caller's, to close before watcher_new(). */
+struct watcher *watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
+    struct statebuf *b, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,25 @@
 #                                           flags (sorted, without \Recent)
 #   cyrus-imap.py delete PORT USER FOLDER
 #   cyrus-imap.py exists PORT USER FOLDER   exit 0 when FOLDER exists
+#   cyrus-imap.py ustate PORT USER FOLDER   state with identity (t1232): a line
+#                                           "UIDVALIDITY n UIDNEXT n", then per
+#                                           message its UID before the state line
+#   cyrus-imap.py ustate PORT USER '*'      ustate of every folder of USER,
+#                                           each after a line "== FOLDER"
+#   cyrus-imap.py touch  PORT USER FOLDER   keyword lab-touched on its first message
+#   cyrus-imap.py annotate PORT USER FOLDER /comment of its first and last
+#                                           messages (RFC 5257): shared and private
+#   cyrus-imap.py annots PORT USER FOLDER   each message's UID and /comment values
+#   cyrus-imap.py hms    PORT USER FOLDER   the folder's HIGHESTMODSEQ
+#   cyrus-imap.py mailboxid PORT USER FOLDER  its MAILBOXID (RFC 8474): the uniqueid
+#   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
+#   cyrus-imap.py sieveput  SIEVEPORT USER NAME   ManageSieve: stdin as script NAME,
+#                                                 made the active one
+#   cyrus-imap.py sievelist SIEVEPORT USER -      each script: NAME, sha1 of its text,
+#                                                 ACTIVE for the active one
+#   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
 
+import base64
 import hashlib
 import imaplib
 import re
@@ -70,7 +88,8 @@ def fill(m, folder):
     ok(m.store("*", "FLAGS", "(\\Seen lab-kw1)"))
 
 
-def state(m, folder):
+def messages(m, folder):
+    """(uid, "sha1 size date flags") of every message of folder, read-only"""
     ok(m.select(q(folder), readonly=True))
     typ, data = m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
     ok((typ, data))
@@ -79,19 +98,101 @@ def state(m, folder):
         if not isinstance(item, tuple):
             continue
         meta, body = item[0].decode(), item[1]
+        uid = int(re.search(r"UID (\d+)", meta).group(1))
         flags = re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split()
         flags = sorted(f for f in flags if f != "\\Recent")
         date = time.mktime(imaplib.Internaldate2tuple(item[0]))
         size = int(re.search(r"RFC822\.SIZE (\d+)", meta).group(1))
         if size != len(body):
             raise SystemExit("RFC822.SIZE %d but %d bytes" % (size, len(body)))
-        out.append("%s %d %d %s" % (hashlib.sha1(body).hexdigest(), size, date, " ".join(flags)))
-    for line in sorted(out):
+        out.append((uid, "%s %d %d %s" % (hashlib.sha1(body).hexdigest(), size, date,
+                                          " ".join(flags))))
+    return out
+
+
+def state(m, folder):
+    for line in sorted(line for _, line in messages(m, folder)):
         print(line)
+
+
+def ustate(m, folder):
+    typ, data = m.status(q(folder), "(UIDVALIDITY UIDNEXT)")
+    ok((typ, data))
+    st = data[0].decode()
+    print("UIDVALIDITY %s UIDNEXT %s" % (re.search(r"UIDVALIDITY (\d+)", st).group(1),
+                                         re.search(r"UIDNEXT (\d+)", st).group(1)))
+    for uid, line in sorted(messages(m, folder)):
+        print("%d %s" % (uid, line))
+
+
+def all_ustate(m):
+    typ, data = m.list('""', "*")
+    ok((typ, data))
+    names = sorted(re.search(r'"([^"]*)"$|(\S+)$', d.decode()).group(1) or
+                   re.search(r'(\S+)$', d.decode()).group(1) for d in data if d)
+    for name in names:
+        print("== %s" % name)
+        ustate(m, name)
+
+
+class ManageSieve:
+    def __init__(self, port, user):
+        import socket
+        self.s = socket.create_connection(("127.0.0.1", int(port)), 10)
+        self.f = self.s.makefile("rb")
+        self.resp()
+        auth = base64.b64encode(b"\0" + user.encode() + b"\0x").decode()
+        self.cmd('AUTHENTICATE "PLAIN" "%s"\r\n' % auth)
+
+    def resp(self):
+        lines = []
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise SystemExit("ManageSieve: connection closed")
+            m = re.search(rb"\{(\d+)\+?\}\r\n$", line)
+            if m:
+                line += self.f.read(int(m.group(1)))
+            if re.match(rb"^(OK|NO|BYE)", line):
+                if not line.startswith(b"OK"):
+                    raise SystemExit("ManageSieve: %r" % (lines + [line]))
+                return lines
+            lines.append(line)
+
+    def cmd(self, text, data=b""):
+        self.s.sendall(text.encode() + data)
+        return self.resp()
 
 
 def main():
     cmd, port, user, folder = sys.argv[1:5]
+    if cmd == "sieveput":
+        ms = ManageSieve(port, user)
+        data = sys.stdin.buffer.read()
+        ms.cmd('PUTSCRIPT "%s" {%d+}\r\n' % (folder, len(data)), data + b"\r\n")
+        ms.cmd('SETACTIVE "%s"\r\n' % folder)
+        return
+    if cmd == "sievelist":
+        ms = ManageSieve(port, user)
+        out = []
+        for line in ms.cmd("LISTSCRIPTS\r\n"):
+            m = re.match(rb'^"([^"]*)"( ACTIVE)?', line)
+            if not m:
+                continue
+            body = ms.cmd('GETSCRIPT "%s"\r\n' % m.group(1).decode())
+            text = b"".join(body)
+            text = text.split(b"\r\n", 1)[1] if text.startswith(b"{") else text
+            out.append("%s %s%s" % (m.group(1).decode(), hashlib.sha1(text).hexdigest(),
+                                    " ACTIVE" if m.group(2) else ""))
+        for line in sorted(out):
+            print(line)
+        return
+    if cmd == "deluser":
+        m = login(port, "admin")
+        ok(m.setacl("user/%s" % user, "admin", "lrswipkxtecda"))
+        ok(m.delete("user/%s" % user))
+        m.logout()
+        return
     m = login(port, user)
     if cmd == "fill":
         fill(m, folder)
@@ -99,6 +200,43 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "hms":
+        typ, data = m.status(q(folder), "(HIGHESTMODSEQ)")
+        ok((typ, data))
+        print(re.search(r"HIGHESTMODSEQ (\d+)", data[0].decode()).group(1))
+    elif cmd == "annotate":
+        ok(m.select(q(folder)))
+        ok(m.uid("STORE", "1:*", "ANNOTATION",
+                 '(/comment (value.shared "seen by all" value.priv "the owner\'s note"))'))
+        typ, data = m.uid("SEARCH", None, "ALL")
+        ok((typ, data))
+        last = data[0].split()[-1].decode()
+        ok(m.uid("STORE", last, "ANNOTATION", '(/comment (value.shared "the last one"))'))
+    elif cmd == "annots":
+        ok(m.select(q(folder), readonly=True))
+        typ, data = m.uid("FETCH", "1:*", "(ANNOTATION (/comment (value.shared value.priv)))")
+        ok((typ, data))
+        for line in sorted((d.decode() for d in data if d),
+                           key=lambda l: int(re.search(r"UID (\d+)", l).group(1))):
+            uid = re.search(r"UID (\d+)", line).group(1)
+            vals = sorted(re.findall(r'(value\.\w+) ("[^"]*"|NIL)', line))
+            print(uid, " ".join("%s=%s" % v for v in vals))
+    elif cmd == "mailboxid":
+        typ, data = m.status(q(folder), "(MAILBOXID)")
+        ok((typ, data))
+        print(re.search(r"MAILBOXID \(([^)]*)\)", data[0].decode()).group(1))
+    elif cmd == "lsub":
+        typ, data = m.lsub('""', "*")
+        ok((typ, data))
+        for line in sorted(d.decode() for d in data if d):
+            print(line)
+    elif cmd == "touch":
+        ok(m.select(q(folder)))
+        ok(m.store("1", "+FLAGS", "(lab-touched)"))
+    elif cmd == "ustate" and folder == "*":
+        all_ustate(m)
+    elif cmd == "ustate":
+        ustate(m, folder)
     elif cmd == "exists":
         typ, data = m.list('""', q(folder))
         sys.exit(0 if typ == "OK" and data and data[0] is not None else 1)

@@ -13,18 +13,6 @@ echo 2 >"$SPOOL/user/alice/2."
 echo 3 >"$SPOOL/user/bob/Maildir/cur/3:2,S"
 ln -s 1. "$SPOOL/user/alice/link"
 
-# test_expect_code CODE CMD...: CMD must exit with status CODE.
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # list_of CONSUMER: the open run's list, one path per line, into list.out
 list_of() {
 	chj list "$1" >list.out
@@ -265,8 +253,10 @@ expect_success 'names with /, quotes, spaces, leading dot, 65 chars or empty are
 	test_cmp expect files
 '
 
-expect_success 'a name starting with - is refused by begin' '
-	test_expect_code 1 chj begin -x 2>err.out &&
+expect_success 'a name starting with - is an unknown option to begin, and refused as a name after --' '
+	test_expect_code 2 chj begin -x 2>err.out &&
+	grep -F "unknown option '"'"'-x'"'"'" err.out &&
+	test_expect_code 1 chj begin -- -x 2>err.out &&
 	grep -F "invalid consumer name '"'"'-x'"'"'" err.out
 '
 

@@ -13,17 +13,6 @@ echo 2 >"$SPOOL2/v/2."
 # memory for a minute
 write_config "flush_interval_ms = 60000" "root = $SPOOL2"
 
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # no_cookies: no cookie file left in any root
 no_cookies() {
 	find "$SPOOL" "$SPOOL2" -name ".chjournal-cookie.*" >cookies.out &&

@@ -11,18 +11,6 @@ mkdir -p "$SPOOL/d"
 echo 0 >"$SPOOL/d/base"
 X="$SPOOL/d/X"
 
-# test_expect_code CODE CMD...: CMD must exit with status CODE.
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # begin_id CONSUMER [ARGS]: begin --print-run-id; the mode into mode.out, the
 # run id on stdout
 begin_id() {

@@ -18,18 +18,6 @@ echo 1 >"$SPOOL/a/1"
 echo 2 >"$R2/b/2"
 echo 3 >"$R2/b/c/3"
 
-# test_expect_code CODE CMD...: CMD must exit with status CODE.
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # run_ok CONSUMER: begin, list -0 (into list.out, one per line), list
 # --deleted, commit; each must exit 0; their stderr into run.err
 run_ok() {

@@ -9,17 +9,6 @@ COMMANDS="begin list commit abort sync query status consumers forget help"
 mkdir -p "$SPOOL/u" "$SPOOL/u2" "$SPOOL/u.x"
 echo 1 >"$SPOOL/u/1."
 
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # json_lines FILE: every line of FILE is a JSON object
 json_lines() {
 	python3 -c '

@@ -53,6 +53,10 @@ expect_success 'options per command, from its usage' '
 	test_cmp expect got &&
 	complete_line "$CHJOURNAL" begin c1 --r >got &&
 	printf "%s\n" --replace >expect &&
+	test_cmp expect got &&
+	complete_line "$CHJOURNAL" restore a.tar.gz --to-server h:1 -- >got &&
+	printf "%s\n" --at --authname --beside --dry-run --folder --jobs --password-file --to \
+		--to-server >expect &&
 	test_cmp expect got
 '
 

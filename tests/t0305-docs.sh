@@ -68,7 +68,8 @@ expect_success 'chjournal: commands and options in chjournal(1) and README, and 
 	for line in readme.split("\n"):
 	    m = re.match(r"^\| `([a-z]+)[ `]", line)
 	    if m and m.group(1) in cmds:
-	        rows[m.group(1)] = line.split(" | ")[0]
+	        # a command with two forms (restore) has a row for each
+        rows[m.group(1)] = rows.get(m.group(1), "") + " " + line.split(" | ")[0]
 	for c in cmds:
 	    h = open("help-%s.txt" % c).read()
 	    usage = h.split("\n")[0]

@@ -11,17 +11,6 @@ echo 1 >"$SPOOL/u/1."
 echo 2 >"$SPOOL2/v/2."
 echo 3 >"$SPOOL2/v/w/3."
 
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # pid_gone PID: no such process (or a zombie nobody reaps: it has exited)
 pid_gone() {
 	[ ! -e "/proc/$1" ] || [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" = Z ]

@@ -8,17 +8,6 @@ LOG="$TRASH/log/chjournald.log"
 PIDFILE="$TRASH/run/chjournald.pid"
 mkdir -p "$TRASH/log" "$TRASH/run" "$SPOOL/u"
 
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 pid_gone() {
 	[ ! -e "/proc/$1" ] || [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" = Z ]
 }

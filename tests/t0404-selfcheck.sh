@@ -11,17 +11,6 @@ echo 1 >"$SPOOL/u/a/1."
 SYS="$TRASH/sys"
 mkdir -p "$SYS/fs/inotify"
 
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 # fake_sysctls WATCHES: the inotify limits -t reads (CHJ_TEST_SYSCTL_DIR)
 fake_sysctls() {
 	echo "$1" >"$SYS/fs/inotify/max_user_watches"

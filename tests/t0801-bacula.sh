@@ -927,18 +927,6 @@ expect_success 'the shipped bacula-dir-snippet.conf is accepted by bacula-dir -t
 	/usr/sbin/bacula-dir -t -c "$B/snippet/bacula-dir.conf"
 '
 
-# test_expect_code CODE CMD...: CMD must exit with status CODE
-test_expect_code() {
-	_want=$1
-	shift
-	"$@"
-	_got=$?
-	if [ "$_got" -ne "$_want" ]; then
-		echo "want exit $_want, got $_got: $*" >&2
-		return 1
-	fi
-}
-
 expect_success 'the scripts refuse bad arguments (exit 2) before touching any state' '
 	test_expect_code 2 "$LIST_CMD" --log "$BLOG" --state-dir "$BSTATE" ../x 1 Full &&
 	test_expect_code 2 "$LIST_CMD" --log "$BLOG" --state-dir "$BSTATE" "$CONSUMER" %i Full &&

@@ -179,20 +179,21 @@ consumer name of 65 characters | 1 | = | chjournal: invalid consumer name 'xxxxx
 consumer name in UTF-8 (shown as bytes) | 1 | = | chjournal: invalid consumer name '\xc3\xa9t\xc3\xa9': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj begin $'\xc3\xa9t\xc3\xa9'
 empty consumer name | 1 | = | chjournal: invalid consumer name '': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj list ""
 consumer name starting with a dot | 1 | = | chjournal: invalid consumer name '.c1': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj abort .c1
-consumer name starting with a dash | 1 | = | chjournal: invalid consumer name '-c1': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj begin -c1
+consumer name starting with a dash (after --) | 1 | = | chjournal: invalid consumer name '-c1': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj begin -- -c1
+consumer name starting with a dash is an option | 2 | = | chjournal begin: unknown option '-c1' | chj begin -c1
 consumer name with a space | 1 | = | chjournal: invalid consumer name 'a b': use 1 to 64 of A-Z a-z 0-9 . _ @ + - (not starting with '.' or '-') | chj forget "a b"
 begin --timeout 0 | 2 | = | chjournal begin: bad --timeout '0': seconds from 1 to 86400 | chj begin c1 --timeout 0
 begin --timeout abc | 2 | = | chjournal begin: bad --timeout 'abc': seconds from 1 to 86400 | chj begin c1 --timeout abc
 begin --timeout=86401 | 2 | = | chjournal begin: bad --timeout '86401': seconds from 1 to 86400 | chj begin c1 --timeout=86401
 begin --timeout -1 | 2 | = | chjournal begin: bad --timeout '-1': seconds from 1 to 86400 | chj begin c1 --timeout -1
 begin --timeout without a value | 2 | = | chjournal begin: --timeout needs a number of seconds | chj begin c1 --timeout
-begin with two consumers | 2 | = | chjournal begin: expected one consumer name | chj begin c1 c2
+begin with two consumers | 2 | = | chjournal begin: unexpected argument 'c2' | chj begin c1 c2
 sync --timeout 1.5 | 2 | = | chjournal sync: bad --timeout '1.5': seconds from 1 to 86400 | chj sync --timeout 1.5
 list with an unknown option | 2 | = | chjournal list: unknown option '--bogus' | chj list c1 --bogus
 list with an extra argument | 2 | = | chjournal list: unexpected argument 'extra' | chj list c1 extra
 list without a consumer | 2 | = | chjournal list: expected a consumer name | chj list -0
 status --json --prometheus | 2 | = | chjournal status: --json and --prometheus do not go together | chj status --json --prometheus
-status with an unknown option | 2 | = | chjournal status: unexpected argument '--bogus' | chj status --bogus
+status with an unknown option | 2 | = | chjournal status: unknown option '--bogus' | chj status --bogus
 query --json -0 | 2 | = | chjournal query: --json and -0 do not go together | chj query --json -0
 query --under a relative path | 2 | = | chjournal query: --under needs an absolute path | chj query --under spool
 query --since garbage | 2 | = | chjournal query: bad --since 'garbage' | chj query --since garbage
@@ -203,7 +204,7 @@ query --since before 1970 | 2 | = | chjournal query: bad --since '@-5' | chj que
 query --since with a unit | 2 | = | chjournal query: bad --since '5x' | chj query --since=5x
 query --since without a value | 2 | = | chjournal query: --since needs SEQ, TIME or @UNIXTIME | chj query --since
 help for an unknown command | 2 | = | chjournal help: unknown command 'nosuch' | chj help nosuch
-consumers with an argument | 2 | = | chjournal consumers: takes no arguments | chj consumers c1
+consumers with an argument | 2 | = | chjournal consumers: unexpected argument 'c1' | chj consumers c1
 forget a missing consumer | 1 | = | chjournal: no consumer 'nosuch' | chj forget nosuch
 commit with no open run | 1 | = | chjournal: consumer 'c1' has no open run to commit (run `chjournal begin c1` first) | chj commit c1
 list with no open run | 1 | = | chjournal: consumer 'c1' has no open run (run `chjournal begin c1` first) | chj list c1
@@ -262,6 +263,8 @@ show --at a day before every run | 1 | = | chjournal: archive '@T@/ar/ok.tar.gz'
 compact --keep-days 0 | 2 | = | chjournal compact: --keep-days '0': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 0
 compact --keep-days abc | 2 | = | chjournal compact: --keep-days 'abc': expected 1 to 36500 | chj compact "$TRASH/ar/ok.tar.gz" --keep-days abc
 compact --keep-days without a value | 2 | = | chjournal compact: --keep-days needs a number of days | chj compact "$TRASH/ar/ok.tar.gz" --keep-days
+compact --keep-weekly 0 | 2 | = | chjournal compact: --keep-weekly '0': expected 1 to 100000 | chj compact "$TRASH/ar/ok.tar.gz" --keep-weekly 0
+compact --keep-days with a rule | 2 | = | chjournal compact: --keep-days and --keep-monthly do not go together | chj compact "$TRASH/ar/ok.tar.gz" --keep-days 3 --keep-monthly 2
 EOF
 )
 

@@ -98,18 +98,32 @@ expect_success 'a missing archive: exit 1 naming it' '
 	grep -q "nothere.tar.gz" err
 '
 
-expect_success 'a good archive without sidecar: verify rebuilds it (derived data), so does reindex' '
+expect_success 'a good archive without sidecar: verify and show read it without writing one; reindex writes it' '
 	mkarch good.tar.gz good &&
+	rm -f good.idx &&
 	tar -tzif good.tar.gz >list && test $(wc -l <list) -eq 10 &&
 	"$A" verify good.tar.gz >out 2>err &&
-	grep -q "sidecar .*good.idx. was missing: rebuilt from the archive" err &&
+	grep -q "note: sidecar .*good.idx. is missing (reindex or the next backup writes it)" err &&
 	grep -q "good.tar.gz: ok" out &&
-	rm good.idx &&
+	test ! -e good.idx &&
+	"$A" show good.tar.gz >out && grep -q "^2 " out && test ! -e good.idx &&
+	: restore opens the archive as show does, tested on the forms archive below &&
 	"$A" reindex good.tar.gz >out &&
 	grep -q "good.tar.gz: 2 runs, 10 entries indexed" out &&
 	test "$(stat -c %a good.idx)" = 600 &&
 	"$A" verify good.tar.gz >out &&
 	grep -q "good.tar.gz: ok" out
+'
+
+expect_success 'an empty or truncated-to-nothing archive fails verify, one line naming it' '
+	: >empty.tar.gz &&
+	status_is 1 "$A" verify empty.tar.gz >out 2>err &&
+	grep -q "empty.tar.gz: the archive holds no complete run" err &&
+	! grep -q ": ok" out &&
+	test ! -e empty.idx &&
+	head -c 100 good.tar.gz >cut.tar.gz &&
+	status_is 1 "$A" verify cut.tar.gz >out 2>err &&
+	grep -q "cut.tar.gz: the archive holds no complete run" err
 '
 
 expect_success 'show: the runs, and one run' '

@@ -169,6 +169,21 @@ run_layout() {
 		done
 	'
 
+	expect_success "$LAYOUT: compact --dry-run --keep-last 2: each run kept or dropped, nothing written" '
+		a="$ARCH/user01.tar.gz" &&
+		sum=$(md5sum <"$a") &&
+		n=$(chj show "$a" | tail -n +2 | wc -l) &&
+		test "$n" -ge 3 &&
+		chj compact --dry-run --keep-last 2 "$a" >out 2>err &&
+		test "$(grep -c ": keep run [0-9]* .* (last)\$" out)" = 2 &&
+		grep -q ": keep run $n .* (last)\$" out &&
+		test "$(grep -c ": drop run " out)" = $((n - 2)) &&
+		grep -q "would \(not \)\{0,1\}be compacted: 2 of $n runs retained" out &&
+		test "$(md5sum <"$a")" = "$sum" &&
+		test_expect_code 2 chj compact --keep-days 3 --keep-last 2 "$a" 2>err &&
+		grep -q "do not go together" err
+	'
+
 	expect_success "$LAYOUT: compact keeps the retained runs restorable" '
 		chj compact --force "$ARCH"/user0*.tar.gz >out 2>err &&
 		grep -q compacted out &&

@@ -297,6 +297,18 @@ sync_across_overflow() {
 	test "$(chj status | sed -n "s/^overflows: *//p")" -gt "$_so_n0"
 }
 
+# test_expect_code N COMMAND...: COMMAND exits with status N (else says both)
+test_expect_code() {
+	_want=$1
+	shift
+	"$@"
+	_got=$?
+	if [ "$_got" -ne "$_want" ]; then
+		echo "test_expect_code: want exit $_want, got $_got: $*" >&2
+		return 1
+	fi
+}
+
 # in_list PATH: the last backup's list.out holds PATH.
 in_list() {
 	grep -qxF -- "$1" list.out

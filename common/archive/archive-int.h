@@ -78,6 +78,7 @@ struct arch {
 	int mode;
 	sqlite3 *db;
 	int in_memory;
+	int sidecar_stale;          /* the file beside it was missing or did not match */
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */

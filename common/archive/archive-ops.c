@@ -75,6 +75,21 @@ vsay(void *p, const char *fmt, ...)
 		v->problem(v->ctx, msg);
 }
 
+/* A finding that is not a problem ("note: ..."): told, not counted. */
+static void __attribute__((format(printf, 2, 3)))
+vnote(struct vctx *v, const char *fmt, ...)
+{
+	char msg[ARCH_ERR_MAX];
+	va_list ap;
+	int n = snprintf(msg, sizeof msg, "note: ");
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (v->problem != NULL)
+		v->problem(v->ctx, msg);
+}
+
 /* Offsets of the runs the sidecar knows (to resync after a broken member). */
 static int64_t *
 side_offsets(const char *idx, size_t *n)
@@ -150,7 +165,7 @@ tail_is_interrupted_run(int fd, int64_t from, int64_t size)
 
 /* Runs a query whose rows are (a, b) and says fmt for each. */
 static void
-vquery(sqlite3 *db, struct vctx *v, const char *sql, const char *fmt)
+vquery(sqlite3 *db, struct vctx *v, const char *sql, const char *fmt, int note)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -161,8 +176,12 @@ vquery(sqlite3 *db, struct vctx *v, const char *sql, const char *fmt)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(st, 1);
 
-		vsay(v, fmt, (long long)sqlite3_column_int64(st, 0), s ? s : "",
-		    (long long)sqlite3_column_int64(st, 2));
+		if (note)
+			vnote(v, fmt, (long long)sqlite3_column_int64(st, 0), s ? s : "",
+			    (long long)sqlite3_column_int64(st, 2));
+		else
+			vsay(v, fmt, (long long)sqlite3_column_int64(st, 0), s ? s : "",
+			    (long long)sqlite3_column_int64(st, 2));
 	}
 	sqlite3_finalize(st);
 }
@@ -205,11 +224,11 @@ verify_entries(sqlite3 *db, struct vctx *v)
 
 	vquery(db, v, "SELECT run, CAST(name AS TEXT), 0 FROM entries WHERE substr(name, 1, 6) = CAST('files/' AS BLOB)"
 	    " AND (kind != 0 OR CAST(substr(name, 7) AS TEXT) IS NOT sha1) ORDER BY id",
-	    "run %lld: '%s' does not hash to its name%.0lld");
+	    "run %lld: '%s' does not hash to its name%.0lld", 0);
 	vquery(db, v, "SELECT e.run, CAST(e.name AS TEXT), 0 FROM entries e, entries s WHERE s.kind = 1"
 	    " AND substr(s.name, 1, 5) != CAST('imap/' AS BLOB)"
 	    " AND substr(e.name, 1, length(s.name) + 1) = CAST(s.name || '/' AS BLOB) ORDER BY e.id",
-	    "run %lld: '%s' lies below a symlink entry%.0lld");
+	    "run %lld: '%s' lies below a symlink entry%.0lld", 0);
 	if (sqlite3_prepare_v2(db, "SELECT run, CAST(name AS TEXT), CAST(target AS TEXT) FROM entries"
 	    " WHERE kind = 1 ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return;
@@ -256,7 +275,8 @@ verify_sidecar(sqlite3 *db, const char *idx, struct vctx *v)
 	int ok;
 
 	if (access(idx, F_OK) < 0) {
-		vsay(v, "sidecar '%s' is missing (reindex rebuilds it)", idx);
+		/* derived data: readers rebuild it in memory, writers on disk */
+		vnote(v, "sidecar '%s' is missing (reindex or the next backup writes it)", idx);
 		return;
 	}
 	uri = ro_uri(idx);
@@ -271,28 +291,30 @@ verify_sidecar(sqlite3 *db, const char *idx, struct vctx *v)
 	free(uri);
 	if (!ok || sqlite3_exec(db, "SELECT count(*) FROM side.runs, side.entries LIMIT 1", NULL, NULL, NULL)
 	    != SQLITE_OK) {
-		vsay(v, "sidecar '%s' is not a readable index: %s (reindex rebuilds it)", idx, sqlite3_errmsg(db));
+		vnote(v, "sidecar '%s' is not a readable index: %s (reindex or the next backup "
+		    "rewrites it)", idx, sqlite3_errmsg(db));
 		sqlite3_exec(db, "DETACH side", NULL, NULL, NULL);
 		return;
 	}
 	vquery(db, v, "SELECT s.id, s.name, 0 FROM main.runs s LEFT JOIN side.runs r ON r.id = s.id"
-	    " WHERE r.id IS NULL ORDER BY s.id", "sidecar lacks run %lld '%s'%.0lld");
+	    " WHERE r.id IS NULL ORDER BY s.id", "sidecar lacks run %lld '%s' (a crash before "
+	    "the run was recorded: reindex or the next backup adds it)%.0lld", 1);
 	vquery(db, v, "SELECT r.id, r.name, 0 FROM side.runs r LEFT JOIN main.runs s ON s.id = r.id"
-	    " WHERE s.id IS NULL ORDER BY r.id", "sidecar has run %lld '%s', which the archive does not hold%.0lld");
+	    " WHERE s.id IS NULL ORDER BY r.id", "sidecar has run %lld '%s', which the archive does not hold%.0lld", 0);
 	vquery(db, v, "SELECT s.id, s.name, 0 FROM main.runs s JOIN side.runs r ON r.id = s.id"
 	    " WHERE r.name IS NOT s.name OR r.time IS NOT s.time OR r.offset IS NOT s.offset"
 	    " OR r.\"end\" IS NOT s.\"end\" OR r.entries IS NOT s.entries OR r.bytes IS NOT s.bytes"
-	    " OR r.tail IS NOT s.tail ORDER BY s.id", "sidecar disagrees with the archive on run %lld '%s'%.0lld");
+	    " OR r.tail IS NOT s.tail ORDER BY s.id", "sidecar disagrees with the archive on run %lld '%s'%.0lld", 0);
 	vquery(db, v, "SELECT s.run, r.name, count(*) FROM main.entries s JOIN side.runs r ON r.id = s.run"
 	    " LEFT JOIN side.entries x ON x.run = s.run AND x.seq = s.seq"
 	    " WHERE x.id IS NULL OR x.name IS NOT s.name OR x.kind IS NOT s.kind OR x.target IS NOT s.target"
 	    " OR x.size IS NOT s.size OR x.mtime_ns IS NOT s.mtime_ns OR x.mode IS NOT s.mode"
 	    " OR x.sha1 IS NOT s.sha1 OR x.member IS NOT s.member OR x.data_off IS NOT s.data_off"
 	    " GROUP BY s.run ORDER BY s.run",
-	    "sidecar disagrees with the archive on run %lld '%s': %lld entries differ");
+	    "sidecar disagrees with the archive on run %lld '%s': %lld entries differ", 0);
 	vquery(db, v, "SELECT x.run, '', count(*) FROM side.entries x LEFT JOIN main.entries s"
 	    " ON x.run = s.run AND x.seq = s.seq WHERE s.id IS NULL GROUP BY x.run ORDER BY x.run",
-	    "sidecar lists entries of run %lld%s the archive does not hold: %lld");
+	    "sidecar lists entries of run %lld%s the archive does not hold: %lld", 0);
 	sqlite3_exec(db, "DETACH side", NULL, NULL, NULL);
 }
 

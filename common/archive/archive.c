@@ -99,16 +99,16 @@ sidecar_in_memory(struct arch *a, int64_t *end)
 }
 
 /* Brings the sidecar up to date with the file (and cuts a torn tail when
- * appending). */
+ * appending). A reader never writes beside the archive: a missing, stale or
+ * lagging sidecar is read into memory instead (reindex writes one). */
 static int
 arch_sync_sidecar(struct arch *a)
 {
 	int64_t end = 0, good;
 	int locked = a->mode == ARCH_APPEND;
 
-	if (a->mode != ARCH_APPEND && flock(a->fd, LOCK_EX | LOCK_NB) == 0)
-		locked = 1;
 	if (sidecar_usable(a, &end) != 0) {
+		a->sidecar_stale = 1;
 		if (!locked)
 			return sidecar_in_memory(a, &end);
 		if (sidecar_rebuild_file(a->fd, a->size, a->idx, &end, a->err, sizeof a->err) < 0) {
@@ -133,8 +133,6 @@ arch_sync_sidecar(struct arch *a)
 		if (arch_cut(a, end) < 0)
 			return -1;
 	}
-	if (a->mode != ARCH_APPEND && locked)
-		flock(a->fd, LOCK_UN);
 	a->size = a->mode == ARCH_APPEND ? a->size : end;
 	return 0;
 }
@@ -172,6 +170,12 @@ arch_open_append(struct arch *a)
 	}
 	arch_seterr(a->err, sizeof a->err, "archive '%s' keeps being replaced", a->path);
 	return -1;
+}
+
+int
+arch_sidecar_stale(const struct arch *a)
+{
+	return a->sidecar_stale;
 }
 
 int

@@ -33,9 +33,13 @@ struct arch;                    /* an open archive + sidecar */
 #define ARCH_READ   0
 #define ARCH_APPEND 1           /* created (mode 0600) if missing; torn tail cut */
 
-/* Opens path. With ARCH_READ a missing or stale sidecar is rebuilt in memory
- * when it cannot be written. Returns 0 and *out, or -1 with err filled. */
+/* Opens path. With ARCH_READ nothing is written: a missing, stale or lagging
+ * sidecar is rebuilt in memory from the archive; ARCH_APPEND rebuilds or
+ * extends the file. Returns 0 and *out, or -1 with err filled. */
 int arch_open(struct arch **out, const char *path, int mode, char *err, size_t errlen);
+/* 1 when the open found the sidecar file missing or not matching the
+ * archive (so it vouches for nothing); 0 when it matched as far as it goes. */
+int arch_sidecar_stale(const struct arch *a);
 /* Closes (and frees) a; an unfinished run is dropped (file cut back). */
 int arch_close(struct arch *a);
 const char *arch_error(const struct arch *a);

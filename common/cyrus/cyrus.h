@@ -134,6 +134,11 @@ struct cyrus_index_record {
 	uint32_t user_flags[4];
 	uint8_t guid[20];           /* SHA1 of the message file; all zero: none (old versions) */
 	uint64_t modseq;
+	/* minor versions 12 to 19 (else 0): what replication carries */
+	uint32_t last_updated;
+	uint32_t savedate;          /* v15+ */
+	uint64_t cid;               /* v13+: the conversation (thread) id */
+	uint64_t createdmodseq;     /* v16+ */
 };
 
 struct cyrus_index {
@@ -145,6 +150,11 @@ struct cyrus_index {
 	uint32_t last_uid;
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
+	/* minor versions 12 to 19 (else 0) */
+	uint32_t last_appenddate, pop3_last_login, pop3_show_after, options;
+	uint32_t recentuid, recenttime;
+	uint32_t sync_crc, sync_crc_annot;
+	uint64_t createdmodseq;     /* v16+ */
 	struct cyrus_index_record *records;
 	char err[CYRUS_ERR_MAX];
 };
@@ -167,6 +177,14 @@ void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 #define CYRUS_META_INDEX 1
 #define CYRUS_META_EXPUNGE 3
 extern const char *const cyrus_meta_names[CYRUS_NMETA];
+
+/* The archive entry beside a folder's meta files that would hold what
+ * mailboxes.db and annotations.db say of it (folders/UNIQUEID/mailbox):
+ * %(MBOXLIST <mailboxes.db value> ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
+ * VALUE v) ...)). No backup writes it yet; the restore into a server
+ * (restore-csync.c) uses it when present: the folder's type, modseq, ACL
+ * and annotations (METADATA). */
+#define CYRUS_FOLDER_RECORD "mailbox"
 
 /* 1 when the record's message file exists in the spool (not UNLINKED). */
 int cyrus_record_has_file(const struct cyrus_index_record *r);

@@ -1,7 +1,11 @@
-/* dlist.c: a reader for the dlist text Cyrus writes in mailboxes.db values
- * and the 3.x cyrus.header line: atoms, "quoted strings", {N}/{N+} literals,
- * (lists) and %(key value ...) key-value lists. Read-only, no Cyrus code. */
+/* dlist.c: Cyrus's dlist text, as in mailboxes.db values, the 3.x
+ * cyrus.header line and the replication protocol: atoms, "quoted strings",
+ * {N}/{N+} literals, (lists) and %(key value ...) key-value lists. A reader
+ * into a tree (dl_parse) and a writer into a buffer (dlw_*), written from
+ * the format as Cyrus's imap/dlist.c and lib/prot.c read and print it. */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,4 +247,173 @@ dl_atom(const struct dl *d, const char *key)
 	const struct dl *v = dl_get(d, key);
 
 	return v && v->kind == DL_ATOM ? v->s : NULL;
+}
+
+int
+dl_num(const struct dl *d, const char *key, uint64_t *v)
+{
+	const char *s = dl_atom(d, key);
+	uint64_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return 0;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*v = n;
+	return 1;
+}
+
+/* ---- the writer ---- */
+
+/* Cyrus's prot_printstring quotes up to this many bytes, literals beyond */
+#define DLW_MAXQUOTED 1024
+
+void
+dlw_free(struct dlw *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof *w);
+}
+
+void
+dlw_raw(struct dlw *w, const void *p, size_t n)
+{
+	if (w->oom)
+		return;
+	if (w->len + n + 1 > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		char *b;
+
+		while (cap < w->len + n + 1)
+			cap *= 2;
+		b = realloc(w->buf, cap);
+		if (b == NULL) {
+			w->oom = 1;
+			return;
+		}
+		w->buf = b;
+		w->cap = cap;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	w->buf[w->len] = '\0';
+}
+
+static void
+dlw_sep(struct dlw *w)
+{
+	if (w->sep)
+		dlw_raw(w, " ", 1);
+	w->sep = 1;
+}
+
+/* imparse_isatom: no 8-bit, control, space or {()"%*\ byte, shorter than 1024 */
+static int
+is_atom(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n >= DLW_MAXQUOTED || (n == 3 && memcmp(p, "NIL", 3) == 0))
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c & 0x80 || c < 0x1f || c == 0x7f || strchr(" {()\"%*\\", c) != NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* prot_printstring's isQCHAR: no 8-bit, CR, LF, NUL or "%\ byte */
+static int
+is_quotable(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n >= DLW_MAXQUOTED)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c & 0x80 || c == '\0' || c == '\r' || c == '\n' || c == '"' || c == '%' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+void
+dlw_map(struct dlw *w, const void *p, size_t n)
+{
+	char head[32];
+
+	dlw_sep(w);
+	if (is_atom(p, n)) {
+		dlw_raw(w, p, n);
+	} else if (is_quotable(p, n)) {
+		dlw_raw(w, "\"", 1);
+		dlw_raw(w, p, n);
+		dlw_raw(w, "\"", 1);
+	} else {
+		/* non-synchronizing: the server's dlist parser never asks to go on */
+		snprintf(head, sizeof head, "{%zu+}\r\n", n);
+		dlw_raw(w, head, strlen(head));
+		dlw_raw(w, p, n);
+	}
+}
+
+void
+dlw_str(struct dlw *w, const char *s)
+{
+	dlw_map(w, s, strlen(s));
+}
+
+void
+dlw_flag(struct dlw *w, const char *flag)
+{
+	dlw_sep(w);
+	dlw_raw(w, flag, strlen(flag));
+}
+
+void
+dlw_num(struct dlw *w, uint64_t v)
+{
+	char b[24];
+
+	dlw_sep(w);
+	snprintf(b, sizeof b, "%" PRIu64, v);
+	dlw_raw(w, b, strlen(b));
+}
+
+void
+dlw_kstr(struct dlw *w, const char *key, const char *s)
+{
+	dlw_str(w, key);
+	dlw_str(w, s);
+}
+
+void
+dlw_knum(struct dlw *w, const char *key, uint64_t v)
+{
+	dlw_str(w, key);
+	dlw_num(w, v);
+}
+
+void
+dlw_open(struct dlw *w, const char *key, int kv)
+{
+	if (key != NULL)
+		dlw_str(w, key);
+	dlw_sep(w);
+	dlw_raw(w, kv ? "%(" : "(", kv ? 2 : 1);
+	w->sep = 0;
+}
+
+void
+dlw_close(struct dlw *w)
+{
+	dlw_raw(w, ")", 1);
+	w->sep = 1;
 }

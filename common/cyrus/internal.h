@@ -6,6 +6,7 @@
 #define CHJ_CYRUS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cyrus/cyrus.h"
 
@@ -31,6 +32,67 @@ void dl_free(struct dl *d);
 const struct dl *dl_get(const struct dl *d, const char *key);
 /* The atom of member key of kvlist d, or NULL. */
 const char *dl_atom(const struct dl *d, const char *key);
+/* The number in member key of kvlist d: 1 and *v, or 0 when it is missing
+ * or not a decimal number (up to 2^64 - 1). */
+int dl_num(const struct dl *d, const char *key, uint64_t *v);
+
+/* A dlist writer: values appended to a growing buffer in the form Cyrus's
+ * own parser (imap/dlist.c dlist_parse) reads: an atom where Cyrus's
+ * imparse_isatom would take one, else a "quoted string" of quotable
+ * characters, else a {N+} literal; members separated by one space. A
+ * failed allocation is remembered (oom) and the text is then not to be
+ * used; dlw_free frees it either way. */
+struct dlw {
+	char *buf;
+	size_t len, cap;
+	int sep;              /* a space goes before the next value */
+	int oom;
+};
+
+void dlw_free(struct dlw *w);
+/* Raw bytes, no separator handling (a command word, CRLF). */
+void dlw_raw(struct dlw *w, const void *p, size_t n);
+/* A string value (a key is one too); dlw_map may hold any byte. */
+void dlw_str(struct dlw *w, const char *s);
+void dlw_map(struct dlw *w, const void *p, size_t n);
+void dlw_num(struct dlw *w, uint64_t v);
+/* A system flag (\\Seen): written as it is, as Cyrus prints and reads them. */
+void dlw_flag(struct dlw *w, const char *flag);
+/* "KEY value" in a kvlist */
+void dlw_kstr(struct dlw *w, const char *key, const char *s);
+void dlw_knum(struct dlw *w, const char *key, uint64_t v);
+/* Opens "(" or "%(" (after an optional key), closes ")". */
+void dlw_open(struct dlw *w, const char *key, int kv);
+void dlw_close(struct dlw *w);
+
+/* Big-endian numbers, as Cyrus's files store them. */
+static inline uint32_t
+cyrus_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+cyrus_be64(const unsigned char *p)
+{
+	return (uint64_t)cyrus_be32(p) << 32 | cyrus_be32(p + 4);
+}
+
+/* ---- twoskip databases (twoskip.c) ---- */
+
+typedef int (*cyrus_twoskip_cb)(void *ctx, const char *key, size_t klen, const char *val,
+    size_t vlen);
+/* Calls cb for every committed record of the twoskip database held in
+ * buf[0..len), in key order. Returns 0, -1 with err (not a twoskip file, a
+ * bad CRC, a pointer past the end), or the first nonzero value cb returns. */
+int cyrus_twoskip_foreach(const void *buf, size_t len, cyrus_twoskip_cb cb, void *ctx,
+    char *err, size_t errlen);
+/* Splits an annotation record's value (cyrus.annotations, annotations.db)
+ * into the annotation's bytes (pointing into val), its modseq and whether
+ * it is a tombstone. Returns 0, or -1 when val is too short for what it
+ * announces. */
+int cyrus_annot_value(const char *val, size_t vlen, const char **data, size_t *dlen,
+    uint64_t *modseq, int *deleted);
 
 /* ---- small files (meta.c) ---- */
 

@@ -290,22 +290,10 @@ static const struct index_layout layouts[] = {
 
 #define GUID_OFFSET 60
 
-static uint32_t
-be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-be64(const unsigned char *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
 static int
 crc_ok(const unsigned char *p, uint32_t size)
 {
-	return (uint32_t)crc32(0L, p, size - 4) == be32(p + size - 4);
+	return (uint32_t)crc32(0L, p, size - 4) == cyrus_be32(p + size - 4);
 }
 
 static const struct index_layout *
@@ -343,10 +331,10 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: record %u: bad CRC", recno + 1);
 		return -1;
 	}
-	r->uid = be32(p);
+	r->uid = cyrus_be32(p);
 	if (L->wide) {
-		r->internaldate = (uint32_t)(be64(p + L->r_internaldate) / 1000000000u);
-		v = be64(p + L->r_size);
+		r->internaldate = (uint32_t)(cyrus_be64(p + L->r_internaldate) / 1000000000u);
+		v = cyrus_be64(p + L->r_size);
 		if (v > UINT32_MAX) {
 			cyrus_seterr(x->err, sizeof x->err, "cyrus.index: record %u: size %llu too large",
 			    recno + 1, (unsigned long long)v);
@@ -354,15 +342,45 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		}
 		r->size = (uint32_t)v;
 	} else {
-		r->internaldate = be32(p + L->r_internaldate);
-		r->size = be32(p + L->r_size);
+		r->internaldate = cyrus_be32(p + L->r_internaldate);
+		r->size = cyrus_be32(p + L->r_size);
 	}
-	r->system_flags = be32(p + L->r_system_flags);
+	r->system_flags = cyrus_be32(p + L->r_system_flags);
 	for (i = 0; i < 4; i++)
-		r->user_flags[i] = be32(p + L->r_user_flags + 4 * i);
+		r->user_flags[i] = cyrus_be32(p + L->r_user_flags + 4 * i);
 	memcpy(r->guid, p + GUID_OFFSET, sizeof r->guid);
-	r->modseq = be64(p + L->r_modseq);
+	r->modseq = cyrus_be64(p + L->r_modseq);
+	if (L->version >= 12 && L->version <= 19) {
+		r->last_updated = cyrus_be32(p + 28);
+		if (L->version >= 13)
+			r->cid = cyrus_be64(p + 88);
+		if (L->version >= 15)
+			r->savedate = cyrus_be32(p + 52);
+		if (L->version >= 16)
+			r->createdmodseq = cyrus_be64(p + 96);
+	}
 	return 0;
+}
+
+/* The header fields replication carries (Cyrus's mailbox_buf_to_index_header,
+ * minor versions 12 to 19). */
+static void
+parse_header_extra(struct cyrus_index *x, const struct index_layout *L, const unsigned char *b)
+{
+	if (L->version < 12 || L->version > 19)
+		return;
+	x->last_appenddate = cyrus_be32(b + 24);
+	x->pop3_last_login = cyrus_be32(b + 40);
+	x->options = cyrus_be32(b + 60);
+	x->sync_crc = cyrus_be32(b + 100);
+	x->recentuid = cyrus_be32(b + 104);
+	x->recenttime = cyrus_be32(b + 108);
+	if (L->version >= 13) {
+		x->pop3_show_after = cyrus_be32(b + 112);
+		x->sync_crc_annot = cyrus_be32(b + 120);
+	}
+	if (L->version >= 16)
+		x->createdmodseq = cyrus_be64(b + 128);
 }
 
 int
@@ -377,7 +395,7 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: truncated header (%zu bytes)", len);
 		return -1;
 	}
-	x->minor_version = be32(b + 8);
+	x->minor_version = cyrus_be32(b + 8);
 	L = layout_of(x->minor_version);
 	if (!L) {
 		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: unsupported minor version %u",
@@ -393,13 +411,14 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: header: bad CRC");
 		return -1;
 	}
-	x->start_offset = be32(b + 12);
-	x->record_size = be32(b + 16);
-	x->num_records = be32(b + L->h_num_records);
-	x->last_uid = be32(b + L->h_last_uid);
-	x->uidvalidity = be32(b + L->h_uidvalidity);
-	x->highestmodseq = be64(b + L->h_highestmodseq);
-	x->exists = L->h_exists == NONE ? x->num_records : be32(b + L->h_exists);
+	x->start_offset = cyrus_be32(b + 12);
+	x->record_size = cyrus_be32(b + 16);
+	x->num_records = cyrus_be32(b + L->h_num_records);
+	x->last_uid = cyrus_be32(b + L->h_last_uid);
+	x->uidvalidity = cyrus_be32(b + L->h_uidvalidity);
+	x->highestmodseq = cyrus_be64(b + L->h_highestmodseq);
+	x->exists = L->h_exists == NONE ? x->num_records : cyrus_be32(b + L->h_exists);
+	parse_header_extra(x, L, b);
 	if (x->start_offset < L->header_size) {
 		cyrus_seterr(x->err, sizeof x->err,
 		    "cyrus.index: start offset %u is inside the %u-byte v%u header",

@@ -453,7 +453,7 @@ want_folder_meta(struct restore *r, size_t i, const char *dir)
 
 /* 1 when folder f is to be restored: every one, or those named. */
 static int
-folder_wanted(const struct manifest_folder *f, char *const *only, size_t nonly)
+folder_wanted(const struct manifest_folder *f, const char *const *only, size_t nonly)
 {
 	size_t k;
 
@@ -465,7 +465,7 @@ folder_wanted(const struct manifest_folder *f, char *const *only, size_t nonly)
 
 /* Every folder named must be in the run. */
 static int
-check_folders(struct restore *r, char *const *only, size_t nonly)
+check_folders(struct restore *r, const char *const *only, size_t nonly)
 {
 	size_t i;
 
@@ -478,7 +478,7 @@ check_folders(struct restore *r, char *const *only, size_t nonly)
 
 /* Phase 1: every wanted folder's directory and meta files. */
 static int
-restore_meta(struct restore *r, char *const *only, size_t nonly)
+restore_meta(struct restore *r, const char *const *only, size_t nonly)
 {
 	size_t i, max = r->man.nfolders * CYRUS_NMETA + 1;
 
@@ -714,7 +714,7 @@ restore_free(struct restore *r)
 
 int
 cyrus_restore(const char *archive, const char *to, const struct runsel *at,
-    char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e)
+    const char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e)
 {
 	struct restore r;
 	char err[ARCH_ERR_MAX];

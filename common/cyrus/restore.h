@@ -16,6 +16,8 @@
 #include "archive/runsel.h"
 #include "error.h"
 
+struct cyrus_csync_event;
+
 /* What a restore did. */
 struct cyrus_restore_result {
 	int64_t run;                /* the run restored (its number) */
@@ -37,7 +39,92 @@ struct cyrus_restore_result {
  * CHJ_ERR_NOMEM. res is filled as far as it got either way; free it with
  * cyrus_restore_result_free. */
 int cyrus_restore(const char *archive, const char *to, const struct runsel *at,
-    char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e);
+    const char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e);
 void cyrus_restore_result_free(struct cyrus_restore_result *res);
+
+/* ---- into a running server, by Cyrus's replication protocol ----
+ *
+ * The run's folders are written into a running Cyrus 3.x through its
+ * sync_server (restore-csync.c): each folder with its uniqueid, UIDVALIDITY,
+ * UIDs, modseqs, flags, keywords, internal dates, the ACL of its
+ * cyrus.header and its messages' annotations, as Cyrus's own replication
+ * writes a replica; without folders named, also the user's subscriptions
+ * and sieve scripts (the #sieve folder, the active one active). Not yet:
+ * folder annotations (the archive lacks them), quota roots, other users'
+ * seen state. Nothing that exists is overwritten: a folder already on
+ * the server refuses the restore before anything is written, unless it
+ * holds exactly what the restore would write (a second run after an
+ * interrupted one): that one is left as it is. With beside, the restore
+ * writes under new names instead (see cyrus_csync_opts). */
+
+struct cyrus_csync_opts {
+	const char *server;         /* HOST[:PORT] of the sync_server */
+	const char *authname;       /* a Cyrus admin */
+	const char *password;
+	const struct runsel *at;
+	const char *const *folders; /* internal names; none: the whole user */
+	size_t nfolders;
+	const char *beside;         /* NULL, or a suffix: the user (whole-user restore) or
+	                             * each folder named becomes NAME<suffix>, beside what
+	                             * exists */
+	int dry_run;                /* plan and tell, write nothing */
+	int timeout_ms;             /* each wait for the server; 0: 600 s */
+	void (*cb)(void *ctx, const struct cyrus_csync_event *ev);
+	void *ctx;
+};
+
+enum cyrus_csync_action {
+	CYRUS_CSYNC_CREATE,         /* written (dry run: would be) */
+	CYRUS_CSYNC_PRESENT,        /* already on the server, exactly as the restore writes it */
+	CYRUS_CSYNC_EXISTS,         /* on the server, different: the restore is refused */
+};
+
+/* What the callback is told; valid during the call only. */
+struct cyrus_csync_event {
+	const char *archive;
+	const char *user;           /* the archived user */
+	int user_items;             /* 0: a folder (below); 1: the user's other state */
+	/* a folder */
+	const char *folder;         /* the archived internal name */
+	const char *target;         /* the name on the server */
+	enum cyrus_csync_action action;
+	const char *uniqueid;       /* the uniqueid written */
+	int new_uniqueid;           /* the archived one is taken on the server (the folder's
+	                             * delayed-delete copy, or the original beside it) */
+	uint64_t modseq_shift;      /* added to every modseq: the server had handed out
+	                             * higher ones for this folder (its deleted copy) */
+	unsigned long messages;     /* records (expunged ones included) */
+	/* user items */
+	unsigned long subscriptions, scripts;
+	const char *active_script;  /* NULL: none */
+	int dry_run;
+};
+
+struct cyrus_csync_result {
+	char *user;                 /* the archived user (allocated) */
+	char *target_user;          /* the user written (allocated) */
+	char run_name[32];
+	unsigned long folders;      /* folders in the restore */
+	unsigned long created;      /* written now */
+	unsigned long present;      /* found already restored */
+	unsigned long uploaded;     /* message files sent */
+	uint64_t bytes;             /* their bytes */
+};
+
+/* Restores the run of archive that o->at picks into o->server. Returns 0,
+ * or -1 with e: CHJ_ERR_REFUSED (something exists: one line naming it; or
+ * the server refused a write: the line says what was already written),
+ * CHJ_ERR_NOTFOUND, CHJ_ERR_CORRUPT (the archive, or a malformed reply),
+ * CHJ_ERR_ARCHIVE, CHJ_ERR_SYS (the connection), CHJ_ERR_INVALID. res is
+ * filled as far as it got either way; free with cyrus_csync_result_free. */
+int cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
+    struct cyrus_csync_result *res, struct chj_error *e);
+void cyrus_csync_result_free(struct cyrus_csync_result *res);
+
+/* Restores several archives (each a user) with up to jobs at once, each on
+ * its own connection: res[i] and errs[i] for archives[i]; o->cb is called
+ * from one thread at a time. Returns how many failed. */
+int cyrus_csync_restore_many(char *const *archives, size_t n, int jobs,
+    const struct cyrus_csync_opts *o, struct cyrus_csync_result *res, struct chj_error *errs);
 
 #endif

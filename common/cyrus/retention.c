@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "archive/archive.h"
 #include "archive/manifest.h"
@@ -276,16 +277,92 @@ keep_entry(void *ctx, const struct arch_entry *e)
 	return live_has(&c->live, key);
 }
 
-size_t
-cyrus_retained_runs(const struct arch_run *runs, size_t n, unsigned keep_days, int64_t now,
-    int64_t *keep)
+/* The period of t a rule counts in (UTC), as text: equal keys, one period. */
+static void
+period_key(const char *rule, const struct arch_run *run, char *key, size_t size)
 {
-	int64_t horizon = now - (int64_t)keep_days * 86400;
+	static const struct {
+		const char *rule, *fmt;
+	} formats[] = {
+		{ "hourly", "%Y-%m-%d %H" }, { "daily", "%Y-%m-%d" }, { "weekly", "%G-%V" },
+		{ "monthly", "%Y-%m" },
+	};
+	time_t tt = (time_t)run->time;
+	struct tm tm;
+	size_t i;
+
+	gmtime_r(&tt, &tm);
+	for (i = 0; i < sizeof formats / sizeof formats[0]; i++)
+		if (strcmp(rule, formats[i].rule) == 0) {
+			strftime(key, size, formats[i].fmt, &tm);
+			return;
+		}
+	snprintf(key, size, "run %lld", (long long)run->id);    /* "last": each run its own */
+}
+
+/* One rule of borg prune's: keeps (why[i] = rule) the newest run of each of
+ * the count most recent periods holding a run not kept yet, newest first;
+ * the oldest run when fewer periods exist. */
+static void
+keep_by_rule(const struct arch_run *runs, size_t n, const char *rule, unsigned count,
+    cyrus_keep_reason *why)
+{
+	static const char *oldest[] = { "last (oldest)", "hourly (oldest)", "daily (oldest)",
+		"weekly (oldest)", "monthly (oldest)" };
+	static const char *rules[] = { "last", "hourly", "daily", "weekly", "monthly" };
+	char last[32] = "", key[32];
+	unsigned kept = 0;
+	size_t i, r;
+
+	if (count == 0 || n == 0)
+		return;
+	for (i = n; i-- > 0 && kept < count;) {
+		period_key(rule, &runs[i], key, sizeof key);
+		if (strcmp(key, last) == 0)
+			continue;
+		snprintf(last, sizeof last, "%s", key);
+		if (why[i] == NULL) {
+			why[i] = rule;
+			kept++;
+		}
+	}
+	if (kept < count && why[0] == NULL)
+		for (r = 0; r < sizeof rules / sizeof rules[0]; r++)
+			if (strcmp(rule, rules[r]) == 0)
+				why[0] = oldest[r];
+}
+
+size_t
+cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
+    int64_t now, int64_t *keep, cyrus_keep_reason *why)
+{
+	cyrus_keep_reason *reason = why != NULL ? why : calloc(n ? n : 1, sizeof *reason);
 	size_t i, nk = 0;
 
+	if (reason == NULL)
+		return 0;
 	for (i = 0; i < n; i++)
-		if (i + 1 == n || (runsel_last_of_day(runs, n, i) && runs[i].time >= horizon))
+		reason[i] = NULL;
+	if (r->last || r->hourly || r->daily || r->weekly || r->monthly) {
+		keep_by_rule(runs, n, "last", r->last, reason);
+		keep_by_rule(runs, n, "hourly", r->hourly, reason);
+		keep_by_rule(runs, n, "daily", r->daily, reason);
+		keep_by_rule(runs, n, "weekly", r->weekly, reason);
+		keep_by_rule(runs, n, "monthly", r->monthly, reason);
+	} else {
+		int64_t horizon = now - (int64_t)r->keep_days * 86400;
+
+		for (i = 0; i + 1 < n; i++)
+			if (runsel_last_of_day(runs, n, i) && runs[i].time >= horizon)
+				reason[i] = "daily window";
+	}
+	if (n > 0 && reason[n - 1] == NULL)
+		reason[n - 1] = "newest";
+	for (i = 0; i < n; i++)
+		if (reason[i] != NULL)
 			keep[nk++] = runs[i].id;
+	if (why == NULL)
+		free(reason);
 	return nk;
 }
 
@@ -412,7 +489,7 @@ mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_
 }
 
 int
-cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
+cyrus_compact(const char *path, const struct cyrus_retention *r, int flags, int64_t now,
     struct cyrus_compact_result *res, struct chj_error *e)
 {
 	struct compact c;
@@ -436,11 +513,12 @@ cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
 		goto out;
 	}
 	keep = calloc(res->runs, sizeof *keep);
-	if (keep == NULL) {
+	res->why = calloc(res->runs, sizeof *res->why);
+	if (keep == NULL || res->why == NULL) {
 		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	res->kept = cyrus_retained_runs(runs, res->runs, keep_days, now, keep);
+	res->kept = cyrus_retained_runs(runs, res->runs, r, now, keep, res->why);
 	for (i = 0; i < res->runs; i++)
 		res->total_bytes += (uint64_t)runs[i].bytes;
 	if (mark_live(&c, runs, res->runs, keep, res->kept) < 0) {
@@ -450,8 +528,10 @@ cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
 	res->live_bytes = c.live_bytes;
 	res->threshold = cyrus_compact_threshold(last_compaction(path, runs, res->runs), now);
 	res->share = res->total_bytes > 0 ? (unsigned)(c.live_bytes * 100 / res->total_bytes) : 100;
-	if (!force && res->share >= res->threshold) {
-		res->outcome = CYRUS_COMPACT_NOT_DUE;
+	res->would_compact = (flags & CYRUS_COMPACT_FORCE) || res->share < res->threshold;
+	if (!res->would_compact || (flags & CYRUS_COMPACT_DRY_RUN)) {
+		res->outcome = (flags & CYRUS_COMPACT_DRY_RUN) ? CYRUS_COMPACT_PLANNED :
+		    CYRUS_COMPACT_NOT_DUE;
 		rc = 0;
 		goto out;
 	}
@@ -465,7 +545,16 @@ cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
 	rc = 0;
 out:
 	free(keep);
-	free(runs);
+	res->all = runs;
 	compact_free(&c);
 	return rc;
+}
+
+void
+cyrus_compact_result_free(struct cyrus_compact_result *res)
+{
+	free(res->all);
+	free((void *)res->why);
+	res->all = NULL;
+	res->why = NULL;
 }

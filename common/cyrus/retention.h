@@ -21,11 +21,26 @@
 #define CYRUS_COMPACT_BASE_THRESHOLD 80 /* percent */
 #define CYRUS_COMPACT_WEEKLY_RISE 1     /* percent per week */
 
-/* The runs to retain among runs[0..n) (file order): the last of each UTC
- * day at or after now - keep_days days, and the newest. Writes their ids,
- * ascending, into keep (room for n) and returns how many. */
-size_t cyrus_retained_runs(const struct arch_run *runs, size_t n, unsigned keep_days, int64_t now,
-    int64_t *keep);
+/* What a compaction retains. Always the newest run. With any of the rules
+ * set, as borg prune does: rule by rule (last, hourly, daily, weekly by ISO
+ * week, monthly; periods in UTC), newest run first, the newest run of each
+ * of the N most recent periods that holds a run no earlier rule kept, and
+ * the oldest run when fewer such periods exist. With none: the last run of
+ * each UTC day of the last keep_days days. */
+struct cyrus_retention {
+	unsigned keep_days;
+	unsigned last, hourly, daily, weekly, monthly;
+};
+
+/* Why a run is retained ("newest", "last", "hourly", ..., "daily window",
+ * "monthly (oldest)"); NULL when it is not. */
+typedef const char *cyrus_keep_reason;
+
+/* The runs to retain among runs[0..n) (file order) under r as of now.
+ * Writes their ids, ascending, into keep (room for n) and, with why not
+ * NULL, each run's reason into why[i] (room for n). Returns how many. */
+size_t cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
+    int64_t now, int64_t *keep, cyrus_keep_reason *why);
 
 /* The live share (percent) below which an archive last compacted at since
  * (unix time) is rewritten at now: 80, one more per whole week, at most 100. */
@@ -35,6 +50,7 @@ enum cyrus_compact_outcome {
 	CYRUS_COMPACT_EMPTY,        /* no complete run: nothing to compact */
 	CYRUS_COMPACT_NOT_DUE,      /* live share at or above the threshold */
 	CYRUS_COMPACT_DONE,         /* rewritten */
+	CYRUS_COMPACT_PLANNED,      /* decided (would_compact, why), nothing written */
 };
 
 struct cyrus_compact_result {
@@ -45,13 +61,20 @@ struct cyrus_compact_result {
 	uint64_t live_bytes, total_bytes;
 	int stamp_failed;           /* DONE, but the time of it not recorded: */
 	struct chj_error stamp_error;   /* why */
+	int would_compact;          /* CYRUS_COMPACT_DRY_RUN: it would be rewritten */
+	struct arch_run *all;       /* the runs (res.runs of them), and why each */
+	cyrus_keep_reason *why;     /* is kept (NULL: it goes); free with
+	                             * cyrus_compact_result_free */
 };
 
-/* Compacts the archive at path as of now, keeping keep_days days of daily
- * points; with force whatever its live share. Returns 0 and res, or -1 with
- * e (CHJ_ERR_ARCHIVE, CHJ_ERR_CORRUPT, CHJ_ERR_NOMEM; the archive is then
- * unchanged). */
-int cyrus_compact(const char *path, unsigned keep_days, int force, int64_t now,
+#define CYRUS_COMPACT_FORCE   0x1   /* whatever the live share */
+#define CYRUS_COMPACT_DRY_RUN 0x2   /* decide and tell, write nothing */
+
+/* Compacts the archive at path as of now, retaining what r says; flags
+ * CYRUS_COMPACT_*. Returns 0 and res, or -1 with e (CHJ_ERR_ARCHIVE,
+ * CHJ_ERR_CORRUPT, CHJ_ERR_NOMEM; the archive is then unchanged). */
+int cyrus_compact(const char *path, const struct cyrus_retention *r, int flags, int64_t now,
     struct cyrus_compact_result *res, struct chj_error *e);
+void cyrus_compact_result_free(struct cyrus_compact_result *res);
 
 #endif

@@ -23,6 +23,7 @@ struct verify_ctx {
 	struct guid_ref *refs;
 	size_t nrefs, caprefs;
 	int oom;
+	long runs;                  /* complete runs the archive holds (-1: unknown) */
 	cyrus_verify_cb cb;
 	void *cbctx;
 };
@@ -140,33 +141,30 @@ check_refs(struct verify_ctx *v)
 	arch_close(ar);
 }
 
-/* An open rebuilds a missing or stale sidecar (a crash between the rename
- * of a compacted archive and of its sidecar leaves one): it is derived data,
- * so that is a repair, not a problem. The archive itself is never touched.
+/* Opens the archive as a reader would (which writes nothing: a missing or
+ * stale sidecar is derived data, read into memory; the check of the archive
+ * says what is wrong with it) and counts its complete runs into v->runs.
  * Returns 1 when the sidecar was there and matched the archive (so it may
  * vouch for where the runs end). */
 static int
-repair_sidecar(struct verify_ctx *v)
+open_as_reader(struct verify_ctx *v)
 {
 	struct arch *ar = NULL;
-	char err[ARCH_ERR_MAX], note[ARCH_ERR_MAX + 64], *idx = arch_sidecar_path(v->path);
-	struct stat before, after;
-	int had = idx != NULL && stat(idx, &before) == 0, kept;
+	char err[ARCH_ERR_MAX], *idx = arch_sidecar_path(v->path);
+	int had = idx != NULL && access(idx, F_OK) == 0, kept = 0;
 
-	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) == 0)
+	v->runs = -1;
+	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) == 0) {
+		struct arch_run *runs;
+		size_t n;
+
+		kept = had && !arch_sidecar_stale(ar);
+		if (arch_runs(ar, &runs, &n) == 0) {
+			v->runs = (long)n;
+			free(runs);
+		}
 		arch_close(ar);
-	/* a sidecar the open found stale was rebuilt (a new file): it then
-	 * says only what the archive says, and vouches for nothing */
-	kept = had && stat(idx, &after) == 0 && after.st_ino == before.st_ino &&
-	    after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
-	    after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size;
-	note[0] = '\0';
-	if (idx != NULL && !had && access(idx, F_OK) == 0)
-		snprintf(note, sizeof note, "sidecar '%s' was missing: rebuilt from the archive", idx);
-	else if (had && !kept)
-		snprintf(note, sizeof note, "sidecar '%s' did not match the archive: rebuilt from it", idx);
-	if (note[0] != '\0' && v->cb != NULL)
-		v->cb(v->cbctx, 0, note);
+	}
 	free(idx);
 	return kept;
 }
@@ -193,7 +191,7 @@ cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *
 	v.path = path;
 	v.cb = cb;
 	v.cbctx = ctx;
-	had = repair_sidecar(&v);
+	had = open_as_reader(&v);
 	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_problem, verify_index, &v,
 	    err, sizeof err);
 	if (n < 0) {
@@ -201,6 +199,10 @@ cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *
 	} else {
 		if (v.oom)
 			verify_problem(&v, "out of memory collecting the messages indexes reference");
+		/* a backup always holds a run: an empty or truncated file is not ok */
+		if (v.runs == 0)
+			verify_problem(&v, "the archive holds no complete run (empty, or cut before its "
+			    "first run ended)");
 		check_refs(&v);
 		rc = v.problems;
 	}

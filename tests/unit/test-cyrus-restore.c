@@ -6,17 +6,25 @@
  * restored byte for byte into a directory whose parents are missing; one
  * folder alone; a folder, a run or an archive that is not there; a file in
  * the way; names in the manifest that would leave the target; verify
- * finding a message an index references missing, and a lost sidecar. */
+ * finding a message an index references missing, and a lost sidecar; the
+ * restore into a running server (cyrus_csync_restore) against a fake
+ * sync_server on loopback: a dry run writes nothing, a restore sends each
+ * message once and each folder with its UIDs, a user that exists refuses
+ * it before anything is written. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,7 +192,7 @@ inode(const char *out, const char *rel)
 }
 
 static int
-restore(const char *at, const char *out, char **folders, size_t nfolders,
+restore(const char *at, const char *out, const char *const *folders, size_t nfolders,
     struct cyrus_restore_result *res, struct chj_error *e)
 {
 	struct runsel sel;
@@ -267,7 +275,7 @@ test_one_folder(void **state)
 {
 	struct cyrus_restore_result res;
 	struct chj_error e;
-	char *only[] = { "user.alice.Sent" }, *bad[] = { "user.alice.Nope" };
+	const char *only[] = { "user.alice.Sent" }, *bad[] = { "user.alice.Nope" };
 
 	(void)state;
 	make_archive(REL2);
@@ -376,13 +384,16 @@ test_verify(void **state)
 	memset(&w, 0, sizeof w);
 	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
 	assert_int_equal(w.problems, 0);
-	/* the sidecar lost: rebuilt, said as a note, still good */
+	/* the sidecar lost: read without it (nothing written), said as a
+	 * note, still good */
 	idx = arch_sidecar_path(apath);
 	assert_int_equal(unlink(idx), 0);
 	assert_int_equal(cyrus_verify(apath, say, &w, &e), 0);
 	assert_int_equal(w.notes, 1);
-	snprintf(want, sizeof want, "sidecar '%s' was missing: rebuilt from the archive", idx);
+	snprintf(want, sizeof want, "note: sidecar '%s' is missing (reindex or the next backup "
+	    "writes it)", idx);
 	assert_string_equal(w.last, want);
+	assert_int_equal(access(idx, F_OK), -1);
 	free(idx);
 	/* a run whose index references a message nobody stored */
 	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
@@ -404,6 +415,199 @@ test_verify(void **state)
 	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
 }
 
+/* ---- a fake sync_server: one connection, every command logged ---- */
+
+struct fake {
+	int lfd, port;
+	int user_exists;            /* GET MAILBOXES answers that user.alice exists */
+	char *log;                  /* the commands, each ended by "\n" */
+	size_t len;
+	pthread_t t;
+};
+
+static void
+fake_log(struct fake *f, const char *p, size_t n)
+{
+	f->log = realloc(f->log, f->len + n + 1);
+	assert_non_null(f->log);
+	memcpy(f->log + f->len, p, n);
+	f->len += n;
+	f->log[f->len] = '\0';
+}
+
+static void
+fake_say(int fd, const char *s)
+{
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* The size of a literal ending line[0..n) ("{N}", "{N+}" or "%{PART GUID N}"), or -1. */
+static long
+fake_literal(const char *line, size_t n)
+{
+	size_t i = n;
+
+	if (n < 3 || line[n - 1] != '}')
+		return -1;
+	i = n - 1;
+	if (line[i - 1] == '+')
+		i--;
+	while (i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9')
+		i--;
+	if (i == 0 || (line[i - 1] != '{' && line[i - 1] != ' '))
+		return -1;
+	return strtol(line + i, NULL, 10);
+}
+
+static void *
+fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	char line[65536], c;
+	size_t n = 0;
+
+	assert_true(fd >= 0);
+	fake_say(fd, "* SASL PLAIN\r\n* OK fake Cyrus sync server\r\n");
+	while (read(fd, &c, 1) == 1) {
+		long lit;
+
+		if (n + 1 < sizeof line)
+			line[n++] = c;
+		if (n < 2 || line[n - 2] != '\r' || line[n - 1] != '\n')
+			continue;
+		fake_log(f, line, n - 2);
+		if ((lit = fake_literal(line, n - 2)) >= 0) {
+			while (lit-- > 0 && read(fd, &c, 1) == 1)
+				fake_log(f, &c, 1);
+			n = 0;
+			continue;
+		}
+		fake_log(f, "\n", 1);
+		if (strncmp(line, "GET MAILBOXES", 13) == 0 && f->user_exists)
+			fake_say(fd, "* MAILBOX %(UNIQUEID zzz MBOXNAME user.alice LAST_UID 9 "
+			    "HIGHESTMODSEQ 9 UIDVALIDITY 1 SYNC_CRC 0)\r\n");
+		if (strncmp(line, "EXIT", 4) == 0) {
+			fake_say(fd, "OK Finished\r\n");
+			break;
+		}
+		fake_say(fd, strncmp(line, "AUTHENTICATE", 12) == 0 ? "OK Success\r\n" : "OK success\r\n");
+		n = 0;
+	}
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_start(struct fake *f, int user_exists)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+
+	memset(f, 0, sizeof *f);
+	f->user_exists = user_exists;
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(f->lfd, 1), 0);
+	assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sa, &sl), 0);
+	f->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&f->t, NULL, fake_serve, f), 0);
+}
+
+/* Waits for the connection's end; f->log holds what was said. */
+static void
+fake_stop(struct fake *f)
+{
+	pthread_join(f->t, NULL);
+	close(f->lfd);
+}
+
+static int
+csync_restore(struct fake *f, int dry_run, struct cyrus_csync_result *res, struct chj_error *e)
+{
+	struct cyrus_csync_opts o;
+	struct runsel sel = { .kind = RUNSEL_NEWEST };
+	char server[64];
+
+	snprintf(server, sizeof server, "127.0.0.1:%d", f->port);
+	memset(&o, 0, sizeof o);
+	o.server = server;
+	o.authname = "admin";
+	o.password = "x";
+	o.at = &sel;
+	o.dry_run = dry_run;
+	o.timeout_ms = 10000;
+	return cyrus_csync_restore(apath, &o, res, e);
+}
+
+static void
+test_csync(void **state)
+{
+	struct cyrus_csync_result res;
+	struct chj_error e;
+	struct fake f;
+	char want[256];
+
+	(void)state;
+	make_archive(REL2);
+
+	/* a dry run asks and writes nothing */
+	fake_start(&f, 0);
+	assert_int_equal(csync_restore(&f, 1, &res, &e), 0);
+	fake_stop(&f);
+	assert_int_equal(res.folders, 2);
+	assert_int_equal(res.created, 0);
+	assert_string_equal(res.user, "alice");
+	assert_non_null(strstr(f.log, "GET UNIQUEIDS (" U1 " " U2 ")\n"));
+	assert_null(strstr(f.log, "APPLY"));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+
+	/* a restore: each message once, each folder with its UIDs */
+	fake_start(&f, 0);
+	assert_int_equal(csync_restore(&f, 0, &res, &e), 0);
+	fake_stop(&f);
+	assert_int_equal(res.created, 2);
+	assert_int_equal(res.uploaded, 3);
+	assert_non_null(strstr(f.log, "AUTHENTICATE PLAIN AGFkbWluAHg=\n"));
+	assert_non_null(strstr(f.log, "GET MAILBOXES (user.alice user.alice.Sent)\n"));
+	assert_non_null(strstr(f.log, m1));
+	assert_non_null(strstr(f.log, m3));
+	assert_null(strstr(strstr(f.log, m1) + 1, m1));
+	assert_non_null(strstr(f.log, "APPLY MAILBOX %(UNIQUEID " U1 " MBOXNAME user.alice "));
+	assert_non_null(strstr(f.log, "APPLY MAILBOX %(UNIQUEID " U2 " MBOXNAME user.alice.Sent "));
+	assert_non_null(strstr(f.log, "RECORD (%(UID 1 MODSEQ "));
+	assert_non_null(strstr(f.log, "%(UID 3 MODSEQ "));
+	assert_non_null(strstr(f.log, "APPLY ACTIVATE_SIEVE %(USERID alice FILENAME main.bc)\n"));
+	assert_non_null(strstr(f.log, "RESTART\nEXIT\n"));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+
+	/* the user exists: refused, nothing written */
+	fake_start(&f, 1);
+	assert_int_equal(csync_restore(&f, 0, &res, &e), -1);
+	fake_stop(&f);
+	assert_int_equal(e.code, CHJ_ERR_REFUSED);
+	snprintf(want, sizeof want, "user 'alice' exists on 127.0.0.1:%d: refused (nothing written; "
+	    "--beside SUFFIX restores it as another user)", f.port);
+	assert_string_equal(e.msg, want);
+	assert_null(strstr(f.log, "APPLY"));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+
+	/* a server that is not one: refused before any connection */
+	f.port = 70000;
+	assert_int_equal(csync_restore(&f, 0, &res, &e), -1);
+	assert_int_equal(e.code, CHJ_ERR_INVALID);
+	assert_string_equal(e.msg, "bad server '127.0.0.1:70000': the port is not a number from 1 "
+	    "to 65535");
+	cyrus_csync_result_free(&res);
+}
+
 int
 main(void)
 {
@@ -413,6 +617,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csync, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

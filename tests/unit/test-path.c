@@ -125,6 +125,32 @@ write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* ---- path_dirname ---- */
+
+static void
+test_path_dirname(void **state)
+{
+	static const struct {
+		const char *path, *want;
+	} cases[] = {
+		{ "/var/lib/chjournal/journal.db", "/var/lib/chjournal" },
+		{ "/journal.db", "/" },
+		{ "/", "/" },
+		{ "journal.db", "/" },
+		{ "a/b", "a" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *p = path_dirname(cases[i].path);
+
+		assert_non_null(p);
+		assert_string_equal(p, cases[i].want);
+		free(p);
+	}
+}
+
 /* ---- path_join ---- */
 
 static void
@@ -725,6 +751,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_dirname),
 		cmocka_unit_test(test_path_join),
 		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_path_is_cookie_name),

@@ -25,8 +25,103 @@
 static size_t
 retained(const struct arch_run *runs, size_t n, unsigned days, int64_t now, int64_t *keep)
 {
+	struct cyrus_retention r = { days, 0, 0, 0, 0, 0 };
+
 	memset(keep, 0, n * sizeof *keep);
-	return cyrus_retained_runs(runs, n, days, now, keep);
+	return cyrus_retained_runs(runs, n, &r, now, keep, NULL);
+}
+
+/* cyrus_compact with the default retention (30 days); res keeps its
+ * figures, the lists it holds are freed */
+static int
+compact(const char *path, int flags, int64_t now, struct cyrus_compact_result *res,
+    struct chj_error *e)
+{
+	static const struct cyrus_retention r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
+	int rc = cyrus_compact(path, &r, flags, now, res, e);
+
+	cyrus_compact_result_free(res);
+	return rc;
+}
+
+/* The rules as borg prune applies them, on 2024-01-01 (a Monday) onwards:
+ * hourly runs through two days, then one run a week for five weeks, one a
+ * month for three months. */
+static void
+test_keep_rules(void **state)
+{
+	struct arch_run runs[64];
+	cyrus_keep_reason why[64];
+	int64_t keep[64], t;
+	struct cyrus_retention r;
+	size_t n = 0, nk, i;
+	int h;
+
+	(void)state;
+	memset(runs, 0, sizeof runs);
+	for (i = 0; i < 3; i++)                       /* months 1 to 3, the 15th */
+		runs[n++].time = T0 - (int64_t)(3 - i) * 31 * DAY + 14 * DAY;
+	for (i = 0; i < 5; i++)                       /* weeks 1 to 5, Wednesdays */
+		runs[n++].time = T0 + (int64_t)i * 7 * DAY + 2 * DAY;
+	t = T0 + 40 * DAY;                            /* 2024-02-10, hourly for 2 days */
+	for (h = 0; h < 48; h++)
+		runs[n++].time = t + h * 3600;
+	for (i = 0; i < n; i++)
+		runs[i].id = (int64_t)i + 1;
+
+	/* --keep-last 3: the three newest, no more */
+	memset(&r, 0, sizeof r);
+	r.last = 3;
+	nk = cyrus_retained_runs(runs, n, &r, 0, keep, why);
+	assert_int_equal(nk, 3);
+	assert_int_equal(keep[0], (int64_t)n - 2);
+	assert_string_equal(why[n - 1], "last");
+	assert_null(why[n - 4]);
+	/* --keep-daily 2: the newest of 2024-02-11 and of 02-10 */
+	memset(&r, 0, sizeof r);
+	r.daily = 2;
+	nk = cyrus_retained_runs(runs, n, &r, 0, keep, why);
+	assert_int_equal(nk, 2);
+	assert_string_equal(why[n - 1], "daily");
+	assert_string_equal(why[8 + 23], "daily");   /* 02-10 23:00 */
+	/* --keep-hourly 5 --keep-weekly 3 --keep-monthly 12: the five newest
+	 * hours; ISO week 6 (02-10, 02-11) already holds a kept run, so weeks
+	 * 5, 4 and 3; months 2024-02 and 2024-01 already hold kept runs, so
+	 * December, November, October; fewer than 12, and the oldest run is
+	 * kept already */
+	memset(&r, 0, sizeof r);
+	r.hourly = 5;
+	r.weekly = 3;
+	r.monthly = 12;
+	nk = cyrus_retained_runs(runs, n, &r, 0, keep, why);
+	for (i = n - 5; i < n; i++)
+		assert_string_equal(why[i], "hourly");
+	assert_null(why[n - 6]);
+	assert_string_equal(why[7], "weekly");
+	assert_string_equal(why[6], "weekly");
+	assert_string_equal(why[5], "weekly");
+	assert_null(why[4]);
+	assert_null(why[3]);
+	assert_string_equal(why[2], "monthly");
+	assert_string_equal(why[1], "monthly");
+	assert_string_equal(why[0], "monthly");
+	assert_int_equal(nk, 5 + 3 + 3);
+	/* --keep-monthly 5 alone: February, January, and the three before; a
+	 * sixth month wanted: none, and the oldest is kept already */
+	memset(&r, 0, sizeof r);
+	r.monthly = 6;
+	nk = cyrus_retained_runs(runs, n, &r, 0, keep, why);
+	assert_int_equal(nk, 5);
+	assert_string_equal(why[7], "monthly");      /* January's newest: 01-31 */
+	assert_string_equal(why[0], "monthly");
+	/* --keep-weekly 1 on runs of one week: the newest, and the oldest too,
+	 * as borg keeps the oldest when the rule found fewer periods */
+	memset(&r, 0, sizeof r);
+	r.weekly = 2;
+	nk = cyrus_retained_runs(runs + 8, 48, &r, 0, keep, why);
+	assert_int_equal(nk, 2);
+	assert_string_equal(why[47], "weekly");
+	assert_string_equal(why[0], "weekly (oldest)");
 }
 
 static void
@@ -79,7 +174,7 @@ test_retained_runs(void **state)
 	nk = retained(runs, 1, 30, now, keep);
 	assert_int_equal(nk, 1);
 	assert_int_equal(keep[0], 1);
-	assert_int_equal(cyrus_retained_runs(runs, 0, 30, now, keep), 0);
+	assert_int_equal(retained(runs, 0, 30, now, keep), 0);
 }
 
 static void
@@ -169,7 +264,7 @@ test_compact(void **state)
 	snprintf(apath, sizeof apath, "%s/bob.tar.gz", dir);
 	/* an empty archive: nothing to do */
 	fx_write(apath, "", 0);
-	assert_int_equal(cyrus_compact(apath, 30, 1, now, &res, &e), 0);
+	assert_int_equal(compact(apath, CYRUS_COMPACT_FORCE, now, &res, &e), 0);
 	assert_int_equal(res.outcome, CYRUS_COMPACT_EMPTY);
 	/* three runs of one day: only the last is retained */
 	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
@@ -179,7 +274,7 @@ test_compact(void **state)
 	assert_int_equal(arch_close(a), 0);
 	/* never compacted, first run an hour ago: threshold 80; the live
 	 * share is low, so it is due even unforced */
-	assert_int_equal(cyrus_compact(apath, 30, 0, now, &res, &e), 0);
+	assert_int_equal(compact(apath, 0, now, &res, &e), 0);
 	assert_int_equal(res.outcome, CYRUS_COMPACT_DONE);
 	assert_int_equal(res.runs, 3);
 	assert_int_equal(res.kept, 1);
@@ -198,15 +293,15 @@ test_compact(void **state)
 	free(s);
 	/* again: all is live now (but the manifest, which counts in the
 	 * bytes and not in the live share), not due unless forced */
-	assert_int_equal(cyrus_compact(apath, 30, 0, now, &res, &e), 0);
+	assert_int_equal(compact(apath, 0, now, &res, &e), 0);
 	assert_int_equal(res.outcome, CYRUS_COMPACT_NOT_DUE);
 	assert_true(res.share >= res.threshold);
 	assert_int_equal(res.runs, 1);
-	assert_int_equal(cyrus_compact(apath, 30, 1, now, &res, &e), 0);
+	assert_int_equal(compact(apath, CYRUS_COMPACT_FORCE, now, &res, &e), 0);
 	assert_int_equal(res.outcome, CYRUS_COMPACT_DONE);
 	/* an archive that is not there */
 	snprintf(stamp, sizeof stamp, "%s/none.tar.gz", dir);
-	assert_int_equal(cyrus_compact(stamp, 30, 1, now, &res, &e), -1);
+	assert_int_equal(compact(stamp, CYRUS_COMPACT_FORCE, now, &res, &e), -1);
 	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
 	assert_non_null(strstr(e.msg, "cannot open archive"));
 	fx_rmtree(dir);
@@ -217,6 +312,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retained_runs),
+		cmocka_unit_test(test_keep_rules),
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_compact),
 	};

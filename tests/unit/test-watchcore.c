@@ -1,7 +1,7 @@
 /* test-watchcore.c: the watcher core's policy (daemon/watch.c) with scripted
  * backends in place of inotify and fanotify: what a lost path, a retry, a
  * sync cookie, a queue overflow and a held-back drain make it record, once,
- * whichever backend delivers them. The two ops tables watch.c picks from
+ * whichever backend delivers them, and what a restart in place hands over. The two ops tables watch.c picks from
  * are defined here; "fanotify" refuses to open unless told, so auto falls
  * back to "inotify" as on a machine without it. */
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "statebuf.h"
 #include "watch.h"
 #include "watch-backend.h"
 
@@ -111,6 +112,7 @@ struct watcher_impl {
 	time_t hold;               /* what read() and idle() say is held back */
 	const char *deliver;       /* a change read() delivers, or NULL */
 	int overflow_on_read;
+	int fd;                    /* adopt(): the descriptor handed over */
 };
 
 static struct watcher_impl *backend;   /* the one open */
@@ -224,6 +226,31 @@ script_show_progress(struct watcher_impl *w, int on)
 	(void)on;
 }
 
+/* The hand-over: a marker and the watch count. */
+static void
+script_save(struct watcher_impl *w, struct statebuf *b)
+{
+	statebuf_put_u32(b, 0x5c41);
+	statebuf_put_u32(b, (uint32_t)w->watches);
+}
+
+static struct watcher_impl *
+script_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
+    char *err, size_t errlen)
+{
+	struct watcher_impl *nw;
+	uint32_t marker = statebuf_get_u32(b), watches = statebuf_get_u32(b);
+
+	if (statebuf_status(b) < 0 || marker != 0x5c41) {
+		snprintf(err, errlen, "scripted state refused");
+		return NULL;
+	}
+	nw = script_open(cfg, core, err, errlen);
+	nw->watches = (int)watches;
+	nw->fd = fd;
+	return nw;
+}
+
 const struct watcher_ops watcher_inotify_ops = {
 	.name = "inotify", .watch_unit = "directories watched",
 	.queue_sysctl = "fs.inotify.max_queued_events",
@@ -231,6 +258,7 @@ const struct watcher_ops watcher_inotify_ops = {
 	.unwatch = script_unwatch, .resync = script_resync, .fd = script_fd,
 	.read = script_read, .idle = script_idle, .watches = script_watches,
 	.set_config = script_set_config, .show_progress = script_show_progress,
+	.save = script_save, .adopt = script_adopt,
 };
 
 const struct watcher_ops watcher_fanotify_ops = {
@@ -240,6 +268,7 @@ const struct watcher_ops watcher_fanotify_ops = {
 	.unwatch = script_unwatch, .resync = script_resync, .fd = script_fd,
 	.read = script_read, .idle = script_idle, .watches = script_watches,
 	.set_config = script_set_config, .show_progress = script_show_progress,
+	.save = script_save, .adopt = script_adopt,
 };
 
 /* ---- fixtures ---- */
@@ -482,6 +511,97 @@ test_many_lost(void **state)
 	assert_true(watcher_root_is_watched(w, root_a));
 }
 
+/* Saves w into a buffer and opens a reader on a copy of its first len bytes
+ * (all of it: len = SIZE_MAX). */
+static void
+save_state(struct statebuf *out, size_t len)
+{
+	struct statebuf b;
+	char err[256];
+	void *copy;
+
+	statebuf_init(&b);
+	assert_int_equal(watcher_save(w, &b, err, sizeof err), 0);
+	if (len > b.len)
+		len = b.len;
+	copy = malloc(len + 1);
+	assert_non_null(copy);
+	memcpy(copy, b.data, len);
+	statebuf_init_read(out, copy, len);
+	statebuf_free(&b);
+}
+
+/* A restart in place: the next core takes the paths not watched (with the
+ * times their rescans were renewed), the drain time and the statistics, and
+ * the backend its own part with the descriptor; nothing is recorded by the
+ * hand-over itself. A state cut anywhere, or another backend's, is refused
+ * (the descriptor stays the caller's). */
+static void
+test_handover(void **state)
+{
+	struct watcher_stats st, st2;
+	struct statebuf b;
+	struct watcher *w2;
+	char sub[96], err[256];
+	size_t cut, full;
+	time_t t0;
+
+	(void)state;
+	open_core();
+	snprintf(sub, sizeof sub, "%s/sub", root_a);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	watch_core_lost((struct watch_core *)w, sub, "directory not watched", ENOSPC);
+	watcher_note_idle(w, watcher_drained_at(w) + 7);
+	t0 = watcher_drained_at(w);
+	watcher_get_stats(w, &st);
+	nseen = 0;
+	save_state(&b, SIZE_MAX);
+	full = b.len;
+	w2 = watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err);
+	statebuf_free(&b);
+	assert_non_null(w2);
+	assert_int_equal(nseen, 0);
+	assert_string_equal(watcher_backend(w2), "inotify");
+	assert_int_equal(backend->fd, 42);
+	assert_int_equal(watcher_drained_at(w2), t0);
+	watcher_get_stats(w2, &st2);
+	assert_int_equal(st2.unwatched, 1);
+	assert_int_equal(st2.watch_failures, st.watch_failures);
+	assert_int_equal(st2.watches, st.watches);
+	assert_true(watcher_root_is_watched(w2, root_a));
+	assert_false(watcher_root_is_watched(w2, sub));
+	/* the path not watched is renewed and retried by the new core */
+	backend->watch_answer = 0;
+	watcher_tick(w2, t0 + 60);
+	assert_true(count('r', sub) >= 1);
+	assert_int_equal(backend->watches, st.watches + 1);
+	watcher_free(w2);
+	/* cut anywhere: refused, never read past its end */
+	for (cut = 0; cut < full; cut++) {
+		save_state(&b, cut);
+		assert_null(watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err));
+		assert_true(strlen(err) > 0);
+		statebuf_free(&b);
+	}
+	/* another backend's state under backend = inotify */
+	watcher_free(w);
+	fanotify_opens = 1;
+	open_core();
+	assert_string_equal(watcher_backend(w), "fanotify");
+	save_state(&b, SIZE_MAX);
+	config_free(&cfg);
+	{
+		char text[512];
+
+		snprintf(text, sizeof text, "root = %s\nroot = %s\njournal = %s/j.db\nbackend = inotify\n",
+		    root_a, root_b, dir);
+		assert_int_equal(config_parse(&cfg, "test.conf", text), 0);
+	}
+	assert_null(watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err));
+	assert_non_null(strstr(err, "fanotify"));
+	statebuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -492,6 +612,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handover, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
