@@ -17,6 +17,9 @@
 #define OPT_RUN { .name = "--run", .value = "ID", \
 	.missing = "a run id (as `begin --print-run-id` prints it)" }
 #define OPT_AT { .name = "--at", .value = "TIME|RUN", .missing = "a time or a run" }
+/* another host's serve, through ssh (begin, list, commit, abort) */
+#define OPT_FROM { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]" }
+#define OPT_SSH { .name = "--ssh", .value = "CMD", .missing = "a command", .needs = "--from" }
 /* restore --to-server's options */
 #define SERVER_OPT(opt, val) { .name = opt, .value = val, .needs = "--to-server" }
 /* compact's borg-like rules, each instead of --keep-days */
@@ -26,9 +29,9 @@
 /* The commands: each declares its operands and options (common/cmdline.h),
  * from which agent.c parses the arguments and makes the usage lines. */
 const struct agent_command agent_commands[] = {
-	{ "begin", cmd_begin, NEEDS_JOURNAL,
+	{ "begin", cmd_begin, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
 	  { "CONSUMER", 1, 1, "expected one consumer name",
-	    { OPT_TIMEOUT, { .name = "--replace" }, { .name = "--print-run-id" } } },
+	    { OPT_TIMEOUT, { .name = "--replace" }, { .name = "--print-run-id" }, OPT_FROM, OPT_SSH } },
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
 	  "every file under the roots open for writing (writes through a shared mapping, native\n"
@@ -42,12 +45,14 @@ const struct agent_command agent_commands[] = {
 	  "again next time. --print-run-id prints the run's id on a second line, for commit,\n"
 	  "abort and list --run. --timeout bounds the wait for the daemon (default: key\n"
 	  "sync_timeout). A root that is missing gets no cookie and is named on stderr; the\n"
-	  "first run after it is back lists all of it." },
-	{ "list", cmd_list, NEEDS_JOURNAL,
+	  "first run after it is back lists all of it. With --from [USER@]HOST[:PORT], the\n"
+	  "run is begun on that host by its `chjournal serve` (through ssh, or --ssh CMD; no\n"
+	  "configuration needed here) and stays open there for list and commit --from." },
+	{ "list", cmd_list, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
 	  { "CONSUMER", 1, 1, "expected a consumer name",
 	    { { .name = "-0", .alias = "--null" }, { .name = "--deleted" },
 	      { .name = "--reconcile", .conflicts = "--deleted" },
-	      { .name = "--entries", .needs = "--reconcile" }, OPT_RUN } },
+	      { .name = "--entries", .needs = "--reconcile" }, OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "print the files to back up for the consumer's open run",
 	  "Prints, sorted and without duplicates, one absolute path per line (NUL-terminated\n"
 	  "with -0 or --null), every regular file and symlink under the roots created,\n"
@@ -61,20 +66,21 @@ const struct agent_command agent_commands[] = {
 	  "--entries each directory is printed as DIR/ followed by its entries. Without -0 a\n"
 	  "path holding a newline is refused with an error naming it, and the exit status is 1.\n"
 	  "A root that is missing is left out and named on stderr (exit 0). With --run,\n"
-	  "refused (exit 1) unless ID is the open run." },
-	{ "commit", cmd_commit, NEEDS_JOURNAL,
-	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN } },
+	  "refused (exit 1) unless ID is the open run. With --from, the open run on HOST, as its\n"
+	  "`chjournal serve` lists it (see begin)." },
+	{ "commit", cmd_commit, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
+	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "end the open run: the next window starts at its begin",
 	  "Advances CONSUMER's window to the point of its open `begin` (or, for a run that took\n"
 	  "another over, of the replaced run's begin). Changes made after that begin are listed\n"
 	  "again by the next run. With --run, refused (exit 1, naming both runs) unless ID is\n"
-	  "the open run." },
-	{ "abort", cmd_abort, NEEDS_CONFIG,
-	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN } },
+	  "the open run. With --from, on HOST (see begin)." },
+	{ "abort", cmd_abort, NEEDS_CONFIG | FROM_NEEDS_NOTHING,
+	  { "CONSUMER", 1, 1, "expected one consumer name", { OPT_RUN, OPT_FROM, OPT_SSH } },
 	  "drop the open run: the next begin covers the whole window again",
 	  "Drops CONSUMER's open run without moving its window, so a failed backup loses\n"
 	  "nothing. With --run, refused (exit 1, naming both runs) unless ID is the open run;\n"
-	  "without it, no open run is only a warning." },
+	  "without it, no open run is only a warning. With --from, on HOST (see begin)." },
 	{ "sync", cmd_sync, NEEDS_JOURNAL,
 	  { "", 0, 0, NULL, { OPT_TIMEOUT } },
 	  "wait until the daemon has journaled every change made so far",
@@ -123,12 +129,16 @@ const struct agent_command agent_commands[] = {
 	  "finding: ok, warning or error. Exit status 0 without errors (warnings allowed), 1\n"
 	  "with one: something that will break the daemon or the backups. `chjournald -t`\n"
 	  "checks the same as the daemon sees it." },
-	{ "backup", cmd_backup, NEEDS_JOURNAL,
+	{ "backup", cmd_backup, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
 	  { "", 0, 0, NULL,
 	    { { .name = "-C", .alias = "--config", .value = "IMAPD.CONF" },
 	      { .name = "--to", .value = "DIR", .flags = CMDLINE_REQUIRED },
 	      { .name = "--consumer", .value = "NAME" },
-	      { .name = "--user", .value = "USER", .flags = CMDLINE_REPEAT } } },
+	      { .name = "--user", .value = "USER", .flags = CMDLINE_REPEAT },
+	      { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]",
+	        .flags = CMDLINE_REPEAT },
+	      OPT_SSH, { .name = "-j", .alias = "--jobs", .value = "N", .missing = "a number of hosts",
+	        .needs = "--from" } } },
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
 	  "Opens a run of the consumer (default cyrus-archive; the first run is full: every\n"
 	  "user), finds the Cyrus users whose folders, seen, subscription or sieve files changed\n"
@@ -140,7 +150,30 @@ const struct agent_command agent_commands[] = {
 	  "when every user succeeded, else aborted. An open run of the consumer (a backup that\n"
 	  "died) is taken over as `begin --replace` does. --user backs up the named users (every\n"
 	  "folder checked) without touching the consumer. -C names imapd.conf (default\n"
-	  "/etc/imapd.conf)." },
+	  "/etc/imapd.conf).\n\n"
+	  "With --from, on a backup host: pulls each HOST through the system's ssh (or --ssh\n"
+	  "CMD, split at blanks, as rsync's -e; ~/.ssh/config applies), which runs `chjournal\n"
+	  "serve` there (best as the forced command of the key), into DIR/HOST/USER.tar.gz.\n"
+	  "No configuration, journal or daemon is needed here; the consumer is the host's.\n"
+	  "Messages are checked against their GUID on arrival and compressed here. A host\n"
+	  "that fails is named in one line and its consumer is not committed; the others go\n"
+	  "on. -j N pulls up to N hosts at a time. Each pull's metrics go to DIR/HOST.prom." },
+	{ "serve", cmd_serve, NEEDS_JOURNAL,
+	  { "", 0, 0, NULL,
+	    { { .name = "-C", .alias = "--config", .value = "IMAPD.CONF" },
+	      { .name = "--no-cyrus", .conflicts = "-C" },
+	      { .name = "--consumer", .value = "NAME" } } },
+	  "answer a backup host's read-only requests on stdin/stdout (an ssh forced command)",
+	  "Run by sshd as the forced command of the backup host's key\n"
+	  "(command=\"chjournal serve\",restrict in authorized_keys): answers the requests of\n"
+	  "`chjournal backup --from` in framed messages (lengths and CRCs, a limit on every\n"
+	  "field). Read-only: the consumer's run (begin, list, commit, abort; only for\n"
+	  "NAME, default cyrus-archive), the Cyrus mailbox list, meta files read under Cyrus's\n"
+	  "locks and files below a partition, the config directory's user/ or the sieve\n"
+	  "directory. Anything else is refused with one line on stderr. A run left open when\n"
+	  "the connection ends is aborted (begin, list, commit --from leave theirs open). -C\n"
+	  "names imapd.conf (default /etc/imapd.conf); --no-cyrus serves the consumer's run\n"
+	  "and list alone, for a file server pulled by begin, list and commit --from." },
 	{ "restore", cmd_restore, 0,
 	  { "ARCHIVE...", 1, -1, "expected ARCHIVE",
 	    { { .name = "--to", .value = "DIR" },
@@ -230,16 +263,47 @@ agent_find_command(const char *name)
 	return NULL;
 }
 
+/* Where agent_error and agent_warn go when not to stderr (agent_set_sink). */
+static agent_sink_fn sink_fn;
+static void *sink_ctx;
+
+void
+agent_set_sink(agent_sink_fn fn, void *ctx, agent_sink_fn *old_fn, void **old_ctx)
+{
+	if (old_fn != NULL)
+		*old_fn = sink_fn;
+	if (old_ctx != NULL)
+		*old_ctx = sink_ctx;
+	sink_fn = fn;
+	sink_ctx = ctx;
+}
+
+/* One line, to the sink or to stderr (in one write: lines of several
+ * threads do not mix). */
+static void
+say(int error, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n;
+
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	if (n < 0)
+		line[0] = '\0';
+	if (sink_fn != NULL) {
+		sink_fn(sink_ctx, error, line);
+		return;
+	}
+	fprintf(stderr, "chjournal: %s\n", line);
+}
+
 int
 agent_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chjournal: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EXIT_ERROR;
 }
 
@@ -248,11 +312,9 @@ agent_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("chjournal: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(0, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -463,6 +525,11 @@ main(int argc, char **argv)
 		if (e.code == CHJ_ERR_INVALID)
 			return agent_usage_error(cmd->name, "%s", e.msg);
 		return agent_error("%s", e.msg);
+	}
+	/* --from: the work is another host's, nothing is opened here */
+	if ((cmd->flags & FROM_NEEDS_NOTHING) && cmdline_has(&args, "--from")) {
+		rc = cmd->run(&a, &args);
+		goto done;
 	}
 	if (cmd->flags & (NEEDS_CONFIG | NEEDS_JOURNAL)) {
 		a.config_file = config_choose_file(a.config_file);

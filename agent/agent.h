@@ -10,6 +10,13 @@
 #include "config.h"
 #include "consumer.h"
 #include "journal.h"
+#include <sys/types.h>
+
+#include "source.h"
+
+/* The Cyrus backup's consumer and imapd.conf unless told (backup, serve) */
+#define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
+#define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
 
 /* Exit statuses */
 #define EXIT_OK    0
@@ -21,6 +28,8 @@
 #define NEEDS_JOURNAL 0x2    /* implies NEEDS_CONFIG */
 #define JOURNAL_RO    0x4    /* with NEEDS_JOURNAL: opened read-only, the command
                               * never writes it (monitoring by a `group` member) */
+#define FROM_NEEDS_NOTHING 0x8  /* with --from among its arguments, neither the
+                                 * configuration nor the journal is opened */
 
 struct agent {
 	const char *config_file;
@@ -56,11 +65,18 @@ int cmd_sync(struct agent *, const struct cmdline *);
 int cmd_verify(struct agent *, const struct cmdline *);
 int cmd_reindex(struct agent *, const struct cmdline *);
 int cmd_show(struct agent *, const struct cmdline *);
+int cmd_serve(struct agent *, const struct cmdline *);
 
 extern const struct agent_command agent_commands[];
 const struct agent_command *agent_find_command(const char *name);
 
-/* Prints "chjournal: MESSAGE" on stderr. Returns EXIT_ERROR. */
+/* Sends the lines of agent_error (error 1) and agent_warn (error 0) to fn
+ * instead of stderr, until set back (fn NULL: stderr); the previous sink
+ * into *old_fn, *old_ctx when not NULL. */
+typedef void (*agent_sink_fn)(void *ctx, int error, const char *line);
+void agent_set_sink(agent_sink_fn fn, void *ctx, agent_sink_fn *old_fn, void **old_ctx);
+
+/* Prints "chjournal: MESSAGE" on stderr (or to the sink). Returns EXIT_ERROR. */
 int agent_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "chjournal CMD: MESSAGE" and the usage line. Returns EXIT_USAGE. */
 int agent_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,6 +108,34 @@ int agent_run_abort(struct agent *a, const char *name, const char *run_id);
  * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
 int agent_run_refused(const char *name, const struct consumer_state *st, int code,
     const char *run_id, enum agent_run_op op);
+/* The journal side of a local source (source.h) on a's journal: begin (as
+ * `begin`, with its sync and the files open for writing), commit, abort
+ * and list (as `list -0`), their lines captured: errors into the error,
+ * warnings to the note. */
+void agent_runner(struct agent *a, struct source_runner *r);
+/* `list NAME [--run RUN_ID]` for what, to out: EXIT_OK or EXIT_ERROR (printed). */
+int agent_list(struct agent *a, const char *name, const char *run_id, enum source_list_what what,
+    int nul, FILE *out);
+
+/* A `chjournal serve` on another host, through ssh (remote.c). */
+struct agent_remote {
+	struct source *src;         /* the remote source: its operations are serve's */
+	char name[256];             /* HOST */
+	pid_t pid;                  /* ssh */
+	int rfd, wfd;
+	FILE *errf;                 /* what ssh writes on stderr */
+};
+/* Starts ssh (CMD split at blanks; NULL: "ssh") [-p PORT] [USER@]HOST
+ * chjournal serve, and says hello. EXIT_OK, or the exit status of a failure
+ * told in one line naming the host. */
+int agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh);
+/* ": LINE", the last line ssh wrote, when the connection broke; else "". */
+void agent_remote_why(struct agent_remote *r, char *out, size_t len);
+/* Ends the connection and waits for ssh. Returns rc, or EXIT_ERROR (told)
+ * when rc was EXIT_OK and ssh did not exit 0. */
+int agent_remote_close(struct agent_remote *r, int rc);
+/* A remote source's note (a line of serve's): told as a warning. */
+void agent_remote_note(void *ctx, const char *line);
 /* The values of options, checked (a usage error printed, -1, when bad; 0
  * when good or not given, the default kept): --timeout (1 to 86400 seconds),
  * --at (archive/runsel.h's forms), --run (a run id). */

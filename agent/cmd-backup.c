@@ -3,19 +3,27 @@
  * archive of every Cyrus user the run's window marks as changed
  * (common/cyrus/backup.h), prints what it says, and commits the consumer
  * only when every archive is safe. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "atomicfile.h"
 #include "cyrus/backup.h"
+#include "path.h"
 #include "progress.h"
+#include "proto.h"
 
-#define BACKUP_DEFAULT_CONSUMER "cyrus-archive"
-#define BACKUP_DEFAULT_IMAPD_CONF "/etc/imapd.conf"
+#define BACKUP_JOBS_MAX 64
 
 /* What the library tells, shown on stderr; the progress line on a terminal. */
 struct backup_ui {
+	const char *host;           /* --from: the host, named in each line */
 	int show_progress;
 	struct progress progress;
 };
@@ -37,18 +45,23 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 	struct backup_ui *ui = ctx;
 
 	switch (ev->kind) {
-	case CYRUS_BACKUP_PATH_SKIPPED:
-		agent_warn("'%s': %s (the path is not archived)", ev->path, ev->error->msg);
+	case CYRUS_BACKUP_BEGUN:
+		progress_start(&ui->progress, "backup", "users", ev->users);
 		break;
 	case CYRUS_BACKUP_TAIL_CUT:
 		agent_warn("archive '%s': a torn tail of %lld bytes (an interrupted run) was cut off",
 		    ev->path, (long long)ev->bytes_cut);
 		break;
 	case CYRUS_BACKUP_USER_FAILED:
-		agent_error("backup of user '%s' failed, its archive keeps its last complete run: %s",
+		/* a host gone: its one line says so, not each user's */
+		if (ui->host != NULL && ev->error->code == CHJ_ERR_PEER)
+			goto done;
+		agent_error("%s%s%sbackup of user '%s' failed, its archive keeps its last complete "
+		    "run: %s", ui->host ? "host '" : "", ui->host ? ui->host : "", ui->host ? "': " : "",
 		    ev->user, ev->error->msg);
 		/* FALLTHROUGH */
 	case CYRUS_BACKUP_USER_DONE:
+	done:
 		ui->progress.done++;
 		ui->progress.bytes = ev->stats->bytes;
 		show_progress(ui, 0);
@@ -56,122 +69,393 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 	}
 }
 
-/* The consumer's run whose window is backed up. */
-struct window {
-	const char *consumer;
-	char run_id[CONSUMER_RUN_ID_SIZE];
-	const char *why;            /* a full run: why */
-	int64_t seq;                /* the journal seq it ends at */
-	int began;
+/* The source's own lines (a path no user can be found for, a run taken over). */
+static void
+on_note(void *ctx, const char *line)
+{
+	(void)ctx;
+	agent_warn("%s", line);
+}
+
+struct backup_args {
+	const char *imapd, *to, *consumer;
+	struct strvec only;         /* --user */
+	struct strvec from;         /* --from [USER@]HOST[:PORT] */
+	const char *ssh;            /* --ssh CMD */
+	unsigned long jobs;         /* -j N */
 };
 
-/* The options into opts, w and users; 0, or -1 (printed). */
+/* Reads the options (cmdline checked the rest); 0, or the exit status of a
+ * usage error (printed). */
 static int
-read_args(const struct cmdline *args, struct cyrus_backup_opts *opts, struct window *w,
-    struct strvec *users)
+parse_args(const struct cmdline *cl, struct backup_args *o)
 {
-	const char *const *named;
+	const char *const *v;
+	const char *j = cmdline_value(cl, "-j");
 	size_t n, i;
 
-	if (cmdline_value(args, "-C") != NULL)
-		opts->imapd_conf = cmdline_value(args, "-C");
-	opts->to = cmdline_value(args, "--to");
-	if (cmdline_value(args, "--consumer") != NULL)
-		w->consumer = cmdline_value(args, "--consumer");
-	named = cmdline_values(args, "--user", &n);
-	for (i = 0; i < n; i++)
-		if (strvec_add(users, named[i]) < 0)
-			return agent_error("out of memory"), -1;
-	return 0;
-}
+	if (cmdline_value(cl, "-C") != NULL)
+		o->imapd = cmdline_value(cl, "-C");
+	o->to = cmdline_value(cl, "--to");
+	if (cmdline_value(cl, "--consumer") != NULL)
+		o->consumer = cmdline_value(cl, "--consumer");
+	o->ssh = cmdline_value(cl, "--ssh");
+	if (j != NULL) {
+		char *end;
 
-/* Opens the consumer's run and lists the users its window changed. An open
- * run is a backup that died (or runs still): it is taken over, which keeps
- * its commit point; its own commit, if it comes, is refused by our run id.
- * Returns 0, or -1 (printed). */
-static int
-window_users(struct agent *a, struct cyrus_backup *b, struct window *w, struct strvec *users)
-{
-	struct consumer_begin cb;
-	struct consumer_state st;
-
-	memset(&cb, 0, sizeof cb);
-	cb.replace = 1;
-	if (agent_run_begin(a, w->consumer, a->cfg.sync_timeout, &cb, &st) < 0)
-		return -1;
-	w->why = cb.full_reason;
-	snprintf(w->run_id, sizeof w->run_id, "%s", consumer_run_id(&st));
-	w->began = 1;
-	w->seq = st.open_seq;
-	if ((st.open_full ? cyrus_backup_all_users(b, users) :
-	    cyrus_backup_window_users(b, a->journal, &a->cfg, st.open_after_seq, users)) < 0) {
-		agent_error("%s", cyrus_backup_error(b)->msg);
-		return -1;
+		o->jobs = strtoul(j, &end, 10);
+		if (*end != '\0' || end == j || o->jobs == 0 || o->jobs > BACKUP_JOBS_MAX)
+			return agent_usage_error("backup", "bad -j '%s': 1 to %d", j, BACKUP_JOBS_MAX);
 	}
+	v = cmdline_values(cl, "--from", &n);
+	for (i = 0; i < n; i++)
+		if (strvec_add(&o->from, v[i]) < 0)
+			return agent_error("out of memory");
+	v = cmdline_values(cl, "--user", &n);
+	for (i = 0; i < n; i++)
+		if (strvec_add(&o->only, v[i]) < 0)
+			return agent_error("out of memory");
+	if (o->from.n > 0 && o->only.n > 0)
+		return agent_usage_error("backup", "--user and --from do not go together");
 	return 0;
 }
 
-int
-cmd_backup(struct agent *a, const struct cmdline *args)
+/* Prints the totals of a run ("backup" or "backup HOST"). */
+static void
+print_totals(struct cyrus_backup *b, const char *host, const struct cyrus_backup_result *res)
+{
+	const struct cyrus_backup_stats *stats = cyrus_backup_stats(b);
+
+	printf("backup%s%s: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
+	    "(%llu bytes) added, %lu users failed%s%s\n", host ? " " : "", host ? host : "",
+	    stats->users, stats->runs, stats->folders_changed, stats->messages,
+	    (unsigned long long)stats->bytes, stats->users_failed,
+	    res->full_reason[0] ? "; full run: " : "", res->full_reason);
+}
+
+/* ---- --from: the pull of a host through ssh ---- */
+
+/* Backs up host spec into DIR/HOST: EXIT_OK, or EXIT_ERROR with one line
+ * naming the host (and a failed user in its own line, unless the host was
+ * gone). */
+/* What one host's pull did, for its metrics. */
+struct pull_result {
+	char name[256];             /* HOST; "" when the spec was malformed */
+	struct cyrus_backup_stats stats;
+	uint64_t bytes_in;          /* received from serve */
+};
+
+static int
+pull_host(const struct backup_args *o, const char *spec, struct pull_result *pr)
 {
 	struct cyrus_backup_opts opts;
+	struct cyrus_backup_result res;
+	struct cyrus_backup *b = NULL;
+	struct agent_remote r;
+	struct backup_ui ui;
+	struct chj_error e;
+	char *to = NULL, why[1024];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	memset(&ui, 0, sizeof ui);
+	rc = agent_remote_open(&r, spec, o->ssh);
+	snprintf(pr->name, sizeof pr->name, "%s", r.name);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = EXIT_ERROR;
+	ui.host = r.name;
+	r.src->note = on_note;
+	if ((to = path_join(o->to, r.name)) == NULL) {
+		agent_error("out of memory");
+		goto out;
+	}
+	memset(&opts, 0, sizeof opts);
+	opts.source = r.src;
+	opts.to = to;
+	opts.host = r.name;
+	opts.cb = on_event;
+	opts.ctx = &ui;
+	if (cyrus_backup_open(&b, &opts, &e) < 0) {
+		agent_error("host '%s': %s", r.name, e.msg);
+		goto out;
+	}
+	if (cyrus_backup_window(b, o->consumer, SOURCE_BEGIN_IDLE_COMMIT | SOURCE_BEGIN_SESSION,
+	    &res) < 0 && res.run_id[0] == '\0') {
+		agent_remote_why(&r, why, sizeof why);
+		agent_error("host '%s': %s%s", r.name, cyrus_backup_error(b)->msg, why);
+		goto out;
+	}
+	print_totals(b, r.name, &res);
+	if (!res.committed) {
+		agent_remote_why(&r, why, sizeof why);
+		agent_error("host '%s': consumer '%s' not committed, its window will be backed up "
+		    "again: %s%s", r.name, o->consumer, cyrus_backup_error(b)->msg, why);
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	if (b != NULL)
+		pr->stats = *cyrus_backup_stats(b);
+	pr->bytes_in = r.src->bytes_in;
+	cyrus_backup_free(b);
+	free(to);
+	return agent_remote_close(&r, rc);
+}
+
+/* Puts s into out as a Prometheus label value (backslash, quote escaped). */
+static void
+label(const char *s, char *out, size_t len)
+{
+	size_t k = 0;
+
+	for (; *s != '\0' && k + 3 < len; s++) {
+		if (*s == '\\' || *s == '"')
+			out[k++] = '\\';
+		out[k++] = *s;
+	}
+	out[k] = '\0';
+}
+
+/* The time of the last success DIR/HOST.prom recorded, or 0. */
+static double
+last_success(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	double t = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL) {
+		const char *v;
+
+		if (strncmp(line, "chjournal_pull_last_success_time_seconds{", 41) == 0 &&
+		    (v = strrchr(line, ' ')) != NULL)
+			t = strtod(v + 1, NULL);
+	}
+	fclose(f);
+	return t;
+}
+
+/* Writes DIR/HOST.prom (node_exporter's textfile format) for one pull:
+ * when, how long, success, bytes received, what was written, and the time
+ * of the last success (kept from the file when this pull failed). A failure
+ * to write is a warning: the pull itself is what counts. */
+static void
+write_metrics(const struct backup_args *o, const struct pull_result *pr, int ok, double t0,
+    double t1)
+{
+	struct chj_error e;
+	char *path = NULL, *text = NULL, host[600];
+	double success;
+	int n;
+
+	if (asprintf(&path, "%s/%s.prom", o->to, pr->name) < 0)
+		return;
+	label(pr->name, host, sizeof host);
+	success = ok ? t1 : last_success(path);
+	n = asprintf(&text,
+	    "# HELP chjournal_pull_last_run_time_seconds When the last backup --from of the host ended.\n"
+	    "# TYPE chjournal_pull_last_run_time_seconds gauge\n"
+	    "chjournal_pull_last_run_time_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_last_success_time_seconds When a backup --from of the host last succeeded (0: never).\n"
+	    "# TYPE chjournal_pull_last_success_time_seconds gauge\n"
+	    "chjournal_pull_last_success_time_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_success 1 when the last backup --from of the host succeeded (consumer committed).\n"
+	    "# TYPE chjournal_pull_success gauge\n"
+	    "chjournal_pull_success{host=\"%s\"} %d\n"
+	    "# HELP chjournal_pull_duration_seconds How long the last backup --from of the host took.\n"
+	    "# TYPE chjournal_pull_duration_seconds gauge\n"
+	    "chjournal_pull_duration_seconds{host=\"%s\"} %.3f\n"
+	    "# HELP chjournal_pull_received_bytes Bytes the last backup --from of the host received from serve.\n"
+	    "# TYPE chjournal_pull_received_bytes gauge\n"
+	    "chjournal_pull_received_bytes{host=\"%s\"} %llu\n"
+	    "# HELP chjournal_pull_runs_written User runs the last backup --from of the host wrote.\n"
+	    "# TYPE chjournal_pull_runs_written gauge\n"
+	    "chjournal_pull_runs_written{host=\"%s\"} %lu\n"
+	    "# HELP chjournal_pull_users_failed Users whose backup failed in the last backup --from of the host.\n"
+	    "# TYPE chjournal_pull_users_failed gauge\n"
+	    "chjournal_pull_users_failed{host=\"%s\"} %lu\n",
+	    host, t1, host, success, host, ok, host, t1 - t0, host,
+	    (unsigned long long)pr->bytes_in, host, pr->stats.runs, host, pr->stats.users_failed);
+	if (n < 0) {
+		free(path);
+		return;
+	}
+	if (atomicfile_write(path, text, (size_t)n, 0644, &e) < 0)
+		agent_warn("host '%s': %s", pr->name, e.msg);
+	free(text);
+	free(path);
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Pulls one host and records its metrics in DIR/HOST.prom. */
+static int
+backup_host(const struct backup_args *o, const char *spec)
+{
+	struct pull_result pr;
+	double t0 = now_seconds();
+	int rc;
+
+	memset(&pr, 0, sizeof pr);
+	rc = pull_host(o, spec, &pr);
+	if (pr.name[0] != '\0')
+		write_metrics(o, &pr, rc == EXIT_OK, t0, now_seconds());
+	return rc;
+}
+
+/* Every --from host, up to o->jobs at a time (each in a process of its
+ * own). EXIT_OK when every host succeeded. */
+static int
+backup_hosts(const struct backup_args *o)
+{
+	pid_t pids[BACKUP_JOBS_MAX];
+	size_t next = 0, running = 0, i;
+	unsigned long jobs = o->jobs ? o->jobs : 1;
+	int rc = EXIT_OK;
+
+	if (mkdir(o->to, 0700) < 0 && errno != EEXIST)
+		return agent_error("cannot create '%s': %s", o->to, strerror(errno));
+	if (o->from.n == 1 || jobs == 1) {
+		for (i = 0; i < o->from.n; i++)
+			if (backup_host(o, o->from.v[i]) != EXIT_OK)
+				rc = EXIT_ERROR;
+		return rc;
+	}
+	while (next < o->from.n || running > 0) {
+		int status;
+		pid_t p;
+
+		if (next < o->from.n && running < jobs) {
+			fflush(NULL);
+			p = fork();
+			if (p == 0) {
+				int r = backup_host(o, o->from.v[next]);
+
+				fflush(NULL);
+				_exit(r == EXIT_OK ? 0 : 1);
+			}
+			if (p < 0) {
+				agent_error("host '%s': cannot fork: %s", o->from.v[next], strerror(errno));
+				rc = EXIT_ERROR;
+			} else {
+				pids[running++] = p;
+			}
+			next++;
+			continue;
+		}
+		p = waitpid(-1, &status, 0);
+		if (p < 0)
+			break;
+		for (i = 0; i < running; i++) {
+			if (pids[i] != p)
+				continue;
+			pids[i] = pids[--running];
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				rc = EXIT_ERROR;
+			break;
+		}
+	}
+	return rc;
+}
+
+/* ---- the local backup ---- */
+
+int
+cmd_backup(struct agent *a, const struct cmdline *cl)
+{
+	struct source_local_opts lo;
+	struct source_runner runner;
+	struct cyrus_backup_opts opts;
+	struct cyrus_backup_result res;
+	struct backup_args args;
+	struct source *src = NULL;
 	struct cyrus_backup *b = NULL;
 	const struct cyrus_backup_stats *stats;
 	struct backup_ui ui;
-	struct window w;
-	struct strvec users = { 0 };
 	struct chj_error e;
-	int rc = EXIT_ERROR, failed;
+	int rc = EXIT_ERROR, pr, failed;
 
+	memset(&lo, 0, sizeof lo);
 	memset(&opts, 0, sizeof opts);
 	memset(&ui, 0, sizeof ui);
-	memset(&w, 0, sizeof w);
-	opts.imapd_conf = BACKUP_DEFAULT_IMAPD_CONF;
-	opts.cb = on_event;
-	opts.ctx = &ui;
-	w.consumer = BACKUP_DEFAULT_CONSUMER;
+	memset(&res, 0, sizeof res);
+	memset(&args, 0, sizeof args);
+	args.imapd = BACKUP_DEFAULT_IMAPD_CONF;
+	args.consumer = BACKUP_DEFAULT_CONSUMER;
 	/* named users (--user): each checked whole (pass one still skips what
 	 * is archived); the consumer is neither begun nor committed */
-	if (read_args(args, &opts, &w, &users) < 0)
+	pr = parse_args(cl, &args);
+	if (pr != 0)
 		goto out;
-	if (cyrus_backup_open(&b, &opts, &a->cfg, &e) < 0) {
+	if (args.from.n > 0) {
+		rc = backup_hosts(&args);
+		goto out;
+	}
+	if (a->journal == NULL) {
+		rc = agent_error("backup: no journal (without --from, backup needs the configuration)");
+		goto out;
+	}
+	lo.imapd_conf = args.imapd;
+	opts.to = args.to;
+	agent_runner(a, &runner);
+	lo.cfg = &a->cfg;
+	lo.journal = a->journal;
+	lo.runner = &runner;
+	if (source_local_open(&src, &lo, &e) < 0) {
 		agent_error("%s", e.msg);
 		goto out;
 	}
-	if (users.n == 0 && window_users(a, b, &w, &users) < 0)
+	src->note = on_note;
+	opts.source = src;
+	opts.cb = on_event;
+	opts.ctx = &ui;
+	if (cyrus_backup_open(&b, &opts, &e) < 0) {
+		agent_error("%s", e.msg);
 		goto out;
-	strvec_sort_unique(&users);
+	}
 	ui.show_progress = isatty(STDERR_FILENO);
-	progress_start(&ui.progress, "backup", "users", users.n);
-	failed = cyrus_backup_users(b, &users, w.seq);
-	if (failed < 0) {
+	if (args.only.n > 0) {
+		strvec_sort_unique(&args.only);
+		progress_start(&ui.progress, "backup", "users", args.only.n);
+		failed = cyrus_backup_users(b, &args.only, 0);
+		if (failed < 0) {
+			agent_error("%s", cyrus_backup_error(b)->msg);
+			goto out;
+		}
+	} else if (cyrus_backup_window(b, args.consumer, 0, &res) < 0 && res.run_id[0] == '\0') {
 		agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
 	show_progress(&ui, 1);
+	print_totals(b, NULL, &res);
 	stats = cyrus_backup_stats(b);
-	printf("backup: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
-	    "(%llu bytes) added, %lu users failed%s%s\n", stats->users, stats->runs,
-	    stats->folders_changed, stats->messages, (unsigned long long)stats->bytes,
-	    stats->users_failed, w.why ? "; full run: " : "", w.why ? w.why : "");
-	if (failed > 0) {
-		if (w.began)
+	if (args.only.n > 0) {
+		rc = stats->users_failed > 0 ? EXIT_ERROR : EXIT_OK;
+		goto out;
+	}
+	if (!res.committed) {
+		if (res.failed_users > 0)
 			agent_warn("consumer '%s' not committed: its window will be backed up again",
-			    w.consumer);
+			    args.consumer);
+		else
+			agent_error("%s", cyrus_backup_error(b)->msg);
 		goto out;
 	}
-	/* every archive was fsynced by its run's commit: now the window may move */
-	if (w.began && agent_run_commit(a, w.consumer, w.run_id) < 0) {
-		w.began = 0;
-		goto out;
-	}
-	w.began = 0;
 	rc = EXIT_OK;
 out:
-	/* a run not committed is dropped: the next backup takes its window */
-	if (w.began)
-		agent_run_abort(a, w.consumer, w.run_id);
 	cyrus_backup_free(b);
-	strvec_free(&users);
-	return rc;
+	source_free(src);
+	strvec_free(&args.only);
+	strvec_free(&args.from);
+	return pr != 0 ? pr : rc;
 }

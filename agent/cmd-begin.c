@@ -23,6 +23,33 @@ note_unknown_deletions(struct agent *a, const char *name, const struct consumer_
 		    "to reconcile", name, n, name);
 }
 
+/* begin --from: the run is begun by the host's serve and stays open there
+ * (for list and commit --from, each a connection of its own). The host's
+ * sync timeout applies. */
+static int
+begin_remote(const char *name, const char *from, const char *ssh, int replace, int print_id)
+{
+	struct agent_remote rm;
+	struct source_run run;
+	int rc = agent_remote_open(&rm, from, ssh);
+
+	if (rc != EXIT_OK)
+		return rc;
+	rm.src->note = agent_remote_note;
+	if (source_begin(rm.src, name, replace ? SOURCE_BEGIN_REPLACE : 0, &run) < 0) {
+		rc = agent_error("%s", rm.src->err.msg);
+	} else {
+		if (run.full_reason[0] != '\0')
+			printf("full: %s\n", run.full_reason);
+		else
+			printf("incremental\n");
+		if (print_id)
+			printf("%s\n", run.run_id);
+	}
+	source_run_free(&run);
+	return agent_remote_close(&rm, rc);
+}
+
 int
 cmd_begin(struct agent *a, const struct cmdline *args)
 {
@@ -35,6 +62,9 @@ cmd_begin(struct agent *a, const struct cmdline *args)
 	if (agent_arg_timeout("begin", args, &timeout) < 0)
 		return EXIT_USAGE;
 	b.replace = cmdline_has(args, "--replace") > 0;
+	if (cmdline_has(args, "--from"))
+		return begin_remote(name, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"),
+		    b.replace, cmdline_has(args, "--print-run-id") > 0);
 	if (agent_run_begin(a, name, timeout, &b, &st) < 0)
 		return EXIT_ERROR;
 	/* the first line is what scripts compare: it never changes */

@@ -21,6 +21,7 @@ enum full_what { FULL_FILES, FULL_DIRS, FULL_DIR_ENTRIES };
 
 struct full_ctx {
 	struct link_notes links;       /* FULL_FILES: multiply-linked files, to note */
+	FILE *out;
 	int nul;
 	enum full_what what;
 	char **found;                  /* FULL_DIR_ENTRIES: the directories, printed after */
@@ -68,7 +69,7 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
 		f->nfound++;
 		return WALK_CONTINUE;
 	}
-	if (agent_print_path(stdout, path, f->nul, &f->refused) < 0) {
+	if (agent_print_path(f->out, path, f->nul, &f->refused) < 0) {
 		f->write_failed = 1;
 		return WALK_STOP;
 	}
@@ -81,7 +82,7 @@ full_cb(void *ctx, const char *path, size_t len, unsigned char type, const struc
  * directory. A directory gone meanwhile prints alone. Returns -1 on a write
  * error, 1 when the directory could not be read (errors counted). */
 static int
-print_dir_entries(struct agent *a, const char *dir, int nul, unsigned long *refused)
+print_dir_entries(struct agent *a, FILE *out, const char *dir, int nul, unsigned long *refused)
 {
 	struct dirent *de;
 	char **names = NULL, *head;
@@ -92,7 +93,7 @@ print_dir_entries(struct agent *a, const char *dir, int nul, unsigned long *refu
 
 	if ((head = path_join(dir, "")) == NULL)
 		return -1;
-	rc = agent_print_path(stdout, head, nul, refused);
+	rc = agent_print_path(out, head, nul, refused);
 	free(head);
 	if (rc < 0)
 		return -1;
@@ -116,7 +117,7 @@ print_dir_entries(struct agent *a, const char *dir, int nul, unsigned long *refu
 	closedir(d);
 	n = array_sort_unique_strings(names, n);
 	for (i = 0; i < n; i++) {
-		if (rc == 0 && agent_print_path(stdout, names[i], nul, refused) < 0)
+		if (rc == 0 && agent_print_path(out, names[i], nul, refused) < 0)
 			rc = -1;
 		free(names[i]);
 	}
@@ -127,14 +128,14 @@ print_dir_entries(struct agent *a, const char *dir, int nul, unsigned long *refu
 /* Prints each directory of dirs with its entries; returns EXIT_ERROR
  * (printed) on a write error or an unreadable directory. */
 static int
-print_entries_of(struct agent *a, char **dirs, size_t n, int nul, unsigned long *refused)
+print_entries_of(struct agent *a, FILE *out, char **dirs, size_t n, int nul, unsigned long *refused)
 {
 	size_t i;
 	unsigned long unreadable = 0;
 	int rc;
 
 	for (i = 0; i < n; i++) {
-		rc = print_dir_entries(a, dirs[i], nul, refused);
+		rc = print_dir_entries(a, out, dirs[i], nul, refused);
 		if (rc < 0)
 			return agent_error("cannot write the list: %s", strerror(errno));
 		unreadable += rc;
@@ -148,7 +149,7 @@ print_entries_of(struct agent *a, char **dirs, size_t n, int nul, unsigned long 
 /* A full run: every file; or every directory (nothing of the last run can
  * be known to remain: each directory is to reconcile). */
 static int
-list_full(struct agent *a, int nul, enum full_what what)
+list_full(struct agent *a, FILE *out, int nul, enum full_what what)
 {
 	struct full_ctx f;
 	struct walk_result res;
@@ -156,6 +157,7 @@ list_full(struct agent *a, int nul, enum full_what what)
 	int rc = EXIT_OK;
 
 	memset(&f, 0, sizeof f);
+	f.out = out;
 	f.nul = nul;
 	f.what = what;
 	/* progress on a terminal only; the daemon's watch count sizes the ETA */
@@ -172,7 +174,7 @@ list_full(struct agent *a, int nul, enum full_what what)
 		    journal_errmsg(a->journal));
 	link_notes_free(&f.links);
 	if (what == FULL_DIR_ENTRIES && !f.write_failed)
-		rc = print_entries_of(a, f.found, f.nfound, nul, &f.refused);
+		rc = print_entries_of(a, out, f.found, f.nfound, nul, &f.refused);
 	while (f.nfound > 0)
 		free(f.found[--f.nfound]);
 	free(f.found);
@@ -192,7 +194,7 @@ list_full(struct agent *a, int nul, enum full_what what)
 }
 
 static int
-list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what, int entries)
+list_window(struct agent *a, FILE *out, int64_t after_seq, int nul, enum list_what what, int entries)
 {
 	struct changeset cs;
 	char **arr;
@@ -204,9 +206,9 @@ list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what, in
 	arr = what == LIST_DELETED ? cs.deleted : what == LIST_RECONCILE ? cs.reconcile : cs.paths;
 	n = what == LIST_DELETED ? cs.ndeleted : what == LIST_RECONCILE ? cs.nreconcile : cs.npaths;
 	if (entries)
-		rc = print_entries_of(a, arr, n, nul, &refused);
+		rc = print_entries_of(a, out, arr, n, nul, &refused);
 	for (i = 0; i < n && !entries; i++) {
-		if (agent_print_path(stdout, arr[i], nul, &refused) < 0) {
+		if (agent_print_path(out, arr[i], nul, &refused) < 0) {
 			rc = agent_error("cannot write the list: %s", strerror(errno));
 			break;
 		}
@@ -220,18 +222,15 @@ list_window(struct agent *a, int64_t after_seq, int nul, enum list_what what, in
 }
 
 int
-cmd_list(struct agent *a, const struct cmdline *args)
+agent_list(struct agent *a, const char *name, const char *run_id, enum source_list_what w,
+    int nul, FILE *out)
 {
 	struct consumers cs;
 	struct consumer_state st;
-	const char *name = args->operands[0], *run_id = NULL;
-	enum list_what what = cmdline_has(args, "--deleted") ? LIST_DELETED :
-	    cmdline_has(args, "--reconcile") ? LIST_RECONCILE : LIST_FILES;
-	int nul = cmdline_has(args, "-0") > 0, entries = cmdline_has(args, "--entries") > 0;
-	int lr, code;
+	enum list_what what = w == SOURCE_LIST_DELETED ? LIST_DELETED :
+	    w == SOURCE_LIST_FILES ? LIST_FILES : LIST_RECONCILE;
+	int entries = w == SOURCE_LIST_ENTRIES, lr, code;
 
-	if (agent_arg_run("list", args, &run_id) < 0)
-		return EXIT_USAGE;
 	if (agent_open_consumers(a, &cs, name, 0) < 0)
 		return EXIT_ERROR;
 	lr = consumer_load(&cs, name, &st);
@@ -251,7 +250,68 @@ cmd_list(struct agent *a, const struct cmdline *args)
 		return EXIT_ERROR;
 	if (st.open_full)
 		return what == LIST_DELETED ? EXIT_OK :
-		    list_full(a, nul, what != LIST_RECONCILE ? FULL_FILES :
+		    list_full(a, out, nul, what != LIST_RECONCILE ? FULL_FILES :
 		    entries ? FULL_DIR_ENTRIES : FULL_DIRS);
-	return list_window(a, st.open_after_seq, nul, what, entries);
+	return list_window(a, out, st.open_after_seq, nul, what, entries);
+}
+
+/* list --from: the host's serve lists its open run (NUL-terminated, into a
+ * temporary file), printed here as a local list prints. */
+static int
+list_remote(const char *name, const char *run_id, enum source_list_what what, int nul,
+    const char *from, const char *ssh)
+{
+	struct agent_remote rm;
+	FILE *tmp = tmpfile();
+	unsigned long refused = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc;
+
+	if (tmp == NULL)
+		return agent_error("cannot create a temporary file: %s", strerror(errno));
+	rc = agent_remote_open(&rm, from, ssh);
+	if (rc != EXIT_OK) {
+		fclose(tmp);
+		return rc;
+	}
+	rm.src->note = agent_remote_note;
+	if (source_list(rm.src, name, run_id, what, tmp) < 0 || fflush(tmp) != 0) {
+		rc = agent_error("%s", rm.src->err.msg);
+		goto out;
+	}
+	rewind(tmp);
+	while ((n = getdelim(&line, &cap, '\0', tmp)) > 0) {
+		if (line[n - 1] != '\0') {
+			rc = agent_error("host '%s': the list ends inside a path", rm.name);
+			goto out;
+		}
+		if (agent_print_path(stdout, line, nul, &refused) < 0) {
+			rc = agent_error("cannot write the list: %s", strerror(errno));
+			goto out;
+		}
+	}
+	if (refused > 0)
+		rc = EXIT_ERROR;
+out:
+	free(line);
+	fclose(tmp);
+	return agent_remote_close(&rm, rc);
+}
+
+int
+cmd_list(struct agent *a, const struct cmdline *args)
+{
+	const char *name = args->operands[0], *run_id = NULL, *from = cmdline_value(args, "--from");
+	enum source_list_what what = cmdline_has(args, "--deleted") ? SOURCE_LIST_DELETED :
+	    !cmdline_has(args, "--reconcile") ? SOURCE_LIST_FILES :
+	    cmdline_has(args, "--entries") ? SOURCE_LIST_ENTRIES : SOURCE_LIST_RECONCILE;
+	int nul = cmdline_has(args, "-0") > 0;
+
+	if (agent_arg_run("list", args, &run_id) < 0)
+		return EXIT_USAGE;
+	if (from != NULL)
+		return list_remote(name, run_id, what, nul, from, cmdline_value(args, "--ssh"));
+	return agent_list(a, name, run_id, what, nul, stdout);
 }

@@ -162,3 +162,111 @@ agent_run_abort(struct agent *a, const char *name, const char *run_id)
 {
 	return run_end(a, name, run_id, 0);
 }
+
+/* ---- the journal side of a local source (source.h) ---- */
+
+/* What the lines of one runner call become: the first error, the notes. */
+struct capture {
+	struct chj_error *e;
+	source_note_fn note;
+	void *note_ctx;
+	agent_sink_fn old_fn;       /* the sink before: a note goes out through it */
+	void *old_ctx;
+};
+
+static void
+capture_line(void *ctx, int error, const char *line)
+{
+	struct capture *c = ctx;
+
+	if (error) {
+		if (c->e->code == CHJ_OK)
+			chj_error_set(c->e, CHJ_ERR_REFUSED, 0, "%s", line);
+	} else if (c->note != NULL) {
+		/* the note may well print through agent_warn: not back into c */
+		agent_set_sink(c->old_fn, c->old_ctx, NULL, NULL);
+		c->note(c->note_ctx, line);
+		agent_set_sink(capture_line, c, NULL, NULL);
+	}
+}
+
+/* Sends agent_error and agent_warn into c until capture_end. */
+static void
+capture_begin(struct capture *c, struct chj_error *e, source_note_fn note, void *note_ctx,
+    agent_sink_fn *old_fn, void **old_ctx)
+{
+	chj_error_clear(e);
+	c->e = e;
+	c->note = note;
+	c->note_ctx = note_ctx;
+	agent_set_sink(capture_line, c, old_fn, old_ctx);
+	c->old_fn = *old_fn;
+	c->old_ctx = *old_ctx;
+}
+
+static int
+capture_end(struct capture *c, int rc, const char *what, agent_sink_fn old_fn, void *old_ctx)
+{
+	agent_set_sink(old_fn, old_ctx, NULL, NULL);
+	if (rc != 0 && c->e->code == CHJ_OK)
+		chj_error_set(c->e, CHJ_ERR_REFUSED, 0, "%s failed", what);
+	return rc != 0 ? -1 : 0;
+}
+
+static int
+runner_begin(void *ctx, const char *consumer, int replace, struct consumer_state *st,
+    const char **full_reason, source_note_fn note, void *note_ctx, struct chj_error *e)
+{
+	struct agent *a = ctx;
+	struct consumer_begin b;
+	struct capture c;
+	agent_sink_fn old_fn;
+	void *old_ctx;
+	int rc;
+
+	memset(&b, 0, sizeof b);
+	b.replace = replace;
+	capture_begin(&c, e, note, note_ctx, &old_fn, &old_ctx);
+	rc = agent_run_begin(a, consumer, a->cfg.sync_timeout, &b, st);
+	*full_reason = b.full_reason;
+	return capture_end(&c, rc, "begin", old_fn, old_ctx);
+}
+
+static int
+runner_end(void *ctx, const char *consumer, const char *run_id, int commit, source_note_fn note,
+    void *note_ctx, struct chj_error *e)
+{
+	struct agent *a = ctx;
+	struct capture c;
+	agent_sink_fn old_fn;
+	void *old_ctx;
+	int rc;
+
+	capture_begin(&c, e, note, note_ctx, &old_fn, &old_ctx);
+	rc = commit ? agent_run_commit(a, consumer, run_id) : agent_run_abort(a, consumer, run_id);
+	return capture_end(&c, rc, commit ? "commit" : "abort", old_fn, old_ctx);
+}
+
+static int
+runner_list(void *ctx, const char *consumer, const char *run_id, enum source_list_what what,
+    FILE *out, source_note_fn note, void *note_ctx, struct chj_error *e)
+{
+	struct agent *a = ctx;
+	struct capture c;
+	agent_sink_fn old_fn;
+	void *old_ctx;
+	int rc;
+
+	capture_begin(&c, e, note, note_ctx, &old_fn, &old_ctx);
+	rc = agent_list(a, consumer, run_id, what, 1, out);
+	return capture_end(&c, rc, "list", old_fn, old_ctx);
+}
+
+void
+agent_runner(struct agent *a, struct source_runner *r)
+{
+	r->begin = runner_begin;
+	r->end = runner_end;
+	r->list = runner_list;
+	r->ctx = a;
+}

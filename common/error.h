@@ -16,6 +16,8 @@ enum chj_code {
 	CHJ_ERR_JOURNAL,       /* the journal (SQLite) failed */
 	CHJ_ERR_ARCHIVE,       /* an archive or its sidecar could not be read or written */
 	CHJ_ERR_INVALID,       /* an argument is malformed (a bad --at): a usage error */
+	CHJ_ERR_PEER,          /* the other end of a connection went away, or it failed */
+	CHJ_ERR_PROTOCOL,      /* what the other end sent is malformed, or not allowed */
 };
 
 struct chj_error {

@@ -49,7 +49,7 @@ expect_success 'options per command, from its usage' '
 	printf "%s\n" --json --prometheus >expect &&
 	test_cmp expect got &&
 	complete_line "$CHJOURNAL" -c "$CONF" list c1 -- >got &&
-	printf "%s\n" --deleted --entries --reconcile --run >expect &&
+	printf "%s\n" --deleted --entries --from --reconcile --run --ssh >expect &&
 	test_cmp expect got &&
 	complete_line "$CHJOURNAL" begin c1 --r >got &&
 	printf "%s\n" --replace >expect &&

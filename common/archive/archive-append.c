@@ -53,12 +53,12 @@ run_check(struct arch *a, const char *name)
 }
 
 static int
-run_add(struct arch *a, const char *name, int kind, const char *target, int fd, const void *buf,
-    struct arch_stream *src, uint64_t size, int64_t mtime_ns, mode_t mode)
+run_add(struct arch *a, const char *name, int kind, const char *target, const struct arch_src *src,
+    uint64_t size, int64_t mtime_ns, mode_t mode)
 {
 	if (run_check(a, name) < 0)
 		return -1;
-	if (mwriter_add(a->w, name, kind, target, fd, buf, src, size, mtime_ns, mode) < 0) {
+	if (mwriter_add(a->w, name, kind, target, src, size, mtime_ns, mode) < 0) {
 		arch_seterr(a->err, sizeof a->err, "%s", a->w->err);
 		return -1;
 	}
@@ -68,28 +68,53 @@ run_add(struct arch *a, const char *name, int kind, const char *target, int fd, 
 int
 arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size, int64_t mtime_ns, mode_t mode)
 {
-	return run_add(a, name, ARCH_KIND_FILE, NULL, fd, NULL, NULL, size, mtime_ns, mode);
+	struct arch_src src = { fd, NULL, NULL, NULL, NULL };
+
+	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
 }
 
 int
 arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len, int64_t mtime_ns,
     mode_t mode)
 {
-	return run_add(a, name, ARCH_KIND_FILE, NULL, -1, buf ? buf : "", NULL, len, mtime_ns, mode);
+	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL };
+
+	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, len, mtime_ns, mode);
+}
+
+int
+arch_run_add_reader(struct arch *a, const char *name, arch_read_fn fn, void *ctx, uint64_t size,
+    int64_t mtime_ns, mode_t mode)
+{
+	struct arch_src src = { -1, NULL, NULL, fn, ctx };
+
+	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
+}
+
+const char *
+arch_run_last_sha1(const struct arch *a)
+{
+	if (a->w == NULL || a->w->nents == 0)
+		return NULL;
+	return a->w->ents[a->w->nents - 1].sha1;
 }
 
 int
 arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns)
 {
-	return run_add(a, name, ARCH_KIND_SYMLINK, target ? target : "", -1, NULL, NULL, 0, mtime_ns, 0777);
+	struct arch_src src = { -1, "", NULL, NULL, NULL };
+
+	return run_add(a, name, ARCH_KIND_SYMLINK, target ? target : "", &src, 0, mtime_ns, 0777);
 }
 
 int
 arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s)
 {
+	struct arch_src src = { -1, NULL, s, NULL, NULL };
+
 	if (e->kind == ARCH_KIND_SYMLINK)
 		return arch_run_add_symlink(a, e->name, e->target, e->mtime_ns);
-	return run_add(a, e->name, ARCH_KIND_FILE, NULL, -1, NULL, s, e->size, e->mtime_ns, e->mode);
+	return run_add(a, e->name, ARCH_KIND_FILE, NULL, &src, e->size, e->mtime_ns, e->mode);
 }
 
 int
@@ -144,14 +169,16 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	struct mscan m;
 	unsigned char tail[8];
 	struct mwriter *w = a->w;
+	struct arch_src src = { -1, NULL, NULL, NULL, NULL };
 
 	if (w == NULL) {
 		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
 		return -1;
 	}
 	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
-	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, -1, manifest ? manifest : "", NULL, len,
-	    time * 1000000000, 0600) < 0 || mwriter_finish(w) < 0) {
+	src.buf = manifest ? manifest : "";
+	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, &src, len, time * 1000000000, 0600) < 0 ||
+	    mwriter_finish(w) < 0) {
 		arch_seterr(a->err, sizeof a->err, "archive '%s': %s", a->path, w->err);
 		goto fail;
 	}

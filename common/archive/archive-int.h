@@ -111,8 +111,17 @@ void arch_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((for
 
 /* archive-io.c */
 int mwriter_begin(struct mwriter *w, int fd, int64_t start);
-int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, int fd,
-    const void *buf, struct arch_stream *src, uint64_t size, int64_t mtime_ns, unsigned mode);
+/* Where an entry's data comes from: buf when not NULL, else stream when
+ * not NULL, else fn when not NULL, else fd. */
+struct arch_src {
+	int fd;
+	const void *buf;
+	struct arch_stream *stream;
+	arch_read_fn fn;
+	void *fn_ctx;
+};
+int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
+    const struct arch_src *src, uint64_t size, int64_t mtime_ns, unsigned mode);
 int mwriter_finish(struct mwriter *w);
 void mwriter_free(struct mwriter *w);
 int mreader_open(struct mreader *r, int fd, int64_t start);

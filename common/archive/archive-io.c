@@ -152,20 +152,20 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	return 0;
 }
 
-/* Copies the entry's data from one of fd, buf or src into the tar stream,
- * hashing it. */
+/* Copies the entry's data from src into the tar stream, hashing it. */
 static int
-mwriter_data(struct mwriter *w, int fd, const void *buf, struct arch_stream *src, uint64_t size,
-    EVP_MD_CTX *md, const char *name)
+mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_MD_CTX *md,
+    const char *name)
 {
 	unsigned char *tmp = NULL;
 	uint64_t left = size;
+	char rerr[ARCH_ERR_MAX];
 	ssize_t k;
 	int rc = -1;
 
-	if (buf != NULL) {
-		EVP_DigestUpdate(md, buf, size);
-		if (size > 0 && w->al.archive_write_data(w->aw, buf, size) != (la_ssize_t)size)
+	if (src->buf != NULL) {
+		EVP_DigestUpdate(md, src->buf, size);
+		if (size > 0 && w->al.archive_write_data(w->aw, src->buf, size) != (la_ssize_t)size)
 			goto werr;
 		return 0;
 	}
@@ -177,15 +177,18 @@ mwriter_data(struct mwriter *w, int fd, const void *buf, struct arch_stream *src
 	while (left > 0) {
 		size_t want = left < ARCH_BUF ? (size_t)left : ARCH_BUF;
 
-		if (src != NULL)
-			k = arch_stream_read(src, tmp, want);
+		rerr[0] = '\0';
+		if (src->stream != NULL)
+			k = arch_stream_read(src->stream, tmp, want);
+		else if (src->fn != NULL)
+			k = src->fn(src->fn_ctx, tmp, want, rerr, sizeof rerr);
 		else
-			k = read(fd, tmp, want);
-		if (k < 0 && src == NULL && errno == EINTR)
+			k = read(src->fd, tmp, want);
+		if (k < 0 && src->stream == NULL && src->fn == NULL && errno == EINTR)
 			continue;
 		if (k < 0) {
 			arch_seterr(w->err, sizeof w->err, "cannot read data of '%s': %s", name,
-			    src ? src->err : strerror(errno));
+			    src->stream ? src->stream->err : src->fn ? rerr : strerror(errno));
 			goto out;
 		}
 		if (k == 0) {
@@ -208,8 +211,8 @@ out:
 }
 
 int
-mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, int fd,
-    const void *buf, struct arch_stream *src, uint64_t size, int64_t mtime_ns, unsigned mode)
+mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
+    const struct arch_src *src, uint64_t size, int64_t mtime_ns, unsigned mode)
 {
 	struct archive_entry *ae = NULL;
 	EVP_MD_CTX *md = NULL;
@@ -263,7 +266,7 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target, i
 		goto out;
 	}
 	e.data_off = (int64_t)w->ubytes;
-	if (kind == ARCH_KIND_FILE && mwriter_data(w, fd, buf, src, size, md, name) < 0)
+	if (kind == ARCH_KIND_FILE && mwriter_data(w, src, size, md, name) < 0)
 		goto out;
 	if (w->al.archive_write_finish_entry(w->aw) != ARCHIVE_OK) {
 		arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, w->al.archive_error_string(w->aw));

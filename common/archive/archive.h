@@ -55,6 +55,15 @@ int arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size,
     int64_t mtime_ns, mode_t mode);
 int arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len,
     int64_t mtime_ns, mode_t mode);
+/* Adds a regular file entry whose size bytes come from fn (as read(): -1
+ * with a message in err, 0 too early is an error: the run is then dead). */
+typedef ssize_t (*arch_read_fn)(void *ctx, void *buf, size_t len, char *err, size_t errlen);
+int arch_run_add_reader(struct arch *a, const char *name, arch_read_fn fn, void *ctx, uint64_t size,
+    int64_t mtime_ns, mode_t mode);
+/* The SHA1 (40 hex digits) of the data of the entry the open run added
+ * last, or NULL: what a caller naming an entry by a hash it was told
+ * checks against. */
+const char *arch_run_last_sha1(const struct arch *a);
 int arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns);
 /* Writes the manifest as runs/<name> (name: UTC "YYYYmmddTHHMMSSZ", unique:
  * a later run in the same second gets a suffix), ends the member, fsyncs the

@@ -30,6 +30,7 @@ manifest_free(struct manifest *m)
 		free(m->files[i]);
 	free(m->files);
 	free(m->user);
+	free(m->host);
 	manifest_init(m);
 }
 
@@ -111,6 +112,8 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 
 	if (!field_ok(m->user))
 		return merr(m, "user name empty or holding a tab or newline", NULL);
+	if (m->host != NULL && !field_ok(m->host))
+		return merr(m, "host name empty or holding a tab or newline", NULL);
 	array_sort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
 	array_sort(m->files, m->nfiles, sizeof *m->files, array_str_cmp);
 	*buf = NULL;
@@ -119,6 +122,8 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 		return merr(m, "out of memory", NULL);
 	fprintf(f, "%s\ntime %lld\nseq %lld\nuser %s\n", MANIFEST_MAGIC, (long long)m->time,
 	    (long long)m->seq, m->user);
+	if (m->host != NULL)
+		fprintf(f, "host %s\n", m->host);
 	for (i = 0; i < m->nfolders; i++)
 		fprintf(f, "folder %s\t%s\t%s\t%s\n", m->folders[i].uniqueid, m->folders[i].partition,
 		    m->folders[i].relpath, m->folders[i].name);
@@ -180,6 +185,12 @@ parse_line(struct manifest *m, char *line)
 			return -1;
 		m->user = strdup(line + 5);
 		return m->user ? 0 : -1;
+	}
+	if (strncmp(line, "host ", 5) == 0) {
+		if (m->host != NULL || !field_ok(line + 5))
+			return -1;
+		m->host = strdup(line + 5);
+		return m->host ? 0 : -1;
 	}
 	if (strncmp(line, "folder ", 7) == 0)
 		return parse_folder(m, line + 7);

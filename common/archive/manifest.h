@@ -8,6 +8,7 @@
  *   time UNIXTIME
  *   seq JOURNALSEQ
  *   user NAME
+ *   host NAME          (optional: the machine the run was read from)
  *   folder UNIQUEID<TAB>PARTITION<TAB>RELPATH<TAB>NAME
  *   file ENTRYNAME
  *
@@ -29,6 +30,7 @@ struct manifest {
 	int64_t time;
 	int64_t seq;
 	char *user;
+	char *host;                 /* NULL: read on the machine that wrote it */
 	struct manifest_folder *folders;
 	size_t nfolders, capfolders;
 	char **files;               /* archive entry names (user/...) */
@@ -45,7 +47,7 @@ int manifest_add_file(struct manifest *m, const char *entry);
 int manifest_format(struct manifest *m, char **buf, size_t *len);
 /* Parses buf into m (initialized here). Returns 0 or -1 (err names the line). */
 int manifest_parse(struct manifest *m, const char *buf, size_t len);
-/* 1 when a and b describe the same state (time and seq aside). */
+/* 1 when a and b describe the same state (time, seq and host aside). */
 int manifest_same_state(const struct manifest *a, const struct manifest *b);
 /* Returns the folder called name, or NULL. */
 const struct manifest_folder *manifest_find_folder(const struct manifest *m, const char *name);

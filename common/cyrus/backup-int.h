@@ -6,11 +6,12 @@
 
 #include "cyrus/backup.h"
 #include "cyrus/cyrus.h"
+#include "source.h"
 
 struct cyrus_backup {
-	struct cyrus_conf cc;
+	struct source *src;             /* where everything is read */
 	char *to;                       /* the archive directory */
-	int lock_timeout_ms;
+	char *host;                     /* for the manifests; NULL: this machine */
 	cyrus_backup_cb cb;
 	void *ctx;
 	struct cyrus_backup_stats stats;

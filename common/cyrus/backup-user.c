@@ -1,9 +1,10 @@
-/* backup-user.c: one user's run of a Cyrus backup (backup.h): pass one
- * compares each folder's meta files with their archived copies by size and
- * mtime; a folder that differs is read under the locks a Cyrus reader takes,
- * and every message its index references that the archive lacks is stored
- * under its SHA1 (checked against the GUID); then the folder-name links,
- * the per-user files and the manifest. */
+/* backup-user.c: one user's run of a Cyrus backup (backup.h), read through
+ * the backup's source: pass one compares each folder's meta files (stat()ed
+ * all at once) with their archived copies by size and mtime; a folder that
+ * differs is read under the locks a Cyrus reader takes, and every message
+ * its index references that the archive lacks is fetched and stored under
+ * its GUID, the SHA1 of what arrived checked against it; then the
+ * folder-name links, the per-user files and the manifest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -32,143 +33,175 @@ struct user_run {
 	struct chj_error err;
 };
 
-static int64_t
-stat_mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-}
-
-/* Hashes fd from its start; leaves it at its start again. */
-static int
-sha1_fd(int fd, unsigned char *digest, uint64_t *size)
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char buf[65536];
-	ssize_t n;
-	int rc = -1;
-
-	*size = 0;
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1)
-		goto out;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		*size += (uint64_t)n;
-	}
-	if (n < 0 || EVP_DigestFinal_ex(ctx, digest, NULL) != 1)
-		goto out;
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		goto out;
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-/* Reads all of fd (from offset 0) into memory; *st is its fstat. */
-static int
-read_fd_whole(int fd, char **buf, size_t *len, struct stat *st)
-{
-	size_t got = 0;
-
-	*buf = NULL;
-	if (fstat(fd, st) < 0)
-		return -1;
-	if (!S_ISREG(st->st_mode)) {
-		errno = EINVAL;
-		return -1;
-	}
-	*buf = malloc((size_t)st->st_size + 1);
-	if (*buf == NULL)
-		return -1;
-	while (got < (size_t)st->st_size) {
-		ssize_t n = pread(fd, *buf + got, (size_t)st->st_size - got, (off_t)got);
-
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			free(*buf);
-			*buf = NULL;
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	*len = got;
-	return 0;
-}
-
-/* Reads a whole file into memory; *st is its fstat. ENOENT is returned as 1. */
-static int
-read_whole(const char *path, char **buf, size_t *len, struct stat *st)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
-
-	*buf = NULL;
-	if (fd < 0)
-		return errno == ENOENT ? 1 : -1;
-	rc = read_fd_whole(fd, buf, len, st);
-	close(fd);
-	return rc;
-}
-
 /* 1 when the archive's newest copy of name has this size and mtime. */
 static int
-archived_same(struct arch *ar, const char *name, const struct stat *st)
+archived_same(struct arch *ar, const char *name, const struct source_stat *st)
 {
 	struct arch_entry e;
 	int r = arch_latest(ar, name, 0, &e), same;
 
 	if (r <= 0)
 		return 0;
-	same = e.kind == ARCH_KIND_FILE && e.size == (uint64_t)st->st_size &&
-	    e.mtime_ns == stat_mtime_ns(st);
+	same = e.kind == ARCH_KIND_FILE && e.size == st->size && e.mtime_ns == st->mtime_ns;
 	arch_entry_free(&e);
 	return same;
 }
 
-/* Pass one: 1 when every meta file of m matches its archived copy. */
+/* Pass one: 1 when every meta file of m (as st says they are) matches its
+ * archived copy. */
 static int
-meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m)
+meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct source_stat *st)
 {
 	char name[512];
 	size_t i;
 
 	for (i = 0; i < CYRUS_NMETA; i++) {
-		char *p = path_join(m->path, cyrus_meta_names[i]);
-		struct stat st;
-		int exists;
-
-		if (p == NULL)
-			return 0;
-		exists = stat(p, &st) == 0;
-		free(p);
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
-		if (!exists) {
+		if (st[i].err != 0) {
+			if (st[i].err != ENOENT)
+				return 0;       /* the locked read says why */
 			if (arch_has(ar, name) == 1 && i <= CYRUS_META_INDEX)
 				return 0;
 			continue;
 		}
-		if (!archived_same(ar, name, &st))
+		if (!archived_same(ar, name, &st[i]))
 			return 0;
 	}
 	return 1;
 }
 
-/* Stores one message file under files/<sha1> unless the archive has it. */
+/* A message the archive lacks, to fetch: its record and path. */
+struct want {
+	const struct cyrus_index_record *rec;
+	char hex[41];               /* its GUID; "" when the index has none */
+	char *path;
+};
+
+/* What a fetch stores into: a folder's messages (m, v: what each is), or
+ * the user's files (v[i].path: the entry name of file i). */
+struct fetch_ctx {
+	struct cyrus_backup *b;
+	struct user_run *r;
+	const struct cyrus_mailbox *m;
+	struct want *v;
+};
+
+static ssize_t
+file_reader(void *ctx, void *buf, size_t len, char *err, size_t errlen)
+{
+	struct source_file *f = ctx;
+
+	return f->read(f, buf, len, err, errlen);
+}
+
+/* A message without a GUID (Cyrus before 2.3): read whole, hashed, stored
+ * under its SHA1 unless the archive has it. */
 static int
-store_message(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m,
-    const struct cyrus_index_record *rec)
+store_unnamed(struct fetch_ctx *c, struct source_file *f)
 {
 	unsigned char digest[20];
+	char hex[41], name[64], err[512];
+	size_t got = 0;
+	char *buf;
+	int rc = -1, have;
+
+	if (f->st.size > SIZE_MAX - 1 || (buf = malloc((size_t)f->st.size + 1)) == NULL)
+		return chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory (message '%s')", f->path);
+	while (got < f->st.size) {
+		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, err, sizeof err);
+
+		if (k <= 0) {
+			chj_error_set(&c->r->err, CHJ_ERR_SYS, 0, "mailbox '%s': %s", c->m->name,
+			    k < 0 ? err : "message ends early");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	if (EVP_Digest(buf, got, digest, NULL, EVP_sha1(), NULL) != 1) {
+		chj_error_set(&c->r->err, CHJ_ERR_SYS, 0, "sha1 failed");
+		goto out;
+	}
+	cyrus_guid_hex(digest, hex);
+	snprintf(name, sizeof name, ARCH_FILES "%s", hex);
+	if (strvec_has(&c->r->sha1s, hex) || (have = arch_has(c->r->ar, name)) == 1) {
+		rc = 0;
+		goto out;
+	}
+	if (have < 0 || arch_run_add_buf(c->r->ar, name, buf, got, f->st.mtime_ns, 0600) < 0) {
+		chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		goto out;
+	}
+	rc = strvec_add(&c->r->sha1s, hex) < 0 ?
+	    chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory") : 1;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Stores one fetched message under files/<GUID>, checking that what
+ * arrived hashes to it: a mismatch fails the user (its run is dropped). */
+static int
+store_fetched(void *ctx, struct source_file *f)
+{
+	struct fetch_ctx *c = ctx;
+	struct want *w = &c->v[f->index];
+	char name[64];
+	const char *got;
+	int rc;
+
+	if (f->st.err != 0) {
+		if (f->st.err == ENOENT && (w->rec->system_flags & CYRUS_FLAG_EXPUNGED))
+			return 0;   /* expunged and removed by cyr_expire since the index was read */
+		return chj_error_set(&c->r->err, CHJ_ERR_SYS, f->st.err, "mailbox '%s': cannot read "
+		    "message '%s'", c->m->name, f->path);
+	}
+	if (w->hex[0] == '\0') {
+		rc = store_unnamed(c, f);
+		if (rc <= 0)
+			return rc;
+	} else {
+		snprintf(name, sizeof name, ARCH_FILES "%s", w->hex);
+		if (arch_run_add_reader(c->r->ar, name, file_reader, f, f->st.size, f->st.mtime_ns,
+		    0600) < 0) {
+			/* a source gone mid-message says so itself */
+			if (c->b->src->broken)
+				return chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "mailbox '%s': %s",
+				    c->m->name, c->b->src->err.msg);
+			return chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		}
+		got = arch_run_last_sha1(c->r->ar);
+		if (got == NULL || strcmp(got, w->hex) != 0)
+			return chj_error_set(&c->r->err, CHJ_ERR_CORRUPT, 0, "mailbox '%s': message '%s': "
+			    "SHA1 %s does not match the GUID %s in cyrus.index", c->m->name, f->path,
+			    got ? got : "?", w->hex);
+		if (strvec_add(&c->r->sha1s, w->hex) < 0)
+			return chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	c->r->added++;
+	c->b->stats.messages++;
+	c->b->stats.bytes += f->st.size;
+	return 0;
+}
+
+/* Adds record rec's message to the wanted ones unless this run or the
+ * archive has it. */
+static int
+want_message(struct user_run *r, const struct cyrus_mailbox *m, const struct cyrus_index_record *rec,
+    struct want **v, size_t *n, size_t *cap)
+{
 	static const unsigned char zero[20];
-	char hex[41], name[64], file[32], *path;
-	uint64_t size;
-	struct stat st;
-	int fd, have, rc = -1;
+	char hex[41] = "", name[64], file[32];
+	struct want *nv;
+	size_t i;
+	int have;
 
 	if (memcmp(rec->guid, zero, 20) != 0) {
 		cyrus_guid_hex(rec->guid, hex);
 		if (strvec_has(&r->sha1s, hex))
 			return 0;
+		for (i = 0; i < *n; i++)
+			if (strcmp((*v)[i].hex, hex) == 0)
+				return 0;
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		have = arch_has(r->ar, name);
 		if (have < 0)
@@ -176,123 +209,30 @@ store_message(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		if (have)
 			return 0;
 	}
-	snprintf(file, sizeof file, "%u.", rec->uid);
-	path = path_join(m->path, file);
-	if (path == NULL)
+	if ((nv = array_grow(*v, *n, cap, sizeof *nv, 32)) == NULL)
 		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT && (rec->system_flags & CYRUS_FLAG_EXPUNGED)) {
-			rc = 0;     /* expunged and removed by cyr_expire since the index was read */
-			goto out;
-		}
-		chj_error_set(&r->err, CHJ_ERR_SYS, errno, "mailbox '%s': cannot read message '%s'",
-		    m->name, path);
-		goto out;
-	}
-	if (fstat(fd, &st) < 0 || sha1_fd(fd, digest, &size) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_SYS, errno, "mailbox '%s': cannot read message '%s'",
-		    m->name, path);
-		goto out;
-	}
-	if (memcmp(rec->guid, zero, 20) != 0 && memcmp(digest, rec->guid, 20) != 0) {
-		char want[41], got[41];
-
-		cyrus_guid_hex(rec->guid, want);
-		cyrus_guid_hex(digest, got);
-		chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "mailbox '%s': message '%s': SHA1 %s does "
-		    "not match the GUID %s in cyrus.index", m->name, path, got, want);
-		goto out;
-	}
-	cyrus_guid_hex(digest, hex);
-	if (strvec_has(&r->sha1s, hex)) {
-		rc = 0;
-		goto out;
-	}
-	snprintf(name, sizeof name, ARCH_FILES "%s", hex);
-	if (arch_run_add_fd(r->ar, name, fd, size, stat_mtime_ns(&st), 0600) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
-		goto out;
-	}
-	if (strvec_add(&r->sha1s, hex) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
-		goto out;
-	}
-	r->added++;
-	b->stats.messages++;
-	b->stats.bytes += size;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
+	*v = nv;
+	snprintf(file, sizeof file, "%u.", rec->uid);
+	memset(&nv[*n], 0, sizeof nv[*n]);
+	nv[*n].rec = rec;
+	memcpy(nv[*n].hex, hex, sizeof hex);
+	if ((nv[*n].path = path_join(m->path, file)) == NULL)
+		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	(*n)++;
+	return 0;
 }
 
-struct meta_copy {
-	char *buf[CYRUS_NMETA];
-	size_t len[CYRUS_NMETA];
-	struct stat st[CYRUS_NMETA];
-	int present[CYRUS_NMETA];
-};
-
-static void
-meta_copy_free(struct meta_copy *mc)
-{
-	size_t i;
-
-	for (i = 0; i < CYRUS_NMETA; i++)
-		free(mc->buf[i]);
-}
-
-/* Reads the meta files of m while holding the lock a Cyrus reader holds, so
- * the index and header are one consistent state. */
-static int
-read_meta_locked(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m,
-    struct meta_copy *mc)
-{
-	struct cyrus_lock lk;
-	size_t i;
-	int rc = -1;
-
-	memset(mc, 0, sizeof *mc);
-	if (cyrus_lock_mailbox(&lk, &b->cc, m, b->lock_timeout_ms) < 0)
-		return chj_error_set(&r->err, CHJ_ERR_SYS, 0, "mailbox '%s': %s", m->name, lk.err);
-	for (i = 0; i < CYRUS_NMETA; i++) {
-		char *p = path_join(m->path, cyrus_meta_names[i]);
-		int rr;
-
-		if (p == NULL) {
-			chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
-			goto out;
-		}
-		/* the index through the locked fd: closing another fd of it
-		 * would drop this process's fcntl lock */
-		if (i == CYRUS_META_INDEX)
-			rr = read_fd_whole(lk.fd, &mc->buf[i], &mc->len[i], &mc->st[i]);
-		else
-			rr = read_whole(p, &mc->buf[i], &mc->len[i], &mc->st[i]);
-		if (rr < 0 || (rr == 1 && i <= CYRUS_META_INDEX)) {
-			chj_error_set(&r->err, CHJ_ERR_SYS, rr == 1 ? ENOENT : errno, "mailbox '%s': cannot "
-			    "read '%s'", m->name, p);
-			free(p);
-			goto out;
-		}
-		mc->present[i] = rr == 0;
-		free(p);
-	}
-	rc = 0;
-out:
-	cyrus_unlock(&lk);
-	return rc;
-}
-
-/* Stores every message an index (or expunge file) references and lacks. */
+/* Stores every message an index (or expunge file) references and lacks:
+ * one fetch for the folder. */
 static int
 store_index_messages(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m,
     const char *what, const char *buf, size_t len)
 {
 	struct cyrus_index x;
+	struct fetch_ctx c;
+	struct want *v = NULL;
+	const char **paths = NULL;
+	size_t n = 0, cap = 0;
 	uint32_t i;
 	int rc = -1;
 
@@ -306,31 +246,52 @@ store_index_messages(struct cyrus_backup *b, struct user_run *r, const struct cy
 	for (i = 0; i < x.num_records; i++) {
 		if (!cyrus_record_has_file(&x.records[i]))
 			continue;
-		if (store_message(b, r, m, &x.records[i]) < 0)
+		if (want_message(r, m, &x.records[i], &v, &n, &cap) < 0)
 			goto out;
+	}
+	if (n > 0 && (paths = calloc(n, sizeof *paths)) == NULL) {
+		chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		paths[i] = v[i].path;
+	c.b = b;
+	c.r = r;
+	c.m = m;
+	c.v = v;
+	r->err.code = CHJ_OK;
+	if (source_fetch(b->src, paths, n, store_fetched, &c) < 0) {
+		if (r->err.code == CHJ_OK)  /* the source failed, not the store */
+			chj_error_set(&r->err, b->src->err.code, 0, "mailbox '%s': %s", m->name,
+			    b->src->err.msg);
+		goto out;
 	}
 	rc = 0;
 out:
+	for (i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+	free(paths);
 	cyrus_index_free(&x);
 	return rc;
 }
 
-/* Backs up one folder: nothing when its meta files are as archived. */
+/* Backs up one folder whose meta files (st: as pass one found them) are
+ * not as archived: read under Cyrus's locks, its new messages, its meta
+ * files. */
 static int
 backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
 {
-	struct meta_copy mc;
+	struct source_meta mc;
 	struct cyrus_header h;
 	size_t i;
 	int rc = -1;
 
-	if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0)
-		return chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "mailbox '%s': %s", m->name, r->man.err);
-	if (meta_unchanged(r->ar, m))
-		return 0;
-	if (read_meta_locked(b, r, m, &mc) < 0)
-		return -1;
 	memset(&h, 0, sizeof h);
+	if (source_meta_read(b->src, m, &mc) < 0) {
+		r->err = b->src->err;
+		return -1;
+	}
 	if (cyrus_header_parse(&h, mc.buf[CYRUS_META_HEADER], mc.len[CYRUS_META_HEADER]) < 0) {
 		chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "mailbox '%s': %s/cyrus.header: %s", m->name,
 		    m->path, h.err);
@@ -344,16 +305,16 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 	if (store_index_messages(b, r, m, "cyrus.index", mc.buf[CYRUS_META_INDEX],
 	    mc.len[CYRUS_META_INDEX]) < 0)
 		goto out;
-	if (mc.present[CYRUS_META_EXPUNGE] && store_index_messages(b, r, m, "cyrus.expunge",
+	if (mc.buf[CYRUS_META_EXPUNGE] != NULL && store_index_messages(b, r, m, "cyrus.expunge",
 	    mc.buf[CYRUS_META_EXPUNGE], mc.len[CYRUS_META_EXPUNGE]) < 0)
 		goto out;
 	for (i = 0; i < CYRUS_NMETA; i++) {
 		char name[512];
 
-		if (!mc.present[i])
+		if (mc.buf[i] == NULL)
 			continue;
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
-		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], stat_mtime_ns(&mc.st[i]), 0600) < 0) {
+		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 0600) < 0) {
 			chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
 			goto out;
 		}
@@ -363,7 +324,50 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 	rc = 0;
 out:
 	cyrus_header_free(&h);
-	meta_copy_free(&mc);
+	source_meta_free(&mc);
+	return rc;
+}
+
+/* Every live folder of ml: their meta files stat()ed in one pass, then
+ * each one that is not as archived backed up. */
+static int
+backup_folders(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mboxlist *ml)
+{
+	const struct cyrus_mailbox **live = NULL;
+	struct source_stat *st = NULL;
+	size_t n = 0, i;
+	int rc = -1;
+
+	if (ml->n > 0 && ((live = calloc(ml->n, sizeof *live)) == NULL ||
+	    (st = calloc(ml->n * CYRUS_NMETA, sizeof *st)) == NULL)) {
+		chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ml->n; i++) {
+		const struct cyrus_mailbox *m = &ml->v[i];
+
+		if (m->deleted)
+			continue;
+		if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0) {
+			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "mailbox '%s': %s", m->name, r->man.err);
+			goto out;
+		}
+		live[n++] = m;
+	}
+	if (source_meta_stat(b->src, live, n, st) < 0) {
+		r->err = b->src->err;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (meta_unchanged(r->ar, live[i], st + i * CYRUS_NMETA))
+			continue;
+		if (backup_folder(b, r, live[i]) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(live);
+	free(st);
 	return rc;
 }
 
@@ -426,80 +430,93 @@ out:
 	return rc;
 }
 
-/* The archive name of a per-user file: user/conf/REL or user/sieve/REL. */
-static char *
-user_file_entry(const struct cyrus_conf *cc, const char *file)
+/* Stores a per-user file fetched (a regular file not as archived). */
+static int
+store_user_file(void *ctx, struct source_file *f)
 {
-	const char *base[2] = { cc->configdirectory, cc->sievedir };
-	const char *kind[2] = { "conf", "sieve" };
-	char *name = NULL;
-	int i;
+	struct fetch_ctx *c = ctx;
 
-	for (i = 0; i < 2; i++) {
-		size_t n;
-
-		if (base[i] == NULL || !path_is_under(file, base[i]))
-			continue;
-		n = strlen(base[i]);
-		if (file[n] != '/')
-			continue;
-		if (asprintf(&name, ARCH_USER "%s/%s", kind[i], file + n + 1) < 0)
-			return NULL;
-		return name;
+	if (f->st.err != 0) {
+		if (f->st.err == ENOENT)
+			return 0;           /* gone since it was listed: not in this run */
+		return chj_error_set(&c->r->err, CHJ_ERR_SYS, f->st.err, "cannot read '%s'", f->path);
 	}
-	return NULL;
+	if (arch_run_add_reader(c->r->ar, c->v[f->index].path, file_reader, f, f->st.size,
+	    f->st.mtime_ns, 0600) < 0) {
+		if (c->b->src->broken)
+			return chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "%s", c->b->src->err.msg);
+		return chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+	}
+	c->r->added++;
+	return 0;
 }
 
+/* The user's files outside the spool: each in the manifest; a symlink
+ * whose target changed and a file not as archived into the run. */
 static int
-backup_user_file(struct user_run *r, const struct cyrus_conf *cc, const char *file)
+backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
+    const struct cyrus_mboxlist *ml)
 {
-	char *name = user_file_entry(cc, file), target[4096];
-	struct stat st;
-	int rc = -1, fd;
+	struct source_user_file *uf = NULL;
+	struct want *fetch = NULL;
+	const char **paths = NULL;
+	size_t n = 0, nf = 0, i;
+	struct fetch_ctx c;
+	int rc = -1;
 
-	if (name == NULL)
-		return chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "'%s' is neither in the config "
-		    "directory nor the sieve directory", file);
-	if (lstat(file, &st) < 0) {
-		rc = errno == ENOENT ? 0 : -1;  /* gone since it was listed: not in this run */
-		if (rc < 0)
-			chj_error_set(&r->err, CHJ_ERR_SYS, errno, "cannot read '%s'", file);
+	if (source_user_files(b->src, user, ml, &uf, &n) < 0) {
+		r->err = b->src->err;
+		return -1;
+	}
+	if (n > 0 && ((fetch = calloc(n, sizeof *fetch)) == NULL ||
+	    (paths = calloc(n, sizeof *paths)) == NULL)) {
+		chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	if (manifest_add_file(&r->man, name) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "'%s': %s", file, r->man.err);
-		goto out;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlink(file, target, sizeof target - 1);
+	for (i = 0; i < n; i++) {
+		char *name = NULL;
 
-		if (n < 0) {
-			chj_error_set(&r->err, CHJ_ERR_SYS, errno, "cannot read link '%s'", file);
+		if (asprintf(&name, ARCH_USER "%s", uf[i].rel) < 0) {
+			chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			goto out;
 		}
-		target[n] = '\0';
-		rc = link_if_changed(r, name, target);
+		if (manifest_add_file(&r->man, name) < 0) {
+			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "'%s': %s", uf[i].path, r->man.err);
+			free(name);
+			goto out;
+		}
+		if (uf[i].st.kind == SOURCE_LNK) {
+			rc = link_if_changed(r, name, uf[i].target ? uf[i].target : "");
+			free(name);
+			if (rc < 0)
+				goto out;
+			rc = -1;
+			continue;
+		}
+		if (uf[i].st.kind != SOURCE_REG || archived_same(r->ar, name, &uf[i].st)) {
+			free(name);
+			continue;
+		}
+		fetch[nf].path = name;          /* the entry name, for store_user_file */
+		paths[nf++] = uf[i].path;
+	}
+	c.b = b;
+	c.r = r;
+	c.m = NULL;
+	c.v = fetch;
+	r->err.code = CHJ_OK;
+	if (source_fetch(b->src, paths, nf, store_user_file, &c) < 0) {
+		if (r->err.code == CHJ_OK)
+			r->err = b->src->err;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || archived_same(r->ar, name, &st)) {
-		rc = 0;
-		goto out;
-	}
-	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_SYS, errno, "cannot read '%s'", file);
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	rc = arch_run_add_fd(r->ar, name, fd, (uint64_t)st.st_size, stat_mtime_ns(&st), 0600);
-	close(fd);
-	if (rc < 0)
-		chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
-	else
-		r->added++;
+	rc = 0;
 out:
-	free(name);
+	for (i = 0; i < nf; i++)
+		free(fetch[i].path);
+	free(fetch);
+	free(paths);
+	source_user_files_free(uf, n);
 	return rc;
 }
 
@@ -534,30 +551,10 @@ static int
 backup_user_state(struct cyrus_backup *b, struct user_run *r, const char *user,
     const struct cyrus_mboxlist *ml)
 {
-	char **ufiles = NULL;
-	char err[CYRUS_ERR_MAX];
-	size_t nufiles = 0, i;
-	int rc = -1;
-
-	for (i = 0; i < ml->n; i++) {
-		if (ml->v[i].deleted)
-			continue;
-		if (backup_folder(b, r, &ml->v[i]) < 0)
-			return -1;
-	}
-	if (backup_links(r, ml) < 0)
+	if (backup_folders(b, r, ml) < 0 || backup_links(r, ml) < 0 ||
+	    backup_user_files(b, r, user, ml) < 0)
 		return -1;
-	if (cyrus_user_files(&b->cc, ml, user, &ufiles, &nufiles, err, sizeof err) < 0)
-		return chj_error_set(&r->err, CHJ_ERR_SYS, 0, "%s", err);
-	for (i = 0; i < nufiles; i++)
-		if (backup_user_file(r, &b->cc, ufiles[i]) < 0)
-			goto out;
-	rc = 0;
-out:
-	for (i = 0; i < nufiles; i++)
-		free(ufiles[i]);
-	free(ufiles);
-	return rc;
+	return 0;
 }
 
 int
@@ -599,6 +596,10 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	r.man.time = (int64_t)time(NULL);
 	r.man.seq = seq;
 	r.man.user = strdup(user);
+	if (b->host != NULL && (r.man.host = strdup(b->host)) == NULL) {
+		chj_error_set(&r.err, CHJ_ERR_NOMEM, 0, "out of memory");
+		goto out;
+	}
 	if (backup_user_state(b, &r, user, ml) < 0)
 		goto out;
 	if (manifest_format(&r.man, &buf, &len) < 0) {

@@ -1,5 +1,6 @@
 /* test-cyrus-backup.c: cmocka unit tests for the Cyrus backup
- * (common/cyrus/backup.h) on a small spool built here (uuid layout, no
+ * (common/cyrus/backup.h), through a local source (common/source.h), on a
+ * small spool built here (uuid layout, no
  * cyr_dbtool: the mailbox list comes from the cyrus.header files), with a
  * journal fed rows by hand: which users a window's rows make changed (a
  * mailbox file, a server file, a mailbox gone, a per-user file deleted, a
@@ -24,6 +25,7 @@
 #include "cyrus-fixture.h"
 #include "cyrus/backup.h"
 #include "journal.h"
+#include "source.h"
 
 #define EVENT_MAX 2048
 
@@ -38,6 +40,7 @@ struct fx {
 	char inbox[4096], sent[4096], bobdir[4096];
 	struct config cfg;
 	struct journal *j;
+	struct source *src;
 	struct cyrus_backup *b;
 	char events[64][EVENT_MAX];       /* what the backup told, one line each */
 	size_t nevents;
@@ -51,8 +54,8 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 
 	assert_true(f->nevents <= 64);
 	switch (ev->kind) {
-	case CYRUS_BACKUP_PATH_SKIPPED:
-		snprintf(line, EVENT_MAX, "skipped %s: %s", ev->path, ev->error->msg);
+	case CYRUS_BACKUP_BEGUN:
+		snprintf(line, EVENT_MAX, "begun %zu", ev->users);
 		break;
 	case CYRUS_BACKUP_TAIL_CUT:
 		snprintf(line, EVENT_MAX, "cut %s %lld", strrchr(ev->path, '/') + 1, (long long)ev->bytes_cut);
@@ -66,11 +69,22 @@ on_event(void *ctx, const struct cyrus_backup_event *ev)
 	}
 }
 
+/* The source's notes, told as events. */
+static void
+on_note(void *ctx, const char *line)
+{
+	struct fx *f = ctx;
+
+	assert_true(f->nevents < 64);
+	snprintf(f->events[f->nevents++], EVENT_MAX, "note %s", line);
+}
+
 static int
 setup(void **state)
 {
 	static const struct fx_msg inbox[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
 	struct fx_msg in[2], sent[1] = { { 1, NULL, 0 } }, bob[1] = { { 1, NULL, 0 } };
+	struct source_local_opts lo;
 	struct cyrus_backup_opts o;
 	struct chj_error e;
 	struct fx *f = calloc(1, sizeof *f);
@@ -99,20 +113,26 @@ setup(void **state)
 	snprintf(p, sizeof p, "%s/j.db", f->base);
 	assert_int_equal(journal_open(f->j, p, JOURNAL_CREATE), 0);
 	memset(&o, 0, sizeof o);
+	memset(&lo, 0, sizeof lo);
 	snprintf(p, sizeof p, "%s/imapd.conf", f->top);
-	o.imapd_conf = p;
-	o.to = "";                  /* set below */
 	{
 		char to[4200], tools[4200];
 
 		snprintf(to, sizeof to, "%s/archives", f->base);
 		snprintf(tools, sizeof tools, "%s/no-cyrus-tools", f->base);
+		lo.cfg = &f->cfg;
+		lo.journal = f->j;
+		lo.imapd_conf = p;
+		lo.toolsdir = tools;
+		lo.lock_timeout_ms = 2000;
+		assert_int_equal(source_local_open(&f->src, &lo, &e), 0);
+		f->src->note = on_note;
+		f->src->note_ctx = f;
+		o.source = f->src;
 		o.to = to;
-		o.toolsdir = tools;
-		o.lock_timeout_ms = 2000;
 		o.cb = on_event;
 		o.ctx = f;
-		assert_int_equal(cyrus_backup_open(&f->b, &o, &f->cfg, &e), 0);
+		assert_int_equal(cyrus_backup_open(&f->b, &o, &e), 0);
 	}
 	*state = f;
 	return 0;
@@ -124,6 +144,7 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	cyrus_backup_free(f->b);
+	source_free(f->src);
 	journal_free(f->j);
 	config_free(&f->cfg);
 	fx_rmtree(f->base);
@@ -156,7 +177,7 @@ window_users(struct fx *f, int64_t after_seq, char *out, size_t len)
 	struct strvec u = { 0 };
 	size_t i, o = 0;
 
-	assert_int_equal(cyrus_backup_window_users(f->b, f->j, &f->cfg, after_seq, &u), 0);
+	assert_int_equal(source_local_users(f->src, 0, after_seq, &u), 0);
 	strvec_sort_unique(&u);
 	out[0] = '\0';
 	for (i = 0; i < u.n; i++)
@@ -191,8 +212,9 @@ test_changed_users(void **state)
 	window_users(f, 0, got, sizeof got);
 	assert_string_equal(got, "alice");
 	assert_int_equal(f->nevents, 1);
-	assert_non_null(strstr(f->events[0], "skipped "));
-	assert_non_null(strstr(f->events[0], "qqbad/cyrus.index: cannot read '"));
+	assert_non_null(strstr(f->events[0], "note '"));
+	assert_non_null(strstr(f->events[0], "(the path is not archived)"));
+	assert_non_null(strstr(f->events[0], "qqbad/cyrus.index': cannot read '"));
 	assert_non_null(strstr(f->events[0], "qqbad/cyrus.header'"));
 	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
 	assert_int_equal(unlink(p), 0);
@@ -205,7 +227,7 @@ test_changed_users(void **state)
 	{
 		struct strvec u = { 0 };
 
-		assert_int_equal(cyrus_backup_all_users(f->b, &u), 0);
+		assert_int_equal(source_local_users(f->src, 1, 0, &u), 0);
 		assert_int_equal(u.n, 2);
 		assert_string_equal(u.v[0], "alice");
 		assert_string_equal(u.v[1], "bob");
@@ -352,8 +374,8 @@ static void
 test_open_refuses(void **state)
 {
 	struct fx *f = *state;
-	struct cyrus_backup_opts o;
-	struct cyrus_backup *b;
+	struct source_local_opts o;
+	struct source *s;
 	struct chj_error e;
 	struct config cfg;
 	char p[8400], conf[8400], want[12800];
@@ -364,8 +386,8 @@ test_open_refuses(void **state)
 	memset(&o, 0, sizeof o);
 	snprintf(p, sizeof p, "%s/imapd.conf", f->top);
 	o.imapd_conf = p;
-	o.to = f->base;
-	assert_int_equal(cyrus_backup_open(&b, &o, &cfg, &e), -1);
+	o.cfg = &cfg;
+	assert_int_equal(source_local_open(&s, &o, &e), -1);
 	assert_int_equal(e.code, CHJ_ERR_REFUSED);
 	snprintf(want, sizeof want, "partition 'default' ('%s/spool') of %s is not under a root of "
 	    "narrow.conf: its changes cannot be known", f->top, p);
@@ -373,7 +395,8 @@ test_open_refuses(void **state)
 	config_free(&cfg);
 	/* no imapd.conf */
 	snprintf(p, sizeof p, "%s/none.conf", f->top);
-	assert_int_equal(cyrus_backup_open(&b, &o, &f->cfg, &e), -1);
+	o.cfg = &f->cfg;
+	assert_int_equal(source_local_open(&s, &o, &e), -1);
 	snprintf(want, sizeof want, "cannot open '%s': No such file or directory", p);
 	assert_string_equal(e.msg, want);
 }

@@ -1,0 +1,292 @@
+/* test-serve.c: the serve protocol end to end without ssh or a running Cyrus:
+ * serve (common/serve.c) answers in a child process on one end of a socket
+ * pair, on a local source over a small spool built here (cyrus-fixture.h);
+ * a remote source (common/remote.c) on the other end feeds the Cyrus backup.
+ * The pulled archives hold what a local backup stores; a message whose file
+ * does not match its GUID fails its user alone, checked on arrival; a path
+ * outside the Cyrus directories and a mailbox serve did not list are refused
+ * without ending the connection; a serve that dies breaks the source. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "cyrus-fixture.h"
+#include "cyrus/backup.h"
+#include "proto.h"
+#include "source.h"
+
+static const char *mA = "From: a\r\n\r\nA\r\n";
+static const char *mB = "From: b\r\n\r\nB\r\n";
+static const char *mC = "From: c\r\n\r\nC\r\n";
+
+struct fx {
+	char base[4096];
+	char top[4200];
+	char inbox[4096], bobdir[4096];
+	struct config cfg;
+	struct source *local;
+	struct source *remote;
+	pid_t pid;                  /* serve */
+	int fd;                     /* our end */
+};
+
+static int
+setup(void **state)
+{
+	static const struct fx_msg inbox[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
+	struct fx_msg in[2], sent[1] = { { 1, NULL, 0 } }, bob[1] = { { 1, NULL, 0 } };
+	struct source_local_opts lo;
+	struct chj_error e;
+	struct fx *f = calloc(1, sizeof *f);
+	char p[8400], tools[8400], *conf;
+
+	assert_non_null(f);
+	fx_tmpdir(f->base, "serve");
+	snprintf(f->top, sizeof f->top, "%s/cyrus", f->base);
+	fx_spool(f->top);
+	memcpy(in, inbox, sizeof in);
+	in[0].text = mA;
+	in[1].text = mB;
+	sent[0].text = mA;
+	bob[0].text = mC;
+	fx_mailbox(f->top, "user.alice", "a1inbox", in, 2, f->inbox);
+	fx_mailbox(f->top, "user.alice.Sent", "a2sent", sent, 1, NULL);
+	fx_mailbox(f->top, "user.bob", "b1inbox", bob, 1, f->bobdir);
+	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
+	fx_write(p, "seen", 4);
+	assert_true(asprintf(&conf, "journal = %s/j.db\nroot = %s\n", f->base, f->top) > 0);
+	assert_int_equal(config_parse(&f->cfg, "test.conf", conf), 0);
+	free(conf);
+	memset(&lo, 0, sizeof lo);
+	snprintf(p, sizeof p, "%s/imapd.conf", f->top);
+	snprintf(tools, sizeof tools, "%s/no-cyrus-tools", f->base);
+	lo.cfg = &f->cfg;
+	lo.imapd_conf = p;
+	lo.toolsdir = tools;
+	lo.lock_timeout_ms = 2000;
+	assert_int_equal(source_local_open(&f->local, &lo, &e), 0);
+	*state = f;
+	return 0;
+}
+
+/* Starts serve on one end of a socket pair, the remote source on the other. */
+static void
+start_serve(struct fx *f)
+{
+	struct chj_error e;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		struct serve_opts so;
+		struct wire w;
+		int rc;
+
+		close(sv[0]);
+		memset(&so, 0, sizeof so);
+		so.local = f->local;
+		so.consumer = "cyrus-archive";
+		so.host = "fixture";
+		wire_init(&w, sv[1], sv[1]);
+		rc = serve_run(&w, &so, &e);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	close(sv[1]);
+	f->fd = sv[0];
+	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", &e), 0);
+}
+
+/* Ends the connection; serve's exit status. */
+static int
+stop_serve(struct fx *f)
+{
+	int status;
+
+	source_free(f->remote);
+	f->remote = NULL;
+	close(f->fd);
+	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->remote != NULL)
+		stop_serve(f);
+	source_free(f->local);
+	config_free(&f->cfg);
+	fx_rmtree(f->base);
+	free(f);
+	return 0;
+}
+
+/* Backs up alice and bob from src into DIR base/to: users failed, or -1. */
+static int
+backup(struct fx *f, struct source *src, const char *to, struct cyrus_backup_stats *st)
+{
+	struct cyrus_backup_opts o;
+	struct cyrus_backup *b;
+	struct strvec users = { 0 };
+	struct chj_error e;
+	char dir[4200];
+	int failed;
+
+	snprintf(dir, sizeof dir, "%s/%s", f->base, to);
+	memset(&o, 0, sizeof o);
+	o.source = src;
+	o.to = dir;
+	o.host = src == f->remote ? "fixture" : NULL;
+	assert_int_equal(cyrus_backup_open(&b, &o, &e), 0);
+	assert_int_equal(strvec_add(&users, "alice"), 0);
+	assert_int_equal(strvec_add(&users, "bob"), 0);
+	failed = cyrus_backup_users(b, &users, 0);
+	*st = *cyrus_backup_stats(b);
+	cyrus_backup_free(b);
+	strvec_free(&users);
+	return failed;
+}
+
+static void
+test_pull_as_local(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_stats local, pulled;
+	char a[8400], b[8400];
+	size_t la, lb;
+	char *da, *db;
+
+	assert_int_equal(backup(f, f->local, "local", &local), 0);
+	start_serve(f);
+	assert_int_equal(backup(f, f->remote, "pulled", &pulled), 0);
+	assert_int_equal(pulled.runs, 2);
+	assert_int_equal(pulled.messages, local.messages);
+	assert_int_equal(pulled.messages, 3);      /* alice's A (twice) and B, bob's C */
+	assert_true(pulled.bytes == local.bytes);
+	assert_int_equal(pulled.folders_changed, local.folders_changed);
+	/* nothing new: no run */
+	assert_int_equal(backup(f, f->remote, "pulled", &pulled), 0);
+	assert_int_equal(pulled.runs, 0);
+	assert_int_equal(stop_serve(f), 0);
+	/* the archives exist; their sizes differ only by the manifests' times
+	 * and host, so the messages' share is compared through the stats */
+	snprintf(a, sizeof a, "%s/local/alice.tar.gz", f->base);
+	snprintf(b, sizeof b, "%s/pulled/alice.tar.gz", f->base);
+	da = fx_read(a, &la);
+	db = fx_read(b, &lb);
+	assert_non_null(da);
+	assert_non_null(db);
+	free(da);
+	free(db);
+}
+
+static void
+test_guid_mismatch(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_stats st;
+	char p[8400];
+
+	/* bob's message no longer matches the GUID its index names */
+	snprintf(p, sizeof p, "%s/1.", f->bobdir);
+	fx_write(p, "From: x\r\n\r\nX\r\n", (size_t)-1);
+	start_serve(f);
+	assert_int_equal(backup(f, f->remote, "pulled", &st), 1);
+	assert_int_equal(st.users_failed, 1);
+	assert_int_equal(st.runs, 1);               /* alice's */
+	assert_false(f->remote->broken);
+	assert_int_equal(stop_serve(f), 0);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_mboxlist ml;
+	struct cyrus_mailbox fake;
+	struct source_meta meta;
+	struct source_run run;
+	const char *paths[1];
+	char p[8400];
+
+	start_serve(f);
+	paths[0] = "/etc/passwd";
+	assert_int_equal(source_fetch(f->remote, paths, 1, NULL, NULL), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	assert_non_null(strstr(f->remote->err.msg, "path '/etc/passwd' refused"));
+	assert_false(f->remote->broken);
+	snprintf(p, sizeof p, "%s/../../../../../../etc/passwd", f->inbox);
+	paths[0] = p;
+	assert_int_equal(source_fetch(f->remote, paths, 1, NULL, NULL), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	snprintf(p, sizeof p, "%s/conf/mailboxes.db", f->top);
+	fx_write(p, "db", 2);
+	assert_int_equal(source_fetch(f->remote, paths, 1, NULL, NULL), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	/* a mailbox serve never listed */
+	memset(&fake, 0, sizeof fake);
+	fake.name = (char *)"user.mallory";
+	fake.path = (char *)"/etc";
+	assert_int_equal(source_meta_read(f->remote, &fake, &meta), -1);
+	assert_non_null(strstr(f->remote->err.msg, "not one this serve listed"));
+	/* another consumer */
+	assert_int_equal(source_begin(f->remote, "other", 0, &run), -1);
+	assert_non_null(strstr(f->remote->err.msg, "consumer 'other' refused"));
+	source_run_free(&run);
+	/* the connection still answers */
+	assert_int_equal(source_mailboxes(f->remote, "alice", &ml), 0);
+	assert_int_equal(ml.n, 2);
+	assert_int_equal(source_meta_read(f->remote, &ml.v[0], &meta), 0);
+	assert_non_null(meta.buf[CYRUS_META_INDEX]);
+	source_meta_free(&meta);
+	cyrus_mboxlist_free(&ml);
+	assert_int_equal(stop_serve(f), 0);
+}
+
+static void
+test_serve_dies(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_mboxlist ml;
+
+	start_serve(f);
+	kill(f->pid, SIGKILL);
+	assert_int_equal(source_mailboxes(f->remote, "alice", &ml), -1);
+	cyrus_mboxlist_free(&ml);
+	assert_true(f->remote->broken);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_PEER);
+	/* and at once from then on */
+	assert_int_equal(source_mailboxes(f->remote, "bob", &ml), -1);
+	cyrus_mboxlist_free(&ml);
+	assert_int_equal(stop_serve(f), 128 + SIGKILL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pull_as_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guid_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serve_dies, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
