@@ -104,6 +104,10 @@ int agent_run_begin(struct agent *a, const char *name, unsigned timeout,
  * without run_id and without an open run only warns. */
 int agent_run_commit(struct agent *a, const char *name, const char *run_id);
 int agent_run_abort(struct agent *a, const char *name, const char *run_id);
+/* `commit` (commit 1) or `abort` (0) as the command line args asks: the
+ * consumer's open run here, or with --from on the host serve runs on.
+ * Returns the exit status (errors printed). */
+int agent_end_run(struct agent *a, const char *cmd, const struct cmdline *args, int commit);
 /* Prints why op on name was refused: code is a CONSUMER_RUN_* refusal, st
  * the state found, run_id the run asked for (or NULL). Returns EXIT_ERROR. */
 int agent_run_refused(const char *name, const struct consumer_state *st, int code,

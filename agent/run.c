@@ -270,3 +270,24 @@ agent_runner(struct agent *a, struct source_runner *r)
 	r->list = runner_list;
 	r->ctx = a;
 }
+
+int
+agent_end_run(struct agent *a, const char *cmd, const struct cmdline *args, int commit)
+{
+	const char *name = args->operands[0], *run_id = NULL;
+	struct agent_remote rm;
+	int rc;
+
+	if (agent_arg_run(cmd, args, &run_id) < 0)
+		return EXIT_USAGE;
+	if (!cmdline_has(args, "--from")) {
+		rc = commit ? agent_run_commit(a, name, run_id) : agent_run_abort(a, name, run_id);
+		return rc == 0 ? EXIT_OK : EXIT_ERROR;
+	}
+	rc = agent_remote_open(&rm, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"));
+	if (rc != EXIT_OK)
+		return rc;
+	if (source_end(rm.src, name, run_id, commit) < 0)
+		rc = agent_error("%s", rm.src->err.msg);
+	return agent_remote_close(&rm, rc);
+}
