@@ -778,10 +778,13 @@ class Workload:
         if not self.mapped:
             return False
         p, fd, m = self.rng.choice(self.mapped)
-        if len(m) == 0:
+        # a truncate since the map: a page past the end of the file is a
+        # SIGBUS, so only what the file still holds is written
+        limit = min(len(m), os.fstat(fd).st_size)
+        if limit == 0:
             return False
-        off = self.rng.randrange(len(m))
-        n = min(len(m) - off, self.rng.randint(1, 40))
+        off = self.rng.randrange(limit)
+        n = min(limit - off, self.rng.randint(1, 40))
         m[off:off + n] = bytes(self.rng.getrandbits(8) for _ in range(n))
         self.record("map_write", p)
 
