@@ -192,8 +192,10 @@ expect_success 'status and consumers name the same two times of a commit alike' 
 	line=$(chj consumers | grep "^c4	") &&
 	b=$(echo "$line" | sed -n "s/.*	committed_begin=\([^	]*\).*/\1/p") &&
 	at=$(echo "$line" | sed -n "s/.*	committed_at=\([^	]*\).*/\1/p") &&
+	: what a failure shows &&
+	echo "consumers: $line" && chj status >status.out; cat status.out &&
 	test -n "$b" && test -n "$at" && test "$b" != "$at" &&
-	chj status | grep -F "consumer c4: committed at $at (up to its begin at $b, seq " &&
+	grep -F "consumer c4: committed at $at (up to its begin at $b, seq " status.out &&
 	chj status --json | python3 -c "
 import json, sys, calendar, time
 c = [c for c in json.load(sys.stdin)[\"consumers\"] if c[\"name\"] == \"c4\"][0]
@@ -204,6 +206,8 @@ assert iso(c[\"commit_time\"]) == \"$at\" and iso(c[\"committed_begin_time\"]) =
 '
 
 expect_success 'forget removes a consumer: its next begin is full again' '
+	: the last case forgets c4, unless it failed first &&
+	{ chj forget c4 2>/dev/null; true; } &&
 	chj forget c2 &&
 	chj consumers | cut -f1 >names &&
 	printf "%s\n" c1 c3 >expect &&
