@@ -72,7 +72,7 @@ vsay(void *p, const char *fmt, ...)
 			*c = '?';
 	v->count++;
 	if (v->problem != NULL)
-		v->problem(v->ctx, msg);
+		v->problem(v->ctx, 1, msg);
 }
 
 /* A finding that is not a problem ("note: ..."): told, not counted. */
@@ -87,7 +87,7 @@ vnote(struct vctx *v, const char *fmt, ...)
 	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
 	va_end(ap);
 	if (v->problem != NULL)
-		v->problem(v->ctx, msg);
+		v->problem(v->ctx, 0, msg);
 }
 
 /* Offsets of the runs the sidecar knows (to resync after a broken member). */
@@ -371,7 +371,7 @@ arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_
 			    "interrupted run; the next backup cuts them off",
 			    (long long)(st.st_size - end), (long long)end);
 			if (problem != NULL)
-				problem(ctx, note);
+				problem(ctx, 0, note);
 		}
 	} else {
 		end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);

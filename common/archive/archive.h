@@ -137,13 +137,14 @@ int arch_reindex(const char *path, char *err, size_t errlen);
 
 /* Checks gzip CRCs and tar framing, every files/<sha1> against its name, the
  * sidecar against the archive. Calls problem() once per problem found (a
- * one-line message; a message starting "note: " is not a problem: an
- * interrupted run after the last run the sidecar records, which the next
- * append cuts off). Returns the number of problems, -1 when it could not
+ * one-line message, problem 1; a note, problem 0 and its text starting
+ * "note: ", is a finding that is not a problem: an interrupted run after the
+ * last run the sidecar records, which the next append cuts off, or a
+ * sidecar missing or behind). Returns the number of problems, -1 when it could not
  * read at all. Checking that stored indexes' GUIDs exist is the caller's
  * (it knows the cyrus.index format): it gets each folders/ entry through
  * index_cb when not NULL. */
-typedef void (*arch_problem_cb)(void *ctx, const char *msg);
+typedef void (*arch_problem_cb)(void *ctx, int problem, const char *msg);
 typedef int (*arch_entry_data_cb)(void *ctx, const struct arch_entry *e, const void *data, size_t len);
 int arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
     char *err, size_t errlen);

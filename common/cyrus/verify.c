@@ -28,16 +28,21 @@ struct verify_ctx {
 	void *cbctx;
 };
 
-/* Tells one line; a line starting "note: " is not a problem. */
+/* Tells one line: a problem, or a note (problem 0) that is not one. */
 static void
-verify_problem(void *ctx, const char *msg)
+verify_finding(void *ctx, int problem, const char *msg)
 {
 	struct verify_ctx *v = ctx;
-	int problem = strncmp(msg, "note: ", 6) != 0;
 
-	v->problems += problem;
+	v->problems += problem != 0;
 	if (v->cb != NULL)
 		v->cb(v->cbctx, problem, msg);
+}
+
+static void
+verify_problem(struct verify_ctx *v, const char *msg)
+{
+	verify_finding(v, 1, msg);
 }
 
 static int
@@ -192,7 +197,7 @@ cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *
 	v.cb = cb;
 	v.cbctx = ctx;
 	had = open_as_reader(&v);
-	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_problem, verify_index, &v,
+	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_finding, verify_index, &v,
 	    err, sizeof err);
 	if (n < 0) {
 		rc = chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);

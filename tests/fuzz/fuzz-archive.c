@@ -33,10 +33,10 @@ one_line(const char *msg)
 }
 
 static void
-problem(void *ctx, const char *msg)
+problem(void *ctx, int is_problem, const char *msg)
 {
 	one_line(msg);
-	if (strncmp(msg, "note: ", 6) != 0)     /* a note is not a problem */
+	if (is_problem)                          /* a note is not a problem */
 		(*(int *)ctx)++;
 }
 
