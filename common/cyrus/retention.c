@@ -336,33 +336,28 @@ size_t
 cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
     int64_t now, int64_t *keep, cyrus_keep_reason *why)
 {
-	cyrus_keep_reason *reason = why != NULL ? why : calloc(n ? n : 1, sizeof *reason);
 	size_t i, nk = 0;
 
-	if (reason == NULL)
-		return 0;
 	for (i = 0; i < n; i++)
-		reason[i] = NULL;
+		why[i] = NULL;
 	if (r->last || r->hourly || r->daily || r->weekly || r->monthly) {
-		keep_by_rule(runs, n, "last", r->last, reason);
-		keep_by_rule(runs, n, "hourly", r->hourly, reason);
-		keep_by_rule(runs, n, "daily", r->daily, reason);
-		keep_by_rule(runs, n, "weekly", r->weekly, reason);
-		keep_by_rule(runs, n, "monthly", r->monthly, reason);
+		keep_by_rule(runs, n, "last", r->last, why);
+		keep_by_rule(runs, n, "hourly", r->hourly, why);
+		keep_by_rule(runs, n, "daily", r->daily, why);
+		keep_by_rule(runs, n, "weekly", r->weekly, why);
+		keep_by_rule(runs, n, "monthly", r->monthly, why);
 	} else {
 		int64_t horizon = now - (int64_t)r->keep_days * 86400;
 
 		for (i = 0; i + 1 < n; i++)
 			if (runsel_last_of_day(runs, n, i) && runs[i].time >= horizon)
-				reason[i] = "daily window";
+				why[i] = "daily window";
 	}
-	if (n > 0 && reason[n - 1] == NULL)
-		reason[n - 1] = "newest";
+	if (n > 0 && why[n - 1] == NULL)
+		why[n - 1] = "newest";
 	for (i = 0; i < n; i++)
-		if (reason[i] != NULL)
+		if (why[i] != NULL)
 			keep[nk++] = runs[i].id;
-	if (why == NULL)
-		free(reason);
 	return nk;
 }
 

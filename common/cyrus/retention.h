@@ -37,8 +37,8 @@ struct cyrus_retention {
 typedef const char *cyrus_keep_reason;
 
 /* The runs to retain among runs[0..n) (file order) under r as of now.
- * Writes their ids, ascending, into keep (room for n) and, with why not
- * NULL, each run's reason into why[i] (room for n). Returns how many. */
+ * Writes their ids, ascending, into keep and each run's reason into why[i]
+ * (room for n each). Returns how many. */
 size_t cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
     int64_t now, int64_t *keep, cyrus_keep_reason *why);
 

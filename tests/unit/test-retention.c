@@ -26,9 +26,11 @@ static size_t
 retained(const struct arch_run *runs, size_t n, unsigned days, int64_t now, int64_t *keep)
 {
 	struct cyrus_retention r = { days, 0, 0, 0, 0, 0 };
+	cyrus_keep_reason why[16];
 
+	assert_true(n <= 16);
 	memset(keep, 0, n * sizeof *keep);
-	return cyrus_retained_runs(runs, n, &r, now, keep, NULL);
+	return cyrus_retained_runs(runs, n, &r, now, keep, why);
 }
 
 /* cyrus_compact with the default retention (30 days); res keeps its
