@@ -179,6 +179,15 @@ join_up(const char *prefix, char **names, size_t n)
 	return path;
 }
 
+/* 1 when the directory open at fd has no name left (or cannot be stat()ed). */
+static int
+removed(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) < 0 || st.st_nlink == 0;
+}
+
 char *
 longpath_of_dir(int fd)
 {
@@ -203,6 +212,13 @@ longpath_of_dir(int fd)
 			link[r] = '\0';
 			if (link[0] != '/') {
 				errno = ENOENT;  /* not a path: outside our root */
+				goto done;
+			}
+			/* removed since the fstat() above: the link then
+			 * says "... (deleted)", and the directory's link count
+			 * is already 0 (rmdir drops it before the name goes) */
+			if (removed(fd) || (cur != fd && removed(cur))) {
+				errno = ENOENT;
 				goto done;
 			}
 			path = join_up(link, names, n);

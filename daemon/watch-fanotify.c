@@ -409,27 +409,6 @@ shown_path(struct watcher_impl *w, const struct fsmark *m, const char *got)
 	return best;
 }
 
-/* The path of the directory open at fd: readlink() of its /proc/self/fd
- * link, into linkbuf; where the kernel cannot name it in PATH_MAX bytes,
- * longpath_of_dir() (newly allocated: the caller frees what is not
- * linkbuf). NULL with errno. */
-static char *
-dir_path(struct watcher_impl *w, int fd)
-{
-	char proc[64];
-	ssize_t n;
-
-	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-	n = readlink(proc, w->linkbuf, sizeof w->linkbuf - 1);
-	if (n > 0 && (size_t)n < sizeof w->linkbuf - 1) {
-		w->linkbuf[n] = '\0';
-		return w->linkbuf;
-	}
-	if (n < 0 && errno != ENAMETOOLONG)
-		return NULL;
-	return longpath_of_dir(fd);
-}
-
 /* Returns the cache entry (current path) of directory k, or NULL with
  * errno (ESTALE/ENOENT: deleted; ENOMEM). */
 static struct centry *
@@ -444,18 +423,18 @@ resolve(struct watcher_impl *w, const struct fkey *k)
 	/* a learnt path is the directory's name when its entry event was made:
 	 * later renames may have been merged into earlier events, so it only
 	 * serves once the directory is gone */
-	if ((fd = open_key(w, k)) < 0)
-		return (e != NULL && (errno == ESTALE || errno == ENOENT)) ? e : NULL;
-	path = dir_path(w, fd);
+	fd = open_key(w, k);
+	/* removed before or while it is named (never its "... (deleted)") */
+	path = fd < 0 ? NULL : longpath_of_dir(fd);
 	err = errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (path == NULL) {
 		errno = err;
-		return NULL;
+		return (e != NULL && (err == ESTALE || err == ENOENT)) ? e : NULL;
 	}
 	shown = shown_path(w, mark_of(w, k->fsid), path);
-	if (path != w->linkbuf)
-		free(path);
+	free(path);
 	if (shown == NULL) {
 		errno = ENOMEM;
 		return NULL;

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 
 #define NAME_LEN 200                 /* each level of the long tree */
 #define LEVELS 45                    /* about 9,000 bytes: three pieces */
+#define RACE_ROUNDS 20000            /* removals raced against naming */
 
 struct tree {
 	char *base;                      /* the temporary directory (real path) */
@@ -425,6 +428,66 @@ walk_limited(const char *start, int flags, rlim_t maxfd, struct seen *s, struct 
 	return rc;
 }
 
+/* A directory removed while it is being named: never the kernel's
+ * "... (deleted)" link text as if it were a path (the fanotify backend
+ * journaled "gone (deleted)/x" this way, once, in CI). A second thread
+ * removes the directory while this one names it, many times over; each
+ * answer must be the directory's own path or ENOENT. */
+struct racer {
+	int dfd;
+	atomic_int go;                   /* 1: remove "victim" now; 0: done */
+	atomic_int stop;
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+
+	for (;;) {
+		while (atomic_load(&r->go) == 0)
+			if (atomic_load(&r->stop))
+				return NULL;
+		unlinkat(r->dfd, "victim", AT_REMOVEDIR);
+		atomic_store(&r->go, 0);
+	}
+}
+
+static void
+test_of_dir_removed_while_named(void **state)
+{
+	struct tree *tr = *state;
+	struct racer r = { .dfd = tr->base_fd };
+	char *want = concat(tr->base, "/", "victim"), *p;
+	pthread_t th;
+	int i, fd, named = 0, gone = 0;
+
+	assert_int_equal(pthread_create(&th, NULL, racer_main, &r), 0);
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		assert_int_equal(mkdirat(tr->base_fd, "victim", 0755), 0);
+		fd = openat(tr->base_fd, "victim", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		atomic_store(&r.go, 1);
+		errno = 0;
+		p = longpath_of_dir(fd);
+		if (p != NULL) {
+			assert_string_equal(p, want);
+			named++;
+		} else {
+			assert_int_equal(errno, ENOENT);
+			gone++;
+		}
+		free(p);
+		while (atomic_load(&r.go) != 0)
+			;
+		close(fd);
+	}
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	print_message("# named %d times, removed first %d times\n", named, gone);
+	free(want);
+}
+
 static void
 test_walk_long_start(void **state)
 {
@@ -520,6 +583,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fstatat_deep, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_of_dir, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_of_dir_renamed_and_removed, tree_setup,
+		    tree_teardown),
+		cmocka_unit_test_setup_teardown(test_of_dir_removed_while_named, tree_setup,
 		    tree_teardown),
 		cmocka_unit_test_setup_teardown(test_walk_long_start, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_walk_deeper_than_descriptors, tree_setup,
