@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "archive/runsel.h"
 #include "path.h"
+#include "prune.h"
 
 /* options more than one command takes */
 #define OPT_TIMEOUT { .name = "--timeout", .value = "SECONDS", .missing = "a number of seconds" }
@@ -247,6 +248,26 @@ const struct agent_command agent_commands[] = {
 	  "stored, the archive's data bytes up to it and the live share: the bytes of the\n"
 	  "newest copy of every entry at that run over all bytes stored up to it (what a\n"
 	  "compaction would keep, roughly)." },
+	{ "snapshot", cmd_snapshot, 0,
+	  { "MIRROR DIR", 2, 2, "expected a mirror and a snapshot directory",
+	    { { .name = "--kind", .value = "KIND", .missing = "auto, btrfs or reflink" },
+	      { .name = "--keep-days", .value = "N", .missing = "a number of days" },
+	      KEEP_RULE("--keep-last"), KEEP_RULE("--keep-hourly"), KEEP_RULE("--keep-daily"),
+	      KEEP_RULE("--keep-weekly"), KEEP_RULE("--keep-monthly"), { .name = "--dry-run" } } },
+	  "take a read-only snapshot of a mirror, then prune the snapshots",
+	  "Makes DIR/YYYYmmddTHHMMSSZ (UTC; .N for a second one in a second), a copy of MIRROR\n"
+	  "as it is now: a read-only btrfs snapshot when MIRROR is a btrfs subvolume (constant\n"
+	  "time, nothing copied), else a reflink copy (cp -a --reflink=always: xfs or btrfs; it\n"
+	  "reads every directory but copies no data, and is writable: guard DIR by its\n"
+	  "permissions); --kind btrfs or reflink insists on one. It is\n"
+	  "made under a hidden name, synced and renamed, so DIR never lists a partial one. With\n"
+	  "a rule, the snapshots in DIR the rules do not keep are then removed, with compact's\n"
+	  "rules: --keep-days N (the last snapshot of each UTC day of the last N days), or as\n"
+	  "borg prune --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly;\n"
+	  "the newest always stays. Without a rule nothing is removed. --dry-run says what it\n"
+	  "would take and keep or remove. Each snapshot is a full copy of the mirror: restoring\n"
+	  "a run is copying from it (rsync -a DIR/NAME/ROOT/ ROOT/). chjournal-rsync-mirror\n"
+	  "--snapshot DIR runs this after each run. Needs no configuration or journal." },
 	{ "help", cmd_help, 0,
 	  { "[COMMAND]", 0, 1, NULL, { { NULL } } }, "show help for chjournal or a command", "" },
 	{ NULL, NULL, 0, { NULL, 0, 0, NULL, { { NULL } } }, NULL, NULL },
@@ -566,4 +587,37 @@ done:
 	if (a.have_config)
 		config_free(&a.cfg);
 	return rc;
+}
+
+/* A count of --keep-*: 1 to max; -1 (usage error printed) when bad. */
+static int
+keep_count(const struct cmdline *args, const char *cmd, const char *opt, unsigned max,
+    unsigned *out)
+{
+	const char *v = cmdline_value(args, opt);
+	char *end;
+	unsigned long d;
+
+	if (v == NULL)
+		return 0;
+	d = strtoul(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || v[0] == '-' || d == 0 || d > max) {
+		agent_usage_error(cmd, "%s '%s': expected 1 to %u", opt, v, max);
+		return -1;
+	}
+	*out = (unsigned)d;
+	return 0;
+}
+
+int
+agent_prune_options(const struct cmdline *args, const char *cmd, struct prune_rules *r)
+{
+	if (keep_count(args, cmd, "--keep-days", 36500, &r->keep_days) < 0 ||
+	    keep_count(args, cmd, "--keep-last", 100000, &r->last) < 0 ||
+	    keep_count(args, cmd, "--keep-hourly", 100000, &r->hourly) < 0 ||
+	    keep_count(args, cmd, "--keep-daily", 100000, &r->daily) < 0 ||
+	    keep_count(args, cmd, "--keep-weekly", 100000, &r->weekly) < 0 ||
+	    keep_count(args, cmd, "--keep-monthly", 100000, &r->monthly) < 0)
+		return -1;
+	return 0;
 }

@@ -65,6 +65,7 @@ int cmd_sync(struct agent *, const struct cmdline *);
 int cmd_verify(struct agent *, const struct cmdline *);
 int cmd_reindex(struct agent *, const struct cmdline *);
 int cmd_show(struct agent *, const struct cmdline *);
+int cmd_snapshot(struct agent *, const struct cmdline *);
 int cmd_serve(struct agent *, const struct cmdline *);
 
 extern const struct agent_command agent_commands[];
@@ -81,6 +82,13 @@ int agent_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "chjournal CMD: MESSAGE" and the usage line. Returns EXIT_USAGE. */
 int agent_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void agent_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct prune_rules;
+/* Fills r from --keep-days and the borg-like --keep-last, --keep-hourly,
+ * --keep-daily, --keep-weekly, --keep-monthly of command cmd (each 1 to
+ * 100000, days to 36500); what is not given stays as it is. Returns 0, or
+ * -1 with the usage error printed. */
+int agent_prune_options(const struct cmdline *args, const char *cmd, struct prune_rules *r);
 
 /* Opens the consumer directory and validates the name; prints the error. */
 int agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, int create);

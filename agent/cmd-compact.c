@@ -28,7 +28,7 @@ print_plan(const char *path, const struct cyrus_compact_result *res)
 
 /* Compacts one archive. Returns 0 (done or not due), -1 (error printed). */
 static int
-compact_one(const char *path, const struct cyrus_retention *r, int flags)
+compact_one(const char *path, const struct prune_rules *r, int flags)
 {
 	struct cyrus_compact_result res;
 	struct chj_error e;
@@ -61,38 +61,14 @@ compact_one(const char *path, const struct cyrus_retention *r, int flags)
 	return 0;
 }
 
-/* A count of --keep-*: 1 to 100000; -1 (usage error printed) when bad. */
-static int
-keep_count(const struct cmdline *args, const char *opt, unsigned max, unsigned *out)
-{
-	const char *v = cmdline_value(args, opt);
-	char *end;
-	unsigned long d;
-
-	if (v == NULL)
-		return 0;
-	d = strtoul(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || v[0] == '-' || d == 0 || d > max) {
-		agent_usage_error("compact", "%s '%s': expected 1 to %u", opt, v, max);
-		return -1;
-	}
-	*out = (unsigned)d;
-	return 0;
-}
-
 int
 cmd_compact(struct agent *a, const struct cmdline *args)
 {
-	struct cyrus_retention r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
+	struct prune_rules r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
 	int flags = 0, i, failed = 0;
 
 	(void)a;
-	if (keep_count(args, "--keep-days", 36500, &r.keep_days) < 0 ||
-	    keep_count(args, "--keep-last", 100000, &r.last) < 0 ||
-	    keep_count(args, "--keep-hourly", 100000, &r.hourly) < 0 ||
-	    keep_count(args, "--keep-daily", 100000, &r.daily) < 0 ||
-	    keep_count(args, "--keep-weekly", 100000, &r.weekly) < 0 ||
-	    keep_count(args, "--keep-monthly", 100000, &r.monthly) < 0)
+	if (agent_prune_options(args, "compact", &r) < 0)
 		return EXIT_USAGE;
 	if (cmdline_has(args, "--force"))
 		flags |= CYRUS_COMPACT_FORCE;

@@ -14,6 +14,7 @@
 # (exit 75) or waiting with --wait, SIGTERM during the command, --syslog
 # (through a stand-in logger) and --quiet.
 . "$(dirname "$0")/test-lib.sh"
+. "$CHJ_SRCDIR/tests/lib-cron.sh"
 
 tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "GNU tar not found"
 command -v flock >/dev/null || skip_all "flock(1) not found"
@@ -53,22 +54,6 @@ export DEST="$ARCH" CHJ_SRCDIR
 # in order, what its run says is gone is removed, then it is extracted
 restore_tar() {
 	"$CHJ_SRCDIR/contrib/cron/chjournal-tar-restore" "$@"
-}
-
-# snap DIR: every file and symlink below DIR (not directories: the journal
-# lists files; an empty directory is not backed up) as one line each: type,
-# mode, mtime and sha1 for files, the target for symlinks; newlines in names
-# escaped
-snap() {
-	(cd "$1" && find . ! -type d -print0 | LC_ALL=C sort -z |
-	while IFS= read -r -d '' f; do
-		if [ -L "$f" ]; then
-			printf 'L %s -> %s\0' "$f" "$(readlink "$f")"
-		else
-			printf 'F %s %s %s %s\0' "$(stat -c %a "$f")" "$(stat -c %Y "$f")" \
-				"$(sha1sum <"$f" | cut -c1-40)" "$f"
-		fi
-	done) | tr '\n\0' '\001\n' | sed 's/\x01/\\n/g'
 }
 
 # check_restore: the archives so far, restored into an empty directory, give
@@ -122,28 +107,6 @@ check_merged() {
 	  { echo "directories the spool lacks in the merged restore:"; cat dirs.extra; false; }; }
 }
 
-# dirs DIR: the directories below DIR (empty ones are not backed up: the
-# restore may lack some, never hold one the spool lacks)
-dirs() {
-	(cd "$1" && find . -mindepth 1 -type d -print0 | LC_ALL=C sort -z | tr '\n\0' '\001\n')
-}
-
-# exchange A B: renameat2(RENAME_EXCHANGE)
-exchange() {
-	python3 -c "
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.renameat2(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2):
-    sys.exit(os.strerror(ctypes.get_errno()))
-" "$1" "$2"
-}
-
-# field NAME FILE: the value of NAME=... in the last log line of FILE
-field() {
-	grep '^chjournal-incremental: consumer=' "$2" | tail -n 1 |
-		sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
-}
-
 # nuls FILE: the number of NUL-terminated entries
 nuls() {
 	tr -cd '\0' <"$1" | wc -c
@@ -152,12 +115,6 @@ nuls() {
 # size_of LIST: the total size of the files in a NUL-separated list
 size_of() {
 	xargs -0 -r stat --printf '%s\n' -- <"$1" | awk '{ s += $1 } END { print s + 0 }'
-}
-
-test_eq() {
-	[ "$2" = "$3" ] && return 0
-	echo "$1: expected '$2', got '$3'" >&2
-	return 1
 }
 
 # latest EXT: the newest archive's file with that extension

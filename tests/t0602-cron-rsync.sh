@@ -11,6 +11,7 @@
 # names, exchanges, and deletions made while the daemon was down. A failing
 # rsync aborts the run with rsync's exit status and the next run catches up.
 . "$(dirname "$0")/test-lib.sh"
+. "$CHJ_SRCDIR/tests/lib-cron.sh"
 
 command -v rsync >/dev/null || skip_all "rsync not found (apt-get install rsync)"
 command -v flock >/dev/null || skip_all "flock(1) not found"
@@ -30,24 +31,6 @@ cron() {
 RSYNC_CMD='"$CHJ_SRCDIR/contrib/cron/chjournal-rsync-mirror" "$MIRROR"'
 export CHJ_SRCDIR
 
-# snap DIR: every file and symlink below DIR, one line each (see t0601)
-snap() {
-	(cd "$1" && find . ! -type d -print0 | LC_ALL=C sort -z |
-	while IFS= read -r -d '' f; do
-		if [ -L "$f" ]; then
-			printf 'L %s -> %s\0' "$f" "$(readlink "$f")"
-		else
-			printf 'F %s %s %s %s\0' "$(stat -c %a "$f")" "$(stat -c %Y "$f")" \
-				"$(sha1sum <"$f" | cut -c1-40)" "$f"
-		fi
-	done) | tr '\n\0' '\001\n' | sed 's/\x01/\\n/g'
-}
-
-# dirs DIR: the directories below DIR
-dirs() {
-	(cd "$1" && find . -mindepth 1 -type d -print0 | LC_ALL=C sort -z | tr '\n\0' '\001\n')
-}
-
 check_mirror() {
 	snap "$SPOOL" >snap.spool &&
 	snap "$MIRROR$SPOOL" >snap.mirror &&
@@ -57,27 +40,6 @@ check_mirror() {
 	dirs "$MIRROR$SPOOL" >dirs.mirror &&
 	{ LC_ALL=C comm -13 dirs.spool dirs.mirror >dirs.extra; test ! -s dirs.extra ||
 	  { echo "directories the spool lacks on the mirror:"; cat dirs.extra; false; }; }
-}
-
-# exchange A B: renameat2(RENAME_EXCHANGE)
-exchange() {
-	python3 -c "
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.renameat2(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2):
-    sys.exit(os.strerror(ctypes.get_errno()))
-" "$1" "$2"
-}
-
-field() {
-	grep '^chjournal-incremental: consumer=' "$2" | tail -n 1 |
-		sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
-}
-
-test_eq() {
-	[ "$2" = "$3" ] && return 0
-	echo "$1: expected '$2', got '$3'" >&2
-	return 1
 }
 
 # round CHANGES: apply them, one incremental run, the mirror equals the spool

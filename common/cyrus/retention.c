@@ -277,84 +277,17 @@ keep_entry(void *ctx, const struct arch_entry *e)
 	return live_has(&c->live, key);
 }
 
-/* The period of t a rule counts in (UTC), as text: equal keys, one period. */
-static void
-period_key(const char *rule, const struct arch_run *run, char *key, size_t size)
-{
-	static const struct {
-		const char *rule, *fmt;
-	} formats[] = {
-		{ "hourly", "%Y-%m-%d %H" }, { "daily", "%Y-%m-%d" }, { "weekly", "%G-%V" },
-		{ "monthly", "%Y-%m" },
-	};
-	time_t tt = (time_t)run->time;
-	struct tm tm;
-	size_t i;
-
-	gmtime_r(&tt, &tm);
-	for (i = 0; i < sizeof formats / sizeof formats[0]; i++)
-		if (strcmp(rule, formats[i].rule) == 0) {
-			strftime(key, size, formats[i].fmt, &tm);
-			return;
-		}
-	snprintf(key, size, "run %lld", (long long)run->id);    /* "last": each run its own */
-}
-
-/* One rule of borg prune's: keeps (why[i] = rule) the newest run of each of
- * the count most recent periods holding a run not kept yet, newest first;
- * the oldest run when fewer periods exist. */
-static void
-keep_by_rule(const struct arch_run *runs, size_t n, const char *rule, unsigned count,
-    cyrus_keep_reason *why)
-{
-	static const char *oldest[] = { "last (oldest)", "hourly (oldest)", "daily (oldest)",
-		"weekly (oldest)", "monthly (oldest)" };
-	static const char *rules[] = { "last", "hourly", "daily", "weekly", "monthly" };
-	char last[32] = "", key[32];
-	unsigned kept = 0;
-	size_t i, r;
-
-	if (count == 0 || n == 0)
-		return;
-	for (i = n; i-- > 0 && kept < count;) {
-		period_key(rule, &runs[i], key, sizeof key);
-		if (strcmp(key, last) == 0)
-			continue;
-		snprintf(last, sizeof last, "%s", key);
-		if (why[i] == NULL) {
-			why[i] = rule;
-			kept++;
-		}
-	}
-	if (kept < count && why[0] == NULL)
-		for (r = 0; r < sizeof rules / sizeof rules[0]; r++)
-			if (strcmp(rule, rules[r]) == 0)
-				why[0] = oldest[r];
-}
-
 size_t
-cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
-    int64_t now, int64_t *keep, cyrus_keep_reason *why)
+cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct prune_rules *r,
+    int64_t now, int64_t *keep, prune_reason *why)
 {
 	size_t i, nk = 0;
 
+	/* keep holds the times first: the ids written over them come no
+	 * faster than the times are read */
 	for (i = 0; i < n; i++)
-		why[i] = NULL;
-	if (r->last || r->hourly || r->daily || r->weekly || r->monthly) {
-		keep_by_rule(runs, n, "last", r->last, why);
-		keep_by_rule(runs, n, "hourly", r->hourly, why);
-		keep_by_rule(runs, n, "daily", r->daily, why);
-		keep_by_rule(runs, n, "weekly", r->weekly, why);
-		keep_by_rule(runs, n, "monthly", r->monthly, why);
-	} else {
-		int64_t horizon = now - (int64_t)r->keep_days * 86400;
-
-		for (i = 0; i + 1 < n; i++)
-			if (runsel_last_of_day(runs, n, i) && runs[i].time >= horizon)
-				why[i] = "daily window";
-	}
-	if (n > 0 && why[n - 1] == NULL)
-		why[n - 1] = "newest";
+		keep[i] = runs[i].time;
+	prune_plan(keep, n, r, now, why);
 	for (i = 0; i < n; i++)
 		if (why[i] != NULL)
 			keep[nk++] = runs[i].id;
@@ -484,7 +417,7 @@ mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_
 }
 
 int
-cyrus_compact(const char *path, const struct cyrus_retention *r, int flags, int64_t now,
+cyrus_compact(const char *path, const struct prune_rules *r, int flags, int64_t now,
     struct cyrus_compact_result *res, struct chj_error *e)
 {
 	struct compact c;

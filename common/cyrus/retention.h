@@ -1,6 +1,7 @@
 /* retention.h: what a compaction of a user's Cyrus archive keeps, and the
- * compaction itself. Retained: the last run of each UTC day (runsel.h's
- * days) of the last keep_days days and always the newest run. Live: each
+ * compaction itself. Retained: the runs the policy of ../prune.h keeps
+ * by their commit times (default: the last run of each UTC day of the last
+ * 30 days, and always the newest). Live: each
  * retained run's manifest, the newest copy at or before it of every folder
  * meta file, link and per-user file it names, and every message a retained
  * index copy references. An archive is rewritten when its live share falls
@@ -16,31 +17,17 @@
 
 #include "archive/archive.h"
 #include "error.h"
+#include "prune.h"
 
 #define CYRUS_RETAIN_DAYS 30            /* keep_days unless told */
 #define CYRUS_COMPACT_BASE_THRESHOLD 80 /* percent */
 #define CYRUS_COMPACT_WEEKLY_RISE 1     /* percent per week */
 
-/* What a compaction retains. Always the newest run. With any of the rules
- * set, as borg prune does: rule by rule (last, hourly, daily, weekly by ISO
- * week, monthly; periods in UTC), newest run first, the newest run of each
- * of the N most recent periods that holds a run no earlier rule kept, and
- * the oldest run when fewer such periods exist. With none: the last run of
- * each UTC day of the last keep_days days. */
-struct cyrus_retention {
-	unsigned keep_days;
-	unsigned last, hourly, daily, weekly, monthly;
-};
-
-/* Why a run is retained ("newest", "last", "hourly", ..., "daily window",
- * "monthly (oldest)"); NULL when it is not. */
-typedef const char *cyrus_keep_reason;
-
-/* The runs to retain among runs[0..n) (file order) under r as of now.
- * Writes their ids, ascending, into keep and each run's reason into why[i]
- * (room for n each). Returns how many. */
-size_t cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct cyrus_retention *r,
-    int64_t now, int64_t *keep, cyrus_keep_reason *why);
+/* The runs to retain among runs[0..n) (file order) under r as of now, by
+ * their commit times (retention.h). Writes their ids, ascending, into keep
+ * and each run's reason into why[i] (room for n each). Returns how many. */
+size_t cyrus_retained_runs(const struct arch_run *runs, size_t n, const struct prune_rules *r,
+    int64_t now, int64_t *keep, prune_reason *why);
 
 /* The live share (percent) below which an archive last compacted at since
  * (unix time) is rewritten at now: 80, one more per whole week, at most 100. */
@@ -63,7 +50,7 @@ struct cyrus_compact_result {
 	struct chj_error stamp_error;   /* why */
 	int would_compact;          /* CYRUS_COMPACT_DRY_RUN: it would be rewritten */
 	struct arch_run *all;       /* the runs (res.runs of them), and why each */
-	cyrus_keep_reason *why;     /* is kept (NULL: it goes); free with
+	prune_reason *why;     /* is kept (NULL: it goes); free with
 	                             * cyrus_compact_result_free */
 };
 
@@ -73,7 +60,7 @@ struct cyrus_compact_result {
 /* Compacts the archive at path as of now, retaining what r says; flags
  * CYRUS_COMPACT_*. Returns 0 and res, or -1 with e (CHJ_ERR_ARCHIVE,
  * CHJ_ERR_CORRUPT, CHJ_ERR_NOMEM; the archive is then unchanged). */
-int cyrus_compact(const char *path, const struct cyrus_retention *r, int flags, int64_t now,
+int cyrus_compact(const char *path, const struct prune_rules *r, int flags, int64_t now,
     struct cyrus_compact_result *res, struct chj_error *e);
 void cyrus_compact_result_free(struct cyrus_compact_result *res);
 

@@ -25,8 +25,8 @@
 static size_t
 retained(const struct arch_run *runs, size_t n, unsigned days, int64_t now, int64_t *keep)
 {
-	struct cyrus_retention r = { days, 0, 0, 0, 0, 0 };
-	cyrus_keep_reason why[16];
+	struct prune_rules r = { days, 0, 0, 0, 0, 0 };
+	prune_reason why[16];
 
 	assert_true(n <= 16);
 	memset(keep, 0, n * sizeof *keep);
@@ -39,7 +39,7 @@ static int
 compact(const char *path, int flags, int64_t now, struct cyrus_compact_result *res,
     struct chj_error *e)
 {
-	static const struct cyrus_retention r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
+	static const struct prune_rules r = { CYRUS_RETAIN_DAYS, 0, 0, 0, 0, 0 };
 	int rc = cyrus_compact(path, &r, flags, now, res, e);
 
 	cyrus_compact_result_free(res);
@@ -53,9 +53,9 @@ static void
 test_keep_rules(void **state)
 {
 	struct arch_run runs[64];
-	cyrus_keep_reason why[64];
+	prune_reason why[64];
 	int64_t keep[64], t;
-	struct cyrus_retention r;
+	struct prune_rules r;
 	size_t n = 0, nk, i;
 	int h;
 
