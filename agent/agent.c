@@ -22,7 +22,7 @@
 #define OPT_FROM { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]" }
 #define OPT_SSH { .name = "--ssh", .value = "CMD", .missing = "a command", .needs = "--from" }
 /* restore --to-server's options */
-#define SERVER_OPT(opt, val) { .name = opt, .value = val, .needs = "--to-server" }
+#define SERVER_OPT(opt, val) { .name = opt, .value = val, .needs = "--to-server|--to-origin" }
 /* compact's borg-like rules, each instead of --keep-days */
 #define KEEP_RULE(opt) { .name = opt, .value = "N", .missing = "a number", \
 	.conflicts = "--keep-days" }
@@ -178,11 +178,14 @@ const struct agent_command agent_commands[] = {
 	{ "restore", cmd_restore, 0,
 	  { "ARCHIVE...", 1, -1, "expected ARCHIVE",
 	    { { .name = "--to", .value = "DIR" },
-	      { .name = "--to-server", .value = "HOST[:PORT]", .conflicts = "--to" }, OPT_AT,
+	      { .name = "--to-server", .value = "HOST[:PORT]", .conflicts = "--to" },
+	      { .name = "--to-origin", .conflicts = "--to-server" },
+	      { .name = "--sync-port", .value = "PORT", .missing = "a port", .needs = "--to-origin" },
+	      OPT_AT,
 	      { .name = "--folder", .value = "NAME", .missing = "a folder name", .flags = CMDLINE_REPEAT },
 	      SERVER_OPT("--authname", "NAME"), SERVER_OPT("--password-file", "FILE"),
 	      SERVER_OPT("--beside", "SUFFIX"), SERVER_OPT("--jobs", "N"),
-	      { .name = "--dry-run", .needs = "--to-server" } } },
+	      { .name = "--dry-run", .needs = "--to-server|--to-origin" } } },
 	  "Cyrus mode: recreate a user's folders as they were at a run",
 	  "Recreates under DIR the state of the last run, or of the run --at picks: RUN (a run\n"
 	  "number or name) or the last run at or before TIME (UTC YYYY-mm-ddTHH:MM:SSZ, a day\n"

@@ -2,7 +2,8 @@
  * [--folder NAME]...`: recreates under DIR the state of one run of a user's
  * archive (common/cyrus/restore.h) and says what it wrote; with
  * --to-server HOST[:PORT], puts the run back into a running Cyrus through
- * its replication protocol instead (cyrus_csync_restore). */
+ * its replication protocol instead (cyrus_csync_restore); with --to-origin,
+ * into the host each archive's run was pulled from (backup --from). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,11 +77,11 @@ tell_result(const struct cyrus_csync_opts *o,
 		agent_error("%s", e->msg);
 	else if (o->dry_run)
 		printf("dry run: run %s of user '%s' into %s: %lu folders, %lu already there, "
-		    "nothing written\n", res->run_name, res->user, o->server, res->folders, res->present);
+		    "nothing written\n", res->run_name, res->user, res->server, res->folders, res->present);
 	else
 		printf("restored run %s of user '%s' into %s as '%s': %lu folders created, %lu "
 		    "already there, %lu message files, %llu bytes sent\n", res->run_name, res->user,
-		    o->server, res->target_user, res->created, res->present, res->uploaded,
+		    res->server, res->target_user, res->created, res->present, res->uploaded,
 		    (unsigned long long)res->bytes);
 	fflush(stdout);
 }
@@ -127,7 +128,8 @@ server_opts(const struct cmdline *args, struct runsel *sel, struct cyrus_csync_o
 	const char *pwfile = cmdline_value(args, "--password-file");
 
 	memset(co, 0, sizeof *co);
-	co->server = cmdline_value(args, "--to-server");
+	co->server = cmdline_value(args, "--to-server");     /* NULL: --to-origin */
+	co->origin_port = cmdline_value(args, "--sync-port");
 	co->authname = cmdline_value(args, "--authname");
 	if (co->authname == NULL)
 		co->authname = "admin";
@@ -176,14 +178,17 @@ cmd_restore(struct agent *a, const struct cmdline *args)
 	if (agent_arg_at("restore", args, &sel) < 0 || (jobs = jobs_arg(args)) < 0)
 		return EXIT_USAGE;
 	only = cmdline_values(args, "--folder", &nonly);
-	if (cmdline_has(args, "--to-server")) {
+	if (cmdline_has(args, "--to-origin") && to != NULL)
+		return agent_usage_error("restore", "--to and --to-origin do not go together");
+	if (cmdline_has(args, "--to-server") || cmdline_has(args, "--to-origin")) {
 		if (nonly > 0 && args->operand_count > 1)
 			return agent_usage_error("restore", "--folder restores from one archive only");
 		rc = server_opts(args, &sel, &co);
 		return rc != 0 ? rc : to_server(args->operands, (size_t)args->operand_count, jobs, &co);
 	}
 	if (to == NULL)
-		return agent_usage_error("restore", "expected --to DIR or --to-server HOST[:PORT]");
+		return agent_usage_error("restore", "expected --to DIR, --to-server HOST[:PORT] or "
+		    "--to-origin");
 	if (args->operand_count > 1)
 		return agent_usage_error("restore", "unexpected argument '%s'", args->operands[1]);
 	if (cyrus_restore(args->operands[0], to, &sel, only, nonly, &res, &e) < 0) {

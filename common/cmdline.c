@@ -1,6 +1,7 @@
 /* cmdline.c: parsing a command's arguments against its declaration
  * (cmdline.h), the checks that follow from it, and its usage line. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cmdline.h"
@@ -69,6 +70,52 @@ keep_value(struct cmdline *cl, int i, const char *v, struct chj_error *e)
 	return 0;
 }
 
+/* needs is one option or alternatives "A|B": 1 when one of them was given. */
+static int
+needs_met(const struct cmdline *cl, const char *needs)
+{
+	char one[64];
+	size_t n;
+
+	for (;;) {
+		n = strcspn(needs, "|");
+		snprintf(one, sizeof one, "%.*s", (int)n, needs);
+		if (cmdline_has(cl, one))
+			return 1;
+		if (needs[n] == '\0')
+			return 0;
+		needs += n + 1;
+	}
+}
+
+/* needs ("A" or "A|B") for people: "A or B", into out. */
+static void
+or_list(const char *needs, char *out, size_t size)
+{
+	size_t o = 0;
+	const char *p;
+
+	for (p = needs; *p != '\0' && o + 5 < size; p++) {
+		if (*p == '|') {
+			memcpy(out + o, " or ", 4);
+			o += 4;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* 1 when needs ("A" or "A|B") names name first: the usage shows the option
+ * with that one. */
+static int
+needs_first(const char *needs, const char *name)
+{
+	size_t n = strcspn(needs, "|");
+
+	return strlen(name) == n && strncmp(needs, name, n) == 0;
+}
+
 /* argv[*k] is option i: takes its value; -1 with e set when it is missing. */
 static int
 take_option(struct cmdline *cl, int i, const char *inline_value, int argc, char **argv, int *k,
@@ -105,8 +152,12 @@ check_rules(struct cmdline *cl, struct chj_error *e)
 		if (cl->count[i] > 0 && o->conflicts != NULL && cmdline_has(cl, o->conflicts))
 			return chj_error_set(e, CHJ_ERR_INVALID, 0, "%s and %s do not go together",
 			    o->conflicts, o->name);
-		if (cl->count[i] > 0 && o->needs != NULL && !cmdline_has(cl, o->needs))
-			return chj_error_set(e, CHJ_ERR_INVALID, 0, "%s goes with %s", o->name, o->needs);
+		if (cl->count[i] > 0 && o->needs != NULL && !needs_met(cl, o->needs)) {
+			char said[256];
+
+			or_list(o->needs, said, sizeof said);
+			return chj_error_set(e, CHJ_ERR_INVALID, 0, "%s goes with %s", o->name, said);
+		}
 	}
 	if (cl->operand_count < spec->min_operands) {
 		if (spec->operands_missing != NULL)
@@ -242,7 +293,8 @@ follower(const struct cmdline_spec *spec, int i, int by_needs, int from)
 	for (j = from + 1; j < n; j++) {
 		const char *ref = by_needs ? spec->options[j].needs : spec->options[j].conflicts;
 
-		if (ref != NULL && strcmp(ref, spec->options[i].name) == 0)
+		if (ref != NULL && (by_needs ? needs_first(ref, spec->options[i].name) :
+		    strcmp(ref, spec->options[i].name) == 0))
 			return j;
 	}
 	return -1;

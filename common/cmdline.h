@@ -24,7 +24,8 @@ struct cmdline_option {
 	                         * of seconds"; NULL: "a value" */
 	int flags;
 	const char *conflicts;  /* an option it does not go with (shown "[A | B]") */
-	const char *needs;      /* an option it goes only with (shown "[A [B]]") */
+	const char *needs;      /* an option it goes only with (shown "[A [B]]"), or
+	                         * alternatives "A|B" (one of them; shown with A) */
 };
 
 struct cmdline_spec {

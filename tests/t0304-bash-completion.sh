@@ -55,8 +55,8 @@ expect_success 'options per command, from its usage' '
 	printf "%s\n" --replace >expect &&
 	test_cmp expect got &&
 	complete_line "$CHJOURNAL" restore a.tar.gz --to-server h:1 -- >got &&
-	printf "%s\n" --at --authname --beside --dry-run --folder --jobs --password-file --to \
-		--to-server >expect &&
+	printf "%s\n" --at --authname --beside --dry-run --folder --jobs --password-file --sync-port \
+		--to --to-origin --to-server >expect &&
 	test_cmp expect got
 '
 

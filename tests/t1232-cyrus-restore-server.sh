@@ -222,6 +222,40 @@ expect_success 'bad input: a bad server, an unreachable one, --to with --to-serv
 	must_fail chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --to "$TRASH/r" >out 2>err
 '
 
+expect_success 'restore --to-origin: a run pulled by backup --from goes back to the host it came from' '
+	cat >"$TRASH/as-sshd" <<-EOF &&
+	#!/bin/sh
+	# ssh to any host, as sshd runs the forced command of a backup key (the
+	# command asked for is not run): this machine'"'"'s serve
+	exec "$CHJOURNAL" -c "$CONF" serve --consumer origin -C "$LAB/imapd.conf"
+	EOF
+	chmod +x "$TRASH/as-sshd" &&
+	env -u CHJOURNAL_CONF "$CHJOURNAL" backup --from localhost --ssh "$TRASH/as-sshd" \
+		--consumer origin --to "$TRASH/pull" >out 2>err &&
+	run=$(last_run "$TRASH/pull/localhost/user01.tar.gz") &&
+	tar -xzOf "$TRASH/pull/localhost/user01.tar.gz" "runs/$run" | grep -qx "host localhost" &&
+	chj restore "$TRASH/pull/localhost/user01.tar.gz" --to-origin --sync-port "$SYNC_PORT" \
+		--folder "$INTERNAL" --beside -origin >out 2>err &&
+	cat out &&
+	grep -q "into localhost:$SYNC_PORT as" out &&
+	grep -qF "created folder '"'"'$INTERNAL-origin'"'"'" out &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER-origin" >origin &&
+	$IMAPQ ustate "$IMAP_PORT" user01 "$FOLDER" >now &&
+	test_cmp now origin
+'
+
+expect_success 'restore --to-origin of a run backed up on this machine: refused in one line' '
+	must_fail chj restore "$ARCH/user01.tar.gz" --to-origin --folder "$INTERNAL" >out 2>err &&
+	test "$(wc -l <err)" = 1 &&
+	grep -q "was backed up on this machine, not pulled from a host: name the server with --to-server" err &&
+	must_fail chj restore "$ARCH/user01.tar.gz" --to-origin --to "$TRASH/r" >out 2>err &&
+	grep -q "do not go together" err &&
+	must_fail chj restore "$ARCH/user01.tar.gz" --sync-port 2005 --to-server "$SERVER" >out 2>err &&
+	grep -q "goes with --to-origin" err &&
+	must_fail chj restore "$ARCH/user01.tar.gz" --authname admin --to "$TRASH/r" >out 2>err &&
+	grep -q "goes with --to-server or --to-origin" err
+'
+
 expect_success 'the lab stops' '
 	stop_daemon && bash "$CYRUS_LAB" stop "$LAB" >/dev/null
 '

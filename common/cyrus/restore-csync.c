@@ -1364,6 +1364,43 @@ fail:
 	return -1;
 }
 
+/* The server to write to into res->server, and with no server given the
+ * run's origin into host and port: the host its manifest names (the one it
+ * was pulled from by backup --from; an IPv6 address as [ADDRESS]). */
+static int
+pick_server(struct rc *r, char **host, char **port)
+{
+	const char *h = r->man.host;
+	char *spec = NULL;
+	int rc;
+
+	if (r->o->server != NULL) {
+		if ((r->res->server = strdup(r->o->server)) == NULL)
+			return nomem(r);
+		return 0;
+	}
+	if (h == NULL)
+		return chj_error_set(r->e, CHJ_ERR_INVALID, 0, "archive '%s': run %s was backed up on "
+		    "this machine, not pulled from a host: name the server with --to-server",
+		    r->archive, r->res->run_name);
+	if (asprintf(&spec, strchr(h, ':') != NULL ? "[%s]%s%s" : "%s%s%s", h,
+	    r->o->origin_port != NULL ? ":" : "", r->o->origin_port != NULL ? r->o->origin_port : "") < 0)
+		return nomem(r);
+	rc = csync_parse_server(spec, host, port, r->e);
+	if (rc < 0) {
+		char why[sizeof r->e->msg];
+
+		snprintf(why, sizeof why, "%s", r->e->msg);
+		chj_error_set(r->e, CHJ_ERR_INVALID, 0, "archive '%s': run %s pulled from '%s': %s",
+		    r->archive, r->res->run_name, h, why);
+	}
+	if (rc == 0)
+		r->res->server = spec;
+	else
+		free(spec);
+	return rc;
+}
+
 int
 cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
     struct cyrus_csync_result *res, struct chj_error *e)
@@ -1387,9 +1424,10 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 		    "without '.', '/', '^', '%%', '*', '\"' or '\\'", o->beside);
 		goto out;
 	}
-	if (csync_parse_server(o->server, &host, &port, e) < 0)
+	if (o->server != NULL && csync_parse_server(o->server, &host, &port, e) < 0)
 		goto out;
-	if (read_run(&r) < 0 || select_folders(&r) < 0 || read_folder_meta(&r) < 0)
+	if (read_run(&r) < 0 || pick_server(&r, &host, &port) < 0 || select_folders(&r) < 0 ||
+	    read_folder_meta(&r) < 0)
 		goto out;
 	for (i = 0; i < r.nf; i++)
 		if (parse_folder(&r, &r.f[i]) < 0)
@@ -1442,7 +1480,8 @@ cyrus_csync_result_free(struct cyrus_csync_result *res)
 {
 	free(res->user);
 	free(res->target_user);
-	res->user = res->target_user = NULL;
+	free(res->server);
+	res->user = res->target_user = res->server = NULL;
 }
 
 /* ---- several users at once ---- */

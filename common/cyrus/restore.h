@@ -58,7 +58,10 @@ void cyrus_restore_result_free(struct cyrus_restore_result *res);
  * writes under new names instead (see cyrus_csync_opts). */
 
 struct cyrus_csync_opts {
-	const char *server;         /* HOST[:PORT] of the sync_server */
+	const char *server;         /* HOST[:PORT] of the sync_server; NULL: the run's
+	                             * origin, the host its manifest names (a run pulled
+	                             * by backup --from), at origin_port */
+	const char *origin_port;    /* NULL: the default, 2005 */
 	const char *authname;       /* a Cyrus admin */
 	const char *password;
 	const struct runsel *at;
@@ -104,6 +107,7 @@ struct cyrus_csync_result {
 	char *user;                 /* the archived user (allocated) */
 	char *target_user;          /* the user written (allocated) */
 	char run_name[32];
+	char *server;               /* the server written to, HOST[:PORT] (allocated) */
 	unsigned long folders;      /* folders in the restore */
 	unsigned long created;      /* written now */
 	unsigned long present;      /* found already restored */
@@ -111,7 +115,8 @@ struct cyrus_csync_result {
 	uint64_t bytes;             /* their bytes */
 };
 
-/* Restores the run of archive that o->at picks into o->server. Returns 0,
+/* Restores the run of archive that o->at picks into o->server (or its
+ * origin: CHJ_ERR_INVALID when the run names none). Returns 0,
  * or -1 with e: CHJ_ERR_REFUSED (something exists: one line naming it; or
  * the server refused a write: the line says what was already written),
  * CHJ_ERR_NOTFOUND, CHJ_ERR_CORRUPT (the archive, or a malformed reply),

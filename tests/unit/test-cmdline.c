@@ -31,6 +31,14 @@ static const struct cmdline_spec restore_spec = {
 
 static const struct cmdline_spec many_spec = { "ARCHIVE...", 1, -1, NULL, { { NULL } } };
 
+/* an option that goes with either of two others ("A|B") */
+static const struct cmdline_spec either_spec = {
+	"ARCHIVE", 1, 1, NULL,
+	{ { .name = "--to-server", .value = "HOST" },
+	  { .name = "--to-origin", .conflicts = "--to-server" },
+	  { .name = "--authname", .value = "NAME", .needs = "--to-server|--to-origin" } }
+};
+
 /* parses the NULL-ended words (the command's name first) into cl; returns
  * cmdline_parse's result, a refusal in e */
 static int
@@ -134,6 +142,16 @@ test_refusals(void **state)
 	assert_string_equal(e.msg, "--entries goes with --reconcile");
 	assert_int_equal(parse(&list_spec, &cl, &e, "list", "c1", "--run", NULL), -1);
 	assert_string_equal(e.msg, "--run needs a run id");
+	/* needs "A|B": either will do, neither is refused naming both */
+	assert_int_equal(parse(&either_spec, &cl, &e, "restore", "a", "--authname", "x", NULL), -1);
+	assert_string_equal(e.msg, "--authname goes with --to-server or --to-origin");
+	assert_int_equal(parse(&either_spec, &cl, &e, "restore", "a", "--to-origin", "--authname",
+	    "x", NULL), 0);
+	assert_string_equal(cmdline_value(&cl, "--authname"), "x");
+	cmdline_free(&cl);
+	assert_int_equal(parse(&either_spec, &cl, &e, "restore", "a", "--to-server", "h",
+	    "--authname", "x", NULL), 0);
+	cmdline_free(&cl);
 	/* a flag takes no value */
 	assert_int_equal(parse(&list_spec, &cl, &e, "list", "c1", "--deleted=yes", NULL), -1);
 	assert_string_equal(e.msg, "unknown option '--deleted=yes'");
@@ -150,6 +168,9 @@ test_usage(void **state)
 	assert_string_equal(cmdline_usage(&restore_spec, buf, sizeof buf),
 	    "ARCHIVE --to DIR [--at TIME|RUN] [--folder NAME]...");
 	assert_string_equal(cmdline_usage(&many_spec, buf, sizeof buf), "ARCHIVE...");
+	/* shown with the first of its alternatives */
+	assert_string_equal(cmdline_usage(&either_spec, buf, sizeof buf),
+	    "ARCHIVE [--to-server HOST [--authname NAME] | --to-origin]");
 	/* cut to the buffer, still a string */
 	assert_string_equal(cmdline_usage(&list_spec, buf, 9), "CONSUMER");
 }
