@@ -98,15 +98,20 @@ const struct agent_command agent_commands[] = {
 	  "YYYY-MM-DD or @UNIXTIME, UTC), optionally only below PATH: seq, time (UTC, ISO 8601),\n"
 	  "what changed, path; then the rescan records. --json prints one JSON object per line,\n"
 	  "times in unix seconds; -0 ends each record with NUL instead of newline." },
-	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO,
-	  { "", 0, 0, NULL, { { .name = "--json" }, { .name = "--prometheus", .conflicts = "--json" } } },
+	{ "status", cmd_status, NEEDS_JOURNAL | JOURNAL_RO | PULLS_NEEDS_NOTHING,
+	  { "", 0, 0, NULL, { { .name = "--json" }, { .name = "--prometheus", .conflicts = "--json" },
+	    { .name = "--pulls", .value = "DIR", .missing = "a backup directory" } } },
 	  "show the daemon, the journal and every consumer",
 	  "Daemon running (pid, since), backend, roots (and the missing ones), watches, journal\n"
 	  "id, last seq and time, pending rescans, overflows seen, each consumer's last commit\n"
 	  "(when it was made, and the begin it recorded) and how many rows it is behind,\n"
 	  "database size. Times are UTC, ISO 8601. --json prints one JSON object (times in unix\n"
 	  "seconds); --prometheus prints the figures in the node_exporter text format (for its\n"
-	  "textfile collector)." },
+	  "textfile collector). On a backup host, --pulls DIR shows instead every host that\n"
+	  "`backup --from ... --to DIR` pulls (from DIR/HOST.prom: last run, last success,\n"
+	  "duration, bytes received, runs written, users failed), with --json or --prometheus\n"
+	  "as well; exit status 1 when a host's last pull failed. Needs no configuration or\n"
+	  "journal then." },
 	{ "consumers", cmd_consumers, NEEDS_CONFIG,
 	  { "", 0, 0, NULL, { { NULL } } },
 	  "list the consumers and their cursors",
@@ -550,8 +555,10 @@ main(int argc, char **argv)
 			return agent_usage_error(cmd->name, "%s", e.msg);
 		return agent_error("%s", e.msg);
 	}
-	/* --from: the work is another host's, nothing is opened here */
-	if ((cmd->flags & FROM_NEEDS_NOTHING) && cmdline_has(&args, "--from")) {
+	/* --from: the work is another host's, nothing is opened here; --pulls:
+	 * the files of a backup directory */
+	if (((cmd->flags & FROM_NEEDS_NOTHING) && cmdline_has(&args, "--from")) ||
+	    ((cmd->flags & PULLS_NEEDS_NOTHING) && cmdline_has(&args, "--pulls"))) {
 		rc = cmd->run(&a, &args);
 		goto done;
 	}

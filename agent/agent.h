@@ -30,6 +30,7 @@
                               * never writes it (monitoring by a `group` member) */
 #define FROM_NEEDS_NOTHING 0x8  /* with --from among its arguments, neither the
                                  * configuration nor the journal is opened */
+#define PULLS_NEEDS_NOTHING 0x10 /* the same with --pulls (status on a backup host) */
 
 struct agent {
 	const char *config_file;

@@ -13,11 +13,11 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "atomicfile.h"
 #include "cyrus/backup.h"
 #include "path.h"
 #include "progress.h"
 #include "proto.h"
+#include "pullmetrics.h"
 
 #define BACKUP_JOBS_MAX 64
 
@@ -203,90 +203,28 @@ out:
 	return agent_remote_close(&r, rc);
 }
 
-/* Puts s into out as a Prometheus label value (backslash, quote escaped). */
-static void
-label(const char *s, char *out, size_t len)
-{
-	size_t k = 0;
-
-	for (; *s != '\0' && k + 3 < len; s++) {
-		if (*s == '\\' || *s == '"')
-			out[k++] = '\\';
-		out[k++] = *s;
-	}
-	out[k] = '\0';
-}
-
-/* The time of the last success DIR/HOST.prom recorded, or 0. */
-static double
-last_success(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	double t = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof line, f) != NULL) {
-		const char *v;
-
-		if (strncmp(line, "chjournal_pull_last_success_time_seconds{", 41) == 0 &&
-		    (v = strrchr(line, ' ')) != NULL)
-			t = strtod(v + 1, NULL);
-	}
-	fclose(f);
-	return t;
-}
-
-/* Writes DIR/HOST.prom (node_exporter's textfile format) for one pull:
- * when, how long, success, bytes received, what was written, and the time
- * of the last success (kept from the file when this pull failed). A failure
- * to write is a warning: the pull itself is what counts. */
+/* Writes DIR/HOST.prom (common/pullmetrics.h) for one pull: when, how
+ * long, success, bytes received, what was written, and the time of the
+ * last success (kept from the file when this pull failed). A failure to
+ * write is a warning: the pull itself is what counts. */
 static void
 write_metrics(const struct backup_args *o, const struct pull_result *pr, int ok, double t0,
     double t1)
 {
+	struct pull_metrics m;
 	struct chj_error e;
-	char *path = NULL, *text = NULL, host[600];
-	double success;
-	int n;
 
-	if (asprintf(&path, "%s/%s.prom", o->to, pr->name) < 0)
-		return;
-	label(pr->name, host, sizeof host);
-	success = ok ? t1 : last_success(path);
-	n = asprintf(&text,
-	    "# HELP chjournal_pull_last_run_time_seconds When the last backup --from of the host ended.\n"
-	    "# TYPE chjournal_pull_last_run_time_seconds gauge\n"
-	    "chjournal_pull_last_run_time_seconds{host=\"%s\"} %.3f\n"
-	    "# HELP chjournal_pull_last_success_time_seconds When a backup --from of the host last succeeded (0: never).\n"
-	    "# TYPE chjournal_pull_last_success_time_seconds gauge\n"
-	    "chjournal_pull_last_success_time_seconds{host=\"%s\"} %.3f\n"
-	    "# HELP chjournal_pull_success 1 when the last backup --from of the host succeeded (consumer committed).\n"
-	    "# TYPE chjournal_pull_success gauge\n"
-	    "chjournal_pull_success{host=\"%s\"} %d\n"
-	    "# HELP chjournal_pull_duration_seconds How long the last backup --from of the host took.\n"
-	    "# TYPE chjournal_pull_duration_seconds gauge\n"
-	    "chjournal_pull_duration_seconds{host=\"%s\"} %.3f\n"
-	    "# HELP chjournal_pull_received_bytes Bytes the last backup --from of the host received from serve.\n"
-	    "# TYPE chjournal_pull_received_bytes gauge\n"
-	    "chjournal_pull_received_bytes{host=\"%s\"} %llu\n"
-	    "# HELP chjournal_pull_runs_written User runs the last backup --from of the host wrote.\n"
-	    "# TYPE chjournal_pull_runs_written gauge\n"
-	    "chjournal_pull_runs_written{host=\"%s\"} %lu\n"
-	    "# HELP chjournal_pull_users_failed Users whose backup failed in the last backup --from of the host.\n"
-	    "# TYPE chjournal_pull_users_failed gauge\n"
-	    "chjournal_pull_users_failed{host=\"%s\"} %lu\n",
-	    host, t1, host, success, host, ok, host, t1 - t0, host,
-	    (unsigned long long)pr->bytes_in, host, pr->stats.runs, host, pr->stats.users_failed);
-	if (n < 0) {
-		free(path);
-		return;
-	}
-	if (atomicfile_write(path, text, (size_t)n, 0644, &e) < 0)
+	memset(&m, 0, sizeof m);
+	snprintf(m.host, sizeof m.host, "%s", pr->name);
+	m.last_run = t1;
+	m.last_success = t1;
+	m.success = ok;
+	m.duration = t1 - t0;
+	m.received_bytes = pr->bytes_in;
+	m.runs_written = pr->stats.runs;
+	m.users_failed = pr->stats.users_failed;
+	if (pull_metrics_write(o->to, &m, &e) < 0)
 		agent_warn("host '%s': %s", pr->name, e.msg);
-	free(text);
-	free(path);
 }
 
 static double

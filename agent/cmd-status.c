@@ -1,6 +1,8 @@
-/* cmd-status.c: `chjournal status [--json | --prometheus]`: the daemon, the
- * journal, the roots (and which are missing) and every consumer, for people
- * (text) or monitoring (JSON, the node_exporter text format). */
+/* cmd-status.c: `chjournal status [--json | --prometheus] [--pulls DIR]`:
+ * the daemon, the journal, the roots (and which are missing) and every
+ * consumer, for people (text) or monitoring (JSON, the node_exporter text
+ * format); with --pulls, on a backup host, every host `backup --from` pulls
+ * into DIR instead. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "daemonlock.h"
 #include "livestatus.h"
 #include "path.h"
+#include "pullmetrics.h"
 
 struct status {
 	int running;
@@ -409,6 +412,81 @@ print_text(struct agent *a, struct consumers *cs, const struct status *s, char *
 		printf("consumers:   none\n");
 }
 
+/* ---- the pulls of a backup host (status --pulls DIR) ---- */
+
+static void
+pulls_text(const char *dir, const struct pull_metrics *v, size_t n)
+{
+	char run[32], ok[32];
+	size_t i, failing = 0;
+
+	for (i = 0; i < n; i++)
+		failing += !v[i].success;
+	printf("pulls in %s: %zu host%s, %zu failing\n", dir, n, n == 1 ? "" : "s", failing);
+	for (i = 0; i < n; i++) {
+		agent_time_str((int64_t)v[i].last_run, run, sizeof run);
+		agent_time_str((int64_t)v[i].last_success, ok, sizeof ok);
+		printf("host %s: %s; last run %s (%.3f s), last success %s; %llu bytes received, "
+		    "%lu runs written, %lu users failed\n", v[i].host, v[i].success ? "ok" : "FAILED",
+		    run, v[i].duration, ok, (unsigned long long)v[i].received_bytes, v[i].runs_written,
+		    v[i].users_failed);
+	}
+}
+
+static void
+pulls_json(const char *dir, const struct pull_metrics *v, size_t n)
+{
+	size_t i;
+
+	printf("{\"pulls\":");
+	agent_json_string(stdout, dir);
+	printf(",\"hosts\":[");
+	for (i = 0; i < n; i++) {
+		printf("%s{\"host\":", i ? "," : "");
+		agent_json_string(stdout, v[i].host);
+		printf(",\"success\":%s,\"last_run\":%.3f,\"last_success\":%.3f,\"duration\":%.3f,"
+		    "\"received_bytes\":%llu,\"runs_written\":%lu,\"users_failed\":%lu}",
+		    v[i].success ? "true" : "false", v[i].last_run, v[i].last_success, v[i].duration,
+		    (unsigned long long)v[i].received_bytes, v[i].runs_written, v[i].users_failed);
+	}
+	printf("]}\n");
+}
+
+/* status --pulls DIR: every host backup --from pulls into DIR, from its
+ * DIR/HOST.prom; exit 1 when one failed its last pull (or none is there). */
+static int
+status_pulls(const char *dir, const struct cmdline *args)
+{
+	struct pull_metrics *v;
+	struct chj_error e;
+	size_t n, i;
+	int failing = 0;
+
+	if (pull_metrics_list(dir, &v, &n, &e) < 0)
+		return agent_error("%s", e.msg);
+	if (cmdline_has(args, "--prometheus")) {
+		char *text = pull_metrics_format(v, n);
+
+		if (text == NULL) {
+			free(v);
+			return agent_error("out of memory");
+		}
+		fputs(text, stdout);
+		free(text);
+	} else if (cmdline_has(args, "--json")) {
+		pulls_json(dir, v, n);
+	} else {
+		pulls_text(dir, v, n);
+	}
+	for (i = 0; i < n; i++)
+		failing += !v[i].success;
+	free(v);
+	if (n == 0)
+		return agent_error("no pull recorded in '%s' (no HOST.prom: has backup --from run "
+		    "with --to %s?)", dir, dir);
+	return failing ? EXIT_ERROR : EXIT_OK;
+}
+
 int
 cmd_status(struct agent *a, const struct cmdline *args)
 {
@@ -417,6 +495,9 @@ cmd_status(struct agent *a, const struct cmdline *args)
 	char **names = NULL;
 	size_t n = 0;
 	int bad = 0;
+
+	if (cmdline_has(args, "--pulls"))
+		return status_pulls(cmdline_value(args, "--pulls"), args);
 
 	if (read_status(a, &s) < 0) {
 		status_free(&s);

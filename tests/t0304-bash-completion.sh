@@ -46,7 +46,7 @@ expect_success 'commands: every one chjournal help lists' '
 
 expect_success 'options per command, from its usage' '
 	complete_line "$CHJOURNAL" status - >got &&
-	printf "%s\n" --json --prometheus >expect &&
+	printf "%s\n" --json --prometheus --pulls >expect &&
 	test_cmp expect got &&
 	complete_line "$CHJOURNAL" -c "$CONF" list c1 -- >got &&
 	printf "%s\n" --deleted --entries --from --reconcile --run --ssh >expect &&

@@ -189,6 +189,41 @@ expect_success 'a host down: named in one line, non-zero; the other host is pull
 	test "$(grep -c "^chjournal: host .[ab].: " err)" = 2
 '
 
+expect_success 'status --pulls: every host of the backup host in one place (text, JSON, Prometheus)' '
+	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" -c /nonexistent status --pulls "$PULL" >st 2>err &&
+	cat st &&
+	grep -q "^pulls in $PULL: 3 hosts, 1 failing$" st &&
+	grep -q "^host imap1: ok; last run 20[0-9-]*T[0-9:]*Z" st &&
+	grep -q "^host imap2: ok; .*, [1-9][0-9]* runs written, 0 users failed$" st &&
+	grep -q "^host imap3: FAILED; .* last success never;" st &&
+	test ! -s err &&
+	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" status --pulls "$PULL" --json >st.json &&
+	python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+h = {x[\"host\"]: x for x in d[\"hosts\"]}
+assert sorted(h) == [\"imap1\", \"imap2\", \"imap3\"], h
+assert h[\"imap2\"][\"success\"] is True and h[\"imap2\"][\"received_bytes\"] > 0
+assert h[\"imap3\"][\"success\"] is False and h[\"imap3\"][\"last_success\"] == 0
+" st.json &&
+	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" status --pulls "$PULL" --prometheus >st.prom &&
+	test "$(grep -c "^# HELP chjournal_pull_success " st.prom)" = 1 &&
+	test "$(grep -c "^chjournal_pull_success{" st.prom)" = 3 &&
+	grep -qx "chjournal_pull_success{host=\"imap3\"} 0" st.prom &&
+	grep -qx "chjournal_pull_success{host=\"imap1\"} 1" st.prom &&
+	# what the collector reads, a host at a time, says the same
+	cat "$PULL/imap2.prom" | grep -v "^#" >one &&
+	grep "host=\"imap2\"" st.prom >fromall &&
+	test_cmp one fromall &&
+	# a backup directory without pulls, and a damaged file: one line each
+	mkdir -p "$TRASH/nopulls" &&
+	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" status --pulls "$TRASH/nopulls" 2>err &&
+	test "$(wc -l <err)" = 1 && grep -q "no pull recorded in" err &&
+	echo "chjournal_pull_success{host=\"x\"} yes" >"$TRASH/nopulls/x.prom" &&
+	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" status --pulls "$TRASH/nopulls" 2>err &&
+	test "$(wc -l <err)" = 1 && grep -q "x.prom. line 1: a malformed value" err
+'
+
 expect_success 'a connection cut in the middle: not committed, archives valid, the next pull covers it' '
 	bash "$CYRUS_LAB" churn "$LAB1" 2 >>"$TRASH/churn.log" 2>&1 &&
 	cat >"$TRASH/cutssh" <<-EOF &&
