@@ -86,8 +86,10 @@ int serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e);
 
 /* A source reading through a `chjournal serve` at the other end of in and
  * out (ssh's pipes; not closed by source_free), name the host (for
- * messages). Sends HELLO and checks the answer. Returns 0 and *out, or -1
- * with e (CHJ_ERR_PEER: nothing or garbage came back). */
+ * messages). Sends HELLO; its answer is checked before the answer to the
+ * first request, sent without waiting for it (one round trip for an idle
+ * pull): nothing or garbage coming back breaks that request (CHJ_ERR_PEER).
+ * Returns 0 and *out, or -1 with e (the HELLO could not be sent). */
 int source_remote_open(struct source **out, int in, int outfd, const char *name,
     struct chj_error *e);
 

@@ -16,7 +16,11 @@
 struct remote {
 	struct source s;
 	struct wire w;
+	int hello_due;          /* HELLO sent, its answer not read yet */
 };
+
+static int read_hello(struct remote *r);
+static void remote_free(struct source *s);
 
 static struct remote *
 remote_of(struct source *s)
@@ -56,8 +60,19 @@ bad_answer(struct remote *r, const char *fmt, ...)
 static int
 send_request(struct remote *r)
 {
-	if (wire_end(&r->w) < 0 || wire_flush(&r->w) < 0)
+	if (wire_end(&r->w) < 0 || wire_flush(&r->w) < 0) {
+		/* the other end went away without reading: what it said in
+		 * answer to HELLO says why (a banner: not a serve) */
+		if (r->hello_due) {
+			struct chj_error werr = r->w.err;
+
+			r->hello_due = 0;
+			if (read_hello(r) < 0)
+				return -1;
+			r->w.err = werr;
+		}
 		return broke(r);
+	}
 	return 0;
 }
 
@@ -66,6 +81,11 @@ send_request(struct remote *r)
 static int
 next(struct remote *r, struct wire_msg *m)
 {
+	if (r->hello_due) {
+		r->hello_due = 0;
+		if (read_hello(r) < 0)
+			return -1;
+	}
 	for (;;) {
 		int rc = wire_recv(&r->w, m);
 
@@ -589,13 +609,40 @@ static const struct source_ops remote_ops = {
 	remote_meta_read, remote_user_files, remote_fetch, remote_free,
 };
 
+/* The answer to HELLO: serve's, with its magic. Read before the answer to
+ * the first request, which was sent without waiting for it (an idle pull
+ * is then one round trip). 0, or -1 with the source broken. */
+static int
+read_hello(struct remote *r)
+{
+	struct wire_msg m;
+	const char *magic;
+	int rc;
+
+	if ((rc = next(r, &m)) < 0) {
+		/* garbage where a hello was due: something else runs there (a
+		 * shell's banner, another program as the forced command) */
+		if (r->w.err.code == CHJ_ERR_PROTOCOL && r->w.bytes_in > 0) {
+			chj_error_set(&r->s.err, CHJ_ERR_PEER, 0, "connection to '%s': not a `chjournal "
+			    "serve` at the other end (%s)", r->s.name, r->w.err.msg);
+			r->s.broken = 1;
+		}
+		return -1;
+	}
+	if (rc == 1) {
+		r->s.broken = 1;
+		return -1;
+	}
+	if (m.type != PROTO_HELLO || (magic = wire_str(&r->w, 0, 64, "magic")) == NULL ||
+	    strcmp(magic, PROTO_MAGIC) != 0)
+		return bad_answer(r, "not a `chjournal serve` (%s) at the other end", PROTO_MAGIC);
+	return 0;
+}
+
 int
 source_remote_open(struct source **out, int in, int outfd, const char *name, struct chj_error *e)
 {
 	struct remote *r = calloc(1, sizeof *r);
-	struct wire_msg m;
-	const char *magic;
-	int rc;
 
 	*out = NULL;
 	if (r == NULL)
@@ -605,27 +652,12 @@ source_remote_open(struct source **out, int in, int outfd, const char *name, str
 	wire_init(&r->w, in, outfd);
 	wire_start(&r->w, PROTO_HELLO);
 	wire_put_str(&r->w, PROTO_MAGIC);
-	if (send_request(r) < 0)
-		goto fail;
-	if ((rc = next(r, &m)) < 0) {
-		/* garbage where a hello was due: something else runs there (a
-		 * shell's banner, another program as the forced command) */
-		if (r->w.err.code == CHJ_ERR_PROTOCOL && r->w.bytes_in > 0)
-			chj_error_set(&r->s.err, CHJ_ERR_PEER, 0, "connection to '%s': not a `chjournal "
-			    "serve` at the other end (%s)", r->s.name, r->w.err.msg);
-		goto fail;
+	if (send_request(r) < 0) {
+		*e = r->s.err;
+		remote_free(&r->s);
+		return -1;
 	}
-	if (rc == 1)
-		goto fail;
-	if (m.type != PROTO_HELLO || (magic = wire_str(&r->w, 0, 64, "magic")) == NULL ||
-	    strcmp(magic, PROTO_MAGIC) != 0) {
-		bad_answer(r, "not a `chjournal serve` (%s) at the other end", PROTO_MAGIC);
-		goto fail;
-	}
+	r->hello_due = 1;
 	*out = &r->s;
 	return 0;
-fail:
-	*e = r->s.err;
-	remote_free(&r->s);
-	return -1;
 }

@@ -277,6 +277,39 @@ test_serve_dies(void **state)
 	assert_int_equal(stop_serve(f), 128 + SIGKILL);
 }
 
+/* The HELLO's answer is not waited for: opening sends it and returns (an
+ * idle pull is one round trip, HELLO and BEGIN in one flight); the answer
+ * is checked before the first request's, so garbage at the other end (a
+ * shell's banner) fails that request in one line. */
+static void
+test_hello_pipelined(void **state)
+{
+	struct timeval tv = { 2, 0 };
+	struct source *src = NULL;
+	struct source_run run;
+	struct chj_error e;
+	static const char banner[] = "Welcome to imap9\n";
+	char buf[256];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* nobody answers: waiting for the HELLO would fail after 2 s */
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	assert_int_equal(source_remote_open(&src, sv[0], sv[0], "imap9", &e), 0);
+	assert_true(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) > 0);     /* the HELLO */
+	assert_int_equal(write(sv[1], banner, sizeof banner - 1), (ssize_t)(sizeof banner - 1));
+	close(sv[1]);
+	memset(&run, 0, sizeof run);
+	assert_int_equal(source_begin(src, "cyrus-archive", 0, &run), -1);
+	assert_int_equal(src->err.code, CHJ_ERR_PEER);
+	assert_non_null(strstr(src->err.msg, "connection to 'imap9': not a `chjournal serve` at the "
+	    "other end"));
+	assert_null(strchr(src->err.msg, '\n'));
+	source_free(src);
+	close(sv[0]);
+}
+
 int
 main(void)
 {
@@ -285,6 +318,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_guid_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve_dies, setup, teardown),
+		cmocka_unit_test(test_hello_pipelined),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
