@@ -378,7 +378,7 @@ agent_open_consumers(struct agent *a, struct consumers *cs, const char *name, in
 	}
 	if (consumers_open(cs, a->cfg.consumers, create) < 0 ||
 	    (a->cfg.group != NULL && consumers_set_group(cs, a->cfg.gid, create) < 0)) {
-		agent_error("%s", cs->errmsg);
+		agent_error("%s", cs->err.msg);
 		consumers_close(cs);
 		return -1;
 	}
@@ -565,7 +565,7 @@ main(int argc, char **argv)
 	if (cmd->flags & (NEEDS_CONFIG | NEEDS_JOURNAL)) {
 		a.config_file = config_choose_file(a.config_file);
 		if (config_load(&a.cfg, a.config_file) < 0) {
-			rc = agent_error("%s", a.cfg.errmsg);
+			rc = agent_error("%s", a.cfg.err.msg);
 			goto done;
 		}
 		a.have_config = 1;

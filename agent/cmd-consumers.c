@@ -17,14 +17,14 @@ cmd_consumers(struct agent *a, const struct cmdline *args)
 		return EXIT_ERROR;
 	if (consumer_list(&cs, &names, &n) < 0) {
 		consumers_close(&cs);
-		return agent_error("%s", cs.errmsg);
+		return agent_error("%s", cs.err.msg);
 	}
 	for (i = 0; i < n; i++) {
 		struct consumer_state st;
 		char t1[32], t2[32], t3[32];
 
 		if (consumer_load(&cs, names[i], &st) != 0) {
-			agent_error("%s", cs.errmsg);
+			agent_error("%s", cs.err.msg);
 			rc = EXIT_ERROR;
 			continue;
 		}

@@ -11,13 +11,13 @@ cmd_forget(struct agent *a, const struct cmdline *args)
 	if (agent_open_consumers(a, &cs, name, 0) < 0)
 		return EXIT_ERROR;
 	if (consumers_lock(&cs) < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		consumers_close(&cs);
 		return EXIT_ERROR;
 	}
 	rc = consumer_remove(&cs, name);
 	if (rc < 0)
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 	else if (rc == 1)
 		agent_error("no consumer '%s'", name);
 	consumers_close(&cs);

@@ -187,7 +187,7 @@ list_full(struct agent *a, FILE *out, int nul, enum full_what what)
 	if (f.write_failed)
 		return agent_error("cannot write the list: %s", strerror(errno));
 	if (res.errors > 0)
-		rc = agent_error("the list is incomplete: %s (%lu unreadable)", res.errmsg, res.errors);
+		rc = agent_error("the list is incomplete: %s (%lu unreadable)", res.err.msg, res.errors);
 	if (f.refused > 0)
 		rc = agent_error("%lu path(s) with a newline left out: use -0", f.refused);
 	return rc;
@@ -214,7 +214,7 @@ list_window(struct agent *a, FILE *out, int64_t after_seq, int nul, enum list_wh
 		}
 	}
 	if (built < 0)
-		rc = agent_error("the list is incomplete: %s", cs.errmsg);
+		rc = agent_error("the list is incomplete: %s", cs.err.msg);
 	if (refused > 0)
 		rc = agent_error("%lu path(s) with a newline left out: use -0", refused);
 	changeset_free(&cs);
@@ -235,7 +235,7 @@ agent_list(struct agent *a, const char *name, const char *run_id, enum source_li
 		return EXIT_ERROR;
 	lr = consumer_load(&cs, name, &st);
 	if (lr < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		consumers_close(&cs);
 		return EXIT_ERROR;
 	}

@@ -106,7 +106,7 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	int on_this;
 
 	if (consumer_load(cs, name, &st) != 0) {
-		agent_warn("%s", cs->errmsg);
+		agent_warn("%s", cs->err.msg);
 		*bad = 1;
 		return 0;
 	}
@@ -237,7 +237,7 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 
 			if (consumer_load(cs, names[i], &st) != 0) {
 				if (k == 0) {
-					agent_warn("%s", cs->errmsg);
+					agent_warn("%s", cs->err.msg);
 					*bad = 1;
 				}
 				continue;
@@ -508,7 +508,7 @@ cmd_status(struct agent *a, const struct cmdline *args)
 		return EXIT_ERROR;
 	}
 	if (consumer_list(&cs, &names, &n) < 0) {
-		agent_warn("%s", cs.errmsg);
+		agent_warn("%s", cs.err.msg);
 		bad = 1;
 	}
 	if (cmdline_has(args, "--prometheus"))

@@ -95,7 +95,7 @@ agent_journal_open_writers(struct agent *a, struct consumers *cs)
 	int rc = -1;
 
 	if (openfiles_scan(&of, &a->cfg, getpid(), 0) < 0) {
-		agent_error("cannot find the files open for writing under the roots: %s", of.errmsg);
+		agent_error("cannot find the files open for writing under the roots: %s", of.err.msg);
 		goto done;
 	}
 	warn_unchecked(&of);

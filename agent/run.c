@@ -49,12 +49,12 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 	if (agent_open_consumers(a, &cs, name, 1) < 0)
 		return -1;
 	if (consumers_lock(&cs) < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		goto done;
 	}
 	/* refuse before the sync, which may wait: the lock keeps the answer */
 	if (consumer_load(&cs, name, st) < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		goto done;
 	}
 	if (st->has_open && !b->replace) {
@@ -86,7 +86,7 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 	b->now = (int64_t)time(NULL);
 	code = consumer_begin(&cs, name, b, st);
 	if (code < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		goto done;
 	}
 	if (code != CONSUMER_RUN_OK) {
@@ -121,7 +121,7 @@ run_end(struct agent *a, const char *name, const char *run_id, int commit)
 	if (agent_open_consumers(a, &cs, name, 0) < 0)
 		return -1;
 	if (consumers_lock(&cs) < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		goto done;
 	}
 	if (commit)
@@ -129,7 +129,7 @@ run_end(struct agent *a, const char *name, const char *run_id, int commit)
 	else
 		code = consumer_abort(&cs, name, run_id, &st);
 	if (code < 0) {
-		agent_error("%s", cs.errmsg);
+		agent_error("%s", cs.err.msg);
 		goto done;
 	}
 	if (!commit && code == CONSUMER_RUN_NO_CONSUMER) {

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +18,16 @@
 #include "path.h"
 
 static int
-cs_err(struct changeset *cs, const char *fmt, ...)
+cs_nomem(struct changeset *cs)
 {
-	va_list ap;
+	return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
+}
 
-	va_start(ap, fmt);
-	vsnprintf(cs->errmsg, sizeof cs->errmsg, fmt, ap);
-	va_end(ap);
+/* The journal's error, as it is. */
+static int
+cs_journal(struct changeset *cs, struct journal *j)
+{
+	cs->err = *journal_error(j);
 	return -1;
 }
 
@@ -92,7 +94,7 @@ note_walk_errors(struct changeset *cs, const struct walk_result *res)
 	if (res->errors == 0)
 		return;
 	if (cs->errors == 0)
-		snprintf(cs->errmsg, sizeof cs->errmsg, "%s", res->errmsg);
+		cs->err = res->err;
 	cs->errors += res->errors;
 }
 
@@ -482,8 +484,8 @@ place_row(struct build_ctx *b, struct change_row *r)
 		if (cs->errors == 1) {
 			char disp[512];
 
-			cs_err(cs, "cannot stat '%s': %s", path_display(path, disp, sizeof disp),
-			    strerror(r->err));
+			chj_error_set(&cs->err, CHJ_ERR_SYS, r->err, "cannot stat '%s'",
+			    path_display(path, disp, sizeof disp));
 		}
 		break;
 	case STAT_GONE:
@@ -528,13 +530,16 @@ add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
 	/* the threads end even when reading failed */
 	pass_finish(&sp);
 	if (rc != 0) {
-		cs_err(b->cs, "%s", sp.oom ? "out of memory" : journal_errmsg(j));
+		if (sp.oom)
+			cs_nomem(b->cs);
+		else
+			cs_journal(b->cs, j);
 		goto done;
 	}
 	b->cs->rows += sp.seen;
 	for (i = 0; i < sp.nrows; i++)
 		if (place_row(b, order ? order[i] : pass_row(&sp, i)) < 0) {
-			cs_err(b->cs, "out of memory");
+			cs_nomem(b->cs);
 			goto done;
 		}
 	ret = 0;
@@ -889,14 +894,14 @@ hunt_names(struct build_ctx *b, struct journal *j, struct hunted *v, size_t n)
 	array_sort(v, n, sizeof *v, hunted_ino_cmp);
 	for (i = 0; i < b->cfg->nroots; i++) {
 		if (walk_tree(b->cfg->roots[i], WALK_INO, b->cfg, hunt_cb, &h, &res) == 1 || b->failed)
-			return cs_err(b->cs, "out of memory");
+			return cs_nomem(b->cs);
 		note_walk_errors(b->cs, &res);
 	}
 	/* an unreadable directory may hold a name: search again next time */
 	if (b->cs->errors == 0)
 		for (i = 0; i < n; i++)
 			if (journal_links_mark_hunted(j, v[i].dev, v[i].ino, (int64_t)v[i].nlink) < 0)
-				return cs_err(b->cs, "%s", journal_errmsg(j));
+				return cs_journal(b->cs, j);
 	return 0;
 }
 
@@ -927,9 +932,9 @@ inode_group(struct build_ctx *b, struct journal *j, size_t i, size_t k, struct h
 	for (m = i; m < k; m++)
 		if (v[m].nlink > 0 &&
 		    push(&b->cs->paths, &b->cs->npaths, &b->cs->cap_paths, v[m].path) < 0)
-			return cs_err(b->cs, "out of memory");
+			return cs_nomem(b->cs);
 	if (journal_links_names(j, v[i].ino, other_name_cb, &n) != 0)
-		return cs_err(b->cs, "%s", journal_errmsg(j)[0] ? journal_errmsg(j) : "out of memory");
+		return journal_error(j)->code != CHJ_OK ? cs_journal(b->cs, j) : cs_nomem(b->cs);
 	/* the distinct names just pushed */
 	found = b->cs->npaths - before;
 	if (found > 1) {
@@ -943,7 +948,7 @@ inode_group(struct build_ctx *b, struct journal *j, size_t i, size_t k, struct h
 	if (use != LINK_CHANGED || (n.nlink > 0 && found >= n.nlink))
 		return 0;
 	if (journal_links_hunted(j, v[i].dev, v[i].ino, &hunted) < 0)
-		return cs_err(b->cs, "%s", journal_errmsg(j));
+		return cs_journal(b->cs, j);
 	if (hunted == (int64_t)n.nlink)
 		return 0;          /* searched at this count: the others are outside */
 	want->dev = v[i].dev;
@@ -971,12 +976,12 @@ add_other_names(struct build_ctx *b, struct journal *j)
 		uint64_t dev, ino;
 
 		if ((rc = journal_links_ino_of(j, b->gone_changed[i], &dev, &ino)) < 0)
-			return cs_err(b->cs, "%s", journal_errmsg(j));
+			return cs_journal(b->cs, j);
 		if (rc == 0)
 			continue;
 		if ((na = array_grow(ln->v, ln->n, &ln->cap, sizeof *na, 64)) == NULL ||
 		    (na[ln->n].path = strdup(b->gone_changed[i])) == NULL)
-			return cs_err(b->cs, "out of memory");
+			return cs_nomem(b->cs);
 		ln->v = na;
 		na[ln->n].dev = dev;
 		na[ln->n].ino = ino;
@@ -986,7 +991,7 @@ add_other_names(struct build_ctx *b, struct journal *j)
 	}
 	array_sort(ln->v, ln->n, sizeof *ln->v, note_inode_cmp);
 	if (ln->n > 0 && (hunt = malloc(ln->n * sizeof *hunt)) == NULL)
-		return cs_err(b->cs, "out of memory");
+		return cs_nomem(b->cs);
 	for (i = 0; i < ln->n; i = k) {
 		for (k = i; k < ln->n && note_inode_cmp(&ln->v[k], &ln->v[i]) == 0; k++)
 			;
@@ -997,7 +1002,11 @@ add_other_names(struct build_ctx *b, struct journal *j)
 	if (nhunt > 0 && hunt_names(b, j, hunt, nhunt) < 0)
 		goto done;
 	if (link_notes_save(ln, j, b->forget, b->nforget, 0) < 0) {
-		cs_err(b->cs, "cannot note the names of hard-linked files: %s", journal_errmsg(j));
+		const struct chj_error *je = journal_error(j);
+
+		chj_error_set(&b->cs->err, je->code, 0, "cannot note the names of hard-linked files: %s",
+		    je->msg);
+		b->cs->err.errnum = je->errnum;
 		goto done;
 	}
 	ret = 0;
@@ -1022,12 +1031,16 @@ changeset_build(struct changeset *cs, struct journal *j, const struct config *cf
 		goto done;
 	walk_subtrees(&b);
 	if (b.failed) {
-		cs_err(cs, "out of memory");
+		cs_nomem(cs);
 		goto done;
 	}
 	if (journal_foreach_rescan(j, after_seq, NULL, rescan_row_cb, &b) != 0) {
-		if (cs->errmsg[0] == '\0')
-			cs_err(cs, "%s", b.failed ? "out of memory" : journal_errmsg(j));
+		if (cs->err.code == CHJ_OK) {
+			if (b.failed)
+				cs_nomem(cs);
+			else
+				cs_journal(cs, j);
+		}
 		goto done;
 	}
 	if (add_other_names(&b, j) < 0)
@@ -1092,7 +1105,7 @@ changeset_walk_full(const struct config *cfg, int flags, walk_fn fn, void *ctx,
 	memset(total, 0, sizeof *total);
 	roots = malloc(cfg->nroots * sizeof *roots);
 	if (roots == NULL) {
-		snprintf(total->errmsg, sizeof total->errmsg, "out of memory");
+		chj_error_set(&total->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		total->errors++;
 		return -1;
 	}
@@ -1106,7 +1119,7 @@ changeset_walk_full(const struct config *cfg, int flags, walk_fn fn, void *ctx,
 		total->dirs += res.dirs;
 		total->files += res.files;
 		if (res.errors && total->errors == 0)
-			memcpy(total->errmsg, res.errmsg, sizeof total->errmsg);
+			total->err = res.err;
 		total->errors += res.errors;
 		if (rc == 1) {
 			ret = 1;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "walk.h"
 
 struct config;
@@ -37,15 +38,16 @@ struct changeset {
 	unsigned long linked;  /* other names of multiply-linked files listed */
 	unsigned long rescans; /* rescan records resolved */
 	unsigned long errors;  /* unreadable directories met while expanding */
-	char errmsg[1024];     /* first error */
+	struct chj_error err;  /* the first error */
 };
 
 /* Builds the changeset for rows after after_seq. Returns 0, or -1 with
- * cs->errmsg (journal error, or a directory that could not be read: then the
- * set would be incomplete and must not be used as complete). Hard links: a
- * listed file with more than one link brings its other names under the
- * roots (journal_links_names); the names of the multiply-linked files met
- * are noted in the journal, the gone ones forgotten (so it writes). */
+ * cs->err (the journal's error, CHJ_ERR_NOMEM, or, with errors counted, the
+ * first directory or entry that could not be read: then the set would be
+ * incomplete and must not be used as complete). Hard links: a listed file
+ * with more than one link brings its other names under the roots
+ * (journal_links_names); the names of the multiply-linked files met are
+ * noted in the journal, the gone ones forgotten (so it writes). */
 int changeset_build(struct changeset *cs, struct journal *j, const struct config *cfg,
     int64_t after_seq);
 void changeset_free(struct changeset *cs);
@@ -80,7 +82,7 @@ struct link_notes {
 int link_notes_add(struct link_notes *ln, const char *path, const struct stat *st,
     enum link_use use);
 /* Notes them in the journal, forgetting the names of forget first (with
- * clear: every name first). Returns 0, or -1 (journal_errmsg). */
+ * clear: every name first). Returns 0, or -1 (journal_error()). */
 int link_notes_save(struct link_notes *ln, struct journal *j, char *const *forget, size_t nforget,
     int clear);
 void link_notes_free(struct link_notes *ln);
@@ -99,7 +101,7 @@ int changeset_root_missing(const struct config *cfg, size_t i);
  * lists all of it, records a rescan of the whole root (since time 0), after
  * every seq so far, unless the journal holds one after after_seq already
  * (a begin and its lists record one between them). Returns 0, or -1 with
- * journal_errmsg(). */
+ * journal_error(). */
 int changeset_cover_missing_root(struct journal *j, const char *root, int64_t after_seq);
 
 #endif

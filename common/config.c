@@ -16,13 +16,16 @@
 
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024)
 
+/* A malformed configuration: CHJ_ERR_INVALID. */
 static void
 config_error(struct config *c, const char *fmt, ...)
 {
 	va_list ap;
 
+	c->err.code = CHJ_ERR_INVALID;
+	c->err.errnum = 0;
 	va_start(ap, fmt);
-	vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+	vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
 	va_end(ap);
 }
 
@@ -183,8 +186,8 @@ check_root(struct config *c, const char *file, int line, const char *v, char *ou
 			*missing = errno;
 			return 1;
 		}
-		config_error(c, "%s:%d: key 'root': cannot use '%s': %s", file, line,
-		    path_display(out, disp, sizeof disp), strerror(errno));
+		chj_error_set(&c->err, CHJ_ERR_SYS, errno, "%s:%d: key 'root': cannot use '%s'", file,
+		    line, path_display(out, disp, sizeof disp));
 		return -1;
 	}
 	if (S_ISLNK(st.st_mode)) {
@@ -314,8 +317,8 @@ set_group(struct config *c, const char *file, int line, const char *key, const c
 	(void)key;
 	if (res == NULL) {
 		if (e != 0 && e != ENOENT && e != ESRCH)
-			config_error(c, "%s:%d: key 'group': cannot look up group '%s': %s", file, line,
-			    v, strerror(e));
+			chj_error_set(&c->err, CHJ_ERR_SYS, e, "%s:%d: key 'group': cannot look up "
+			    "group '%s'", file, line, v);
 		else
 			config_error(c, "%s:%d: key 'group': no group named '%s'", file, line, v);
 		return -1;
@@ -468,8 +471,8 @@ config_report(struct config *c, config_error_fn fn, void *ctx, int *nerr)
 {
 	if (fn == NULL)
 		return -1;
-	fn(ctx, c->errmsg);
-	c->errmsg[0] = '\0';
+	fn(ctx, c->err.msg);
+	chj_error_clear(&c->err);
 	(*nerr)++;
 	return 0;
 }
@@ -535,7 +538,7 @@ config_parse_text(struct config *c, const char *file, const char *text, config_e
 			continue;
 		}
 		if (config_set(c, file, line, key, val) < 0) {
-			if (c->errmsg[0] == '\0')
+			if (c->err.code == CHJ_OK)
 				goto nomem;
 			if (config_report(c, fn, ctx, &nerr) < 0)
 				goto fail;
@@ -544,7 +547,7 @@ config_parse_text(struct config *c, const char *file, const char *text, config_e
 	free(copy);
 	copy = NULL;
 	if (config_finish(c, file) < 0) {
-		if (c->errmsg[0] == '\0')
+		if (c->err.code == CHJ_OK)
 			goto nomem;
 		if (config_report(c, fn, ctx, &nerr) < 0)
 			goto fail;
@@ -555,17 +558,16 @@ config_parse_text(struct config *c, const char *file, const char *text, config_e
 	}
 	return 0;
 nomem:
-	config_error(c, "%s: out of memory", file);
+	chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "%s: out of memory", file);
 	if (fn != NULL)
-		fn(ctx, c->errmsg);
+		fn(ctx, c->err.msg);
 fail:
 	free(copy);
 	{
-		char msg[sizeof c->errmsg];
+		struct chj_error err = c->err;
 
-		memcpy(msg, c->errmsg, sizeof msg);
 		config_free(c);
-		memcpy(c->errmsg, msg, sizeof msg);
+		c->err = err;
 	}
 	return -1;
 }
@@ -594,7 +596,7 @@ config_check(struct config *c, const char *file, config_error_fn fn, void *ctx)
 	rc = config_read(c, file, &text);
 	if (rc < 0) {
 		if (fn != NULL)
-			fn(ctx, c->errmsg);
+			fn(ctx, c->err.msg);
 		return -1;
 	}
 	rc = config_parse_text(c, file, text, fn, ctx);
@@ -602,8 +604,9 @@ config_check(struct config *c, const char *file, config_error_fn fn, void *ctx)
 	return rc;
 }
 
-/* Reads the whole file into *text (allocated). Returns 0, or -1 with
- * c->errmsg. */
+/* Reads the whole file into *text (allocated). Returns 0, or -1 with c->err
+ * (CHJ_ERR_NOTFOUND when it does not exist, CHJ_ERR_SYS when it cannot be
+ * read, CHJ_ERR_INVALID when it is too large or holds a NUL byte). */
 static int
 config_read(struct config *c, const char *file, char **textp)
 {
@@ -614,23 +617,27 @@ config_read(struct config *c, const char *file, char **textp)
 
 	f = fopen(file, "re");
 	if (f == NULL) {
-		config_error(c, "%s: cannot read configuration: %s", file, strerror(errno));
+		if (errno == ENOENT)
+			chj_error_set(&c->err, CHJ_ERR_NOTFOUND, 0, "%s: cannot read configuration: %s",
+			    file, strerror(ENOENT));
+		else
+			chj_error_set(&c->err, CHJ_ERR_SYS, errno, "%s: cannot read configuration", file);
 		return -1;
 	}
 	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
 		fclose(f);
-		config_error(c, "%s: cannot read configuration: Is a directory", file);
+		chj_error_set(&c->err, CHJ_ERR_SYS, EISDIR, "%s: cannot read configuration", file);
 		return -1;
 	}
 	text = malloc(CONFIG_MAX_FILE_SIZE + 1);
 	if (text == NULL) {
 		fclose(f);
-		config_error(c, "%s: out of memory", file);
+		chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "%s: out of memory", file);
 		return -1;
 	}
 	n = fread(text, 1, CONFIG_MAX_FILE_SIZE + 1, f);
 	if (ferror(f)) {
-		config_error(c, "%s: cannot read configuration: %s", file, strerror(errno));
+		chj_error_set(&c->err, CHJ_ERR_SYS, errno, "%s: cannot read configuration", file);
 		fclose(f);
 		free(text);
 		return -1;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 #define CONFIG_DEFAULT_FILE "/etc/chjournal.conf"
 #define CONFIG_DEFAULT_JOURNAL "/var/lib/chjournal/journal.db"
 
@@ -47,7 +49,7 @@ struct config {
 	int journal_line, consumers_line;   /* where they were set (0: default) */
 	int backend_line, group_line;
 	unsigned seen;                      /* single-valued keys already given */
-	char errmsg[1024];
+	struct chj_error err;    /* why config_load() failed */
 };
 
 /* Returns the file to read: explicit (from -c) if not NULL, else
@@ -55,7 +57,9 @@ struct config {
 const char *config_choose_file(const char *explicit_file);
 
 /* Reads and validates file into c (zeroed first). Returns 0, or -1 with
- * c->errmsg set ("FILE:LINE: key 'K': why") and nothing allocated. */
+ * c->err set ("FILE:LINE: key 'K': why"; CHJ_ERR_INVALID for a malformed
+ * configuration, CHJ_ERR_NOTFOUND or CHJ_ERR_SYS when the file cannot be read,
+ * CHJ_ERR_NOMEM) and nothing allocated. */
 int config_load(struct config *c, const char *file);
 
 /* Parses configuration text as if read from file (for tests and -c -). */

@@ -184,7 +184,7 @@ consumer_state_abort(struct consumer_state *st, const char *run_id)
 
 /* Draws a run id that is not avoid: 16 hex digits from the kernel's random
  * source, so an id never comes back, not even after `forget` or for another
- * consumer, as a counter in the cursor would. Returns 0 or -1 (errmsg). */
+ * consumer, as a counter in the cursor would. Returns 0 or -1 (cs->err). */
 static int
 new_run_id(struct consumers *cs, char id[CONSUMER_RUN_ID_SIZE], const char *avoid)
 {
@@ -193,8 +193,7 @@ new_run_id(struct consumers *cs, char id[CONSUMER_RUN_ID_SIZE], const char *avoi
 
 	do {
 		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-			snprintf(cs->errmsg, sizeof cs->errmsg, "cannot draw a run id: %s", strerror(errno));
-			return -1;
+			return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot draw a run id");
 		}
 		for (i = 0; i < sizeof rnd; i++)
 			snprintf(id + 2 * i, 3, "%02x", rnd[i]);

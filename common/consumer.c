@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +15,6 @@
 #include "consumer.h"
 #include "path.h"
 #include "stateperm.h"
-
-static int
-cerr(struct consumers *cs, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cs->errmsg, sizeof cs->errmsg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int
 consumer_name_valid(const char *name)
@@ -54,9 +42,10 @@ consumers_open(struct consumers *cs, const char *dir, int create)
 	cs->file_mode = STATEPERM_FILE_PRIVATE;
 	cs->gid = (gid_t)-1;
 	if ((cs->dir = strdup(dir)) == NULL)
-		return cerr(cs, "out of memory");
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return cerr(cs, "cannot create consumers directory '%s': %s", dir, strerror(errno));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot create consumers directory '%s'",
+		    dir);
 	return 0;
 }
 
@@ -66,8 +55,8 @@ consumers_set_group(struct consumers *cs, gid_t gid, int fix_dir)
 	cs->file_mode = STATEPERM_FILE_SHARED;
 	cs->gid = gid;
 	if (fix_dir && stateperm_share_dir(cs->dir, gid) < 0)
-		return cerr(cs, "cannot give consumers directory '%s' its group: %s", cs->dir,
-		    strerror(errno));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot give consumers directory "
+		    "'%s' its group", cs->dir);
 	return 0;
 }
 
@@ -97,17 +86,19 @@ consumers_lock(struct consumers *cs)
 	char *p = path_join(cs->dir, ".lock");
 
 	if (p == NULL)
-		return cerr(cs, "out of memory");
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	cs->lock_fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, cs->file_mode);
 	free(p);
 	if (cs->lock_fd < 0)
-		return cerr(cs, "cannot open lock in consumers directory '%s': %s", cs->dir, strerror(errno));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot open lock in consumers "
+		    "directory '%s'", cs->dir);
 	/* another user's lock file (a group member's) is left as it is */
 	(void)share_fd(cs, cs->lock_fd);
 	if (flock(cs->lock_fd, LOCK_EX) < 0) {
 		close(cs->lock_fd);
 		cs->lock_fd = -1;
-		return cerr(cs, "cannot lock consumers directory '%s': %s", cs->dir, strerror(errno));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot lock consumers directory '%s'",
+		    cs->dir);
 	}
 	return 0;
 }
@@ -206,9 +197,9 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 
 	memset(st, 0, sizeof *st);
 	if (!consumer_name_valid(name))
-		return cerr(cs, "invalid consumer name '%s'", name);
+		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
 	if ((p = path_join(cs->dir, name)) == NULL)
-		return cerr(cs, "out of memory");
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	f = fopen(p, "re");
 	if (f == NULL) {
 		int e = errno;
@@ -217,7 +208,7 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 			free(p);
 			return 1;
 		}
-		cerr(cs, "cannot read consumer '%s' ('%s'): %s", name, p, strerror(e));
+		chj_error_set(&cs->err, CHJ_ERR_SYS, e, "cannot read consumer '%s' ('%s')", name, p);
 		free(p);
 		return -1;
 	}
@@ -238,7 +229,7 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 			goto corrupt;
 	}
 	if (ferror(f)) {
-		cerr(cs, "cannot read consumer '%s' ('%s'): %s", name, p, strerror(errno));
+		chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot read consumer '%s' ('%s')", name, p);
 		goto fail;
 	}
 	fclose(f);
@@ -246,7 +237,8 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 	free(p);
 	return 0;
 corrupt:
-	cerr(cs, "consumer '%s': '%s' line %d is corrupt", name, p, lineno);
+	chj_error_set(&cs->err, CHJ_ERR_CORRUPT, 0, "consumer '%s': '%s' line %d is corrupt", name, p,
+	    lineno);
 fail:
 	fclose(f);
 	free(line);
@@ -307,12 +299,12 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 	int len, rc;
 
 	if (!consumer_name_valid(name))
-		return cerr(cs, "invalid consumer name '%s'", name);
+		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
 	len = consumer_state_format(st, buf, sizeof buf);
 	if (len < 0 || (size_t)len >= sizeof buf)
-		return cerr(cs, "consumer '%s': cursor too long", name);
+		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "consumer '%s': cursor too long", name);
 	if ((p = path_join(cs->dir, name)) == NULL)
-		return cerr(cs, "out of memory");
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	{
 		struct atomicfile af;
 
@@ -326,8 +318,11 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 		}
 	}
 	free(p);
-	if (rc < 0)
-		return cerr(cs, "cannot write consumer '%s': %s", name, e.msg);
+	if (rc < 0) {
+		chj_error_set(&cs->err, e.code, 0, "cannot write consumer '%s': %s", name, e.msg);
+		cs->err.errnum = e.errnum;
+		return -1;
+	}
 	return 0;
 }
 
@@ -337,23 +332,24 @@ consumer_remove(struct consumers *cs, const char *name)
 	char *p;
 
 	if (!consumer_name_valid(name))
-		return cerr(cs, "invalid consumer name '%s'", name);
+		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
 	if ((p = path_join(cs->dir, name)) == NULL)
-		return cerr(cs, "out of memory");
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (unlink(p) < 0) {
 		int e = errno;
 
 		free(p);
 		if (e == ENOENT)
 			return 1;
-		return cerr(cs, "cannot remove consumer '%s': %s", name, strerror(e));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, e, "cannot remove consumer '%s'", name);
 	}
 	/* durable: a forgotten consumer must not come back after a crash */
 	if (atomicfile_sync_dir(p) < 0) {
 		int e = errno;
 
 		free(p);
-		return cerr(cs, "cannot sync consumers directory '%s': %s", cs->dir, strerror(e));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, e, "cannot sync consumers directory '%s'",
+		    cs->dir);
 	}
 	free(p);
 	return 0;
@@ -373,7 +369,8 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 	if (d == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		return cerr(cs, "cannot read consumers directory '%s': %s", cs->dir, strerror(errno));
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot read consumers directory "
+		    "'%s'", cs->dir);
 	}
 	while ((de = readdir(d)) != NULL) {
 		char **na;
@@ -384,7 +381,7 @@ consumer_list(struct consumers *cs, char ***names, size_t *n)
 		if (na == NULL || (na[cnt] = strdup(de->d_name)) == NULL) {
 			closedir(d);
 			consumer_list_free(na ? na : arr, cnt);
-			return cerr(cs, "out of memory");
+			return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		}
 		arr = na;
 		cnt++;

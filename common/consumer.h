@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 #define CONSUMER_NAME_MAX 64
 #define CONSUMER_RUN_ID_SIZE 17     /* 16 hex digits and a NUL */
 #define CONSUMER_LEGACY_RUN_ID "legacy"
@@ -40,7 +42,7 @@ struct consumers {
 	int lock_fd;
 	mode_t file_mode;        /* of the cursors and the lock file: 0600, or 0640 */
 	gid_t gid;               /* their group, (gid_t)-1: the creator's */
-	char errmsg[1024];
+	struct chj_error err;    /* why the last call failed */
 };
 
 /* Returns 1 when name is a valid consumer name: 1 to CONSUMER_NAME_MAX bytes
@@ -52,7 +54,7 @@ int consumers_open(struct consumers *cs, const char *dir, int create);
 void consumers_close(struct consumers *cs);
 /* The configuration key `group` (stateperm.h): the cursors and lock file
  * written from now on become readable by group gid, and with fix_dir the
- * directory too (a reader leaves it alone). Returns 0 or -1 (cs->errmsg). */
+ * directory too (a reader leaves it alone). Returns 0 or -1 (cs->err). */
 int consumers_set_group(struct consumers *cs, gid_t gid, int fix_dir);
 /* Serializes agents working on cursors (flock on DIR/.lock). */
 int consumers_lock(struct consumers *cs);
@@ -84,8 +86,8 @@ int consumers_prune_point(struct consumers *cs, const char *journal_id, int64_t 
  * The run protocol on a cursor. The functions on a state (consumer_state_*)
  * only decide; those on a consumer (consumer_begin/commit/abort) load its
  * cursor, decide and save it, and must be called with consumers_lock()
- * held. Both return one of the codes below, or -1 on an error (the message
- * in cs->errmsg); st holds the state after the call, or as found when
+ * held. Both return one of the codes below, or -1 on an error (in cs->err:
+ * CHJ_ERR_CORRUPT for a damaged cursor, ...); st holds the state after the call, or as found when
  * refused. */
 enum consumer_run_code {
 	CONSUMER_RUN_OK = 0,

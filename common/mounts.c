@@ -4,7 +4,6 @@
  * POINT written as \040, \011, \012 and \134 (proc_pid_mountinfo(5)). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +13,6 @@
 #include "array.h"
 #include "mounts.h"
 #include "path.h"
-
-static int
-merr(struct mount_table *t, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* Appends s escaped as mountinfo does (so that a state line splits on tabs). */
 static int
@@ -104,7 +92,7 @@ mount_table_parse(struct mount_table *t, const char *text, size_t len)
 
 	mount_table_free(t);
 	if ((copy = malloc(len + 1)) == NULL)
-		return merr(t, "out of memory");
+		return chj_error_set(&t->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	memcpy(copy, text, len);
 	copy[len] = '\0';
 	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
@@ -112,12 +100,12 @@ mount_table_parse(struct mount_table *t, const char *text, size_t len)
 		int r;
 
 		if (nv == NULL) {
-			rc = merr(t, "out of memory");
+			rc = chj_error_set(&t->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			break;
 		}
 		t->v = nv;
 		if ((r = parse_line(line, &t->v[t->n])) == -2) {
-			rc = merr(t, "out of memory");
+			rc = chj_error_set(&t->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			break;
 		}
 		if (r == 0)
@@ -136,16 +124,16 @@ mount_table_read(struct mount_table *t, int fd)
 	ssize_t got;
 
 	if (own && (fd = open(MOUNTS_FILE, O_RDONLY | O_CLOEXEC)) < 0)
-		return merr(t, "cannot open '%s': %s", MOUNTS_FILE, strerror(errno));
+		return chj_error_set(&t->err, CHJ_ERR_SYS, errno, "cannot open '%s'", MOUNTS_FILE);
 	if (lseek(fd, 0, SEEK_SET) < 0) {
-		merr(t, "cannot rewind '%s': %s", MOUNTS_FILE, strerror(errno));
+		chj_error_set(&t->err, CHJ_ERR_SYS, errno, "cannot rewind '%s'", MOUNTS_FILE);
 		goto done;
 	}
 	for (;;) {
 		char *nb = array_reserve(buf, len + 65536, &cap, 1, 65536);
 
 		if (nb == NULL) {
-			merr(t, "out of memory");
+			chj_error_set(&t->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			goto done;
 		}
 		buf = nb;
@@ -153,7 +141,7 @@ mount_table_read(struct mount_table *t, int fd)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			merr(t, "cannot read '%s': %s", MOUNTS_FILE, strerror(errno));
+			chj_error_set(&t->err, CHJ_ERR_SYS, errno, "cannot read '%s'", MOUNTS_FILE);
 			goto done;
 		}
 		if (got == 0)

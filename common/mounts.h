@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "error.h"
+
 #define MOUNTS_FILE "/proc/self/mountinfo"
 
 struct mount_entry {
@@ -21,13 +23,13 @@ struct mount_entry {
 struct mount_table {
 	struct mount_entry *v;
 	size_t n, cap;
-	char errmsg[256];
+	struct chj_error err;        /* why reading the table failed */
 };
 
 /* Reads the table from fd (rewound; -1: opens MOUNTS_FILE). Returns 0, or
- * -1 with t->errmsg. The previous content of t is freed. */
+ * -1 with t->err (CHJ_ERR_SYS, CHJ_ERR_NOMEM). The previous content of t is freed. */
 int mount_table_read(struct mount_table *t, int fd);
-/* Parses mountinfo text (tests). Returns 0, or -1 with t->errmsg. */
+/* Parses mountinfo text (tests). Returns 0, or -1 with t->err. */
 int mount_table_parse(struct mount_table *t, const char *text, size_t len);
 void mount_table_free(struct mount_table *t);
 

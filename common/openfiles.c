@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,22 +62,9 @@ struct scan {
 };
 
 static int
-of_err(struct openfiles *of, enum openfiles_code code, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	of->code = code;
-	of->errnum = errnum;
-	va_start(ap, fmt);
-	vsnprintf(of->errmsg, sizeof of->errmsg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
 of_nomem(struct openfiles *of)
 {
-	return of_err(of, OPENFILES_ENOMEM, ENOMEM, "out of memory");
+	return chj_error_set(&of->err, CHJ_ERR_NOMEM, 0, "out of memory");
 }
 
 static enum proc_read
@@ -641,7 +627,7 @@ list_pids(struct scan *sc, pid_t skip, struct pid_queue *q)
 
 		if (dfd >= 0)
 			close(dfd);
-		return of_err(sc->of, OPENFILES_EPROC, err, "cannot read '/proc': %s", strerror(err));
+		return chj_error_set(&sc->of->err, CHJ_ERR_SYS, err, "cannot read '/proc'");
 	}
 	while ((e = readdir(d)) != NULL) {
 		char *end;
@@ -667,8 +653,10 @@ merge_part(struct openfiles *of, struct openfiles *part)
 {
 	char **na;
 
-	if (part->code != OPENFILES_OK && of->code == OPENFILES_OK)
-		return of_err(of, part->code, part->errnum, "%s", part->errmsg);
+	if (part->err.code != CHJ_OK && of->err.code == CHJ_OK) {
+		of->err = part->err;
+		return -1;
+	}
 	of->processes += part->processes;
 	of->denied += part->denied;
 	of->foreign += part->foreign;
@@ -822,7 +810,7 @@ scan_setup(struct scan *sc)
 
 	sc->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sc->procfd < 0 || fstatat(sc->procfd, "self/ns/mnt", &sc->mntns, 0) < 0)
-		return of_err(of, OPENFILES_EPROC, errno, "cannot read '/proc': %s", strerror(errno));
+		return chj_error_set(&of->err, CHJ_ERR_SYS, errno, "cannot read '/proc'");
 	if (sc->cfg->nroots > 0 &&
 	    (sc->rootdevs = calloc(sc->cfg->nroots, sizeof *sc->rootdevs)) == NULL)
 		return of_nomem(of);

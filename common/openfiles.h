@@ -9,13 +9,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct config;
+#include "error.h"
 
-enum openfiles_code {
-	OPENFILES_OK = 0,
-	OPENFILES_ENOMEM,        /* out of memory */
-	OPENFILES_EPROC,         /* /proc could not be read: nothing was checked */
-};
+struct config;
 
 struct openfiles {
 	char **paths;            /* under a root, not excluded, no sync cookie;
@@ -31,9 +27,8 @@ struct openfiles {
 	                          * file under a root, under another name */
 	int sys_errno;           /* /sys/block could not be read (loop devices
 	                          * unchecked): its errno, else 0 */
-	enum openfiles_code code;
-	int errnum;              /* errno of the failure, 0 if none */
-	char errmsg[1024];
+	struct chj_error err;    /* CHJ_ERR_NOMEM, or CHJ_ERR_SYS: /proc could not
+	                          * be read, nothing was checked */
 };
 
 /* openfiles_scan() flags */
@@ -50,7 +45,7 @@ struct openfiles {
  * not files under a root. A process that exits during the scan is not an
  * error; one whose files cannot be read is counted in denied, one whose
  * names cannot be matched in foreign. Many processes are read on several
- * threads. of is zeroed first. Returns 0, or -1 with code, errnum and errmsg
+ * threads. of is zeroed first. Returns 0, or -1 with of->err
  * set (openfiles_free() of either way). */
 int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags);
 void openfiles_free(struct openfiles *of);

@@ -733,12 +733,12 @@ check_consumers(struct sc *s)
 		say(s, SELFCHECK_ERROR, "%s: '%s' is not writable by this user (%s): begin, commit and "
 		    "abort write the cursors there", w, c->consumers, strerror(errno));
 	if (consumers_open(&cs, c->consumers, 0) < 0) {
-		say(s, SELFCHECK_ERROR, "%s: %s", w, cs.errmsg);
+		say(s, SELFCHECK_ERROR, "%s: %s", w, cs.err.msg);
 		consumers_close(&cs);
 		return;
 	}
 	if (consumer_list(&cs, &names, &n) < 0) {
-		say(s, SELFCHECK_ERROR, "%s: %s", w, cs.errmsg);
+		say(s, SELFCHECK_ERROR, "%s: %s", w, cs.err.msg);
 		consumers_close(&cs);
 		return;
 	}
@@ -747,7 +747,7 @@ check_consumers(struct sc *s)
 
 		if (consumer_load(&cs, names[i], &cst) != 0) {
 			say(s, SELFCHECK_ERROR, "%s: %s: status exits 1, and the consumer's runs fail "
-			    "until it is fixed or forgotten", w, cs.errmsg);
+			    "until it is fixed or forgotten", w, cs.err.msg);
 			bad++;
 			continue;
 		}

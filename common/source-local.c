@@ -128,7 +128,7 @@ source_local_users(struct source *s, int full, int64_t after_seq, struct strvec 
 		return chj_error_set(&s->err, CHJ_ERR_REFUSED, 0, "no journal to read a window from");
 	if (changeset_build(&cs, l->journal, l->cfg, after_seq) < 0) {
 		chj_error_set(&s->err, CHJ_ERR_JOURNAL, 0, "the window's changes cannot be read "
-		    "completely: %s", cs.errmsg);
+		    "completely: %s", cs.err.msg);
 		changeset_free(&cs);
 		return -1;
 	}

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +62,14 @@ walk_error(struct walker *w, const char *path, const char *what, int e)
 	w->res->errors++;
 	if (w->on_error != NULL)
 		w->on_error(w->error_ctx, path, e);
-	if (w->res->errmsg[0] == '\0')
-		snprintf(w->res->errmsg, sizeof w->res->errmsg, "cannot %s '%s': %s", what,
+	if (w->res->err.code != CHJ_OK)
+		return;
+	if (e == ENOMEM)
+		chj_error_set(&w->res->err, CHJ_ERR_NOMEM, 0, "cannot %s '%s': %s", what,
 		    path_display(path, disp, sizeof disp), strerror(e));
+	else
+		chj_error_set(&w->res->err, CHJ_ERR_SYS, e, "cannot %s '%s'", what,
+		    path_display(path, disp, sizeof disp));
 }
 
 /* Sort key: a directory sorts as "name/" so DFS order is bytewise path order. */
@@ -618,7 +622,7 @@ walk_tree_parallel(const char *start, unsigned nthreads, const struct config *cf
 	    (top.path = malloc(len + 1)) == NULL) {
 		free(t);
 		res->errors++;
-		snprintf(res->errmsg, sizeof res->errmsg, "cannot walk '%s': out of memory", start);
+		chj_error_set(&res->err, CHJ_ERR_NOMEM, 0, "cannot walk '%s': out of memory", start);
 		return -1;
 	}
 	memcpy(top.path, start, len);
@@ -689,7 +693,7 @@ merge:
 		res->dirs += t[i].res.dirs;
 		res->files += t[i].res.files;
 		if (t[i].res.errors && res->errors == 0)
-			memcpy(res->errmsg, t[i].res.errmsg, sizeof res->errmsg);
+			res->err = t[i].res.err;
 		res->errors += t[i].res.errors;
 		free(t[i].w.buf);
 	}

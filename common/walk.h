@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+#include "error.h"
+
 struct config;
 
 #define WALK_SORTED 0x1   /* visit entries in bytewise order of full path */
@@ -32,7 +34,7 @@ struct walk_result {
 	unsigned long dirs;
 	unsigned long files;
 	unsigned long errors;      /* unreadable directories (not vanished ones) */
-	char errmsg[1024];         /* the first error */
+	struct chj_error err;      /* the first error (CHJ_ERR_SYS, CHJ_ERR_NOMEM) */
 };
 
 /* Walks the tree at start. Returns 0, or -1 when a directory could not be

@@ -461,7 +461,7 @@ flush(struct daemon *d)
 	values[7] = (int64_t)st.unwatched;
 	values[8] = (int64_t)d->flushes + 1;
 	if (consumers_prune_point(&d->consumers, journal_id(d->journal), &prune) < 0) {
-		log_warning("%s: not pruning", d->consumers.errmsg);
+		log_warning("%s: not pruning", d->consumers.err.msg);
 		prune = 0;
 	}
 	{
@@ -621,7 +621,7 @@ static int
 load_new_config(struct daemon *d, struct config *nc, const char *what)
 {
 	if (config_load(nc, d->config_file) < 0) {
-		log_error("%s refused, keeping the running configuration: %s", what, nc->errmsg);
+		log_error("%s refused, keeping the running configuration: %s", what, nc->err.msg);
 		return -1;
 	}
 	if (strcmp(nc->journal, d->cfg.journal) != 0) {
@@ -1245,7 +1245,7 @@ load_config(struct daemon *d)
 
 	d->config_file = config_choose_file(d->config_file);
 	if (config_load(&d->cfg, d->config_file) < 0) {
-		fprintf(stderr, "chjournald: %s\n", d->cfg.errmsg);
+		fprintf(stderr, "chjournald: %s\n", d->cfg.err.msg);
 		return -1;
 	}
 	if (realpath(d->config_file, config_real) == NULL) {
@@ -1346,7 +1346,7 @@ open_state(struct daemon *d)
 		log_warning("%s: status shows the figures of the last flush", e.msg);
 	publish_status(d, LIVESTATUS_STARTING);
 	if (consumers_open(&d->consumers, d->cfg.consumers, 1) < 0) {
-		log_error("%s", d->consumers.errmsg);
+		log_error("%s", d->consumers.err.msg);
 		return -1;
 	}
 	apply_group(d);

@@ -139,7 +139,7 @@ mountwatch_compare(struct mountwatch *mw, const struct config *cfg, struct journ
     mountwatch_fn fn, void *ctx, char *err, size_t errlen)
 {
 	if (mount_table_read(&mw->table, mw->fd) < 0) {
-		snprintf(err, errlen, "%s", mw->table.errmsg);
+		snprintf(err, errlen, "%s", mw->table.err.msg);
 		return -1;
 	}
 	return compare_roots(mw, cfg, j, fn, ctx, err, errlen);

@@ -1361,7 +1361,7 @@ static void
 read_mounts(struct watcher_impl *w)
 {
 	if (mount_table_read(&w->mounts, -1) < 0)
-		log_warning("%s: mounts below the roots are not followed", w->mounts.errmsg);
+		log_warning("%s: mounts below the roots are not followed", w->mounts.err.msg);
 }
 
 static struct froot *

@@ -51,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	if (config_parse(&c, "fuzz.conf", text) == 0) {
-		CHECK(c.errmsg[0] == '\0');
+		CHECK(c.err.code == CHJ_OK && c.err.msg[0] == '\0');
 		CHECK(c.file != NULL && strcmp(c.file, "fuzz.conf") == 0);
 		CHECK(c.journal != NULL && c.journal[0] == '/');
 		CHECK(c.consumers != NULL && c.consumers[0] == '/');
@@ -76,8 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(c.file == NULL && c.roots == NULL && c.nroots == 0);
 	} else {
 		/* failure: a message, nothing left allocated (LeakSanitizer checks) */
-		CHECK(c.errmsg[0] != '\0');
-		CHECK(memchr(c.errmsg, '\0', sizeof c.errmsg) != NULL);
+		CHECK(c.err.code != CHJ_OK && c.err.msg[0] != '\0');
+		CHECK(memchr(c.err.msg, '\0', sizeof c.err.msg) != NULL);
 		CHECK(c.file == NULL && c.journal == NULL && c.roots == NULL && c.excludes == NULL);
 	}
 	free(text);

@@ -89,8 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = consumer_load(&cs, "fz", &st);
 	CHECK(rc == 0 || rc == -1);
 	if (rc < 0) {
-		CHECK(cs.errmsg[0] != '\0');
-		CHECK(memchr(cs.errmsg, '\0', sizeof cs.errmsg) != NULL);
+		CHECK(cs.err.code != CHJ_OK && cs.err.msg[0] != '\0');
+		CHECK(memchr(cs.err.msg, '\0', sizeof cs.err.msg) != NULL);
 		/* an unreadable cursor must stop pruning */
 		CHECK(consumers_prune_point(&cs, "00000000000000000000000000000000", &prune) == -1);
 		consumers_close(&cs);

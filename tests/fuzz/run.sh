@@ -51,7 +51,7 @@ rm -f "$probe" "$probe.c" "$probe.log"
 # sources each target needs besides its own file
 sources_of() {
 	case $1 in
-	config) echo "common/config.c common/path.c" ;;
+	config) echo "common/config.c common/path.c common/error.c" ;;
 	consumer) echo "common/consumer.c common/path.c common/array.c common/atomicfile.c common/error.c common/stateperm.c" ;;
 	path) echo "common/path.c" ;;
 	cyrus-header) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;

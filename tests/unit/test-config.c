@@ -148,7 +148,8 @@ expect_error(const char *text, const char *msg)
 	snprintf(want, sizeof want, "%s", expand(msg));
 	memset(&c, 0x5a, sizeof c);
 	assert_int_equal(config_parse(&c, "test.conf", conf_text(text)), -1);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
+	assert_int_equal(c.err.code, CHJ_ERR_INVALID);
 	assert_config_empty(&c);
 }
 
@@ -271,8 +272,8 @@ test_consumers_default_follows_journal(void **state)
 	/* stacked repetitions blow up glibc's regcomp (fuzz finding): refused */
 	assert_int_equal(config_parse(&c, "t.conf",
 	    conf_text("root = @/spool\nexclude = o++++++++++++++++++++++u\n")), -1);
-	assert_non_null(strstr(c.errmsg, "t.conf:2: key 'exclude': "));
-	assert_non_null(strstr(c.errmsg, "repeats a repetition"));
+	assert_non_null(strstr(c.err.msg, "t.conf:2: key 'exclude': "));
+	assert_non_null(strstr(c.err.msg, "repeats a repetition"));
 	assert_int_equal(config_parse(&c, "t.conf",
 	    conf_text("root = @/spool\nexclude = a*{2}\n")), -1);
 	/* but not inside brackets or escaped */
@@ -282,15 +283,15 @@ test_consumers_default_follows_journal(void **state)
 	/* a single-valued key given twice is an error, not "last one wins" */
 	assert_int_equal(config_parse(&c, "t.conf",
 	    conf_text("journal = /x/j.db\njournal = /y/z/j.db\nroot = @/spool\n")), -1);
-	assert_string_equal(c.errmsg, "t.conf:2: key 'journal': given more than once");
+	assert_string_equal(c.err.msg, "t.conf:2: key 'journal': given more than once");
 	/* the journal and the consumers directory must not be inside a root */
 	assert_int_equal(config_parse(&c, "t.conf",
 	    conf_text("root = @/spool\njournal = @/spool/j.db\n")), -1);
-	assert_non_null(strstr(c.errmsg, "t.conf:2: key 'journal': "));
-	assert_non_null(strstr(c.errmsg, "is inside root"));
+	assert_non_null(strstr(c.err.msg, "t.conf:2: key 'journal': "));
+	assert_non_null(strstr(c.err.msg, "is inside root"));
 	assert_int_equal(config_parse(&c, "t.conf",
 	    conf_text("root = @/spool\nconsumers = @/spool/c\njournal = /j.db\n")), -1);
-	assert_non_null(strstr(c.errmsg, "t.conf:2: key 'consumers': "));
+	assert_non_null(strstr(c.err.msg, "t.conf:2: key 'consumers': "));
 }
 
 static void
@@ -306,9 +307,9 @@ test_root_normalization(void **state)
 	config_free(&c);
 	/* "/" normalizes, but every journal would be inside it */
 	assert_int_equal(config_parse(&c, "t.conf", "root = /\n"), -1);
-	assert_string_equal(c.errmsg, "t.conf:0: key 'journal': '/var/lib/chjournal/journal.db' is inside root '/'");
+	assert_string_equal(c.err.msg, "t.conf:0: key 'journal': '/var/lib/chjournal/journal.db' is inside root '/'");
 	assert_int_equal(config_parse(&c, "t.conf", "root = //\n"), -1);
-	assert_non_null(strstr(c.errmsg, "is inside root '/'"));
+	assert_non_null(strstr(c.err.msg, "is inside root '/'"));
 	/* T/spool and T/spool2 share a prefix but do not overlap */
 	assert_int_equal(config_parse(&c, "t.conf", conf_text("root = @/spool2\nroot = @/spool\n")), 0);
 	assert_int_equal(c.nroots, 2);
@@ -646,26 +647,31 @@ test_load(void **state)
 	write_conf(file, text, strlen(text));
 	assert_int_equal(config_load(&c, file), -1);
 	snprintf(want, sizeof want, "%s:3: key 'batch_size': 'none' is not a number from 1 to 10000000", file);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
+	assert_int_equal(c.err.code, CHJ_ERR_INVALID);
 	assert_config_empty(&c);
 
 	tpath(file, "missing.conf");
 	assert_int_equal(config_load(&c, file), -1);
 	snprintf(want, sizeof want, "%s: cannot read configuration: No such file or directory", file);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
+	assert_int_equal(c.err.code, CHJ_ERR_NOTFOUND);
 	assert_config_empty(&c);
 
 	tpath(file, "spool");
 	assert_int_equal(config_load(&c, file), -1);
 	snprintf(want, sizeof want, "%s: cannot read configuration: Is a directory", file);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
+	assert_int_equal(c.err.code, CHJ_ERR_SYS);
+	assert_int_equal(c.err.errnum, EISDIR);
 	assert_config_empty(&c);
 
 	tpath(file, "nul.conf");
 	write_conf(file, nul_text, sizeof nul_text - 1);
 	assert_int_equal(config_load(&c, file), -1);
 	snprintf(want, sizeof want, "%s:2: line contains a NUL byte", file);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
+	assert_int_equal(c.err.code, CHJ_ERR_INVALID);
 	assert_config_empty(&c);
 
 	tpath(file, "empty.conf");
@@ -673,7 +679,7 @@ test_load(void **state)
 	assert_int_equal(config_load(&c, file), -1);
 	snprintf(want, sizeof want, "%s: key 'root': no root configured (add a line 'root = /path/to/spool')",
 	    file);
-	assert_string_equal(c.errmsg, want);
+	assert_string_equal(c.err.msg, want);
 	assert_config_empty(&c);
 }
 

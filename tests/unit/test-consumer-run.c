@@ -393,7 +393,8 @@ test_on_cursor_files(void **state)
 	}
 	assert_int_equal(consumers_open(&cs, dir, 0), 0);
 	assert_int_equal(consumer_load(&cs, "bad", &st), -1);
-	assert_non_null(strstr(cs.errmsg, "corrupt"));
+	assert_non_null(strstr(cs.err.msg, "corrupt"));
+	assert_int_equal(cs.err.code, CHJ_ERR_CORRUPT);
 	consumers_close(&cs);
 	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(dir);

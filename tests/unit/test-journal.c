@@ -1058,7 +1058,7 @@ test_cover_missing_root(void **state)
 	assert_int_equal(mkdir(r1, 0755), 0);
 	snprintf(text, sizeof text, "root = %s\nroot = %s\n", r1, r2);
 	if (config_parse(&c, "t.conf", text) != 0)
-		fail_msg("config: %s", c.errmsg);
+		fail_msg("config: %s", c.err.msg);
 	assert_int_equal(changeset_root_missing(&c, 0), 0);
 	assert_int_equal(changeset_root_missing(&c, 1), ENOENT);
 	assert_int_equal(rmdir(r1), 0);          /* gone since it was read */

@@ -51,7 +51,7 @@ setup(void **state)
 		return -1;
 	snprintf(text, sizeof text, "root = %s\nexclude = /excluded$\n", f->dir);
 	if (config_parse(&f->cfg, "test.conf", text) < 0) {
-		fprintf(stderr, "%s\n", f->cfg.errmsg);
+		fprintf(stderr, "%s\n", f->cfg.err.msg);
 		return -1;
 	}
 	*state = f;
@@ -135,7 +135,7 @@ scan_has(const struct fixture *f, pid_t skip, const char *name, struct openfiles
 	int found = 0;
 
 	assert_int_equal(openfiles_scan(&of, &f->cfg, skip, scan_flags), 0);
-	assert_int_equal(of.code, OPENFILES_OK);
+	assert_int_equal(of.err.code, CHJ_OK);
 	assert_true(skip != 0 || of.processes > 0);   /* at least ourselves */
 	fpath(f, name, p);
 	for (i = 0; i < of.npaths; i++) {

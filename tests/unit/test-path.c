@@ -515,10 +515,11 @@ test_consumer_missing_and_invalid(void **state)
 
 	assert_int_equal(consumer_load(&f->cs, "nobody", &st), 1);
 	assert_int_equal(consumer_load(&f->cs, "../etc", &st), -1);
-	assert_non_null(strstr(f->cs.errmsg, "invalid consumer name '../etc'"));
+	assert_non_null(strstr(f->cs.err.msg, "invalid consumer name '../etc'"));
+	assert_int_equal(f->cs.err.code, CHJ_ERR_INVALID);
 	fill_state(&st, JID_A, 1);
 	assert_int_equal(consumer_save(&f->cs, ".x", &st), -1);
-	assert_non_null(strstr(f->cs.errmsg, "invalid consumer name '.x'"));
+	assert_non_null(strstr(f->cs.err.msg, "invalid consumer name '.x'"));
 	assert_int_equal(consumer_remove(&f->cs, "nobody"), 1);
 	assert_int_equal(consumer_save(&f->cs, "gone", &st), 0);
 	assert_int_equal(consumer_remove(&f->cs, "gone"), 0);
@@ -544,10 +545,11 @@ test_consumer_corrupt(void **state)
 
 		write_file(p, bad[i]);
 		free(p);
-		f->cs.errmsg[0] = '\0';
+		chj_error_clear(&f->cs.err);
 		assert_int_equal(consumer_load(&f->cs, "broken", &st), -1);
-		assert_non_null(strstr(f->cs.errmsg, "consumer 'broken'"));
-		assert_non_null(strstr(f->cs.errmsg, "corrupt"));
+		assert_non_null(strstr(f->cs.err.msg, "consumer 'broken'"));
+		assert_non_null(strstr(f->cs.err.msg, "corrupt"));
+		assert_int_equal(f->cs.err.code, CHJ_ERR_CORRUPT);
 	}
 }
 
@@ -707,7 +709,8 @@ test_consumers_prune_point(void **state)
 	seq = 77;
 	assert_int_equal(consumers_prune_point(&f->cs, JID_A, &seq), -1);
 	assert_int_equal(seq, 0);
-	assert_non_null(strstr(f->cs.errmsg, "consumer 'broken'"));
+	assert_non_null(strstr(f->cs.err.msg, "consumer 'broken'"));
+	assert_int_equal(f->cs.err.code, CHJ_ERR_CORRUPT);
 }
 
 static void
