@@ -127,8 +127,11 @@ source_local_users(struct source *s, int full, int64_t after_seq, struct strvec 
 	if (l->journal == NULL)
 		return chj_error_set(&s->err, CHJ_ERR_REFUSED, 0, "no journal to read a window from");
 	if (changeset_build(&cs, l->journal, l->cfg, after_seq) < 0) {
-		chj_error_set(&s->err, CHJ_ERR_JOURNAL, 0, "the window's changes cannot be read "
-		    "completely: %s", cs.err.msg);
+		/* the changeset's code and errno go on; its message (which
+		 * holds the errno's text already) is quoted */
+		chj_error_set(&s->err, cs.err.code != CHJ_OK ? cs.err.code : CHJ_ERR_JOURNAL, 0,
+		    "the window's changes cannot be read completely: %s", cs.err.msg);
+		s->err.errnum = cs.err.errnum;
 		changeset_free(&cs);
 		return -1;
 	}
