@@ -144,6 +144,8 @@ const struct agent_command agent_commands[] = {
 	      { .name = "--from", .value = "HOST", .missing = "[USER@]HOST[:PORT]",
 	        .flags = CMDLINE_REPEAT },
 	      OPT_SSH, { .name = "-j", .alias = "--jobs", .value = "N", .missing = "a number of hosts",
+	        .needs = "--from" },
+	      { .name = "--timeout", .value = "SECONDS", .missing = "a number of seconds",
 	        .needs = "--from" } } },
 	  "Cyrus mode: append a run to the archive of every user whose mailboxes changed",
 	  "Opens a run of the consumer (default cyrus-archive; the first run is full: every\n"
@@ -163,7 +165,9 @@ const struct agent_command agent_commands[] = {
 	  "No configuration, journal or daemon is needed here; the consumer is the host's.\n"
 	  "Messages are checked against their GUID on arrival and compressed here. A host\n"
 	  "that fails is named in one line and its consumer is not committed; the others go\n"
-	  "on. -j N pulls up to N hosts at a time. Each pull's metrics go to DIR/HOST.prom." },
+	  "on. -j N pulls up to N hosts at a time. A host that sends nothing, or takes nothing,\n"
+	  "for --timeout SECONDS (default 600) hangs: its pull fails and its ssh is ended. Each\n"
+	  "pull's metrics go to DIR/HOST.prom (status --pulls DIR shows them all)." },
 	{ "serve", cmd_serve, NEEDS_JOURNAL,
 	  { "", 0, 0, NULL,
 	    { { .name = "-C", .alias = "--config", .value = "IMAPD.CONF" },

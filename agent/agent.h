@@ -139,9 +139,13 @@ struct agent_remote {
 	FILE *errf;                 /* what ssh writes on stderr */
 };
 /* Starts ssh (CMD split at blanks; NULL: "ssh") [-p PORT] [USER@]HOST
- * chjournal serve, and says hello. EXIT_OK, or the exit status of a failure
- * told in one line naming the host. */
-int agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh);
+ * chjournal serve, and says hello. Each wait for the host (an answer, or
+ * room to send) lasts at most timeout_s seconds (0: AGENT_REMOTE_TIMEOUT),
+ * after which the host is taken as hung: the request fails, ssh is ended.
+ * EXIT_OK, or the exit status of a failure told in one line naming the
+ * host. */
+#define AGENT_REMOTE_TIMEOUT 600
+int agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh, int timeout_s);
 /* ": LINE", the last line ssh wrote, when the connection broke; else "". */
 void agent_remote_why(struct agent_remote *r, char *out, size_t len);
 /* Ends the connection and waits for ssh. Returns rc, or EXIT_ERROR (told)

@@ -83,6 +83,7 @@ struct backup_args {
 	struct strvec from;         /* --from [USER@]HOST[:PORT] */
 	const char *ssh;            /* --ssh CMD */
 	unsigned long jobs;         /* -j N */
+	int timeout_s;              /* --timeout: a host that says nothing this long hangs */
 };
 
 /* Reads the options (cmdline checked the rest); 0, or the exit status of a
@@ -100,6 +101,13 @@ parse_args(const struct cmdline *cl, struct backup_args *o)
 	if (cmdline_value(cl, "--consumer") != NULL)
 		o->consumer = cmdline_value(cl, "--consumer");
 	o->ssh = cmdline_value(cl, "--ssh");
+	{
+		unsigned t = 0;
+
+		if (agent_arg_timeout("backup", cl, &t) < 0)
+			return EXIT_USAGE;
+		o->timeout_s = (int)t;
+	}
 	if (j != NULL) {
 		char *end;
 
@@ -159,7 +167,7 @@ pull_host(const struct backup_args *o, const char *spec, struct pull_result *pr)
 
 	memset(&res, 0, sizeof res);
 	memset(&ui, 0, sizeof ui);
-	rc = agent_remote_open(&r, spec, o->ssh);
+	rc = agent_remote_open(&r, spec, o->ssh, o->timeout_s);
 	snprintf(pr->name, sizeof pr->name, "%s", r.name);
 	if (rc != EXIT_OK)
 		return rc;

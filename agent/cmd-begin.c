@@ -31,7 +31,7 @@ begin_remote(const char *name, const char *from, const char *ssh, int replace, i
 {
 	struct agent_remote rm;
 	struct source_run run;
-	int rc = agent_remote_open(&rm, from, ssh);
+	int rc = agent_remote_open(&rm, from, ssh, 0);
 
 	if (rc != EXIT_OK)
 		return rc;

@@ -271,7 +271,7 @@ list_remote(const char *name, const char *run_id, enum source_list_what what, in
 
 	if (tmp == NULL)
 		return agent_error("cannot create a temporary file: %s", strerror(errno));
-	rc = agent_remote_open(&rm, from, ssh);
+	rc = agent_remote_open(&rm, from, ssh, 0);
 	if (rc != EXIT_OK) {
 		fclose(tmp);
 		return rc;

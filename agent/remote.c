@@ -146,7 +146,7 @@ last_err_line(FILE *errf, char *out, size_t len)
 }
 
 int
-agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh)
+agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh, int timeout_s)
 {
 	struct host_spec h;
 	struct chj_error e;
@@ -170,7 +170,8 @@ agent_remote_open(struct agent_remote *r, const char *spec, const char *ssh)
 		agent_error("host '%s': cannot run '%s': %s", r->name, ssh, strerror(errno));
 		return agent_remote_close(r, EXIT_ERROR);
 	}
-	if (source_remote_open(&r->src, r->rfd, r->wfd, r->name, &e) < 0) {
+	if (source_remote_open(&r->src, r->rfd, r->wfd, r->name,
+	    (timeout_s > 0 ? timeout_s : AGENT_REMOTE_TIMEOUT) * 1000, &e) < 0) {
 		close(r->wfd);
 		r->wfd = -1;
 		waitpid(r->pid, &status, 0);
@@ -201,6 +202,10 @@ agent_remote_close(struct agent_remote *r, int rc)
 	char why[1024];
 	int status;
 
+	/* a connection that broke (a host that hangs, garbage): ssh may wait
+	 * on it for ever; it goes */
+	if (r->src != NULL && r->src->broken && r->pid > 0)
+		kill(r->pid, SIGTERM);
 	source_free(r->src);
 	r->src = NULL;
 	if (r->wfd >= 0)

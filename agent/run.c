@@ -284,7 +284,7 @@ agent_end_run(struct agent *a, const char *cmd, const struct cmdline *args, int 
 		rc = commit ? agent_run_commit(a, name, run_id) : agent_run_abort(a, name, run_id);
 		return rc == 0 ? EXIT_OK : EXIT_ERROR;
 	}
-	rc = agent_remote_open(&rm, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"));
+	rc = agent_remote_open(&rm, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"), 0);
 	if (rc != EXIT_OK)
 		return rc;
 	if (source_end(rm.src, name, run_id, commit) < 0)

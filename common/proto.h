@@ -89,8 +89,10 @@ int serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e);
  * messages). Sends HELLO; its answer is checked before the answer to the
  * first request, sent without waiting for it (one round trip for an idle
  * pull): nothing or garbage coming back breaks that request (CHJ_ERR_PEER).
- * Returns 0 and *out, or -1 with e (the HELLO could not be sent). */
-int source_remote_open(struct source **out, int in, int outfd, const char *name,
+ * Each wait for the other end lasts at most timeout_ms (0: no limit; then
+ * CHJ_ERR_PEER, "no answer in N s"). Returns 0 and *out, or -1 with e (the
+ * HELLO could not be sent). */
+int source_remote_open(struct source **out, int in, int outfd, const char *name, int timeout_ms,
     struct chj_error *e);
 
 #endif

@@ -640,7 +640,8 @@ read_hello(struct remote *r)
 }
 
 int
-source_remote_open(struct source **out, int in, int outfd, const char *name, struct chj_error *e)
+source_remote_open(struct source **out, int in, int outfd, const char *name, int timeout_ms,
+    struct chj_error *e)
 {
 	struct remote *r = calloc(1, sizeof *r);
 
@@ -650,6 +651,7 @@ source_remote_open(struct source **out, int in, int outfd, const char *name, str
 	r->s.ops = &remote_ops;
 	snprintf(r->s.name, sizeof r->s.name, "%s", name);
 	wire_init(&r->w, in, outfd);
+	r->w.timeout_ms = timeout_ms;
 	wire_start(&r->w, PROTO_HELLO);
 	wire_put_str(&r->w, PROTO_MAGIC);
 	if (send_request(r) < 0) {

@@ -3,6 +3,7 @@
  * buffer, their length bounded before anything is allocated, their fields
  * walked and their CRC checked before a getter can see them. */
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,27 @@ wire_free(struct wire *w)
 
 /* ---- receiving ---- */
 
+/* Waits until fd is ready for events (POLLIN or POLLOUT) within the
+ * wire's timeout (none: at once). 0, or -1 with w->err: the other end said
+ * nothing, or took nothing, for that long (a host that hangs). */
+static int
+wait_ready(struct wire *w, int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int rc;
+
+	if (w->timeout_ms <= 0)
+		return 0;
+	while ((rc = poll(&p, 1, w->timeout_ms)) < 0 && errno == EINTR)
+		;
+	if (rc < 0)
+		return chj_error_set(&w->err, CHJ_ERR_PEER, errno, "cannot wait for the connection");
+	if (rc == 0)
+		return chj_error_set(&w->err, CHJ_ERR_PEER, 0, "no %s in %d s: the other end hangs",
+		    events == POLLIN ? "answer" : "progress sending", (w->timeout_ms + 999) / 1000);
+	return 0;
+}
+
 /* Reads n bytes into dst through the read-ahead buffer. Returns n, or the
  * bytes got before the end of input, or -1 with w->err. */
 static ssize_t
@@ -72,6 +94,8 @@ read_full(struct wire *w, unsigned char *dst, size_t n)
 			got += take;
 			continue;
 		}
+		if (wait_ready(w, w->in, POLLIN) < 0)
+			return -1;
 		if (n - got >= WIRE_READAHEAD) {        /* large: straight into place */
 			k = read(w->in, dst + got, n - got);
 		} else {
@@ -376,6 +400,10 @@ wire_flush(struct wire *w)
 	while (done < w->olen) {
 		ssize_t k;
 
+		if (wait_ready(w, w->out, POLLOUT) < 0) {
+			w->olen = 0;
+			return -1;
+		}
 		if (!w->out_is_pipe) {
 			k = send(w->out, w->obuf + done, w->olen - done, MSG_NOSIGNAL);
 			if (k < 0 && errno == ENOTSOCK) {

@@ -41,6 +41,8 @@ struct wire {
 	size_t field;                       /* offset of its open field's length, or SIZE_MAX */
 	int failed;                         /* building failed (out of memory, too large) */
 	uint64_t bytes_in, bytes_out;
+	int timeout_ms;                     /* a read or write waits at most this long
+	                                     * for the other end (0: no limit) */
 	struct chj_error err;
 };
 

@@ -189,6 +189,29 @@ expect_success 'a host down: named in one line, non-zero; the other host is pull
 	test "$(grep -c "^chjournal: host .[ab].: " err)" = 2
 '
 
+expect_success 'a host that hangs (says nothing): --timeout ends its pull, the other host is pulled' '
+	printf "#!/bin/sh\nexec sleep 3600\n" >"$TRASH/hangssh" &&
+	chmod +x "$TRASH/hangssh" &&
+	cat >"$TRASH/mixssh" <<-EOF &&
+	#!/bin/sh
+	# the host "hung" hangs, the others are reached through the real ssh
+	for a; do [ "\$a" = hung ] && exec sleep 3600; done
+	exec ssh -F "$SSHCFG" "\$@"
+	EOF
+	chmod +x "$TRASH/mixssh" &&
+	test_expect_code 1 timeout 120 env -u CHJOURNAL_CONF "$CHJOURNAL" backup --ssh "$TRASH/mixssh" \
+		--to "$PULL" --from hung --from imap1 -j 2 --timeout 2 >out 2>err &&
+	cat err &&
+	test "$(grep -c "hung" err)" = 1 &&
+	grep -q "^chjournal: host .hung.: .*no answer in 2 s: the other end hangs" err &&
+	grep -q "^backup imap1: " out &&
+	grep -qx "chjournal_pull_success{host=\"hung\"} 0" "$PULL/hung.prom" &&
+	rm "$PULL/hung.prom" &&
+	! pgrep -f "sleep 3600" >/dev/null &&
+	test_expect_code 2 "$CHJOURNAL" backup --to "$PULL" --timeout 5 2>err &&
+	grep -q "goes with --from" err
+'
+
 expect_success 'status --pulls: every host of the backup host in one place (text, JSON, Prometheus)' '
 	must_fail env -u CHJOURNAL_CONF "$CHJOURNAL" -c /nonexistent status --pulls "$PULL" >st 2>err &&
 	cat st &&

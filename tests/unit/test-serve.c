@@ -107,7 +107,7 @@ start_serve(struct fx *f)
 	}
 	close(sv[1]);
 	f->fd = sv[0];
-	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", &e), 0);
+	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", 0, &e), 0);
 }
 
 /* Ends the connection; serve's exit status. */
@@ -296,7 +296,7 @@ test_hello_pipelined(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	/* nobody answers: waiting for the HELLO would fail after 2 s */
 	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-	assert_int_equal(source_remote_open(&src, sv[0], sv[0], "imap9", &e), 0);
+	assert_int_equal(source_remote_open(&src, sv[0], sv[0], "imap9", 0, &e), 0);
 	assert_true(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) > 0);     /* the HELLO */
 	assert_int_equal(write(sv[1], banner, sizeof banner - 1), (ssize_t)(sizeof banner - 1));
 	close(sv[1]);
