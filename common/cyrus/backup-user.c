@@ -358,7 +358,7 @@ backup_folders(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mb
 		if (m->deleted)
 			continue;
 		if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0) {
-			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "mailbox '%s': %s", m->name, r->man.err);
+			chj_error_set(&r->err, r->man.err.code, 0, "mailbox '%s': %s", m->name, r->man.err.msg);
 			goto out;
 		}
 		live[n++] = m;
@@ -490,7 +490,7 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 			goto out;
 		}
 		if (manifest_add_file(&r->man, name) < 0) {
-			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "'%s': %s", uf[i].path, r->man.err);
+			chj_error_set(&r->err, r->man.err.code, 0, "'%s': %s", uf[i].path, r->man.err.msg);
 			free(name);
 			goto out;
 		}
@@ -610,7 +610,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	if (backup_user_state(b, &r, user, ml) < 0)
 		goto out;
 	if (manifest_format(&r.man, &buf, &len) < 0) {
-		chj_error_set(&r.err, CHJ_ERR_REFUSED, 0, "%s", r.man.err);
+		r.err = r.man.err;
 		goto out;
 	}
 	if (r.added == 0 && same_as_last_run(&r)) {

@@ -1263,7 +1263,7 @@ read_run(struct rc *r)
 	free(buf);
 	if (rc < 0)
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': run %s: its manifest is "
-		    "unreadable: %s", r->archive, r->res->run_name, r->man.err);
+		    "unreadable: %s", r->archive, r->res->run_name, r->man.err.msg);
 	r->user = strdup(r->man.user);
 	if (r->user == NULL)
 		return nomem(r);

@@ -653,7 +653,7 @@ read_run(struct restore *r, const struct runsel *at)
 	free(buf);
 	if (rc < 0)
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "the run's manifest is unreadable: %s",
-		    r->man.err);
+		    r->man.err.msg);
 	r->res->user = strdup(r->man.user);
 	return r->res->user == NULL ? nomem(r) : 0;
 }

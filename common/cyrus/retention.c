@@ -180,7 +180,7 @@ mark_run(struct compact *c, const struct arch_run *run)
 		goto out;
 	}
 	if (manifest_parse(&m, buf, len) < 0) {
-		chj_error_set(&c->err, CHJ_ERR_CORRUPT, 0, "run %s: %s", run->name, m.err);
+		chj_error_set(&c->err, CHJ_ERR_CORRUPT, 0, "run %s: %s", run->name, m.err.msg);
 		goto out;
 	}
 	for (i = 0; i < m.nfolders; i++)
