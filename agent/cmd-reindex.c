@@ -10,19 +10,19 @@
 int
 cmd_reindex(struct agent *a, const struct cmdline *args)
 {
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;
 	struct arch *ar;
 	struct arch_run *runs;
 	size_t n, i;
 	int64_t entries = 0;
 
 	(void)a;
-	if (arch_reindex(args->operands[0], err, sizeof err) < 0)
-		return agent_error("%s", err);
-	if (arch_open(&ar, args->operands[0], ARCH_READ, err, sizeof err) < 0)
-		return agent_error("%s", err);
+	if (arch_reindex(args->operands[0], &err) < 0)
+		return agent_error("%s", err.msg);
+	if (arch_open(&ar, args->operands[0], ARCH_READ, &err) < 0)
+		return agent_error("%s", err.msg);
 	if (arch_runs(ar, &runs, &n) < 0) {
-		agent_error("%s", arch_error(ar));
+		agent_error("%s", arch_error(ar)->msg);
 		arch_close(ar);
 		return EXIT_ERROR;
 	}

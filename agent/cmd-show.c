@@ -35,7 +35,7 @@ show_run(struct arch *ar, const struct arch_run *runs, size_t n, size_t r)
 
 	if (arch_list(ar, "", run, &all, &nall) < 0 || arch_list(ar, ARCH_IMAP, run, &links, &nlinks) < 0) {
 		arch_entries_free(all, nall);
-		return agent_error("%s", arch_error(ar));
+		return agent_error("%s", arch_error(ar)->msg);
 	}
 	for (i = 0; i < n && runs[i].id <= run; i++)
 		total += runs[i].bytes;
@@ -62,7 +62,6 @@ int
 cmd_show(struct agent *a, const struct cmdline *args)
 {
 	const char *path = args->operands[0];
-	char err[ARCH_ERR_MAX];
 	struct arch *ar;
 	struct arch_run *runs = NULL;
 	struct runsel sel = { .kind = RUNSEL_NEWEST };
@@ -73,10 +72,10 @@ cmd_show(struct agent *a, const struct cmdline *args)
 	(void)a;
 	if (agent_arg_at("show", args, &sel) < 0)
 		return EXIT_USAGE;
-	if (arch_open(&ar, path, ARCH_READ, err, sizeof err) < 0)
-		return agent_error("%s", err);
+	if (arch_open(&ar, path, ARCH_READ, &e) < 0)
+		return agent_error("%s", e.msg);
 	if (arch_runs(ar, &runs, &n) < 0) {
-		rc = agent_error("%s", arch_error(ar));
+		rc = agent_error("%s", arch_error(ar)->msg);
 		goto out;
 	}
 	if (n == 0) {

@@ -14,21 +14,16 @@
 int
 arch_run_begin(struct arch *a)
 {
-	if (a->mode != ARCH_APPEND) {
-		arch_seterr(a->err, sizeof a->err, "archive '%s' is open read-only", a->path);
-		return -1;
-	}
-	if (a->w != NULL) {
-		arch_seterr(a->err, sizeof a->err, "a run is already being written to '%s'", a->path);
-		return -1;
-	}
+	if (a->mode != ARCH_APPEND)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "archive '%s' is open read-only", a->path);
+	if (a->w != NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "a run is already being written to '%s'",
+		    a->path);
 	a->w = calloc(1, sizeof *a->w);
-	if (a->w == NULL) {
-		arch_seterr(a->err, sizeof a->err, "out of memory");
-		return -1;
-	}
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (mwriter_begin(a->w, a->fd, a->size) < 0) {
-		arch_seterr(a->err, sizeof a->err, "%s", a->w->err);
+		a->err = a->w->err;
 		mwriter_free(a->w);
 		free(a->w);
 		a->w = NULL;
@@ -41,14 +36,10 @@ arch_run_begin(struct arch *a)
 static int
 run_check(struct arch *a, const char *name)
 {
-	if (a->w == NULL) {
-		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
-		return -1;
-	}
-	if (!arch_name_safe(name) || strncmp(name, ARCH_RUNS, strlen(ARCH_RUNS)) == 0) {
-		arch_seterr(a->err, sizeof a->err, "bad entry name '%.200s'", name);
-		return -1;
-	}
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (!arch_name_safe(name) || strncmp(name, ARCH_RUNS, strlen(ARCH_RUNS)) == 0)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "bad entry name '%.200s'", name);
 	return 0;
 }
 
@@ -59,7 +50,7 @@ run_add(struct arch *a, const char *name, int kind, const char *target, const st
 	if (run_check(a, name) < 0)
 		return -1;
 	if (mwriter_add(a->w, name, kind, target, src, size, mtime_ns, mode) < 0) {
-		arch_seterr(a->err, sizeof a->err, "%s", a->w->err);
+		a->err = a->w->err;
 		return -1;
 	}
 	return 0;
@@ -139,8 +130,7 @@ arch_run_abort(struct arch *a)
 		return 0;
 	}
 	if (ftruncate(a->fd, start) < 0 || fsync(a->fd) < 0) {
-		arch_seterr(a->err, sizeof a->err, "cannot cut archive '%s' back: %s", a->path, strerror(errno));
-		rc = -1;
+		rc = chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot cut archive '%s' back", a->path);
 	}
 	a->size = start;
 	return rc;
@@ -171,19 +161,17 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	struct mwriter *w = a->w;
 	struct arch_src src = { -1, NULL, NULL, NULL, NULL };
 
-	if (w == NULL) {
-		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
-		return -1;
-	}
+	if (w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
 	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
 	src.buf = manifest ? manifest : "";
 	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, &src, len, time * 1000000000, 0600) < 0 ||
 	    mwriter_finish(w) < 0) {
-		arch_seterr(a->err, sizeof a->err, "archive '%s': %s", a->path, w->err);
+		arch_error_wrap(&a->err, &w->err, CHJ_ERR_ARCHIVE, "archive '%s': %s", a->path, w->err.msg);
 		goto fail;
 	}
 	if (fsync(a->fd) < 0) {
-		arch_seterr(a->err, sizeof a->err, "cannot fsync archive '%s': %s", a->path, strerror(errno));
+		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot fsync archive '%s'", a->path);
 		goto fail;
 	}
 	memset(&m, 0, sizeof m);
@@ -193,14 +181,19 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	m.n = w->nents;
 	for (size_t i = 0; i < m.n; i++)
 		m.bytes += (int64_t)m.ents[i].size;
+	errno = 0;
 	if (arch_read_tail(a->fd, m.end, tail) < 0) {
-		arch_seterr(a->err, sizeof a->err, "cannot read archive '%s': %s", a->path, strerror(errno));
+		if (errno != 0)
+			chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot read archive '%s'", a->path);
+		else
+			chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "cannot read archive '%s': %s", a->path,
+			    "short read");
 		goto fail;
 	}
-	if (sidecar_exec(a->db, "BEGIN IMMEDIATE", a->err, sizeof a->err) < 0)
+	if (sidecar_exec(a->db, "BEGIN IMMEDIATE", &a->err) < 0)
 		goto fail;
-	if (sidecar_add_member(a->db, sidecar_max_run(a->db) + 1, &m, tail, a->err, sizeof a->err) < 0 ||
-	    sidecar_exec(a->db, "COMMIT", a->err, sizeof a->err) < 0) {
+	if (sidecar_add_member(a->db, sidecar_max_run(a->db) + 1, &m, tail, &a->err) < 0 ||
+	    sidecar_exec(a->db, "COMMIT", &a->err) < 0) {
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
 	}
@@ -213,11 +206,10 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	return 0;
 fail:
 	{
-		char keep[ARCH_ERR_MAX];
+		struct chj_error keep = a->err;
 
-		memcpy(keep, a->err, sizeof keep);
 		arch_run_abort(a);
-		memcpy(a->err, keep, sizeof keep);
+		a->err = keep;
 	}
 	return -1;
 }
@@ -230,16 +222,14 @@ arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name
 	struct tm tm;
 	int i, t;
 
-	if (a->w == NULL) {
-		arch_seterr(a->err, sizeof a->err, "no run begun on '%s'", a->path);
-		return -1;
-	}
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
 	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 	snprintf(name, sizeof name, "%s", base);
 	for (i = 1; (t = run_name_taken(a, name)) == 1 && i < 100000; i++)
 		snprintf(name, sizeof name, "%.20s.%d", base, i);
 	if (t != 0) {
-		arch_seterr(a->err, sizeof a->err, "sidecar '%s': cannot name the run", a->idx);
+		chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "sidecar '%s': cannot name the run", a->idx);
 		arch_run_abort(a);
 		return -1;
 	}

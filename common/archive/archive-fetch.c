@@ -37,8 +37,8 @@ fetch_lookup(struct arch *a, const struct arch_want *wants, size_t n, struct fet
 		sqlite3_bind_int64(st, 1, wants[i].run);
 		sqlite3_bind_blob(st, 2, wants[i].name, (int)strlen(wants[i].name), SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_ROW) {
-			arch_seterr(a->err, sizeof a->err, "archive '%s': no entry '%s' in run %lld", a->path,
-			    wants[i].name, (long long)wants[i].run);
+			chj_error_set(&a->err, CHJ_ERR_NOTFOUND, 0, "archive '%s': no entry '%s' in run %lld",
+			    a->path, wants[i].name, (long long)wants[i].run);
 			sqlite3_finalize(st);
 			return -1;
 		}
@@ -48,8 +48,7 @@ fetch_lookup(struct arch *a, const struct arch_want *wants, size_t n, struct fet
 		it[i].data_off = sqlite3_column_int64(st, 2);
 		if (arch_row_entry(st, 3, &it[i].e) < 0) {
 			sqlite3_finalize(st);
-			arch_seterr(a->err, sizeof a->err, "out of memory");
-			return -1;
+			return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		}
 	}
 	sqlite3_finalize(st);
@@ -67,25 +66,23 @@ fetch_one(struct arch *a, struct mreader *r, struct fetch_item *it, arch_want_cb
 	s.r = r;
 	s.left = it->e.kind == ARCH_KIND_FILE ? it->e.size : 0;
 	s.name = it->e.name;
-	s.err = a->err;
-	s.errlen = sizeof a->err;
+	s.err = &a->err;
 	s.check = it->e.kind == ARCH_KIND_FILE && strlen(it->e.sha1) == 40;
 	snprintf(s.want, sizeof s.want, "%s", it->e.sha1);
 	if (s.check && ((s.md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(s.md, EVP_sha1(), NULL) != 1)) {
 		EVP_MD_CTX_free(s.md);
-		arch_seterr(a->err, sizeof a->err, "out of memory");
-		return -1;
+		return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
-	a->err[0] = '\0';
-	rc = cb(cbctx, it->w, &it->e, &s, a->err, sizeof a->err);
+	chj_error_clear(&a->err);
+	rc = cb(cbctx, it->w, &it->e, &s, &a->err);
 	if (rc == 0 && s.left > 0) {
 		/* the rest, read to check its SHA1 */
 		while (rc == 0 && s.left > 0)
 			if (arch_stream_read(&s, r->buf, ARCH_BUF) < 0)
 				rc = -1;
 	}
-	if (rc < 0 && a->err[0] == '\0')
-		arch_seterr(a->err, sizeof a->err, "reading '%s' stopped", it->e.name);
+	if (rc < 0 && a->err.code == CHJ_OK)
+		chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "reading '%s' stopped", it->e.name);
 	EVP_MD_CTX_free(s.md);
 	return rc;
 }
@@ -100,16 +97,14 @@ arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb
 	size_t i;
 	int rc = -1, open_r = 0;
 
-	if (it == NULL) {
-		arch_seterr(a->err, sizeof a->err, "out of memory");
-		return -1;
-	}
+	if (it == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (fetch_lookup(a, wants, n, it) < 0)
 		goto out;
 	array_sort(it, n, sizeof *it, fetch_cmp);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && it[i].id == it[i - 1].id) {
-			arch_seterr(a->err, sizeof a->err, "'%s' of run %lld wanted twice", it[i].e.name,
+			chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "'%s' of run %lld wanted twice", it[i].e.name,
 			    (long long)it[i].e.run);
 			goto out;
 		}
@@ -120,12 +115,12 @@ arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb
 			member = it[i].member;
 			pos = 0;
 			if (mreader_open(&r, a->fd, member) < 0) {
-				arch_seterr(a->err, sizeof a->err, "%s", r.err);
+				a->err = r.err;
 				goto out;
 			}
 		}
 		if (mreader_skip(&r, (uint64_t)it[i].data_off - pos) < 0) {
-			arch_seterr(a->err, sizeof a->err, "archive '%s': %s", a->path, r.err);
+			arch_error_wrap(&a->err, &r.err, CHJ_ERR_CORRUPT, "archive '%s': %s", a->path, r.err.msg);
 			goto out;
 		}
 		if (fetch_one(a, &r, &it[i], cb, cbctx) < 0)
@@ -149,21 +144,17 @@ struct manifest_ctx {
 
 static int
 manifest_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
 	struct manifest_ctx *m = cbctx;
 	ssize_t k;
 
 	(void)w;
-	if (e->size > 256u * 1024 * 1024) {
-		arch_seterr(err, errlen, "manifest '%s' is too large", e->name);
-		return -1;
-	}
+	if (e->size > 256u * 1024 * 1024)
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "manifest '%s' is too large", e->name);
 	m->buf = malloc((size_t)e->size + 1);
-	if (m->buf == NULL) {
-		arch_seterr(err, errlen, "out of memory");
-		return -1;
-	}
+	if (m->buf == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	while (m->len < e->size) {
 		k = arch_stream_read(s, m->buf + m->len, (size_t)e->size - m->len);
 		if (k <= 0)
@@ -189,8 +180,8 @@ arch_read_manifest(struct arch *a, int64_t run, char **buf, size_t *len)
 	sqlite3_bind_int64(st, 1, run);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		arch_seterr(a->err, sizeof a->err, "archive '%s' has no run %lld", a->path, (long long)run);
-		return -1;
+		return chj_error_set(&a->err, CHJ_ERR_NOTFOUND, 0, "archive '%s' has no run %lld", a->path,
+		    (long long)run);
 	}
 	snprintf(name, sizeof name, "%s%s", ARCH_RUNS, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);

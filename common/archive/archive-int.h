@@ -52,7 +52,7 @@ struct mwriter {
 	struct went *ents;
 	size_t nents, cap;
 	int failed;
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;
 };
 
 /* The reader of one member: inflates just it, from a file offset on. */
@@ -68,7 +68,7 @@ struct mreader {
 	unsigned char *in;
 	unsigned char *buf;       /* for libarchive's read callback */
 	const struct archive_lib *al; /* set when libarchive reads through it */
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;      /* set once reading failed: every later read fails */
 };
 
 struct arch {
@@ -82,7 +82,7 @@ struct arch {
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;     /* arch_error() */
 };
 
 struct arch_stream {
@@ -92,8 +92,7 @@ struct arch_stream {
 	EVP_MD_CTX *md;
 	char want[41];
 	const char *name;
-	char *err;
-	size_t errlen;
+	struct chj_error *err;     /* where a failed read says why (the handle's) */
 };
 
 /* What a scan of one member found. */
@@ -107,7 +106,6 @@ struct mscan {
 
 typedef void (*scan_problem_fn)(void *ctx, const char *fmt, ...);
 
-void arch_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* archive-io.c */
 int mwriter_begin(struct mwriter *w, int fd, int64_t start);
@@ -132,34 +130,35 @@ void mreader_close(struct mreader *r);
 int arch_sha1_hex(EVP_MD_CTX *md, char out[41]);
 /* Scans the member at offset: entries with SHA1s, completeness. problem (may
  * be NULL) hears each oddity; want_data (may be NULL) gets folders/ data.
- * -1 (out of memory, libarchive not loaded) with the reason in err. */
+ * -1 (out of memory, libarchive not loaded) with the reason in e. */
 int mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, void *pctx,
-    arch_entry_data_cb data_cb, void *dctx, char *err, size_t errlen);
+    arch_entry_data_cb data_cb, void *dctx, struct chj_error *e);
 void mscan_free(struct mscan *m);
 void went_free(struct went *e);
 /* 1 when name is safe to extract (relative, no "..", no empty component). */
 int arch_name_safe(const char *name);
 
 /* archive-sidecar.c */
-int sidecar_schema(sqlite3 *db, char *err, size_t errlen);
+/* These fail with CHJ_ERR_ARCHIVE (SQLite's message) unless said. */
+int sidecar_schema(sqlite3 *db, struct chj_error *e);
 int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
-    char *err, size_t errlen);
+    struct chj_error *e);
 /* Builds a fresh sidecar file for the archive open on fd (temp file, fsync,
  * rename, fsync dir). *end: the end of the last complete member. */
-int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen);
-/* Runs sql (no rows); -1 with "sidecar: MESSAGE" in err. */
-int sidecar_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct chj_error *e);
+/* Runs sql (no rows); -1 with "sidecar: MESSAGE" in e. */
+int sidecar_exec(sqlite3 *db, const char *sql, struct chj_error *e);
 /* The highest run id recorded (0: none). */
 int64_t sidecar_max_run(sqlite3 *db);
 int arch_read_tail(int fd, int64_t end, unsigned char tail[8]);
-int arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen);
+int arch_open_db(sqlite3 **db, const char *file, int flags, struct chj_error *e);
 /* Scans the members from offset from on into db's tables (run ids going on
  * from next_id) in one transaction; stops at the first incomplete member,
  * unless resync (ascending offsets) names a later member start to go on at.
- * Returns the end of the last complete member, or -1 (err). */
+ * Returns the end of the last complete member, or -1 (e). */
 int64_t arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id, scan_problem_fn problem, void *pctx,
     arch_entry_data_cb data_cb, void *dctx, const int64_t *resync, size_t nresync,
-    char *err, size_t errlen);
+    struct chj_error *e);
 
 /* archive-append.c */
 int arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s);

@@ -13,16 +13,23 @@
 #include "archive-int.h"
 #include "array.h"
 
-void
-arch_seterr(char *err, size_t len, const char *fmt, ...)
+int
+arch_error_wrap(struct chj_error *e, const struct chj_error *cause, enum chj_code fallback,
+    const char *fmt, ...)
 {
+	enum chj_code code = cause != NULL && cause->code != CHJ_OK ? cause->code : fallback;
+	int errnum = cause != NULL && cause->code != CHJ_OK ? cause->errnum : 0;
+	char msg[sizeof e->msg];
 	va_list ap;
 
-	if (err == NULL || len == 0)
-		return;
+	/* formatted apart first: fmt's arguments may be e's own message */
 	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	e->code = code;
+	e->errnum = errnum;
+	memcpy(e->msg, msg, sizeof msg);
+	return -1;
 }
 
 void
@@ -83,10 +90,10 @@ mwriter_sink(void *ctx, const void *buf, size_t n)
 		k = pwrite(w->fd, p + done, n - done, w->pos);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0) {
-			arch_seterr(w->err, sizeof w->err, "write: %s", k < 0 ? strerror(errno) : "short write");
-			return -1;
-		}
+		if (k < 0)
+			return chj_error_set(&w->err, CHJ_ERR_SYS, errno, "write");
+		if (k == 0)
+			return chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "write: short write");
 		done += (size_t)k;
 		w->pos += k;
 	}
@@ -99,12 +106,11 @@ mwriter_deflate(struct mwriter *w, const void *buf, size_t n)
 {
 	if (w->pd == NULL) {
 		/* the member was dropped: the tar stream's end goes nowhere */
-		arch_seterr(w->err, sizeof w->err, "the member was dropped");
-		return -1;
+		return chj_error_set(&w->err, CHJ_ERR_INVALID, 0, "the member was dropped");
 	}
 	if (pdeflate_write(w->pd, buf, n) < 0) {
-		if (w->err[0] == '\0')
-			arch_seterr(w->err, sizeof w->err, "%s", pdeflate_error(w->pd));
+		if (w->err.code == CHJ_OK)
+			chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "%s", pdeflate_error(w->pd));
 		return -1;
 	}
 	return 0;
@@ -116,7 +122,7 @@ mwriter_cb(struct archive *aw, void *cd, const void *buf, size_t n)
 	struct mwriter *w = cd;
 
 	if (mwriter_deflate(w, buf, n) < 0) {
-		w->al.archive_set_error(aw, EIO, "%s", w->err);
+		w->al.archive_set_error(aw, EIO, "%s", w->err.msg);
 		return -1;
 	}
 	w->ubytes += n;
@@ -129,12 +135,11 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	memset(w, 0, sizeof *w);
 	w->fd = fd;
 	w->start = w->pos = start;
-	if (archive_lib_open(&w->al, w->err, sizeof w->err) < 0)
+	if (archive_lib_open(&w->al, &w->err) < 0)
 		return -1;
 	/* one gzip member per run, deflated on both cores (pdeflate.c) */
 	if (pdeflate_new(&w->pd, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK, mwriter_sink, w) < 0) {
-		arch_seterr(w->err, sizeof w->err, "cannot start the compressor: out of memory");
-		return -1;
+		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "cannot start the compressor: out of memory");
 	}
 	w->aw = w->al.archive_write_new();
 	/* Full pax, not pax_restricted: restricted drops the mtime's
@@ -145,9 +150,8 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	    w->al.archive_write_set_bytes_per_block(w->aw, 0) != ARCHIVE_OK ||
 	    w->al.archive_write_set_bytes_in_last_block(w->aw, 1) != ARCHIVE_OK ||
 	    w->al.archive_write_open(w->aw, w, NULL, mwriter_cb, NULL) != ARCHIVE_OK) {
-		arch_seterr(w->err, sizeof w->err, "cannot start tar stream: %s",
-		    w->aw ? w->al.archive_error_string(w->aw) : "out of memory");
-		return -1;
+		return chj_error_set(&w->err, w->aw ? CHJ_ERR_ARCHIVE : CHJ_ERR_NOMEM, 0,
+		    "cannot start tar stream: %s", w->aw ? w->al.archive_error_string(w->aw) : "out of memory");
 	}
 	return 0;
 }
@@ -159,7 +163,7 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 {
 	unsigned char *tmp = NULL;
 	uint64_t left = size;
-	char rerr[ARCH_ERR_MAX];
+	struct chj_error rerr;
 	ssize_t k;
 	int rc = -1;
 
@@ -171,28 +175,34 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 	}
 	tmp = malloc(ARCH_BUF);
 	if (tmp == NULL) {
-		arch_seterr(w->err, sizeof w->err, "out of memory");
-		return -1;
+		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
 	while (left > 0) {
 		size_t want = left < ARCH_BUF ? (size_t)left : ARCH_BUF;
 
-		rerr[0] = '\0';
+		chj_error_clear(&rerr);
 		if (src->stream != NULL)
 			k = arch_stream_read(src->stream, tmp, want);
 		else if (src->fn != NULL)
-			k = src->fn(src->fn_ctx, tmp, want, rerr, sizeof rerr);
+			k = src->fn(src->fn_ctx, tmp, want, &rerr);
 		else
 			k = read(src->fd, tmp, want);
 		if (k < 0 && src->stream == NULL && src->fn == NULL && errno == EINTR)
 			continue;
 		if (k < 0) {
-			arch_seterr(w->err, sizeof w->err, "cannot read data of '%s': %s", name,
-			    src->stream ? src->stream->err : src->fn ? rerr : strerror(errno));
+			/* the code of the source's error is kept */
+			if (src->stream != NULL)
+				arch_error_wrap(&w->err, src->stream->err, CHJ_ERR_ARCHIVE,
+				    "cannot read data of '%s': %s", name, src->stream->err->msg);
+			else if (src->fn != NULL)
+				arch_error_wrap(&w->err, &rerr, CHJ_ERR_ARCHIVE, "cannot read data of '%s': %s",
+				    name, rerr.msg);
+			else
+				chj_error_set(&w->err, CHJ_ERR_SYS, errno, "cannot read data of '%s'", name);
 			goto out;
 		}
 		if (k == 0) {
-			arch_seterr(w->err, sizeof w->err, "data of '%s' ends %llu bytes short of its size %llu",
+			chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "data of '%s' ends %llu bytes short of its size %llu",
 			    name, (unsigned long long)left, (unsigned long long)size);
 			goto out;
 		}
@@ -204,7 +214,9 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 	rc = 0;
 	goto out;
 werr:
-	arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, w->al.archive_error_string(w->aw));
+	/* a failed write into the file (w->err set by the sink) keeps its code */
+	arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot write '%s': %s", name,
+	    w->al.archive_error_string(w->aw));
 out:
 	free(tmp);
 	return rc;
@@ -221,13 +233,10 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 
 	memset(&e, 0, sizeof e);
 	if (w->failed) {
-		arch_seterr(w->err, sizeof w->err, "the run already failed: abort it");
-		return -1;
+		return chj_error_set(&w->err, CHJ_ERR_INVALID, 0, "the run already failed: abort it");
 	}
-	if ((nv = array_grow(w->ents, w->nents, &w->cap, sizeof *nv, 64)) == NULL) {
-		arch_seterr(w->err, sizeof w->err, "out of memory");
-		return -1;
-	}
+	if ((nv = array_grow(w->ents, w->nents, &w->cap, sizeof *nv, 64)) == NULL)
+		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	w->ents = nv;
 	ae = w->al.archive_entry_new();
 	md = EVP_MD_CTX_new();
@@ -235,7 +244,7 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 	e.target = target ? strdup(target) : NULL;
 	if (ae == NULL || md == NULL || e.name == NULL || (target && e.target == NULL) ||
 	    EVP_DigestInit_ex(md, EVP_sha1(), NULL) != 1) {
-		arch_seterr(w->err, sizeof w->err, "out of memory");
+		chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
 	w->al.archive_entry_copy_pathname(ae, name);
@@ -258,10 +267,11 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 	}
 	/* From here on a failure leaves the tar stream broken: the run is dead. */
 	w->failed = 1;
+	chj_error_clear(&w->err);
 	/* ARCHIVE_WARN: a name that is not UTF-8 was written as bytes
 	 * (hdrcharset=BINARY), which is what we want: names are bytes */
 	if (w->al.archive_write_header(w->aw, ae) < ARCHIVE_WARN) {
-		arch_seterr(w->err, sizeof w->err, "cannot write the header of '%s': %s", name,
+		arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot write the header of '%s': %s", name,
 		    w->al.archive_error_string(w->aw));
 		goto out;
 	}
@@ -269,11 +279,12 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 	if (kind == ARCH_KIND_FILE && mwriter_data(w, src, size, md, name) < 0)
 		goto out;
 	if (w->al.archive_write_finish_entry(w->aw) != ARCHIVE_OK) {
-		arch_seterr(w->err, sizeof w->err, "cannot write '%s': %s", name, w->al.archive_error_string(w->aw));
+		arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot write '%s': %s", name,
+		    w->al.archive_error_string(w->aw));
 		goto out;
 	}
 	if (arch_sha1_hex(md, e.sha1) < 0) {
-		arch_seterr(w->err, sizeof w->err, "sha1 failed");
+		chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "sha1 failed");
 		goto out;
 	}
 	w->failed = 0;
@@ -294,13 +305,13 @@ out:
 int
 mwriter_finish(struct mwriter *w)
 {
-	if (w->al.archive_write_close(w->aw) != ARCHIVE_OK) {
-		arch_seterr(w->err, sizeof w->err, "cannot end the tar stream: %s", w->al.archive_error_string(w->aw));
-		return -1;
-	}
+	chj_error_clear(&w->err);
+	if (w->al.archive_write_close(w->aw) != ARCHIVE_OK)
+		return arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot end the tar stream: %s",
+		    w->al.archive_error_string(w->aw));
 	if (pdeflate_finish(w->pd) < 0) {
-		if (w->err[0] == '\0')
-			arch_seterr(w->err, sizeof w->err, "%s", pdeflate_error(w->pd));
+		if (w->err.code == CHJ_OK)
+			chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "%s", pdeflate_error(w->pd));
 		return -1;
 	}
 	return 0;
@@ -336,14 +347,10 @@ mreader_open(struct mreader *r, int fd, int64_t start)
 	r->start = r->in_pos = start;
 	r->in = malloc(ARCH_BUF);
 	r->buf = malloc(ARCH_BUF);
-	if (r->in == NULL || r->buf == NULL) {
-		arch_seterr(r->err, sizeof r->err, "out of memory");
-		return -1;
-	}
-	if (inflateInit2(&r->z, 15 + 16) != Z_OK) {
-		arch_seterr(r->err, sizeof r->err, "inflateInit failed");
-		return -1;
-	}
+	if (r->in == NULL || r->buf == NULL)
+		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if (inflateInit2(&r->z, 15 + 16) != Z_OK)
+		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "inflateInit failed");
 	r->z_init = 1;
 	return 0;
 }
@@ -354,7 +361,7 @@ mreader_read(struct mreader *r, void *buf, size_t len)
 	ssize_t k;
 	int rc;
 
-	if (r->err[0] != '\0')
+	if (r->err.code != CHJ_OK)
 		return -1;
 	r->z.next_out = buf;
 	r->z.avail_out = (uInt)len;
@@ -363,16 +370,12 @@ mreader_read(struct mreader *r, void *buf, size_t len)
 			k = pread(r->fd, r->in, ARCH_BUF, r->in_pos);
 			if (k < 0 && errno == EINTR)
 				continue;
-			if (k < 0) {
-				arch_seterr(r->err, sizeof r->err, "read at offset %lld: %s",
-				    (long long)r->in_pos, strerror(errno));
-				return -1;
-			}
-			if (k == 0) {
-				arch_seterr(r->err, sizeof r->err, "gzip member at offset %lld is truncated",
+			if (k < 0)
+				return chj_error_set(&r->err, CHJ_ERR_SYS, errno, "read at offset %lld",
+				    (long long)r->in_pos);
+			if (k == 0)
+				return chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "gzip member at offset %lld is truncated",
 				    (long long)r->start);
-				return -1;
-			}
 			r->in_pos += k;
 			r->z.next_in = r->in;
 			r->z.avail_in = (uInt)k;
@@ -382,9 +385,9 @@ mreader_read(struct mreader *r, void *buf, size_t len)
 			r->done = 1;
 			r->end = r->in_pos - r->z.avail_in;
 		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-			arch_seterr(r->err, sizeof r->err, "gzip member at offset %lld: %s", (long long)r->start,
+			return chj_error_set(&r->err, rc == Z_MEM_ERROR ? CHJ_ERR_NOMEM : CHJ_ERR_CORRUPT, 0,
+			    "gzip member at offset %lld: %s", (long long)r->start,
 			    r->z.msg ? r->z.msg : "inflate failed");
-			return -1;
 		}
 	}
 	k = (ssize_t)(len - r->z.avail_out);
@@ -401,11 +404,9 @@ mreader_skip(struct mreader *r, uint64_t n)
 		k = mreader_read(r, r->buf, n < ARCH_BUF ? (size_t)n : ARCH_BUF);
 		if (k < 0)
 			return -1;
-		if (k == 0) {
-			arch_seterr(r->err, sizeof r->err, "gzip member at offset %lld ends early",
+		if (k == 0)
+			return chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "gzip member at offset %lld ends early",
 			    (long long)r->start);
-			return -1;
-		}
 		n -= (uint64_t)k;
 	}
 	return 0;
@@ -429,7 +430,7 @@ mreader_cb(struct archive *ar, void *cd, const void **buf)
 	ssize_t k = mreader_read(r, r->buf, ARCH_BUF);
 
 	if (k < 0) {
-		r->al->archive_set_error(ar, EIO, "%s", r->err);
+		r->al->archive_set_error(ar, EIO, "%s", r->err.msg);
 		return -1;
 	}
 	*buf = r->buf;
@@ -450,19 +451,17 @@ arch_stream_read(struct arch_stream *s, void *buf, size_t len)
 		len = (size_t)s->left;
 	k = mreader_read(s->r, buf, len);
 	if (k < 0) {
-		arch_seterr(s->err, s->errlen, "%s", s->r->err);
+		*s->err = s->r->err;
 		return -1;
 	}
-	if (k == 0) {
-		arch_seterr(s->err, s->errlen, "data of '%s' ends early", s->name);
-		return -1;
-	}
+	if (k == 0)
+		return chj_error_set(s->err, CHJ_ERR_CORRUPT, 0, "data of '%s' ends early", s->name);
 	s->left -= (uint64_t)k;
 	if (s->check) {
 		EVP_DigestUpdate(s->md, buf, (size_t)k);
 		if (s->left == 0 && (arch_sha1_hex(s->md, got) < 0 || strcmp(got, s->want) != 0)) {
-			arch_seterr(s->err, s->errlen, "data of '%s' does not match its SHA1 %s", s->name, s->want);
-			return -1;
+			return chj_error_set(s->err, CHJ_ERR_CORRUPT, 0, "data of '%s' does not match its SHA1 %s",
+			    s->name, s->want);
 		}
 	}
 	return k;
@@ -594,10 +593,10 @@ mscan_entries(const struct archive_lib *al, struct archive *ar, struct mreader *
 		rc = al->archive_read_next_header(ar, &ae);
 		if (rc == ARCHIVE_EOF)
 			return 1;
-		if (rc == ARCHIVE_WARN && r->err[0] == '\0') {
+		if (rc == ARCHIVE_WARN && r->err.code == CHJ_OK) {
 			scan_say(problem, pctx, m->offset, al->archive_error_string(ar), al->archive_entry_pathname(ae));
 		} else if (rc != ARCHIVE_OK) {
-			scan_say(problem, pctx, m->offset, r->err[0] ? r->err : al->archive_error_string(ar), NULL);
+			scan_say(problem, pctx, m->offset, r->err.code ? r->err.msg : al->archive_error_string(ar), NULL);
 			return 0;
 		}
 		if (mscan_header(al, ae, &e, m->offset, problem, pctx) < 0) {
@@ -609,7 +608,7 @@ mscan_entries(const struct archive_lib *al, struct archive *ar, struct mreader *
 		keep = data_cb != NULL && e.kind == ARCH_KIND_FILE && strncmp(e.name, ARCH_FOLDERS,
 		    strlen(ARCH_FOLDERS)) == 0 && e.size < ((uint64_t)1 << 30);
 		if (mscan_data(al, ar, &e, buf, keep, &kbuf, &klen) < 0) {
-			scan_say(problem, pctx, m->offset, r->err[0] ? r->err :
+			scan_say(problem, pctx, m->offset, r->err.code ? r->err.msg :
 			    al->archive_errno(ar) ? al->archive_error_string(ar) : "entry data cut short", e.name);
 			free(kbuf);
 			went_free(&e);
@@ -637,7 +636,7 @@ mscan_entries(const struct archive_lib *al, struct archive *ar, struct mreader *
 
 int
 mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, void *pctx,
-    arch_entry_data_cb data_cb, void *dctx, char *err, size_t errlen)
+    arch_entry_data_cb data_cb, void *dctx, struct chj_error *e)
 {
 	struct archive_lib al;
 	struct mreader r;
@@ -649,7 +648,7 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 	memset(m, 0, sizeof *m);
 	memset(&r, 0, sizeof r);
 	m->offset = offset;
-	if (archive_lib_open(&al, err, errlen) < 0)
+	if (archive_lib_open(&al, e) < 0)
 		return -1;
 	buf = malloc(ARCH_BUF);
 	if (buf == NULL || mreader_open(&r, fd, offset) < 0)
@@ -659,7 +658,7 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 	if (ar == NULL || al.archive_read_support_format_tar(ar) != ARCHIVE_OK)
 		goto out;
 	if (al.archive_read_open(ar, &r, NULL, mreader_cb, NULL) != ARCHIVE_OK) {
-		scan_say(problem, pctx, offset, r.err[0] ? r.err : al.archive_error_string(ar), NULL);
+		scan_say(problem, pctx, offset, r.err.code ? r.err.msg : al.archive_error_string(ar), NULL);
 	} else {
 		tar_ok = mscan_entries(&al, ar, &r, m, buf, problem, pctx, data_cb, dctx);
 		if (tar_ok < 0)
@@ -675,7 +674,7 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 		}
 	}
 	if (tar_ok && !r.done)
-		scan_say(problem, pctx, offset, r.err[0] ? r.err : "gzip member not ended", NULL);
+		scan_say(problem, pctx, offset, r.err.code ? r.err.msg : "gzip member not ended", NULL);
 	if (r.done)
 		m->end = r.end;
 	m->complete = tar_ok && r.done && m->n > 0 &&
@@ -686,7 +685,7 @@ mscan_member(int fd, int64_t offset, struct mscan *m, scan_problem_fn problem, v
 	rc = 0;
 out:
 	if (rc < 0)
-		arch_seterr(err, errlen, "out of memory scanning the archive");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory scanning the archive");
 	if (ar != NULL)
 		al.archive_read_free(ar);
 	mreader_close(&r);

@@ -17,7 +17,7 @@
 #endif
 
 int
-archive_lib_open(struct archive_lib *al, char *err, size_t errlen)
+archive_lib_open(struct archive_lib *al, struct chj_error *err)
 {
 	const char *e;
 	void *sym;
@@ -28,7 +28,7 @@ archive_lib_open(struct archive_lib *al, char *err, size_t errlen)
 	al->handle = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (al->handle == NULL) {
 		e = dlerror();
-		snprintf(err, errlen, "cannot load libarchive '%s': %s", LIBARCHIVE_SONAME,
+		chj_error_set(err, CHJ_ERR_ARCHIVE, 0, "cannot load libarchive '%s': %s", LIBARCHIVE_SONAME,
 		    e ? e : "unknown error");
 		return -1;
 	}
@@ -41,7 +41,7 @@ archive_lib_open(struct archive_lib *al, char *err, size_t errlen)
 	return 0;
 missing:
 	e = dlerror();
-	snprintf(err, errlen, "cannot load libarchive '%s': %s", LIBARCHIVE_SONAME,
+	chj_error_set(err, CHJ_ERR_ARCHIVE, 0, "cannot load libarchive '%s': %s", LIBARCHIVE_SONAME,
 	    e ? e : "a function is missing");
 	archive_lib_close(al);
 	return -1;

@@ -7,6 +7,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "error.h"
+
 /* Every libarchive function the archive code calls. */
 #define ARCHIVE_LIB_FUNCS(X) \
 	X(archive_errno) X(archive_error_string) X(archive_set_error) \
@@ -36,9 +38,10 @@ struct archive_lib {
 #undef ARCHIVE_LIB_MEMBER
 };
 
-/* Loads libarchive into al: 0, or -1 with the reason in err. The library
+/* Loads libarchive into al: 0, or -1 with the reason in e (CHJ_ERR_ARCHIVE).
+ * The library
  * stays mapped once loaded, so a second load costs a lookup per function. */
-int archive_lib_open(struct archive_lib *al, char *err, size_t errlen);
+int archive_lib_open(struct archive_lib *al, struct chj_error *e);
 /* Releases al (a no-op on a zeroed or failed one). */
 void archive_lib_close(struct archive_lib *al);
 

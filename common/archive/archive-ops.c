@@ -15,32 +15,31 @@
 #include "atomicfile.h"
 
 int
-arch_reindex(const char *path, char *err, size_t errlen)
+arch_reindex(const char *path, struct chj_error *err)
 {
 	char *idx = arch_sidecar_path(path);
 	struct stat st;
 	int64_t end;
 	int fd, rc = -1;
 
-	if (idx == NULL) {
-		arch_seterr(err, errlen, "out of memory");
-		return -1;
-	}
+	if (idx == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		arch_seterr(err, errlen, "cannot open archive '%s': %s", path, strerror(errno));
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot open archive '%s'", path);
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		arch_seterr(err, errlen, "archive '%s' is not a regular file", path);
+		chj_error_set(err, CHJ_ERR_INVALID, 0, "archive '%s' is not a regular file", path);
 		goto out;
 	}
 	/* the writers' lock: no run is appended while the sidecar is rebuilt */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		arch_seterr(err, errlen, "archive '%s' is in use: another writer holds its lock", path);
+		chj_error_set(err, CHJ_ERR_REFUSED, 0, "archive '%s' is in use: another writer holds its lock",
+		    path);
 		goto out;
 	}
-	rc = sidecar_rebuild_file(fd, st.st_size, idx, &end, err, errlen);
+	rc = sidecar_rebuild_file(fd, st.st_size, idx, &end, err);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -60,7 +59,7 @@ static void
 vsay(void *p, const char *fmt, ...)
 {
 	struct vctx *v = p;
-	char msg[ARCH_ERR_MAX];
+	char msg[sizeof ((struct chj_error *)0)->msg];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -79,7 +78,7 @@ vsay(void *p, const char *fmt, ...)
 static void __attribute__((format(printf, 2, 3)))
 vnote(struct vctx *v, const char *fmt, ...)
 {
-	char msg[ARCH_ERR_MAX];
+	char msg[sizeof ((struct chj_error *)0)->msg];
 	va_list ap;
 	int n = snprintf(msg, sizeof msg, "note: ");
 
@@ -96,11 +95,12 @@ side_offsets(const char *idx, size_t *n)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
+	struct chj_error ignored;
 	int64_t *v = NULL, *nv;
 	size_t cap = 0;
 
 	*n = 0;
-	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, NULL, 0) < 0)
+	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, &ignored) < 0)
 		return NULL;
 	if (sqlite3_prepare_v2(db, "SELECT offset FROM runs ORDER BY offset", -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -121,9 +121,10 @@ side_last_end(const char *idx)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
+	struct chj_error ignored;
 	int64_t end = -1;
 
-	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, NULL, 0) < 0)
+	if (access(idx, F_OK) < 0 || arch_open_db(&db, idx, SQLITE_OPEN_READONLY, &ignored) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(db, "SELECT max(end) FROM runs", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
@@ -150,15 +151,15 @@ tail_is_interrupted_run(int fd, int64_t from, int64_t size)
 {
 	struct vctx q = { NULL, NULL, 0 };
 	sqlite3 *tmp = NULL;
-	char err[ARCH_ERR_MAX];
+	struct chj_error ignored;
 	int64_t end;
 
-	if (arch_open_db(&tmp, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err, sizeof err) < 0 ||
-	    sidecar_schema(tmp, err, sizeof err) < 0) {
+	if (arch_open_db(&tmp, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, &ignored) < 0 ||
+	    sidecar_schema(tmp, &ignored) < 0) {
 		sqlite3_close(tmp);
 		return 0;
 	}
-	end = arch_scan_into(fd, from, size, tmp, 1, vquiet, &q, NULL, NULL, NULL, 0, err, sizeof err);
+	end = arch_scan_into(fd, from, size, tmp, 1, vquiet, &q, NULL, NULL, NULL, 0, &ignored);
 	sqlite3_close(tmp);
 	return end >= 0 && end < size;
 }
@@ -320,14 +321,14 @@ verify_sidecar(sqlite3 *db, const char *idx, struct vctx *v)
 
 int
 arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
-	return arch_verify_ex(path, ARCH_VERIFY_TAIL_NOTE, problem, index_cb, ctx, err, errlen);
+	return arch_verify_ex(path, ARCH_VERIFY_TAIL_NOTE, problem, index_cb, ctx, err);
 }
 
 int
 arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_data_cb index_cb,
-    void *ctx, char *err, size_t errlen)
+    void *ctx, struct chj_error *err)
 {
 	struct vctx v = { problem, ctx, 0 };
 	char *idx = arch_sidecar_path(path);
@@ -337,22 +338,20 @@ arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_
 	struct stat st;
 	int fd, rc = -1;
 
-	if (idx == NULL) {
-		arch_seterr(err, errlen, "out of memory");
-		return -1;
-	}
+	if (idx == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		arch_seterr(err, errlen, "cannot open archive '%s': %s", path, strerror(errno));
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot open archive '%s'", path);
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		arch_seterr(err, errlen, "archive '%s' is not a regular file", path);
+		chj_error_set(err, CHJ_ERR_INVALID, 0, "archive '%s' is not a regular file", path);
 		goto out;
 	}
 	offs = side_offsets(idx, &noffs);
-	if (arch_open_db(&db, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err, errlen) < 0 ||
-	    sidecar_schema(db, err, errlen) < 0)
+	if (arch_open_db(&db, ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, err) < 0 ||
+	    sidecar_schema(db, err) < 0)
 		goto out;
 	/* A tail after the last run the sidecar recorded that is one
 	 * interrupted run (a backup killed mid-append) is crash residue, not
@@ -361,7 +360,7 @@ arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_
 	 * end, any tail is a problem. */
 	side_end = (flags & ARCH_VERIFY_TAIL_NOTE) ? side_last_end(idx) : -1;
 	if (side_end > 0 && side_end < st.st_size && tail_is_interrupted_run(fd, side_end, st.st_size)) {
-		end = arch_scan_into(fd, 0, side_end, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
+		end = arch_scan_into(fd, 0, side_end, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err);
 		if (end < 0)
 			goto out;
 		if (end == side_end) {
@@ -374,7 +373,7 @@ arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_
 				problem(ctx, 0, note);
 		}
 	} else {
-		end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err, errlen);
+		end = arch_scan_into(fd, 0, st.st_size, db, 1, vsay, &v, index_cb, ctx, offs, noffs, err);
 		if (end < 0)
 			goto out;
 	}
@@ -424,14 +423,14 @@ struct cctx {
 
 static int
 compact_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
 	struct cctx *c = cbctx;
 
 	(void)w;
 
 	if (arch_run_add_stream(c->to, e, s) < 0) {
-		arch_seterr(err, errlen, "%s", arch_error(c->to));
+		*err = *arch_error(c->to);
 		return -1;
 	}
 	return 0;
@@ -441,7 +440,7 @@ compact_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, s
  * manifests left out, in file order. */
 static int
 compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, struct citem **out,
-    size_t *n, char *err, size_t errlen)
+    size_t *n, struct chj_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	struct citem *v = NULL, *nv;
@@ -498,7 +497,7 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 	rc = 0;
 out:
 	if (rc < 0) {
-		arch_seterr(err, errlen, "compact: %s", db ? sqlite3_errmsg(db) : "out of memory");
+		chj_error_set(err, CHJ_ERR_ARCHIVE, 0, "compact: %s", db ? sqlite3_errmsg(db) : "out of memory");
 		for (i = 0; i < cnt; i++)
 			arch_entry_free(&v[i].e);
 		free(v);
@@ -514,7 +513,7 @@ out:
 /* Writes kept run k of from (with what moved into it) as one run of to. */
 static int
 compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_run *k, arch_keep_cb keep,
-    void *ctx, char *err, size_t errlen)
+    void *ctx, struct chj_error *err)
 {
 	struct citem *v = NULL;
 	struct arch_want *w = NULL;
@@ -523,7 +522,7 @@ compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_ru
 	size_t n = 0, mlen, i;
 	int rc = -1;
 
-	if (compact_pick(from->db, lo, k->id, keep, ctx, &v, &n, err, errlen) < 0)
+	if (compact_pick(from->db, lo, k->id, keep, ctx, &v, &n, err) < 0)
 		return -1;
 	w = calloc(n ? n : 1, sizeof *w);
 	if (w == NULL)
@@ -535,7 +534,9 @@ compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_ru
 	if (arch_read_manifest(from, k->id, &man, &mlen) < 0 || arch_run_begin(to) < 0 ||
 	    arch_fetch(from, w, n, compact_cb, &c) < 0 ||
 	    arch_run_commit_as(to, man, mlen, k->name, k->time, NULL, 0) < 0) {
-		arch_seterr(err, errlen, "compact: %s", from->err[0] ? from->err : to->err);
+		const struct chj_error *why = from->err.code != CHJ_OK ? &from->err : &to->err;
+
+		arch_error_wrap(err, why, CHJ_ERR_ARCHIVE, "compact: %s", why->msg);
 		arch_run_abort(to);
 		goto out;
 	}
@@ -565,7 +566,7 @@ unlink_sidecar(const char *idx)
 
 int
 arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep, void *ctx,
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
 	struct arch *from = NULL, *to = NULL;
 	struct arch_run *runs = NULL;
@@ -575,10 +576,10 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 	int64_t lo = 0;
 	int rc = -1;
 
-	if (arch_open(&from, path, ARCH_APPEND, err, errlen) < 0)
+	if (arch_open(&from, path, ARCH_APPEND, err) < 0)
 		return -1;
 	if (arch_runs(from, &runs, &nruns) < 0) {
-		arch_seterr(err, errlen, "%s", from->err);
+		*err = from->err;
 		goto out;
 	}
 	tmp = malloc(strlen(path) + 16);
@@ -590,26 +591,27 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 		goto oom;
 	unlink(tmp);
 	unlink_sidecar(tidx);
-	if (arch_open(&to, tmp, ARCH_APPEND, err, errlen) < 0)
+	if (arch_open(&to, tmp, ARCH_APPEND, err) < 0)
 		goto out;
 	for (i = 0; i < nkeep; i++) {
 		if (i > 0 && keep_runs[i] <= keep_runs[i - 1]) {
-			arch_seterr(err, errlen, "compact: runs to keep are not ascending");
+			chj_error_set(err, CHJ_ERR_INVALID, 0, "compact: runs to keep are not ascending");
 			goto out;
 		}
 		while (r < nruns && runs[r].id != keep_runs[i])
 			r++;
 		if (r == nruns) {
-			arch_seterr(err, errlen, "compact: archive '%s' has no run %lld", path, (long long)keep_runs[i]);
+			chj_error_set(err, CHJ_ERR_NOTFOUND, 0, "compact: archive '%s' has no run %lld", path,
+			    (long long)keep_runs[i]);
 			goto out;
 		}
-		if (compact_run(from, to, lo, &runs[r], keep, ctx, err, errlen) < 0)
+		if (compact_run(from, to, lo, &runs[r], keep, ctx, err) < 0)
 			goto out;
 		lo = runs[r].id;
 	}
 	if (fsync(to->fd) < 0 || arch_close(to) < 0) {
 		to = NULL;
-		arch_seterr(err, errlen, "compact: cannot write '%s': %s", tmp, strerror(errno));
+		chj_error_set(err, CHJ_ERR_SYS, errno, "compact: cannot write '%s'", tmp);
 		goto out;
 	}
 	to = NULL;
@@ -618,17 +620,17 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 	 * the old sidecar. */
 	unlink_sidecar(from->idx);
 	if (atomicfile_publish(tmp, path, &e) < 0) {
-		arch_seterr(err, errlen, "compact: %s", e.msg);
+		arch_error_wrap(err, &e, CHJ_ERR_ARCHIVE, "compact: %s", e.msg);
 		goto out;
 	}
 	if (atomicfile_publish(tidx, from->idx, &e) < 0) {
-		arch_seterr(err, errlen, "compact: %s (reindex rebuilds it)", e.msg);
+		arch_error_wrap(err, &e, CHJ_ERR_ARCHIVE, "compact: %s (reindex rebuilds it)", e.msg);
 		goto out;
 	}
 	rc = 0;
 	goto out;
 oom:
-	arch_seterr(err, errlen, "out of memory");
+	chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 out:
 	if (to != NULL) {
 		arch_close(to);

@@ -67,7 +67,7 @@ arch_entries_free(struct arch_entry *v, size_t n)
 int
 arch_db_fail(struct arch *a, sqlite3_stmt *st)
 {
-	arch_seterr(a->err, sizeof a->err, "sidecar '%s': %s", a->idx, sqlite3_errmsg(a->db));
+	chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "sidecar '%s': %s", a->idx, sqlite3_errmsg(a->db));
 	sqlite3_finalize(st);
 	return -1;
 }
@@ -89,7 +89,7 @@ arch_runs(struct arch *a, struct arch_run **runs, size_t *n)
 		if ((nv = array_grow(v, cnt, &cap, sizeof *v, 16)) == NULL) {
 			free(v);
 			sqlite3_finalize(st);
-			arch_seterr(a->err, sizeof a->err, "out of memory");
+			chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			return -1;
 		}
 		v = nv;
@@ -151,7 +151,7 @@ arch_latest(struct arch *a, const char *name, int64_t upto_run, struct arch_entr
 	if (arch_row_entry(st, 0, e) < 0) {
 		arch_entry_free(e);
 		sqlite3_finalize(st);
-		arch_seterr(a->err, sizeof a->err, "out of memory");
+		chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	sqlite3_finalize(st);
@@ -185,7 +185,7 @@ arch_list(struct arch *a, const char *prefix, int64_t upto_run, struct arch_entr
 	*v = NULL;
 	*n = 0;
 	if (hi == NULL) {
-		arch_seterr(a->err, sizeof a->err, "out of memory");
+		chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	hl = prefix_upper(prefix, hi);
@@ -225,6 +225,6 @@ oom:
 	free(hi);
 	arch_entries_free(vv, cnt);
 	sqlite3_finalize(st);
-	arch_seterr(a->err, sizeof a->err, "out of memory");
+	chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	return -1;
 }

@@ -2,6 +2,7 @@
  * scanned member recorded as a run and its entries, a scan of the members
  * from an offset on into it, and a whole new sidecar file built from the
  * archive alone. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,11 @@ arch_read_tail(int fd, int64_t end, unsigned char tail[8])
 }
 
 int
-arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen)
+arch_open_db(sqlite3 **db, const char *file, int flags, struct chj_error *e)
 {
 	*db = NULL;
 	if (sqlite3_open_v2(file, db, flags, NULL) != SQLITE_OK) {
-		arch_seterr(err, errlen, "cannot open sidecar '%s': %s", file,
+		chj_error_set(e, *db ? CHJ_ERR_ARCHIVE : CHJ_ERR_NOMEM, 0, "cannot open sidecar '%s': %s", file,
 		    *db ? sqlite3_errmsg(*db) : "out of memory");
 		sqlite3_close(*db);
 		*db = NULL;
@@ -69,22 +70,20 @@ arch_open_db(sqlite3 **db, const char *file, int flags, char *err, size_t errlen
 }
 
 int
-sidecar_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+sidecar_exec(sqlite3 *db, const char *sql, struct chj_error *e)
 {
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		arch_seterr(err, errlen, "sidecar: %s", sqlite3_errmsg(db));
-		return -1;
-	}
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "sidecar: %s", sqlite3_errmsg(db));
 	return 0;
 }
 
 int
-sidecar_schema(sqlite3 *db, char *err, size_t errlen)
+sidecar_schema(sqlite3 *db, struct chj_error *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sidecar_exec(db, schema_sql, err, errlen) < 0)
+	if (sidecar_exec(db, schema_sql, e) < 0)
 		return -1;
 	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO meta(key, value) VALUES('format', ?1)", -1, &st,
 	    NULL) != SQLITE_OK)
@@ -95,14 +94,14 @@ sidecar_schema(sqlite3 *db, char *err, size_t errlen)
 	rc = 0;
 out:
 	if (rc < 0)
-		arch_seterr(err, errlen, "sidecar: %s", sqlite3_errmsg(db));
+		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "sidecar: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return rc;
 }
 
 int
 sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
 	sqlite3_stmt *st = NULL;
 	const struct went *man = &m->ents[m->n - 1];
@@ -152,7 +151,7 @@ sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigne
 	rc = 0;
 out:
 	if (rc < 0)
-		arch_seterr(err, errlen, "sidecar: %s", sqlite3_errmsg(db));
+		chj_error_set(err, CHJ_ERR_ARCHIVE, 0, "sidecar: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -160,21 +159,27 @@ out:
 int64_t
 arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id, scan_problem_fn problem,
     void *pctx, arch_entry_data_cb data_cb, void *dctx, const int64_t *resync, size_t nresync,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	int64_t off = from, good = from;
 	unsigned char tail[8];
 	struct mscan m;
 	size_t ri = 0;
 
-	if (sidecar_exec(db, "BEGIN IMMEDIATE", err, errlen) < 0)
+	if (sidecar_exec(db, "BEGIN IMMEDIATE", e) < 0)
 		return -1;
 	while (off < size) {
-		if (mscan_member(fd, off, &m, problem, pctx, data_cb, dctx, err, errlen) < 0)
+		if (mscan_member(fd, off, &m, problem, pctx, data_cb, dctx, e) < 0)
 			goto fail;
 		if (m.complete) {
-			if (arch_read_tail(fd, m.end, tail) < 0 ||
-			    sidecar_add_member(db, next_id, &m, tail, err, errlen) < 0) {
+			errno = 0;
+			if (arch_read_tail(fd, m.end, tail) < 0) {
+				chj_error_set(e, errno ? CHJ_ERR_SYS : CHJ_ERR_CORRUPT, errno,
+				    "cannot read the end of the member at offset %lld", (long long)off);
+				mscan_free(&m);
+				goto fail;
+			}
+			if (sidecar_add_member(db, next_id, &m, tail, e) < 0) {
 				mscan_free(&m);
 				goto fail;
 			}
@@ -195,7 +200,7 @@ arch_scan_into(int fd, int64_t from, int64_t size, sqlite3 *db, int64_t next_id,
 		off = resync[ri];
 		next_id++;
 	}
-	if (sidecar_exec(db, "COMMIT", err, errlen) < 0)
+	if (sidecar_exec(db, "COMMIT", e) < 0)
 		goto fail;
 	return good;
 fail:
@@ -204,7 +209,7 @@ fail:
 }
 
 int
-sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *err, size_t errlen)
+sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct chj_error *err)
 {
 	struct atomicfile af;
 	struct chj_error e;
@@ -213,33 +218,30 @@ sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, char *
 
 	/* created here, not by SQLite, so it is 0600 whatever the umask */
 	if (atomicfile_begin(&af, idx, 0600, &e) < 0) {
-		arch_seterr(err, errlen, "cannot create sidecar: %s", e.msg);
-		return -1;
+		return arch_error_wrap(err, &e, CHJ_ERR_ARCHIVE, "cannot create sidecar: %s", e.msg);
 	}
 	close(af.fd);
 	af.fd = -1;
 	/* a crashed rebuild's rollback journal would be played into the new file */
 	if (asprintf(&journal, "%s-journal", af.tmp) < 0) {
-		arch_seterr(err, errlen, "out of memory");
+		chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto fail;
 	}
 	unlink(journal);
 	free(journal);
-	if (arch_open_db(&db, af.tmp, SQLITE_OPEN_READWRITE, err, errlen) < 0 ||
-	    sidecar_schema(db, err, errlen) < 0)
+	if (arch_open_db(&db, af.tmp, SQLITE_OPEN_READWRITE, err) < 0 || sidecar_schema(db, err) < 0)
 		goto fail;
-	*end = arch_scan_into(fd, 0, size, db, 1, NULL, NULL, NULL, NULL, NULL, 0, err, errlen);
+	*end = arch_scan_into(fd, 0, size, db, 1, NULL, NULL, NULL, NULL, NULL, 0, err);
 	if (*end < 0)
 		goto fail;
 	if (sqlite3_close(db) != SQLITE_OK) {
-		arch_seterr(err, errlen, "cannot close sidecar '%s'", af.tmp);
+		chj_error_set(err, CHJ_ERR_ARCHIVE, 0, "cannot close sidecar '%s'", af.tmp);
 		db = NULL;
 		goto fail;
 	}
 	db = NULL;
 	if (atomicfile_commit(&af, &e) < 0) {
-		arch_seterr(err, errlen, "cannot write sidecar: %s", e.msg);
-		return -1;
+		return arch_error_wrap(err, &e, CHJ_ERR_ARCHIVE, "cannot write sidecar: %s", e.msg);
 	}
 	return 0;
 fail:

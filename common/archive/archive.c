@@ -13,10 +13,18 @@
 #include "archive-int.h"
 #include "atomicfile.h"
 
-const char *
+const struct chj_error *
 arch_error(const struct arch *a)
 {
-	return a->err;
+	return &a->err;
+}
+
+int
+arch_error_copy(const struct arch *a, struct chj_error *e)
+{
+	if (e != &a->err)
+		*e = a->err;
+	return -1;
 }
 
 int64_t
@@ -32,6 +40,7 @@ sidecar_usable(struct arch *a, int64_t *end)
 {
 	sqlite3_stmt *st = NULL;
 	unsigned char tail[8];
+	struct chj_error ignored;
 	int rc = 1, flags;
 
 	*end = 0;
@@ -40,7 +49,7 @@ sidecar_usable(struct arch *a, int64_t *end)
 	flags = a->mode == ARCH_APPEND ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
 	if (a->mode != ARCH_APPEND && access(a->idx, W_OK) == 0)
 		flags = SQLITE_OPEN_READWRITE;
-	if (arch_open_db(&a->db, a->idx, flags, NULL, 0) < 0)
+	if (arch_open_db(&a->db, a->idx, flags, &ignored) < 0)
 		return 1;
 	if (sqlite3_prepare_v2(a->db, "SELECT value FROM meta WHERE key = 'format'", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != SIDECAR_FORMAT)
@@ -75,9 +84,8 @@ static int
 arch_cut(struct arch *a, int64_t end)
 {
 	if (ftruncate(a->fd, end) < 0 || fsync(a->fd) < 0) {
-		arch_seterr(a->err, sizeof a->err, "cannot cut archive '%s' back to %lld bytes: %s", a->path,
-		    (long long)end, strerror(errno));
-		return -1;
+		return chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot cut archive '%s' back to %lld bytes",
+		    a->path, (long long)end);
 	}
 	a->size = end;
 	return 0;
@@ -89,12 +97,11 @@ sidecar_in_memory(struct arch *a, int64_t *end)
 {
 	sqlite3_close(a->db);
 	a->db = NULL;
-	if (arch_open_db(&a->db, ":memory:", SQLITE_OPEN_READWRITE, a->err, sizeof a->err) < 0 ||
-	    sidecar_schema(a->db, a->err, sizeof a->err) < 0)
+	if (arch_open_db(&a->db, ":memory:", SQLITE_OPEN_READWRITE, &a->err) < 0 ||
+	    sidecar_schema(a->db, &a->err) < 0)
 		return -1;
 	a->in_memory = 1;
-	*end = arch_scan_into(a->fd, 0, a->size, a->db, 1, NULL, NULL, NULL, NULL, NULL, 0, a->err,
-	    sizeof a->err);
+	*end = arch_scan_into(a->fd, 0, a->size, a->db, 1, NULL, NULL, NULL, NULL, NULL, 0, &a->err);
 	return *end < 0 ? -1 : 0;
 }
 
@@ -111,19 +118,19 @@ arch_sync_sidecar(struct arch *a)
 		a->sidecar_stale = 1;
 		if (!locked)
 			return sidecar_in_memory(a, &end);
-		if (sidecar_rebuild_file(a->fd, a->size, a->idx, &end, a->err, sizeof a->err) < 0) {
+		if (sidecar_rebuild_file(a->fd, a->size, a->idx, &end, &a->err) < 0) {
 			if (a->mode == ARCH_APPEND)
 				return -1;
 			return sidecar_in_memory(a, &end);
 		}
 		if (arch_open_db(&a->db, a->idx, a->mode == ARCH_APPEND ? SQLITE_OPEN_READWRITE :
-		    SQLITE_OPEN_READONLY, a->err, sizeof a->err) < 0)
+		    SQLITE_OPEN_READONLY, &a->err) < 0)
 			return -1;
 	} else if (end < a->size) {
 		if (!locked || sqlite3_db_readonly(a->db, "main") == 1)
 			return sidecar_in_memory(a, &end);
 		good = arch_scan_into(a->fd, end, a->size, a->db, sidecar_max_run(a->db) + 1, NULL, NULL, NULL,
-		    NULL, NULL, 0, a->err, sizeof a->err);
+		    NULL, NULL, 0, &a->err);
 		if (good < 0)
 			return -1;
 		end = good;
@@ -153,23 +160,18 @@ arch_open_append(struct arch *a)
 		} else if (errno == EEXIST) {
 			a->fd = open(a->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		}
-		if (a->fd < 0) {
-			arch_seterr(a->err, sizeof a->err, "cannot open archive '%s': %s", a->path, strerror(errno));
-			return -1;
-		}
-		if (flock(a->fd, LOCK_EX | LOCK_NB) < 0) {
-			arch_seterr(a->err, sizeof a->err, "archive '%s' is in use: another writer holds its lock",
-			    a->path);
-			return -1;
-		}
+		if (a->fd < 0)
+			return chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot open archive '%s'", a->path);
+		if (flock(a->fd, LOCK_EX | LOCK_NB) < 0)
+			return chj_error_set(&a->err, CHJ_ERR_REFUSED, 0,
+			    "archive '%s' is in use: another writer holds its lock", a->path);
 		if (fstat(a->fd, &st) == 0 && stat(a->path, &sp) == 0 && st.st_ino == sp.st_ino &&
 		    st.st_dev == sp.st_dev)
 			return 0;
 		close(a->fd);
 		a->fd = -1;
 	}
-	arch_seterr(a->err, sizeof a->err, "archive '%s' keeps being replaced", a->path);
-	return -1;
+	return chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "archive '%s' keeps being replaced", a->path);
 }
 
 int
@@ -179,14 +181,14 @@ arch_sidecar_stale(const struct arch *a)
 }
 
 int
-arch_open(struct arch **out, const char *path, int mode, char *err, size_t errlen)
+arch_open(struct arch **out, const char *path, int mode, struct chj_error *e)
 {
 	struct arch *a = calloc(1, sizeof *a);
 	struct stat st;
 
 	*out = NULL;
 	if (a == NULL || (a->path = strdup(path)) == NULL || (a->idx = arch_sidecar_path(path)) == NULL) {
-		arch_seterr(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		if (a)
 			free(a->path);
 		free(a);
@@ -198,11 +200,11 @@ arch_open(struct arch **out, const char *path, int mode, char *err, size_t errle
 		if (arch_open_append(a) < 0)
 			goto fail;
 	} else if ((a->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		arch_seterr(a->err, sizeof a->err, "cannot open archive '%s': %s", path, strerror(errno));
+		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot open archive '%s'", path);
 		goto fail;
 	}
 	if (fstat(a->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		arch_seterr(a->err, sizeof a->err, "archive '%s' is not a regular file", path);
+		chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "archive '%s' is not a regular file", path);
 		goto fail;
 	}
 	a->size = st.st_size;
@@ -211,7 +213,7 @@ arch_open(struct arch **out, const char *path, int mode, char *err, size_t errle
 	*out = a;
 	return 0;
 fail:
-	arch_seterr(err, errlen, "%s", a->err);
+	*e = a->err;
 	arch_close(a);
 	return -1;
 }

@@ -9,7 +9,15 @@
  * sidecar updated in one transaction. Opening for append cuts a torn tail
  * (anything after the last complete member ending in a runs/ entry) back
  * before anything is appended; a complete member the sidecar does not know
- * yet is indexed. Nothing here prints or exits. */
+ * yet is indexed. Nothing here prints or exits.
+ *
+ * Errors follow error.h: a function that fails returns -1 and fills the
+ * struct chj_error it was given (or the handle's, arch_error()) with a code
+ * to decide on: CHJ_ERR_SYS (+ errno) for a failed system call,
+ * CHJ_ERR_CORRUPT for a damaged archive or sidecar, CHJ_ERR_ARCHIVE for one
+ * that cannot be read or written otherwise, CHJ_ERR_NOMEM, CHJ_ERR_NOTFOUND
+ * for a run or entry that is not there, CHJ_ERR_INVALID for a bad argument
+ * or call, CHJ_ERR_REFUSED for an archive another writer holds. */
 #ifndef CHJ_ARCHIVE_H
 #define CHJ_ARCHIVE_H
 
@@ -17,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ARCH_ERR_MAX 1024
+#include "error.h"
 
 /* Entry names, by prefix */
 #define ARCH_FILES   "files/"       /* files/<sha1 hex>: a message, once */
@@ -35,14 +43,24 @@ struct arch;                    /* an open archive + sidecar */
 
 /* Opens path. With ARCH_READ nothing is written: a missing, stale or lagging
  * sidecar is rebuilt in memory from the archive; ARCH_APPEND rebuilds or
- * extends the file. Returns 0 and *out, or -1 with err filled. */
-int arch_open(struct arch **out, const char *path, int mode, char *err, size_t errlen);
+ * extends the file. Returns 0 and *out, or -1 with e filled (CHJ_ERR_REFUSED:
+ * another writer holds the archive's lock). */
+int arch_open(struct arch **out, const char *path, int mode, struct chj_error *e);
 /* 1 when the open found the sidecar file missing or not matching the
  * archive (so it vouches for nothing); 0 when it matched as far as it goes. */
 int arch_sidecar_stale(const struct arch *a);
 /* Closes (and frees) a; an unfinished run is dropped (file cut back). */
 int arch_close(struct arch *a);
-const char *arch_error(const struct arch *a);
+/* The error of the last call on a that failed. */
+const struct chj_error *arch_error(const struct arch *a);
+/* Copies it into e (code, errno and message); returns -1. */
+int arch_error_copy(const struct arch *a, struct chj_error *e);
+/* Sets e as chj_error_set does, but the code and errno come from cause (a
+ * lower layer's error, arch_error(a) say, which fmt quotes: its message
+ * already ends in any strerror, so none is appended), or are fallback and 0
+ * when cause is NULL or unset. cause may be e itself. Returns -1. */
+int arch_error_wrap(struct chj_error *e, const struct chj_error *cause, enum chj_code fallback,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* What the last open did to repair the file: bytes cut off a torn tail (0 none). */
 int64_t arch_tail_cut(const struct arch *a);
 
@@ -56,8 +74,9 @@ int arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size,
 int arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len,
     int64_t mtime_ns, mode_t mode);
 /* Adds a regular file entry whose size bytes come from fn (as read(): -1
- * with a message in err, 0 too early is an error: the run is then dead). */
-typedef ssize_t (*arch_read_fn)(void *ctx, void *buf, size_t len, char *err, size_t errlen);
+ * with e filled, 0 too early is an error: the run is then dead). The
+ * entry's error keeps the code fn gave. */
+typedef ssize_t (*arch_read_fn)(void *ctx, void *buf, size_t len, struct chj_error *e);
 int arch_run_add_reader(struct arch *a, const char *name, arch_read_fn fn, void *ctx, uint64_t size,
     int64_t mtime_ns, mode_t mode);
 /* The SHA1 (40 hex digits) of the data of the entry the open run added
@@ -120,11 +139,14 @@ struct arch_want {
 
 /* Reads data of the wanted entries, each member read once, in file order:
  * calls cb once per want with a stream to read its data from. cb returns 0
- * to go on, -1 to stop (its error in err). */
+ * to go on, -1 to stop (its error in err, which becomes arch_error(a); a
+ * callback that returns -1 leaving err unset gets a generic message). */
 struct arch_stream;
+/* Reads the entry's data as read() does: -1 with arch_error(a) filled
+ * (CHJ_ERR_CORRUPT when the data ends early or does not match its SHA1). */
 ssize_t arch_stream_read(struct arch_stream *s, void *buf, size_t len);
 typedef int (*arch_want_cb)(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen);
+    struct arch_stream *s, struct chj_error *err);
 int arch_fetch(struct arch *a, const struct arch_want *wants, size_t n, arch_want_cb cb, void *cbctx);
 
 /* Reads the whole manifest of run id into *buf (allocated). */
@@ -133,7 +155,7 @@ int arch_read_manifest(struct arch *a, int64_t run, char **buf, size_t *len);
 /* ---- whole-archive operations ---- */
 
 /* Rebuilds the sidecar from the archive alone (temp file, fsync, rename). */
-int arch_reindex(const char *path, char *err, size_t errlen);
+int arch_reindex(const char *path, struct chj_error *e);
 
 /* Checks gzip CRCs and tar framing, every files/<sha1> against its name, the
  * sidecar against the archive. Calls problem() once per problem found (a
@@ -147,14 +169,14 @@ int arch_reindex(const char *path, char *err, size_t errlen);
 typedef void (*arch_problem_cb)(void *ctx, int problem, const char *msg);
 typedef int (*arch_entry_data_cb)(void *ctx, const struct arch_entry *e, const void *data, size_t len);
 int arch_verify(const char *path, arch_problem_cb problem, arch_entry_data_cb index_cb, void *ctx,
-    char *err, size_t errlen);
+    struct chj_error *e);
 /* arch_verify with flags: ARCH_VERIFY_TAIL_NOTE (what arch_verify does) lets
  * an interrupted run after the sidecar's last run be a note; without it (a
  * sidecar that was missing and just rebuilt testifies to nothing) it is a
  * problem like any other damage. */
 #define ARCH_VERIFY_TAIL_NOTE 0x1
 int arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_entry_data_cb index_cb,
-    void *ctx, char *err, size_t errlen);
+    void *ctx, struct chj_error *e);
 
 /* Rewrites the archive keeping, for each run in keep_runs (ids, ascending),
  * its entries that keep() accepts; entries of dropped runs that keep() still
@@ -162,7 +184,7 @@ int arch_verify_ex(const char *path, int flags, arch_problem_cb problem, arch_en
  * rebuilt: a crash at any point leaves the old or the new archive, valid. */
 typedef int (*arch_keep_cb)(void *ctx, const struct arch_entry *e);
 int arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep,
-    void *ctx, char *err, size_t errlen);
+    void *ctx, struct chj_error *e);
 
 /* The sidecar path of an archive (allocated). */
 char *arch_sidecar_path(const char *path);

@@ -41,11 +41,10 @@ field_ok(const char *s)
 }
 
 static int
-merr(struct manifest *m, const char *msg, const char *what)
+merr(struct manifest *m, enum chj_code code, const char *msg, const char *what)
 {
-	snprintf(m->err, sizeof m->err, "%s%s%.120s%s", msg, what ? " '" : "", what ? what : "",
+	return chj_error_set(&m->err, code, 0, "%s%s%.120s%s", msg, what ? " '" : "", what ? what : "",
 	    what ? "'" : "");
-	return -1;
 }
 
 int
@@ -55,13 +54,13 @@ manifest_add_folder(struct manifest *m, const char *uniqueid, const char *partit
 	struct manifest_folder *f;
 
 	if (!field_ok(uniqueid) || !field_ok(partition) || !field_ok(relpath) || !field_ok(name))
-		return merr(m, "folder field empty or holding a tab or newline:", name);
+		return merr(m, CHJ_ERR_REFUSED, "folder field empty or holding a tab or newline:", name);
 	if (m->nfolders == m->capfolders) {
 		size_t cap = m->capfolders ? m->capfolders * 2 : 16;
 		void *p = realloc(m->folders, cap * sizeof *m->folders);
 
 		if (p == NULL)
-			return merr(m, "out of memory", NULL);
+			return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 		m->folders = p;
 		m->capfolders = cap;
 	}
@@ -72,7 +71,7 @@ manifest_add_folder(struct manifest *m, const char *uniqueid, const char *partit
 	f->name = strdup(name);
 	m->nfolders++;
 	if (!f->uniqueid || !f->partition || !f->relpath || !f->name)
-		return merr(m, "out of memory", NULL);
+		return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 	return 0;
 }
 
@@ -80,19 +79,19 @@ int
 manifest_add_file(struct manifest *m, const char *entry)
 {
 	if (!field_ok(entry))
-		return merr(m, "file name empty or holding a tab or newline:", entry);
+		return merr(m, CHJ_ERR_REFUSED, "file name empty or holding a tab or newline:", entry);
 	if (m->nfiles == m->capfiles) {
 		size_t cap = m->capfiles ? m->capfiles * 2 : 16;
 		void *p = realloc(m->files, cap * sizeof *m->files);
 
 		if (p == NULL)
-			return merr(m, "out of memory", NULL);
+			return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 		m->files = p;
 		m->capfiles = cap;
 	}
 	m->files[m->nfiles] = strdup(entry);
 	if (m->files[m->nfiles] == NULL)
-		return merr(m, "out of memory", NULL);
+		return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 	m->nfiles++;
 	return 0;
 }
@@ -111,15 +110,15 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 	size_t i;
 
 	if (!field_ok(m->user))
-		return merr(m, "user name empty or holding a tab or newline", NULL);
+		return merr(m, CHJ_ERR_REFUSED, "user name empty or holding a tab or newline", NULL);
 	if (m->host != NULL && !field_ok(m->host))
-		return merr(m, "host name empty or holding a tab or newline", NULL);
+		return merr(m, CHJ_ERR_REFUSED, "host name empty or holding a tab or newline", NULL);
 	array_sort(m->folders, m->nfolders, sizeof *m->folders, folder_cmp);
 	array_sort(m->files, m->nfiles, sizeof *m->files, array_str_cmp);
 	*buf = NULL;
 	f = open_memstream(buf, len);
 	if (f == NULL)
-		return merr(m, "out of memory", NULL);
+		return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 	fprintf(f, "%s\ntime %lld\nseq %lld\nuser %s\n", MANIFEST_MAGIC, (long long)m->time,
 	    (long long)m->seq, m->user);
 	if (m->host != NULL)
@@ -132,7 +131,7 @@ manifest_format(struct manifest *m, char **buf, size_t *len)
 	if (fclose(f) != 0) {
 		free(*buf);
 		*buf = NULL;
-		return merr(m, "out of memory", NULL);
+		return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 	}
 	return 0;
 }
@@ -207,42 +206,41 @@ manifest_parse(struct manifest *m, const char *buf, size_t len)
 
 	manifest_init(m);
 	if (memchr(buf, '\0', len) != NULL)
-		return merr(m, "manifest holds a NUL byte", NULL);
+		return merr(m, CHJ_ERR_CORRUPT, "manifest holds a NUL byte", NULL);
 	text = strndup(buf, len);
 	if (text == NULL)
-		return merr(m, "out of memory", NULL);
+		return merr(m, CHJ_ERR_NOMEM, "out of memory", NULL);
 	next = strchr(text, '\n');
 	if (next == NULL || (size_t)(next - text) != strlen(MANIFEST_MAGIC) ||
 	    strncmp(text, MANIFEST_MAGIC, strlen(MANIFEST_MAGIC)) != 0) {
-		merr(m, "not a chjournal run manifest (version 1)", NULL);
+		merr(m, CHJ_ERR_CORRUPT, "not a chjournal run manifest (version 1)", NULL);
 		goto out;
 	}
 	for (line = next + 1; *line != '\0'; line = next + 1) {
 		lineno++;
 		next = strchr(line, '\n');
 		if (next == NULL) {
-			snprintf(m->err, sizeof m->err, "manifest line %d: no newline at the end", lineno);
+			chj_error_set(&m->err, CHJ_ERR_CORRUPT, 0, "manifest line %d: no newline at the end", lineno);
 			goto out;
 		}
 		*next = '\0';
 		if (parse_line(m, line) < 0) {
-			snprintf(m->err, sizeof m->err, "manifest line %d is malformed", lineno);
+			chj_error_set(&m->err, CHJ_ERR_CORRUPT, 0, "manifest line %d is malformed", lineno);
 			goto out;
 		}
 	}
 	if (m->user == NULL) {
-		merr(m, "manifest names no user", NULL);
+		merr(m, CHJ_ERR_CORRUPT, "manifest names no user", NULL);
 		goto out;
 	}
 	rc = 0;
 out:
 	free(text);
 	if (rc < 0) {
-		char e[sizeof m->err];
+		struct chj_error e = m->err;
 
-		memcpy(e, m->err, sizeof e);
 		manifest_free(m);
-		memcpy(m->err, e, sizeof e);
+		m->err = e;
 	}
 	return rc;
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 struct manifest_folder {
 	char *uniqueid;
 	char *partition;
@@ -35,7 +37,9 @@ struct manifest {
 	size_t nfolders, capfolders;
 	char **files;               /* archive entry names (user/...) */
 	size_t nfiles, capfiles;
-	char err[256];
+	struct chj_error err;       /* why the last call failed: CHJ_ERR_REFUSED (a field
+	                             * formatting refuses), CHJ_ERR_CORRUPT (a text
+	                             * that does not parse), CHJ_ERR_NOMEM */
 };
 
 void manifest_init(struct manifest *m);
@@ -43,9 +47,9 @@ void manifest_free(struct manifest *m);
 int manifest_add_folder(struct manifest *m, const char *uniqueid, const char *partition,
     const char *relpath, const char *name);
 int manifest_add_file(struct manifest *m, const char *entry);
-/* Formats m into *buf (allocated, *len bytes). Returns 0 or -1 (err). */
+/* Formats m into *buf (allocated, *len bytes). Returns 0 or -1 (m->err). */
 int manifest_format(struct manifest *m, char **buf, size_t *len);
-/* Parses buf into m (initialized here). Returns 0 or -1 (err names the line). */
+/* Parses buf into m (initialized here). Returns 0 or -1 (m->err names the line). */
 int manifest_parse(struct manifest *m, const char *buf, size_t len);
 /* 1 when a and b describe the same state (time, seq and host aside). */
 int manifest_same_state(const struct manifest *a, const struct manifest *b);

@@ -86,12 +86,21 @@ struct fetch_ctx {
 	struct want *v;
 };
 
+/* The archive reads a message or file from the source through this: a
+ * failed read is the source's (CHJ_ERR_SYS, or the caller sees the source
+ * broken). */
 static ssize_t
-file_reader(void *ctx, void *buf, size_t len, char *err, size_t errlen)
+file_reader(void *ctx, void *buf, size_t len, struct chj_error *e)
 {
 	struct source_file *f = ctx;
+	char err[sizeof e->msg];
+	ssize_t k;
 
-	return f->read(f, buf, len, err, errlen);
+	err[0] = '\0';
+	k = f->read(f, buf, len, err, sizeof err);
+	if (k < 0)
+		chj_error_set(e, CHJ_ERR_SYS, 0, "%s", err);
+	return k;
 }
 
 /* A message without a GUID (Cyrus before 2.3): read whole, hashed, stored
@@ -128,7 +137,7 @@ store_unnamed(struct fetch_ctx *c, struct source_file *f)
 		goto out;
 	}
 	if (have < 0 || arch_run_add_buf(c->r->ar, name, buf, got, f->st.mtime_ns, 0600) < 0) {
-		chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
 	rc = strvec_add(&c->r->sha1s, hex) < 0 ?
@@ -167,7 +176,7 @@ store_fetched(void *ctx, struct source_file *f)
 			if (c->b->src->broken)
 				return chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "mailbox '%s': %s",
 				    c->m->name, c->b->src->err.msg);
-			return chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+			return arch_error_copy(c->r->ar, &c->r->err);
 		}
 		got = arch_run_last_sha1(c->r->ar);
 		if (got == NULL || strcmp(got, w->hex) != 0)
@@ -205,7 +214,7 @@ want_message(struct user_run *r, const struct cyrus_mailbox *m, const struct cyr
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		have = arch_has(r->ar, name);
 		if (have < 0)
-			return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+			return arch_error_copy(r->ar, &r->err);
 		if (have)
 			return 0;
 	}
@@ -315,7 +324,7 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 			continue;
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
 		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 0600) < 0) {
-			chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+			arch_error_copy(r->ar, &r->err);
 			goto out;
 		}
 		r->added++;
@@ -349,7 +358,7 @@ backup_folders(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mb
 		if (m->deleted)
 			continue;
 		if (manifest_add_folder(&r->man, m->uniqueid, m->partition, m->relpath, m->name) < 0) {
-			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "mailbox '%s': %s", m->name, r->man.err);
+			chj_error_set(&r->err, r->man.err.code, 0, "mailbox '%s': %s", m->name, r->man.err.msg);
 			goto out;
 		}
 		live[n++] = m;
@@ -379,7 +388,7 @@ link_if_changed(struct user_run *r, const char *name, const char *target)
 	int got = arch_latest(r->ar, name, 0, &e), same = 0;
 
 	if (got < 0)
-		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, &r->err);
 	if (got == 1) {
 		same = e.kind == ARCH_KIND_SYMLINK && strcmp(e.target ? e.target : "", target) == 0;
 		arch_entry_free(&e);
@@ -387,7 +396,7 @@ link_if_changed(struct user_run *r, const char *name, const char *target)
 	if (same)
 		return 0;
 	if (arch_run_add_symlink(r->ar, name, target, (int64_t)time(NULL) * 1000000000) < 0)
-		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, &r->err);
 	r->added++;
 	return 0;
 }
@@ -413,7 +422,7 @@ backup_links(struct user_run *r, const struct cyrus_mboxlist *ml)
 			return -1;
 	}
 	if (arch_list(r->ar, ARCH_IMAP, 0, &v, &n) < 0)
-		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, &r->err);
 	for (i = 0; i < n; i++) {
 		const char *folder = v[i].name + strlen(ARCH_IMAP);
 
@@ -445,7 +454,7 @@ store_user_file(void *ctx, struct source_file *f)
 	    f->st.mtime_ns, 0600) < 0) {
 		if (c->b->src->broken)
 			return chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "%s", c->b->src->err.msg);
-		return chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		return arch_error_copy(c->r->ar, &c->r->err);
 	}
 	c->r->added++;
 	return 0;
@@ -481,7 +490,7 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 			goto out;
 		}
 		if (manifest_add_file(&r->man, name) < 0) {
-			chj_error_set(&r->err, CHJ_ERR_REFUSED, 0, "'%s': %s", uf[i].path, r->man.err);
+			chj_error_set(&r->err, r->man.err.code, 0, "'%s': %s", uf[i].path, r->man.err.msg);
 			free(name);
 			goto out;
 		}
@@ -563,7 +572,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 {
 	struct cyrus_backup_event ev;
 	struct user_run r;
-	char err[ARCH_ERR_MAX], runname[64], *file = NULL, *archive = NULL, *buf = NULL;
+	char runname[64], *file = NULL, *archive = NULL, *buf = NULL;
 	size_t len = 0;
 	int rc = -1, began = 0;
 
@@ -576,10 +585,8 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 		chj_error_set(&r.err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	if (arch_open(&r.ar, archive, ARCH_APPEND, err, sizeof err) < 0) {
-		chj_error_set(&r.err, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	if (arch_open(&r.ar, archive, ARCH_APPEND, &r.err) < 0)
 		goto out;
-	}
 	if (arch_tail_cut(r.ar) > 0) {
 		memset(&ev, 0, sizeof ev);
 		ev.kind = CYRUS_BACKUP_TAIL_CUT;
@@ -589,7 +596,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 		backup_tell(b, &ev);
 	}
 	if (arch_run_begin(r.ar) < 0) {
-		chj_error_set(&r.err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r.ar));
+		arch_error_copy(r.ar, &r.err);
 		goto out;
 	}
 	began = 1;
@@ -603,7 +610,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	if (backup_user_state(b, &r, user, ml) < 0)
 		goto out;
 	if (manifest_format(&r.man, &buf, &len) < 0) {
-		chj_error_set(&r.err, CHJ_ERR_REFUSED, 0, "%s", r.man.err);
+		r.err = r.man.err;
 		goto out;
 	}
 	if (r.added == 0 && same_as_last_run(&r)) {
@@ -614,7 +621,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	}
 	began = 0;
 	if (arch_run_commit(r.ar, buf, len, runname, sizeof runname) < 0) {
-		chj_error_set(&r.err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r.ar));
+		arch_error_copy(r.ar, &r.err);
 		goto out;
 	}
 	*wrote = 1;

@@ -117,7 +117,7 @@ active_sieve(struct rc *r, char **out)
 			continue;
 		got = arch_latest(r->ar, f, r->run, &e);
 		if (got < 0)
-			return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+			return arch_error_copy(r->ar, r->e);
 		if (got == 0)
 			continue;
 		if (e.kind == ARCH_KIND_SYMLINK && e.target != NULL && strchr(e.target, '/') == NULL &&

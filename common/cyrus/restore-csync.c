@@ -129,32 +129,27 @@ struct blob_want {
 
 static int
 blob_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct rc_blob *b = w->ctx;
 	ssize_t n;
 	size_t got = 0;
 
 	(void)cbctx;
-	if (e->kind != ARCH_KIND_FILE) {
-		snprintf(err, errlen, "archive entry '%s' is not a file", e->name);
-		return -1;
-	}
-	if (e->size > (1u << 30)) {
-		snprintf(err, errlen, "archive entry '%s' is %" PRIu64 " bytes: too large", e->name, e->size);
-		return -1;
-	}
+	if (e->kind != ARCH_KIND_FILE)
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is not a file", e->name);
+	if (e->size > (1u << 30))
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is %" PRIu64 " bytes: too large",
+		    e->name, e->size);
 	b->data = malloc((size_t)e->size + 1);
-	if (b->data == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (b->data == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	while ((n = arch_stream_read(s, b->data + got, (size_t)e->size + 1 - got)) > 0)
 		got += (size_t)n;
 	if (n < 0 || got != e->size) {
 		if (n >= 0)
-			snprintf(err, errlen, "archive entry '%s': %zu bytes, %" PRIu64 " announced", e->name,
-			    got, e->size);
+			chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s': %zu bytes, %" PRIu64 " announced",
+			    e->name, got, e->size);
 		return -1;
 	}
 	b->data[got] = '\0';
@@ -172,7 +167,7 @@ want_latest(struct rc *r, const char *entry, struct arch_want *w)
 	int got = arch_latest(r->ar, entry, r->run, &e);
 
 	if (got < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	if (got == 0)
 		return 0;
 	w->run = e.run;
@@ -184,8 +179,8 @@ static int
 fetch_wants(struct rc *r, struct arch_want *w, size_t n, arch_want_cb cb, void *ctx)
 {
 	if (n > 0 && arch_fetch(r->ar, w, n, cb, ctx) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "archive '%s': %s", r->archive,
-		    arch_error(r->ar));
+		return arch_error_wrap(r->e, arch_error(r->ar), CHJ_ERR_ARCHIVE, "archive '%s': %s", r->archive,
+		    arch_error(r->ar)->msg);
 	return 0;
 }
 
@@ -1031,7 +1026,7 @@ struct upload_run {
 	int open;                   /* an APPLY MESSAGE is being written */
 	uint64_t bytes;
 	unsigned files;
-	char err[ARCH_ERR_MAX];
+	int csync_failed;           /* r->e says why (the connection is gone) */
 };
 
 static int
@@ -1058,7 +1053,7 @@ batch_close(struct upload_run *u)
 
 static int
 upload_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct upload_run *u = cbctx;
 	struct rc *r = u->r;
@@ -1068,8 +1063,7 @@ upload_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 
 	(void)w;
 	if (e->kind != ARCH_KIND_FILE || strlen(e->name) != strlen(ARCH_FILES) + 40) {
-		snprintf(err, errlen, "archive entry '%s' is not a message", e->name);
-		return -1;
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is not a message", e->name);
 	}
 	if (!u->open) {
 		snprintf(head, sizeof head, "APPLY MESSAGE (");
@@ -1085,7 +1079,8 @@ upload_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		n = arch_stream_read(s, buf, left < sizeof buf ? (size_t)left : sizeof buf);
 		if (n <= 0) {
 			if (n == 0)
-				snprintf(err, errlen, "archive entry '%s' is shorter than announced", e->name);
+				chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is shorter than announced",
+				    e->name);
 			/* the server waits for bytes that will not come: the
 			 * connection cannot be used any more */
 			return -1;
@@ -1106,8 +1101,8 @@ upload_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 	}
 	return 0;
 csync_fail:
-	snprintf(err, errlen, "%s", r->e->msg);
-	snprintf(u->err, sizeof u->err, "%s", r->e->msg);
+	*err = *r->e;
+	u->csync_failed = 1;
 	return -1;
 }
 
@@ -1142,7 +1137,7 @@ upload_messages(struct rc *r)
 			up[n].partition = f->mf->partition;
 			have = arch_has(r->ar, up[n].name);
 			if (have < 0) {
-				chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+				arch_error_copy(r->ar, r->e);
 				goto out;
 			}
 			if (!have) {
@@ -1182,9 +1177,9 @@ upload_messages(struct rc *r)
 		u.r = r;
 		u.partition = up[i].partition;
 		if (arch_fetch(r->ar, w, m, upload_cb, &u) < 0) {
-			if (u.err[0] == '\0')
-				chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "archive '%s': %s", r->archive,
-				    arch_error(r->ar));
+			if (!u.csync_failed)
+				arch_error_wrap(r->e, arch_error(r->ar), CHJ_ERR_ARCHIVE, "archive '%s': %s",
+				    r->archive, arch_error(r->ar)->msg);
 			goto out;
 		}
 		if (batch_close(&u) < 0)
@@ -1247,14 +1242,14 @@ static int
 read_run(struct rc *r)
 {
 	struct arch_run *runs = NULL;
-	char *buf = NULL, err[ARCH_ERR_MAX];
+	char *buf = NULL;
 	size_t n = 0, i, len = 0;
 	int rc;
 
-	if (arch_open(&r->ar, r->archive, ARCH_READ, err, sizeof err) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	if (arch_open(&r->ar, r->archive, ARCH_READ, r->e) < 0)
+		return -1;
 	if (arch_runs(r->ar, &runs, &n) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	if (runsel_pick(r->o->at, runs, n, r->archive, &i, r->e) < 0) {
 		free(runs);
 		return -1;
@@ -1263,12 +1258,12 @@ read_run(struct rc *r)
 	snprintf(r->res->run_name, sizeof r->res->run_name, "%s", runs[i].name);
 	free(runs);
 	if (arch_read_manifest(r->ar, r->run, &buf, &len) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	rc = manifest_parse(&r->man, buf, len);
 	free(buf);
 	if (rc < 0)
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': run %s: its manifest is "
-		    "unreadable: %s", r->archive, r->res->run_name, r->man.err);
+		    "unreadable: %s", r->archive, r->res->run_name, r->man.err.msg);
 	r->user = strdup(r->man.user);
 	if (r->user == NULL)
 		return nomem(r);

@@ -133,7 +133,7 @@ write_all(int fd, const void *buf, size_t len)
  * of the data is kept in *keep when keep is not NULL. */
 static int
 create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **keep, size_t *keeplen,
-    uint64_t *bytes, char *err, size_t errlen)
+    uint64_t *bytes, struct chj_error *err)
 {
 	const char *name;
 	char buf[65536];
@@ -146,17 +146,16 @@ create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **kee
 		*keeplen = 0;
 	}
 	if (pfd < 0) {
-		snprintf(err, errlen, "cannot create the directory of '%s': %s", rel, strerror(errno));
-		return -1;
+		return chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create the directory of '%s'", rel);
 	}
 	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", rel, strerror(errno));
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", rel);
 		goto out;
 	}
 	while ((n = arch_stream_read(s, buf, sizeof buf)) > 0) {
 		if (write_all(fd, buf, (size_t)n) < 0) {
-			snprintf(err, errlen, "cannot write '%s': %s", rel, strerror(errno));
+			chj_error_set(err, CHJ_ERR_SYS, errno, "cannot write '%s'", rel);
 			goto out;
 		}
 		*bytes += (uint64_t)n;
@@ -166,7 +165,7 @@ create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **kee
 				char *p = realloc(*keep, ncap);
 
 				if (p == NULL) {
-					snprintf(err, errlen, "out of memory");
+					chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 					goto out;
 				}
 				*keep = p;
@@ -177,11 +176,12 @@ create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **kee
 		}
 	}
 	if (n < 0) {
-		snprintf(err, errlen, "cannot read the archive's copy of '%s'", rel);
+		/* the stream's error said why; the code stays */
+		arch_error_wrap(err, err, CHJ_ERR_ARCHIVE, "cannot read the archive's copy of '%s'", rel);
 		goto out;
 	}
 	if (fsync(fd) < 0) {
-		snprintf(err, errlen, "cannot write '%s': %s", rel, strerror(errno));
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot write '%s'", rel);
 		goto out;
 	}
 	rc = 0;
@@ -200,35 +200,31 @@ out:
 
 static int
 meta_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct restore *r = cbctx;
 	struct meta_want *mw = w->ctx;
 	int keep = mw->kind == CYRUS_META_INDEX || mw->kind == CYRUS_META_EXPUNGE;
 
-	if (e->kind != ARCH_KIND_FILE) {
-		snprintf(err, errlen, "archive entry '%s' is not a file", e->name);
-		return -1;
-	}
+	if (e->kind != ARCH_KIND_FILE)
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is not a file", e->name);
 	return create_from_stream(r->dirfd, mw->dest, s, keep ? &mw->data : NULL, &mw->len,
-	    &r->res->bytes, err, errlen);
+	    &r->res->bytes, err);
 }
 
 /* ---- phase 2: messages ---- */
 
 static int
 msg_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct restore *r = cbctx;
 	struct msg_want *mw = w->ctx;
 	size_t i;
 
-	if (e->kind != ARCH_KIND_FILE) {
-		snprintf(err, errlen, "archive entry '%s' is not a file", e->name);
-		return -1;
-	}
-	if (create_from_stream(r->dirfd, mw->dests.v[0], s, NULL, NULL, &r->res->bytes, err, errlen) < 0)
+	if (e->kind != ARCH_KIND_FILE)
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is not a file", e->name);
+	if (create_from_stream(r->dirfd, mw->dests.v[0], s, NULL, NULL, &r->res->bytes, err) < 0)
 		return -1;
 	r->res->messages++;
 	/* the same message in several folders: hard links, as Cyrus's single
@@ -238,7 +234,7 @@ msg_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		int pfd = open_parent(r->dirfd, mw->dests.v[i], &name);
 
 		if (pfd < 0 || linkat(r->dirfd, mw->dests.v[0], pfd, name, 0) < 0) {
-			snprintf(err, errlen, "cannot create '%s': %s", mw->dests.v[i], strerror(errno));
+			chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", mw->dests.v[i]);
 			if (pfd >= 0)
 				close(pfd);
 			return -1;
@@ -386,8 +382,8 @@ fetch(struct restore *r, struct arch_want *w, size_t n, arch_want_cb cb)
 	if (n == 0)
 		return 0;
 	if (arch_fetch(r->ar, w, n, cb, r) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "restore from the archive failed: %s",
-		    arch_error(r->ar));
+		return arch_error_wrap(r->e, arch_error(r->ar), CHJ_ERR_ARCHIVE,
+		    "restore from the archive failed: %s", arch_error(r->ar)->msg);
 	return 0;
 }
 
@@ -400,7 +396,7 @@ want_latest(struct restore *r, const char *name, struct arch_want *w, int requir
 	int got = arch_latest(r->ar, name, r->res->run, &e);
 
 	if (got < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	if (got == 0) {
 		if (required)
 			return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "the archive lacks '%s', which the "
@@ -573,7 +569,7 @@ struct user_want {
 
 static int
 user_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct restore *r = cbctx;
 	struct user_want *uw = w->ctx;
@@ -583,8 +579,7 @@ user_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		int pfd = open_parent(r->dirfd, uw->dest, &name), rc = 0;
 
 		if (pfd < 0 || symlinkat(e->target ? e->target : "", pfd, name) < 0) {
-			snprintf(err, errlen, "cannot create '%s': %s", uw->dest, strerror(errno));
-			rc = -1;
+			rc = chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", uw->dest);
 		}
 		if (pfd >= 0)
 			close(pfd);
@@ -592,7 +587,7 @@ user_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		return rc;
 	}
 	r->res->files++;
-	return create_from_stream(r->dirfd, uw->dest, s, NULL, NULL, &r->res->bytes, err, errlen);
+	return create_from_stream(r->dirfd, uw->dest, s, NULL, NULL, &r->res->bytes, err);
 }
 
 static int
@@ -644,7 +639,7 @@ read_run(struct restore *r, const struct runsel *at)
 	int rc;
 
 	if (arch_runs(r->ar, &runs, &n) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	if (runsel_pick(at, runs, n, r->archive, &i, r->e) < 0) {
 		free(runs);
 		return -1;
@@ -653,12 +648,12 @@ read_run(struct restore *r, const struct runsel *at)
 	snprintf(r->res->run_name, sizeof r->res->run_name, "%s", runs[i].name);
 	free(runs);
 	if (arch_read_manifest(r->ar, r->res->run, &buf, &len) < 0)
-		return chj_error_set(r->e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, r->e);
 	rc = manifest_parse(&r->man, buf, len);
 	free(buf);
 	if (rc < 0)
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "the run's manifest is unreadable: %s",
-		    r->man.err);
+		    r->man.err.msg);
 	r->res->user = strdup(r->man.user);
 	return r->res->user == NULL ? nomem(r) : 0;
 }
@@ -717,7 +712,6 @@ cyrus_restore(const char *archive, const char *to, const struct runsel *at,
     const char *const *folders, size_t nfolders, struct cyrus_restore_result *res, struct chj_error *e)
 {
 	struct restore r;
-	char err[ARCH_ERR_MAX];
 	int rc = -1;
 
 	memset(res, 0, sizeof *res);
@@ -727,10 +721,8 @@ cyrus_restore(const char *archive, const char *to, const struct runsel *at,
 	r.res = res;
 	r.e = e;
 	manifest_init(&r.man);
-	if (arch_open(&r.ar, archive, ARCH_READ, err, sizeof err) < 0) {
-		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	if (arch_open(&r.ar, archive, ARCH_READ, e) < 0)
 		goto out;
-	}
 	if (read_run(&r, at) < 0 || check_folders(&r, folders, nfolders) < 0 || open_target(&r, to) < 0)
 		goto out;
 	if (restore_meta(&r, folders, nfolders) < 0 || restore_messages(&r) < 0)

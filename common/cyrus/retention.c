@@ -131,7 +131,7 @@ mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
 
 	if (got <= 0) {
 		if (got < 0)
-			chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+			arch_error_copy(c->ar, &c->err);
 		return got;
 	}
 	if (live_add_copy(&c->live, e.run, e.name, e.size) < 0)
@@ -176,11 +176,11 @@ mark_run(struct compact *c, const struct arch_run *run)
 	if (live_add_copy(&c->live, run->id, name, 0) < 0)
 		goto oom;
 	if (arch_read_manifest(c->ar, run->id, &buf, &len) < 0) {
-		chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		arch_error_copy(c->ar, &c->err);
 		goto out;
 	}
 	if (manifest_parse(&m, buf, len) < 0) {
-		chj_error_set(&c->err, CHJ_ERR_CORRUPT, 0, "run %s: %s", run->name, m.err);
+		chj_error_set(&c->err, CHJ_ERR_CORRUPT, 0, "run %s: %s", run->name, m.err.msg);
 		goto out;
 	}
 	for (i = 0; i < m.nfolders; i++)
@@ -195,7 +195,7 @@ mark_run(struct compact *c, const struct arch_run *run)
 			goto out;
 	/* every link as it stood at this run: live ones and tombstones alike */
 	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {
-		chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		arch_error_copy(c->ar, &c->err);
 		goto out;
 	}
 	for (i = 0; i < nlinks; i++)
@@ -215,7 +215,7 @@ out:
 /* Reads one retained index copy and marks the messages it references. */
 static int
 index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	struct compact *c = cbctx;
 	struct cyrus_index x;
@@ -227,10 +227,8 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 
 	(void)w;
 	memset(&x, 0, sizeof x);
-	if (buf == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (buf == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	while ((n = arch_stream_read(s, chunk, sizeof chunk)) > 0) {
 		if (len + (size_t)n > e->size)
 			break;
@@ -238,11 +236,12 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		len += (size_t)n;
 	}
 	if (n != 0 || len != e->size) {
-		snprintf(err, errlen, "'%s': cannot read the archived copy", e->name);
+		/* a failed read set err: its code stays */
+		arch_error_wrap(err, err, CHJ_ERR_CORRUPT, "'%s': cannot read the archived copy", e->name);
 		goto out;
 	}
 	if (cyrus_index_parse(&x, buf, len) < 0) {
-		snprintf(err, errlen, "'%s': %s", e->name, x.err);
+		chj_error_set(err, CHJ_ERR_CORRUPT, 0, "'%s': %s", e->name, x.err);
 		goto out;
 	}
 	for (i = 0; i < x.num_records; i++) {
@@ -253,7 +252,7 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		cyrus_guid_hex(x.records[i].guid, hex);
 		snprintf(name, sizeof name, ARCH_FILES "%s", hex);
 		if (live_add(&c->live, name, 0) < 0) {
-			snprintf(err, errlen, "out of memory");
+			chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 			goto out;
 		}
 	}
@@ -382,7 +381,7 @@ count_live_bytes(struct compact *c)
 	for (i = 0; i < c->live.n; i++)
 		c->live_bytes += c->live.v[i].size;
 	if (arch_list(c->ar, ARCH_FILES, 0, &v, &n) < 0)
-		return chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		return arch_error_copy(c->ar, &c->err);
 	for (i = 0; i < n; i++)
 		if (live_has(&c->live, v[i].name))
 			c->live_bytes += v[i].size;
@@ -412,7 +411,7 @@ mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_
 		c->nidx = j;
 	}
 	if (arch_fetch(c->ar, c->idx_wants, c->nidx, index_cb, c) < 0)
-		return chj_error_set(&c->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->ar));
+		return arch_error_copy(c->ar, &c->err);
 	return count_live_bytes(c);
 }
 
@@ -423,16 +422,16 @@ cyrus_compact(const char *path, const struct prune_rules *r, int flags, int64_t 
 	struct compact c;
 	struct arch_run *runs = NULL;
 	int64_t *keep = NULL;
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;
 	size_t i;
 	int rc = -1;
 
 	memset(res, 0, sizeof *res);
 	memset(&c, 0, sizeof c);
-	if (arch_open(&c.ar, path, ARCH_READ, err, sizeof err) < 0)
-		return chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+	if (arch_open(&c.ar, path, ARCH_READ, e) < 0)
+		return -1;
 	if (arch_runs(c.ar, &runs, &res->runs) < 0) {
-		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c.ar));
+		arch_error_copy(c.ar, e);
 		goto out;
 	}
 	if (res->runs == 0) {
@@ -463,9 +462,9 @@ cyrus_compact(const char *path, const struct prune_rules *r, int flags, int64_t 
 		rc = 0;
 		goto out;
 	}
-	if (arch_compact(path, keep, res->kept, keep_entry, &c, err, sizeof err) < 0) {
-		chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s: compaction failed, the archive is unchanged: %s",
-		    path, err);
+	if (arch_compact(path, keep, res->kept, keep_entry, &c, &err) < 0) {
+		arch_error_wrap(e, &err, CHJ_ERR_ARCHIVE, "%s: compaction failed, the archive is unchanged: %s",
+		    path, err.msg);
 		goto out;
 	}
 	res->outcome = CYRUS_COMPACT_DONE;

@@ -119,13 +119,13 @@ static void
 check_refs(struct verify_ctx *v)
 {
 	struct arch *ar = NULL;
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;
 	size_t i;
 
 	if (v->nrefs == 0)
 		return;
-	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) < 0) {
-		verify_problem(v, err);
+	if (arch_open(&ar, v->path, ARCH_READ, &err) < 0) {
+		verify_problem(v, err.msg);
 		return;
 	}
 	qsort(v->refs, v->nrefs, sizeof *v->refs, ref_cmp);
@@ -155,11 +155,12 @@ static int
 open_as_reader(struct verify_ctx *v)
 {
 	struct arch *ar = NULL;
-	char err[ARCH_ERR_MAX], *idx = arch_sidecar_path(v->path);
+	struct chj_error err;
+	char *idx = arch_sidecar_path(v->path);
 	int had = idx != NULL && access(idx, F_OK) == 0, kept = 0;
 
 	v->runs = -1;
-	if (arch_open(&ar, v->path, ARCH_READ, err, sizeof err) == 0) {
+	if (arch_open(&ar, v->path, ARCH_READ, &err) == 0) {
 		struct arch_run *runs;
 		size_t n;
 
@@ -188,7 +189,6 @@ long
 cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *e)
 {
 	struct verify_ctx v;
-	char err[ARCH_ERR_MAX];
 	int n, had;
 	long rc;
 
@@ -197,10 +197,9 @@ cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *
 	v.cb = cb;
 	v.cbctx = ctx;
 	had = open_as_reader(&v);
-	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_finding, verify_index, &v,
-	    err, sizeof err);
+	n = arch_verify_ex(path, had ? ARCH_VERIFY_TAIL_NOTE : 0, verify_finding, verify_index, &v, e);
 	if (n < 0) {
-		rc = chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "%s", err);
+		rc = -1;
 	} else {
 		if (v.oom)
 			verify_problem(&v, "out of memory collecting the messages indexes reference");

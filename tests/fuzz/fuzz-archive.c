@@ -52,7 +52,7 @@ entry_data(void *ctx, const struct arch_entry *e, const void *data, size_t len)
 /* Reads a wanted entry's data to the end; a regular file gives its size. */
 static int
 fetch_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, char *err, size_t errlen)
+    struct arch_stream *s, struct chj_error *err)
 {
 	char buf[4096];
 	uint64_t total = 0;
@@ -60,7 +60,6 @@ fetch_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 
 	(void)cbctx;
 	(void)err;
-	(void)errlen;
 	CHECK(e != NULL && strcmp(e->name, w->name) == 0);
 	while ((n = arch_stream_read(s, buf, sizeof buf)) > 0)
 		total += (uint64_t)n;
@@ -95,21 +94,22 @@ exercise(void)
 	struct arch_run *runs = NULL;
 	struct arch_entry *v = NULL;
 	struct arch_want *w = NULL;
-	char err[ARCH_ERR_MAX] = "", *man;
+	struct chj_error err;
+	char *man;
 	size_t nruns = 0, n = 0, i, mlen;
 	int problems = 0, rc;
 
-	if (arch_open(&a, path, ARCH_READ, err, sizeof err) < 0) {
-		one_line(err);
+	if (arch_open(&a, path, ARCH_READ, &err) < 0) {
+		one_line(err.msg);
 		return;
 	}
 	if (arch_runs(a, &runs, &nruns) < 0)
-		one_line(arch_error(a));
+		one_line(arch_error(a)->msg);
 	for (i = 0; i < nruns; i++) {
 		CHECK(runs[i].offset < runs[i].end);
 		man = NULL;
 		if (arch_read_manifest(a, runs[i].id, &man, &mlen) < 0)
-			one_line(arch_error(a));
+			one_line(arch_error(a)->msg);
 		free(man);
 	}
 	if (arch_list(a, "", 0, &v, &n) == 0) {
@@ -121,18 +121,18 @@ exercise(void)
 			CHECK(arch_has(a, v[i].name) == 1);
 		}
 		if (arch_fetch(a, w, n, fetch_cb, NULL) < 0)
-			one_line(arch_error(a));
+			one_line(arch_error(a)->msg);
 		free(w);
 		arch_entries_free(v, n);
 	} else {
-		one_line(arch_error(a));
+		one_line(arch_error(a)->msg);
 	}
 	free(runs);
 	arch_close(a);
-	err[0] = '\0';
-	rc = arch_verify(path, problem, entry_data, &problems, err, sizeof err);
+	chj_error_clear(&err);
+	rc = arch_verify(path, problem, entry_data, &problems, &err);
 	if (rc < 0)
-		one_line(err);
+		one_line(err.msg);
 	else
 		CHECK(rc == problems);
 }

@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	if (manifest_parse(&m, copy, size) < 0) {
-		CHECK(m.err[0] != '\0' && strchr(m.err, '\n') == NULL);
+		CHECK(m.err.msg[0] != '\0' && strchr(m.err.msg, '\n') == NULL);
 		CHECK(m.user == NULL && m.folders == NULL && m.files == NULL);
 		free(copy);
 		return 0;
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(manifest_format(&m, &buf, &len) == 0);
 	CHECK(buf != NULL && len > 0 && strlen(buf) == len);
 	if (manifest_parse(&m2, buf, len) < 0) {
-		fprintf(stderr, "fuzz-manifest: formatted text does not parse: %s\n", m2.err);
+		fprintf(stderr, "fuzz-manifest: formatted text does not parse: %s\n", m2.err.msg);
 		abort();
 	}
 	CHECK(manifest_same_state(&m, &m2));

@@ -57,7 +57,7 @@ sources_of() {
 	cyrus-header) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
 	cyrus-index) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
 	imapd-conf) echo "common/cyrus/conf.c" ;;
-	manifest) echo "common/archive/manifest.c common/array.c" ;;
+	manifest) echo "common/archive/manifest.c common/array.c common/error.c" ;;
 	archive) echo "common/archive/archive.c common/archive/archive-append.c common/archive/archive-fetch.c common/archive/archive-io.c common/archive/archive-lib.c common/archive/archive-ops.c common/archive/archive-query.c common/archive/archive-sidecar.c common/archive/pdeflate.c common/array.c common/atomicfile.c common/error.c" ;;
 	*) echo "run.sh: unknown target '$1'" >&2; return 1 ;;
 	esac

@@ -257,13 +257,14 @@ backup(struct fx *f, const char *names)
 static int64_t
 newest(struct fx *f, const char *user, const char *name, char *target)
 {
-	char p[8400], err[ARCH_ERR_MAX];
+	struct chj_error err;
+	char p[8400];
 	struct arch *a;
 	struct arch_entry e;
 	int64_t run = 0;
 
 	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
-	assert_int_equal(arch_open(&a, p, ARCH_READ, err, sizeof err), 0);
+	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
 	if (arch_latest(a, name, 0, &e) == 1) {
 		run = e.run;
 		if (target != NULL)

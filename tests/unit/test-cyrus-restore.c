@@ -106,7 +106,7 @@ make_archive(const char *relpath2)
 {
 	static const struct fx_msg inbox[] = { { 1, NULL, 0 }, { 2, NULL, 0 } };
 	struct fx_msg in[2], sent1[1] = { { 1, NULL, 0 } }, sent2[2] = { { 1, NULL, 0 }, { 3, NULL, 0 } };
-	char err[ARCH_ERR_MAX];
+	struct chj_error err;
 	struct arch *a;
 
 	memcpy(in, inbox, sizeof in);
@@ -115,7 +115,7 @@ make_archive(const char *relpath2)
 	sent1[0].text = m1;
 	sent2[0].text = m1;
 	sent2[1].text = m3;
-	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
 	assert_int_equal(arch_run_begin(a), 0);
 	add_message(a, m1);
 	add_message(a, m2);
@@ -257,9 +257,9 @@ test_runs(void **state)
 		struct arch *a;
 		struct arch_run *runs;
 		size_t nr;
-		char err[ARCH_ERR_MAX];
+		struct chj_error err;
 
-		assert_int_equal(arch_open(&a, apath, ARCH_READ, err, sizeof err), 0);
+		assert_int_equal(arch_open(&a, apath, ARCH_READ, &err), 0);
 		assert_int_equal(arch_runs(a, &runs, &nr), 0);
 		assert_int_equal(restore(runs[0].name, "r3", NULL, 0, &res, &e), 0);
 		assert_int_equal(res.run, runs[0].id);
@@ -306,7 +306,8 @@ test_errors(void **state)
 	/* no archive */
 	assert_int_equal(restore(NULL, "x", NULL, 0, &res, &e), -1);
 	cyrus_restore_result_free(&res);
-	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	assert_int_equal(e.code, CHJ_ERR_SYS);
+	assert_int_equal(e.errnum, ENOENT);
 	snprintf(want, sizeof want, "cannot open archive '%s': No such file or directory", apath);
 	assert_string_equal(e.msg, want);
 	make_archive(REL2);
@@ -322,7 +323,8 @@ test_errors(void **state)
 	fx_write(want, "mine", 4);
 	assert_int_equal(restore(NULL, "y", NULL, 0, &res, &e), -1);
 	cyrus_restore_result_free(&res);
-	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	assert_int_equal(e.code, CHJ_ERR_SYS);   /* the callback's code, through arch_fetch */
+	assert_int_equal(e.errnum, EEXIST);
 	assert_non_null(strstr(e.msg, "cannot create 'spool/default/" REL1 "/2.': File exists"));
 	assert_restored("y", "spool/default/" REL1 "/2.", "mine");
 	/* the target is a file */
@@ -374,7 +376,8 @@ test_verify(void **state)
 	struct said w;
 	struct chj_error e;
 	struct arch *a;
-	char err[ARCH_ERR_MAX], want[4400], hex[41], *idx;
+	struct chj_error err;
+	char want[4400], hex[41], *idx;
 	unsigned char *x;
 	size_t len;
 	struct fx_msg lost[1] = { { 7, "From: x\r\n\r\nnever stored\r\n", 0 } };
@@ -396,7 +399,7 @@ test_verify(void **state)
 	assert_int_equal(access(idx, F_OK), -1);
 	free(idx);
 	/* a run whose index references a message nobody stored */
-	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
 	assert_int_equal(arch_run_begin(a), 0);
 	x = fx_index(lost, 1, &len);
 	add_file(a, "folders/" U1 "/cyrus.index", x, len);
@@ -412,7 +415,8 @@ test_verify(void **state)
 	/* an archive that is not there */
 	snprintf(want, sizeof want, "%s/none.tar.gz", dir);
 	assert_int_equal(cyrus_verify(want, say, &w, &e), -1);
-	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	assert_int_equal(e.code, CHJ_ERR_SYS);
+	assert_int_equal(e.errnum, ENOENT);
 }
 
 /* ---- a fake sync_server: one connection, every command logged ---- */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,13 +238,14 @@ add_run(struct arch *a, int64_t t, const char *const *texts, size_t n)
 static int
 has_message(const char *text)
 {
-	char err[ARCH_ERR_MAX], name[64], hex[41];
+	struct chj_error err;
+	char name[64], hex[41];
 	struct arch *a;
 	int r;
 
 	fx_sha1_hex(text, hex);
 	snprintf(name, sizeof name, "files/%s", hex);
-	assert_int_equal(arch_open(&a, apath, ARCH_READ, err, sizeof err), 0);
+	assert_int_equal(arch_open(&a, apath, ARCH_READ, &err), 0);
 	r = arch_has(a, name);
 	arch_close(a);
 	return r;
@@ -257,7 +259,8 @@ test_compact(void **state)
 	static const char *const r3[] = { "From: a\r\n\r\n3\r\n", "From: a\r\n\r\n4\r\n" };
 	struct cyrus_compact_result res;
 	struct chj_error e;
-	char err[ARCH_ERR_MAX], stamp[4300], *s;
+	struct chj_error err;
+	char stamp[4300], *s;
 	struct arch *a;
 	int64_t now = T0 + 3600;
 
@@ -269,7 +272,7 @@ test_compact(void **state)
 	assert_int_equal(compact(apath, CYRUS_COMPACT_FORCE, now, &res, &e), 0);
 	assert_int_equal(res.outcome, CYRUS_COMPACT_EMPTY);
 	/* three runs of one day: only the last is retained */
-	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, err, sizeof err), 0);
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
 	add_run(a, T0 + 100, r1, 2);
 	add_run(a, T0 + 200, r2, 2);
 	add_run(a, T0 + 300, r3, 2);
@@ -304,7 +307,8 @@ test_compact(void **state)
 	/* an archive that is not there */
 	snprintf(stamp, sizeof stamp, "%s/none.tar.gz", dir);
 	assert_int_equal(compact(stamp, CYRUS_COMPACT_FORCE, now, &res, &e), -1);
-	assert_int_equal(e.code, CHJ_ERR_ARCHIVE);
+	assert_int_equal(e.code, CHJ_ERR_SYS);
+	assert_int_equal(e.errnum, ENOENT);
 	assert_non_null(strstr(e.msg, "cannot open archive"));
 	fx_rmtree(dir);
 }
