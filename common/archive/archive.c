@@ -218,6 +218,24 @@ fail:
 	return -1;
 }
 
+/* An archive left without a byte (its first run failed or was aborted: a
+ * connection cut, a user that failed) is no archive: it goes, with its
+ * sidecar, under the writer's lock, rather than stay for verify to call
+ * empty. Only while the path still names this file. */
+static void
+remove_if_empty(struct arch *a)
+{
+	struct stat st, sp;
+
+	if (fstat(a->fd, &st) < 0 || st.st_size != 0 || stat(a->path, &sp) < 0 ||
+	    st.st_ino != sp.st_ino || st.st_dev != sp.st_dev)
+		return;
+	if (unlink(a->path) == 0) {
+		unlink(a->idx);
+		atomicfile_sync_dir(a->path);
+	}
+}
+
 int
 arch_close(struct arch *a)
 {
@@ -229,6 +247,8 @@ arch_close(struct arch *a)
 		rc = arch_run_abort(a);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		rc = -1;
+	if (a->mode == ARCH_APPEND && a->fd >= 0)
+		remove_if_empty(a);
 	if (a->fd >= 0)
 		close(a->fd);
 	free(a->path);

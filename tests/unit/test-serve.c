@@ -5,7 +5,9 @@
  * The pulled archives hold what a local backup stores; a message whose file
  * does not match its GUID fails its user alone, checked on arrival; a path
  * outside the Cyrus directories and a mailbox serve did not list are refused
- * without ending the connection; a serve that dies breaks the source. */
+ * without ending the connection; a serve that dies breaks the source; the
+ * HELLO is not waited for; and the connection cut at any byte of serve's
+ * answers leaves every archive valid, the next pull completing it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 #include "config.h"
 #include "cyrus-fixture.h"
 #include "cyrus/backup.h"
+#include "cyrus/verify.h"
 #include "proto.h"
 #include "source.h"
 
@@ -38,6 +42,7 @@ struct fx {
 	struct config cfg;
 	struct source *local;
 	struct source *remote;
+	pid_t pid2;                 /* the cutting proxy, or 0 */
 	pid_t pid;                  /* serve */
 	int fd;                     /* our end */
 };
@@ -110,6 +115,78 @@ start_serve(struct fx *f)
 	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", 0, &e), 0);
 }
 
+/* The proxy of start_serve_cut: forwards both ways between the client
+ * (cfd) and serve (sfd), serve's side only its first cut bytes, then ends
+ * both connections as a dropped line does. Never returns. */
+static void
+cutting_proxy(int cfd, int sfd, long cut)
+{
+	char buf[4096];
+	long sent = 0;
+
+	for (;;) {
+		struct pollfd p[2] = { { cfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		ssize_t k;
+
+		if (poll(p, 2, -1) < 0)
+			_exit(1);
+		if (p[0].revents) {
+			if ((k = read(cfd, buf, sizeof buf)) <= 0 || write(sfd, buf, (size_t)k) != k)
+				_exit(0);
+		}
+		if (p[1].revents) {
+			if ((k = read(sfd, buf, sizeof buf)) <= 0)
+				_exit(0);
+			if (sent + k > cut)
+				k = cut - sent;
+			if (k > 0 && write(cfd, buf, (size_t)k) != k)
+				_exit(0);
+			sent += k;
+			if (sent >= cut)
+				_exit(0);         /* the line drops: both ends see EOF */
+		}
+	}
+}
+
+/* start_serve with the answers cut after cut bytes: serve in one child, a
+ * proxy in another (f->pid2). */
+static void
+start_serve_cut(struct fx *f, long cut)
+{
+	struct chj_error e;
+	int to_serve[2], to_client[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_serve), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_client), 0);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		struct serve_opts so;
+		struct wire w;
+
+		close(to_serve[0]);
+		close(to_client[0]);
+		close(to_client[1]);
+		memset(&so, 0, sizeof so);
+		so.local = f->local;
+		so.consumer = "cyrus-archive";
+		so.host = "fixture";
+		wire_init(&w, to_serve[1], to_serve[1]);
+		_exit(serve_run(&w, &so, &e) == 0 ? 0 : 1);
+	}
+	close(to_serve[1]);
+	f->pid2 = fork();
+	assert_true(f->pid2 >= 0);
+	if (f->pid2 == 0) {
+		close(to_client[0]);
+		cutting_proxy(to_client[1], to_serve[0], cut);
+	}
+	close(to_serve[0]);
+	close(to_client[1]);
+	f->fd = to_client[0];
+	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", 10000, &e), 0);
+}
+
 /* Ends the connection; serve's exit status. */
 static int
 stop_serve(struct fx *f)
@@ -119,6 +196,10 @@ stop_serve(struct fx *f)
 	source_free(f->remote);
 	f->remote = NULL;
 	close(f->fd);
+	if (f->pid2 > 0) {
+		assert_int_equal(waitpid(f->pid2, &status, 0), f->pid2);
+		f->pid2 = 0;
+	}
 	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -310,6 +391,80 @@ test_hello_pipelined(void **state)
 	close(sv[0]);
 }
 
+/* Problems verify finds in every archive of base/dir (notes, such as an
+ * interrupted run the next backup cuts, are not problems). */
+static void
+count_problem(void *ctx, int problem, const char *msg)
+{
+	if (problem)
+		print_message("# %s\n", msg);
+	*(long *)ctx += problem != 0;
+}
+
+static long
+verify_dir(struct fx *f, const char *dir)
+{
+	static const char *users[] = { "alice", "bob" };
+	struct chj_error e;
+	char p[8400];
+	long problems = 0;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/%s/%s.tar.gz", f->base, dir, users[i]);
+		if (access(p, F_OK) != 0)
+			continue;             /* its first run never began */
+		if (cyrus_verify(p, count_problem, &problems, &e) < 0) {
+			print_message("# %s: %s\n", p, e.msg);
+			problems++;
+		}
+	}
+	return problems;
+}
+
+/* The connection cut at any byte of serve's answers: the pull fails (or,
+ * cut after the last byte, succeeds), every archive it leaves verifies, and
+ * the next pull over a whole connection backs up both users. Offsets: each
+ * of the first 300 bytes (the hello, the begin, the first list), then
+ * spread over the whole stream. */
+static void
+test_cut_anywhere(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_stats st;
+	uint64_t total;
+	long cut, step;
+	int cases = 0;
+
+	start_serve(f);
+	assert_int_equal(backup(f, f->remote, "whole", &st), 0);
+	total = f->remote->bytes_in;
+	assert_int_equal(stop_serve(f), 0);
+	assert_true(total > 1000);
+	step = (long)(total / 150) + 1;
+	for (cut = 0; cut <= (long)total; cut += cut < 300 ? 1 : step) {
+		char dir[32];
+		int failed;
+
+		snprintf(dir, sizeof dir, "cut%ld", cut);
+		start_serve_cut(f, cut);
+		failed = backup(f, f->remote, dir, &st);
+		if (failed == 0)
+			assert_true(cut >= (long)total);   /* only a cut after the last byte */
+		stop_serve(f);
+		if (verify_dir(f, dir) != 0)
+			fail_msg("cut after %ld of %llu bytes: an archive does not verify", cut,
+			    (unsigned long long)total);
+		/* the next pull, whole, completes it */
+		start_serve(f);
+		assert_int_equal(backup(f, f->remote, dir, &st), 0);
+		assert_int_equal(stop_serve(f), 0);
+		assert_int_equal(verify_dir(f, dir), 0);
+		cases++;
+	}
+	assert_true(cases > 400);
+}
+
 int
 main(void)
 {
@@ -319,6 +474,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serve_dies, setup, teardown),
 		cmocka_unit_test(test_hello_pipelined),
+		cmocka_unit_test_setup_teardown(test_cut_anywhere, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
