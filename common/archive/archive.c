@@ -247,7 +247,7 @@ arch_close(struct arch *a)
 		rc = arch_run_abort(a);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		rc = -1;
-	if (a->mode == ARCH_APPEND && a->fd >= 0)
+	if (a->mode == ARCH_APPEND && a->fd >= 0 && !a->keep_empty)
 		remove_if_empty(a);
 	if (a->fd >= 0)
 		close(a->fd);
