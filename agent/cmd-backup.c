@@ -135,9 +135,10 @@ print_totals(struct cyrus_backup *b, const char *host, const struct cyrus_backup
 	const struct cyrus_backup_stats *stats = cyrus_backup_stats(b);
 
 	printf("backup%s%s: %lu users checked, %lu runs written, %lu folders changed, %lu messages "
-	    "(%llu bytes) added, %lu users failed%s%s\n", host ? " " : "", host ? host : "",
+	    "(%llu bytes) added, %lu folders touched but unchanged, %lu users failed%s%s\n",
+	    host ? " " : "", host ? host : "",
 	    stats->users, stats->runs, stats->folders_changed, stats->messages,
-	    (unsigned long long)stats->bytes, stats->users_failed,
+	    (unsigned long long)stats->bytes, stats->folders_same, stats->users_failed,
 	    res->full_reason[0] ? "; full run: " : "", res->full_reason);
 }
 

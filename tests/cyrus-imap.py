@@ -28,6 +28,16 @@
 #   cyrus-imap.py sievelist SIEVEPORT USER -      each script: NAME, sha1 of its text,
 #                                                 ACTIVE for the active one
 #   cyrus-imap.py deluser PORT USER -       the admin deletes user USER
+#   cyrus-imap.py readonly PORT USER -      a read-only session: LIST, LSUB,
+#                                           STATUS of every folder, EXAMINE and
+#                                           SELECT of each with FETCH of flags,
+#                                           envelopes, structures and bodies by
+#                                           BODY.PEEK, SEARCH, NOOP, CHECK, no
+#                                           change: prints nothing
+#   cyrus-imap.py seen   PORT USER FOLDER   SELECT + FETCH BODY[] of an unseen
+#                                           message (sets its \Seen); its UID
+#   cyrus-imap.py flag   PORT USER FOLDER   \Flagged on its first message
+#   cyrus-imap.py expunge PORT USER FOLDER  \Deleted + EXPUNGE of its last message
 
 import base64
 import hashlib
@@ -135,6 +145,38 @@ def all_ustate(m):
         ustate(m, name)
 
 
+def readonly(m):
+    """what a mail client does that only reads: nothing in it changes state"""
+    typ, data = m.list('""', "*")
+    ok((typ, data))
+    names = [re.search(r'"([^"]*)"$', d.decode()).group(1) if d.decode().endswith('"')
+             else d.decode().rsplit(" ", 1)[1] for d in data if d]
+    ok(m.lsub('""', "*"))
+    ok(m.noop())
+    for name in names:
+        ok(m.status(q(name), "(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"))
+    for name in names:
+        ok(m.select(q(name), readonly=True))
+        typ, data = m.uid("SEARCH", None, "ALL")
+        ok((typ, data))
+        if data[0]:
+            ok(m.uid("FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE "
+                     "BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.100> BODY.PEEK[])"))
+        ok(m.close())
+    for name in names:
+        ok(m.select(q(name)))
+        ok(m.uid("SEARCH", None, "UNSEEN"))
+        typ, data = m.uid("SEARCH", None, "ALL")
+        ok((typ, data))
+        if data[0]:
+            ok(m.uid("FETCH", "1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] "
+                     "BODY.PEEK[])"))
+        ok(m.noop())
+        ok(m.check())
+        ok(m.unselect())
+    ok(m.noop())
+
+
 class ManageSieve:
     def __init__(self, port, user):
         import socket
@@ -233,6 +275,24 @@ def main():
     elif cmd == "touch":
         ok(m.select(q(folder)))
         ok(m.store("1", "+FLAGS", "(lab-touched)"))
+    elif cmd == "readonly":
+        readonly(m)
+    elif cmd == "seen":
+        ok(m.select(q(folder)))
+        typ, data = m.uid("SEARCH", None, "UNSEEN")
+        ok((typ, data))
+        if not data[0]:
+            raise SystemExit("no unseen message in %s" % folder)
+        uid = data[0].split()[0].decode()
+        ok(m.uid("FETCH", uid, "(BODY[])"))
+        print(uid)
+    elif cmd == "flag":
+        ok(m.select(q(folder)))
+        ok(m.store("1", "+FLAGS", "(\\Flagged)"))
+    elif cmd == "expunge":
+        ok(m.select(q(folder)))
+        ok(m.store("*", "+FLAGS", "(\\Deleted)"))
+        ok(m.expunge())
     elif cmd == "ustate" and folder == "*":
         all_ustate(m)
     elif cmd == "ustate":

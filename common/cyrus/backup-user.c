@@ -3,8 +3,13 @@
  * all at once) with their archived copies by size and mtime; a folder that
  * differs is read under the locks a Cyrus reader takes, and every message
  * its index references that the archive lacks is fetched and stored under
- * its GUID, the SHA1 of what arrived checked against it; then the
- * folder-name links, the per-user files and the manifest. */
+ * its GUID, the SHA1 of what arrived checked against it; each meta file is
+ * stored unless it holds what its newest archived copy holds (the same
+ * bytes, or a cyrus.index differing only in what a read-only session
+ * rewrites: cyrus_index_same_state); then the folder-name links, the
+ * per-user files (again not stored when their bytes are the archived
+ * ones) and the manifest. A user whose files changed on disk but not in
+ * content gets no run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -70,11 +75,91 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct sour
 	return 1;
 }
 
-/* A message the archive lacks, to fetch: its record and path. */
+/* 1 when buf's SHA1 is hex. */
+static int
+sha1_is(const void *buf, size_t len, const char *hex)
+{
+	unsigned char digest[20];
+	char got[41];
+
+	if (strlen(hex) != 40 || EVP_Digest(buf, len, digest, NULL, EVP_sha1(), NULL) != 1)
+		return 0;
+	cyrus_guid_hex(digest, got);
+	return strcmp(got, hex) == 0;
+}
+
+/* The data of an archived copy, read whole. */
+struct copy {
+	char *buf;
+	size_t len;
+};
+
+static int
+copy_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
+    char *err, size_t errlen)
+{
+	struct copy *c = cbctx;
+	ssize_t k;
+
+	(void)w;
+	if (e->size > SIZE_MAX - 1 || (c->buf = malloc((size_t)e->size + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while (c->len < e->size) {
+		k = arch_stream_read(s, c->buf + c->len, (size_t)e->size - c->len);
+		if (k <= 0)
+			return -1;
+		c->len += (size_t)k;
+	}
+	return 0;
+}
+
+/* 1 when buf, meta file i of a folder as read under the locks (entry
+ * name), holds what the archive's newest copy holds: the same bytes, or for
+ * cyrus.index the same state (cyrus_index_same_state: only the fields a
+ * read-only session rewrites differ). 0 when it differs, or when that
+ * cannot be told (the copy unreadable: storing it again is the safe side);
+ * -1 on an archive error. */
+static int
+meta_as_archived(struct user_run *r, const char *name, size_t i, const char *buf, size_t len)
+{
+	struct arch_entry e;
+	struct arch_want w;
+	struct copy c = { NULL, 0 };
+	int got = arch_latest(r->ar, name, 0, &e), same = 0;
+
+	if (got < 0)
+		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+	if (got == 0)
+		return 0;
+	if (e.kind != ARCH_KIND_FILE || e.size != len)
+		goto out;
+	if (sha1_is(buf, len, e.sha1)) {
+		same = 1;
+		goto out;
+	}
+	if (i != CYRUS_META_INDEX)
+		goto out;
+	w.run = e.run;
+	w.name = name;
+	w.ctx = NULL;
+	if (arch_fetch(r->ar, &w, 1, copy_cb, &c) == 0 && c.len == len)
+		same = cyrus_index_same_state(c.buf, c.len, buf, len);
+	free(c.buf);
+out:
+	arch_entry_free(&e);
+	return same;
+}
+
+/* A message the archive lacks, to fetch: its record and path. For a
+ * per-user file: the entry name as path, and the SHA1 and size of the
+ * archive's newest copy (hex "" when it has none). */
 struct want {
 	const struct cyrus_index_record *rec;
 	char hex[41];               /* its GUID; "" when the index has none */
 	char *path;
+	uint64_t size;
 };
 
 /* What a fetch stores into: a folder's messages (m, v: what each is), or
@@ -293,6 +378,7 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 {
 	struct source_meta mc;
 	struct cyrus_header h;
+	unsigned long added = r->added, stored = 0;
 	size_t i;
 	int rc = -1;
 
@@ -319,17 +405,28 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		goto out;
 	for (i = 0; i < CYRUS_NMETA; i++) {
 		char name[512];
+		int same;
 
 		if (mc.buf[i] == NULL)
 			continue;
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
+		/* rewritten (a read-only session's SELECT) or only touched:
+		 * the archived copy stands for it */
+		if ((same = meta_as_archived(r, name, i, mc.buf[i], mc.len[i])) < 0)
+			goto out;
+		if (same)
+			continue;
 		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 0600) < 0) {
 			arch_error_copy(r->ar, &r->err);
 			goto out;
 		}
 		r->added++;
+		stored++;
 	}
-	b->stats.folders_changed++;
+	if (stored > 0 || r->added > added)
+		b->stats.folders_changed++;
+	else
+		b->stats.folders_same++;
 	rc = 0;
 out:
 	cyrus_header_free(&h);
@@ -439,17 +536,62 @@ out:
 	return rc;
 }
 
+/* A per-user file whose size is its archived copy's and whose time is not
+ * is read whole, up to this size, to find whether its bytes changed; a
+ * larger one is stored as it is read. */
+#define USER_FILE_COMPARE_MAX (64u * 1024 * 1024)
+
+/* A per-user file as large as its archived copy (w: its SHA1): read whole;
+ * stored unless its bytes are the archived ones. */
+static int
+store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct want *w)
+{
+	char err[512], *buf;
+	size_t got = 0;
+	int rc = -1;
+
+	if ((buf = malloc((size_t)f->st.size + 1)) == NULL)
+		return chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory ('%s')", f->path);
+	while (got < f->st.size) {
+		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, err, sizeof err);
+
+		if (k <= 0) {
+			if (k < 0 && c->b->src->broken)
+				chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "%s", c->b->src->err.msg);
+			else
+				chj_error_set(&c->r->err, CHJ_ERR_SYS, 0, "'%s': %s", f->path,
+				    k < 0 ? err : "file ends early");
+			goto out;
+		}
+		got += (size_t)k;
+	}
+	rc = 0;
+	if (sha1_is(buf, got, w->hex))
+		goto out;               /* touched, not changed */
+	if (arch_run_add_buf(c->r->ar, w->path, buf, got, f->st.mtime_ns, 0600) < 0) {
+		rc = chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		goto out;
+	}
+	c->r->added++;
+out:
+	free(buf);
+	return rc;
+}
+
 /* Stores a per-user file fetched (a regular file not as archived). */
 static int
 store_user_file(void *ctx, struct source_file *f)
 {
 	struct fetch_ctx *c = ctx;
+	const struct want *w = &c->v[f->index];
 
 	if (f->st.err != 0) {
 		if (f->st.err == ENOENT)
 			return 0;           /* gone since it was listed: not in this run */
 		return chj_error_set(&c->r->err, CHJ_ERR_SYS, f->st.err, "cannot read '%s'", f->path);
 	}
+	if (w->hex[0] != '\0' && f->st.size == w->size && f->st.size <= USER_FILE_COMPARE_MAX)
+		return store_user_file_if_new(c, f, w);
 	if (arch_run_add_reader(c->r->ar, c->v[f->index].path, file_reader, f, f->st.size,
 	    f->st.mtime_ns, 0600) < 0) {
 		if (c->b->src->broken)
@@ -457,6 +599,27 @@ store_user_file(void *ctx, struct source_file *f)
 		return arch_error_copy(c->r->ar, &c->r->err);
 	}
 	c->r->added++;
+	return 0;
+}
+
+/* Notes in w the SHA1 and size of the archive's newest copy of name (a
+ * regular file), for store_user_file; hex "" when there is none. */
+static int
+archived_copy(struct user_run *r, const char *name, struct want *w)
+{
+	struct arch_entry e;
+	int got = arch_latest(r->ar, name, 0, &e);
+
+	w->hex[0] = '\0';
+	if (got < 0)
+		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+	if (got == 1) {
+		if (e.kind == ARCH_KIND_FILE && strlen(e.sha1) == 40) {
+			memcpy(w->hex, e.sha1, sizeof w->hex);
+			w->size = e.size;
+		}
+		arch_entry_free(&e);
+	}
 	return 0;
 }
 
@@ -508,6 +671,8 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 		}
 		fetch[nf].path = name;          /* the entry name, for store_user_file */
 		paths[nf++] = uf[i].path;
+		if (archived_copy(r, name, &fetch[nf - 1]) < 0)
+			goto out;
 	}
 	c.b = b;
 	c.r = r;

@@ -40,6 +40,9 @@ struct cyrus_backup_stats {
 	unsigned long users_failed;
 	unsigned long runs;             /* runs written */
 	unsigned long folders_changed;  /* folders whose meta files were stored */
+	unsigned long folders_same;     /* folders read because their meta files changed
+	                                 * on disk, holding what the archive has (touched,
+	                                 * or rewritten by a read-only session): none stored */
 	unsigned long messages;         /* messages stored */
 	uint64_t bytes;                 /* their bytes */
 };

@@ -166,6 +166,16 @@ struct cyrus_index {
 int cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len);
 void cyrus_index_free(struct cyrus_index *x);
 
+/* 1 when the cyrus.index images a and b hold the same state: the same bytes
+ * but for the header fields a read-only IMAP session rewrites. Cyrus 3.6's
+ * SELECT (read-write) of a folder by its owner, when messages arrived since
+ * the last one, sets recentuid to last_uid and recenttime to the time (the
+ * next session's \Recent; RFC 9051 dropped it) and so the header's CRC;
+ * nothing else changes. Only minor versions 12 to 19 (where those fields
+ * are at 104 and 108), equal sizes, and headers whose CRCs are right
+ * qualify; anything else, or any other byte differing, is 0 (a change). */
+int cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen);
+
 /* The 40 lower-case hex digits of a GUID (the SHA1 of a message), NUL-ended. */
 void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 

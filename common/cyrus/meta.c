@@ -457,6 +457,31 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 	return 0;
 }
 
+/* The header fields of minor versions 12 to 19 a read-only session
+ * rewrites (Cyrus's OFFSET_RECENTUID and OFFSET_RECENTTIME). */
+#define RECENT_OFFSET 104
+#define RECENT_LEN 8
+
+int
+cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char *x = a, *y = b;
+	const struct index_layout *L;
+	size_t crc;
+
+	if (alen != blen || alen < 12 || cyrus_be32(x + 8) != cyrus_be32(y + 8))
+		return 0;
+	L = layout_of(cyrus_be32(x + 8));
+	if (L == NULL || L->version < 12 || L->version > 19 || !L->header_crc ||
+	    alen < L->header_size || !crc_ok(x, L->header_size) || !crc_ok(y, L->header_size))
+		return 0;
+	crc = L->header_size - 4;
+	return memcmp(x, y, RECENT_OFFSET) == 0 &&
+	    memcmp(x + RECENT_OFFSET + RECENT_LEN, y + RECENT_OFFSET + RECENT_LEN,
+	    crc - (RECENT_OFFSET + RECENT_LEN)) == 0 &&
+	    memcmp(x + L->header_size, y + L->header_size, alen - L->header_size) == 0;
+}
+
 void
 cyrus_index_free(struct cyrus_index *x)
 {

@@ -7,7 +7,10 @@
  * path whose owner cannot be read); which folders a run stores (all at
  * first, then only the changed one; none when nothing changed; a deleted
  * folder's link emptied); a message not matching its GUID failing its user
- * alone; a torn tail cut and told. */
+ * alone; a torn tail cut and told; what a read-only IMAP session leaves on
+ * disk (cyrus.index's recentuid and recenttime rewritten, files touched)
+ * writing no run, and a flag, another header field or other bytes of the
+ * same size each writing one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "archive/archive.h"
 #include "config.h"
@@ -235,6 +240,20 @@ test_changed_users(void **state)
 	}
 }
 
+/* Gives path an mtime a second later than it has. */
+static void
+touch_later(const char *path)
+{
+	struct stat sb;
+	struct timespec ts[2];
+
+	assert_int_equal(stat(path, &sb), 0);
+	ts[0] = sb.st_atim;
+	ts[1] = sb.st_mtim;
+	ts[1].tv_sec += 1;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
 /* Backs up users (space-separated); returns how many failed. */
 static int
 backup(struct fx *f, const char *names)
@@ -341,6 +360,91 @@ test_folders(void **state)
 	assert_int_equal(newest(f, "alice", "folders/a3drafts/cyrus.index", NULL), 4);
 }
 
+/* Rewrites the cyrus.index in dir: the 4 bytes at off of the header (or of
+ * record rec, 1-based, when rec > 0) xor'ed with x, the CRC resealed, the
+ * mtime a new one. */
+static void
+poke_index(const char *dir, int rec, size_t off, uint32_t x)
+{
+	char p[4200];
+	unsigned char *b, *at;
+	size_t len, size = rec > 0 ? 112 : 160;
+	uint32_t crc;
+
+	snprintf(p, sizeof p, "%s/cyrus.index", dir);
+	b = (unsigned char *)fx_read(p, &len);
+	assert_non_null(b);
+	at = rec > 0 ? b + 160 + (size_t)(rec - 1) * 112 : b;
+	assert_true(at + size <= b + len);
+	at[off] ^= (unsigned char)(x >> 24);
+	at[off + 1] ^= (unsigned char)(x >> 16);
+	at[off + 2] ^= (unsigned char)(x >> 8);
+	at[off + 3] ^= (unsigned char)x;
+	crc = (uint32_t)crc32(0L, at, (uInt)(size - 4));
+	at[size - 4] = (unsigned char)(crc >> 24);
+	at[size - 3] = (unsigned char)(crc >> 16);
+	at[size - 2] = (unsigned char)(crc >> 8);
+	at[size - 1] = (unsigned char)crc;
+	fx_write(p, b, len);
+	free(b);
+	touch_later(p);
+}
+
+/* What a read-only session does to the disk: no run; a real change, a run. */
+static void
+test_readonly(void **state)
+{
+	struct fx *f = *state;
+	const struct cyrus_backup_stats *st = cyrus_backup_stats(f->b);
+	char p[8400];
+
+	assert_int_equal(backup(f, "alice bob"), 0);
+	assert_int_equal(st->runs, 2);
+	assert_int_equal(st->folders_changed, 3);
+	/* a SELECT: recentuid and recenttime (and the header CRC) rewritten */
+	poke_index(f->inbox, 0, 104, 2);
+	poke_index(f->inbox, 0, 108, 0x6b1613a9);
+	poke_index(f->bobdir, 0, 104, 1);
+	assert_int_equal(backup(f, "alice bob"), 0);
+	assert_string_equal(f->events[0], "done alice 0");
+	assert_string_equal(f->events[1], "done bob 0");
+	assert_int_equal(st->runs, 2);
+	assert_int_equal(st->folders_changed, 3);
+	assert_int_equal(st->folders_same, 2);
+	/* files only touched: a meta file, a per-user file */
+	snprintf(p, sizeof p, "%s/cyrus.header", f->sent);
+	touch_later(p);
+	snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/seen.db", f->top);
+	touch_later(p);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 0");
+	assert_int_equal(st->runs, 2);
+	assert_int_equal(st->folders_same, 4);     /* INBOX still not as archived by time */
+	/* a per-user file of the same size but other bytes: a run */
+	fx_write(p, "SEEN", 4);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(newest(f, "alice", "user/conf/user/uuid/a/1/a1inbox/seen.db", NULL), 2);
+	assert_int_equal(newest(f, "alice", "folders/a1inbox/cyrus.index", NULL), 1);
+	/* a header field no read-only session writes (pop3_last_login): a run */
+	poke_index(f->inbox, 0, 40, 1);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(newest(f, "alice", "folders/a1inbox/cyrus.index", NULL), 3);
+	/* \Seen on a message: a run */
+	poke_index(f->inbox, 2, 32, 0x10);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(newest(f, "alice", "folders/a1inbox/cyrus.index", NULL), 4);
+	/* and recent fields beside a flag in the same rewrite: a run */
+	poke_index(f->bobdir, 0, 108, 7);
+	poke_index(f->bobdir, 1, 32, 0x2);
+	assert_int_equal(backup(f, "bob"), 0);
+	assert_string_equal(f->events[0], "done bob 1");
+	assert_int_equal(newest(f, "bob", "folders/b1inbox/cyrus.index", NULL), 2);
+	assert_int_equal(st->users_failed, 0);
+}
+
 static void
 test_failure(void **state)
 {
@@ -408,6 +512,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_changed_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
 	};

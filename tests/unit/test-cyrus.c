@@ -260,6 +260,68 @@ test_versions(void **state)
 	}
 }
 
+/* cyrus_index_same_state: only recentuid, recenttime and the header CRC
+ * of versions 12 to 19 may differ; anything else is a change. */
+static void
+test_same_state(void **state)
+{
+	size_t k, len;
+
+	(void)state;
+	for (k = 0; k < sizeof vl / sizeof vl[0]; k++) {
+		const struct vlayout *L = &vl[k];
+		int ok = L->v >= 12 && L->v <= 19;
+		unsigned char *a = build(L, 4, 0, &len), *b = build(L, 4, 0, &len);
+
+		/* the same bytes qualify only where the fields are known */
+		assert_int_equal(cyrus_index_same_state(a, len, b, len), ok);
+		if (L->hsize < 112) {
+			free(a);
+			free(b);
+			continue;
+		}
+		/* what a SELECT rewrites: recentuid, recenttime, the header CRC */
+		put32(b + 104, 9);
+		put32(b + 108, 1800000000);
+		if (L->crc)
+			seal(b, L->hsize);
+		assert_int_equal(cyrus_index_same_state(a, len, b, len), ok);
+		assert_int_equal(cyrus_index_same_state(b, len, a, len), ok);
+		/* the CRC left stale: not a header Cyrus wrote */
+		b[104] ^= 1;
+		assert_int_equal(cyrus_index_same_state(a, len, b, len), 0);
+		b[104] ^= 1;
+		/* any other header field: pop3_last_login, highestmodseq, unseen */
+		{
+			static const size_t off[] = { 40, 68, 124 };
+			size_t i;
+
+			for (i = 0; i < 3; i++) {
+				if (off[i] + 4 > L->hsize - 4)
+					continue;
+				b[off[i] + 3] ^= 1;
+				if (L->crc)
+					seal(b, L->hsize);
+				assert_int_equal(cyrus_index_same_state(a, len, b, len), 0);
+				b[off[i] + 3] ^= 1;
+				if (L->crc)
+					seal(b, L->hsize);
+				assert_int_equal(cyrus_index_same_state(a, len, b, len), ok);
+			}
+		}
+		/* a record: \Seen set on message 2 */
+		b[L->hsize + L->rsize + L->r_sflags + 3] |= 0x10;
+		if (L->crc)
+			seal(b + L->hsize + L->rsize, L->rsize);
+		assert_int_equal(cyrus_index_same_state(a, len, b, len), 0);
+		/* a length that differs (a record appended) */
+		assert_int_equal(cyrus_index_same_state(a, len - L->rsize, a, len), 0);
+		free(a);
+		free(b);
+	}
+	assert_int_equal(cyrus_index_same_state("", 0, "", 0), 0);
+}
+
 static void
 test_bad_versions(void **state)
 {
@@ -449,6 +511,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_real_v17),
 		cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_same_state),
 		cmocka_unit_test(test_bad_versions),
 		cmocka_unit_test(test_header_v3),
 		cmocka_unit_test(test_header_v2),
