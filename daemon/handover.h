@@ -4,7 +4,7 @@
  * along: no second daemon can start meanwhile) and the watcher's inotify or
  * fanotify descriptor (the events of the hand-over wait in its queue), with
  * its state in a memfd; the environment variable HANDOVER_ENV names the
- * three for the next process. main.c decides what the state holds and
+ * three for the next process. restart.c decides what the state holds and
  * whether the next process takes it. */
 #ifndef CHJ_HANDOVER_H
 #define CHJ_HANDOVER_H

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,31 +19,6 @@
 
 #define V17_HEADER 160
 #define V17_RECORD 112
-
-void
-fx_tmpdir(char *dir, const char *tag)
-{
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, 4096, "%s/chj-unit-%s.XXXXXX", t && *t ? t : "/tmp", tag);
-	assert_non_null(mkdtemp(dir));
-}
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-void
-fx_rmtree(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* mkdir -p of the directory of path */
 static void

@@ -1,5 +1,5 @@
 /* cyrus-fixture.h: what the unit tests of the Cyrus backup and restore build
- * without a running Cyrus: a temporary directory, files in it, cyrus.index
+ * without a running Cyrus (in a temporary directory of unit-tmp.h): files, cyrus.index
  * files of minor version 17 (Cyrus 3.6's) and 3.x cyrus.header files, and a
  * small spool in the uuid layout with its imapd.conf. Every helper asserts
  * (cmocka) instead of returning errors. */
@@ -16,10 +16,6 @@ struct fx_msg {
 	uint32_t system_flags;
 };
 
-/* Creates a fresh temporary directory into dir (room for 4096 bytes). */
-void fx_tmpdir(char *dir, const char *tag);
-/* Removes dir and everything below it. */
-void fx_rmtree(const char *dir);
 /* Writes len bytes (len (size_t)-1: strlen) to path, creating its parents. */
 void fx_write(const char *path, const void *buf, size_t len);
 /* Reads path whole (allocated, NUL-ended); NULL when it cannot. */

@@ -2,7 +2,8 @@
  * (common/archive/archive.h): runs appended and read back, the sidecar
  * queries, torn tails cut at every kind of offset, garbage, lost or corrupt
  * sidecars, verify naming a flipped byte, compaction, and GNU tar reading
- * the result. Each test works in its own mkdtemp directory. */
+ * the result. Each test works in its own temporary directory
+ * (unit-tmp.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +11,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +22,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive-int.h"   /* arch_run_commit_as: runs at given times */
+#include "unit-tmp.h"
 
 /* ---- helpers ---- */
 
@@ -29,23 +30,10 @@ static char dir[4096];
 static char apath[4200];
 
 static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static int
 setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-
 	(void)state;
-	snprintf(dir, sizeof dir, "%s/chj-unit-archive.XXXXXX", t && *t ? t : "/tmp");
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(unit_tmpdir(dir, sizeof dir, "archive"));
 	snprintf(apath, sizeof apath, "%s/user.tar.gz", dir);
 	return 0;
 }
@@ -54,7 +42,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(dir);
 	return 0;
 }
 

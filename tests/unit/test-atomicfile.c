@@ -4,6 +4,7 @@
  * the crashed one's temporary file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,25 +19,22 @@
 #include <cmocka.h>
 
 #include "atomicfile.h"
+#include "unit-tmp.h"
 
-static char dir[64];
+static char dir[PATH_MAX];
 
 static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/chj-atomic.XXXXXX");
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	return unit_tmpdir(dir, sizeof dir, "atomic") == NULL ? -1 : 0;
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return unit_rmtree(dir);
 }
 
 /* The content of path into buf ("" when missing). */
@@ -56,7 +54,7 @@ static void
 test_write_and_replace(void **state)
 {
 	struct chj_error e;
-	char path[128], buf[64];
+	char path[PATH_MAX + 64], buf[64];
 	struct stat st;
 
 	(void)state;
@@ -75,7 +73,7 @@ static void
 test_errors(void **state)
 {
 	struct chj_error e;
-	char path[128];
+	char path[PATH_MAX + 64];
 
 	(void)state;
 	snprintf(path, sizeof path, "%s/no/such/dir/file", dir);
@@ -90,7 +88,7 @@ test_rollback(void **state)
 {
 	struct atomicfile af;
 	struct chj_error e;
-	char path[128], buf[64];
+	char path[PATH_MAX + 64], buf[64];
 	struct stat st;
 
 	(void)state;
@@ -109,7 +107,7 @@ static const char *
 crash_at(int step, char *buf, size_t size)
 {
 	struct chj_error e;
-	char path[128], env[32];
+	char path[PATH_MAX + 64], env[32];
 	pid_t pid;
 	int status;
 
@@ -133,7 +131,7 @@ static void
 test_crash_each_step(void **state)
 {
 	struct chj_error e;
-	char buf[64], path[128];
+	char buf[64], path[PATH_MAX + 64];
 	struct stat st;
 
 	(void)state;

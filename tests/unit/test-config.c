@@ -5,7 +5,7 @@
  * leaves nothing allocated, config_load on real files, config_is_excluded,
  * config_root_of and config_choose_file; missing roots (kept, marked with
  * their errno; still checked for syntax). Roots are real directories and
- * symlinks in a temporary directory made with mkdtemp. */
+ * symlinks in a temporary directory (unit-tmp.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <regex.h>
@@ -24,43 +23,27 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "unit-tmp.h"
 
 /* The temporary tree: T/spool, T/spool/sub, T/spool2, T/file (a regular
  * file), T/link -> T/spool2, T/dangling -> T/missing. T is a real path. */
 static char T[PATH_MAX];
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
+/* T/rel into buf (PATH_MAX bytes). */
 static char *
 tpath(char *buf, const char *rel)
 {
-	size_t tl = strlen(T), rl = strlen(rel);
-
-	assert_true(tl + 1 + rl < PATH_MAX);
-	memcpy(buf, T, tl);
-	buf[tl] = '/';
-	memcpy(buf + tl + 1, rel, rl + 1);
-	return buf;
+	return unit_join(buf, PATH_MAX, T, rel);
 }
 
 static int
 group_setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	char tmpl[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
+	char p[PATH_MAX], q[PATH_MAX];
 	FILE *f;
 
 	(void)state;
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, T) == NULL)
+	if (unit_tmpdir(T, sizeof T, "config") == NULL)
 		return -1;
 	if (mkdir(tpath(p, "spool"), 0755) < 0 || mkdir(tpath(p, "spool/sub"), 0755) < 0 ||
 	    mkdir(tpath(p, "spool2"), 0755) < 0 || mkdir(tpath(p, "spool3"), 0755) < 0)
@@ -79,7 +62,7 @@ group_teardown(void **state)
 {
 	(void)state;
 	unsetenv("CHJOURNAL_CONF");
-	nftw(T, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(T);
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 
 #include "consumer.h"
 #include "path.h"
+#include "unit-tmp.h"
 
 #define JID_A "0123456789abcdef0123456789abcdef"
 #define JID_B "fedcba9876543210fedcba9876543210"
@@ -320,29 +321,17 @@ test_two_runners_every_interleaving(void **state)
 
 /* ---- on cursor files ---- */
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
 static void
 test_on_cursor_files(void **state)
 {
-	const char *t = getenv("TMPDIR");
-	char tmpl[4096], id1[CONSUMER_RUN_ID_SIZE];
+	char tmpl[PATH_MAX], id1[CONSUMER_RUN_ID_SIZE];
 	struct consumers cs;
 	struct consumer_state st;
 	struct consumer_begin b;
 	char *dir;
 
 	(void)state;
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-run.XXXXXX", t && *t ? t : "/tmp");
-	assert_non_null(mkdtemp(tmpl));
+	assert_non_null(unit_tmpdir(tmpl, sizeof tmpl, "run"));
 	dir = path_join(tmpl, "consumers");
 	assert_int_equal(consumers_open(&cs, dir, 1), 0);
 	assert_int_equal(consumers_lock(&cs), 0);
@@ -396,7 +385,7 @@ test_on_cursor_files(void **state)
 	assert_non_null(strstr(cs.err.msg, "corrupt"));
 	assert_int_equal(cs.err.code, CHJ_ERR_CORRUPT);
 	consumers_close(&cs);
-	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(tmpl);
 	free(dir);
 }
 

@@ -31,6 +31,7 @@
 #include "cyrus/backup.h"
 #include "journal.h"
 #include "source.h"
+#include "unit-tmp.h"
 
 #define EVENT_MAX 2048
 
@@ -96,7 +97,7 @@ setup(void **state)
 	char p[8400], *conf;
 
 	assert_non_null(f);
-	fx_tmpdir(f->base, "backup");
+	assert_non_null(unit_tmpdir(f->base, sizeof f->base, "backup"));
 	snprintf(f->top, sizeof f->top, "%s/cyrus", f->base);
 	fx_spool(f->top);
 	memcpy(in, inbox, sizeof in);
@@ -152,7 +153,7 @@ teardown(void **state)
 	source_free(f->src);
 	journal_free(f->j);
 	config_free(&f->cfg);
-	fx_rmtree(f->base);
+	unit_rmtree(f->base);
 	free(f);
 	return 0;
 }
@@ -228,7 +229,7 @@ test_changed_users(void **state)
 	assert_string_equal(got, "alice bob");
 	/* a full run: every user owning a mailbox (the bad one out of the way) */
 	snprintf(p, sizeof p, "%s/spool/uuid/q", f->top);
-	fx_rmtree(p);
+	unit_rmtree(p);
 	{
 		struct strvec u = { 0 };
 
@@ -333,7 +334,7 @@ test_folders(void **state)
 	assert_int_equal(newest(f, "alice", "folders/a2sent/cyrus.index", NULL), 2);
 	assert_int_equal(newest(f, "alice", "folders/a1inbox/cyrus.index", NULL), 1);
 	/* Sent deleted: its link is emptied, nothing else is stored */
-	fx_rmtree(f->sent);
+	unit_rmtree(f->sent);
 	assert_int_equal(backup(f, "alice"), 0);
 	assert_string_equal(f->events[0], "done alice 1");
 	assert_int_equal(st->folders_changed, 4);

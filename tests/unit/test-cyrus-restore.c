@@ -33,6 +33,7 @@
 #include "cyrus-fixture.h"
 #include "cyrus/restore.h"
 #include "cyrus/verify.h"
+#include "unit-tmp.h"
 
 #define U1 "0a1b2c3d-inbox"
 #define U2 "9f8e7d6c-sent"
@@ -137,7 +138,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	fx_tmpdir(dir, "restore");
+	assert_non_null(unit_tmpdir(dir, sizeof dir, "restore"));
 	snprintf(apath, sizeof apath, "%s/alice.tar.gz", dir);
 	return 0;
 }
@@ -146,7 +147,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	fx_rmtree(dir);
+	unit_rmtree(dir);
 	return 0;
 }
 

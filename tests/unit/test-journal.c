@@ -8,7 +8,7 @@
  * cookies, the window query plan (it must use the changes_seq index, also
  * with 20k rows), counts, metadata and journal_flags_str; and the cover of a
  * missing root (common/changeset.h). Each test works on a fresh database in a
- * temporary directory made with mkdtemp. */
+ * temporary directory (unit-tmp.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,18 +29,9 @@
 #include "changeset.h"
 #include "config.h"
 #include "journal.h"
+#include "unit-tmp.h"
 
 /* ---- helpers ---- */
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
 
 struct fix {
 	char dir[PATH_MAX];
@@ -49,29 +39,16 @@ struct fix {
 	struct journal *j;
 };
 
-static void
-join(char *out, const char *dir, const char *name)
-{
-	size_t dl = strlen(dir), nl = strlen(name);
-
-	assert_true(dl + 1 + nl < PATH_MAX);
-	memcpy(out, dir, dl);
-	out[dl] = '/';
-	memcpy(out + dl + 1, name, nl + 1);
-}
-
 static int
 setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof *f);
-	const char *tmp = getenv("TMPDIR");
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof f->dir, "%s/chj-unit-journal.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(f->dir) == NULL)
+	if (unit_tmpdir(f->dir, sizeof f->dir, "journal") == NULL)
 		return -1;
-	join(f->file, f->dir, "j.db");
+	unit_join(f->file, PATH_MAX, f->dir, "j.db");
 	f->j = journal_new();
 	if (f->j == NULL)
 		return -1;
@@ -89,7 +66,7 @@ teardown(void **state)
 	struct fix *f = *state;
 
 	journal_free(f->j);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(f->dir);
 	free(f);
 	return 0;
 }
@@ -266,8 +243,8 @@ test_create_mode(void **state)
 	struct stat st;
 	mode_t old;
 
-	join(dir, f->dir, "state");
-	join(file, dir, "journal.db");
+	unit_join(dir, PATH_MAX, f->dir, "state");
+	unit_join(file, PATH_MAX, dir, "journal.db");
 	old = umask(0);
 	if (journal_open(j, file, JOURNAL_CREATE) != 0) {
 		umask(old);
@@ -316,7 +293,7 @@ test_id_kept_on_reopen(void **state)
 	free(meta_id);
 
 	/* another database, another id */
-	join(other_file, f->dir, "other.db");
+	unit_join(other_file, PATH_MAX, f->dir, "other.db");
 	OK(j2, journal_open(j2, other_file, JOURNAL_CREATE));
 	assert_true(is_hex32(journal_id(j2)));
 	assert_string_not_equal(journal_id(j2), id);
@@ -331,7 +308,7 @@ test_open_missing(void **state)
 	struct journal *j = journal_new();
 	struct stat st;
 
-	join(file, f->dir, "absent.db");
+	unit_join(file, PATH_MAX, f->dir, "absent.db");
 	assert_int_equal(journal_open(j, file, 0), -1);
 	assert_non_null(strstr(journal_errmsg(j), file));
 	assert_non_null(strstr(journal_errmsg(j), "No such file or directory"));
@@ -358,7 +335,7 @@ test_foreign_sqlite_refused(void **state)
 	char file[PATH_MAX];
 	struct journal *j = journal_new();
 
-	join(file, f->dir, "mail-index.db");
+	unit_join(file, PATH_MAX, f->dir, "mail-index.db");
 	sql_exec(file, "CREATE TABLE messages(id INTEGER PRIMARY KEY, subject TEXT);"
 	    "INSERT INTO messages(subject) VALUES('hello'), ('world');");
 	assert_int_equal(journal_open(j, file, JOURNAL_CREATE), -1);
@@ -379,7 +356,7 @@ test_foreign_sqlite_with_meta_refused(void **state)
 	char file[PATH_MAX];
 	struct journal *j = journal_new();
 
-	join(file, f->dir, "app.db");
+	unit_join(file, PATH_MAX, f->dir, "app.db");
 	sql_exec(file, "CREATE TABLE meta(key TEXT PRIMARY KEY, value);"
 	    "INSERT INTO meta VALUES('app_version', 7);");
 	assert_int_equal(journal_open(j, file, JOURNAL_CREATE), -1);
@@ -396,7 +373,7 @@ test_not_sqlite_refused(void **state)
 	struct journal *j = journal_new();
 	FILE *fp;
 
-	join(file, f->dir, "text.db");
+	unit_join(file, PATH_MAX, f->dir, "text.db");
 	fp = fopen(file, "w");
 	assert_non_null(fp);
 	fputs("this is a plain text file, long enough to not be an empty database\n", fp);
@@ -1053,8 +1030,8 @@ test_cover_missing_root(void **state)
 	struct rows rs;
 	char r1[PATH_MAX], r2[PATH_MAX], text[3 * PATH_MAX];
 
-	join(r1, f->dir, "r1");
-	join(r2, f->dir, "r2");
+	unit_join(r1, PATH_MAX, f->dir, "r1");
+	unit_join(r2, PATH_MAX, f->dir, "r2");
 	assert_int_equal(mkdir(r1, 0755), 0);
 	snprintf(text, sizeof text, "root = %s\nroot = %s\n", r1, r2);
 	if (config_parse(&c, "t.conf", text) != 0)

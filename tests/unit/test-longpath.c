@@ -25,6 +25,7 @@
 
 #include "longpath.h"
 #include "walk.h"
+#include "unit-tmp.h"
 
 #define NAME_LEN 200                 /* each level of the long tree */
 #define LEVELS 45                    /* about 9,000 bytes: three pieces */
@@ -39,30 +40,6 @@ struct tree {
 };
 
 /* ---- helpers ---- */
-
-/* Removes the entry name in the directory at dfd, a directory tree too. */
-static void
-rm_tree(int dfd, const char *name)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (unlinkat(dfd, name, 0) == 0 || errno != EISDIR)
-		return;
-	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_tree(dirfd(d), de->d_name);
-	}
-	closedir(d);
-	unlinkat(dfd, name, AT_REMOVEDIR);
-}
 
 /* Makes a chain of levels directories below the directory at fd, each named
  * fixed, or (NULL) NAME_LEN bytes numbered by its level; returns the deepest
@@ -108,18 +85,12 @@ concat(const char *a, const char *sep, const char *b)
 static int
 tree_setup(void **state)
 {
-	const char *t = getenv("TMPDIR");
-	char tmpl[4096], *real;
 	struct tree *tr = calloc(1, sizeof *tr);
 	int fd;
 
 	assert_non_null(tr);
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-longpath.XXXXXX", t && *t ? t : "/tmp");
-	assert_non_null(mkdtemp(tmpl));
-	real = realpath(tmpl, NULL);
-	assert_non_null(real);
-	tr->base = real;
-	tr->base_fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	tr->base = unit_tmpdir_new("longpath");
+	tr->base_fd = open(tr->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(tr->base_fd >= 0);
 	tr->rel = strdup("");
 	tr->deep_fd = make_chain(tr->base_fd, NULL, LEVELS, &tr->rel);
@@ -138,15 +109,10 @@ static int
 tree_teardown(void **state)
 {
 	struct tree *tr = *state;
-	char *slash = strrchr(tr->base, '/');
-	int parent;
 
 	close(tr->deep_fd);
 	close(tr->base_fd);
-	*slash = '\0';
-	parent = open(*tr->base ? tr->base : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rm_tree(parent, slash + 1);
-	close(parent);
+	unit_rmtree(tr->base);
 	free(tr->base);
 	free(tr->deep);
 	free(tr->rel);
@@ -565,7 +531,7 @@ test_walk_deeper_than_descriptors(void **state)
 		free(b);
 		free(m);
 	}
-	rm_tree(tr->base_fd, "d");
+	unit_rmtree_at(tr->base_fd, "d");
 	free(rel);
 	free(top);
 	free(mid);

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "mounts.h"
+#include "unit-tmp.h"
 
 static const char *sample =
 	"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
@@ -135,12 +137,12 @@ test_state_and_diff(void **state)
 static void
 test_diff_unmount_places(void **state)
 {
-	char dir[] = "/tmp/test-mounts.XXXXXX", root[64], sub[80], before[512], after[512];
-	char want[96];
+	char dir[PATH_MAX], root[PATH_MAX], sub[PATH_MAX + 8], before[3 * PATH_MAX + 128];
+	char after[PATH_MAX + 64], want[PATH_MAX + 16];
 	struct seen s = { { NULL }, 0 };
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(unit_tmpdir(dir, sizeof dir, "mounts"));
 	snprintf(root, sizeof root, "%s", dir);
 	snprintf(sub, sizeof sub, "%s/x", dir);
 	assert_int_equal(mkdir(sub, 0700), 0);

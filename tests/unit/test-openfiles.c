@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 
 #include "config.h"
 #include "openfiles.h"
+#include "unit-tmp.h"
 
 /* openfiles_scan() flags of this pass: every scan test runs with the maps
  * read by PROCMAP_QUERY where the kernel has it, then as text */
@@ -38,14 +38,12 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	char tmpl[PATH_MAX], text[PATH_MAX + 128];
-	const char *tmp = getenv("TMPDIR");
+	char text[PATH_MAX + 128];
 
 	scan_flags = 0;
 	if (f == NULL)
 		return -1;
-	snprintf(tmpl, sizeof tmpl, "%s/chj-openfiles.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, f->dir) == NULL)
+	if (unit_tmpdir(f->dir, sizeof f->dir, "openfiles") == NULL)
 		return -1;
 	if (mkdir(strcat(strcpy(text, f->dir), "/excluded"), 0700) < 0)
 		return -1;
@@ -68,20 +66,11 @@ setup_text(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(f->dir);
 	config_free(&f->cfg);
 	free(f);
 	return 0;
@@ -91,10 +80,7 @@ teardown(void **state)
 static char *
 fpath(const struct fixture *f, const char *name, char *buf)
 {
-	int n = snprintf(buf, PATH_MAX, "%s/%s", f->dir, name);
-
-	assert_true(n > 0 && n < PATH_MAX);
-	return buf;
+	return unit_join(buf, PATH_MAX, f->dir, name);
 }
 
 /* Creates name with 4096 bytes and opens it with flags. */

@@ -3,7 +3,7 @@
  * path_display, path_cmp) and for the consumer cursors (common/consumer.h:
  * consumer_name_valid, consumer_save/consumer_load round trip, corrupt
  * cursor files, consumer_list, consumers_prune_point), the latter in a
- * temporary directory made with mkdtemp; and the array helpers
+ * temporary directory (unit-tmp.h); and the array helpers
  * (common/array.h: array_grow, array_sort, array_sort_unique_strings). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "array.h"
 #include "consumer.h"
 #include "path.h"
+#include "unit-tmp.h"
 
 /* ---- array helpers ---- */
 
@@ -85,35 +85,6 @@ test_array_sort_unique_strings(void **state)
 }
 
 /* ---- helpers ---- */
-
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void
-rm_rf(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *
-make_tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-	char tmpl[4096];
-	char *d;
-
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-path.XXXXXX", t && *t ? t : "/tmp");
-	d = mkdtemp(tmpl);
-	assert_non_null(d);
-	return strdup(d);
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -384,7 +355,7 @@ cons_setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	f->dir = make_tmpdir();
+	f->dir = unit_tmpdir_new("path");
 	f->cdir = path_join(f->dir, "consumers");
 	if (consumers_open(&f->cs, f->cdir, 1) != 0)
 		return -1;
@@ -398,7 +369,7 @@ cons_teardown(void **state)
 	struct cfix *f = *state;
 
 	consumers_close(&f->cs);
-	rm_rf(f->dir);
+	unit_rmtree(f->dir);
 	free(f->dir);
 	free(f->cdir);
 	free(f);
@@ -717,7 +688,7 @@ static void
 test_consumers_prune_point_missing_dir(void **state)
 {
 	struct consumers cs;
-	char *dir = make_tmpdir(), *p = path_join(dir, "none");
+	char *dir = unit_tmpdir_new("path"), *p = path_join(dir, "none");
 	int64_t seq = -1;
 
 	(void)state;
@@ -725,7 +696,7 @@ test_consumers_prune_point_missing_dir(void **state)
 	assert_int_equal(consumers_prune_point(&cs, JID_A, &seq), 0);
 	assert_int_equal(seq, 0);
 	consumers_close(&cs);
-	rm_rf(dir);
+	unit_rmtree(dir);
 	free(p);
 	free(dir);
 }
@@ -734,7 +705,7 @@ static void
 test_consumers_open_creates_private_dir(void **state)
 {
 	struct consumers cs;
-	char *dir = make_tmpdir(), *p = path_join(dir, "c");
+	char *dir = unit_tmpdir_new("path"), *p = path_join(dir, "c");
 	struct stat st;
 	mode_t old = umask(0);
 
@@ -745,7 +716,7 @@ test_consumers_open_creates_private_dir(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0700);
 	consumers_close(&cs);
-	rm_rf(dir);
+	unit_rmtree(dir);
 	free(p);
 	free(dir);
 }

@@ -16,26 +16,22 @@
 #include <unistd.h>
 
 #include "pullmetrics.h"
+#include "unit-tmp.h"
 
 static int
 tmpdir_setup(void **state)
 {
-	char *dir = strdup("/tmp/chj-unit-pullmetrics.XXXXXX");
-
-	if (dir == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	*state = dir;
+	*state = unit_tmpdir_new("pullmetrics");
 	return 0;
 }
 
 static int
 tmpdir_teardown(void **state)
 {
-	char cmd[128];
+	int rc = unit_rmtree(*state);
 
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *)*state);
 	free(*state);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 static struct pull_metrics
@@ -61,7 +57,7 @@ write_file(const char *dir, const char *name, const char *text)
 	char path[256];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	unit_join(path, sizeof path, dir, name);
 	assert_non_null(f = fopen(path, "w"));
 	fputs(text, f);
 	fclose(f);

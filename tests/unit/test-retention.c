@@ -19,6 +19,7 @@
 #include "archive/manifest.h"
 #include "cyrus-fixture.h"
 #include "cyrus/retention.h"
+#include "unit-tmp.h"
 
 #define DAY 86400LL
 #define T0 1704067200           /* 2024-01-01T00:00:00Z */
@@ -265,7 +266,7 @@ test_compact(void **state)
 	int64_t now = T0 + 3600;
 
 	(void)state;
-	fx_tmpdir(dir, "retention");
+	assert_non_null(unit_tmpdir(dir, sizeof dir, "retention"));
 	snprintf(apath, sizeof apath, "%s/bob.tar.gz", dir);
 	/* an empty archive: nothing to do */
 	fx_write(apath, "", 0);
@@ -310,7 +311,7 @@ test_compact(void **state)
 	assert_int_equal(e.code, CHJ_ERR_SYS);
 	assert_int_equal(e.errnum, ENOENT);
 	assert_non_null(strstr(e.msg, "cannot open archive"));
-	fx_rmtree(dir);
+	unit_rmtree(dir);
 }
 
 int

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "journal.h"
 #include "selfcheck.h"
+#include "unit-tmp.h"
 
 static char T[PATH_MAX];
 
@@ -69,29 +69,11 @@ dump(const struct findings *f)
 	if (find((f), (level), (text)) < 0) { dump(f); fail_msg("not found: %s", (text)); } \
 } while (0)
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
+/* T/rel, in a buffer good until the eighth call after (unit-tmp.h). */
 static const char *
 tp(const char *rel)
 {
-	static char bufs[8][PATH_MAX + 64];
-	static int n;
-	char *b = bufs[n++ % 8];
-	size_t tl = strlen(T), rl = strlen(rel);
-
-	assert_true(tl + 1 + rl < sizeof bufs[0]);
-	memcpy(b, T, tl);
-	b[tl] = '/';
-	memcpy(b + tl + 1, rel, rl + 1);
-	return b;
+	return unit_join_static(T, rel);
 }
 
 static void
@@ -126,13 +108,10 @@ setup(void **state)
 	static const char *const dirs[] = { "spool", "spool/a", "spool/a/b", "spool/a/b/c",
 		"spool/a/d", "spool/e", "spool/skip", "spool/skip/x", "state", "empty-proc", "sys",
 		"sys/fs", "sys/fs/inotify", NULL };
-	const char *tmp = getenv("TMPDIR");
-	char tmpl[PATH_MAX];
 	size_t i;
 
 	(void)state;
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-selfcheck.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, T) == NULL)
+	if (unit_tmpdir(T, sizeof T, "selfcheck") == NULL)
 		return -1;
 	for (i = 0; dirs[i] != NULL; i++)
 		if (mkdir(tp(dirs[i]), 0755) < 0)
@@ -145,7 +124,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(T, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(T);
 	return 0;
 }
 

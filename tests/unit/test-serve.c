@@ -30,6 +30,7 @@
 #include "cyrus/verify.h"
 #include "proto.h"
 #include "source.h"
+#include "unit-tmp.h"
 
 static const char *mA = "From: a\r\n\r\nA\r\n";
 static const char *mB = "From: b\r\n\r\nB\r\n";
@@ -58,7 +59,7 @@ setup(void **state)
 	char p[8400], tools[8400], *conf;
 
 	assert_non_null(f);
-	fx_tmpdir(f->base, "serve");
+	assert_non_null(unit_tmpdir(f->base, sizeof f->base, "serve"));
 	snprintf(f->top, sizeof f->top, "%s/cyrus", f->base);
 	fx_spool(f->top);
 	memcpy(in, inbox, sizeof in);
@@ -213,7 +214,7 @@ teardown(void **state)
 		stop_serve(f);
 	source_free(f->local);
 	config_free(&f->cfg);
-	fx_rmtree(f->base);
+	unit_rmtree(f->base);
 	free(f);
 	return 0;
 }

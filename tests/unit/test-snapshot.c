@@ -21,6 +21,7 @@
 
 #include "prune.h"
 #include "snapshot.h"
+#include "unit-tmp.h"
 
 #define HOUR 3600LL
 #define DAY 86400LL
@@ -29,22 +30,17 @@
 static int
 tmpdir_setup(void **state)
 {
-	char *dir = strdup("/tmp/chj-unit-snapshot.XXXXXX");
-
-	if (dir == NULL || mkdtemp(dir) == NULL)
-		return -1;
-	*state = dir;
+	*state = unit_tmpdir_new("snapshot");
 	return 0;
 }
 
 static int
 tmpdir_teardown(void **state)
 {
-	char cmd[128];
+	int rc = unit_rmtree(*state);
 
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", (char *)*state);
 	free(*state);
-	return system(cmd) == 0 ? 0 : -1;
+	return rc;
 }
 
 static void
@@ -52,7 +48,7 @@ mkdir_in(const char *dir, const char *name)
 {
 	char path[256];
 
-	snprintf(path, sizeof path, "%s/%s", dir, name);
+	unit_join(path, sizeof path, dir, name);
 	assert_int_equal(mkdir(path, 0755), 0);
 }
 

@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,32 +19,15 @@
 
 #include "config.h"
 #include "stateperm.h"
+#include "unit-tmp.h"
 
 static char T[PATH_MAX];
 
-static int
-rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
+/* T/rel, in a buffer good until the eighth call after (unit-tmp.h). */
 static const char *
 tp(const char *rel)
 {
-	static char bufs[4][PATH_MAX + 64];
-	static int n;
-	char *b = bufs[n++ % 4];
-	size_t tl = strlen(T), rl = strlen(rel);
-
-	assert_true(tl + 1 + rl < sizeof bufs[0]);
-	memcpy(b, T, tl);
-	b[tl] = '/';
-	memcpy(b + tl + 1, rel, rl + 1);
-	return b;
+	return unit_join_static(T, rel);
 }
 
 static void
@@ -72,12 +54,9 @@ mode_of(const char *rel)
 static int
 setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-	char tmpl[PATH_MAX];
 
 	(void)state;
-	snprintf(tmpl, sizeof tmpl, "%s/chj-unit-stateperm.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(tmpl) == NULL || realpath(tmpl, T) == NULL)
+	if (unit_tmpdir(T, sizeof T, "stateperm") == NULL)
 		return -1;
 	if (mkdir(tp("state"), 0700) < 0 || mkdir(tp("state/consumers"), 0700) < 0)
 		return -1;
@@ -95,7 +74,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	nftw(T, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rmtree(T);
 	return 0;
 }
 

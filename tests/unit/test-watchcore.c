@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "statebuf.h"
 #include "watch.h"
 #include "watch-backend.h"
+#include "unit-tmp.h"
 
 /* ---- what the core records (the sink) ---- */
 
@@ -273,20 +275,20 @@ const struct watcher_ops watcher_fanotify_ops = {
 
 /* ---- fixtures ---- */
 
-static char dir[] = "/tmp/test-watchcore.XXXXXX";
-static char root_a[64], root_b[64], cookie[128];
+static char dir[PATH_MAX];
+static char root_a[PATH_MAX + 8], root_b[PATH_MAX + 8], cookie[PATH_MAX + 64];
 static struct config cfg;
 static struct watcher *w;
 
 static int
 setup(void **state)
 {
-	char text[512];
+	char text[3 * PATH_MAX + 128];
 
 	(void)state;
 	nseen = 0;
 	fanotify_opens = 0;
-	assert_non_null(mkdtemp(strcpy(dir, "/tmp/test-watchcore.XXXXXX")));
+	assert_non_null(unit_tmpdir(dir, sizeof dir, "watchcore"));
 	snprintf(root_a, sizeof root_a, "%s/a", dir);
 	snprintf(root_b, sizeof root_b, "%s/b", dir);
 	assert_int_equal(mkdir(root_a, 0700), 0);
@@ -303,14 +305,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	watcher_free(w);
 	w = NULL;
 	config_free(&cfg);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(unit_rmtree(dir), 0);
 	return 0;
 }
 
@@ -347,7 +346,7 @@ test_lost_renewed_retried(void **state)
 {
 	struct watcher_stats st;
 	unsigned long failures;
-	char sub[96];
+	char sub[PATH_MAX + 32];
 	time_t t0;
 
 	(void)state;
@@ -402,7 +401,7 @@ test_lost_renewed_retried(void **state)
 static void
 test_cookies(void **state)
 {
-	char deep[160], sub[96];
+	char deep[PATH_MAX + 96], sub[PATH_MAX + 32];
 
 	(void)state;
 	open_core();
@@ -492,7 +491,7 @@ static void
 test_many_lost(void **state)
 {
 	struct watcher_stats st;
-	char sub[96];
+	char sub[PATH_MAX + 32];
 	int i;
 
 	(void)state;
@@ -542,7 +541,7 @@ test_handover(void **state)
 	struct watcher_stats st, st2;
 	struct statebuf b;
 	struct watcher *w2;
-	char sub[96], err[256];
+	char sub[PATH_MAX + 32], err[256];
 	size_t cut, full;
 	time_t t0;
 
@@ -591,7 +590,7 @@ test_handover(void **state)
 	save_state(&b, SIZE_MAX);
 	config_free(&cfg);
 	{
-		char text[512];
+		char text[3 * PATH_MAX + 128];
 
 		snprintf(text, sizeof text, "root = %s\nroot = %s\njournal = %s/j.db\nbackend = inotify\n",
 		    root_a, root_b, dir);
