@@ -96,16 +96,14 @@ struct copy {
 
 static int
 copy_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
-    char *err, size_t errlen)
+    struct chj_error *err)
 {
 	struct copy *c = cbctx;
 	ssize_t k;
 
 	(void)w;
-	if (e->size > SIZE_MAX - 1 || (c->buf = malloc((size_t)e->size + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (e->size > SIZE_MAX - 1 || (c->buf = malloc((size_t)e->size + 1)) == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
 	while (c->len < e->size) {
 		k = arch_stream_read(s, c->buf + c->len, (size_t)e->size - c->len);
 		if (k <= 0)
@@ -130,7 +128,7 @@ meta_as_archived(struct user_run *r, const char *name, size_t i, const char *buf
 	int got = arch_latest(r->ar, name, 0, &e), same = 0;
 
 	if (got < 0)
-		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, &r->err);
 	if (got == 0)
 		return 0;
 	if (e.kind != ARCH_KIND_FILE || e.size != len)
@@ -569,7 +567,7 @@ store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct 
 	if (sha1_is(buf, got, w->hex))
 		goto out;               /* touched, not changed */
 	if (arch_run_add_buf(c->r->ar, w->path, buf, got, f->st.mtime_ns, 0600) < 0) {
-		rc = chj_error_set(&c->r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(c->r->ar));
+		rc = arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
 	c->r->added++;
@@ -612,7 +610,7 @@ archived_copy(struct user_run *r, const char *name, struct want *w)
 
 	w->hex[0] = '\0';
 	if (got < 0)
-		return chj_error_set(&r->err, CHJ_ERR_ARCHIVE, 0, "%s", arch_error(r->ar));
+		return arch_error_copy(r->ar, &r->err);
 	if (got == 1) {
 		if (e.kind == ARCH_KIND_FILE && strlen(e.sha1) == 40) {
 			memcpy(w->hex, e.sha1, sizeof w->hex);
