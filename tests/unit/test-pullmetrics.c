@@ -25,15 +25,6 @@ tmpdir_setup(void **state)
 	return 0;
 }
 
-static int
-tmpdir_teardown(void **state)
-{
-	int rc = unit_rmtree(*state);
-
-	free(*state);
-	return rc;
-}
-
 static struct pull_metrics
 sample(const char *host, int ok, double t)
 {
@@ -152,9 +143,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip_and_failures, tmpdir_setup,
-		    tmpdir_teardown),
+		    unit_tmpdir_teardown),
 		cmocka_unit_test(test_format_groups_families),
-		cmocka_unit_test_setup_teardown(test_damaged, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, tmpdir_setup, unit_tmpdir_teardown),
 	};
 
 	return cmocka_run_group_tests_name("pull metrics", tests, NULL, NULL);

@@ -34,15 +34,6 @@ tmpdir_setup(void **state)
 	return 0;
 }
 
-static int
-tmpdir_teardown(void **state)
-{
-	int rc = unit_rmtree(*state);
-
-	free(*state);
-	return rc;
-}
-
 static void
 mkdir_in(const char *dir, const char *name)
 {
@@ -180,8 +171,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_time),
-		cmocka_unit_test_setup_teardown(test_list_and_next_name, tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_kind_and_failed_copy, tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_list_and_next_name, tmpdir_setup, unit_tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_kind_and_failed_copy, tmpdir_setup, unit_tmpdir_teardown),
 		cmocka_unit_test(test_prune_rules),
 	};
 

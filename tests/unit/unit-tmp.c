@@ -125,3 +125,13 @@ unit_join_static(const char *dir, const char *rel)
 
 	return unit_join(bufs[n++ % 8], sizeof bufs[0], dir, rel);
 }
+
+int
+unit_tmpdir_teardown(void **state)
+{
+	int rc = unit_rmtree(*state);
+
+	free(*state);
+	*state = NULL;
+	return rc;
+}

@@ -16,6 +16,11 @@ char *unit_tmpdir(char *dir, size_t size, const char *tag);
  * when it cannot be made. */
 char *unit_tmpdir_new(const char *tag);
 
+/* A cmocka teardown for a test whose state is a unit_tmpdir_new()
+ * directory: removes it and frees it. Returns 0, or -1 when something was
+ * left. */
+int unit_tmpdir_teardown(void **state);
+
 /* Removes path and everything below it, not following symbolic links. A
  * path that does not exist is no error. Returns 0, or -1 when something
  * could not be removed (errno of the last failure). */
