@@ -21,9 +21,8 @@ tell(void *ctx, const struct cyrus_csync_event *ev)
 
 	(void)ctx;
 	if (ev->user_items) {
-		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); folder "
-		    "annotations, quota roots and other users' seen state are not restored by "
-		    "--to-server yet\n",
+		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); quota "
+		    "roots and other users' seen state are not restored by --to-server yet\n",
 		    ev->dry_run ? "dry run: " : "", ev->user, ev->subscriptions, ev->scripts,
 		    ev->dry_run ? "would be restored" : "restored", ev->active_script ? "'" : "",
 		    ev->active_script ? ev->active_script : "none", ev->active_script ? "'" : "");

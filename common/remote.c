@@ -607,6 +607,7 @@ remote_free(struct source *s)
 static const struct source_ops remote_ops = {
 	remote_begin, remote_end, remote_list, remote_mailboxes, remote_meta_stat,
 	remote_meta_read, remote_user_files, remote_fetch, remote_free,
+	NULL,       /* folder_annots: serve has no request for annotations.db yet */
 };
 
 /* The answer to HELLO: serve's, with its magic. Read before the answer to

@@ -25,6 +25,7 @@ struct local {
 	struct journal *journal;
 	const struct source_runner *runner;
 	int have_cyrus;
+	int annots_changed;         /* users_of_paths met annotations.db */
 	struct cyrus_conf cc;
 	int lock_timeout_ms;
 };
@@ -74,7 +75,12 @@ users_of_paths(struct local *l, char *const *paths, size_t n, struct strvec *use
 
 	for (i = 0; i < n; i++) {
 		char *user = NULL, err[CYRUS_ERR_MAX];
-		int r = cyrus_user_of_path(&l->cc, paths[i], &user, err, sizeof err);
+		int r;
+
+		/* every user's folder annotations: the backup compares them */
+		if (l->cc.annotation_db_path != NULL && strcmp(paths[i], l->cc.annotation_db_path) == 0)
+			l->annots_changed = 1;
+		r = cyrus_user_of_path(&l->cc, paths[i], &user, err, sizeof err);
 
 		if (r < 0) {
 			char shown[1024];
@@ -164,9 +170,11 @@ local_begin(struct source *s, const char *consumer, int flags, struct source_run
 	run->seq = st.open_seq;
 	if (!(flags & SOURCE_BEGIN_CYRUS))
 		return 0;
+	l->annots_changed = 0;
 	if (source_local_users(s, st.open_full, st.open_after_seq, &run->users) < 0)
 		goto fail;
-	if ((flags & SOURCE_BEGIN_IDLE_COMMIT) && run->users.n == 0) {
+	run->cyrus_annots = l->annots_changed;
+	if ((flags & SOURCE_BEGIN_IDLE_COMMIT) && run->users.n == 0 && !run->cyrus_annots) {
 		if (l->runner->end(l->runner->ctx, consumer, run->run_id, 1, pass_note, s, &s->err) < 0)
 			return -1;
 		run->committed = 1;
@@ -515,9 +523,24 @@ local_free(struct source *s)
 	free(l);
 }
 
+static int
+local_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out)
+{
+	struct local *l = local_of(s);
+
+	if (need_cyrus(l) < 0)
+		return -1;
+	if (cyrus_annots_load(out, &l->cc, ids, n, l->lock_timeout_ms) < 0) {
+		chj_error_set(&s->err, CHJ_ERR_SYS, 0, "%s", out->err);
+		cyrus_annots_free(out);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct source_ops local_ops = {
 	local_begin, local_end, local_list, local_mailboxes, local_meta_stat, local_meta_read,
-	local_user_files, local_fetch, local_free,
+	local_user_files, local_fetch, local_free, local_folder_annots,
 };
 
 /* ---- opening ---- */

@@ -151,6 +151,21 @@ source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 	return s->ops->fetch(s, paths, n, cb, ctx);
 }
 
+int
+source_has_folder_annots(const struct source *s)
+{
+	return s->ops->folder_annots != NULL;
+}
+
+int
+source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out)
+{
+	memset(out, 0, sizeof *out);
+	if (usable(s, s->ops->folder_annots != NULL, "Cyrus folder annotations") < 0)
+		return -1;
+	return s->ops->folder_annots(s, ids, n, out);
+}
+
 void
 source_free(struct source *s)
 {

@@ -52,6 +52,10 @@ struct source_run {
 	char full_reason[256];      /* "": incremental */
 	int64_t seq;                /* the journal seq its window ends at */
 	int committed;              /* IDLE_COMMIT did it: nothing to back up */
+	int cyrus_annots;           /* CYRUS: the window changed annotations.db, which
+	                             * is every user's: the folder annotations are to
+	                             * be compared (local sources only; a remote one
+	                             * does not tell it) */
 	struct strvec users;        /* CYRUS: sorted, unique */
 };
 void source_run_free(struct source_run *r);
@@ -124,6 +128,12 @@ struct source_ops {
 	/* message and user files by path, in order, each handed to cb */
 	int (*fetch)(struct source *s, const char *const *paths, size_t n, source_fetch_cb cb, void *ctx);
 	void (*free)(struct source *s);
+	/* Cyrus: the folder annotations of the folders ids[0..n) (sorted; NULL:
+	 * of every folder) from annotations.db, read once under the lock a
+	 * Cyrus reader takes (cyrus_annots_load). NULL: not available (a remote
+	 * source: `chjournal serve` has no request for it yet) */
+	int (*folder_annots)(struct source *s, const char *const *ids, size_t n,
+	    struct cyrus_annots *out);
 };
 
 struct source {
@@ -148,6 +158,9 @@ int source_meta_read(struct source *s, const struct cyrus_mailbox *m, struct sou
 int source_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
     struct source_user_file **v, size_t *n);
 int source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_cb cb, void *ctx);
+/* 1 when s can read folder annotations (source_folder_annots). */
+int source_has_folder_annots(const struct source *s);
+int source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out);
 void source_free(struct source *s);
 /* Tells line (printf format) to s->note. */
 void source_note(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,6 +20,12 @@
 #   cyrus-imap.py annotate PORT USER FOLDER /comment of its first and last
 #                                           messages (RFC 5257): shared and private
 #   cyrus-imap.py annots PORT USER FOLDER   each message's UID and /comment values
+#   cyrus-imap.py setmeta PORT USER FOLDER  SETMETADATA (RFC 5464) of each stdin
+#                                           line "ENTRY VALUE" (VALUE NIL: removed)
+#   cyrus-imap.py getmeta PORT USER FOLDER  GETMETADATA of /shared/comment,
+#                                           /private/comment, /shared/vendor/cmu/
+#                                           cyrus-imapd/expire, /private/specialuse: "ENTRY VALUE"
+#                                           lines, sorted
 #   cyrus-imap.py hms    PORT USER FOLDER   the folder's HIGHESTMODSEQ
 #   cyrus-imap.py mailboxid PORT USER FOLDER  its MAILBOXID (RFC 8474): the uniqueid
 #   cyrus-imap.py lsub   PORT USER -        the subscribed folders, sorted
@@ -206,6 +212,90 @@ class ManageSieve:
         return self.resp()
 
 
+META_ENTRIES = ("/shared/comment", "/private/comment", "/shared/vendor/cmu/cyrus-imapd/expire",
+                "/private/specialuse")
+
+
+def meta_quote(v):
+    if v == "NIL":
+        return "NIL"
+    return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def setmeta(m, folder, lines):
+    imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
+    items = []
+    for line in lines:
+        if not line.strip():
+            continue
+        entry, _, value = line.rstrip("\n").partition(" ")
+        items.append("%s %s" % (entry, meta_quote(value)))
+    ok(m._simple_command("SETMETADATA", q(folder), "(%s)" % " ".join(items)))
+
+
+def meta_tokens(data):
+    """The tokens of METADATA responses: literals come as tuples."""
+    out = []
+    for d in data:
+        if isinstance(d, tuple):
+            head, lit = d
+            out.extend(meta_scan(head.decode()))
+            out[-1] = lit.decode()          # the {N} placeholder
+        elif d:
+            out.extend(meta_scan(d.decode()))
+    return out
+
+
+def meta_scan(s):
+    toks = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c in " ()":
+            i += 1
+        elif c == '"':
+            j, buf = i + 1, ""
+            while s[j] != '"':
+                if s[j] == "\\":
+                    j += 1
+                buf += s[j]
+                j += 1
+            toks.append(buf)
+            i = j + 1
+        elif c == "{":
+            j = s.index("}", i)
+            toks.append(None)
+            i = j + 1
+        else:
+            j = i
+            while j < len(s) and s[j] not in " ()":
+                j += 1
+            toks.append(s[i:j])
+            i = j
+    return toks
+
+
+def getmeta(m, folder):
+    imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
+    typ, dat = m._simple_command("GETMETADATA", "(DEPTH infinity)", q(folder),
+                                 "(%s)" % " ".join(META_ENTRIES))
+    ok((typ, dat))
+    typ, data = m._untagged_response(typ, dat, "METADATA")
+    toks = meta_tokens(data)
+    pairs = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t is not None and t.startswith("/") and i + 1 < len(toks):
+            if toks[i + 1] != "NIL":
+                pairs.append((t, toks[i + 1]))
+            i += 2
+        else:
+            i += 1
+    for entry, value in sorted(pairs):
+        print(entry, value)
+
+
 def main():
     cmd, port, user, folder = sys.argv[1:5]
     if cmd == "sieveput":
@@ -242,6 +332,10 @@ def main():
         state(m, folder)
     elif cmd == "delete":
         ok(m.delete(q(folder)))
+    elif cmd == "setmeta":
+        setmeta(m, folder, sys.stdin.read().splitlines())
+    elif cmd == "getmeta":
+        getmeta(m, folder)
     elif cmd == "hms":
         typ, data = m.status(q(folder), "(HIGHESTMODSEQ)")
         ok((typ, data))

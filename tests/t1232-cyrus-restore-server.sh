@@ -51,6 +51,14 @@ expect_success 'user01 fills a folder; the state with UIDs is taken; chjournal b
 	$IMAPQ sievelist "$SIEVE_PORT" user02 - >user02-sieve-before &&
 	test "$(wc -l <user02-sieve-before)" = 2 && grep -q "^main .* ACTIVE$" user02-sieve-before &&
 	test "$(wc -l <user02-lsub-before)" -ge 3 &&
+	printf "/shared/comment a folder for trips\n/private/comment the owners own\n/shared/vendor/cmu/cyrus-imapd/expire 30\n" |
+		$IMAPQ setmeta "$IMAP_PORT" user01 "$FOLDER" &&
+	$IMAPQ getmeta "$IMAP_PORT" user01 "$FOLDER" >meta-before &&
+	test "$(wc -l <meta-before)" = 3 &&
+	printf "/private/comment user02s inbox\n/shared/comment {not a literal}\n" |
+		$IMAPQ setmeta "$IMAP_PORT" user02 INBOX &&
+	$IMAPQ getmeta "$IMAP_PORT" user02 INBOX >user02-meta-before &&
+	test "$(wc -l <user02-meta-before)" = 2 &&
 	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
 	test -f "$ARCH/user01.tar.gz" && test -f "$ARCH/user02.tar.gz"
 '
@@ -99,6 +107,13 @@ expect_success 'restore --to-server --folder puts it back with its UIDVALIDITY, 
 	test "$(cat hms-after)" -gt "$(cat hms-before)"
 '
 
+expect_success 'the restored folders have their folder annotations (METADATA) back, /private ones the owners' '
+	$IMAPQ getmeta "$IMAP_PORT" user01 "$FOLDER" >meta-after &&
+	test_cmp meta-before meta-after &&
+	$IMAPQ getmeta "$IMAP_PORT" user01 "$FOLDER-restored" >meta-beside &&
+	test_cmp meta-before meta-beside
+'
+
 expect_success 'a second run finds it restored: nothing written, exit 0' '
 	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder "$INTERNAL" >out 2>err &&
 	grep -qF "already restored: folder '"'"'$INTERNAL'"'"'" out &&
@@ -125,6 +140,39 @@ expect_success 'a second backup gives user01 a second run (the restored folder, 
 	test "$(tar -tzif "$ARCH/user01.tar.gz" | grep -c "^runs/")" = 2
 '
 
+runs_of() {
+	tar -tzif "$ARCH/$1.tar.gz" | grep -c "^runs/"
+}
+
+expect_success 'a METADATA change alone: the next backup writes a run for that user only' '
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	r1=$(runs_of user01) && r2=$(runs_of user02) && r3=$(runs_of user03) &&
+	{ test -f "$ARCH/.cyrus-annotations" || { echo no state file; false; }; } &&
+	printf "/shared/comment changed alone\n" | $IMAPQ setmeta "$IMAP_PORT" user03 INBOX &&
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test "$(runs_of user03)" = $((r3 + 1)) &&
+	test "$(runs_of user01)" = "$r1" && test "$(runs_of user02)" = "$r2" &&
+	id=$($IMAPQ mailboxid "$IMAP_PORT" user03 INBOX) &&
+	tar -xzOif "$ARCH/user03.tar.gz" "folders/$id/mailbox" | tail -n 1 >rec &&
+	grep -q "ENTRY /comment USERID \"\" MODSEQ [0-9]* VALUE \"changed alone\"" rec &&
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test "$(runs_of user03)" = $((r3 + 1))
+'
+
+expect_success 'annotations removed: a run whose folder record holds none' '
+	r3=$(runs_of user03) &&
+	printf "/shared/comment NIL\n" | $IMAPQ setmeta "$IMAP_PORT" user03 INBOX &&
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test "$(runs_of user03)" = $((r3 + 1)) &&
+	id=$($IMAPQ mailboxid "$IMAP_PORT" user03 INBOX) &&
+	tar -xzOif "$ARCH/user03.tar.gz" "folders/$id/mailbox" | tail -n 1 >rec &&
+	grep -qx "%(ANNOTATIONS ())" rec &&
+	printf "/private/comment user03s own\n" | $IMAPQ setmeta "$IMAP_PORT" user03 INBOX &&
+	$IMAPQ getmeta "$IMAP_PORT" user03 INBOX >user03-meta-before &&
+	chj backup -C "$LAB/imapd.conf" --to "$ARCH" >out 2>err &&
+	test "$(runs_of user03)" = $((r3 + 2))
+'
+
 expect_success 'user02 exists (unchanged): every folder is found already restored' '
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" >out 2>err &&
 	test "$(grep -v "#sieve" out | grep -c "already restored: folder")" = "$(grep -c "^== " user02-before)" &&
@@ -145,7 +193,9 @@ expect_success '--beside -old restores user02 as user user02-old, which owns and
 	chj restore "$ARCH/user02.tar.gz" --to-server "$SERVER" --beside -old >out 2>err &&
 	grep -q "as '"'"'user02-old'"'"'" out &&
 	$IMAPQ ustate "$IMAP_PORT" user02-old "*" >old-after &&
-	test_cmp user02-before old-after
+	test_cmp user02-before old-after &&
+	$IMAPQ getmeta "$IMAP_PORT" user02-old INBOX >old-meta &&
+	test_cmp user02-meta-before old-meta
 '
 
 expect_success 'the admin deletes user02; --dry-run lists its folders and writes nothing' '
@@ -188,7 +238,11 @@ expect_success 'restore --to-server --jobs 2 brings two whole users back: every 
 	$IMAPQ sievelist "$SIEVE_PORT" user02 - >user02-sieve-after &&
 	test_cmp user02-sieve-before user02-sieve-after &&
 	$IMAPQ ustate "$IMAP_PORT" user03 "*" >user03-after &&
-	test_cmp user03-before user03-after
+	test_cmp user03-before user03-after &&
+	$IMAPQ getmeta "$IMAP_PORT" user02 INBOX >user02-meta-after &&
+	test_cmp user02-meta-before user02-meta-after &&
+	$IMAPQ getmeta "$IMAP_PORT" user03 INBOX >user03-meta-after &&
+	test_cmp user03-meta-before user03-meta-after
 '
 
 expect_success 'into a second, fresh Cyrus: user03 comes back the same, with its uniqueids' '
@@ -201,7 +255,7 @@ expect_success 'into a second, fresh Cyrus: user03 comes back the same, with its
 	$IMAPQ ustate "$IMAP2" user03 "*" >fresh-after &&
 	test_cmp user03-before fresh-after &&
 	run=$(last_run "$ARCH/user03.tar.gz") &&
-	id=$(tar -xzOf "$ARCH/user03.tar.gz" "runs/$run" | awk -F "\t" "\$4 == \"user.user03\" { print \$1 }" |
+	id=$(tar -xzOif "$ARCH/user03.tar.gz" "runs/$run" | awk -F "\t" "\$4 == \"user.user03\" { print \$1 }" |
 		sed "s/^folder //") &&
 	test -n "$id" &&
 	test "$($IMAPQ mailboxid "$IMAP2" user03 INBOX)" = "$id"

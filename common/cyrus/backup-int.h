@@ -17,8 +17,24 @@ struct cyrus_backup {
 	struct cyrus_backup_stats stats;
 	struct cyrus_mboxlist all;      /* every user's mailboxes, by user, when have_all */
 	int have_all;
+	/* the folder annotations (annotations.db) of this run's users' folders,
+	 * read once per run; have_annots 0: not read (a source that cannot),
+	 * and no folder record is compared or written; annots_all: of every
+	 * folder (the state file can be written from them) */
+	struct cyrus_annots annots;
+	int have_annots, annots_all;
+	char *annots_state;             /* CYRUS_ANNOTS_STATE's new text, once compared */
+	size_t annots_state_len;
 	struct chj_error err;
 };
+
+/* The file in the archive directory naming, for each folder that has
+ * annotations, the SHA1 of its folder record and its owner ("UNIQUEID
+ * SHA1 USER\n", USER as cyrus_user_file_name, "-" none): what the last
+ * committed window saw in annotations.db, so that a window changing only
+ * annotations.db (every user's) backs up only the users whose folders'
+ * annotations changed. */
+#define CYRUS_ANNOTS_STATE ".cyrus-annotations"
 
 /* Tells ev (with the totals so far) to the caller, if it listens. */
 static inline void

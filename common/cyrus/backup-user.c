@@ -432,8 +432,48 @@ out:
 	return rc;
 }
 
+/* The folder record of m (CYRUS_FOLDER_RECORD: its annotations, as read
+ * once for the run) unless the newest archived copy holds the same; none
+ * when it has none and the archive has none. */
+static int
+backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
+{
+	struct arch_entry e;
+	char name[512], *buf = NULL;
+	size_t len = 0, first, n;
+	int got, same = 0;
+
+	if (!b->have_annots)
+		return 0;
+	n = cyrus_annots_of(&b->annots, m->uniqueid, &first);
+	snprintf(name, sizeof name, ARCH_FOLDERS "%s/" CYRUS_FOLDER_RECORD, m->uniqueid);
+	if ((got = arch_latest(r->ar, name, 0, &e)) < 0)
+		return arch_error_copy(r->ar, &r->err);
+	if (got == 0 && n == 0)
+		return 0;
+	if (cyrus_folder_record(b->annots.v + first, n, &buf, &len) < 0) {
+		if (got == 1)
+			arch_entry_free(&e);
+		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	if (got == 1) {
+		same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1);
+		arch_entry_free(&e);
+	}
+	if (!same) {
+		if (arch_run_add_buf(r->ar, name, buf, len, (int64_t)time(NULL) * 1000000000, 0600) < 0) {
+			free(buf);
+			return arch_error_copy(r->ar, &r->err);
+		}
+		r->added++;
+		b->stats.folders_annotated++;
+	}
+	free(buf);
+	return 0;
+}
+
 /* Every live folder of ml: their meta files stat()ed in one pass, then
- * each one that is not as archived backed up. */
+ * each one that is not as archived backed up; its folder record. */
 static int
 backup_folders(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mboxlist *ml)
 {
@@ -463,6 +503,8 @@ backup_folders(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mb
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
+		if (backup_folder_record(b, r, live[i]) < 0)
+			goto out;
 		if (meta_unchanged(r->ar, live[i], st + i * CYRUS_NMETA))
 			continue;
 		if (backup_folder(b, r, live[i]) < 0)

@@ -3,11 +3,14 @@
  * when there are many, and a consumer's whole run on a source: begin, the
  * users, commit or abort. */
 #include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "array.h"
+#include "atomicfile.h"
 #include "cyrus/backup-int.h"
 
 /* ---- the handle ---- */
@@ -45,6 +48,8 @@ cyrus_backup_free(struct cyrus_backup *b)
 		return;
 	if (b->have_all)
 		cyrus_mboxlist_free(&b->all);
+	cyrus_annots_free(&b->annots);
+	free(b->annots_state);
 	free(b->to);
 	free(b->host);
 	free(b);
@@ -112,11 +117,314 @@ mailboxes_of(const struct cyrus_backup *b, const char *user, struct cyrus_mboxli
 	view->n = end - lo;
 }
 
+/* ---- folder annotations ---- */
+
+static int
+str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Reads, once for the run, the folder annotations of the folders of mls[0
+ * .. nml) (the run's users' mailboxes; mls NULL: of every folder). A
+ * source that cannot read them leaves have_annots 0. 0, or -1 with b's
+ * error. */
+static int
+load_annots(struct cyrus_backup *b, const struct cyrus_mboxlist *mls, size_t nml)
+{
+	const char **ids = NULL;
+	size_t total = 0, n = 0, i, k;
+	int rc;
+
+	if (b->have_annots || !source_has_folder_annots(b->src))
+		return 0;
+	if (mls != NULL) {
+		for (i = 0; i < nml; i++)
+			total += mls[i].n;
+		if ((ids = calloc(total + 1, sizeof *ids)) == NULL)
+			return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+		for (i = 0; i < nml; i++)
+			for (k = 0; k < mls[i].n; k++)
+				if (mls[i].v[k].uniqueid != NULL)
+					ids[n++] = mls[i].v[k].uniqueid;
+		qsort(ids, n, sizeof *ids, str_cmp);
+	}
+	rc = source_folder_annots(b->src, ids, n, &b->annots);
+	free(ids);
+	if (rc < 0) {
+		b->err = b->src->err;
+		cyrus_annots_free(&b->annots);
+		return -1;
+	}
+	b->have_annots = 1;
+	b->annots_all = mls == NULL;
+	return 0;
+}
+
+/* One line of CYRUS_ANNOTS_STATE: a folder's annotations' digest and owner
+ * ("" none known). */
+struct astate {
+	char *id;
+	char sha1[41];
+	char *owner;
+};
+
+static void
+astates_free(struct astate *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].id);
+		free(v[i].owner);
+	}
+	free(v);
+}
+
+static int
+astate_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct astate *)x)->id, ((const struct astate *)y)->id);
+}
+
+/* Reads the state file (none: nothing known). 0, or -1 with b's error. */
+static int
+astates_read(struct cyrus_backup *b, struct astate **out, size_t *nout)
+{
+	char *path = NULL, *line = NULL;
+	struct astate *v = NULL, *nv;
+	size_t n = 0, cap = 0, lcap = 0;
+	ssize_t k;
+	FILE *f;
+
+	*out = NULL;
+	*nout = 0;
+	if (asprintf(&path, "%s/%s", b->to, CYRUS_ANNOTS_STATE) < 0)
+		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	f = fopen(path, "r");
+	if (f == NULL) {
+		int e = errno;
+
+		free(path);
+		return e == ENOENT ? 0 : chj_error_set(&b->err, CHJ_ERR_SYS, e, "cannot read '%s/%s'",
+		    b->to, CYRUS_ANNOTS_STATE);
+	}
+	while ((k = getline(&line, &lcap, f)) > 0) {
+		char *t1, *t2, *id, *owner = NULL;
+
+		if (line[k - 1] == '\n')
+			line[--k] = '\0';
+		if ((t1 = strchr(line, '\t')) == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL ||
+		    t2 - t1 - 1 != 40)
+			continue;               /* not ours: that folder is compared again */
+		*t1 = *t2 = '\0';
+		if ((id = cyrus_user_from_file_name(line)) == NULL)
+			continue;
+		if (t2[1] != '\0' && (owner = cyrus_user_from_file_name(t2 + 1)) == NULL) {
+			free(id);
+			continue;
+		}
+		if ((nv = array_grow(v, n, &cap, sizeof *v, 64)) == NULL) {
+			free(id);
+			free(owner);
+			goto oom;
+		}
+		v = nv;
+		v[n].id = id;
+		v[n].owner = owner;
+		memcpy(v[n].sha1, t1 + 1, 41);
+		n++;
+	}
+	fclose(f);
+	free(line);
+	free(path);
+	if (n > 1)
+		qsort(v, n, sizeof *v, astate_cmp);
+	*out = v;
+	*nout = n;
+	return 0;
+oom:
+	fclose(f);
+	free(line);
+	free(path);
+	astates_free(v, n);
+	return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+}
+
+static const struct astate *
+astate_find(const struct astate *v, size_t n, const char *id)
+{
+	struct astate key;
+
+	key.id = (char *)id;
+	return bsearch(&key, v, n, sizeof *v, astate_cmp);
+}
+
+static int
+mailbox_ptr_by_id(const void *x, const void *y)
+{
+	const struct cyrus_mailbox *m = *(const struct cyrus_mailbox *const *)x;
+	const struct cyrus_mailbox *n = *(const struct cyrus_mailbox *const *)y;
+
+	return strcmp(m->uniqueid ? m->uniqueid : "", n->uniqueid ? n->uniqueid : "");
+}
+
+/* The owner of folder id in the mailbox list read once (by is b->all's
+ * mailboxes sorted by uniqueid), or NULL. */
+static const char *
+owner_of_id(struct cyrus_mailbox *const *by, size_t n, const char *id)
+{
+	struct cyrus_mailbox key, *kp = &key;
+	struct cyrus_mailbox *const *m;
+
+	memset(&key, 0, sizeof key);
+	key.uniqueid = (char *)id;
+	m = bsearch(&kp, by, n, sizeof *by, mailbox_ptr_by_id);
+	return m != NULL ? (*m)->user : NULL;
+}
+
+/* A window that changed annotations.db (every user's): every folder's
+ * annotations read once, each folder's digest compared with the state
+ * file's, and the owners of those that differ added to users (the mailbox
+ * list is read, once, only for a folder the state file does not know).
+ * The new state is kept for annots_state_write. 0, or -1 with b's error. */
+static int
+annots_window(struct cyrus_backup *b, struct strvec *users)
+{
+	struct astate *old = NULL;
+	struct cyrus_mailbox **by = NULL;
+	size_t nold = 0, i, j, nby = 0;
+	struct strvec changed;          /* the ids whose owner is not known */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = NULL;
+	int rc = -1, pass;
+
+	memset(&changed, 0, sizeof changed);
+	cyrus_annots_free(&b->annots);
+	b->have_annots = 0;
+	if (load_annots(b, NULL, 0) < 0 || astates_read(b, &old, &nold) < 0)
+		goto out;
+	/* pass 0: find the changes; pass 1 (with the list when one was
+	 * unknown): add their owners and write the new state */
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1 && (out = open_memstream(&buf, &len)) == NULL)
+			goto oom;
+		for (i = 0; i < b->annots.n; i = j) {
+			const char *id = b->annots.v[i].mboxid, *owner = NULL;
+			const struct astate *st = astate_find(old, nold, id);
+			unsigned char digest[20];
+			char hex[41], *rec = NULL, *eid, *eowner = NULL;
+			size_t rlen, n = cyrus_annots_of(&b->annots, id, &j);
+
+			j += n;
+			if (cyrus_folder_record(b->annots.v + i, n, &rec, &rlen) < 0)
+				goto oom;
+			if (EVP_Digest(rec, rlen, digest, NULL, EVP_sha1(), NULL) != 1) {
+				free(rec);
+				chj_error_set(&b->err, CHJ_ERR_SYS, 0, "sha1 failed");
+				goto out;
+			}
+			free(rec);
+			cyrus_guid_hex(digest, hex);
+			if (st != NULL && st->owner != NULL)
+				owner = st->owner;
+			else if (by != NULL)
+				owner = owner_of_id(by, nby, id);
+			if (st == NULL || strcmp(st->sha1, hex) != 0) {
+				if (pass == 0 && owner == NULL && strvec_add(&changed, id) < 0)
+					goto oom;
+				if (pass == 1 && owner != NULL && strvec_add(users, owner) < 0)
+					goto oom;
+			}
+			if (pass == 1) {
+				if ((eid = cyrus_user_file_name(id)) == NULL ||
+				    (owner != NULL && (eowner = cyrus_user_file_name(owner)) == NULL)) {
+					free(eid);
+					goto oom;
+				}
+				fprintf(out, "%s\t%s\t%s\n", eid, hex, eowner ? eowner : "");
+				free(eid);
+				free(eowner);
+			}
+		}
+		/* folders whose annotations were all removed */
+		for (i = 0; i < nold; i++) {
+			size_t first;
+
+			if (cyrus_annots_of(&b->annots, old[i].id, &first) > 0)
+				continue;
+			if (pass == 0 && old[i].owner == NULL && strvec_add(&changed, old[i].id) < 0)
+				goto oom;
+			if (pass == 1) {
+				const char *owner = old[i].owner;
+
+				if (owner == NULL && by != NULL)
+					owner = owner_of_id(by, nby, old[i].id);
+				if (owner != NULL && strvec_add(users, owner) < 0)
+					goto oom;
+			}
+		}
+		if (pass == 0 && changed.n > 0 && by == NULL) {
+			if (load_all_mailboxes(b) < 0)
+				goto out;
+			if ((by = calloc(b->all.n + 1, sizeof *by)) == NULL)
+				goto oom;
+			for (nby = 0; nby < b->all.n; nby++)
+				by[nby] = &b->all.v[nby];
+			qsort(by, nby, sizeof *by, mailbox_ptr_by_id);
+		}
+	}
+	if (fclose(out) != 0) {
+		out = NULL;
+		goto oom;
+	}
+	out = NULL;
+	free(b->annots_state);
+	b->annots_state = buf;
+	b->annots_state_len = len;
+	buf = NULL;
+	strvec_sort_unique(users);
+	rc = 0;
+	goto out;
+oom:
+	chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+out:
+	if (out != NULL)
+		fclose(out);
+	free(buf);
+	free(by);
+	strvec_free(&changed);
+	astates_free(old, nold);
+	return rc;
+}
+
+/* Writes the state annots_window kept (once every user's run is in). */
+static int
+annots_state_write(struct cyrus_backup *b)
+{
+	char *path = NULL;
+	struct chj_error e;
+	int rc;
+
+	if (b->annots_state == NULL)
+		return 0;
+	if (asprintf(&path, "%s/%s", b->to, CYRUS_ANNOTS_STATE) < 0)
+		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	rc = atomicfile_write(path, b->annots_state, b->annots_state_len, 0600, &e);
+	free(path);
+	if (rc < 0)
+		b->err = e;
+	return rc;
+}
+
 /* ---- the runs ---- */
 
-/* One user: its mailboxes, its run, what to tell. */
+/* One user: its mailboxes (pre: read already, or pre_err: could not be),
+ * its run, what to tell. */
 static void
-backup_one(struct cyrus_backup *b, const char *user, int64_t seq)
+backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
+    const struct chj_error *pre_err)
 {
 	struct cyrus_backup_event ev;
 	struct cyrus_mboxlist ml;
@@ -128,6 +436,11 @@ backup_one(struct cyrus_backup *b, const char *user, int64_t seq)
 	if (b->have_all) {
 		mailboxes_of(b, user, &ml);
 		rc = backup_user(b, user, &ml, seq, &wrote, &e);
+	} else if (pre != NULL) {
+		if (pre_err != NULL)
+			e = *pre_err;
+		else
+			rc = backup_user(b, user, pre, seq, &wrote, &e);
 	} else {
 		if (source_mailboxes(b->src, user, &ml) < 0)
 			e = b->src->err;
@@ -153,19 +466,59 @@ int
 cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t seq)
 {
 	unsigned long failed = b->stats.users_failed;
+	struct cyrus_mboxlist *pre = NULL;
+	struct chj_error *pre_err = NULL;
+	char *pre_ok = NULL;
 	size_t i;
+	int rc = -1;
 
 	if (users->n >= CYRUS_BACKUP_BULK_USERS && load_all_mailboxes(b) < 0)
 		return -1;
+	/* the folder annotations: annotations.db read once for all the users,
+	 * keeping their folders' */
+	if (!b->have_annots && source_has_folder_annots(b->src)) {
+		if ((pre = calloc(users->n + 1, sizeof *pre)) == NULL ||
+		    (pre_err = calloc(users->n + 1, sizeof *pre_err)) == NULL ||
+		    (pre_ok = calloc(users->n + 1, 1)) == NULL) {
+			chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < users->n; i++) {
+			if (b->have_all) {
+				mailboxes_of(b, users->v[i], &pre[i]);
+				pre_ok[i] = 1;
+			} else if (source_mailboxes(b->src, users->v[i], &pre[i]) == 0) {
+				pre_ok[i] = 1;
+			} else {
+				pre_err[i] = b->src->err;
+				if (b->src->broken) {
+					b->err = b->src->err;
+					goto out;
+				}
+			}
+		}
+		if (load_annots(b, pre, users->n) < 0)
+			goto out;
+	}
 	for (i = 0; i < users->n; i++) {
-		backup_one(b, users->v[i], seq);
+		if (pre != NULL && !b->have_all)
+			backup_one(b, users->v[i], seq, &pre[i], pre_ok[i] ? NULL : &pre_err[i]);
+		else
+			backup_one(b, users->v[i], seq, NULL, NULL);
 		/* a source gone fails every user after: one error, not one per user */
 		if (b->src->broken) {
 			b->err = b->src->err;
-			return -1;
+			goto out;
 		}
 	}
-	return (int)(b->stats.users_failed - failed);
+	rc = (int)(b->stats.users_failed - failed);
+out:
+	for (i = 0; pre != NULL && !b->have_all && i < users->n; i++)
+		cyrus_mboxlist_free(&pre[i]);
+	free(pre);
+	free(pre_err);
+	free(pre_ok);
+	return rc;
 }
 
 int
@@ -183,6 +536,19 @@ cyrus_backup_window(struct cyrus_backup *b, const char *consumer, int flags,
 	}
 	snprintf(res->run_id, sizeof res->run_id, "%s", run.run_id);
 	snprintf(res->full_reason, sizeof res->full_reason, "%s", run.full_reason);
+	/* annotations.db is every user's: its change backs up the users whose
+	 * folders' annotations changed (a full run: every user, and the state
+	 * is made anew) */
+	if (!run.committed && source_has_folder_annots(b->src) &&
+	    (run.cyrus_annots || run.full_reason[0] != '\0') && annots_window(b, &run.users) < 0) {
+		struct chj_error keep = b->err;
+
+		if (!b->src->broken)
+			source_end(b->src, consumer, run.run_id, 0);
+		b->err = keep;
+		source_run_free(&run);
+		return -1;
+	}
 	res->users = run.users.n;
 	{
 		struct cyrus_backup_event ev;
@@ -199,6 +565,8 @@ cyrus_backup_window(struct cyrus_backup *b, const char *consumer, int flags,
 	}
 	failed = cyrus_backup_users(b, &run.users, run.seq);
 	res->failed_users = failed;
+	if (failed == 0 && annots_state_write(b) < 0)
+		failed = -1;
 	if (failed == 0) {
 		/* every archive was fsynced by its run's commit: now the window may move */
 		if (source_end(b->src, consumer, run.run_id, 1) < 0) {

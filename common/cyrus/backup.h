@@ -43,6 +43,7 @@ struct cyrus_backup_stats {
 	unsigned long folders_same;     /* folders read because their meta files changed
 	                                 * on disk, holding what the archive has (touched,
 	                                 * or rewritten by a read-only session): none stored */
+	unsigned long folders_annotated; /* folders whose record (annotations) was stored */
 	unsigned long messages;         /* messages stored */
 	uint64_t bytes;                 /* their bytes */
 };

@@ -109,6 +109,10 @@ set_key(struct cyrus_conf *c, const char *file, int lineno, const char *key,
 		r = set_str(&c->mboxlist_db, val);
 	else if (!strcmp(key, "mboxlist_db_path"))
 		r = set_str(&c->mboxlist_db_path, val);
+	else if (!strcmp(key, "annotation_db"))
+		r = set_str(&c->annotation_db, val);
+	else if (!strcmp(key, "annotation_db_path"))
+		r = set_str(&c->annotation_db_path, val);
 	else if (!strcmp(key, "virtdomains"))
 		c->virtdomains = strcasecmp(val, "off") && strcasecmp(val, "no") &&
 		    strcasecmp(val, "0") && strcasecmp(val, "false");
@@ -221,6 +225,13 @@ apply_defaults(struct cyrus_conf *c)
 		if (set_str(&c->mboxlist_db_path, buf) < 0)
 			return -1;
 	}
+	if (!c->annotation_db && set_str(&c->annotation_db, "twoskip") < 0)
+		return -1;
+	if (!c->annotation_db_path) {
+		snprintf(buf, sizeof buf, "%s/annotations.db", c->configdirectory);
+		if (set_str(&c->annotation_db_path, buf) < 0)
+			return -1;
+	}
 	if (!cyrus_partition_path(c, c->defaultpartition)) {
 		cyrus_seterr(c->err, sizeof c->err, "%s: no partition-%s for the default partition",
 		    c->file, c->defaultpartition);
@@ -263,11 +274,14 @@ cyrus_conf_free(struct cyrus_conf *c)
 	free(c->defaultpartition);
 	free(c->mboxlist_db);
 	free(c->mboxlist_db_path);
+	free(c->annotation_db);
+	free(c->annotation_db_path);
 	free(c->toolsdir);
 	c->partitions = NULL;
 	c->npartitions = 0;
 	c->file = c->configdirectory = c->sievedir = c->lockpath = NULL;
 	c->defaultpartition = c->mboxlist_db = c->mboxlist_db_path = c->toolsdir = NULL;
+	c->annotation_db = c->annotation_db_path = NULL;
 }
 
 const char *

@@ -33,6 +33,8 @@ struct cyrus_conf {
 	int virtdomains;            /* nonzero: refused by this version, see cyrus_conf_load */
 	char *mboxlist_db;          /* mailboxes.db backend: "twoskip" (default), "skiplist" ... */
 	char *mboxlist_db_path;     /* default: configdirectory/mailboxes.db */
+	char *annotation_db;        /* annotations.db backend: "twoskip" (default) */
+	char *annotation_db_path;   /* default: configdirectory/annotations.db */
 	char *toolsdir;             /* Cyrus's programs (cyr_dbtool); NULL: the first of
 	                             * /usr/lib/cyrus/bin, /usr/libexec/cyrus-imapd,
 	                             * /usr/lib/cyrus-imapd that has cyr_dbtool. The caller
@@ -188,13 +190,65 @@ void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 #define CYRUS_META_EXPUNGE 3
 extern const char *const cyrus_meta_names[CYRUS_NMETA];
 
-/* The archive entry beside a folder's meta files that would hold what
- * mailboxes.db and annotations.db say of it (folders/UNIQUEID/mailbox):
- * %(MBOXLIST <mailboxes.db value> ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
- * VALUE v) ...)). No backup writes it yet; the restore into a server
- * (restore-csync.c) uses it when present: the folder's type, modseq, ACL
- * and annotations (METADATA). */
+/* The archive entry beside a folder's meta files that holds what
+ * annotations.db (and, in a later version, mailboxes.db) says of it
+ * (folders/UNIQUEID/mailbox): %(ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
+ * VALUE v) ...)) [MBOXLIST <mailboxes.db value>]. The backup writes it when
+ * the folder's annotations (METADATA) differ from the newest archived copy
+ * (an empty list when they were all removed); the restore into a server
+ * (restore-csync.c) sends them in APPLY MAILBOX, and uses MBOXLIST when
+ * present: the folder's type, modseq and ACL. */
 #define CYRUS_FOLDER_RECORD "mailbox"
+
+/* ---- folder annotations (annotations.db) ---- */
+
+/* One mailbox-scope annotation (IMAP METADATA, RFC 5464) as Cyrus 3.6
+ * keeps it in the global annotations.db (imap/annotate.c make_key): the key
+ * "UNIQUEID\0ENTRY\0USERID\0" ("" userid: a /shared value; the folder
+ * owner's /private values under the token "[.OwNeR.]"; server annotations
+ * have an empty uniqueid), the value as make_entry writes it (length,
+ * bytes, modseq, flags: a deleted one is a tombstone). */
+struct cyrus_annot {
+	char *mboxid;               /* the folder's uniqueid */
+	char *entry;                /* "/comment", "/vendor/..." */
+	char *userid;               /* "" shared, CYRUS_OWNER_TOKEN, or another user's id */
+	uint64_t modseq;
+	char *value;                /* NUL-ended; vlen bytes */
+	size_t vlen;
+};
+
+#define CYRUS_OWNER_TOKEN "[.OwNeR.]"
+
+struct cyrus_annots {
+	struct cyrus_annot *v;      /* sorted by mboxid, entry, userid */
+	size_t n, cap;
+	char err[CYRUS_ERR_MAX];
+};
+
+/* Reads the mailbox-scope annotations of the folders ids[0..nids) (sorted
+ * by strcmp; ids NULL: of every folder) from annotations.db (c's
+ * annotation_db_path; twoskip only) under the lock a Cyrus reader takes
+ * (cyrus_lock_db), waiting at most timeout_ms. Tombstones and server
+ * annotations are left out; no database is no annotations. Returns 0 or
+ * -1 (err); free with cyrus_annots_free either way. */
+int cyrus_annots_load(struct cyrus_annots *a, const struct cyrus_conf *c, const char *const *ids,
+    size_t nids, int timeout_ms);
+/* The same from an annotations.db image held in buf (for tests). */
+int cyrus_annots_parse(struct cyrus_annots *a, const void *buf, size_t len, const char *const *ids,
+    size_t nids);
+/* Appends one (copied); 0 or -1 (out of memory). */
+int cyrus_annots_add(struct cyrus_annots *a, const char *mboxid, const char *entry,
+    const char *userid, uint64_t modseq, const char *value, size_t vlen);
+/* Sorts a by mboxid, entry, userid. */
+void cyrus_annots_sort(struct cyrus_annots *a);
+void cyrus_annots_free(struct cyrus_annots *a);
+/* The annotations of folder mboxid in sorted a: a->v[*first .. *first + return). */
+size_t cyrus_annots_of(const struct cyrus_annots *a, const char *mboxid, size_t *first);
+/* The folder record (CYRUS_FOLDER_RECORD) holding annotations v[0..n):
+ * "%(ANNOTATIONS (%(ENTRY e USERID u MODSEQ m VALUE v) ...))\n", the owner's
+ * token kept (the restore writes the owner it restores to). Allocated in
+ * *buf; 0 or -1 (out of memory). */
+int cyrus_folder_record(const struct cyrus_annot *v, size_t n, char **buf, size_t *len);
 
 /* 1 when the record's message file exists in the spool (not UNLINKED). */
 int cyrus_record_has_file(const struct cyrus_index_record *r);
@@ -223,6 +277,13 @@ struct cyrus_lock {
 int cyrus_lock_mailbox(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cyrus_mailbox *m, int timeout_ms);
 /* Releases what cyrus_lock_mailbox took (only after it returned 0). */
 void cyrus_unlock(struct cyrus_lock *lk);
+/* Opens the database at path (annotations.db) read-only under the lock a
+ * Cyrus twoskip reader takes (lib/mappedfile.c mappedfile_readlock): a
+ * shared fcntl lock on the whole file, reopened when a checkpoint renamed a
+ * new file over it meanwhile. Writers (and checkpoints) hold it
+ * exclusively. Returns the fd (close it to release), or -1 with errno
+ * (ENOENT: no database) and err. */
+int cyrus_lock_db(const char *path, int timeout_ms, char *err, size_t errlen);
 
 /* ---- names ---- */
 

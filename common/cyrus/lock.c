@@ -205,3 +205,38 @@ cyrus_unlock(struct cyrus_lock *lk)
 		close(lk->name_fd);
 	lk->fd = lk->header_fd = lk->name_fd = -1;
 }
+
+int
+cyrus_lock_db(const char *path, int timeout_ms, char *err, size_t errlen)
+{
+	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct stat a, b;
+	int fd, e;
+
+	for (;;) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+			e = errno;
+			cyrus_seterr(err, errlen, "cannot open '%s': %s", path, strerror(e));
+			errno = e;
+			return -1;
+		}
+		if (rdlock_until(fd, deadline) < 0) {
+			e = errno;
+			cyrus_seterr(err, errlen, "cannot lock '%s': %s", path,
+			    e == ETIMEDOUT ? "timed out (a Cyrus process holds it)" : strerror(e));
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		/* a checkpoint renames a new file over the one waited on */
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			return fd;
+		close(fd);
+		if (now_ms() >= deadline) {
+			cyrus_seterr(err, errlen, "cannot lock '%s': it keeps being replaced", path);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+}

@@ -411,6 +411,7 @@ parse_mbox_record(struct rc *r, struct rc_folder *f)
 	f->fan = ar.v;
 	f->nfan = ar.n;
 	ar.v = NULL;
+	ar.n = 0;
 	rc = 0;
 out:
 	annots_free(ar.v, ar.n);

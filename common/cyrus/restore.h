@@ -49,9 +49,10 @@ void cyrus_restore_result_free(struct cyrus_restore_result *res);
  * UIDs, modseqs, flags, keywords, internal dates, the ACL of its
  * cyrus.header and its messages' annotations, as Cyrus's own replication
  * writes a replica; without folders named, also the user's subscriptions
- * and sieve scripts (the #sieve folder, the active one active). Not yet:
- * folder annotations (the archive lacks them), quota roots, other users'
- * seen state. Nothing that exists is overwritten: a folder already on
+ * and sieve scripts (the #sieve folder, the active one active). Folder
+ * annotations (METADATA) go with their folder, from its archived record
+ * (CYRUS_FOLDER_RECORD) when the run has one. Not yet: quota roots, other
+ * users' seen state. Nothing that exists is overwritten: a folder already on
  * the server refuses the restore before anything is written, unless it
  * holds exactly what the restore would write (a second run after an
  * interrupted one): that one is left as it is. With beside, the restore

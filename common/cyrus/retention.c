@@ -190,6 +190,12 @@ mark_run(struct compact *c, const struct arch_run *run)
 			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE) < 0)
 				goto out;
 		}
+	/* the folders' records (their annotations) */
+	for (i = 0; i < m.nfolders; i++) {
+		snprintf(name, sizeof name, ARCH_FOLDERS "%s/" CYRUS_FOLDER_RECORD, m.folders[i].uniqueid);
+		if (mark_latest(c, name, run->id, 0) < 0)
+			goto out;
+	}
 	for (i = 0; i < m.nfiles; i++)
 		if (mark_latest(c, m.files[i], run->id, 0) < 0)
 			goto out;

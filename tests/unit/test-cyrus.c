@@ -505,6 +505,61 @@ test_user_file_name(void **state)
 	}
 }
 
+/* Folder annotations: the record the backup archives (parsed back as the
+ * restore parses it), the lookup by folder, a missing annotations.db (no
+ * annotations) and a backend that is not twoskip (refused). */
+static void
+test_folder_annots(void **state)
+{
+	struct cyrus_annots a;
+	struct cyrus_conf c;
+	struct dl d;
+	const struct dl *an;
+	char err[CYRUS_ERR_MAX], *buf = NULL, dir[] = "/tmp/chj-annots-XXXXXX", path[256];
+	size_t len = 0, first = 0;
+
+	(void)state;
+	memset(&a, 0, sizeof a);
+	assert_int_equal(cyrus_annots_add(&a, "zz1", "/comment", "", 7, "shared one", 10), 0);
+	assert_int_equal(cyrus_annots_add(&a, "aa1", "/comment", CYRUS_OWNER_TOKEN, 0, "x\r\ny", 4), 0);
+	assert_int_equal(cyrus_annots_add(&a, "aa1", "/comment", "", 0, "", 0), 0);
+	cyrus_annots_sort(&a);
+	assert_int_equal(cyrus_annots_of(&a, "aa1", &first), 2);
+	assert_int_equal(first, 0);
+	assert_string_equal(a.v[0].userid, "");
+	assert_int_equal(cyrus_annots_of(&a, "mm", &first), 0);
+	assert_int_equal(cyrus_annots_of(&a, "zz1", &first), 1);
+	assert_int_equal(first, 2);
+	assert_int_equal(cyrus_folder_record(a.v, 2, &buf, &len), 0);
+	assert_int_equal(buf[len - 1], '\n');
+	assert_int_equal(dl_parse(&d, buf, len, NULL, err, sizeof err), 0);
+	an = dl_get(&d, "ANNOTATIONS");
+	assert_non_null(an);
+	assert_int_equal(an->n, 2);
+	assert_string_equal(dl_atom(&an->v[1], "USERID"), CYRUS_OWNER_TOKEN);
+	assert_string_equal(dl_atom(&an->v[1], "VALUE"), "x\r\ny");  /* a literal */
+	assert_string_equal(dl_atom(&an->v[0], "VALUE"), "");
+	dl_free(&d);
+	free(buf);
+	assert_int_equal(cyrus_folder_record(NULL, 0, &buf, &len), 0);
+	assert_string_equal(buf, "%(ANNOTATIONS ())\n");
+	free(buf);
+	cyrus_annots_free(&a);
+
+	memset(&c, 0, sizeof c);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/annotations.db", dir);
+	c.annotation_db_path = path;
+	assert_int_equal(cyrus_annots_load(&a, &c, NULL, 0, 100), 0);
+	assert_int_equal(a.n, 0);
+	cyrus_annots_free(&a);
+	c.annotation_db = "skiplist";
+	assert_int_equal(cyrus_annots_load(&a, &c, NULL, 0, 100), -1);
+	assert_non_null(strstr(a.err, "skiplist"));
+	cyrus_annots_free(&a);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -517,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_header_v2),
 		cmocka_unit_test(test_conf_and_paths),
 		cmocka_unit_test(test_user_file_name),
+		cmocka_unit_test(test_folder_annots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
