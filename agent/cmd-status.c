@@ -264,14 +264,14 @@ print_prometheus(struct agent *a, struct consumers *cs, const struct status *s,
 static int
 read_status(struct agent *a, struct status *s)
 {
-	char err[1024];
+	struct chj_error err;
 	pid_t pid;
 	int rc;
 
 	memset(s, 0, sizeof *s);
-	rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err);
+	rc = daemonlock_probe(a->cfg.journal, &pid, &err);
 	if (rc < 0)
-		return agent_error("%s", err), -1;
+		return agent_error("%s", err.msg), -1;
 	s->running = rc == 1;
 	s->pid = (long)pid;
 	if (journal_last_seq(a->journal, &s->last_seq) < 0 ||

@@ -204,7 +204,7 @@ wait_cookies(struct agent *a, struct cookie *ck, size_t n, unsigned timeout, pid
 {
 	double start = now_s(), last_probe = start;
 	long left, delay = 1;
-	char err[1024];
+	struct chj_error err;
 
 	while ((left = cookies_left(a, ck, n)) != 0) {
 		if (left < 0)
@@ -215,7 +215,7 @@ wait_cookies(struct agent *a, struct cookie *ck, size_t n, unsigned timeout, pid
 		}
 		if (now_s() - last_probe > 1.0) {
 			last_probe = now_s();
-			if (daemonlock_probe(a->cfg.journal, &pid, err, sizeof err) == 0)
+			if (daemonlock_probe(a->cfg.journal, &pid, &err) == 0)
 				return 1;
 			/* a daemon that has not written the journal for a while
 			 * will not journal the cookie either: say why now rather
@@ -237,12 +237,12 @@ int
 agent_sync(struct agent *a, unsigned timeout)
 {
 	struct cookie *ck;
-	char err[1024];
+	struct chj_error err;
 	pid_t pid;
 	int rc;
 
-	if ((rc = daemonlock_probe(a->cfg.journal, &pid, err, sizeof err)) < 0) {
-		agent_error("%s", err);
+	if ((rc = daemonlock_probe(a->cfg.journal, &pid, &err)) < 0) {
+		agent_error("%s", err.msg);
 		return -1;
 	}
 	if (rc == 0)

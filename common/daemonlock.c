@@ -36,33 +36,32 @@ read_pid(int fd)
 }
 
 int
-daemonlock_acquire(const char *journal, char *err, size_t errlen)
+daemonlock_acquire(const char *journal, struct chj_error *e)
 {
 	char *p = lock_path(journal);
 	int fd;
 
-	if (p == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (p == NULL)
+		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open lock file '%s': %s", p, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot open lock file '%s'", p);
 		free(p);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			snprintf(err, errlen, "another chjournald (pid %ld) is running on journal '%s'",
+			chj_error_set(e, CHJ_ERR_REFUSED, 0,
+			    "another chjournald (pid %ld) is running on journal '%s'",
 			    (long)read_pid(fd), journal);
 		else
-			snprintf(err, errlen, "cannot lock '%s': %s", p, strerror(errno));
+			chj_error_set(e, CHJ_ERR_SYS, errno, "cannot lock '%s'", p);
 		close(fd);
 		free(p);
 		return -1;
 	}
 	if (daemonlock_write_pid(fd) < 0) {
-		snprintf(err, errlen, "cannot write lock file '%s': %s", p, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot write lock file '%s'", p);
 		close(fd);
 		free(p);
 		return -1;
@@ -72,51 +71,50 @@ daemonlock_acquire(const char *journal, char *err, size_t errlen)
 }
 
 int
-daemonlock_adopt(const char *journal, int fd, char *err, size_t errlen)
+daemonlock_adopt(const char *journal, int fd, struct chj_error *e)
 {
 	int cur = daemonlock_is_current(journal, fd);
 
-	if (cur != 1) {
-		snprintf(err, errlen, "the lock descriptor %d is not the lock file of journal '%s'%s%s",
-		    fd, journal, cur < 0 ? ": " : "", cur < 0 ? strerror(errno) : "");
-		return -1;
-	}
+	if (cur < 0)
+		return chj_error_set(e, CHJ_ERR_SYS, errno,
+		    "the lock descriptor %d is not the lock file of journal '%s'", fd, journal);
+	if (cur != 1)
+		return chj_error_set(e, CHJ_ERR_INVALID, 0,
+		    "the lock descriptor %d is not the lock file of journal '%s'", fd, journal);
 	/* the flock belongs to the open file description: taking it again
 	 * through it succeeds when it is ours already (or free: taken now), and
 	 * fails when another process holds it */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(err, errlen, "the lock descriptor %d does not hold the lock of journal '%s': %s",
-		    fd, journal, strerror(errno));
-		return -1;
+		if (errno == EWOULDBLOCK)   /* the message names the errno as before */
+			return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the lock descriptor %d does not "
+			    "hold the lock of journal '%s': %s", fd, journal, strerror(EWOULDBLOCK));
+		return chj_error_set(e, CHJ_ERR_SYS, errno,
+		    "the lock descriptor %d does not hold the lock of journal '%s'", fd, journal);
 	}
-	if (daemonlock_write_pid(fd) < 0) {
-		snprintf(err, errlen, "cannot write the lock file of journal '%s': %s", journal,
-		    strerror(errno));
-		return -1;
-	}
+	if (daemonlock_write_pid(fd) < 0)
+		return chj_error_set(e, CHJ_ERR_SYS, errno, "cannot write the lock file of journal '%s'",
+		    journal);
 	return fd;
 }
 
 int
-daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen)
+daemonlock_probe(const char *journal, pid_t *pid, struct chj_error *e)
 {
 	char *p = lock_path(journal);
 	int fd, ret;
 
 	*pid = 0;
-	if (p == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (p == NULL)
+		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		int e = errno;
+		int en = errno;
 
-		if (e == ENOENT) {
+		if (en == ENOENT) {
 			free(p);
 			return 0;
 		}
-		snprintf(err, errlen, "cannot open lock file '%s': %s", p, strerror(e));
+		chj_error_set(e, CHJ_ERR_SYS, en, "cannot open lock file '%s'", p);
 		free(p);
 		return -1;
 	}
@@ -125,7 +123,7 @@ daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen)
 			*pid = read_pid(fd);
 			ret = 1;
 		} else {
-			snprintf(err, errlen, "cannot probe lock '%s': %s", p, strerror(errno));
+			chj_error_set(e, CHJ_ERR_SYS, errno, "cannot probe lock '%s'", p);
 			ret = -1;
 		}
 	} else {

@@ -7,15 +7,19 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 /* Takes the lock and writes our pid. Returns the fd to keep open, or -1 with
- * err filled (another daemon: its pid is named). */
-int daemonlock_acquire(const char *journal, char *err, size_t errlen);
+ * e set: CHJ_ERR_REFUSED when another daemon holds it (its pid is named),
+ * CHJ_ERR_SYS, CHJ_ERR_NOMEM. */
+int daemonlock_acquire(const char *journal, struct chj_error *e);
 
 /* Takes over the lock through fd, a descriptor inherited across an exec (a
  * restart in place): fd must be the lock file at its path, and hold its
- * lock; our pid is written again. Returns fd, or -1 with err filled (fd is
- * left open). */
-int daemonlock_adopt(const char *journal, int fd, char *err, size_t errlen);
+ * lock; our pid is written again. Returns fd, or -1 with e set (fd is left
+ * open): CHJ_ERR_INVALID when fd is not the lock file, CHJ_ERR_REFUSED when
+ * another process holds the lock, CHJ_ERR_SYS. */
+int daemonlock_adopt(const char *journal, int fd, struct chj_error *e);
 
 /* Rewrites our pid into the lock file (after a fork). Returns 0 or -1. */
 int daemonlock_write_pid(int fd);
@@ -24,7 +28,8 @@ int daemonlock_write_pid(int fd);
  * path, 0 when the file was removed or replaced, -1 on error. */
 int daemonlock_is_current(const char *journal, int fd);
 
-/* Returns 1 (running, *pid set), 0 (no daemon), -1 (err filled). */
-int daemonlock_probe(const char *journal, pid_t *pid, char *err, size_t errlen);
+/* Returns 1 (running, *pid set), 0 (no daemon), -1 (e set: CHJ_ERR_SYS,
+ * CHJ_ERR_NOMEM). */
+int daemonlock_probe(const char *journal, pid_t *pid, struct chj_error *e);
 
 #endif

@@ -481,17 +481,17 @@ struct remote_file {
 	uint64_t left;              /* bytes of the file still to come */
 	const unsigned char *cur;   /* the unread part of the DATA frame at hand */
 	size_t curlen;
-	char failed[PROTO_LINE_MAX];    /* FERR's message: the file broke off */
+	struct chj_error failed;    /* FERR's (CHJ_ERR_SYS): the file broke off */
 };
 
 static ssize_t
-remote_file_read(struct source_file *f, void *buf, size_t n, char *err, size_t errlen)
+remote_file_read(struct source_file *f, void *buf, size_t n, struct chj_error *e)
 {
 	struct remote_file *rf = f->impl;
 	struct remote *r = rf->r;
 
-	if (rf->failed[0] != '\0') {
-		snprintf(err, errlen, "%s", rf->failed);
+	if (rf->failed.code != CHJ_OK) {
+		*e = rf->failed;
 		return -1;
 	}
 	if (rf->left == 0)
@@ -502,9 +502,9 @@ remote_file_read(struct source_file *f, void *buf, size_t n, char *err, size_t e
 		size_t len;
 
 		if (next(r, &m) != 0) {
-			snprintf(err, errlen, "%s", r->s.err.msg);
 			if (!r->s.broken)
 				bad_answer(r, "an error in the middle of a file");
+			*e = r->s.err;
 			return -1;
 		}
 		if (m.type == PROTO_FERR) {
@@ -512,17 +512,17 @@ remote_file_read(struct source_file *f, void *buf, size_t n, char *err, size_t e
 
 			if (msg == NULL) {
 				broke(r);
-				snprintf(err, errlen, "%s", r->s.err.msg);
+				*e = r->s.err;
 				return -1;
 			}
-			snprintf(rf->failed, sizeof rf->failed, "%s: %s", r->s.name, msg);
-			snprintf(err, errlen, "%s", rf->failed);
+			chj_error_set(&rf->failed, CHJ_ERR_SYS, 0, "%s: %s", r->s.name, msg);
+			*e = rf->failed;
 			return -1;
 		}
 		if (m.type != PROTO_DATA || (p = wire_bytes(&r->w, 0, rf->left < WIRE_DATA_MAX ?
 		    (size_t)rf->left : WIRE_DATA_MAX, "data", &len)) == NULL || len == 0) {
 			bad_answer(r, "malformed data (type %d) of '%s'", m.type, f->path);
-			snprintf(err, errlen, "%s", r->s.err.msg);
+			*e = r->s.err;
 			return -1;
 		}
 		rf->cur = p;
@@ -557,7 +557,8 @@ remote_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 			struct source_file f;
 			struct remote_file rf;
 			uint64_t idx;
-			char scratch[4096], err[PROTO_LINE_MAX];
+			struct chj_error err;
+			char scratch[4096];
 
 			if (next(r, &m) != 0)
 				return -1;
@@ -582,8 +583,8 @@ remote_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 			if (s->broken)
 				return -1;
 			/* what the callback left unread is skipped */
-			while (rf.left > 0 && rf.failed[0] == '\0') {
-				if (remote_file_read(&f, scratch, sizeof scratch, err, sizeof err) < 0 &&
+			while (rf.left > 0 && rf.failed.code == CHJ_OK) {
+				if (remote_file_read(&f, scratch, sizeof scratch, &err) < 0 &&
 				    s->broken)
 					return -1;
 			}

@@ -617,7 +617,8 @@ static void
 check_journal(struct sc *s)
 {
 	const struct config *c = s->cfg;
-	char w[PATH_MAX + 128], err[1024], n1[32], n2[32];
+	struct chj_error err;
+	char w[PATH_MAX + 128], n1[32], n2[32];
 	char *jdir = path_dirname(c->journal), *pdir = NULL;
 	struct stat st;
 	int daemon = s->o->role == SELFCHECK_DAEMON, rc;
@@ -698,9 +699,9 @@ check_journal(struct sc *s)
 			    "makes the state readable by it when it starts or reloads", w, c->journal,
 			    c->group);
 	}
-	rc = daemonlock_probe(c->journal, &pid, err, sizeof err);
+	rc = daemonlock_probe(c->journal, &pid, &err);
 	if (rc < 0)
-		say(s, SELFCHECK_ERROR, "%s: %s", w, err);
+		say(s, SELFCHECK_ERROR, "%s: %s", w, err.msg);
 	else if (rc == 1)
 		say(s, SELFCHECK_OK, "%s: a daemon runs on it (pid %ld)", w, (long)pid);
 	else
@@ -786,10 +787,10 @@ selfcheck_run(const char *config_file, const struct selfcheck_opts *o, selfcheck
 	    cfg.nexcludes == 1 ? "" : "s", config_backend_name(cfg.backend),
 	    cfg.group ? ", readable by group " : "", cfg.group ? cfg.group : "");
 	{
-		char err[512];
+		struct chj_error err;
 		pid_t pid = 0;
 
-		if (daemonlock_probe(cfg.journal, &pid, err, sizeof err) == 1)
+		if (daemonlock_probe(cfg.journal, &pid, &err) == 1)
 			s.daemon_pid = pid;
 	}
 	s.have_mounts = mount_table_read(&s.mounts, -1) == 0;

@@ -553,13 +553,15 @@ send_file(void *ctx, struct source_file *f)
 	if (f->st.err != 0)
 		return 0;
 	for (left = f->st.size; left > 0; ) {
-		char err[PROTO_LINE_MAX];
+		struct chj_error err;
 		ssize_t k = f->read(f, fs->buf, left < sizeof fs->buf ? (size_t)left : sizeof fs->buf,
-		    err, sizeof err);
+		    &err);
 
 		if (k <= 0) {
+			/* the text only: an error's message fits a protocol line */
+			_Static_assert(sizeof err.msg <= PROTO_LINE_MAX, "an error message is a line");
 			wire_start(sv->w, PROTO_FERR);
-			wire_put_str(sv->w, k < 0 ? err : "the file ended early");
+			wire_put_str(sv->w, k < 0 ? err.msg : "the file ended early");
 			wire_end(sv->w);
 			break;
 		}

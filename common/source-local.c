@@ -74,19 +74,20 @@ users_of_paths(struct local *l, char *const *paths, size_t n, struct strvec *use
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		char *user = NULL, err[CYRUS_ERR_MAX];
+		struct chj_error err;
+		char *user = NULL;
 		int r;
 
 		/* every user's folder annotations: the backup compares them */
 		if (l->cc.annotation_db_path != NULL && strcmp(paths[i], l->cc.annotation_db_path) == 0)
 			l->annots_changed = 1;
-		r = cyrus_user_of_path(&l->cc, paths[i], &user, err, sizeof err);
+		r = cyrus_user_of_path(&l->cc, paths[i], &user, &err);
 
 		if (r < 0) {
 			char shown[1024];
 
 			source_note(&l->s, "'%s': %s (the path is not archived)",
-			    path_display(paths[i], shown, sizeof shown), err);
+			    path_display(paths[i], shown, sizeof shown), err.msg);
 			continue;
 		}
 		if (r == 1 && strvec_add(users, user) < 0) {
@@ -113,7 +114,7 @@ source_local_users(struct source *s, int full, int64_t after_seq, struct strvec 
 		size_t n = 0, i;
 
 		if (cyrus_mboxlist_load(&all, &l->cc, NULL) < 0) {
-			chj_error_set(&s->err, CHJ_ERR_SYS, 0, "%s", all.err);
+			s->err = all.err;
 			cyrus_mboxlist_free(&all);
 			return -1;
 		}
@@ -221,7 +222,7 @@ local_mailboxes(struct source *s, const char *user, struct cyrus_mboxlist *ml)
 	if (need_cyrus(l) < 0)
 		return -1;
 	if (cyrus_mboxlist_load(ml, &l->cc, user) < 0) {
-		chj_error_set(&s->err, CHJ_ERR_SYS, 0, "%s", ml->err);
+		s->err = ml->err;
 		cyrus_mboxlist_free(ml);
 		return -1;
 	}
@@ -317,8 +318,12 @@ local_meta_read(struct source *s, const struct cyrus_mailbox *m, struct source_m
 
 	if (need_cyrus(l) < 0)
 		return -1;
-	if (cyrus_lock_mailbox(&lk, &l->cc, m, l->lock_timeout_ms) < 0)
-		return chj_error_set(&s->err, CHJ_ERR_SYS, 0, "mailbox '%s': %s", m->name, lk.err);
+	if (cyrus_lock_mailbox(&lk, &l->cc, m, l->lock_timeout_ms) < 0) {
+		/* lk.err's message holds the errno's text already */
+		chj_error_set(&s->err, lk.err.code, 0, "mailbox '%s': %s", m->name, lk.err.msg);
+		s->err.errnum = lk.err.errnum;
+		return -1;
+	}
 	for (i = 0; i < CYRUS_NMETA; i++) {
 		char *p = path_join(m->path, cyrus_meta_names[i]);
 		struct stat sb;
@@ -385,14 +390,14 @@ local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist
 {
 	struct local *l = local_of(s);
 	struct source_user_file *v = NULL;
-	char **files = NULL, err[CYRUS_ERR_MAX];
+	char **files = NULL;
 	size_t n = 0, i, k = 0;
 	int rc = -1;
 
 	if (need_cyrus(l) < 0)
 		return -1;
-	if (cyrus_user_files(&l->cc, ml, user, &files, &n, err, sizeof err) < 0)
-		return chj_error_set(&s->err, CHJ_ERR_SYS, 0, "%s", err);
+	if (cyrus_user_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
+		return -1;
 	if (n > 0 && (v = calloc(n, sizeof *v)) == NULL) {
 		chj_error_set(&s->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
@@ -451,7 +456,7 @@ struct local_file {
 };
 
 static ssize_t
-local_file_read(struct source_file *f, void *buf, size_t n, char *err, size_t errlen)
+local_file_read(struct source_file *f, void *buf, size_t n, struct chj_error *e)
 {
 	struct local_file *lf = f->impl;
 	ssize_t k;
@@ -464,13 +469,11 @@ local_file_read(struct source_file *f, void *buf, size_t n, char *err, size_t er
 		k = read(lf->fd, buf, n);
 	while (k < 0 && errno == EINTR);
 	if (k < 0) {
-		snprintf(err, errlen, "cannot read '%s': %s", f->path, strerror(errno));
-		return -1;
+		return chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read '%s'", f->path);
 	}
 	if (k == 0) {
-		snprintf(err, errlen, "'%s' ends %llu bytes short of its size %llu", f->path,
-		    (unsigned long long)lf->left, (unsigned long long)f->st.size);
-		return -1;
+		return chj_error_set(e, CHJ_ERR_SYS, 0, "'%s' ends %llu bytes short of its size %llu",
+		    f->path, (unsigned long long)lf->left, (unsigned long long)f->st.size);
 	}
 	lf->left -= (uint64_t)k;
 	return k;
@@ -531,7 +534,7 @@ local_folder_annots(struct source *s, const char *const *ids, size_t n, struct c
 	if (need_cyrus(l) < 0)
 		return -1;
 	if (cyrus_annots_load(out, &l->cc, ids, n, l->lock_timeout_ms) < 0) {
-		chj_error_set(&s->err, CHJ_ERR_SYS, 0, "%s", out->err);
+		s->err = out->err;
 		cyrus_annots_free(out);
 		return -1;
 	}
@@ -586,7 +589,7 @@ source_local_open(struct source **out, const struct source_local_opts *o, struct
 	if (o->imapd_conf != NULL) {
 		l->have_cyrus = 1;
 		if (cyrus_conf_load(&l->cc, o->imapd_conf) < 0) {
-			chj_error_set(e, CHJ_ERR_CORRUPT, 0, "%s", l->cc.err);
+			*e = l->cc.err;
 			goto fail;
 		}
 		if (o->toolsdir != NULL && (l->cc.toolsdir = strdup(o->toolsdir)) == NULL) {

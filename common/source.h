@@ -94,8 +94,10 @@ struct source_file {
 	size_t index;               /* of its path in the request */
 	const char *path;
 	struct source_stat st;
-	/* -1 with a message in err (the source's error: it may be broken) */
-	ssize_t (*read)(struct source_file *f, void *buf, size_t n, char *err, size_t errlen);
+	/* -1 with e set: CHJ_ERR_SYS when the file could not be read (or ended
+	 * early) where it is, the source's own error (CHJ_ERR_PEER: it is
+	 * broken, CHJ_ERR_PROTOCOL) when the source failed */
+	ssize_t (*read)(struct source_file *f, void *buf, size_t n, struct chj_error *e);
 	void *impl;
 };
 /* 0 to go on; -1 to stop the fetch (the callback keeps its own error). */

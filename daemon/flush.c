@@ -66,12 +66,12 @@ check_journal_identity(struct daemon *d, char *why, size_t whylen)
 	struct journal *nj;
 
 	if (daemonlock_is_current(d->cfg.journal, d->lock_fd) == 0) {
-		char err[512];
-		int fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
+		struct chj_error err;
+		int fd = daemonlock_acquire(d->cfg.journal, &err);
 
 		if (fd < 0) {
 			if (!d->lock_lost)
-				log_error("lock file removed and cannot be taken again yet: %s", err);
+				log_error("lock file removed and cannot be taken again yet: %s", err.msg);
 			d->lock_lost = 1;
 		} else {
 			log_warning("lock file of journal '%s' was removed: taken again", d->cfg.journal);

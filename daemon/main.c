@@ -336,7 +336,7 @@ load_config(struct daemon *d)
 static int
 take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, size_t whysize)
 {
-	char err[1024];
+	struct chj_error err;
 
 	/* the journal's directory must exist before its lock file */
 	if (path_mkdir_parent(d->cfg.journal) < 0) {
@@ -345,16 +345,16 @@ take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, siz
 		return -1;
 	}
 	if (*have_ho != 0 && ho->lock_fd >= 0 &&
-	    (d->lock_fd = daemonlock_adopt(d->cfg.journal, ho->lock_fd, err, sizeof err)) < 0) {
+	    (d->lock_fd = daemonlock_adopt(d->cfg.journal, ho->lock_fd, &err)) < 0) {
 		close(ho->lock_fd);
 		if (*have_ho > 0)
-			snprintf(ho_why, whysize, "%s", err);
+			snprintf(ho_why, whysize, "%s", err.msg);
 		*have_ho = -1;
 	}
 	if (d->lock_fd < 0)
-		d->lock_fd = daemonlock_acquire(d->cfg.journal, err, sizeof err);
+		d->lock_fd = daemonlock_acquire(d->cfg.journal, &err);
 	if (d->lock_fd < 0) {
-		fprintf(stderr, "chjournald: %s\n", err);
+		fprintf(stderr, "chjournald: %s\n", err.msg);
 		return -1;
 	}
 	return 0;

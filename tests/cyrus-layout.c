@@ -25,7 +25,8 @@ main(int argc, char **argv)
 {
 	struct cyrus_conf c;
 	struct cyrus_mboxlist l;
-	char err[CYRUS_ERR_MAX], *u, **files;
+	struct chj_error err;
+	char *u, **files;
 	size_t i, n;
 	int a, rc = 0;
 
@@ -34,15 +35,15 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (cyrus_conf_load(&c, argv[1]) < 0)
-		return die("config", c.err);
+		return die("config", c.err.msg);
 	if (getenv("CHJ_CYRUS_TOOLSDIR"))
 		c.toolsdir = strdup(getenv("CHJ_CYRUS_TOOLSDIR"));
 	if (!strcmp(argv[2], "owner")) {
 		for (a = 3; a < argc; a++) {
-			int r = cyrus_user_of_path(&c, argv[a], &u, err, sizeof err);
+			int r = cyrus_user_of_path(&c, argv[a], &u, &err);
 
 			if (r < 0)
-				return die(argv[a], err);
+				return die(argv[a], err.msg);
 			printf("%s\t%s\n", argv[a], r ? u : "-");
 			free(u);
 		}
@@ -50,14 +51,14 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (cyrus_mboxlist_load(&l, &c, strcmp(argv[2], "lock") && argc > 3 ? argv[3] : NULL) < 0)
-		return die("mailbox list", l.err);
+		return die("mailbox list", l.err.msg);
 	if (!strcmp(argv[2], "list")) {
 		for (i = 0; i < l.n; i++)
 			printf("%s\t%s\t%s\t%s\t%s\n", l.v[i].name, l.v[i].uniqueid ? l.v[i].uniqueid : "-",
 			    l.v[i].mbtype, l.v[i].user ? l.v[i].user : "-", l.v[i].path);
 	} else if (!strcmp(argv[2], "files") && argc > 3) {
-		if (cyrus_user_files(&c, &l, argv[3], &files, &n, err, sizeof err) < 0)
-			return die("files", err);
+		if (cyrus_user_files(&c, &l, argv[3], &files, &n, &err) < 0)
+			return die("files", err.msg);
 		for (i = 0; i < n; i++) {
 			printf("%s\n", files[i]);
 			free(files[i]);
@@ -73,7 +74,7 @@ main(int argc, char **argv)
 		if (!m)
 			return die(argv[3], "no such mailbox");
 		if (cyrus_lock_mailbox(&lk, &c, m, atoi(argv[4])) < 0)
-			return die("lock", lk.err);
+			return die("lock", lk.err.msg);
 		printf("locked\n");
 		fflush(stdout);
 		while (getchar() != EOF)

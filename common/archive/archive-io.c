@@ -110,7 +110,7 @@ mwriter_deflate(struct mwriter *w, const void *buf, size_t n)
 	}
 	if (pdeflate_write(w->pd, buf, n) < 0) {
 		if (w->err.code == CHJ_OK)
-			chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "%s", pdeflate_error(w->pd));
+			w->err = *pdeflate_error(w->pd);
 		return -1;
 	}
 	return 0;
@@ -311,7 +311,7 @@ mwriter_finish(struct mwriter *w)
 		    w->al.archive_error_string(w->aw));
 	if (pdeflate_finish(w->pd) < 0) {
 		if (w->err.code == CHJ_OK)
-			chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "%s", pdeflate_error(w->pd));
+			w->err = *pdeflate_error(w->pd);
 		return -1;
 	}
 	return 0;

@@ -56,7 +56,7 @@ struct pdeflate {
 	uLong crc;
 	uint64_t total_in;
 	int header_written, finished, failed;
-	char err[256];
+	struct chj_error err;       /* pdeflate_error(): set by every failure */
 };
 
 static struct chunk *
@@ -193,7 +193,8 @@ emit(struct pdeflate *p, const void *buf, size_t n)
 {
 	if (n > 0 && p->sink(p->sink_ctx, buf, n) < 0) {
 		p->failed = 1;
-		return -1;
+		/* the sink keeps its own error: this one is generic */
+		return chj_error_set(&p->err, CHJ_ERR_ARCHIVE, 0, "write failed");
 	}
 	return 0;
 }
@@ -216,9 +217,8 @@ write_next(struct pdeflate *p, int wait)
 	pthread_mutex_unlock(&p->mu);
 	failed = c->failed;
 	if (failed) {
-		snprintf(p->err, sizeof p->err, "deflate failed (out of memory?)");
 		p->failed = 1;
-		return -1;
+		return chj_error_set(&p->err, CHJ_ERR_ARCHIVE, 0, "deflate failed (out of memory?)");
 	}
 	if (emit(p, c->out, c->nout) < 0)
 		return -1;
@@ -301,8 +301,10 @@ pdeflate_write(struct pdeflate *p, const void *buf, size_t n)
 {
 	const unsigned char *b = buf;
 
-	if (p->failed || p->finished)
+	if (p->failed)
 		return -1;
+	if (p->finished)
+		return chj_error_set(&p->err, CHJ_ERR_INVALID, 0, "write failed");
 	if (!p->header_written && write_header(p) < 0)
 		return -1;
 	while (n > 0) {
@@ -334,8 +336,10 @@ pdeflate_finish(struct pdeflate *p)
 	uint32_t isize;
 	int i;
 
-	if (p->failed || p->finished)
+	if (p->failed)
 		return -1;
+	if (p->finished)
+		return chj_error_set(&p->err, CHJ_ERR_INVALID, 0, "write failed");
 	if (!p->header_written && write_header(p) < 0)
 		return -1;
 	if (p->filling == NULL && take_slot(p) < 0)
@@ -355,10 +359,10 @@ pdeflate_finish(struct pdeflate *p)
 	return 0;
 }
 
-const char *
+const struct chj_error *
 pdeflate_error(const struct pdeflate *p)
 {
-	return p->err[0] ? p->err : "write failed";
+	return &p->err;
 }
 
 void

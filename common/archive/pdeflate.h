@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 /* Receives the compressed bytes, in order, on the caller's thread.
  * Returns 0, or -1 to fail the stream. */
 typedef int (*pdeflate_sink)(void *ctx, const void *buf, size_t n);
@@ -15,11 +17,14 @@ struct pdeflate;
  * bytes. Returns 0, or -1 (out of memory, no threads). */
 int pdeflate_new(struct pdeflate **p, int level, int nthreads, size_t chunk_size,
     pdeflate_sink sink, void *sink_ctx);
-/* Adds n bytes. Returns 0 or -1 (the sink failed, or deflate). */
+/* Adds n bytes. Returns 0 or -1 (pdeflate_error: the sink failed, or
+ * deflate; CHJ_ERR_INVALID after pdeflate_finish). */
 int pdeflate_write(struct pdeflate *p, const void *buf, size_t n);
 /* Ends the member: the last chunk, the gzip trailer. Returns 0 or -1. */
 int pdeflate_finish(struct pdeflate *p);
-const char *pdeflate_error(const struct pdeflate *p);
+/* Why the last call failed: CHJ_ERR_ARCHIVE ("write failed" when the sink
+ * failed: the sink keeps its own error), CHJ_ERR_INVALID. */
+const struct chj_error *pdeflate_error(const struct pdeflate *p);
 /* Stops the workers and frees everything (an unfinished member is dropped:
  * the sink hears nothing more). */
 void pdeflate_free(struct pdeflate *p);

@@ -171,9 +171,9 @@ cyrus_annots_parse(struct cyrus_annots *a, const void *buf, size_t len, const ch
 	struct load l = { a, ids, nids };
 	int rc;
 
-	rc = cyrus_twoskip_foreach(buf, len, load_record, &l, a->err, sizeof a->err);
+	rc = cyrus_twoskip_foreach(buf, len, load_record, &l, &a->err);
 	if (rc == -2)
-		cyrus_seterr(a->err, sizeof a->err, "out of memory");
+		chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (rc != 0)
 		return -1;
 	cyrus_annots_sort(a);
@@ -185,27 +185,25 @@ cyrus_annots_load(struct cyrus_annots *a, const struct cyrus_conf *c, const char
     size_t nids, int timeout_ms)
 {
 	const char *path = c->annotation_db_path;
-	char err[CYRUS_ERR_MAX];
 	struct stat st;
 	void *map;
 	int fd, rc;
 
 	memset(a, 0, sizeof *a);
-	if (c->annotation_db != NULL && strcmp(c->annotation_db, "twoskip") != 0) {
-		cyrus_seterr(a->err, sizeof a->err, "annotation_db '%s' is not supported (twoskip only): "
-		    "folder annotations cannot be read", c->annotation_db);
-		return -1;
-	}
+	if (c->annotation_db != NULL && strcmp(c->annotation_db, "twoskip") != 0)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "annotation_db '%s' is not supported "
+		    "(twoskip only): folder annotations cannot be read", c->annotation_db);
 	if (path == NULL || (ids != NULL && nids == 0))
 		return 0;
-	if ((fd = cyrus_lock_db(path, timeout_ms, err, sizeof err)) < 0) {
-		if (errno == ENOENT)
+	if ((fd = cyrus_lock_db(path, timeout_ms, &a->err)) < 0) {
+		if (a->err.code == CHJ_ERR_NOTFOUND) {
+			chj_error_clear(&a->err);
 			return 0;           /* no annotation was ever set */
-		cyrus_seterr(a->err, sizeof a->err, "%s", err);
+		}
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		cyrus_seterr(a->err, sizeof a->err, "cannot stat '%s': %s", path, strerror(errno));
+		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot stat '%s'", path);
 		close(fd);
 		return -1;
 	}
@@ -216,7 +214,7 @@ cyrus_annots_load(struct cyrus_annots *a, const struct cyrus_conf *c, const char
 	/* read in place while the lock is held: no writer changes it */
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
-		cyrus_seterr(a->err, sizeof a->err, "cannot map '%s': %s", path, strerror(errno));
+		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot map '%s'", path);
 		close(fd);
 		return -1;
 	}
@@ -224,8 +222,11 @@ cyrus_annots_load(struct cyrus_annots *a, const struct cyrus_conf *c, const char
 	munmap(map, (size_t)st.st_size);
 	close(fd);
 	if (rc < 0) {
-		snprintf(err, sizeof err, "%s", a->err);
-		cyrus_seterr(a->err, sizeof a->err, "'%s': %s", path, err);
+		char why[sizeof a->err.msg];
+
+		snprintf(why, sizeof why, "%s", a->err.msg);
+		chj_error_set(&a->err, a->err.code != CHJ_OK ? a->err.code : CHJ_ERR_CORRUPT, 0,
+		    "'%s': %s", path, why);
 	}
 	return rc;
 }

@@ -170,20 +170,14 @@ struct fetch_ctx {
 };
 
 /* The archive reads a message or file from the source through this: a
- * failed read is the source's (CHJ_ERR_SYS, or the caller sees the source
- * broken). */
+ * failed read is the source's (CHJ_ERR_SYS, or CHJ_ERR_PEER when the source
+ * is broken). */
 static ssize_t
 file_reader(void *ctx, void *buf, size_t len, struct chj_error *e)
 {
 	struct source_file *f = ctx;
-	char err[sizeof e->msg];
-	ssize_t k;
 
-	err[0] = '\0';
-	k = f->read(f, buf, len, err, sizeof err);
-	if (k < 0)
-		chj_error_set(e, CHJ_ERR_SYS, 0, "%s", err);
-	return k;
+	return f->read(f, buf, len, e);
 }
 
 /* A message without a GUID (Cyrus before 2.3): read whole, hashed, stored
@@ -192,7 +186,8 @@ static int
 store_unnamed(struct fetch_ctx *c, struct source_file *f)
 {
 	unsigned char digest[20];
-	char hex[41], name[64], err[512];
+	struct chj_error err;
+	char hex[41], name[64];
 	size_t got = 0;
 	char *buf;
 	int rc = -1, have;
@@ -200,11 +195,11 @@ store_unnamed(struct fetch_ctx *c, struct source_file *f)
 	if (f->st.size > SIZE_MAX - 1 || (buf = malloc((size_t)f->st.size + 1)) == NULL)
 		return chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory (message '%s')", f->path);
 	while (got < f->st.size) {
-		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, err, sizeof err);
+		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, &err);
 
 		if (k <= 0) {
-			chj_error_set(&c->r->err, CHJ_ERR_SYS, 0, "mailbox '%s': %s", c->m->name,
-			    k < 0 ? err : "message ends early");
+			chj_error_set(&c->r->err, k < 0 ? err.code : CHJ_ERR_SYS, 0, "mailbox '%s': %s",
+			    c->m->name, k < 0 ? err.msg : "message ends early");
 			goto out;
 		}
 		got += (size_t)k;
@@ -330,8 +325,8 @@ store_index_messages(struct cyrus_backup *b, struct user_run *r, const struct cy
 
 	memset(&x, 0, sizeof x);
 	if (cyrus_index_parse(&x, buf, len) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "mailbox '%s': %s/%s: %s", m->name, m->path, what,
-		    x.err);
+		chj_error_set(&r->err, x.err.code, 0, "mailbox '%s': %s/%s: %s", m->name, m->path, what,
+		    x.err.msg);
 		cyrus_index_free(&x);
 		return -1;
 	}
@@ -386,8 +381,8 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		return -1;
 	}
 	if (cyrus_header_parse(&h, mc.buf[CYRUS_META_HEADER], mc.len[CYRUS_META_HEADER]) < 0) {
-		chj_error_set(&r->err, CHJ_ERR_CORRUPT, 0, "mailbox '%s': %s/cyrus.header: %s", m->name,
-		    m->path, h.err);
+		chj_error_set(&r->err, h.err.code, 0, "mailbox '%s': %s/cyrus.header: %s", m->name,
+		    m->path, h.err.msg);
 		goto out;
 	}
 	if (h.uniqueid != NULL && strcmp(h.uniqueid, m->uniqueid) != 0) {
@@ -586,21 +581,22 @@ out:
 static int
 store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct want *w)
 {
-	char err[512], *buf;
+	struct chj_error err;
+	char *buf;
 	size_t got = 0;
 	int rc = -1;
 
 	if ((buf = malloc((size_t)f->st.size + 1)) == NULL)
 		return chj_error_set(&c->r->err, CHJ_ERR_NOMEM, 0, "out of memory ('%s')", f->path);
 	while (got < f->st.size) {
-		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, err, sizeof err);
+		ssize_t k = f->read(f, buf + got, (size_t)f->st.size - got, &err);
 
 		if (k <= 0) {
 			if (k < 0 && c->b->src->broken)
 				chj_error_set(&c->r->err, CHJ_ERR_PEER, 0, "%s", c->b->src->err.msg);
 			else
-				chj_error_set(&c->r->err, CHJ_ERR_SYS, 0, "'%s': %s", f->path,
-				    k < 0 ? err : "file ends early");
+				chj_error_set(&c->r->err, k < 0 ? err.code : CHJ_ERR_SYS, 0, "'%s': %s",
+				    f->path, k < 0 ? err.msg : "file ends early");
 			goto out;
 		}
 		got += (size_t)k;

@@ -4,7 +4,6 @@
  * not know their spool and user layout. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +12,6 @@
 #include "cyrus/internal.h"
 
 #define CONF_MAX_INCLUDE 8
-
-void
-cyrus_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Cyrus's boolean spellings (lib/libconfig.c): 1/0, yes/no, on/off, true/false, t/f. */
 static int
@@ -119,7 +106,7 @@ set_key(struct cyrus_conf *c, const char *file, int lineno, const char *key,
 	else if (!strcmp(key, "mailbox_legacy_dirs") || !strcmp(key, "hashimapspool") ||
 	    !strcmp(key, "fulldirhash") || !strcmp(key, "unixhierarchysep")) {
 		if (parse_bool(val, &b) < 0) {
-			cyrus_seterr(c->err, sizeof c->err,
+			chj_error_set(&c->err, CHJ_ERR_INVALID, 0,
 			    "%s:%d: '%s' wants yes or no, not '%s'", file, lineno, key, val);
 			return -1;
 		}
@@ -133,7 +120,7 @@ set_key(struct cyrus_conf *c, const char *file, int lineno, const char *key,
 			c->unixhierarchysep = b;
 	}
 	if (r < 0)
-		cyrus_seterr(c->err, sizeof c->err, "%s:%d: out of memory", file, lineno);
+		chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "%s:%d: out of memory", file, lineno);
 	return r;
 }
 
@@ -159,12 +146,12 @@ load_file(struct cyrus_conf *c, const char *file, int depth)
 	int lineno = 0, r = 0;
 
 	if (depth > CONF_MAX_INCLUDE) {
-		cyrus_seterr(c->err, sizeof c->err, "%s: @include nested too deep", file);
+		chj_error_set(&c->err, CHJ_ERR_INVALID, 0, "%s: @include nested too deep", file);
 		return -1;
 	}
 	f = fopen(file, "r");
 	if (!f) {
-		cyrus_seterr(c->err, sizeof c->err, "cannot open '%s': %s", file, strerror(errno));
+		chj_error_set(&c->err, CHJ_ERR_SYS, errno, "cannot open '%s'", file);
 		return -1;
 	}
 	while (getline(&line, &cap, f) >= 0) {
@@ -175,7 +162,7 @@ load_file(struct cyrus_conf *c, const char *file, int depth)
 		for (p = key; *p && *p != ':' && !isspace((unsigned char)*p); p++)
 			*p = (char)tolower((unsigned char)*p);
 		if (*p != ':') {
-			cyrus_seterr(c->err, sizeof c->err,
+			chj_error_set(&c->err, CHJ_ERR_INVALID, 0,
 			    "%s:%d: not a 'key: value' line", file, lineno);
 			r = -1;
 			break;
@@ -186,7 +173,7 @@ load_file(struct cyrus_conf *c, const char *file, int depth)
 			break;
 	}
 	if (!r && ferror(f)) {
-		cyrus_seterr(c->err, sizeof c->err, "cannot read '%s': %s", file, strerror(errno));
+		chj_error_set(&c->err, CHJ_ERR_SYS, errno, "cannot read '%s'", file);
 		r = -1;
 	}
 	free(line);
@@ -201,29 +188,29 @@ apply_defaults(struct cyrus_conf *c)
 	char buf[4096];
 
 	if (!c->configdirectory) {
-		cyrus_seterr(c->err, sizeof c->err, "%s: no configdirectory", c->file);
+		chj_error_set(&c->err, CHJ_ERR_INVALID, 0, "%s: no configdirectory", c->file);
 		return -1;
 	}
 	if (c->virtdomains) {
-		cyrus_seterr(c->err, sizeof c->err,
+		chj_error_set(&c->err, CHJ_ERR_INVALID, 0,
 		    "%s: virtdomains is on: virtual domains are not supported by this version", c->file);
 		return -1;
 	}
 	if (!c->sievedir && set_str(&c->sievedir, "/usr/sieve") < 0)
-		return -1;
+		goto nomem;
 	if (!c->defaultpartition && set_str(&c->defaultpartition, "default") < 0)
-		return -1;
+		goto nomem;
 	if (!c->mboxlist_db && set_str(&c->mboxlist_db, "twoskip") < 0)
-		return -1;
+		goto nomem;
 	if (!c->lockpath) {
 		snprintf(buf, sizeof buf, "%s/lock", c->configdirectory);
 		if (set_str(&c->lockpath, buf) < 0)
-			return -1;
+			goto nomem;
 	}
 	if (!c->mboxlist_db_path) {
 		snprintf(buf, sizeof buf, "%s/mailboxes.db", c->configdirectory);
 		if (set_str(&c->mboxlist_db_path, buf) < 0)
-			return -1;
+			goto nomem;
 	}
 	if (!c->annotation_db && set_str(&c->annotation_db, "twoskip") < 0)
 		return -1;
@@ -233,11 +220,13 @@ apply_defaults(struct cyrus_conf *c)
 			return -1;
 	}
 	if (!cyrus_partition_path(c, c->defaultpartition)) {
-		cyrus_seterr(c->err, sizeof c->err, "%s: no partition-%s for the default partition",
+		chj_error_set(&c->err, CHJ_ERR_INVALID, 0, "%s: no partition-%s for the default partition",
 		    c->file, c->defaultpartition);
 		return -1;
 	}
 	return 0;
+nomem:
+	return chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
 }
 
 int
@@ -247,7 +236,7 @@ cyrus_conf_load(struct cyrus_conf *c, const char *file)
 	c->unixhierarchysep = 1;
 	c->file = strdup(file);
 	if (!c->file) {
-		cyrus_seterr(c->err, sizeof c->err, "out of memory");
+		chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	if (load_file(c, file, 0) < 0)

@@ -335,7 +335,8 @@ add_item(struct csync *c, struct csync_reply *r, const char *line, size_t len, s
 {
 	const char *p = line + 2, *sp;
 	struct csync_item *it;
-	char err[CYRUS_ERR_MAX], show[200];
+	struct chj_error de;
+	char show[200];
 
 	sp = memchr(p, ' ', len - 2);
 	if (sp == NULL || sp == p) {
@@ -351,12 +352,12 @@ add_item(struct csync *c, struct csync_reply *r, const char *line, size_t len, s
 	memset(it, 0, sizeof *it);
 	if ((it->key = strndup(p, (size_t)(sp - p))) == NULL)
 		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
-	if (dl_parse(&it->value, sp + 1, len - (size_t)(sp + 1 - line), NULL, err, sizeof err) < 0) {
+	if (dl_parse(&it->value, sp + 1, len - (size_t)(sp + 1 - line), NULL, &de) < 0) {
 		free(it->key);
 		printable(show, sizeof show, line, len);
 		c->broken = 1;
-		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "csync server %s: malformed reply line '%s': %s",
-		    c->name, show, err);
+		return chj_error_set(e, de.code, 0, "csync server %s: malformed reply line '%s': %s",
+		    c->name, show, de.msg);
 	}
 	r->n++;
 	return 0;

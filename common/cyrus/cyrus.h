@@ -2,14 +2,17 @@
  * the mailbox list (from Cyrus's own tools), mailbox paths in both spool
  * layouts, cyrus.header, cyrus.index (minor versions 10 to 20) and the lock
  * a Cyrus reader takes. Nothing here prints or exits: functions return 0 or
- * -1 and leave a one-line message in the handle's err (or the caller's buf). */
+ * -1 and fill the handle's err (or the struct chj_error the caller gives,
+ * error.h): a code to decide on (CHJ_ERR_SYS with the errno, CHJ_ERR_CORRUPT
+ * for a malformed Cyrus file, CHJ_ERR_INVALID for a malformed imapd.conf or
+ * argument, CHJ_ERR_NOMEM, ...) and a one-line message. */
 #ifndef CHJ_CYRUS_H
 #define CHJ_CYRUS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define CYRUS_ERR_MAX 512
+#include "error.h"
 
 /* ---- imapd.conf ---- */
 
@@ -39,14 +42,15 @@ struct cyrus_conf {
 	                             * /usr/lib/cyrus/bin, /usr/libexec/cyrus-imapd,
 	                             * /usr/lib/cyrus-imapd that has cyr_dbtool. The caller
 	                             * may set it (malloc'ed; cyrus_conf_free frees it). */
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;       /* why cyrus_conf_load failed */
 };
 
 /* Reads the "key: value" lines of an imapd.conf ('#' comments, blank lines,
  * @include). Keys it does not know are ignored. Refuses virtdomains and a
  * file without configdirectory or without the default partition's
- * partition-NAME. Returns 0 or -1 (err names file and line); call
- * cyrus_conf_free either way. */
+ * partition-NAME. Returns 0 or -1 (err names file and line: CHJ_ERR_SYS
+ * when the file cannot be read, CHJ_ERR_INVALID when it is malformed or
+ * refused, CHJ_ERR_NOMEM); call cyrus_conf_free either way. */
 int cyrus_conf_load(struct cyrus_conf *c, const char *file);
 void cyrus_conf_free(struct cyrus_conf *c);
 /* The directory of partition name, or NULL. */
@@ -68,7 +72,7 @@ struct cyrus_mailbox {
 struct cyrus_mboxlist {
 	struct cyrus_mailbox *v;
 	size_t n;
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;       /* why cyrus_mboxlist_load failed */
 };
 
 /* Fills l with the mailboxes of user (every folder, the "#sieve" one and the
@@ -79,8 +83,10 @@ struct cyrus_mboxlist {
  * user costs what that user has. Tombstones (mbtype 'd') and shared
  * (non-user) mailboxes are left out. Without cyr_dbtool, from the
  * cyrus.header files of every partition (legacy names from the path, as
- * their header's name can be stale). Sorted by name. Returns 0 or -1 (err);
- * free with cyrus_mboxlist_free either way. */
+ * their header's name can be stale). Sorted by name. Returns 0 or -1 (err:
+ * CHJ_ERR_SYS, CHJ_ERR_CORRUPT for a malformed entry or cyrus.header,
+ * CHJ_ERR_INVALID for a bad user name, CHJ_ERR_NOMEM; CHJ_ERR_SYS too when
+ * cyr_dbtool failed, errnum 0); free with cyrus_mboxlist_free either way. */
 int cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user);
 void cyrus_mboxlist_free(struct cyrus_mboxlist *l);
 
@@ -91,15 +97,18 @@ int cyrus_mboxlist_users(const struct cyrus_mboxlist *l, char ***users, size_t *
  * user's mailboxes (uuid or legacy layout; for uuid, from the directory's
  * cyrus.header), of the user's config files (seen, sub, ...) or of the user's
  * sieve directory. Returns 1 and sets *user (allocated), 0 when the path
- * belongs to no user (server files), -1 on error. */
-int cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, char *err, size_t errlen);
+ * belongs to no user (server files), -1 with e set on error (CHJ_ERR_SYS,
+ * CHJ_ERR_NOMEM). */
+int cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user,
+    struct chj_error *e);
 
 /* The user's own files outside the spool, as absolute paths: the config
  * directory's per-user files (seen, sub, ...; conversations and counters
  * are left out: Cyrus rebuilds them) and the files of the user's sieve
- * directory. Only those that exist. */
+ * directory. Only those that exist. Returns 0, or -1 with e set
+ * (CHJ_ERR_SYS, CHJ_ERR_NOMEM). */
 int cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
-    const char *user, char ***files, size_t *n, char *err, size_t errlen);
+    const char *user, char ***files, size_t *n, struct chj_error *e);
 
 /* ---- cyrus.header ---- */
 
@@ -110,11 +119,11 @@ struct cyrus_header {
 	char *acl;
 	char **flagnames;           /* user flag (keyword) names, bit N = flagnames[N] */
 	size_t nflags;
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;       /* why cyrus_header_parse failed */
 };
 
 /* Parses a cyrus.header held in buf (both formats: the 2.x lines and the 3.x
- * dlist line). Returns 0 or -1. */
+ * dlist line). Returns 0 or -1 (err: CHJ_ERR_CORRUPT, CHJ_ERR_NOMEM). */
 int cyrus_header_parse(struct cyrus_header *h, const void *buf, size_t len);
 void cyrus_header_free(struct cyrus_header *h);
 
@@ -158,13 +167,13 @@ struct cyrus_index {
 	uint32_t sync_crc, sync_crc_annot;
 	uint64_t createdmodseq;     /* v16+ */
 	struct cyrus_index_record *records;
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;       /* why cyrus_index_parse failed */
 };
 
 /* Parses a cyrus.index (or a 2.x cyrus.expunge, same format) held in buf:
  * minor versions 10 to 20, header and record CRC32s checked where the
  * version has them. A truncated or corrupt file is an error naming the
- * record. Returns 0 or -1. */
+ * record. Returns 0 or -1 (err: CHJ_ERR_CORRUPT, CHJ_ERR_NOMEM). */
 int cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len);
 void cyrus_index_free(struct cyrus_index *x);
 
@@ -222,7 +231,7 @@ struct cyrus_annot {
 struct cyrus_annots {
 	struct cyrus_annot *v;      /* sorted by mboxid, entry, userid */
 	size_t n, cap;
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;
 };
 
 /* Reads the mailbox-scope annotations of the folders ids[0..nids) (sorted
@@ -259,7 +268,7 @@ struct cyrus_lock {
 	int fd;                     /* cyrus.index, locked: read the index through it */
 	int name_fd;                /* the name lock file under the lock path */
 	int header_fd;              /* cyrus.header as it was when locked (2.x lock) */
-	char err[CYRUS_ERR_MAX];
+	struct chj_error err;       /* why cyrus_lock_mailbox failed */
 };
 
 /* Takes the shared locks a Cyrus reader of mailbox m takes, in Cyrus's
@@ -272,7 +281,8 @@ struct cyrus_lock {
  * while held, cyrus.index (read it through lk->fd), cyrus.header (read it
  * by path) and the message files the index references stay put. Waits at
  * most timeout_ms in all. Returns 0, or -1 with lk->err set (and nothing
- * held). The locks are POSIX record locks: this process must not open and
+ * held): CHJ_ERR_SYS with the errno (ETIMEDOUT when the time ran out),
+ * CHJ_ERR_NOMEM. The locks are POSIX record locks: this process must not open and
  * close these files elsewhere while holding them (a close drops the lock). */
 int cyrus_lock_mailbox(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cyrus_mailbox *m, int timeout_ms);
 /* Releases what cyrus_lock_mailbox took (only after it returned 0). */
@@ -283,7 +293,7 @@ void cyrus_unlock(struct cyrus_lock *lk);
  * new file over it meanwhile. Writers (and checkpoints) hold it
  * exclusively. Returns the fd (close it to release), or -1 with errno
  * (ENOENT: no database) and err. */
-int cyrus_lock_db(const char *path, int timeout_ms, char *err, size_t errlen);
+int cyrus_lock_db(const char *path, int timeout_ms, struct chj_error *e);
 
 /* ---- names ---- */
 
@@ -299,8 +309,10 @@ char *cyrus_user_from_file_name(const char *name);
 /* 1 when m lives in the legacy name-based layout (mbtype 'l', or no uniqueid). */
 int cyrus_mailbox_is_legacy(const struct cyrus_mailbox *m);
 /* Sets m->path and m->relpath as Cyrus 3.6 computes them (mboxname_datapath)
- * from name, uniqueid, mbtype and partition. Returns 0 or -1 (err). */
-int cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, char *err, size_t errlen);
+ * from name, uniqueid, mbtype and partition. Returns 0, or -1 with e set
+ * (CHJ_ERR_NOTFOUND: the partition is not in imapd.conf; CHJ_ERR_NOMEM). */
+int cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m,
+    struct chj_error *e);
 /* Header and record size of cyrus.index minor version v; -1 if unsupported. */
 int cyrus_index_layout(uint32_t minor_version, uint32_t *header_size, uint32_t *record_size);
 

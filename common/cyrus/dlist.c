@@ -14,7 +14,7 @@
 #define DL_MAX_DEPTH 32
 
 static int dl_value(struct dl *d, const char *b, size_t len, size_t *pos, int depth,
-    char *err, size_t errlen);
+    struct chj_error *e);
 
 static void
 skip_sp(const char *b, size_t len, size_t *pos)
@@ -36,7 +36,7 @@ dup_n(const char *s, size_t n)
 }
 
 static int
-dl_string(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+dl_string(struct dl *d, const char *b, size_t len, size_t *pos, struct chj_error *e)
 {
 	size_t i = *pos + 1, o = 0;
 	char *s = malloc(len - *pos + 1);
@@ -50,7 +50,7 @@ dl_string(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_
 	}
 	if (i >= len) {
 		free(s);
-		cyrus_seterr(err, errlen, "unterminated quoted string");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "unterminated quoted string");
 		return -1;
 	}
 	s[o] = '\0';
@@ -59,12 +59,12 @@ dl_string(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_
 	*pos = i + 1;
 	return 0;
 nomem:
-	cyrus_seterr(err, errlen, "out of memory");
+	chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	return -1;
 }
 
 static int
-dl_literal(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+dl_literal(struct dl *d, const char *b, size_t len, size_t *pos, struct chj_error *e)
 {
 	size_t i = *pos + 1;
 	uint64_t n = 0;
@@ -74,14 +74,14 @@ dl_literal(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size
 	if (i < len && b[i] == '+')
 		i++;
 	if (i + 3 > len || b[i] != '}' || b[i + 1] != '\r' || b[i + 2] != '\n' || n > len - i - 3) {
-		cyrus_seterr(err, errlen, "bad literal");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "bad literal");
 		return -1;
 	}
 	i += 3;
 	d->kind = DL_ATOM;
 	d->s = dup_n(b + i, (size_t)n);
 	if (!d->s) {
-		cyrus_seterr(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	*pos = i + (size_t)n;
@@ -89,20 +89,20 @@ dl_literal(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size
 }
 
 static int
-dl_atom_tok(struct dl *d, const char *b, size_t len, size_t *pos, char *err, size_t errlen)
+dl_atom_tok(struct dl *d, const char *b, size_t len, size_t *pos, struct chj_error *e)
 {
 	size_t i = *pos;
 
 	while (i < len && b[i] != ' ' && b[i] != '(' && b[i] != ')' && b[i] != '\n' && b[i] != '\r')
 		i++;
 	if (i == *pos) {
-		cyrus_seterr(err, errlen, "value expected at byte %zu", *pos);
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "value expected at byte %zu", *pos);
 		return -1;
 	}
 	d->kind = DL_ATOM;
 	d->s = dup_n(b + *pos, i - *pos);
 	if (!d->s) {
-		cyrus_seterr(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	*pos = i;
@@ -112,7 +112,7 @@ dl_atom_tok(struct dl *d, const char *b, size_t len, size_t *pos, char *err, siz
 /* Members up to ')'; in a kvlist each is a key atom and a value. */
 static int
 dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int depth,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	struct dl key;
 
@@ -120,7 +120,7 @@ dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int dep
 	for (;;) {
 		skip_sp(b, len, pos);
 		if (*pos >= len) {
-			cyrus_seterr(err, errlen, "unterminated list");
+			chj_error_set(e, CHJ_ERR_CORRUPT, 0, "unterminated list");
 			return -1;
 		}
 		if (b[*pos] == ')') {
@@ -144,19 +144,19 @@ dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int dep
 		}
 		memset(&d->v[d->n], 0, sizeof d->v[d->n]);
 		if (kv) {
-			if (dl_value(&key, b, len, pos, depth + 1, err, errlen) < 0) {
+			if (dl_value(&key, b, len, pos, depth + 1, e) < 0) {
 				dl_free(&key);      /* a list as key, cut short */
 				return -1;
 			}
 			if (key.kind != DL_ATOM) {
 				dl_free(&key);
-				cyrus_seterr(err, errlen, "key expected at byte %zu", *pos);
+				chj_error_set(e, CHJ_ERR_CORRUPT, 0, "key expected at byte %zu", *pos);
 				return -1;
 			}
 			d->keys[d->n] = key.s;
 			skip_sp(b, len, pos);
 		}
-		if (dl_value(&d->v[d->n], b, len, pos, depth + 1, err, errlen) < 0) {
+		if (dl_value(&d->v[d->n], b, len, pos, depth + 1, e) < 0) {
 			if (kv)
 				free(d->keys[d->n]);
 			dl_free(&d->v[d->n]);
@@ -165,43 +165,43 @@ dl_members(struct dl *d, int kv, const char *b, size_t len, size_t *pos, int dep
 		d->n++;
 	}
 nomem:
-	cyrus_seterr(err, errlen, "out of memory");
+	chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	return -1;
 }
 
 static int
-dl_value(struct dl *d, const char *b, size_t len, size_t *pos, int depth, char *err, size_t errlen)
+dl_value(struct dl *d, const char *b, size_t len, size_t *pos, int depth, struct chj_error *e)
 {
 	memset(d, 0, sizeof *d);
 	if (depth > DL_MAX_DEPTH) {
-		cyrus_seterr(err, errlen, "lists nested too deep");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "lists nested too deep");
 		return -1;
 	}
 	skip_sp(b, len, pos);
 	if (*pos >= len) {
-		cyrus_seterr(err, errlen, "value expected at the end");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "value expected at the end");
 		return -1;
 	}
 	if (b[*pos] == '(') {
 		(*pos)++;
-		return dl_members(d, 0, b, len, pos, depth, err, errlen);
+		return dl_members(d, 0, b, len, pos, depth, e);
 	}
 	if (b[*pos] == '%' && *pos + 1 < len && b[*pos + 1] == '(') {
 		*pos += 2;
-		return dl_members(d, 1, b, len, pos, depth, err, errlen);
+		return dl_members(d, 1, b, len, pos, depth, e);
 	}
 	if (b[*pos] == '"')
-		return dl_string(d, b, len, pos, err, errlen);
+		return dl_string(d, b, len, pos, e);
 	if (b[*pos] == '{')
-		return dl_literal(d, b, len, pos, err, errlen);
-	return dl_atom_tok(d, b, len, pos, err, errlen);
+		return dl_literal(d, b, len, pos, e);
+	return dl_atom_tok(d, b, len, pos, e);
 }
 
 int
-dl_parse(struct dl *d, const char *buf, size_t len, size_t *used, char *err, size_t errlen)
+dl_parse(struct dl *d, const char *buf, size_t len, size_t *used, struct chj_error *e)
 {
 	size_t pos = 0;
-	int r = dl_value(d, buf, len, &pos, 0, err, errlen);
+	int r = dl_value(d, buf, len, &pos, 0, e);
 
 	if (r < 0)
 		dl_free(d);

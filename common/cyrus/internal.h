@@ -1,5 +1,5 @@
 /* internal.h: helpers shared by the files of common/cyrus/ and not part of
- * its interface: error formatting, Cyrus's dlist text format (mailboxes.db
+ * its interface: Cyrus's dlist text format (mailboxes.db
  * values, the 3.x cyrus.header line), reading a small file, mailbox-name and
  * path rules. */
 #ifndef CHJ_CYRUS_INTERNAL_H
@@ -9,9 +9,6 @@
 #include <stdint.h>
 
 #include "cyrus/cyrus.h"
-
-void cyrus_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- dlist ---- */
 enum { DL_ATOM, DL_LIST, DL_KVLIST };
@@ -25,8 +22,9 @@ struct dl {
 };
 
 /* Parses one dlist value from buf[0..len); *used gets the bytes consumed.
- * Returns 0, or -1 with a message in err. */
-int dl_parse(struct dl *d, const char *buf, size_t len, size_t *used, char *err, size_t errlen);
+ * Returns 0, or -1 with e set: CHJ_ERR_CORRUPT for malformed text,
+ * CHJ_ERR_NOMEM. */
+int dl_parse(struct dl *d, const char *buf, size_t len, size_t *used, struct chj_error *e);
 void dl_free(struct dl *d);
 /* The member of kvlist d named key, or NULL. */
 const struct dl *dl_get(const struct dl *d, const char *key);
@@ -83,10 +81,11 @@ cyrus_be64(const unsigned char *p)
 typedef int (*cyrus_twoskip_cb)(void *ctx, const char *key, size_t klen, const char *val,
     size_t vlen);
 /* Calls cb for every committed record of the twoskip database held in
- * buf[0..len), in key order. Returns 0, -1 with err (not a twoskip file, a
- * bad CRC, a pointer past the end), or the first nonzero value cb returns. */
+ * buf[0..len), in key order. Returns 0, -1 with e set (CHJ_ERR_CORRUPT: not
+ * a twoskip file, a bad CRC, a pointer past the end), or the first nonzero
+ * value cb returns (e untouched: cb says why). */
 int cyrus_twoskip_foreach(const void *buf, size_t len, cyrus_twoskip_cb cb, void *ctx,
-    char *err, size_t errlen);
+    struct chj_error *e);
 /* Splits an annotation record's value (cyrus.annotations, annotations.db)
  * into the annotation's bytes (pointing into val), its modseq and whether
  * it is a tombstone. Returns 0, or -1 when val is too short for what it

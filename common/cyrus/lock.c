@@ -91,13 +91,13 @@ open_namelock(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cy
 	int fd;
 
 	if (stat(c->lockpath, &st) < 0) {
-		cyrus_seterr(lk->err, sizeof lk->err, "lock directory '%s': %s", c->lockpath, strerror(errno));
+		chj_error_set(&lk->err, CHJ_ERR_SYS, errno, "lock directory '%s'", c->lockpath);
 		return -1;
 	}
 	if (cyrus_mailbox_is_legacy(m)) {
 		rel = cyrus_legacy_relpath(c, m->name);
 		if (!rel) {
-			cyrus_seterr(lk->err, sizeof lk->err, "out of memory");
+			chj_error_set(&lk->err, CHJ_ERR_NOMEM, 0, "out of memory");
 			return -1;
 		}
 		snprintf(path, sizeof path, "%s/%s.lock", c->lockpath, rel);
@@ -109,8 +109,7 @@ open_namelock(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cy
 	if (fd >= 0 || errno != ENOENT)
 		goto done;
 	if (mkdirs_owned(c->lockpath, path, &st) < 0) {
-		cyrus_seterr(lk->err, sizeof lk->err, "cannot make the directory of '%s': %s", path,
-		    strerror(errno));
+		chj_error_set(&lk->err, CHJ_ERR_SYS, errno, "cannot make the directory of '%s'", path);
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -120,7 +119,7 @@ open_namelock(struct cyrus_lock *lk, const struct cyrus_conf *c, const struct cy
 	}
 done:
 	if (fd < 0)
-		cyrus_seterr(lk->err, sizeof lk->err, "cannot open lock '%s': %s", path, strerror(errno));
+		chj_error_set(&lk->err, CHJ_ERR_SYS, errno, "cannot open lock '%s'", path);
 	return fd;
 }
 
@@ -144,8 +143,8 @@ open_meta(struct cyrus_lock *lk, const struct cyrus_mailbox *m, const char *name
 	snprintf(path, sizeof path, "%s/%s", m->path, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		cyrus_seterr(lk->err, sizeof lk->err, "mailbox '%s': cannot open '%s': %s", m->name,
-		    path, strerror(errno));
+		chj_error_set(&lk->err, CHJ_ERR_SYS, errno, "mailbox '%s': cannot open '%s'", m->name,
+		    path);
 	return fd;
 }
 
@@ -157,7 +156,7 @@ cyrus_lock_mailbox(struct cyrus_lock *lk, const struct cyrus_conf *c, const stru
 	const char *what = "name lock";
 	int fd;
 
-	memset(lk->err, 0, sizeof lk->err);
+	chj_error_clear(&lk->err);
 	lk->fd = lk->name_fd = lk->header_fd = -1;
 	if ((lk->name_fd = open_namelock(lk, c, m)) < 0)
 		goto fail_quiet;
@@ -187,8 +186,13 @@ cyrus_lock_mailbox(struct cyrus_lock *lk, const struct cyrus_conf *c, const stru
 		}
 	}
 fail:
-	cyrus_seterr(lk->err, sizeof lk->err, "mailbox '%s': cannot lock %s: %s", m->name, what,
-	    errno == ETIMEDOUT ? "timed out (a Cyrus process holds it)" : strerror(errno));
+	if (errno == ETIMEDOUT) {
+		chj_error_set(&lk->err, CHJ_ERR_SYS, 0,
+		    "mailbox '%s': cannot lock %s: timed out (a Cyrus process holds it)", m->name, what);
+		lk->err.errnum = ETIMEDOUT;
+	} else {
+		chj_error_set(&lk->err, CHJ_ERR_SYS, errno, "mailbox '%s': cannot lock %s", m->name, what);
+	}
 fail_quiet:
 	cyrus_unlock(lk);
 	return -1;
@@ -207,25 +211,29 @@ cyrus_unlock(struct cyrus_lock *lk)
 }
 
 int
-cyrus_lock_db(const char *path, int timeout_ms, char *err, size_t errlen)
+cyrus_lock_db(const char *path, int timeout_ms, struct chj_error *e)
 {
 	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	struct stat a, b;
-	int fd, e;
+	int fd, err;
 
 	for (;;) {
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-			e = errno;
-			cyrus_seterr(err, errlen, "cannot open '%s': %s", path, strerror(e));
-			errno = e;
+			err = errno;
+			chj_error_set(e, err == ENOENT ? CHJ_ERR_NOTFOUND : CHJ_ERR_SYS, err,
+			    "cannot open '%s'", path);
 			return -1;
 		}
 		if (rdlock_until(fd, deadline) < 0) {
-			e = errno;
-			cyrus_seterr(err, errlen, "cannot lock '%s': %s", path,
-			    e == ETIMEDOUT ? "timed out (a Cyrus process holds it)" : strerror(e));
+			err = errno;
+			if (err == ETIMEDOUT) {
+				chj_error_set(e, CHJ_ERR_SYS, 0, "cannot lock '%s': timed out (a Cyrus "
+				    "process holds it)", path);
+				e->errnum = ETIMEDOUT;
+			} else {
+				chj_error_set(e, CHJ_ERR_SYS, err, "cannot lock '%s'", path);
+			}
 			close(fd);
-			errno = e;
 			return -1;
 		}
 		/* a checkpoint renames a new file over the one waited on */
@@ -234,8 +242,8 @@ cyrus_lock_db(const char *path, int timeout_ms, char *err, size_t errlen)
 			return fd;
 		close(fd);
 		if (now_ms() >= deadline) {
-			cyrus_seterr(err, errlen, "cannot lock '%s': it keeps being replaced", path);
-			errno = ETIMEDOUT;
+			chj_error_set(e, CHJ_ERR_SYS, 0, "cannot lock '%s': it keeps being replaced", path);
+			e->errnum = ETIMEDOUT;
 			return -1;
 		}
 	}

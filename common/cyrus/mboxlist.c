@@ -48,10 +48,12 @@ tools_dir(const struct cyrus_conf *c, char *buf, size_t len)
 }
 
 /* Runs argv as the owner of the config directory; its stdout goes into
- * *out (allocated, NUL-terminated). Returns 0 or -1. */
+ * *out (allocated, NUL-terminated). Returns 0, or -1 with e set (CHJ_ERR_SYS:
+ * a system call failed, with its errno, or the program failed, without;
+ * CHJ_ERR_NOMEM). */
 static int
 run_tool(const struct cyrus_conf *c, char *const argv[], char **out, size_t *outlen,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	struct stat st;
 	int pfd[2], status;
@@ -59,18 +61,19 @@ run_tool(const struct cyrus_conf *c, char *const argv[], char **out, size_t *out
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	ssize_t n;
+	int oom = 0;
 
 	if (stat(c->configdirectory, &st) < 0) {
-		cyrus_seterr(err, errlen, "cannot stat '%s': %s", c->configdirectory, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot stat '%s'", c->configdirectory);
 		return -1;
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		cyrus_seterr(err, errlen, "pipe: %s", strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "pipe");
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
-		cyrus_seterr(err, errlen, "fork: %s", strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "fork");
 		close(pfd[0]);
 		close(pfd[1]);
 		return -1;
@@ -96,7 +99,7 @@ run_tool(const struct cyrus_conf *c, char *const argv[], char **out, size_t *out
 			char *nb = realloc(buf, cap ? cap * 2 : 131072);
 
 			if (!nb) {
-				cyrus_seterr(err, errlen, "out of memory");
+				oom = 1;
 				break;
 			}
 			buf = nb;
@@ -112,9 +115,11 @@ run_tool(const struct cyrus_conf *c, char *const argv[], char **out, size_t *out
 	close(pfd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!buf || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (buf)
-			cyrus_seterr(err, errlen, "%s failed (%s %d)", argv[0],
+	if (oom || !buf || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (oom || !buf)
+			chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
+		else
+			chj_error_set(e, CHJ_ERR_SYS, 0, "%s failed (%s %d)", argv[0],
 			    WIFEXITED(status) ? "exit status" : "signal",
 			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		free(buf);
@@ -198,11 +203,10 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
 		mailbox_free(&m);
 		return 0;
 	}
-	if (dl_parse(&d, tab + 1, len - (size_t)(tab + 1 - line), NULL, l->err, sizeof l->err) < 0) {
-		char e[CYRUS_ERR_MAX];
+	if (dl_parse(&d, tab + 1, len - (size_t)(tab + 1 - line), NULL, &l->err) < 0) {
+		struct chj_error e = l->err;
 
-		snprintf(e, sizeof e, "%s", l->err);
-		cyrus_seterr(l->err, sizeof l->err, "mailboxes.db entry '%s': %s", m.name, e);
+		chj_error_set(&l->err, e.code, 0, "mailboxes.db entry '%s': %s", m.name, e.msg);
 		mailbox_free(&m);
 		return -1;
 	}
@@ -214,7 +218,7 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
 		goto out;
 	}
 	if (!part) {
-		cyrus_seterr(l->err, sizeof l->err, "mailboxes.db entry '%s' has no partition", m.name);
+		chj_error_set(&l->err, CHJ_ERR_CORRUPT, 0, "mailboxes.db entry '%s' has no partition", m.name);
 		goto out;
 	}
 	m.mbtype = strdup(t ? t : "e");
@@ -222,13 +226,13 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
 	m.partition = strdup(part);
 	m.deleted = !strncmp(m.name, "DELETED.", 8);
 	if (!m.mbtype || !m.partition || (id && !m.uniqueid)) {
-		cyrus_seterr(l->err, sizeof l->err, "out of memory");
+		chj_error_set(&l->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	if (cyrus_mailbox_set_path(c, &m, l->err, sizeof l->err) < 0)
+	if (cyrus_mailbox_set_path(c, &m, &l->err) < 0)
 		goto out;
 	if ((v = array_grow(l->v, l->n, cap, sizeof *v, 64)) == NULL) {
-		cyrus_seterr(l->err, sizeof l->err, "out of memory");
+		chj_error_set(&l->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
 	l->v = v;
@@ -240,7 +244,7 @@ out:
 	mailbox_free(&m);
 	return r;
 nomem:
-	cyrus_seterr(l->err, sizeof l->err, "out of memory");
+	chj_error_set(&l->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	return -1;
 }
 
@@ -255,7 +259,7 @@ load_prefix(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *to
 	size_t len;
 	int r = 0;
 
-	if (run_tool(c, argv, &out, &len, l->err, sizeof l->err) < 0)
+	if (run_tool(c, argv, &out, &len, &l->err) < 0)
 		return -1;
 	for (p = out; p < out + len; p = e + 1) {
 		e = memchr(p, '\n', (size_t)(out + len - p));
@@ -296,11 +300,11 @@ hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
 		int e = errno;
 
 		free(p);
-		return e == ENOENT ? 0 : (cyrus_seterr(w->l->err, sizeof w->l->err,
-		    "cannot read '%s/cyrus.header': %s", dir, strerror(e)), -1);
+		return e == ENOENT ? 0 : chj_error_set(&w->l->err, CHJ_ERR_SYS, e,
+		    "cannot read '%s/cyrus.header'", dir);
 	}
 	if (cyrus_header_parse(&h, buf, len) < 0) {
-		cyrus_seterr(w->l->err, sizeof w->l->err, "%s: %s", p, h.err);
+		chj_error_set(&w->l->err, h.err.code, 0, "%s: %s", p, h.err.msg);
 		goto out;
 	}
 	if (legacy) {
@@ -330,7 +334,7 @@ hwalk_add(struct hwalk *w, const char *dir, const char *relpath)
 	m.mbtype = strdup(legacy ? "el" : "e");
 	m.deleted = !strncmp(m.name, "DELETED.", 8);
 	if (!m.partition || !m.mbtype ||
-	    cyrus_mailbox_set_path(w->c, &m, w->l->err, sizeof w->l->err) < 0)
+	    cyrus_mailbox_set_path(w->c, &m, &w->l->err) < 0)
 		goto out;
 	if ((v = array_grow(w->l->v, w->l->n, &w->cap, sizeof *v, 64)) == NULL)
 		goto out;
@@ -411,9 +415,9 @@ mboxlist_from_headers(struct cyrus_mboxlist *l, const struct cyrus_conf *c, cons
 	for (i = 0; i < c->npartitions; i++) {
 		w.part = &c->partitions[i];
 		if (hwalk_dir(&w, w.part->path, "", 0) < 0) {
-			if (!l->err[0])
-				cyrus_seterr(l->err, sizeof l->err, "cannot walk partition '%s': %s",
-				    w.part->path, strerror(errno));
+			if (l->err.code == CHJ_OK)
+				chj_error_set(&l->err, CHJ_ERR_SYS, errno, "cannot walk partition '%s'",
+				    w.part->path);
 			cyrus_mboxlist_free(l);
 			return -1;
 		}
@@ -432,7 +436,7 @@ cyrus_mboxlist_load(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const 
 
 	memset(l, 0, sizeof *l);
 	if (user && (!*user || strchr(user, SEP) || strlen(user) > 400)) {
-		cyrus_seterr(l->err, sizeof l->err, "bad user name '%s'", user);
+		chj_error_set(&l->err, CHJ_ERR_INVALID, 0, "bad user name '%s'", user);
 		return -1;
 	}
 	dir = tools_dir(c, tbuf, sizeof tbuf);

@@ -123,10 +123,10 @@ header_v2(struct cyrus_header *h, const char *p, const char *end)
 		goto nomem;
 	return 0;
 bad:
-	cyrus_seterr(h->err, sizeof h->err, "cyrus.header: truncated 2.x header");
+	chj_error_set(&h->err, CHJ_ERR_CORRUPT, 0, "cyrus.header: truncated 2.x header");
 	return -1;
 nomem:
-	cyrus_seterr(h->err, sizeof h->err, "out of memory");
+	chj_error_set(&h->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	return -1;
 }
 
@@ -159,19 +159,17 @@ header_v3(struct cyrus_header *h, const char *p, const char *end)
 	size_t i;
 	int r = -1;
 
-	if (dl_parse(&d, p, (size_t)(end - p), NULL, h->err, sizeof h->err) < 0) {
-		char e[CYRUS_ERR_MAX];
+	if (dl_parse(&d, p, (size_t)(end - p), NULL, &h->err) < 0) {
+		struct chj_error e = h->err;
 
-		snprintf(e, sizeof e, "%s", h->err);
-		cyrus_seterr(h->err, sizeof h->err, "cyrus.header: %s", e);
-		return -1;
+		return chj_error_set(&h->err, e.code, 0, "cyrus.header: %s", e.msg);
 	}
 	if (d.kind != DL_KVLIST) {
-		cyrus_seterr(h->err, sizeof h->err, "cyrus.header: not a key-value list");
+		chj_error_set(&h->err, CHJ_ERR_CORRUPT, 0, "cyrus.header: not a key-value list");
 		goto out;
 	}
 	if (!(s = dl_atom(&d, "I"))) {
-		cyrus_seterr(h->err, sizeof h->err, "cyrus.header: no uniqueid (I)");
+		chj_error_set(&h->err, CHJ_ERR_CORRUPT, 0, "cyrus.header: no uniqueid (I)");
 		goto out;
 	}
 	if (!(h->uniqueid = strdup(s)))
@@ -196,7 +194,7 @@ header_v3(struct cyrus_header *h, const char *p, const char *end)
 	r = 0;
 	goto out;
 nomem:
-	cyrus_seterr(h->err, sizeof h->err, "out of memory");
+	chj_error_set(&h->err, CHJ_ERR_NOMEM, 0, "out of memory");
 out:
 	dl_free(&d);
 	return r;
@@ -210,14 +208,14 @@ cyrus_header_parse(struct cyrus_header *h, const void *buf, size_t len)
 
 	memset(h, 0, sizeof *h);
 	if (len < sizeof header_magic - 1 || memcmp(b, header_magic, sizeof header_magic - 1)) {
-		cyrus_seterr(h->err, sizeof h->err, "cyrus.header: bad magic");
+		chj_error_set(&h->err, CHJ_ERR_CORRUPT, 0, "cyrus.header: bad magic");
 		return -1;
 	}
 	p = b + sizeof header_magic - 1;
 	for (i = 0; i < 2; i++) {          /* the two quote lines */
 		p = next_line(p, end);
 		if (!p) {
-			cyrus_seterr(h->err, sizeof h->err, "cyrus.header: truncated");
+			chj_error_set(&h->err, CHJ_ERR_CORRUPT, 0, "cyrus.header: truncated");
 			return -1;
 		}
 		p++;
@@ -226,13 +224,8 @@ cyrus_header_parse(struct cyrus_header *h, const void *buf, size_t len)
 		i = header_v3(h, p, end);
 	else
 		i = header_v2(h, p, end);
-	if (i < 0) {
-		char e[CYRUS_ERR_MAX];
-
-		snprintf(e, sizeof e, "%s", h->err);
-		cyrus_header_free(h);
-		snprintf(h->err, sizeof h->err, "%s", e);
-	}
+	if (i < 0)
+		cyrus_header_free(h);          /* keeps h->err */
 	return i;
 }
 
@@ -328,7 +321,7 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 	int i;
 
 	if (L->record_crc && !crc_ok(p, L->record_size)) {
-		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: record %u: bad CRC", recno + 1);
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: record %u: bad CRC", recno + 1);
 		return -1;
 	}
 	r->uid = cyrus_be32(p);
@@ -336,7 +329,7 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		r->internaldate = (uint32_t)(cyrus_be64(p + L->r_internaldate) / 1000000000u);
 		v = cyrus_be64(p + L->r_size);
 		if (v > UINT32_MAX) {
-			cyrus_seterr(x->err, sizeof x->err, "cyrus.index: record %u: size %llu too large",
+			chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: record %u: size %llu too large",
 			    recno + 1, (unsigned long long)v);
 			return -1;
 		}
@@ -392,23 +385,23 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 
 	memset(x, 0, sizeof *x);
 	if (len < 12) {
-		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: truncated header (%zu bytes)", len);
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: truncated header (%zu bytes)", len);
 		return -1;
 	}
 	x->minor_version = cyrus_be32(b + 8);
 	L = layout_of(x->minor_version);
 	if (!L) {
-		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: unsupported minor version %u",
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: unsupported minor version %u",
 		    x->minor_version);
 		return -1;
 	}
 	if (len < L->header_size) {
-		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: truncated header (%zu of %u bytes)",
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: truncated header (%zu of %u bytes)",
 		    len, L->header_size);
 		return -1;
 	}
 	if (L->header_crc && !crc_ok(b, L->header_size)) {
-		cyrus_seterr(x->err, sizeof x->err, "cyrus.index: header: bad CRC");
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: header: bad CRC");
 		return -1;
 	}
 	x->start_offset = cyrus_be32(b + 12);
@@ -420,13 +413,13 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 	x->exists = L->h_exists == NONE ? x->num_records : cyrus_be32(b + L->h_exists);
 	parse_header_extra(x, L, b);
 	if (x->start_offset < L->header_size) {
-		cyrus_seterr(x->err, sizeof x->err,
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0,
 		    "cyrus.index: start offset %u is inside the %u-byte v%u header",
 		    x->start_offset, L->header_size, x->minor_version);
 		return -1;
 	}
 	if (x->record_size < L->record_size) {
-		cyrus_seterr(x->err, sizeof x->err,
+		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0,
 		    "cyrus.index: record size %u is smaller than the %u bytes of a v%u record",
 		    x->record_size, L->record_size, x->minor_version);
 		return -1;
@@ -435,7 +428,7 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 		uint64_t have = len < x->start_offset ? 0 : (len - x->start_offset) / x->record_size;
 
 		if (have < x->num_records) {
-			cyrus_seterr(x->err, sizeof x->err, "cyrus.index: truncated at record %llu of %u",
+			chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: truncated at record %llu of %u",
 			    (unsigned long long)have + 1, x->num_records);
 			return -1;
 		}
@@ -443,7 +436,7 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 	if (x->num_records) {
 		x->records = calloc(x->num_records, sizeof *x->records);
 		if (!x->records) {
-			cyrus_seterr(x->err, sizeof x->err, "out of memory (%u records)", x->num_records);
+			chj_error_set(&x->err, CHJ_ERR_NOMEM, 0, "out of memory (%u records)", x->num_records);
 			return -1;
 		}
 	}

@@ -114,13 +114,13 @@ cyrus_mailbox_is_legacy(const struct cyrus_mailbox *m)
 
 /* Fills path and relpath of m from its name, uniqueid, mbtype and partition. */
 int
-cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, char *err, size_t errlen)
+cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, struct chj_error *e)
 {
 	const char *root = cyrus_partition_path(c, m->partition);
 	size_t len;
 
 	if (!root) {
-		cyrus_seterr(err, errlen, "mailbox '%s': partition '%s' is not in %s", m->name,
+		chj_error_set(e, CHJ_ERR_NOTFOUND, 0, "mailbox '%s': partition '%s' is not in %s", m->name,
 		    m->partition ? m->partition : "(none)", c->file);
 		return -1;
 	}
@@ -143,7 +143,7 @@ cyrus_mailbox_set_path(const struct cyrus_conf *c, struct cyrus_mailbox *m, char
 			snprintf(m->path, len, "%s/%s", root, m->relpath);
 	}
 	if (!m->path) {
-		cyrus_seterr(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return -1;
 	}
 	return 0;

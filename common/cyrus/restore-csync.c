@@ -355,17 +355,21 @@ parse_mbox_record(struct rc *r, struct rc_folder *f)
 {
 	struct dl d;
 	const struct dl *ml, *an, *a;
-	char err[CYRUS_ERR_MAX];
+	struct chj_error de;
 	struct annot_read ar;
 	size_t i;
 	int rc = -1;
 
 	memset(&ar, 0, sizeof ar);
 	ar.r = r;
-	if (dl_parse(&d, f->mbox.data, f->mbox.len, NULL, err, sizeof err) < 0 || d.kind != DL_KVLIST)
+	if (dl_parse(&d, f->mbox.data, f->mbox.len, NULL, &de) < 0)
+		return chj_error_set(r->e, de.code, 0, "archive '%s': folder '%s': its mailbox "
+		    "record is unreadable: %s", r->archive, f->mf->name, de.msg);
+	if (d.kind != DL_KVLIST) {
+		dl_free(&d);
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': folder '%s': its mailbox "
-		    "record is unreadable: %s", r->archive, f->mf->name, d.kind == DL_KVLIST ? err :
-		    "not a key-value list");
+		    "record is unreadable: not a key-value list", r->archive, f->mf->name);
+	}
 	if ((ml = dl_get(&d, "MBOXLIST")) != NULL && ml->kind == DL_KVLIST) {
 		const char *t = dl_atom(ml, "T");
 
@@ -422,14 +426,14 @@ out:
 static int
 parse_folder(struct rc *r, struct rc_folder *f)
 {
-	char err[CYRUS_ERR_MAX];
+	struct chj_error de;
 
 	if (cyrus_header_parse(&f->h, f->header.data, f->header.len) < 0)
-		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': folder '%s': %s", r->archive,
-		    f->mf->name, f->h.err);
+		return chj_error_set(r->e, f->h.err.code, 0, "archive '%s': folder '%s': %s", r->archive,
+		    f->mf->name, f->h.err.msg);
 	if (cyrus_index_parse(&f->x, f->index.data, f->index.len) < 0)
-		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': folder '%s': %s", r->archive,
-		    f->mf->name, f->x.err);
+		return chj_error_set(r->e, f->x.err.code, 0, "archive '%s': folder '%s': %s", r->archive,
+		    f->mf->name, f->x.err.msg);
 	if (f->x.minor_version < 10)
 		return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': folder '%s': cyrus.index v%u "
 		    "has no GUIDs", r->archive, f->mf->name, f->x.minor_version);
@@ -450,13 +454,13 @@ parse_folder(struct rc *r, struct rc_folder *f)
 
 		memset(&ar, 0, sizeof ar);
 		ar.r = r;
-		rc = cyrus_twoskip_foreach(f->annots.data, f->annots.len, annot_record, &ar, err, sizeof err);
+		rc = cyrus_twoskip_foreach(f->annots.data, f->annots.len, annot_record, &ar, &de);
 		if (rc != 0) {
 			annots_free(ar.v, ar.n);
 			if (rc == -2)
 				return nomem(r);
-			return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "archive '%s': folder '%s': "
-			    "cyrus.annotations: %s", r->archive, f->mf->name, err);
+			return chj_error_set(r->e, de.code, 0, "archive '%s': folder '%s': "
+			    "cyrus.annotations: %s", r->archive, f->mf->name, de.msg);
 		}
 		array_sort(ar.v, ar.n, sizeof *ar.v, annot_cmp);
 		f->an = ar.v;

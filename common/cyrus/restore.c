@@ -342,8 +342,8 @@ want_index_messages(struct restore *r, const struct manifest_folder *f, const ch
 
 	memset(&x, 0, sizeof x);
 	if (cyrus_index_parse(&x, data, len) < 0) {
-		chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "folder '%s': the archived cyrus.index is "
-		    "unreadable: %s", f->name, x.err);
+		chj_error_set(r->e, x.err.code, 0, "folder '%s': the archived cyrus.index is "
+		    "unreadable: %s", f->name, x.err.msg);
 		goto out;
 	}
 	for (i = 0; i < x.num_records; i++) {

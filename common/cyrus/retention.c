@@ -247,7 +247,7 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 		goto out;
 	}
 	if (cyrus_index_parse(&x, buf, len) < 0) {
-		chj_error_set(err, CHJ_ERR_CORRUPT, 0, "'%s': %s", e->name, x.err);
+		chj_error_set(err, x.err.code, 0, "'%s': %s", e->name, x.err.msg);
 		goto out;
 	}
 	for (i = 0; i < x.num_records; i++) {

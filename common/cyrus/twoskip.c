@@ -30,7 +30,7 @@ struct ts_record {
 /* Reads the record at off; its CRCs are checked. */
 static int
 ts_read(const unsigned char *b, uint64_t end, uint64_t off, struct ts_record *r,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	uint64_t p = off, kv, pad;
 	unsigned i;
@@ -68,13 +68,13 @@ ts_read(const unsigned char *b, uint64_t end, uint64_t off, struct ts_record *r,
 		r->next[i] = cyrus_be64(b + p);
 	if ((uint32_t)crc32(0L, b + off, (uInt)(p - off)) != cyrus_be32(b + p) ||
 	    (uint32_t)crc32(0L, b + p + 8, (uInt)pad) != cyrus_be32(b + p + 4)) {
-		cyrus_seterr(err, errlen, "twoskip record at offset %llu: bad CRC", (unsigned long long)off);
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip record at offset %llu: bad CRC", (unsigned long long)off);
 		return -1;
 	}
 	r->keyoff = p + 8;
 	return 0;
 bad:
-	cyrus_seterr(err, errlen, "twoskip record at offset %llu runs past the end",
+	chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip record at offset %llu runs past the end",
 	    (unsigned long long)off);
 	return -1;
 }
@@ -93,7 +93,7 @@ ts_next0(const struct ts_record *r, uint64_t end)
 
 int
 cyrus_twoskip_foreach(const void *buf, size_t len, cyrus_twoskip_cb cb, void *ctx,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	const unsigned char *b = buf;
 	struct ts_record r;
@@ -101,39 +101,39 @@ cyrus_twoskip_foreach(const void *buf, size_t len, cyrus_twoskip_cb cb, void *ct
 	int rc;
 
 	if (len < TS_HEADER_SIZE || memcmp(b, ts_magic, sizeof ts_magic) != 0) {
-		cyrus_seterr(err, errlen, "not a twoskip database");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "not a twoskip database");
 		return -1;
 	}
 	if ((uint32_t)crc32(0L, b, 60) != cyrus_be32(b + 60)) {
-		cyrus_seterr(err, errlen, "twoskip header: bad CRC");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip header: bad CRC");
 		return -1;
 	}
 	end = cyrus_be64(b + 48);
 	if (end > len || end < TS_HEADER_SIZE) {
-		cyrus_seterr(err, errlen, "twoskip header: current size %llu, file %zu bytes",
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip header: current size %llu, file %zu bytes",
 		    (unsigned long long)end, len);
 		return -1;
 	}
-	if (ts_read(b, end, TS_HEADER_SIZE, &r, err, errlen) < 0)
+	if (ts_read(b, end, TS_HEADER_SIZE, &r, e) < 0)
 		return -1;
 	if (r.type != TS_DUMMY) {
-		cyrus_seterr(err, errlen, "twoskip: no dummy record after the header");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip: no dummy record after the header");
 		return -1;
 	}
 	for (off = ts_next0(&r, end); off != 0; ) {
 		/* every record is at least 24 bytes: more steps than that is a loop */
 		if (++steps > end / 24) {
-			cyrus_seterr(err, errlen, "twoskip: the record chain loops");
+			chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip: the record chain loops");
 			return -1;
 		}
-		if (ts_read(b, end, off, &r, err, errlen) < 0)
+		if (ts_read(b, end, off, &r, e) < 0)
 			return -1;
 		if (r.type == TS_DELETE) {
 			off = r.next[0] < end ? r.next[0] : 0;
 			continue;
 		}
 		if (r.type != TS_ADD) {
-			cyrus_seterr(err, errlen, "twoskip record at offset %llu: unexpected type '%c'",
+			chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip record at offset %llu: unexpected type '%c'",
 			    (unsigned long long)off, r.type);
 			return -1;
 		}

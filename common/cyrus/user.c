@@ -90,7 +90,7 @@ comp(const char *rel, int i, char *buf, size_t len)
 
 /* The user whose INBOX has uniqueid id: from its spool cyrus.header. */
 static int
-user_of_inbox_uid(const struct cyrus_conf *c, const char *id, char **user, char *err, size_t errlen)
+user_of_inbox_uid(const struct cyrus_conf *c, const char *id, char **user, struct chj_error *e)
 {
 	char dir[8192];
 	size_t i;
@@ -104,7 +104,7 @@ user_of_inbox_uid(const struct cyrus_conf *c, const char *id, char **user, char 
 		if (!name) {
 			if (errno == ENOENT)
 				continue;
-			cyrus_seterr(err, errlen, "cannot read '%s/cyrus.header': %s", dir, strerror(errno));
+			chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read '%s/cyrus.header'", dir);
 			return -1;
 		}
 		*user = cyrus_name_user(name);
@@ -116,7 +116,7 @@ user_of_inbox_uid(const struct cyrus_conf *c, const char *id, char **user, char 
 
 static int
 user_in_partition(const struct cyrus_conf *c, const char *part, const char *rel,
-    char **user, char *err, size_t errlen)
+    char **user, struct chj_error *e)
 {
 	char a[1024], b[1024], dir[8192];
 	int i = 0;
@@ -133,7 +133,7 @@ user_in_partition(const struct cyrus_conf *c, const char *part, const char *rel,
 		if (!name) {
 			if (errno == ENOENT)
 				return 0;       /* gone (cyr_expire -D): nobody's any more */
-			cyrus_seterr(err, errlen, "cannot read '%s/cyrus.header': %s", dir, strerror(errno));
+			chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read '%s/cyrus.header'", dir);
 			return -1;
 		}
 		*user = cyrus_name_user(name);
@@ -152,7 +152,7 @@ user_in_partition(const struct cyrus_conf *c, const char *part, const char *rel,
 		if (b[i] == '^')
 			b[i] = '.';
 	*user = strdup(b);
-	return *user ? 1 : -1;
+	return *user ? 1 : chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 }
 
 /* NAME from a legacy per-user file name "NAME.seen" (or ".seen.NEW"). */
@@ -180,17 +180,17 @@ user_of_legacy_file(const char *file)
 
 /* Paths in the uuid trees of conf/user and sievedir: uuid/c1/c2/INBOXUID/... */
 static int
-user_in_uuid_tree(const struct cyrus_conf *c, const char *rel, char **user, char *err, size_t errlen)
+user_in_uuid_tree(const struct cyrus_conf *c, const char *rel, char **user, struct chj_error *e)
 {
 	char id[1024];
 
 	if (comp(rel, 3, id, sizeof id) < 0)
 		return 0;
-	return user_of_inbox_uid(c, id, user, err, errlen);
+	return user_of_inbox_uid(c, id, user, e);
 }
 
 int
-cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, char *err, size_t errlen)
+cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, struct chj_error *e)
 {
 	char userdir[8192], a[1024], b[1024];
 	const char *rel;
@@ -199,13 +199,13 @@ cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, ch
 	*user = NULL;
 	for (i = 0; i < c->npartitions; i++)
 		if ((rel = below(path, c->partitions[i].path)))
-			return user_in_partition(c, c->partitions[i].path, rel, user, err, errlen);
+			return user_in_partition(c, c->partitions[i].path, rel, user, e);
 	snprintf(userdir, sizeof userdir, "%s/user", c->configdirectory);
 	if ((rel = below(path, userdir))) {
 		if (comp(rel, 0, a, sizeof a) < 0)
 			return 0;
 		if (!strcmp(a, "uuid"))
-			return user_in_uuid_tree(c, rel, user, err, errlen);
+			return user_in_uuid_tree(c, rel, user, e);
 		if (comp(rel, 1, b, sizeof b) < 0)
 			return 0;
 		*user = user_of_legacy_file(b);
@@ -215,11 +215,11 @@ cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, ch
 		if (comp(rel, 0, a, sizeof a) < 0)
 			return 0;
 		if (!strcmp(a, "uuid"))
-			return user_in_uuid_tree(c, rel, user, err, errlen);
+			return user_in_uuid_tree(c, rel, user, e);
 		if (comp(rel, 1, b, sizeof b) < 0)
 			return 0;
 		*user = strdup(b);
-		return *user ? 1 : -1;
+		return *user ? 1 : chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
 	return 0;
 }
@@ -277,7 +277,7 @@ push_dir(char ***v, size_t *n, const char *dir)
 
 int
 cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
-    const char *user, char ***files, size_t *n, char *err, size_t errlen)
+    const char *user, char ***files, size_t *n, struct chj_error *e)
 {
 	const struct cyrus_mailbox *inbox = NULL;
 	char path[8192], inboxname[1024], *q;
@@ -317,7 +317,7 @@ cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
 	if (r == 0)
 		r = push_dir(files, n, path);
 	if (r < 0) {
-		cyrus_seterr(err, errlen, "user '%s': cannot list files: %s", user, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "user '%s': cannot list files", user);
 		for (i = 0; i < *n; i++)
 			free((*files)[i]);
 		free(*files);

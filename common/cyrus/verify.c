@@ -91,9 +91,9 @@ verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len
 		return 0;
 	memset(&x, 0, sizeof x);
 	if (cyrus_index_parse(&x, data, len) < 0) {
-		char msg[CYRUS_ERR_MAX + 256];
+		char msg[sizeof x.err.msg + 256];
 
-		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err);
+		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err.msg);
 		verify_problem(v, msg);
 		cyrus_index_free(&x);
 		return 0;

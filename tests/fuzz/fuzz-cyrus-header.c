@@ -43,9 +43,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < h.nflags; i++)
 			CHECK(h.flagnames[i] != NULL && strlen(h.flagnames[i]) < size);
 	} else {
-		CHECK(h.err[0] != '\0');
-		CHECK(memchr(h.err, '\0', sizeof h.err) != NULL);
-		CHECK(strchr(h.err, '\n') == NULL);
+		CHECK(h.err.msg[0] != '\0');
+		CHECK(h.err.code == CHJ_ERR_CORRUPT || h.err.code == CHJ_ERR_NOMEM);
+		CHECK(memchr(h.err.msg, '\0', sizeof h.err.msg) != NULL);
+		CHECK(strchr(h.err.msg, '\n') == NULL);
 	}
 	cyrus_header_free(&h);
 	free(copy);

@@ -37,9 +37,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (x.num_records ? size : UINT64_MAX));
 		for (i = 0; i < x.num_records; i++)
 			(void)cyrus_record_has_file(&x.records[i]);
-		CHECK(x.err[0] == '\0');
+		CHECK(x.err.code == CHJ_OK && x.err.msg[0] == '\0');
 	} else {
-		CHECK(x.err[0] != '\0' && strchr(x.err, '\n') == NULL);
+		CHECK(x.err.msg[0] != '\0' && strchr(x.err.msg, '\n') == NULL);
+		CHECK(x.err.code == CHJ_ERR_CORRUPT || x.err.code == CHJ_ERR_NOMEM);
 		CHECK(x.records == NULL);
 	}
 	cyrus_index_free(&x);

@@ -46,7 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < c.npartitions; i++)
 			CHECK(c.partitions[i].name != NULL && c.partitions[i].path != NULL);
 	} else {
-		CHECK(c.err[0] != '\0' && strchr(c.err, '\n') == NULL);
+		CHECK(c.err.msg[0] != '\0' && strchr(c.err.msg, '\n') == NULL);
+		CHECK(c.err.code != CHJ_OK);
 	}
 	cyrus_conf_free(&c);
 	unlink(path);

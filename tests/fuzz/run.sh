@@ -54,9 +54,9 @@ sources_of() {
 	config) echo "common/config.c common/path.c common/error.c" ;;
 	consumer) echo "common/consumer.c common/path.c common/array.c common/atomicfile.c common/error.c common/stateperm.c" ;;
 	path) echo "common/path.c" ;;
-	cyrus-header) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
-	cyrus-index) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c" ;;
-	imapd-conf) echo "common/cyrus/conf.c" ;;
+	cyrus-header) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c common/error.c" ;;
+	cyrus-index) echo "common/cyrus/meta.c common/cyrus/dlist.c common/cyrus/conf.c common/error.c" ;;
+	imapd-conf) echo "common/cyrus/conf.c common/error.c" ;;
 	manifest) echo "common/archive/manifest.c common/array.c common/error.c" ;;
 	archive) echo "common/archive/archive.c common/archive/archive-append.c common/archive/archive-fetch.c common/archive/archive-io.c common/archive/archive-lib.c common/archive/archive-ops.c common/archive/archive-query.c common/archive/archive-sidecar.c common/archive/pdeflate.c common/array.c common/atomicfile.c common/error.c" ;;
 	*) echo "run.sh: unknown target '$1'" >&2; return 1 ;;

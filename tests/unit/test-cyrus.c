@@ -99,16 +99,17 @@ test_real_v17(void **state)
 	b[160 + 2 * 112 + 61] ^= 1;
 	cyrus_index_free(&x);
 	assert_int_equal(cyrus_index_parse(&x, b, len), -1);
-	assert_non_null(strstr(x.err, "record 3: bad CRC"));
+	assert_non_null(strstr(x.err.msg, "record 3: bad CRC"));
+	assert_int_equal(x.err.code, CHJ_ERR_CORRUPT);
 	b[160 + 2 * 112 + 61] ^= 1;
 	b[20] ^= 0x10;                      /* header */
 	assert_int_equal(cyrus_index_parse(&x, b, len), -1);
-	assert_non_null(strstr(x.err, "header: bad CRC"));
+	assert_non_null(strstr(x.err.msg, "header: bad CRC"));
 	b[20] ^= 0x10;
 	assert_int_equal(cyrus_index_parse(&x, b, len - 1), -1);
-	assert_non_null(strstr(x.err, "truncated at record"));
+	assert_non_null(strstr(x.err.msg, "truncated at record"));
 	assert_int_equal(cyrus_index_parse(&x, b, 100), -1);
-	assert_non_null(strstr(x.err, "truncated header"));
+	assert_non_null(strstr(x.err.msg, "truncated header"));
 	free(b);
 }
 
@@ -233,20 +234,20 @@ test_versions(void **state)
 		check_built(L, b, len, 5);
 		/* truncated in record 4 */
 		assert_int_equal(cyrus_index_parse(&x, b, len - L->rsize - 1), -1);
-		assert_non_null(strstr(x.err, "truncated at record 4 of 5"));
+		assert_non_null(strstr(x.err.msg, "truncated at record 4 of 5"));
 		if (L->crc) {
 			b[L->hsize + 3 * L->rsize + 62] ^= 0x40;
 			assert_int_equal(cyrus_index_parse(&x, b, len), -1);
-			assert_non_null(strstr(x.err, "record 4: bad CRC"));
+			assert_non_null(strstr(x.err.msg, "record 4: bad CRC"));
 		}
 		/* a record size smaller than the version's */
 		put32(b + 16, L->rsize - 8);
 		assert_int_equal(cyrus_index_parse(&x, b, len), -1);
-		assert_non_null(strstr(x.err, L->crc ? "header: bad CRC" : "smaller than"));
+		assert_non_null(strstr(x.err.msg, L->crc ? "header: bad CRC" : "smaller than"));
 		if (L->crc) {
 			seal(b, L->hsize);
 			assert_int_equal(cyrus_index_parse(&x, b, len), -1);
-			assert_non_null(strstr(x.err, "smaller than"));
+			assert_non_null(strstr(x.err.msg, "smaller than"));
 		}
 		free(b);
 		/* records larger than the version needs (record_size from the file) */
@@ -332,11 +333,11 @@ test_bad_versions(void **state)
 	memset(b, 0, sizeof b);
 	put32(b + 8, 9);
 	assert_int_equal(cyrus_index_parse(&x, b, sizeof b), -1);
-	assert_non_null(strstr(x.err, "unsupported minor version 9"));
+	assert_non_null(strstr(x.err.msg, "unsupported minor version 9"));
 	put32(b + 8, 21);
 	assert_int_equal(cyrus_index_parse(&x, b, sizeof b), -1);
 	assert_int_equal(cyrus_index_parse(&x, b, 5), -1);
-	assert_non_null(strstr(x.err, "truncated header"));
+	assert_non_null(strstr(x.err.msg, "truncated header"));
 }
 
 /* ---- cyrus.header ---- */
@@ -371,7 +372,8 @@ test_header_v3(void **state)
 	cyrus_header_free(&h);
 	b[0] = 'X';
 	assert_int_equal(cyrus_header_parse(&h, b, strlen(b)), -1);
-	assert_non_null(strstr(h.err, "bad magic"));
+	assert_non_null(strstr(h.err.msg, "bad magic"));
+	assert_int_equal(h.err.code, CHJ_ERR_CORRUPT);
 	free(b);
 }
 
@@ -395,7 +397,7 @@ test_header_v2(void **state)
 	cyrus_header_free(&h);
 	/* cut before the flag line ends */
 	assert_int_equal(cyrus_header_parse(&h, b, len - 40), -1);
-	assert_non_null(strstr(h.err, "truncated"));
+	assert_non_null(strstr(h.err.msg, "truncated"));
 	free(b);
 }
 
@@ -408,7 +410,7 @@ test_conf_and_paths(void **state)
 	int fd = mkstemp(tmpl);
 	struct cyrus_conf c;
 	struct cyrus_mailbox m;
-	char err[256];
+	struct chj_error err;
 	const char *text =
 	    "# comment\n\nconfigdirectory: /var/lib/imap\nPartition-Default: /sp/a  \n"
 	    "partition-two: /sp/b\nhashimapspool: true\nunixhierarchysep: no\n";
@@ -434,20 +436,21 @@ test_conf_and_paths(void **state)
 	m.uniqueid = "3fb44vpdwy89mlqwkzumetu7";
 	m.mbtype = "el";
 	m.partition = "two";
-	assert_int_equal(cyrus_mailbox_set_path(&c, &m, err, sizeof err), 0);
+	assert_int_equal(cyrus_mailbox_set_path(&c, &m, &err), 0);
 	assert_string_equal(m.path, "/sp/b/j/user/j^doe/x^y");
 	m.name = "DELETED.user.Zed.Drafts.6B04C37D";
-	assert_int_equal(cyrus_mailbox_set_path(&c, &m, err, sizeof err), 0);
+	assert_int_equal(cyrus_mailbox_set_path(&c, &m, &err), 0);
 	assert_string_equal(m.relpath, "z/DELETED/user/Zed/Drafts/6B04C37D");
 	m.mbtype = "e";
-	assert_int_equal(cyrus_mailbox_set_path(&c, &m, err, sizeof err), 0);
+	assert_int_equal(cyrus_mailbox_set_path(&c, &m, &err), 0);
 	assert_string_equal(m.relpath, "uuid/3/f/3fb44vpdwy89mlqwkzumetu7");
 	free(m.path);
 	free(m.relpath);
 	m.partition = "nope";
 	m.path = m.relpath = NULL;
-	assert_int_equal(cyrus_mailbox_set_path(&c, &m, err, sizeof err), -1);
-	assert_non_null(strstr(err, "partition 'nope'"));
+	assert_int_equal(cyrus_mailbox_set_path(&c, &m, &err), -1);
+	assert_non_null(strstr(err.msg, "partition 'nope'"));
+	assert_int_equal(err.code, CHJ_ERR_NOTFOUND);
 	cyrus_conf_free(&c);
 
 	/* dir_hash_c: first letter, 'q' for non-letters; fulldirhash A..W */
@@ -462,14 +465,16 @@ test_conf_and_paths(void **state)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	assert_int_equal(cyrus_conf_load(&c, tmpl), -1);
-	assert_non_null(strstr(c.err, "virtdomains"));
+	assert_non_null(strstr(c.err.msg, "virtdomains"));
+	assert_int_equal(c.err.code, CHJ_ERR_INVALID);
 	cyrus_conf_free(&c);
 	fd = open(tmpl, O_WRONLY | O_TRUNC);
 	text = "configdirectory /x\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	assert_int_equal(cyrus_conf_load(&c, tmpl), -1);
-	assert_non_null(strstr(c.err, ":1: not a 'key: value' line"));
+	assert_non_null(strstr(c.err.msg, ":1: not a 'key: value' line"));
+	assert_int_equal(c.err.code, CHJ_ERR_INVALID);
 	cyrus_conf_free(&c);
 	unlink(tmpl);
 }
@@ -555,7 +560,8 @@ test_folder_annots(void **state)
 	cyrus_annots_free(&a);
 	c.annotation_db = "skiplist";
 	assert_int_equal(cyrus_annots_load(&a, &c, NULL, 0, 100), -1);
-	assert_non_null(strstr(a.err, "skiplist"));
+	assert_non_null(strstr(a.err.msg, "skiplist"));
+	assert_int_equal(a.err.code, CHJ_ERR_INVALID);
 	cyrus_annots_free(&a);
 	rmdir(dir);
 }
