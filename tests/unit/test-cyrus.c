@@ -520,7 +520,8 @@ test_folder_annots(void **state)
 	struct cyrus_conf c;
 	struct dl d;
 	const struct dl *an;
-	char err[CYRUS_ERR_MAX], *buf = NULL, dir[] = "/tmp/chj-annots-XXXXXX", path[256];
+	struct chj_error err;
+	char *buf = NULL, dir[] = "/tmp/chj-annots-XXXXXX", path[256];
 	size_t len = 0, first = 0;
 
 	(void)state;
@@ -537,7 +538,7 @@ test_folder_annots(void **state)
 	assert_int_equal(first, 2);
 	assert_int_equal(cyrus_folder_record(a.v, 2, &buf, &len), 0);
 	assert_int_equal(buf[len - 1], '\n');
-	assert_int_equal(dl_parse(&d, buf, len, NULL, err, sizeof err), 0);
+	assert_int_equal(dl_parse(&d, buf, len, NULL, &err), 0);
 	an = dl_get(&d, "ANNOTATIONS");
 	assert_non_null(an);
 	assert_int_equal(an->n, 2);
