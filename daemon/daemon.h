@@ -161,9 +161,11 @@ int restart_in_place(struct daemon *d);
 void program_path(const char *argv0, char *buf, size_t size);
 
 /* The watcher handed over by the previous process (ho, its state b), when
- * the state is this daemon's; NULL with why filled when not. */
+ * the state is this daemon's; NULL with e filled when not (CHJ_ERR_REFUSED:
+ * another process's, journal's, roots or excludes, or descriptor;
+ * CHJ_ERR_CORRUPT: malformed; CHJ_ERR_NOMEM). */
 struct watcher *adopt_handover(struct daemon *d, const struct watcher_sink *sink,
-    struct handover *ho, struct statebuf *b, char *why, size_t whylen);
+    struct handover *ho, struct statebuf *b, struct chj_error *e);
 
 /* ---- main.c ---- */
 

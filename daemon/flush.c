@@ -58,9 +58,10 @@ note_journal_identity(struct daemon *d)
  * on into the unlinked file would hide every change from the agent, so open
  * a new journal. It has a new id: every consumer's next run is full. Each
  * loss is logged once; while the new journal cannot be made (its directory
- * gone too) returns -1 with why filled, and the caller tries again later. */
+ * gone too) returns -1 with e filled (the journal's error, CHJ_ERR_NOMEM),
+ * and the caller tries again later. */
 static int
-check_journal_identity(struct daemon *d, char *why, size_t whylen)
+check_journal_identity(struct daemon *d, struct chj_error *e)
 {
 	struct stat st;
 	struct journal *nj;
@@ -88,12 +89,10 @@ check_journal_identity(struct daemon *d, char *why, size_t whylen)
 		log_error("journal '%s' was removed or replaced while running: creating a new "
 		    "journal (every consumer's next run will be full)", d->cfg.journal);
 	d->journal_lost = 1;
-	if ((nj = journal_new()) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
+	if ((nj = journal_new()) == NULL)
+		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (journal_open(nj, d->cfg.journal, JOURNAL_CREATE) < 0) {
-		snprintf(why, whylen, "%s", journal_errmsg(nj));
+		*e = *journal_error(nj);
 		journal_free(nj);
 		return -1;
 	}
@@ -189,11 +188,11 @@ flush(struct daemon *d)
 	struct watcher_stats st;
 	int64_t prune = 0;
 	time_t now = time(NULL);
-	char why[1024];
+	struct chj_error e;
 
-	if (check_journal_identity(d, why, sizeof why) < 0) {
+	if (check_journal_identity(d, &e) < 0) {
 		d->last_flush_ms = now_ms();
-		journal_failing(d, now, why);
+		journal_failing(d, now, e.msg);
 		return -1;
 	}
 	watcher_get_stats(d->watcher, &st);

@@ -24,7 +24,7 @@ set_cloexec(int fd, int on)
 }
 
 int
-handover_take_env(struct handover *h, char *err, size_t errlen)
+handover_take_env(struct handover *h, struct chj_error *e)
 {
 	const char *v = getenv(HANDOVER_ENV);
 	int n;
@@ -35,8 +35,7 @@ handover_take_env(struct handover *h, char *err, size_t errlen)
 	n = sscanf(v, "state=%d lock=%d watch=%d", &h->state_fd, &h->lock_fd, &h->watch_fd);
 	unsetenv(HANDOVER_ENV);
 	if (n != 3 || h->state_fd < 0 || h->lock_fd < 0 || h->watch_fd < 0) {
-		snprintf(err, errlen, "malformed %s", HANDOVER_ENV);
-		return -1;
+		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "malformed %s", HANDOVER_ENV);
 	}
 	/* a descriptor that is not open is found out by its use */
 	set_cloexec(h->state_fd, 1);
@@ -46,20 +45,26 @@ handover_take_env(struct handover *h, char *err, size_t errlen)
 }
 
 int
-handover_read_state(int fd, struct statebuf *b, char *err, size_t errlen)
+handover_read_state(int fd, struct statebuf *b, struct chj_error *e)
 {
 	struct stat st;
 	unsigned char *data;
 	size_t got = 0;
 
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "the state descriptor %d is not a file: %s", fd,
-		    errno != 0 ? strerror(errno) : "not a regular file");
+	if (fstat(fd, &st) < 0) {
+		chj_error_set(e, CHJ_ERR_SYS, errno, "the state descriptor %d is not a file", fd);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "the state descriptor %d is not a file: "
+		    "not a regular file", fd);
 		close(fd);
 		return -1;
 	}
 	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "out of memory reading %lld bytes of state", (long long)st.st_size);
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory reading %lld bytes of state",
+		    (long long)st.st_size);
 		close(fd);
 		return -1;
 	}
@@ -69,8 +74,11 @@ handover_read_state(int fd, struct statebuf *b, char *err, size_t errlen)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			snprintf(err, errlen, "cannot read the state: %s",
-			    r < 0 ? strerror(errno) : "shorter than its size");
+			if (r < 0)
+				chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read the state");
+			else
+				chj_error_set(e, CHJ_ERR_CORRUPT, 0,
+				    "cannot read the state: shorter than its size");
 			free(data);
 			close(fd);
 			return -1;
@@ -103,31 +111,27 @@ write_all(int fd, const void *buf, size_t len)
 
 int
 handover_exec(const char *exe, char *const argv[], int lock_fd, int watch_fd,
-    const void *state, size_t len, char *err, size_t errlen)
+    const void *state, size_t len, struct chj_error *e)
 {
 	char env[96];
-	int mfd, e;
+	int mfd;
 
 	/* not MFD_CLOEXEC: the next process reads it */
-	if ((mfd = memfd_create("chjournald-handover", 0)) < 0) {
-		snprintf(err, errlen, "cannot create a memfd for the state: %s", strerror(errno));
-		return -1;
-	}
+	if ((mfd = memfd_create("chjournald-handover", 0)) < 0)
+		return chj_error_set(e, CHJ_ERR_SYS, errno, "cannot create a memfd for the state");
 	if (write_all(mfd, state, len) < 0) {
-		snprintf(err, errlen, "cannot write %zu bytes of state: %s", len, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot write %zu bytes of state", len);
 		close(mfd);
 		return -1;
 	}
 	snprintf(env, sizeof env, "state=%d lock=%d watch=%d", mfd, lock_fd, watch_fd);
 	if (set_cloexec(lock_fd, 0) < 0 || set_cloexec(watch_fd, 0) < 0 ||
 	    setenv(HANDOVER_ENV, env, 1) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot pass the descriptors on: %s", strerror(e));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot pass the descriptors on");
 		goto undo;
 	}
 	execv(exe, argv);
-	e = errno;
-	snprintf(err, errlen, "cannot execute '%s': %s", exe, strerror(e));
+	chj_error_set(e, CHJ_ERR_SYS, errno, "cannot execute '%s'", exe);
 undo:
 	unsetenv(HANDOVER_ENV);
 	set_cloexec(lock_fd, 1);

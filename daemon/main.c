@@ -94,7 +94,7 @@ log_ready(struct daemon *d)
 static int
 run(struct daemon *d)
 {
-	char err[512];
+	struct chj_error e;
 
 	for (;;) {
 		struct pollfd pfd[3];
@@ -138,8 +138,8 @@ run(struct daemon *d)
 		if (pfd[2].revents & (POLLPRI | POLLERR))
 			check_mounts(d);
 		if (pfd[0].revents & POLLIN) {
-			if (watcher_process(d->watcher, err, sizeof err) < 0) {
-				log_error("%s", err);
+			if (watcher_process(d->watcher, &e) < 0) {
+				log_error("%s", e.msg);
 				return -1;
 			}
 		}
@@ -160,8 +160,8 @@ run(struct daemon *d)
 			flush(d);
 	}
 	/* drain what the kernel still holds, then the last flush */
-	if (watcher_process(d->watcher, err, sizeof err) < 0)
-		log_error("%s", err);
+	if (watcher_process(d->watcher, &e) < 0)
+		log_error("%s", e.msg);
 	if (flush(d) < 0)
 		return -1;
 	return 0;
@@ -332,9 +332,9 @@ load_config(struct daemon *d)
 /* The journal's lock, first of all: a second daemon fails here, visibly,
  * before it detaches or touches a pid file. Restarted in place, the lock
  * handed over is adopted (it was never free); one that cannot be turns the
- * hand-over down (*have_ho -1, why in ho_why). 0, or -1 said on stderr. */
+ * hand-over down (*have_ho -1, why in ho_err). 0, or -1 said on stderr. */
 static int
-take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, size_t whysize)
+take_lock(struct daemon *d, struct handover *ho, int *have_ho, struct chj_error *ho_err)
 {
 	struct chj_error err;
 
@@ -348,7 +348,7 @@ take_lock(struct daemon *d, struct handover *ho, int *have_ho, char *ho_why, siz
 	    (d->lock_fd = daemonlock_adopt(d->cfg.journal, ho->lock_fd, &err)) < 0) {
 		close(ho->lock_fd);
 		if (*have_ho > 0)
-			snprintf(ho_why, whysize, "%s", err.msg);
+			*ho_err = err;
 		*have_ho = -1;
 	}
 	if (d->lock_fd < 0)
@@ -433,20 +433,19 @@ static int
 open_watcher(struct daemon *d, const struct watcher_sink *sink, struct handover *ho,
     struct statebuf *hstate, int have_ho, int *adopted)
 {
-	char err[1024], why[1024] = "";
+	struct chj_error e;
 
-	if (have_ho > 0 && (d->watcher = adopt_handover(d, sink, ho, hstate, why,
-	    sizeof why)) == NULL) {
+	if (have_ho > 0 && (d->watcher = adopt_handover(d, sink, ho, hstate, &e)) == NULL) {
 		log_warning("restart in place: the hand-over is refused (%s): starting afresh, a "
-		    "rescan of every root covers the restart", why);
+		    "rescan of every root covers the restart", e.msg);
 		if (ho->watch_fd >= 0)
 			close(ho->watch_fd);
 	}
 	*adopted = d->watcher != NULL;
 	if (!*adopted)
-		d->watcher = watcher_new(&d->cfg, sink, err, sizeof err);
+		d->watcher = watcher_new(&d->cfg, sink, &e);
 	if (d->watcher == NULL) {
-		log_error("%s", err);
+		log_error("%s", e.msg);
 		return -1;
 	}
 	watcher_show_progress(d->watcher, log_to_stderr() && isatty(STDERR_FILENO));
@@ -505,7 +504,7 @@ record_startup_gap(struct daemon *d)
 static int
 watch_roots(struct daemon *d, int adopted)
 {
-	char err[1024];
+	struct chj_error e;
 	int64_t t0;
 	size_t i;
 
@@ -513,17 +512,17 @@ watch_roots(struct daemon *d, int adopted)
 	 * the kernel's queue */
 	if (!adopted && record_startup_gap(d) < 0)
 		return -1;
-	if ((d->mounts = mountwatch_new(err, sizeof err)) == NULL) {
-		log_warning("%s: mounts and unmounts below the roots are not followed", err);
+	if ((d->mounts = mountwatch_new(&e)) == NULL) {
+		log_warning("%s: mounts and unmounts below the roots are not followed", e.msg);
 	} else if (mountwatch_compare(d->mounts, &d->cfg, d->journal,
-	    adopted ? mount_changed : mount_changed_while_down, d, err, sizeof err) < 0) {
-		log_error("mount table: %s", err);
+	    adopted ? mount_changed : mount_changed_while_down, d, &e) < 0) {
+		log_error("mount table: %s", e.msg);
 		return -1;
 	}
 	t0 = now_ms();
 	for (i = 0; i < d->cfg.nroots && !adopted; i++) {
-		if (watcher_add_root(d->watcher, d->cfg.roots[i], err, sizeof err) < 0) {
-			log_error("%s", err);
+		if (watcher_add_root(d->watcher, d->cfg.roots[i], &e) < 0) {
+			log_error("%s", e.msg);
 			return -1;
 		}
 		note_missing_root(d, i);
@@ -578,16 +577,17 @@ main(int argc, char **argv)
 	struct watcher_sink sink;
 	struct handover ho;
 	struct statebuf hstate;
-	char ho_why[1024] = "";
+	struct chj_error ho_err;
 	int have_ho, adopted, rc = 1, wrote_pidfile = 0;
 
 	memset(&d, 0, sizeof d);
 	d.lock_fd = d.sig_fd = -1;
 	statebuf_init(&hstate);
+	chj_error_clear(&ho_err);
 	/* a restart in place (SIGUSR2): the previous process's descriptors and
 	 * state, checked once the journal is open */
-	have_ho = handover_take_env(&ho, ho_why, sizeof ho_why);
-	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, ho_why, sizeof ho_why) < 0)
+	have_ho = handover_take_env(&ho, &ho_err);
+	if (have_ho > 0 && handover_read_state(ho.state_fd, &hstate, &ho_err) < 0)
 		have_ho = -1;
 	program_path(argv[0], d.exe, sizeof d.exe);
 	if ((rc = parse_args(argc, argv, &d, &args)) >= 0)
@@ -599,12 +599,12 @@ main(int argc, char **argv)
 	rc = 1;
 	if (load_config(&d) < 0)
 		goto done;
-	if (take_lock(&d, &ho, &have_ho, ho_why, sizeof ho_why) < 0 ||
+	if (take_lock(&d, &ho, &have_ho, &ho_err) < 0 ||
 	    start_logging(&d, args.detach) < 0)
 		goto out;
 	if (have_ho < 0) {
 		log_warning("restart in place: the hand-over cannot be taken (%s): starting afresh, "
-		    "a rescan of every root covers the restart", ho_why);
+		    "a rescan of every root covers the restart", ho_err.msg);
 		if (ho.watch_fd >= 0)
 			close(ho.watch_fd);
 		ho.watch_fd = -1;

@@ -50,10 +50,10 @@ mount_changed_while_down(void *ctx, const char *path)
 void
 check_mounts(struct daemon *d)
 {
-	char err[512];
+	struct chj_error e;
 
-	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, err, sizeof err) < 0)
-		log_error("mount table: %s", err);
+	if (mountwatch_compare(d->mounts, &d->cfg, d->journal, mount_changed, d, &e) < 0)
+		log_error("mount table: %s", e.msg);
 	d->mounts_dirty = 0;
 }
 

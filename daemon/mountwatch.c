@@ -24,17 +24,17 @@ struct found {
 };
 
 struct mountwatch *
-mountwatch_new(char *err, size_t errlen)
+mountwatch_new(struct chj_error *e)
 {
 	struct mountwatch *mw = calloc(1, sizeof *mw);
 
 	if (mw == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return NULL;
 	}
 	mw->fd = open(MOUNTS_FILE, O_RDONLY | O_CLOEXEC);
 	if (mw->fd < 0) {
-		snprintf(err, errlen, "cannot open '%s': %s", MOUNTS_FILE, strerror(errno));
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot open '%s'", MOUNTS_FILE);
 		free(mw);
 		return NULL;
 	}
@@ -77,18 +77,18 @@ collect(void *ctx, const char *path)
  * paths, and records the state now. A root never recorded is recorded. */
 static int
 root_changes(struct mountwatch *mw, struct journal *j, const char *root, struct found *f,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	char *key = NULL, *old = NULL, *now = NULL;
 	int rc = -1, got;
 
 	if ((key = malloc(strlen(root) + 8)) == NULL || (now = mount_table_state(&mw->table, root)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto done;
 	}
 	sprintf(key, "mounts:%s", root);
 	if ((got = journal_meta_get_text(j, key, &old)) < 0) {
-		snprintf(err, errlen, "%s", journal_errmsg(j));
+		*e = *journal_error(j);
 		goto done;
 	}
 	if (got == 0 && strcmp(old, now) == 0) {
@@ -96,11 +96,11 @@ root_changes(struct mountwatch *mw, struct journal *j, const char *root, struct 
 		goto done;
 	}
 	if (got == 0 && mount_state_diff(root, old, now, collect, f) < 0) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto done;
 	}
 	if (journal_meta_set_text(j, key, now) < 0) {
-		snprintf(err, errlen, "%s", journal_errmsg(j));
+		*e = *journal_error(j);
 		goto done;
 	}
 	rc = 0;
@@ -114,19 +114,18 @@ done:
 /* Compares every root, then reports each changed path once. */
 static int
 compare_roots(struct mountwatch *mw, const struct config *cfg, struct journal *j,
-    mountwatch_fn fn, void *ctx, char *err, size_t errlen)
+    mountwatch_fn fn, void *ctx, struct chj_error *e)
 {
 	struct found f = { NULL, 0, 0 };
 	size_t i;
 	int rc = 0;
 
 	for (i = 0; i < cfg->nroots && rc == 0; i++)
-		rc = root_changes(mw, j, cfg->roots[i], &f, err, errlen);
+		rc = root_changes(mw, j, cfg->roots[i], &f, e);
 	f.n = array_sort_unique_strings(f.v, f.n);
 	for (i = 0; i < f.n; i++) {
 		if (rc == 0 && fn(ctx, f.v[i]) < 0) {
-			snprintf(err, errlen, "out of memory");
-			rc = -1;
+			rc = chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		}
 		free(f.v[i]);
 	}
@@ -136,11 +135,11 @@ compare_roots(struct mountwatch *mw, const struct config *cfg, struct journal *j
 
 int
 mountwatch_compare(struct mountwatch *mw, const struct config *cfg, struct journal *j,
-    mountwatch_fn fn, void *ctx, char *err, size_t errlen)
+    mountwatch_fn fn, void *ctx, struct chj_error *e)
 {
 	if (mount_table_read(&mw->table, mw->fd) < 0) {
-		snprintf(err, errlen, "%s", mw->table.err.msg);
+		*e = mw->table.err;
 		return -1;
 	}
-	return compare_roots(mw, cfg, j, fn, ctx, err, errlen);
+	return compare_roots(mw, cfg, j, fn, ctx, e);
 }

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "error.h"
+
 struct config;
 struct journal;
 struct mountwatch;
@@ -19,8 +21,9 @@ struct mountwatch;
 /* Called with each path whose mount changed (at or below a root). */
 typedef int (*mountwatch_fn)(void *ctx, const char *path);
 
-/* Opens the mount table. NULL with err filled on failure. */
-struct mountwatch *mountwatch_new(char *err, size_t errlen);
+/* Opens the mount table. NULL with e filled on failure (CHJ_ERR_SYS,
+ * CHJ_ERR_NOMEM). */
+struct mountwatch *mountwatch_new(struct chj_error *e);
 void mountwatch_free(struct mountwatch *mw);
 /* The descriptor to poll for POLLPRI. */
 int mountwatch_fd(const struct mountwatch *mw);
@@ -29,8 +32,8 @@ int mountwatch_fd(const struct mountwatch *mw);
  * root without a record is only recorded), calls fn for each path whose
  * mount changed, and records the states now. Call it at start and whenever
  * the descriptor polls POLLPRI. Returns the number of changes, or -1 with
- * err filled. */
+ * e filled (the mount table's or the journal's error, CHJ_ERR_NOMEM). */
 int mountwatch_compare(struct mountwatch *mw, const struct config *cfg, struct journal *j,
-    mountwatch_fn fn, void *ctx, char *err, size_t errlen);
+    mountwatch_fn fn, void *ctx, struct chj_error *e);
 
 #endif

@@ -93,7 +93,7 @@ apply_config(struct daemon *d, struct config *nc)
 {
 	struct config old;
 	size_t i;
-	char err[512];
+	struct chj_error e;
 	int excludes_changed;
 
 	flush(d);
@@ -112,8 +112,8 @@ apply_config(struct daemon *d, struct config *nc)
 	for (i = 0; i < d->cfg.nroots; i++) {
 		if (!excludes_changed && has_root(&old, d->cfg.roots[i]))
 			continue;
-		if (watcher_add_root(d->watcher, d->cfg.roots[i], err, sizeof err) < 0) {
-			log_error("%s", err);
+		if (watcher_add_root(d->watcher, d->cfg.roots[i], &e) < 0) {
+			log_error("%s", e.msg);
 			continue;
 		}
 		note_missing_root(d, i);

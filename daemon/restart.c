@@ -43,11 +43,13 @@ handover_put_header(struct daemon *d, struct statebuf *b, int64_t signalled_ms)
 		statebuf_put_str(b, d->cfg.exclude_sources[i]);
 }
 
-/* The next process's check of the header. Returns 0, or -1 with why filled;
- * *from and *signalled_ms tell the log where the state comes from. */
+/* The next process's check of the header. Returns 0, or -1 with e filled
+ * (CHJ_ERR_CORRUPT: not a hand-over, another format, malformed;
+ * CHJ_ERR_REFUSED: another process's, journal's, roots or excludes); *from
+ * and *signalled_ms tell the log where the state comes from. */
 static int
 handover_check_header(struct daemon *d, struct statebuf *b, const char **from,
-    int64_t *signalled_ms, char *why, size_t whylen)
+    int64_t *signalled_ms, struct chj_error *e)
 {
 	uint32_t magic = statebuf_get_u32(b), version = statebuf_get_u32(b);
 	const char *journal, *id;
@@ -60,57 +62,50 @@ handover_check_header(struct daemon *d, struct statebuf *b, const char **from,
 	journal = statebuf_get_str(b);
 	id = statebuf_get_str(b);
 	if (statebuf_status(b) == 0 && magic != HANDOVER_MAGIC) {
-		snprintf(why, whylen, "the state is not a chjournald hand-over");
-		return -1;
+		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "the state is not a chjournald hand-over");
 	}
 	if (statebuf_status(b) == 0 && version != HANDOVER_VERSION) {
-		snprintf(why, whylen, "the state is of format %u (from chjournald %s), this program "
-		    "reads format %u", version, *from, HANDOVER_VERSION);
-		return -1;
+		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "the state is of format %u (from "
+		    "chjournald %s), this program reads format %u", version, *from, HANDOVER_VERSION);
 	}
 	if (statebuf_status(b) < 0) {
-		snprintf(why, whylen, "%s", b->err.msg);
+		*e = b->err;
 		return -1;
 	}
 	if (pid != (int64_t)getpid()) {
-		snprintf(why, whylen, "the state is process %lld's, not this one's", (long long)pid);
-		return -1;
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the state is process %lld's, not this "
+		    "one's", (long long)pid);
 	}
 	if (strcmp(journal, d->cfg.journal) != 0 || strcmp(id, journal_id(d->journal)) != 0) {
-		snprintf(why, whylen, "the state is of journal '%s' (id %s), not of '%s' (id %s)",
-		    journal, id, d->cfg.journal, journal_id(d->journal));
-		return -1;
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the state is of journal '%s' (id %s), "
+		    "not of '%s' (id %s)", journal, id, d->cfg.journal, journal_id(d->journal));
 	}
 	n = statebuf_get_u64(b);
 	if (statebuf_status(b) == 0 && n != d->cfg.nroots) {
-		snprintf(why, whylen, "the roots changed (%llu handed over, %zu configured)",
-		    (unsigned long long)n, d->cfg.nroots);
-		return -1;
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the roots changed (%llu handed over, "
+		    "%zu configured)", (unsigned long long)n, d->cfg.nroots);
 	}
 	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
 		const char *r = statebuf_get_str(b);
 
 		if (r != NULL && strcmp(r, d->cfg.roots[i]) != 0) {
-			snprintf(why, whylen, "the roots changed ('%s' handed over, '%s' configured)", r,
-			    d->cfg.roots[i]);
-			return -1;
+			return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the roots changed ('%s' handed "
+			    "over, '%s' configured)", r, d->cfg.roots[i]);
 		}
 	}
 	n = statebuf_get_u64(b);
 	if (statebuf_status(b) == 0 && n != d->cfg.nexcludes) {
-		snprintf(why, whylen, "the excludes changed");
-		return -1;
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the excludes changed");
 	}
 	for (i = 0; i < n && statebuf_status(b) == 0; i++) {
 		const char *x = statebuf_get_str(b);
 
 		if (x != NULL && strcmp(x, d->cfg.exclude_sources[i]) != 0) {
-			snprintf(why, whylen, "the excludes changed");
-			return -1;
+			return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the excludes changed");
 		}
 	}
 	if (statebuf_status(b) < 0) {
-		snprintf(why, whylen, "%s", b->err.msg);
+		*e = b->err;
 		return -1;
 	}
 	return 0;
@@ -155,7 +150,7 @@ restart_in_place(struct daemon *d)
 {
 	struct statebuf b;
 	struct config nc;
-	char err[1024], *argv[16];
+	char *argv[16];
 	int64_t t0 = now_ms();
 	struct chj_error e;
 
@@ -171,21 +166,21 @@ restart_in_place(struct daemon *d)
 	/* the next process takes a table, not a crawl */
 	while (watcher_busy(d->watcher)) {
 		watcher_step(d->watcher);
-		if (watcher_process(d->watcher, err, sizeof err) < 0) {
-			log_error("%s", err);
+		if (watcher_process(d->watcher, &e) < 0) {
+			log_error("%s", e.msg);
 			return -1;
 		}
 	}
 	if (d->crawl_started_ms != 0)
 		log_ready(d);
-	if (watcher_process(d->watcher, err, sizeof err) < 0) {
-		log_error("%s", err);
+	if (watcher_process(d->watcher, &e) < 0) {
+		log_error("%s", e.msg);
 		return -1;
 	}
 	statebuf_init(&b);
 	handover_put_header(d, &b, t0);
-	if (watcher_save(d->watcher, &b, err, sizeof err) < 0) {
-		log_error("restart refused, the daemon goes on: %s", err);
+	if (watcher_save(d->watcher, &b, &e) < 0) {
+		log_error("restart refused, the daemon goes on: %s", e.msg);
 		statebuf_free(&b);
 		return 0;
 	}
@@ -209,10 +204,9 @@ restart_in_place(struct daemon *d)
 	d->live = NULL;
 	journal_free(d->journal);
 	d->journal = NULL;
-	handover_exec(d->exe, argv, d->lock_fd, watcher_fd(d->watcher), b.data, b.len, err,
-	    sizeof err);
+	handover_exec(d->exe, argv, d->lock_fd, watcher_fd(d->watcher), b.data, b.len, &e);
 	statebuf_free(&b);
-	log_error("restart failed, the daemon goes on: %s", err);
+	log_error("restart failed, the daemon goes on: %s", e.msg);
 	if ((d->journal = journal_new()) == NULL ||
 	    journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
 		log_error("cannot open the journal again: %s",
@@ -252,29 +246,29 @@ program_path(const char *argv0, char *buf, size_t size)
 /* The watcher of a restart in place, from the previous process's state and
  * descriptor (ho), once the state is found to be this daemon's: the same
  * process, journal, roots and excludes, and the descriptor of its backend.
- * Returns NULL with why filled when it is not (the caller starts afresh). */
+ * Returns NULL with e filled when it is not (the caller starts afresh). */
 struct watcher *
 adopt_handover(struct daemon *d, const struct watcher_sink *sink, struct handover *ho,
-    struct statebuf *b, char *why, size_t whylen)
+    struct statebuf *b, struct chj_error *e)
 {
 	const char *from;
 	int64_t signalled_ms;
 	struct watcher *w;
 	const char *kind;
 
-	if (handover_check_header(d, b, &from, &signalled_ms, why, whylen) < 0)
+	if (handover_check_header(d, b, &from, &signalled_ms, e) < 0)
 		return NULL;
 	if (!handover_fd_is(ho->watch_fd, "inotify") && !handover_fd_is(ho->watch_fd, "[fanotify]")) {
-		snprintf(why, whylen, "descriptor %d is not an inotify or fanotify descriptor",
-		    ho->watch_fd);
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "descriptor %d is not an inotify or fanotify "
+		    "descriptor", ho->watch_fd);
 		return NULL;
 	}
-	if ((w = watcher_adopt(&d->cfg, sink, ho->watch_fd, b, why, whylen)) == NULL)
+	if ((w = watcher_adopt(&d->cfg, sink, ho->watch_fd, b, e)) == NULL)
 		return NULL;
 	kind = strcmp(watcher_backend(w), "inotify") == 0 ? "inotify" : "[fanotify]";
 	if (!handover_fd_is(ho->watch_fd, kind)) {
-		snprintf(why, whylen, "descriptor %d is not the %s descriptor the state describes",
-		    ho->watch_fd, watcher_backend(w));
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "descriptor %d is not the %s descriptor the state "
+		    "describes", ho->watch_fd, watcher_backend(w));
 		watcher_free(w);         /* closes it */
 		ho->watch_fd = -1;
 		return NULL;

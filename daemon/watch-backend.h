@@ -14,6 +14,7 @@
 
 #include <time.h>
 
+#include "error.h"
 #include "statebuf.h"
 #include "watch.h"
 
@@ -70,8 +71,10 @@ struct watcher_ops {
 	const char *watch_unit;              /* what watches() counts */
 	const char *queue_sysctl;            /* the queue's size, to raise after overflows */
 	unsigned caps;
+	/* NULL with e filled (CHJ_ERR_NOMEM; the kernel's refusal: CHJ_ERR_SYS
+	 * or CHJ_ERR_REFUSED with its errno). */
 	struct watcher_impl *(*open)(const struct config *cfg, struct watch_core *core,
-	    char *err, size_t errlen);
+	    struct chj_error *e);
 	void (*close)(struct watcher_impl *w);
 	/* Watches path (a root with is_root, else a path below one) as it is now,
 	 * dropping what was watched there. Returns 1 when watched (a crawl may
@@ -83,8 +86,8 @@ struct watcher_ops {
 	/* Starts again from what the roots show now (after an overflow). */
 	void (*resync)(struct watcher_impl *w);
 	int (*fd)(const struct watcher_impl *w);
-	/* Reads what is queued and delivers it. Returns 0, or -1 (err filled). */
-	int (*read)(struct watcher_impl *w, struct watch_read *r, char *err, size_t errlen);
+	/* Reads what is queued and delivers it. Returns 0, or -1 (e filled). */
+	int (*read)(struct watcher_impl *w, struct watch_read *r, struct chj_error *e);
 	/* The descriptor was polled idle: what may be settled is. */
 	void (*idle)(struct watcher_impl *w, struct watch_read *r);
 	unsigned long (*watches)(const struct watcher_impl *w);
@@ -98,10 +101,10 @@ struct watcher_ops {
 	 * roots, the handle cache, the events kept back), with no crawl queued.
 	 * adopt opens the backend on fd, the descriptor handed over, from what
 	 * save wrote; on success fd is the backend's (close() closes it), on
-	 * failure (NULL, err filled) it is left open for the caller. */
+	 * failure (NULL, e filled) it is left open for the caller. */
 	void (*save)(struct watcher_impl *w, struct statebuf *b);
 	struct watcher_impl *(*adopt)(const struct config *cfg, struct watch_core *core, int fd,
-	    struct statebuf *b, char *err, size_t errlen);
+	    struct statebuf *b, struct chj_error *e);
 };
 
 extern const struct watcher_ops watcher_inotify_ops;

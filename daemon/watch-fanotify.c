@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,43 @@ static const char *
 refusal_reason(int err, int at_init)
 {
 	return fanprobe_refusal(err, at_init);
+}
+
+/* The code of a refusal by the kernel (errno errnum). */
+static enum chj_code
+refusal_code(int errnum)
+{
+	switch (errnum) {
+	case ENOENT:
+		return CHJ_ERR_NOTFOUND;
+	case ENOMEM:
+		return CHJ_ERR_NOMEM;
+	case EPERM:
+	case EINVAL:
+	case ENOSYS:
+	case EXDEV:
+	case ENODEV:
+	case EOPNOTSUPP:
+		return CHJ_ERR_REFUSED;  /* privileges, kernel, file system */
+	}
+	return CHJ_ERR_SYS;
+}
+
+/* Fills e with what fmt says, ": " and refusal_reason(errnum, at_init),
+ * which says more than strerror(errnum) for a refusal, and the code of
+ * refusal_code(); errnum is kept, for the caller's decisions. Returns -1. */
+static int __attribute__((format(printf, 4, 5)))
+refusal_error(struct chj_error *e, int errnum, int at_init, const char *fmt, ...)
+{
+	char what[sizeof e->msg];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	chj_error_set(e, refusal_code(errnum), 0, "%s: %s", what, refusal_reason(errnum, at_init));
+	e->errnum = errnum;
+	return -1;
 }
 
 /* ---- keys and the handle → path cache ---- */
@@ -617,10 +655,11 @@ mark_mounts_below(struct watcher_impl *w, const char *root)
 			mark_path(w, w->mounts.v[i].point);
 }
 
-/* Marks root's file system and takes its handle. Returns 0, or -1 with err
- * filled and errno set (ENOENT: root missing). */
+/* Marks root's file system and takes its handle. Returns 0, or -1 with e
+ * filled, errnum the errno (CHJ_ERR_NOTFOUND: root missing; CHJ_ERR_REFUSED:
+ * the kernel, the privileges or the file system refuse). */
 static int
-attach_root(struct watcher_impl *w, struct froot *r, char *err, size_t errlen)
+attach_root(struct watcher_impl *w, struct froot *r, struct chj_error *e)
 {
 	struct {
 		struct file_handle fh;
@@ -628,46 +667,37 @@ attach_root(struct watcher_impl *w, struct froot *r, char *err, size_t errlen)
 	} buf;
 	struct statfs sfs;
 	struct stat st;
-	int mount_id, fd, e;
+	int mount_id, fd, en;
 
 	if (stat(r->path, &st) < 0 || statfs(r->path, &sfs) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot watch root '%s': %s", r->path, strerror(e));
-		errno = e;
-		return -1;
+		en = errno;
+		return chj_error_set(e, en == ENOENT ? CHJ_ERR_NOTFOUND : CHJ_ERR_SYS, en,
+		    "cannot watch root '%s'", r->path);
 	}
 	buf.fh.handle_bytes = HANDLE_MAX;
-	if (name_to_handle_at(AT_FDCWD, r->path, &buf.fh, &mount_id, 0) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
-		    r->path, refusal_reason(e, 0));
-		errno = e;
-		return -1;
-	}
+	if (name_to_handle_at(AT_FDCWD, r->path, &buf.fh, &mount_id, 0) < 0)
+		return refusal_error(e, errno, 0, "cannot mark the file system of '%s' with fanotify",
+		    r->path);
 	memcpy(r->key.fsid, &sfs.f_fsid, sizeof r->key.fsid);
-	if (r->key.fsid[0] == 0 && r->key.fsid[1] == 0) {
-		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
-		    r->path, refusal_reason(ENODEV, 0));
-		errno = ENODEV;
-		return -1;
-	}
+	if (r->key.fsid[0] == 0 && r->key.fsid[1] == 0)
+		return refusal_error(e, ENODEV, 0, "cannot mark the file system of '%s' with fanotify",
+		    r->path);
 	r->key.type = buf.fh.handle_type;
 	r->key.len = buf.fh.handle_bytes;
 	memcpy(r->key.h, buf.fh.f_handle, r->key.len);
-	if (mark_fs(w, r->path, r->key.fsid, st.st_dev) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot mark the file system of '%s' with fanotify: %s",
-		    r->path, refusal_reason(e, 0));
-		errno = e;
-		return -1;
-	}
+	if (mark_fs(w, r->path, r->key.fsid, st.st_dev) < 0)
+		return refusal_error(e, errno, 0, "cannot mark the file system of '%s' with fanotify",
+		    r->path);
 	/* resolving handles needs CAP_DAC_READ_SEARCH: find out now */
 	if ((fd = open_key(w, &r->key)) < 0) {
-		e = errno;
-		snprintf(err, errlen, "cannot open file handles on the file system of '%s': %s", r->path,
-		    e == EPERM ? "operation not permitted (open_by_handle_at needs "
-		    "CAP_DAC_READ_SEARCH)" : strerror(e));
-		errno = e;
+		en = errno;
+		if (en != EPERM)
+			return chj_error_set(e, refusal_code(en), en,
+			    "cannot open file handles on the file system of '%s'", r->path);
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "cannot open file handles on the file system of "
+		    "'%s': operation not permitted (open_by_handle_at needs CAP_DAC_READ_SEARCH)",
+		    r->path);
+		e->errnum = en;
 		return -1;
 	}
 	close(fd);
@@ -1122,7 +1152,7 @@ file_only_event(struct watcher_impl *w, const struct fev *ev)
 }
 
 static int
-fanotify_read(struct watcher_impl *w, struct watch_read *r, char *err, size_t errlen)
+fanotify_read(struct watcher_impl *w, struct watch_read *r, struct chj_error *e)
 {
 	int reads = 0;
 
@@ -1138,10 +1168,8 @@ fanotify_read(struct watcher_impl *w, struct watch_read *r, char *err, size_t er
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN) {
-				snprintf(err, errlen, "cannot read fanotify events: %s", strerror(errno));
-				return -1;
-			}
+			if (errno != EAGAIN)
+				return chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read fanotify events");
 			w->drained_seq = w->read_seq;
 			note_emptied(w, r);
 			return 0;
@@ -1156,11 +1184,10 @@ fanotify_read(struct watcher_impl *w, struct watch_read *r, char *err, size_t er
 			m = &meta;
 			if (m->event_len < sizeof *m || off + m->event_len > (size_t)n)
 				break;
-			if (m->vers != FANOTIFY_METADATA_VERSION) {
-				snprintf(err, errlen, "fanotify event version %u, expected %u",
-				    m->vers, FANOTIFY_METADATA_VERSION);
-				return -1;
-			}
+			if (m->vers != FANOTIFY_METADATA_VERSION)
+				return chj_error_set(e, CHJ_ERR_CORRUPT, 0,
+				    "fanotify event version %u, expected %u", m->vers,
+				    FANOTIFY_METADATA_VERSION);
 			if (m->fd >= 0)
 				close(m->fd);
 			if (m->mask & FAN_Q_OVERFLOW) {
@@ -1224,14 +1251,14 @@ root_push(struct watcher_impl *w, const char *root)
 	return &nr[w->nroots++];
 }
 
-/* The handle, without its fanotify descriptor (fd -1). NULL with err filled. */
+/* The handle, without its fanotify descriptor (fd -1). NULL with e filled. */
 static struct watcher_impl *
-fanotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+fanotify_alloc(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
 	struct watcher_impl *w = calloc(1, sizeof *w);
 
 	if (w == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return NULL;
 	}
 	w->fd = -1;
@@ -1243,7 +1270,7 @@ fanotify_alloc(const struct config *cfg, struct watch_core *core, char *err, siz
 	w->stale = malloc(MAX_STALE * sizeof *w->stale);
 	w->readbuf = malloc(READ_BUFFER_SIZE);
 	if (w->ctab == NULL || w->stale == NULL || w->readbuf == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		fanotify_free(w);
 		return NULL;
 	}
@@ -1251,9 +1278,9 @@ fanotify_alloc(const struct config *cfg, struct watch_core *core, char *err, siz
 }
 
 static struct watcher_impl *
-fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+fanotify_new(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
-	struct watcher_impl *w = fanotify_alloc(cfg, core, err, errlen);
+	struct watcher_impl *w = fanotify_alloc(cfg, core, e);
 	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
 	size_t i;
 
@@ -1267,7 +1294,7 @@ fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_
 		w->fd = fanotify_init(base | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE);
 	}
 	if (w->fd < 0) {
-		snprintf(err, errlen, "cannot use fanotify: %s", refusal_reason(errno, 1));
+		refusal_error(e, errno, 1, "cannot use fanotify");
 		goto fail;
 	}
 	read_mounts(w);
@@ -1281,7 +1308,7 @@ fanotify_new(const struct config *cfg, struct watch_core *core, char *err, size_
 			continue;        /* missing: covered and retried like inotify */
 		memset(&probe, 0, sizeof probe);
 		probe.path = cfg->roots[i];
-		if (attach_root(w, &probe, err, errlen) < 0)
+		if (attach_root(w, &probe, e) < 0)
 			goto fail;
 	}
 	return w;
@@ -1383,21 +1410,20 @@ static int
 watch_root(struct watcher_impl *w, const char *path)
 {
 	struct froot *r = root_named(w, path);
-	int known = r != NULL, e;
-	char why[512];
+	int known = r != NULL;
+	struct chj_error e;
 
 	if (r == NULL && (r = root_push(w, path)) == NULL)
 		return -1;
 	if (known)
 		read_mounts(w);
 	r->watched = 0;
-	if (attach_root(w, r, why, sizeof why) < 0) {
+	if (attach_root(w, r, &e) < 0) {
 		/* missing, or its file system refuses a mark (a root added by a
 		 * reload): covered by rescans and retried */
-		e = errno;
-		if (e != ENOENT)
-			log_error("%s; changes below it are covered by rescans", why);
-		root_unwatched(w, r, "root not watched", e == ENOENT ? 0 : e);
+		if (e.code != CHJ_ERR_NOTFOUND)
+			log_error("%s; changes below it are covered by rescans", e.msg);
+		root_unwatched(w, r, "root not watched", e.code == CHJ_ERR_NOTFOUND ? 0 : e.errnum);
 	} else {
 		mark_mounts_below(w, r->path);
 	}
@@ -1688,14 +1714,14 @@ fanotify_load(struct watcher_impl *w, struct statebuf *b)
  * already, nothing is marked again. */
 static struct watcher_impl *
 fanotify_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
-	struct watcher_impl *w = fanotify_alloc(cfg, core, err, errlen);
+	struct watcher_impl *w = fanotify_alloc(cfg, core, e);
 
 	if (w == NULL)
 		return NULL;
 	if (fanotify_load(w, b) < 0) {
-		snprintf(err, errlen, "%s", b->err.msg);
+		*e = b->err;
 		fanotify_free(w);
 		return NULL;
 	}

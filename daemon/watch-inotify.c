@@ -1275,7 +1275,7 @@ log_backlog(unsigned long events, long long t0)
 }
 
 static int
-inotify_read(struct watcher *w, struct watch_read *r, char *err, size_t errlen)
+inotify_read(struct watcher *w, struct watch_read *r, struct chj_error *e)
 {
 	int reads = 0, waited = 0;
 	long long t0 = mono_ns();
@@ -1287,10 +1287,8 @@ inotify_read(struct watcher *w, struct watch_read *r, char *err, size_t errlen)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN) {
-				snprintf(err, errlen, "cannot read inotify events: %s", strerror(errno));
-				return -1;
-			}
+			if (errno != EAGAIN)
+				return chj_error_set(e, CHJ_ERR_SYS, errno, "cannot read inotify events");
 			if (w->nstash > 0 && !waited) {
 				waited = 1;
 				if (wait_readable(w, MOVE_PAIR_WAIT_MS))
@@ -1328,14 +1326,14 @@ inotify_idle(struct watcher *w, struct watch_read *r)
 
 /* ---- lifecycle ---- */
 
-/* The handle, without its inotify descriptor (fd -1). NULL with err filled. */
+/* The handle, without its inotify descriptor (fd -1). NULL with e filled. */
 static struct watcher *
-inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+inotify_alloc(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
 	if (w == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return NULL;
 	}
 	w->cfg = cfg;
@@ -1348,7 +1346,7 @@ inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size
 	w->pathcap = PATH_MAX + NAME_MAX + 2;
 	w->pathbuf = malloc(w->pathcap);
 	if (w->readbuf == NULL || w->pathbuf == NULL || tables_resize(w, 512) < 0) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		inotify_free(w);
 		return NULL;
 	}
@@ -1357,9 +1355,9 @@ inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size
 		 * slice and sleep after it, so a test can act mid-crawl; with
 		 * CHJ_TEST_CRAWL_HOLD=FILE too, the last queued directory waits
 		 * while FILE exists, so the crawl is open until the test says */
-		const char *e = getenv("CHJ_TEST_CRAWL_DELAY_MS");
+		const char *env = getenv("CHJ_TEST_CRAWL_DELAY_MS");
 
-		w->test_delay_ms = e != NULL ? strtol(e, NULL, 10) : 0;
+		w->test_delay_ms = env != NULL ? strtol(env, NULL, 10) : 0;
 		if (w->test_delay_ms < 0 || w->test_delay_ms > 10000)
 			w->test_delay_ms = 0;
 		w->test_hold = w->test_delay_ms > 0 ? getenv("CHJ_TEST_CRAWL_HOLD") : NULL;
@@ -1368,20 +1366,23 @@ inotify_alloc(const struct config *cfg, struct watch_core *core, char *err, size
 }
 
 static struct watcher *
-inotify_new(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+inotify_new(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
-	struct watcher *w = inotify_alloc(cfg, core, err, errlen);
+	struct watcher *w = inotify_alloc(cfg, core, e);
 
 	if (w == NULL)
 		return NULL;
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0) {
-		if (errno == EMFILE)
-			snprintf(err, errlen, "cannot create an inotify instance: limit reached "
-			    "(raise it with: sysctl -w fs.inotify.max_user_instances=%d)",
+		if (errno == EMFILE) {
+			/* the message says what to do rather than strerror(EMFILE) */
+			chj_error_set(e, CHJ_ERR_SYS, 0, "cannot create an inotify instance: limit "
+			    "reached (raise it with: sysctl -w fs.inotify.max_user_instances=%d)",
 			    inotifytools_get_max_user_instances() * 2);
-		else
-			snprintf(err, errlen, "cannot create an inotify instance: %s", strerror(errno));
+			e->errnum = EMFILE;
+		} else {
+			chj_error_set(e, CHJ_ERR_SYS, errno, "cannot create an inotify instance");
+		}
 		inotify_free(w);
 		return NULL;
 	}
@@ -1734,14 +1735,14 @@ inotify_load(struct watcher *w, struct statebuf *b)
  * crawl, the kernel's watches are the ones the table names. */
 static struct watcher *
 inotify_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
-	struct watcher *w = inotify_alloc(cfg, core, err, errlen);
+	struct watcher *w = inotify_alloc(cfg, core, e);
 
 	if (w == NULL)
 		return NULL;
 	if (inotify_load(w, b) < 0) {
-		snprintf(err, errlen, "%s", b->err.msg);
+		*e = b->err;
 		inotify_free(w);
 		return NULL;
 	}

@@ -342,22 +342,22 @@ watch_core_drained_at(const struct watch_core *c)
 
 /* ---- the watcher (watch.h) ---- */
 
-/* Opens a backend; NULL with err filled. */
+/* Opens a backend; NULL with e filled. */
 static struct watcher *
-open_backend(struct watcher *w, const struct watcher_ops *ops, char *err, size_t errlen)
+open_backend(struct watcher *w, const struct watcher_ops *ops, struct chj_error *e)
 {
 	w->ops = ops;
-	w->impl = ops->open(w->cfg, (struct watch_core *)w, err, errlen);
+	w->impl = ops->open(w->cfg, (struct watch_core *)w, e);
 	return w->impl != NULL ? w : NULL;
 }
 
 struct watcher *
-watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err, size_t errlen)
+watcher_new(const struct config *cfg, const struct watcher_sink *sink, struct chj_error *e)
 {
 	struct watcher *w = calloc(1, sizeof *w);
 
 	if (w == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return NULL;
 	}
 	w->cfg = cfg;
@@ -365,21 +365,21 @@ watcher_new(const struct config *cfg, const struct watcher_sink *sink, char *err
 	w->drained_at = w->last_tick = time(NULL);
 	switch (cfg->backend) {
 	case CONFIG_BACKEND_FANOTIFY:
-		if (open_backend(w, &watcher_fanotify_ops, err, errlen) == NULL)
+		if (open_backend(w, &watcher_fanotify_ops, e) == NULL)
 			goto fail;
 		return w;
 	case CONFIG_BACKEND_AUTO:
-		if (open_backend(w, &watcher_fanotify_ops, err, errlen) != NULL) {
+		if (open_backend(w, &watcher_fanotify_ops, e) != NULL) {
 			log_info("backend auto: using fanotify (one mark per file system, "
 			    "no per-directory watches)");
 			return w;
 		}
-		log_info("backend auto: using inotify: %s", err);
+		log_info("backend auto: using inotify: %s", e->msg);
 		break;
 	case CONFIG_BACKEND_INOTIFY:
 		break;
 	}
-	if (open_backend(w, &watcher_inotify_ops, err, errlen) == NULL)
+	if (open_backend(w, &watcher_inotify_ops, e) == NULL)
 		goto fail;
 	return w;
 fail:
@@ -414,12 +414,10 @@ watcher_watch_unit(const struct watcher *w)
 }
 
 int
-watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen)
+watcher_add_root(struct watcher *w, const char *root, struct chj_error *e)
 {
-	if (w->ops->watch(w->impl, root, 1) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
+	if (w->ops->watch(w->impl, root, 1) < 0)
+		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 	return 0;
 }
 
@@ -484,11 +482,11 @@ note_drain(struct watcher *w, time_t before, const struct watch_read *r)
 }
 
 int
-watcher_process(struct watcher *w, char *err, size_t errlen)
+watcher_process(struct watcher *w, struct chj_error *e)
 {
 	struct watch_read r = { 0, 0, 0 };
 	time_t before = time(NULL);
-	int rc = w->ops->read(w->impl, &r, err, errlen);
+	int rc = w->ops->read(w->impl, &r, e);
 
 	w->events += r.events;
 	if (rc < 0)
@@ -550,18 +548,15 @@ watcher_step(struct watcher *w)
 /* ---- the hand-over across a re-exec ---- */
 
 int
-watcher_save(struct watcher *w, struct statebuf *b, char *err, size_t errlen)
+watcher_save(struct watcher *w, struct statebuf *b, struct chj_error *e)
 {
 	size_t i;
 
-	if (w->ops->save == NULL) {
-		snprintf(err, errlen, "the %s backend cannot hand its state over", w->ops->name);
-		return -1;
-	}
-	if (watcher_busy(w)) {
-		snprintf(err, errlen, "the crawl of the roots is not done");
-		return -1;
-	}
+	if (w->ops->save == NULL)
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the %s backend cannot hand its state over",
+		    w->ops->name);
+	if (watcher_busy(w))
+		return chj_error_set(e, CHJ_ERR_REFUSED, 0, "the crawl of the roots is not done");
 	statebuf_put_u32(b, WATCH_STATE_VERSION);
 	statebuf_put_str(b, w->ops->name);
 	statebuf_put_i64(b, (int64_t)w->drained_at);
@@ -577,7 +572,7 @@ watcher_save(struct watcher *w, struct statebuf *b, char *err, size_t errlen)
 	}
 	w->ops->save(w->impl, b);
 	if (statebuf_status(b) < 0) {
-		snprintf(err, errlen, "%s", b->err.msg);
+		*e = b->err;
 		return -1;
 	}
 	return 0;
@@ -621,7 +616,7 @@ adopt_core(struct watcher *w, struct statebuf *b)
 
 struct watcher *
 watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
-    struct statebuf *b, char *err, size_t errlen)
+    struct statebuf *b, struct chj_error *e)
 {
 	static const struct watcher_ops *const backends[] = {
 		&watcher_inotify_ops, &watcher_fanotify_ops,
@@ -633,22 +628,23 @@ watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
 
 	name = statebuf_get_str(b);
 	if (statebuf_status(b) < 0) {
-		snprintf(err, errlen, "%s", b->err.msg);
+		*e = b->err;
 		return NULL;
 	}
 	if (version != WATCH_STATE_VERSION) {
-		snprintf(err, errlen, "the watcher's state is of format %u, this program reads %u",
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0,
+		    "the watcher's state is of format %u, this program reads %u",
 		    version, WATCH_STATE_VERSION);
 		return NULL;
 	}
 	if ((cfg->backend == CONFIG_BACKEND_INOTIFY && strcmp(name, "inotify") != 0) ||
 	    (cfg->backend == CONFIG_BACKEND_FANOTIFY && strcmp(name, "fanotify") != 0)) {
-		snprintf(err, errlen, "the descriptor handed over is %s's, the configuration says "
-		    "backend = %s", name, config_backend_name(cfg->backend));
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "the descriptor handed over is %s's, the "
+		    "configuration says backend = %s", name, config_backend_name(cfg->backend));
 		return NULL;
 	}
 	if ((w = calloc(1, sizeof *w)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		return NULL;
 	}
 	w->cfg = cfg;
@@ -657,14 +653,16 @@ watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
 		if (strcmp(backends[i]->name, name) == 0)
 			w->ops = backends[i];
 	if (w->ops == NULL || w->ops->adopt == NULL) {
-		snprintf(err, errlen, "backend '%s' takes no hand-over", name);
+		/* a name this program does not know is a malformed state */
+		chj_error_set(e, w->ops == NULL ? CHJ_ERR_CORRUPT : CHJ_ERR_REFUSED, 0,
+		    "backend '%s' takes no hand-over", name);
 		goto fail;
 	}
 	if (adopt_core(w, b) < 0) {
-		snprintf(err, errlen, "%s", b->err.msg);
+		*e = b->err;
 		goto fail;
 	}
-	if ((w->impl = w->ops->adopt(cfg, (struct watch_core *)w, fd, b, err, errlen)) == NULL)
+	if ((w->impl = w->ops->adopt(cfg, (struct watch_core *)w, fd, b, e)) == NULL)
 		goto fail;
 	return w;
 fail:

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "error.h"
 #include "journal.h"
 
 struct config;
@@ -51,9 +52,11 @@ struct watcher_stats {
 
 struct watcher;
 
-/* Creates the backend named by cfg->backend. Returns NULL with err filled. */
+/* Creates the backend named by cfg->backend. Returns NULL with e filled
+ * (CHJ_ERR_NOMEM; CHJ_ERR_SYS or CHJ_ERR_REFUSED when the kernel refuses the
+ * backend, errnum its errno). */
 struct watcher *watcher_new(const struct config *cfg, const struct watcher_sink *sink,
-    char *err, size_t errlen);
+    struct chj_error *e);
 void watcher_free(struct watcher *w);
 /* The backend in use: "inotify" or "fanotify" (auto resolved). */
 const char *watcher_backend(const struct watcher *w);
@@ -64,8 +67,9 @@ const char *watcher_watch_unit(const struct watcher *w);
 /* Watches root and every directory below it (not excluded, no symlinks):
  * the root at once, what is below it by watcher_step() while
  * watcher_busy(). A root or a part of it that cannot be watched now (watch limit, missing)
- * is covered by rescan records and retried; -1 only on ENOMEM. */
-int watcher_add_root(struct watcher *w, const char *root, char *err, size_t errlen);
+ * is covered by rescan records and retried; -1 only on ENOMEM (e filled,
+ * CHJ_ERR_NOMEM). */
+int watcher_add_root(struct watcher *w, const char *root, struct chj_error *e);
 /* Work still queued from watcher_add_root (a crawl that runs in slices so
  * events are read and journaled meanwhile): 1 while there is, else 0. A
  * backend that needs no crawl always returns 0. */
@@ -91,8 +95,9 @@ void watcher_set_config(struct watcher *w, const struct config *cfg);
 /* The fd to poll for readability. */
 int watcher_fd(const struct watcher *w);
 /* Reads the queued events and reports them to the sink. Returns 0, or -1 on
- * a fatal error (err filled). */
-int watcher_process(struct watcher *w, char *err, size_t errlen);
+ * a fatal error (e filled: CHJ_ERR_SYS when reading the kernel's queue
+ * failed, CHJ_ERR_CORRUPT when what it holds cannot be read). */
+int watcher_process(struct watcher *w, struct chj_error *e);
 /* Periodic work: retries directories that could not be watched and renews
  * their rescan records. */
 void watcher_tick(struct watcher *w, time_t now);
@@ -110,14 +115,16 @@ void watcher_get_stats(const struct watcher *w, struct watcher_stats *st);
  * read the events still queued there as this process would: the backend's
  * table, the paths not watched and their rescan times, the drain time, the
  * statistics. Call it with no crawl queued (watcher_busy() 0), after a last
- * watcher_process(). Returns 0, or -1 with err filled. */
-int watcher_save(struct watcher *w, struct statebuf *b, char *err, size_t errlen);
+ * watcher_process(). Returns 0, or -1 with e filled (CHJ_ERR_REFUSED: the
+ * backend cannot hand over, or a crawl is queued; CHJ_ERR_NOMEM). */
+int watcher_save(struct watcher *w, struct statebuf *b, struct chj_error *e);
 /* The next process's side: a watcher on fd, the descriptor handed over, from
  * the state watcher_save() wrote, read from b: nothing is crawled or marked
- * again, no rescan recorded. Returns NULL with err filled when the state
- * does not fit cfg (another backend) or is malformed; fd is then still the
- * caller's, to close before watcher_new(). */
+ * again, no rescan recorded. Returns NULL with e filled when the state
+ * does not fit cfg (another backend: CHJ_ERR_REFUSED) or is malformed
+ * (CHJ_ERR_CORRUPT), or on CHJ_ERR_NOMEM; fd is then still the caller's, to
+ * close before watcher_new(). */
 struct watcher *watcher_adopt(const struct config *cfg, const struct watcher_sink *sink, int fd,
-    struct statebuf *b, char *err, size_t errlen);
+    struct statebuf *b, struct chj_error *e);
 
 #endif

@@ -121,13 +121,12 @@ static struct watcher_impl *backend;   /* the one open */
 static int fanotify_opens;             /* fanotify_open accepts when set */
 
 static struct watcher_impl *
-script_open(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+script_open(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
 	struct watcher_impl *w = calloc(1, sizeof *w);
 
 	(void)cfg;
-	(void)err;
-	(void)errlen;
+	(void)e;
 	w->core = core;
 	w->watch_answer = w->root_answer = 1;
 	backend = w;
@@ -135,13 +134,13 @@ script_open(const struct config *cfg, struct watch_core *core, char *err, size_t
 }
 
 static struct watcher_impl *
-fanotify_open(const struct config *cfg, struct watch_core *core, char *err, size_t errlen)
+fanotify_open(const struct config *cfg, struct watch_core *core, struct chj_error *e)
 {
 	if (!fanotify_opens) {
-		snprintf(err, errlen, "fanotify refused (scripted)");
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "fanotify refused (scripted)");
 		return NULL;
 	}
-	return script_open(cfg, core, err, errlen);
+	return script_open(cfg, core, e);
 }
 
 static void
@@ -185,10 +184,9 @@ script_fd(const struct watcher_impl *w)
 }
 
 static int
-script_read(struct watcher_impl *w, struct watch_read *r, char *err, size_t errlen)
+script_read(struct watcher_impl *w, struct watch_read *r, struct chj_error *e)
 {
-	(void)err;
-	(void)errlen;
+	(void)e;
 	if (w->overflow_on_read) {
 		r->events++;
 		watch_core_overflow(w->core);
@@ -238,16 +236,16 @@ script_save(struct watcher_impl *w, struct statebuf *b)
 
 static struct watcher_impl *
 script_adopt(const struct config *cfg, struct watch_core *core, int fd, struct statebuf *b,
-    char *err, size_t errlen)
+    struct chj_error *e)
 {
 	struct watcher_impl *nw;
 	uint32_t marker = statebuf_get_u32(b), watches = statebuf_get_u32(b);
 
 	if (statebuf_status(b) < 0 || marker != 0x5c41) {
-		snprintf(err, errlen, "scripted state refused");
+		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "scripted state refused");
 		return NULL;
 	}
-	nw = script_open(cfg, core, err, errlen);
+	nw = script_open(cfg, core, e);
 	nw->watches = (int)watches;
 	nw->fd = fd;
 	return nw;
@@ -316,12 +314,12 @@ teardown(void **state)
 static void
 open_core(void)
 {
-	char err[256];
+	struct chj_error e;
 
-	w = watcher_new(&cfg, &sink, err, sizeof err);
+	w = watcher_new(&cfg, &sink, &e);
 	assert_non_null(w);
-	assert_int_equal(watcher_add_root(w, root_a, err, sizeof err), 0);
-	assert_int_equal(watcher_add_root(w, root_b, err, sizeof err), 0);
+	assert_int_equal(watcher_add_root(w, root_a, &e), 0);
+	assert_int_equal(watcher_add_root(w, root_b, &e), 0);
 }
 
 /* ---- tests ---- */
@@ -426,7 +424,7 @@ static void
 test_overflow(void **state)
 {
 	struct watcher_stats st;
-	char err[64];
+	struct chj_error e;
 	time_t t0;
 
 	(void)state;
@@ -435,7 +433,7 @@ test_overflow(void **state)
 	backend->overflow_in_resync = 1;
 	backend->overflow_on_read = 1;
 	nseen = 0;
-	assert_int_equal(watcher_process(w, err, sizeof err), 0);
+	assert_int_equal(watcher_process(w, &e), 0);
 	assert_int_equal(backend->resyncs, 1);
 	assert_int_equal(count('r', root_a), 1);
 	assert_int_equal(count('r', root_b), 1);
@@ -459,14 +457,14 @@ test_overflow(void **state)
 static void
 test_drain(void **state)
 {
-	char err[64];
+	struct chj_error e;
 	time_t t0, t1;
 
 	(void)state;
 	open_core();
 	t0 = watcher_drained_at(w);
 	backend->hold = t0 - 100;
-	assert_int_equal(watcher_process(w, err, sizeof err), 0);
+	assert_int_equal(watcher_process(w, &e), 0);
 	assert_int_equal(watcher_drained_at(w), t0);      /* never backwards */
 	watcher_note_idle(w, t0 + 50);
 	assert_int_equal(watcher_drained_at(w), t0);      /* held */
@@ -481,7 +479,7 @@ test_drain(void **state)
 	assert_int_equal(last('r', root_b)->since, (int64_t)(t0 + 50 - WATCH_TIME_MARGIN));
 	t1 = time(NULL);
 	backend->deliver = root_b;
-	assert_int_equal(watcher_process(w, err, sizeof err), 0);
+	assert_int_equal(watcher_process(w, &e), 0);
 	assert_true(watcher_drained_at(w) >= t0 + 50 || watcher_drained_at(w) >= t1);
 	assert_int_equal(count('c', root_b), 1);
 }
@@ -516,11 +514,11 @@ static void
 save_state(struct statebuf *out, size_t len)
 {
 	struct statebuf b;
-	char err[256];
+	struct chj_error e;
 	void *copy;
 
 	statebuf_init(&b);
-	assert_int_equal(watcher_save(w, &b, err, sizeof err), 0);
+	assert_int_equal(watcher_save(w, &b, &e), 0);
 	if (len > b.len)
 		len = b.len;
 	copy = malloc(len + 1);
@@ -541,7 +539,8 @@ test_handover(void **state)
 	struct watcher_stats st, st2;
 	struct statebuf b;
 	struct watcher *w2;
-	char sub[PATH_MAX + 32], err[256];
+	char sub[PATH_MAX + 32];
+	struct chj_error e;
 	size_t cut, full;
 	time_t t0;
 
@@ -556,7 +555,7 @@ test_handover(void **state)
 	nseen = 0;
 	save_state(&b, SIZE_MAX);
 	full = b.len;
-	w2 = watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err);
+	w2 = watcher_adopt(&cfg, &sink, 42, &b, &e);
 	statebuf_free(&b);
 	assert_non_null(w2);
 	assert_int_equal(nseen, 0);
@@ -578,8 +577,10 @@ test_handover(void **state)
 	/* cut anywhere: refused, never read past its end */
 	for (cut = 0; cut < full; cut++) {
 		save_state(&b, cut);
-		assert_null(watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err));
-		assert_true(strlen(err) > 0);
+		chj_error_clear(&e);
+		assert_null(watcher_adopt(&cfg, &sink, 42, &b, &e));
+		assert_true(strlen(e.msg) > 0);
+		assert_int_equal(e.code, CHJ_ERR_CORRUPT);
 		statebuf_free(&b);
 	}
 	/* another backend's state under backend = inotify */
@@ -596,8 +597,9 @@ test_handover(void **state)
 		    root_a, root_b, dir);
 		assert_int_equal(config_parse(&cfg, "test.conf", text), 0);
 	}
-	assert_null(watcher_adopt(&cfg, &sink, 42, &b, err, sizeof err));
-	assert_non_null(strstr(err, "fanotify"));
+	assert_null(watcher_adopt(&cfg, &sink, 42, &b, &e));
+	assert_non_null(strstr(e.msg, "fanotify"));
+	assert_int_equal(e.code, CHJ_ERR_REFUSED);
 	statebuf_free(&b);
 }
 
