@@ -29,8 +29,17 @@ fanprobe_refusal(int err, int at_init)
 	return strerror(err);
 }
 
+/* The refusal of a mark on root's file system (err from the kernel). */
+static void
+refused(struct chj_error *e, const char *root, int err)
+{
+	chj_error_set(e, CHJ_ERR_REFUSED, 0, "cannot mark the file system of '%s' with fanotify: %s",
+	    root, fanprobe_refusal(err, 0));
+	e->errnum = err;
+}
+
 int
-fanprobe_root(const char *root, char *why, size_t size)
+fanprobe_root(const char *root, struct chj_error *e)
 {
 	unsigned base = FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC;
 	struct {
@@ -38,41 +47,42 @@ fanprobe_root(const char *root, char *why, size_t size)
 		unsigned char h[HANDLE_BYTES];
 	} buf;
 	struct statfs sfs;
-	int fd, dfd = -1, hfd, mount_id, e, rc = -1;
+	int fd, dfd = -1, hfd, mount_id, err, rc = -1;
 
 	fd = fanotify_init(base | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE);
 	if (fd < 0 && errno == EINVAL)
 		fd = fanotify_init(base | FAN_REPORT_DFID_NAME, O_RDONLY | O_LARGEFILE);
 	if (fd < 0) {
-		snprintf(why, size, "cannot use fanotify: %s", fanprobe_refusal(errno, 1));
+		err = errno;
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "cannot use fanotify: %s", fanprobe_refusal(err, 1));
+		e->errnum = err;
 		return -1;
 	}
 	if (statfs(root, &sfs) < 0) {
-		snprintf(why, size, "cannot look at '%s': %s", root, strerror(errno));
+		chj_error_set(e, errno == ENOENT ? CHJ_ERR_NOTFOUND : CHJ_ERR_SYS, errno,
+		    "cannot look at '%s'", root);
 		goto done;
 	}
 	buf.fh.handle_bytes = HANDLE_BYTES;
 	if (name_to_handle_at(AT_FDCWD, root, &buf.fh, &mount_id, 0) < 0) {
-		snprintf(why, size, "cannot mark the file system of '%s' with fanotify: %s", root,
-		    fanprobe_refusal(errno, 0));
+		refused(e, root, errno);
 		goto done;
 	}
 	if (sfs.f_fsid.__val[0] == 0 && sfs.f_fsid.__val[1] == 0) {
-		snprintf(why, size, "cannot mark the file system of '%s' with fanotify: %s", root,
-		    fanprobe_refusal(ENODEV, 0));
+		refused(e, root, ENODEV);
 		goto done;
 	}
 	if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FANPROBE_EVENTS, AT_FDCWD, root) < 0) {
-		snprintf(why, size, "cannot mark the file system of '%s' with fanotify: %s", root,
-		    fanprobe_refusal(errno, 0));
+		refused(e, root, errno);
 		goto done;
 	}
 	if ((dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (hfd = open_by_handle_at(dfd, &buf.fh, O_PATH | O_CLOEXEC)) < 0) {
-		e = errno;
-		snprintf(why, size, "cannot open file handles on the file system of '%s': %s", root,
-		    e == EPERM ? "operation not permitted (open_by_handle_at needs "
-		    "CAP_DAC_READ_SEARCH)" : strerror(e));
+		err = errno;
+		chj_error_set(e, CHJ_ERR_REFUSED, 0, "cannot open file handles on the file system of "
+		    "'%s': %s", root, err == EPERM ? "operation not permitted (open_by_handle_at needs "
+		    "CAP_DAC_READ_SEARCH)" : strerror(err));
+		e->errnum = err;
 		goto done;
 	}
 	close(hfd);

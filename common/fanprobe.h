@@ -5,6 +5,8 @@
 #ifndef CHJ_FANPROBE_H
 #define CHJ_FANPROBE_H
 
+#include "error.h"
+
 #include <stddef.h>
 #include <sys/fanotify.h>
 
@@ -19,7 +21,8 @@ const char *fanprobe_refusal(int err, int at_init);
 /* Tries, as this process, what the backend does for root: fanotify_init()
  * (FAN_REPORT_DFID_NAME_TARGET, else FAN_REPORT_DFID_NAME), a file system
  * mark of root's file system, its fsid, a handle of root opened back.
- * Returns 0 (fanotify would watch it), or -1 with why (one line). */
-int fanprobe_root(const char *root, char *why, size_t size);
+ * Returns 0 (fanotify would watch it), or -1 with e (one line: CHJ_ERR_REFUSED
+ * with the kernel's errno, CHJ_ERR_NOTFOUND or CHJ_ERR_SYS for root). */
+int fanprobe_root(const char *root, struct chj_error *e);
 
 #endif

@@ -505,25 +505,25 @@ check_inotify(struct sc *s)
 }
 
 /* Tries fanotify on each root's file system. Returns 1 when every existing
- * root takes a mark (why empty), 0 with why. */
+ * root takes a mark, 0 with e (why not). */
 static int
-fanotify_works(struct sc *s, char *why, size_t size, size_t *bad_root)
+fanotify_works(struct sc *s, struct chj_error *e, size_t *bad_root)
 {
 	size_t i;
 	int any = 0;
 
-	why[0] = '\0';
+	chj_error_clear(e);
 	for (i = 0; i < s->cfg->nroots; i++) {
 		if (config_root_missing(s->cfg, i) != 0)
 			continue;
 		any = 1;
-		if (fanprobe_root(s->cfg->roots[i], why, size) < 0) {
+		if (fanprobe_root(s->cfg->roots[i], e) < 0) {
 			*bad_root = i;
 			return 0;
 		}
 	}
 	if (!any)
-		snprintf(why, size, "no root exists to try it on");
+		chj_error_set(e, CHJ_ERR_NOTFOUND, 0, "no root exists to try it on");
 	return any;
 }
 
@@ -532,9 +532,11 @@ static int
 check_backend(struct sc *s)
 {
 	const struct config *c = s->cfg;
-	char why[1024], w[PATH_MAX + 128], n1[32];
+	char w[PATH_MAX + 128], n1[32];
+	struct chj_error refusal;
+	const char *why = refusal.msg;
 	size_t bad = 0;
-	int works = fanotify_works(s, why, sizeof why, &bad);
+	int works = fanotify_works(s, &refusal, &bad);
 	long long fq = read_sysctl(s, "fs/fanotify/max_queued_events");
 
 	where(s, c->backend_line, "backend", w, sizeof w);
