@@ -87,6 +87,32 @@ setup(void **state)
 	return 0;
 }
 
+/* Forks serve answering on fd, after closing the caller's other ends
+ * close_fds[0..n) in the child. Returns its pid. */
+static pid_t
+fork_serve(struct fx *f, int fd, const int *close_fds, size_t n)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct serve_opts so;
+		struct chj_error e;
+		struct wire w;
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			close(close_fds[i]);
+		memset(&so, 0, sizeof so);
+		so.local = f->local;
+		so.consumer = "cyrus-archive";
+		so.host = "fixture";
+		wire_init(&w, fd, fd);
+		_exit(serve_run(&w, &so, &e) == 0 ? 0 : 1);
+	}
+	return pid;
+}
+
 /* Starts serve on one end of a socket pair, the remote source on the other. */
 static void
 start_serve(struct fx *f)
@@ -95,22 +121,7 @@ start_serve(struct fx *f)
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		struct serve_opts so;
-		struct wire w;
-		int rc;
-
-		close(sv[0]);
-		memset(&so, 0, sizeof so);
-		so.local = f->local;
-		so.consumer = "cyrus-archive";
-		so.host = "fixture";
-		wire_init(&w, sv[1], sv[1]);
-		rc = serve_run(&w, &so, &e);
-		_exit(rc == 0 ? 0 : 1);
-	}
+	f->pid = fork_serve(f, sv[1], &sv[0], 1);
 	close(sv[1]);
 	f->fd = sv[0];
 	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "fixture", 0, &e), 0);
@@ -159,21 +170,10 @@ start_serve_cut(struct fx *f, long cut)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_serve), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_client), 0);
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		struct serve_opts so;
-		struct wire w;
+	{
+		const int others[] = { to_serve[0], to_client[0], to_client[1] };
 
-		close(to_serve[0]);
-		close(to_client[0]);
-		close(to_client[1]);
-		memset(&so, 0, sizeof so);
-		so.local = f->local;
-		so.consumer = "cyrus-archive";
-		so.host = "fixture";
-		wire_init(&w, to_serve[1], to_serve[1]);
-		_exit(serve_run(&w, &so, &e) == 0 ? 0 : 1);
+		f->pid = fork_serve(f, to_serve[1], others, 3);
 	}
 	close(to_serve[1]);
 	f->pid2 = fork();
