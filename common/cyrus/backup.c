@@ -283,6 +283,121 @@ owner_of_id(struct cyrus_mailbox *const *by, size_t n, const char *id)
 	return m != NULL ? (*m)->user : NULL;
 }
 
+/* What annots_window works with: the state of the last run, the folders
+ * by uniqueid once the list had to be read, the ids whose owner is not
+ * known yet, and (pass 1) the new state being written. */
+struct awindow {
+	struct cyrus_backup *b;
+	struct strvec *users;
+	struct astate *old;
+	size_t nold;
+	struct cyrus_mailbox **by;
+	size_t nby;
+	struct strvec changed;
+	FILE *out;
+};
+
+/* The hex SHA1 of the folder record of annotations v[0..n). */
+static int
+annots_digest(struct cyrus_backup *b, const struct cyrus_annot *v, size_t n, char hex[41])
+{
+	unsigned char digest[20];
+	char *rec = NULL;
+	size_t rlen;
+	int ok;
+
+	if (cyrus_folder_record(v, n, &rec, &rlen) < 0)
+		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	ok = EVP_Digest(rec, rlen, digest, NULL, EVP_sha1(), NULL) == 1;
+	free(rec);
+	if (!ok)
+		return chj_error_set(&b->err, CHJ_ERR_SYS, 0, "sha1 failed");
+	cyrus_guid_hex(digest, hex);
+	return 0;
+}
+
+/* The owner of folder id: from the last state, else from the list. */
+static const char *
+awindow_owner(const struct awindow *w, const struct astate *st, const char *id)
+{
+	if (st != NULL && st->owner != NULL)
+		return st->owner;
+	return w->by != NULL ? owner_of_id(w->by, w->nby, id) : NULL;
+}
+
+/* One folder with annotations (ids from i, n of them) in a pass: pass 0
+ * notes a changed folder whose owner is unknown; pass 1 adds the owner of
+ * a changed folder and writes the folder's line of the new state. */
+static int
+awindow_folder(struct awindow *w, int pass, size_t i, size_t n)
+{
+	struct cyrus_backup *b = w->b;
+	const char *id = b->annots.v[i].mboxid, *owner;
+	const struct astate *st = astate_find(w->old, w->nold, id);
+	char hex[41], *eid, *eowner = NULL;
+
+	if (annots_digest(b, b->annots.v + i, n, hex) < 0)
+		return -1;
+	owner = awindow_owner(w, st, id);
+	if (st == NULL || strcmp(st->sha1, hex) != 0) {
+		if (pass == 0 && owner == NULL && strvec_add(&w->changed, id) < 0)
+			goto oom;
+		if (pass == 1 && owner != NULL && strvec_add(w->users, owner) < 0)
+			goto oom;
+	}
+	if (pass == 1) {
+		if ((eid = cyrus_user_file_name(id)) == NULL ||
+		    (owner != NULL && (eowner = cyrus_user_file_name(owner)) == NULL)) {
+			free(eid);
+			goto oom;
+		}
+		fprintf(w->out, "%s\t%s\t%s\n", eid, hex, eowner ? eowner : "");
+		free(eid);
+		free(eowner);
+	}
+	return 0;
+oom:
+	return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+}
+
+/* The folders of the last state whose annotations were all removed: as a
+ * changed folder in awindow_folder. */
+static int
+awindow_removed(struct awindow *w, int pass)
+{
+	size_t i, first;
+
+	for (i = 0; i < w->nold; i++) {
+		const char *owner;
+
+		if (cyrus_annots_of(&w->b->annots, w->old[i].id, &first) > 0)
+			continue;
+		if (pass == 0 && w->old[i].owner == NULL && strvec_add(&w->changed, w->old[i].id) < 0)
+			return chj_error_set(&w->b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+		owner = awindow_owner(w, &w->old[i], w->old[i].id);
+		if (pass == 1 && owner != NULL && strvec_add(w->users, owner) < 0)
+			return chj_error_set(&w->b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	return 0;
+}
+
+/* Every folder of the mailbox list, by uniqueid (for the owners of
+ * changed folders the last state does not name). */
+static int
+awindow_index(struct awindow *w)
+{
+	struct cyrus_backup *b = w->b;
+
+	if (load_all_mailboxes(b) < 0)
+		return -1;
+	if ((w->by = calloc(b->all.n + 1, sizeof *w->by)) == NULL)
+		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	for (w->nby = 0; w->nby < b->all.n; w->nby++)
+		w->by[w->nby] = &b->all.v[w->nby];
+	qsort(w->by, w->nby, sizeof *w->by, mailbox_ptr_by_id);
+	return 0;
+}
+
 /* A window that changed annotations.db (every user's): every folder's
  * annotations read once, each folder's digest compared with the state
  * file's, and the owners of those that differ added to users (the mailbox
@@ -291,111 +406,54 @@ owner_of_id(struct cyrus_mailbox *const *by, size_t n, const char *id)
 static int
 annots_window(struct cyrus_backup *b, struct strvec *users)
 {
-	struct astate *old = NULL;
-	struct cyrus_mailbox **by = NULL;
-	size_t nold = 0, i, j, nby = 0;
-	struct strvec changed;          /* the ids whose owner is not known */
+	struct awindow w;
 	char *buf = NULL;
-	size_t len = 0;
-	FILE *out = NULL;
+	size_t len = 0, i, j, n;
 	int rc = -1, pass;
 
-	memset(&changed, 0, sizeof changed);
+	memset(&w, 0, sizeof w);
+	w.b = b;
+	w.users = users;
 	cyrus_annots_free(&b->annots);
 	b->have_annots = 0;
-	if (load_annots(b, NULL, 0) < 0 || astates_read(b, &old, &nold) < 0)
+	if (load_annots(b, NULL, 0) < 0 || astates_read(b, &w.old, &w.nold) < 0)
 		goto out;
 	/* pass 0: find the changes; pass 1 (with the list when one was
 	 * unknown): add their owners and write the new state */
 	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1 && (out = open_memstream(&buf, &len)) == NULL)
-			goto oom;
-		for (i = 0; i < b->annots.n; i = j) {
-			const char *id = b->annots.v[i].mboxid, *owner = NULL;
-			const struct astate *st = astate_find(old, nold, id);
-			unsigned char digest[20];
-			char hex[41], *rec = NULL, *eid, *eowner = NULL;
-			size_t rlen, n = cyrus_annots_of(&b->annots, id, &j);
-
-			j += n;
-			if (cyrus_folder_record(b->annots.v + i, n, &rec, &rlen) < 0)
-				goto oom;
-			if (EVP_Digest(rec, rlen, digest, NULL, EVP_sha1(), NULL) != 1) {
-				free(rec);
-				chj_error_set(&b->err, CHJ_ERR_SYS, 0, "sha1 failed");
+		if (pass == 1 && (w.out = open_memstream(&buf, &len)) == NULL) {
+			chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < b->annots.n; i = j + n) {
+			n = cyrus_annots_of(&b->annots, b->annots.v[i].mboxid, &j);
+			if (awindow_folder(&w, pass, i, n) < 0)
 				goto out;
-			}
-			free(rec);
-			cyrus_guid_hex(digest, hex);
-			if (st != NULL && st->owner != NULL)
-				owner = st->owner;
-			else if (by != NULL)
-				owner = owner_of_id(by, nby, id);
-			if (st == NULL || strcmp(st->sha1, hex) != 0) {
-				if (pass == 0 && owner == NULL && strvec_add(&changed, id) < 0)
-					goto oom;
-				if (pass == 1 && owner != NULL && strvec_add(users, owner) < 0)
-					goto oom;
-			}
-			if (pass == 1) {
-				if ((eid = cyrus_user_file_name(id)) == NULL ||
-				    (owner != NULL && (eowner = cyrus_user_file_name(owner)) == NULL)) {
-					free(eid);
-					goto oom;
-				}
-				fprintf(out, "%s\t%s\t%s\n", eid, hex, eowner ? eowner : "");
-				free(eid);
-				free(eowner);
-			}
 		}
-		/* folders whose annotations were all removed */
-		for (i = 0; i < nold; i++) {
-			size_t first;
-
-			if (cyrus_annots_of(&b->annots, old[i].id, &first) > 0)
-				continue;
-			if (pass == 0 && old[i].owner == NULL && strvec_add(&changed, old[i].id) < 0)
-				goto oom;
-			if (pass == 1) {
-				const char *owner = old[i].owner;
-
-				if (owner == NULL && by != NULL)
-					owner = owner_of_id(by, nby, old[i].id);
-				if (owner != NULL && strvec_add(users, owner) < 0)
-					goto oom;
-			}
-		}
-		if (pass == 0 && changed.n > 0 && by == NULL) {
-			if (load_all_mailboxes(b) < 0)
-				goto out;
-			if ((by = calloc(b->all.n + 1, sizeof *by)) == NULL)
-				goto oom;
-			for (nby = 0; nby < b->all.n; nby++)
-				by[nby] = &b->all.v[nby];
-			qsort(by, nby, sizeof *by, mailbox_ptr_by_id);
-		}
+		if (awindow_removed(&w, pass) < 0)
+			goto out;
+		if (pass == 0 && w.changed.n > 0 && awindow_index(&w) < 0)
+			goto out;
 	}
-	if (fclose(out) != 0) {
-		out = NULL;
-		goto oom;
+	if (fclose(w.out) != 0) {
+		w.out = NULL;
+		chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
+		goto out;
 	}
-	out = NULL;
+	w.out = NULL;
 	free(b->annots_state);
 	b->annots_state = buf;
 	b->annots_state_len = len;
 	buf = NULL;
 	strvec_sort_unique(users);
 	rc = 0;
-	goto out;
-oom:
-	chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
 out:
-	if (out != NULL)
-		fclose(out);
+	if (w.out != NULL)
+		fclose(w.out);
 	free(buf);
-	free(by);
-	strvec_free(&changed);
-	astates_free(old, nold);
+	free(w.by);
+	strvec_free(&w.changed);
+	astates_free(w.old, w.nold);
 	return rc;
 }
 
