@@ -79,8 +79,7 @@ struct arch {
 	sqlite3 *db;
 	int in_memory;
 	int sidecar_stale;          /* the file beside it was missing or did not match */
-	int keep_empty;             /* closed without a byte, it stays (a compaction's
-	                             * new file, published after) */
+	int drop_empty;             /* closed without a byte, it goes (arch_drop_if_empty) */
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */

@@ -593,7 +593,6 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 	unlink_sidecar(tidx);
 	if (arch_open(&to, tmp, ARCH_APPEND, err) < 0)
 		goto out;
-	to->keep_empty = 1;
 	for (i = 0; i < nkeep; i++) {
 		if (i > 0 && keep_runs[i] <= keep_runs[i - 1]) {
 			chj_error_set(err, CHJ_ERR_INVALID, 0, "compact: runs to keep are not ascending");

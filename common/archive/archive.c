@@ -219,9 +219,9 @@ fail:
 }
 
 /* An archive left without a byte (its first run failed or was aborted: a
- * connection cut, a user that failed) is no archive: it goes, with its
- * sidecar, under the writer's lock, rather than stay for verify to call
- * empty. Only while the path still names this file. */
+ * connection cut, a user that failed) is no archive: with drop_empty it
+ * goes, with its sidecar, under the writer's lock, rather than stay for
+ * verify to call empty. Only while the path still names this file. */
 static void
 remove_if_empty(struct arch *a)
 {
@@ -236,6 +236,12 @@ remove_if_empty(struct arch *a)
 	}
 }
 
+void
+arch_drop_if_empty(struct arch *a)
+{
+	a->drop_empty = 1;
+}
+
 int
 arch_close(struct arch *a)
 {
@@ -247,7 +253,7 @@ arch_close(struct arch *a)
 		rc = arch_run_abort(a);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		rc = -1;
-	if (a->mode == ARCH_APPEND && a->fd >= 0 && !a->keep_empty)
+	if (a->mode == ARCH_APPEND && a->fd >= 0 && a->drop_empty)
 		remove_if_empty(a);
 	if (a->fd >= 0)
 		close(a->fd);

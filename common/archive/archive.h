@@ -63,6 +63,10 @@ int arch_error_wrap(struct chj_error *e, const struct chj_error *cause, enum chj
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* What the last open did to repair the file: bytes cut off a torn tail (0 none). */
 int64_t arch_tail_cut(const struct arch *a);
+/* A writer's archive closed without a byte (its first run failed or was
+ * aborted, nothing before it) is removed at arch_close, with its sidecar,
+ * instead of staying behind as an empty archive. */
+void arch_drop_if_empty(struct arch *a);
 
 /* ---- appending one run ---- */
 

@@ -788,6 +788,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 	}
 	if (arch_open(&r.ar, archive, ARCH_APPEND, &r.err) < 0)
 		goto out;
+	arch_drop_if_empty(r.ar);       /* a first run that fails leaves no archive */
 	if (arch_tail_cut(r.ar) > 0) {
 		memset(&ev, 0, sizeof ev);
 		ev.kind = CYRUS_BACKUP_TAIL_CUT;
