@@ -87,9 +87,8 @@ cmd_snapshot(struct agent *a, const struct cmdline *args)
 	const char *mirror = args->operands[0], *dir = args->operands[1];
 	const char *k = cmdline_value(args, "--kind");
 	int dry_run = cmdline_has(args, "--dry-run");
-	struct snapshot s, *old = NULL;
+	struct snapshot s;
 	struct chj_error e;
-	size_t n;
 
 	(void)a;
 	if (k != NULL && snapshot_kind_parse(k, &kind) < 0)
@@ -97,10 +96,8 @@ cmd_snapshot(struct agent *a, const struct cmdline *args)
 	if (agent_prune_options(args, "snapshot", &r) < 0)
 		return EXIT_USAGE;
 	if ((kind == SNAPSHOT_AUTO && snapshot_kind_of(mirror, &kind, &e) < 0) ||
-	    snapshot_list(dir, &old, &n, &e) < 0 ||
 	    snapshot_next_name(dir, (int64_t)time(NULL), &s, &e) < 0)
 		return agent_error("%s", e.msg);
-	free(old);
 	if (dry_run) {
 		printf("%s/%s: would take a %s snapshot of %s\n", dir, s.name, snapshot_kind_name(kind),
 		    mirror);

@@ -160,6 +160,11 @@ snapshot_next_name(const char *dir, int64_t now, struct snapshot *s, struct chj_
 	unsigned i;
 	int taken;
 
+	if (stat(dir, &st) < 0)
+		return chj_error_set(e, errno == ENOENT ? CHJ_ERR_NOTFOUND : CHJ_ERR_SYS, errno,
+		    "snapshot directory '%s'", dir);
+	if (!S_ISDIR(st.st_mode))
+		return chj_error_set(e, CHJ_ERR_INVALID, ENOTDIR, "snapshot directory '%s'", dir);
 	gmtime_r(&tt, &tm);
 	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", &tm);
 	s->time = now;

@@ -44,7 +44,7 @@ int64_t snapshot_name_time(const char *name);
 int snapshot_list(const char *dir, struct snapshot **out, size_t *n, struct chj_error *e);
 
 /* The name a snapshot taken at now would get in dir. Returns 0, or -1
- * with e. */
+ * with e (dir missing or not a directory: one line naming it). */
 int snapshot_next_name(const char *dir, int64_t now, struct snapshot *s, struct chj_error *e);
 
 /* Takes a snapshot (kind: not AUTO) of mirror into dir/s->name

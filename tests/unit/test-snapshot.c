@@ -92,6 +92,9 @@ test_list_and_next_name(void **state)
 	assert_int_equal(snapshot_list("/nonexistent/snaps", &v, &n, &e), -1);
 	assert_int_equal(e.code, CHJ_ERR_NOTFOUND);
 	assert_non_null(strstr(e.msg, "/nonexistent/snaps"));
+	assert_int_equal(snapshot_next_name("/nonexistent/snaps", T0, &s, &e), -1);
+	assert_int_equal(e.code, CHJ_ERR_NOTFOUND);
+	assert_non_null(strstr(e.msg, "snapshot directory '/nonexistent/snaps'"));
 }
 
 static void
