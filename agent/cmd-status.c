@@ -415,13 +415,11 @@ print_text(struct agent *a, struct consumers *cs, const struct status *s, char *
 /* ---- the pulls of a backup host (status --pulls DIR) ---- */
 
 static void
-pulls_text(const char *dir, const struct pull_metrics *v, size_t n)
+pulls_text(const char *dir, const struct pull_metrics *v, size_t n, size_t failing)
 {
 	char run[32], ok[32];
-	size_t i, failing = 0;
+	size_t i;
 
-	for (i = 0; i < n; i++)
-		failing += !v[i].success;
 	printf("pulls in %s: %zu host%s, %zu failing\n", dir, n, n == 1 ? "" : "s", failing);
 	for (i = 0; i < n; i++) {
 		agent_time_str((int64_t)v[i].last_run, run, sizeof run);
@@ -459,11 +457,12 @@ status_pulls(const char *dir, const struct cmdline *args)
 {
 	struct pull_metrics *v;
 	struct chj_error e;
-	size_t n, i;
-	int failing = 0;
+	size_t n, i, failing = 0;
 
 	if (pull_metrics_list(dir, &v, &n, &e) < 0)
 		return agent_error("%s", e.msg);
+	for (i = 0; i < n; i++)
+		failing += !v[i].success;
 	if (cmdline_has(args, "--prometheus")) {
 		char *text = pull_metrics_format(v, n);
 
@@ -476,10 +475,8 @@ status_pulls(const char *dir, const struct cmdline *args)
 	} else if (cmdline_has(args, "--json")) {
 		pulls_json(dir, v, n);
 	} else {
-		pulls_text(dir, v, n);
+		pulls_text(dir, v, n, failing);
 	}
-	for (i = 0; i < n; i++)
-		failing += !v[i].success;
 	free(v);
 	if (n == 0)
 		return agent_error("no pull recorded in '%s' (no HOST.prom: has backup --from run "
