@@ -4,6 +4,7 @@
  * format); with --pulls, on a backup host, every host `backup --from` pulls
  * into DIR instead. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "daemonlock.h"
 #include "livestatus.h"
 #include "path.h"
+#include "promtext.h"
 #include "pullmetrics.h"
 
 struct status {
@@ -144,18 +146,13 @@ print_consumer(struct agent *a, struct consumers *cs, const char *name, int json
 	return 1;
 }
 
-/* Writes s as a Prometheus label value (backslash, quote, newline escaped). */
+/* Writes s as a Prometheus label value (common/promtext.h). */
 static void
 prom_label(const char *s)
 {
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			printf("\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*s);
-	}
+	char buf[2 * PATH_MAX + 8];
+
+	fputs(prom_label_value(s, buf, sizeof buf), stdout);
 }
 
 static void

@@ -12,6 +12,7 @@
 #include "array.h"
 #include "atomicfile.h"
 #include "path.h"
+#include "promtext.h"
 #include "pullmetrics.h"
 
 #define SUFFIX ".prom"
@@ -88,27 +89,13 @@ add(struct text *t, const char *fmt, ...)
 	free(more);
 }
 
-/* s as a Prometheus label value (backslash and quote escaped) into out. */
-static void
-label(const char *s, char *out, size_t len)
-{
-	size_t k = 0;
-
-	for (; *s != '\0' && k + 3 < len; s++) {
-		if (*s == '\\' || *s == '"')
-			out[k++] = '\\';
-		out[k++] = *s;
-	}
-	out[k] = '\0';
-}
-
 static void
 add_sample(struct text *t, const struct family *f, const struct pull_metrics *m)
 {
 	const char *p = (const char *)m + f->offset;
 	char host[600];
 
-	label(m->host, host, sizeof host);
+	prom_label_value(m->host, host, sizeof host);
 	add(t, "%s{host=\"%s\"} ", f->name, host);
 	switch (f->kind) {
 	case K_TIME:

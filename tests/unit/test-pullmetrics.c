@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "promtext.h"
 #include "pullmetrics.h"
 #include "unit-tmp.h"
 
@@ -108,6 +109,21 @@ test_format_groups_families(void **state)
 	free(text);
 }
 
+/* The label values of the text format (common/promtext.h, shared with
+ * status --prometheus): escaped, and cut short without a half escape. */
+static void
+test_label_value(void **state)
+{
+	char out[64], small[6];
+
+	(void)state;
+	assert_string_equal(prom_label_value("a\\b\"c\nd", out, sizeof out), "a\\\\b\\\"c\\nd");
+	assert_string_equal(prom_label_value("abcdef", small, sizeof small), "abc");
+	assert_string_equal(prom_label_value("ab\"", small, sizeof small), "ab\\\"");
+	assert_string_equal(prom_label_value("abc\"", small, sizeof small), "abc");
+	assert_string_equal(prom_label_value("x", out, 1), "");
+}
+
 static void
 test_damaged(void **state)
 {
@@ -145,6 +161,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_and_failures, tmpdir_setup,
 		    unit_tmpdir_teardown),
 		cmocka_unit_test(test_format_groups_families),
+		cmocka_unit_test(test_label_value),
 		cmocka_unit_test_setup_teardown(test_damaged, tmpdir_setup, unit_tmpdir_teardown),
 	};
 
