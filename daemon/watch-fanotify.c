@@ -6,8 +6,10 @@
  * A handle is turned into a path with open_by_handle_at() + readlink() of
  * /proc/self/fd/N (a directory deeper than PATH_MAX, which the kernel cannot
  * name, by reading its parents: longpath_of_dir), through a bounded LRU
- * cache (CACHE_MAX entries), so the memory stays flat in the directory
- * count. Events outside the roots are dropped once their directory is known.
+ * cache (CACHE_MAX entries, each the handle and the path in one allocation:
+ * about 150 bytes, at most about 10 MB), so the memory stays flat in the
+ * directory count. A miss costs open_by_handle_at() + readlink(), several
+ * times a hit's cost: the cache holds a large spool's active directories. Events outside the roots are dropped once their directory is known.
  *
  * Why not libinotifytools' fanotify mode (measured with 3.22.6): it keeps an
  * entry per distinct file seen (unbounded, ~330 bytes each), silently drops
@@ -57,7 +59,7 @@
 #define FAN_EVENTS FANPROBE_EVENTS
 #define READ_BUFFER_SIZE (256 * 1024)
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
-#define CACHE_MAX 8192               /* handle → path entries (LRU) */
+#define CACHE_MAX 65536              /* handle → path entries (LRU) */
 #define MAX_STALE 2048               /* events in stale directories kept */
 #define MAX_STALE_PER_DIR 256        /* then that directory is rescanned */
 #define MAX_STALE_DEPTH 64
@@ -73,14 +75,19 @@ struct fkey {
 	unsigned char h[HANDLE_MAX];
 };
 
+/* A cached directory: its key (the handle's bytes only, not HANDLE_MAX)
+ * and its path, stored together in data. */
 struct centry {
 	struct centry *hnext;                /* hash chain */
 	struct centry *prev, *next;          /* LRU list, most recent first */
 	size_t hash;
 	int excluded;                        /* -1 unknown; 1: it or a directory above it is */
 	int learnt;                          /* path from an entry event, not the file system */
-	struct fkey key;
-	char path[];
+	int fsid[2];
+	int type;
+	unsigned len;
+	char *path;                          /* in data, after the handle */
+	unsigned char data[];
 };
 
 /* A file system with a mark; mount_fd is a directory on it for
@@ -247,6 +254,24 @@ key_from_info(struct fkey *k, const struct fanotify_event_info_fid *fid, size_t 
 	return 0;
 }
 
+/* 1 when cache entry e is directory k */
+static int
+centry_is(const struct centry *e, const struct fkey *k)
+{
+	return e->fsid[0] == k->fsid[0] && e->fsid[1] == k->fsid[1] && e->type == k->type &&
+	    e->len == k->len && memcmp(e->data, k->h, k->len) == 0;
+}
+
+/* k: the key of cache entry e */
+static void
+centry_key(const struct centry *e, struct fkey *k)
+{
+	memcpy(k->fsid, e->fsid, sizeof k->fsid);
+	k->type = e->type;
+	k->len = e->len;
+	memcpy(k->h, e->data, e->len);
+}
+
 static void
 lru_unlink(struct watcher_impl *w, struct centry *e)
 {
@@ -296,7 +321,7 @@ cache_get(struct watcher_impl *w, const struct fkey *k)
 	struct centry *e;
 
 	for (e = w->ctab[h & (w->ctab_size - 1)]; e != NULL; e = e->hnext) {
-		if (e->hash == h && key_eq(&e->key, k)) {
+		if (e->hash == h && centry_is(e, k)) {
 			lru_unlink(w, e);
 			lru_push(w, e);
 			return e;
@@ -317,9 +342,13 @@ cache_put(struct watcher_impl *w, const struct fkey *k, const char *path, int le
 		cache_remove(w, e);
 	if (w->ncache >= CACHE_MAX)
 		cache_remove(w, w->lru_tail);
-	if ((e = malloc(sizeof *e + len + 1)) == NULL)
+	if ((e = malloc(sizeof *e + k->len + len + 1)) == NULL)
 		return NULL;
-	e->key = *k;
+	memcpy(e->fsid, k->fsid, sizeof e->fsid);
+	e->type = k->type;
+	e->len = k->len;
+	memcpy(e->data, k->h, k->len);
+	e->path = (char *)e->data + k->len;
 	e->hash = key_hash(k);
 	e->excluded = -1;
 	e->learnt = learnt;
@@ -1551,7 +1580,10 @@ fanotify_save(struct watcher_impl *w, struct statebuf *b)
 	/* least recently used first: put back in this order, the order holds */
 	statebuf_put_u64(b, w->ncache);
 	for (e = w->lru_tail; e != NULL; e = e->prev) {
-		put_key(b, &e->key);
+		struct fkey k;
+
+		centry_key(e, &k);
+		put_key(b, &k);
 		statebuf_put_u32(b, (uint32_t)e->learnt);
 		statebuf_put_str(b, e->path);
 	}
