@@ -150,6 +150,7 @@ struct watcher_impl {
 	size_t ctab_size, ncache;
 	struct centry *lru_head, *lru_tail;
 	struct stale *stale;
+	size_t *stale_hash;                  /* key_hash of each stale[i].key */
 	size_t nstale;
 	struct fkey unknown[MAX_UNKNOWN];    /* ring: gone, never named, rescan recorded */
 	size_t nunknown;
@@ -770,12 +771,12 @@ static void
 stash_stale(struct watcher_impl *w, const struct fev *ev)
 {
 	struct stale *s;
-	size_t i, n = 0, first = 0;
+	size_t i, n = 0, first = 0, h = key_hash(&ev->dir);
 
 	if (strlen(ev->name) > NAME_MAX)
 		return;
 	for (i = 0; i < w->nstale; i++) {
-		if (key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
+		if (w->stale_hash[i] == h && key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
 			first = i;
 	}
 	/* many events in one directory: keep its entry events (they name
@@ -787,6 +788,7 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 	if (w->nstale == MAX_STALE)
 		settle_stale(w, 1);
 	s = &w->stale[w->nstale];
+	w->stale_hash[w->nstale] = h;
 	s->key = ev->dir;
 	s->since = watch_core_drained_at(w->core) - WATCH_TIME_MARGIN;
 	s->read_seq = w->read_seq;
@@ -799,10 +801,50 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 	w->nstale++;
 }
 
+/* The stashed entry events of directories (their target: the directory's
+ * own handle), by key_hash of the target, built for one settle_stale():
+ * open addressing, slot = index + 1 (0: empty), same-key entries met in
+ * index order along a probe. */
+struct stale_index {
+	size_t *slot;
+	size_t mask;
+};
+
+static int
+names_directory(const struct stale *s)
+{
+	return s->has_target && (s->mask & FAN_ONDIR) &&
+	    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO));
+}
+
+/* Returns 0, or -1 on ENOMEM. */
+static int
+stale_index_build(struct watcher_impl *w, struct stale_index *x)
+{
+	size_t i, size = 16;
+
+	while (size < 2 * w->nstale)
+		size *= 2;
+	if ((x->slot = calloc(size, sizeof *x->slot)) == NULL)
+		return -1;
+	x->mask = size - 1;
+	for (i = 0; i < w->nstale; i++) {
+		size_t k;
+
+		if (!names_directory(&w->stale[i]))
+			continue;
+		for (k = key_hash(&w->stale[i].target) & x->mask; x->slot[k] != 0; k = (k + 1) & x->mask)
+			;
+		x->slot[k] = i + 1;
+	}
+	return 0;
+}
+
 /* The path of a handle that may be stale: cached, or its parent's path plus
- * the name a stashed entry event gave it. Returns a new string or NULL. */
+ * the name a stashed entry event gave it (the first such event whose parent
+ * has a path). Returns a new string or NULL. */
 static char *
-stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
+stale_path(struct watcher_impl *w, const struct stale_index *x, const struct fkey *k, int depth)
 {
 	struct centry *e = cache_get(w, k);
 	size_t i;
@@ -811,21 +853,53 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 		return strdup(e->path);
 	if (depth >= MAX_STALE_DEPTH)
 		return NULL;
-	for (i = 0; i < w->nstale; i++) {
-		struct stale *s = &w->stale[i];
+	for (i = key_hash(k) & x->mask; x->slot[i] != 0; i = (i + 1) & x->mask) {
+		struct stale *s = &w->stale[x->slot[i] - 1];
+		char *p, *full;
 
-		if (s->has_target && (s->mask & FAN_ONDIR) &&
-		    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)) && key_eq(&s->target, k)) {
-			char *p = stale_path(w, &s->key, depth + 1), *full;
-
-			if (p == NULL)
-				continue;
-			full = path_join(p, s->name);
-			free(p);
-			return full;
-		}
+		if (!key_eq(&s->target, k) || (p = stale_path(w, x, &s->key, depth + 1)) == NULL)
+			continue;
+		full = path_join(p, s->name);
+		free(p);
+		return full;
 	}
 	return NULL;
+}
+
+/* paths[i]: the path of stale[i]'s directory, each distinct directory
+ * resolved once (many events wait in one directory). Returns 0, or -1 on
+ * ENOMEM. */
+static int
+stale_paths(struct watcher_impl *w, char **paths)
+{
+	struct stale_index x = { NULL, 0 };
+	size_t i, j, size = 16, mask, *first = NULL;
+	int rc = -1;
+
+	while (size < 2 * w->nstale)
+		size *= 2;
+	mask = size - 1;
+	if (stale_index_build(w, &x) < 0 || (first = calloc(size, sizeof *first)) == NULL)
+		goto cleanup;
+	for (i = 0; i < w->nstale; i++) {
+		const struct fkey *k = &w->stale[i].key;
+
+		for (j = w->stale_hash[i] & mask; first[j] != 0; j = (j + 1) & mask)
+			if (key_eq(&w->stale[first[j] - 1].key, k))
+				break;
+		if (first[j] == 0) {
+			first[j] = i + 1;
+			paths[i] = stale_path(w, &x, k, 0);
+		} else if (paths[first[j] - 1] != NULL &&
+		    (paths[i] = strdup(paths[first[j] - 1])) == NULL) {
+			goto cleanup;
+		}
+	}
+	rc = 0;
+cleanup:
+	free(first);
+	free(x.slot);
+	return rc;
 }
 
 /* Replays each stashed event whose directory some event has named since
@@ -862,13 +936,14 @@ settle_stale(struct watcher_impl *w, int force)
 	if (w->nstale == 0)
 		return;
 	/* resolve every directory first: a replayed event may change the cache */
-	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL) {
+	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL || stale_paths(w, paths) < 0) {
 		rescan_roots(w, NULL, "out of memory");
+		for (i = 0; paths != NULL && i < w->nstale; i++)
+			free(paths[i]);
+		free(paths);
 		w->nstale = 0;
 		return;
 	}
-	for (i = 0; i < w->nstale; i++)
-		paths[i] = stale_path(w, &w->stale[i].key, 0);
 	for (i = 0; i < w->nstale; i++) {
 		struct stale *s = &w->stale[i];
 		struct fev ev;
@@ -887,6 +962,7 @@ settle_stale(struct watcher_impl *w, int force)
 			continue;
 		}
 		if (!force && w->target_fid && w->drained_seq <= s->read_seq) {
+			w->stale_hash[o] = w->stale_hash[i];
 			w->stale[o++] = *s;
 			continue;
 		}
@@ -1297,8 +1373,9 @@ fanotify_alloc(const struct config *cfg, struct watch_core *core, struct chj_err
 	w->ctab_size = 2 * CACHE_MAX;
 	w->ctab = calloc(w->ctab_size, sizeof *w->ctab);
 	w->stale = malloc(MAX_STALE * sizeof *w->stale);
+	w->stale_hash = malloc(MAX_STALE * sizeof *w->stale_hash);
 	w->readbuf = malloc(READ_BUFFER_SIZE);
-	if (w->ctab == NULL || w->stale == NULL || w->readbuf == NULL) {
+	if (w->ctab == NULL || w->stale == NULL || w->stale_hash == NULL || w->readbuf == NULL) {
 		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		fanotify_free(w);
 		return NULL;
@@ -1367,6 +1444,7 @@ fanotify_free(struct watcher_impl *w)
 	free(w->roots);
 	free(w->ctab);
 	free(w->stale);
+	free(w->stale_hash);
 	free(w->readbuf);
 	free(w);
 }
@@ -1731,6 +1809,7 @@ fanotify_load(struct watcher_impl *w, struct statebuf *b)
 		strcpy(st->name, name);
 		/* read_seq 0: kept until a read of this process empties the queue */
 		st->read_seq = 0;
+		w->stale_hash[w->nstale] = key_hash(&st->key);
 		w->nstale++;
 	}
 	n = statebuf_get_u64(b);
