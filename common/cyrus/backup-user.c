@@ -695,7 +695,8 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 	struct fetch_ctx c;
 	int rc = -1;
 
-	if (source_user_files(b->src, user, ml, &uf, &n) < 0 || add_quota_files(b, user, ml, &uf, &n) < 0) {
+	if (source_user_files(b->src, user, ml, &uf, &n) < 0 ||
+	    add_quota_files(b, user, ml, &uf, &n) < 0) {
 		r->err = b->src->err;
 		source_user_files_free(uf, n);
 		return -1;

@@ -2,9 +2,10 @@
  * through its replication protocol (restore.h): the folders' archived meta
  * files read, the server asked what exists (GET MAILBOXES, GET UNIQUEIDS),
  * a plan made (create, already there, refused), then the messages sent
- * (APPLY MESSAGE, each member of the archive inflated once) and each folder
- * written whole (APPLY MAILBOX) as sync_client writes a replica; the user's
- * other state follows (restore-csync-user.c). Several archives: one thread
+ * (APPLY MESSAGE, each member of the archive inflated once), the quota
+ * roots of the folders to create set (APPLY QUOTA) and each folder written
+ * whole (APPLY MAILBOX) as sync_client writes a replica; the user's other
+ * state follows (restore-csync-user.c). Several archives: one thread
  * and one connection each. */
 #include <errno.h>
 #include <inttypes.h>
@@ -730,8 +731,8 @@ is_intermediate(const struct dl *mb)
 }
 
 /* GET KIND (v...): the MAILBOX items of the reply into rep. */
-static int
-get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply *rep)
+int
+rc_get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply *rep)
 {
 	struct dlw w;
 	size_t i;
@@ -757,9 +758,9 @@ get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply 
 	return rc;
 }
 
-/* The MAILBOX item named name (not an intermediate), or NULL. */
-static const struct dl *
-find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
+/* The MAILBOX item whose key is value (not an intermediate), or NULL. */
+const struct dl *
+rc_find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
 {
 	size_t i;
 
@@ -777,11 +778,10 @@ find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
 	return NULL;
 }
 
-/* A uniqueid for a folder whose own is taken on the server: derived from
- * it, the target name and n, so a second run picks the same one. 24
- * characters of [a-z0-9], as Cyrus's own. */
-static void
-derive_id(const char *id, const char *target, unsigned n, char out[25])
+/* Derived from the uniqueid, the target name and n, so a second run picks
+ * the same one; 24 characters of [a-z0-9], as Cyrus's own. */
+void
+rc_derive_id(const char *id, const char *target, unsigned n, char out[25])
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -869,9 +869,9 @@ check_owner(struct rc *r)
 		if (strcmp(r->f[i].target, inbox) == 0)
 			return 0;
 	memset(&rep, 0, sizeof rep);
-	if (get_list(r, "MAILBOXES", one, 1, &rep) < 0)
+	if (rc_get_list(r, "MAILBOXES", one, 1, &rep) < 0)
 		return -1;
-	there = find_mailbox(&rep, "MBOXNAME", inbox) != NULL;
+	there = rc_find_mailbox(&rep, "MBOXNAME", inbox) != NULL;
 	csync_reply_free(&rep);
 	if (!there)
 		return chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "user '%s' does not exist on %s: refused "
@@ -900,13 +900,14 @@ plan(struct rc *r)
 		names[n] = r->f[i].target;
 		ids[n++] = r->f[i].mf->uniqueid;
 	}
-	if (get_list(r, "MAILBOXES", names, n, &byname) < 0 || get_list(r, "UNIQUEIDS", ids, n, &byid) < 0)
+	if (rc_get_list(r, "MAILBOXES", names, n, &byname) < 0 ||
+	    rc_get_list(r, "UNIQUEIDS", ids, n, &byid) < 0)
 		goto out;
 	if (r->o->nfolders > 0 && check_owner(r) < 0)
 		goto out;
 	for (i = 0; i < r->nf; i++) {
 		struct rc_folder *f = &r->f[i];
-		const struct dl *same_id = find_mailbox(&byid, "UNIQUEID", f->mf->uniqueid);
+		const struct dl *same_id = rc_find_mailbox(&byid, "UNIQUEID", f->mf->uniqueid);
 		const char *used_by = same_id ? dl_atom(same_id, "MBOXNAME") : NULL;
 		unsigned k;
 
@@ -920,11 +921,11 @@ plan(struct rc *r)
 				char cand[25], *one[1] = { cand };
 				const struct dl *taken;
 
-				derive_id(f->mf->uniqueid, f->target, k, cand);
+				rc_derive_id(f->mf->uniqueid, f->target, k, cand);
 				csync_reply_free(&derived);
-				if (get_list(r, "UNIQUEIDS", one, 1, &derived) < 0)
+				if (rc_get_list(r, "UNIQUEIDS", one, 1, &derived) < 0)
 					goto out;
-				taken = find_mailbox(&derived, "UNIQUEID", cand);
+				taken = rc_find_mailbox(&derived, "UNIQUEID", cand);
 				if (taken == NULL || strcmp(dl_atom(taken, "MBOXNAME") ?
 				    dl_atom(taken, "MBOXNAME") : "", f->target) == 0) {
 					f->target_id = strdup(cand);
@@ -944,7 +945,7 @@ plan(struct rc *r)
 		}
 		f->sync_crc = sync_crc(f);
 		{
-			const struct dl *there = find_mailbox(&byname, "MBOXNAME", f->target);
+			const struct dl *there = rc_find_mailbox(&byname, "MBOXNAME", f->target);
 
 			uint64_t last_uid = 1;
 
@@ -1308,6 +1309,7 @@ rc_free(struct rc *r)
 		free(f->acl);
 	}
 	free(r->f);
+	rc_user_free(r);
 	manifest_free(&r->man);
 	free(r->user);
 	free(r->tuser);
@@ -1432,6 +1434,8 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 	for (i = 0; i < r.nf; i++)
 		if (parse_folder(&r, &r.f[i]) < 0)
 			goto out;
+	if (rc_user_read(&r) < 0)
+		goto out;
 	array_sort(r.f, r.nf, sizeof *r.f, folder_cmp);
 	res->folders = r.nf;
 	memset(&co, 0, sizeof co);
@@ -1460,7 +1464,7 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 		goto out;
 	for (i = 0; i < r.nf; i++)
 		res->present += r.f[i].action == CYRUS_CSYNC_PRESENT;
-	if (!o->dry_run && apply_folders(&r) < 0)
+	if (rc_apply_quotas(&r) < 0 || (!o->dry_run && apply_folders(&r) < 0))
 		goto out;
 	if (o->nfolders == 0 && rc_user_items(&r) < 0)
 		goto out;
