@@ -21,12 +21,16 @@ tell(void *ctx, const struct cyrus_csync_event *ev)
 
 	(void)ctx;
 	if (ev->user_items) {
-		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); its "
-		    "seen state in %lu folders of other users %s\n",
+		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); ",
 		    ev->dry_run ? "dry run: " : "", ev->user, ev->subscriptions, ev->scripts,
 		    ev->dry_run ? "would be restored" : "restored", ev->active_script ? "'" : "",
-		    ev->active_script ? ev->active_script : "none", ev->active_script ? "'" : "",
-		    ev->seen, ev->dry_run ? "would be restored" : "restored");
+		    ev->active_script ? ev->active_script : "none", ev->active_script ? "'" : "");
+		if (ev->seen_other != NULL)
+			printf("its seen state is not restored: '%s' is not a twoskip database\n",
+			    ev->seen_other);
+		else
+			printf("its seen state in %lu folders of other users %s\n", ev->seen,
+			    ev->dry_run ? "would be restored" : "restored");
 		return;
 	}
 	if (ev->quota_root != NULL) {

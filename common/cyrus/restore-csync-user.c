@@ -17,6 +17,7 @@
 #include "cyrus/restore-csync.h"
 
 #define QUOTA_DIR ARCH_USER "conf/quota/"
+#define TWOSKIP_MAGIC "\xa1\x02\x8b\x0dtwoskip file"
 
 /* Cyrus's quota resources: the keys of its quota files (imap/quota_db.c
  * quota_db_names) and of the protocol (quota_names) */
@@ -340,6 +341,13 @@ read_seen(struct rc *r)
 			return -1;
 		if (!b.have)
 			continue;
+		if (b.len < sizeof TWOSKIP_MAGIC - 1 ||
+		    memcmp(b.data, TWOSKIP_MAGIC, sizeof TWOSKIP_MAGIC - 1) != 0) {
+			/* another backend (seen_db: skiplist): not read, and said */
+			free(b.data);
+			r->seen_other = r->man.files[i];
+			continue;
+		}
 		rc = cyrus_twoskip_foreach(b.data, b.len, seen_record, &sr, &de);
 		free(b.data);
 		if (rc == -2)
@@ -375,6 +383,7 @@ rc_user_free(struct rc *r)
 	r->q = NULL;
 	r->seen = NULL;
 	r->nq = r->nseen = r->capq = r->capseen = 0;
+	r->seen_other = NULL;
 }
 
 /* "DELETED.user.u.Sent.6B04C37D" -> "user.u.Sent" (allocated), or NULL */
@@ -675,6 +684,7 @@ rc_user_items(struct rc *r)
 	ev.subscriptions = subs.n;
 	ev.active_script = active;
 	ev.seen = r->nseen;
+	ev.seen_other = r->seen_other;
 	for (i = 0; i < r->nf; i++) {
 		uint32_t k;
 

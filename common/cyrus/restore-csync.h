@@ -87,6 +87,7 @@ struct rc {
 	size_t nq, capq;
 	struct rc_seen *seen;       /* whole-user restores: the user's seen.db */
 	size_t nseen, capseen;
+	const char *seen_other;     /* a seen file of another backend than twoskip (not read) */
 };
 
 /* The restore's owner name translated: user.U... to user.TU... */

@@ -107,6 +107,8 @@ struct cyrus_csync_event {
 	const char *active_script;  /* NULL: none */
 	unsigned long seen;         /* records of the user's seen state in folders it does
 	                             * not own (seen.db) */
+	const char *seen_other;     /* the archived seen file when it is not a twoskip
+	                             * database (seen_db: skiplist ...): not restored */
 	/* a quota root (user_items 0, folder NULL): the root written and its
 	 * limits, "STORAGE 5000 MESSAGE 300" ("" none) */
 	const char *quota_root;
