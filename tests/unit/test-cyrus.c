@@ -550,6 +550,18 @@ test_folder_annots(void **state)
 	assert_int_equal(cyrus_folder_record(NULL, NULL, 0, &buf, &len), 0);
 	assert_string_equal(buf, "%(ANNOTATIONS ())\n");
 	free(buf);
+	/* with the mailboxes.db value: as it is, parsed back with its ACL */
+	assert_int_equal(cyrus_folder_record("%(T e I u1 P default A %(bob lrs anyone p))", NULL, 0,
+	    &buf, &len), 0);
+	assert_string_equal(buf, "%(MBOXLIST %(T e I u1 P default A %(bob lrs anyone p)) "
+	    "ANNOTATIONS ())\n");
+	assert_int_equal(dl_parse(&d, buf, len, NULL, &err), 0);
+	an = dl_get(dl_get(&d, "MBOXLIST"), "A");
+	assert_non_null(an);
+	assert_int_equal(an->n, 2);
+	assert_string_equal(an->keys[1], "anyone");
+	dl_free(&d);
+	free(buf);
 	cyrus_annots_free(&a);
 
 	memset(&c, 0, sizeof c);
