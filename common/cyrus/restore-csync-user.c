@@ -287,6 +287,8 @@ struct seen_read {
 	int bad;
 };
 
+/* One seen.db record (key: the folder's uniqueid) into r->seen; -2 out of
+ * memory, -3 a value that is not a seen state. */
 static int
 seen_record(void *ctx, const char *key, size_t klen, const char *val, size_t vlen)
 {
