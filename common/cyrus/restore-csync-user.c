@@ -207,7 +207,6 @@ rc_apply_quotas(struct rc *r)
 		struct cyrus_csync_event ev;
 		char limits[256], what[1200];
 		struct dlw w;
-		int rc;
 
 		for (k = 0; k < r->nf && f == NULL; k++)
 			if (strcmp(r->f[k].mf->name, r->q[i].root) == 0)
@@ -220,14 +219,8 @@ rc_apply_quotas(struct rc *r)
 		if (!r->o->dry_run) {
 			memset(&w, 0, sizeof w);
 			rc_quota_command(&w, f->target, &r->q[i]);
-			if (w.oom) {
-				dlw_free(&w);
-				return nomem(r);
-			}
 			snprintf(what, sizeof what, "the quota root '%s'", f->target);
-			rc = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-			dlw_free(&w);
-			if (rc < 0)
+			if (rc_send(r, &w, what, NULL) < 0)
 				return -1;
 		}
 		memset(&ev, 0, sizeof ev);
@@ -313,16 +306,19 @@ seen_record(void *ctx, const char *key, size_t klen, const char *val, size_t vle
 	return 0;
 }
 
-/* 1 when entry is the user's seen file (seen.db, or USER.seen) */
+/* 1 when entry is one of the user's files in the config directory of this
+ * kind: "KIND.db" (uuid layout) or "USER.KIND" (legacy layout) */
 static int
-is_seen_file(const char *entry)
+is_user_file(const char *entry, const char *kind)
 {
-	size_t n = strlen(entry);
+	size_t n = strlen(entry), k = strlen(kind);
 
-	if (strncmp(entry, ARCH_USER "conf/user/", strlen(ARCH_USER "conf/user/")) != 0)
+	if (strncmp(entry, ARCH_USER "conf/user/", strlen(ARCH_USER "conf/user/")) != 0 ||
+	    n < k + 4)
 		return 0;
-	return (n > 8 && strcmp(entry + n - 8, "/seen.db") == 0) ||
-	    (n > 5 && strcmp(entry + n - 5, ".seen") == 0);
+	return (entry[n - k - 4] == '/' && strncmp(entry + n - k - 3, kind, k) == 0 &&
+	    strcmp(entry + n - 3, ".db") == 0) ||
+	    (entry[n - k - 1] == '.' && strcmp(entry + n - k, kind) == 0);
 }
 
 /* Reads the run's seen.db into r->seen. */
@@ -337,7 +333,7 @@ read_seen(struct rc *r)
 		struct rc_blob b;
 		int rc;
 
-		if (!is_seen_file(r->man.files[i]))
+		if (!is_user_file(r->man.files[i], "seen"))
 			continue;
 		if (rc_read_entry(r, r->man.files[i], &b) < 0)
 			return -1;
@@ -409,11 +405,10 @@ static int
 seen_target(struct rc *r, const struct rc_seen *s, char *out, size_t outlen)
 {
 	struct csync_reply rep;
-	char *one[1] = { s->uniqueid }, *name = NULL;
+	char *one[1] = { s->uniqueid }, *name = NULL, cand[25];
 	const struct dl *mb;
 	size_t i;
-	unsigned k;
-	int rc = -1;
+	int rc = -1, got, there;
 
 	snprintf(out, outlen, "%s", s->uniqueid);
 	for (i = 0; i < r->nf; i++)
@@ -430,24 +425,11 @@ seen_target(struct rc *r, const struct rc_seen *s, char *out, size_t outlen)
 		rc = 0;
 		goto out;
 	}
-	for (k = 0; k < 16; k++) {
-		char cand[25];
-		const char *there;
-
-		one[0] = cand;
-		rc_derive_id(s->uniqueid, name, k, cand);
-		csync_reply_free(&rep);
-		if (rc_get_list(r, "UNIQUEIDS", one, 1, &rep) < 0)
-			goto out;
-		mb = rc_find_mailbox(&rep, "UNIQUEID", cand);
-		if (mb == NULL)
-			break;              /* the first free one: not restored (yet) */
-		there = dl_atom(mb, "MBOXNAME");
-		if (there != NULL && strcmp(there, name) == 0) {
-			snprintf(out, outlen, "%s", cand);
-			break;
-		}
-	}
+	/* the first free candidate: that folder is not restored (yet) */
+	if ((got = rc_derived_id_for(r, s->uniqueid, name, cand, &there)) < 0)
+		goto out;
+	if (got == 0 && there)
+		snprintf(out, outlen, "%s", cand);
 	rc = 0;
 out:
 	free(name);
@@ -464,36 +446,19 @@ apply_seen(struct rc *r)
 	for (i = 0; i < r->nseen; i++) {
 		char id[256], what[400];
 		struct dlw w;
-		int rc;
 
 		if (seen_target(r, &r->seen[i], id, sizeof id) < 0)
 			return -1;
 		memset(&w, 0, sizeof w);
 		rc_seen_command(&w, r->tuser, id, &r->seen[i]);
-		if (w.oom) {
-			dlw_free(&w);
-			return nomem(r);
-		}
 		snprintf(what, sizeof what, "the seen state of folder %s", id);
-		rc = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-		dlw_free(&w);
-		if (rc < 0)
+		if (rc_send(r, &w, what, NULL) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* 1 when entry is the user's subscription file */
-static int
-is_subs_file(const char *entry)
-{
-	size_t n = strlen(entry);
 
-	if (strncmp(entry, ARCH_USER "conf/", strlen(ARCH_USER "conf/")) != 0)
-		return 0;
-	return (n > 7 && strcmp(entry + n - 7, "/sub.db") == 0) ||
-	    (n > 4 && strcmp(entry + n - 4, ".sub") == 0);
-}
 
 /* The internal name of subscription key k (klen bytes) of a version 2 file:
  * "N" then the name's parts separated by \x1f, the user's own folders under
@@ -608,7 +573,6 @@ static int
 apply_user_file(struct rc *r, const char *kind, const char *name, const char *what)
 {
 	struct dlw w;
-	int k;
 
 	memset(&w, 0, sizeof w);
 	dlw_raw(&w, "APPLY ", 6);
@@ -619,13 +583,7 @@ apply_user_file(struct rc *r, const char *kind, const char *name, const char *wh
 	dlw_kstr(&w, "FILENAME", name);
 	dlw_close(&w);
 	dlw_raw(&w, "\r\n", 2);
-	if (w.oom) {
-		dlw_free(&w);
-		return chj_error_set(r->e, CHJ_ERR_NOMEM, 0, "out of memory");
-	}
-	k = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-	dlw_free(&w);
-	return k;
+	return rc_send(r, &w, what, NULL);
 }
 
 int
@@ -641,7 +599,7 @@ rc_user_items(struct rc *r)
 	memset(&subs, 0, sizeof subs);
 	memset(&b, 0, sizeof b);
 	for (i = 0; i < r->man.nfiles; i++) {
-		if (!is_subs_file(r->man.files[i]))
+		if (!is_user_file(r->man.files[i], "sub"))
 			continue;
 		if (rc_read_entry(r, r->man.files[i], &b) < 0)
 			goto out;
@@ -653,7 +611,6 @@ rc_user_items(struct rc *r)
 	for (i = 0; !r->o->dry_run && i < subs.n; i++) {
 		struct dlw w;
 		char what[1100];
-		int k;
 
 		memset(&w, 0, sizeof w);
 		dlw_raw(&w, "APPLY SUB", 9);
@@ -663,15 +620,8 @@ rc_user_items(struct rc *r)
 		dlw_kstr(&w, "USERID", r->tuser);
 		dlw_close(&w);
 		dlw_raw(&w, "\r\n", 2);
-		if (w.oom) {
-			dlw_free(&w);
-			chj_error_set(r->e, CHJ_ERR_NOMEM, 0, "out of memory");
-			goto out;
-		}
 		snprintf(what, sizeof what, "the subscription to '%s'", subs.v[i]);
-		k = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-		dlw_free(&w);
-		if (k < 0)
+		if (rc_send(r, &w, what, NULL) < 0)
 			goto out;
 	}
 	if (active_sieve(r, &active) < 0)

@@ -43,6 +43,20 @@ rc_tell(struct rc *r, struct cyrus_csync_event *ev)
 		r->o->cb(r->o->ctx, ev);
 }
 
+int
+rc_send(struct rc *r, struct dlw *w, const char *what, struct csync_reply *rep)
+{
+	int rc;
+
+	if (w->oom) {
+		dlw_free(w);
+		return nomem(r);
+	}
+	rc = csync_cmd(r->cs, w->buf, w->len, what, rep, r->e);
+	dlw_free(w);
+	return rc;
+}
+
 /* ---- names ---- */
 
 /* user.U[.rest] -> user.TU[.rest] in internal form ('.' in U as '^') */
@@ -669,7 +683,6 @@ apply_mailbox(struct rc *r, struct rc_folder *f)
 	char opts[8], what[1200];
 	size_t ai = 0;
 	uint32_t i;
-	int rc;
 
 	memset(&w, 0, sizeof w);
 	dlw_raw(&w, "APPLY MAILBOX", 13);
@@ -710,14 +723,8 @@ apply_mailbox(struct rc *r, struct rc_folder *f)
 	dlw_close(&w);
 	dlw_close(&w);
 	dlw_raw(&w, "\r\n", 2);
-	if (w.oom) {
-		dlw_free(&w);
-		return nomem(r);
-	}
 	snprintf(what, sizeof what, "folder '%s'", f->target);
-	rc = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-	dlw_free(&w);
-	return rc;
+	return rc_send(r, &w, what, NULL);
 }
 
 /* ---- what the server has ---- */
@@ -736,7 +743,6 @@ rc_get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_rep
 {
 	struct dlw w;
 	size_t i;
-	int rc;
 
 	if (n == 0)
 		return 0;
@@ -749,13 +755,7 @@ rc_get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_rep
 		dlw_str(&w, v[i]);
 	dlw_close(&w);
 	dlw_raw(&w, "\r\n", 2);
-	if (w.oom) {
-		dlw_free(&w);
-		return nomem(r);
-	}
-	rc = csync_cmd(r->cs, w.buf, w.len, kind, rep, r->e);
-	dlw_free(&w);
-	return rc;
+	return rc_send(r, &w, kind, rep);
 }
 
 /* The MAILBOX item whose key is value (not an intermediate), or NULL. */
@@ -801,6 +801,38 @@ rc_derive_id(const char *id, const char *target, unsigned n, char out[25])
 	for (i = 0; i < 24; i++)
 		out[i] = digits[(mdlen > i ? md[i] : i) % 36];
 	out[24] = '\0';
+}
+
+int
+rc_derived_id_for(struct rc *r, const char *id, const char *name, char out[25], int *there)
+{
+	struct csync_reply rep;
+	unsigned k;
+	int rc = 1;
+
+	memset(&rep, 0, sizeof rep);
+	*there = 0;
+	for (k = 0; k < 16; k++) {
+		char *one[1] = { out };
+		const struct dl *taken;
+		const char *by;
+
+		rc_derive_id(id, name, k, out);
+		csync_reply_free(&rep);
+		if (rc_get_list(r, "UNIQUEIDS", one, 1, &rep) < 0) {
+			rc = -1;
+			break;
+		}
+		taken = rc_find_mailbox(&rep, "UNIQUEID", out);
+		by = taken != NULL ? dl_atom(taken, "MBOXNAME") : NULL;
+		if (taken == NULL || (by != NULL && strcmp(by, name) == 0)) {
+			*there = taken != NULL;
+			rc = 0;
+			break;
+		}
+	}
+	csync_reply_free(&rep);
+	return rc;
 }
 
 /* Whether the server's mailbox mb holds exactly what f would write. */
@@ -884,14 +916,13 @@ check_owner(struct rc *r)
 static int
 plan(struct rc *r)
 {
-	struct csync_reply byname, byid, derived;
+	struct csync_reply byname, byid;
 	char **names = calloc(r->nf + 1, sizeof *names), **ids = calloc(r->nf + 1, sizeof *ids);
 	size_t i, n = 0;
 	int rc = -1;
 
 	memset(&byname, 0, sizeof byname);
 	memset(&byid, 0, sizeof byid);
-	memset(&derived, 0, sizeof derived);
 	if (names == NULL || ids == NULL) {
 		nomem(r);
 		goto out;
@@ -909,7 +940,6 @@ plan(struct rc *r)
 		struct rc_folder *f = &r->f[i];
 		const struct dl *same_id = rc_find_mailbox(&byid, "UNIQUEID", f->mf->uniqueid);
 		const char *used_by = same_id ? dl_atom(same_id, "MBOXNAME") : NULL;
-		unsigned k;
 
 		f->shift = modseq_shift(f, &byid);
 		if (used_by == NULL || strcmp(used_by, f->target) == 0) {
@@ -917,26 +947,17 @@ plan(struct rc *r)
 		} else {
 			/* the archived uniqueid is another mailbox's now: a derived
 			 * one that nobody but this folder's earlier restore has */
-			for (k = 0; k < 16; k++) {
-				char cand[25], *one[1] = { cand };
-				const struct dl *taken;
+			char cand[25];
+			int there, got = rc_derived_id_for(r, f->mf->uniqueid, f->target, cand, &there);
 
-				rc_derive_id(f->mf->uniqueid, f->target, k, cand);
-				csync_reply_free(&derived);
-				if (rc_get_list(r, "UNIQUEIDS", one, 1, &derived) < 0)
-					goto out;
-				taken = rc_find_mailbox(&derived, "UNIQUEID", cand);
-				if (taken == NULL || strcmp(dl_atom(taken, "MBOXNAME") ?
-				    dl_atom(taken, "MBOXNAME") : "", f->target) == 0) {
-					f->target_id = strdup(cand);
-					break;
-				}
-			}
-			if (k == 16) {
+			if (got < 0)
+				goto out;
+			if (got > 0) {
 				chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "folder '%s': no free uniqueid on %s",
 				    f->mf->name, csync_name(r->cs));
 				goto out;
 			}
+			f->target_id = strdup(cand);
 			f->new_id = 1;
 		}
 		if (f->target_id == NULL) {
@@ -967,7 +988,6 @@ plan(struct rc *r)
 out:
 	csync_reply_free(&byname);
 	csync_reply_free(&byid);
-	csync_reply_free(&derived);
 	free(names);
 	free(ids);
 	return rc;

@@ -104,6 +104,15 @@ int rc_get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync
 /* The MAILBOX item of rep whose key (MBOXNAME, UNIQUEID) is value, not an
  * intermediate one; NULL when there is none. */
 const struct dl *rc_find_mailbox(const struct csync_reply *rep, const char *key, const char *value);
+/* Sends the command in w (freed here; its failed allocation is r->e's
+ * CHJ_ERR_NOMEM) and reads the reply into rep (NULL: none wanted);
+ * what names it in an error. 0 or -1 (r->e). */
+int rc_send(struct rc *r, struct dlw *w, const char *what, struct csync_reply *rep);
+/* The derived uniqueid (rc_derive_id) of folder id restored as name: the
+ * first candidate no mailbox on the server has, or that name has (*there
+ * 1: restored already). 0 and out, 1 when all 16 are other mailboxes', -1
+ * (r->e). */
+int rc_derived_id_for(struct rc *r, const char *id, const char *name, char out[25], int *there);
 /* A uniqueid for a folder whose own (id) is taken on the server: derived
  * from it, the target name and n (0 to 15), 24 characters of [a-z0-9]. */
 void rc_derive_id(const char *id, const char *target, unsigned n, char out[25]);
