@@ -4,8 +4,9 @@
 # their limits (the admin's SETQUOTA), the ACL another user was given
 # (SETACL, from the archived mailboxes.db record), and another user's \Seen
 # in a shared folder (that user's seen.db), after both users were deleted
-# (their folders' uniqueids then held by the delayed-delete copies). A
-# change of a quota alone gives its user a run. Spool layout: uuid, or the
+# (their folders' uniqueids then held by the delayed-delete copies), and a
+# deleted folder's own quota root with it (--folder). A change of a quota
+# alone gives its user a run. Spool layout: uuid, or the
 # legacy one with CHJ_CYRUS_LEGACY_DIRS=1.
 . "$(dirname "$0")/test-lib.sh"
 . "$CHJ_SRCDIR/tests/cyrus-lib.sh"
@@ -80,6 +81,7 @@ SERVER="127.0.0.1:$SYNC_PORT"
 expect_success 'quotas on user01 and its Archive; Sent shared with user02, who reads one message; backup' '
 	imap "$IMAP_PORT" admin setquota user/user01 "STORAGE 5000 MESSAGE 300" &&
 	imap "$IMAP_PORT" admin setquota user/user01/Archive "STORAGE 700" &&
+	imap "$IMAP_PORT" admin setquota user/user01/Drafts "MESSAGE 50" &&
 	imap "$IMAP_PORT" admin quota user/user01/Archive/2024 >quota-before &&
 	cat >expect <<-\EOF &&
 	user/user01/Archive STORAGE 700
@@ -142,6 +144,15 @@ expect_success 'restore --to-server of both: quota roots and limits, the ACL, us
 	test_cmp user02-flags-before user02-flags-after &&
 	imap "$IMAP_PORT" user01 flags INBOX/Sent >user01-flags-after &&
 	test_cmp user01-flags-before user01-flags-after
+'
+
+expect_success 'a deleted folder that was a quota root: restore --folder sets its root again' '
+	python3 "$CHJ_SRCDIR/tests/cyrus-imap.py" delete "$IMAP_PORT" user01 INBOX/Drafts &&
+	chj restore "$ARCH/user01.tar.gz" --to-server "$SERVER" --folder user.user01.Drafts >out 2>err &&
+	grep -qx "set quota root '"'"'user.user01.Drafts'"'"' (MESSAGE 50)" out &&
+	! grep -q "quota root '"'"'user.user01'"'"'" out &&
+	imap "$IMAP_PORT" admin quota user/user01/Drafts >drafts-quota &&
+	grep -qx "user/user01/Drafts MESSAGE 50" drafts-quota
 '
 
 expect_success 'quota usage is counted again: user01 is refused a message over its MESSAGE limit only' '
