@@ -120,6 +120,13 @@ expect_success 'a quota changed alone: the next backup gives user01 a run with i
 	grep -qx "user/user01 STORAGE 6000" inbox-quota-before
 '
 
+expect_success 'verify finds the archive sound; restore --to puts the quota files under conf/quota' '
+	chj verify "$ARCH/user01.tar.gz" >out 2>err &&
+	chj restore "$ARCH/user01.tar.gz" --to "$TRASH/scratch" >out 2>err &&
+	grep -q "^%(S ([0-9]* 6000) M ([0-9]* 300) " "$TRASH/scratch/conf/quota/u/user.user01" &&
+	grep -q "^%(S ([0-9]* 700) " "$TRASH/scratch/conf/quota/u/user.user01.Archive"
+'
+
 expect_success 'both users are deleted; a dry run says which quota roots it would set, writes nothing' '
 	python3 "$CHJ_SRCDIR/tests/cyrus-imap.py" deluser "$IMAP_PORT" user01 - &&
 	python3 "$CHJ_SRCDIR/tests/cyrus-imap.py" deluser "$IMAP_PORT" user02 - &&
