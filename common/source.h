@@ -163,6 +163,11 @@ int source_fetch(struct source *s, const char *const *paths, size_t n, source_fe
 /* 1 when s can read folder annotations (source_folder_annots). */
 int source_has_folder_annots(const struct source *s);
 int source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out);
+/* The files of the user's quota roots that exist (cyrus_user_quota_files),
+ * as source_user_files gives files, from a local source; none (and 0) from
+ * another (a pull: serve may not read configdirectory/quota). */
+int source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n);
 void source_free(struct source *s);
 /* Tells line (printf format) to s->note. */
 void source_note(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
