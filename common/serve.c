@@ -2,7 +2,9 @@
  * is checked (its fields against their limits, its consumer, each mailbox
  * against the lists this server gave, each path against the Cyrus
  * directories) and then answered by calling the local source, whose output
- * is streamed back as frames. Nothing the client names is opened unless it
+ * is streamed back as frames. The global annotations.db is read only by
+ * the local source, under Cyrus's lock, and only its folders' entries are
+ * sent. Nothing the client names is opened unless it
  * lies below a partition, the config directory's user/ or the sieve
  * directory, through no symbolic link. */
 #include <errno.h>
@@ -175,6 +177,9 @@ do_begin(struct server *sv)
 	wire_put_str(sv->w, run.full_reason);
 	wire_put_u64(sv->w, (uint64_t)run.seq);
 	wire_put_u64(sv->w, (uint64_t)run.committed);
+	/* a fifth field only for a client that reads it */
+	if (flags & PROTO_BEGIN_GLOBALS)
+		wire_put_u64(sv->w, run.cyrus_annots ? PROTO_GLOBAL_ANNOTS : 0);
 	wire_end(sv->w);
 	for (i = 0; i < run.users.n; i++) {
 		if (i == 0 || wire_frame_size(sv->w) > SERVE_SPLIT) {
@@ -614,6 +619,93 @@ out:
 	return rc;
 }
 
+/* ---- folder annotations ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sends the annotations of a: PROTO_ANNOT frames of PROTO_ANNOT_FIELDS
+ * each, a long value alone at the end of its frame and its bytes after. */
+static void
+send_annots(struct server *sv, const struct cyrus_annots *a)
+{
+	size_t i;
+	int open = 0;
+
+	for (i = 0; i < a->n; i++) {
+		const struct cyrus_annot *an = &a->v[i];
+		int inline_ = an->vlen <= PROTO_ANNOT_INLINE;
+
+		if (open && wire_frame_size(sv->w) > SERVE_SPLIT) {
+			wire_end(sv->w);
+			open = 0;
+		}
+		if (!open) {
+			wire_start(sv->w, PROTO_ANNOT);
+			open = 1;
+		}
+		wire_put_str(sv->w, an->mboxid);
+		wire_put_str(sv->w, an->entry);
+		wire_put_str(sv->w, an->userid);
+		wire_put_u64(sv->w, an->modseq);
+		wire_put_u64(sv->w, an->vlen);
+		wire_put(sv->w, an->value, inline_ ? an->vlen : 0);
+		if (!inline_) {
+			wire_end(sv->w);
+			open = 0;
+			send_data(sv, an->value, an->vlen);
+		}
+	}
+	if (open)
+		wire_end(sv->w);
+}
+
+/* The folder annotations of every folder (all) or of the uniqueids named,
+ * as annotations.db holds them now (read under Cyrus's reader lock): the
+ * entries of folders only, never the server's. */
+static int
+do_folder_annots(struct server *sv)
+{
+	struct cyrus_annots a;
+	const char **ids = NULL;
+	size_t n, i;
+	uint64_t all;
+	int rc = -1;
+
+	if (wire_nfields(sv->w, 1, SIZE_MAX, "folder annotations") < 0 ||
+	    wire_u64(sv->w, 0, "all", &all) < 0)
+		return -1;
+	n = sv->w->nf - 1;
+	if (all && n > 0)
+		return refuse(sv, "folder annotations: all folders and %zu named", n);
+	if (n > 0 && (ids = calloc(n, sizeof *ids)) == NULL)
+		return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	for (i = 0; i < n; i++)
+		if ((ids[i] = wire_str(sv->w, i + 1, PROTO_PATH_MAX, "uniqueid")) == NULL)
+			goto out;
+	if (n > 0)
+		qsort(ids, n, sizeof *ids, cmp_str);
+	/* none named and not all: an empty answer */
+	if (!all && n == 0) {
+		rc = send_ok(sv);
+		goto out;
+	}
+	if (source_folder_annots(sv->o->local, all ? NULL : ids, n, &a) < 0) {
+		cyrus_annots_free(&a);
+		rc = source_failed(sv);
+		goto out;
+	}
+	send_annots(sv, &a);
+	cyrus_annots_free(&a);
+	rc = send_ok(sv);
+out:
+	free(ids);
+	return rc;
+}
+
 /* ---- the loop ---- */
 
 static int
@@ -630,6 +722,7 @@ do_hello(struct server *sv)
 	wire_start(sv->w, PROTO_HELLO);
 	wire_put_str(sv->w, PROTO_MAGIC);
 	wire_put_str(sv->w, sv->o->host);
+	wire_put_str(sv->w, PROTO_CAPS);
 	return wire_end(sv->w);
 }
 
@@ -722,6 +815,9 @@ serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e)
 			break;
 		case PROTO_FETCH:
 			r = do_fetch(&sv);
+			break;
+		case PROTO_FOLDER_ANNOTS:
+			r = do_folder_annots(&sv);
 			break;
 		default:
 			r = refuse(&sv, "request of type %d refused: serve only reads", m.type);

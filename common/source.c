@@ -152,9 +152,11 @@ source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 }
 
 int
-source_has_folder_annots(const struct source *s)
+source_has_folder_annots(struct source *s)
 {
-	return s->ops->folder_annots != NULL;
+	if (s->ops->folder_annots == NULL || s->broken)
+		return 0;
+	return s->ops->caps == NULL || (s->ops->caps(s) & SOURCE_CAP_FOLDER_ANNOTS) != 0;
 }
 
 int
