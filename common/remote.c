@@ -179,8 +179,8 @@ remote_begin(struct source *s, const char *consumer, int flags, struct source_ru
 	}
 	if ((flags & SOURCE_BEGIN_CYRUS) && !(r->caps & SOURCE_CAP_FOLDER_ANNOTS) && !r->told_old) {
 		r->told_old = 1;
-		source_note(s, "%s: its chjournal is too old for folder annotations (IMAP METADATA): "
-		    "they are not in its backups until it is upgraded", s->name);
+		source_note(s, "%s: `chjournal serve` there is too old for folder annotations (IMAP "
+		    "METADATA): its backups lack them until it is upgraded", s->name);
 	}
 	for (;;) {
 		if ((rc = next(r, &m)) != 0)

@@ -20,6 +20,11 @@
 
 #define SERVE_SPLIT (768 * 1024)    /* a reply frame is closed once this big */
 
+struct ulist {
+	char *user;
+	struct cyrus_mboxlist l;
+};
+
 struct server {
 	struct wire *w;
 	const struct serve_opts *o;
@@ -29,8 +34,11 @@ struct server {
 	struct cyrus_mboxlist all;      /* the last list of every user's mailboxes */
 	const struct cyrus_mailbox **byname;    /* all's, sorted by name */
 	int have_all;
-	struct cyrus_mboxlist one;      /* the last list of one user's */
-	char *one_user;
+	struct ulist *ones;             /* every list of one user's, a user once */
+	size_t nones, capones;
+	const struct cyrus_mailbox **onesby;    /* the mailboxes of ones[0..nindexed),
+	                                         * sorted by name */
+	size_t nonesby, nindexed;
 	char run_id[CONSUMER_RUN_ID_SIZE];  /* a run begun and not ended, or "" */
 };
 
@@ -294,6 +302,57 @@ send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l)
 		wire_end(sv->w);
 }
 
+/* The kept list of user's mailboxes, or NULL. */
+static struct ulist *
+ulist_of(struct server *sv, const char *user)
+{
+	size_t i;
+
+	/* the newest first: a backup asks for a user's files after its list */
+	for (i = sv->nones; i-- > 0; )
+		if (strcmp(sv->ones[i].user, user) == 0)
+			return &sv->ones[i];
+	return NULL;
+}
+
+/* Keeps l (taken, freed on failure) as user's mailboxes, for the meta
+ * requests (a backup lists its users first, then reads each) and the
+ * user's files. */
+static int
+keep_one(struct server *sv, const char *user, struct cyrus_mboxlist *l)
+{
+	struct ulist *u = ulist_of(sv, user);
+
+	if (u == NULL && sv->nones == sv->capones) {
+		size_t nc = sv->capones ? sv->capones * 2 : 16;
+		struct ulist *nv = realloc(sv->ones, nc * sizeof *nv);
+
+		if (nv == NULL)
+			goto oom;
+		sv->ones = nv;
+		sv->capones = nc;
+	}
+	if (u == NULL) {
+		u = &sv->ones[sv->nones];
+		if ((u->user = strdup(user)) == NULL)
+			goto oom;
+		memset(&u->l, 0, sizeof u->l);
+		sv->nones++;
+	} else if ((size_t)(u - sv->ones) < sv->nindexed) {
+		/* the index names the list replaced: made anew when next used */
+		free(sv->onesby);
+		sv->onesby = NULL;
+		sv->nonesby = sv->nindexed = 0;
+	}
+	cyrus_mboxlist_free(&u->l);
+	u->l = *l;
+	memset(l, 0, sizeof *l);
+	return 0;
+oom:
+	cyrus_mboxlist_free(l);
+	return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+}
+
 static int
 do_mailboxes(struct server *sv)
 {
@@ -314,16 +373,8 @@ do_mailboxes(struct server *sv)
 	send_mailboxes(sv, &l);
 	/* kept: the meta requests may name only these */
 	if (has) {
-		char *u = strdup(user);
-
-		if (u == NULL) {
-			cyrus_mboxlist_free(&l);
-			return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
-		}
-		cyrus_mboxlist_free(&sv->one);
-		free(sv->one_user);
-		sv->one = l;
-		sv->one_user = u;
+		if (keep_one(sv, user, &l) < 0)
+			return -1;
 	} else {
 		const struct cyrus_mailbox **v = l.n ? calloc(l.n, sizeof *v) : NULL;
 
@@ -344,25 +395,53 @@ do_mailboxes(struct server *sv)
 	return send_ok(sv);
 }
 
-/* A mailbox this server listed, by name; NULL when none. */
+/* Adds the lists kept since the index was made to it: their mailboxes
+ * sorted, merged with those indexed (once per batch of lists, not per
+ * list: a backup lists its users, then reads them). 0, or -1 with w->err. */
+static int
+index_ones(struct server *sv)
+{
+	const struct cyrus_mailbox **add, **v;
+	size_t n = 0, i, j, k, a, b;
+
+	for (i = sv->nindexed; i < sv->nones; i++)
+		n += sv->ones[i].l.n;
+	if ((add = calloc(n + 1, sizeof *add)) == NULL ||
+	    (v = calloc(sv->nonesby + n + 1, sizeof *v)) == NULL) {
+		free(add);
+		return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	for (i = sv->nindexed, k = 0; i < sv->nones; i++)
+		for (j = 0; j < sv->ones[i].l.n; j++)
+			add[k++] = &sv->ones[i].l.v[j];
+	qsort(add, n, sizeof *add, cmp_byname);
+	for (a = b = k = 0; a < sv->nonesby || b < n; )
+		v[k++] = b == n || (a < sv->nonesby && cmp_byname(&sv->onesby[a], &add[b]) <= 0) ?
+		    sv->onesby[a++] : add[b++];
+	free(add);
+	free(sv->onesby);
+	sv->onesby = v;
+	sv->nonesby = k;
+	sv->nindexed = sv->nones;
+	return 0;
+}
+
+/* A mailbox this server listed, by name; NULL when none (or w->err set:
+ * out of memory). */
 static const struct cyrus_mailbox *
 listed(struct server *sv, const char *name)
 {
-	size_t i;
+	struct cyrus_mailbox key;
+	const struct cyrus_mailbox *kp = &key, **hit = NULL;
 
-	for (i = 0; i < sv->one.n; i++)
-		if (strcmp(sv->one.v[i].name, name) == 0)
-			return &sv->one.v[i];
-	if (sv->have_all && sv->all.n > 0) {
-		struct cyrus_mailbox key;
-		const struct cyrus_mailbox *kp = &key, **hit;
-
-		key.name = (char *)name;
+	if (sv->nindexed < sv->nones && index_ones(sv) < 0)
+		return NULL;
+	key.name = (char *)name;
+	if (sv->nonesby > 0)
+		hit = bsearch(&kp, sv->onesby, sv->nonesby, sizeof *sv->onesby, cmp_byname);
+	if (hit == NULL && sv->have_all && sv->all.n > 0)
 		hit = bsearch(&kp, sv->byname, sv->all.n, sizeof *sv->byname, cmp_byname);
-		if (hit != NULL)
-			return *hit;
-	}
-	return NULL;
+	return hit != NULL ? *hit : NULL;
 }
 
 static int
@@ -387,7 +466,8 @@ do_meta_stat(struct server *sv)
 		if (name == NULL)
 			goto out;
 		if ((v[i] = listed(sv, name)) == NULL) {
-			rc = refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
+			if (sv->w->err.code == CHJ_OK)
+				rc = refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
 			goto out;
 		}
 	}
@@ -423,7 +503,8 @@ do_meta_read(struct server *sv)
 	    (name = wire_str(sv->w, 0, PROTO_PATH_MAX, "mailbox name")) == NULL)
 		return -1;
 	if ((m = listed(sv, name)) == NULL)
-		return refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
+		return sv->w->err.code != CHJ_OK ? -1 :
+		    refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
 	if (source_meta_read(sv->o->local, m, &meta) < 0)
 		return source_failed(sv);
 	for (k = 0; k < CYRUS_NMETA; k++) {
@@ -469,14 +550,15 @@ do_user_files(struct server *sv)
 {
 	struct cyrus_mboxlist ml;
 	struct source_user_file *v = NULL;
+	const struct ulist *u;
 	const char *user;
 	size_t n = 0, i;
 
 	if (wire_nfields(sv->w, 1, 1, "user files") < 0 ||
 	    (user = wire_str(sv->w, 0, PROTO_PATH_MAX, "user")) == NULL)
 		return -1;
-	if (sv->one_user != NULL && strcmp(sv->one_user, user) == 0) {
-		ml = sv->one;
+	if ((u = ulist_of(sv, user)) != NULL) {
+		ml = u->l;
 	} else if (sv->have_all) {
 		user_view(sv, user, &ml);
 	} else {
@@ -850,7 +932,11 @@ out:
 	free(sv.allowed);
 	cyrus_mboxlist_free(&sv.all);
 	free(sv.byname);
-	cyrus_mboxlist_free(&sv.one);
-	free(sv.one_user);
+	for (i = 0; i < sv.nones; i++) {
+		free(sv.ones[i].user);
+		cyrus_mboxlist_free(&sv.ones[i].l);
+	}
+	free(sv.ones);
+	free(sv.onesby);
 	return rc;
 }
