@@ -630,9 +630,9 @@ annot_group(struct remote *r, size_t g, int last, const char *const *ids, size_t
 	const char *id, *entry, *userid;
 	const unsigned char *val;
 	uint64_t modseq, vlen;
-	char *big = NULL;
+	char *big;
 	size_t got;
-	int rc;
+	int keep;
 
 	if ((id = wire_str(&r->w, g, PROTO_PATH_MAX, "uniqueid")) == NULL ||
 	    (entry = wire_str(&r->w, g + 1, PROTO_PATH_MAX, "entry")) == NULL ||
@@ -643,30 +643,34 @@ annot_group(struct remote *r, size_t g, int last, const char *const *ids, size_t
 	if (id[0] == '\0' || entry[0] == '\0' || vlen > REMOTE_ANNOT_MAX ||
 	    (vlen <= PROTO_ANNOT_INLINE ? got != vlen : got != 0 || !last))
 		return bad_answer(r, "malformed annotation in the answer to folder annotations");
-	if (ids != NULL && bsearch(&id, ids, n, sizeof *ids, cmp_id) == NULL && !filter)
+	keep = ids == NULL || bsearch(&id, ids, n, sizeof *ids, cmp_id) != NULL;
+	if (!keep && !filter)
 		return bad_answer(r, "folder annotations: an annotation of folder '%s', not asked for", id);
-	if (vlen > PROTO_ANNOT_INLINE) {
-		/* the fields live in the receive buffer, which the DATA replaces */
-		char *cid = strdup(id), *centry = strdup(entry), *cuser = strdup(userid);
-
-		big = malloc((size_t)vlen + 1);
-		if (cid == NULL || centry == NULL || cuser == NULL || big == NULL) {
-			free(cid), free(centry), free(cuser), free(big);
-			chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
-			r->s.broken = 1;        /* its data is still coming */
-			return -1;
-		}
-		rc = read_data(r, big, (size_t)vlen);
-		if (rc == 0 && (ids == NULL || bsearch(&cid, ids, n, sizeof *ids, cmp_id) != NULL) &&
-		    cyrus_annots_add(out, cid, centry, cuser, modseq, big, (size_t)vlen) < 0)
-			rc = chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
-		free(cid), free(centry), free(cuser), free(big);
-		return rc;
-	}
-	if (ids != NULL && bsearch(&id, ids, n, sizeof *ids, cmp_id) == NULL)
-		return 0;
-	if (cyrus_annots_add(out, id, entry, userid, modseq, (const char *)val, (size_t)vlen) < 0)
+	if (keep && cyrus_annots_add(out, id, entry, userid, modseq, (const char *)val,
+	    vlen <= PROTO_ANNOT_INLINE ? (size_t)vlen : 0) < 0)
 		return chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if (vlen <= PROTO_ANNOT_INLINE)
+		return 0;
+	/* a long value, in the DATA after: into the annotation just added */
+	if ((big = malloc((size_t)vlen + 1)) == NULL) {
+		chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
+		r->s.broken = 1;        /* its data is still coming */
+		return -1;
+	}
+	if (read_data(r, big, (size_t)vlen) < 0) {
+		free(big);
+		return -1;
+	}
+	big[vlen] = '\0';
+	if (keep) {
+		struct cyrus_annot *an = &out->v[out->n - 1];
+
+		free(an->value);
+		an->value = big;
+		an->vlen = (size_t)vlen;
+	} else {
+		free(big);
+	}
 	return 0;
 }
 

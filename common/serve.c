@@ -20,6 +20,10 @@
 
 #define SERVE_SPLIT (768 * 1024)    /* a reply frame is closed once this big */
 
+/* a frame just under SERVE_SPLIT takes one more annotation */
+_Static_assert(SERVE_SPLIT + PROTO_ANNOT_INLINE + 3 * (PROTO_PATH_MAX + 4) + 64 < WIRE_FRAME_MAX,
+    "an annotation fits the frame it is added to");
+
 struct ulist {
 	char *user;
 	struct cyrus_mboxlist l;

@@ -584,7 +584,8 @@ write_annots_db(const char *path, const struct fx_annot *v, size_t n)
 	free(off);
 }
 
-/* The fixture's annotations.db: alice's inbox (shared and the owner's),
+/* The fixture's annotations.db: alice's inbox (shared, and the owner's
+ * holding a NUL),
  * her Sent a value too long for one frame's inline field, bob's inbox, a
  * server annotation (never sent) and a folder no longer listed. */
 static void
@@ -592,7 +593,7 @@ fx_annots(struct fx *f, char **longval)
 {
 	struct fx_annot v[6] = {
 		{ "a1inbox", "/comment", "", 7, "alice's inbox", 13 },
-		{ "a1inbox", "/comment", CYRUS_OWNER_TOKEN, 8, "mine\r\n", 6 },
+		{ "a1inbox", "/comment", CYRUS_OWNER_TOKEN, 8, "mi\0ne\r\n", 7 },
 		{ "a2sent", "/vendor/x/big", "", 9, NULL, PROTO_ANNOT_INLINE + 4000 },
 		{ "b1inbox", "/comment", "", 3, "bob", 3 },
 		{ "", "/motd", "", 1, "the server's", 12 },
