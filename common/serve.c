@@ -761,7 +761,8 @@ do_folder_annots(struct server *sv)
 	uint64_t all;
 	int rc = -1;
 
-	if (wire_nfields(sv->w, 1, SIZE_MAX, "folder annotations") < 0 ||
+	/* a field takes 4 bytes at least */
+	if (wire_nfields(sv->w, 1, PROTO_REQUEST_MAX / 4, "folder annotations") < 0 ||
 	    wire_u64(sv->w, 0, "all", &all) < 0)
 		return -1;
 	n = sv->w->nf - 1;

@@ -163,7 +163,7 @@ int
 source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out)
 {
 	memset(out, 0, sizeof *out);
-	if (usable(s, s->ops->folder_annots != NULL, "Cyrus folder annotations") < 0)
+	if (usable(s, source_has_folder_annots(s), "Cyrus folder annotations") < 0)
 		return -1;
 	return s->ops->folder_annots(s, ids, n, out);
 }

@@ -830,6 +830,7 @@ static void
 test_older_serve(void **state)
 {
 	struct fx *f = *state;
+	struct cyrus_annots a;
 	struct source_run run;
 	int told = 0, i;
 
@@ -847,6 +848,11 @@ test_older_serve(void **state)
 		assert_false(source_has_folder_annots(f->remote));
 	}
 	assert_int_equal(told, 1);
+	/* never asked of it: refused here */
+	assert_int_equal(source_folder_annots(f->remote, NULL, 0, &a), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	assert_non_null(strstr(f->remote->err.msg, "Cyrus folder annotations on oldhost: not available"));
+	cyrus_annots_free(&a);
 	assert_false(f->remote->broken);
 	assert_int_equal(stop_serve(f), 0);
 }
