@@ -580,6 +580,7 @@ local_folder_annots(struct source *s, const char *const *ids, size_t n, struct c
 static const struct source_ops local_ops = {
 	local_begin, local_end, local_list, local_mailboxes, local_meta_stat, local_meta_read,
 	local_user_files, local_fetch, local_free, local_folder_annots,
+	NULL,       /* caps: every operation */
 };
 
 /* ---- opening ---- */
