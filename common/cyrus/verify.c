@@ -20,9 +20,9 @@ struct guid_ref {
 	char *from;                 /* "folders/UID/cyrus.index" */
 };
 
-/* A delta member seen: rebuilt after the pass. */
+/* A delta member seen (the scan does not say its run): every copy of it
+ * is rebuilt after the pass. */
 struct delta_ref {
-	int64_t run;
 	char *name;                 /* folders/UID/cyrus.index (the state's name) */
 };
 
@@ -135,7 +135,6 @@ note_delta(struct verify_ctx *v, const struct arch_entry *e, const void *data, s
 		return 0;
 	}
 	v->deltas = d;
-	d[v->ndeltas].run = e->run;
 	d[v->ndeltas].name = strndup(e->name, strlen(e->name) - strlen(CYRUS_DELTA_SUFFIX));
 	if (d[v->ndeltas].name == NULL)
 		v->oom = 1;
@@ -160,6 +159,49 @@ delta_refs_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_en
 	return 0;
 }
 
+static int
+delta_ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct delta_ref *)a)->name, ((const struct delta_ref *)b)->name);
+}
+
+/* One want per copy of each delta seen (names deduplicated), its run found
+ * in the sidecar, newest first. */
+static int
+delta_wants(struct verify_ctx *v, struct arch *ar, struct cyrus_meta_want **out, size_t *n)
+{
+	struct cyrus_meta_want *w = NULL, *nw;
+	size_t i, cap = 0;
+
+	qsort(v->deltas, v->ndeltas, sizeof *v->deltas, delta_ref_cmp);
+	for (i = 0; i < v->ndeltas; i++) {
+		struct arch_entry e;
+		char dname[1100];
+		int64_t upto = 0;
+
+		if (i > 0 && strcmp(v->deltas[i - 1].name, v->deltas[i].name) == 0)
+			continue;
+		snprintf(dname, sizeof dname, "%s" CYRUS_DELTA_SUFFIX, v->deltas[i].name);
+		while (arch_latest(ar, dname, upto, &e) == 1) {
+			upto = e.run - 1;
+			arch_entry_free(&e);
+			if ((nw = array_grow(w, *n, &cap, sizeof *w, 16)) == NULL) {
+				free(w);
+				return -1;
+			}
+			w = nw;
+			w[*n].name = v->deltas[i].name;
+			w[*n].upto = upto + 1;
+			w[*n].ctx = NULL;
+			(*n)++;
+			if (upto < 1)
+				break;
+		}
+	}
+	*out = w;
+	return 0;
+}
+
 /* Rebuilds every delta seen (each chain down to its whole copy, the
  * result's SHA1 checked): one pass for all; when that fails, one by one,
  * each broken delta a problem line naming it. */
@@ -169,7 +211,8 @@ check_deltas(struct verify_ctx *v)
 	struct cyrus_meta_want *w = NULL;
 	struct arch *ar = NULL;
 	struct chj_error err;
-	size_t i;
+	char last[sizeof err.msg];
+	size_t i, n = 0;
 
 	if (v->ndeltas == 0)
 		return;
@@ -177,19 +220,19 @@ check_deltas(struct verify_ctx *v)
 		verify_problem(v, err.msg);
 		return;
 	}
-	if ((w = calloc(v->ndeltas, sizeof *w)) == NULL) {
+	if (delta_wants(v, ar, &w, &n) < 0) {
 		v->oom = 1;
 		goto out;
 	}
-	for (i = 0; i < v->ndeltas; i++) {
-		w[i].name = v->deltas[i].name;
-		w[i].upto = v->deltas[i].run;
-	}
-	if (cyrus_meta_fetch(ar, w, v->ndeltas, delta_refs_cb, v, &err) == 0)
+	if (cyrus_meta_fetch(ar, w, n, delta_refs_cb, v, &err) == 0)
 		goto out;
-	for (i = 0; i < v->ndeltas; i++)
-		if (cyrus_meta_fetch(ar, &w[i], 1, delta_refs_cb, v, &err) < 0)
+	/* a broken delta breaks the later ones built on it: named once */
+	last[0] = '\0';
+	for (i = 0; i < n; i++)
+		if (cyrus_meta_fetch(ar, &w[i], 1, delta_refs_cb, v, &err) < 0 && strcmp(err.msg, last) != 0) {
 			verify_problem(v, err.msg);
+			memcpy(last, err.msg, sizeof last);
+		}
 out:
 	free(w);
 	arch_close(ar);
