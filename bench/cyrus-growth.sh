@@ -22,6 +22,7 @@ unset CHJOURNAL_CONF
 SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
 CHJ_BUILDDIR=${CHJ_BUILDDIR:-.}
 CHJ=$(cd "$CHJ_BUILDDIR" && pwd)/agent/chjournal
+CHJD=$(cd "$CHJ_BUILDDIR" && pwd)/daemon/chjournald
 LABSH="$SRCDIR/../shared/cyrus-lab/cyrus-lab.sh"
 USERS=${GROWTH_USERS:-4}
 MSGS=${GROWTH_MESSAGES:-2000}
@@ -34,7 +35,7 @@ ROUNDS=${GROWTH_ROUNDS:-3}
 
 W=$(mktemp -d /var/tmp/chj-bench-growth.XXXXXX)
 chmod 755 "$W"
-trap 'bash "$LABSH" stop "$W/lab" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$W"' EXIT
+trap '[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; bash "$LABSH" stop "$W/lab" >/dev/null 2>&1 || true; [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$W"' EXIT
 
 # the baseline: the commit before common/cyrus/metadelta.c, built apart
 BASE=${CHJ_BASELINE:-}
@@ -55,7 +56,19 @@ CYRUS_LAB_SYSLOG=0 bash "$LABSH" start "$W/lab" >"$W/lab.log" 2>&1
 bash "$LABSH" populate "$W/lab" "$USERS" "$MSGS" >>"$W/lab.log" 2>&1
 cat >"$W/chjournal.conf" <<EOF
 journal = $W/journal.db
+root = $W/lab/spool
+root = $W/lab/conf
+root = $W/lab/sieve
+exclude = ^$W/lab/conf/(lock|proc|socket|sync|log|msg|db)(/|\$)
+exclude = ^$W/lab/spool/stage\\.(/|\$)
 EOF
+# the journal the backups open (--user takes no window of it)
+"$CHJD" -c "$W/chjournal.conf" 2>"$W/daemon.log" &
+DPID=$!
+for _ in $(seq 600); do
+	"$CHJ" -c "$W/chjournal.conf" status 2>/dev/null | grep -q '^daemon: *running' && break
+	sleep 0.1
+done
 userargs=
 for i in $(seq 1 "$USERS"); do
 	userargs="$userargs --user $(printf 'user%02d' "$i")"
