@@ -191,24 +191,36 @@ static int
 store_index_meta(struct user_run *r, const char *name, const char *buf, size_t len, int64_t mtime_ns)
 {
 	struct cyrus_meta_want w = { name, 0, NULL };
+	struct cyrus_meta_chain chain;
 	struct index_store x;
 	struct arch_entry e;
 	char *dname = NULL;
-	int got, delta, rc = -1;
+	int got, delta, need = 0, rc = -1;
 
 	memset(&x, 0, sizeof x);
 	x.buf = buf;
 	x.len = len;
-	if ((got = cyrus_meta_latest(r->ar, name, 0, &e, &delta)) < 0)
+	if ((got = cyrus_meta_latest(r->ar, name, 0, &e, &delta)) < 0 ||
+	    (got == 1 && cyrus_meta_chain_of(r->ar, name, 0, &chain) < 0)) {
+		if (got == 1)
+			arch_entry_free(&e);
 		return arch_error_copy(r->ar, &r->err);
-	if (got == 1) {
-		arch_entry_free(&e);
-		/* an archived state that cannot be rebuilt: a whole copy
-		 * starts a new chain (verify names the broken one) */
-		if (cyrus_meta_fetch(r->ar, &w, 1, index_store_cb, &x, &r->err) < 0 &&
-		    r->err.code == CHJ_ERR_NOMEM)
-			return -1;
 	}
+	if (got == 1) {
+		/* a whole copy: its SHA1 says "the same"; read back only what a
+		 * delta or the same state (a read-only SELECT's rewrite, as
+		 * large as before) needs: a base in a large run is not */
+		if (!delta && e.size == len && sha1_is(buf, len, e.sha1))
+			x.same = 1;
+		else if (delta || e.size == len || delta_budget(len, &chain) > 0)
+			need = 1;
+		arch_entry_free(&e);
+	}
+	/* an archived state that cannot be rebuilt: a whole copy starts a new
+	 * chain (verify names the broken one) */
+	if (need && cyrus_meta_fetch(r->ar, &w, 1, index_store_cb, &x, &r->err) < 0 &&
+	    r->err.code == CHJ_ERR_NOMEM)
+		return -1;
 	if (x.same)
 		return 0;
 	if (x.delta != NULL) {

@@ -280,6 +280,39 @@ cyrus_meta_latest(struct arch *ar, const char *name, int64_t upto, struct arch_e
 	return gw;
 }
 
+int
+cyrus_meta_chain_of(struct arch *ar, const char *name, int64_t upto, struct cyrus_meta_chain *chain)
+{
+	struct arch_run *runs = NULL;
+	struct arch_entry e;
+	size_t nruns = 0, i, steps = 0;
+	int got, delta = 1, rc = 0;
+
+	memset(chain, 0, sizeof *chain);
+	if (arch_runs(ar, &runs, &nruns) < 0)
+		return -1;
+	while (delta && steps++ < DELTA_CHAIN_LIMIT) {
+		if ((got = cyrus_meta_latest(ar, name, upto, &e, &delta)) <= 0) {
+			rc = got < 0 ? -1 : rc;
+			break;
+		}
+		rc = 1;
+		for (i = 0; i < nruns; i++)
+			if (runs[i].id == e.run)
+				chain->run_bytes += (uint64_t)runs[i].bytes;
+		if (delta) {
+			chain->ndeltas++;
+			chain->delta_bytes += e.size;
+		}
+		upto = e.run - 1;
+		arch_entry_free(&e);
+		if (upto < 1)
+			break;
+	}
+	free(runs);
+	return rc;
+}
+
 /* ---- cyrus_meta_fetch ---- */
 
 /* A member some want's chain needs, read once. */

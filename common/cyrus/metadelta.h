@@ -76,6 +76,12 @@ struct cyrus_meta_chain {
 	uint64_t run_bytes;         /* the runs holding the chain: what a read inflates, at most */
 };
 
+/* The chain under the state of name at run upto, from the sidecar alone
+ * (nothing inflated): 1 and *chain, 0 when there is no state, -1 on an
+ * archive error (arch_error(ar)); a chain without a whole copy under it
+ * counts what it has. */
+int cyrus_meta_chain_of(struct arch *ar, const char *name, int64_t upto, struct cyrus_meta_chain *chain);
+
 /* Called once per want, in order: e is the state's entry (run: the newest
  * member's; name: w->name; size and sha1: the rebuilt file's), *buf its
  * bytes (the callback may take them: set *buf NULL). Returns 0 or -1 with
