@@ -76,7 +76,7 @@ dbuf_extent(struct dbuf *b, const unsigned char *nw, size_t off, size_t n)
 {
 	size_t need = b->len + 12 + n;
 
-	if (need > b->max)
+	if (need > b->max || n > UINT32_MAX)
 		return 1;
 	if (need > b->cap) {
 		size_t cap = b->cap * 2 > need ? b->cap * 2 : need;
