@@ -529,9 +529,9 @@ out:
 	return rc;
 }
 
-/* The folder record of m (CYRUS_FOLDER_RECORD: its annotations, as read
- * once for the run) unless the newest archived copy holds the same; none
- * when it has none and the archive has none. */
+/* The folder record of m (CYRUS_FOLDER_RECORD: its mailboxes.db value and
+ * its annotations, as read once for the run) unless the newest archived
+ * copy holds the same; none when it has neither and the archive has none. */
 static int
 backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
 {
@@ -546,9 +546,9 @@ backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cy
 	snprintf(name, sizeof name, ARCH_FOLDERS "%s/" CYRUS_FOLDER_RECORD, m->uniqueid);
 	if ((got = arch_latest(r->ar, name, 0, &e)) < 0)
 		return arch_error_copy(r->ar, &r->err);
-	if (got == 0 && n == 0)
+	if (got == 0 && n == 0 && m->record == NULL)
 		return 0;
-	if (cyrus_folder_record(b->annots.v + first, n, &buf, &len) < 0) {
+	if (cyrus_folder_record(m->record, b->annots.v + first, n, &buf, &len) < 0) {
 		if (got == 1)
 			arch_entry_free(&e);
 		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
@@ -761,6 +761,29 @@ archived_copy(struct user_run *r, const char *name, struct want *w)
 	return 0;
 }
 
+/* Appends the user's quota root files (a source that has them) to v. */
+static int
+add_quota_files(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n)
+{
+	struct source_user_file *q = NULL, *nv;
+	size_t nq = 0;
+
+	if (source_quota_files(b->src, user, ml, &q, &nq) < 0)
+		return -1;
+	if (nq == 0)
+		return 0;
+	if ((nv = realloc(*v, (*n + nq) * sizeof *nv)) == NULL) {
+		source_user_files_free(q, nq);
+		return chj_error_set(&b->src->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	memcpy(nv + *n, q, nq * sizeof *q);
+	free(q);
+	*v = nv;
+	*n += nq;
+	return 0;
+}
+
 /* The user's files outside the spool: each in the manifest; a symlink
  * whose target changed and a file not as archived into the run. */
 static int
@@ -774,8 +797,10 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 	struct fetch_ctx c;
 	int rc = -1;
 
-	if (source_user_files(b->src, user, ml, &uf, &n) < 0) {
+	if (source_user_files(b->src, user, ml, &uf, &n) < 0 ||
+	    add_quota_files(b, user, ml, &uf, &n) < 0) {
 		r->err = b->src->err;
+		source_user_files_free(uf, n);
 		return -1;
 	}
 	if (n > 0 && ((fetch = calloc(n, sizeof *fetch)) == NULL ||
