@@ -341,18 +341,6 @@ struct mfetch {
 	struct chj_error *err;
 };
 
-static size_t
-piece_of(struct mfetch *f, int64_t run, const char *name)
-{
-	size_t i;
-
-	/* few pieces per restore next to the members read: a scan */
-	for (i = 0; i < f->np; i++)
-		if (f->p[i].run == run && strcmp(f->p[i].name, name) == 0)
-			return i;
-	return (size_t)-1;
-}
-
 static int64_t
 run_bytes(const struct mfetch *f, int64_t run)
 {
@@ -368,19 +356,18 @@ run_bytes(const struct mfetch *f, int64_t run)
 static int
 chain_add(struct mfetch *f, struct chain *c, const struct arch_entry *e)
 {
-	size_t k = piece_of(f, e->run, e->name), *nv;
+	size_t k, *nv;
 	struct piece *np;
 
-	if (k == (size_t)-1) {
-		if ((np = array_grow(f->p, f->np, &f->capp, sizeof *f->p, 16)) == NULL)
-			return -1;
-		f->p = np;
-		memset(&f->p[f->np], 0, sizeof *f->p);
-		f->p[f->np].run = e->run;
-		if ((f->p[f->np].name = strdup(e->name)) == NULL)
-			return -1;
-		k = f->np++;
-	}
+	/* one piece per step; pieces wants share are merged by pieces_merge */
+	if ((np = array_grow(f->p, f->np, &f->capp, sizeof *f->p, 16)) == NULL)
+		return -1;
+	f->p = np;
+	memset(&f->p[f->np], 0, sizeof *f->p);
+	f->p[f->np].run = e->run;
+	if ((f->p[f->np].name = strdup(e->name)) == NULL)
+		return -1;
+	k = f->np++;
 	if ((nv = realloc(c->v, (c->n + 1) * sizeof *c->v)) == NULL)
 		return -1;
 	c->v = nv;
@@ -450,6 +437,75 @@ piece_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, str
 		p->len += (size_t)k;
 	}
 	p->read = 1;
+	return 0;
+}
+
+/* A piece in the sort that finds shared ones. */
+struct piece_key {
+	int64_t run;
+	const char *name;
+	size_t idx;
+};
+
+static int
+piece_cmp(const void *x, const void *y)
+{
+	const struct piece_key *a = x, *b = y;
+
+	if (a->run != b->run)
+		return a->run < b->run ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* Merges the pieces several chains share (a folder's state at several
+ * runs, its whole copy under many deltas): each member is then read once.
+ * The chains' indexes are renumbered. */
+static int
+pieces_merge(struct mfetch *f, struct chain *c, size_t n)
+{
+	struct piece_key *k = NULL;
+	struct piece *np = NULL;
+	size_t *to = NULL, i, j, u = 0;
+
+	if (f->np < 2)
+		return 0;
+	k = calloc(f->np, sizeof *k);
+	to = calloc(f->np, sizeof *to);
+	np = calloc(f->np, sizeof *np);
+	if (k == NULL || to == NULL || np == NULL) {
+		free(k);
+		free(to);
+		free(np);
+		return chj_error_set(f->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	for (i = 0; i < f->np; i++) {
+		k[i].run = f->p[i].run;
+		k[i].name = f->p[i].name;
+		k[i].idx = i;
+	}
+	array_sort(k, f->np, sizeof *k, piece_cmp);
+	for (i = 0; i < f->np; i++) {
+		if (i > 0 && piece_cmp(&k[i - 1], &k[i]) == 0) {
+			to[k[i].idx] = u - 1;
+			continue;
+		}
+		to[k[i].idx] = u;
+		np[u++] = f->p[k[i].idx];
+	}
+	/* the names of the merged ones go once nothing compares them: a
+	 * piece whose slot is not its own was merged */
+	for (i = 0; i < f->np; i++)
+		if (np[to[i]].name != f->p[i].name)
+			free(f->p[i].name);
+	free(f->p);
+	f->p = np;
+	f->np = u;
+	f->capp = f->np;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < c[i].n; j++)
+			c[i].v[j] = to[c[i].v[j]];
+	free(k);
+	free(to);
 	return 0;
 }
 
@@ -564,7 +620,7 @@ cyrus_meta_fetch(struct arch *ar, const struct cyrus_meta_want *w, size_t n, cyr
 	for (i = 0; i < n; i++)
 		if (chain_find(&f, &w[i], &c[i]) < 0)
 			goto out;
-	if (read_pieces(&f) < 0)
+	if (pieces_merge(&f, c, n) < 0 || read_pieces(&f) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		struct arch_entry e = c[i].top;
