@@ -1,7 +1,9 @@
 /* retention.c: compaction of a user's archive (retention.h): which runs
  * stay, the live set they need (marked from their manifests, the newest
- * copies at or before them and the messages their indexes reference), the
- * threshold of the live share, and the stamp of the last compaction. */
+ * copies at or before them, an index's state whole or as a delta, the
+ * messages their indexes reference), the deltas whose base goes (rewritten
+ * whole), the threshold of the live share, and the stamp of the last
+ * compaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
