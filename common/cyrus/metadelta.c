@@ -9,6 +9,7 @@
 
 #include "array.h"
 #include "cyrus/cyrus.h"
+#include "cyrus/internal.h"
 #include "cyrus/metadelta.h"
 
 /* Two changes closer than this are one extent: an extent's head costs 12. */
@@ -32,29 +33,6 @@ put32(unsigned char *p, uint32_t v)
 	p[1] = (unsigned char)(v >> 16);
 	p[2] = (unsigned char)(v >> 8);
 	p[3] = (unsigned char)v;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-hex20(const unsigned char *d, char hex[41])
-{
-	cyrus_guid_hex(d, hex);
 }
 
 static int
@@ -183,11 +161,11 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 
 	if (len < CYRUS_DELTA_HEAD || memcmp(p, CYRUS_DELTA_MAGIC, 10) != 0)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "not a delta (no CHJDELTA1 head)");
-	info->base_size = get64(p + 10);
-	info->new_size = get64(p + 18);
-	hex20(p + 26, info->base_sha1);
-	hex20(p + 46, info->new_sha1);
-	info->nextents = get32(p + 66);
+	info->base_size = cyrus_be64(p + 10);
+	info->new_size = cyrus_be64(p + 18);
+	cyrus_guid_hex(p + 26, info->base_sha1);
+	cyrus_guid_hex(p + 46, info->new_sha1);
+	info->nextents = cyrus_be32(p + 66);
 	if (info->new_size > SIZE_MAX / 2)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "new size %llu out of range",
 		    (unsigned long long)info->new_size);
@@ -198,8 +176,8 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 		if (len - at < 12)
 			return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "extent %u of %u cut short", i + 1,
 			    info->nextents);
-		off = get64(p + at);
-		n = get32(p + at + 8);
+		off = cyrus_be64(p + at);
+		n = cyrus_be32(p + at + 8);
 		at += 12;
 		if (len - at < n || off > info->new_size || n > info->new_size - off)
 			return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "extent %u of %u out of range", i + 1,
@@ -233,8 +211,8 @@ cyrus_delta_apply(char **buf, size_t *len, const void *d, size_t dlen, struct ch
 		memset(nb + *len, 0, nsize - *len);
 	*len = nsize;
 	for (i = 0; i < info.nextents; i++) {
-		uint64_t off = get64(p + at);
-		uint32_t n = get32(p + at + 8);
+		uint64_t off = cyrus_be64(p + at);
+		uint32_t n = cyrus_be32(p + at + 8);
 
 		memcpy(nb + off, p + at + 12, n);
 		at += 12 + (size_t)n;
@@ -550,7 +528,7 @@ chain_apply(struct mfetch *f, const struct chain *c, char **buf, size_t *len, ch
 	*len = base->len;
 	if (sha1_of(*buf, *len, d) < 0)
 		return chj_error_set(f->err, CHJ_ERR_NOMEM, 0, "sha1 failed");
-	hex20(d, have);
+	cyrus_guid_hex(d, have);
 	for (i = c->n - 1; i-- > 0;) {
 		const struct piece *p = &f->p[c->v[i]];
 
@@ -568,7 +546,7 @@ chain_apply(struct mfetch *f, const struct chain *c, char **buf, size_t *len, ch
 		if (i == 0) {
 			if (sha1_of(*buf, *len, d) < 0)
 				return chj_error_set(f->err, CHJ_ERR_NOMEM, 0, "sha1 failed");
-			hex20(d, have);
+			cyrus_guid_hex(d, have);
 			if (strcmp(have, info.new_sha1) != 0) {
 				chj_error_set(&e, CHJ_ERR_CORRUPT, 0, "the rebuilt file's SHA1 is %s, the delta "
 				    "says %s", have, info.new_sha1);
