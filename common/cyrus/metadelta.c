@@ -14,6 +14,8 @@
 
 /* Two changes closer than this are one extent: an extent's head costs 12. */
 #define DELTA_GAP 16
+/* The largest file a delta may rebuild. */
+#define DELTA_SIZE_MAX ((uint64_t)1 << 32)
 /* A chain longer than this is refused as corrupt (backup stops far before). */
 #define DELTA_CHAIN_LIMIT 4096
 
@@ -166,7 +168,8 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 	cyrus_guid_hex(p + 26, info->base_sha1);
 	cyrus_guid_hex(p + 46, info->new_sha1);
 	info->nextents = cyrus_be32(p + 66);
-	if (info->new_size > SIZE_MAX / 2)
+	/* cyrus.index offsets are 32-bit: a larger file is a hostile delta */
+	if (info->new_size > DELTA_SIZE_MAX)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "new size %llu out of range",
 		    (unsigned long long)info->new_size);
 	for (i = 0; i < info->nextents; i++) {

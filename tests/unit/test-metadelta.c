@@ -203,6 +203,11 @@ test_malformed(void **state)
 	len = alen - 1;
 	assert_int_equal(cyrus_delta_apply(&buf, &len, d, dlen, &e), -1);
 	assert_non_null(strstr(e.msg, "its base has"));
+	/* a new size no cyrus.index has: refused before anything is allocated */
+	d[18] = 0x7f;
+	assert_int_equal(cyrus_delta_info(d, dlen, &info, &e), -1);
+	assert_non_null(strstr(e.msg, "new size"));
+	d[18] = 0;
 	d[0] = 'X';
 	assert_int_equal(cyrus_delta_info(d, dlen, &info, &e), -1);
 	assert_true(cyrus_delta_name("folders/u/cyrus.index.delta"));
