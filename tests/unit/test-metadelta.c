@@ -4,7 +4,8 @@
  * records, a header-only change, a shorter file, random edits, malformed
  * deltas refused); then through the real backup of a small spool (a local
  * source, no Cyrus): a chain across several runs, each run restored byte for
- * byte, a version change and a first copy stored whole, verify clean,
+ * byte, a version change, a first copy and a base in a large run stored
+ * whole, verify clean,
  * compaction keeping every retained run restorable (a delta whose base goes
  * rewritten whole), and a corrupt delta named by verify in one line. */
 #include <stdarg.h>
@@ -514,6 +515,38 @@ test_chain_bound(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* An index whose only copy is in a large run (a first, full run over 64
+ * MiB) is stored whole the first time it changes, so that its chain is
+ * not read back through that run; the next change is a delta again. */
+static void
+test_large_base(void **state)
+{
+	struct fx *f = *state;
+	uint32_t flags[NMSG + 8] = { 0 };
+	size_t big = 65u * 1024 * 1024;
+	char *saved = texts[0], *text = malloc(big + 1);
+
+	assert_non_null(text);
+	memset(text, 'x', big);
+	memcpy(text, "From: big\r\n\r\n", 13);
+	text[big] = '\0';
+	texts[0] = text;
+	write_folder(f, 3, NULL);
+	run(f);
+	flags[1] = 0x10;
+	write_folder(f, 3, flags);
+	run(f);
+	flags[2] = 0x10;
+	write_folder(f, 3, flags);
+	run(f);
+	texts[0] = saved;
+	free(text);
+	assert_int_equal(stored_as(f, 1), 'w');
+	assert_int_equal(stored_as(f, 2), 'w');
+	assert_int_equal(stored_as(f, 3), 'd');
+	assert_restores(f, "3", f->want[2], f->wlen[2]);
+}
+
 /* Compaction: the runs kept restore as they did; the first kept run's
  * delta, whose base goes, is stored whole. */
 static void
@@ -621,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test_setup_teardown(test_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 	};
