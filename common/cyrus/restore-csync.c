@@ -19,6 +19,7 @@
 #include "array.h"
 #include "archive/runsel.h"
 #include "cyrus/internal.h"
+#include "cyrus/metadelta.h"
 #include "cyrus/restore-csync.h"
 
 #define OWNER_TOKEN "[.OwNeR.]"       /* Cyrus's annotate.c OWNER_USERID_TOKEN */
@@ -214,6 +215,44 @@ rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b)
 	return fetch_wants(r, &w, 1, blob_cb, r);
 }
 
+/* A folder's meta file as rebuilt (cyrus_meta_fetch: an index may be a
+ * chain of deltas) into its blob. */
+static int
+meta_blob_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct rc_blob *b = w->ctx;
+
+	(void)cbctx;
+	(void)chain;
+	if (len > (1u << 30))
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is %zu bytes: too large",
+		    e->name, len);
+	b->data = *buf;             /* cyrus_meta_fetch leaves a byte past the end */
+	*buf = NULL;
+	b->data[len] = '\0';
+	b->len = len;
+	b->have = 1;
+	return 0;
+}
+
+/* Points w at the state of meta file entry at the run: 1, or 0 when the
+ * archive has none. */
+static int
+want_meta(struct rc *r, const char *entry, struct cyrus_meta_want *w)
+{
+	struct arch_entry e;
+	int delta, got = cyrus_meta_latest(r->ar, entry, r->run, &e, &delta);
+
+	if (got < 0)
+		return arch_error_copy(r->ar, r->e);
+	if (got == 0)
+		return 0;
+	w->upto = r->run;
+	arch_entry_free(&e);
+	return 1;
+}
+
 /* Every wanted folder's header, index, annotations and mailbox record, in
  * one pass over the archive. */
 static int
@@ -221,7 +260,7 @@ read_folder_meta(struct rc *r)
 {
 	static const char *const kinds[4] = { "cyrus.header", "cyrus.index", "cyrus.annotations",
 	    CYRUS_FOLDER_RECORD };
-	struct arch_want *w = calloc(r->nf * 4 + 1, sizeof *w);
+	struct cyrus_meta_want *w = calloc(r->nf * 4 + 1, sizeof *w);
 	char **names = calloc(r->nf * 4 + 1, sizeof *names);
 	size_t i, k, n = 0;
 	int rc = -1;
@@ -241,7 +280,7 @@ read_folder_meta(struct rc *r)
 				nomem(r);
 				goto out;
 			}
-			got = want_latest(r, names[n], &w[n]);
+			got = want_meta(r, names[n], &w[n]);
 			if (got < 0)
 				goto out;
 			if (got == 0) {
@@ -259,7 +298,9 @@ read_folder_meta(struct rc *r)
 			n++;
 		}
 	}
-	rc = fetch_wants(r, w, n, blob_cb, r);
+	rc = 0;
+	if (n > 0 && cyrus_meta_fetch(r->ar, w, n, meta_blob_cb, r, r->e) < 0)
+		rc = arch_error_wrap(r->e, r->e, CHJ_ERR_ARCHIVE, "archive '%s': %s", r->archive, r->e->msg);
 out:
 	for (i = 0; names != NULL && i < r->nf * 4; i++)
 		free(names[i]);

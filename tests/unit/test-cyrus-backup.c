@@ -31,6 +31,7 @@
 #include "config.h"
 #include "cyrus-fixture.h"
 #include "cyrus/backup.h"
+#include "cyrus/metadelta.h"
 #include "journal.h"
 #include "source.h"
 #include "unit-tmp.h"
@@ -275,7 +276,8 @@ backup(struct fx *f, const char *names)
 }
 
 /* The run holding the newest copy of name in user's archive (0: none), and
- * its symlink target into target when not NULL. */
+ * its symlink target into target when not NULL. For a folder's index, its
+ * state: a whole copy or a delta (metadelta.h). */
 static int64_t
 newest(struct fx *f, const char *user, const char *name, char *target)
 {
@@ -284,10 +286,11 @@ newest(struct fx *f, const char *user, const char *name, char *target)
 	struct arch *a;
 	struct arch_entry e;
 	int64_t run = 0;
+	int delta;
 
 	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
 	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
-	if (arch_latest(a, name, 0, &e) == 1) {
+	if (cyrus_meta_latest(a, name, 0, &e, &delta) == 1) {
 		run = e.run;
 		if (target != NULL)
 			snprintf(target, 256, "%s", e.target ? e.target : "");
