@@ -168,6 +168,28 @@ source_folder_annots(struct source *s, const char *const *ids, size_t n, struct 
 	return s->ops->folder_annots(s, ids, n, out);
 }
 
+int
+source_has_quota_files(struct source *s)
+{
+	if (s->ops->quota_files == NULL || s->broken)
+		return 0;
+	return s->ops->caps == NULL || (s->ops->caps(s) & SOURCE_CAP_QUOTA_FILES) != 0;
+}
+
+int
+source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n)
+{
+	*v = NULL;
+	*n = 0;
+	if (s->broken)
+		return -1;
+	/* a source that cannot: the backup goes on without quota roots */
+	if (!source_has_quota_files(s))
+		return s->broken ? -1 : 0;
+	return s->ops->quota_files(s, user, ml, v, n);
+}
+
 void
 source_free(struct source *s)
 {
