@@ -19,42 +19,6 @@ LAB="$TRASH/lab"
 PULL="$TRASH/pull"
 LOCAL="$TRASH/local"
 
-# imap PORT USER CMD ARGS...: one IMAP step as USER (any password logs in)
-#   setquota ROOT LIMITS   quota FOLDER (GETQUOTAROOT: "ROOT RESOURCE LIMIT" lines, sorted)
-#   setacl FOLDER WHO RIGHTS   getacl FOLDER ("WHO RIGHTS" lines, sorted)
-imap() {
-	python3 - "$@" <<-'EOF'
-	import imaplib, re, sys
-	port, user, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-	m = imaplib.IMAP4("127.0.0.1", int(port))
-	m.authenticate("PLAIN", lambda _: ("\0%s\0x" % user).encode())
-	def ok(r):
-	    if r[0] != "OK":
-	        raise SystemExit("IMAP %s: %r" % (cmd, r))
-	    return r[1]
-	q = lambda s: '"%s"' % s
-	if cmd == "setquota":
-	    ok(m.setquota(q(args[0]), "(%s)" % args[1]))
-	elif cmd == "quota":
-	    data = ok(m.getquotaroot(q(args[0])))
-	    out = []
-	    for d in data[1]:
-	        d = d.decode() if isinstance(d, bytes) else d
-	        mm = re.match(r'^"?([^"(]*?)"? \((.*)\)$', d)
-	        if mm:
-	            f = mm.group(2).split()
-	            for i in range(0, len(f), 3):
-	                out.append("%s %s %s" % (mm.group(1), f[i], f[i + 2]))
-	    print("\n".join(sorted(out)))
-	elif cmd == "setacl":
-	    ok(m.setacl(q(args[0]), args[1], args[2]))
-	elif cmd == "getacl":
-	    d = ok(m.getacl(q(args[0])))[0].decode().split()[1:]
-	    print("\n".join(sorted("%s %s" % (d[i], d[i + 1]) for i in range(0, len(d), 2))))
-	m.logout()
-	EOF
-}
-
 expect_success 'a Cyrus lab starts, is populated, and the journal daemon runs' '
 	SYNC=$(test_ports 1) &&
 	cyrus_start "$LAB" CYRUS_LAB_SYNC_PORT=$SYNC &&
@@ -86,13 +50,13 @@ member() {
 }
 
 expect_success 'SETQUOTA and SETACL, a pull and a local backup: the same quota files and folder records' '
-	imap "$IMAP_PORT" admin setquota user/user01 "STORAGE 5000 MESSAGE 300" &&
-	imap "$IMAP_PORT" admin setquota user/user01/Archive "STORAGE 700" &&
-	imap "$IMAP_PORT" admin quota user/user01/Archive/2024 >quota-before &&
+	cyrus_imap "$IMAP_PORT" admin setquota user/user01 "STORAGE 5000 MESSAGE 300" &&
+	cyrus_imap "$IMAP_PORT" admin setquota user/user01/Archive "STORAGE 700" &&
+	cyrus_imap "$IMAP_PORT" admin quota user/user01/Archive/2024 >quota-before &&
 	echo "user/user01/Archive STORAGE 700" >expect &&
 	test_cmp expect quota-before &&
-	imap "$IMAP_PORT" user01 setacl INBOX/Sent user02 lrsw &&
-	imap "$IMAP_PORT" user01 getacl INBOX/Sent >acl-before &&
+	cyrus_imap "$IMAP_PORT" user01 setacl INBOX/Sent user02 lrsw &&
+	cyrus_imap "$IMAP_PORT" user01 getacl INBOX/Sent >acl-before &&
 	grep -qx "user02 lrsw" acl-before &&
 	pull >out 2>err &&
 	! grep -q "too old" err &&
@@ -117,7 +81,7 @@ expect_success 'SETQUOTA and SETACL, a pull and a local backup: the same quota f
 
 expect_success 'a quota change alone is pulled: a run for its owner only, with the new limit' '
 	r1=$(runs_of user01) && r2=$(runs_of user02) && r3=$(runs_of user03) &&
-	imap "$IMAP_PORT" admin setquota user/user01 "STORAGE 6000 MESSAGE 300" &&
+	cyrus_imap "$IMAP_PORT" admin setquota user/user01 "STORAGE 6000 MESSAGE 300" &&
 	pull >out 2>err &&
 	test "$(runs_of user01)" = $((r1 + 1)) &&
 	test "$(runs_of user02)" = "$r2" && test "$(runs_of user03)" = "$r3" &&
@@ -127,7 +91,7 @@ expect_success 'a quota change alone is pulled: a run for its owner only, with t
 
 expect_success 'a SETACL is pulled: the folder record of its folder holds the new ACL' '
 	r3=$(runs_of user03) &&
-	imap "$IMAP_PORT" user03 setacl INBOX user01 lr &&
+	cyrus_imap "$IMAP_PORT" user03 setacl INBOX user01 lr &&
 	pull >out 2>err &&
 	test "$(runs_of user03)" = $((r3 + 1)) &&
 	id=$($IMAPQ mailboxid "$IMAP_PORT" user03 INBOX) &&
@@ -137,18 +101,18 @@ expect_success 'a SETACL is pulled: the folder record of its folder holds the ne
 
 if [ -x /usr/lib/cyrus/bin/sync_server ]; then
 expect_success 'user01 deleted; restore --to-server of the pulled archive: quota limits and the ACL come back' '
-	imap "$IMAP_PORT" admin quota user/user01 >inbox-quota-before &&
+	cyrus_imap "$IMAP_PORT" admin quota user/user01 >inbox-quota-before &&
 	grep -qx "user/user01 STORAGE 6000" inbox-quota-before &&
 	$IMAPQ deluser "$IMAP_PORT" user01 - &&
 	! $IMAPQ exists "$IMAP_PORT" user01 INBOX &&
 	chj restore "$PULL/imap1/user01.tar.gz" --to-server "127.0.0.1:$SYNC_PORT" >out 2>err &&
 	grep -qx "set quota root '"'"'user.user01'"'"' (STORAGE 6000 MESSAGE 300)" out &&
 	grep -qx "set quota root '"'"'user.user01.Archive'"'"' (STORAGE 700)" out &&
-	imap "$IMAP_PORT" admin quota user/user01 >inbox-quota-after &&
+	cyrus_imap "$IMAP_PORT" admin quota user/user01 >inbox-quota-after &&
 	test_cmp inbox-quota-before inbox-quota-after &&
-	imap "$IMAP_PORT" admin quota user/user01/Archive/2024 >quota-after &&
+	cyrus_imap "$IMAP_PORT" admin quota user/user01/Archive/2024 >quota-after &&
 	test_cmp quota-before quota-after &&
-	imap "$IMAP_PORT" user01 getacl INBOX/Sent >acl-after &&
+	cyrus_imap "$IMAP_PORT" user01 getacl INBOX/Sent >acl-after &&
 	test_cmp acl-before acl-after
 '
 else
