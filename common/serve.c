@@ -4,8 +4,9 @@
  * directories) and then answered by calling the local source, whose output
  * is streamed back as frames. The global annotations.db is read only by
  * the local source, under Cyrus's lock, and only its folders' entries are
- * sent; mailboxes.db's values only of the mailboxes listed in the answer;
- * quota root files only of the folders of a user listed. Nothing the
+ * sent; mailboxes.db's values only of the folders of the user a list is
+ * asked for (of every user: of the run's users); quota root files only of
+ * the folders of a user listed. Nothing the
  * client names is opened unless it lies below a partition, the config
  * directory's user/ or quota/ or the sieve directory, through no symbolic
  * link. */
@@ -50,7 +51,12 @@ struct server {
 	                                         * sorted by name */
 	size_t nonesby, nindexed;
 	char run_id[CONSUMER_RUN_ID_SIZE];  /* a run begun and not ended, or "" */
+	struct strvec run_users;        /* of the last Cyrus run begun (sorted): a
+	                                 * list of every user's mailboxes carries
+	                                 * their mailboxes.db values only */
 };
+
+static int cmp_str(const void *a, const void *b);
 
 /* ---- answering ---- */
 
@@ -209,6 +215,11 @@ do_begin(struct server *sv)
 	}
 	if (run.users.n > 0)
 		wire_end(sv->w);
+	if (flags & SOURCE_BEGIN_CYRUS) {
+		strvec_free(&sv->run_users);
+		sv->run_users = run.users;
+		memset(&run.users, 0, sizeof run.users);
+	}
 	source_run_free(&run);
 	return send_ok(sv);
 }
@@ -286,10 +297,12 @@ cmp_byname(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-/* Sends l as MBOX frames, with each mailboxes.db value when records (a
- * long one alone at the end of its frame, its bytes after). */
+/* Sends l as MBOX frames, with the mailboxes.db values when records (a
+ * long one alone at the end of its frame, its bytes after): each mailbox's,
+ * or, with only, those of the mailboxes of only's users (sorted). */
 static void
-send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l, int records)
+send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l, int records,
+    const struct strvec *only)
 {
 	size_t i;
 	int open = 0;
@@ -297,6 +310,10 @@ send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l, int records)
 	for (i = 0; i < l->n; i++) {
 		const struct cyrus_mailbox *m = &l->v[i];
 		size_t rlen = m->record != NULL ? strlen(m->record) : 0;
+
+		if (only != NULL && rlen > 0 && (m->user == NULL || only->n == 0 ||
+		    bsearch(&m->user, only->v, only->n, sizeof *only->v, cmp_str) == NULL))
+			rlen = 0;
 
 		if (open && wire_frame_size(sv->w) > SERVE_SPLIT) {
 			wire_end(sv->w);
@@ -398,9 +415,9 @@ do_mailboxes(struct server *sv)
 		cyrus_mboxlist_free(&l);
 		return source_failed(sv);
 	}
-	/* the values of the mailboxes listed, of the user asked for (or of
-	 * every user's, asked for all) */
-	send_mailboxes(sv, &l, (want & PROTO_MAILBOXES_RECORDS) != 0);
+	/* the values of the user asked for; in a list of every user's, those
+	 * of the users of the run begun (the users a backup reads) */
+	send_mailboxes(sv, &l, (want & PROTO_MAILBOXES_RECORDS) != 0, has ? NULL : &sv->run_users);
 	/* kept: the meta requests may name only these */
 	if (has) {
 		if (keep_one(sv, user, &l) < 0)
@@ -992,5 +1009,6 @@ out:
 	}
 	free(sv.ones);
 	free(sv.onesby);
+	strvec_free(&sv.run_users);
 	return rc;
 }

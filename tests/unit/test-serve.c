@@ -714,14 +714,20 @@ test_folder_annots(void **state)
 
 /* ---- quota roots and mailboxes.db records ---- */
 
+static int fake_begin(void *ctx, const char *consumer, int replace, struct consumer_state *st,
+    const char **full_reason, source_note_fn note, void *note_ctx, struct chj_error *e);
+static int fake_end(void *ctx, const char *consumer, const char *run_id, int commit,
+    source_note_fn note, void *note_ctx, struct chj_error *e);
+
 /* Opens f->local again with a cyr_dbtool in base/tools that answers `show
  * PREFIX` as Cyrus's does from the fixture's mailboxes.db: a line "KEY\tVALUE"
  * per mailbox whose key begins with PREFIX (the name's parts separated by
  * 0x1f). user.alice.Sent's ACL is longer than a frame's inline field. Its
- * ACL into *longacl (allocated). */
+ * ACL into *longacl (allocated). Its runs are full (fake_begin). */
 static void
 fx_mboxlist(struct fx *f, char **longacl)
 {
+	static const struct source_runner runner = { fake_begin, fake_end, NULL, NULL };
 	static const char tool[] =
 	    "#!/bin/sh\n"
 	    "# cyr_dbtool -C CONF DB BACKEND show PREFIX, as Cyrus 3.6 prints it\n"
@@ -759,6 +765,7 @@ fx_mboxlist(struct fx *f, char **longacl)
 	lo.imapd_conf = conf;
 	lo.toolsdir = tools;
 	lo.lock_timeout_ms = 2000;
+	lo.runner = &runner;
 	source_free(f->local);
 	assert_int_equal(source_local_open(&f->local, &lo, &e), 0);
 }
@@ -812,10 +819,10 @@ assert_records_equal(const struct cyrus_mboxlist *a, const struct cyrus_mboxlist
 }
 
 /* Serve sends the quota root files and each folder's mailboxes.db value
- * as the local source reads them (a user's own, of every user's when all
- * are asked for, a value longer than a frame's inline field); the pulled
- * archives hold the quota files and the folder records (MBOXLIST) a local
- * backup stores. */
+ * as the local source reads them (a user's own; in the list of every
+ * user's, those of the users of the run begun, none before a run; a value
+ * longer than a frame's inline field); the pulled archives hold the quota
+ * files and the folder records (MBOXLIST) a local backup stores. */
 static void
 test_quota_records(void **state)
 {
@@ -823,6 +830,7 @@ test_quota_records(void **state)
 	struct cyrus_backup_stats st;
 	struct cyrus_mboxlist loc, rem;
 	struct source_user_file *lq, *rq;
+	struct source_run run;
 	size_t nl, nr, i;
 	char *longacl, *buf, hl[41], hp[41], hx[41];
 	size_t len;
@@ -848,7 +856,17 @@ test_quota_records(void **state)
 	source_user_files_free(rq, nr);
 	cyrus_mboxlist_free(&loc);
 	cyrus_mboxlist_free(&rem);
-	/* every user's (a backup of many users lists them at once) */
+	/* every user's (a backup of many users lists them at once): no run
+	 * begun, no user's values; then those of the run's users (a full
+	 * run: every user) */
+	assert_int_equal(source_mailboxes(f->remote, NULL, &rem), 0);
+	assert_int_equal(rem.n, 3);
+	for (i = 0; i < rem.n; i++)
+		assert_null(rem.v[i].record);
+	cyrus_mboxlist_free(&rem);
+	assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run), 0);
+	assert_int_equal(run.users.n, 2);
+	source_run_free(&run);
 	assert_int_equal(source_mailboxes(f->local, NULL, &loc), 0);
 	assert_int_equal(source_mailboxes(f->remote, NULL, &rem), 0);
 	assert_int_equal(rem.n, 3);
