@@ -5,7 +5,8 @@
 # local backup of the same server has them. One Cyrus lab stands for the
 # IMAP host; its serve is run as sshd runs a backup key's forced command (a
 # script given as --ssh), as in t1242. SETQUOTA and SETACL, a pull and a
-# local backup: the same quota files and folder records (MBOXLIST) in both;
+# local backup: the same quota files and folder records (MBOXLIST) in both
+# (33 users: the first, full, pull lists every user's mailboxes at once);
 # a quota change alone is pulled for its owner only; `restore --to-server`
 # of the pulled archive brings back GETQUOTAROOT's limits and GETACL.
 . "$(dirname "$0")/test-lib.sh"
@@ -22,7 +23,7 @@ LOCAL="$TRASH/local"
 expect_success 'a Cyrus lab starts, is populated, and the journal daemon runs' '
 	SYNC=$(test_ports 1) &&
 	cyrus_start "$LAB" CYRUS_LAB_SYNC_PORT=$SYNC &&
-	bash "$CYRUS_LAB" populate "$LAB" 3 5 >populate.log 2>&1 &&
+	bash "$CYRUS_LAB" populate "$LAB" 33 6 >populate.log 2>&1 &&
 	cyrus_config "$LAB" &&
 	start_daemon
 '
