@@ -30,14 +30,17 @@ enum proto_type {
 	PROTO_BEGIN = 2,            /* consumer, flags u64 -> RUN, USERS*, OK */
 	PROTO_END = 3,              /* consumer, run_id, commit u64 -> OK */
 	PROTO_LIST = 4,             /* consumer, run_id ("" none), what u64 -> DATA*, OK */
-	PROTO_MAILBOXES = 5,        /* has_user u64, user -> MBOX*, OK */
+	PROTO_MAILBOXES = 5,        /* has_user u64, user [, want u64] -> MBOX*, OK
+	                             * (want: PROTO_MAILBOXES_RECORDS, only to a
+	                             * serve that said PROTO_CAP_MBOX_RECORDS) */
 	PROTO_META_STAT = 6,        /* mailbox names... -> STAT*, OK */
 	PROTO_META_READ = 7,        /* mailbox name -> (META, DATA*)*, OK */
 	PROTO_USER_FILES = 8,       /* user -> UFILE*, OK */
 	PROTO_FETCH = 9,            /* paths... -> (FILE, DATA* [FERR])*, OK */
 	PROTO_FOLDER_ANNOTS = 10,   /* all u64, uniqueids... -> (ANNOT [DATA*])*, OK
 	                             * (PROTO_CAP_FOLDER_ANNOTS) */
-	PROTO_REQUEST_LAST = 10,
+	PROTO_QUOTA_FILES = 11,     /* user -> UFILE*, OK (PROTO_CAP_QUOTA_ROOTS) */
+	PROTO_REQUEST_LAST = 11,
 
 	/* replies */
 	PROTO_OK = 64,
@@ -47,7 +50,8 @@ enum proto_type {
 	                             * [, globals u64 when PROTO_BEGIN_GLOBALS] */
 	PROTO_USERS = 68,           /* user... */
 	PROTO_DATA = 69,            /* bytes */
-	PROTO_MBOX = 70,            /* PROTO_MBOX_FIELDS per mailbox, repeated */
+	PROTO_MBOX = 70,            /* PROTO_MBOX_FIELDS per mailbox, repeated (with
+	                             * PROTO_MAILBOXES_RECORDS: PROTO_MBOX_REC_FIELDS) */
 	PROTO_STAT = 71,            /* PROTO_STAT_FIELDS per stat, repeated */
 	PROTO_META = 72,            /* file index u64, present u64, length u64, stat */
 	PROTO_UFILE = 73,           /* path, rel, has_target u64, target, stat */
@@ -63,6 +67,11 @@ enum proto_type {
 #define PROTO_ANNOT_INLINE (64 * 1024)
 #define PROTO_MBOX_FIELDS 8     /* name, uniqueid, partition, mbtype, path, relpath,
                                  * user ("" none), deleted u64 */
+#define PROTO_MBOX_REC_FIELDS 10    /* PROTO_MBOX_FIELDS, then its mailboxes.db value:
+                                 * length u64 (0: none), the bytes when length <=
+                                 * PROTO_RECORD_INLINE, else "", the frame's last,
+                                 * its bytes in DATA after */
+#define PROTO_RECORD_INLINE (64 * 1024)
 
 /* Capabilities. Each side learns the other's without a round trip of its
  * own, and a side that does not know one behaves as before it existed:
@@ -70,15 +79,23 @@ enum proto_type {
  * (an older client reads the first only; an older serve sends two fields:
  * none); a client asks for what an older serve would not send through a
  * flag of the request (an older serve ignores flags it does not know, an
- * older client never sets them). A global file whose change concerns
- * some users only (annotations.db; quota files would be another) is a
- * capability word, a bit of RUN's globals, and a request reading it. */
+ * older client never sets them), or, where an older serve would refuse
+ * the request, a field only a serve that named the capability is sent. A
+ * global file whose change concerns some users only (annotations.db) is a
+ * capability word, a bit of RUN's globals, and a request reading it; a
+ * file whose path names its user (a quota root's) is a word and a request
+ * only: the window names its user. */
 #define PROTO_CAP_FOLDER_ANNOTS "folder-annotations"  /* PROTO_FOLDER_ANNOTS */
-#define PROTO_CAPS PROTO_CAP_FOLDER_ANNOTS             /* what this serve says */
+#define PROTO_CAP_QUOTA_ROOTS "quota-roots"            /* PROTO_QUOTA_FILES */
+#define PROTO_CAP_MBOX_RECORDS "mailbox-records"       /* PROTO_MAILBOXES_RECORDS */
+#define PROTO_CAPS PROTO_CAP_FOLDER_ANNOTS " " PROTO_CAP_QUOTA_ROOTS " " PROTO_CAP_MBOX_RECORDS
+                                /* what this serve says */
 #define PROTO_CAPS_MAX 1024     /* the capabilities field, at most */
 
 /* BEGIN's flags beyond the source's (SOURCE_BEGIN_FLAGS) */
 #define PROTO_BEGIN_GLOBALS 0x100   /* answer RUN with its fifth field */
+/* MAILBOXES' want */
+#define PROTO_MAILBOXES_RECORDS 0x1 /* each mailbox's mailboxes.db value too */
 /* RUN's globals: the window changed ... */
 #define PROTO_GLOBAL_ANNOTS 0x1     /* annotations.db (source_run.cyrus_annots) */
 

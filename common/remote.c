@@ -13,6 +13,7 @@
 
 #define REMOTE_META_MAX ((uint64_t)1 << 31)  /* a meta file, at most */
 #define REMOTE_ANNOT_MAX ((uint64_t)1 << 31) /* an annotation's value, at most */
+#define REMOTE_RECORD_MAX ((uint64_t)1 << 31) /* a mailboxes.db value, at most */
 
 struct remote {
 	struct source s;
@@ -21,6 +22,19 @@ struct remote {
 	unsigned caps;          /* SOURCE_CAP_*: what serve said in HELLO */
 	int told_old;           /* that serve lacks a capability: told */
 };
+
+/* The capabilities this client knows: serve's word, the source's bit, and
+ * what a backup lacks from a serve without it. */
+static const struct {
+	const char *word;
+	unsigned cap;
+	const char *lacking;
+} known_caps[] = {
+	{ PROTO_CAP_FOLDER_ANNOTS, SOURCE_CAP_FOLDER_ANNOTS, "folder annotations (IMAP METADATA)" },
+	{ PROTO_CAP_QUOTA_ROOTS, SOURCE_CAP_QUOTA_FILES, "quota roots" },
+	{ PROTO_CAP_MBOX_RECORDS, SOURCE_CAP_MBOX_RECORDS, "mailboxes.db records (ACLs)" },
+};
+#define NKNOWN_CAPS (sizeof known_caps / sizeof *known_caps)
 
 static int read_hello(struct remote *r);
 static void remote_free(struct source *s);
@@ -143,6 +157,34 @@ expect_ok(struct remote *r)
 
 /* ---- the run ---- */
 
+/* Tells, once per connection and in one line, what serve is too old for:
+ * the capabilities this client knows that serve did not name. */
+static void
+tell_old(struct remote *r)
+{
+	char what[512];
+	size_t i, nmiss = 0, k = 0;
+	int len = 0;
+
+	if (r->told_old)
+		return;
+	r->told_old = 1;
+	for (i = 0; i < NKNOWN_CAPS; i++)
+		nmiss += !(r->caps & known_caps[i].cap);
+	if (nmiss == 0)
+		return;
+	what[0] = '\0';
+	for (i = 0; i < NKNOWN_CAPS && len >= 0 && (size_t)len < sizeof what; i++) {
+		if (r->caps & known_caps[i].cap)
+			continue;
+		k++;
+		len += snprintf(what + len, sizeof what - (size_t)len, "%s%s",
+		    k == 1 ? "" : k == nmiss ? " and " : ", ", known_caps[i].lacking);
+	}
+	source_note(&r->s, "%s: `chjournal serve` there is too old for %s: its backups lack them "
+	    "until it is upgraded", r->s.name, what);
+}
+
 static int
 remote_begin(struct source *s, const char *consumer, int flags, struct source_run *run)
 {
@@ -177,11 +219,8 @@ remote_begin(struct source *s, const char *consumer, int flags, struct source_ru
 			return broke(r);
 		run->cyrus_annots = (globals & PROTO_GLOBAL_ANNOTS) != 0;
 	}
-	if ((flags & SOURCE_BEGIN_CYRUS) && !(r->caps & SOURCE_CAP_FOLDER_ANNOTS) && !r->told_old) {
-		r->told_old = 1;
-		source_note(s, "%s: `chjournal serve` there is too old for folder annotations (IMAP "
-		    "METADATA): its backups lack them until it is upgraded", s->name);
-	}
+	if (flags & SOURCE_BEGIN_CYRUS)
+		tell_old(r);
 	for (;;) {
 		if ((rc = next(r, &m)) != 0)
 			return -1;
@@ -267,16 +306,66 @@ dup_field(struct remote *r, size_t i, const char *what, int null_if_empty, int *
 	return d;
 }
 
+static unsigned remote_caps(struct source *s);
+static int read_data(struct remote *r, char *buf, size_t len);
+
+/* The mailboxes.db value of mb, fields g and g + 1 of the MBOX frame at
+ * hand (a long one read from the DATA after it, last: the frame's last
+ * mailbox): none when its length is 0, never holding a NUL. */
+static int
+mbox_record(struct remote *r, size_t g, int last, struct cyrus_mailbox *mb)
+{
+	const unsigned char *val;
+	uint64_t len;
+	size_t got;
+
+	if (wire_u64(&r->w, g, "record length", &len) < 0 ||
+	    (val = wire_bytes(&r->w, g + 1, PROTO_RECORD_INLINE, "record", &got)) == NULL)
+		return broke(r);
+	if (len > REMOTE_RECORD_MAX || (len <= PROTO_RECORD_INLINE ? got != len : got != 0 || !last) ||
+	    memchr(val, '\0', got) != NULL)
+		return bad_answer(r, "malformed mailboxes.db record of '%s' in the answer to mailboxes",
+		    mb->name);
+	if (len == 0)
+		return 0;
+	if ((mb->record = malloc((size_t)len + 1)) == NULL) {
+		chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
+		if (len > PROTO_RECORD_INLINE)
+			r->s.broken = 1;    /* its data is still coming */
+		return -1;
+	}
+	mb->record[len] = '\0';
+	if (len <= PROTO_RECORD_INLINE) {
+		memcpy(mb->record, val, (size_t)len);
+		return 0;
+	}
+	if (read_data(r, mb->record, (size_t)len) < 0)
+		return -1;
+	if (memchr(mb->record, '\0', (size_t)len) != NULL)
+		return bad_answer(r, "malformed mailboxes.db record of '%s' in the answer to mailboxes",
+		    mb->name);
+	return 0;
+}
+
 static int
 remote_mailboxes(struct source *s, const char *user, struct cyrus_mboxlist *l)
 {
 	struct remote *r = remote_of(s);
 	struct wire_msg m;
-	size_t cap = 0;
+	size_t cap = 0, per = PROTO_MBOX_FIELDS;
+	/* an older serve refuses MAILBOXES' third field: asked of a serve
+	 * that named the capability only */
+	int records = (remote_caps(s) & SOURCE_CAP_MBOX_RECORDS) != 0;
 
+	if (s->broken)
+		return -1;
 	wire_start(&r->w, PROTO_MAILBOXES);
 	wire_put_u64(&r->w, user != NULL);
 	wire_put_str(&r->w, user);
+	if (records) {
+		wire_put_u64(&r->w, PROTO_MAILBOXES_RECORDS);
+		per = PROTO_MBOX_REC_FIELDS;
+	}
 	if (send_request(r) < 0)
 		return -1;
 	for (;;) {
@@ -286,9 +375,9 @@ remote_mailboxes(struct source *s, const char *user, struct cyrus_mboxlist *l)
 			return -1;
 		if (m.type == PROTO_OK)
 			return 0;
-		if (m.type != PROTO_MBOX || m.nfields % PROTO_MBOX_FIELDS != 0)
+		if (m.type != PROTO_MBOX || m.nfields % per != 0)
 			return bad_answer(r, "malformed answer (type %d) to mailboxes", m.type);
-		for (i = 0; i < m.nfields; i += PROTO_MBOX_FIELDS) {
+		for (i = 0; i < m.nfields; i += per) {
 			struct cyrus_mailbox *mb;
 			uint64_t del;
 			int bad = 0;
@@ -319,6 +408,8 @@ remote_mailboxes(struct source *s, const char *user, struct cyrus_mboxlist *l)
 			if (bad)
 				return broke(r);
 			mb->deleted = del != 0;
+			if (records && mbox_record(r, i + PROTO_MBOX_FIELDS, i + per == m.nfields, mb) < 0)
+				return -1;
 		}
 	}
 }
@@ -424,17 +515,18 @@ fail:
 	return -1;
 }
 
+/* A request of type for user's files, answered by UFILE frames (what: the
+ * answer's name; each file's rel must begin with prefix). */
 static int
-remote_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+ufiles_request(struct remote *r, int type, const char *what, const char *prefix, const char *user,
     struct source_user_file **out, size_t *nout)
 {
-	struct remote *r = remote_of(s);
+	struct source *s = &r->s;
 	struct source_user_file *v = NULL;
 	struct wire_msg m;
 	size_t n = 0, cap = 0;
 
-	(void)ml;                   /* serve uses its own list of the user's */
-	wire_start(&r->w, PROTO_USER_FILES);
+	wire_start(&r->w, type);
 	wire_put_str(&r->w, user);
 	if (send_request(r) < 0)
 		return -1;
@@ -449,7 +541,7 @@ remote_user_files(struct source *s, const char *user, const struct cyrus_mboxlis
 			break;
 		if (m.type != PROTO_UFILE || wire_nfields(&r->w, 4 + PROTO_STAT_FIELDS,
 		    4 + PROTO_STAT_FIELDS, "user file") < 0) {
-			bad_answer(r, "malformed answer (type %d) to user files", m.type);
+			bad_answer(r, "malformed answer (type %d) to %s", m.type, what);
 			goto fail;
 		}
 		if (n == cap) {
@@ -481,6 +573,10 @@ remote_user_files(struct source *s, const char *user, const struct cyrus_mboxlis
 			broke(r);
 			goto fail;
 		}
+		if (strncmp(f->rel, prefix, strlen(prefix)) != 0) {
+			bad_answer(r, "%s: '%s' is not below %s", what, f->rel, prefix);
+			goto fail;
+		}
 	}
 	*out = v;
 	*nout = n;
@@ -488,6 +584,23 @@ remote_user_files(struct source *s, const char *user, const struct cyrus_mboxlis
 fail:
 	source_user_files_free(v, n);
 	return -1;
+}
+
+static int
+remote_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **out, size_t *nout)
+{
+	(void)ml;                   /* serve uses its own list of the user's */
+	return ufiles_request(remote_of(s), PROTO_USER_FILES, "user files", "", user, out, nout);
+}
+
+static int
+remote_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **out, size_t *nout)
+{
+	(void)ml;                   /* serve uses its own list of the user's */
+	return ufiles_request(remote_of(s), PROTO_QUOTA_FILES, "quota files", "conf/quota/", user,
+	    out, nout);
 }
 
 /* ---- files ---- */
@@ -741,7 +854,7 @@ remote_free(struct source *s)
 static const struct source_ops remote_ops = {
 	remote_begin, remote_end, remote_list, remote_mailboxes, remote_meta_stat,
 	remote_meta_read, remote_user_files, remote_fetch, remote_free,
-	remote_folder_annots, remote_caps,
+	remote_folder_annots, remote_caps, remote_quota_files,
 };
 
 /* The capabilities this client knows among the words of caps. */
@@ -751,12 +864,13 @@ caps_of(const char *caps)
 	unsigned v = 0;
 
 	while (*caps != '\0') {
-		size_t n;
+		size_t n, i;
 
 		caps += strspn(caps, " ");
 		n = strcspn(caps, " ");
-		if (n == strlen(PROTO_CAP_FOLDER_ANNOTS) && strncmp(caps, PROTO_CAP_FOLDER_ANNOTS, n) == 0)
-			v |= SOURCE_CAP_FOLDER_ANNOTS;
+		for (i = 0; i < NKNOWN_CAPS; i++)
+			if (n == strlen(known_caps[i].word) && strncmp(caps, known_caps[i].word, n) == 0)
+				v |= known_caps[i].cap;
 		caps += n;
 	}
 	return v;

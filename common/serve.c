@@ -4,9 +4,12 @@
  * directories) and then answered by calling the local source, whose output
  * is streamed back as frames. The global annotations.db is read only by
  * the local source, under Cyrus's lock, and only its folders' entries are
- * sent. Nothing the client names is opened unless it
- * lies below a partition, the config directory's user/ or the sieve
- * directory, through no symbolic link. */
+ * sent; mailboxes.db's values only of the folders of the user a list is
+ * asked for (of every user: of the run's users); quota root files only of
+ * the folders of a user listed. Nothing the
+ * client names is opened unless it lies below a partition, the config
+ * directory's user/ or quota/ or the sieve directory, through no symbolic
+ * link. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -23,6 +26,10 @@
 /* a frame just under SERVE_SPLIT takes one more annotation */
 _Static_assert(SERVE_SPLIT + PROTO_ANNOT_INLINE + 3 * (PROTO_PATH_MAX + 4) + 64 < WIRE_FRAME_MAX,
     "an annotation fits the frame it is added to");
+/* and one more mailbox: its record and its names (a client takes them of
+ * PROTO_PATH_MAX bytes at most) */
+_Static_assert(SERVE_SPLIT + PROTO_RECORD_INLINE + 7 * (PROTO_PATH_MAX + 4) + 64 < WIRE_FRAME_MAX,
+    "a mailbox fits the frame it is added to");
 
 struct ulist {
 	char *user;
@@ -44,7 +51,12 @@ struct server {
 	                                         * sorted by name */
 	size_t nonesby, nindexed;
 	char run_id[CONSUMER_RUN_ID_SIZE];  /* a run begun and not ended, or "" */
+	struct strvec run_users;        /* of the last Cyrus run begun (sorted): a
+	                                 * list of every user's mailboxes carries
+	                                 * their mailboxes.db values only */
 };
+
+static int cmp_str(const void *a, const void *b);
 
 /* ---- answering ---- */
 
@@ -203,6 +215,11 @@ do_begin(struct server *sv)
 	}
 	if (run.users.n > 0)
 		wire_end(sv->w);
+	if (flags & SOURCE_BEGIN_CYRUS) {
+		strvec_free(&sv->run_users);
+		sv->run_users = run.users;
+		memset(&run.users, 0, sizeof run.users);
+	}
 	source_run_free(&run);
 	return send_ok(sv);
 }
@@ -280,18 +297,31 @@ cmp_byname(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
+/* Sends l as MBOX frames, with the mailboxes.db values when records (a
+ * long one alone at the end of its frame, its bytes after): each mailbox's,
+ * or, with only, those of the mailboxes of only's users (sorted). */
 static void
-send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l)
+send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l, int records,
+    const struct strvec *only)
 {
 	size_t i;
+	int open = 0;
 
 	for (i = 0; i < l->n; i++) {
 		const struct cyrus_mailbox *m = &l->v[i];
+		size_t rlen = m->record != NULL ? strlen(m->record) : 0;
 
-		if (i == 0 || wire_frame_size(sv->w) > SERVE_SPLIT) {
-			if (i > 0)
-				wire_end(sv->w);
+		if (only != NULL && rlen > 0 && (m->user == NULL || only->n == 0 ||
+		    bsearch(&m->user, only->v, only->n, sizeof *only->v, cmp_str) == NULL))
+			rlen = 0;
+
+		if (open && wire_frame_size(sv->w) > SERVE_SPLIT) {
+			wire_end(sv->w);
+			open = 0;
+		}
+		if (!open) {
 			wire_start(sv->w, PROTO_MBOX);
+			open = 1;
 		}
 		wire_put_str(sv->w, m->name);
 		wire_put_str(sv->w, m->uniqueid);
@@ -301,8 +331,17 @@ send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l)
 		wire_put_str(sv->w, m->relpath);
 		wire_put_str(sv->w, m->user);
 		wire_put_u64(sv->w, (uint64_t)(m->deleted != 0));
+		if (!records)
+			continue;
+		wire_put_u64(sv->w, rlen);
+		wire_put(sv->w, m->record, rlen <= PROTO_RECORD_INLINE ? rlen : 0);
+		if (rlen > PROTO_RECORD_INLINE) {
+			wire_end(sv->w);
+			open = 0;
+			send_data(sv, m->record, rlen);
+		}
 	}
-	if (l->n > 0)
+	if (open)
 		wire_end(sv->w);
 }
 
@@ -362,11 +401,13 @@ do_mailboxes(struct server *sv)
 {
 	struct cyrus_mboxlist l;
 	const char *user;
-	uint64_t has;
+	uint64_t has, want = 0;
 	size_t i;
 
-	if (wire_nfields(sv->w, 2, 2, "mailboxes") < 0 || wire_u64(sv->w, 0, "has_user", &has) < 0 ||
-	    (user = wire_str(sv->w, 1, PROTO_PATH_MAX, "user")) == NULL)
+	/* an older client sends two fields: no mailboxes.db values */
+	if (wire_nfields(sv->w, 2, 3, "mailboxes") < 0 || wire_u64(sv->w, 0, "has_user", &has) < 0 ||
+	    (user = wire_str(sv->w, 1, PROTO_PATH_MAX, "user")) == NULL ||
+	    (sv->w->nf == 3 && wire_u64(sv->w, 2, "want", &want) < 0))
 		return -1;
 	if (has && (user[0] == '\0' || strchr(user, '/') != NULL))
 		return refuse(sv, "user name '%s' refused", user);
@@ -374,7 +415,9 @@ do_mailboxes(struct server *sv)
 		cyrus_mboxlist_free(&l);
 		return source_failed(sv);
 	}
-	send_mailboxes(sv, &l);
+	/* the values of the user asked for; in a list of every user's, those
+	 * of the users of the run begun (the users a backup reads) */
+	send_mailboxes(sv, &l, (want & PROTO_MAILBOXES_RECORDS) != 0, has ? NULL : &sv->run_users);
 	/* kept: the meta requests may name only these */
 	if (has) {
 		if (keep_one(sv, user, &l) < 0)
@@ -549,16 +592,21 @@ user_view(struct server *sv, const char *user, struct cyrus_mboxlist *view)
 	view->n = end - lo;
 }
 
+/* The user's files (USER_FILES), or the files of the user's quota roots
+ * (QUOTA_FILES, quota): of a user whose mailboxes this serve listed, as
+ * that list has them. */
 static int
-do_user_files(struct server *sv)
+do_user_files(struct server *sv, int quota)
 {
+	const char *what = quota ? "quota files" : "user files";
 	struct cyrus_mboxlist ml;
 	struct source_user_file *v = NULL;
 	const struct ulist *u;
 	const char *user;
 	size_t n = 0, i;
+	int rc;
 
-	if (wire_nfields(sv->w, 1, 1, "user files") < 0 ||
+	if (wire_nfields(sv->w, 1, 1, what) < 0 ||
 	    (user = wire_str(sv->w, 0, PROTO_PATH_MAX, "user")) == NULL)
 		return -1;
 	if ((u = ulist_of(sv, user)) != NULL) {
@@ -566,9 +614,13 @@ do_user_files(struct server *sv)
 	} else if (sv->have_all) {
 		user_view(sv, user, &ml);
 	} else {
-		return refuse(sv, "user files of '%s' refused: ask for the user's mailboxes first", user);
+		return refuse(sv, "%s of '%s' refused: ask for the user's mailboxes first", what, user);
 	}
-	if (source_user_files(sv->o->local, user, &ml, &v, &n) < 0)
+	if (quota)
+		rc = source_quota_files(sv->o->local, user, &ml, &v, &n);
+	else
+		rc = source_user_files(sv->o->local, user, &ml, &v, &n);
+	if (rc < 0)
 		return source_failed(sv);
 	for (i = 0; i < n; i++) {
 		wire_start(sv->w, PROTO_UFILE);
@@ -682,7 +734,7 @@ do_fetch(struct server *sv)
 			goto out;
 		if (!path_allowed(sv, paths[i])) {
 			rc = refuse(sv, "path '%s' refused: not below a Cyrus partition, the config "
-			    "directory's user/ or the sieve directory", paths[i]);
+			    "directory's user/ or quota/ or the sieve directory", paths[i]);
 			goto out;
 		}
 	}
@@ -813,11 +865,13 @@ do_hello(struct server *sv)
 	return wire_end(sv->w);
 }
 
-/* The real directories a fetch may read below. */
+/* The real directories a fetch may read below. configdirectory/quota need
+ * not exist yet (no quota root set): it is allowed as named below the real
+ * configdirectory, and path_allowed refuses it if it is a link. */
 static int
 allow_dirs(struct server *sv, struct chj_error *e)
 {
-	size_t n = sv->cc->npartitions + 2, i;
+	size_t n = sv->cc->npartitions + 3, i;
 	char *p;
 
 	if ((sv->allowed = calloc(n, sizeof *sv->allowed)) == NULL)
@@ -831,6 +885,15 @@ allow_dirs(struct server *sv, struct chj_error *e)
 			want = path_join(sv->cc->configdirectory, "user");
 		else if (i == sv->cc->npartitions + 1 && sv->cc->sievedir != NULL)
 			want = strdup(sv->cc->sievedir);
+		else if (i == sv->cc->npartitions + 2 && sv->cc->configdirectory != NULL) {
+			char *conf = realpath(sv->cc->configdirectory, NULL);
+
+			p = conf != NULL ? path_join(conf, "quota") : NULL;
+			free(conf);
+			if (p != NULL)
+				sv->allowed[sv->nallowed++] = p;
+			continue;
+		}
 		if (want == NULL)
 			continue;
 		p = realpath(want, NULL);
@@ -898,7 +961,10 @@ serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e)
 			r = do_meta_read(&sv);
 			break;
 		case PROTO_USER_FILES:
-			r = do_user_files(&sv);
+			r = do_user_files(&sv, 0);
+			break;
+		case PROTO_QUOTA_FILES:
+			r = do_user_files(&sv, 1);
 			break;
 		case PROTO_FETCH:
 			r = do_fetch(&sv);
@@ -943,5 +1009,6 @@ out:
 	}
 	free(sv.ones);
 	free(sv.onesby);
+	strvec_free(&sv.run_users);
 	return rc;
 }

@@ -462,23 +462,14 @@ local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist
 	return user_files_of(l, files, n, out, nout);
 }
 
-static const struct source_ops local_ops;
-
-int
-source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+static int
+local_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
     struct source_user_file **out, size_t *nout)
 {
-	struct local *l;
+	struct local *l = local_of(s);
 	char **files = NULL;
 	size_t n = 0;
 
-	*out = NULL;
-	*nout = 0;
-	if (s->broken)
-		return -1;
-	if (s->ops != &local_ops)
-		return 0;
-	l = local_of(s);
 	if (need_cyrus(l) < 0)
 		return -1;
 	if (cyrus_user_quota_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
@@ -581,6 +572,7 @@ static const struct source_ops local_ops = {
 	local_begin, local_end, local_list, local_mailboxes, local_meta_stat, local_meta_read,
 	local_user_files, local_fetch, local_free, local_folder_annots,
 	NULL,       /* caps: every operation */
+	local_quota_files,
 };
 
 /* ---- opening ---- */

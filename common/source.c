@@ -151,12 +151,20 @@ source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 	return s->ops->fetch(s, paths, n, cb, ctx);
 }
 
+/* 1 when s has an optional operation (have) and can do it (cap), and is
+ * not broken. */
+static int
+can(struct source *s, int have, unsigned cap)
+{
+	if (!have || s->broken)
+		return 0;
+	return s->ops->caps == NULL || (s->ops->caps(s) & cap) != 0;
+}
+
 int
 source_has_folder_annots(struct source *s)
 {
-	if (s->ops->folder_annots == NULL || s->broken)
-		return 0;
-	return s->ops->caps == NULL || (s->ops->caps(s) & SOURCE_CAP_FOLDER_ANNOTS) != 0;
+	return can(s, s->ops->folder_annots != NULL, SOURCE_CAP_FOLDER_ANNOTS);
 }
 
 int
@@ -166,6 +174,26 @@ source_folder_annots(struct source *s, const char *const *ids, size_t n, struct 
 	if (usable(s, source_has_folder_annots(s), "Cyrus folder annotations") < 0)
 		return -1;
 	return s->ops->folder_annots(s, ids, n, out);
+}
+
+int
+source_has_quota_files(struct source *s)
+{
+	return can(s, s->ops->quota_files != NULL, SOURCE_CAP_QUOTA_FILES);
+}
+
+int
+source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n)
+{
+	*v = NULL;
+	*n = 0;
+	if (s->broken)
+		return -1;
+	/* a source that cannot: the backup goes on without quota roots */
+	if (!source_has_quota_files(s))
+		return s->broken ? -1 : 0;
+	return s->ops->quota_files(s, user, ml, v, n);
 }
 
 void

@@ -116,7 +116,8 @@ struct source_ops {
 	int (*list)(struct source *s, const char *consumer, const char *run_id,
 	    enum source_list_what what, FILE *out);
 	/* Cyrus: the mailboxes of user (NULL: of every user), as
-	 * cyrus_mboxlist_load gives them */
+	 * cyrus_mboxlist_load gives them (each one's mailboxes.db value,
+	 * record, only from a source with SOURCE_CAP_MBOX_RECORDS) */
 	int (*mailboxes)(struct source *s, const char *user, struct cyrus_mboxlist *l);
 	/* pass one: the meta files of folders v[0..n) as they are now,
 	 * st[i*CYRUS_NMETA + k] for file k of folder i (stat(), no lock) */
@@ -139,10 +140,17 @@ struct source_ops {
 	 * source: what its serve said; the answer to HELLO is read first).
 	 * NULL: every operation it has */
 	unsigned (*caps)(struct source *s);
+	/* Cyrus: the files of the user's quota roots that exist, as
+	 * user_files gives files (ml: the user's mailboxes). NULL: not
+	 * available */
+	int (*quota_files)(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+	    struct source_user_file **v, size_t *n);
 };
 
 /* optional operations (source_ops.caps) */
 #define SOURCE_CAP_FOLDER_ANNOTS 0x1    /* folder_annots */
+#define SOURCE_CAP_QUOTA_FILES   0x2    /* quota_files */
+#define SOURCE_CAP_MBOX_RECORDS  0x4    /* mailboxes fills each mailbox's record */
 
 struct source {
 	const struct source_ops *ops;
@@ -170,9 +178,12 @@ int source_fetch(struct source *s, const char *const *paths, size_t n, source_fe
  * cannot (a serve too old for it: told once, to s->note) or is broken. */
 int source_has_folder_annots(struct source *s);
 int source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out);
+/* 1 when s can list quota root files (source_quota_files); 0 when it
+ * cannot (a serve too old for it: told once, to s->note) or is broken. */
+int source_has_quota_files(struct source *s);
 /* The files of the user's quota roots that exist (cyrus_user_quota_files),
- * as source_user_files gives files, from a local source; none (and 0) from
- * another (a pull: serve may not read configdirectory/quota). */
+ * as source_user_files gives files; none (and 0) from a source that cannot
+ * list them (source_has_quota_files 0 and not broken). */
 int source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
     struct source_user_file **v, size_t *n);
 void source_free(struct source *s);

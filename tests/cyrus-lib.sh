@@ -73,3 +73,53 @@ cyrus_compare() {
 last_run() {
 	tar -tzif "$1" 2>/dev/null | sed -n 's|^runs/||p' | tail -n 1
 }
+
+# cyrus_imap PORT USER CMD ARGS...: one IMAP step as USER (any password logs in)
+#   setquota ROOT LIMITS   quota   FOLDER   (GETQUOTAROOT: "ROOT RESOURCE USED LIMIT ..." lines, sorted)
+#   setacl FOLDER WHO RIGHTS   getacl FOLDER   append FOLDER N
+#   seen FOLDER UID (+FLAGS \Seen)   flags FOLDER ("UID FLAGS" lines, without \Recent)
+cyrus_imap() {
+	python3 - "$@" <<-'EOF'
+	import imaplib, re, sys
+	port, user, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+	m = imaplib.IMAP4("127.0.0.1", int(port))
+	m.authenticate("PLAIN", lambda _: ("\0%s\0x" % user).encode())
+	def ok(r):
+	    if r[0] != "OK":
+	        raise SystemExit("IMAP %s: %r" % (cmd, r))
+	    return r[1]
+	q = lambda s: '"%s"' % s
+	if cmd == "setquota":
+	    ok(m.setquota(q(args[0]), "(%s)" % args[1]))
+	elif cmd == "quota":
+	    data = ok(m.getquotaroot(q(args[0])))
+	    out = []
+	    for d in data[1]:
+	        d = d.decode() if isinstance(d, bytes) else d
+	        mm = re.match(r'^"?([^"(]*?)"? \((.*)\)$', d)
+	        if mm:
+	            f = mm.group(2).split()
+	            for i in range(0, len(f), 3):
+	                out.append("%s %s %s" % (mm.group(1), f[i], f[i + 2]))
+	    print("\n".join(sorted(out)))
+	elif cmd == "setacl":
+	    ok(m.setacl(q(args[0]), args[1], args[2]))
+	elif cmd == "getacl":
+	    d = ok(m.getacl(q(args[0])))[0].decode().split()[1:]
+	    print("\n".join(sorted("%s %s" % (d[i], d[i + 1]) for i in range(0, len(d), 2))))
+	elif cmd == "append":
+	    for i in range(int(args[1])):
+	        ok(m.append(q(args[0]), None, None, b"Subject: shared %d\r\n\r\nbody %d\r\n" % (i, i)))
+	elif cmd == "seen":
+	    ok(m.select(q(args[0])))
+	    ok(m.uid("STORE", args[1], "+FLAGS", "(\\Seen)"))
+	elif cmd == "flags":
+	    ok(m.select(q(args[0]), readonly=True))
+	    for d in ok(m.uid("FETCH", "1:*", "(FLAGS)")):
+	        d = d.decode()
+	        uid = re.search(r"UID (\d+)", d).group(1)
+	        fl = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", d).group(1).split() if f != "\\Recent")
+	        print(uid, " ".join(fl))
+	m.logout()
+	EOF
+}

@@ -9,9 +9,12 @@
  * HELLO is not waited for; and the connection cut at any byte of serve's
  * answers leaves every archive valid, the next pull completing it. Folder
  * annotations (annotations.db, written here as Cyrus lays it out) come
- * through serve as the local source reads them; the capabilities are
- * negotiated with an older serve (a fake one, as it answered) and an older
- * client (raw frames, as it asked); a malformed answer breaks the source. */
+ * through serve as the local source reads them, and so do the quota root
+ * files (configdirectory/quota, read only there) and each folder's
+ * mailboxes.db value (from a cyr_dbtool answering as Cyrus's); the
+ * capabilities are negotiated with older serves (fake ones, as they
+ * answered) and an older client (raw frames, as it asked); a malformed
+ * answer breaks the source. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -708,20 +712,348 @@ test_folder_annots(void **state)
 	free(longval);
 }
 
+/* ---- quota roots and mailboxes.db records ---- */
+
+static int fake_begin(void *ctx, const char *consumer, int replace, struct consumer_state *st,
+    const char **full_reason, source_note_fn note, void *note_ctx, struct chj_error *e);
+static int fake_end(void *ctx, const char *consumer, const char *run_id, int commit,
+    source_note_fn note, void *note_ctx, struct chj_error *e);
+
+/* Opens f->local again with a cyr_dbtool in base/tools that answers `show
+ * PREFIX` as Cyrus's does from the fixture's mailboxes.db: a line "KEY\tVALUE"
+ * per mailbox whose key begins with PREFIX (the name's parts separated by
+ * 0x1f). user.alice.Sent's ACL is longer than a frame's inline field. Its
+ * ACL into *longacl (allocated). Its runs are full (fake_begin). */
+static void
+fx_mboxlist(struct fx *f, char **longacl)
+{
+	static const struct source_runner runner = { fake_begin, fake_end, NULL, NULL };
+	static const char tool[] =
+	    "#!/bin/sh\n"
+	    "# cyr_dbtool -C CONF DB BACKEND show PREFIX, as Cyrus 3.6 prints it\n"
+	    "while IFS= read -r line; do\n"
+	    "\tcase \"$line\" in \"$6\"*) printf '%s\\n' \"$line\";; esac\n"
+	    "done <\"$(dirname \"$0\")/mailboxes.txt\"\n";
+	struct source_local_opts lo;
+	struct chj_error e;
+	char p[8500], conf[8400], tools[8400], *txt;
+	size_t i, n;
+	int k;
+
+	snprintf(tools, sizeof tools, "%s/tools", f->base);
+	snprintf(p, sizeof p, "%s/cyr_dbtool", tools);
+	fx_write(p, tool, (size_t)-1);
+	assert_int_equal(chmod(p, 0755), 0);
+	n = PROTO_RECORD_INLINE + 1000;
+	assert_non_null(*longacl = malloc(n + 32));
+	k = snprintf(*longacl, n, "alice lrswipkxtecdan");
+	for (i = 0; (size_t)k + 16 < n; i++)
+		k += snprintf(*longacl + k, n - (size_t)k, " u%05zu lrs", i);
+	assert_true(asprintf(&txt,
+	    "Nuser\x1f" "alice\t%%(A %%(alice lrswipkxtecdan bob lr) I a1inbox N user.alice P default "
+	    "T e C 1 F 1 M 1700000000)\n"
+	    "Nuser\x1f" "alice\x1fSent\t%%(A %%(%s) I a2sent N user.alice.Sent P default T e C 1 F 1 "
+	    "M 1700000001)\n"
+	    "Nuser\x1f" "bob\t%%(A %%(bob lrswipkxtecdan anyone p) I b1inbox N user.bob P default T e "
+	    "C 1 F 1 M 1700000002)\n", *longacl) > 0);
+	snprintf(p, sizeof p, "%s/mailboxes.txt", tools);
+	fx_write(p, txt, (size_t)-1);
+	free(txt);
+	memset(&lo, 0, sizeof lo);
+	snprintf(conf, sizeof conf, "%s/imapd.conf", f->top);
+	lo.cfg = &f->cfg;
+	lo.imapd_conf = conf;
+	lo.toolsdir = tools;
+	lo.lock_timeout_ms = 2000;
+	lo.runner = &runner;
+	source_free(f->local);
+	assert_int_equal(source_local_open(&f->local, &lo, &e), 0);
+}
+
+/* The quota root files of alice's INBOX and Sent and of bob's INBOX, as
+ * quotalegacy writes them. */
+static void
+fx_quota(struct fx *f)
+{
+	static const char *const roots[] = { "user.alice", "user.alice.Sent", "user.bob" };
+	char p[8400], q[64];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/conf/quota/u/%s", f->top, roots[i]);
+		snprintf(q, sizeof q, "%%(S (%zu %zu) M (1 %zu))\n", i * 10, 5000 + i, 300 + i);
+		fx_write(p, q, (size_t)-1);
+	}
+}
+
+static void
+assert_ufiles_equal(const struct source_user_file *a, size_t na, const struct source_user_file *b,
+    size_t nb)
+{
+	size_t i;
+
+	assert_int_equal(na, nb);
+	for (i = 0; i < na; i++) {
+		assert_string_equal(a[i].path, b[i].path);
+		assert_string_equal(a[i].rel, b[i].rel);
+		assert_int_equal(a[i].st.kind, b[i].st.kind);
+		assert_true(a[i].st.size == b[i].st.size);
+		assert_true(a[i].st.mtime_ns == b[i].st.mtime_ns);
+		assert_int_equal(a[i].st.mode, b[i].st.mode);
+		assert_null(b[i].target);
+	}
+}
+
+static void
+assert_records_equal(const struct cyrus_mboxlist *a, const struct cyrus_mboxlist *b)
+{
+	size_t i;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_string_equal(a->v[i].name, b->v[i].name);
+		assert_non_null(a->v[i].record);
+		assert_non_null(b->v[i].record);
+		assert_string_equal(a->v[i].record, b->v[i].record);
+	}
+}
+
+/* Serve sends the quota root files and each folder's mailboxes.db value
+ * as the local source reads them (a user's own; in the list of every
+ * user's, those of the users of the run begun, none before a run; a value
+ * longer than a frame's inline field); the pulled archives hold the quota
+ * files and the folder records (MBOXLIST) a local backup stores. */
+static void
+test_quota_records(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_stats st;
+	struct cyrus_mboxlist loc, rem;
+	struct source_user_file *lq, *rq;
+	struct source_run run;
+	size_t nl, nr, i;
+	char *longacl, *buf, hl[41], hp[41], hx[41];
+	size_t len;
+
+	fx_mboxlist(f, &longacl);
+	fx_quota(f);
+	start_serve(f);
+	assert_true(source_has_quota_files(f->remote));
+	/* one user's list: the values of that user's folders */
+	assert_int_equal(source_mailboxes(f->local, "alice", &loc), 0);
+	assert_int_equal(source_mailboxes(f->remote, "alice", &rem), 0);
+	assert_int_equal(rem.n, 2);
+	assert_records_equal(&loc, &rem);
+	assert_non_null(strstr(rem.v[1].record, longacl));
+	assert_true(strlen(rem.v[1].record) > PROTO_RECORD_INLINE);
+	assert_int_equal(source_quota_files(f->local, "alice", &loc, &lq, &nl), 0);
+	assert_int_equal(source_quota_files(f->remote, "alice", &rem, &rq, &nr), 0);
+	assert_int_equal(nl, 2);
+	assert_ufiles_equal(lq, nl, rq, nr);
+	assert_string_equal(rq[0].rel, "conf/quota/u/user.alice");
+	assert_string_equal(rq[1].rel, "conf/quota/u/user.alice.Sent");
+	source_user_files_free(lq, nl);
+	source_user_files_free(rq, nr);
+	cyrus_mboxlist_free(&loc);
+	cyrus_mboxlist_free(&rem);
+	/* every user's (a backup of many users lists them at once): no run
+	 * begun, no user's values; then those of the run's users (a full
+	 * run: every user) */
+	assert_int_equal(source_mailboxes(f->remote, NULL, &rem), 0);
+	assert_int_equal(rem.n, 3);
+	for (i = 0; i < rem.n; i++)
+		assert_null(rem.v[i].record);
+	cyrus_mboxlist_free(&rem);
+	assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run), 0);
+	assert_int_equal(run.users.n, 2);
+	source_run_free(&run);
+	assert_int_equal(source_mailboxes(f->local, NULL, &loc), 0);
+	assert_int_equal(source_mailboxes(f->remote, NULL, &rem), 0);
+	assert_int_equal(rem.n, 3);
+	assert_records_equal(&loc, &rem);
+	cyrus_mboxlist_free(&loc);
+	cyrus_mboxlist_free(&rem);
+	/* the backups: the same quota files and folder records */
+	assert_int_equal(backup(f, f->local, "local", &st), 0);
+	assert_int_equal(backup(f, f->remote, "pulled", &st), 0);
+	assert_false(f->remote->broken);
+	assert_int_equal(stop_serve(f), 0);
+	for (i = 0; i < 2; i++) {
+		const char *q = i == 0 ? "user/conf/quota/u/user.alice" : "user/conf/quota/u/user.alice.Sent";
+
+		member_sha1(f, "local", "alice", q, hl);
+		member_sha1(f, "pulled", "alice", q, hp);
+		assert_true(hl[0] != '\0');
+		assert_string_equal(hl, hp);
+	}
+	member_sha1(f, "pulled", "bob", "user/conf/quota/u/user.bob", hp);
+	assert_true(hp[0] != '\0');
+	member_sha1(f, "local", "alice", "folders/a2sent/mailbox", hl);
+	member_sha1(f, "pulled", "alice", "folders/a2sent/mailbox", hp);
+	assert_string_equal(hl, hp);
+	/* which is the MBOXLIST of the mailboxes.db value (no annotation) */
+	assert_int_equal(source_mailboxes(f->local, "alice", &loc), 0);
+	assert_int_equal(cyrus_folder_record(loc.v[1].record, NULL, 0, &buf, &len), 0);
+	assert_non_null(strstr(buf, "%(MBOXLIST %(A %(alice lrswipkxtecdan u00000 lrs"));
+	fx_sha1_hex(buf, hx);
+	assert_string_equal(hp, hx);
+	free(buf);
+	cyrus_mboxlist_free(&loc);
+	member_sha1(f, "local", "bob", "folders/b1inbox/mailbox", hl);
+	member_sha1(f, "pulled", "bob", "folders/b1inbox/mailbox", hp);
+	assert_true(hl[0] != '\0');
+	assert_string_equal(hl, hp);
+	free(longacl);
+}
+
+/* A fetched file of 63 bytes at most, into the NUL-ended string ctx. */
+static int
+read_small(void *ctx, struct source_file *f)
+{
+	struct chj_error e;
+	ssize_t k;
+
+	assert_int_equal(f->st.err, 0);
+	assert_true(f->st.size < 64);
+	k = f->read(f, ctx, (size_t)f->st.size, &e);
+	assert_int_equal(k, (ssize_t)f->st.size);
+	((char *)ctx)[k] = '\0';
+	return 0;
+}
+
+/* Serve lists quota files only of a user whose mailboxes it listed, and
+ * reads them only below configdirectory/quota, through no link. */
+static void
+test_quota_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct source_user_file *v;
+	struct cyrus_mboxlist ml;
+	const char *paths[1];
+	char p[8400], d[8400], got[64];
+	size_t n;
+
+	fx_quota(f);
+	snprintf(d, sizeof d, "%s/secret/f", f->base);
+	fx_write(d, "secret", 6);
+	snprintf(d, sizeof d, "%s/secret", f->base);
+	snprintf(p, sizeof p, "%s/conf/quota/x", f->top);
+	assert_int_equal(symlink(d, p), 0);
+	start_serve(f);
+	memset(&ml, 0, sizeof ml);
+	assert_int_equal(source_quota_files(f->remote, "alice", &ml, &v, &n), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	assert_non_null(strstr(f->remote->err.msg, "quota files of 'alice' refused: ask for the user's "
+	    "mailboxes first"));
+	assert_false(f->remote->broken);
+	/* a quota file is fetched */
+	assert_int_equal(source_mailboxes(f->remote, "alice", &ml), 0);
+	assert_int_equal(source_quota_files(f->remote, "alice", &ml, &v, &n), 0);
+	assert_int_equal(n, 2);
+	paths[0] = v[0].path;
+	got[0] = '\0';
+	assert_int_equal(source_fetch(f->remote, paths, 1, read_small, got), 0);
+	assert_string_equal(got, "%(S (0 5000) M (1 300))\n");
+	source_user_files_free(v, n);
+	cyrus_mboxlist_free(&ml);
+	/* through the link in quota/, or out of it by "..": refused */
+	snprintf(p, sizeof p, "%s/conf/quota/x/f", f->top);
+	paths[0] = p;
+	assert_int_equal(source_fetch(f->remote, paths, 1, NULL, NULL), -1);
+	assert_non_null(strstr(f->remote->err.msg, "refused: not below a Cyrus partition, the config "
+	    "directory's user/ or quota/ or the sieve directory"));
+	snprintf(p, sizeof p, "%s/conf/quota/../mailboxes.db", f->top);
+	assert_int_equal(source_fetch(f->remote, paths, 1, NULL, NULL), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	assert_false(f->remote->broken);
+	assert_int_equal(stop_serve(f), 0);
+}
+
 /* ---- negotiation ---- */
 
 enum fake_mode {
 	FAKE_OLD,                   /* answers as a serve before capabilities */
+	FAKE_ANNOTS_ONLY,           /* as a serve with folder annotations only */
 	FAKE_ANNOT_FIELDS,          /* an ANNOT frame of 5 fields */
 	FAKE_ANNOT_NOT_ASKED,       /* an annotation of a folder not asked for */
 	FAKE_ANNOT_LENGTH,          /* a value shorter than its length */
 	FAKE_ANNOT_LONG_NOT_LAST,   /* a long value, another annotation after it */
 	FAKE_RUN_GLOBALS,           /* RUN's fifth field not a number */
+	FAKE_MBOX_FIELDS,           /* a mailbox of 9 fields */
+	FAKE_MBOX_RECORD_LENGTH,    /* a record shorter than its length */
+	FAKE_MBOX_RECORD_NUL,       /* a record holding a NUL */
+	FAKE_MBOX_LONG_NOT_LAST,    /* a long record, another mailbox after it */
+	FAKE_QUOTA_REL,             /* a quota file not below conf/quota/ */
 };
 
-/* A serve made of frames: HELLO, BEGIN and FOLDER_ANNOTS answered as mode
- * says, anything else refused (as an older serve refuses a request it does
- * not know). Never returns. */
+/* An answer to MAILBOXES: user.alice, as mode says (an older serve ends
+ * the connection on a third field of the request, as it did). */
+static void
+fake_mailboxes(struct wire *w, enum fake_mode mode)
+{
+	int old = mode == FAKE_OLD || mode == FAKE_ANNOTS_ONLY;
+	size_t i;
+
+	if (w->nf != (old ? 2u : 3u)) {
+		wire_start(w, PROTO_ERR);
+		wire_put_u64(w, CHJ_ERR_PROTOCOL);
+		wire_put_u64(w, 0);
+		wire_put_str(w, "malformed mailboxes request");
+		wire_end(w);
+		wire_flush(w);
+		_exit(3);
+	}
+	wire_start(w, PROTO_MBOX);
+	for (i = 0; i < (mode == FAKE_MBOX_LONG_NOT_LAST ? 2u : 1u); i++) {
+		wire_put_str(w, i == 0 ? "user.alice" : "user.alice.Sent");
+		wire_put_str(w, i == 0 ? "a1" : "a2");
+		wire_put_str(w, "default");
+		wire_put_str(w, "e");
+		wire_put_str(w, "/spool/uuid/a/1/a1");
+		wire_put_str(w, "uuid/a/1/a1");
+		wire_put_str(w, "alice");
+		wire_put_u64(w, 0);
+		if (old)
+			continue;
+		if (mode == FAKE_MBOX_FIELDS) {
+			wire_put_u64(w, 0);
+		} else if (mode == FAKE_MBOX_RECORD_NUL) {
+			wire_put_u64(w, 4);
+			wire_put(w, "a\0bc", 4);
+		} else if (mode == FAKE_MBOX_LONG_NOT_LAST && i == 0) {
+			wire_put_u64(w, PROTO_RECORD_INLINE + 1);
+			wire_put_str(w, "");
+		} else {
+			wire_put_u64(w, mode == FAKE_MBOX_RECORD_LENGTH ? 10 : 3);
+			wire_put_str(w, "%()");
+		}
+	}
+	wire_end(w);
+	wire_start(w, PROTO_OK);
+	wire_end(w);
+}
+
+/* An answer to QUOTA_FILES: one file, below conf/quota/ unless mode says. */
+static void
+fake_quota_files(struct wire *w, enum fake_mode mode)
+{
+	struct source_stat st = { 0, SOURCE_REG, 5, 0, 0600 };
+
+	wire_start(w, PROTO_UFILE);
+	wire_put_str(w, "/conf/quota/u/user.alice");
+	wire_put_str(w, mode == FAKE_QUOTA_REL ? "conf/user/uuid/a/1/a1/seen.db" :
+	    "conf/quota/u/user.alice");
+	wire_put_u64(w, 0);
+	wire_put_str(w, "");
+	proto_put_stat(w, &st);
+	wire_end(w);
+	wire_start(w, PROTO_OK);
+	wire_end(w);
+}
+
+/* A serve made of frames: HELLO, BEGIN, FOLDER_ANNOTS, MAILBOXES and
+ * QUOTA_FILES answered as mode says, anything else refused (as an older
+ * serve refuses a request it does not know). Never returns. */
 static void
 fake_serve(int fd, enum fake_mode mode)
 {
@@ -737,9 +1069,19 @@ fake_serve(int fd, enum fake_mode mode)
 			wire_start(&w, PROTO_HELLO);
 			wire_put_str(&w, PROTO_MAGIC);
 			wire_put_str(&w, "fake");
-			if (mode != FAKE_OLD)
+			if (mode == FAKE_ANNOTS_ONLY)
 				wire_put_str(&w, "something-else " PROTO_CAP_FOLDER_ANNOTS);
+			else if (mode != FAKE_OLD)
+				wire_put_str(&w, "something-else " PROTO_CAPS);
 			wire_end(&w);
+			break;
+		case PROTO_MAILBOXES:
+			fake_mailboxes(&w, mode);
+			break;
+		case PROTO_QUOTA_FILES:
+			if (mode == FAKE_OLD || mode == FAKE_ANNOTS_ONLY)
+				goto refuse;
+			fake_quota_files(&w, mode);
 			break;
 		case PROTO_BEGIN:
 			if (wire_u64(&w, 1, "flags", &flags) < 0)
@@ -816,45 +1158,89 @@ start_fake(struct fx *f, enum fake_mode mode)
 	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "oldhost", 5000, &e), 0);
 }
 
+struct told {
+	const char *want;           /* the line expected */
+	int n;                      /* lines that said it */
+	int others;                 /* other lines */
+};
+
 static void
 count_note(void *ctx, const char *line)
 {
+	struct told *t = ctx;
+
 	print_message("# note: %s\n", line);
-	if (strstr(line, "oldhost: `chjournal serve` there is too old for folder annotations") != NULL)
-		(*(int *)ctx)++;
+	if (strcmp(line, t->want) == 0)
+		t->n++;
+	else
+		t->others++;
 }
 
-/* A new client, an older serve: the run as before, no folder annotations
- * (backup goes on without them), told once for the connection. */
+/* A new client, an older serve (one before capabilities, one with folder
+ * annotations only): the run as before, the mailbox list without records
+ * (asked for as before: the older serve would end the connection on
+ * another field), no quota files and, before capabilities, no folder
+ * annotations (backup goes on without them); what it lacks told in one
+ * line for the connection. */
 static void
 test_older_serve(void **state)
 {
+	static const struct {
+		enum fake_mode mode;
+		const char *line;
+	} olds[] = {
+		{ FAKE_OLD, "oldhost: `chjournal serve` there is too old for folder annotations (IMAP "
+		    "METADATA), quota roots and mailboxes.db records (ACLs): its backups lack them until "
+		    "it is upgraded" },
+		{ FAKE_ANNOTS_ONLY, "oldhost: `chjournal serve` there is too old for quota roots and "
+		    "mailboxes.db records (ACLs): its backups lack them until it is upgraded" },
+	};
 	struct fx *f = *state;
+	struct cyrus_mboxlist ml;
+	struct source_user_file *v;
 	struct cyrus_annots a;
 	struct source_run run;
-	int told = 0, i;
+	size_t k, n;
+	int i;
 
-	start_fake(f, FAKE_OLD);
-	f->remote->note = count_note;
-	f->remote->note_ctx = &told;
-	for (i = 0; i < 2; i++) {
-		memset(&run, 0, sizeof run);
-		assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run), 0);
-		assert_string_equal(run.run_id, "r1");
-		assert_int_equal(run.seq, 5);
-		assert_int_equal(run.cyrus_annots, 0);
-		assert_int_equal(run.users.n, 1);
-		source_run_free(&run);
-		assert_false(source_has_folder_annots(f->remote));
+	for (k = 0; k < 2; k++) {
+		struct told told = { olds[k].line, 0, 0 };
+
+		start_fake(f, olds[k].mode);
+		f->remote->note = count_note;
+		f->remote->note_ctx = &told;
+		for (i = 0; i < 2; i++) {
+			memset(&run, 0, sizeof run);
+			assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run), 0);
+			assert_string_equal(run.run_id, "r1");
+			assert_int_equal(run.seq, 5);
+			assert_int_equal(run.cyrus_annots, 0);
+			assert_int_equal(run.users.n, 1);
+			source_run_free(&run);
+			assert_int_equal(source_has_folder_annots(f->remote), olds[k].mode != FAKE_OLD);
+			assert_false(source_has_quota_files(f->remote));
+		}
+		assert_int_equal(told.n, 1);
+		assert_int_equal(told.others, 0);
+		assert_int_equal(source_mailboxes(f->remote, "alice", &ml), 0);
+		assert_int_equal(ml.n, 1);
+		assert_null(ml.v[0].record);
+		/* never asked of it: none */
+		assert_int_equal(source_quota_files(f->remote, "alice", &ml, &v, &n), 0);
+		assert_int_equal(n, 0);
+		assert_null(v);
+		cyrus_mboxlist_free(&ml);
+		if (olds[k].mode == FAKE_OLD) {
+			/* never asked of it: refused here */
+			assert_int_equal(source_folder_annots(f->remote, NULL, 0, &a), -1);
+			assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+			assert_non_null(strstr(f->remote->err.msg, "Cyrus folder annotations on oldhost: not "
+			    "available"));
+			cyrus_annots_free(&a);
+		}
+		assert_false(f->remote->broken);
+		assert_int_equal(stop_serve(f), 0);
 	}
-	assert_int_equal(told, 1);
-	/* never asked of it: refused here */
-	assert_int_equal(source_folder_annots(f->remote, NULL, 0, &a), -1);
-	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
-	assert_non_null(strstr(f->remote->err.msg, "Cyrus folder annotations on oldhost: not available"));
-	cyrus_annots_free(&a);
-	assert_false(f->remote->broken);
-	assert_int_equal(stop_serve(f), 0);
 }
 
 /* Malformed answers to the new fields break the source, in one line. */
@@ -885,6 +1271,46 @@ test_malformed_annots(void **state)
 		print_message("# %s\n", f->remote->err.msg);
 		assert_true(f->remote->broken);
 		assert_int_equal(f->remote->err.code, CHJ_ERR_PEER);
+		assert_null(strchr(f->remote->err.msg, '\n'));
+		stop_serve(f);
+	}
+}
+
+/* Malformed mailboxes.db records and quota files break the source, in
+ * one line naming what was wrong. */
+static void
+test_malformed_records_quota(void **state)
+{
+	static const struct {
+		enum fake_mode mode;
+		const char *says;
+	} cases[] = {
+		{ FAKE_MBOX_FIELDS, "malformed answer (type 70) to mailboxes" },
+		{ FAKE_MBOX_RECORD_LENGTH, "malformed mailboxes.db record of 'user.alice'" },
+		{ FAKE_MBOX_RECORD_NUL, "malformed mailboxes.db record of 'user.alice'" },
+		{ FAKE_MBOX_LONG_NOT_LAST, "malformed mailboxes.db record of 'user.alice'" },
+		{ FAKE_QUOTA_REL, "quota files: 'conf/user/uuid/a/1/a1/seen.db' is not below conf/quota/" },
+	};
+	struct fx *f = *state;
+	struct cyrus_mboxlist ml;
+	struct source_user_file *v;
+	size_t i, n;
+
+	for (i = 0; i < sizeof cases / sizeof *cases; i++) {
+		start_fake(f, cases[i].mode);
+		if (cases[i].mode == FAKE_QUOTA_REL) {
+			memset(&ml, 0, sizeof ml);
+			assert_true(source_has_quota_files(f->remote));
+			assert_int_equal(source_quota_files(f->remote, "alice", &ml, &v, &n), -1);
+			assert_int_equal(n, 0);
+		} else {
+			assert_int_equal(source_mailboxes(f->remote, "alice", &ml), -1);
+			cyrus_mboxlist_free(&ml);
+		}
+		print_message("# %s\n", f->remote->err.msg);
+		assert_true(f->remote->broken);
+		assert_int_equal(f->remote->err.code, CHJ_ERR_PEER);
+		assert_non_null(strstr(f->remote->err.msg, cases[i].says));
 		assert_null(strchr(f->remote->err.msg, '\n'));
 		stop_serve(f);
 	}
@@ -980,7 +1406,7 @@ test_older_client(void **state)
 	assert_int_equal(m.type, PROTO_HELLO);
 	assert_int_equal(m.nfields, 3);
 	assert_string_equal(wire_str(&w, 0, 64, "magic"), PROTO_MAGIC);
-	assert_string_equal(wire_str(&w, 2, PROTO_CAPS_MAX, "caps"), PROTO_CAP_FOLDER_ANNOTS);
+	assert_string_equal(wire_str(&w, 2, PROTO_CAPS_MAX, "caps"), PROTO_CAPS);
 	raw_request(&w, &m, PROTO_BEGIN, "su", "cyrus-archive", (uint64_t)SOURCE_BEGIN_CYRUS);
 	assert_int_equal(m.type, PROTO_RUN);
 	assert_int_equal(m.nfields, 4);
@@ -991,6 +1417,17 @@ test_older_client(void **state)
 	assert_int_equal(m.nfields, 5);
 	assert_int_equal(wire_u64(&w, 4, "globals", &globals), 0);
 	assert_true(globals == 0);          /* a full run: the journal was not read */
+	raw_until_ok(&w);
+	/* MAILBOXES as an older client asks it: the mailboxes' fields as
+	 * before; with the new field, each one's record after them */
+	raw_request(&w, &m, PROTO_MAILBOXES, "us", (uint64_t)1, "alice");
+	assert_int_equal(m.type, PROTO_MBOX);
+	assert_int_equal(m.nfields, 2 * PROTO_MBOX_FIELDS);
+	raw_until_ok(&w);
+	raw_request(&w, &m, PROTO_MAILBOXES, "usu", (uint64_t)1, "alice",
+	    (uint64_t)PROTO_MAILBOXES_RECORDS);
+	assert_int_equal(m.type, PROTO_MBOX);
+	assert_int_equal(m.nfields, 2 * PROTO_MBOX_REC_FIELDS);
 	raw_until_ok(&w);
 	wire_free(&w);
 	close(sv[0]);
@@ -1011,6 +1448,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_older_serve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_annots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_records_quota, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
