@@ -10,6 +10,9 @@
 #   PEERS_BACKUP_RUNS  rounds of the backup tools' incrementals (default 3)
 #   PEERS_TOOLS        peers to measure (default "watchman restic borg tar"); one
 #                      that is missing and cannot be apt-get installed shows n/a
+#   PEERS_BASE_BUILDDIR  a build of another commit: its agent (chjournal) is
+#                      measured too in W), against the same daemon, in the same
+#                      rounds (e.g. before a change to begin)
 #   BENCH_TMP, BENCH_SEED, BENCH_KEEP as for bench/run.sh
 #
 # W) Watchman at its own game: chjournald and a watchman server watch the same
@@ -44,6 +47,8 @@ SRCDIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("CHJ_BUILDDIR", SRCDIR)
 CHJ = os.path.join(BUILD, "agent", "chjournal")
 CHJD = os.path.join(BUILD, "daemon", "chjournald")
+BASE = os.environ.get("PEERS_BASE_BUILDDIR")
+CHJ_BASE = os.path.join(BASE, "agent", "chjournal") if BASE else None
 FILES = int(os.environ.get("PEERS_FILES", "1300000" if os.environ.get("BIG") == "1" else "200000"))
 RUNS = int(os.environ.get("PEERS_RUNS", "9"))
 BRUNS = int(os.environ.get("PEERS_BACKUP_RUNS", "3"))
@@ -118,8 +123,8 @@ class Daemon:
                     "sync_timeout = 900\nlog_level = info\n" % (w, root))
         self.proc = None
 
-    def chj(self, *args, check=True):
-        return run([CHJ, "-c", self.conf] + list(args), check=check)
+    def chj(self, *args, check=True, agent=CHJ):
+        return run([agent, "-c", self.conf] + list(args), check=check)
 
     def start(self):
         """Exec until `status` says running and a sync has returned (seconds)."""
@@ -203,10 +208,13 @@ def bench_watchman(res, w, root, files, d):
         res["wm_ready"] = wm.start()
         res["wm_rss"] = rss_mib(wm.pid)
         res["chj_rss"] = rss_mib(d.proc.pid)
-        d.chj("begin", "wm")
-        d.chj("list", "wm", "-0")
-        d.chj("commit", "wm")
+        agents = [("wm", CHJ)] + ([("wmbase", CHJ_BASE)] if CHJ_BASE else [])
+        for name, agent in agents:
+            d.chj("begin", name, agent=agent)
+            d.chj("list", name, "-0", agent=agent)
+            d.chj("commit", name, agent=agent)
         tw, tb, tl, tc, nw, nl = [], [], [], [], [], []
+        base = {"b": [], "l": [], "c": []}
         note("W) %d rounds of 1%% changed: watchman since against begin+list ..." % RUNS)
         for r in range(RUNS):
             clock = wm.clock()
@@ -221,31 +229,42 @@ def bench_watchman(res, w, root, files, d):
                 tw.append(dt)
                 nw.append(len(got))
 
-            def chjournal_round():
-                b, out = d.chj("begin", "wm")
+            def consumer_round(name, agent):
+                b, out = d.chj("begin", name, agent=agent)
                 if not out.startswith(b"incremental"):
                     die("begin: %s" % out.decode(errors="replace").strip())
-                lt, out = d.chj("list", "wm", "-0")
+                lt, out = d.chj("list", name, "-0", agent=agent)
                 got = set(p.decode() for p in out.split(b"\0") if p)
                 if not set(changed) <= got:
                     die("list missed %d changed files" % len(set(changed) - got))
-                ct, _ = d.chj("commit", "wm")
+                ct, _ = d.chj("commit", name, agent=agent)
+                return b, lt, ct, len(got)
+
+            def chjournal_round():
+                b, lt, ct, n = consumer_round("wm", CHJ)
                 tb.append(b)
                 tl.append(lt)
                 tc.append(ct)
-                nl.append(len(got))
+                nl.append(n)
 
-            if r % 2:
-                chjournal_round()
-                watchman_round()
-            else:
-                watchman_round()
-                chjournal_round()
+            def base_round():
+                b, lt, ct, n = consumer_round("wmbase", CHJ_BASE)
+                base["b"].append(b)
+                base["l"].append(lt)
+                base["c"].append(ct)
+
+            steps = [watchman_round, chjournal_round] + ([base_round] if CHJ_BASE else [])
+            k = r % len(steps)
+            for step in steps[k:] + steps[:k]:
+                step()
         res.update(nchanged=len(changed), wm_since=med(tw), begin=med(tb), list=med(tl),
                    commit=med(tc), begin_list=med([b + l for b, l in zip(tb, tl)]),
                    begin_list_commit=med([b + l + c for b, l, c in zip(tb, tl, tc)]),
                    wm_listed=med(nw), chj_listed=med(nl),
                    wm_rss_after=rss_mib(wm.pid), chj_rss_after=rss_mib(d.proc.pid))
+        if CHJ_BASE:
+            res.update(base_begin=med(base["b"]), base_list=med(base["l"]),
+                       base_begin_list=med([b + l for b, l in zip(base["b"], base["l"])]))
     finally:
         wm.stop()
 
@@ -353,6 +372,11 @@ def table(res, tools, tree, load0, load1):
             ratio(g("begin_list"), g("wm_since"))))
         print("| of which `begin` / `list` (ms) | %s / %s | | |" % (
             fmt(g("begin"), 1000, 1), fmt(g("list"), 1000, 1)))
+        if CHJ_BASE:
+            print("| the same with the agent of PEERS_BASE_BUILDDIR: `begin`+`list` (`begin` / `list`) (ms) | %s (%s / %s) | %s | %s |" % (
+                fmt(g("base_begin_list"), 1000, 1), fmt(g("base_begin"), 1000, 1),
+                fmt(g("base_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
+                ratio(g("base_begin_list"), g("wm_since"))))
         print("| `begin`+`list`+`commit` vs `since` query (ms) | %s | %s | %s |" % (
             fmt(g("begin_list_commit"), 1000, 1), fmt(g("wm_since"), 1000, 1),
             ratio(g("begin_list_commit"), g("wm_since"))))
