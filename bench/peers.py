@@ -10,9 +10,9 @@
 #   PEERS_BACKUP_RUNS  rounds of the backup tools' incrementals (default 3)
 #   PEERS_TOOLS        peers to measure (default "watchman restic borg tar"); one
 #                      that is missing and cannot be apt-get installed shows n/a
-#   PEERS_BASE_BUILDDIR  a build of another commit: its agent (chjournal) is
-#                      measured too in W), against the same daemon, in the same
-#                      rounds (e.g. before a change to begin)
+#   PEERS_BASE_BUILDDIR  a build of another commit: its agent (chjournal) takes
+#                      every other round of W), against the same daemon and
+#                      Watchman (e.g. before a change to begin)
 #   BENCH_TMP, BENCH_SEED, BENCH_KEEP as for bench/run.sh
 #
 # W) Watchman at its own game: chjournald and a watchman server watch the same
@@ -127,7 +127,8 @@ class Daemon:
         return run([agent, "-c", self.conf] + list(args), check=check)
 
     def start(self):
-        """Exec until `status` says running and a sync has returned (seconds)."""
+        """Exec until `status` says running and ready (the crawl done) and a
+        sync has returned (seconds)."""
         t = time.perf_counter()
         self.proc = subprocess.Popen([CHJD, "-c", self.conf], stderr=open(self.log, "w"))
         while True:
@@ -135,9 +136,10 @@ class Daemon:
                 die("chjournald exited: %s" % open(self.log).read().strip()[-400:])
             p = subprocess.run([CHJ, "-c", self.conf, "status"], stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)
-            if p.returncode == 0 and b"daemon:" in p.stdout and \
-                    any(line.split()[1:2] == [b"running"] for line in p.stdout.splitlines()
-                        if line.startswith(b"daemon:")):
+            if p.returncode == 0 and any(line.split()[1:2] == [b"running"] and
+                                         line.rstrip().endswith(b", ready")
+                                         for line in p.stdout.splitlines()
+                                         if line.startswith(b"daemon:")):
                 break
             time.sleep(0.002)
         self.chj("sync")
@@ -208,11 +210,9 @@ def bench_watchman(res, w, root, files, d):
         res["wm_ready"] = wm.start()
         res["wm_rss"] = rss_mib(wm.pid)
         res["chj_rss"] = rss_mib(d.proc.pid)
-        agents = [("wm", CHJ)] + ([("wmbase", CHJ_BASE)] if CHJ_BASE else [])
-        for name, agent in agents:
-            d.chj("begin", name, agent=agent)
-            d.chj("list", name, "-0", agent=agent)
-            d.chj("commit", name, agent=agent)
+        d.chj("begin", "wm")
+        d.chj("list", "wm", "-0")
+        d.chj("commit", "wm")
         tw, tb, tl, tc, nw, nl = [], [], [], [], [], []
         base = {"b": [], "l": [], "c": []}
         note("W) %d rounds of 1%% changed: watchman since against begin+list ..." % RUNS)
@@ -229,7 +229,7 @@ def bench_watchman(res, w, root, files, d):
                 tw.append(dt)
                 nw.append(len(got))
 
-            def consumer_round(name, agent):
+            def consumer_round(name, agent, changed):
                 b, out = d.chj("begin", name, agent=agent)
                 if not out.startswith(b"incremental"):
                     die("begin: %s" % out.decode(errors="replace").strip())
@@ -240,24 +240,29 @@ def bench_watchman(res, w, root, files, d):
                 ct, _ = d.chj("commit", name, agent=agent)
                 return b, lt, ct, len(got)
 
+            # with a base build, its agent takes every other round (the same
+            # consumer: each window is one round's change)
+            on_base = CHJ_BASE is not None and r % 2 == 1
+
             def chjournal_round():
-                b, lt, ct, n = consumer_round("wm", CHJ)
+                b, lt, ct, n = consumer_round("wm", CHJ_BASE if on_base else CHJ, changed)
+                if on_base:
+                    base["b"].append(b)
+                    base["l"].append(lt)
+                    base["c"].append(ct)
+                    return
                 tb.append(b)
                 tl.append(lt)
                 tc.append(ct)
                 nl.append(n)
 
-            def base_round():
-                b, lt, ct, n = consumer_round("wmbase", CHJ_BASE)
-                base["b"].append(b)
-                base["l"].append(lt)
-                base["c"].append(ct)
-
-            steps = [watchman_round, chjournal_round] + ([base_round] if CHJ_BASE else [])
-            k = r % len(steps)
-            for step in steps[k:] + steps[:k]:
-                step()
-        res.update(nchanged=len(changed), wm_since=med(tw), begin=med(tb), list=med(tl),
+            if (r // 2 if CHJ_BASE else r) % 2:
+                chjournal_round()
+                watchman_round()
+            else:
+                watchman_round()
+                chjournal_round()
+        res.update(nchanged=len(changed), nrounds=len(tb), wm_since=med(tw), begin=med(tb), list=med(tl),
                    commit=med(tc), begin_list=med([b + l for b, l in zip(tb, tl)]),
                    begin_list_commit=med([b + l + c for b, l, c in zip(tb, tl, tc)]),
                    wm_listed=med(nw), chj_listed=med(nl),
@@ -367,13 +372,13 @@ def table(res, tools, tree, load0, load1):
             fmt(g("chj_ready")), fmt(g("wm_ready")) if wmok else "n/a", ratio(g("chj_ready"), g("wm_ready"))))
         print("| RSS when ready (MiB) | %s | %s | %s |" % (
             fmt(g("chj_rss"), prec=1), fmt(g("wm_rss"), prec=1), ratio(g("chj_rss"), g("wm_rss"))))
-        print("| 1%% changed (%s files): `begin`+`list` vs `since` query, median of %d (ms) | %s | %s | %s |" % (
-            g("nchanged", "-"), RUNS, fmt(g("begin_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
+        print("| 1%% changed (%s files): `begin`+`list` vs `since` query, median of %s (ms) | %s | %s | %s |" % (
+            g("nchanged", "-"), g("nrounds", "-"), fmt(g("begin_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
             ratio(g("begin_list"), g("wm_since"))))
         print("| of which `begin` / `list` (ms) | %s / %s | | |" % (
             fmt(g("begin"), 1000, 1), fmt(g("list"), 1000, 1)))
         if CHJ_BASE:
-            print("| the same with the agent of PEERS_BASE_BUILDDIR: `begin`+`list` (`begin` / `list`) (ms) | %s (%s / %s) | %s | %s |" % (
+            print("| the other rounds, the agent of PEERS_BASE_BUILDDIR: `begin`+`list` (`begin` / `list`) (ms) | %s (%s / %s) | %s | %s |" % (
                 fmt(g("base_begin_list"), 1000, 1), fmt(g("base_begin"), 1000, 1),
                 fmt(g("base_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
                 ratio(g("base_begin_list"), g("wm_since"))))
@@ -444,7 +449,10 @@ def main():
         bt = [t for t in tools if t != "watchman"]
         if bt:
             bench_backup(res, w, root, files, d, bt)
-        load1 = loadavg()
+        d.stop()
+        # before the work directory goes: removing it takes minutes
+        table(res, tools, tree, load0, loadavg())
+        sys.stdout.flush()
     finally:
         d.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -452,7 +460,6 @@ def main():
         else:
             note("removing %s ..." % w)
             shutil.rmtree(w, ignore_errors=True)
-    table(res, tools, tree, load0, load1)
 
 
 if __name__ == "__main__":
