@@ -265,7 +265,7 @@ def bench_watchman(res, w, root, files, d):
         res.update(nchanged=len(changed), nrounds=len(tb), wm_since=med(tw), begin=med(tb), list=med(tl),
                    commit=med(tc), begin_list=med([b + l for b, l in zip(tb, tl)]),
                    begin_list_commit=med([b + l + c for b, l, c in zip(tb, tl, tc)]),
-                   wm_listed=med(nw), chj_listed=med(nl),
+                   wm_listed=int(med(nw)), chj_listed=int(med(nl)),
                    wm_rss_after=rss_mib(wm.pid), chj_rss_after=rss_mib(d.proc.pid))
         if CHJ_BASE:
             res.update(base_begin=med(base["b"]), base_list=med(base["l"]),
