@@ -21,11 +21,21 @@ tell(void *ctx, const struct cyrus_csync_event *ev)
 
 	(void)ctx;
 	if (ev->user_items) {
-		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); quota "
-		    "roots and other users' seen state are not restored by --to-server yet\n",
+		printf("%suser '%s': %lu subscriptions and %lu sieve scripts %s (active: %s%s%s); ",
 		    ev->dry_run ? "dry run: " : "", ev->user, ev->subscriptions, ev->scripts,
 		    ev->dry_run ? "would be restored" : "restored", ev->active_script ? "'" : "",
 		    ev->active_script ? ev->active_script : "none", ev->active_script ? "'" : "");
+		if (ev->seen_other != NULL)
+			printf("its seen state is not restored: '%s' is not a twoskip database\n",
+			    ev->seen_other);
+		else
+			printf("its seen state in %lu folders of other users %s\n", ev->seen,
+			    ev->dry_run ? "would be restored" : "restored");
+		return;
+	}
+	if (ev->quota_root != NULL) {
+		printf("%s quota root '%s' (%s)\n", ev->dry_run ? "dry run: would set" : "set",
+		    ev->quota_root, ev->quota_limits[0] ? ev->quota_limits : "no limits");
 		return;
 	}
 	switch (ev->action) {

@@ -26,7 +26,7 @@
 
 enum proto_type {
 	/* requests */
-	PROTO_HELLO = 1,            /* magic -> HELLO(magic, host name) */
+	PROTO_HELLO = 1,            /* magic -> HELLO(magic, host name, capabilities) */
 	PROTO_BEGIN = 2,            /* consumer, flags u64 -> RUN, USERS*, OK */
 	PROTO_END = 3,              /* consumer, run_id, commit u64 -> OK */
 	PROTO_LIST = 4,             /* consumer, run_id ("" none), what u64 -> DATA*, OK */
@@ -35,13 +35,16 @@ enum proto_type {
 	PROTO_META_READ = 7,        /* mailbox name -> (META, DATA*)*, OK */
 	PROTO_USER_FILES = 8,       /* user -> UFILE*, OK */
 	PROTO_FETCH = 9,            /* paths... -> (FILE, DATA* [FERR])*, OK */
-	PROTO_REQUEST_LAST = 9,
+	PROTO_FOLDER_ANNOTS = 10,   /* all u64, uniqueids... -> (ANNOT [DATA*])*, OK
+	                             * (PROTO_CAP_FOLDER_ANNOTS) */
+	PROTO_REQUEST_LAST = 10,
 
 	/* replies */
 	PROTO_OK = 64,
 	PROTO_ERR = 65,             /* code u64, errno u64, message */
 	PROTO_NOTE = 66,            /* line */
-	PROTO_RUN = 67,             /* run_id, full_reason, seq u64, committed u64 */
+	PROTO_RUN = 67,             /* run_id, full_reason, seq u64, committed u64
+	                             * [, globals u64 when PROTO_BEGIN_GLOBALS] */
 	PROTO_USERS = 68,           /* user... */
 	PROTO_DATA = 69,            /* bytes */
 	PROTO_MBOX = 70,            /* PROTO_MBOX_FIELDS per mailbox, repeated */
@@ -50,11 +53,34 @@ enum proto_type {
 	PROTO_UFILE = 73,           /* path, rel, has_target u64, target, stat */
 	PROTO_FILE = 74,            /* request index u64, stat; then its st.size bytes as DATA */
 	PROTO_FERR = 75,            /* the file being sent failed: message */
+	PROTO_ANNOT = 76,           /* PROTO_ANNOT_FIELDS per annotation, repeated */
 };
 
 #define PROTO_STAT_FIELDS 5     /* err, kind, size, mtime_ns, mode */
+#define PROTO_ANNOT_FIELDS 6    /* uniqueid, entry, userid, modseq u64, length u64,
+                                 * value: the bytes when length <= PROTO_ANNOT_INLINE,
+                                 * else "", the frame's last, its bytes in DATA after */
+#define PROTO_ANNOT_INLINE (64 * 1024)
 #define PROTO_MBOX_FIELDS 8     /* name, uniqueid, partition, mbtype, path, relpath,
                                  * user ("" none), deleted u64 */
+
+/* Capabilities. Each side learns the other's without a round trip of its
+ * own, and a side that does not know one behaves as before it existed:
+ * serve names its capabilities, as words, in a third field of its HELLO
+ * (an older client reads the first only; an older serve sends two fields:
+ * none); a client asks for what an older serve would not send through a
+ * flag of the request (an older serve ignores flags it does not know, an
+ * older client never sets them). A global file whose change concerns
+ * some users only (annotations.db; quota files would be another) is a
+ * capability word, a bit of RUN's globals, and a request reading it. */
+#define PROTO_CAP_FOLDER_ANNOTS "folder-annotations"  /* PROTO_FOLDER_ANNOTS */
+#define PROTO_CAPS PROTO_CAP_FOLDER_ANNOTS             /* what this serve says */
+#define PROTO_CAPS_MAX 1024     /* the capabilities field, at most */
+
+/* BEGIN's flags beyond the source's (SOURCE_BEGIN_FLAGS) */
+#define PROTO_BEGIN_GLOBALS 0x100   /* answer RUN with its fifth field */
+/* RUN's globals: the window changed ... */
+#define PROTO_GLOBAL_ANNOTS 0x1     /* annotations.db (source_run.cyrus_annots) */
 
 /* Puts st's PROTO_STAT_FIELDS fields into the frame being built. */
 void proto_put_stat(struct wire *w, const struct source_stat *st);

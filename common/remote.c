@@ -12,11 +12,14 @@
 #include "proto.h"
 
 #define REMOTE_META_MAX ((uint64_t)1 << 31)  /* a meta file, at most */
+#define REMOTE_ANNOT_MAX ((uint64_t)1 << 31) /* an annotation's value, at most */
 
 struct remote {
 	struct source s;
 	struct wire w;
 	int hello_due;          /* HELLO sent, its answer not read yet */
+	unsigned caps;          /* SOURCE_CAP_*: what serve said in HELLO */
+	int told_old;           /* that serve lacks a capability: told */
 };
 
 static int read_hello(struct remote *r);
@@ -152,12 +155,13 @@ remote_begin(struct source *s, const char *consumer, int flags, struct source_ru
 
 	wire_start(&r->w, PROTO_BEGIN);
 	wire_put_str(&r->w, consumer);
-	wire_put_u64(&r->w, (uint64_t)flags);
+	/* an older serve ignores GLOBALS and answers four fields */
+	wire_put_u64(&r->w, (uint64_t)flags | PROTO_BEGIN_GLOBALS);
 	if (send_request(r) < 0 || (rc = next(r, &m)) < 0)
 		return -1;
 	if (rc == 1)
 		return -1;
-	if (m.type != PROTO_RUN || wire_nfields(&r->w, 4, 4, "run") < 0 ||
+	if (m.type != PROTO_RUN || wire_nfields(&r->w, 4, 5, "run") < 0 ||
 	    (id = wire_str(&r->w, 0, CONSUMER_RUN_ID_SIZE - 1, "run id")) == NULL ||
 	    (why = wire_str(&r->w, 1, sizeof run->full_reason - 1, "full reason")) == NULL ||
 	    wire_u64(&r->w, 2, "seq", &seq) < 0 || wire_u64(&r->w, 3, "committed", &committed) < 0)
@@ -166,6 +170,18 @@ remote_begin(struct source *s, const char *consumer, int flags, struct source_ru
 	snprintf(run->full_reason, sizeof run->full_reason, "%s", why);
 	run->seq = (int64_t)seq;
 	run->committed = committed != 0;
+	if (m.nfields == 5) {
+		uint64_t globals;
+
+		if (wire_u64(&r->w, 4, "globals", &globals) < 0)
+			return broke(r);
+		run->cyrus_annots = (globals & PROTO_GLOBAL_ANNOTS) != 0;
+	}
+	if ((flags & SOURCE_BEGIN_CYRUS) && !(r->caps & SOURCE_CAP_FOLDER_ANNOTS) && !r->told_old) {
+		r->told_old = 1;
+		source_note(s, "%s: `chjournal serve` there is too old for folder annotations (IMAP "
+		    "METADATA): its backups lack them until it is upgraded", s->name);
+	}
 	for (;;) {
 		if ((rc = next(r, &m)) != 0)
 			return -1;
@@ -596,6 +612,123 @@ remote_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 	return 0;
 }
 
+/* ---- folder annotations ---- */
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One annotation, group g of the ANNOT frame at hand (its long value read
+ * from the DATA after it), added to out unless ids (sorted) does not name
+ * its folder: then it is dropped when filter, else the answer is wrong. */
+static int
+annot_group(struct remote *r, size_t g, int last, const char *const *ids, size_t n, int filter,
+    struct cyrus_annots *out)
+{
+	const char *id, *entry, *userid;
+	const unsigned char *val;
+	uint64_t modseq, vlen;
+	char *big;
+	size_t got;
+	int keep;
+
+	if ((id = wire_str(&r->w, g, PROTO_PATH_MAX, "uniqueid")) == NULL ||
+	    (entry = wire_str(&r->w, g + 1, PROTO_PATH_MAX, "entry")) == NULL ||
+	    (userid = wire_str(&r->w, g + 2, PROTO_PATH_MAX, "userid")) == NULL ||
+	    wire_u64(&r->w, g + 3, "modseq", &modseq) < 0 || wire_u64(&r->w, g + 4, "length", &vlen) < 0 ||
+	    (val = wire_bytes(&r->w, g + 5, PROTO_ANNOT_INLINE, "value", &got)) == NULL)
+		return broke(r);
+	if (id[0] == '\0' || entry[0] == '\0' || vlen > REMOTE_ANNOT_MAX ||
+	    (vlen <= PROTO_ANNOT_INLINE ? got != vlen : got != 0 || !last))
+		return bad_answer(r, "malformed annotation in the answer to folder annotations");
+	keep = ids == NULL || bsearch(&id, ids, n, sizeof *ids, cmp_id) != NULL;
+	if (!keep && !filter)
+		return bad_answer(r, "folder annotations: an annotation of folder '%s', not asked for", id);
+	if (keep && cyrus_annots_add(out, id, entry, userid, modseq, (const char *)val,
+	    vlen <= PROTO_ANNOT_INLINE ? (size_t)vlen : 0) < 0)
+		return chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if (vlen <= PROTO_ANNOT_INLINE)
+		return 0;
+	/* a long value, in the DATA after: into the annotation just added */
+	if ((big = malloc((size_t)vlen + 1)) == NULL) {
+		chj_error_set(&r->s.err, CHJ_ERR_NOMEM, 0, "out of memory");
+		r->s.broken = 1;        /* its data is still coming */
+		return -1;
+	}
+	if (read_data(r, big, (size_t)vlen) < 0) {
+		free(big);
+		return -1;
+	}
+	big[vlen] = '\0';
+	if (keep) {
+		struct cyrus_annot *an = &out->v[out->n - 1];
+
+		free(an->value);
+		an->value = big;
+		an->vlen = (size_t)vlen;
+	} else {
+		free(big);
+	}
+	return 0;
+}
+
+static int
+remote_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out)
+{
+	struct remote *r = remote_of(s);
+	struct wire_msg m;
+	size_t i, need = 64;
+	int filter = 0;
+
+	if (ids != NULL && n == 0)
+		return 0;
+	for (i = 0; ids != NULL && i < n; i++)
+		need += strlen(ids[i]) + 4;
+	/* too many to name in one request: every folder's, read at once as
+	 * the local source does, the others dropped here */
+	filter = ids != NULL && need > PROTO_REQUEST_MAX;
+	wire_start(&r->w, PROTO_FOLDER_ANNOTS);
+	wire_put_u64(&r->w, ids == NULL || filter);
+	for (i = 0; ids != NULL && !filter && i < n; i++)
+		wire_put_str(&r->w, ids[i]);
+	if (send_request(r) < 0)
+		return -1;
+	for (;;) {
+		if (next(r, &m) != 0)
+			goto fail;
+		if (m.type == PROTO_OK)
+			break;
+		if (m.type != PROTO_ANNOT || m.nfields == 0 || m.nfields % PROTO_ANNOT_FIELDS != 0) {
+			bad_answer(r, "malformed answer (type %d) to folder annotations", m.type);
+			goto fail;
+		}
+		for (i = 0; i < m.nfields; i += PROTO_ANNOT_FIELDS)
+			if (annot_group(r, i, i + PROTO_ANNOT_FIELDS == m.nfields, ids, n, filter, out) < 0)
+				goto fail;
+	}
+	cyrus_annots_sort(out);
+	return 0;
+fail:
+	cyrus_annots_free(out);
+	return -1;
+}
+
+/* What serve said it can do; the answer to HELLO is read first. */
+static unsigned
+remote_caps(struct source *s)
+{
+	struct remote *r = remote_of(s);
+
+	if (r->hello_due) {
+		r->hello_due = 0;
+		if (read_hello(r) < 0)
+			return 0;
+	}
+	return r->caps;
+}
+
 static void
 remote_free(struct source *s)
 {
@@ -608,8 +741,26 @@ remote_free(struct source *s)
 static const struct source_ops remote_ops = {
 	remote_begin, remote_end, remote_list, remote_mailboxes, remote_meta_stat,
 	remote_meta_read, remote_user_files, remote_fetch, remote_free,
-	NULL,       /* folder_annots: serve has no request for annotations.db yet */
+	remote_folder_annots, remote_caps,
 };
+
+/* The capabilities this client knows among the words of caps. */
+static unsigned
+caps_of(const char *caps)
+{
+	unsigned v = 0;
+
+	while (*caps != '\0') {
+		size_t n;
+
+		caps += strspn(caps, " ");
+		n = strcspn(caps, " ");
+		if (n == strlen(PROTO_CAP_FOLDER_ANNOTS) && strncmp(caps, PROTO_CAP_FOLDER_ANNOTS, n) == 0)
+			v |= SOURCE_CAP_FOLDER_ANNOTS;
+		caps += n;
+	}
+	return v;
+}
 
 /* The answer to HELLO: serve's, with its magic. Read before the answer to
  * the first request, which was sent without waiting for it (an idle pull
@@ -638,6 +789,14 @@ read_hello(struct remote *r)
 	if (m.type != PROTO_HELLO || (magic = wire_str(&r->w, 0, 64, "magic")) == NULL ||
 	    strcmp(magic, PROTO_MAGIC) != 0)
 		return bad_answer(r, "not a `chjournal serve` (%s) at the other end", PROTO_MAGIC);
+	/* an older serve names no capability */
+	if (m.nfields >= 3) {
+		const char *caps = wire_str(&r->w, 2, PROTO_CAPS_MAX, "capabilities");
+
+		if (caps == NULL)
+			return broke(r);
+		r->caps = caps_of(caps);
+	}
 	return 0;
 }
 

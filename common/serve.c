@@ -2,7 +2,9 @@
  * is checked (its fields against their limits, its consumer, each mailbox
  * against the lists this server gave, each path against the Cyrus
  * directories) and then answered by calling the local source, whose output
- * is streamed back as frames. Nothing the client names is opened unless it
+ * is streamed back as frames. The global annotations.db is read only by
+ * the local source, under Cyrus's lock, and only its folders' entries are
+ * sent. Nothing the client names is opened unless it
  * lies below a partition, the config directory's user/ or the sieve
  * directory, through no symbolic link. */
 #include <errno.h>
@@ -18,6 +20,15 @@
 
 #define SERVE_SPLIT (768 * 1024)    /* a reply frame is closed once this big */
 
+/* a frame just under SERVE_SPLIT takes one more annotation */
+_Static_assert(SERVE_SPLIT + PROTO_ANNOT_INLINE + 3 * (PROTO_PATH_MAX + 4) + 64 < WIRE_FRAME_MAX,
+    "an annotation fits the frame it is added to");
+
+struct ulist {
+	char *user;
+	struct cyrus_mboxlist l;
+};
+
 struct server {
 	struct wire *w;
 	const struct serve_opts *o;
@@ -27,8 +38,11 @@ struct server {
 	struct cyrus_mboxlist all;      /* the last list of every user's mailboxes */
 	const struct cyrus_mailbox **byname;    /* all's, sorted by name */
 	int have_all;
-	struct cyrus_mboxlist one;      /* the last list of one user's */
-	char *one_user;
+	struct ulist *ones;             /* every list of one user's, a user once */
+	size_t nones, capones;
+	const struct cyrus_mailbox **onesby;    /* the mailboxes of ones[0..nindexed),
+	                                         * sorted by name */
+	size_t nonesby, nindexed;
 	char run_id[CONSUMER_RUN_ID_SIZE];  /* a run begun and not ended, or "" */
 };
 
@@ -175,6 +189,9 @@ do_begin(struct server *sv)
 	wire_put_str(sv->w, run.full_reason);
 	wire_put_u64(sv->w, (uint64_t)run.seq);
 	wire_put_u64(sv->w, (uint64_t)run.committed);
+	/* a fifth field only for a client that reads it */
+	if (flags & PROTO_BEGIN_GLOBALS)
+		wire_put_u64(sv->w, run.cyrus_annots ? PROTO_GLOBAL_ANNOTS : 0);
 	wire_end(sv->w);
 	for (i = 0; i < run.users.n; i++) {
 		if (i == 0 || wire_frame_size(sv->w) > SERVE_SPLIT) {
@@ -289,6 +306,57 @@ send_mailboxes(struct server *sv, const struct cyrus_mboxlist *l)
 		wire_end(sv->w);
 }
 
+/* The kept list of user's mailboxes, or NULL. */
+static struct ulist *
+ulist_of(struct server *sv, const char *user)
+{
+	size_t i;
+
+	/* the newest first: a backup asks for a user's files after its list */
+	for (i = sv->nones; i-- > 0; )
+		if (strcmp(sv->ones[i].user, user) == 0)
+			return &sv->ones[i];
+	return NULL;
+}
+
+/* Keeps l (taken, freed on failure) as user's mailboxes, for the meta
+ * requests (a backup lists its users first, then reads each) and the
+ * user's files. */
+static int
+keep_one(struct server *sv, const char *user, struct cyrus_mboxlist *l)
+{
+	struct ulist *u = ulist_of(sv, user);
+
+	if (u == NULL && sv->nones == sv->capones) {
+		size_t nc = sv->capones ? sv->capones * 2 : 16;
+		struct ulist *nv = realloc(sv->ones, nc * sizeof *nv);
+
+		if (nv == NULL)
+			goto oom;
+		sv->ones = nv;
+		sv->capones = nc;
+	}
+	if (u == NULL) {
+		u = &sv->ones[sv->nones];
+		if ((u->user = strdup(user)) == NULL)
+			goto oom;
+		memset(&u->l, 0, sizeof u->l);
+		sv->nones++;
+	} else if ((size_t)(u - sv->ones) < sv->nindexed) {
+		/* the index names the list replaced: made anew when next used */
+		free(sv->onesby);
+		sv->onesby = NULL;
+		sv->nonesby = sv->nindexed = 0;
+	}
+	cyrus_mboxlist_free(&u->l);
+	u->l = *l;
+	memset(l, 0, sizeof *l);
+	return 0;
+oom:
+	cyrus_mboxlist_free(l);
+	return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+}
+
 static int
 do_mailboxes(struct server *sv)
 {
@@ -309,16 +377,8 @@ do_mailboxes(struct server *sv)
 	send_mailboxes(sv, &l);
 	/* kept: the meta requests may name only these */
 	if (has) {
-		char *u = strdup(user);
-
-		if (u == NULL) {
-			cyrus_mboxlist_free(&l);
-			return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
-		}
-		cyrus_mboxlist_free(&sv->one);
-		free(sv->one_user);
-		sv->one = l;
-		sv->one_user = u;
+		if (keep_one(sv, user, &l) < 0)
+			return -1;
 	} else {
 		const struct cyrus_mailbox **v = l.n ? calloc(l.n, sizeof *v) : NULL;
 
@@ -339,25 +399,53 @@ do_mailboxes(struct server *sv)
 	return send_ok(sv);
 }
 
-/* A mailbox this server listed, by name; NULL when none. */
+/* Adds the lists kept since the index was made to it: their mailboxes
+ * sorted, merged with those indexed (once per batch of lists, not per
+ * list: a backup lists its users, then reads them). 0, or -1 with w->err. */
+static int
+index_ones(struct server *sv)
+{
+	const struct cyrus_mailbox **add, **v;
+	size_t n = 0, i, j, k, a, b;
+
+	for (i = sv->nindexed; i < sv->nones; i++)
+		n += sv->ones[i].l.n;
+	if ((add = calloc(n + 1, sizeof *add)) == NULL ||
+	    (v = calloc(sv->nonesby + n + 1, sizeof *v)) == NULL) {
+		free(add);
+		return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	for (i = sv->nindexed, k = 0; i < sv->nones; i++)
+		for (j = 0; j < sv->ones[i].l.n; j++)
+			add[k++] = &sv->ones[i].l.v[j];
+	qsort(add, n, sizeof *add, cmp_byname);
+	for (a = b = k = 0; a < sv->nonesby || b < n; )
+		v[k++] = b == n || (a < sv->nonesby && cmp_byname(&sv->onesby[a], &add[b]) <= 0) ?
+		    sv->onesby[a++] : add[b++];
+	free(add);
+	free(sv->onesby);
+	sv->onesby = v;
+	sv->nonesby = k;
+	sv->nindexed = sv->nones;
+	return 0;
+}
+
+/* A mailbox this server listed, by name; NULL when none (or w->err set:
+ * out of memory). */
 static const struct cyrus_mailbox *
 listed(struct server *sv, const char *name)
 {
-	size_t i;
+	struct cyrus_mailbox key;
+	const struct cyrus_mailbox *kp = &key, **hit = NULL;
 
-	for (i = 0; i < sv->one.n; i++)
-		if (strcmp(sv->one.v[i].name, name) == 0)
-			return &sv->one.v[i];
-	if (sv->have_all && sv->all.n > 0) {
-		struct cyrus_mailbox key;
-		const struct cyrus_mailbox *kp = &key, **hit;
-
-		key.name = (char *)name;
+	if (sv->nindexed < sv->nones && index_ones(sv) < 0)
+		return NULL;
+	key.name = (char *)name;
+	if (sv->nonesby > 0)
+		hit = bsearch(&kp, sv->onesby, sv->nonesby, sizeof *sv->onesby, cmp_byname);
+	if (hit == NULL && sv->have_all && sv->all.n > 0)
 		hit = bsearch(&kp, sv->byname, sv->all.n, sizeof *sv->byname, cmp_byname);
-		if (hit != NULL)
-			return *hit;
-	}
-	return NULL;
+	return hit != NULL ? *hit : NULL;
 }
 
 static int
@@ -382,7 +470,8 @@ do_meta_stat(struct server *sv)
 		if (name == NULL)
 			goto out;
 		if ((v[i] = listed(sv, name)) == NULL) {
-			rc = refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
+			if (sv->w->err.code == CHJ_OK)
+				rc = refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
 			goto out;
 		}
 	}
@@ -418,7 +507,8 @@ do_meta_read(struct server *sv)
 	    (name = wire_str(sv->w, 0, PROTO_PATH_MAX, "mailbox name")) == NULL)
 		return -1;
 	if ((m = listed(sv, name)) == NULL)
-		return refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
+		return sv->w->err.code != CHJ_OK ? -1 :
+		    refuse(sv, "mailbox '%s' refused: not one this serve listed", name);
 	if (source_meta_read(sv->o->local, m, &meta) < 0)
 		return source_failed(sv);
 	for (k = 0; k < CYRUS_NMETA; k++) {
@@ -464,14 +554,15 @@ do_user_files(struct server *sv)
 {
 	struct cyrus_mboxlist ml;
 	struct source_user_file *v = NULL;
+	const struct ulist *u;
 	const char *user;
 	size_t n = 0, i;
 
 	if (wire_nfields(sv->w, 1, 1, "user files") < 0 ||
 	    (user = wire_str(sv->w, 0, PROTO_PATH_MAX, "user")) == NULL)
 		return -1;
-	if (sv->one_user != NULL && strcmp(sv->one_user, user) == 0) {
-		ml = sv->one;
+	if ((u = ulist_of(sv, user)) != NULL) {
+		ml = u->l;
 	} else if (sv->have_all) {
 		user_view(sv, user, &ml);
 	} else {
@@ -614,6 +705,94 @@ out:
 	return rc;
 }
 
+/* ---- folder annotations ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sends the annotations of a: PROTO_ANNOT frames of PROTO_ANNOT_FIELDS
+ * each, a long value alone at the end of its frame and its bytes after. */
+static void
+send_annots(struct server *sv, const struct cyrus_annots *a)
+{
+	size_t i;
+	int open = 0;
+
+	for (i = 0; i < a->n; i++) {
+		const struct cyrus_annot *an = &a->v[i];
+		int inline_ = an->vlen <= PROTO_ANNOT_INLINE;
+
+		if (open && wire_frame_size(sv->w) > SERVE_SPLIT) {
+			wire_end(sv->w);
+			open = 0;
+		}
+		if (!open) {
+			wire_start(sv->w, PROTO_ANNOT);
+			open = 1;
+		}
+		wire_put_str(sv->w, an->mboxid);
+		wire_put_str(sv->w, an->entry);
+		wire_put_str(sv->w, an->userid);
+		wire_put_u64(sv->w, an->modseq);
+		wire_put_u64(sv->w, an->vlen);
+		wire_put(sv->w, an->value, inline_ ? an->vlen : 0);
+		if (!inline_) {
+			wire_end(sv->w);
+			open = 0;
+			send_data(sv, an->value, an->vlen);
+		}
+	}
+	if (open)
+		wire_end(sv->w);
+}
+
+/* The folder annotations of every folder (all) or of the uniqueids named,
+ * as annotations.db holds them now (read under Cyrus's reader lock): the
+ * entries of folders only, never the server's. */
+static int
+do_folder_annots(struct server *sv)
+{
+	struct cyrus_annots a;
+	const char **ids = NULL;
+	size_t n, i;
+	uint64_t all;
+	int rc = -1;
+
+	/* a field takes 4 bytes at least */
+	if (wire_nfields(sv->w, 1, PROTO_REQUEST_MAX / 4, "folder annotations") < 0 ||
+	    wire_u64(sv->w, 0, "all", &all) < 0)
+		return -1;
+	n = sv->w->nf - 1;
+	if (all && n > 0)
+		return refuse(sv, "folder annotations: all folders and %zu named", n);
+	if (n > 0 && (ids = calloc(n, sizeof *ids)) == NULL)
+		return chj_error_set(&sv->w->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	for (i = 0; i < n; i++)
+		if ((ids[i] = wire_str(sv->w, i + 1, PROTO_PATH_MAX, "uniqueid")) == NULL)
+			goto out;
+	if (n > 0)
+		qsort(ids, n, sizeof *ids, cmp_str);
+	/* none named and not all: an empty answer */
+	if (!all && n == 0) {
+		rc = send_ok(sv);
+		goto out;
+	}
+	if (source_folder_annots(sv->o->local, all ? NULL : ids, n, &a) < 0) {
+		cyrus_annots_free(&a);
+		rc = source_failed(sv);
+		goto out;
+	}
+	send_annots(sv, &a);
+	cyrus_annots_free(&a);
+	rc = send_ok(sv);
+out:
+	free(ids);
+	return rc;
+}
+
 /* ---- the loop ---- */
 
 static int
@@ -630,6 +809,7 @@ do_hello(struct server *sv)
 	wire_start(sv->w, PROTO_HELLO);
 	wire_put_str(sv->w, PROTO_MAGIC);
 	wire_put_str(sv->w, sv->o->host);
+	wire_put_str(sv->w, PROTO_CAPS);
 	return wire_end(sv->w);
 }
 
@@ -723,6 +903,9 @@ serve_run(struct wire *w, const struct serve_opts *o, struct chj_error *e)
 		case PROTO_FETCH:
 			r = do_fetch(&sv);
 			break;
+		case PROTO_FOLDER_ANNOTS:
+			r = do_folder_annots(&sv);
+			break;
 		default:
 			r = refuse(&sv, "request of type %d refused: serve only reads", m.type);
 			break;
@@ -754,7 +937,11 @@ out:
 	free(sv.allowed);
 	cyrus_mboxlist_free(&sv.all);
 	free(sv.byname);
-	cyrus_mboxlist_free(&sv.one);
-	free(sv.one_user);
+	for (i = 0; i < sv.nones; i++) {
+		free(sv.ones[i].user);
+		cyrus_mboxlist_free(&sv.ones[i].l);
+	}
+	free(sv.ones);
+	free(sv.onesby);
 	return rc;
 }

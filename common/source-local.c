@@ -384,20 +384,17 @@ user_file_rel(const struct cyrus_conf *cc, const char *file)
 	return NULL;
 }
 
+/* The files[0..n) (freed here) as the user's files they are: each
+ * lstat()ed (one gone since it was listed is left out), named for the
+ * archive, a symlink's target read. */
 static int
-local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
-    struct source_user_file **out, size_t *nout)
+user_files_of(struct local *l, char **files, size_t n, struct source_user_file **out, size_t *nout)
 {
-	struct local *l = local_of(s);
+	struct source *s = &l->s;
 	struct source_user_file *v = NULL;
-	char **files = NULL;
-	size_t n = 0, i, k = 0;
+	size_t i, k = 0;
 	int rc = -1;
 
-	if (need_cyrus(l) < 0)
-		return -1;
-	if (cyrus_user_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
-		return -1;
 	if (n > 0 && (v = calloc(n, sizeof *v)) == NULL) {
 		chj_error_set(&s->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
@@ -448,6 +445,45 @@ out:
 		free(files[i]);
 	free(files);
 	return rc;
+}
+
+static int
+local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **out, size_t *nout)
+{
+	struct local *l = local_of(s);
+	char **files = NULL;
+	size_t n = 0;
+
+	if (need_cyrus(l) < 0)
+		return -1;
+	if (cyrus_user_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
+		return -1;
+	return user_files_of(l, files, n, out, nout);
+}
+
+static const struct source_ops local_ops;
+
+int
+source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **out, size_t *nout)
+{
+	struct local *l;
+	char **files = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (s->broken)
+		return -1;
+	if (s->ops != &local_ops)
+		return 0;
+	l = local_of(s);
+	if (need_cyrus(l) < 0)
+		return -1;
+	if (cyrus_user_quota_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
+		return -1;
+	return user_files_of(l, files, n, out, nout);
 }
 
 struct local_file {
@@ -544,6 +580,7 @@ local_folder_annots(struct source *s, const char *const *ids, size_t n, struct c
 static const struct source_ops local_ops = {
 	local_begin, local_end, local_list, local_mailboxes, local_meta_stat, local_meta_read,
 	local_user_files, local_fetch, local_free, local_folder_annots,
+	NULL,       /* caps: every operation */
 };
 
 /* ---- opening ---- */

@@ -152,16 +152,18 @@ source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_
 }
 
 int
-source_has_folder_annots(const struct source *s)
+source_has_folder_annots(struct source *s)
 {
-	return s->ops->folder_annots != NULL;
+	if (s->ops->folder_annots == NULL || s->broken)
+		return 0;
+	return s->ops->caps == NULL || (s->ops->caps(s) & SOURCE_CAP_FOLDER_ANNOTS) != 0;
 }
 
 int
 source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out)
 {
 	memset(out, 0, sizeof *out);
-	if (usable(s, s->ops->folder_annots != NULL, "Cyrus folder annotations") < 0)
+	if (usable(s, source_has_folder_annots(s), "Cyrus folder annotations") < 0)
 		return -1;
 	return s->ops->folder_annots(s, ids, n, out);
 }

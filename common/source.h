@@ -54,8 +54,8 @@ struct source_run {
 	int committed;              /* IDLE_COMMIT did it: nothing to back up */
 	int cyrus_annots;           /* CYRUS: the window changed annotations.db, which
 	                             * is every user's: the folder annotations are to
-	                             * be compared (local sources only; a remote one
-	                             * does not tell it) */
+	                             * be compared (a remote source whose serve lacks
+	                             * SOURCE_CAP_FOLDER_ANNOTS does not tell it) */
 	struct strvec users;        /* CYRUS: sorted, unique */
 };
 void source_run_free(struct source_run *r);
@@ -132,11 +132,17 @@ struct source_ops {
 	void (*free)(struct source *s);
 	/* Cyrus: the folder annotations of the folders ids[0..n) (sorted; NULL:
 	 * of every folder) from annotations.db, read once under the lock a
-	 * Cyrus reader takes (cyrus_annots_load). NULL: not available (a remote
-	 * source: `chjournal serve` has no request for it yet) */
+	 * Cyrus reader takes (cyrus_annots_load). NULL: not available */
 	int (*folder_annots)(struct source *s, const char *const *ids, size_t n,
 	    struct cyrus_annots *out);
+	/* what s can do of the optional operations, SOURCE_CAP_* (a remote
+	 * source: what its serve said; the answer to HELLO is read first).
+	 * NULL: every operation it has */
+	unsigned (*caps)(struct source *s);
 };
+
+/* optional operations (source_ops.caps) */
+#define SOURCE_CAP_FOLDER_ANNOTS 0x1    /* folder_annots */
 
 struct source {
 	const struct source_ops *ops;
@@ -160,9 +166,15 @@ int source_meta_read(struct source *s, const struct cyrus_mailbox *m, struct sou
 int source_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
     struct source_user_file **v, size_t *n);
 int source_fetch(struct source *s, const char *const *paths, size_t n, source_fetch_cb cb, void *ctx);
-/* 1 when s can read folder annotations (source_folder_annots). */
-int source_has_folder_annots(const struct source *s);
+/* 1 when s can read folder annotations (source_folder_annots); 0 when it
+ * cannot (a serve too old for it: told once, to s->note) or is broken. */
+int source_has_folder_annots(struct source *s);
 int source_folder_annots(struct source *s, const char *const *ids, size_t n, struct cyrus_annots *out);
+/* The files of the user's quota roots that exist (cyrus_user_quota_files),
+ * as source_user_files gives files, from a local source; none (and 0) from
+ * another (a pull: serve may not read configdirectory/quota). */
+int source_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n);
 void source_free(struct source *s);
 /* Tells line (printf format) to s->note. */
 void source_note(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,8 +6,10 @@
  * A handle is turned into a path with open_by_handle_at() + readlink() of
  * /proc/self/fd/N (a directory deeper than PATH_MAX, which the kernel cannot
  * name, by reading its parents: longpath_of_dir), through a bounded LRU
- * cache (CACHE_MAX entries), so the memory stays flat in the directory
- * count. Events outside the roots are dropped once their directory is known.
+ * cache (CACHE_MAX entries, each the handle and the path in one allocation:
+ * about 150 bytes, at most about 10 MB), so the memory stays flat in the
+ * directory count. A miss costs open_by_handle_at() + readlink(), several
+ * times a hit's cost: the cache holds a large spool's active directories. Events outside the roots are dropped once their directory is known.
  *
  * Why not libinotifytools' fanotify mode (measured with 3.22.6): it keeps an
  * entry per distinct file seen (unbounded, ~330 bytes each), silently drops
@@ -57,7 +59,7 @@
 #define FAN_EVENTS FANPROBE_EVENTS
 #define READ_BUFFER_SIZE (256 * 1024)
 #define MAX_READS_PER_CALL 64        /* then return so flushes and signals run */
-#define CACHE_MAX 8192               /* handle → path entries (LRU) */
+#define CACHE_MAX 65536              /* handle → path entries (LRU) */
 #define MAX_STALE 2048               /* events in stale directories kept */
 #define MAX_STALE_PER_DIR 256        /* then that directory is rescanned */
 #define MAX_STALE_DEPTH 64
@@ -73,14 +75,19 @@ struct fkey {
 	unsigned char h[HANDLE_MAX];
 };
 
+/* A cached directory: its key (the handle's bytes only, not HANDLE_MAX)
+ * and its path, stored together in data. */
 struct centry {
 	struct centry *hnext;                /* hash chain */
 	struct centry *prev, *next;          /* LRU list, most recent first */
 	size_t hash;
 	int excluded;                        /* -1 unknown; 1: it or a directory above it is */
 	int learnt;                          /* path from an entry event, not the file system */
-	struct fkey key;
-	char path[];
+	int fsid[2];
+	int type;
+	unsigned len;
+	char *path;                          /* in data, after the handle */
+	unsigned char data[];
 };
 
 /* A file system with a mark; mount_fd is a directory on it for
@@ -143,6 +150,7 @@ struct watcher_impl {
 	size_t ctab_size, ncache;
 	struct centry *lru_head, *lru_tail;
 	struct stale *stale;
+	size_t *stale_hash;                  /* key_hash of each stale[i].key */
 	size_t nstale;
 	struct fkey unknown[MAX_UNKNOWN];    /* ring: gone, never named, rescan recorded */
 	size_t nunknown;
@@ -247,6 +255,24 @@ key_from_info(struct fkey *k, const struct fanotify_event_info_fid *fid, size_t 
 	return 0;
 }
 
+/* 1 when cache entry e is directory k */
+static int
+centry_is(const struct centry *e, const struct fkey *k)
+{
+	return e->fsid[0] == k->fsid[0] && e->fsid[1] == k->fsid[1] && e->type == k->type &&
+	    e->len == k->len && memcmp(e->data, k->h, k->len) == 0;
+}
+
+/* k: the key of cache entry e */
+static void
+centry_key(const struct centry *e, struct fkey *k)
+{
+	memcpy(k->fsid, e->fsid, sizeof k->fsid);
+	k->type = e->type;
+	k->len = e->len;
+	memcpy(k->h, e->data, e->len);
+}
+
 static void
 lru_unlink(struct watcher_impl *w, struct centry *e)
 {
@@ -296,7 +322,7 @@ cache_get(struct watcher_impl *w, const struct fkey *k)
 	struct centry *e;
 
 	for (e = w->ctab[h & (w->ctab_size - 1)]; e != NULL; e = e->hnext) {
-		if (e->hash == h && key_eq(&e->key, k)) {
+		if (e->hash == h && centry_is(e, k)) {
 			lru_unlink(w, e);
 			lru_push(w, e);
 			return e;
@@ -317,9 +343,13 @@ cache_put(struct watcher_impl *w, const struct fkey *k, const char *path, int le
 		cache_remove(w, e);
 	if (w->ncache >= CACHE_MAX)
 		cache_remove(w, w->lru_tail);
-	if ((e = malloc(sizeof *e + len + 1)) == NULL)
+	if ((e = malloc(sizeof *e + k->len + len + 1)) == NULL)
 		return NULL;
-	e->key = *k;
+	memcpy(e->fsid, k->fsid, sizeof e->fsid);
+	e->type = k->type;
+	e->len = k->len;
+	memcpy(e->data, k->h, k->len);
+	e->path = (char *)e->data + k->len;
 	e->hash = key_hash(k);
 	e->excluded = -1;
 	e->learnt = learnt;
@@ -741,12 +771,12 @@ static void
 stash_stale(struct watcher_impl *w, const struct fev *ev)
 {
 	struct stale *s;
-	size_t i, n = 0, first = 0;
+	size_t i, n = 0, first = 0, h = key_hash(&ev->dir);
 
 	if (strlen(ev->name) > NAME_MAX)
 		return;
 	for (i = 0; i < w->nstale; i++) {
-		if (key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
+		if (w->stale_hash[i] == h && key_eq(&w->stale[i].key, &ev->dir) && n++ == 0)
 			first = i;
 	}
 	/* many events in one directory: keep its entry events (they name
@@ -758,6 +788,7 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 	if (w->nstale == MAX_STALE)
 		settle_stale(w, 1);
 	s = &w->stale[w->nstale];
+	w->stale_hash[w->nstale] = h;
 	s->key = ev->dir;
 	s->since = watch_core_drained_at(w->core) - WATCH_TIME_MARGIN;
 	s->read_seq = w->read_seq;
@@ -770,10 +801,50 @@ stash_stale(struct watcher_impl *w, const struct fev *ev)
 	w->nstale++;
 }
 
+/* The stashed entry events of directories (their target: the directory's
+ * own handle), by key_hash of the target, built for one settle_stale():
+ * open addressing, slot = index + 1 (0: empty), same-key entries met in
+ * index order along a probe. */
+struct stale_index {
+	size_t *slot;
+	size_t mask;
+};
+
+static int
+names_directory(const struct stale *s)
+{
+	return s->has_target && (s->mask & FAN_ONDIR) &&
+	    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO));
+}
+
+/* Returns 0, or -1 on ENOMEM. */
+static int
+stale_index_build(struct watcher_impl *w, struct stale_index *x)
+{
+	size_t i, size = 16;
+
+	while (size < 2 * w->nstale)
+		size *= 2;
+	if ((x->slot = calloc(size, sizeof *x->slot)) == NULL)
+		return -1;
+	x->mask = size - 1;
+	for (i = 0; i < w->nstale; i++) {
+		size_t k;
+
+		if (!names_directory(&w->stale[i]))
+			continue;
+		for (k = key_hash(&w->stale[i].target) & x->mask; x->slot[k] != 0; k = (k + 1) & x->mask)
+			;
+		x->slot[k] = i + 1;
+	}
+	return 0;
+}
+
 /* The path of a handle that may be stale: cached, or its parent's path plus
- * the name a stashed entry event gave it. Returns a new string or NULL. */
+ * the name a stashed entry event gave it (the first such event whose parent
+ * has a path). Returns a new string or NULL. */
 static char *
-stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
+stale_path(struct watcher_impl *w, const struct stale_index *x, const struct fkey *k, int depth)
 {
 	struct centry *e = cache_get(w, k);
 	size_t i;
@@ -782,21 +853,53 @@ stale_path(struct watcher_impl *w, const struct fkey *k, int depth)
 		return strdup(e->path);
 	if (depth >= MAX_STALE_DEPTH)
 		return NULL;
-	for (i = 0; i < w->nstale; i++) {
-		struct stale *s = &w->stale[i];
+	for (i = key_hash(k) & x->mask; x->slot[i] != 0; i = (i + 1) & x->mask) {
+		struct stale *s = &w->stale[x->slot[i] - 1];
+		char *p, *full;
 
-		if (s->has_target && (s->mask & FAN_ONDIR) &&
-		    (s->mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_TO)) && key_eq(&s->target, k)) {
-			char *p = stale_path(w, &s->key, depth + 1), *full;
-
-			if (p == NULL)
-				continue;
-			full = path_join(p, s->name);
-			free(p);
-			return full;
-		}
+		if (!key_eq(&s->target, k) || (p = stale_path(w, x, &s->key, depth + 1)) == NULL)
+			continue;
+		full = path_join(p, s->name);
+		free(p);
+		return full;
 	}
 	return NULL;
+}
+
+/* paths[i]: the path of stale[i]'s directory, each distinct directory
+ * resolved once (many events wait in one directory). Returns 0, or -1 on
+ * ENOMEM. */
+static int
+stale_paths(struct watcher_impl *w, char **paths)
+{
+	struct stale_index x = { NULL, 0 };
+	size_t i, j, size = 16, mask, *first = NULL;
+	int rc = -1;
+
+	while (size < 2 * w->nstale)
+		size *= 2;
+	mask = size - 1;
+	if (stale_index_build(w, &x) < 0 || (first = calloc(size, sizeof *first)) == NULL)
+		goto cleanup;
+	for (i = 0; i < w->nstale; i++) {
+		const struct fkey *k = &w->stale[i].key;
+
+		for (j = w->stale_hash[i] & mask; first[j] != 0; j = (j + 1) & mask)
+			if (key_eq(&w->stale[first[j] - 1].key, k))
+				break;
+		if (first[j] == 0) {
+			first[j] = i + 1;
+			paths[i] = stale_path(w, &x, k, 0);
+		} else if (paths[first[j] - 1] != NULL &&
+		    (paths[i] = strdup(paths[first[j] - 1])) == NULL) {
+			goto cleanup;
+		}
+	}
+	rc = 0;
+cleanup:
+	free(first);
+	free(x.slot);
+	return rc;
 }
 
 /* Replays each stashed event whose directory some event has named since
@@ -833,13 +936,14 @@ settle_stale(struct watcher_impl *w, int force)
 	if (w->nstale == 0)
 		return;
 	/* resolve every directory first: a replayed event may change the cache */
-	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL) {
+	if ((paths = calloc(w->nstale, sizeof *paths)) == NULL || stale_paths(w, paths) < 0) {
 		rescan_roots(w, NULL, "out of memory");
+		for (i = 0; paths != NULL && i < w->nstale; i++)
+			free(paths[i]);
+		free(paths);
 		w->nstale = 0;
 		return;
 	}
-	for (i = 0; i < w->nstale; i++)
-		paths[i] = stale_path(w, &w->stale[i].key, 0);
 	for (i = 0; i < w->nstale; i++) {
 		struct stale *s = &w->stale[i];
 		struct fev ev;
@@ -858,6 +962,7 @@ settle_stale(struct watcher_impl *w, int force)
 			continue;
 		}
 		if (!force && w->target_fid && w->drained_seq <= s->read_seq) {
+			w->stale_hash[o] = w->stale_hash[i];
 			w->stale[o++] = *s;
 			continue;
 		}
@@ -1268,8 +1373,9 @@ fanotify_alloc(const struct config *cfg, struct watch_core *core, struct chj_err
 	w->ctab_size = 2 * CACHE_MAX;
 	w->ctab = calloc(w->ctab_size, sizeof *w->ctab);
 	w->stale = malloc(MAX_STALE * sizeof *w->stale);
+	w->stale_hash = malloc(MAX_STALE * sizeof *w->stale_hash);
 	w->readbuf = malloc(READ_BUFFER_SIZE);
-	if (w->ctab == NULL || w->stale == NULL || w->readbuf == NULL) {
+	if (w->ctab == NULL || w->stale == NULL || w->stale_hash == NULL || w->readbuf == NULL) {
 		chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
 		fanotify_free(w);
 		return NULL;
@@ -1338,6 +1444,7 @@ fanotify_free(struct watcher_impl *w)
 	free(w->roots);
 	free(w->ctab);
 	free(w->stale);
+	free(w->stale_hash);
 	free(w->readbuf);
 	free(w);
 }
@@ -1551,7 +1658,10 @@ fanotify_save(struct watcher_impl *w, struct statebuf *b)
 	/* least recently used first: put back in this order, the order holds */
 	statebuf_put_u64(b, w->ncache);
 	for (e = w->lru_tail; e != NULL; e = e->prev) {
-		put_key(b, &e->key);
+		struct fkey k;
+
+		centry_key(e, &k);
+		put_key(b, &k);
 		statebuf_put_u32(b, (uint32_t)e->learnt);
 		statebuf_put_str(b, e->path);
 	}
@@ -1699,6 +1809,7 @@ fanotify_load(struct watcher_impl *w, struct statebuf *b)
 		strcpy(st->name, name);
 		/* read_seq 0: kept until a read of this process empties the queue */
 		st->read_seq = 0;
+		w->stale_hash[w->nstale] = key_hash(&st->key);
 		w->nstale++;
 	}
 	n = statebuf_get_u64(b);

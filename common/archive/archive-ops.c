@@ -398,6 +398,7 @@ struct citem {
 	int64_t id;
 	struct arch_entry e;
 	int drop;
+	int rewrite;                /* keep() said ARCH_KEEP_REWRITE */
 };
 
 static int
@@ -470,10 +471,11 @@ compact_pick(sqlite3 *db, int64_t lo, int64_t hi, arch_keep_cb keep, void *ctx, 
 		c.e.mtime_ns = sqlite3_column_int64(st, 6);
 		c.e.mode = (mode_t)sqlite3_column_int(st, 7);
 		snprintf(c.e.sha1, sizeof c.e.sha1, "%s", sha ? (const char *)sha : "");
-		if (c.e.name == NULL || !keep(ctx, &c.e)) {
+		if (c.e.name == NULL || (c.rewrite = keep(ctx, &c.e)) == 0) {
 			arch_entry_free(&c.e);
 			continue;
 		}
+		c.rewrite = c.rewrite == ARCH_KEEP_REWRITE;
 		if ((nv = array_grow(v, cnt, &cap, sizeof *v, 256)) == NULL) {
 			arch_entry_free(&c.e);
 			goto out;
@@ -510,16 +512,47 @@ out:
 	return rc;
 }
 
+/* Adds the entries keep() asked to rewrite to the open run of to, their
+ * new names and data from rewrite(). */
+static int
+compact_rewrites(struct arch *to, const struct citem *v, size_t n, arch_rewrite_cb rewrite, void *ctx,
+    struct chj_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *name = NULL, *buf = NULL;
+		size_t len = 0;
+		int r;
+
+		if (!v[i].rewrite)
+			continue;
+		if (rewrite == NULL)
+			return chj_error_set(err, CHJ_ERR_INVALID, 0, "compact: '%s' to rewrite, no rewriter",
+			    v[i].e.name);
+		if (rewrite(ctx, &v[i].e, &name, &buf, &len, err) < 0)
+			return -1;
+		r = arch_run_add_buf(to, name, buf, len, v[i].e.mtime_ns, v[i].e.mode);
+		free(name);
+		free(buf);
+		if (r < 0)
+			return arch_error_wrap(err, arch_error(to), CHJ_ERR_ARCHIVE, "compact: %s",
+			    arch_error(to)->msg);
+	}
+	return 0;
+}
+
 /* Writes kept run k of from (with what moved into it) as one run of to. */
 static int
 compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_run *k, arch_keep_cb keep,
-    void *ctx, struct chj_error *err)
+    arch_rewrite_cb rewrite, void *ctx, struct chj_error *err)
 {
 	struct citem *v = NULL;
 	struct arch_want *w = NULL;
 	struct cctx c = { to };
+	const struct chj_error *why;
 	char *man = NULL;
-	size_t n = 0, mlen, i;
+	size_t n = 0, nw = 0, mlen, i;
 	int rc = -1;
 
 	if (compact_pick(from->db, lo, k->id, keep, ctx, &v, &n, err) < 0)
@@ -528,19 +561,26 @@ compact_run(struct arch *from, struct arch *to, int64_t lo, const struct arch_ru
 	if (w == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		w[i].run = v[i].e.run;
-		w[i].name = v[i].e.name;
+		if (v[i].rewrite)
+			continue;
+		w[nw].run = v[i].e.run;
+		w[nw++].name = v[i].e.name;
 	}
-	if (arch_read_manifest(from, k->id, &man, &mlen) < 0 || arch_run_begin(to) < 0 ||
-	    arch_fetch(from, w, n, compact_cb, &c) < 0 ||
-	    arch_run_commit_as(to, man, mlen, k->name, k->time, NULL, 0) < 0) {
-		const struct chj_error *why = from->err.code != CHJ_OK ? &from->err : &to->err;
-
-		arch_error_wrap(err, why, CHJ_ERR_ARCHIVE, "compact: %s", why->msg);
+	if (arch_read_manifest(from, k->id, &man, &mlen) < 0 || arch_run_begin(to) < 0)
+		goto failed;
+	if (compact_rewrites(to, v, n, rewrite, ctx, err) < 0) {
 		arch_run_abort(to);
 		goto out;
 	}
+	if (arch_fetch(from, w, nw, compact_cb, &c) < 0 ||
+	    arch_run_commit_as(to, man, mlen, k->name, k->time, NULL, 0) < 0)
+		goto failed;
 	rc = 0;
+	goto out;
+failed:
+	why = from->err.code != CHJ_OK ? &from->err : &to->err;
+	arch_error_wrap(err, why, CHJ_ERR_ARCHIVE, "compact: %s", why->msg);
+	arch_run_abort(to);
 out:
 	for (i = 0; i < n; i++)
 		arch_entry_free(&v[i].e);
@@ -567,6 +607,13 @@ unlink_sidecar(const char *idx)
 int
 arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep, void *ctx,
     struct chj_error *err)
+{
+	return arch_compact_ex(path, keep_runs, nkeep, keep, NULL, ctx, err);
+}
+
+int
+arch_compact_ex(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep,
+    arch_rewrite_cb rewrite, void *ctx, struct chj_error *err)
 {
 	struct arch *from = NULL, *to = NULL;
 	struct arch_run *runs = NULL;
@@ -605,7 +652,7 @@ arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep
 			    (long long)keep_runs[i]);
 			goto out;
 		}
-		if (compact_run(from, to, lo, &runs[r], keep, ctx, err) < 0)
+		if (compact_run(from, to, lo, &runs[r], keep, rewrite, ctx, err) < 0)
 			goto out;
 		lo = runs[r].id;
 	}

@@ -190,6 +190,17 @@ typedef int (*arch_keep_cb)(void *ctx, const struct arch_entry *e);
 int arch_compact(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep,
     void *ctx, struct chj_error *e);
 
+/* arch_compact where keep() may also answer ARCH_KEEP_REWRITE: the entry
+ * goes into the kept run under the name and with the data rewrite() gives
+ * (both allocated, the caller's to free; its mtime and mode stay), asked
+ * before the run's other entries are read. rewrite returns 0 or -1 with
+ * err filled (the compaction then fails, the archive unchanged). */
+#define ARCH_KEEP_REWRITE 2
+typedef int (*arch_rewrite_cb)(void *ctx, const struct arch_entry *e, char **name, char **buf,
+    size_t *len, struct chj_error *err);
+int arch_compact_ex(const char *path, const int64_t *keep_runs, size_t nkeep, arch_keep_cb keep,
+    arch_rewrite_cb rewrite, void *ctx, struct chj_error *e);
+
 /* The sidecar path of an archive (allocated). */
 char *arch_sidecar_path(const char *path);
 

@@ -232,13 +232,18 @@ cyrus_annots_load(struct cyrus_annots *a, const struct cyrus_conf *c, const char
 }
 
 int
-cyrus_folder_record(const struct cyrus_annot *v, size_t n, char **buf, size_t *len)
+cyrus_folder_record(const char *mboxlist, const struct cyrus_annot *v, size_t n, char **buf,
+    size_t *len)
 {
 	struct dlw w;
 	size_t i;
 
 	memset(&w, 0, sizeof w);
 	dlw_open(&w, NULL, 1);
+	if (mboxlist != NULL) {
+		dlw_str(&w, "MBOXLIST");
+		dlw_text(&w, mboxlist);
+	}
 	dlw_open(&w, "ANNOTATIONS", 0);
 	for (i = 0; i < n; i++) {
 		dlw_open(&w, NULL, 1);

@@ -6,7 +6,8 @@
  * its GUID, the SHA1 of what arrived checked against it; each meta file is
  * stored unless it holds what its newest archived copy holds (the same
  * bytes, or a cyrus.index differing only in what a read-only session
- * rewrites: cyrus_index_same_state); then the folder-name links, the
+ * rewrites: cyrus_index_same_state), a changed cyrus.index as a delta from
+ * the archived state when that pays (metadelta.h); then the folder-name links, the
  * per-user files (again not stored when their bytes are the archived
  * ones) and the manifest. A user whose files changed on disk but not in
  * content gets no run. */
@@ -24,6 +25,7 @@
 #include "archive/manifest.h"
 #include "array.h"
 #include "cyrus/backup-int.h"
+#include "cyrus/metadelta.h"
 #include "path.h"
 
 /* What one user's run has added so far: SHA1s (so a message in two folders
@@ -52,6 +54,23 @@ archived_same(struct arch *ar, const char *name, const struct source_stat *st)
 	return same;
 }
 
+/* archived_same for a folder's meta file i: an index's state may be a
+ * delta, whose member has the file's mtime (its size is the delta's). */
+static int
+meta_archived_same(struct arch *ar, const char *name, size_t i, const struct source_stat *st)
+{
+	struct arch_entry e;
+	int delta, same;
+
+	if (i != CYRUS_META_INDEX && i != CYRUS_META_EXPUNGE)
+		return archived_same(ar, name, st);
+	if (cyrus_meta_latest(ar, name, 0, &e, &delta) <= 0)
+		return 0;
+	same = e.kind == ARCH_KIND_FILE && e.mtime_ns == st->mtime_ns && (delta || e.size == st->size);
+	arch_entry_free(&e);
+	return same;
+}
+
 /* Pass one: 1 when every meta file of m (as st says they are) matches its
  * archived copy. */
 static int
@@ -69,7 +88,7 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct sour
 				return 0;
 			continue;
 		}
-		if (!archived_same(ar, name, &st[i]))
+		if (!meta_archived_same(ar, name, i, &st[i]))
 			return 0;
 	}
 	return 1;
@@ -88,66 +107,140 @@ sha1_is(const void *buf, size_t len, const char *hex)
 	return strcmp(got, hex) == 0;
 }
 
-/* The data of an archived copy, read whole. */
-struct copy {
-	char *buf;
-	size_t len;
-};
-
+/* 1 when buf, meta file name of a folder as read under the locks, holds
+ * the bytes the archive's newest copy holds (an index: store_index_meta).
+ * 0 when it differs; -1 on an archive error. */
 static int
-copy_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, struct arch_stream *s,
-    struct chj_error *err)
-{
-	struct copy *c = cbctx;
-	ssize_t k;
-
-	(void)w;
-	if (e->size > SIZE_MAX - 1 || (c->buf = malloc((size_t)e->size + 1)) == NULL)
-		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
-	while (c->len < e->size) {
-		k = arch_stream_read(s, c->buf + c->len, (size_t)e->size - c->len);
-		if (k <= 0)
-			return -1;
-		c->len += (size_t)k;
-	}
-	return 0;
-}
-
-/* 1 when buf, meta file i of a folder as read under the locks (entry
- * name), holds what the archive's newest copy holds: the same bytes, or for
- * cyrus.index the same state (cyrus_index_same_state: only the fields a
- * read-only session rewrites differ). 0 when it differs, or when that
- * cannot be told (the copy unreadable: storing it again is the safe side);
- * -1 on an archive error. */
-static int
-meta_as_archived(struct user_run *r, const char *name, size_t i, const char *buf, size_t len)
+meta_as_archived(struct user_run *r, const char *name, const char *buf, size_t len)
 {
 	struct arch_entry e;
-	struct arch_want w;
-	struct copy c = { NULL, 0 };
-	int got = arch_latest(r->ar, name, 0, &e), same = 0;
+	int got = arch_latest(r->ar, name, 0, &e), same;
 
 	if (got < 0)
 		return arch_error_copy(r->ar, &r->err);
 	if (got == 0)
 		return 0;
-	if (e.kind != ARCH_KIND_FILE || e.size != len)
-		goto out;
-	if (sha1_is(buf, len, e.sha1)) {
-		same = 1;
-		goto out;
-	}
-	if (i != CYRUS_META_INDEX)
-		goto out;
-	w.run = e.run;
-	w.name = name;
-	w.ctx = NULL;
-	if (arch_fetch(r->ar, &w, 1, copy_cb, &c) == 0 && c.len == len)
-		same = cyrus_index_same_state(c.buf, c.len, buf, len);
-	free(c.buf);
-out:
+	same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1);
 	arch_entry_free(&e);
 	return same;
+}
+
+/* An index is stored whole, not as a delta, when its chain has this many
+ * deltas, or reading the chain back would inflate more than this (the runs
+ * holding it: a base in the first, full run is replaced by a whole copy in
+ * a small run), so a restore stays fast. */
+#define DELTA_CHAIN_MAX 32
+#define DELTA_READ_MAX (64ull * 1024 * 1024)
+
+/* How an index (or cyrus.expunge) read under the locks goes in: its bytes,
+ * and what the archive's state of it gave. */
+struct index_store {
+	const char *buf;
+	size_t len;
+	int same;                   /* the archived state holds it */
+	char *delta;                /* else a delta to store, or NULL: whole */
+	size_t dlen;
+};
+
+/* The largest delta worth storing for a file of len bytes over chain c:
+ * half the file, and the chain's deltas together no larger than the file;
+ * 0: a whole copy. */
+static size_t
+delta_budget(size_t len, const struct cyrus_meta_chain *c)
+{
+	size_t max = len / 2;
+
+	if (c->ndeltas >= DELTA_CHAIN_MAX || c->run_bytes > DELTA_READ_MAX || c->delta_bytes >= len)
+		return 0;
+	if (max > len - c->delta_bytes)
+		max = len - c->delta_bytes;
+	return max;
+}
+
+/* The archived state of the index, rebuilt: the same as the new one (bytes,
+ * or cyrus_index_same_state), or a delta from it when that pays. */
+static int
+index_store_cb(void *ctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct index_store *x = ctx;
+	const char *old = *buf;
+	size_t max;
+
+	(void)w;
+	(void)e;
+	if ((len == x->len && memcmp(old, x->buf, len) == 0) ||
+	    cyrus_index_same_state(old, len, x->buf, x->len)) {
+		x->same = 1;
+		return 0;
+	}
+	/* another version or record size rewrites every record */
+	if (len < 12 || x->len < 12 || memcmp(old + 8, x->buf + 8, 4) != 0)
+		return 0;
+	if ((max = delta_budget(x->len, chain)) == 0)
+		return 0;
+	if (cyrus_delta_encode(old, len, x->buf, x->len, max, &x->delta, &x->dlen) < 0)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
+	return 0;
+}
+
+/* Stores index-format meta file name (buf, read under the locks) unless
+ * the archive's state holds it: as a delta from that state when one pays,
+ * else whole. Returns 1 stored, 0 not, -1 on error. */
+static int
+store_index_meta(struct user_run *r, const char *name, const char *buf, size_t len, int64_t mtime_ns)
+{
+	struct cyrus_meta_want w = { name, 0, NULL };
+	struct cyrus_meta_chain chain;
+	struct index_store x;
+	struct arch_entry e;
+	char *dname = NULL;
+	int got, delta, need = 0, rc = -1;
+
+	memset(&x, 0, sizeof x);
+	x.buf = buf;
+	x.len = len;
+	if ((got = cyrus_meta_latest(r->ar, name, 0, &e, &delta)) < 0 ||
+	    (got == 1 && cyrus_meta_chain_of(r->ar, name, 0, &chain) < 0)) {
+		if (got == 1)
+			arch_entry_free(&e);
+		return arch_error_copy(r->ar, &r->err);
+	}
+	if (got == 1) {
+		/* a whole copy: its SHA1 says "the same"; read back only what a
+		 * delta or the same state (a read-only SELECT's rewrite, as
+		 * large as before) needs: a base in a large run is not */
+		if (!delta && e.size == len && sha1_is(buf, len, e.sha1))
+			x.same = 1;
+		else if (delta || e.size == len || delta_budget(len, &chain) > 0)
+			need = 1;
+		arch_entry_free(&e);
+	}
+	/* an archived state that cannot be rebuilt: a whole copy starts a new
+	 * chain (verify names the broken one) */
+	if (need && cyrus_meta_fetch(r->ar, &w, 1, index_store_cb, &x, &r->err) < 0 &&
+	    r->err.code == CHJ_ERR_NOMEM)
+		return -1;
+	if (x.same)
+		return 0;
+	if (x.delta != NULL) {
+		if (asprintf(&dname, "%s" CYRUS_DELTA_SUFFIX, name) < 0) {
+			chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
+			goto out;
+		}
+		if (arch_run_add_buf(r->ar, dname, x.delta, x.dlen, mtime_ns, 0600) < 0) {
+			arch_error_copy(r->ar, &r->err);
+			goto out;
+		}
+	} else if (arch_run_add_buf(r->ar, name, buf, len, mtime_ns, 0600) < 0) {
+		arch_error_copy(r->ar, &r->err);
+		goto out;
+	}
+	rc = 1;
+out:
+	free(dname);
+	free(x.delta);
+	return rc;
 }
 
 /* A message the archive lacks, to fetch: its record and path. For a
@@ -403,9 +496,18 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		if (mc.buf[i] == NULL)
 			continue;
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
+		if (i == CYRUS_META_INDEX || i == CYRUS_META_EXPUNGE) {
+			int st = store_index_meta(r, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns);
+
+			if (st < 0)
+				goto out;
+			r->added += (unsigned long)st;
+			stored += (unsigned long)st;
+			continue;
+		}
 		/* rewritten (a read-only session's SELECT) or only touched:
 		 * the archived copy stands for it */
-		if ((same = meta_as_archived(r, name, i, mc.buf[i], mc.len[i])) < 0)
+		if ((same = meta_as_archived(r, name, mc.buf[i], mc.len[i])) < 0)
 			goto out;
 		if (same)
 			continue;
@@ -427,9 +529,9 @@ out:
 	return rc;
 }
 
-/* The folder record of m (CYRUS_FOLDER_RECORD: its annotations, as read
- * once for the run) unless the newest archived copy holds the same; none
- * when it has none and the archive has none. */
+/* The folder record of m (CYRUS_FOLDER_RECORD: its mailboxes.db value and
+ * its annotations, as read once for the run) unless the newest archived
+ * copy holds the same; none when it has neither and the archive has none. */
 static int
 backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
 {
@@ -444,9 +546,9 @@ backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cy
 	snprintf(name, sizeof name, ARCH_FOLDERS "%s/" CYRUS_FOLDER_RECORD, m->uniqueid);
 	if ((got = arch_latest(r->ar, name, 0, &e)) < 0)
 		return arch_error_copy(r->ar, &r->err);
-	if (got == 0 && n == 0)
+	if (got == 0 && n == 0 && m->record == NULL)
 		return 0;
-	if (cyrus_folder_record(b->annots.v + first, n, &buf, &len) < 0) {
+	if (cyrus_folder_record(m->record, b->annots.v + first, n, &buf, &len) < 0) {
 		if (got == 1)
 			arch_entry_free(&e);
 		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
@@ -659,6 +761,29 @@ archived_copy(struct user_run *r, const char *name, struct want *w)
 	return 0;
 }
 
+/* Appends the user's quota root files (a source that has them) to v. */
+static int
+add_quota_files(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **v, size_t *n)
+{
+	struct source_user_file *q = NULL, *nv;
+	size_t nq = 0;
+
+	if (source_quota_files(b->src, user, ml, &q, &nq) < 0)
+		return -1;
+	if (nq == 0)
+		return 0;
+	if ((nv = realloc(*v, (*n + nq) * sizeof *nv)) == NULL) {
+		source_user_files_free(q, nq);
+		return chj_error_set(&b->src->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
+	memcpy(nv + *n, q, nq * sizeof *q);
+	free(q);
+	*v = nv;
+	*n += nq;
+	return 0;
+}
+
 /* The user's files outside the spool: each in the manifest; a symlink
  * whose target changed and a file not as archived into the run. */
 static int
@@ -672,8 +797,10 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 	struct fetch_ctx c;
 	int rc = -1;
 
-	if (source_user_files(b->src, user, ml, &uf, &n) < 0) {
+	if (source_user_files(b->src, user, ml, &uf, &n) < 0 ||
+	    add_quota_files(b, user, ml, &uf, &n) < 0) {
 		r->err = b->src->err;
+		source_user_files_free(uf, n);
 		return -1;
 	}
 	if (n > 0 && ((fetch = calloc(n, sizeof *fetch)) == NULL ||

@@ -306,7 +306,7 @@ annots_digest(struct cyrus_backup *b, const struct cyrus_annot *v, size_t n, cha
 	size_t rlen;
 	int ok;
 
-	if (cyrus_folder_record(v, n, &rec, &rlen) < 0)
+	if (cyrus_folder_record(NULL, v, n, &rec, &rlen) < 0)
 		return chj_error_set(&b->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	ok = EVP_Digest(rec, rlen, digest, NULL, EVP_sha1(), NULL) == 1;
 	free(rec);

@@ -43,7 +43,8 @@ struct cyrus_backup_stats {
 	unsigned long folders_same;     /* folders read because their meta files changed
 	                                 * on disk, holding what the archive has (touched,
 	                                 * or rewritten by a read-only session): none stored */
-	unsigned long folders_annotated; /* folders whose record (annotations) was stored */
+	unsigned long folders_annotated; /* folders whose record (mailboxes.db value,
+	                                  * annotations) was stored */
 	unsigned long messages;         /* messages stored */
 	uint64_t bytes;                 /* their bytes */
 };

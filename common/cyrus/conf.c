@@ -100,6 +100,8 @@ set_key(struct cyrus_conf *c, const char *file, int lineno, const char *key,
 		r = set_str(&c->annotation_db, val);
 	else if (!strcmp(key, "annotation_db_path"))
 		r = set_str(&c->annotation_db_path, val);
+	else if (!strcmp(key, "quota_db"))
+		r = set_str(&c->quota_db, val);
 	else if (!strcmp(key, "virtdomains"))
 		c->virtdomains = strcasecmp(val, "off") && strcasecmp(val, "no") &&
 		    strcasecmp(val, "0") && strcasecmp(val, "false");
@@ -219,6 +221,8 @@ apply_defaults(struct cyrus_conf *c)
 		if (set_str(&c->annotation_db_path, buf) < 0)
 			return -1;
 	}
+	if (!c->quota_db && set_str(&c->quota_db, "quotalegacy") < 0)
+		goto nomem;
 	if (!cyrus_partition_path(c, c->defaultpartition)) {
 		chj_error_set(&c->err, CHJ_ERR_INVALID, 0, "%s: no partition-%s for the default partition",
 		    c->file, c->defaultpartition);
@@ -265,12 +269,13 @@ cyrus_conf_free(struct cyrus_conf *c)
 	free(c->mboxlist_db_path);
 	free(c->annotation_db);
 	free(c->annotation_db_path);
+	free(c->quota_db);
 	free(c->toolsdir);
 	c->partitions = NULL;
 	c->npartitions = 0;
 	c->file = c->configdirectory = c->sievedir = c->lockpath = NULL;
 	c->defaultpartition = c->mboxlist_db = c->mboxlist_db_path = c->toolsdir = NULL;
-	c->annotation_db = c->annotation_db_path = NULL;
+	c->annotation_db = c->annotation_db_path = c->quota_db = NULL;
 }
 
 const char *

@@ -38,6 +38,8 @@ struct cyrus_conf {
 	char *mboxlist_db_path;     /* default: configdirectory/mailboxes.db */
 	char *annotation_db;        /* annotations.db backend: "twoskip" (default) */
 	char *annotation_db_path;   /* default: configdirectory/annotations.db */
+	char *quota_db;             /* quota roots: "quotalegacy" (default: one file per root,
+	                             * configdirectory/quota/H/ROOT), or a database backend */
 	char *toolsdir;             /* Cyrus's programs (cyr_dbtool); NULL: the first of
 	                             * /usr/lib/cyrus/bin, /usr/libexec/cyrus-imapd,
 	                             * /usr/lib/cyrus-imapd that has cyr_dbtool. The caller
@@ -67,6 +69,9 @@ struct cyrus_mailbox {
 	char *relpath;              /* path relative to its partition directory */
 	char *user;                 /* owner's user name ("user01"), NULL if none */
 	int deleted;                /* name starts "DELETED." (delayed delete) */
+	char *record;               /* its mailboxes.db value, the dlist text cyr_dbtool
+	                             * prints ("%(T e I ... A %(acl))"); NULL when the list
+	                             * came from elsewhere (cyrus.header files, a pull) */
 };
 
 struct cyrus_mboxlist {
@@ -108,6 +113,14 @@ int cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user
  * directory. Only those that exist. Returns 0, or -1 with e set
  * (CHJ_ERR_SYS, CHJ_ERR_NOMEM). */
 int cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
+    const char *user, char ***files, size_t *n, struct chj_error *e);
+
+/* The files of the user's quota roots (quota_db quotalegacy: one file per
+ * root, configdirectory/quota/H/ROOT, H as Cyrus's dir_hash_c of ROOT):
+ * those of the user's live folders in l that are roots, as absolute paths.
+ * None with another quota_db (a database of every user's roots). Returns
+ * 0, or -1 with e set (CHJ_ERR_NOMEM). */
+int cyrus_user_quota_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
     const char *user, char ***files, size_t *n, struct chj_error *e);
 
 /* ---- cyrus.header ---- */
@@ -200,13 +213,13 @@ void cyrus_guid_hex(const uint8_t guid[20], char hex[41]);
 extern const char *const cyrus_meta_names[CYRUS_NMETA];
 
 /* The archive entry beside a folder's meta files that holds what
- * annotations.db (and, in a later version, mailboxes.db) says of it
- * (folders/UNIQUEID/mailbox): %(ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
- * VALUE v) ...)) [MBOXLIST <mailboxes.db value>]. The backup writes it when
- * the folder's annotations (METADATA) differ from the newest archived copy
- * (an empty list when they were all removed); the restore into a server
- * (restore-csync.c) sends them in APPLY MAILBOX, and uses MBOXLIST when
- * present: the folder's type, modseq and ACL. */
+ * annotations.db and mailboxes.db say of it (folders/UNIQUEID/mailbox):
+ * %([MBOXLIST <mailboxes.db value>] ANNOTATIONS (%(ENTRY e USERID u MODSEQ m
+ * VALUE v) ...)). The backup writes it when either differs from the newest
+ * archived copy (an empty list when the annotations were all removed;
+ * MBOXLIST when the mailbox list came from mailboxes.db); the restore into
+ * a server (restore-csync.c) sends the annotations in APPLY MAILBOX, and
+ * uses MBOXLIST when present: the folder's type, modseq and ACL. */
 #define CYRUS_FOLDER_RECORD "mailbox"
 
 /* ---- folder annotations (annotations.db) ---- */
@@ -253,11 +266,13 @@ void cyrus_annots_sort(struct cyrus_annots *a);
 void cyrus_annots_free(struct cyrus_annots *a);
 /* The annotations of folder mboxid in sorted a: a->v[*first .. *first + return). */
 size_t cyrus_annots_of(const struct cyrus_annots *a, const char *mboxid, size_t *first);
-/* The folder record (CYRUS_FOLDER_RECORD) holding annotations v[0..n):
- * "%(ANNOTATIONS (%(ENTRY e USERID u MODSEQ m VALUE v) ...))\n", the owner's
- * token kept (the restore writes the owner it restores to). Allocated in
- * *buf; 0 or -1 (out of memory). */
-int cyrus_folder_record(const struct cyrus_annot *v, size_t n, char **buf, size_t *len);
+/* The folder record (CYRUS_FOLDER_RECORD) holding the folder's mailboxes.db
+ * value mboxlist (its dlist text, or NULL: none) and annotations v[0..n):
+ * "%(MBOXLIST %(T e ...) ANNOTATIONS (%(ENTRY e USERID u MODSEQ m VALUE v)
+ * ...))\n", the owner's token kept (the restore writes the owner it
+ * restores to). Allocated in *buf; 0 or -1 (out of memory). */
+int cyrus_folder_record(const char *mboxlist, const struct cyrus_annot *v, size_t n, char **buf,
+    size_t *len);
 
 /* 1 when the record's message file exists in the spool (not UNLINKED). */
 int cyrus_record_has_file(const struct cyrus_index_record *r);

@@ -378,6 +378,13 @@ dlw_flag(struct dlw *w, const char *flag)
 }
 
 void
+dlw_text(struct dlw *w, const char *text)
+{
+	dlw_sep(w);
+	dlw_raw(w, text, strlen(text));
+}
+
+void
 dlw_num(struct dlw *w, uint64_t v)
 {
 	char b[24];

@@ -54,6 +54,8 @@ void dlw_raw(struct dlw *w, const void *p, size_t n);
 void dlw_str(struct dlw *w, const char *s);
 void dlw_map(struct dlw *w, const void *p, size_t n);
 void dlw_num(struct dlw *w, uint64_t v);
+/* A value already in dlist form (a mailboxes.db record), written as it is. */
+void dlw_text(struct dlw *w, const char *text);
 /* A system flag (\\Seen): written as it is, as Cyrus prints and reads them. */
 void dlw_flag(struct dlw *w, const char *flag);
 /* "KEY value" in a kvlist */

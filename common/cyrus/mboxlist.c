@@ -149,6 +149,7 @@ mailbox_free(struct cyrus_mailbox *m)
 	free(m->path);
 	free(m->relpath);
 	free(m->user);
+	free(m->record);
 }
 
 void
@@ -225,7 +226,8 @@ add_line(struct cyrus_mboxlist *l, const struct cyrus_conf *c, const char *user,
 	m.uniqueid = id ? strdup(id) : NULL;
 	m.partition = strdup(part);
 	m.deleted = !strncmp(m.name, "DELETED.", 8);
-	if (!m.mbtype || !m.partition || (id && !m.uniqueid)) {
+	m.record = strndup(tab + 1, len - (size_t)(tab + 1 - line));
+	if (!m.mbtype || !m.partition || (id && !m.uniqueid) || !m.record) {
 		chj_error_set(&l->err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}

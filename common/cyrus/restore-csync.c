@@ -2,9 +2,10 @@
  * through its replication protocol (restore.h): the folders' archived meta
  * files read, the server asked what exists (GET MAILBOXES, GET UNIQUEIDS),
  * a plan made (create, already there, refused), then the messages sent
- * (APPLY MESSAGE, each member of the archive inflated once) and each folder
- * written whole (APPLY MAILBOX) as sync_client writes a replica; the user's
- * other state follows (restore-csync-user.c). Several archives: one thread
+ * (APPLY MESSAGE, each member of the archive inflated once), the quota
+ * roots of the folders to create set (APPLY QUOTA) and each folder written
+ * whole (APPLY MAILBOX) as sync_client writes a replica; the user's other
+ * state follows (restore-csync-user.c). Several archives: one thread
  * and one connection each. */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include "array.h"
 #include "archive/runsel.h"
 #include "cyrus/internal.h"
+#include "cyrus/metadelta.h"
 #include "cyrus/restore-csync.h"
 
 #define OWNER_TOKEN "[.OwNeR.]"       /* Cyrus's annotate.c OWNER_USERID_TOKEN */
@@ -40,6 +42,20 @@ rc_tell(struct rc *r, struct cyrus_csync_event *ev)
 	ev->dry_run = r->o->dry_run;
 	if (r->o->cb != NULL)
 		r->o->cb(r->o->ctx, ev);
+}
+
+int
+rc_send(struct rc *r, struct dlw *w, const char *what, struct csync_reply *rep)
+{
+	int rc;
+
+	if (w->oom) {
+		dlw_free(w);
+		return nomem(r);
+	}
+	rc = csync_cmd(r->cs, w->buf, w->len, what, rep, r->e);
+	dlw_free(w);
+	return rc;
 }
 
 /* ---- names ---- */
@@ -199,6 +215,44 @@ rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b)
 	return fetch_wants(r, &w, 1, blob_cb, r);
 }
 
+/* A folder's meta file as rebuilt (cyrus_meta_fetch: an index may be a
+ * chain of deltas) into its blob. */
+static int
+meta_blob_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct rc_blob *b = w->ctx;
+
+	(void)cbctx;
+	(void)chain;
+	if (len > (1u << 30))
+		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is %zu bytes: too large",
+		    e->name, len);
+	b->data = *buf;             /* cyrus_meta_fetch leaves a byte past the end */
+	*buf = NULL;
+	b->data[len] = '\0';
+	b->len = len;
+	b->have = 1;
+	return 0;
+}
+
+/* Points w at the state of meta file entry at the run: 1, or 0 when the
+ * archive has none. */
+static int
+want_meta(struct rc *r, const char *entry, struct cyrus_meta_want *w)
+{
+	struct arch_entry e;
+	int delta, got = cyrus_meta_latest(r->ar, entry, r->run, &e, &delta);
+
+	if (got < 0)
+		return arch_error_copy(r->ar, r->e);
+	if (got == 0)
+		return 0;
+	w->upto = r->run;
+	arch_entry_free(&e);
+	return 1;
+}
+
 /* Every wanted folder's header, index, annotations and mailbox record, in
  * one pass over the archive. */
 static int
@@ -206,7 +260,7 @@ read_folder_meta(struct rc *r)
 {
 	static const char *const kinds[4] = { "cyrus.header", "cyrus.index", "cyrus.annotations",
 	    CYRUS_FOLDER_RECORD };
-	struct arch_want *w = calloc(r->nf * 4 + 1, sizeof *w);
+	struct cyrus_meta_want *w = calloc(r->nf * 4 + 1, sizeof *w);
 	char **names = calloc(r->nf * 4 + 1, sizeof *names);
 	size_t i, k, n = 0;
 	int rc = -1;
@@ -226,7 +280,7 @@ read_folder_meta(struct rc *r)
 				nomem(r);
 				goto out;
 			}
-			got = want_latest(r, names[n], &w[n]);
+			got = want_meta(r, names[n], &w[n]);
 			if (got < 0)
 				goto out;
 			if (got == 0) {
@@ -244,7 +298,9 @@ read_folder_meta(struct rc *r)
 			n++;
 		}
 	}
-	rc = fetch_wants(r, w, n, blob_cb, r);
+	rc = 0;
+	if (n > 0 && cyrus_meta_fetch(r->ar, w, n, meta_blob_cb, r, r->e) < 0)
+		rc = arch_error_wrap(r->e, r->e, CHJ_ERR_ARCHIVE, "archive '%s': %s", r->archive, r->e->msg);
 out:
 	for (i = 0; names != NULL && i < r->nf * 4; i++)
 		free(names[i]);
@@ -668,7 +724,6 @@ apply_mailbox(struct rc *r, struct rc_folder *f)
 	char opts[8], what[1200];
 	size_t ai = 0;
 	uint32_t i;
-	int rc;
 
 	memset(&w, 0, sizeof w);
 	dlw_raw(&w, "APPLY MAILBOX", 13);
@@ -709,14 +764,8 @@ apply_mailbox(struct rc *r, struct rc_folder *f)
 	dlw_close(&w);
 	dlw_close(&w);
 	dlw_raw(&w, "\r\n", 2);
-	if (w.oom) {
-		dlw_free(&w);
-		return nomem(r);
-	}
 	snprintf(what, sizeof what, "folder '%s'", f->target);
-	rc = csync_cmd(r->cs, w.buf, w.len, what, NULL, r->e);
-	dlw_free(&w);
-	return rc;
+	return rc_send(r, &w, what, NULL);
 }
 
 /* ---- what the server has ---- */
@@ -730,12 +779,11 @@ is_intermediate(const struct dl *mb)
 }
 
 /* GET KIND (v...): the MAILBOX items of the reply into rep. */
-static int
-get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply *rep)
+int
+rc_get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply *rep)
 {
 	struct dlw w;
 	size_t i;
-	int rc;
 
 	if (n == 0)
 		return 0;
@@ -748,18 +796,12 @@ get_list(struct rc *r, const char *kind, char **v, size_t n, struct csync_reply 
 		dlw_str(&w, v[i]);
 	dlw_close(&w);
 	dlw_raw(&w, "\r\n", 2);
-	if (w.oom) {
-		dlw_free(&w);
-		return nomem(r);
-	}
-	rc = csync_cmd(r->cs, w.buf, w.len, kind, rep, r->e);
-	dlw_free(&w);
-	return rc;
+	return rc_send(r, &w, kind, rep);
 }
 
-/* The MAILBOX item named name (not an intermediate), or NULL. */
-static const struct dl *
-find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
+/* The MAILBOX item whose key is value (not an intermediate), or NULL. */
+const struct dl *
+rc_find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
 {
 	size_t i;
 
@@ -777,11 +819,10 @@ find_mailbox(const struct csync_reply *rep, const char *key, const char *value)
 	return NULL;
 }
 
-/* A uniqueid for a folder whose own is taken on the server: derived from
- * it, the target name and n, so a second run picks the same one. 24
- * characters of [a-z0-9], as Cyrus's own. */
-static void
-derive_id(const char *id, const char *target, unsigned n, char out[25])
+/* Derived from the uniqueid, the target name and n, so a second run picks
+ * the same one; 24 characters of [a-z0-9], as Cyrus's own. */
+void
+rc_derive_id(const char *id, const char *target, unsigned n, char out[25])
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -801,6 +842,38 @@ derive_id(const char *id, const char *target, unsigned n, char out[25])
 	for (i = 0; i < 24; i++)
 		out[i] = digits[(mdlen > i ? md[i] : i) % 36];
 	out[24] = '\0';
+}
+
+int
+rc_derived_id_for(struct rc *r, const char *id, const char *name, char out[25], int *there)
+{
+	struct csync_reply rep;
+	unsigned k;
+	int rc = 1;
+
+	memset(&rep, 0, sizeof rep);
+	*there = 0;
+	for (k = 0; k < 16; k++) {
+		char *one[1] = { out };
+		const struct dl *taken;
+		const char *by;
+
+		rc_derive_id(id, name, k, out);
+		csync_reply_free(&rep);
+		if (rc_get_list(r, "UNIQUEIDS", one, 1, &rep) < 0) {
+			rc = -1;
+			break;
+		}
+		taken = rc_find_mailbox(&rep, "UNIQUEID", out);
+		by = taken != NULL ? dl_atom(taken, "MBOXNAME") : NULL;
+		if (taken == NULL || (by != NULL && strcmp(by, name) == 0)) {
+			*there = taken != NULL;
+			rc = 0;
+			break;
+		}
+	}
+	csync_reply_free(&rep);
+	return rc;
 }
 
 /* Whether the server's mailbox mb holds exactly what f would write. */
@@ -869,9 +942,9 @@ check_owner(struct rc *r)
 		if (strcmp(r->f[i].target, inbox) == 0)
 			return 0;
 	memset(&rep, 0, sizeof rep);
-	if (get_list(r, "MAILBOXES", one, 1, &rep) < 0)
+	if (rc_get_list(r, "MAILBOXES", one, 1, &rep) < 0)
 		return -1;
-	there = find_mailbox(&rep, "MBOXNAME", inbox) != NULL;
+	there = rc_find_mailbox(&rep, "MBOXNAME", inbox) != NULL;
 	csync_reply_free(&rep);
 	if (!there)
 		return chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "user '%s' does not exist on %s: refused "
@@ -884,14 +957,13 @@ check_owner(struct rc *r)
 static int
 plan(struct rc *r)
 {
-	struct csync_reply byname, byid, derived;
+	struct csync_reply byname, byid;
 	char **names = calloc(r->nf + 1, sizeof *names), **ids = calloc(r->nf + 1, sizeof *ids);
 	size_t i, n = 0;
 	int rc = -1;
 
 	memset(&byname, 0, sizeof byname);
 	memset(&byid, 0, sizeof byid);
-	memset(&derived, 0, sizeof derived);
 	if (names == NULL || ids == NULL) {
 		nomem(r);
 		goto out;
@@ -900,15 +972,15 @@ plan(struct rc *r)
 		names[n] = r->f[i].target;
 		ids[n++] = r->f[i].mf->uniqueid;
 	}
-	if (get_list(r, "MAILBOXES", names, n, &byname) < 0 || get_list(r, "UNIQUEIDS", ids, n, &byid) < 0)
+	if (rc_get_list(r, "MAILBOXES", names, n, &byname) < 0 ||
+	    rc_get_list(r, "UNIQUEIDS", ids, n, &byid) < 0)
 		goto out;
 	if (r->o->nfolders > 0 && check_owner(r) < 0)
 		goto out;
 	for (i = 0; i < r->nf; i++) {
 		struct rc_folder *f = &r->f[i];
-		const struct dl *same_id = find_mailbox(&byid, "UNIQUEID", f->mf->uniqueid);
+		const struct dl *same_id = rc_find_mailbox(&byid, "UNIQUEID", f->mf->uniqueid);
 		const char *used_by = same_id ? dl_atom(same_id, "MBOXNAME") : NULL;
-		unsigned k;
 
 		f->shift = modseq_shift(f, &byid);
 		if (used_by == NULL || strcmp(used_by, f->target) == 0) {
@@ -916,26 +988,17 @@ plan(struct rc *r)
 		} else {
 			/* the archived uniqueid is another mailbox's now: a derived
 			 * one that nobody but this folder's earlier restore has */
-			for (k = 0; k < 16; k++) {
-				char cand[25], *one[1] = { cand };
-				const struct dl *taken;
+			char cand[25];
+			int there, got = rc_derived_id_for(r, f->mf->uniqueid, f->target, cand, &there);
 
-				derive_id(f->mf->uniqueid, f->target, k, cand);
-				csync_reply_free(&derived);
-				if (get_list(r, "UNIQUEIDS", one, 1, &derived) < 0)
-					goto out;
-				taken = find_mailbox(&derived, "UNIQUEID", cand);
-				if (taken == NULL || strcmp(dl_atom(taken, "MBOXNAME") ?
-				    dl_atom(taken, "MBOXNAME") : "", f->target) == 0) {
-					f->target_id = strdup(cand);
-					break;
-				}
-			}
-			if (k == 16) {
+			if (got < 0)
+				goto out;
+			if (got > 0) {
 				chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "folder '%s': no free uniqueid on %s",
 				    f->mf->name, csync_name(r->cs));
 				goto out;
 			}
+			f->target_id = strdup(cand);
 			f->new_id = 1;
 		}
 		if (f->target_id == NULL) {
@@ -944,7 +1007,7 @@ plan(struct rc *r)
 		}
 		f->sync_crc = sync_crc(f);
 		{
-			const struct dl *there = find_mailbox(&byname, "MBOXNAME", f->target);
+			const struct dl *there = rc_find_mailbox(&byname, "MBOXNAME", f->target);
 
 			uint64_t last_uid = 1;
 
@@ -966,7 +1029,6 @@ plan(struct rc *r)
 out:
 	csync_reply_free(&byname);
 	csync_reply_free(&byid);
-	csync_reply_free(&derived);
 	free(names);
 	free(ids);
 	return rc;
@@ -1308,6 +1370,7 @@ rc_free(struct rc *r)
 		free(f->acl);
 	}
 	free(r->f);
+	rc_user_free(r);
 	manifest_free(&r->man);
 	free(r->user);
 	free(r->tuser);
@@ -1432,6 +1495,8 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 	for (i = 0; i < r.nf; i++)
 		if (parse_folder(&r, &r.f[i]) < 0)
 			goto out;
+	if (rc_user_read(&r) < 0)
+		goto out;
 	array_sort(r.f, r.nf, sizeof *r.f, folder_cmp);
 	res->folders = r.nf;
 	memset(&co, 0, sizeof co);
@@ -1460,7 +1525,7 @@ cyrus_csync_restore(const char *archive, const struct cyrus_csync_opts *o,
 		goto out;
 	for (i = 0; i < r.nf; i++)
 		res->present += r.f[i].action == CYRUS_CSYNC_PRESENT;
-	if (!o->dry_run && apply_folders(&r) < 0)
+	if (rc_apply_quotas(&r) < 0 || (!o->dry_run && apply_folders(&r) < 0))
 		goto out;
 	if (o->nfolders == 0 && rc_user_items(&r) < 0)
 		goto out;

@@ -14,6 +14,7 @@
 #include "archive/manifest.h"
 #include "array.h"
 #include "cyrus/cyrus.h"
+#include "cyrus/metadelta.h"
 #include "cyrus/restore.h"
 
 /* A meta file wanted: phase 1 */
@@ -39,7 +40,7 @@ struct restore {
 	struct cyrus_restore_result *res;
 	struct chj_error *e;
 	/* phase 1: a want, its meta_want and its entry name per meta file */
-	struct arch_want *mwants;
+	struct cyrus_meta_want *mwants;
 	struct meta_want *metas;
 	char **names;
 	size_t nmeta;
@@ -196,20 +197,55 @@ out:
 	return rc;
 }
 
+/* Creates rel (below dirfd) exclusively, mode 0600, holding buf. */
+static int
+create_from_buf(int dirfd, const char *rel, const char *buf, size_t len, uint64_t *bytes,
+    struct chj_error *err)
+{
+	const char *name;
+	int pfd = open_parent(dirfd, rel, &name), fd = -1, rc = -1;
+
+	if (pfd < 0)
+		return chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create the directory of '%s'", rel);
+	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", rel);
+		goto out;
+	}
+	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot write '%s'", rel);
+		goto out;
+	}
+	*bytes += len;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	return rc;
+}
+
 /* ---- phase 1: meta files ---- */
 
+/* A meta file rebuilt (cyrus_meta_fetch): written; an index kept for
+ * phase 2. */
 static int
-meta_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, struct chj_error *err)
+meta_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
 {
 	struct restore *r = cbctx;
 	struct meta_want *mw = w->ctx;
-	int keep = mw->kind == CYRUS_META_INDEX || mw->kind == CYRUS_META_EXPUNGE;
 
-	if (e->kind != ARCH_KIND_FILE)
-		return chj_error_set(err, CHJ_ERR_CORRUPT, 0, "archive entry '%s' is not a file", e->name);
-	return create_from_stream(r->dirfd, mw->dest, s, keep ? &mw->data : NULL, &mw->len,
-	    &r->res->bytes, err);
+	(void)e;
+	(void)chain;
+	if (create_from_buf(r->dirfd, mw->dest, *buf, len, &r->res->bytes, err) < 0)
+		return -1;
+	if (mw->kind == CYRUS_META_INDEX || mw->kind == CYRUS_META_EXPUNGE) {
+		mw->data = *buf;
+		mw->len = len;
+		*buf = NULL;
+	}
+	return 0;
 }
 
 /* ---- phase 2: messages ---- */
@@ -409,6 +445,28 @@ want_latest(struct restore *r, const char *name, struct arch_want *w, int requir
 	return 1;
 }
 
+/* Points w at the state of meta file name at the run (a whole copy or a
+ * delta): 1, or 0 when there is none (an error when required), -1. */
+static int
+want_meta(struct restore *r, const char *name, struct cyrus_meta_want *w, int required)
+{
+	struct arch_entry e;
+	int delta, got = cyrus_meta_latest(r->ar, name, r->res->run, &e, &delta);
+
+	if (got < 0)
+		return arch_error_copy(r->ar, r->e);
+	if (got == 0) {
+		if (required)
+			return chj_error_set(r->e, CHJ_ERR_CORRUPT, 0, "the archive lacks '%s', which the "
+			    "run needs", name);
+		return 0;
+	}
+	w->upto = r->res->run;
+	w->name = NULL;
+	arch_entry_free(&e);
+	return 1;
+}
+
 /* Wants the meta files of folder i (the manifest's), in its directory dir. */
 static int
 want_folder_meta(struct restore *r, size_t i, const char *dir)
@@ -424,7 +482,7 @@ want_folder_meta(struct restore *r, size_t i, const char *dir)
 			r->names[j] = NULL;
 			return nomem(r);
 		}
-		got = want_latest(r, r->names[j], &r->mwants[j], k <= CYRUS_META_INDEX);
+		got = want_meta(r, r->names[j], &r->mwants[j], k <= CYRUS_META_INDEX);
 		if (got <= 0) {
 			free(r->names[j]);
 			r->names[j] = NULL;
@@ -502,7 +560,10 @@ restore_meta(struct restore *r, const char *const *only, size_t nonly)
 		if (rc < 0)
 			return -1;
 	}
-	return fetch(r, r->mwants, r->nmeta, meta_cb);
+	if (cyrus_meta_fetch(r->ar, r->mwants, r->nmeta, meta_cb, r, r->e) < 0)
+		return arch_error_wrap(r->e, r->e, CHJ_ERR_ARCHIVE, "restore from the archive failed: %s",
+		    r->e->msg);
+	return 0;
 }
 
 /* Phase 2: every message the restored indexes reference. */

@@ -46,17 +46,21 @@ void cyrus_restore_result_free(struct cyrus_restore_result *res);
  *
  * The run's folders are written into a running Cyrus 3.x through its
  * sync_server (restore-csync.c): each folder with its uniqueid, UIDVALIDITY,
- * UIDs, modseqs, flags, keywords, internal dates, the ACL of its
- * cyrus.header and its messages' annotations, as Cyrus's own replication
+ * UIDs, modseqs, flags, keywords, internal dates, its ACL and its
+ * messages' annotations, as Cyrus's own replication
  * writes a replica; without folders named, also the user's subscriptions
- * and sieve scripts (the #sieve folder, the active one active). Folder
- * annotations (METADATA) go with their folder, from its archived record
- * (CYRUS_FOLDER_RECORD) when the run has one. Not yet: quota roots, other
- * users' seen state. Nothing that exists is overwritten: a folder already on
- * the server refuses the restore before anything is written, unless it
- * holds exactly what the restore would write (a second run after an
- * interrupted one): that one is left as it is. With beside, the restore
- * writes under new names instead (see cyrus_csync_opts). */
+ * and sieve scripts (the #sieve folder, the active one active) and its seen
+ * state in other users' folders (its seen.db, each record under the
+ * folder's uniqueid on the server: a derived one when that folder was
+ * restored beside its delayed-delete copy). Folder annotations (METADATA)
+ * and the ACL go with their folder, from its archived record
+ * (CYRUS_FOLDER_RECORD: the mailboxes.db ACL) when the run has one (else
+ * cyrus.header's ACL); the quota roots among the folders created are set
+ * first, with their archived limits. Nothing that exists is overwritten: a
+ * folder already on the server refuses the restore before anything is
+ * written, unless it holds exactly what the restore would write (a second
+ * run after an interrupted one): that one is left as it is. With beside,
+ * the restore writes under new names instead (see cyrus_csync_opts). */
 
 struct cyrus_csync_opts {
 	const char *server;         /* HOST[:PORT] of the sync_server; NULL: the run's
@@ -101,6 +105,14 @@ struct cyrus_csync_event {
 	/* user items */
 	unsigned long subscriptions, scripts;
 	const char *active_script;  /* NULL: none */
+	unsigned long seen;         /* records of the user's seen state in folders it does
+	                             * not own (seen.db) */
+	const char *seen_other;     /* the archived seen file when it is not a twoskip
+	                             * database (seen_db: skiplist ...): not restored */
+	/* a quota root (user_items 0, folder NULL): the root written and its
+	 * limits, "STORAGE 5000 MESSAGE 300" ("" none) */
+	const char *quota_root;
+	const char *quota_limits;
 	int dry_run;
 };
 

@@ -1,7 +1,9 @@
 /* retention.c: compaction of a user's archive (retention.h): which runs
  * stay, the live set they need (marked from their manifests, the newest
- * copies at or before them and the messages their indexes reference), the
- * threshold of the live share, and the stamp of the last compaction. */
+ * copies at or before them, an index's state whole or as a delta, the
+ * messages their indexes reference), the deltas whose base goes (rewritten
+ * whole), the threshold of the live share, and the stamp of the last
+ * compaction. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "array.h"
 #include "atomicfile.h"
 #include "cyrus/cyrus.h"
+#include "cyrus/metadelta.h"
 #include "cyrus/retention.h"
 
 /* The live set: "RUN NAME" keys of exact copies, and "NAME" keys of
@@ -117,17 +120,59 @@ want_cmp(const void *a, const void *b)
 struct compact {
 	struct arch *ar;
 	struct live live;
+	struct live rewrite;            /* "RUN NAME" of deltas whose base goes: stored whole */
 	uint64_t live_bytes;
-	struct arch_want *idx_wants;    /* retained index copies to read */
+	struct arch_want *idx_wants;    /* retained index states to read (run: the state's) */
 	size_t nidx, capidx;
 	struct chj_error err;
 };
 
+/* The retained run before the one being marked (0: none). */
+static int64_t
+prev_kept(const int64_t *keep, size_t nk, int64_t id)
+{
+	size_t i;
+	int64_t prev = 0;
+
+	for (i = 0; i < nk && keep[i] < id; i++)
+		prev = keep[i];
+	return prev;
+}
+
+/* A delta e (a state retained run needs) whose base is in a run after the
+ * retained one before (prev) would land in the same kept run as its base:
+ * it is rewritten whole. */
 static int
-mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
+mark_delta_base(struct compact *c, const char *name, const struct arch_entry *e, int64_t prev)
+{
+	struct arch_entry b;
+	int delta, got = cyrus_meta_latest(c->ar, name, e->run - 1, &b, &delta);
+
+	if (got < 0)
+		return arch_error_copy(c->ar, &c->err);
+	if (got == 1) {
+		int64_t brun = b.run;
+
+		arch_entry_free(&b);
+		if (brun <= prev)
+			return 0;
+	}
+	/* no base at all: verify names it; a whole copy of nothing fails the
+	 * compaction rather than keep a delta that cannot be rebuilt */
+	if (live_add_copy(&c->rewrite, e->run, e->name, e->size) < 0)
+		return chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	return 0;
+}
+
+/* Marks what run needs of meta file name: the state's member (for an
+ * index, a whole copy or a delta: metadelta.h); an index is read later for
+ * the messages it references. prev: the retained run before. */
+static int
+mark_latest(struct compact *c, const char *name, int64_t run, int want_index, int64_t prev)
 {
 	struct arch_entry e;
-	int got = arch_latest(c->ar, name, run, &e);
+	int delta = 0, got = want_index ? cyrus_meta_latest(c->ar, name, run, &e, &delta) :
+	    arch_latest(c->ar, name, run, &e);
 
 	if (got <= 0) {
 		if (got < 0)
@@ -136,6 +181,10 @@ mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
 	}
 	if (live_add_copy(&c->live, e.run, e.name, e.size) < 0)
 		goto oom;
+	if (delta && mark_delta_base(c, name, &e, prev) < 0) {
+		arch_entry_free(&e);
+		return -1;
+	}
 	if (want_index) {
 		if (c->nidx == c->capidx) {
 			size_t cap = c->capidx ? c->capidx * 2 : 64;
@@ -147,7 +196,7 @@ mark_latest(struct compact *c, const char *name, int64_t run, int want_index)
 			c->capidx = cap;
 		}
 		c->idx_wants[c->nidx].run = e.run;
-		c->idx_wants[c->nidx].name = strdup(e.name);
+		c->idx_wants[c->nidx].name = strdup(name);
 		c->idx_wants[c->nidx].ctx = NULL;
 		if (c->idx_wants[c->nidx].name == NULL)
 			goto oom;
@@ -163,7 +212,7 @@ oom:
 
 /* Marks what run needs: its manifest, folder meta, links, user files. */
 static int
-mark_run(struct compact *c, const struct arch_run *run)
+mark_run(struct compact *c, const struct arch_run *run, int64_t prev)
 {
 	struct manifest m;
 	struct arch_entry *links = NULL;
@@ -187,17 +236,17 @@ mark_run(struct compact *c, const struct arch_run *run)
 		for (k = 0; k < CYRUS_NMETA; k++) {
 			snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m.folders[i].uniqueid, cyrus_meta_names[k]);
 			if (mark_latest(c, name, run->id,
-			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE) < 0)
+			    k == CYRUS_META_INDEX || k == CYRUS_META_EXPUNGE, prev) < 0)
 				goto out;
 		}
 	/* the folders' records (their annotations) */
 	for (i = 0; i < m.nfolders; i++) {
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/" CYRUS_FOLDER_RECORD, m.folders[i].uniqueid);
-		if (mark_latest(c, name, run->id, 0) < 0)
+		if (mark_latest(c, name, run->id, 0, 0) < 0)
 			goto out;
 	}
 	for (i = 0; i < m.nfiles; i++)
-		if (mark_latest(c, m.files[i], run->id, 0) < 0)
+		if (mark_latest(c, m.files[i], run->id, 0, 0) < 0)
 			goto out;
 	/* every link as it stood at this run: live ones and tombstones alike */
 	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {
@@ -218,34 +267,21 @@ out:
 	return rc;
 }
 
-/* Reads one retained index copy and marks the messages it references. */
+/* Reads one retained index state (rebuilt: cyrus_meta_fetch) and marks
+ * the messages it references. */
 static int
-index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
-    struct arch_stream *s, struct chj_error *err)
+index_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **data,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
 {
 	struct compact *c = cbctx;
 	struct cyrus_index x;
-	char *buf = malloc(e->size + 1), chunk[65536];
-	size_t len = 0;
-	ssize_t n;
+	const char *buf = *data;
 	uint32_t i;
 	int rc = -1;
 
 	(void)w;
+	(void)chain;
 	memset(&x, 0, sizeof x);
-	if (buf == NULL)
-		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
-	while ((n = arch_stream_read(s, chunk, sizeof chunk)) > 0) {
-		if (len + (size_t)n > e->size)
-			break;
-		memcpy(buf + len, chunk, (size_t)n);
-		len += (size_t)n;
-	}
-	if (n != 0 || len != e->size) {
-		/* a failed read set err: its code stays */
-		arch_error_wrap(err, err, CHJ_ERR_CORRUPT, "'%s': cannot read the archived copy", e->name);
-		goto out;
-	}
 	if (cyrus_index_parse(&x, buf, len) < 0) {
 		chj_error_set(err, x.err.code, 0, "'%s': %s", e->name, x.err.msg);
 		goto out;
@@ -265,7 +301,6 @@ index_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 	rc = 0;
 out:
 	cyrus_index_free(&x);
-	free(buf);
 	return rc;
 }
 
@@ -279,7 +314,57 @@ keep_entry(void *ctx, const struct arch_entry *e)
 	if (strncmp(e->name, ARCH_FILES, strlen(ARCH_FILES)) == 0)
 		return live_has(&c->live, e->name);
 	snprintf(key, sizeof key, "%lld %s", (long long)e->run, e->name);
+	if (c->rewrite.n > 0 && live_has(&c->rewrite, key))
+		return ARCH_KEEP_REWRITE;
 	return live_has(&c->live, key);
+}
+
+/* A rebuilt file, taken from cyrus_meta_fetch. */
+struct rebuilt {
+	char *buf;
+	size_t len;
+};
+
+static int
+rebuilt_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct rebuilt *o = cbctx;
+
+	(void)w;
+	(void)e;
+	(void)chain;
+	(void)err;
+	o->buf = *buf;
+	o->len = len;
+	*buf = NULL;
+	return 0;
+}
+
+/* A delta keep_entry said to rewrite: the whole file it rebuilds, under
+ * the whole copy's name. */
+static int
+rewrite_entry(void *ctx, const struct arch_entry *e, char **name, char **buf, size_t *len,
+    struct chj_error *err)
+{
+	struct compact *c = ctx;
+	struct rebuilt o = { NULL, 0 };
+	struct cyrus_meta_want w;
+	size_t n = strlen(e->name) - strlen(CYRUS_DELTA_SUFFIX);
+
+	if ((*name = strndup(e->name, n)) == NULL)
+		return chj_error_set(err, CHJ_ERR_NOMEM, 0, "out of memory");
+	w.name = *name;
+	w.upto = e->run;
+	w.ctx = NULL;
+	if (cyrus_meta_fetch(c->ar, &w, 1, rebuilt_cb, &o, err) < 0) {
+		free(*name);
+		*name = NULL;
+		return -1;
+	}
+	*buf = o.buf;
+	*len = o.len;
+	return 0;
 }
 
 size_t
@@ -371,6 +456,7 @@ compact_free(struct compact *c)
 		free((char *)c->idx_wants[i].name);
 	free(c->idx_wants);
 	live_free(&c->live);
+	live_free(&c->rewrite);
 	if (c->ar != NULL)
 		arch_close(c->ar);
 }
@@ -395,6 +481,28 @@ count_live_bytes(struct compact *c)
 	return 0;
 }
 
+/* Reads every retained index state (one pass over the archive) and marks
+ * its messages. */
+static int
+index_states_read(struct compact *c)
+{
+	struct cyrus_meta_want *w;
+	size_t i;
+	int rc;
+
+	if (c->nidx == 0)
+		return 0;
+	if ((w = calloc(c->nidx, sizeof *w)) == NULL)
+		return chj_error_set(&c->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	for (i = 0; i < c->nidx; i++) {
+		w[i].name = c->idx_wants[i].name;
+		w[i].upto = c->idx_wants[i].run;
+	}
+	rc = cyrus_meta_fetch(c->ar, w, c->nidx, index_cb, c, &c->err);
+	free(w);
+	return rc;
+}
+
 /* Marks everything the retained runs need: their own entries, then the
  * messages of their index copies (read once each, shared copies too). */
 static int
@@ -403,7 +511,8 @@ mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_
 	size_t i, j = 0;
 
 	for (i = 0; i < n; i++)
-		if (run_is_kept(keep, nk, runs[i].id) && mark_run(c, &runs[i]) < 0)
+		if (run_is_kept(keep, nk, runs[i].id) &&
+		    mark_run(c, &runs[i], prev_kept(keep, nk, runs[i].id)) < 0)
 			return -1;
 	/* retained runs share the copy of an unchanged folder's index: read it once */
 	if (c->nidx > 1) {
@@ -416,8 +525,8 @@ mark_live(struct compact *c, const struct arch_run *runs, size_t n, const int64_
 		}
 		c->nidx = j;
 	}
-	if (arch_fetch(c->ar, c->idx_wants, c->nidx, index_cb, c) < 0)
-		return arch_error_copy(c->ar, &c->err);
+	if (index_states_read(c) < 0)
+		return -1;
 	return count_live_bytes(c);
 }
 
@@ -468,7 +577,7 @@ cyrus_compact(const char *path, const struct prune_rules *r, int flags, int64_t 
 		rc = 0;
 		goto out;
 	}
-	if (arch_compact(path, keep, res->kept, keep_entry, &c, &err) < 0) {
+	if (arch_compact_ex(path, keep, res->kept, keep_entry, rewrite_entry, &c, &err) < 0) {
 		arch_error_wrap(e, &err, CHJ_ERR_ARCHIVE, "%s: compaction failed, the archive is unchanged: %s",
 		    path, err.msg);
 		goto out;

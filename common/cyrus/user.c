@@ -211,6 +211,16 @@ cyrus_user_of_path(const struct cyrus_conf *c, const char *path, char **user, st
 		*user = user_of_legacy_file(b);
 		return *user ? 1 : 0;
 	}
+	/* a quota root's file (quotalegacy): quota/H/ROOT, ROOT a folder name */
+	snprintf(userdir, sizeof userdir, "%s/quota", c->configdirectory);
+	if ((rel = below(path, userdir))) {
+		if (comp(rel, 1, b, sizeof b) < 0)
+			return 0;
+		if (strlen(b) > 4 && !strcmp(b + strlen(b) - 4, ".NEW"))
+			b[strlen(b) - 4] = '\0';
+		*user = cyrus_name_user(b);
+		return *user ? 1 : 0;
+	}
 	if ((rel = below(path, c->sievedir))) {
 		if (comp(rel, 0, a, sizeof a) < 0)
 			return 0;
@@ -326,6 +336,37 @@ cyrus_user_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
 		return -1;
 	}
 	array_sort(*files, *n, sizeof **files, array_str_cmp);
+	return 0;
+}
+
+int
+cyrus_user_quota_files(const struct cyrus_conf *c, const struct cyrus_mboxlist *l,
+    const char *user, char ***files, size_t *n, struct chj_error *e)
+{
+	char path[8192];
+	size_t i;
+
+	*files = NULL;
+	*n = 0;
+	if (c->quota_db != NULL && strcmp(c->quota_db, "quotalegacy") != 0)
+		return 0;
+	for (i = 0; i < l->n; i++) {
+		const struct cyrus_mailbox *m = &l->v[i];
+
+		if (m->deleted || m->user == NULL || strcmp(m->user, user) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/quota/%c/%s", c->configdirectory,
+		    cyrus_dir_hash_c(m->name, c->fulldirhash), m->name);
+		if (push(files, n, path) < 0) {
+			chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
+			for (i = 0; i < *n; i++)
+				free((*files)[i]);
+			free(*files);
+			*files = NULL;
+			*n = 0;
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* verify.c: the check of a user's Cyrus archive (verify.h): arch_verify_ex
  * over the archive, each stored cyrus.index and cyrus.expunge parsed as it
- * goes by, then every message they reference looked up in the sidecar. */
+ * goes by, each delta of one rebuilt (metadelta.h), then every message they
+ * reference looked up in the sidecar. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
+#include "array.h"
 #include "cyrus/cyrus.h"
+#include "cyrus/metadelta.h"
 #include "cyrus/verify.h"
 
 /* A message a stored index references, and the index copy that does. */
@@ -17,9 +20,17 @@ struct guid_ref {
 	char *from;                 /* "folders/UID/cyrus.index" */
 };
 
+/* A delta member seen (the scan does not say its run): every copy of it
+ * is rebuilt after the pass. */
+struct delta_ref {
+	char *name;                 /* folders/UID/cyrus.index (the state's name) */
+};
+
 struct verify_ctx {
 	const char *path;
 	long problems;
+	struct delta_ref *deltas;
+	size_t ndeltas, capdeltas;
 	struct guid_ref *refs;
 	size_t nrefs, caprefs;
 	int oom;
@@ -77,26 +88,22 @@ add_ref(struct verify_ctx *v, const uint8_t *guid, const struct arch_entry *e)
 	return 0;
 }
 
-/* Called by arch_verify for each folders/ entry: a stored index must parse,
- * and every message it references is remembered for the check after. */
-static int
-verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len)
+/* Adds the messages index data (the state of e->name) references. */
+static void
+add_index_refs(struct verify_ctx *v, const struct arch_entry *e, const void *data, size_t len)
 {
-	struct verify_ctx *v = ctx;
 	struct cyrus_index x;
 	static const uint8_t zero[20];
 	uint32_t i;
 
-	if (!ends_with(e->name, "/cyrus.index") && !ends_with(e->name, "/cyrus.expunge"))
-		return 0;
 	memset(&x, 0, sizeof x);
 	if (cyrus_index_parse(&x, data, len) < 0) {
-		char msg[sizeof x.err.msg + 256];
+		char msg[sizeof x.err.msg + 1200];
 
 		snprintf(msg, sizeof msg, "%s: %s", e->name, x.err.msg);
 		verify_problem(v, msg);
 		cyrus_index_free(&x);
-		return 0;
+		return;
 	}
 	for (i = 0; i < x.num_records; i++) {
 		if (!cyrus_record_has_file(&x.records[i]) || memcmp(x.records[i].guid, zero, 20) == 0)
@@ -105,6 +112,144 @@ verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len
 			v->oom = 1;
 	}
 	cyrus_index_free(&x);
+}
+
+/* A delta member going by: its head and extents must parse; it is
+ * rebuilt after the pass (check_deltas). */
+static int
+note_delta(struct verify_ctx *v, const struct arch_entry *e, const void *data, size_t len)
+{
+	struct cyrus_delta_info info;
+	struct chj_error err;
+	struct delta_ref *d;
+
+	if (cyrus_delta_info(data, len, &info, &err) < 0) {
+		char msg[sizeof err.msg + 256];
+
+		snprintf(msg, sizeof msg, "%s (run %lld): %s", e->name, (long long)e->run, err.msg);
+		verify_problem(v, msg);
+		return 0;
+	}
+	if ((d = array_grow(v->deltas, v->ndeltas, &v->capdeltas, sizeof *d, 16)) == NULL) {
+		v->oom = 1;
+		return 0;
+	}
+	v->deltas = d;
+	d[v->ndeltas].name = strndup(e->name, strlen(e->name) - strlen(CYRUS_DELTA_SUFFIX));
+	if (d[v->ndeltas].name == NULL)
+		v->oom = 1;
+	else
+		v->ndeltas++;
+	return 0;
+}
+
+static int
+delta_refs_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct verify_ctx *v = cbctx;
+	struct arch_entry named = *e;
+	char name[1100];
+
+	(void)chain;
+	(void)err;
+	snprintf(name, sizeof name, "%s" CYRUS_DELTA_SUFFIX, w->name);
+	named.name = name;
+	add_index_refs(v, &named, *buf, len);
+	return 0;
+}
+
+static int
+delta_ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct delta_ref *)a)->name, ((const struct delta_ref *)b)->name);
+}
+
+/* One want per copy of each delta seen (names deduplicated), its run found
+ * in the sidecar, newest first. */
+static int
+delta_wants(struct verify_ctx *v, struct arch *ar, struct cyrus_meta_want **out, size_t *n)
+{
+	struct cyrus_meta_want *w = NULL, *nw;
+	size_t i, cap = 0;
+
+	qsort(v->deltas, v->ndeltas, sizeof *v->deltas, delta_ref_cmp);
+	for (i = 0; i < v->ndeltas; i++) {
+		struct arch_entry e;
+		char dname[1100];
+		int64_t upto = 0;
+
+		if (i > 0 && strcmp(v->deltas[i - 1].name, v->deltas[i].name) == 0)
+			continue;
+		snprintf(dname, sizeof dname, "%s" CYRUS_DELTA_SUFFIX, v->deltas[i].name);
+		while (arch_latest(ar, dname, upto, &e) == 1) {
+			upto = e.run - 1;
+			arch_entry_free(&e);
+			if ((nw = array_grow(w, *n, &cap, sizeof *w, 16)) == NULL) {
+				free(w);
+				return -1;
+			}
+			w = nw;
+			w[*n].name = v->deltas[i].name;
+			w[*n].upto = upto + 1;
+			w[*n].ctx = NULL;
+			(*n)++;
+			if (upto < 1)
+				break;
+		}
+	}
+	*out = w;
+	return 0;
+}
+
+/* Rebuilds every delta seen (each chain down to its whole copy, the
+ * result's SHA1 checked): one pass for all; when that fails, one by one,
+ * each broken delta a problem line naming it. */
+static void
+check_deltas(struct verify_ctx *v)
+{
+	struct cyrus_meta_want *w = NULL;
+	struct arch *ar = NULL;
+	struct chj_error err;
+	char last[sizeof err.msg];
+	size_t i, n = 0;
+
+	if (v->ndeltas == 0)
+		return;
+	if (arch_open(&ar, v->path, ARCH_READ, &err) < 0) {
+		verify_problem(v, err.msg);
+		return;
+	}
+	if (delta_wants(v, ar, &w, &n) < 0) {
+		v->oom = 1;
+		goto out;
+	}
+	if (cyrus_meta_fetch(ar, w, n, delta_refs_cb, v, &err) == 0)
+		goto out;
+	/* a broken delta breaks the later ones built on it: named once */
+	last[0] = '\0';
+	for (i = 0; i < n; i++)
+		if (cyrus_meta_fetch(ar, &w[i], 1, delta_refs_cb, v, &err) < 0 && strcmp(err.msg, last) != 0) {
+			verify_problem(v, err.msg);
+			memcpy(last, err.msg, sizeof last);
+		}
+out:
+	free(w);
+	arch_close(ar);
+}
+
+/* Called by arch_verify for each folders/ entry: a stored index must parse,
+ * and every message it references is remembered for the check after. */
+static int
+verify_index(void *ctx, const struct arch_entry *e, const void *data, size_t len)
+{
+	struct verify_ctx *v = ctx;
+
+	if (ends_with(e->name, "/cyrus.index" CYRUS_DELTA_SUFFIX) ||
+	    ends_with(e->name, "/cyrus.expunge" CYRUS_DELTA_SUFFIX))
+		return note_delta(v, e, data, len);
+	if (ends_with(e->name, "/cyrus.index") || ends_with(e->name, "/cyrus.expunge"))
+		add_index_refs(v, e, data, len);
 	return 0;
 }
 
@@ -183,6 +328,9 @@ verify_ctx_free(struct verify_ctx *v)
 	for (i = 0; i < v->nrefs; i++)
 		free(v->refs[i].from);
 	free(v->refs);
+	for (i = 0; i < v->ndeltas; i++)
+		free(v->deltas[i].name);
+	free(v->deltas);
 }
 
 long
@@ -207,6 +355,7 @@ cyrus_verify(const char *path, cyrus_verify_cb cb, void *ctx, struct chj_error *
 		if (v.runs == 0)
 			verify_problem(&v, "the archive holds no complete run (empty, or cut before its "
 			    "first run ended)");
+		check_deltas(&v);
 		check_refs(&v);
 		rc = v.problems;
 	}

@@ -10,7 +10,9 @@
  * alone; a torn tail cut and told; what a read-only IMAP session leaves on
  * disk (cyrus.index's recentuid and recenttime rewritten, files touched)
  * writing no run, and a flag, another header field or other bytes of the
- * same size each writing one. */
+ * same size each writing one; the quota root files of a user's folders
+ * (configdirectory/quota/H/ROOT) stored with the user's run, a change of
+ * one naming its user. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -29,6 +31,7 @@
 #include "config.h"
 #include "cyrus-fixture.h"
 #include "cyrus/backup.h"
+#include "cyrus/metadelta.h"
 #include "journal.h"
 #include "source.h"
 #include "unit-tmp.h"
@@ -273,7 +276,8 @@ backup(struct fx *f, const char *names)
 }
 
 /* The run holding the newest copy of name in user's archive (0: none), and
- * its symlink target into target when not NULL. */
+ * its symlink target into target when not NULL. For a folder's index, its
+ * state: a whole copy or a delta (metadelta.h). */
 static int64_t
 newest(struct fx *f, const char *user, const char *name, char *target)
 {
@@ -282,10 +286,11 @@ newest(struct fx *f, const char *user, const char *name, char *target)
 	struct arch *a;
 	struct arch_entry e;
 	int64_t run = 0;
+	int delta;
 
 	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
 	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
-	if (arch_latest(a, name, 0, &e) == 1) {
+	if (cyrus_meta_latest(a, name, 0, &e, &delta) == 1) {
 		run = e.run;
 		if (target != NULL)
 			snprintf(target, 256, "%s", e.target ? e.target : "");
@@ -507,6 +512,50 @@ test_open_refuses(void **state)
 	assert_string_equal(e.msg, want);
 }
 
+/* A user's quota roots: in the window (the file's change names its owner),
+ * in the run (a root of each of alice's folders that has one), stored
+ * again only when its bytes change. */
+static void
+test_quota(void **state)
+{
+	static const char *const w[] = {
+		"conf/quota/u/user.bob.NEW",            /* Cyrus writes ROOT.NEW, renames it */
+		"conf/quota/u/user.alice.Sent",
+		"conf/quota/u/nobody",                  /* not a user's root */
+	};
+	static const unsigned fl[] = { JF_CREATED, JF_MODIFIED, JF_MODIFIED };
+	struct fx *f = *state;
+	char got[256], p[8400];
+
+	snprintf(p, sizeof p, "%s/conf/quota/u/user.bob.NEW", f->top);
+	fx_write(p, "%(S (1 9) MODSEQ 1)\n", (size_t)-1);
+	snprintf(p, sizeof p, "%s/conf/quota/u/nobody", f->top);
+	fx_write(p, "%(S (1 9) MODSEQ 1)\n", (size_t)-1);
+	snprintf(p, sizeof p, "%s/conf/quota/u/user.alice", f->top);
+	fx_write(p, "%(S (10 5000) M (2) MODSEQ 3)\n", (size_t)-1);
+	snprintf(p, sizeof p, "%s/conf/quota/u/user.alice.Sent", f->top);
+	fx_write(p, "%(S (4 700) MODSEQ 4)\n", (size_t)-1);
+	snprintf(p, sizeof p, "%s/conf/quota/u/user.alice.Gone", f->top);
+	fx_write(p, "%(S (0 1) MODSEQ 5)\n", (size_t)-1);     /* no such folder */
+	rows(f, w, fl, 3);
+	window_users(f, 0, got, sizeof got);
+	assert_string_equal(got, "alice bob");
+	assert_int_equal(backup(f, "alice bob"), 0);
+	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice", NULL), 1);
+	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice.Sent", NULL), 1);
+	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice.Gone", NULL), 0);
+	/* usage and limits change; touched only: no run */
+	snprintf(p, sizeof p, "%s/conf/quota/u/user.alice", f->top);
+	touch_later(p);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 0");
+	fx_write(p, "%(S (10 6000) M (2) MODSEQ 6)\n", (size_t)-1);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice", NULL), 2);
+	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice.Sent", NULL), 1);
+}
+
 int
 main(void)
 {
@@ -516,6 +565,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,11 @@
  * restore into a running server (cyrus_csync_restore) against a fake
  * sync_server on loopback: a dry run writes nothing, a restore sends each
  * message once and each folder with its UIDs, a user that exists refuses
- * it before anything is written. */
+ * it before anything is written; the quota roots (APPLY QUOTA, before the
+ * folders), the seen state of another user's folder (APPLY SEEN, from a
+ * seen.db Cyrus 3.6 wrote, under the uniqueid a restore beside a
+ * delayed-delete copy derived) and the ACL of the mailboxes.db record;
+ * the parsing of quota files and seen records. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,6 +35,7 @@
 #include "archive/archive.h"
 #include "archive/manifest.h"
 #include "cyrus-fixture.h"
+#include "cyrus/restore-csync.h"
 #include "cyrus/restore.h"
 #include "cyrus/verify.h"
 #include "unit-tmp.h"
@@ -425,6 +430,9 @@ test_verify(void **state)
 struct fake {
 	int lfd, port;
 	int user_exists;            /* GET MAILBOXES answers that user.alice exists */
+	/* GET UNIQUEIDS of an id named here (a line "ID NAME") answers a
+	 * mailbox of that name */
+	const char *ids;
 	char *log;                  /* the commands, each ended by "\n" */
 	size_t len;
 	pthread_t t;
@@ -464,6 +472,27 @@ fake_literal(const char *line, size_t n)
 	return strtol(line + i, NULL, 10);
 }
 
+/* The MAILBOX items for "ID ID ...)" that f->ids names. */
+static void
+fake_ids(struct fake *f, int fd, const char *list)
+{
+	const char *p = f->ids;
+
+	while (*p) {
+		const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
+		char id[64], name[256], item[512];
+
+		snprintf(id, sizeof id, "%.*s", (int)(sp - p), p);
+		snprintf(name, sizeof name, "%.*s", (int)(nl - sp - 1), sp + 1);
+		if (strstr(list, id) != NULL) {
+			snprintf(item, sizeof item, "* MAILBOX %%(UNIQUEID %s MBOXNAME %s LAST_UID 1 "
+			    "HIGHESTMODSEQ 1 UIDVALIDITY 1 SYNC_CRC 0)\r\n", id, name);
+			fake_say(fd, item);
+		}
+		p = nl + 1;
+	}
+}
+
 static void *
 fake_serve(void *arg)
 {
@@ -492,6 +521,8 @@ fake_serve(void *arg)
 		if (strncmp(line, "GET MAILBOXES", 13) == 0 && f->user_exists)
 			fake_say(fd, "* MAILBOX %(UNIQUEID zzz MBOXNAME user.alice LAST_UID 9 "
 			    "HIGHESTMODSEQ 9 UIDVALIDITY 1 SYNC_CRC 0)\r\n");
+		if (strncmp(line, "GET UNIQUEIDS (", 15) == 0 && f->ids != NULL)
+			fake_ids(f, fd, line + 15);
 		if (strncmp(line, "EXIT", 4) == 0) {
 			fake_say(fd, "OK Finished\r\n");
 			break;
@@ -613,6 +644,177 @@ test_csync(void **state)
 	cyrus_csync_result_free(&res);
 }
 
+/* The seen.db of bob, who reads Sent of user01 (uniqueid SEEN_ID), as
+ * Cyrus 3.6 wrote it: "1 1796615279 3 1796615278 2" */
+#define SEEN_ID "sbef16l0o3oxy5p6nborje10"
+#define SEEN_DB "user/conf/user/uuid/0/a/" U1 "/seen.db"
+#define QUOTA_FILE "user/conf/quota/a/user.alice"
+
+static char *
+data_file(const char *name, size_t *len)
+{
+	char path[4096];
+	const char *src = getenv("CHJ_SRCDIR");
+
+	snprintf(path, sizeof path, "%s/tests/data/cyrus/%s", src ? src : ".", name);
+	return fx_read(path, len);
+}
+
+/* Run 3 of the archive: Sent's mailboxes.db record with an ACL for bob
+ * (cyrus.header gives alice's alone), a quota root on INBOX, the seen.db. */
+static void
+add_user_run(void)
+{
+	static const char quota[] = "%(S (18827 5000) M (5 300) AS (0) NF (5) MODSEQ 29)\n";
+	static const char rec[] = "%(MBOXLIST %(T e I " U2 " P default V 1 C 2 F 31 M 17 "
+	    "A %(alice lrswipkxtecdan bob lrs)) ANNOTATIONS ())\n";
+	struct chj_error err;
+	struct manifest m;
+	struct arch *a;
+	char *seen, *buf, name[64];
+	size_t len, slen;
+
+	assert_non_null(seen = data_file("seen.db", &slen));
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	add_file(a, SEEN_DB, seen, slen);
+	add_file(a, QUOTA_FILE, quota, strlen(quota));
+	add_file(a, "folders/" U2 "/mailbox", rec, strlen(rec));
+	manifest_init(&m);
+	m.time = 1700000100;
+	m.seq = 8;
+	m.user = strdup("alice");
+	assert_int_equal(manifest_add_folder(&m, U1, "default", REL1, "user.alice"), 0);
+	assert_int_equal(manifest_add_folder(&m, U2, "default", REL2, "user.alice.Sent"), 0);
+	assert_int_equal(manifest_add_file(&m, QUOTA_FILE), 0);
+	assert_int_equal(manifest_add_file(&m, SEEN_DB), 0);
+	assert_int_equal(manifest_format(&m, &buf, &len), 0);
+	assert_int_equal(arch_run_commit(a, buf, len, name, sizeof name), 0);
+	free(buf);
+	manifest_free(&m);
+	assert_int_equal(arch_close(a), 0);
+	free(seen);
+}
+
+static void
+test_csync_user_state(void **state)
+{
+	struct cyrus_csync_result res;
+	struct chj_error e;
+	struct fake f;
+	char derived[25], ids[256], want[512];
+	const char *q, *mb, *sent;
+
+	(void)state;
+	make_archive(REL2);
+	add_user_run();
+
+	/* the folder of the seen record is on the server: its uniqueid */
+	fake_start(&f, 0);
+	assert_int_equal(csync_restore(&f, 0, &res, &e), 0);
+	fake_stop(&f);
+	q = strstr(f.log, "APPLY QUOTA %(ROOT user.alice LIMIT 5000 STORAGE 5000 MESSAGE 300 "
+	    "MODSEQ 29)\n");
+	mb = strstr(f.log, "APPLY MAILBOX");
+	assert_non_null(q);
+	assert_non_null(mb);
+	assert_true(q < mb);            /* the root first: the folders get it */
+	sent = strstr(f.log, "MBOXNAME user.alice.Sent ");
+	assert_non_null(sent);
+	assert_non_null(strstr(sent, "ACL \"alice\tlrswipkxtecdan\tbob\tlrs\t\""));
+	assert_non_null(strstr(f.log, "APPLY SEEN %(USERID alice UNIQUEID " SEEN_ID " LASTREAD "
+	    "1796615279 LASTUID 3 LASTCHANGE 1796615278 SEENUIDS 2)\n"));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+
+	/* only a delayed-delete copy has it; the folder was restored beside
+	 * it under a derived uniqueid: the seen state goes there */
+	rc_derive_id(SEEN_ID, "user.bob.Sent", 0, derived);
+	snprintf(ids, sizeof ids, SEEN_ID " DELETED.user.bob.Sent.6B04C37D\n%s user.bob.Sent\n", derived);
+	fake_start(&f, 0);
+	f.ids = ids;
+	assert_int_equal(csync_restore(&f, 0, &res, &e), 0);
+	fake_stop(&f);
+	snprintf(want, sizeof want, "APPLY SEEN %%(USERID alice UNIQUEID %s LASTREAD ", derived);
+	assert_non_null(strstr(f.log, want));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+
+	/* a dry run writes none of it */
+	fake_start(&f, 0);
+	assert_int_equal(csync_restore(&f, 1, &res, &e), 0);
+	fake_stop(&f);
+	assert_null(strstr(f.log, "APPLY"));
+	free(f.log);
+	cyrus_csync_result_free(&res);
+}
+
+/* Quota files and seen records as Cyrus writes them, and what is not. */
+static void
+test_user_state_parse(void **state)
+{
+	struct rc_quota q;
+	struct rc_seen s;
+	struct dlw w;
+	static const char *const bad_quota[] = {
+		"hello", "", "100", "%(S (1 x))", "%(S (1 2 3))", "%(MODSEQ x)", "1 2 X 3 4",
+	};
+	static const char *const bad_seen[] = {
+		"2 1 2 3 x", "1 2 3", "1 a 3 4 5", "", "1 2 3 4",
+	};
+	size_t i;
+
+	(void)state;
+	memset(&q, 0, sizeof q);
+	assert_int_equal(rc_quota_parse("%(S (18827 5000) M (5 300) AS (0) NF (5) MODSEQ 29)\n", 52,
+	    q.limit, &q.modseq), 0);
+	assert_int_equal(q.limit[0], 5000);
+	assert_int_equal(q.limit[1], 300);
+	assert_int_equal(q.limit[2], -1);
+	assert_int_equal(q.limit[3], -1);
+	assert_int_equal(q.modseq, 29);
+	/* the older formats: storage alone, then named resources */
+	assert_int_equal(rc_quota_parse("100 2000\n", 9, q.limit, &q.modseq), 0);
+	assert_int_equal(q.limit[0], 2000);
+	assert_int_equal(q.limit[1], -1);
+	assert_int_equal(q.modseq, 0);
+	assert_int_equal(rc_quota_parse("100 2000 M 3 50", 15, q.limit, &q.modseq), 0);
+	assert_int_equal(q.limit[1], 50);
+	for (i = 0; i < sizeof bad_quota / sizeof bad_quota[0]; i++)
+		assert_int_equal(rc_quota_parse(bad_quota[i], strlen(bad_quota[i]), q.limit, &q.modseq), -1);
+	/* no storage limit: LIMIT as sync_client sends it, no STORAGE */
+	q.limit[0] = -1;
+	q.limit[1] = 7;
+	q.limit[2] = q.limit[3] = -1;
+	q.modseq = 0;
+	memset(&w, 0, sizeof w);
+	rc_quota_command(&w, "user.a^b", &q);
+	assert_string_equal(w.buf, "APPLY QUOTA %(ROOT user.a^b LIMIT 4294967295 MESSAGE 7)\r\n");
+	dlw_free(&w);
+
+	memset(&s, 0, sizeof s);
+	assert_int_equal(rc_seen_parse("1 10 3 11 1:3,5", 15, &s), 0);
+	assert_int_equal(s.lastread, 10);
+	assert_int_equal(s.lastuid, 3);
+	assert_int_equal(s.lastchange, 11);
+	assert_string_equal(s.seenuids, "1:3,5");
+	memset(&w, 0, sizeof w);
+	rc_seen_command(&w, "bob", "u1", &s);
+	assert_string_equal(w.buf, "APPLY SEEN %(USERID bob UNIQUEID u1 LASTREAD 10 LASTUID 3 "
+	    "LASTCHANGE 11 SEENUIDS 1:3,5)\r\n");
+	dlw_free(&w);
+	free(s.seenuids);
+	/* nothing seen: an empty string */
+	assert_int_equal(rc_seen_parse("1 10 0 11 ", 10, &s), 0);
+	memset(&w, 0, sizeof w);
+	rc_seen_command(&w, "bob", "u1", &s);
+	assert_non_null(strstr(w.buf, " SEENUIDS \"\")\r\n"));
+	dlw_free(&w);
+	free(s.seenuids);
+	for (i = 0; i < sizeof bad_seen / sizeof bad_seen[0]; i++)
+		assert_int_equal(rc_seen_parse(bad_seen[i], strlen(bad_seen[i]), &s), -1);
+}
+
 int
 main(void)
 {
@@ -623,6 +825,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_csync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_csync_user_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_state_parse, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

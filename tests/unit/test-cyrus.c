@@ -536,7 +536,7 @@ test_folder_annots(void **state)
 	assert_int_equal(cyrus_annots_of(&a, "mm", &first), 0);
 	assert_int_equal(cyrus_annots_of(&a, "zz1", &first), 1);
 	assert_int_equal(first, 2);
-	assert_int_equal(cyrus_folder_record(a.v, 2, &buf, &len), 0);
+	assert_int_equal(cyrus_folder_record(NULL, a.v, 2, &buf, &len), 0);
 	assert_int_equal(buf[len - 1], '\n');
 	assert_int_equal(dl_parse(&d, buf, len, NULL, &err), 0);
 	an = dl_get(&d, "ANNOTATIONS");
@@ -547,8 +547,20 @@ test_folder_annots(void **state)
 	assert_string_equal(dl_atom(&an->v[0], "VALUE"), "");
 	dl_free(&d);
 	free(buf);
-	assert_int_equal(cyrus_folder_record(NULL, 0, &buf, &len), 0);
+	assert_int_equal(cyrus_folder_record(NULL, NULL, 0, &buf, &len), 0);
 	assert_string_equal(buf, "%(ANNOTATIONS ())\n");
+	free(buf);
+	/* with the mailboxes.db value: as it is, parsed back with its ACL */
+	assert_int_equal(cyrus_folder_record("%(T e I u1 P default A %(bob lrs anyone p))", NULL, 0,
+	    &buf, &len), 0);
+	assert_string_equal(buf, "%(MBOXLIST %(T e I u1 P default A %(bob lrs anyone p)) "
+	    "ANNOTATIONS ())\n");
+	assert_int_equal(dl_parse(&d, buf, len, NULL, &err), 0);
+	an = dl_get(dl_get(&d, "MBOXLIST"), "A");
+	assert_non_null(an);
+	assert_int_equal(an->n, 2);
+	assert_string_equal(an->keys[1], "anyone");
+	dl_free(&d);
 	free(buf);
 	cyrus_annots_free(&a);
 

@@ -7,7 +7,11 @@
  * outside the Cyrus directories and a mailbox serve did not list are refused
  * without ending the connection; a serve that dies breaks the source; the
  * HELLO is not waited for; and the connection cut at any byte of serve's
- * answers leaves every archive valid, the next pull completing it. */
+ * answers leaves every archive valid, the next pull completing it. Folder
+ * annotations (annotations.db, written here as Cyrus lays it out) come
+ * through serve as the local source reads them; the capabilities are
+ * negotiated with an older serve (a fake one, as it answered) and an older
+ * client (raw frames, as it asked); a malformed answer breaks the source. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,7 +27,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
+#include "archive/archive.h"
 #include "config.h"
 #include "cyrus-fixture.h"
 #include "cyrus/backup.h"
@@ -466,6 +472,531 @@ test_cut_anywhere(void **state)
 	assert_true(cases > 400);
 }
 
+/* ---- folder annotations ---- */
+
+struct fx_annot {
+	const char *id, *entry, *userid;
+	uint64_t modseq;
+	const char *value;
+	size_t vlen;
+};
+
+static void
+be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+	be32(p, (uint32_t)(v >> 32));
+	be32(p + 4, (uint32_t)v);
+}
+
+/* One twoskip record at b+off (type, level 1, key, value, next), as
+ * lib/cyrusdb_twoskip.c writes it; returns its size (b NULL: only that). */
+static size_t
+ts_record(unsigned char *b, size_t off, char type, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t next)
+{
+	size_t pad = (klen + vlen + 7) & ~(size_t)7, head = 8 + 16;
+
+	if (b != NULL) {
+		unsigned char *r = b + off;
+
+		memset(r, 0, head + 8 + pad);
+		r[0] = (unsigned char)type;
+		r[1] = 1;
+		r[2] = (unsigned char)(klen >> 8), r[3] = (unsigned char)klen;
+		be32(r + 4, (uint32_t)vlen);
+		be64(r + 8, next);
+		memcpy(r + head + 8, key, klen);
+		memcpy(r + head + 8 + klen, val, vlen);
+		be32(r + head, (uint32_t)crc32(0L, r, (uInt)head));
+		be32(r + head + 4, (uint32_t)crc32(0L, r + head + 8, (uInt)pad));
+	}
+	return head + 8 + pad;
+}
+
+/* The annotations.db key and value of a (imap/annotate.c make_key,
+ * make_entry): "ID\0ENTRY\0USERID\0"; length, value, NUL, content type,
+ * modifiedsince, modseq, flags. Allocated. */
+static void
+annot_kv(const struct fx_annot *a, char **key, size_t *klen, char **val, size_t *vlen)
+{
+	static const char ct[] = "text/plain";
+
+	*klen = strlen(a->id) + strlen(a->entry) + strlen(a->userid) + 3;
+	assert_non_null(*key = calloc(1, *klen));
+	memcpy(*key, a->id, strlen(a->id));
+	memcpy(*key + strlen(a->id) + 1, a->entry, strlen(a->entry));
+	memcpy(*key + strlen(a->id) + strlen(a->entry) + 2, a->userid, strlen(a->userid));
+	*vlen = 8 + a->vlen + 1 + sizeof ct + 8 + 8 + 1;
+	assert_non_null(*val = calloc(1, *vlen));
+	be32((unsigned char *)*val, (uint32_t)a->vlen);
+	memcpy(*val + 8, a->value, a->vlen);
+	memcpy(*val + 8 + a->vlen + 1, ct, sizeof ct);
+	be64((unsigned char *)*val + 8 + a->vlen + 1 + sizeof ct + 8, a->modseq);
+}
+
+/* Writes annotations.db at path holding v[0..n). */
+static void
+write_annots_db(const char *path, const struct fx_annot *v, size_t n)
+{
+	static const char magic[20] = "\241\002\213\015twoskip file\0\0\0\0";
+	size_t *off = calloc(n + 1, sizeof *off), len, i;
+	unsigned char *b;
+
+	assert_non_null(off);
+	/* the offsets first: the dummy at 64, then each record */
+	off[0] = 64 + ts_record(NULL, 0, '=', "", 0, "", 0, 0);
+	for (i = 0; i < n; i++) {
+		char *k, *val;
+		size_t kl, vl;
+
+		annot_kv(&v[i], &k, &kl, &val, &vl);
+		off[i + 1] = off[i] + ts_record(NULL, 0, '+', k, kl, val, vl, 0);
+		free(k);
+		free(val);
+	}
+	len = off[n];
+	assert_non_null(b = calloc(1, len));
+	memcpy(b, magic, sizeof magic);
+	be32(b + 20, 1);
+	be64(b + 24, 1);
+	be64(b + 32, n);
+	be64(b + 48, len);
+	be32(b + 60, (uint32_t)crc32(0L, b, 60));
+	ts_record(b, 64, '=', "", 0, "", 0, n > 0 ? off[0] : 0);
+	for (i = 0; i < n; i++) {
+		char *k, *val;
+		size_t kl, vl;
+
+		annot_kv(&v[i], &k, &kl, &val, &vl);
+		ts_record(b, off[i], '+', k, kl, val, vl, i + 1 < n ? off[i + 1] : 0);
+		free(k);
+		free(val);
+	}
+	fx_write(path, b, len);
+	free(b);
+	free(off);
+}
+
+/* The fixture's annotations.db: alice's inbox (shared, and the owner's
+ * holding a NUL),
+ * her Sent a value too long for one frame's inline field, bob's inbox, a
+ * server annotation (never sent) and a folder no longer listed. */
+static void
+fx_annots(struct fx *f, char **longval)
+{
+	struct fx_annot v[6] = {
+		{ "a1inbox", "/comment", "", 7, "alice's inbox", 13 },
+		{ "a1inbox", "/comment", CYRUS_OWNER_TOKEN, 8, "mi\0ne\r\n", 7 },
+		{ "a2sent", "/vendor/x/big", "", 9, NULL, PROTO_ANNOT_INLINE + 4000 },
+		{ "b1inbox", "/comment", "", 3, "bob", 3 },
+		{ "", "/motd", "", 1, "the server's", 12 },
+		{ "zz9gone", "/comment", "", 2, "gone", 4 },
+	};
+	char p[8400];
+	size_t i;
+
+	assert_non_null(*longval = malloc(v[2].vlen));
+	for (i = 0; i < v[2].vlen; i++)
+		(*longval)[i] = (char)('a' + i % 26);
+	v[2].value = *longval;
+	snprintf(p, sizeof p, "%s/conf/annotations.db", f->top);
+	write_annots_db(p, v, 6);
+}
+
+static void
+assert_annots_equal(const struct cyrus_annots *a, const struct cyrus_annots *b)
+{
+	size_t i;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_string_equal(a->v[i].mboxid, b->v[i].mboxid);
+		assert_string_equal(a->v[i].entry, b->v[i].entry);
+		assert_string_equal(a->v[i].userid, b->v[i].userid);
+		assert_true(a->v[i].modseq == b->v[i].modseq);
+		assert_int_equal(a->v[i].vlen, b->v[i].vlen);
+		assert_memory_equal(a->v[i].value, b->v[i].value, a->v[i].vlen);
+	}
+}
+
+/* The SHA1 of the newest copy of name in DIR/user.tar.gz ("" none). */
+static void
+member_sha1(struct fx *f, const char *dir, const char *user, const char *name, char sha1[41])
+{
+	struct chj_error err;
+	struct arch_entry e;
+	struct arch *a;
+	char p[8400];
+
+	snprintf(p, sizeof p, "%s/%s/%s.tar.gz", f->base, dir, user);
+	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
+	sha1[0] = '\0';
+	if (arch_latest(a, name, 0, &e) == 1) {
+		snprintf(sha1, 41, "%s", e.sha1);
+		arch_entry_free(&e);
+	}
+	arch_close(a);
+}
+
+/* Serve answers the folder annotations the local source reads: of every
+ * folder, of some (named, or too many to name: every folder's, the others
+ * dropped by the client), a value longer than a frame's inline field; the
+ * pulled archives hold the folder records a local backup stores. */
+static void
+test_folder_annots(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_backup_stats st;
+	struct cyrus_annots loc, rem;
+	struct strvec many = { 0 };
+	const char *some[] = { "a2sent", "b1inbox" };
+	char *longval, hl[41], hp[41], id[64];
+	size_t i;
+
+	fx_annots(f, &longval);
+	start_serve(f);
+	assert_true(source_has_folder_annots(f->remote));
+	assert_int_equal(source_folder_annots(f->local, NULL, 0, &loc), 0);
+	assert_int_equal(source_folder_annots(f->remote, NULL, 0, &rem), 0);
+	assert_int_equal(loc.n, 5);                 /* not the server's */
+	assert_annots_equal(&loc, &rem);
+	assert_int_equal(rem.v[2].vlen, PROTO_ANNOT_INLINE + 4000);
+	assert_memory_equal(rem.v[2].value, longval, rem.v[2].vlen);
+	cyrus_annots_free(&loc);
+	cyrus_annots_free(&rem);
+	assert_int_equal(source_folder_annots(f->local, some, 2, &loc), 0);
+	assert_int_equal(source_folder_annots(f->remote, some, 2, &rem), 0);
+	assert_int_equal(rem.n, 2);
+	assert_annots_equal(&loc, &rem);
+	cyrus_annots_free(&loc);
+	cyrus_annots_free(&rem);
+	/* more uniqueids than one request holds */
+	for (i = 0; i < 20000; i++) {
+		snprintf(id, sizeof id, "0000000000-0000-0000-%08zu", i);
+		assert_int_equal(strvec_add(&many, id), 0);
+	}
+	assert_int_equal(strvec_add(&many, "a1inbox"), 0);
+	strvec_sort_unique(&many);
+	assert_int_equal(source_folder_annots(f->remote, (const char *const *)many.v, many.n, &rem), 0);
+	assert_int_equal(rem.n, 2);
+	assert_string_equal(rem.v[0].mboxid, "a1inbox");
+	assert_string_equal(rem.v[1].mboxid, "a1inbox");
+	cyrus_annots_free(&rem);
+	strvec_free(&many);
+	/* the backups: the same folder records, local and pulled */
+	assert_int_equal(backup(f, f->local, "local", &st), 0);
+	assert_int_equal(backup(f, f->remote, "pulled", &st), 0);
+	assert_false(f->remote->broken);
+	assert_int_equal(stop_serve(f), 0);
+	member_sha1(f, "local", "alice", "folders/a1inbox/mailbox", hl);
+	member_sha1(f, "pulled", "alice", "folders/a1inbox/mailbox", hp);
+	assert_true(hl[0] != '\0');
+	assert_string_equal(hl, hp);
+	member_sha1(f, "local", "alice", "folders/a2sent/mailbox", hl);
+	member_sha1(f, "pulled", "alice", "folders/a2sent/mailbox", hp);
+	assert_true(hl[0] != '\0');
+	assert_string_equal(hl, hp);
+	member_sha1(f, "pulled", "bob", "folders/b1inbox/mailbox", hp);
+	assert_true(hp[0] != '\0');
+	free(longval);
+}
+
+/* ---- negotiation ---- */
+
+enum fake_mode {
+	FAKE_OLD,                   /* answers as a serve before capabilities */
+	FAKE_ANNOT_FIELDS,          /* an ANNOT frame of 5 fields */
+	FAKE_ANNOT_NOT_ASKED,       /* an annotation of a folder not asked for */
+	FAKE_ANNOT_LENGTH,          /* a value shorter than its length */
+	FAKE_ANNOT_LONG_NOT_LAST,   /* a long value, another annotation after it */
+	FAKE_RUN_GLOBALS,           /* RUN's fifth field not a number */
+};
+
+/* A serve made of frames: HELLO, BEGIN and FOLDER_ANNOTS answered as mode
+ * says, anything else refused (as an older serve refuses a request it does
+ * not know). Never returns. */
+static void
+fake_serve(int fd, enum fake_mode mode)
+{
+	struct wire w;
+	struct wire_msg m;
+
+	wire_init(&w, fd, fd);
+	while (wire_recv(&w, &m) == 0) {
+		uint64_t flags = 0;
+
+		switch (m.type) {
+		case PROTO_HELLO:
+			wire_start(&w, PROTO_HELLO);
+			wire_put_str(&w, PROTO_MAGIC);
+			wire_put_str(&w, "fake");
+			if (mode != FAKE_OLD)
+				wire_put_str(&w, "something-else " PROTO_CAP_FOLDER_ANNOTS);
+			wire_end(&w);
+			break;
+		case PROTO_BEGIN:
+			if (wire_u64(&w, 1, "flags", &flags) < 0)
+				_exit(2);
+			wire_start(&w, PROTO_RUN);
+			wire_put_str(&w, "r1");
+			wire_put_str(&w, "");
+			wire_put_u64(&w, 5);
+			wire_put_u64(&w, 0);
+			if (mode == FAKE_RUN_GLOBALS)
+				wire_put_str(&w, "abc");
+			wire_end(&w);
+			wire_start(&w, PROTO_USERS);
+			wire_put_str(&w, "alice");
+			wire_end(&w);
+			wire_start(&w, PROTO_OK);
+			wire_end(&w);
+			break;
+		case PROTO_FOLDER_ANNOTS:
+			if (mode == FAKE_OLD)
+				goto refuse;
+			wire_start(&w, PROTO_ANNOT);
+			wire_put_str(&w, mode == FAKE_ANNOT_NOT_ASKED ? "zz" : "a1");
+			wire_put_str(&w, "/comment");
+			wire_put_str(&w, "");
+			wire_put_u64(&w, 1);
+			wire_put_u64(&w, mode == FAKE_ANNOT_LENGTH ? 10 :
+			    mode == FAKE_ANNOT_LONG_NOT_LAST ? PROTO_ANNOT_INLINE + 1 : 3);
+			if (mode != FAKE_ANNOT_FIELDS)
+				wire_put_str(&w, mode == FAKE_ANNOT_LONG_NOT_LAST ? "" : "abc");
+			if (mode == FAKE_ANNOT_LONG_NOT_LAST) {
+				wire_put_str(&w, "a1");
+				wire_put_str(&w, "/x");
+				wire_put_str(&w, "");
+				wire_put_u64(&w, 1);
+				wire_put_u64(&w, 0);
+				wire_put_str(&w, "");
+			}
+			wire_end(&w);
+			wire_start(&w, PROTO_OK);
+			wire_end(&w);
+			break;
+		default:
+		refuse:
+			wire_start(&w, PROTO_ERR);
+			wire_put_u64(&w, CHJ_ERR_REFUSED);
+			wire_put_u64(&w, 0);
+			wire_put_str(&w, "request refused: serve only reads");
+			wire_end(&w);
+			break;
+		}
+		if (wire_flush(&w) < 0)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* A remote source on a fake serve (f->pid). */
+static void
+start_fake(struct fx *f, enum fake_mode mode)
+{
+	struct chj_error e;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		close(sv[0]);
+		fake_serve(sv[1], mode);
+	}
+	close(sv[1]);
+	f->fd = sv[0];
+	assert_int_equal(source_remote_open(&f->remote, f->fd, f->fd, "oldhost", 5000, &e), 0);
+}
+
+static void
+count_note(void *ctx, const char *line)
+{
+	print_message("# note: %s\n", line);
+	if (strstr(line, "oldhost: `chjournal serve` there is too old for folder annotations") != NULL)
+		(*(int *)ctx)++;
+}
+
+/* A new client, an older serve: the run as before, no folder annotations
+ * (backup goes on without them), told once for the connection. */
+static void
+test_older_serve(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_annots a;
+	struct source_run run;
+	int told = 0, i;
+
+	start_fake(f, FAKE_OLD);
+	f->remote->note = count_note;
+	f->remote->note_ctx = &told;
+	for (i = 0; i < 2; i++) {
+		memset(&run, 0, sizeof run);
+		assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run), 0);
+		assert_string_equal(run.run_id, "r1");
+		assert_int_equal(run.seq, 5);
+		assert_int_equal(run.cyrus_annots, 0);
+		assert_int_equal(run.users.n, 1);
+		source_run_free(&run);
+		assert_false(source_has_folder_annots(f->remote));
+	}
+	assert_int_equal(told, 1);
+	/* never asked of it: refused here */
+	assert_int_equal(source_folder_annots(f->remote, NULL, 0, &a), -1);
+	assert_int_equal(f->remote->err.code, CHJ_ERR_REFUSED);
+	assert_non_null(strstr(f->remote->err.msg, "Cyrus folder annotations on oldhost: not available"));
+	cyrus_annots_free(&a);
+	assert_false(f->remote->broken);
+	assert_int_equal(stop_serve(f), 0);
+}
+
+/* Malformed answers to the new fields break the source, in one line. */
+static void
+test_malformed_annots(void **state)
+{
+	static const enum fake_mode modes[] = { FAKE_ANNOT_FIELDS, FAKE_ANNOT_NOT_ASKED,
+	    FAKE_ANNOT_LENGTH, FAKE_ANNOT_LONG_NOT_LAST, FAKE_RUN_GLOBALS };
+	struct fx *f = *state;
+	struct cyrus_annots a;
+	struct source_run run;
+	const char *ids[] = { "a1" };
+	size_t i;
+
+	for (i = 0; i < sizeof modes / sizeof *modes; i++) {
+		start_fake(f, modes[i]);
+		if (modes[i] == FAKE_RUN_GLOBALS) {
+			memset(&run, 0, sizeof run);
+			assert_int_equal(source_begin(f->remote, "cyrus-archive", SOURCE_BEGIN_CYRUS, &run),
+			    -1);
+			source_run_free(&run);
+		} else {
+			assert_true(source_has_folder_annots(f->remote));
+			assert_int_equal(source_folder_annots(f->remote, ids, 1, &a), -1);
+			assert_int_equal(a.n, 0);
+			cyrus_annots_free(&a);
+		}
+		print_message("# %s\n", f->remote->err.msg);
+		assert_true(f->remote->broken);
+		assert_int_equal(f->remote->err.code, CHJ_ERR_PEER);
+		assert_null(strchr(f->remote->err.msg, '\n'));
+		stop_serve(f);
+	}
+}
+
+/* The journal side of a local source for test_older_client: a full run. */
+static int
+fake_begin(void *ctx, const char *consumer, int replace, struct consumer_state *st,
+    const char **full_reason, source_note_fn note, void *note_ctx, struct chj_error *e)
+{
+	(void)ctx, (void)consumer, (void)replace, (void)note, (void)note_ctx, (void)e;
+	memset(st, 0, sizeof *st);
+	st->has_open = 1;
+	snprintf(st->open_run_id, sizeof st->open_run_id, "run1");
+	st->open_seq = 9;
+	st->open_full = 1;
+	*full_reason = "the first run";
+	return 0;
+}
+
+static int
+fake_end(void *ctx, const char *consumer, const char *run_id, int commit, source_note_fn note,
+    void *note_ctx, struct chj_error *e)
+{
+	(void)ctx, (void)consumer, (void)run_id, (void)commit, (void)note, (void)note_ctx, (void)e;
+	return 0;
+}
+
+/* Sends a request of type with the fields of fmt ('s' string, 'u' u64)
+ * and reads the first frame of its answer into *m. */
+static void
+raw_request(struct wire *w, struct wire_msg *m, int type, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	wire_start(w, type);
+	for (; *fmt; fmt++) {
+		if (*fmt == 's')
+			wire_put_str(w, va_arg(ap, const char *));
+		else
+			wire_put_u64(w, va_arg(ap, uint64_t));
+	}
+	va_end(ap);
+	assert_int_equal(wire_end(w), 0);
+	assert_int_equal(wire_flush(w), 0);
+	assert_int_equal(wire_recv(w, m), 0);
+}
+
+/* Reads frames up to the answer's OK. */
+static void
+raw_until_ok(struct wire *w)
+{
+	struct wire_msg m;
+
+	do
+		assert_int_equal(wire_recv(w, &m), 0);
+	while (m.type != PROTO_OK);
+}
+
+/* An older client, a new serve: HELLO asked with its one field is answered
+ * (the magic first, then the host, then the capabilities it does not
+ * read), a BEGIN without GLOBALS gets RUN's four fields, with it five. */
+static void
+test_older_client(void **state)
+{
+	static const struct source_runner runner = { fake_begin, fake_end, NULL, NULL };
+	struct fx *f = *state;
+	struct source_local_opts lo;
+	struct source *with_runner;
+	struct chj_error e;
+	struct wire w;
+	struct wire_msg m;
+	char conf[8400], tools[8400];
+	uint64_t globals = 1;
+	int sv[2];
+
+	memset(&lo, 0, sizeof lo);
+	snprintf(conf, sizeof conf, "%s/imapd.conf", f->top);
+	snprintf(tools, sizeof tools, "%s/no-cyrus-tools", f->base);
+	lo.cfg = &f->cfg;
+	lo.imapd_conf = conf;
+	lo.toolsdir = tools;
+	lo.runner = &runner;
+	assert_int_equal(source_local_open(&with_runner, &lo, &e), 0);
+	source_free(f->local);
+	f->local = with_runner;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->pid = fork_serve(f, sv[1], &sv[0], 1);
+	close(sv[1]);
+	wire_init(&w, sv[0], sv[0]);
+	raw_request(&w, &m, PROTO_HELLO, "s", PROTO_MAGIC);
+	assert_int_equal(m.type, PROTO_HELLO);
+	assert_int_equal(m.nfields, 3);
+	assert_string_equal(wire_str(&w, 0, 64, "magic"), PROTO_MAGIC);
+	assert_string_equal(wire_str(&w, 2, PROTO_CAPS_MAX, "caps"), PROTO_CAP_FOLDER_ANNOTS);
+	raw_request(&w, &m, PROTO_BEGIN, "su", "cyrus-archive", (uint64_t)SOURCE_BEGIN_CYRUS);
+	assert_int_equal(m.type, PROTO_RUN);
+	assert_int_equal(m.nfields, 4);
+	raw_until_ok(&w);
+	raw_request(&w, &m, PROTO_BEGIN, "su", "cyrus-archive",
+	    (uint64_t)(SOURCE_BEGIN_CYRUS | SOURCE_BEGIN_REPLACE | PROTO_BEGIN_GLOBALS));
+	assert_int_equal(m.type, PROTO_RUN);
+	assert_int_equal(m.nfields, 5);
+	assert_int_equal(wire_u64(&w, 4, "globals", &globals), 0);
+	assert_true(globals == 0);          /* a full run: the journal was not read */
+	raw_until_ok(&w);
+	wire_free(&w);
+	close(sv[0]);
+	assert_int_equal(waitpid(f->pid, NULL, 0), f->pid);
+}
+
 int
 main(void)
 {
@@ -476,6 +1007,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_serve_dies, setup, teardown),
 		cmocka_unit_test(test_hello_pipelined),
 		cmocka_unit_test_setup_teardown(test_cut_anywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_annots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_serve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_annots, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
