@@ -25,9 +25,9 @@ struct cookie {
 };
 
 static void
-sleep_ms(long ms)
+sleep_us(long us)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -194,16 +194,22 @@ cookies_left(struct agent *a, struct cookie *ck, size_t n)
 
 /* Waits until the daemon pid has journaled every cookie: 0; 1 when it
  * stopped meanwhile; -1 (printed) on an error, the timeout, or a daemon
- * that cannot write the journal. Looks at the journal after 1 ms, then
- * after a delay doubling to 16 ms (a look is one indexed query; the daemon
- * takes a few ms), and at the daemon once a second. (Woken by an inotify
- * watch on the journal instead, each sync paid 20 ms more: closing an
- * inotify instance waits for an RCU grace period.) */
+ * that cannot write the journal. Looks at the journal every
+ * WAIT_FAST_US for the first WAIT_FAST_S seconds, then after a delay
+ * doubling to 16 ms, and at the daemon once a second. A look is one indexed
+ * query (about 20 us); the daemon journals a cookie in 1 to 100 ms (its
+ * pending changes, then an fdatasync), so a delay that doubled from 1 ms
+ * made the wait end up to twice as late as the cookie: 7-15 ms of a 16 ms
+ * begin. (Woken by an inotify watch on the journal instead, each sync paid
+ * 20 ms more: closing an inotify instance waits for an RCU grace period.) */
+#define WAIT_FAST_US 250
+#define WAIT_FAST_S 0.25
+
 static int
 wait_cookies(struct agent *a, struct cookie *ck, size_t n, unsigned timeout, pid_t pid)
 {
 	double start = now_s(), last_probe = start;
-	long left, delay = 1;
+	long left, delay = WAIT_FAST_US;
 	struct chj_error err;
 
 	while ((left = cookies_left(a, ck, n)) != 0) {
@@ -226,8 +232,8 @@ wait_cookies(struct agent *a, struct cookie *ck, size_t n, unsigned timeout, pid
 				return -1;
 			}
 		}
-		sleep_ms(delay);
-		if (delay < 16)
+		sleep_us(delay);
+		if (now_s() - start > WAIT_FAST_S && delay < 16000)
 			delay *= 2;
 	}
 	return 0;

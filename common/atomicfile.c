@@ -81,6 +81,7 @@ int
 atomicfile_begin(struct atomicfile *af, const char *dest, mode_t mode, struct chj_error *e)
 {
 	af->fd = -1;
+	af->no_dir_sync = 0;
 	af->dest = strdup(dest);
 	af->tmp = malloc(strlen(dest) + 7);
 	if (af->dest == NULL || af->tmp == NULL) {
@@ -131,7 +132,7 @@ atomicfile_commit(struct atomicfile *af, struct chj_error *e)
 		goto fail;
 	}
 	crash_point(3);
-	if (atomicfile_sync_dir(af->dest) < 0) {
+	if (!af->no_dir_sync && atomicfile_sync_dir(af->dest) < 0) {
 		/* replaced, but maybe not durably: say so, the file is in place */
 		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot sync the directory of '%s'", af->dest);
 		atomicfile_free(af);

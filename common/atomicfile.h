@@ -23,12 +23,17 @@ struct atomicfile {
 	char *dest;
 	char *tmp;             /* DIR/.BASE.tmp */
 	int fd;                /* open on tmp for writing; -1 once closed */
+	/* set by the caller after begin: commit leaves the directory unsynced,
+	 * so the rename may not survive a crash (the file then has its previous
+	 * content, whole: the new one was fsynced before the rename); for a
+	 * state whose loss costs nothing but time */
+	int no_dir_sync;
 };
 
 /* Creates dest.tmp (removing a stale one). Returns 0, or -1 with e. */
 int atomicfile_begin(struct atomicfile *af, const char *dest, mode_t mode, struct chj_error *e);
 /* fsyncs and closes the temporary file (reopened if the caller closed it),
- * renames it over dest, fsyncs the directory. Returns 0, or -1 with e (the
+ * renames it over dest, fsyncs the directory (unless no_dir_sync). Returns 0, or -1 with e (the
  * temporary file removed, dest untouched). Frees af either way. */
 int atomicfile_commit(struct atomicfile *af, struct chj_error *e);
 /* Removes the temporary file and frees af. */

@@ -213,7 +213,7 @@ consumer_begin(struct consumers *cs, const char *name, struct consumer_begin *b,
 	if (new_run_id(cs, id, st->has_open ? consumer_run_id(st) : "") < 0)
 		return -1;
 	rc = consumer_state_begin(st, b, id);
-	if (rc == CONSUMER_RUN_OK && consumer_save(cs, name, st) < 0)
+	if (rc == CONSUMER_RUN_OK && consumer_save_begun(cs, name, st) < 0)
 		return -1;
 	return rc;
 }

@@ -290,8 +290,10 @@ consumer_state_format(const struct consumer_state *st, char *buf, size_t size)
 	return len;
 }
 
-int
-consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
+/* consumer_save, and consumer_save_begun when durable is 0. */
+static int
+consumer_write(struct consumers *cs, const char *name, const struct consumer_state *st,
+    int durable)
 {
 	struct chj_error e;
 	char *p;
@@ -309,6 +311,7 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 		struct atomicfile af;
 
 		rc = atomicfile_begin(&af, p, cs->file_mode, &e);
+		af.no_dir_sync = !durable;
 		if (rc == 0 && (share_fd(cs, af.fd) < 0 || write_all(af.fd, buf, (size_t)len) < 0)) {
 			chj_error_set(&e, CHJ_ERR_SYS, errno, "cannot write '%s'", af.tmp);
 			atomicfile_rollback(&af);
@@ -324,6 +327,18 @@ consumer_save(struct consumers *cs, const char *name, const struct consumer_stat
 		return -1;
 	}
 	return 0;
+}
+
+int
+consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
+{
+	return consumer_write(cs, name, st, 1);
+}
+
+int
+consumer_save_begun(struct consumers *cs, const char *name, const struct consumer_state *st)
+{
+	return consumer_write(cs, name, st, 0);
 }
 
 int

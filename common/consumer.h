@@ -62,7 +62,14 @@ void consumers_unlock(struct consumers *cs);
 
 /* Returns 0 and fills st, 1 when the consumer does not exist, -1 on error. */
 int consumer_load(struct consumers *cs, const char *name, struct consumer_state *st);
+/* Replaces the cursor durably (atomicfile.h). Returns 0 or -1 (cs->err). */
 int consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st);
+/* The same for a run just opened (begin): replaced atomically, but not made
+ * durable before it returns (no fsync of the directory: one journal commit
+ * less in every begin). A crash may leave the cursor as it was before the
+ * begin, whole: the run is then not open, and the next begin's window starts
+ * at the same commit point, so no change is lost. */
+int consumer_save_begun(struct consumers *cs, const char *name, const struct consumer_state *st);
 /* Returns 0, 1 when it did not exist, -1 on error. */
 int consumer_remove(struct consumers *cs, const char *name);
 /* Fills *names with an allocated, sorted array of allocated names. */

@@ -416,8 +416,17 @@ watcher_watch_unit(const struct watcher *w)
 int
 watcher_add_root(struct watcher *w, const char *root, struct chj_error *e)
 {
-	if (w->ops->watch(w->impl, root, 1) < 0)
+	int rc = w->ops->watch(w->impl, root, 1);
+
+	if (rc < 0)
 		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
+	/* an agent that found the lock taken (the daemon starting, or a root
+	 * added by a reload) may have made its cookie before this watch: never
+	 * heard, its sync would wait for its timeout. What came before such a
+	 * cookie is covered by the start's rescan, or by the new root counted
+	 * as changed, both pending before the cookie. */
+	if (rc == 1)
+		claim_root_cookies(w, root);
 	return 0;
 }
 

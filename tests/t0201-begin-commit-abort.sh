@@ -3,8 +3,9 @@
 # full, commit makes the next incremental, abort keeps the window, a second
 # begin is refused while a run is open (naming it) and begin --replace takes
 # it over, consumers are independent, commit/list without an open run fail,
-# forget removes a consumer, bad consumer names are refused. Two runners at
-# once: t0213.
+# forget removes a consumer, bad consumer names are refused. begin makes the
+# new cursor's content durable but leaves its directory unsynced (a crash may
+# only lose the open run), commit syncs both. Two runners at once: t0213.
 . "$(dirname "$0")/test-lib.sh"
 
 mkdir -p "$SPOOL/user/alice" "$SPOOL/user/bob/Maildir/cur"
@@ -263,6 +264,29 @@ expect_success 'a name starting with - is an unknown option to begin, and refuse
 	test_expect_code 1 chj begin -- -x 2>err.out &&
 	grep -F "invalid consumer name '"'"'-x'"'"'" err.out
 '
+
+# fsyncs_of TRACE: the paths fsynced in an strace -y trace, one a line
+fsyncs_of() {
+	sed -n "s/^[0-9]* *f\(data\)*sync([0-9]*<\(.*\)>) *= 0$/\2/p" "$1"
+}
+
+if command -v strace >/dev/null 2>&1; then
+	expect_success 'begin fsyncs the new cursor but not its directory; commit both' '
+		strace -f -qq -y -e trace=fsync,fdatasync -o begin.trace \
+			"$CHJOURNAL" -c "$CONF" begin fs >/dev/null 2>begin.err &&
+		fsyncs_of begin.trace >begin.fsyncs &&
+		echo "$STATE/consumers/.fs.tmp" >expect &&
+		test_cmp expect begin.fsyncs &&
+		chj list fs >/dev/null &&
+		strace -f -qq -y -e trace=fsync,fdatasync -o commit.trace \
+			"$CHJOURNAL" -c "$CONF" commit fs 2>commit.err &&
+		fsyncs_of commit.trace >commit.fsyncs &&
+		printf "%s\n" "$STATE/consumers/.fs.tmp" "$STATE/consumers" >expect &&
+		test_cmp expect commit.fsyncs
+	'
+else
+	test_skip 'begin fsyncs the new cursor but not its directory; commit both' 'no strace'
+fi
 
 expect_success 'daemon stops' '
 	stop_daemon

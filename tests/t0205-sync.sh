@@ -2,7 +2,8 @@
 # t0205-sync: `chjournal sync` waits until the daemon has journaled every
 # change made before it (a cookie file per root); it fails when no daemon
 # runs or the daemon does not answer in time; cookies never reach a list and
-# do not stay in the roots.
+# do not stay in the roots. A cookie made while the daemon starts (its lock
+# taken, its roots not watched yet) is journaled when the root is watched.
 . "$(dirname "$0")/test-lib.sh"
 
 SPOOL2="$TRASH/spool2"
@@ -150,5 +151,24 @@ expect_success 'sync with no daemon running fails saying so' '
 	grep "no chjournald is running on journal .$STATE/journal.db.: cannot sync" err.out &&
 	no_cookies
 '
+
+# cookie_journaled NAME: the journal holds the cookie NAME
+cookie_journaled() {
+	[ "$(sqlite3 "$STATE/journal.db" "SELECT count(*) FROM cookies WHERE name = '$1'")" = 1 ]
+}
+
+if command -v sqlite3 >/dev/null 2>&1; then
+	expect_success 'a cookie made before the starting daemon watched its root is journaled then' '
+		: >"$SPOOL/.chjournal-cookie.1.0123456789abcdef" &&
+		start_daemon &&
+		chj sync &&
+		cookie_journaled .chjournal-cookie.1.0123456789abcdef &&
+		rm "$SPOOL/.chjournal-cookie.1.0123456789abcdef" &&
+		stop_daemon
+	'
+else
+	test_skip 'a cookie made before the starting daemon watched its root is journaled then' \
+		'no sqlite3 command-line shell'
+fi
 
 test_done

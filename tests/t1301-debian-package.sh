@@ -5,9 +5,13 @@
 # systemd unit (enabled), /etc/chjournal.conf as a conffile, the contrib
 # programs, the hooks and their documentation in place; chjournald -t and
 # chjournal --version run; the service runs (under systemd, else chjournald
-# by hand on the installed configuration pointed at a temporary root); remove
-# keeps the configuration and the state, purge removes both. The machine is
-# restored whatever happens: the package purged, the daemon stopped.
+# by hand on the installed configuration pointed at a temporary root); an
+# upgrade (the package installed again) does not stop the daemon: the
+# postinst restarts it in place (SIGUSR2; the same pid, no rescan recorded,
+# no change lost; debhelper's scripts neither stop nor restart the unit on
+# upgrade); remove keeps the configuration and the state, purge removes both.
+# The machine is restored whatever happens: the package purged, the daemon
+# stopped.
 . "$(dirname "$0")/test-lib.sh"
 
 require_root
@@ -35,8 +39,11 @@ why=$(cd "$SRC" && dpkg-checkbuilddeps 2>&1) || skip_all "build dependencies mis
 DEB="$TRASH/src/chjournal_$(cd "$SRC" && dpkg-parsechangelog -S Version)_$(dpkg --print-architecture).deb"
 HAND_PID=
 
+MADE_PIDFILE=
+
 restore_machine() {
 	stop_hand_daemon
+	[ -z "$MADE_PIDFILE" ] || rm -f /run/chjournald.pid
 	if dpkg-query -W -f='${Status}' chjournal 2>/dev/null | grep -q "installed\|config-files\|half"; then
 		dpkg_retry --purge chjournal >/dev/null 2>&1
 	fi
@@ -162,6 +169,71 @@ stop_hand_daemon() {
 	fi
 	HAND_PID=
 }
+
+expect_success 'debhelper neither stops nor restarts the unit on upgrade; it stops it on remove' '
+	info=/var/lib/dpkg/info &&
+	! grep -n "deb-systemd-invoke.*restart\|_dh_action=restart" "$info/chjournal.postinst" &&
+	grep -q "restart_in_place" "$info/chjournal.postinst" &&
+	! grep -s -n "deb-systemd-invoke stop" "$info/chjournal.preinst" &&
+	grep -n "deb-systemd-invoke stop" "$info/chjournal.prerm" >stop.lines &&
+	grep -q "\"\$1\" = remove" "$info/chjournal.prerm"
+'
+
+# up_rescans: the rescan records of a start in the journal (a stop and start)
+up_rescans() {
+	chjournal -c "$TRASH/up.conf" query | grep -c "daemon was not running" || :
+}
+
+if [ -d /run/systemd/system ]; then
+	expect_success 'an upgrade restarts the unit in place: the same main pid, no rescan, no change lost' '
+		mkdir -p "$TRASH/root/u" &&
+		cp /etc/chjournal.conf "$TRASH/up.conf" &&
+		wait_for 30 sh -c "chjournal status | grep -q \"^daemon: *running\"" &&
+		pid0=$(systemctl show -p MainPID --value chjournald) &&
+		r0=$(up_rescans) &&
+		dpkg_retry -i "$DEB" >upgrade.out 2>&1 || { cat upgrade.out; return 1; }
+		grep "restarted in place" upgrade.out &&
+		wait_for 30 sh -c "journalctl -u chjournald | grep -q \"restarted in place\"" &&
+		test "$(systemctl show -p MainPID --value chjournald)" = "$pid0" &&
+		wait_for 30 sh -c "chjournal status | grep -q \"^daemon: *running\"" &&
+		test "$(up_rescans)" = "$r0"
+	'
+elif [ -e /run/chjournald.pid ]; then
+	test_skip 'an upgrade restarts the daemon of /run/chjournald.pid in place' \
+		'/run/chjournald.pid exists: not ours to replace'
+else
+	expect_success 'an upgrade restarts the daemon of /run/chjournald.pid in place: the same pid, no rescan, no change lost' '
+		mkdir -p "$TRASH/root/u" &&
+		sed "s|^root = .*|root = $TRASH/root|" /etc/chjournal.conf >"$TRASH/up.conf" || return 1
+		MADE_PIDFILE=1
+		# alone: "a && b &" would put the whole list in the background
+		/usr/sbin/chjournald -c "$TRASH/up.conf" --pidfile /run/chjournald.pid 2>up.log &
+		HAND_PID=$!
+		wait_for 30 grep -q "ready:" up.log &&
+		wait_for 30 test -s /run/chjournald.pid &&
+		chjournal -c "$TRASH/up.conf" begin uptest >/dev/null &&
+		chjournal -c "$TRASH/up.conf" list uptest >/dev/null &&
+		chjournal -c "$TRASH/up.conf" commit uptest &&
+		r0=$(up_rescans) &&
+		echo before >"$TRASH/root/u/before." &&
+		dpkg_retry -i "$DEB" >upgrade.out 2>&1 || { cat upgrade.out; return 1; }
+		cat upgrade.out &&
+		grep "chjournald: restarted in place (SIGUSR2, pid $HAND_PID)" upgrade.out &&
+		wait_for 30 grep -q "restarted in place" up.log &&
+		kill -0 "$HAND_PID" &&
+		wait_for 30 sh -c "chjournal -c \"$TRASH/up.conf\" status | grep -q \"^daemon: *running (pid $HAND_PID,\"" &&
+		echo after >"$TRASH/root/u/after." &&
+		chjournal -c "$TRASH/up.conf" begin uptest >mode.out &&
+		grep -x incremental mode.out &&
+		chjournal -c "$TRASH/up.conf" list uptest >list.out &&
+		printf "%s\n" "$TRASH/root/u/after." "$TRASH/root/u/before." >expect &&
+		test_cmp expect list.out &&
+		chjournal -c "$TRASH/up.conf" commit uptest &&
+		test "$(up_rescans)" = "$r0" &&
+		kill -TERM "$HAND_PID" && wait "$HAND_PID" && HAND_PID= &&
+		rm -f /run/chjournald.pid
+	'
+fi
 
 expect_success 'dpkg -r removes the programs, keeps the configuration and the state' '
 	stop_hand_daemon &&
