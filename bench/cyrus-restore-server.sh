@@ -300,22 +300,55 @@ t1=$(now)
 u_cyr=$(secs "$t0" "$t1")
 check_user "restore(8)" "$IMAP" $U2
 
+# labcpu DIR: CPU seconds (user + sys) of the lab's server processes: its
+# master's exited children and the ones still running (sync_server, imapd)
+labcpu() {
+	python3 - "$(cat "$1/run/master.pid")" <<'PY'
+import os, sys
+hz, m = os.sysconf("SC_CLK_TCK"), sys.argv[1]
+def stat(p):
+    return open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()
+t = sum(int(x) for x in stat(m)[13:15])
+for p in os.listdir("/proc"):
+    try:
+        st = stat(p) if p.isdigit() else None
+    except OSError:
+        continue
+    if st and st[1] == m:
+        t += int(st[11]) + int(st[12])
+print("%.1f" % (t / hz))
+PY
+}
+# timed CMD...: runs CMD; puts the CPU seconds of it and its children in $W/cpu
+timed() {
+	/usr/bin/time -f '%U %S' -o "$W/time.out" "$@"
+	_rc=$?
+	awk '$1 ~ /^[0-9.]+$/ { printf "%.1f\n", $1 + $2 }' "$W/time.out" >"$W/cpu"
+	return $_rc
+}
+
 # --- 3. the whole server into a fresh Cyrus ---------------------------------------
 note "case 3: $nusers users into fresh Cyrus instances, $JOBS at a time ..."
 l_3=$(load)
+sa=$(labcpu "$FA")
 t0=$(now)
-"$CHJ" restore "$W/arch/"*.tar.gz --to-server "127.0.0.1:$FA_SYNC" --jobs "$JOBS" >"$W/r3.out"
+timed "$CHJ" restore "$W/arch/"*.tar.gz --to-server "127.0.0.1:$FA_SYNC" --jobs "$JOBS" >"$W/r3.out"
 t1=$(now)
 s_chj=$(secs "$t0" "$t1")
+c_chj=$(cat "$W/cpu")
+sv_chj=$(awk -v a="$sa" -v b="$(labcpu "$FA")" 'BEGIN { printf "%.1f", b - a }')
 l_3b=$(load)
 mkdir "$W/c3"
+sa=$(labcpu "$FB")
 t0=$(now)
 # shellcheck disable=SC2016
-xargs -P "$JOBS" -I{} sh -c \
+timed xargs -P "$JOBS" -I{} sh -c \
 	'"$1" -C "$2" -U -a "$3" -u "$4" >"$5/$4.out" 2>&1; echo $? >"$5/$4.rc"' \
 	sh "$CYRBIN/restore" "$BK/imapd.conf" "127.0.0.1:$FB_IMAP" {} "$W/c3" <"$W/users"
 t1=$(now)
 s_cyr=$(secs "$t0" "$t1")
+c_cyr=$(cat "$W/cpu")
+sv_cyr=$(awk -v a="$sa" -v b="$(labcpu "$FB")" 'BEGIN { printf "%.1f", b - a }')
 while read -r u; do check_user chjournal "$FA_IMAP" "$u"; done <"$W/users"
 cyr_failed=0
 cyr_differ=0
@@ -342,6 +375,9 @@ printf '%-52s | %9s | %10s | %6s | %s\n' "deleted $U2 ($msgs2 messages), whole u
 printf '%-52s | %9s | %10s | %6s | %s\n' "whole server into a fresh Cyrus, $JOBS at a time" \
 	"$s_chj" "$s_cyr" "$(ratio "$s_chj" "$s_cyr")" "$l_3 / $l_3b"
 echo "ratio: restore(8)'s seconds / chjournal's; load: the 1-minute load average before the case"
+echo "whole server, CPU seconds (user + sys): chjournal $c_chj, its Cyrus's server processes $sv_chj;" \
+	"restore(8) $c_cyr, its Cyrus's $sv_cyr; $(nproc) CPUs x $s_chj s = $(awk -v n="$(nproc)" -v s="$s_chj" 'BEGIN { printf "%.0f", n * s }')" \
+	"CPU seconds were there during chjournal's"
 if [ "$cyr_failed" -gt 0 ] || [ "$cyr_differ" -gt 0 ]; then
 	echo "restore(8) into the fresh Cyrus: $cyr_failed of $nusers users failed${cyr_err:+ (first: $cyr_err)}, $cyr_differ differ"
 else
