@@ -209,9 +209,9 @@ l_b=$(load)
 t0=$(now)
 "$CHJ" -c "$W/chjournal.conf" backup -C "$SRC/imapd.conf" --to "$W/arch" >"$W/backup.out"
 t1=$(now)
-# one sync_client -u per user: with -A (or several users in one call) each
-# user's backup also receives the messages of every user after it (user01's
-# holds nearly the whole server), ~N/2 times the spool in all
+# one sync_client -u per user: with -A each user's backup also receives the
+# messages of every user after it (user01's holds nearly the whole server),
+# ~N/2 times the spool in all
 for a in "$W/arch/"*.tar.gz; do basename "$a" .tar.gz; done >"$W/users"
 xargs -n 1 "$CYRBIN/sync_client" -C "$SRC/imapd.conf" -S "127.0.0.1:$BK_PORT" -u \
 	<"$W/users" >"$W/sync_client.out" 2>&1 ||
