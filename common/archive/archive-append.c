@@ -151,22 +151,42 @@ run_name_taken(struct arch *a, const char *name)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
-arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time,
-    char *run_name, size_t namelen)
+/* Adds the manifest as runs/<name> and seals the member (its last bytes
+ * with the compressor, not waited for); the run dies on failure. */
+static int
+run_seal_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time)
 {
 	char ename[64];
-	struct mscan m;
-	unsigned char tail[8];
 	struct mwriter *w = a->w;
 	struct arch_src src = { -1, NULL, NULL, NULL, NULL };
 
-	if (w == NULL)
-		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
 	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
 	src.buf = manifest ? manifest : "";
 	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, &src, len, time * 1000000000, 0600) < 0 ||
-	    mwriter_finish(w) < 0) {
+	    mwriter_seal(w) < 0) {
+		struct chj_error keep;
+
+		arch_error_wrap(&a->err, &w->err, CHJ_ERR_ARCHIVE, "archive '%s': %s", a->path, w->err.msg);
+		keep = a->err;
+		arch_run_abort(a);
+		a->err = keep;
+		return -1;
+	}
+	snprintf(w->run_name, sizeof w->run_name, "%s", name);
+	w->run_time = time;
+	return 0;
+}
+
+/* The sealed run's end: the compressor's last bytes written, the file
+ * fsynced, the run recorded in the sidecar. */
+static int
+run_complete(struct arch *a, char *run_name, size_t namelen)
+{
+	struct mscan m;
+	unsigned char tail[8];
+	struct mwriter *w = a->w;
+
+	if (mwriter_finish(w) < 0) {
 		arch_error_wrap(&a->err, &w->err, CHJ_ERR_ARCHIVE, "archive '%s': %s", a->path, w->err.msg);
 		goto fail;
 	}
@@ -199,7 +219,7 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	}
 	a->size = w->pos;
 	if (run_name != NULL && namelen > 0)
-		snprintf(run_name, namelen, "%s", name);
+		snprintf(run_name, namelen, "%s", w->run_name);
 	mwriter_free(w);
 	free(w);
 	a->w = NULL;
@@ -215,7 +235,20 @@ fail:
 }
 
 int
-arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen)
+arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time,
+    char *run_name, size_t namelen)
+{
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (a->w->sealed)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "the run on '%s' is sealed already", a->path);
+	if (run_seal_as(a, manifest, len, name, time) < 0)
+		return -1;
+	return run_complete(a, run_name, namelen);
+}
+
+int
+arch_run_seal(struct arch *a, const void *manifest, size_t len)
 {
 	char base[32], name[40];
 	time_t now = time(NULL);
@@ -224,6 +257,8 @@ arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name
 
 	if (a->w == NULL)
 		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (a->w->sealed)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "the run on '%s' is sealed already", a->path);
 	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 	snprintf(name, sizeof name, "%s", base);
 	for (i = 1; (t = run_name_taken(a, name)) == 1 && i < 100000; i++)
@@ -233,5 +268,15 @@ arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name
 		arch_run_abort(a);
 		return -1;
 	}
-	return arch_run_commit_as(a, manifest, len, name, (int64_t)now, run_name, namelen);
+	return run_seal_as(a, manifest, len, name, (int64_t)now);
+}
+
+int
+arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen)
+{
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (!a->w->sealed && arch_run_seal(a, manifest, len) < 0)
+		return -1;
+	return run_complete(a, run_name, namelen);
 }

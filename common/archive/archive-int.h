@@ -52,6 +52,9 @@ struct mwriter {
 	struct went *ents;
 	size_t nents, cap;
 	int failed;
+	int sealed;               /* mwriter_seal: the member's data all given */
+	char run_name[40];        /* the run's name, once sealed */
+	int64_t run_time;
 	struct chj_error err;
 };
 
@@ -121,6 +124,9 @@ struct arch_src {
 };
 int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
     const struct arch_src *src, uint64_t size, int64_t mtime_ns, unsigned mode);
+/* Ends the tar stream and hands the last bytes to the compressor without
+ * waiting for them (mwriter_finish does, sealing first if need be). */
+int mwriter_seal(struct mwriter *w);
 int mwriter_finish(struct mwriter *w);
 void mwriter_free(struct mwriter *w);
 int mreader_open(struct mreader *r, int fd, int64_t start);

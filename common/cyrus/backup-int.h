@@ -8,6 +8,18 @@
 #include "cyrus/cyrus.h"
 #include "source.h"
 
+struct arch;
+
+/* A user's run sealed (arch_run_seal: all its data given, the member's tail
+ * still being compressed) and not yet committed: the users' loop commits it
+ * after the next user's run is read, so that both cores stay busy across
+ * the end of one archive and the start of the next. */
+struct backup_sealed {
+	struct arch *ar;                /* NULL: none */
+	char *archive;
+	char *user;
+};
+
 struct cyrus_backup {
 	struct source *src;             /* where everything is read */
 	char *to;                       /* the archive directory */
@@ -25,6 +37,7 @@ struct cyrus_backup {
 	int have_annots, annots_all;
 	char *annots_state;             /* CYRUS_ANNOTS_STATE's new text, once compared */
 	size_t annots_state_len;
+	struct backup_sealed sealed;    /* the last user's run, not yet committed */
 	struct chj_error err;
 };
 
@@ -45,10 +58,14 @@ backup_tell(struct cyrus_backup *b, struct cyrus_backup_event *ev)
 		b->cb(b->ctx, ev);
 }
 
-/* Appends one run for user, whose mailboxes are ml, recording seq; *wrote
- * says whether a run was written (nothing new: none). Returns 0, or -1 with
- * e; the archive keeps its last complete run either way. */
+/* Makes one run for user, whose mailboxes are ml, recording seq: sealed
+ * into *sealed (its ar NULL when there was nothing new), to be committed by
+ * backup_sealed_commit. Returns 0, or -1 with e; the archive keeps its last
+ * complete run either way. */
 int backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlist *ml,
-    int64_t seq, int *wrote, struct chj_error *e);
+    int64_t seq, struct backup_sealed *sealed, struct chj_error *e);
+/* Commits the sealed run s (fsync, sidecar) and closes its archive; s is
+ * emptied either way. Returns 0, or -1 with e (the run is dropped). */
+int backup_sealed_commit(struct backup_sealed *s, struct chj_error *e);
 
 #endif

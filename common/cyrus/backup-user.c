@@ -769,15 +769,15 @@ backup_user_state(struct cyrus_backup *b, struct user_run *r, const char *user,
 
 int
 backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlist *ml, int64_t seq,
-    int *wrote, struct chj_error *e)
+    struct backup_sealed *sealed, struct chj_error *e)
 {
 	struct cyrus_backup_event ev;
 	struct user_run r;
-	char runname[64], *file = NULL, *archive = NULL, *buf = NULL;
+	char *file = NULL, *archive = NULL, *buf = NULL;
 	size_t len = 0;
 	int rc = -1, began = 0;
 
-	*wrote = 0;
+	memset(sealed, 0, sizeof *sealed);
 	memset(&r, 0, sizeof r);
 	manifest_init(&r.man);
 	file = cyrus_user_file_name(user);
@@ -821,12 +821,21 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 		rc = 0;
 		goto out;
 	}
-	began = 0;
-	if (arch_run_commit(r.ar, buf, len, runname, sizeof runname) < 0) {
-		arch_error_copy(r.ar, &r.err);
+	if ((sealed->user = strdup(user)) == NULL) {
+		chj_error_set(&r.err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	*wrote = 1;
+	began = 0;
+	if (arch_run_seal(r.ar, buf, len) < 0) {
+		arch_error_copy(r.ar, &r.err);
+		free(sealed->user);
+		sealed->user = NULL;
+		goto out;
+	}
+	sealed->ar = r.ar;
+	sealed->archive = archive;
+	r.ar = NULL;
+	archive = NULL;
 	rc = 0;
 out:
 	if (began)
@@ -842,5 +851,23 @@ out:
 	free(buf);
 	free(archive);
 	free(file);
+	return rc;
+}
+
+int
+backup_sealed_commit(struct backup_sealed *s, struct chj_error *e)
+{
+	char runname[64];
+	int rc = 0;
+
+	if (s->ar == NULL)
+		return 0;
+	if (arch_run_commit(s->ar, NULL, 0, runname, sizeof runname) < 0)
+		rc = arch_error_copy(s->ar, e);
+	if (arch_close(s->ar) < 0 && rc == 0)
+		rc = chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "archive '%s': cannot close it", s->archive);
+	free(s->archive);
+	free(s->user);
+	memset(s, 0, sizeof *s);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "archive/archive.h"
 #include "array.h"
 #include "atomicfile.h"
 #include "cyrus/backup-int.h"
@@ -46,6 +47,11 @@ cyrus_backup_free(struct cyrus_backup *b)
 {
 	if (b == NULL)
 		return;
+	/* every path of the users' loop commits it: none is left here, but
+	 * one would be dropped (its archive cut back) */
+	arch_close(b->sealed.ar);
+	free(b->sealed.archive);
+	free(b->sealed.user);
 	if (b->have_all)
 		cyrus_mboxlist_free(&b->all);
 	cyrus_annots_free(&b->annots);
@@ -478,46 +484,82 @@ annots_state_write(struct cyrus_backup *b)
 
 /* ---- the runs ---- */
 
-/* One user: its mailboxes (pre: read already, or pre_err: could not be),
- * its run, what to tell. */
+/* Tells what became of user's run: the counts, the event. */
 static void
-backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
-    const struct chj_error *pre_err)
+backup_told(struct cyrus_backup *b, const char *user, int rc, int wrote, const struct chj_error *e)
 {
 	struct cyrus_backup_event ev;
-	struct cyrus_mboxlist ml;
-	struct chj_error e;
-	int wrote = 0, rc = -1;
 
-	memset(&ml, 0, sizeof ml);
-	b->stats.users++;
-	if (b->have_all) {
-		mailboxes_of(b, user, &ml);
-		rc = backup_user(b, user, &ml, seq, &wrote, &e);
-	} else if (pre != NULL) {
-		if (pre_err != NULL)
-			e = *pre_err;
-		else
-			rc = backup_user(b, user, pre, seq, &wrote, &e);
-	} else {
-		if (source_mailboxes(b->src, user, &ml) < 0)
-			e = b->src->err;
-		else
-			rc = backup_user(b, user, &ml, seq, &wrote, &e);
-		cyrus_mboxlist_free(&ml);
-	}
 	b->stats.runs += (unsigned long)wrote;
 	memset(&ev, 0, sizeof ev);
 	ev.user = user;
 	if (rc < 0) {
 		b->stats.users_failed++;
 		ev.kind = CYRUS_BACKUP_USER_FAILED;
-		ev.error = &e;
+		ev.error = e;
 	} else {
 		ev.kind = CYRUS_BACKUP_USER_DONE;
 		ev.wrote_run = wrote;
 	}
 	backup_tell(b, &ev);
+}
+
+/* Commits the run sealed for the user before, if any (its member's tail was
+ * compressed meanwhile), and tells what became of that user. */
+static void
+backup_flush(struct cyrus_backup *b)
+{
+	struct backup_sealed s = b->sealed;
+	struct chj_error e;
+	char *user;
+	int rc;
+
+	if (s.ar == NULL)
+		return;
+	memset(&b->sealed, 0, sizeof b->sealed);
+	user = s.user;
+	s.user = NULL;
+	rc = backup_sealed_commit(&s, &e);
+	backup_told(b, user, rc, rc == 0, &e);
+	free(user);
+}
+
+/* One user: its mailboxes (pre: read already, or pre_err: could not be),
+ * its run sealed; the user before committed and told, then this one told
+ * (or, with a run, left sealed for the next call or backup_flush). */
+static void
+backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
+    const struct chj_error *pre_err)
+{
+	struct backup_sealed sealed;
+	struct cyrus_mboxlist ml;
+	struct chj_error e;
+	int rc = -1;
+
+	memset(&ml, 0, sizeof ml);
+	memset(&sealed, 0, sizeof sealed);
+	b->stats.users++;
+	if (b->have_all) {
+		mailboxes_of(b, user, &ml);
+		rc = backup_user(b, user, &ml, seq, &sealed, &e);
+	} else if (pre != NULL) {
+		if (pre_err != NULL)
+			e = *pre_err;
+		else
+			rc = backup_user(b, user, pre, seq, &sealed, &e);
+	} else {
+		if (source_mailboxes(b->src, user, &ml) < 0)
+			e = b->src->err;
+		else
+			rc = backup_user(b, user, &ml, seq, &sealed, &e);
+		cyrus_mboxlist_free(&ml);
+	}
+	backup_flush(b);
+	if (sealed.ar != NULL) {
+		b->sealed = sealed;
+		return;
+	}
+	backup_told(b, user, rc, 0, &e);
 }
 
 int
@@ -565,10 +607,12 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 			backup_one(b, users->v[i], seq, NULL, NULL);
 		/* a source gone fails every user after: one error, not one per user */
 		if (b->src->broken) {
+			backup_flush(b);
 			b->err = b->src->err;
 			goto out;
 		}
 	}
+	backup_flush(b);
 	rc = (int)(b->stats.users_failed - failed);
 out:
 	for (i = 0; pre != NULL && !b->have_all && i < users->n; i++)
