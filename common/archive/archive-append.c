@@ -59,7 +59,7 @@ run_add(struct arch *a, const char *name, int kind, const char *target, const st
 int
 arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size, int64_t mtime_ns, mode_t mode)
 {
-	struct arch_src src = { fd, NULL, NULL, NULL, NULL };
+	struct arch_src src = { fd, NULL, NULL, NULL, NULL, NULL };
 
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
 }
@@ -68,8 +68,32 @@ int
 arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len, int64_t mtime_ns,
     mode_t mode)
 {
-	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL };
+	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL, NULL };
 
+	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, len, mtime_ns, mode);
+}
+
+/* 1 when hex is a SHA1 as the sidecar keeps them: 40 lower-case hex digits. */
+static int
+sha1_hex_ok(const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 40; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return 0;
+	return hex[40] == '\0';
+}
+
+int
+arch_run_add_buf_hashed(struct arch *a, const char *name, const void *buf, size_t len, const char *sha1,
+    int64_t mtime_ns, mode_t mode)
+{
+	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL, sha1 };
+
+	if (sha1 == NULL || !sha1_hex_ok(sha1))
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "'%.200s': '%.50s' is not a SHA1 in hex", name,
+		    sha1 ? sha1 : "(null)");
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, len, mtime_ns, mode);
 }
 
@@ -77,7 +101,7 @@ int
 arch_run_add_reader(struct arch *a, const char *name, arch_read_fn fn, void *ctx, uint64_t size,
     int64_t mtime_ns, mode_t mode)
 {
-	struct arch_src src = { -1, NULL, NULL, fn, ctx };
+	struct arch_src src = { -1, NULL, NULL, fn, ctx, NULL };
 
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
 }
@@ -93,7 +117,7 @@ arch_run_last_sha1(const struct arch *a)
 int
 arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns)
 {
-	struct arch_src src = { -1, "", NULL, NULL, NULL };
+	struct arch_src src = { -1, "", NULL, NULL, NULL, NULL };
 
 	return run_add(a, name, ARCH_KIND_SYMLINK, target ? target : "", &src, 0, mtime_ns, 0777);
 }
@@ -101,7 +125,7 @@ arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64
 int
 arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s)
 {
-	struct arch_src src = { -1, NULL, s, NULL, NULL };
+	struct arch_src src = { -1, NULL, s, NULL, NULL, NULL };
 
 	if (e->kind == ARCH_KIND_SYMLINK)
 		return arch_run_add_symlink(a, e->name, e->target, e->mtime_ns);
@@ -158,7 +182,7 @@ run_seal_as(struct arch *a, const void *manifest, size_t len, const char *name, 
 {
 	char ename[64];
 	struct mwriter *w = a->w;
-	struct arch_src src = { -1, NULL, NULL, NULL, NULL };
+	struct arch_src src = { -1, NULL, NULL, NULL, NULL, NULL };
 
 	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
 	src.buf = manifest ? manifest : "";

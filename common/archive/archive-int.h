@@ -121,6 +121,7 @@ struct arch_src {
 	struct arch_stream *stream;
 	arch_read_fn fn;
 	void *fn_ctx;
+	const char *sha1;         /* with buf: its SHA1 as the caller computed it, not hashed again */
 };
 int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
     const struct arch_src *src, uint64_t size, int64_t mtime_ns, unsigned mode);

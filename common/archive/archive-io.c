@@ -168,7 +168,8 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 	int rc = -1;
 
 	if (src->buf != NULL) {
-		EVP_DigestUpdate(md, src->buf, size);
+		if (src->sha1 == NULL)
+			EVP_DigestUpdate(md, src->buf, size);
 		if (size > 0 && w->al.archive_write_data(w->aw, src->buf, size) != (la_ssize_t)size)
 			goto werr;
 		return 0;
@@ -285,7 +286,9 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 		    w->al.archive_error_string(w->aw));
 		goto out;
 	}
-	if (arch_sha1_hex(md, e.sha1) < 0) {
+	if (kind == ARCH_KIND_FILE && src->buf != NULL && src->sha1 != NULL) {
+		memcpy(e.sha1, src->sha1, sizeof e.sha1);
+	} else if (arch_sha1_hex(md, e.sha1) < 0) {
 		chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "sha1 failed");
 		goto out;
 	}

@@ -77,6 +77,13 @@ int arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size,
     int64_t mtime_ns, mode_t mode);
 int arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len,
     int64_t mtime_ns, mode_t mode);
+/* arch_run_add_buf for bytes whose SHA1 the caller has just computed over
+ * exactly buf (sha1: 40 lower-case hex digits): the data is not hashed a
+ * second time and sha1 is what the sidecar records. Trusted, not checked:
+ * a wrong one is an entry verify reports (the data does not match the
+ * sidecar, nor a files/ name). CHJ_ERR_INVALID when sha1 is not hex. */
+int arch_run_add_buf_hashed(struct arch *a, const char *name, const void *buf, size_t len,
+    const char *sha1, int64_t mtime_ns, mode_t mode);
 /* Adds a regular file entry whose size bytes come from fn (as read(): -1
  * with e filled, 0 too early is an error: the run is then dead). The
  * entry's error keeps the code fn gave. */

@@ -75,17 +75,33 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct sour
 	return 1;
 }
 
-/* 1 when buf's SHA1 is hex. */
+/* 1 when buf's SHA1 is hex; got (when not NULL) is left holding buf's SHA1
+ * for a store that follows (arch_run_add_buf_hashed), "" when none was
+ * computed. */
 static int
-sha1_is(const void *buf, size_t len, const char *hex)
+sha1_is(const void *buf, size_t len, const char *hex, char *got)
 {
 	unsigned char digest[20];
-	char got[41];
+	char mine[41];
 
+	if (got == NULL)
+		got = mine;
+	got[0] = '\0';
 	if (strlen(hex) != 40 || EVP_Digest(buf, len, digest, NULL, EVP_sha1(), NULL) != 1)
 		return 0;
 	cyrus_guid_hex(digest, got);
 	return strcmp(got, hex) == 0;
+}
+
+/* Stores buf as entry name: hashed once, when its SHA1 (hex, "" none) was
+ * computed already. */
+static int
+store_buf(struct arch *ar, const char *name, const void *buf, size_t len, const char *hex,
+    int64_t mtime_ns)
+{
+	if (hex[0] != '\0')
+		return arch_run_add_buf_hashed(ar, name, buf, len, hex, mtime_ns, 0600);
+	return arch_run_add_buf(ar, name, buf, len, mtime_ns, 0600);
 }
 
 /* The data of an archived copy, read whole. */
@@ -118,22 +134,24 @@ copy_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e, stru
  * cyrus.index the same state (cyrus_index_same_state: only the fields a
  * read-only session rewrites differ). 0 when it differs, or when that
  * cannot be told (the copy unreadable: storing it again is the safe side);
- * -1 on an archive error. */
+ * -1 on an archive error. hex: buf's SHA1 when it was computed, else "". */
 static int
-meta_as_archived(struct user_run *r, const char *name, size_t i, const char *buf, size_t len)
+meta_as_archived(struct user_run *r, const char *name, size_t i, const char *buf, size_t len,
+    char hex[41])
 {
 	struct arch_entry e;
 	struct arch_want w;
 	struct copy c = { NULL, 0 };
 	int got = arch_latest(r->ar, name, 0, &e), same = 0;
 
+	hex[0] = '\0';
 	if (got < 0)
 		return arch_error_copy(r->ar, &r->err);
 	if (got == 0)
 		return 0;
 	if (e.kind != ARCH_KIND_FILE || e.size != len)
 		goto out;
-	if (sha1_is(buf, len, e.sha1)) {
+	if (sha1_is(buf, len, e.sha1, hex)) {
 		same = 1;
 		goto out;
 	}
@@ -214,7 +232,8 @@ store_unnamed(struct fetch_ctx *c, struct source_file *f)
 		rc = 0;
 		goto out;
 	}
-	if (have < 0 || arch_run_add_buf(c->r->ar, name, buf, got, f->st.mtime_ns, 0600) < 0) {
+	/* hashed once: hex is the SHA1 of buf, just computed */
+	if (have < 0 || arch_run_add_buf_hashed(c->r->ar, name, buf, got, hex, f->st.mtime_ns, 0600) < 0) {
 		arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
@@ -397,7 +416,7 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 	    mc.buf[CYRUS_META_EXPUNGE], mc.len[CYRUS_META_EXPUNGE]) < 0)
 		goto out;
 	for (i = 0; i < CYRUS_NMETA; i++) {
-		char name[512];
+		char name[512], hex[41];
 		int same;
 
 		if (mc.buf[i] == NULL)
@@ -405,11 +424,11 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
 		/* rewritten (a read-only session's SELECT) or only touched:
 		 * the archived copy stands for it */
-		if ((same = meta_as_archived(r, name, i, mc.buf[i], mc.len[i])) < 0)
+		if ((same = meta_as_archived(r, name, i, mc.buf[i], mc.len[i], hex)) < 0)
 			goto out;
 		if (same)
 			continue;
-		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 0600) < 0) {
+		if (store_buf(r->ar, name, mc.buf[i], mc.len[i], hex, mc.st[i].mtime_ns) < 0) {
 			arch_error_copy(r->ar, &r->err);
 			goto out;
 		}
@@ -434,7 +453,7 @@ static int
 backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
 {
 	struct arch_entry e;
-	char name[512], *buf = NULL;
+	char name[512], hex[41] = "", *buf = NULL;
 	size_t len = 0, first, n;
 	int got, same = 0;
 
@@ -452,11 +471,11 @@ backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cy
 		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
 	if (got == 1) {
-		same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1);
+		same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1, hex);
 		arch_entry_free(&e);
 	}
 	if (!same) {
-		if (arch_run_add_buf(r->ar, name, buf, len, (int64_t)time(NULL) * 1000000000, 0600) < 0) {
+		if (store_buf(r->ar, name, buf, len, hex, (int64_t)time(NULL) * 1000000000) < 0) {
 			free(buf);
 			return arch_error_copy(r->ar, &r->err);
 		}
@@ -582,6 +601,7 @@ static int
 store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct want *w)
 {
 	struct chj_error err;
+	char hex[41];
 	char *buf;
 	size_t got = 0;
 	int rc = -1;
@@ -602,9 +622,9 @@ store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct 
 		got += (size_t)k;
 	}
 	rc = 0;
-	if (sha1_is(buf, got, w->hex))
+	if (sha1_is(buf, got, w->hex, hex))
 		goto out;               /* touched, not changed */
-	if (arch_run_add_buf(c->r->ar, w->path, buf, got, f->st.mtime_ns, 0600) < 0) {
+	if (store_buf(c->r->ar, w->path, buf, got, hex, f->st.mtime_ns) < 0) {
 		rc = arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
