@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "atomicfile.h"
 
 int
 arch_run_begin(struct arch *a)
@@ -29,7 +30,20 @@ arch_run_begin(struct arch *a)
 		a->w = NULL;
 		return -1;
 	}
+	/* the run's queries (one per message: is it archived?) in one read
+	 * transaction: not a lock taken and a journal looked for each; ended
+	 * by the seal, or the abort. Without it they are each their own. */
+	a->read_txn = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
 	return 0;
+}
+
+/* Ends the run's read transaction, if any. */
+static void
+run_end_read(struct arch *a)
+{
+	if (a->read_txn)
+		sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	a->read_txn = 0;
 }
 
 /* Checks that an entry can be added: a run is open, the name is ours. */
@@ -139,6 +153,7 @@ arch_run_abort(struct arch *a)
 	int64_t start;
 	int rc = 0;
 
+	run_end_read(a);
 	if (a->w == NULL)
 		return 0;
 	/* free the writer first: freeing an open libarchive writer closes
@@ -198,6 +213,7 @@ run_seal_as(struct arch *a, const void *manifest, size_t len, const char *name, 
 	}
 	snprintf(w->run_name, sizeof w->run_name, "%s", name);
 	w->run_time = time;
+	run_end_read(a);
 	return 0;
 }
 
@@ -218,6 +234,15 @@ run_complete(struct arch *a, char *run_name, size_t namelen)
 		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot fsync archive '%s'", a->path);
 		goto fail;
 	}
+	/* a new archive: its name and its sidecar's, left unsynced by the open */
+	if (a->created) {
+		if (atomicfile_sync_dir(a->path) < 0) {
+			chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot sync the directory of '%s'", a->path);
+			goto fail;
+		}
+		a->created = 0;
+	}
+	run_end_read(a);
 	memset(&m, 0, sizeof m);
 	m.offset = w->start;
 	m.end = w->pos;

@@ -83,6 +83,8 @@ struct arch {
 	int in_memory;
 	int sidecar_stale;          /* the file beside it was missing or did not match */
 	int drop_empty;             /* closed without a byte, it goes (arch_drop_if_empty) */
+	int created;                /* this open made the file: its name (and the sidecar's) not yet synced */
+	int read_txn;               /* a run's queries share one read transaction */
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */
@@ -152,8 +154,10 @@ int sidecar_schema(sqlite3 *db, struct chj_error *e);
 int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
     struct chj_error *e);
 /* Builds a fresh sidecar file for the archive open on fd (temp file, fsync,
- * rename, fsync dir). *end: the end of the last complete member. */
-int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct chj_error *e);
+ * rename, fsync dir; with unsynced, no fsync: an archive just created, whose
+ * first commit syncs both). *end: the end of the last complete member. */
+int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int unsynced, int64_t *end,
+    struct chj_error *e);
 /* Runs sql (no rows); -1 with "sidecar: MESSAGE" in e. */
 int sidecar_exec(sqlite3 *db, const char *sql, struct chj_error *e);
 /* The highest run id recorded (0: none). */

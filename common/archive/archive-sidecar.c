@@ -209,7 +209,8 @@ fail:
 }
 
 int
-sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct chj_error *err)
+sidecar_rebuild_file(int fd, int64_t size, const char *idx, int unsynced, int64_t *end,
+    struct chj_error *err)
 {
 	struct atomicfile af;
 	struct chj_error e;
@@ -247,7 +248,7 @@ sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct
 		goto fail;
 	}
 	db = NULL;
-	if (atomicfile_commit(&af, &e) < 0) {
+	if ((unsynced ? atomicfile_commit_unsynced(&af, &e) : atomicfile_commit(&af, &e)) < 0) {
 		return arch_error_wrap(err, &e, CHJ_ERR_ARCHIVE, "cannot write sidecar: %s", e.msg);
 	}
 	return 0;

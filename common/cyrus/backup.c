@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "archive/archive.h"
 #include "array.h"
 #include "atomicfile.h"
 #include "cyrus/backup-int.h"
@@ -47,11 +46,7 @@ cyrus_backup_free(struct cyrus_backup *b)
 {
 	if (b == NULL)
 		return;
-	/* every path of the users' loop commits it: none is left here, but
-	 * one would be dropped (its archive cut back) */
-	arch_close(b->sealed.ar);
-	free(b->sealed.archive);
-	free(b->sealed.user);
+	backup_committer_stop(b);       /* stopped by the users' loop already */
 	if (b->have_all)
 		cyrus_mboxlist_free(&b->all);
 	cyrus_annots_free(&b->annots);
@@ -484,8 +479,7 @@ annots_state_write(struct cyrus_backup *b)
 
 /* ---- the runs ---- */
 
-/* Tells what became of user's run: the counts, the event. */
-static void
+void
 backup_told(struct cyrus_backup *b, const char *user, int rc, int wrote, const struct chj_error *e)
 {
 	struct cyrus_backup_event ev;
@@ -504,29 +498,8 @@ backup_told(struct cyrus_backup *b, const char *user, int rc, int wrote, const s
 	backup_tell(b, &ev);
 }
 
-/* Commits the run sealed for the user before, if any (its member's tail was
- * compressed meanwhile), and tells what became of that user. */
-static void
-backup_flush(struct cyrus_backup *b)
-{
-	struct backup_sealed s = b->sealed;
-	struct chj_error e;
-	char *user;
-	int rc;
-
-	if (s.ar == NULL)
-		return;
-	memset(&b->sealed, 0, sizeof b->sealed);
-	user = s.user;
-	s.user = NULL;
-	rc = backup_sealed_commit(&s, &e);
-	backup_told(b, user, rc, rc == 0, &e);
-	free(user);
-}
-
 /* One user: its mailboxes (pre: read already, or pre_err: could not be),
- * its run sealed; the user before committed and told, then this one told
- * (or, with a run, left sealed for the next call or backup_flush). */
+ * its run sealed and handed to the committer, which tells it in turn. */
 static void
 backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
     const struct chj_error *pre_err)
@@ -554,12 +527,7 @@ backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_m
 			rc = backup_user(b, user, &ml, seq, &sealed, &e);
 		cyrus_mboxlist_free(&ml);
 	}
-	backup_flush(b);
-	if (sealed.ar != NULL) {
-		b->sealed = sealed;
-		return;
-	}
-	backup_told(b, user, rc, 0, &e);
+	backup_committer_push(b, user, rc, &sealed, &e);
 }
 
 int
@@ -600,6 +568,8 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 		if (load_annots(b, pre, users->n) < 0)
 			goto out;
 	}
+	/* no thread: each run is committed in turn on this one */
+	backup_committer_start(b);
 	for (i = 0; i < users->n; i++) {
 		if (pre != NULL && !b->have_all)
 			backup_one(b, users->v[i], seq, &pre[i], pre_ok[i] ? NULL : &pre_err[i]);
@@ -607,14 +577,15 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 			backup_one(b, users->v[i], seq, NULL, NULL);
 		/* a source gone fails every user after: one error, not one per user */
 		if (b->src->broken) {
-			backup_flush(b);
+			backup_committer_drain(b);
 			b->err = b->src->err;
 			goto out;
 		}
 	}
-	backup_flush(b);
+	backup_committer_drain(b);
 	rc = (int)(b->stats.users_failed - failed);
 out:
+	backup_committer_stop(b);
 	for (i = 0; pre != NULL && !b->have_all && i < users->n; i++)
 		cyrus_mboxlist_free(&pre[i]);
 	free(pre);
