@@ -212,7 +212,6 @@ run_seal_as(struct arch *a, const void *manifest, size_t len, const char *name, 
 		return -1;
 	}
 	snprintf(w->run_name, sizeof w->run_name, "%s", name);
-	w->run_time = time;
 	run_end_read(a);
 	return 0;
 }

@@ -54,7 +54,6 @@ struct mwriter {
 	int failed;
 	int sealed;               /* mwriter_seal: the member's data all given */
 	char run_name[40];        /* the run's name, once sealed */
-	int64_t run_time;
 	struct chj_error err;
 };
 
