@@ -20,7 +20,9 @@
 # Measured, page cache warm (the spool is read once before):
 #  a) the first (full) `chjournal backup` of every user vs `tar czf` (gzip -6)
 #     and `tar | pigz -6` on every core of the same message files, and
-#     `sha1sum` of them: MB/s of message bytes, output size, CPU used;
+#     `sha1sum` of them: MB/s of message bytes, output size, CPU used; the
+#     backup's MB/s and output size as a ratio of pigz's (issue 16's target:
+#     >= 0.9x the MB/s, no larger);
 #  b) `chjournal verify` of every archive;
 #  c) a Cyrus COPY of N messages (hard links + the destination's cyrus.index
 #     rewritten in place), then a journal-driven backup: the archive's growth
@@ -253,8 +255,11 @@ pct() { calc '%.0f%%' "100 * $1 / $msg_bytes"; }
 if [ -n "${pigz_bytes:-}" ]; then
 	set -- $(cat "$W/t.pigz")
 	pigz_col="$(cell "$1" "$2" "$3"), $(mb "$pigz_bytes") MB = $(pct "$pigz_bytes")"
+	# the same message bytes both ways: the ratio of MB/s is that of the times
+	pigz_ratio="$(calc '%.2f' "$1 / $full_s")x pigz's MB/s, output $(calc '%.3f' "$arch_bytes / $pigz_bytes")x pigz's"
 else
 	pigz_col="n/a (pigz not installed)"
+	pigz_ratio="n/a"
 fi
 share=$(calc '%.3f' "$full_s / $USERS")
 growth=$(( a1 - a0 ))
@@ -269,7 +274,7 @@ echo "| Measurement | chjournal | baseline | target |"
 echo "|---|---|---|---|"
 echo "| a) full backup, message bytes per second (time, CPU) | $(cell "$full_s" "$full_cpu" "$full_cs") | tar czf: $(cell "$tar_s" "$tar_cpu" "$tar_cs") | >= tar czf |"
 echo "| a) output size (share of message bytes) | $(mb "$arch_bytes") MB = $(pct "$arch_bytes") (+ sidecars $(mb "$idx_bytes") MB) | tar czf: $(mb "$tar_bytes") MB = $(pct "$tar_bytes") | |"
-echo "| a) on every core | | tar \| pigz -6 -p $(nproc): $pigz_col | near pigz |"
+echo "| a) on every core | $pigz_ratio | tar \| pigz -6 -p $(nproc): $pigz_col | >= 0.9x pigz's MB/s, output <= 1.0x |"
 echo "| a) SHA1 of every message | | sha1sum: $(cell "$sha1_s" "$sha1_cpu" "$sha1_cs") | |"
 echo "| b) verify every archive | $verify_s s, $verify_res | | passes |"
 echo "| c) COPY of $NCOPY messages ($(mb "$copied") MB) in one user, backup | archive +$growth B = $(calc '%.3f%%' "100 * $growth / $copied") of their size (sidecar +$((i1 - i0)) B); $copy_s s, $copy_users user(s) | | < 1% |"

@@ -145,6 +145,25 @@ fail:
 	return -1;
 }
 
+int
+atomicfile_commit_unsynced(struct atomicfile *af, struct chj_error *e)
+{
+	if (af->fd >= 0 && close(af->fd) < 0) {
+		af->fd = -1;
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot write '%s'", af->tmp);
+		atomicfile_rollback(af);
+		return -1;
+	}
+	af->fd = -1;
+	if (rename(af->tmp, af->dest) < 0) {
+		chj_error_set(e, CHJ_ERR_SYS, errno, "cannot replace '%s'", af->dest);
+		atomicfile_rollback(af);
+		return -1;
+	}
+	atomicfile_free(af);
+	return 0;
+}
+
 void
 atomicfile_rollback(struct atomicfile *af)
 {

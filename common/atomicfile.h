@@ -36,6 +36,11 @@ int atomicfile_begin(struct atomicfile *af, const char *dest, mode_t mode, struc
  * renames it over dest, fsyncs the directory (unless no_dir_sync). Returns 0, or -1 with e (the
  * temporary file removed, dest untouched). Frees af either way. */
 int atomicfile_commit(struct atomicfile *af, struct chj_error *e);
+/* atomicfile_commit without its fsyncs: the temporary file renamed over
+ * dest, for a file that a crash may lose (a cache rebuilt when found
+ * missing or empty) until the caller fsyncs it and its directory. Returns
+ * 0, or -1 with e (rolled back). Frees af either way. */
+int atomicfile_commit_unsynced(struct atomicfile *af, struct chj_error *e);
 /* Removes the temporary file and frees af. */
 void atomicfile_rollback(struct atomicfile *af);
 /* begin + write of len bytes + commit. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "archive-int.h"
+#include "atomicfile.h"
 
 int
 arch_run_begin(struct arch *a)
@@ -29,7 +30,20 @@ arch_run_begin(struct arch *a)
 		a->w = NULL;
 		return -1;
 	}
+	/* the run's queries (one per message: is it archived?) in one read
+	 * transaction: not a lock taken and a journal looked for each; ended
+	 * by the seal, or the abort. Without it they are each their own. */
+	a->read_txn = sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
 	return 0;
+}
+
+/* Ends the run's read transaction, if any. */
+static void
+run_end_read(struct arch *a)
+{
+	if (a->read_txn)
+		sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
+	a->read_txn = 0;
 }
 
 /* Checks that an entry can be added: a run is open, the name is ours. */
@@ -59,7 +73,7 @@ run_add(struct arch *a, const char *name, int kind, const char *target, const st
 int
 arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size, int64_t mtime_ns, mode_t mode)
 {
-	struct arch_src src = { fd, NULL, NULL, NULL, NULL };
+	struct arch_src src = { fd, NULL, NULL, NULL, NULL, NULL };
 
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
 }
@@ -68,8 +82,32 @@ int
 arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len, int64_t mtime_ns,
     mode_t mode)
 {
-	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL };
+	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL, NULL };
 
+	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, len, mtime_ns, mode);
+}
+
+/* 1 when hex is a SHA1 as the sidecar keeps them: 40 lower-case hex digits. */
+static int
+sha1_hex_ok(const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 40; i++)
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return 0;
+	return hex[40] == '\0';
+}
+
+int
+arch_run_add_buf_hashed(struct arch *a, const char *name, const void *buf, size_t len, const char *sha1,
+    int64_t mtime_ns, mode_t mode)
+{
+	struct arch_src src = { -1, buf ? buf : "", NULL, NULL, NULL, sha1 };
+
+	if (sha1 == NULL || !sha1_hex_ok(sha1))
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "'%.200s': '%.50s' is not a SHA1 in hex", name,
+		    sha1 ? sha1 : "(null)");
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, len, mtime_ns, mode);
 }
 
@@ -77,7 +115,7 @@ int
 arch_run_add_reader(struct arch *a, const char *name, arch_read_fn fn, void *ctx, uint64_t size,
     int64_t mtime_ns, mode_t mode)
 {
-	struct arch_src src = { -1, NULL, NULL, fn, ctx };
+	struct arch_src src = { -1, NULL, NULL, fn, ctx, NULL };
 
 	return run_add(a, name, ARCH_KIND_FILE, NULL, &src, size, mtime_ns, mode);
 }
@@ -93,7 +131,7 @@ arch_run_last_sha1(const struct arch *a)
 int
 arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64_t mtime_ns)
 {
-	struct arch_src src = { -1, "", NULL, NULL, NULL };
+	struct arch_src src = { -1, "", NULL, NULL, NULL, NULL };
 
 	return run_add(a, name, ARCH_KIND_SYMLINK, target ? target : "", &src, 0, mtime_ns, 0777);
 }
@@ -101,7 +139,7 @@ arch_run_add_symlink(struct arch *a, const char *name, const char *target, int64
 int
 arch_run_add_stream(struct arch *a, const struct arch_entry *e, struct arch_stream *s)
 {
-	struct arch_src src = { -1, NULL, s, NULL, NULL };
+	struct arch_src src = { -1, NULL, s, NULL, NULL, NULL };
 
 	if (e->kind == ARCH_KIND_SYMLINK)
 		return arch_run_add_symlink(a, e->name, e->target, e->mtime_ns);
@@ -115,6 +153,7 @@ arch_run_abort(struct arch *a)
 	int64_t start;
 	int rc = 0;
 
+	run_end_read(a);
 	if (a->w == NULL)
 		return 0;
 	/* free the writer first: freeing an open libarchive writer closes
@@ -151,22 +190,42 @@ run_name_taken(struct arch *a, const char *name)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
-arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time,
-    char *run_name, size_t namelen)
+/* Adds the manifest as runs/<name> and seals the member (its last bytes
+ * with the compressor, not waited for); the run dies on failure. */
+static int
+run_seal_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time)
 {
 	char ename[64];
-	struct mscan m;
-	unsigned char tail[8];
 	struct mwriter *w = a->w;
-	struct arch_src src = { -1, NULL, NULL, NULL, NULL };
+	struct arch_src src = { -1, NULL, NULL, NULL, NULL, NULL };
 
-	if (w == NULL)
-		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
 	snprintf(ename, sizeof ename, "%s%s", ARCH_RUNS, name);
 	src.buf = manifest ? manifest : "";
 	if (mwriter_add(w, ename, ARCH_KIND_FILE, NULL, &src, len, time * 1000000000, 0600) < 0 ||
-	    mwriter_finish(w) < 0) {
+	    mwriter_seal(w) < 0) {
+		struct chj_error keep;
+
+		arch_error_wrap(&a->err, &w->err, CHJ_ERR_ARCHIVE, "archive '%s': %s", a->path, w->err.msg);
+		keep = a->err;
+		arch_run_abort(a);
+		a->err = keep;
+		return -1;
+	}
+	snprintf(w->run_name, sizeof w->run_name, "%s", name);
+	run_end_read(a);
+	return 0;
+}
+
+/* The sealed run's end: the compressor's last bytes written, the file
+ * fsynced, the run recorded in the sidecar. */
+static int
+run_complete(struct arch *a, char *run_name, size_t namelen)
+{
+	struct mscan m;
+	unsigned char tail[8];
+	struct mwriter *w = a->w;
+
+	if (mwriter_finish(w) < 0) {
 		arch_error_wrap(&a->err, &w->err, CHJ_ERR_ARCHIVE, "archive '%s': %s", a->path, w->err.msg);
 		goto fail;
 	}
@@ -174,6 +233,15 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 		chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot fsync archive '%s'", a->path);
 		goto fail;
 	}
+	/* a new archive: its name and its sidecar's, left unsynced by the open */
+	if (a->created) {
+		if (atomicfile_sync_dir(a->path) < 0) {
+			chj_error_set(&a->err, CHJ_ERR_SYS, errno, "cannot sync the directory of '%s'", a->path);
+			goto fail;
+		}
+		a->created = 0;
+	}
+	run_end_read(a);
 	memset(&m, 0, sizeof m);
 	m.offset = w->start;
 	m.end = w->pos;
@@ -199,7 +267,7 @@ arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char 
 	}
 	a->size = w->pos;
 	if (run_name != NULL && namelen > 0)
-		snprintf(run_name, namelen, "%s", name);
+		snprintf(run_name, namelen, "%s", w->run_name);
 	mwriter_free(w);
 	free(w);
 	a->w = NULL;
@@ -215,7 +283,20 @@ fail:
 }
 
 int
-arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen)
+arch_run_commit_as(struct arch *a, const void *manifest, size_t len, const char *name, int64_t time,
+    char *run_name, size_t namelen)
+{
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (a->w->sealed)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "the run on '%s' is sealed already", a->path);
+	if (run_seal_as(a, manifest, len, name, time) < 0)
+		return -1;
+	return run_complete(a, run_name, namelen);
+}
+
+int
+arch_run_seal(struct arch *a, const void *manifest, size_t len)
 {
 	char base[32], name[40];
 	time_t now = time(NULL);
@@ -224,6 +305,8 @@ arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name
 
 	if (a->w == NULL)
 		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (a->w->sealed)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "the run on '%s' is sealed already", a->path);
 	strftime(base, sizeof base, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
 	snprintf(name, sizeof name, "%s", base);
 	for (i = 1; (t = run_name_taken(a, name)) == 1 && i < 100000; i++)
@@ -233,5 +316,15 @@ arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name
 		arch_run_abort(a);
 		return -1;
 	}
-	return arch_run_commit_as(a, manifest, len, name, (int64_t)now, run_name, namelen);
+	return run_seal_as(a, manifest, len, name, (int64_t)now);
+}
+
+int
+arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen)
+{
+	if (a->w == NULL)
+		return chj_error_set(&a->err, CHJ_ERR_INVALID, 0, "no run begun on '%s'", a->path);
+	if (!a->w->sealed && arch_run_seal(a, manifest, len) < 0)
+		return -1;
+	return run_complete(a, run_name, namelen);
 }

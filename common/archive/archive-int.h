@@ -52,6 +52,8 @@ struct mwriter {
 	struct went *ents;
 	size_t nents, cap;
 	int failed;
+	int sealed;               /* mwriter_seal: the member's data all given */
+	char run_name[40];        /* the run's name, once sealed */
 	struct chj_error err;
 };
 
@@ -80,6 +82,8 @@ struct arch {
 	int in_memory;
 	int sidecar_stale;          /* the file beside it was missing or did not match */
 	int drop_empty;             /* closed without a byte, it goes (arch_drop_if_empty) */
+	int created;                /* this open made the file: its name (and the sidecar's) not yet synced */
+	int read_txn;               /* a run's queries share one read transaction */
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */
@@ -118,9 +122,13 @@ struct arch_src {
 	struct arch_stream *stream;
 	arch_read_fn fn;
 	void *fn_ctx;
+	const char *sha1;         /* with buf: its SHA1 as the caller computed it, not hashed again */
 };
 int mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
     const struct arch_src *src, uint64_t size, int64_t mtime_ns, unsigned mode);
+/* Ends the tar stream and hands the last bytes to the compressor without
+ * waiting for them (mwriter_finish does, sealing first if need be). */
+int mwriter_seal(struct mwriter *w);
 int mwriter_finish(struct mwriter *w);
 void mwriter_free(struct mwriter *w);
 int mreader_open(struct mreader *r, int fd, int64_t start);
@@ -145,8 +153,10 @@ int sidecar_schema(sqlite3 *db, struct chj_error *e);
 int sidecar_add_member(sqlite3 *db, int64_t id, const struct mscan *m, const unsigned char tail[8],
     struct chj_error *e);
 /* Builds a fresh sidecar file for the archive open on fd (temp file, fsync,
- * rename, fsync dir). *end: the end of the last complete member. */
-int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int64_t *end, struct chj_error *e);
+ * rename, fsync dir; with unsynced, no fsync: an archive just created, whose
+ * first commit syncs both). *end: the end of the last complete member. */
+int sidecar_rebuild_file(int fd, int64_t size, const char *idx, int unsynced, int64_t *end,
+    struct chj_error *e);
 /* Runs sql (no rows); -1 with "sidecar: MESSAGE" in e. */
 int sidecar_exec(sqlite3 *db, const char *sql, struct chj_error *e);
 /* The highest run id recorded (0: none). */

@@ -168,7 +168,8 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 	int rc = -1;
 
 	if (src->buf != NULL) {
-		EVP_DigestUpdate(md, src->buf, size);
+		if (src->sha1 == NULL)
+			EVP_DigestUpdate(md, src->buf, size);
 		if (size > 0 && w->al.archive_write_data(w->aw, src->buf, size) != (la_ssize_t)size)
 			goto werr;
 		return 0;
@@ -235,6 +236,8 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 	if (w->failed) {
 		return chj_error_set(&w->err, CHJ_ERR_INVALID, 0, "the run already failed: abort it");
 	}
+	if (w->sealed)
+		return chj_error_set(&w->err, CHJ_ERR_INVALID, 0, "the run is sealed: commit it");
 	if ((nv = array_grow(w->ents, w->nents, &w->cap, sizeof *nv, 64)) == NULL)
 		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	w->ents = nv;
@@ -283,7 +286,9 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 		    w->al.archive_error_string(w->aw));
 		goto out;
 	}
-	if (arch_sha1_hex(md, e.sha1) < 0) {
+	if (kind == ARCH_KIND_FILE && src->buf != NULL && src->sha1 != NULL) {
+		memcpy(e.sha1, src->sha1, sizeof e.sha1);
+	} else if (arch_sha1_hex(md, e.sha1) < 0) {
 		chj_error_set(&w->err, CHJ_ERR_ARCHIVE, 0, "sha1 failed");
 		goto out;
 	}
@@ -303,12 +308,29 @@ out:
 }
 
 int
-mwriter_finish(struct mwriter *w)
+mwriter_seal(struct mwriter *w)
 {
 	chj_error_clear(&w->err);
+	if (w->sealed)
+		return chj_error_set(&w->err, CHJ_ERR_INVALID, 0, "the run is sealed already");
 	if (w->al.archive_write_close(w->aw) != ARCHIVE_OK)
 		return arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot end the tar stream: %s",
 		    w->al.archive_error_string(w->aw));
+	if (pdeflate_seal(w->pd) < 0) {
+		if (w->err.code == CHJ_OK)
+			w->err = *pdeflate_error(w->pd);
+		return -1;
+	}
+	w->sealed = 1;
+	return 0;
+}
+
+int
+mwriter_finish(struct mwriter *w)
+{
+	if (!w->sealed && mwriter_seal(w) < 0)
+		return -1;
+	chj_error_clear(&w->err);
 	if (pdeflate_finish(w->pd) < 0) {
 		if (w->err.code == CHJ_OK)
 			w->err = *pdeflate_error(w->pd);

@@ -39,7 +39,7 @@ arch_reindex(const char *path, struct chj_error *err)
 		    path);
 		goto out;
 	}
-	rc = sidecar_rebuild_file(fd, st.st_size, idx, &end, err);
+	rc = sidecar_rebuild_file(fd, st.st_size, idx, 0, &end, err);
 out:
 	if (fd >= 0)
 		close(fd);

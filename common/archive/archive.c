@@ -118,7 +118,7 @@ arch_sync_sidecar(struct arch *a)
 		a->sidecar_stale = 1;
 		if (!locked)
 			return sidecar_in_memory(a, &end);
-		if (sidecar_rebuild_file(a->fd, a->size, a->idx, &end, &a->err) < 0) {
+		if (sidecar_rebuild_file(a->fd, a->size, a->idx, a->created, &end, &a->err) < 0) {
 			if (a->mode == ARCH_APPEND)
 				return -1;
 			return sidecar_in_memory(a, &end);
@@ -156,7 +156,9 @@ arch_open_append(struct arch *a)
 		a->fd = open(a->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (a->fd >= 0) {
 			fchmod(a->fd, 0600);
-			atomicfile_sync_dir(a->path);
+			/* its name is synced by the first commit (a crash before
+			 * leaves an empty archive or none, both nothing lost) */
+			a->created = 1;
 		} else if (errno == EEXIST) {
 			a->fd = open(a->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		}

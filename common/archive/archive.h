@@ -77,6 +77,13 @@ int arch_run_add_fd(struct arch *a, const char *name, int fd, uint64_t size,
     int64_t mtime_ns, mode_t mode);
 int arch_run_add_buf(struct arch *a, const char *name, const void *buf, size_t len,
     int64_t mtime_ns, mode_t mode);
+/* arch_run_add_buf for bytes whose SHA1 the caller has just computed over
+ * exactly buf (sha1: 40 lower-case hex digits): the data is not hashed a
+ * second time and sha1 is what the sidecar records. Trusted, not checked:
+ * a wrong one is an entry verify reports (the data does not match the
+ * sidecar, nor a files/ name). CHJ_ERR_INVALID when sha1 is not hex. */
+int arch_run_add_buf_hashed(struct arch *a, const char *name, const void *buf, size_t len,
+    const char *sha1, int64_t mtime_ns, mode_t mode);
 /* Adds a regular file entry whose size bytes come from fn (as read(): -1
  * with e filled, 0 too early is an error: the run is then dead). The
  * entry's error keeps the code fn gave. */
@@ -91,8 +98,15 @@ int arch_run_add_symlink(struct arch *a, const char *name, const char *target, i
 /* Writes the manifest as runs/<name> (name: UTC "YYYYmmddTHHMMSSZ", unique:
  * a later run in the same second gets a suffix), ends the member, fsyncs the
  * file, then records the run in the sidecar. Returns 0 or -1 (the file is
- * cut back to where the run began). */
+ * cut back to where the run began). After arch_run_seal, manifest and len
+ * are not used: the sealed run is committed. */
 int arch_run_commit(struct arch *a, const void *manifest, size_t len, char *run_name, size_t namelen);
+/* The first half of arch_run_commit: the manifest added, the member's last
+ * bytes handed to the compressor, which goes on on its own threads while the
+ * caller does other work (the next user's run, in another archive); nothing
+ * is durable until arch_run_commit. No entry can be added after it. Returns
+ * 0 or -1 (the run is dropped, as by arch_run_abort). */
+int arch_run_seal(struct arch *a, const void *manifest, size_t len);
 /* Drops the run being written: the file is cut back. */
 int arch_run_abort(struct arch *a);
 

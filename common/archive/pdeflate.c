@@ -55,7 +55,7 @@ struct pdeflate {
 	size_t nprev_tail;
 	uLong crc;
 	uint64_t total_in;
-	int header_written, finished, failed;
+	int header_written, sealed, finished, failed;
 	struct chj_error err;       /* pdeflate_error(): set by every failure */
 };
 
@@ -123,8 +123,9 @@ worker(void *arg)
 		struct chunk *c = NULL;
 		int i;
 
-		for (i = 0; i < p->nslots && c == NULL; i++)
-			if (p->slots[i].state == CHUNK_QUEUED)
+		/* the oldest first: the writer waits for it */
+		for (i = 0; i < p->nslots; i++)
+			if (p->slots[i].state == CHUNK_QUEUED && (c == NULL || p->slots[i].seq < c->seq))
 				c = &p->slots[i];
 		if (c == NULL) {
 			if (p->stop)
@@ -303,7 +304,7 @@ pdeflate_write(struct pdeflate *p, const void *buf, size_t n)
 
 	if (p->failed)
 		return -1;
-	if (p->finished)
+	if (p->finished || p->sealed)
 		return chj_error_set(&p->err, CHJ_ERR_INVALID, 0, "write failed");
 	if (!p->header_written && write_header(p) < 0)
 		return -1;
@@ -330,6 +331,22 @@ pdeflate_write(struct pdeflate *p, const void *buf, size_t n)
 }
 
 int
+pdeflate_seal(struct pdeflate *p)
+{
+	if (p->failed)
+		return -1;
+	if (p->finished || p->sealed)
+		return chj_error_set(&p->err, CHJ_ERR_INVALID, 0, "write failed");
+	if (!p->header_written && write_header(p) < 0)
+		return -1;
+	if (p->filling == NULL && take_slot(p) < 0)
+		return -1;
+	submit(p, 1);
+	p->sealed = 1;
+	return 0;
+}
+
+int
 pdeflate_finish(struct pdeflate *p)
 {
 	unsigned char trailer[8];
@@ -340,11 +357,8 @@ pdeflate_finish(struct pdeflate *p)
 		return -1;
 	if (p->finished)
 		return chj_error_set(&p->err, CHJ_ERR_INVALID, 0, "write failed");
-	if (!p->header_written && write_header(p) < 0)
+	if (!p->sealed && pdeflate_seal(p) < 0)
 		return -1;
-	if (p->filling == NULL && take_slot(p) < 0)
-		return -1;
-	submit(p, 1);
 	while (p->write_seq < p->next_seq)
 		if (write_next(p, 1) < 0)
 			return -1;

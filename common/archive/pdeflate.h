@@ -20,7 +20,12 @@ int pdeflate_new(struct pdeflate **p, int level, int nthreads, size_t chunk_size
 /* Adds n bytes. Returns 0 or -1 (pdeflate_error: the sink failed, or
  * deflate; CHJ_ERR_INVALID after pdeflate_finish). */
 int pdeflate_write(struct pdeflate *p, const void *buf, size_t n);
-/* Ends the member: the last chunk, the gzip trailer. Returns 0 or -1. */
+/* Hands the last chunk to the workers without waiting for it: no more
+ * writes. The workers go on while the caller does other work; the sink
+ * hears the rest at pdeflate_finish. Returns 0 or -1. */
+int pdeflate_seal(struct pdeflate *p);
+/* Ends the member (sealing it first if need be): waits for the chunks,
+ * writes them and the gzip trailer. Returns 0 or -1. */
 int pdeflate_finish(struct pdeflate *p);
 /* Why the last call failed: CHJ_ERR_ARCHIVE ("write failed" when the sink
  * failed: the sink keeps its own error), CHJ_ERR_INVALID. */

@@ -94,33 +94,51 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct sour
 	return 1;
 }
 
-/* 1 when buf's SHA1 is hex. */
+/* 1 when buf's SHA1 is hex; got (when not NULL) is left holding buf's SHA1
+ * for a store that follows (arch_run_add_buf_hashed), "" when none was
+ * computed. */
 static int
-sha1_is(const void *buf, size_t len, const char *hex)
+sha1_is(const void *buf, size_t len, const char *hex, char *got)
 {
 	unsigned char digest[20];
-	char got[41];
+	char mine[41];
 
+	if (got == NULL)
+		got = mine;
+	got[0] = '\0';
 	if (strlen(hex) != 40 || EVP_Digest(buf, len, digest, NULL, EVP_sha1(), NULL) != 1)
 		return 0;
 	cyrus_guid_hex(digest, got);
 	return strcmp(got, hex) == 0;
 }
 
+/* Stores buf as entry name: hashed once, when its SHA1 (hex, "" none) was
+ * computed already. */
+static int
+store_buf(struct arch *ar, const char *name, const void *buf, size_t len, const char *hex,
+    int64_t mtime_ns)
+{
+	if (hex[0] != '\0')
+		return arch_run_add_buf_hashed(ar, name, buf, len, hex, mtime_ns, 0600);
+	return arch_run_add_buf(ar, name, buf, len, mtime_ns, 0600);
+}
+
 /* 1 when buf, meta file name of a folder as read under the locks, holds
  * the bytes the archive's newest copy holds (an index: store_index_meta).
- * 0 when it differs; -1 on an archive error. */
+ * 0 when it differs; -1 on an archive error. hex: buf's SHA1 when it was
+ * computed, else "". */
 static int
-meta_as_archived(struct user_run *r, const char *name, const char *buf, size_t len)
+meta_as_archived(struct user_run *r, const char *name, const char *buf, size_t len, char hex[41])
 {
 	struct arch_entry e;
 	int got = arch_latest(r->ar, name, 0, &e), same;
 
+	hex[0] = '\0';
 	if (got < 0)
 		return arch_error_copy(r->ar, &r->err);
 	if (got == 0)
 		return 0;
-	same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1);
+	same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1, hex);
 	arch_entry_free(&e);
 	return same;
 }
@@ -210,7 +228,7 @@ store_index_meta(struct user_run *r, const char *name, const char *buf, size_t l
 		/* a whole copy: its SHA1 says "the same"; read back only what a
 		 * delta or the same state (a read-only SELECT's rewrite, as
 		 * large as before) needs: a base in a large run is not */
-		if (!delta && e.size == len && sha1_is(buf, len, e.sha1))
+		if (!delta && e.size == len && sha1_is(buf, len, e.sha1, NULL))
 			x.same = 1;
 		else if (delta || e.size == len || delta_budget(len, &chain) > 0)
 			need = 1;
@@ -307,7 +325,8 @@ store_unnamed(struct fetch_ctx *c, struct source_file *f)
 		rc = 0;
 		goto out;
 	}
-	if (have < 0 || arch_run_add_buf(c->r->ar, name, buf, got, f->st.mtime_ns, 0600) < 0) {
+	/* hashed once: hex is the SHA1 of buf, just computed */
+	if (have < 0 || arch_run_add_buf_hashed(c->r->ar, name, buf, got, hex, f->st.mtime_ns, 0600) < 0) {
 		arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
@@ -490,7 +509,7 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 	    mc.buf[CYRUS_META_EXPUNGE], mc.len[CYRUS_META_EXPUNGE]) < 0)
 		goto out;
 	for (i = 0; i < CYRUS_NMETA; i++) {
-		char name[512];
+		char name[512], hex[41];
 		int same;
 
 		if (mc.buf[i] == NULL)
@@ -507,11 +526,11 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 		}
 		/* rewritten (a read-only session's SELECT) or only touched:
 		 * the archived copy stands for it */
-		if ((same = meta_as_archived(r, name, mc.buf[i], mc.len[i])) < 0)
+		if ((same = meta_as_archived(r, name, mc.buf[i], mc.len[i], hex)) < 0)
 			goto out;
 		if (same)
 			continue;
-		if (arch_run_add_buf(r->ar, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 0600) < 0) {
+		if (store_buf(r->ar, name, mc.buf[i], mc.len[i], hex, mc.st[i].mtime_ns) < 0) {
 			arch_error_copy(r->ar, &r->err);
 			goto out;
 		}
@@ -536,7 +555,7 @@ static int
 backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mailbox *m)
 {
 	struct arch_entry e;
-	char name[512], *buf = NULL;
+	char name[512], hex[41] = "", *buf = NULL;
 	size_t len = 0, first, n;
 	int got, same = 0;
 
@@ -554,11 +573,11 @@ backup_folder_record(struct cyrus_backup *b, struct user_run *r, const struct cy
 		return chj_error_set(&r->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
 	if (got == 1) {
-		same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1);
+		same = e.kind == ARCH_KIND_FILE && e.size == len && sha1_is(buf, len, e.sha1, hex);
 		arch_entry_free(&e);
 	}
 	if (!same) {
-		if (arch_run_add_buf(r->ar, name, buf, len, (int64_t)time(NULL) * 1000000000, 0600) < 0) {
+		if (store_buf(r->ar, name, buf, len, hex, (int64_t)time(NULL) * 1000000000) < 0) {
 			free(buf);
 			return arch_error_copy(r->ar, &r->err);
 		}
@@ -684,6 +703,7 @@ static int
 store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct want *w)
 {
 	struct chj_error err;
+	char hex[41];
 	char *buf;
 	size_t got = 0;
 	int rc = -1;
@@ -704,9 +724,9 @@ store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct 
 		got += (size_t)k;
 	}
 	rc = 0;
-	if (sha1_is(buf, got, w->hex))
+	if (sha1_is(buf, got, w->hex, hex))
 		goto out;               /* touched, not changed */
-	if (arch_run_add_buf(c->r->ar, w->path, buf, got, f->st.mtime_ns, 0600) < 0) {
+	if (store_buf(c->r->ar, w->path, buf, got, hex, f->st.mtime_ns) < 0) {
 		rc = arch_error_copy(c->r->ar, &c->r->err);
 		goto out;
 	}
@@ -896,15 +916,15 @@ backup_user_state(struct cyrus_backup *b, struct user_run *r, const char *user,
 
 int
 backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlist *ml, int64_t seq,
-    int *wrote, struct chj_error *e)
+    struct backup_sealed *sealed, struct chj_error *e)
 {
 	struct cyrus_backup_event ev;
 	struct user_run r;
-	char runname[64], *file = NULL, *archive = NULL, *buf = NULL;
+	char *file = NULL, *archive = NULL, *buf = NULL;
 	size_t len = 0;
 	int rc = -1, began = 0;
 
-	*wrote = 0;
+	memset(sealed, 0, sizeof *sealed);
 	memset(&r, 0, sizeof r);
 	manifest_init(&r.man);
 	file = cyrus_user_file_name(user);
@@ -948,12 +968,21 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 		rc = 0;
 		goto out;
 	}
-	began = 0;
-	if (arch_run_commit(r.ar, buf, len, runname, sizeof runname) < 0) {
-		arch_error_copy(r.ar, &r.err);
+	if ((sealed->user = strdup(user)) == NULL) {
+		chj_error_set(&r.err, CHJ_ERR_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	*wrote = 1;
+	began = 0;
+	if (arch_run_seal(r.ar, buf, len) < 0) {
+		arch_error_copy(r.ar, &r.err);
+		free(sealed->user);
+		sealed->user = NULL;
+		goto out;
+	}
+	sealed->ar = r.ar;
+	sealed->archive = archive;
+	r.ar = NULL;
+	archive = NULL;
 	rc = 0;
 out:
 	if (began)
@@ -969,5 +998,23 @@ out:
 	free(buf);
 	free(archive);
 	free(file);
+	return rc;
+}
+
+int
+backup_sealed_commit(struct backup_sealed *s, struct chj_error *e)
+{
+	char runname[64];
+	int rc = 0;
+
+	if (s->ar == NULL)
+		return 0;
+	if (arch_run_commit(s->ar, NULL, 0, runname, sizeof runname) < 0)
+		rc = arch_error_copy(s->ar, e);
+	if (arch_close(s->ar) < 0 && rc == 0)
+		rc = chj_error_set(e, CHJ_ERR_ARCHIVE, 0, "archive '%s': cannot close it", s->archive);
+	free(s->archive);
+	free(s->user);
+	memset(s, 0, sizeof *s);
 	return rc;
 }

@@ -46,6 +46,7 @@ cyrus_backup_free(struct cyrus_backup *b)
 {
 	if (b == NULL)
 		return;
+	backup_committer_stop(b);       /* stopped by the users' loop already */
 	if (b->have_all)
 		cyrus_mboxlist_free(&b->all);
 	cyrus_annots_free(&b->annots);
@@ -478,46 +479,55 @@ annots_state_write(struct cyrus_backup *b)
 
 /* ---- the runs ---- */
 
-/* One user: its mailboxes (pre: read already, or pre_err: could not be),
- * its run, what to tell. */
-static void
-backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
-    const struct chj_error *pre_err)
+void
+backup_told(struct cyrus_backup *b, const char *user, int rc, int wrote, const struct chj_error *e)
 {
 	struct cyrus_backup_event ev;
-	struct cyrus_mboxlist ml;
-	struct chj_error e;
-	int wrote = 0, rc = -1;
 
-	memset(&ml, 0, sizeof ml);
-	b->stats.users++;
-	if (b->have_all) {
-		mailboxes_of(b, user, &ml);
-		rc = backup_user(b, user, &ml, seq, &wrote, &e);
-	} else if (pre != NULL) {
-		if (pre_err != NULL)
-			e = *pre_err;
-		else
-			rc = backup_user(b, user, pre, seq, &wrote, &e);
-	} else {
-		if (source_mailboxes(b->src, user, &ml) < 0)
-			e = b->src->err;
-		else
-			rc = backup_user(b, user, &ml, seq, &wrote, &e);
-		cyrus_mboxlist_free(&ml);
-	}
 	b->stats.runs += (unsigned long)wrote;
 	memset(&ev, 0, sizeof ev);
 	ev.user = user;
 	if (rc < 0) {
 		b->stats.users_failed++;
 		ev.kind = CYRUS_BACKUP_USER_FAILED;
-		ev.error = &e;
+		ev.error = e;
 	} else {
 		ev.kind = CYRUS_BACKUP_USER_DONE;
 		ev.wrote_run = wrote;
 	}
 	backup_tell(b, &ev);
+}
+
+/* One user: its mailboxes (pre: read already, or pre_err: could not be),
+ * its run sealed and handed to the committer, which tells it in turn. */
+static void
+backup_one(struct cyrus_backup *b, const char *user, int64_t seq, struct cyrus_mboxlist *pre,
+    const struct chj_error *pre_err)
+{
+	struct backup_sealed sealed;
+	struct cyrus_mboxlist ml;
+	struct chj_error e;
+	int rc = -1;
+
+	memset(&ml, 0, sizeof ml);
+	memset(&sealed, 0, sizeof sealed);
+	b->stats.users++;
+	if (b->have_all) {
+		mailboxes_of(b, user, &ml);
+		rc = backup_user(b, user, &ml, seq, &sealed, &e);
+	} else if (pre != NULL) {
+		if (pre_err != NULL)
+			e = *pre_err;
+		else
+			rc = backup_user(b, user, pre, seq, &sealed, &e);
+	} else {
+		if (source_mailboxes(b->src, user, &ml) < 0)
+			e = b->src->err;
+		else
+			rc = backup_user(b, user, &ml, seq, &sealed, &e);
+		cyrus_mboxlist_free(&ml);
+	}
+	backup_committer_push(b, user, rc, &sealed, &e);
 }
 
 int
@@ -558,6 +568,8 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 		if (load_annots(b, pre, users->n) < 0)
 			goto out;
 	}
+	/* no thread: each run is committed in turn on this one */
+	backup_committer_start(b);
 	for (i = 0; i < users->n; i++) {
 		if (pre != NULL && !b->have_all)
 			backup_one(b, users->v[i], seq, &pre[i], pre_ok[i] ? NULL : &pre_err[i]);
@@ -565,12 +577,15 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 			backup_one(b, users->v[i], seq, NULL, NULL);
 		/* a source gone fails every user after: one error, not one per user */
 		if (b->src->broken) {
+			backup_committer_drain(b);
 			b->err = b->src->err;
 			goto out;
 		}
 	}
+	backup_committer_drain(b);
 	rc = (int)(b->stats.users_failed - failed);
 out:
+	backup_committer_stop(b);
 	for (i = 0; pre != NULL && !b->have_all && i < users->n; i++)
 		cyrus_mboxlist_free(&pre[i]);
 	free(pre);

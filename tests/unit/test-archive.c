@@ -595,6 +595,102 @@ test_flipped_byte(void **state)
 	assert_int_equal(verify_count(apath), 0);
 }
 
+/* arch_run_add_buf_hashed: the caller's SHA1 is what the sidecar records
+ * (no second hash); a right one verifies, a wrong one is caught by verify;
+ * a SHA1 that is not hex is refused. */
+static void
+test_add_hashed(void **state)
+{
+	struct chj_error err;
+	struct arch_entry e;
+	struct arch *a;
+	char h1[41], h2[41], n[32];
+	off_t e1;
+
+	(void)state;
+	sha1_hex(msg1, strlen(msg1), h1);
+	sha1_hex(msg2, strlen(msg2), h2);
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	assert_int_equal(arch_run_add_buf_hashed(a, files_name(msg1, strlen(msg1)), msg1, strlen(msg1), h1, 0,
+	    0600), 0);
+	assert_string_equal(arch_run_last_sha1(a), h1);
+	assert_int_equal(arch_run_add_buf_hashed(a, "files/y", "abc", 3, "not-a-sha1", 0, 0600), -1);
+	assert_int_equal(arch_error(a)->code, CHJ_ERR_INVALID);
+	h2[7] = 'A';    /* upper case: not as the sidecar keeps them */
+	assert_int_equal(arch_run_add_buf_hashed(a, "files/y", "abc", 3, h2, 0, 0600), -1);
+	h2[7] = 'a';
+	sha1_hex(msg2, strlen(msg2), h2);
+	assert_int_equal(arch_run_commit(a, "m\n", 2, n, sizeof n), 0);
+	assert_int_equal(arch_latest(a, files_name(msg1, strlen(msg1)), 0, &e), 1);
+	assert_string_equal(e.sha1, h1);
+	arch_entry_free(&e);
+	assert_int_equal(arch_close(a), 0);
+	assert_int_equal(verify_count(apath), 0);
+	assert_int_equal(tar_list_count(apath, files_name(msg1, strlen(msg1))), 2);
+	e1 = file_size(apath);
+
+	/* a wrong SHA1 (msg2's for msg1's bytes) is recorded as given, and
+	 * verify finds the data does not match it */
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	assert_int_equal(arch_run_add_buf_hashed(a, "folders/u-x/cyrus.index", msg1, strlen(msg1), h2, 0, 0600),
+	    0);
+	assert_int_equal(arch_run_commit(a, "m\n", 2, n, sizeof n), 0);
+	assert_int_equal(arch_close(a), 0);
+	assert_true(verify_count(apath) > 0);
+	assert_int_equal(truncate(apath, e1), 0);
+	unlink(idx_path());
+	assert_int_equal(runs_count(apath, ARCH_APPEND), 1);
+	assert_int_equal(verify_count(apath), 0);
+}
+
+/* arch_run_seal: the run's data all given, nothing more can be added; the
+ * commit that follows makes the run; a sealed run dropped leaves nothing. */
+static void
+test_seal(void **state)
+{
+	struct chj_error err;
+	struct arch *a, *b;
+	char n[32];
+	off_t size;
+
+	(void)state;
+	make_two(NULL);
+	size = file_size(apath);
+	assert_int_equal(arch_open(&a, apath, ARCH_APPEND, &err), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	assert_int_equal(arch_run_add_buf(a, "user/x", "abc", 3, 0, 0600), 0);
+	assert_int_equal(arch_run_seal(a, "m\n", 2), 0);
+	assert_int_equal(arch_run_seal(a, "m\n", 2), -1);
+	assert_int_equal(arch_run_add_buf(a, "user/z", "abc", 3, 0, 0600), -1);
+	assert_int_equal(arch_error(a)->code, CHJ_ERR_INVALID);
+	assert_int_equal(arch_run_abort(a), 0);
+	assert_int_equal(file_size(apath), size);
+	/* two archives sealed at once, committed one after the other (what
+	 * the backup does across users) */
+	assert_int_equal(arch_run_begin(a), 0);
+	assert_int_equal(arch_run_add_buf(a, "user/x", "abc", 3, 0, 0600), 0);
+	assert_int_equal(arch_run_seal(a, "m\n", 2), 0);
+	{
+		char p2[4300];
+
+		snprintf(p2, sizeof p2, "%s/other.tar.gz", dir);
+		assert_int_equal(arch_open(&b, p2, ARCH_APPEND, &err), 0);
+		assert_int_equal(arch_run_begin(b), 0);
+		assert_int_equal(arch_run_add_buf(b, "user/y", "def", 3, 0, 0600), 0);
+		assert_int_equal(arch_run_seal(b, "m2\n", 3), 0);
+		assert_int_equal(arch_run_commit(a, NULL, 0, n, sizeof n), 0);
+		assert_int_equal(arch_run_commit(b, NULL, 0, n, sizeof n), 0);
+		assert_int_equal(arch_close(b), 0);
+		assert_int_equal(verify_count(p2), 0);
+		assert_int_equal(tar_list_count(p2, "user/y"), 2);
+	}
+	assert_int_equal(arch_close(a), 0);
+	assert_int_equal(runs_count(apath, ARCH_READ), 3);
+	assert_int_equal(verify_count(apath), 0);
+}
+
 static int
 keep_not_dropped(void *ctx, const struct arch_entry *e)
 {
@@ -718,6 +814,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flipped_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_hashed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

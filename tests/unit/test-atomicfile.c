@@ -102,6 +102,35 @@ test_rollback(void **state)
 	assert_int_equal(stat(path, &st), -1);
 }
 
+/* atomicfile_commit_unsynced: the same rename (written with the fd open or
+ * closed, as SQLite leaves it), no temporary file left. */
+static void
+test_commit_unsynced(void **state)
+{
+	struct atomicfile af;
+	struct chj_error e;
+	char path[PATH_MAX + 64], buf[64];
+	struct stat st;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/lazy", dir);
+	assert_int_equal(atomicfile_write(path, "old\n", 4, 0600, &e), 0);
+	assert_int_equal(atomicfile_begin(&af, path, 0600, &e), 0);
+	assert_int_equal(write(af.fd, "new\n", 4), 4);
+	assert_int_equal(atomicfile_commit_unsynced(&af, &e), 0);
+	assert_string_equal(content(path, buf, sizeof buf), "new\n");
+	assert_int_equal(atomicfile_begin(&af, path, 0600, &e), 0);
+	assert_int_equal(write(af.fd, "newer\n", 6), 6);
+	close(af.fd);
+	af.fd = -1;
+	assert_int_equal(atomicfile_commit_unsynced(&af, &e), 0);
+	assert_string_equal(content(path, buf, sizeof buf), "newer\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(path, sizeof path, "%s/.lazy.tmp", dir);
+	assert_int_equal(stat(path, &st), -1);
+}
+
 /* Writes "new" over "old" in a child killed at step; returns what is left. */
 static const char *
 crash_at(int step, char *buf, size_t size)
@@ -155,6 +184,7 @@ main(void)
 		cmocka_unit_test(test_write_and_replace),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_commit_unsynced),
 		cmocka_unit_test(test_crash_each_step),
 	};
 
