@@ -123,3 +123,26 @@ cyrus_imap() {
 	m.logout()
 	EOF
 }
+
+# cyrus_fake_sshd LAB: $TRASH/as-sshd, an --ssh command that runs LAB's
+# `chjournal serve` whatever host it is given, as sshd runs the forced
+# command of a backup key (t1241 has the real sshd).
+cyrus_fake_sshd() {
+	cat >"$TRASH/as-sshd" <<-EOF
+	#!/bin/sh
+	exec "$CHJOURNAL" -c "$CONF" serve -C "$1/imapd.conf"
+	EOF
+	chmod +x "$TRASH/as-sshd"
+}
+
+# cyrus_pull DIR [OPTION...]: `backup --from imap1` through it into DIR
+cyrus_pull() {
+	_dir=$1
+	shift
+	env -u CHJOURNAL_CONF "$CHJOURNAL" backup --from imap1 --ssh "$TRASH/as-sshd" --to "$_dir" "$@"
+}
+
+# cyrus_pulled_runs DIR USER: how many runs DIR's pulled archive of USER holds
+cyrus_pulled_runs() {
+	tar -tzif "$1/imap1/$2.tar.gz" | grep -c "^runs/"
+}

@@ -29,20 +29,9 @@ expect_success 'a Cyrus lab starts, is populated, and the journal daemon runs' '
 '
 . "$LAB/lab.env" 2>/dev/null
 
-# ssh to any host, as sshd runs the forced command of a backup key
-cat >"$TRASH/as-sshd" <<EOF
-#!/bin/sh
-exec "$CHJOURNAL" -c "$CONF" serve -C "$LAB/imapd.conf"
-EOF
-chmod +x "$TRASH/as-sshd"
-
-pull() {
-	env -u CHJOURNAL_CONF "$CHJOURNAL" backup --from imap1 --ssh "$TRASH/as-sshd" --to "$PULL" "$@"
-}
-
-runs_of() {
-	tar -tzif "$PULL/imap1/$1.tar.gz" | grep -c "^runs/"
-}
+cyrus_fake_sshd "$LAB"
+pull() { cyrus_pull "$PULL" "$@"; }
+runs_of() { cyrus_pulled_runs "$PULL" "$1"; }
 
 # record USER FOLDER: the newest folder record of USER's FOLDER in the pull
 record() {
