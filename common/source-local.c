@@ -447,9 +447,14 @@ out:
 	return rc;
 }
 
+/* What a per-user listing of common/cyrus gives (cyrus_user_files,
+ * cyrus_user_quota_files), as the source's user files. */
+typedef int (*user_paths_fn)(const struct cyrus_conf *c, const struct cyrus_mboxlist *ml,
+    const char *user, char ***files, size_t *n, struct chj_error *e);
+
 static int
-local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
-    struct source_user_file **out, size_t *nout)
+local_files_by(struct source *s, user_paths_fn list, const char *user,
+    const struct cyrus_mboxlist *ml, struct source_user_file **out, size_t *nout)
 {
 	struct local *l = local_of(s);
 	char **files = NULL;
@@ -457,24 +462,23 @@ local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist
 
 	if (need_cyrus(l) < 0)
 		return -1;
-	if (cyrus_user_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
+	if (list(&l->cc, ml, user, &files, &n, &s->err) < 0)
 		return -1;
 	return user_files_of(l, files, n, out, nout);
+}
+
+static int
+local_user_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
+    struct source_user_file **out, size_t *nout)
+{
+	return local_files_by(s, cyrus_user_files, user, ml, out, nout);
 }
 
 static int
 local_quota_files(struct source *s, const char *user, const struct cyrus_mboxlist *ml,
     struct source_user_file **out, size_t *nout)
 {
-	struct local *l = local_of(s);
-	char **files = NULL;
-	size_t n = 0;
-
-	if (need_cyrus(l) < 0)
-		return -1;
-	if (cyrus_user_quota_files(&l->cc, ml, user, &files, &n, &s->err) < 0)
-		return -1;
-	return user_files_of(l, files, n, out, nout);
+	return local_files_by(s, cyrus_user_quota_files, user, ml, out, nout);
 }
 
 struct local_file {
