@@ -11,25 +11,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bigend.h"
 #include "wire.h"
 
 #define WIRE_READAHEAD (128 * 1024)
 #define WIRE_FLUSH_AT (512 * 1024)      /* buffered frames are sent from this size on */
 
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t
-get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 void
 wire_init(struct wire *w, int in, int out)
@@ -136,7 +123,7 @@ index_fields(struct wire *w, unsigned char *b, size_t len)
 		if (len - pos < 4)
 			return chj_error_set(&w->err, CHJ_ERR_PROTOCOL, 0, "malformed frame: a field "
 			    "length is cut off at byte %zu of %zu", pos, len);
-		fl = get_be32(b + pos);
+		fl = be32_get(b + pos);
 		pos += 4;
 		if (fl > len - pos)
 			return chj_error_set(&w->err, CHJ_ERR_PROTOCOL, 0, "malformed frame: field %zu "
@@ -179,7 +166,7 @@ wire_recv(struct wire *w, struct wire_msg *m)
 	if (k < 4)
 		return chj_error_set(&w->err, CHJ_ERR_PEER, 0, "the connection ended inside a frame "
 		    "(%zd of its 4 length bytes)", k);
-	len = get_be32(head);
+	len = be32_get(head);
 	if (len > WIRE_FRAME_MAX)
 		return chj_error_set(&w->err, CHJ_ERR_PROTOCOL, 0, "frame of %u bytes refused: at "
 		    "most %d", len, WIRE_FRAME_MAX);
@@ -200,7 +187,7 @@ wire_recv(struct wire *w, struct wire_msg *m)
 		return chj_error_set(&w->err, CHJ_ERR_PEER, 0, "the connection ended inside a frame "
 		    "(%zd of its %u bytes)", k + 4, len + 8);
 	crc = (uint32_t)crc32(0L, w->rbuf, len);
-	if (crc != get_be32(w->rbuf + len))
+	if (crc != be32_get(w->rbuf + len))
 		return chj_error_set(&w->err, CHJ_ERR_PROTOCOL, 0, "frame of %u bytes, type %u: bad "
 		    "CRC", len, w->rbuf[0]);
 	if (index_fields(w, w->rbuf, len) < 0)
@@ -257,7 +244,7 @@ wire_u64(struct wire *w, size_t i, const char *what, uint64_t *v)
 	if (len != 8)
 		return chj_error_set(&w->err, CHJ_ERR_PROTOCOL, 0, "malformed message: %s is %zu "
 		    "bytes, not 8", what, len);
-	*v = (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+	*v = (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
 	return 0;
 }
 
@@ -314,7 +301,7 @@ wire_put_room(struct wire *w, size_t n)
 	if (w->frame == SIZE_MAX || reserve(w, 4 + n) < 0)
 		return NULL;
 	w->field = w->olen;
-	put_be32(w->obuf + w->olen, 0);
+	be32_put(w->obuf + w->olen, 0);
 	w->olen += 4;
 	return w->obuf + w->olen;
 }
@@ -324,7 +311,7 @@ wire_put_done(struct wire *w, size_t used)
 {
 	if (w->failed || w->field == SIZE_MAX)
 		return;
-	put_be32(w->obuf + w->field, (uint32_t)used);
+	be32_put(w->obuf + w->field, (uint32_t)used);
 	w->olen = w->field + 4 + used;
 	w->field = SIZE_MAX;
 }
@@ -352,8 +339,8 @@ wire_put_u64(struct wire *w, uint64_t v)
 {
 	unsigned char b[8];
 
-	put_be32(b, (uint32_t)(v >> 32));
-	put_be32(b + 4, (uint32_t)v);
+	be32_put(b, (uint32_t)(v >> 32));
+	be32_put(b + 4, (uint32_t)v);
 	wire_put(w, b, 8);
 }
 
@@ -382,9 +369,9 @@ wire_end(struct wire *w)
 		w->frame = SIZE_MAX;
 		return -1;
 	}
-	put_be32(w->obuf + w->frame, (uint32_t)len);
+	be32_put(w->obuf + w->frame, (uint32_t)len);
 	crc = (uint32_t)crc32(0L, w->obuf + w->frame + 4, (uInt)len);
-	put_be32(w->obuf + w->olen, crc);
+	be32_put(w->obuf + w->olen, crc);
 	w->olen += 4;
 	w->frame = SIZE_MAX;
 	if (w->olen >= WIRE_FLUSH_AT)

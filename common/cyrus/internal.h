@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bigend.h"
 #include "cyrus/cyrus.h"
 
 /* ---- dlist ---- */
@@ -64,19 +65,6 @@ void dlw_knum(struct dlw *w, const char *key, uint64_t v);
 /* Opens "(" or "%(" (after an optional key), closes ")". */
 void dlw_open(struct dlw *w, const char *key, int kv);
 void dlw_close(struct dlw *w);
-
-/* Big-endian numbers, as Cyrus's files store them. */
-static inline uint32_t
-cyrus_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t
-cyrus_be64(const unsigned char *p)
-{
-	return (uint64_t)cyrus_be32(p) << 32 | cyrus_be32(p + 4);
-}
 
 /* ---- twoskip databases (twoskip.c) ---- */
 

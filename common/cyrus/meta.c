@@ -286,7 +286,7 @@ static const struct index_layout layouts[] = {
 static int
 crc_ok(const unsigned char *p, uint32_t size)
 {
-	return (uint32_t)crc32(0L, p, size - 4) == cyrus_be32(p + size - 4);
+	return (uint32_t)crc32(0L, p, size - 4) == be32_get(p + size - 4);
 }
 
 static const struct index_layout *
@@ -324,10 +324,10 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: record %u: bad CRC", recno + 1);
 		return -1;
 	}
-	r->uid = cyrus_be32(p);
+	r->uid = be32_get(p);
 	if (L->wide) {
-		r->internaldate = (uint32_t)(cyrus_be64(p + L->r_internaldate) / 1000000000u);
-		v = cyrus_be64(p + L->r_size);
+		r->internaldate = (uint32_t)(be64_get(p + L->r_internaldate) / 1000000000u);
+		v = be64_get(p + L->r_size);
 		if (v > UINT32_MAX) {
 			chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: record %u: size %llu too large",
 			    recno + 1, (unsigned long long)v);
@@ -335,22 +335,22 @@ parse_record(struct cyrus_index *x, const struct index_layout *L, const unsigned
 		}
 		r->size = (uint32_t)v;
 	} else {
-		r->internaldate = cyrus_be32(p + L->r_internaldate);
-		r->size = cyrus_be32(p + L->r_size);
+		r->internaldate = be32_get(p + L->r_internaldate);
+		r->size = be32_get(p + L->r_size);
 	}
-	r->system_flags = cyrus_be32(p + L->r_system_flags);
+	r->system_flags = be32_get(p + L->r_system_flags);
 	for (i = 0; i < 4; i++)
-		r->user_flags[i] = cyrus_be32(p + L->r_user_flags + 4 * i);
+		r->user_flags[i] = be32_get(p + L->r_user_flags + 4 * i);
 	memcpy(r->guid, p + GUID_OFFSET, sizeof r->guid);
-	r->modseq = cyrus_be64(p + L->r_modseq);
+	r->modseq = be64_get(p + L->r_modseq);
 	if (L->version >= 12 && L->version <= 19) {
-		r->last_updated = cyrus_be32(p + 28);
+		r->last_updated = be32_get(p + 28);
 		if (L->version >= 13)
-			r->cid = cyrus_be64(p + 88);
+			r->cid = be64_get(p + 88);
 		if (L->version >= 15)
-			r->savedate = cyrus_be32(p + 52);
+			r->savedate = be32_get(p + 52);
 		if (L->version >= 16)
-			r->createdmodseq = cyrus_be64(p + 96);
+			r->createdmodseq = be64_get(p + 96);
 	}
 	return 0;
 }
@@ -362,18 +362,18 @@ parse_header_extra(struct cyrus_index *x, const struct index_layout *L, const un
 {
 	if (L->version < 12 || L->version > 19)
 		return;
-	x->last_appenddate = cyrus_be32(b + 24);
-	x->pop3_last_login = cyrus_be32(b + 40);
-	x->options = cyrus_be32(b + 60);
-	x->sync_crc = cyrus_be32(b + 100);
-	x->recentuid = cyrus_be32(b + 104);
-	x->recenttime = cyrus_be32(b + 108);
+	x->last_appenddate = be32_get(b + 24);
+	x->pop3_last_login = be32_get(b + 40);
+	x->options = be32_get(b + 60);
+	x->sync_crc = be32_get(b + 100);
+	x->recentuid = be32_get(b + 104);
+	x->recenttime = be32_get(b + 108);
 	if (L->version >= 13) {
-		x->pop3_show_after = cyrus_be32(b + 112);
-		x->sync_crc_annot = cyrus_be32(b + 120);
+		x->pop3_show_after = be32_get(b + 112);
+		x->sync_crc_annot = be32_get(b + 120);
 	}
 	if (L->version >= 16)
-		x->createdmodseq = cyrus_be64(b + 128);
+		x->createdmodseq = be64_get(b + 128);
 }
 
 int
@@ -388,7 +388,7 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: truncated header (%zu bytes)", len);
 		return -1;
 	}
-	x->minor_version = cyrus_be32(b + 8);
+	x->minor_version = be32_get(b + 8);
 	L = layout_of(x->minor_version);
 	if (!L) {
 		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: unsupported minor version %u",
@@ -404,13 +404,13 @@ cyrus_index_parse(struct cyrus_index *x, const void *buf, size_t len)
 		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0, "cyrus.index: header: bad CRC");
 		return -1;
 	}
-	x->start_offset = cyrus_be32(b + 12);
-	x->record_size = cyrus_be32(b + 16);
-	x->num_records = cyrus_be32(b + L->h_num_records);
-	x->last_uid = cyrus_be32(b + L->h_last_uid);
-	x->uidvalidity = cyrus_be32(b + L->h_uidvalidity);
-	x->highestmodseq = cyrus_be64(b + L->h_highestmodseq);
-	x->exists = L->h_exists == NONE ? x->num_records : cyrus_be32(b + L->h_exists);
+	x->start_offset = be32_get(b + 12);
+	x->record_size = be32_get(b + 16);
+	x->num_records = be32_get(b + L->h_num_records);
+	x->last_uid = be32_get(b + L->h_last_uid);
+	x->uidvalidity = be32_get(b + L->h_uidvalidity);
+	x->highestmodseq = be64_get(b + L->h_highestmodseq);
+	x->exists = L->h_exists == NONE ? x->num_records : be32_get(b + L->h_exists);
 	parse_header_extra(x, L, b);
 	if (x->start_offset < L->header_size) {
 		chj_error_set(&x->err, CHJ_ERR_CORRUPT, 0,
@@ -462,9 +462,9 @@ cyrus_index_same_state(const void *a, size_t alen, const void *b, size_t blen)
 	const struct index_layout *L;
 	size_t crc;
 
-	if (alen != blen || alen < 12 || cyrus_be32(x + 8) != cyrus_be32(y + 8))
+	if (alen != blen || alen < 12 || be32_get(x + 8) != be32_get(y + 8))
 		return 0;
-	L = layout_of(cyrus_be32(x + 8));
+	L = layout_of(be32_get(x + 8));
 	if (L == NULL || L->version < 12 || L->version > 19 || !L->header_crc ||
 	    alen < L->header_size || !crc_ok(x, L->header_size) || !crc_ok(y, L->header_size))
 		return 0;

@@ -19,24 +19,6 @@
 /* A chain longer than this is refused as corrupt (backup stops far before). */
 #define DELTA_CHAIN_LIMIT 4096
 
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
 static int
 sha1_of(const void *buf, size_t len, unsigned char d[20])
 {
@@ -67,8 +49,8 @@ dbuf_extent(struct dbuf *b, const unsigned char *nw, size_t off, size_t n)
 		b->p = p;
 		b->cap = cap;
 	}
-	put64(b->p + b->len, off);
-	put32(b->p + b->len + 8, (uint32_t)n);
+	be64_put(b->p + b->len, off);
+	be32_put(b->p + b->len + 8, (uint32_t)n);
 	memcpy(b->p + b->len + 12, nw + off, n);
 	b->len = need;
 	b->nextents++;
@@ -144,11 +126,11 @@ cyrus_delta_encode(const void *base, size_t blen, const void *nw, size_t nlen, s
 		return r;
 	}
 	memcpy(b.p, CYRUS_DELTA_MAGIC, 10);
-	put64(b.p + 10, blen);
-	put64(b.p + 18, nlen);
+	be64_put(b.p + 10, blen);
+	be64_put(b.p + 18, nlen);
 	memcpy(b.p + 26, bd, 20);
 	memcpy(b.p + 46, nd, 20);
-	put32(b.p + 66, b.nextents);
+	be32_put(b.p + 66, b.nextents);
 	*out = (char *)b.p;
 	*olen = b.len;
 	return 0;
@@ -163,11 +145,11 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 
 	if (len < CYRUS_DELTA_HEAD || memcmp(p, CYRUS_DELTA_MAGIC, 10) != 0)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "not a delta (no CHJDELTA1 head)");
-	info->base_size = cyrus_be64(p + 10);
-	info->new_size = cyrus_be64(p + 18);
+	info->base_size = be64_get(p + 10);
+	info->new_size = be64_get(p + 18);
 	cyrus_guid_hex(p + 26, info->base_sha1);
 	cyrus_guid_hex(p + 46, info->new_sha1);
-	info->nextents = cyrus_be32(p + 66);
+	info->nextents = be32_get(p + 66);
 	/* cyrus.index offsets are 32-bit: a larger file is a hostile delta */
 	if (info->new_size > DELTA_SIZE_MAX)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "new size %llu out of range",
@@ -179,8 +161,8 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 		if (len - at < 12)
 			return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "extent %u of %u cut short", i + 1,
 			    info->nextents);
-		off = cyrus_be64(p + at);
-		n = cyrus_be32(p + at + 8);
+		off = be64_get(p + at);
+		n = be32_get(p + at + 8);
 		at += 12;
 		if (len - at < n || off > info->new_size || n > info->new_size - off)
 			return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "extent %u of %u out of range", i + 1,
@@ -214,8 +196,8 @@ cyrus_delta_apply(char **buf, size_t *len, const void *d, size_t dlen, struct ch
 		memset(nb + *len, 0, nsize - *len);
 	*len = nsize;
 	for (i = 0; i < info.nextents; i++) {
-		uint64_t off = cyrus_be64(p + at);
-		uint32_t n = cyrus_be32(p + at + 8);
+		uint64_t off = be64_get(p + at);
+		uint32_t n = be32_get(p + at + 8);
 
 		memcpy(nb + off, p + at + 12, n);
 		at += 12 + (size_t)n;

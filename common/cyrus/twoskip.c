@@ -42,20 +42,20 @@ ts_read(const unsigned char *b, uint64_t end, uint64_t off, struct ts_record *r,
 	r->type = (char)b[p];
 	r->level = b[p + 1];
 	r->keylen = (uint64_t)b[p + 2] << 8 | b[p + 3];
-	r->vallen = cyrus_be32(b + p + 4);
+	r->vallen = be32_get(b + p + 4);
 	p += 8;
 	if (r->level > TS_MAXLEVEL)
 		goto bad;
 	if (r->keylen == UINT16_MAX) {
 		if (p + 8 > end)
 			goto bad;
-		r->keylen = cyrus_be64(b + p);
+		r->keylen = be64_get(b + p);
 		p += 8;
 	}
 	if (r->vallen == UINT32_MAX) {
 		if (p + 8 > end)
 			goto bad;
-		r->vallen = cyrus_be64(b + p);
+		r->vallen = be64_get(b + p);
 		p += 8;
 	}
 	if (r->keylen > end || r->vallen > end)
@@ -65,9 +65,9 @@ ts_read(const unsigned char *b, uint64_t end, uint64_t off, struct ts_record *r,
 	if (p + 8 * ((uint64_t)r->level + 1) + 8 + pad > end)
 		goto bad;
 	for (i = 0; i <= r->level; i++, p += 8)
-		r->next[i] = cyrus_be64(b + p);
-	if ((uint32_t)crc32(0L, b + off, (uInt)(p - off)) != cyrus_be32(b + p) ||
-	    (uint32_t)crc32(0L, b + p + 8, (uInt)pad) != cyrus_be32(b + p + 4)) {
+		r->next[i] = be64_get(b + p);
+	if ((uint32_t)crc32(0L, b + off, (uInt)(p - off)) != be32_get(b + p) ||
+	    (uint32_t)crc32(0L, b + p + 8, (uInt)pad) != be32_get(b + p + 4)) {
 		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip record at offset %llu: bad CRC", (unsigned long long)off);
 		return -1;
 	}
@@ -104,11 +104,11 @@ cyrus_twoskip_foreach(const void *buf, size_t len, cyrus_twoskip_cb cb, void *ct
 		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "not a twoskip database");
 		return -1;
 	}
-	if ((uint32_t)crc32(0L, b, 60) != cyrus_be32(b + 60)) {
+	if ((uint32_t)crc32(0L, b, 60) != be32_get(b + 60)) {
 		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip header: bad CRC");
 		return -1;
 	}
-	end = cyrus_be64(b + 48);
+	end = be64_get(b + 48);
 	if (end > len || end < TS_HEADER_SIZE) {
 		chj_error_set(e, CHJ_ERR_CORRUPT, 0, "twoskip header: current size %llu, file %zu bytes",
 		    (unsigned long long)end, len);
@@ -158,7 +158,7 @@ cyrus_annot_value(const char *val, size_t vlen, const char **data, size_t *dlen,
 	 * platforms Cyrus runs on, the length in the first 4 */
 	if (vlen < 8)
 		return -1;
-	n = cyrus_be32(v);
+	n = be32_get(v);
 	if (n > vlen - 8)
 		return -1;
 	*data = val + 8;
@@ -174,7 +174,7 @@ cyrus_annot_value(const char *val, size_t vlen, const char **data, size_t *dlen,
 		p = (size_t)(ct - val) + 1 + 8;     /* content type, modifiedsince */
 	}
 	if (p + 8 <= vlen) {
-		*modseq = cyrus_be64(v + p);
+		*modseq = be64_get(v + p);
 		p += 8;
 	}
 	if (p < vlen)
