@@ -130,15 +130,31 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Creates rel (below dirfd, its missing directories too) exclusively, mode
+ * 0600. Returns the descriptor, or -1 with err set. */
+static int
+create_exclusive(int dirfd, const char *rel, struct chj_error *err)
+{
+	const char *name;
+	int pfd = open_parent(dirfd, rel, &name), fd;
+
+	if (pfd < 0)
+		return chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create the directory of '%s'", rel);
+	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", rel);
+	close(pfd);
+	return fd;
+}
+
 /* Creates rel (below dirfd) exclusively, mode 0600, from the stream; a copy
  * of the data is kept in *keep when keep is not NULL. */
 static int
 create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **keep, size_t *keeplen,
     uint64_t *bytes, struct chj_error *err)
 {
-	const char *name;
 	char buf[65536];
-	int pfd = open_parent(dirfd, rel, &name), fd = -1, rc = -1;
+	int fd, rc = -1;
 	size_t cap = 0;
 	ssize_t n;
 
@@ -146,14 +162,8 @@ create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **kee
 		*keep = NULL;
 		*keeplen = 0;
 	}
-	if (pfd < 0) {
-		return chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create the directory of '%s'", rel);
-	}
-	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", rel);
-		goto out;
-	}
+	if ((fd = create_exclusive(dirfd, rel, err)) < 0)
+		return -1;
 	while ((n = arch_stream_read(s, buf, sizeof buf)) > 0) {
 		if (write_all(fd, buf, (size_t)n) < 0) {
 			chj_error_set(err, CHJ_ERR_SYS, errno, "cannot write '%s'", rel);
@@ -187,9 +197,7 @@ create_from_stream(int dirfd, const char *rel, struct arch_stream *s, char **kee
 	}
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	close(pfd);
+	close(fd);
 	if (rc < 0 && keep != NULL) {
 		free(*keep);
 		*keep = NULL;
@@ -202,16 +210,10 @@ static int
 create_from_buf(int dirfd, const char *rel, const char *buf, size_t len, uint64_t *bytes,
     struct chj_error *err)
 {
-	const char *name;
-	int pfd = open_parent(dirfd, rel, &name), fd = -1, rc = -1;
+	int fd = create_exclusive(dirfd, rel, err), rc = -1;
 
-	if (pfd < 0)
-		return chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create the directory of '%s'", rel);
-	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot create '%s'", rel);
-		goto out;
-	}
+	if (fd < 0)
+		return -1;
 	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
 		chj_error_set(err, CHJ_ERR_SYS, errno, "cannot write '%s'", rel);
 		goto out;
@@ -219,9 +221,7 @@ create_from_buf(int dirfd, const char *rel, const char *buf, size_t len, uint64_
 	*bytes += len;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	close(pfd);
+	close(fd);
 	return rc;
 }
 
