@@ -189,6 +189,7 @@ flush(struct daemon *d)
 	int64_t prune = 0;
 	time_t now = time(NULL);
 	struct chj_error e;
+	size_t npending;
 
 	if (check_journal_identity(d, &e) < 0) {
 		d->last_flush_ms = now_ms();
@@ -227,6 +228,7 @@ flush(struct daemon *d)
 	}
 	refresh_links(d);
 	d->last_flush_ms = now_ms();
+	npending = pending_count(d->pending);
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
 		journal_failing(d, now, journal_errmsg(d->journal));
@@ -239,7 +241,34 @@ flush(struct daemon *d)
 	d->journal_error[0] = '\0';
 	d->last_flush_time = (int64_t)now;
 	d->flushes++;
+	log_debug("flush: %zu changes journaled in %lld ms", npending,
+	    (long long)(now_ms() - d->last_flush_ms));
 	return 0;
+}
+
+/* A flush that returns without waiting for the disk (journal_set_synced),
+ * for the changes written as they come (flush_idle_ms) and the heartbeat:
+ * what it writes is made durable by the next synced commit, the one that
+ * journals a sync cookie at the latest, or by SQLite's next checkpoint. Nothing needs it durable before:
+ * a run's begin point is its cookie's seq (agent/sync.c), and after a power
+ * loss the journal is as it was at an earlier flush, whose last_flush time
+ * the rescan of the roots starts from. */
+int
+flush_unsynced(struct daemon *d)
+{
+	int rc;
+
+	if (journal_set_synced(d->journal, 0) < 0) {
+		log_warning("%s", journal_errmsg(d->journal));
+		return flush(d);
+	}
+	rc = flush(d);
+	if (journal_set_synced(d->journal, 1) < 0) {
+		/* every later commit would go unsynced: a cookie's too */
+		log_error("%s", journal_errmsg(d->journal));
+		return -1;
+	}
+	return rc;
 }
 
 int
