@@ -162,6 +162,10 @@ void agent_remote_why(struct agent_remote *r, char *out, size_t len);
 int agent_remote_close(struct agent_remote *r, int rc);
 /* A remote source's note (a line of serve's): told as a warning. */
 void agent_remote_note(void *ctx, const char *line);
+/* Prints the open run of consumer name as r's serve lists it (what, as
+ * `list` prints it): EXIT_OK, or an exit status (printed). */
+int agent_print_remote_list(struct agent_remote *r, const char *name, const char *run_id,
+    enum source_list_what what, int nul);
 /* The values of options, checked (a usage error printed, -1, when bad; 0
  * when good or not given, the default kept): --timeout (1 to 86400 seconds),
  * --at (archive/runsel.h's forms), --run (a run id). */
