@@ -484,9 +484,10 @@ journal_batch_cookie(struct journal *j, const char *name, int64_t now)
 	sqlite3_stmt *st;
 
 	/* a cookie tells the agent that what comes before is durable: its
-	 * batch is synced whatever the connection was set to */
-	if (j->unsynced && journal_set_synced(j, 1) < 0)
-		return -1;
+	 * batch must be synced (SQLite cannot be told so inside the batch) */
+	if (j->unsynced)
+		return chj_error_set(&j->err, CHJ_ERR_INVALID, 0, "journal '%s': a sync cookie in a "
+		    "batch that is not synced to disk", j->file);
 	if (prepare(j, &j->st_cookie, upsert_cookie_sql) < 0)
 		return -1;
 	st = j->st_cookie;

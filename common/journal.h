@@ -67,7 +67,8 @@ void journal_batch_rollback(struct journal *j);
  * (the default, SQLite's synchronous=FULL) or only written (NORMAL: a power
  * loss may drop the last of them, never a part of one, and a later synced
  * commit by any connection makes them durable too: WAL frames are synced in
- * order). For the daemon's early flushes, which nothing reads as durable. */
+ * order). For the daemon's early flushes, which nothing reads as durable;
+ * a sync cookie is refused in such a batch. Not inside a batch. */
 int journal_set_synced(struct journal *j, int synced);
 
 /* Metadata (daemon status, last flush time). Outside a batch each set is its
