@@ -1,4 +1,5 @@
-/* consumer.c: consumer cursor files ("key=value" lines), written atomically. */
+/* consumer.c: consumer cursor files ("key=value" lines), written atomically;
+ * a run just opened is saved beside its cursor, unsynced (".NAME.run"). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,6 +146,13 @@ read_kv(struct consumer_state *st, const char *key, const char *val)
 		memcpy(st->open_run_id, val, strlen(val) + 1);
 		return 0;
 	}
+	if (strcmp(key, "cursor_id") == 0) {
+		if (strlen(val) != sizeof st->cursor_id - 1 ||
+		    strspn(val, "0123456789abcdef") != sizeof st->cursor_id - 1)
+			return -1;
+		memcpy(st->cursor_id, val, sizeof st->cursor_id);
+		return 0;
+	}
 	errno = 0;
 	v = strtoll(val, &end, 10);
 	if (errno != 0 || *end != '\0' || end == val)
@@ -170,6 +179,8 @@ read_kv(struct consumer_state *st, const char *key, const char *val)
 		st->floor_seq = v;
 	else if (strcmp(key, "open_floor_time") == 0)
 		st->floor_time = v;
+	else if (strcmp(key, "generation") == 0)
+		st->generation = v;
 	/* unknown keys from a newer version are ignored */
 	return 0;
 }
@@ -186,20 +197,40 @@ consumer_commit_point(const struct consumer_state *st, const char **journal_id, 
 		*time = own ? st->open_time : st->floor_time;
 }
 
-int
-consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
+/* The file beside name's cursor holding a run just opened (malloc'd; NULL
+ * without memory). */
+static char *
+begun_path(struct consumers *cs, const char *name)
 {
-	char *p, *line = NULL;
+	char *base, *p;
+	size_t n = strlen(name) + sizeof ".run" + 1;
+
+	if ((base = malloc(n)) == NULL)
+		return NULL;
+	snprintf(base, n, ".%s.run", name);
+	p = path_join(cs->dir, base);
+	free(base);
+	return p;
+}
+
+/* The last line of a file saved beside a cursor: without it the file is
+ * torn (written in full or not at all is not promised for a file not
+ * synced) and not taken. */
+#define BEGUN_END "# end"
+
+/* Reads the state file p (consumer name's) into st: 0, 1 when it does not
+ * exist, -1 (cs->err). *ended: the last line was BEGUN_END. Takes p. */
+static int
+load_file(struct consumers *cs, const char *name, char *p, struct consumer_state *st, int *ended)
+{
+	char *line = NULL;
 	size_t cap = 0;
 	ssize_t got;
 	FILE *f;
 	int lineno = 0;
 
 	memset(st, 0, sizeof *st);
-	if (!consumer_name_valid(name))
-		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
-	if ((p = path_join(cs->dir, name)) == NULL)
-		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	*ended = 0;
 	f = fopen(p, "re");
 	if (f == NULL) {
 		int e = errno;
@@ -222,6 +253,7 @@ consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
 		nl = strchr(line, '\n');
 		if (nl != NULL)
 			*nl = '\0';
+		*ended = strcmp(line, BEGUN_END) == 0;
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		eq = strchr(line, '=');
@@ -244,6 +276,34 @@ fail:
 	free(line);
 	free(p);
 	return -1;
+}
+
+int
+consumer_load(struct consumers *cs, const char *name, struct consumer_state *st)
+{
+	struct consumer_state begun;
+	struct chj_error saved;
+	char *p;
+	int rc, ended;
+
+	memset(st, 0, sizeof *st);
+	if (!consumer_name_valid(name))
+		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
+	if ((p = path_join(cs->dir, name)) == NULL)
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if ((rc = load_file(cs, name, p, st, &ended)) != 0 || st->cursor_id[0] == '\0')
+		return rc;
+	/* a run opened since the cursor was written: taken while it belongs to
+	 * this very file; missing, torn (a crash), or left by a file since
+	 * replaced or removed, it is no open run */
+	if ((p = begun_path(cs, name)) == NULL)
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	saved = cs->err;
+	if (load_file(cs, name, p, &begun, &ended) == 0 && ended &&
+	    strcmp(begun.cursor_id, st->cursor_id) == 0 && begun.generation == st->generation)
+		*st = begun;
+	cs->err = saved;
+	return 0;
 }
 
 /* Writes len bytes of buf to fd. Returns 0, or -1 with errno. */
@@ -287,15 +347,38 @@ consumer_state_format(const struct consumer_state *st, char *buf, size_t size)
 		len += snprintf(buf + len, size - (size_t)len,
 		    "open_floor_journal_id=%s\nopen_floor_seq=%" PRId64 "\nopen_floor_time=%" PRId64 "\n",
 		    st->floor_journal_id, st->floor_seq, st->floor_time);
+	if (len >= 0 && (size_t)len < size && st->cursor_id[0] != '\0')
+		len += snprintf(buf + len, size - (size_t)len, "cursor_id=%s\ngeneration=%" PRId64 "\n",
+		    st->cursor_id, st->generation);
 	return len;
 }
 
-/* consumer_save, and consumer_save_begun when durable is 0. */
+/* Draws a new cursor id into st. Returns 0, or -1 (cs->err). */
+static int
+new_cursor_id(struct consumers *cs, struct consumer_state *st)
+{
+	unsigned char rnd[8];
+	size_t i;
+
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, errno, "cannot draw a cursor id");
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(st->cursor_id + 2 * i, 3, "%02x", rnd[i]);
+	st->generation = 0;
+	return 0;
+}
+
+/* How a state is written: the cursor, durably (a commit, an abort: its
+ * directory synced too) or its content only (a new cursor for a run just
+ * opened), or the file beside it (a run just opened: not synced). */
+enum write_how { WRITE_DURABLE, WRITE_CONTENT, WRITE_BESIDE };
+
 static int
 consumer_write(struct consumers *cs, const char *name, const struct consumer_state *st,
-    int durable)
+    enum write_how how)
 {
 	struct chj_error e;
+	struct atomicfile af;
 	char *p;
 	char buf[1024];
 	int len, rc;
@@ -303,22 +386,21 @@ consumer_write(struct consumers *cs, const char *name, const struct consumer_sta
 	if (!consumer_name_valid(name))
 		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
 	len = consumer_state_format(st, buf, sizeof buf);
+	if (len >= 0 && (size_t)len < sizeof buf && how == WRITE_BESIDE)
+		len += snprintf(buf + len, sizeof buf - (size_t)len, BEGUN_END "\n");
 	if (len < 0 || (size_t)len >= sizeof buf)
 		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "consumer '%s': cursor too long", name);
-	if ((p = path_join(cs->dir, name)) == NULL)
+	p = how == WRITE_BESIDE ? begun_path(cs, name) : path_join(cs->dir, name);
+	if (p == NULL)
 		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
-	{
-		struct atomicfile af;
-
-		rc = atomicfile_begin(&af, p, cs->file_mode, &e);
-		af.no_dir_sync = !durable;
-		if (rc == 0 && (share_fd(cs, af.fd) < 0 || write_all(af.fd, buf, (size_t)len) < 0)) {
-			chj_error_set(&e, CHJ_ERR_SYS, errno, "cannot write '%s'", af.tmp);
-			atomicfile_rollback(&af);
-			rc = -1;
-		} else if (rc == 0) {
-			rc = atomicfile_commit(&af, &e);
-		}
+	rc = atomicfile_begin(&af, p, cs->file_mode, &e);
+	af.no_dir_sync = how != WRITE_DURABLE;
+	if (rc == 0 && (share_fd(cs, af.fd) < 0 || write_all(af.fd, buf, (size_t)len) < 0)) {
+		chj_error_set(&e, CHJ_ERR_SYS, errno, "cannot write '%s'", af.tmp);
+		atomicfile_rollback(&af);
+		rc = -1;
+	} else if (rc == 0) {
+		rc = how == WRITE_BESIDE ? atomicfile_commit_unsynced(&af, &e) : atomicfile_commit(&af, &e);
 	}
 	free(p);
 	if (rc < 0) {
@@ -329,16 +411,51 @@ consumer_write(struct consumers *cs, const char *name, const struct consumer_sta
 	return 0;
 }
 
-int
-consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st)
+/* Removes the file beside name's cursor, if any. Returns 0 or -1 (cs->err). */
+static int
+remove_begun(struct consumers *cs, const char *name)
 {
-	return consumer_write(cs, name, st, 1);
+	char *p = begun_path(cs, name);
+
+	if (p == NULL)
+		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if (unlink(p) < 0 && errno != ENOENT) {
+		int e = errno;
+
+		free(p);
+		return chj_error_set(&cs->err, CHJ_ERR_SYS, e, "cannot remove the open run of consumer "
+		    "'%s'", name);
+	}
+	free(p);
+	return 0;
 }
 
 int
-consumer_save_begun(struct consumers *cs, const char *name, const struct consumer_state *st)
+consumer_save(struct consumers *cs, const char *name, struct consumer_state *st)
 {
-	return consumer_write(cs, name, st, 0);
+	/* the next generation: a file beside the previous one no longer counts,
+	 * whether or not its removal below reaches the disk */
+	if (st->cursor_id[0] == '\0') {
+		if (new_cursor_id(cs, st) < 0)
+			return -1;
+	} else {
+		st->generation++;
+	}
+	if (consumer_write(cs, name, st, WRITE_DURABLE) < 0)
+		return -1;
+	return remove_begun(cs, name);
+}
+
+int
+consumer_save_begun(struct consumers *cs, const char *name, struct consumer_state *st)
+{
+	if (st->cursor_id[0] != '\0')
+		return consumer_write(cs, name, st, WRITE_BESIDE);
+	/* no cursor yet, or an older chjournal's: the cursor itself, with an
+	 * id from now on */
+	if (new_cursor_id(cs, st) < 0)
+		return -1;
+	return consumer_write(cs, name, st, WRITE_CONTENT);
 }
 
 int
@@ -348,6 +465,9 @@ consumer_remove(struct consumers *cs, const char *name)
 
 	if (!consumer_name_valid(name))
 		return chj_error_set(&cs->err, CHJ_ERR_INVALID, 0, "invalid consumer name '%s'", name);
+	/* its open run first (a new cursor of the same name has another id) */
+	if (remove_begun(cs, name) < 0)
+		return -1;
 	if ((p = path_join(cs->dir, name)) == NULL)
 		return chj_error_set(&cs->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	if (unlink(p) < 0) {

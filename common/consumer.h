@@ -35,6 +35,12 @@ struct consumer_state {
 	char floor_journal_id[33];
 	int64_t floor_seq;
 	int64_t floor_time;
+	/* The cursor file's identity: drawn when the file is made (16 hex
+	 * digits; "" in a file of an older chjournal), and counted up by each
+	 * durable write. An open run saved beside it (consumer_save_begun)
+	 * counts only while both still match. */
+	char cursor_id[17];
+	int64_t generation;
 };
 
 struct consumers {
@@ -62,14 +68,19 @@ void consumers_unlock(struct consumers *cs);
 
 /* Returns 0 and fills st, 1 when the consumer does not exist, -1 on error. */
 int consumer_load(struct consumers *cs, const char *name, struct consumer_state *st);
-/* Replaces the cursor durably (atomicfile.h). Returns 0 or -1 (cs->err). */
-int consumer_save(struct consumers *cs, const char *name, const struct consumer_state *st);
-/* The same for a run just opened (begin): replaced atomically, but not made
- * durable before it returns (no fsync of the directory: one journal commit
- * less in every begin). A crash may leave the cursor as it was before the
- * begin, whole: the run is then not open, and the next begin's window starts
- * at the same commit point, so no change is lost. */
-int consumer_save_begun(struct consumers *cs, const char *name, const struct consumer_state *st);
+/* Replaces the cursor durably (atomicfile.h), as the next generation of
+ * the file (st's generation and cursor_id are updated to what was written),
+ * and removes an open run saved beside it. Returns 0 or -1 (cs->err). */
+int consumer_save(struct consumers *cs, const char *name, struct consumer_state *st);
+/* The same for a run just opened (begin), not made durable: the state goes
+ * into a file beside the cursor (".NAME.run", replaced atomically, not
+ * synced; the cursor itself is not written), which consumer_load() takes
+ * while its cursor_id and generation are the cursor's. A crash may lose it
+ * or leave it torn: the run is then not open, and the next begin's window
+ * starts at the same commit point, so no change is lost. A cursor that does
+ * not exist yet, or was written by an older chjournal, is written instead,
+ * its content synced (not its directory). */
+int consumer_save_begun(struct consumers *cs, const char *name, struct consumer_state *st);
 /* Returns 0, 1 when it did not exist, -1 on error. */
 int consumer_remove(struct consumers *cs, const char *name);
 /* Fills *names with an allocated, sorted array of allocated names. */

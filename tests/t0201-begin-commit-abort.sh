@@ -274,7 +274,7 @@ fsyncs_of() {
 # LeakSanitizer cannot run under ptrace: no leak check for the strace'd agent
 STRACE_ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 if command -v strace >/dev/null 2>&1; then
-	expect_success 'begin fsyncs the new cursor but not its directory; commit both' '
+	expect_success 'begin fsyncs a new cursor but not its directory, later begins nothing; commit both' '
 		ASAN_OPTIONS="$STRACE_ASAN_OPTIONS" strace -f -qq -y -e trace=fsync,fdatasync -o begin.trace \
 			"$CHJOURNAL" -c "$CONF" begin fs >/dev/null 2>begin.err &&
 		fsyncs_of begin.trace >begin.fsyncs &&
@@ -285,11 +285,43 @@ if command -v strace >/dev/null 2>&1; then
 			"$CHJOURNAL" -c "$CONF" commit fs 2>commit.err &&
 		fsyncs_of commit.trace >commit.fsyncs &&
 		printf "%s\n" "$STATE/consumers/.fs.tmp" "$STATE/consumers" >expect &&
-		test_cmp expect commit.fsyncs
+		test_cmp expect commit.fsyncs &&
+		ASAN_OPTIONS="$STRACE_ASAN_OPTIONS" strace -f -qq -y -e trace=fsync,fdatasync -o begin2.trace \
+			"$CHJOURNAL" -c "$CONF" begin fs >/dev/null 2>begin2.err &&
+		fsyncs_of begin2.trace >begin2.fsyncs &&
+		test_cmp /dev/null begin2.fsyncs &&
+		test -f "$STATE/consumers/.fs.run" &&
+		chj consumers | grep "^fs	.*	open=20.*	run=[0-9a-f]*\$" &&
+		chj commit fs &&
+		! test -e "$STATE/consumers/.fs.run"
 	'
 else
-	test_skip 'begin fsyncs the new cursor but not its directory; commit both' 'no strace'
+	test_skip 'begin fsyncs a new cursor but not its directory, later begins nothing; commit both' 'no strace'
 fi
+
+expect_success 'the run beside a cursor counts only whole and while the cursor is the same' '
+	chj begin bs >/dev/null && chj commit bs &&
+	chj begin bs >/dev/null &&
+	run=$STATE/consumers/.bs.run &&
+	tail -n 1 "$run" >last.out && echo "# end" >expect && test_cmp expect last.out &&
+	cp "$run" run.saved &&
+	head -n -1 run.saved >"$run" &&
+	test_expect_code 1 chj list bs 2>err.out &&
+	grep "consumer .bs. has no open run" err.out &&
+	cp run.saved "$run" &&
+	chj list bs >/dev/null &&
+	chj commit bs &&
+	cp run.saved "$run" &&
+	test_expect_code 1 chj list bs 2>err.out &&
+	grep "consumer .bs. has no open run" err.out &&
+	chj begin bs >mode.out && grep -x incremental mode.out && chj commit bs &&
+	chj begin bs >/dev/null && cp "$run" run.saved &&
+	chj forget bs && ! test -e "$run" &&
+	cp run.saved "$run" &&
+	chj begin bs >mode.out &&
+	echo "full: no committed run yet" >expect && test_cmp expect mode.out &&
+	chj abort bs
+'
 
 expect_success 'begin --list prints the first line(s), then what list prints; -0 needs --list' '
 	chj begin ls >/dev/null && chj commit ls &&
