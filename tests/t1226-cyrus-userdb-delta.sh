@@ -3,8 +3,8 @@
 # databases Cyrus rewrites in place are stored as deltas of the archived
 # state: dav.db (SQLite, changed by a ManageSieve PUTSCRIPT: the lab has no
 # CalDAV/CardDAV) and a non-owner's seen.db (twoskip, changed by \Seen in
-# another user's shared folder). Each delta is a small fraction of its
-# file; each run restores both byte for byte (the newest and older ones by
+# another user's shared folder; 36 of them first, as a database under 4 KiB
+# is stored whole). Each delta is a small fraction of its file; each run restores both byte for byte (the newest and older ones by
 # --at); verify passes; compaction keeps the retained runs restorable; and
 # `restore --to-server` rebuilds user02's seen state from the delta chain.
 . "$(dirname "$0")/test-lib.sh"
@@ -60,12 +60,15 @@ expect_success 'a Cyrus lab, a sieve script for user01 (dav.db), user02 reads in
 	. "$LAB/lab.env" &&
 	sieve_put 1 &&
 	cyrus_imap "$IMAP_PORT" user01 setacl INBOX/Sent user02 lrsw &&
-	cyrus_imap "$IMAP_PORT" user01 append INBOX/Sent 4 &&
-	cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent 1 &&
+	cyrus_imap "$IMAP_PORT" user01 append INBOX/Sent 40 &&
+	for u in $(seq 1 36); do
+		cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent $u || return 1
+	done &&
 	cyrus_config "$LAB" &&
 	start_daemon &&
 	backup_both &&
 	keep 1 &&
+	test "$(stat -c %s seen-1)" -ge 4096 &&
 	tar -tzif "$ARCH/user01.tar.gz" | grep -q "^user/conf/user/.*/dav\.db$" &&
 	tar -tzif "$ARCH/user02.tar.gz" | grep -q "^user/conf/user/.*/seen\.db$"
 '
@@ -73,7 +76,7 @@ expect_success 'a Cyrus lab, a sieve script for user01 (dav.db), user02 reads in
 
 expect_success 'another script and another \Seen: each database a small delta, not a new copy' '
 	sieve_put 2 &&
-	cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent 2 &&
+	cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent 37 &&
 	backup_both &&
 	keep 2 &&
 	! cmp -s dav-1 dav-2 && ! cmp -s seen-1 seen-2 &&
@@ -86,7 +89,7 @@ expect_success 'another script and another \Seen: each database a small delta, n
 
 expect_success 'a third change: a chain of two deltas each' '
 	sieve_put 3 &&
-	cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent 3 &&
+	cyrus_imap "$IMAP_PORT" user02 seen user/user01/Sent 38 &&
 	backup_both &&
 	keep 3 &&
 	test "$(tar -tzif "$ARCH/user01.tar.gz" | grep -c "/dav\.db\.delta$")" = 2 &&
@@ -118,7 +121,7 @@ expect_success 'compact keeps the retained runs restorable' '
 
 expect_success 'both users deleted, restore --to-server: user02s \Seen in user01s Sent comes back from the deltas' '
 	cyrus_imap "$IMAP_PORT" user02 flags user/user01/Sent >flags-before &&
-	test "$(grep -c Seen flags-before)" = 3 &&
+	test "$(grep -c Seen flags-before)" = 38 &&
 	$IMAPQ deluser "$IMAP_PORT" user01 - &&
 	$IMAPQ deluser "$IMAP_PORT" user02 - &&
 	chj restore "$ARCH/user01.tar.gz" "$ARCH/user02.tar.gz" --to-server "127.0.0.1:$SYNC_PORT" >out 2>err &&

@@ -151,6 +151,10 @@ meta_as_archived(struct user_run *r, const char *name, const char *buf, size_t l
  * a small run), so a restore stays fast. */
 #define DELTA_CHAIN_MAX 32
 #define DELTA_READ_MAX (64ull * 1024 * 1024)
+/* A per-user database smaller than this is stored whole: deflated, its copy
+ * costs about what a delta does (a 688-byte seen.db: 208 bytes whole, a
+ * 261-byte delta), and a restore reads no chain. */
+#define USER_DB_DELTA_MIN 4096
 
 /* How an index (or cyrus.expunge) read under the locks, or a per-user
  * database, goes in: its bytes, and what the archive's state of it gave. */
@@ -158,6 +162,7 @@ struct index_store {
 	const char *buf;
 	size_t len;
 	int is_index;               /* cyrus.index format: its rules apply */
+	int whole;                  /* stored whole when it differs: no delta */
 	int same;                   /* the archived state holds it */
 	char *delta;                /* else a delta to store, or NULL: whole */
 	size_t dlen;
@@ -197,7 +202,7 @@ index_store_cb(void *ctx, const struct cyrus_meta_want *w, const struct arch_ent
 		return 0;
 	}
 	/* another version or record size rewrites every record */
-	if (x->is_index && (len < 12 || x->len < 12 || memcmp(old + 8, x->buf + 8, 4) != 0))
+	if (x->whole || (x->is_index && (len < 12 || x->len < 12 || memcmp(old + 8, x->buf + 8, 4) != 0)))
 		return 0;
 	if ((max = delta_budget(x->len, chain)) == 0)
 		return 0;
@@ -225,6 +230,7 @@ store_state(struct user_run *r, const char *name, const char *buf, size_t len, i
 	x.buf = buf;
 	x.len = len;
 	x.is_index = is_index;
+	x.whole = !is_index && len < USER_DB_DELTA_MIN;
 	if ((got = cyrus_meta_latest(r->ar, name, 0, &e, &delta)) < 0 ||
 	    (got == 1 && cyrus_meta_chain_of(r->ar, name, 0, &chain) < 0)) {
 		if (got == 1)
@@ -237,7 +243,7 @@ store_state(struct user_run *r, const char *name, const char *buf, size_t len, i
 		 * large as before) needs: a base in a large run is not */
 		if (!delta && e.size == len && sha1_is(buf, len, e.sha1, NULL))
 			x.same = 1;
-		else if (delta || (is_index && e.size == len) || delta_budget(len, &chain) > 0)
+		else if (delta || (is_index && e.size == len) || (!x.whole && delta_budget(len, &chain) > 0))
 			need = 1;
 		arch_entry_free(&e);
 	}

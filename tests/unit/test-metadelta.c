@@ -10,7 +10,7 @@
  * rewritten whole), and a corrupt delta named by verify in one line; the
  * same for a per-user dav.db that the SQLite library changes a row at a
  * time (each run a small delta, restored byte for byte, compacted, a
- * corrupt one named). */
+ * corrupt one named; a database under 4 KiB stored whole). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -805,6 +805,25 @@ test_user_db(void **state)
 		free(same);
 		run(f);
 		assert_int_equal(st->runs, runs);
+	}
+	/* a database under 4 KiB (sub.db) changed in one byte: whole, as
+	 * deflated its copy costs what a delta would */
+	{
+		char p[8400], sub[600];
+		struct timespec ts[2] = { { 1760000000, 0 }, { 1760000000, 0 } };
+
+		memset(sub, 'n', sizeof sub);
+		snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/sub.db", f->top);
+		fx_write(p, sub, sizeof sub);
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		run(f);                                 /* 4 */
+		sub[300] = 'N';
+		fx_write(p, sub, sizeof sub);
+		ts[0].tv_sec = ts[1].tv_sec = 1760000001;
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		run(f);                                 /* 5 */
+		assert_int_equal(stored_entry_as(f, "user/conf/user/uuid/a/1/a1inbox/sub.db", 5, NULL), 'w');
+		assert_restores_file(f, "5", "conf/user/uuid/a/1/a1inbox/sub.db", sub, sizeof sub);
 	}
 	for (i = 0; i < 5; i++)
 		free(dav[i]);
