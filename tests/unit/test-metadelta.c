@@ -730,6 +730,19 @@ dav_rows(int from, int to)
 	return next;
 }
 
+/* Creates alice's dav.db with rows 0..n-1 (4 KiB pages); *out: its bytes. */
+static void
+dav_create(struct fx *f, int n, char **out, size_t *len)
+{
+	char *sql = dav_rows(0, n), *all;
+
+	assert_true(asprintf(&all, "PRAGMA page_size=4096; CREATE TABLE ical_objs (rowid INTEGER "
+	    "PRIMARY KEY, mailbox TEXT, resource TEXT, data TEXT, modseq INTEGER); %s", sql) > 0);
+	dav_exec(f, all, out, len);
+	free(all);
+	free(sql);
+}
+
 /* A per-user SQLite database changed a row at a time: each change a small
  * delta of dav.db; every run restores it byte for byte; verify clean;
  * compaction keeps the retained runs restorable. */
@@ -746,16 +759,7 @@ test_user_db(void **state)
 	int i;
 
 	write_folder(f, NMSG, NULL);
-	sql = dav_rows(0, 400);
-	{
-		char *all;
-
-		assert_true(asprintf(&all, "PRAGMA page_size=4096; CREATE TABLE ical_objs (rowid INTEGER "
-		    "PRIMARY KEY, mailbox TEXT, resource TEXT, data TEXT, modseq INTEGER); %s", sql) > 0);
-		dav_exec(f, all, &dav[0], &dlen[0]);
-		free(all);
-	}
-	free(sql);
+	dav_create(f, 400, &dav[0], &dlen[0]);
 	assert_true(dlen[0] > 100000);
 	run(f);                                         /* 1: whole */
 	dav_exec(f, "UPDATE ical_objs SET modseq = 1000 WHERE rowid = 200;", &dav[1], &dlen[1]);
@@ -839,20 +843,11 @@ test_user_db_corrupt(void **state)
 	struct cyrus_restore_result res;
 	struct chj_error err;
 	struct runsel sel;
-	char *dav[3], *d, *sql, to[4200];
+	char *dav[3], *d, to[4200];
 	size_t dlen[3], dl;
 
 	write_folder(f, NMSG, NULL);
-	sql = dav_rows(0, 100);
-	{
-		char *all;
-
-		assert_true(asprintf(&all, "CREATE TABLE ical_objs (rowid INTEGER PRIMARY KEY, mailbox TEXT, "
-		    "resource TEXT, data TEXT, modseq INTEGER); %s", sql) > 0);
-		dav_exec(f, all, &dav[0], &dlen[0]);
-		free(all);
-	}
-	free(sql);
+	dav_create(f, 100, &dav[0], &dlen[0]);
 	run(f);
 	dav_exec(f, "UPDATE ical_objs SET modseq = 5 WHERE rowid = 50;", &dav[1], &dlen[1]);
 	run(f);
