@@ -1,25 +1,28 @@
 #!/bin/bash
 # bench/cyrus-growth.sh: how much the archives grow per simulated day of
-# busy users on a real Cyrus 3.6 lab (../shared/cyrus-lab), with cyrus.index
-# and the per-user databases (dav.db, seen.db) stored as deltas (this build)
-# and as whole copies (the build before the deltas, compiled here from git),
-# and how much Cyrus's own backupd's backups grow (sync_client -u pushing
-# each user to it, bench/cyrus-backupd.sh): all three back up the same
-# spool after each day in the same run.
+# busy users on a real Cyrus 3.6 lab (../shared/cyrus-lab): chjournal
+# storing whole copies (the build before common/cyrus/metadelta.c), storing
+# cyrus.index as deltas (the build before the per-user databases' deltas),
+# and this build (cyrus.index and the per-user databases, dav.db and
+# seen.db, as deltas), the first two compiled here from git; and Cyrus's
+# own backupd (sync_client -u pushing each user to it,
+# bench/cyrus-backupd.sh). All four back up the same spool after each day
+# in the same run.
 #
 #   bench/cyrus-growth.sh
 #
 # A day is `cyrus-lab.sh churn LAB ROUNDS` (appends, copies, moves, flags,
 # expunges, a rename, a folder deleted, a sieve change, LMTP deliveries).
 # Knobs: GROWTH_USERS (4), GROWTH_MESSAGES per user (2000), GROWTH_DAYS (5),
-# GROWTH_ROUNDS per day (3), CHJ_BASELINE (a chjournal binary storing whole
-# copies: skips the build), BENCH_KEEP=1 keeps the work directory. Needs
-# root and the Cyrus tools, backupd and sync_client among them (says why and
-# exits 0 without them); CHJ_BUILDDIR names the build directory (default
-# .). Sizes are of the data: chjournal's USER.tar.gz files and backupd's
-# chunk files, not the indexes beside them (USER.tar.gz.idx, backupd's
+# GROWTH_ROUNDS per day (3), CHJ_BASELINE and CHJ_INDEXONLY (chjournal
+# binaries of the two baselines: skip their builds), BENCH_KEEP=1 keeps the
+# work directory. Needs root and the Cyrus tools, backupd and sync_client
+# among them (says why and exits 0 without them); CHJ_BUILDDIR names the
+# build directory (default .). Sizes are of the data: chjournal's USER.tar.gz files and backupd's
+# chunk files, not the indexes beside them (USER.idx, backupd's
 # .index: both rebuilt from the data). Prints one table, and checks that
-# both chjournal archives verify and restore the last day's files alike.
+# this build's archives verify and restore the last day's files as the
+# whole copies do.
 set -eu
 export LC_ALL=C
 unset CHJOURNAL_CONF
@@ -47,20 +50,35 @@ W=$(mktemp -d /var/tmp/chj-bench-growth.XXXXXX)
 chmod 755 "$W"
 trap '[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; bash "$LABSH" stop "$W/lab" >/dev/null 2>&1 || true; cyrus_backupd_stop "$W/backupd"; [ "${BENCH_KEEP:-}" = 1 ] || rm -rf "$W"' EXIT
 
-# the baseline: the commit before common/cyrus/metadelta.c, built apart
-BASE=${CHJ_BASELINE:-}
-if [ -z "$BASE" ]; then
-	first=$(git -C "$SRCDIR" log --diff-filter=A --format=%H -- common/cyrus/metadelta.c | tail -n 1)
-	[ -n "$first" ] || { echo "bench-growth: no git history to build the baseline from (set CHJ_BASELINE)" >&2; exit 1; }
-	mkdir "$W/base"
-	git -C "$SRCDIR" archive "$first^" | tar -x -C "$W/base"
-	(cd "$W/base" && ./autogen.sh >/dev/null 2>&1 && ./configure -q >/dev/null &&
-	    make -j2 agent/chjournal >/dev/null 2>&1) || { echo "bench-growth: the baseline does not build" >&2; exit 1; }
-	BASE="$W/base/agent/chjournal"
-	BASEREV=$(git -C "$SRCDIR" rev-parse --short "$first^")
-else
-	BASEREV=$CHJ_BASELINE
-fi
+# build_before COMMIT DIR: the tree of COMMIT's parent, built in DIR
+build_before() {
+	mkdir "$2"
+	git -C "$SRCDIR" archive "$1^" | tar -x -C "$2"
+	(cd "$2" && ./autogen.sh >/dev/null 2>&1 && ./configure -q >/dev/null &&
+	    make -j2 agent/chjournal >/dev/null 2>&1)
+}
+# baseline GIVEN PICKAXE DIR WHAT: sets BIN and REV to GIVEN when it is set
+# (a chjournal binary), else to the build, in DIR, of the commit before the
+# first that added PICKAXE to common/cyrus/metadelta.h
+baseline() {
+	if [ -n "$1" ]; then
+		BIN=$1 REV=$1
+		return
+	fi
+	_c=$(git -C "$SRCDIR" log --format=%H -S "$2" -- common/cyrus/metadelta.h | tail -n 1)
+	[ -n "$_c" ] ||
+		{ echo "bench-growth: no git history to build $4 from (set CHJ_BASELINE, CHJ_INDEXONLY)" >&2; exit 1; }
+	build_before "$_c" "$3" || { echo "bench-growth: $4 does not build" >&2; exit 1; }
+	BIN=$3/agent/chjournal
+	REV=$(git -C "$SRCDIR" rev-parse --short "$_c^")
+}
+
+# the baselines, built apart: whole copies (before common/cyrus/metadelta.c)
+# and cyrus.index deltas only (before the per-user databases' deltas)
+baseline "${CHJ_BASELINE:-}" cyrus_delta_encode "$W/base" "the whole-copy baseline"
+BASE=$BIN BASEREV=$REV
+baseline "${CHJ_INDEXONLY:-}" cyrus_delta_eligible "$W/mid" "the index-delta baseline"
+MID=$BIN MIDREV=$REV
 
 # the lab (its imapd.conf then has sync_authname for sync_client) and
 # backupd on free ports
@@ -109,46 +127,49 @@ backup() {
 	"$1" -c "$W/chjournal.conf" backup -C "$W/lab/imapd.conf" --to "$2" $userargs >>"$W/backup.log" 2>&1
 }
 
-backup "$BASE" "$W/whole"
-backup "$CHJ" "$W/delta"
-bksync
-w0=$(total "$W/whole")
-d0=$(total "$W/delta")
-k0=$(bktotal)
-echo "Archive growth per simulated day ($USERS users, $MSGS messages each, a day = $ROUNDS churn rounds)"
-echo "whole copies: chjournal $BASEREV; deltas: this build; backupd: Cyrus $(dpkg-query -W -f='${Version}' cyrus-imapd 2>/dev/null || echo 3.6) fed by sync_client -u; same spool, same run"
-echo
-printf '| %-5s | %18s | %12s | %7s | %13s | %16s | %5s |\n' "day" "whole copies (KB)" "deltas (KB)" "ratio" \
-    "backupd (KB)" "deltas / backupd" "load"
-printf '| %-5s | %18s | %12s | %7s | %13s | %16s | %5s |\n' "-----" "-----------------:" "-----------:" \
-    "------:" "------------:" "---------------:" "----:"
-printf '| %-5s | %18.1f | %12.1f | %7s | %13.1f | %16.2f | %5s |\n' "full" "$(kb "$w0")" "$(kb "$d0")" "" \
-    "$(kb "$k0")" "$(echo "$d0 / $k0" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
-sw=0
-sd=0
-sk=0
-for day in $(seq 1 "$DAYS"); do
-	bash "$LABSH" churn "$W/lab" "$ROUNDS" >>"$W/lab.log" 2>&1
-	wb=$(total "$W/whole")
-	db=$(total "$W/delta")
-	kb0=$(bktotal)
+# sizes: the bytes of data each holds now: whole, index, deltas, backupd
+sizes() {
+	echo "$(total "$W/whole") $(total "$W/index") $(total "$W/delta") $(bktotal)"
+}
+# row DAY W I D K: one line of the table (bytes; the ratios are the deltas'
+# to whole copies and to backupd)
+row() {
+	printf '| %-5s | %13.1f | %13.1f | %11.1f | %12.1f | %7.2f | %8.2f | %5s |\n' "$1" "$(kb "$2")" \
+	    "$(kb "$3")" "$(kb "$4")" "$(kb "$5")" "$(echo "$4 / $2" | bc -l)" "$(echo "$4 / $5" | bc -l)" \
+	    "$(cut -d' ' -f1 /proc/loadavg)"
+}
+# all_backups: the same spool by the three builds, then into backupd
+all_backups() {
 	backup "$BASE" "$W/whole"
+	backup "$MID" "$W/index"
 	backup "$CHJ" "$W/delta"
 	bksync
-	gw=$(( $(total "$W/whole") - wb ))
-	gd=$(( $(total "$W/delta") - db ))
-	gk=$(( $(bktotal) - kb0 ))
-	sw=$((sw + gw))
-	sd=$((sd + gd))
-	sk=$((sk + gk))
-	printf '| %-5s | %18.1f | %12.1f | %7.2f | %13.1f | %16.2f | %5s |\n' "$day" "$(kb "$gw")" "$(kb "$gd")" \
-	    "$(echo "$gd / $gw" | bc -l)" "$(kb "$gk")" "$(echo "$gd / $gk" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
-done
-printf '| %-5s | %18.1f | %12.1f | %7.2f | %13.1f | %16.2f | %5s |\n' "mean" "$(echo "$sw / $DAYS / 1024" | bc -l)" \
-    "$(echo "$sd / $DAYS / 1024" | bc -l)" "$(echo "$sd / $sw" | bc -l)" "$(echo "$sk / $DAYS / 1024" | bc -l)" \
-    "$(echo "$sd / $sk" | bc -l)" ""
+}
 
-# both archives hold the same indexes at the last run
+all_backups
+echo "Archive growth per simulated day ($USERS users, $MSGS messages each, a day = $ROUNDS churn rounds)"
+echo "whole: chjournal $BASEREV (whole copies); index: $MIDREV (cyrus.index deltas); deltas: this build (and"
+echo "per-user databases); backupd: Cyrus $(dpkg-query -W -f='${Version}' cyrus-imapd 2>/dev/null || echo 3.6)" \
+    "fed by sync_client -u; same spool, same run; KB of data"
+echo
+printf '| %-5s | %13s | %13s | %11s | %12s | %7s | %8s | %5s |\n' "day" "whole (KB)" "index (KB)" \
+    "deltas (KB)" "backupd (KB)" "d/whole" "d/backupd" "load"
+printf '| %-5s | %13s | %13s | %11s | %12s | %7s | %8s | %5s |\n' "-----" "------------:" "------------:" \
+    "----------:" "-----------:" "------:" "-------:" "----:"
+read -r w0 i0 d0 k0 <<<"$(sizes)"
+row full "$w0" "$i0" "$d0" "$k0"
+sw=0 si=0 sd=0 sk=0
+for day in $(seq 1 "$DAYS"); do
+	bash "$LABSH" churn "$W/lab" "$ROUNDS" >>"$W/lab.log" 2>&1
+	all_backups
+	read -r w1 i1 d1 k1 <<<"$(sizes)"
+	row "$day" $((w1 - w0)) $((i1 - i0)) $((d1 - d0)) $((k1 - k0))
+	sw=$((sw + w1 - w0)) si=$((si + i1 - i0)) sd=$((sd + d1 - d0)) sk=$((sk + k1 - k0))
+	w0=$w1 i0=$i1 d0=$d1 k0=$k1
+done
+row mean $((sw / DAYS)) $((si / DAYS)) $((sd / DAYS)) $((sk / DAYS))
+
+# the chjournal archives hold the same files at the last run
 ok=1
 for i in $(seq 1 "$USERS"); do
 	u=$(printf 'user%02d' "$i")
@@ -157,4 +178,4 @@ for i in $(seq 1 "$USERS"); do
 	"$CHJ" restore "$W/whole/$u.tar.gz" --to "$W/rw-$u" >/dev/null
 	diff -r "$W/rd-$u" "$W/rw-$u" >/dev/null || { echo "bench-growth: $u restores differ" >&2; ok=0; }
 done
-[ "$ok" = 1 ] && echo && echo "both archives verify; each user's last run restores the same files from both"
+[ "$ok" = 1 ] && echo && echo "this build's archives verify; each user's last run restores the same files as from whole copies"
