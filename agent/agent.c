@@ -32,7 +32,8 @@
 const struct agent_command agent_commands[] = {
 	{ "begin", cmd_begin, NEEDS_JOURNAL | FROM_NEEDS_NOTHING,
 	  { "CONSUMER", 1, 1, "expected one consumer name",
-	    { OPT_TIMEOUT, { .name = "--replace" }, { .name = "--print-run-id" }, OPT_FROM, OPT_SSH } },
+	    { OPT_TIMEOUT, { .name = "--replace" }, { .name = "--print-run-id" }, { .name = "--list" },
+	      { .name = "-0", .alias = "--null", .needs = "--list" }, OPT_FROM, OPT_SSH } },
 	  "open a backup run: sync, then snapshot the window since the last commit",
 	  "Syncs with the daemon (every change made before `begin` is in the window), journals\n"
 	  "every file under the roots open for writing (writes through a shared mapping, native\n"
@@ -44,7 +45,9 @@ const struct agent_command agent_commands[] = {
 	  "began: commit or abort it, or take it over with --replace; the new run then commits\n"
 	  "the replaced run's begin point, so what changed between the two begins is listed\n"
 	  "again next time. --print-run-id prints the run's id on a second line, for commit,\n"
-	  "abort and list --run. --timeout bounds the wait for the daemon (default: key\n"
+	  "abort and list --run. --list then prints what `list CONSUMER` prints for the run\n"
+	  "(-0: NUL-terminated), in the same process: one command instead of two. --timeout\n"
+	  "bounds the wait for the daemon (default: key\n"
 	  "sync_timeout). A root that is missing gets no cookie and is named on stderr; the\n"
 	  "first run after it is back lists all of it. With --from [USER@]HOST[:PORT], the\n"
 	  "run is begun on that host by its `chjournal serve` (through ssh, or --ssh CMD; no\n"

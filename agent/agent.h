@@ -9,6 +9,7 @@
 #include "cmdline.h"
 #include "config.h"
 #include "consumer.h"
+#include "openfiles.h"
 #include "journal.h"
 #include <sys/types.h>
 
@@ -96,8 +97,16 @@ int agent_open_consumers(struct agent *a, struct consumers *cs, const char *name
 
 /* Waits until the daemon has journaled every change made before the call:
  * a cookie file in each root, each waited for in the journal. Returns 0
- * (synced), 1 (no daemon runs: not synced), -1 (error printed). */
-int agent_sync(struct agent *a, unsigned timeout_seconds);
+ * (synced), 1 (no daemon runs: not synced), -1 (error printed). On 0,
+ * *cookie_seq (if not NULL) is the greatest seq of the cookies, each
+ * journaled by a commit synced to disk: every row up to it is durable
+ * (rows after it may not be yet); -1 when no root took a cookie. */
+int agent_sync(struct agent *a, unsigned timeout_seconds, int64_t *cookie_seq);
+/* agent_sync, calling placed(ctx) once the cookies are placed, before it
+ * waits for them (not when no daemon runs: it returns 1 then); a placed()
+ * that fails (-1, printed) ends the sync with -1. */
+int agent_sync_with(struct agent *a, unsigned timeout_seconds, int64_t *cookie_seq,
+    int (*placed)(void *ctx), void *ctx);
 
 /* A consumer's run (run.c, on common/consumer-run.c's protocol). */
 enum agent_run_op { AGENT_RUN_BEGIN, AGENT_RUN_LIST, AGENT_RUN_COMMIT, AGENT_RUN_ABORT };
@@ -153,6 +162,10 @@ void agent_remote_why(struct agent_remote *r, char *out, size_t len);
 int agent_remote_close(struct agent_remote *r, int rc);
 /* A remote source's note (a line of serve's): told as a warning. */
 void agent_remote_note(void *ctx, const char *line);
+/* Prints the open run of consumer name as r's serve lists it (what, as
+ * `list` prints it): EXIT_OK, or an exit status (printed). */
+int agent_print_remote_list(struct agent_remote *r, const char *name, const char *run_id,
+    enum source_list_what what, int nul);
 /* The values of options, checked (a usage error printed, -1, when bad; 0
  * when good or not given, the default kept): --timeout (1 to 86400 seconds),
  * --at (archive/runsel.h's forms), --run (a run id). */
@@ -169,12 +182,16 @@ char *agent_usage_line(const struct agent_command *c, char *buf, size_t size);
  * of roots missing, or -1 (printed). */
 int agent_missing_roots(struct agent *a, const char *what, int64_t after_seq);
 
-/* Journals every file under the roots open for writing now (a writer the
- * kernel reports no event for: a shared mapping, native AIO, a loop device),
- * as a modified row after the begin point; cs (locked) gives the prune point.
- * Says on stderr what could not be checked. Returns 0, or -1 (printed) when
- * /proc cannot be read or the rows cannot be journaled: no run may be opened. */
-int agent_journal_open_writers(struct agent *a, struct consumers *cs);
+/* The files under the roots open for writing (a writer the kernel reports
+ * no event for: a shared mapping, native AIO, a loop device): `begin` finds
+ * them once its sync cookies are placed, while the daemon journals them
+ * (agent_find_open_writers, into of: openfiles_free() it), and journals them
+ * as modified rows after the begin point (agent_journal_open_writers; cs,
+ * locked, gives the prune point). Each says on stderr what could not be
+ * checked and returns 0, or -1 (printed) when /proc cannot be read or the
+ * rows cannot be journaled: no run may be opened. */
+int agent_find_open_writers(struct agent *a, struct openfiles *of);
+int agent_journal_open_writers(struct agent *a, struct consumers *cs, const struct openfiles *of);
 
 /* Records a rescan of every root from the daemon's last flush: the cover for
  * changes made while no daemon was running. Returns 0 or -1 (printed). */

@@ -1,4 +1,6 @@
-/* cmd-begin.c: `chjournal begin CONSUMER`: sync, then open a run. */
+/* cmd-begin.c: `chjournal begin CONSUMER [--list [-0]]`: sync, then open a
+ * run (and list it). */
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -27,7 +29,8 @@ note_unknown_deletions(struct agent *a, const char *name, const struct consumer_
  * (for list and commit --from, each a connection of its own). The host's
  * sync timeout applies. */
 static int
-begin_remote(const char *name, const char *from, const char *ssh, int replace, int print_id)
+begin_remote(const char *name, const char *from, const char *ssh, int replace, int print_id,
+    int list, int nul)
 {
 	struct agent_remote rm;
 	struct source_run run;
@@ -46,6 +49,13 @@ begin_remote(const char *name, const char *from, const char *ssh, int replace, i
 		if (print_id)
 			printf("%s\n", run.run_id);
 	}
+	/* the run is open there: a failing list leaves it so, to list again */
+	if (rc == EXIT_OK && list) {
+		if (fflush(stdout) != 0)
+			rc = agent_error("cannot write the list: %s", strerror(errno));
+		else
+			rc = agent_print_remote_list(&rm, name, run.run_id, SOURCE_LIST_FILES, nul);
+	}
 	source_run_free(&run);
 	return agent_remote_close(&rm, rc);
 }
@@ -57,14 +67,17 @@ cmd_begin(struct agent *a, const struct cmdline *args)
 	struct consumer_begin b;
 	const char *name = args->operands[0];
 	unsigned timeout = a->cfg.sync_timeout;
+	int list, nul;
 
 	memset(&b, 0, sizeof b);
 	if (agent_arg_timeout("begin", args, &timeout) < 0)
 		return EXIT_USAGE;
 	b.replace = cmdline_has(args, "--replace") > 0;
+	list = cmdline_has(args, "--list") > 0;
+	nul = cmdline_has(args, "-0") > 0;
 	if (cmdline_has(args, "--from"))
 		return begin_remote(name, cmdline_value(args, "--from"), cmdline_value(args, "--ssh"),
-		    b.replace, cmdline_has(args, "--print-run-id") > 0);
+		    b.replace, cmdline_has(args, "--print-run-id") > 0, list, nul);
 	if (agent_run_begin(a, name, timeout, &b, &st) < 0)
 		return EXIT_ERROR;
 	/* the first line is what scripts compare: it never changes */
@@ -75,5 +88,10 @@ cmd_begin(struct agent *a, const struct cmdline *args)
 	if (cmdline_has(args, "--print-run-id"))
 		printf("%s\n", consumer_run_id(&st));
 	note_unknown_deletions(a, name, &st);
-	return EXIT_OK;
+	if (!list)
+		return EXIT_OK;
+	/* the run is open: a failing list leaves it so, to list again */
+	if (fflush(stdout) != 0)
+		return agent_error("cannot write the list: %s", strerror(errno));
+	return agent_list(a, name, consumer_run_id(&st), SOURCE_LIST_FILES, nul, stdout);
 }

@@ -255,36 +255,29 @@ agent_list(struct agent *a, const char *name, const char *run_id, enum source_li
 	return list_window(a, out, st.open_after_seq, nul, what, entries);
 }
 
-/* list --from: the host's serve lists its open run (NUL-terminated, into a
- * temporary file), printed here as a local list prints. */
-static int
-list_remote(const char *name, const char *run_id, enum source_list_what what, int nul,
-    const char *from, const char *ssh)
+/* The open run as rm's serve lists it (NUL-terminated, into a temporary
+ * file), printed here as a local list prints. */
+int
+agent_print_remote_list(struct agent_remote *rm, const char *name, const char *run_id,
+    enum source_list_what what, int nul)
 {
-	struct agent_remote rm;
 	FILE *tmp = tmpfile();
 	unsigned long refused = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int rc;
+	int rc = EXIT_OK;
 
 	if (tmp == NULL)
 		return agent_error("cannot create a temporary file: %s", strerror(errno));
-	rc = agent_remote_open(&rm, from, ssh, 0);
-	if (rc != EXIT_OK) {
-		fclose(tmp);
-		return rc;
-	}
-	rm.src->note = agent_remote_note;
-	if (source_list(rm.src, name, run_id, what, tmp) < 0 || fflush(tmp) != 0) {
-		rc = agent_error("%s", rm.src->err.msg);
+	if (source_list(rm->src, name, run_id, what, tmp) < 0 || fflush(tmp) != 0) {
+		rc = agent_error("%s", rm->src->err.msg);
 		goto out;
 	}
 	rewind(tmp);
 	while ((n = getdelim(&line, &cap, '\0', tmp)) > 0) {
 		if (line[n - 1] != '\0') {
-			rc = agent_error("host '%s': the list ends inside a path", rm.name);
+			rc = agent_error("host '%s': the list ends inside a path", rm->name);
 			goto out;
 		}
 		if (agent_print_path(stdout, line, nul, &refused) < 0) {
@@ -297,6 +290,21 @@ list_remote(const char *name, const char *run_id, enum source_list_what what, in
 out:
 	free(line);
 	fclose(tmp);
+	return rc;
+}
+
+/* list --from: the host's serve lists its open run. */
+static int
+list_remote(const char *name, const char *run_id, enum source_list_what what, int nul,
+    const char *from, const char *ssh)
+{
+	struct agent_remote rm;
+	int rc = agent_remote_open(&rm, from, ssh, 0);
+
+	if (rc != EXIT_OK)
+		return rc;
+	rm.src->note = agent_remote_note;
+	rc = agent_print_remote_list(&rm, name, run_id, what, nul);
 	return agent_remote_close(&rm, rc);
 }
 

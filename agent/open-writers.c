@@ -6,19 +6,23 @@
  * Why that is enough. An open file description made for writing lives until
  * its last reference goes (its last descriptor is closed, its last mapping
  * unmapped, a loop device detached), and then the daemon journals its
- * IN_CLOSE_WRITE, after every write made through it. The rows here are
- * written after the run's begin point (open_seq) is fixed, so their seqs are
- * greater: this run lists them (its list reads the window up to now, after
- * this scan) and so does the next (its window starts after open_seq). Take a
- * write with no event, at time t, and the first begin whose scan comes after
- * t. If the file description is alive at that scan, the scan journals the
- * file, and the run lists it after t. If it is gone, it was alive at t, so
- * after the previous begin's scan: its close row came after the previous
- * begin point, inside this run's window, and the run lists it after t. A
- * write after this scan through a description alive now is covered twice:
- * by its close, and by the rows here, which the next run lists again (a
- * close that is never journaled, say a descriptor held unreceived in a unix
- * socket, is left to them).
+ * IN_CLOSE_WRITE, after every write made through it. The scan runs once the
+ * run's sync cookies are placed, while the daemon journals them (it costs
+ * about what the sync waits); its rows are written after the run's begin
+ * point (open_seq, the cookies' seq) is fixed, so their seqs are greater:
+ * this run lists them (its list reads the window up to now) and so does the
+ * next (its window starts after open_seq). Take a write with no event, at
+ * time t, and the first begin whose scan comes after t. If the file
+ * description is alive at that scan, the scan journals the file, and the run
+ * lists it after t. If it is gone, it was alive at t, so after the previous
+ * begin's scan, which came after that begin's cookies: its close row came
+ * after the previous begin point, inside this run's window, and the run
+ * lists it after t once the daemon has journaled it; a close between this
+ * run's cookies and its scan may be journaled after this run's list, and is
+ * then listed by the next run. A write after this scan through a
+ * description alive now is covered twice: by its close, and by the rows
+ * here, which the next run lists again (a close that is never journaled,
+ * say a descriptor held unreceived in a unix socket, is left to them).
  *
  * What cannot be recorded makes `begin` fail: a run that silently misses what
  * such a writer wrote must not be returned. */
@@ -89,22 +93,23 @@ journal_paths(struct agent *a, struct consumers *cs, const struct openfiles *of)
 }
 
 int
-agent_journal_open_writers(struct agent *a, struct consumers *cs)
+agent_find_open_writers(struct agent *a, struct openfiles *of)
 {
-	struct openfiles of;
-	int rc = -1;
+	if (openfiles_scan(of, &a->cfg, getpid(), 0) < 0) {
+		agent_error("cannot find the files open for writing under the roots: %s", of->err.msg);
+		openfiles_free(of);
+		return -1;
+	}
+	warn_unchecked(of);
+	return 0;
+}
 
-	if (openfiles_scan(&of, &a->cfg, getpid(), 0) < 0) {
-		agent_error("cannot find the files open for writing under the roots: %s", of.err.msg);
-		goto done;
+int
+agent_journal_open_writers(struct agent *a, struct consumers *cs, const struct openfiles *of)
+{
+	if (of->npaths > 0 && journal_paths(a, cs, of) < 0) {
+		report_unrecorded(a, of);
+		return -1;
 	}
-	warn_unchecked(&of);
-	if (of.npaths > 0 && journal_paths(a, cs, &of) < 0) {
-		report_unrecorded(a, &of);
-		goto done;
-	}
-	rc = 0;
-done:
-	openfiles_free(&of);
-	return rc;
+	return 0;
 }

@@ -38,14 +38,54 @@ agent_run_refused(const char *name, const struct consumer_state *st, int code,
 	return agent_error("consumer '%s': unexpected run state %d", name, code);
 }
 
+/* The files open for writing, found while the sync cookies are out. */
+struct open_writers {
+	struct agent *a;
+	struct openfiles of;
+	int found;
+};
+
+static int
+find_open_writers(void *ctx)
+{
+	struct open_writers *ow = ctx;
+
+	ow->found = 1;
+	return agent_find_open_writers(ow->a, &ow->of);
+}
+
+/* A run's begin point: a seq every change before the begin is at or below,
+ * and every row up to which is durable, since a consumer's cursor names it
+ * (rows lost to a power loss would have their seqs given again, to rows
+ * the cursor has passed). The last cookie's seq, journaled by a synced
+ * commit; without one (no root took a cookie) the journal's last seq,
+ * made durable by a synced commit of this connection after it is read: the daemon's early
+ * flushes are not synced (daemon/flush.c), and a synced commit syncs the
+ * WAL with every frame before it. Returns 0, or -1 (printed). */
+static int
+begin_point(struct agent *a, int64_t cookie_seq, int64_t *seq)
+{
+	if (cookie_seq >= 0) {
+		*seq = cookie_seq;
+		return 0;
+	}
+	if (journal_last_seq(a->journal, seq) < 0 ||
+	    journal_meta_set_int(a->journal, "last_begin", (int64_t)time(NULL)) < 0)
+		return agent_error("%s", journal_errmsg(a->journal)), -1;
+	return 0;
+}
+
 int
 agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct consumer_begin *b,
     struct consumer_state *st)
 {
 	struct consumers cs;
-	int64_t last_seq;
+	struct open_writers ow;
+	int64_t last_seq, cookie_seq = -1;
 	int rc = -1, synced, code;
 
+	memset(&ow, 0, sizeof ow);
+	ow.a = a;
 	if (agent_open_consumers(a, &cs, name, 1) < 0)
 		return -1;
 	if (consumers_lock(&cs) < 0) {
@@ -61,25 +101,28 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 		agent_run_refused(name, st, CONSUMER_RUN_BUSY, NULL, AGENT_RUN_BEGIN);
 		goto done;
 	}
-	synced = agent_sync(a, timeout);
+	/* the files open for writing are looked for while the daemon
+	 * journals the cookies (agent/open-writers.c says why after them) */
+	synced = agent_sync_with(a, timeout, &cookie_seq, find_open_writers, &ow);
 	if (synced < 0)
 		goto done;
+	if (!ow.found && agent_find_open_writers(a, &ow.of) < 0)
+		goto done;
+	ow.found = 1;
 	if (synced == 1 && agent_cover_daemon_gap(a) < 0)
 		goto done;
-	if (journal_last_seq(a->journal, &last_seq) < 0) {
-		agent_error("%s", journal_errmsg(a->journal));
+	if (begin_point(a, synced == 0 ? cookie_seq : -1, &last_seq) < 0)
 		goto done;
-	}
 	/* this run cannot list a missing root, and its commit moves past the
 	 * root's changes: the first run after it is back lists all of it (the
 	 * record comes after last_seq, this run's begin point) */
 	if (agent_missing_roots(a, "no sync cookie for it, and none of its files are in this run; "
 	    "the first run after it is back lists all of it", last_seq) < 0)
 		goto done;
-	/* the files open for writing now, journaled after the begin point just
+	/* the files open for writing, journaled after the begin point just
 	 * fixed (last_seq), before the run is saved: a run is never opened
 	 * without them (agent/open-writers.c) */
-	if (agent_journal_open_writers(a, &cs) < 0)
+	if (agent_journal_open_writers(a, &cs, &ow.of) < 0)
 		goto done;
 	b->journal_id = journal_id(a->journal);
 	b->last_seq = last_seq;
@@ -106,6 +149,7 @@ agent_run_begin(struct agent *a, const char *name, unsigned timeout, struct cons
 	}
 	rc = 0;
 done:
+	openfiles_free(&ow.of);
 	consumers_close(&cs);
 	return rc;
 }

@@ -22,6 +22,7 @@ struct cookie {
 	char name[128];
 	char *path;
 	int seen;
+	int64_t seq;            /* seen 1: the seq it was journaled with */
 };
 
 static void
@@ -184,9 +185,10 @@ cookies_left(struct agent *a, struct cookie *ck, size_t n)
 			agent_error("%s", journal_errmsg(a->journal));
 			return -1;
 		}
-		if (rc == 1)
+		if (rc == 1) {
 			ck[i].seen = 1;
-		else
+			ck[i].seq = seq;
+		} else
 			left++;
 	}
 	return left;
@@ -239,8 +241,28 @@ wait_cookies(struct agent *a, struct cookie *ck, size_t n, unsigned timeout, pid
 	return 0;
 }
 
+/* The greatest seq of the cookies journaled (-1: none placed). */
+static int64_t
+cookies_seq(const struct cookie *ck, size_t n)
+{
+	int64_t seq = -1;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ck[i].seen == 1 && ck[i].seq > seq)
+			seq = ck[i].seq;
+	return seq;
+}
+
 int
-agent_sync(struct agent *a, unsigned timeout)
+agent_sync(struct agent *a, unsigned timeout, int64_t *cookie_seq)
+{
+	return agent_sync_with(a, timeout, cookie_seq, NULL, NULL);
+}
+
+int
+agent_sync_with(struct agent *a, unsigned timeout, int64_t *cookie_seq,
+    int (*placed)(void *ctx), void *ctx)
 {
 	struct cookie *ck;
 	struct chj_error err;
@@ -258,8 +280,12 @@ agent_sync(struct agent *a, unsigned timeout)
 		return -1;
 	}
 	rc = place_cookies(a, ck, a->cfg.nroots);
+	if (rc == 0 && placed != NULL)
+		rc = placed(ctx);
 	if (rc == 0)
 		rc = wait_cookies(a, ck, a->cfg.nroots, timeout, pid);
+	if (rc == 0 && cookie_seq != NULL)
+		*cookie_seq = cookies_seq(ck, a->cfg.nroots);
 	cookies_cleanup(ck, a->cfg.nroots);
 	return rc;
 }

@@ -6,7 +6,7 @@
 #   CHJ_BUILDDIR       build directory holding daemon/chjournald, agent/chjournal
 #   PEERS_FILES        files in the tree (default 200000; BIG=1: 1300000), in
 #                      PEERS_FILES / 13 Cyrus-like mailboxes (bench/gen-tree)
-#   PEERS_RUNS         rounds of the Watchman comparison (default 9; medians)
+#   PEERS_RUNS         rounds of the Watchman comparison (default 12; medians)
 #   PEERS_BACKUP_RUNS  rounds of the backup tools' incrementals (default 3)
 #   PEERS_TOOLS        peers to measure (default "watchman restic borg tar"); one
 #                      that is missing and cannot be apt-get installed shows n/a
@@ -22,8 +22,9 @@
 #    Resident memory of both. Then, each round: 1% of the files changed (half
 #    appended to, half touched) after a Watchman clock and a committed run;
 #    Watchman's `since` query (`watchman -j`, its default sync: a cookie file
-#    observed, so both have seen every change) against `chjournal begin` +
-#    `list -0` (+ `commit`), in alternating order, the outputs read by this
+#    observed, so both have seen every change) against, round by round in
+#    turn, `chjournal begin --list -0` (one process) or `begin` + `list -0`
+#    (two) (+ `commit`), in alternating order, the outputs read by this
 #    script (the consumer) and checked to hold every changed file. Medians.
 # B) Backup tools, each the same tool twice on the same 1% change: walking the
 #    tree itself (restic backup ROOT with its parent snapshot; borg create
@@ -50,7 +51,7 @@ CHJD = os.path.join(BUILD, "daemon", "chjournald")
 BASE = os.environ.get("PEERS_BASE_BUILDDIR")
 CHJ_BASE = os.path.join(BASE, "agent", "chjournal") if BASE else None
 FILES = int(os.environ.get("PEERS_FILES", "1300000" if os.environ.get("BIG") == "1" else "200000"))
-RUNS = int(os.environ.get("PEERS_RUNS", "9"))
+RUNS = int(os.environ.get("PEERS_RUNS", "12"))
 BRUNS = int(os.environ.get("PEERS_BACKUP_RUNS", "3"))
 TOOLS = os.environ.get("PEERS_TOOLS", "watchman restic borg tar").split()
 SEED = int(os.environ.get("BENCH_SEED", "1"))
@@ -214,12 +215,17 @@ def bench_watchman(res, w, root, files, d):
         d.chj("list", "wm", "-0")
         d.chj("commit", "wm")
         tw, tb, tl, tc, nw, nl = [], [], [], [], [], []
+        t1, t1c = [], []
         base = {"b": [], "l": [], "c": []}
-        note("W) %d rounds of 1%% changed: watchman since against begin+list ..." % RUNS)
+        # each round one way of asking: `begin` then `list` (two
+        # processes), `begin --list` (one), or the base build's agent
+        modes = ["two", "one"] + (["base"] if CHJ_BASE else [])
+        note("W) %d rounds of 1%% changed: watchman since against begin+list / begin --list ..." % RUNS)
         for r in range(RUNS):
             clock = wm.clock()
             changed = change_pct(files, SEED * 1000 + r)
             rel = {os.path.relpath(p, root) for p in changed}
+            mode = modes[r % len(modes)]
 
             def watchman_round():
                 dt, ans = wm.query({"since": clock, "fields": ["name"]})
@@ -229,24 +235,36 @@ def bench_watchman(res, w, root, files, d):
                 tw.append(dt)
                 nw.append(len(got))
 
-            def consumer_round(name, agent, changed):
+            def check_listed(out):
+                got = set(p.decode() for p in out.split(b"\0") if p)
+                if not set(changed) <= got:
+                    die("list missed %d changed files" % len(set(changed) - got))
+                return len(got)
+
+            def consumer_round(name, agent):
                 b, out = d.chj("begin", name, agent=agent)
                 if not out.startswith(b"incremental"):
                     die("begin: %s" % out.decode(errors="replace").strip())
                 lt, out = d.chj("list", name, "-0", agent=agent)
-                got = set(p.decode() for p in out.split(b"\0") if p)
-                if not set(changed) <= got:
-                    die("list missed %d changed files" % len(set(changed) - got))
+                n = check_listed(out)
                 ct, _ = d.chj("commit", name, agent=agent)
-                return b, lt, ct, len(got)
+                return b, lt, ct, n
 
-            # with a base build, its agent takes every other round (the same
-            # consumer: each window is one round's change)
-            on_base = CHJ_BASE is not None and r % 2 == 1
+            def one_round():
+                b, out = d.chj("begin", "wm", "--list", "-0")
+                if not out.startswith(b"incremental\n"):
+                    die("begin --list: %s" % out[:200].decode(errors="replace").strip())
+                n = check_listed(out[len(b"incremental\n"):])
+                ct, _ = d.chj("commit", "wm")
+                t1.append(b)
+                t1c.append(b + ct)
+                nl.append(n)
 
             def chjournal_round():
-                b, lt, ct, n = consumer_round("wm", CHJ_BASE if on_base else CHJ, changed)
-                if on_base:
+                if mode == "one":
+                    return one_round()
+                b, lt, ct, n = consumer_round("wm", CHJ_BASE if mode == "base" else CHJ)
+                if mode == "base":
                     base["b"].append(b)
                     base["l"].append(lt)
                     base["c"].append(ct)
@@ -256,15 +274,17 @@ def bench_watchman(res, w, root, files, d):
                 tc.append(ct)
                 nl.append(n)
 
-            if (r // 2 if CHJ_BASE else r) % 2:
+            if (r // len(modes)) % 2:
                 chjournal_round()
                 watchman_round()
             else:
                 watchman_round()
                 chjournal_round()
-        res.update(nchanged=len(changed), nrounds=len(tb), wm_since=med(tw), begin=med(tb), list=med(tl),
+        res.update(nchanged=len(changed), nrounds=len(tb), nrounds1=len(t1), nrounds_wm=len(tw),
+                   wm_since=med(tw), begin=med(tb), list=med(tl),
                    commit=med(tc), begin_list=med([b + l for b, l in zip(tb, tl)]),
                    begin_list_commit=med([b + l + c for b, l, c in zip(tb, tl, tc)]),
+                   begin_dash_list=med(t1), begin_dash_list_commit=med(t1c),
                    wm_listed=int(med(nw)), chj_listed=int(med(nl)),
                    wm_rss_after=rss_mib(wm.pid), chj_rss_after=rss_mib(d.proc.pid))
         if CHJ_BASE:
@@ -372,8 +392,11 @@ def table(res, tools, tree, load0, load1):
             fmt(g("chj_ready")), fmt(g("wm_ready")) if wmok else "n/a", ratio(g("chj_ready"), g("wm_ready"))))
         print("| RSS when ready (MiB) | %s | %s | %s |" % (
             fmt(g("chj_rss"), prec=1), fmt(g("wm_rss"), prec=1), ratio(g("chj_rss"), g("wm_rss"))))
-        print("| 1%% changed (%s files): `begin`+`list` vs `since` query, median of %s (ms) | %s | %s | %s |" % (
-            g("nchanged", "-"), g("nrounds", "-"), fmt(g("begin_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
+        print("| 1%% changed (%s files): `begin --list -0` vs `since` query, medians of %s and %s rounds (ms) | %s | %s | %s |" % (
+            g("nchanged", "-"), g("nrounds1", "-"), g("nrounds_wm", "-"), fmt(g("begin_dash_list"), 1000, 1),
+            fmt(g("wm_since"), 1000, 1), ratio(g("begin_dash_list"), g("wm_since"))))
+        print("| the same, `begin`+`list -0` (two processes), median of %s (ms) | %s | %s | %s |" % (
+            g("nrounds", "-"), fmt(g("begin_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
             ratio(g("begin_list"), g("wm_since"))))
         print("| of which `begin` / `list` (ms) | %s / %s | | |" % (
             fmt(g("begin"), 1000, 1), fmt(g("list"), 1000, 1)))
@@ -382,8 +405,9 @@ def table(res, tools, tree, load0, load1):
                 fmt(g("base_begin_list"), 1000, 1), fmt(g("base_begin"), 1000, 1),
                 fmt(g("base_list"), 1000, 1), fmt(g("wm_since"), 1000, 1),
                 ratio(g("base_begin_list"), g("wm_since"))))
-        print("| `begin`+`list`+`commit` vs `since` query (ms) | %s | %s | %s |" % (
-            fmt(g("begin_list_commit"), 1000, 1), fmt(g("wm_since"), 1000, 1),
+        print("| `begin --list`+`commit` / `begin`+`list`+`commit` vs `since` query (ms) | %s / %s | %s | %s / %s |" % (
+            fmt(g("begin_dash_list_commit"), 1000, 1), fmt(g("begin_list_commit"), 1000, 1),
+            fmt(g("wm_since"), 1000, 1), ratio(g("begin_dash_list_commit"), g("wm_since")),
             ratio(g("begin_list_commit"), g("wm_since"))))
         print("| paths answered (Watchman: files and their directories) | %s | %s | |" % (
             g("chj_listed", "-"), g("wm_listed", "-")))

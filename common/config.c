@@ -365,6 +365,7 @@ static const struct config_key {
 	{ "backend", 1, set_backend, 0, 0, 0, NULL },
 	{ "flush_interval_ms", 1, NULL, offsetof(struct config, flush_interval_ms), 10, 60000,
 	  "a number" },
+	{ "flush_idle_ms", 1, NULL, offsetof(struct config, flush_idle_ms), 0, 60000, "a number" },
 	{ "batch_size", 1, NULL, offsetof(struct config, batch_size), 1, 10000000, "a number" },
 	{ "sync_timeout", 1, NULL, offsetof(struct config, sync_timeout), 1, 86400,
 	  "a number of seconds" },
@@ -487,6 +488,7 @@ config_parse_text(struct config *c, const char *file, const char *text, config_e
 
 	memset(c, 0, sizeof *c);
 	c->flush_interval_ms = 1000;
+	c->flush_idle_ms = 10;
 	c->batch_size = 10000;
 	c->sync_timeout = 60;
 	c->pending_limit = 2000000;

@@ -40,6 +40,7 @@ struct config {
 	size_t nexcludes;
 	enum config_backend backend;
 	unsigned flush_interval_ms;
+	unsigned flush_idle_ms;        /* 0: no flush when the events stop */
 	unsigned batch_size;
 	unsigned sync_timeout;   /* seconds `sync` and `begin` wait by default */
 	unsigned pending_limit;  /* changes kept in memory while the journal is not writable */

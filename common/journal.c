@@ -23,6 +23,7 @@ struct journal {
 	int created;
 	int open_flags;
 	int in_batch;
+	int unsynced;                  /* journal_set_synced(j, 0) in force */
 	int64_t batch_seq;      /* last seq handed out in this batch */
 	int64_t prune_seq;
 	sqlite3_stmt *st_change;
@@ -372,7 +373,8 @@ journal_open(struct journal *j, const char *file, int flags)
 	if (init_schema(j, flags & JOURNAL_READONLY) < 0)
 		return -1;
 	/* only now that the database is known to be ours: WAL for concurrent
-	 * readers (persistent), FULL so a power loss cannot drop a flushed batch */
+	 * readers (persistent), FULL so a power loss cannot drop a flushed
+	 * batch (the daemon's early flushes ask otherwise: journal_set_synced) */
 	if (!(flags & JOURNAL_READONLY)) {
 		int persist = 1;
 
@@ -481,6 +483,11 @@ journal_batch_cookie(struct journal *j, const char *name, int64_t now)
 {
 	sqlite3_stmt *st;
 
+	/* a cookie tells the agent that what comes before is durable: its
+	 * batch must be synced (SQLite cannot be told so inside the batch) */
+	if (j->unsynced)
+		return chj_error_set(&j->err, CHJ_ERR_INVALID, 0, "journal '%s': a sync cookie in a "
+		    "batch that is not synced to disk", j->file);
 	if (prepare(j, &j->st_cookie, upsert_cookie_sql) < 0)
 		return -1;
 	st = j->st_cookie;
@@ -539,6 +546,15 @@ journal_batch_commit(struct journal *j)
 		return -1;
 	}
 	j->in_batch = 0;
+	return 0;
+}
+
+int
+journal_set_synced(struct journal *j, int synced)
+{
+	if (exec_sql(j, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0)
+		return -1;
+	j->unsynced = !synced;
 	return 0;
 }
 

@@ -63,6 +63,13 @@ int journal_batch_rescan(struct journal *j, const char *path, int64_t since,
 int journal_batch_cookie(struct journal *j, const char *name, int64_t now);
 int journal_batch_commit(struct journal *j);
 void journal_batch_rollback(struct journal *j);
+/* Whether this connection's commits are synced to disk before they return
+ * (the default, SQLite's synchronous=FULL) or only written (NORMAL: a power
+ * loss may drop the last of them, never a part of one, and a later synced
+ * commit by any connection makes them durable too: WAL frames are synced in
+ * order). For the daemon's early flushes, which nothing reads as durable;
+ * a sync cookie is refused in such a batch. Not inside a batch. */
+int journal_set_synced(struct journal *j, int synced);
 
 /* Metadata (daemon status, last flush time). Outside a batch each set is its
  * own transaction. get returns 0 when found, 1 when missing, -1 on error. */

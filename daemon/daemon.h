@@ -127,6 +127,7 @@ enum livestatus_state current_state(struct daemon *d);
 /* Writes what pending holds and the figures in one transaction. 0, or -1
  * when the journal cannot be written (the changes stay in memory, said). */
 int flush(struct daemon *d);
+int flush_unsynced(struct daemon *d);
 
 /* Writes the roots, the backend, the pid and the start time to the meta.
  * 0, or -1 logged. */

@@ -179,8 +179,11 @@ journal_failing(struct daemon *d, time_t now, const char *why)
 	}
 }
 
-int
-flush(struct daemon *d)
+/* flush() and flush_unsynced(): synced says whether the batch's commit
+ * waits for the disk (set on the journal each time: a new journal, made
+ * when the old one was removed, starts synced). */
+static int
+flush_as(struct daemon *d, int synced)
 {
 	static const char *keys[] = { "daemon_pid", "daemon_started", "watches", "events",
 		"overflows", "rescans_recorded", "watch_failures", "unwatched", "flushes", NULL };
@@ -189,10 +192,16 @@ flush(struct daemon *d)
 	int64_t prune = 0;
 	time_t now = time(NULL);
 	struct chj_error e;
+	size_t npending;
 
 	if (check_journal_identity(d, &e) < 0) {
 		d->last_flush_ms = now_ms();
 		journal_failing(d, now, e.msg);
+		return -1;
+	}
+	if (journal_set_synced(d->journal, synced) < 0) {
+		d->last_flush_ms = now_ms();
+		journal_failing(d, now, journal_errmsg(d->journal));
 		return -1;
 	}
 	watcher_get_stats(d->watcher, &st);
@@ -227,6 +236,7 @@ flush(struct daemon *d)
 	}
 	refresh_links(d);
 	d->last_flush_ms = now_ms();
+	npending = pending_count(d->pending);
 	if (pending_flush(d->pending, d->journal, prune, (int64_t)now,
 	    (int64_t)watcher_drained_at(d->watcher), keys, values) < 0) {
 		journal_failing(d, now, journal_errmsg(d->journal));
@@ -239,7 +249,29 @@ flush(struct daemon *d)
 	d->journal_error[0] = '\0';
 	d->last_flush_time = (int64_t)now;
 	d->flushes++;
+	log_debug("flush: %zu changes journaled in %lld ms", npending,
+	    (long long)(now_ms() - d->last_flush_ms));
 	return 0;
+}
+
+int
+flush(struct daemon *d)
+{
+	return flush_as(d, 1);
+}
+
+/* A flush that returns without waiting for the disk (journal_set_synced),
+ * for the changes written as they come (flush_idle_ms) and the heartbeat:
+ * what it writes is made durable by the next synced commit, the one that
+ * journals a sync cookie at the latest (a flush with cookies is synced), or
+ * by SQLite's next checkpoint. Nothing needs it durable before: a run's
+ * begin point is its cookie's seq (agent/run.c), and after a power loss the
+ * journal is as it was at an earlier flush, whose last_flush time the
+ * rescan of the roots starts from. */
+int
+flush_unsynced(struct daemon *d)
+{
+	return flush_as(d, pending_has_cookies(d->pending));
 }
 
 int

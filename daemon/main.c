@@ -91,6 +91,23 @@ log_ready(struct daemon *d)
 	d->crawl_started_ms = 0;
 }
 
+/* Journaling as the events come (flush_idle_ms): once the kernel's queue is
+ * read empty and that long has passed since the last flush, what pending
+ * holds is written without waiting for flush_interval_ms, so that a sync
+ * finds little left to write. Not while the journal fails (its retry is
+ * paced by the deadline) nor during the start-up crawl. */
+static int
+idle_flush_due(const struct daemon *d)
+{
+	return d->cfg.flush_idle_ms > 0 && !d->flush_failing && pending_count(d->pending) > 0;
+}
+
+static int64_t
+idle_flush_at(const struct daemon *d)
+{
+	return d->last_flush_ms + (int64_t)d->cfg.flush_idle_ms;
+}
+
 static int
 run(struct daemon *d)
 {
@@ -102,11 +119,15 @@ run(struct daemon *d)
 		time_t before_poll = time(NULL);
 		int timeout, n;
 
+		int64_t wake;
+		int idle;
+
 		if (pending_count(d->pending) > 0)
 			deadline = d->last_flush_ms + (d->flush_failing ? 1000 : d->cfg.flush_interval_ms);
 		else
 			deadline = d->last_flush_ms + HEARTBEAT_MS;
-		timeout = deadline > now ? (int)(deadline - now) : 0;
+		wake = idle_flush_due(d) && idle_flush_at(d) < deadline ? idle_flush_at(d) : deadline;
+		timeout = wake > now ? (int)(wake - now) : 0;
 		if (watcher_busy(d->watcher))
 			timeout = 0;     /* a crawl slice is due */
 		pfd[0].fd = watcher_fd(d->watcher);
@@ -123,7 +144,8 @@ run(struct daemon *d)
 		}
 		/* nothing was queued when poll returned: every change before the
 		 * call has been read */
-		if (n >= 0 && !(pfd[0].revents & POLLIN))
+		idle = n >= 0 && !(pfd[0].revents & POLLIN);
+		if (idle)
 			watcher_note_idle(d->watcher, before_poll);
 		if (pfd[1].revents & POLLIN) {
 			int sig = handle_signals(d);
@@ -156,8 +178,12 @@ run(struct daemon *d)
 		now = now_ms();
 		if (pending_has_cookies(d->pending) ||
 		    pending_count(d->pending) >= d->cfg.batch_size ||
-		    now >= deadline)
+		    (now >= deadline && (pending_count(d->pending) > 0 || d->flush_failing)))
 			flush(d);
+		else if (now >= deadline ||
+		    (idle && !watcher_busy(d->watcher) && idle_flush_due(d) &&
+		    now >= idle_flush_at(d)))
+			flush_unsynced(d);      /* the heartbeat, or changes as they come */
 	}
 	/* drain what the kernel still holds, then the last flush */
 	if (watcher_process(d->watcher, &e) < 0)

@@ -5,7 +5,8 @@
 # it over, consumers are independent, commit/list without an open run fail,
 # forget removes a consumer, bad consumer names are refused. begin makes the
 # new cursor's content durable but leaves its directory unsynced (a crash may
-# only lose the open run), commit syncs both. Two runners at once: t0213.
+# only lose the open run), commit syncs both. begin --list prints the run's
+# list after its first line(s). Two runners at once: t0213.
 . "$(dirname "$0")/test-lib.sh"
 
 mkdir -p "$SPOOL/user/alice" "$SPOOL/user/bob/Maildir/cur"
@@ -289,6 +290,37 @@ if command -v strace >/dev/null 2>&1; then
 else
 	test_skip 'begin fsyncs the new cursor but not its directory; commit both' 'no strace'
 fi
+
+expect_success 'begin --list prints the first line(s), then what list prints; -0 needs --list' '
+	chj begin ls >/dev/null && chj commit ls &&
+	echo more >>"$SPOOL/user/alice/1." &&
+	echo new >"$SPOOL/user/bob/Maildir/cur/4:2," &&
+	chj begin ls --list >begin.out &&
+	chj list ls >list.out &&
+	{ echo incremental && cat list.out; } >expect &&
+	test_cmp expect begin.out &&
+	test "$(wc -l <list.out)" = 2 &&
+	chj abort ls &&
+	chj begin ls --list -0 --print-run-id >begin0.out &&
+	run=$(sed -n 2p begin0.out) &&
+	chj list ls -0 --run "$run" >list0.out &&
+	{ printf "incremental\n%s\n" "$run" && cat list0.out; } >expect0 &&
+	cmp expect0 begin0.out &&
+	test "$(tr -cd "\0" <list0.out | wc -c)" = 2 &&
+	chj commit ls --run "$run" &&
+	test_expect_code 2 chj begin ls -0 2>err.out &&
+	grep -- "-0" err.out &&
+	chj consumers | grep "^ls	.*	open=no\$"
+'
+
+expect_success 'begin --list of a full run lists every file' '
+	chj begin fl --list >begin.out &&
+	chj list fl >list.out &&
+	{ echo "full: no committed run yet" && cat list.out; } >expect &&
+	test_cmp expect begin.out &&
+	grep -qxF "$SPOOL/user/alice/link" list.out &&
+	chj abort fl
+'
 
 expect_success 'daemon stops' '
 	stop_daemon

@@ -6,7 +6,7 @@
 
 # a long flush interval: the changes made just before the SIGKILL stay in
 # the daemon's memory (only sync cookies force a flush)
-write_config "flush_interval_ms = 60000"
+write_config "flush_interval_ms = 60000" "flush_idle_ms = 0"
 
 mkdir -p "$SPOOL/u/a" "$SPOOL/u/olddir/sub" "$SPOOL/u/gone" "$SPOOL/quiet/d"
 echo 1 >"$SPOOL/u/a/1."

@@ -4,15 +4,18 @@
 # runs or the daemon does not answer in time; cookies never reach a list and
 # do not stay in the roots. A cookie made while the daemon starts (its lock
 # taken, its roots not watched yet) is journaled when the root is watched.
+# With flush_idle_ms, a change is journaled once the events stop, without a
+# sync and long before flush_interval_ms, and a sync cookie is still synced
+# to disk while those early flushes are not.
 . "$(dirname "$0")/test-lib.sh"
 
 SPOOL2="$TRASH/spool2"
 mkdir -p "$SPOOL/u" "$SPOOL2/v"
 echo 1 >"$SPOOL/u/1."
 echo 2 >"$SPOOL2/v/2."
-# a long flush interval: without a sync, a change stays in the daemon's
-# memory for a minute
-write_config "flush_interval_ms = 60000" "root = $SPOOL2"
+# a long flush interval and no flush when the events stop: without a sync,
+# a change stays in the daemon's memory for a minute
+write_config "flush_interval_ms = 60000" "flush_idle_ms = 0" "root = $SPOOL2"
 
 # no_cookies: no cookie file left in any root
 no_cookies() {
@@ -169,6 +172,47 @@ if command -v sqlite3 >/dev/null 2>&1; then
 else
 	test_skip 'a cookie made before the starting daemon watched its root is journaled then' \
 		'no sqlite3 command-line shell'
+fi
+
+# the daemon's fdatasync/fsync calls while CMD runs (strace on its pid)
+daemon_syncs() {
+	_ds_out=$1
+	shift
+	strace -f -qq -e trace=fdatasync,fsync -o "$_ds_out" -p "$DAEMON_PID" &
+	_ds_pid=$!
+	# strace is attached once the daemon's state says so
+	wait_for 10 grep -q "^TracerPid:[[:space:]]*$_ds_pid\$" "/proc/$DAEMON_PID/status" &&
+	"$@"
+	_ds_rc=$?
+	kill -INT "$_ds_pid" && wait "$_ds_pid"
+	return $_ds_rc
+}
+
+expect_success 'flush_idle_ms: a change is journaled without a sync once the events stop' '
+	write_config "flush_interval_ms = 60000" "root = $SPOOL2" &&
+	start_daemon &&
+	echo f >"$SPOOL/u/f." &&
+	wait_for 20 in_query "$SPOOL/u/f." &&
+	stop_daemon
+'
+
+early_change() {
+	echo g >"$SPOOL/u/g." &&
+	wait_for 20 in_query "$SPOOL/u/g."
+}
+
+if command -v strace >/dev/null 2>&1 && strace -qq -e trace=none true 2>/dev/null; then
+	expect_success 'the early flush is not synced to disk; the flush of a sync cookie is' '
+		write_config "flush_interval_ms = 60000" "flush_idle_ms = 20" "root = $SPOOL2" &&
+		start_daemon &&
+		daemon_syncs early.strace early_change &&
+		! grep -E "f(data)?sync" early.strace &&
+		daemon_syncs cookie.strace chj sync &&
+		grep -E "f(data)?sync" cookie.strace &&
+		stop_daemon
+	'
+else
+	test_skip 'the early flush is not synced to disk; the flush of a sync cookie is' 'no strace'
 fi
 
 test_done

@@ -7,7 +7,7 @@
 
 for i in $(seq 1 40); do mkdir -p "$SPOOL/d$i/sub"; done
 # one flush a minute: what status shows of the changes is the live count
-write_config "flush_interval_ms = 60000" "batch_size = 1000000"
+write_config "flush_interval_ms = 60000" "flush_idle_ms = 0" "batch_size = 1000000"
 
 status_field() {
 	chj status --json | python3 -c "

@@ -339,6 +339,13 @@ expect_success 'a generic consumer through serve --no-cyrus: begin, list, commit
 	test -s list0.out &&
 	test "$(tr -cd "\0" <list0.out | wc -c)" -lt "$(wc -l <list.out)" &&
 	pull4 abort nightly 2>err &&
+	pull4 begin nightly --list -0 --print-run-id >beginlist.out 2>err &&
+	run=$(sed -n 2p beginlist.out) &&
+	pull4 list nightly -0 --run "$run" >list0b.out 2>err &&
+	{ printf "incremental\n%s\n" "$run" && cat list0b.out; } >expect0 &&
+	cmp expect0 beginlist.out &&
+	test -s list0b.out &&
+	pull4 abort nightly --run "$run" 2>err &&
 	must_fail pull4 begin cyrus-archive 2>err &&
 	grep -q "consumer .cyrus-archive. refused" err &&
 	f=$(find "$LAB1/spool" -name "1." | head -n 1) &&

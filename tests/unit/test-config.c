@@ -153,6 +153,7 @@ test_defaults(void **state)
 	assert_int_equal(c.nexcludes, 0);
 	assert_int_equal(c.backend, CONFIG_BACKEND_INOTIFY);
 	assert_int_equal(c.flush_interval_ms, 1000);
+	assert_int_equal(c.flush_idle_ms, 10);
 	assert_int_equal(c.batch_size, 10000);
 	assert_int_equal(c.sync_timeout, 60);
 	assert_int_equal(c.log_level, CONFIG_LOG_INFO);
@@ -476,6 +477,38 @@ test_backends(void **state)
 	}
 }
 
+/* flush_idle_ms takes 0 (off) to 60000 */
+static void
+test_flush_idle(void **state)
+{
+	static const struct {
+		const char *value;
+		int ok;
+		unsigned want;
+	} cases[] = {
+		{ "0", 1, 0 }, { "1", 1, 1 }, { "60000", 1, 60000 },
+		{ "60001", 0, 0 }, { "-1", 0, 0 }, { "10ms", 0, 0 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[256];
+		struct config c;
+
+		snprintf(text, sizeof text, "root = @/spool\nflush_idle_ms = %s\n", cases[i].value);
+		if (!cases[i].ok) {
+			assert_int_equal(config_parse(&c, "t.conf", conf_text(text)), -1);
+			assert_non_null(strstr(c.err.msg, "key 'flush_idle_ms'"));
+			config_free(&c);
+			continue;
+		}
+		assert_int_equal(config_parse(&c, "t.conf", conf_text(text)), 0);
+		assert_int_equal(c.flush_idle_ms, cases[i].want);
+		config_free(&c);
+	}
+}
+
 static void
 test_numbers(void **state)
 {
@@ -770,6 +803,7 @@ main(void)
 		cmocka_unit_test(test_error_backend),
 		cmocka_unit_test(test_backends),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_flush_idle),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_error_after_allocations),
 		cmocka_unit_test(test_load),

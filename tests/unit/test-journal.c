@@ -487,6 +487,31 @@ test_batch_misuse(void **state)
 	assert_int_equal(count_changes(f->j, 0), 1);
 }
 
+/* An unsynced batch (the daemon's early flush) commits its changes, but
+ * takes no sync cookie: the agent reads a cookie as "durable up to here". */
+static void
+test_unsynced_batch_refuses_cookie(void **state)
+{
+	struct fix *f = *state;
+	int64_t seq = -1;
+
+	OK(f->j, journal_set_synced(f->j, 0));
+	OK(f->j, journal_batch_begin(f->j, 0));
+	OK(f->j, journal_batch_change(f->j, "/s/early", JF_MODIFIED, 1));
+	assert_int_equal(journal_batch_cookie(f->j, ".chjournal-cookie.1", (int64_t)time(NULL)), -1);
+	assert_non_null(strstr(journal_errmsg(f->j), "not synced to disk"));
+	OK(f->j, journal_batch_commit(f->j));
+	assert_int_equal(count_changes(f->j, 0), 1);
+	assert_int_equal(journal_cookie_seq(f->j, ".chjournal-cookie.1", &seq), 0);
+	/* a synced batch takes it, with the seq of the changes before it */
+	OK(f->j, journal_set_synced(f->j, 1));
+	OK(f->j, journal_batch_begin(f->j, 0));
+	OK(f->j, journal_batch_cookie(f->j, ".chjournal-cookie.1", (int64_t)time(NULL)));
+	OK(f->j, journal_batch_commit(f->j));
+	assert_int_equal(journal_cookie_seq(f->j, ".chjournal-cookie.1", &seq), 1);
+	assert_int_equal(seq, 1);
+}
+
 static void
 test_rollback(void **state)
 {
@@ -1089,6 +1114,7 @@ main(void)
 		T(test_batch_seq),
 		T(test_batch_misuse),
 		T(test_rollback),
+		T(test_unsynced_batch_refuses_cookie),
 		T(test_coalesce_merges),
 		T(test_prune_replaces_and_deletes),
 		T(test_rescan_coalesce),
