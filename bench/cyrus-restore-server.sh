@@ -50,6 +50,8 @@ fi
 U1=user01
 U2=user02
 
+. "$SRCDIR/bench/cyrus-backupd.sh"
+
 note() { echo "bench-restore: $*" >&2; }
 die() { note "$*"; exit 1; }
 skip() { note "skipped: $*"; exit 0; }
@@ -87,7 +89,7 @@ cleanup() {
 	for d in "$FB" "$FA" "$BK" "$SRC"; do
 		[ -f "$d/run/master.pid" ] || continue
 		if [ "$d" = "$BK" ]; then
-			kill "$(cat "$BK/run/master.pid")" 2>/dev/null || true
+			cyrus_backupd_stop "$BK"
 		else
 			"$LABSH" stop "$d" >/dev/null 2>&1 || true
 		fi
@@ -103,21 +105,7 @@ load() { cut -d' ' -f1 /proc/loadavg; }
 msgcount() { grep -vc '^\(==\|UIDVALIDITY\)' "$1" || true; }
 
 # 16 consecutive free loopback ports
-BASE=$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 60000, 16)
-    try:
-        ss = []
-        for p in range(b, b + 16):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); ss.append(s)
-        print(b); break
-    except OSError:
-        pass
-    finally:
-        for s in ss: s.close()
-PY
-)
+BASE=$(cyrus_bench_ports 16)
 [ -n "$BASE" ] || die "no free block of ports"
 
 lab() {	# lab DIR OFFSET: a lab with a sync_server on ports BASE+OFFSET..+3
@@ -133,50 +121,8 @@ FA_IMAP=$((BASE + 4)); FA_SYNC=$((BASE + 7))
 FB_IMAP=$((BASE + 8))
 BK_PORT=$((BASE + 12))
 
-# The Cyrus backup server: backupd under its own master. restore(8) runs
-# here too ("from the server containing the backup storage") and, in Cyrus
-# 3.6.1, authenticates with sync_authname/sync_password (restore_authname is
-# not what it sends); admin with any password is an admin of the labs.
-mkdir -p "$BK"/conf/{proc,lock,socket,log,db,sync} "$BK"/{backups,staging,spool,run,log}
-cat >"$BK/imapd.conf" <<EOF
-configdirectory: $BK/conf
-defaultpartition: default
-partition-default: $BK/spool
-backuppartition-default: $BK/backups
-backup_db_path: $BK/conf/backups.db
-backup_staging_path: $BK/staging
-servername: backup.localhost
-admins: admin
-allowplaintext: yes
-sasl_pwcheck_method: alwaystrue
-sasl_mech_list: PLAIN LOGIN
-unixhierarchysep: yes
-proc_path: $BK/conf/proc
-mboxname_lockpath: $BK/conf/lock
-syslog_prefix: cyruslab
-restore_authname: admin
-restore_password: x
-sync_authname: admin
-sync_password: x
-EOF
-cat >"$BK/cyrus.conf" <<EOF
-START {
-  recover cmd="ctl_cyrusdb -C $BK/imapd.conf -r"
-}
-SERVICES {
-  backupd cmd="backupd -C $BK/imapd.conf" listen="127.0.0.1:$BK_PORT" prefork=0 maxchild=8
-}
-EVENTS {
-}
-EOF
-chown -R cyrus:mail "$BK"
-"$CYRBIN/master" -C "$BK/imapd.conf" -M "$BK/cyrus.conf" -p "$BK/run/master.pid" \
-	-L "$BK/log/master.out" -d
-for _ in $(seq 200); do
-	ss -ltnH "sport = :$BK_PORT" 2>/dev/null | grep -q . && break
-	sleep 0.1
-done
-ss -ltnH "sport = :$BK_PORT" | grep -q . || die "backupd does not listen on $BK_PORT"
+# The Cyrus backup server (bench/cyrus-backupd.sh)
+cyrus_backupd_start "$BK" "$BK_PORT" || die "backupd does not listen on $BK_PORT"
 
 note "populating $USERS users x $SMALL messages (cyrus-lab populate) ..."
 "$LABSH" populate "$SRC" "$USERS" "$SMALL" >&2
@@ -213,8 +159,7 @@ t1=$(now)
 # messages of every user after it (user01's holds nearly the whole server),
 # ~N/2 times the spool in all
 for a in "$W/arch/"*.tar.gz; do basename "$a" .tar.gz; done >"$W/users"
-xargs -n 1 "$CYRBIN/sync_client" -C "$SRC/imapd.conf" -S "127.0.0.1:$BK_PORT" -u \
-	<"$W/users" >"$W/sync_client.out" 2>&1 ||
+cyrus_backupd_sync "$SRC/imapd.conf" "$BK_PORT" $(cat "$W/users") >"$W/sync_client.out" 2>&1 ||
 	die "sync_client -u to backupd failed: $(tail -1 "$W/sync_client.out")"
 t2=$(now)
 b_chj=$(secs "$t0" "$t1")

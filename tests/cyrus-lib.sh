@@ -2,6 +2,7 @@
 # with ../shared/cyrus-lab/cyrus-lab.sh (sourced after test-lib.sh).
 #
 #   cyrus_require                 skip_all unless Cyrus and the lab script exist
+#   cyrus_require_sync            cyrus_require, and GNU tar and sync_server
 #   cyrus_start DIR [VAR=VALUE]…  first start of a lab instance on ports of its own
 #   cyrus_config DIR              chjournal.conf ($CONF) watching the lab's
 #                                 spool, config and sieve directories
@@ -24,6 +25,12 @@ cyrus_require() {
 	chmod 755 "$TRASH"
 }
 
+cyrus_require_sync() {
+	cyrus_require
+	tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "GNU tar not found"
+	[ -x /usr/lib/cyrus/bin/sync_server ] ||
+		skip_all "Cyrus's sync_server is not installed (the cyrus-replication package: run ../shared/cyrus-lab/cyrus-lab.sh install)"
+}
 
 cyrus_stop_all() {
 	for _d in $CYRUS_LABS; do

@@ -10,10 +10,7 @@
 . "$(dirname "$0")/test-lib.sh"
 . "$CHJ_SRCDIR/tests/cyrus-lib.sh"
 
-cyrus_require
-tar --version 2>/dev/null | grep -q 'GNU tar' || skip_all "GNU tar not found"
-[ -x /usr/lib/cyrus/bin/sync_server ] ||
-	skip_all "Cyrus's sync_server is not installed (the cyrus-replication package: run ../shared/cyrus-lab/cyrus-lab.sh install)"
+cyrus_require_sync
 
 IMAPQ="python3 $CHJ_SRCDIR/tests/cyrus-imap.py"
 

@@ -9,7 +9,8 @@
  * rewrites: cyrus_index_same_state), a changed cyrus.index as a delta from
  * the archived state when that pays (metadelta.h); then the folder-name links, the
  * per-user files (again not stored when their bytes are the archived
- * ones) and the manifest. A user whose files changed on disk but not in
+ * ones; a changed per-user database, dav.db or seen.db, as a delta the
+ * same way) and the manifest. A user whose files changed on disk but not in
  * content gets no run. */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,15 +55,16 @@ archived_same(struct arch *ar, const char *name, const struct source_stat *st)
 	return same;
 }
 
-/* archived_same for a folder's meta file i: an index's state may be a
- * delta, whose member has the file's mtime (its size is the delta's). */
+/* archived_same for a file whose state may be a delta (an index, a
+ * per-user database: cyrus_delta_eligible), whose member has the file's
+ * mtime (its size is the delta's). */
 static int
-meta_archived_same(struct arch *ar, const char *name, size_t i, const struct source_stat *st)
+state_archived_same(struct arch *ar, const char *name, const struct source_stat *st)
 {
 	struct arch_entry e;
 	int delta, same;
 
-	if (i != CYRUS_META_INDEX && i != CYRUS_META_EXPUNGE)
+	if (!cyrus_delta_eligible(name))
 		return archived_same(ar, name, st);
 	if (cyrus_meta_latest(ar, name, 0, &e, &delta) <= 0)
 		return 0;
@@ -88,7 +90,7 @@ meta_unchanged(struct arch *ar, const struct cyrus_mailbox *m, const struct sour
 				return 0;
 			continue;
 		}
-		if (!meta_archived_same(ar, name, i, &st[i]))
+		if (!state_archived_same(ar, name, &st[i]))
 			return 0;
 	}
 	return 1;
@@ -143,18 +145,24 @@ meta_as_archived(struct user_run *r, const char *name, const char *buf, size_t l
 	return same;
 }
 
-/* An index is stored whole, not as a delta, when its chain has this many
+/* A file is stored whole, not as a delta, when its chain has this many
  * deltas, or reading the chain back would inflate more than this (the runs
  * holding it: a base in the first, full run is replaced by a whole copy in
  * a small run), so a restore stays fast. */
 #define DELTA_CHAIN_MAX 32
 #define DELTA_READ_MAX (64ull * 1024 * 1024)
+/* A per-user database smaller than this is stored whole: deflated, its copy
+ * costs about what a delta does (a 688-byte seen.db: 208 bytes whole, a
+ * 261-byte delta), and a restore reads no chain. */
+#define USER_DB_DELTA_MIN 4096
 
-/* How an index (or cyrus.expunge) read under the locks goes in: its bytes,
- * and what the archive's state of it gave. */
+/* How an index (or cyrus.expunge) read under the locks, or a per-user
+ * database, goes in: its bytes, and what the archive's state of it gave. */
 struct index_store {
 	const char *buf;
 	size_t len;
+	int is_index;               /* cyrus.index format: its rules apply */
+	int whole;                  /* stored whole when it differs: no delta */
 	int same;                   /* the archived state holds it */
 	char *delta;                /* else a delta to store, or NULL: whole */
 	size_t dlen;
@@ -175,8 +183,9 @@ delta_budget(size_t len, const struct cyrus_meta_chain *c)
 	return max;
 }
 
-/* The archived state of the index, rebuilt: the same as the new one (bytes,
- * or cyrus_index_same_state), or a delta from it when that pays. */
+/* The archived state of the file, rebuilt: the same as the new one (bytes,
+ * or for an index cyrus_index_same_state), or a delta from it when that
+ * pays. */
 static int
 index_store_cb(void *ctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
     size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
@@ -188,12 +197,12 @@ index_store_cb(void *ctx, const struct cyrus_meta_want *w, const struct arch_ent
 	(void)w;
 	(void)e;
 	if ((len == x->len && memcmp(old, x->buf, len) == 0) ||
-	    cyrus_index_same_state(old, len, x->buf, x->len)) {
+	    (x->is_index && cyrus_index_same_state(old, len, x->buf, x->len))) {
 		x->same = 1;
 		return 0;
 	}
 	/* another version or record size rewrites every record */
-	if (len < 12 || x->len < 12 || memcmp(old + 8, x->buf + 8, 4) != 0)
+	if (x->whole || (x->is_index && (len < 12 || x->len < 12 || memcmp(old + 8, x->buf + 8, 4) != 0)))
 		return 0;
 	if ((max = delta_budget(x->len, chain)) == 0)
 		return 0;
@@ -202,11 +211,13 @@ index_store_cb(void *ctx, const struct cyrus_meta_want *w, const struct arch_ent
 	return 0;
 }
 
-/* Stores index-format meta file name (buf, read under the locks) unless
- * the archive's state holds it: as a delta from that state when one pays,
- * else whole. Returns 1 stored, 0 not, -1 on error. */
+/* Stores file name (buf: an index-format meta file read under the locks
+ * when is_index, else a per-user database) unless the archive's state
+ * holds it: as a delta from that state when one pays, else whole. Returns
+ * 1 stored, 0 not, -1 on error. */
 static int
-store_index_meta(struct user_run *r, const char *name, const char *buf, size_t len, int64_t mtime_ns)
+store_state(struct user_run *r, const char *name, const char *buf, size_t len, int64_t mtime_ns,
+    int is_index)
 {
 	struct cyrus_meta_want w = { name, 0, NULL };
 	struct cyrus_meta_chain chain;
@@ -218,6 +229,8 @@ store_index_meta(struct user_run *r, const char *name, const char *buf, size_t l
 	memset(&x, 0, sizeof x);
 	x.buf = buf;
 	x.len = len;
+	x.is_index = is_index;
+	x.whole = !is_index && len < USER_DB_DELTA_MIN;
 	if ((got = cyrus_meta_latest(r->ar, name, 0, &e, &delta)) < 0 ||
 	    (got == 1 && cyrus_meta_chain_of(r->ar, name, 0, &chain) < 0)) {
 		if (got == 1)
@@ -230,15 +243,17 @@ store_index_meta(struct user_run *r, const char *name, const char *buf, size_t l
 		 * large as before) needs: a base in a large run is not */
 		if (!delta && e.size == len && sha1_is(buf, len, e.sha1, NULL))
 			x.same = 1;
-		else if (delta || e.size == len || delta_budget(len, &chain) > 0)
+		else if (delta || (is_index && e.size == len) || (!x.whole && delta_budget(len, &chain) > 0))
 			need = 1;
 		arch_entry_free(&e);
 	}
 	/* an archived state that cannot be rebuilt: a whole copy starts a new
 	 * chain (verify names the broken one) */
-	if (need && cyrus_meta_fetch(r->ar, &w, 1, index_store_cb, &x, &r->err) < 0 &&
-	    r->err.code == CHJ_ERR_NOMEM)
-		return -1;
+	if (need && cyrus_meta_fetch(r->ar, &w, 1, index_store_cb, &x, &r->err) < 0) {
+		if (r->err.code == CHJ_ERR_NOMEM)
+			return -1;
+		r->err.code = CHJ_OK;
+	}
 	if (x.same)
 		return 0;
 	if (x.delta != NULL) {
@@ -516,7 +531,7 @@ backup_folder(struct cyrus_backup *b, struct user_run *r, const struct cyrus_mai
 			continue;
 		snprintf(name, sizeof name, ARCH_FOLDERS "%s/%s", m->uniqueid, cyrus_meta_names[i]);
 		if (i == CYRUS_META_INDEX || i == CYRUS_META_EXPUNGE) {
-			int st = store_index_meta(r, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns);
+			int st = store_state(r, name, mc.buf[i], mc.len[i], mc.st[i].mtime_ns, 1);
 
 			if (st < 0)
 				goto out;
@@ -697,8 +712,9 @@ out:
  * larger one is stored as it is read. */
 #define USER_FILE_COMPARE_MAX (64u * 1024 * 1024)
 
-/* A per-user file as large as its archived copy (w: its SHA1): read whole;
- * stored unless its bytes are the archived ones. */
+/* A per-user file as large as its archived copy (w: its SHA1), or a
+ * per-user database (cyrus_delta_eligible): read whole; stored unless its
+ * bytes are the archived ones, a database as a delta when that pays. */
 static int
 store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct want *w)
 {
@@ -722,6 +738,12 @@ store_user_file_if_new(struct fetch_ctx *c, struct source_file *f, const struct 
 			goto out;
 		}
 		got += (size_t)k;
+	}
+	if (cyrus_delta_eligible(w->path)) {
+		if ((rc = store_state(c->r, w->path, buf, got, f->st.mtime_ns, 0)) > 0)
+			c->r->added++;
+		rc = rc < 0 ? -1 : 0;
+		goto out;
 	}
 	rc = 0;
 	if (sha1_is(buf, got, w->hex, hex))
@@ -748,7 +770,8 @@ store_user_file(void *ctx, struct source_file *f)
 			return 0;           /* gone since it was listed: not in this run */
 		return chj_error_set(&c->r->err, CHJ_ERR_SYS, f->st.err, "cannot read '%s'", f->path);
 	}
-	if (w->hex[0] != '\0' && f->st.size == w->size && f->st.size <= USER_FILE_COMPARE_MAX)
+	if (f->st.size <= USER_FILE_COMPARE_MAX && (cyrus_delta_eligible(w->path) ||
+	    (w->hex[0] != '\0' && f->st.size == w->size)))
 		return store_user_file_if_new(c, f, w);
 	if (arch_run_add_reader(c->r->ar, c->v[f->index].path, file_reader, f, f->st.size,
 	    f->st.mtime_ns, 0600) < 0) {
@@ -848,7 +871,7 @@ backup_user_files(struct cyrus_backup *b, struct user_run *r, const char *user,
 			rc = -1;
 			continue;
 		}
-		if (uf[i].st.kind != SOURCE_REG || archived_same(r->ar, name, &uf[i].st)) {
+		if (uf[i].st.kind != SOURCE_REG || state_archived_same(r->ar, name, &uf[i].st)) {
 			free(name);
 			continue;
 		}

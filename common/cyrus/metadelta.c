@@ -1,4 +1,5 @@
-/* metadelta.c: deltas of a folder's index between two runs (metadelta.h):
+/* metadelta.c: deltas of a folder's index, or of a per-user database,
+ * between two runs (metadelta.h):
  * the encoder and the rebuild, and cyrus_meta_fetch, through which every
  * reader of an archived meta file gets its bytes: each want's chain looked
  * up, every member it needs read once, the chain applied, the SHA1 checked. */
@@ -150,7 +151,8 @@ cyrus_delta_info(const void *d, size_t len, struct cyrus_delta_info *info, struc
 	cyrus_guid_hex(p + 26, info->base_sha1);
 	cyrus_guid_hex(p + 46, info->new_sha1);
 	info->nextents = be32_get(p + 66);
-	/* cyrus.index offsets are 32-bit: a larger file is a hostile delta */
+	/* what a delta rebuilds is read whole (cyrus.index offsets are
+	 * 32-bit, a per-user database compared in memory): larger is hostile */
 	if (info->new_size > DELTA_SIZE_MAX)
 		return chj_error_set(e, CHJ_ERR_CORRUPT, 0, "new size %llu out of range",
 		    (unsigned long long)info->new_size);
@@ -211,6 +213,22 @@ cyrus_delta_name(const char *name)
 	size_t n = strlen(name), m = strlen(CYRUS_DELTA_SUFFIX);
 
 	return n > m && strcmp(name + n - m, CYRUS_DELTA_SUFFIX) == 0;
+}
+
+int
+cyrus_delta_eligible(const char *name)
+{
+	static const char *const meta[] = { "/cyrus.index", "/cyrus.expunge" };
+	size_t n = strlen(name), i;
+
+	if (strncmp(name, ARCH_USER "conf/", strlen(ARCH_USER "conf/")) == 0)
+		return !cyrus_delta_name(name);
+	if (strncmp(name, ARCH_FOLDERS, strlen(ARCH_FOLDERS)) != 0)
+		return 0;
+	for (i = 0; i < sizeof meta / sizeof meta[0]; i++)
+		if (n > strlen(meta[i]) && strcmp(name + n - strlen(meta[i]), meta[i]) == 0)
+			return 1;
+	return 0;
 }
 
 int

@@ -1,10 +1,13 @@
-/* metadelta.h: a folder's cyrus.index (or cyrus.expunge) stored as what
- * changed since the archive's previous copy, and the one way every reader
- * gets a meta file back from an archive: cyrus_meta_fetch, which rebuilds a
- * delta chain and checks the result's SHA1.
+/* metadelta.h: a folder's cyrus.index (or cyrus.expunge), or a per-user
+ * database (dav.db, seen.db, ...: SQLite pages or twoskip records rewritten
+ * in place), stored as what changed since the archive's previous copy, and
+ * the one way every reader gets such a file back from an archive:
+ * cyrus_meta_fetch, which rebuilds a delta chain and checks the result's
+ * SHA1.
  *
  * A delta is the member "<name>.delta" beside the whole copies "<name>"
- * (folders/<uniqueid>/cyrus.index.delta): the state of name at a run is the
+ * (folders/<uniqueid>/cyrus.index.delta, user/conf/.../dav.db.delta): the
+ * state of name at a run is the
  * newest of the two at or before it; a delta applies to the state at the run
  * before its own. Its bytes (all integers big-endian):
  *
@@ -53,6 +56,11 @@ int cyrus_delta_apply(char **buf, size_t *len, const void *d, size_t dlen, struc
 
 /* 1 when name (an entry name) is a delta member. */
 int cyrus_delta_name(const char *name);
+/* 1 when the state of entry name may be stored as deltas (every reader of
+ * it goes through cyrus_meta_latest and cyrus_meta_fetch): a folder's
+ * cyrus.index or cyrus.expunge, a per-user file under user/conf/ (the
+ * per-user databases and quota roots); 0 for the rest, always whole. */
+int cyrus_delta_eligible(const char *name);
 
 /* The state of meta file name (folders/UID/cyrus.index) at run upto (0: the
  * newest): the newest of name and name.delta at or before it. Returns 1 and

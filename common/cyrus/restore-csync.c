@@ -200,23 +200,8 @@ fetch_wants(struct rc *r, struct arch_want *w, size_t n, arch_want_cb cb, void *
 	return 0;
 }
 
-int
-rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b)
-{
-	struct arch_want w;
-	int got;
-
-	memset(&w, 0, sizeof w);
-	memset(b, 0, sizeof *b);
-	if ((got = want_latest(r, entry, &w)) <= 0)
-		return got;
-	w.name = entry;
-	w.ctx = b;
-	return fetch_wants(r, &w, 1, blob_cb, r);
-}
-
-/* A folder's meta file as rebuilt (cyrus_meta_fetch: an index may be a
- * chain of deltas) into its blob. */
+/* A folder's meta file, or a per-user database, as rebuilt
+ * (cyrus_meta_fetch: either may be a chain of deltas) into its blob. */
 static int
 meta_blob_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
     size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
@@ -251,6 +236,33 @@ want_meta(struct rc *r, const char *entry, struct cyrus_meta_want *w)
 	w->upto = r->run;
 	arch_entry_free(&e);
 	return 1;
+}
+
+int
+rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b)
+{
+	struct cyrus_meta_want mw;
+	struct arch_want w;
+	int got;
+
+	memset(&w, 0, sizeof w);
+	memset(b, 0, sizeof *b);
+	/* a per-user database may be a chain of deltas (metadelta.h) */
+	if (cyrus_delta_eligible(entry)) {
+		if ((got = want_meta(r, entry, &mw)) <= 0)
+			return got;
+		mw.name = entry;
+		mw.ctx = b;
+		if (cyrus_meta_fetch(r->ar, &mw, 1, meta_blob_cb, r, r->e) < 0)
+			return arch_error_wrap(r->e, r->e, CHJ_ERR_ARCHIVE, "archive '%s': %s", r->archive,
+			    r->e->msg);
+		return 0;
+	}
+	if ((got = want_latest(r, entry, &w)) <= 0)
+		return got;
+	w.name = entry;
+	w.ctx = b;
+	return fetch_wants(r, &w, 1, blob_cb, r);
 }
 
 /* Every wanted folder's header, index, annotations and mailbox record, in

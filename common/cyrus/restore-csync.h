@@ -93,7 +93,8 @@ struct rc {
 /* The restore's owner name translated: user.U... to user.TU... */
 char *rc_map_user_name(const struct rc *r, const char *name);
 /* Reads the newest copy of entry at or before the run into b (b->have 0 when
- * there is none). 0 or -1 (r->e). */
+ * there is none), rebuilt when it is a delta (cyrus_delta_eligible). 0 or
+ * -1 (r->e). */
 int rc_read_entry(struct rc *r, const char *entry, struct rc_blob *b);
 /* Tells the caller ev, filled with the archive and user. */
 void rc_tell(struct rc *r, struct cyrus_csync_event *ev);

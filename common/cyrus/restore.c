@@ -651,39 +651,81 @@ user_cb(void *cbctx, const struct arch_want *w, const struct arch_entry *e,
 	return create_from_stream(r->dirfd, uw->dest, s, NULL, NULL, &r->res->bytes, err);
 }
 
+/* A per-user database whose state is a delta, rebuilt (cyrus_meta_fetch). */
+static int
+user_meta_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_entry *e, char **buf,
+    size_t len, const struct cyrus_meta_chain *chain, struct chj_error *err)
+{
+	struct restore *r = cbctx;
+	struct user_want *uw = w->ctx;
+
+	(void)e;
+	(void)chain;
+	r->res->files++;
+	return create_from_buf(r->dirfd, uw->dest, *buf, len, &r->res->bytes, err);
+}
+
+/* 1 when the state of per-user file name at the run is a delta, 0 when
+ * not (a whole copy, a link: read as stored), -1 on an archive error. */
+static int
+user_state_is_delta(struct restore *r, const char *name)
+{
+	struct arch_entry e;
+	int delta = 0, got;
+
+	if (!cyrus_delta_eligible(name))
+		return 0;
+	if ((got = cyrus_meta_latest(r->ar, name, r->res->run, &e, &delta)) < 0)
+		return arch_error_copy(r->ar, r->e);
+	if (got == 1)
+		arch_entry_free(&e);
+	return got == 1 && delta;
+}
+
 static int
 restore_user_files(struct restore *r)
 {
 	struct arch_want *w = calloc(r->man.nfiles + 1, sizeof *w);
+	struct cyrus_meta_want *mw = calloc(r->man.nfiles + 1, sizeof *mw);
 	struct user_want *uw = calloc(r->man.nfiles + 1, sizeof *uw);
-	size_t i, n = 0;
-	int rc = -1;
+	size_t i, n = 0, nm = 0;
+	int rc = -1, delta;
 
-	if (w == NULL || uw == NULL) {
+	if (w == NULL || mw == NULL || uw == NULL) {
 		nomem(r);
 		goto out;
 	}
 	for (i = 0; i < r->man.nfiles; i++) {
-		uw[n].dest = user_dest(r->man.files[i]);
-		if (uw[n].dest == NULL) {
+		uw[i].dest = user_dest(r->man.files[i]);
+		if (uw[i].dest == NULL) {
 			chj_error_set(r->e, CHJ_ERR_REFUSED, 0, "unsafe per-user file name '%s' in the "
 			    "archive: refused", r->man.files[i]);
 			goto out;
 		}
-		if (want_latest(r, r->man.files[i], &w[n], 1) < 0) {
-			free(uw[n].dest);
-			uw[n].dest = NULL;
+		if ((delta = user_state_is_delta(r, r->man.files[i])) < 0)
 			goto out;
+		if (delta) {
+			mw[nm].name = r->man.files[i];
+			mw[nm].upto = r->res->run;
+			mw[nm++].ctx = &uw[i];
+			continue;
 		}
+		if (want_latest(r, r->man.files[i], &w[n], 1) < 0)
+			goto out;
 		w[n].name = r->man.files[i];
-		w[n].ctx = &uw[n];
+		w[n].ctx = &uw[i];
 		n++;
 	}
-	rc = fetch(r, w, n, user_cb);
+	if ((rc = fetch(r, w, n, user_cb)) < 0)
+		goto out;
+	if (nm > 0 && cyrus_meta_fetch(r->ar, mw, nm, user_meta_cb, r, r->e) < 0)
+		rc = arch_error_wrap(r->e, r->e, CHJ_ERR_ARCHIVE, "restore from the archive failed: %s",
+		    r->e->msg);
 out:
 	for (i = 0; uw != NULL && i < r->man.nfiles; i++)
 		free(uw[i].dest);
 	free(uw);
+	free(mw);
 	free(w);
 	return rc;
 }

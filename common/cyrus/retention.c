@@ -1,6 +1,7 @@
 /* retention.c: compaction of a user's archive (retention.h): which runs
  * stay, the live set they need (marked from their manifests, the newest
- * copies at or before them, an index's state whole or as a delta, the
+ * copies at or before them, an index's or a per-user database's state
+ * whole or as a delta, the
  * messages their indexes reference), the deltas whose base goes (rewritten
  * whole), the threshold of the live share, and the stamp of the last
  * compaction. */
@@ -165,13 +166,14 @@ mark_delta_base(struct compact *c, const char *name, const struct arch_entry *e,
 }
 
 /* Marks what run needs of meta file name: the state's member (for an
- * index, a whole copy or a delta: metadelta.h); an index is read later for
- * the messages it references. prev: the retained run before. */
+ * index or a per-user database, a whole copy or a delta: metadelta.h); an
+ * index is read later for the messages it references. prev: the retained
+ * run before. */
 static int
 mark_latest(struct compact *c, const char *name, int64_t run, int want_index, int64_t prev)
 {
 	struct arch_entry e;
-	int delta = 0, got = want_index ? cyrus_meta_latest(c->ar, name, run, &e, &delta) :
+	int delta = 0, got = cyrus_delta_eligible(name) ? cyrus_meta_latest(c->ar, name, run, &e, &delta) :
 	    arch_latest(c->ar, name, run, &e);
 
 	if (got <= 0) {
@@ -246,7 +248,7 @@ mark_run(struct compact *c, const struct arch_run *run, int64_t prev)
 			goto out;
 	}
 	for (i = 0; i < m.nfiles; i++)
-		if (mark_latest(c, m.files[i], run->id, 0, 0) < 0)
+		if (mark_latest(c, m.files[i], run->id, 0, prev) < 0)
 			goto out;
 	/* every link as it stood at this run: live ones and tombstones alike */
 	if (arch_list(c->ar, ARCH_IMAP, run->id, &links, &nlinks) < 0) {

@@ -1,7 +1,8 @@
 /* verify.c: the check of a user's Cyrus archive (verify.h): arch_verify_ex
  * over the archive, each stored cyrus.index and cyrus.expunge parsed as it
- * goes by, each delta of one rebuilt (metadelta.h), then every message they
- * reference looked up in the sidecar. */
+ * goes by, each delta of one or of a per-user database rebuilt
+ * (metadelta.h), then every message they reference looked up in the
+ * sidecar. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +154,43 @@ delta_refs_cb(void *cbctx, const struct cyrus_meta_want *w, const struct arch_en
 
 	(void)chain;
 	(void)err;
+	/* a per-user database: rebuilt and its SHA1 checked is all */
+	if (!ends_with(w->name, "/cyrus.index") && !ends_with(w->name, "/cyrus.expunge"))
+		return 0;
 	snprintf(name, sizeof name, "%s" CYRUS_DELTA_SUFFIX, w->name);
 	named.name = name;
 	add_index_refs(v, &named, *buf, len);
 	return 0;
+}
+
+/* Notes the per-user databases stored as deltas (the scan hands over
+ * folders/ entries only): their names, from the sidecar. */
+static int
+note_user_deltas(struct verify_ctx *v, struct arch *ar)
+{
+	struct arch_entry *e = NULL;
+	struct delta_ref *d;
+	size_t n = 0, i;
+	int rc = 0;
+
+	if (arch_list(ar, ARCH_USER, 0, &e, &n) < 0)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++) {
+		if (!cyrus_delta_name(e[i].name))
+			continue;
+		if ((d = array_grow(v->deltas, v->ndeltas, &v->capdeltas, sizeof *d, 16)) == NULL) {
+			rc = -1;
+			break;
+		}
+		v->deltas = d;
+		d[v->ndeltas].name = strndup(e[i].name, strlen(e[i].name) - strlen(CYRUS_DELTA_SUFFIX));
+		if (d[v->ndeltas].name == NULL)
+			rc = -1;
+		else
+			v->ndeltas++;
+	}
+	arch_entries_free(e, n);
+	return rc;
 }
 
 static int
@@ -202,7 +236,8 @@ delta_wants(struct verify_ctx *v, struct arch *ar, struct cyrus_meta_want **out,
 	return 0;
 }
 
-/* Rebuilds every delta seen (each chain down to its whole copy, the
+/* Rebuilds every delta seen, and every per-user database's delta the
+ * sidecar lists (each chain down to its whole copy, the
  * result's SHA1 checked): one pass for all; when that fails, one by one,
  * each broken delta a problem line naming it. */
 static void
@@ -214,12 +249,19 @@ check_deltas(struct verify_ctx *v)
 	char last[sizeof err.msg];
 	size_t i, n = 0;
 
-	if (v->ndeltas == 0)
-		return;
 	if (arch_open(&ar, v->path, ARCH_READ, &err) < 0) {
-		verify_problem(v, err.msg);
+		/* the scan said what is wrong; deltas it saw cannot be rebuilt */
+		if (v->ndeltas > 0)
+			verify_problem(v, err.msg);
 		return;
 	}
+	if (note_user_deltas(v, ar) < 0) {
+		verify_problem(v, arch_error(ar)->code == CHJ_OK ? "out of memory listing the per-user "
+		    "databases' deltas" : arch_error(ar)->msg);
+		goto out;
+	}
+	if (v->ndeltas == 0)
+		goto out;
 	if (delta_wants(v, ar, &w, &n) < 0) {
 		v->oom = 1;
 		goto out;

@@ -7,12 +7,17 @@
  * byte, a version change, a first copy and a base in a large run stored
  * whole, verify clean,
  * compaction keeping every retained run restorable (a delta whose base goes
- * rewritten whole), and a corrupt delta named by verify in one line. */
+ * rewritten whole), and a corrupt delta named by verify in one line; the
+ * same for a per-user dav.db that the SQLite library changes a row at a
+ * time (each run a small delta, restored byte for byte, compacted, a
+ * corrupt one named; a database under 4 KiB stored whole). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -364,9 +369,10 @@ run(struct fx *f)
 	f->nruns++;
 }
 
-/* How run r (1, 2, ...) stored the index: 'w' whole, 'd' delta, '-' not. */
+/* How run r (1, 2, ...) stored entry name: 'w' whole, 'd' delta, '-' not;
+ * the member's size into *size when not NULL. */
 static char
-stored_as(struct fx *f, int64_t r)
+stored_entry_as(struct fx *f, const char *name, int64_t r, uint64_t *size)
 {
 	struct chj_error err;
 	struct arch *a;
@@ -375,18 +381,28 @@ stored_as(struct fx *f, int64_t r)
 	int delta;
 
 	assert_int_equal(arch_open(&a, f->archive, ARCH_READ, &err), 0);
-	if (cyrus_meta_latest(a, "folders/a1inbox/cyrus.index", r, &e, &delta) == 1) {
+	if (cyrus_meta_latest(a, name, r, &e, &delta) == 1) {
 		if (e.run == r)
 			how = delta ? 'd' : 'w';
+		if (size != NULL)
+			*size = e.size;
 		arch_entry_free(&e);
 	}
 	arch_close(a);
 	return how;
 }
 
-/* Restores run at (runsel text) and compares the index with want. */
+/* How run r stored the index. */
+static char
+stored_as(struct fx *f, int64_t r)
+{
+	return stored_entry_as(f, "folders/a1inbox/cyrus.index", r, NULL);
+}
+
+/* Restores run at (runsel text) and compares the file rel (below the
+ * restore's directory) with want. */
 static void
-assert_restores(struct fx *f, const char *at, const char *want, size_t wlen)
+assert_restores_file(struct fx *f, const char *at, const char *rel, const char *want, size_t wlen)
 {
 	struct cyrus_restore_result res;
 	struct chj_error e;
@@ -401,13 +417,20 @@ assert_restores(struct fx *f, const char *at, const char *want, size_t wlen)
 	memset(&res, 0, sizeof res);
 	if (cyrus_restore(f->archive, to, &sel, NULL, 0, &res, &e) < 0)
 		fail_msg("restore --at %s: %s", at, e.msg);
-	snprintf(p, sizeof p, "%s/spool/default/uuid/a/1/a1inbox/cyrus.index", to);
+	snprintf(p, sizeof p, "%s/%s", to, rel);
 	got = fx_read(p, &len);
 	assert_non_null(got);
 	assert_int_equal(len, wlen);
 	assert_memory_equal(got, want, wlen);
 	free(got);
 	cyrus_restore_result_free(&res);
+}
+
+/* Restores run at and compares the index with want. */
+static void
+assert_restores(struct fx *f, const char *at, const char *want, size_t wlen)
+{
+	assert_restores_file(f, at, "spool/default/uuid/a/1/a1inbox/cyrus.index", want, wlen);
 }
 
 static void
@@ -594,6 +617,29 @@ test_compact(void **state)
 	assert_int_equal(verify(f), 0);
 }
 
+/* Appends a run holding member name (data, len) and the last run's
+ * manifest, as a backup would. */
+static void
+append_run(struct fx *f, const char *name, const void *data, size_t len)
+{
+	struct arch_run *runs = NULL;
+	struct chj_error err;
+	struct arch *a;
+	char *man = NULL, runname[64];
+	size_t ml, nr;
+
+	assert_int_equal(arch_open(&a, f->archive, ARCH_APPEND, &err), 0);
+	assert_int_equal(arch_runs(a, &runs, &nr), 0);
+	assert_true(nr > 0);
+	assert_int_equal(arch_read_manifest(a, runs[nr - 1].id, &man, &ml), 0);
+	assert_int_equal(arch_run_begin(a), 0);
+	assert_int_equal(arch_run_add_buf(a, name, data, len, 1700000000000000000LL, 0600), 0);
+	assert_int_equal(arch_run_commit(a, man, ml, runname, sizeof runname), 0);
+	assert_int_equal(arch_close(a), 0);
+	free(runs);
+	free(man);
+}
+
 /* A delta that does not rebuild what it says: verify names it, one line;
  * restore of that run fails naming it; earlier runs restore. */
 static void
@@ -603,10 +649,9 @@ test_corrupt(void **state)
 	struct cyrus_restore_result res;
 	struct chj_error err;
 	struct runsel sel;
-	struct arch *a;
 	unsigned char *x, *y;
-	char *d, *man = NULL, runname[64], to[4200];
-	size_t xl, yl, dl, ml;
+	char *d, to[4200];
+	size_t xl, yl, dl;
 
 	write_folder(f, NMSG, NULL);
 	run(f);
@@ -620,14 +665,7 @@ test_corrupt(void **state)
 	y = index_of(NMSG + 2, NULL, &yl);
 	assert_int_equal(cyrus_delta_encode(x, xl, y, yl, yl, &d, &dl), 0);
 	d[dl - 1] ^= 0x20;
-	assert_int_equal(arch_open(&a, f->archive, ARCH_APPEND, &err), 0);
-	assert_int_equal(arch_read_manifest(a, 2, &man, &ml), 0);
-	assert_int_equal(arch_run_begin(a), 0);
-	assert_int_equal(arch_run_add_buf(a, "folders/a1inbox/cyrus.index.delta", d, dl,
-	    1700000000000000000LL, 0600), 0);
-	assert_int_equal(arch_run_commit(a, man, ml, runname, sizeof runname), 0);
-	assert_int_equal(arch_close(a), 0);
-	free(man);
+	append_run(f, "folders/a1inbox/cyrus.index.delta", d, dl);
 	free(d);
 	free(y);
 	if (verify(f) != 1)
@@ -645,6 +683,197 @@ test_corrupt(void **state)
 	cyrus_restore_result_free(&res);
 }
 
+#define DAV_REL "conf/user/uuid/a/1/a1inbox/dav.db"
+#define DAV_ENTRY "user/" DAV_REL
+
+/* Runs sql on alice's dav.db through the SQLite library (created on first
+ * use), its mtime a second later each time; *out: the file's bytes after. */
+static void
+dav_exec(struct fx *f, const char *sql, char **out, size_t *len)
+{
+	static int64_t tick;
+	struct timespec ts[2];
+	char p[8400], *msg = NULL;
+	struct stat sb;
+	sqlite3 *db;
+
+	snprintf(p, sizeof p, "%s/" DAV_REL, f->top);
+	if (stat(p, &sb) < 0)
+		fx_write(p, "", 0);     /* its directories; SQLite takes an empty file as new */
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("sqlite: %s", msg);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	ts[0].tv_sec = ts[1].tv_sec = 1750000000 + ++tick;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	*out = fx_read(p, len);
+	assert_non_null(*out);
+}
+
+/* SQL inserting rows [from, to) of the dav table (about 300 bytes each). */
+static char *
+dav_rows(int from, int to)
+{
+	char *sql = NULL, *next;
+	int i;
+
+	assert_true(asprintf(&sql, "BEGIN;") > 0);
+	for (i = from; i < to; i++) {
+		assert_true(asprintf(&next, "%sINSERT INTO ical_objs VALUES (%d, 'user.alice.#calendars.Default', "
+		    "'event-%d.ics', printf('%%.280c', 'a'), %d);", sql, i, i, i) > 0);
+		free(sql);
+		sql = next;
+	}
+	assert_true(asprintf(&next, "%sCOMMIT;", sql) > 0);
+	free(sql);
+	return next;
+}
+
+/* Creates alice's dav.db with rows 0..n-1 (4 KiB pages); *out: its bytes. */
+static void
+dav_create(struct fx *f, int n, char **out, size_t *len)
+{
+	char *sql = dav_rows(0, n), *all;
+
+	assert_true(asprintf(&all, "PRAGMA page_size=4096; CREATE TABLE ical_objs (rowid INTEGER "
+	    "PRIMARY KEY, mailbox TEXT, resource TEXT, data TEXT, modseq INTEGER); %s", sql) > 0);
+	dav_exec(f, all, out, len);
+	free(all);
+	free(sql);
+}
+
+/* A per-user SQLite database changed a row at a time: each change a small
+ * delta of dav.db; every run restores it byte for byte; verify clean;
+ * compaction keeps the retained runs restorable. */
+static void
+test_user_db(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_compact_result res;
+	struct prune_rules rules;
+	struct chj_error e;
+	char *dav[8], at[16], *sql;
+	size_t dlen[8];
+	uint64_t size;
+	int i;
+
+	write_folder(f, NMSG, NULL);
+	dav_create(f, 400, &dav[0], &dlen[0]);
+	assert_true(dlen[0] > 100000);
+	run(f);                                         /* 1: whole */
+	dav_exec(f, "UPDATE ical_objs SET modseq = 1000 WHERE rowid = 200;", &dav[1], &dlen[1]);
+	run(f);                                         /* 2: a row rewritten */
+	sql = dav_rows(400, 402);
+	dav_exec(f, sql, &dav[2], &dlen[2]);
+	free(sql);
+	run(f);                                         /* 3: two rows added */
+	dav_exec(f, "DELETE FROM ical_objs WHERE rowid = 7;", &dav[3], &dlen[3]);
+	run(f);                                         /* 4: a row deleted */
+	assert_int_equal(stored_entry_as(f, DAV_ENTRY, 1, NULL), 'w');
+	for (i = 2; i <= 4; i++) {
+		assert_int_equal(stored_entry_as(f, DAV_ENTRY, i, &size), 'd');
+		/* a few pages' worth at most, not the database */
+		if (size > 3 * 4096)
+			fail_msg("run %d: a delta of %llu bytes for a change of a row", i, (unsigned long long)size);
+	}
+	for (i = 0; i < 4; i++) {
+		snprintf(at, sizeof at, "%d", i + 1);
+		assert_restores_file(f, at, DAV_REL, dav[i], dlen[i]);
+	}
+	assert_int_equal(verify(f), 0);
+	memset(&rules, 0, sizeof rules);
+	rules.last = 2;                                 /* runs 3 and 4 stay */
+	if (cyrus_compact(f->archive, &rules, CYRUS_COMPACT_FORCE, 1800000000, &res, &e) < 0)
+		fail_msg("compact: %s", e.msg);
+	assert_int_equal(res.outcome, CYRUS_COMPACT_DONE);
+	cyrus_compact_result_free(&res);
+	assert_int_equal(stored_entry_as(f, DAV_ENTRY, 1, NULL), 'w');
+	assert_int_equal(stored_entry_as(f, DAV_ENTRY, 2, NULL), 'd');
+	assert_restores_file(f, "1", DAV_REL, dav[2], dlen[2]);
+	assert_restores_file(f, "2", DAV_REL, dav[3], dlen[3]);
+	assert_int_equal(verify(f), 0);
+	/* the next backup goes on from the compacted state */
+	dav_exec(f, "UPDATE ical_objs SET modseq = 2000 WHERE rowid = 300;", &dav[4], &dlen[4]);
+	run(f);
+	assert_int_equal(stored_entry_as(f, DAV_ENTRY, 3, NULL), 'd');
+	assert_restores_file(f, "3", DAV_REL, dav[4], dlen[4]);
+	/* only touched: no run */
+	{
+		const struct cyrus_backup_stats *st = cyrus_backup_stats(f->b);
+		unsigned long runs = st->runs;
+		char *same;
+		size_t slen;
+
+		dav_exec(f, "SELECT count(*) FROM ical_objs;", &same, &slen);
+		free(same);
+		run(f);
+		assert_int_equal(st->runs, runs);
+	}
+	/* a database under 4 KiB (sub.db) changed in one byte: whole, as
+	 * deflated its copy costs what a delta would */
+	{
+		char p[8400], sub[600];
+		struct timespec ts[2] = { { 1760000000, 0 }, { 1760000000, 0 } };
+
+		memset(sub, 'n', sizeof sub);
+		snprintf(p, sizeof p, "%s/conf/user/uuid/a/1/a1inbox/sub.db", f->top);
+		fx_write(p, sub, sizeof sub);
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		run(f);                                 /* 4 */
+		sub[300] = 'N';
+		fx_write(p, sub, sizeof sub);
+		ts[0].tv_sec = ts[1].tv_sec = 1760000001;
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		run(f);                                 /* 5 */
+		assert_int_equal(stored_entry_as(f, "user/conf/user/uuid/a/1/a1inbox/sub.db", 5, NULL), 'w');
+		assert_restores_file(f, "5", "conf/user/uuid/a/1/a1inbox/sub.db", sub, sizeof sub);
+	}
+	for (i = 0; i < 5; i++)
+		free(dav[i]);
+}
+
+/* A per-user database's delta that does not rebuild what it says: verify
+ * names it in one line, restore of that run fails naming it, the run
+ * before restores. */
+static void
+test_user_db_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct cyrus_restore_result res;
+	struct chj_error err;
+	struct runsel sel;
+	char *dav[3], *d, to[4200];
+	size_t dlen[3], dl;
+
+	write_folder(f, NMSG, NULL);
+	dav_create(f, 100, &dav[0], &dlen[0]);
+	run(f);
+	dav_exec(f, "UPDATE ical_objs SET modseq = 5 WHERE rowid = 50;", &dav[1], &dlen[1]);
+	run(f);
+	assert_int_equal(stored_entry_as(f, DAV_ENTRY, 2, NULL), 'd');
+	dav_exec(f, "UPDATE ical_objs SET modseq = 6 WHERE rowid = 60;", &dav[2], &dlen[2]);
+	assert_int_equal(cyrus_delta_encode(dav[1], dlen[1], dav[2], dlen[2], dlen[2], &d, &dl), 0);
+	d[dl - 1] ^= 0x20;
+	append_run(f, DAV_ENTRY ".delta", d, dl);
+	free(d);
+	if (verify(f) != 1)
+		fail_msg("%d problems: %s / %s", f->nproblems, f->problems[0], f->problems[1]);
+	assert_non_null(strstr(f->problems[0], DAV_ENTRY ".delta' (run 3)"));
+	assert_non_null(strstr(f->problems[0], "SHA1"));
+	assert_null(strchr(f->problems[0], '\n'));
+	assert_restores_file(f, "2", DAV_REL, dav[1], dlen[1]);
+	assert_int_equal(runsel_parse(&sel, "3", &err), 0);
+	snprintf(to, sizeof to, "%s/bad", f->base);
+	memset(&res, 0, sizeof res);
+	assert_int_equal(cyrus_restore(f->archive, to, &sel, NULL, 0, &res, &err), -1);
+	assert_non_null(strstr(err.msg, "dav.db.delta' (run 3)"));
+	cyrus_restore_result_free(&res);
+	free(dav[0]);
+	free(dav[1]);
+	free(dav[2]);
+}
+
 int
 main(void)
 {
@@ -657,6 +886,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_large_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_db, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_db_corrupt, setup, teardown),
 	};
 	size_t i;
 	int rc;
