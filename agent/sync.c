@@ -1,5 +1,6 @@
 /* sync.c: the sync-to-now mechanism shared by `sync` and `begin`: a cookie
- * file in each root, created O_EXCL without following symlinks, waited for in
+ * file in each root, created by mknod (never over an existing name, never
+ * through a symlink), waited for in
  * the journal (the daemon journals a cookie after every change it read
  * before it), then removed; a root that is missing gets none. Also the cover
  * for a daemon that is not running. */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,7 +109,7 @@ place_cookies(struct agent *a, struct cookie *ck, size_t n)
 	char *unwatched = NULL;
 	unsigned char rnd[8];
 	size_t i;
-	int fd, rc = -1;
+	int rc = -1;
 
 	if (journal_meta_get_text(a->journal, "unwatched_roots", &unwatched) < 0)
 		unwatched = NULL;
@@ -134,8 +136,9 @@ place_cookies(struct agent *a, struct cookie *ck, size_t n)
 			agent_error("out of memory");
 			goto cleanup;
 		}
-		fd = open(ck[i].path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
+		/* made by mknod, not open: the daemon hears its creation and no
+		 * close after it, each of which would cost a journal commit */
+		if (mknod(ck[i].path, S_IFREG | 0600, 0) < 0) {
 			int e = errno;
 
 			free(ck[i].path);
@@ -149,7 +152,6 @@ place_cookies(struct agent *a, struct cookie *ck, size_t n)
 			    strerror(e));
 			goto cleanup;
 		}
-		close(fd);
 	}
 	rc = 0;
 cleanup:

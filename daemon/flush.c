@@ -249,7 +249,7 @@ flush_as(struct daemon *d, int synced)
 	d->journal_error[0] = '\0';
 	d->last_flush_time = (int64_t)now;
 	d->flushes++;
-	log_debug("flush: %zu changes journaled in %lld ms", npending,
+	log_debug("flush: %zu pending entries journaled in %lld ms", npending,
 	    (long long)(now_ms() - d->last_flush_ms));
 	return 0;
 }

@@ -59,6 +59,12 @@ expect_success 'sync --timeout N and --timeout=N are accepted' '
 	in_query "$SPOOL/u/e."
 '
 
+expect_success_inotify 'a cookie is made without a close after it: one event, one journal commit' '
+	chj sync && chj sync &&
+	grep "event CREATE .*chjournal-cookie" "$DAEMON_LOG" &&
+	! grep "event CLOSE_WRITE.*chjournal-cookie" "$DAEMON_LOG"
+'
+
 expect_success 'bad --timeout values are usage errors (exit 2)' '
 	for t in 0 abc -1 5x "" 86401; do
 		test_expect_code 2 chj sync --timeout "$t" 2>err.out || return 1
