@@ -27,6 +27,8 @@ struct journal {
 	int64_t batch_seq;      /* last seq handed out in this batch */
 	int64_t prune_seq;
 	sqlite3_stmt *st_change;
+	sqlite3_stmt *st_meta;          /* meta_set: a flush sets a dozen keys */
+	sqlite3_stmt *st_prune[3];      /* prune: at every flush's commit */
 	sqlite3_stmt *st_rescan;
 	sqlite3_stmt *st_cookie;
 	struct chj_error err;
@@ -403,6 +405,9 @@ journal_free(struct journal *j)
 	sqlite3_finalize(j->st_change);
 	sqlite3_finalize(j->st_rescan);
 	sqlite3_finalize(j->st_cookie);
+	sqlite3_finalize(j->st_meta);
+	for (size_t i = 0; i < sizeof j->st_prune / sizeof j->st_prune[0]; i++)
+		sqlite3_finalize(j->st_prune[i]);
 	if (j->db != NULL)
 		sqlite3_close(j->db);
 	free(j->file);
@@ -504,31 +509,26 @@ journal_batch_cookie(struct journal *j, const char *name, int64_t now)
 static int
 prune(struct journal *j)
 {
-	sqlite3_stmt *st = NULL;
 	static const char *sqls[] = {
 		"DELETE FROM changes WHERE seq <= ?1",
 		"DELETE FROM rescans WHERE seq <= ?1",
+		"DELETE FROM cookies WHERE time < ?1",
 	};
 	size_t i;
+	int rc;
 
-	for (i = 0; j->prune_seq > 0 && i < sizeof sqls / sizeof sqls[0]; i++) {
-		if (sqlite3_prepare_v2(j->db, sqls[i], -1, &st, NULL) != SQLITE_OK)
-			return jerr(j, "cannot prepare prune");
-		sqlite3_bind_int64(st, 1, j->prune_seq);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return jerr(j, "cannot prune");
-		}
-		sqlite3_finalize(st);
+	for (i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		/* the rows: only with a prune point; stale cookies always */
+		if (i < 2 && j->prune_seq <= 0)
+			continue;
+		if (prepare(j, &j->st_prune[i], sqls[i]) < 0)
+			return -1;
+		sqlite3_bind_int64(j->st_prune[i], 1, i < 2 ? j->prune_seq : (int64_t)time(NULL) - 3600);
+		rc = sqlite3_step(j->st_prune[i]);
+		sqlite3_reset(j->st_prune[i]);
+		if (rc != SQLITE_DONE)
+			return jerr(j, i < 2 ? "cannot prune" : "cannot prune cookies");
 	}
-	if (sqlite3_prepare_v2(j->db, "DELETE FROM cookies WHERE time < ?1", -1, &st, NULL) != SQLITE_OK)
-		return jerr(j, "cannot prepare prune");
-	sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - 3600);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return jerr(j, "cannot prune cookies");
-	}
-	sqlite3_finalize(st);
 	return 0;
 }
 
@@ -552,6 +552,8 @@ journal_batch_commit(struct journal *j)
 int
 journal_set_synced(struct journal *j, int synced)
 {
+	if (j->unsynced == !synced)
+		return 0;
 	if (exec_sql(j, synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0)
 		return -1;
 	j->unsynced = !synced;
@@ -574,20 +576,20 @@ journal_batch_rollback(struct journal *j)
 static int
 meta_set(struct journal *j, const char *key, int64_t iv, const char *tv)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(j->db,
-	    "INSERT INTO meta(key, value) VALUES(?1, ?2) "
-	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", -1, &st, NULL) != SQLITE_OK)
-		return jerr(j, "cannot prepare metadata update");
+	if (prepare(j, &j->st_meta, "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value") < 0)
+		return -1;
+	st = j->st_meta;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (tv != NULL)
 		sqlite3_bind_text(st, 2, tv, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_int64(st, 2, iv);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return jerr(j, "cannot set metadata '%s'", key);
 	return 0;
