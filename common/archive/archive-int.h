@@ -21,7 +21,7 @@
 #define ARCH_BUF (256 * 1024)
 #define ARCH_LEVEL 6              /* gzip -6, what `tar czf` uses */
 #define ARCH_THREADS 2            /* deflate workers per member being written */
-#define ARCH_CHUNK (256 * 1024)   /* input bytes per parallel deflate chunk */
+#define ARCH_CHUNK (128 * 1024)   /* input bytes per parallel deflate chunk: pigz's */
 #define ARCH_NAME_MAX 4096        /* longer entry names are refused (and reported) */
 #define SIDECAR_FORMAT 1          /* meta 'format' of the sidecar's schema */
 /* The entry columns a query reads (arch_row_entry) */

@@ -12,7 +12,8 @@
  * writing no run, and a flag, another header field or other bytes of the
  * same size each writing one; the quota root files of a user's folders
  * (configdirectory/quota/H/ROOT) stored with the user's run, a change of
- * one naming its user. */
+ * one naming its user; a message stored with its mtime in seconds, without
+ * a pax header, a meta file with its nanoseconds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -556,6 +558,79 @@ test_quota(void **state)
 	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice.Sent", NULL), 1);
 }
 
+/* Sets path's mtime to sec.nsec. */
+static void
+set_mtime(const char *path, time_t sec, long nsec)
+{
+	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
+
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* The typeflag of the tar header before the one of entry name in user's
+ * archive (its first member): 'x' when name has a pax header, '-' when it
+ * is the first; 0 when name is not there. */
+static int
+flag_before(struct fx *f, const char *user, const char *name)
+{
+	char p[8400];
+	unsigned char h[512];
+	gzFile gz;
+	int prev = '-', found = 0;
+
+	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
+	assert_non_null(gz = gzopen(p, "rb"));
+	while (!found && gzread(gz, h, sizeof h) == (int)sizeof h && h[0] != '\0') {
+		char sz[13];
+		unsigned long long size;
+
+		memcpy(sz, h + 124, 12);
+		sz[12] = '\0';
+		size = strtoull(sz, NULL, 8);
+		if (strncmp((const char *)h, name, 100) == 0)
+			found = 1;
+		else
+			prev = h[156];
+		assert_int_equal(gzseek(gz, (z_off_t)((size + 511) / 512 * 512), SEEK_CUR) >= 0, 1);
+	}
+	gzclose(gz);
+	return found ? prev : 0;
+}
+
+/* A message is stored with its mtime in whole seconds, as a plain ustar
+ * entry (no pax header: nobody restores a message's mtime); a meta file
+ * keeps its nanoseconds (pass one compares them). */
+static void
+test_message_mtime(void **state)
+{
+	struct fx *f = *state;
+	char p[8400], hex[41], name[64];
+	struct chj_error err;
+	struct arch_entry e;
+	struct arch *a;
+
+	snprintf(p, sizeof p, "%s/1.", f->inbox);
+	set_mtime(p, 1700000000, 123456789);
+	snprintf(p, sizeof p, "%s/cyrus.index", f->inbox);
+	set_mtime(p, 1700000001, 987654321);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	fx_sha1_hex(mA, hex);
+	snprintf(name, sizeof name, "files/%s", hex);
+	snprintf(p, sizeof p, "%s/archives/alice.tar.gz", f->base);
+	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
+	assert_int_equal(arch_latest(a, name, 0, &e), 1);
+	assert_int_equal(e.mtime_ns, 1700000000000000000LL);
+	arch_entry_free(&e);
+	assert_int_equal(arch_latest(a, "folders/a1inbox/cyrus.index", 0, &e), 1);
+	assert_int_equal(e.mtime_ns, 1700000001987654321LL);
+	arch_entry_free(&e);
+	arch_close(a);
+	assert_int_equal(flag_before(f, "alice", "folders/a1inbox/cyrus.index"), 'x');
+	assert_int_not_equal(flag_before(f, "alice", name), 0);
+	assert_int_not_equal(flag_before(f, "alice", name), 'x');
+}
+
 int
 main(void)
 {
@@ -566,6 +641,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_mtime, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
