@@ -957,6 +957,7 @@ backup_user(struct cyrus_backup *b, const char *user, const struct cyrus_mboxlis
 		ev.bytes_cut = arch_tail_cut(r.ar);
 		backup_tell(b, &ev);
 	}
+	arch_set_deflate_pool(r.ar, b->pool);
 	if (arch_run_begin(r.ar) < 0) {
 		arch_error_copy(r.ar, &r.err);
 		goto out;
