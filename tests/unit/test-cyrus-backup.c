@@ -13,7 +13,8 @@
  * same size each writing one; the quota root files of a user's folders
  * (configdirectory/quota/H/ROOT) stored with the user's run, a change of
  * one naming its user; a message stored with its mtime in seconds, without
- * a pax header, a meta file with its nanoseconds. */
+ * a pax header, a meta file with its nanoseconds; the files opened ahead
+ * closed when a message fails its user. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -631,6 +633,57 @@ test_message_mtime(void **state)
 	assert_int_not_equal(flag_before(f, "alice", name), 'x');
 }
 
+/* The descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A message failing its user when the messages after it were opened ahead
+ * (the source's readahead): those are closed unread, the user fails alone
+ * and the next run stores what it could not. */
+static void
+test_fetch_stops(void **state)
+{
+	static const struct fx_msg three[] = { { 1, NULL, 0 }, { 2, NULL, 0 }, { 3, NULL, 0 } };
+	struct fx *f = *state;
+	struct fx_msg bob[3];
+	char p[8400];
+	int fds;
+
+	memcpy(bob, three, sizeof bob);
+	bob[0].text = mB;
+	bob[1].text = mC;
+	bob[2].text = mD;
+	fx_mailbox(f->top, "user.bob", "b1inbox", bob, 3, NULL);
+	snprintf(p, sizeof p, "%s/1.", f->bobdir);
+	fx_write(p, "From: b\r\n\r\nnot B\r\n", (size_t)-1);
+	fds = open_fds();
+	assert_int_equal(backup(f, "bob"), 1);
+	assert_non_null(strstr(f->events[0], "does not match the GUID"));
+	assert_int_equal(open_fds(), fds);
+	{
+		char a[8400];
+
+		/* a first run that fails leaves no archive */
+		snprintf(a, sizeof a, "%s/archives/bob.tar.gz", f->base);
+		assert_int_equal(access(a, F_OK), -1);
+	}
+	fx_write(p, mB, (size_t)-1);
+	assert_int_equal(backup(f, "bob"), 0);
+	assert_string_equal(f->events[0], "done bob 1");
+	assert_int_equal(cyrus_backup_stats(f->b)->messages, 3);
+	assert_int_equal(open_fds(), fds);
+}
+
 int
 main(void)
 {
@@ -642,6 +695,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_mtime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_stops, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
