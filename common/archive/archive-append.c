@@ -18,6 +18,12 @@ arch_deflate_pool_new(struct pdeflate_pool **pool)
 	return pdeflate_pool_new(pool, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK);
 }
 
+int
+arch_deflate_pool_help(struct pdeflate_pool *pool)
+{
+	return pdeflate_pool_help(pool);
+}
+
 void
 arch_deflate_pool_free(struct pdeflate_pool *pool)
 {

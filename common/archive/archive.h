@@ -76,6 +76,10 @@ void arch_drop_if_empty(struct arch *a);
  * (out of memory, no threads). */
 struct pdeflate_pool;
 int arch_deflate_pool_new(struct pdeflate_pool **pool);
+/* Deflates one chunk queued in pool on the caller's thread (a thread that
+ * would wait for the workers works instead; pdeflate_pool_help). Returns 1
+ * when it did, 0 when there was none. */
+int arch_deflate_pool_help(struct pdeflate_pool *pool);
 /* Frees pool: every run using it committed or aborted first. */
 void arch_deflate_pool_free(struct pdeflate_pool *pool);
 /* Runs begun on a from now on are deflated by pool's workers (NULL: by

@@ -63,6 +63,8 @@ struct pdeflate_pool {
 	struct chunk *head, *tail;  /* queued chunks, oldest first */
 	struct pd_buf *bufs;        /* chunk buffers free for a member */
 	int nbufs;
+	z_stream helper_z;          /* pdeflate_pool_help's, one caller at a time */
+	int helper_zinit, helper_busy;
 };
 
 struct pdeflate {
@@ -140,6 +142,42 @@ compress_chunk(z_stream *z, int *zinit, int level, struct chunk *c)
 	c->crc = crc32(0L, c->in, (uInt)c->nin);
 }
 
+/* Takes the oldest queued chunk, busy now; NULL when none. Called locked. */
+static struct chunk *
+queue_pop(struct pdeflate_pool *pool)
+{
+	struct chunk *c = pool->head;
+
+	if (c == NULL)
+		return NULL;
+	pool->head = c->next;
+	if (pool->head == NULL)
+		pool->tail = NULL;
+	c->next = NULL;
+	c->state = CHUNK_BUSY;
+	return c;
+}
+
+int
+pdeflate_pool_help(struct pdeflate_pool *pool)
+{
+	struct chunk *c = NULL;
+
+	pthread_mutex_lock(&pool->mu);
+	if (!pool->helper_busy && (c = queue_pop(pool)) != NULL)
+		pool->helper_busy = 1;
+	pthread_mutex_unlock(&pool->mu);
+	if (c == NULL)
+		return 0;
+	compress_chunk(&pool->helper_z, &pool->helper_zinit, pool->level, c);
+	pthread_mutex_lock(&pool->mu);
+	c->state = CHUNK_DONE;
+	pool->helper_busy = 0;
+	pthread_cond_broadcast(&c->owner->done);
+	pthread_mutex_unlock(&pool->mu);
+	return 1;
+}
+
 static void *
 worker(void *arg)
 {
@@ -149,20 +187,15 @@ worker(void *arg)
 
 	pthread_mutex_lock(&pool->mu);
 	for (;;) {
-		struct chunk *c = pool->head;
-
 		/* the oldest first: its writer waits for it */
+		struct chunk *c = queue_pop(pool);
+
 		if (c == NULL) {
 			if (pool->stop)
 				break;
 			pthread_cond_wait(&pool->work, &pool->mu);
 			continue;
 		}
-		pool->head = c->next;
-		if (pool->head == NULL)
-			pool->tail = NULL;
-		c->next = NULL;
-		c->state = CHUNK_BUSY;
 		pthread_mutex_unlock(&pool->mu);
 		compress_chunk(&z, &zinit, pool->level, c);
 		pthread_mutex_lock(&pool->mu);
@@ -227,6 +260,8 @@ pdeflate_pool_free(struct pdeflate_pool *pool)
 		free(b->out);
 		free(b);
 	}
+	if (pool->helper_zinit)
+		deflateEnd(&pool->helper_z);
 	free(pool->threads);
 	pthread_mutex_destroy(&pool->mu);
 	pthread_cond_destroy(&pool->work);
@@ -424,7 +459,10 @@ take_slot(struct pdeflate *p)
 		pthread_mutex_unlock(&p->pool->mu);
 		if (r)
 			break;
-		if (write_next(p, 1) < 0)
+		/* rather than wait for the workers, deflate a chunk here */
+		if ((r = write_next(p, 0)) < 0)
+			return -1;
+		if (r == 0 && !pdeflate_pool_help(p->pool) && write_next(p, 1) < 0)
 			return -1;
 	}
 	/* buffers on first use: a small member takes few */

@@ -19,6 +19,13 @@ struct pdeflate_pool;
  * same time: chunks are deflated in the order they are handed in). Returns
  * 0, or -1 (out of memory, no threads). */
 int pdeflate_pool_new(struct pdeflate_pool **pool, int level, int nthreads, size_t chunk_size);
+/* Deflates the oldest chunk queued in pool on the caller's thread, as the
+ * workers would: a thread that would wait for them (a writer whose chunks
+ * are all in flight, a backup waiting for its commits) works instead, as
+ * pigz's reader and writer keep a third thread busy. One caller at a time.
+ * Returns 1 when it deflated one, 0 when none was queued (or another
+ * caller helps). */
+int pdeflate_pool_help(struct pdeflate_pool *pool);
 /* Stops the workers and frees the pool: every compressor using it must be
  * freed first. */
 void pdeflate_pool_free(struct pdeflate_pool *pool);
