@@ -13,6 +13,30 @@
 #include "atomicfile.h"
 
 int
+arch_deflate_pool_new(struct pdeflate_pool **pool)
+{
+	return pdeflate_pool_new(pool, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK);
+}
+
+int
+arch_deflate_pool_help(struct pdeflate_pool *pool)
+{
+	return pdeflate_pool_help(pool);
+}
+
+void
+arch_deflate_pool_free(struct pdeflate_pool *pool)
+{
+	pdeflate_pool_free(pool);
+}
+
+void
+arch_set_deflate_pool(struct arch *a, struct pdeflate_pool *pool)
+{
+	a->pool = pool;
+}
+
+int
 arch_run_begin(struct arch *a)
 {
 	if (a->mode != ARCH_APPEND)
@@ -23,7 +47,7 @@ arch_run_begin(struct arch *a)
 	a->w = calloc(1, sizeof *a->w);
 	if (a->w == NULL)
 		return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
-	if (mwriter_begin(a->w, a->fd, a->size) < 0) {
+	if (mwriter_begin(a->w, a->fd, a->size, a->pool) < 0) {
 		a->err = a->w->err;
 		mwriter_free(a->w);
 		free(a->w);

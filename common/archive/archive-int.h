@@ -21,7 +21,7 @@
 #define ARCH_BUF (256 * 1024)
 #define ARCH_LEVEL 6              /* gzip -6, what `tar czf` uses */
 #define ARCH_THREADS 2            /* deflate workers per member being written */
-#define ARCH_CHUNK (256 * 1024)   /* input bytes per parallel deflate chunk */
+#define ARCH_CHUNK (128 * 1024)   /* input bytes per parallel deflate chunk: pigz's */
 #define ARCH_NAME_MAX 4096        /* longer entry names are refused (and reported) */
 #define SIDECAR_FORMAT 1          /* meta 'format' of the sidecar's schema */
 /* The entry columns a query reads (arch_row_entry) */
@@ -53,6 +53,8 @@ struct mwriter {
 	size_t nents, cap;
 	int failed;
 	int sealed;               /* mwriter_seal: the member's data all given */
+	unsigned char *tmp;       /* ARCH_BUF bytes: an entry's data read from its source */
+	EVP_MD_CTX *md;           /* the entries' SHA1s */
 	char run_name[40];        /* the run's name, once sealed */
 	struct chj_error err;
 };
@@ -84,9 +86,12 @@ struct arch {
 	int drop_empty;             /* closed without a byte, it goes (arch_drop_if_empty) */
 	int created;                /* this open made the file: its name (and the sidecar's) not yet synced */
 	int read_txn;               /* a run's queries share one read transaction */
+	sqlite3_stmt *st_has;       /* arch_has's and arch_latest's, prepared once (one */
+	sqlite3_stmt *st_latest;    /* query per message of a run), finalized by arch_close */
 	int64_t tail_cut;
 	int64_t size;             /* the file's length: the end of the last run */
 	struct mwriter *w;        /* the run being written */
+	struct pdeflate_pool *pool; /* arch_set_deflate_pool's; NULL: none */
 	struct chj_error err;     /* arch_error() */
 };
 
@@ -113,7 +118,8 @@ typedef void (*scan_problem_fn)(void *ctx, const char *fmt, ...);
 
 
 /* archive-io.c */
-int mwriter_begin(struct mwriter *w, int fd, int64_t start);
+/* pool: the deflate workers to use; NULL: threads of its own. */
+int mwriter_begin(struct mwriter *w, int fd, int64_t start, struct pdeflate_pool *pool);
 /* Where an entry's data comes from: buf when not NULL, else stream when
  * not NULL, else fn when not NULL, else fd. */
 struct arch_src {

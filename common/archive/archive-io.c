@@ -130,7 +130,7 @@ mwriter_cb(struct archive *aw, void *cd, const void *buf, size_t n)
 }
 
 int
-mwriter_begin(struct mwriter *w, int fd, int64_t start)
+mwriter_begin(struct mwriter *w, int fd, int64_t start, struct pdeflate_pool *pool)
 {
 	memset(w, 0, sizeof *w);
 	w->fd = fd;
@@ -138,7 +138,8 @@ mwriter_begin(struct mwriter *w, int fd, int64_t start)
 	if (archive_lib_open(&w->al, &w->err) < 0)
 		return -1;
 	/* one gzip member per run, deflated on both cores (pdeflate.c) */
-	if (pdeflate_new(&w->pd, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK, mwriter_sink, w) < 0) {
+	if ((pool != NULL ? pdeflate_new_pooled(&w->pd, pool, mwriter_sink, w) :
+	    pdeflate_new(&w->pd, ARCH_LEVEL, ARCH_THREADS, ARCH_CHUNK, mwriter_sink, w)) < 0) {
 		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "cannot start the compressor: out of memory");
 	}
 	w->aw = w->al.archive_write_new();
@@ -174,10 +175,10 @@ mwriter_data(struct mwriter *w, const struct arch_src *src, uint64_t size, EVP_M
 			goto werr;
 		return 0;
 	}
-	tmp = malloc(ARCH_BUF);
-	if (tmp == NULL) {
+	/* one buffer for the member's entries, not one each */
+	if (w->tmp == NULL && (w->tmp = malloc(ARCH_BUF)) == NULL)
 		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
-	}
+	tmp = w->tmp;
 	while (left > 0) {
 		size_t want = left < ARCH_BUF ? (size_t)left : ARCH_BUF;
 
@@ -219,7 +220,6 @@ werr:
 	arch_error_wrap(&w->err, &w->err, CHJ_ERR_ARCHIVE, "cannot write '%s': %s", name,
 	    w->al.archive_error_string(w->aw));
 out:
-	free(tmp);
 	return rc;
 }
 
@@ -242,7 +242,10 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 		return chj_error_set(&w->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	w->ents = nv;
 	ae = w->al.archive_entry_new();
-	md = EVP_MD_CTX_new();
+	/* one digest context for the member's entries (EVP_DigestInit_ex resets it) */
+	if (w->md == NULL)
+		w->md = EVP_MD_CTX_new();
+	md = w->md;
 	e.name = strdup(name);
 	e.target = target ? strdup(target) : NULL;
 	if (ae == NULL || md == NULL || e.name == NULL || (target && e.target == NULL) ||
@@ -302,7 +305,6 @@ mwriter_add(struct mwriter *w, const char *name, int kind, const char *target,
 	rc = 0;
 out:
 	went_free(&e);
-	EVP_MD_CTX_free(md);
 	w->al.archive_entry_free(ae);
 	return rc;
 }
@@ -356,6 +358,8 @@ mwriter_free(struct mwriter *w)
 	for (i = 0; i < w->nents; i++)
 		went_free(&w->ents[i]);
 	free(w->ents);
+	free(w->tmp);
+	EVP_MD_CTX_free(w->md);
 	memset(w, 0, sizeof *w);
 }
 

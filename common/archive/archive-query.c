@@ -113,48 +113,73 @@ arch_runs(struct arch *a, struct arch_run **runs, size_t *n)
 	return 0;
 }
 
+/* The cached statement *slot for sql, prepared on first use; NULL (the
+ * handle's error set) when it cannot be. */
+static sqlite3_stmt *
+cached_stmt(struct arch *a, sqlite3_stmt **slot, const char *sql)
+{
+	if (*slot == NULL && sqlite3_prepare_v3(a->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+		arch_db_fail(a, *slot);
+		*slot = NULL;
+	}
+	return *slot;
+}
+
+/* Makes a cached statement ready for its next use. */
+static void
+cached_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
 int
 arch_has(struct arch *a, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = cached_stmt(a, &a->st_has, "SELECT 1 FROM entries WHERE name = ?1 LIMIT 1");
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM entries WHERE name = ?1 LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-		return arch_db_fail(a, st);
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_blob(st, 1, name, (int)strlen(name), SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return arch_db_fail(a, st);
-	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "sidecar '%s': %s", a->idx, sqlite3_errmsg(a->db));
+		cached_done(st);
+		return -1;
+	}
+	cached_done(st);
 	return rc == SQLITE_ROW;
 }
 
 int
 arch_latest(struct arch *a, const char *name, int64_t upto_run, struct arch_entry *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = cached_stmt(a, &a->st_latest, "SELECT " ARCH_ENTRY_COLS " FROM entries"
+	    " WHERE name = ?1 AND (?2 = 0 OR run <= ?2) ORDER BY id DESC LIMIT 1");
 	int rc;
 
 	memset(e, 0, sizeof *e);
-	if (sqlite3_prepare_v2(a->db, "SELECT " ARCH_ENTRY_COLS " FROM entries WHERE name = ?1"
-	    " AND (?2 = 0 OR run <= ?2) ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-		return arch_db_fail(a, st);
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_blob(st, 1, name, (int)strlen(name), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, upto_run);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(st);
+		cached_done(st);
 		return 0;
 	}
-	if (rc != SQLITE_ROW)
-		return arch_db_fail(a, st);
-	if (arch_row_entry(st, 0, e) < 0) {
-		arch_entry_free(e);
-		sqlite3_finalize(st);
-		chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	if (rc != SQLITE_ROW) {
+		chj_error_set(&a->err, CHJ_ERR_ARCHIVE, 0, "sidecar '%s': %s", a->idx, sqlite3_errmsg(a->db));
+		cached_done(st);
 		return -1;
 	}
-	sqlite3_finalize(st);
+	rc = arch_row_entry(st, 0, e);
+	cached_done(st);
+	if (rc < 0) {
+		arch_entry_free(e);
+		return chj_error_set(&a->err, CHJ_ERR_NOMEM, 0, "out of memory");
+	}
 	return 1;
 }
 

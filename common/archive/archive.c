@@ -253,6 +253,8 @@ arch_close(struct arch *a)
 		return 0;
 	if (a->w != NULL)
 		rc = arch_run_abort(a);
+	sqlite3_finalize(a->st_has);
+	sqlite3_finalize(a->st_latest);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		rc = -1;
 	if (a->mode == ARCH_APPEND && a->fd >= 0 && a->drop_empty)

@@ -70,6 +70,22 @@ void arch_drop_if_empty(struct arch *a);
 
 /* ---- appending one run ---- */
 
+/* The deflate workers (pdeflate.h) that runs of several archives can
+ * share: a backup of many users makes its threads and buffers once, not per
+ * archive, and hands its users' members to them in turn. Returns 0, or -1
+ * (out of memory, no threads). */
+struct pdeflate_pool;
+int arch_deflate_pool_new(struct pdeflate_pool **pool);
+/* Deflates one chunk queued in pool on the caller's thread (a thread that
+ * would wait for the workers works instead; pdeflate_pool_help). Returns 1
+ * when it did, 0 when there was none. */
+int arch_deflate_pool_help(struct pdeflate_pool *pool);
+/* Frees pool: every run using it committed or aborted first. */
+void arch_deflate_pool_free(struct pdeflate_pool *pool);
+/* Runs begun on a from now on are deflated by pool's workers (NULL: by
+ * workers of their own, the default); pool must outlive them. */
+void arch_set_deflate_pool(struct arch *a, struct pdeflate_pool *pool);
+
 int arch_run_begin(struct arch *a);
 /* Adds a regular file entry, its data read from fd (exactly size bytes: a
  * short read is an error). mtime_ns is kept (pax), mode's permission bits. */

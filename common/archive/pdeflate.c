@@ -4,7 +4,11 @@
  * sync flush, so the pieces join into one ordinary deflate stream; the CRC32s
  * of the chunks are combined (crc32_combine). The output is a standard gzip
  * member (any gunzip, zcat, GNU tar read it) written in order through the
- * caller's sink, from the caller's thread.
+ * caller's sink, from the caller's thread. The workers are a pool's
+ * (pdeflate_pool): one pool serves every member written by a process in
+ * turn (a backup writes one per user), its threads and buffers made once;
+ * chunks are deflated in the order they were handed in, so an older
+ * member's tail goes before a newer member's start.
  *
  * Why not a library: zlib has no parallel mode, and Debian's pigz is a
  * program, not a library; libarchive's gzip filter runs on one core. This
@@ -18,13 +22,19 @@
 #include "pdeflate.h"
 
 #define PD_DICT 32768
-#define PD_SLOTS_PER_THREAD 2
+/* Chunks a member may have in flight per worker: pigz keeps 8 input
+ * buffers per thread, so its reader runs well ahead of deflate. */
+#define PD_SLOTS_PER_THREAD 8
 
 enum chunk_state { CHUNK_FREE, CHUNK_QUEUED, CHUNK_BUSY, CHUNK_DONE };
+
+struct pdeflate;
 
 struct chunk {
 	enum chunk_state state;
 	unsigned long seq;          /* order in the stream */
+	struct pdeflate *owner;
+	struct chunk *next;         /* in the pool's queue */
 	unsigned char *in;
 	size_t nin;
 	unsigned char dict[PD_DICT];
@@ -36,16 +46,34 @@ struct chunk {
 	int failed;
 };
 
-struct pdeflate {
+/* A chunk's buffers kept by the pool for the next member. */
+struct pd_buf {
+	struct pd_buf *next;
+	unsigned char *in, *out;
+	size_t capout;
+};
+
+struct pdeflate_pool {
 	int level;
+	size_t chunk_size;
+	pthread_mutex_t mu;         /* guards every chunk's state, the queue, the buffers */
+	pthread_cond_t work;        /* a chunk was queued, or stop */
+	pthread_t *threads;
+	int nthreads, started, stop;
+	struct chunk *head, *tail;  /* queued chunks, oldest first */
+	struct pd_buf *bufs;        /* chunk buffers free for a member */
+	int nbufs;
+	z_stream helper_z;          /* pdeflate_pool_help's, one caller at a time */
+	int helper_zinit, helper_busy;
+};
+
+struct pdeflate {
+	struct pdeflate_pool *pool;
+	int own_pool;               /* made by pdeflate_new: freed with it */
 	size_t chunk_size;
 	pdeflate_sink sink;
 	void *sink_ctx;
-	pthread_mutex_t mu;
-	pthread_cond_t work;        /* a chunk was queued, or stop */
-	pthread_cond_t done;        /* a chunk was compressed */
-	pthread_t *threads;
-	int nthreads, started, stop;
+	pthread_cond_t done;        /* one of its chunks was compressed */
 	struct chunk *slots;
 	int nslots;
 	unsigned long next_seq;     /* the seq of the chunk being filled */
@@ -58,6 +86,9 @@ struct pdeflate {
 	int header_written, sealed, finished, failed;
 	struct chj_error err;       /* pdeflate_error(): set by every failure */
 };
+
+/* Chunks' buffers the pool keeps for later members at most. */
+#define PD_POOL_BUFS 64
 
 static struct chunk *
 slot_of(struct pdeflate *p, unsigned long seq)
@@ -111,44 +142,185 @@ compress_chunk(z_stream *z, int *zinit, int level, struct chunk *c)
 	c->crc = crc32(0L, c->in, (uInt)c->nin);
 }
 
+/* Takes the oldest queued chunk, busy now; NULL when none. Called locked. */
+static struct chunk *
+queue_pop(struct pdeflate_pool *pool)
+{
+	struct chunk *c = pool->head;
+
+	if (c == NULL)
+		return NULL;
+	pool->head = c->next;
+	if (pool->head == NULL)
+		pool->tail = NULL;
+	c->next = NULL;
+	c->state = CHUNK_BUSY;
+	return c;
+}
+
+int
+pdeflate_pool_help(struct pdeflate_pool *pool)
+{
+	struct chunk *c = NULL;
+
+	pthread_mutex_lock(&pool->mu);
+	if (!pool->helper_busy && (c = queue_pop(pool)) != NULL)
+		pool->helper_busy = 1;
+	pthread_mutex_unlock(&pool->mu);
+	if (c == NULL)
+		return 0;
+	compress_chunk(&pool->helper_z, &pool->helper_zinit, pool->level, c);
+	pthread_mutex_lock(&pool->mu);
+	c->state = CHUNK_DONE;
+	pool->helper_busy = 0;
+	pthread_cond_broadcast(&c->owner->done);
+	pthread_mutex_unlock(&pool->mu);
+	return 1;
+}
+
 static void *
 worker(void *arg)
 {
-	struct pdeflate *p = arg;
+	struct pdeflate_pool *pool = arg;
 	z_stream z;
 	int zinit = 0;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&pool->mu);
 	for (;;) {
-		struct chunk *c = NULL;
-		int i;
+		/* the oldest first: its writer waits for it */
+		struct chunk *c = queue_pop(pool);
 
-		/* the oldest first: the writer waits for it */
-		for (i = 0; i < p->nslots; i++)
-			if (p->slots[i].state == CHUNK_QUEUED && (c == NULL || p->slots[i].seq < c->seq))
-				c = &p->slots[i];
 		if (c == NULL) {
-			if (p->stop)
+			if (pool->stop)
 				break;
-			pthread_cond_wait(&p->work, &p->mu);
+			pthread_cond_wait(&pool->work, &pool->mu);
 			continue;
 		}
-		c->state = CHUNK_BUSY;
-		pthread_mutex_unlock(&p->mu);
-		compress_chunk(&z, &zinit, p->level, c);
-		pthread_mutex_lock(&p->mu);
+		pthread_mutex_unlock(&pool->mu);
+		compress_chunk(&z, &zinit, pool->level, c);
+		pthread_mutex_lock(&pool->mu);
 		c->state = CHUNK_DONE;
-		pthread_cond_broadcast(&p->done);
+		pthread_cond_broadcast(&c->owner->done);
 	}
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&pool->mu);
 	if (zinit)
 		deflateEnd(&z);
 	return NULL;
 }
 
 int
-pdeflate_new(struct pdeflate **out, int level, int nthreads, size_t chunk_size,
-    pdeflate_sink sink, void *sink_ctx)
+pdeflate_pool_new(struct pdeflate_pool **out, int level, int nthreads, size_t chunk_size)
+{
+	struct pdeflate_pool *pool = calloc(1, sizeof *pool);
+	int i;
+
+	*out = NULL;
+	if (pool == NULL)
+		return -1;
+	if (nthreads < 1)
+		nthreads = 1;
+	pool->level = level;
+	pool->chunk_size = chunk_size;
+	pool->nthreads = nthreads;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pool->threads = calloc((size_t)nthreads, sizeof *pool->threads);
+	if (pool->threads == NULL)
+		goto fail;
+	for (i = 0; i < nthreads; i++) {
+		if (pthread_create(&pool->threads[i], NULL, worker, pool) != 0)
+			goto fail;
+		pool->started++;
+	}
+	*out = pool;
+	return 0;
+fail:
+	pdeflate_pool_free(pool);
+	return -1;
+}
+
+void
+pdeflate_pool_free(struct pdeflate_pool *pool)
+{
+	int i;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->mu);
+	pool->stop = 1;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->mu);
+	for (i = 0; i < pool->started; i++)
+		pthread_join(pool->threads[i], NULL);
+	while (pool->bufs != NULL) {
+		struct pd_buf *b = pool->bufs;
+
+		pool->bufs = b->next;
+		free(b->in);
+		free(b->out);
+		free(b);
+	}
+	if (pool->helper_zinit)
+		deflateEnd(&pool->helper_z);
+	free(pool->threads);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->work);
+	free(pool);
+}
+
+/* Gives chunk c buffers: kept ones, or a new input buffer of the pool's
+ * chunk size (its output buffer is made on first use). Returns 0 or -1. */
+static int
+buf_take(struct pdeflate_pool *pool, struct chunk *c)
+{
+	struct pd_buf *b;
+
+	pthread_mutex_lock(&pool->mu);
+	b = pool->bufs;
+	if (b != NULL) {
+		pool->bufs = b->next;
+		pool->nbufs--;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	if (b == NULL)
+		return (c->in = malloc(pool->chunk_size)) == NULL ? -1 : 0;
+	c->in = b->in;
+	c->out = b->out;
+	c->capout = b->capout;
+	free(b);
+	return 0;
+}
+
+/* Takes chunk c's buffers back: kept for the next member, or freed. */
+static void
+buf_give(struct pdeflate_pool *pool, struct chunk *c)
+{
+	struct pd_buf *b = NULL;
+
+	if (c->in == NULL) {
+		free(c->out);
+		c->out = NULL;
+		return;
+	}
+	pthread_mutex_lock(&pool->mu);
+	if (pool->nbufs < PD_POOL_BUFS && (b = malloc(sizeof *b)) != NULL) {
+		b->in = c->in;
+		b->out = c->out;
+		b->capout = c->capout;
+		b->next = pool->bufs;
+		pool->bufs = b;
+		pool->nbufs++;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	if (b == NULL) {
+		free(c->in);
+		free(c->out);
+	}
+	c->in = c->out = NULL;
+}
+
+int
+pdeflate_new_pooled(struct pdeflate **out, struct pdeflate_pool *pool, pdeflate_sink sink, void *sink_ctx)
 {
 	struct pdeflate *p = calloc(1, sizeof *p);
 	int i;
@@ -156,37 +328,40 @@ pdeflate_new(struct pdeflate **out, int level, int nthreads, size_t chunk_size,
 	*out = NULL;
 	if (p == NULL)
 		return -1;
-	if (nthreads < 1)
-		nthreads = 1;
-	p->level = level;
-	p->chunk_size = chunk_size;
+	p->pool = pool;
+	p->chunk_size = pool->chunk_size;
 	p->sink = sink;
 	p->sink_ctx = sink_ctx;
-	p->nthreads = nthreads;
-	p->nslots = nthreads * PD_SLOTS_PER_THREAD + 1;
+	p->nslots = pool->nthreads * PD_SLOTS_PER_THREAD + 1;
 	p->crc = crc32(0L, Z_NULL, 0);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
 	p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
-	p->threads = calloc((size_t)nthreads, sizeof *p->threads);
-	if (p->slots == NULL || p->threads == NULL)
+	if (p->slots == NULL)
 		goto fail;
-	for (i = 0; i < p->nslots; i++) {
-		p->slots[i].in = malloc(chunk_size);
-		if (p->slots[i].in == NULL)
-			goto fail;
-	}
-	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
-			goto fail;
-		p->started++;
-	}
+	for (i = 0; i < p->nslots; i++)
+		p->slots[i].owner = p;
 	*out = p;
 	return 0;
 fail:
 	pdeflate_free(p);
 	return -1;
+}
+
+int
+pdeflate_new(struct pdeflate **out, int level, int nthreads, size_t chunk_size,
+    pdeflate_sink sink, void *sink_ctx)
+{
+	struct pdeflate_pool *pool;
+
+	*out = NULL;
+	if (pdeflate_pool_new(&pool, level, nthreads, chunk_size) < 0)
+		return -1;
+	if (pdeflate_new_pooled(out, pool, sink, sink_ctx) < 0) {
+		pdeflate_pool_free(pool);
+		return -1;
+	}
+	(*out)->own_pool = 1;
+	return 0;
 }
 
 static int
@@ -208,14 +383,14 @@ write_next(struct pdeflate *p, int wait)
 	struct chunk *c = slot_of(p, p->write_seq);
 	int failed;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->pool->mu);
 	while (wait && c->seq == p->write_seq && (c->state == CHUNK_QUEUED || c->state == CHUNK_BUSY))
-		pthread_cond_wait(&p->done, &p->mu);
+		pthread_cond_wait(&p->done, &p->pool->mu);
 	if (c->state != CHUNK_DONE || c->seq != p->write_seq) {
-		pthread_mutex_unlock(&p->mu);
+		pthread_mutex_unlock(&p->pool->mu);
 		return 0;
 	}
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->pool->mu);
 	failed = c->failed;
 	if (failed) {
 		p->failed = 1;
@@ -225,9 +400,9 @@ write_next(struct pdeflate *p, int wait)
 		return -1;
 	p->crc = crc32_combine(p->crc, c->crc, (z_off_t)c->nin);
 	p->total_in += c->nin;
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->pool->mu);
 	c->state = CHUNK_FREE;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->pool->mu);
 	p->write_seq++;
 	return 1;
 }
@@ -256,10 +431,16 @@ submit(struct pdeflate *p, int last)
 	}
 	c->last = last;
 	c->failed = 0;
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->pool->mu);
 	c->state = CHUNK_QUEUED;
-	pthread_cond_signal(&p->work);
-	pthread_mutex_unlock(&p->mu);
+	c->next = NULL;
+	if (p->pool->tail != NULL)
+		p->pool->tail->next = c;
+	else
+		p->pool->head = c;
+	p->pool->tail = c;
+	pthread_cond_signal(&p->pool->work);
+	pthread_mutex_unlock(&p->pool->mu);
 	p->filling = NULL;
 	return 0;
 }
@@ -273,13 +454,21 @@ take_slot(struct pdeflate *p)
 	while (1) {
 		int r;
 
-		pthread_mutex_lock(&p->mu);
+		pthread_mutex_lock(&p->pool->mu);
 		r = c->state == CHUNK_FREE;
-		pthread_mutex_unlock(&p->mu);
+		pthread_mutex_unlock(&p->pool->mu);
 		if (r)
 			break;
-		if (write_next(p, 1) < 0)
+		/* rather than wait for the workers, deflate a chunk here */
+		if ((r = write_next(p, 0)) < 0)
 			return -1;
+		if (r == 0 && !pdeflate_pool_help(p->pool) && write_next(p, 1) < 0)
+			return -1;
+	}
+	/* buffers on first use: a small member takes few */
+	if (c->in == NULL && buf_take(p->pool, c) < 0) {
+		p->failed = 1;
+		return chj_error_set(&p->err, CHJ_ERR_NOMEM, 0, "out of memory");
 	}
 	c->seq = p->next_seq++;
 	c->nin = 0;
@@ -379,6 +568,34 @@ pdeflate_error(const struct pdeflate *p)
 	return &p->err;
 }
 
+/* Takes p's queued chunks out of its pool's queue and waits for those a
+ * worker has: then no worker touches p. Called and returns locked. */
+static void
+withdraw(struct pdeflate *p)
+{
+	struct pdeflate_pool *pool = p->pool;
+	struct chunk **pc = &pool->head, *last = NULL;
+	int i, busy;
+
+	while (*pc != NULL) {
+		if ((*pc)->owner == p) {
+			(*pc)->state = CHUNK_FREE;
+			*pc = (*pc)->next;
+			continue;
+		}
+		last = *pc;
+		pc = &(*pc)->next;
+	}
+	pool->tail = last;
+	do {
+		busy = 0;
+		for (i = 0; i < p->nslots; i++)
+			busy |= p->slots[i].state == CHUNK_BUSY;
+		if (busy)
+			pthread_cond_wait(&p->done, &pool->mu);
+	} while (busy);
+}
+
 void
 pdeflate_free(struct pdeflate *p)
 {
@@ -386,20 +603,16 @@ pdeflate_free(struct pdeflate *p)
 
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->mu);
-	for (i = 0; i < p->started; i++)
-		pthread_join(p->threads[i], NULL);
-	for (i = 0; p->slots != NULL && i < p->nslots; i++) {
-		free(p->slots[i].in);
-		free(p->slots[i].out);
+	if (p->slots != NULL) {
+		pthread_mutex_lock(&p->pool->mu);
+		withdraw(p);
+		pthread_mutex_unlock(&p->pool->mu);
+		for (i = 0; i < p->nslots; i++)
+			buf_give(p->pool, &p->slots[i]);
 	}
 	free(p->slots);
-	free(p->threads);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->done);
+	if (p->own_pool)
+		pdeflate_pool_free(p->pool);
 	free(p);
 }

@@ -101,6 +101,7 @@ static void
 tell_done(struct cyrus_backup *b, unsigned long keep)
 {
 	struct backup_committer *c = b->committer;
+	int idle = 0;
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
@@ -111,6 +112,16 @@ tell_done(struct cyrus_backup *b, unsigned long keep)
 		if (!c->items[c->head % COMMIT_DEPTH].done) {
 			if (c->tail - c->head < keep)
 				break;
+			/* a commit waits mostly for its member's last chunks: deflate
+			 * queued ones here rather than wait; when none is, wait (the
+			 * head checked again under the lock first) */
+			if (b->pool != NULL && !idle) {
+				pthread_mutex_unlock(&c->mu);
+				idle = !arch_deflate_pool_help(b->pool);
+				pthread_mutex_lock(&c->mu);
+				continue;
+			}
+			idle = 0;
 			pthread_cond_wait(&c->cv, &c->mu);
 			continue;
 		}

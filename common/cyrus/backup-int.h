@@ -38,6 +38,7 @@ struct cyrus_backup {
 	char *annots_state;             /* CYRUS_ANNOTS_STATE's new text, once compared */
 	size_t annots_state_len;
 	struct backup_committer *committer; /* commits the sealed runs (backup-commit.c) */
+	struct pdeflate_pool *pool;     /* every user's run deflated by its workers; NULL: each its own */
 	struct chj_error err;
 };
 

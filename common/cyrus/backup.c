@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "archive/archive.h"
 #include "array.h"
 #include "atomicfile.h"
 #include "cyrus/backup-int.h"
@@ -47,6 +48,7 @@ cyrus_backup_free(struct cyrus_backup *b)
 	if (b == NULL)
 		return;
 	backup_committer_stop(b);       /* stopped by the users' loop already */
+	arch_deflate_pool_free(b->pool); /* after every commit */
 	if (b->have_all)
 		cyrus_mboxlist_free(&b->all);
 	cyrus_annots_free(&b->annots);
@@ -570,6 +572,10 @@ cyrus_backup_users(struct cyrus_backup *b, const struct strvec *users, int64_t s
 	}
 	/* no thread: each run is committed in turn on this one */
 	backup_committer_start(b);
+	/* one set of deflate workers for every user's run; without it (no
+	 * memory, no threads) each run starts its own */
+	if (b->pool == NULL && arch_deflate_pool_new(&b->pool) < 0)
+		b->pool = NULL;
 	for (i = 0; i < users->n; i++) {
 		if (pre != NULL && !b->have_all)
 			backup_one(b, users->v[i], seq, &pre[i], pre_ok[i] ? NULL : &pre_err[i]);

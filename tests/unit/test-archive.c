@@ -2,7 +2,8 @@
  * (common/archive/archive.h): runs appended and read back, the sidecar
  * queries, torn tails cut at every kind of offset, garbage, lost or corrupt
  * sidecars, verify naming a flipped byte, compaction, and GNU tar reading
- * the result. Each test works in its own temporary directory
+ * the result; members deflated at the same time by one shared pool of
+ * workers (pdeflate.h). Each test works in its own temporary directory
  * (unit-tmp.h). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 
 #include "archive/archive.h"
 #include "archive/archive-int.h"   /* arch_run_commit_as: runs at given times */
+#include "archive/pdeflate.h"
 #include "unit-tmp.h"
 
 /* ---- helpers ---- */
@@ -803,6 +805,124 @@ test_odd_names(void **state)
 	assert_int_equal(tar_list_count(apath, NULL), 3);
 }
 
+/* ---- the shared deflate pool (pdeflate.h) ---- */
+
+struct membuf {
+	unsigned char *b;
+	size_t n, cap;
+};
+
+static int
+membuf_sink(void *ctx, const void *buf, size_t n)
+{
+	struct membuf *m = ctx;
+
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		assert_non_null(m->b = realloc(m->b, m->cap));
+	}
+	memcpy(m->b + m->n, buf, n);
+	m->n += n;
+	return 0;
+}
+
+/* n bytes of text-like data (compressible, not trivially), seeded. */
+static unsigned char *
+pool_data(size_t n, unsigned seed)
+{
+	unsigned char *d = malloc(n);
+	size_t i;
+
+	assert_non_null(d);
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		d[i] = (unsigned char)("abcdefgh ijklmnop\r\n"[(seed >> 16) % 20]);
+	}
+	return d;
+}
+
+/* Asserts that gz is one gzip member (nothing after it) holding want. */
+static void
+assert_one_member(const struct membuf *gz, const unsigned char *want, size_t n)
+{
+	unsigned char *out = malloc(n + 1);
+	z_stream z;
+
+	assert_non_null(out);
+	memset(&z, 0, sizeof z);
+	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+	z.next_in = gz->b;
+	z.avail_in = (uInt)gz->n;
+	z.next_out = out;
+	z.avail_out = (uInt)n + 1;
+	assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+	assert_int_equal(z.avail_in, 0);
+	assert_int_equal(z.total_out, n);
+	assert_memory_equal(out, want, n);
+	inflateEnd(&z);
+	free(out);
+}
+
+/* Members written at the same time through one pool, chunks of each
+ * queued among the others', come out whole and in order, each one gzip
+ * member; a compressor freed with chunks still queued leaves the others
+ * alone; the pool serves new members after (its buffers reused), with the
+ * caller's thread deflating queued chunks beside the workers. */
+static void
+test_deflate_pool(void **state)
+{
+	enum { N = 300000, PIECE = 7000 };
+	struct pdeflate_pool *pool;
+	struct pdeflate *a, *b, *c;
+	struct membuf ma = { 0 }, mb = { 0 }, mc = { 0 };
+	unsigned char *da = pool_data(N, 1), *db = pool_data(N, 2);
+	size_t off;
+	int round;
+
+	(void)state;
+	assert_int_equal(pdeflate_pool_new(&pool, 6, 2, 4096), 0);
+	for (round = 0; round < 2; round++) {
+		ma.n = mb.n = mc.n = 0;
+		assert_int_equal(pdeflate_new_pooled(&a, pool, membuf_sink, &ma), 0);
+		assert_int_equal(pdeflate_new_pooled(&b, pool, membuf_sink, &mb), 0);
+		assert_int_equal(pdeflate_new_pooled(&c, pool, membuf_sink, &mc), 0);
+		for (off = 0; off < N; off += PIECE) {
+			size_t k = N - off < PIECE ? N - off : PIECE;
+
+			assert_int_equal(pdeflate_write(a, da + off, k), 0);
+			assert_int_equal(pdeflate_write(c, db + off, k), 0);
+			if (off < N / 2)
+				assert_int_equal(pdeflate_write(b, db + off, k), 0);
+			/* the second time, this thread deflates queued chunks too */
+			while (round == 1 && pdeflate_pool_help(pool) == 1)
+				;
+		}
+		/* c dropped with its chunks in the queue among a's and b's */
+		pdeflate_free(c);
+		assert_int_equal(pdeflate_seal(a), 0);
+		for (off = N / 2 + (PIECE - (N / 2) % PIECE) % PIECE; off < N; off += PIECE) {
+			size_t k = N - off < PIECE ? N - off : PIECE;
+
+			assert_int_equal(pdeflate_write(b, db + off, k), 0);
+		}
+		assert_int_equal(pdeflate_finish(b), 0);
+		assert_int_equal(pdeflate_finish(a), 0);
+		assert_one_member(&ma, da, N);
+		assert_one_member(&mb, db, N);
+		/* deflated: the data is 20 symbols, under 5 bits each */
+		assert_true(ma.n < N * 5 / 8);
+		pdeflate_free(a);
+		pdeflate_free(b);
+		assert_int_equal(pdeflate_pool_help(pool), 0);     /* nothing queued */
+	}
+	pdeflate_pool_free(pool);
+	free(ma.b);
+	free(mb.b);
+	free(mc.b);
+	free(da);
+	free(db);
+}
+
 int
 main(void)
 {
@@ -816,6 +936,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
+		cmocka_unit_test(test_deflate_pool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,9 @@
  * writing no run, and a flag, another header field or other bytes of the
  * same size each writing one; the quota root files of a user's folders
  * (configdirectory/quota/H/ROOT) stored with the user's run, a change of
- * one naming its user. */
+ * one naming its user; a message stored with its mtime in seconds, without
+ * a pax header, a meta file with its nanoseconds; the files opened ahead
+ * closed when a message fails its user. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -22,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -556,6 +560,130 @@ test_quota(void **state)
 	assert_int_equal(newest(f, "alice", "user/conf/quota/u/user.alice.Sent", NULL), 1);
 }
 
+/* Sets path's mtime to sec.nsec. */
+static void
+set_mtime(const char *path, time_t sec, long nsec)
+{
+	struct timespec ts[2] = { { sec, nsec }, { sec, nsec } };
+
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* The typeflag of the tar header before the one of entry name in user's
+ * archive (its first member): 'x' when name has a pax header, '-' when it
+ * is the first; 0 when name is not there. */
+static int
+flag_before(struct fx *f, const char *user, const char *name)
+{
+	char p[8400];
+	unsigned char h[512];
+	gzFile gz;
+	int prev = '-', found = 0;
+
+	snprintf(p, sizeof p, "%s/archives/%s.tar.gz", f->base, user);
+	assert_non_null(gz = gzopen(p, "rb"));
+	while (!found && gzread(gz, h, sizeof h) == (int)sizeof h && h[0] != '\0') {
+		char sz[13];
+		unsigned long long size;
+
+		memcpy(sz, h + 124, 12);
+		sz[12] = '\0';
+		size = strtoull(sz, NULL, 8);
+		if (strncmp((const char *)h, name, 100) == 0)
+			found = 1;
+		else
+			prev = h[156];
+		assert_int_equal(gzseek(gz, (z_off_t)((size + 511) / 512 * 512), SEEK_CUR) >= 0, 1);
+	}
+	gzclose(gz);
+	return found ? prev : 0;
+}
+
+/* A message is stored with its mtime in whole seconds, as a plain ustar
+ * entry (no pax header: nobody restores a message's mtime); a meta file
+ * keeps its nanoseconds (pass one compares them). */
+static void
+test_message_mtime(void **state)
+{
+	struct fx *f = *state;
+	char p[8400], hex[41], name[64];
+	struct chj_error err;
+	struct arch_entry e;
+	struct arch *a;
+
+	snprintf(p, sizeof p, "%s/1.", f->inbox);
+	set_mtime(p, 1700000000, 123456789);
+	snprintf(p, sizeof p, "%s/cyrus.index", f->inbox);
+	set_mtime(p, 1700000001, 987654321);
+	assert_int_equal(backup(f, "alice"), 0);
+	assert_string_equal(f->events[0], "done alice 1");
+	fx_sha1_hex(mA, hex);
+	snprintf(name, sizeof name, "files/%s", hex);
+	snprintf(p, sizeof p, "%s/archives/alice.tar.gz", f->base);
+	assert_int_equal(arch_open(&a, p, ARCH_READ, &err), 0);
+	assert_int_equal(arch_latest(a, name, 0, &e), 1);
+	assert_int_equal(e.mtime_ns, 1700000000000000000LL);
+	arch_entry_free(&e);
+	assert_int_equal(arch_latest(a, "folders/a1inbox/cyrus.index", 0, &e), 1);
+	assert_int_equal(e.mtime_ns, 1700000001987654321LL);
+	arch_entry_free(&e);
+	arch_close(a);
+	assert_int_equal(flag_before(f, "alice", "folders/a1inbox/cyrus.index"), 'x');
+	assert_int_not_equal(flag_before(f, "alice", name), 0);
+	assert_int_not_equal(flag_before(f, "alice", name), 'x');
+}
+
+/* The descriptors this process has open. */
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A message failing its user when the messages after it were opened ahead
+ * (the source's readahead): those are closed unread, the user fails alone
+ * and the next run stores what it could not. */
+static void
+test_fetch_stops(void **state)
+{
+	static const struct fx_msg three[] = { { 1, NULL, 0 }, { 2, NULL, 0 }, { 3, NULL, 0 } };
+	struct fx *f = *state;
+	struct fx_msg bob[3];
+	char p[8400];
+	int fds;
+
+	memcpy(bob, three, sizeof bob);
+	bob[0].text = mB;
+	bob[1].text = mC;
+	bob[2].text = mD;
+	fx_mailbox(f->top, "user.bob", "b1inbox", bob, 3, NULL);
+	snprintf(p, sizeof p, "%s/1.", f->bobdir);
+	fx_write(p, "From: b\r\n\r\nnot B\r\n", (size_t)-1);
+	fds = open_fds();
+	assert_int_equal(backup(f, "bob"), 1);
+	assert_non_null(strstr(f->events[0], "does not match the GUID"));
+	assert_int_equal(open_fds(), fds);
+	{
+		char a[8400];
+
+		/* a first run that fails leaves no archive */
+		snprintf(a, sizeof a, "%s/archives/bob.tar.gz", f->base);
+		assert_int_equal(access(a, F_OK), -1);
+	}
+	fx_write(p, mB, (size_t)-1);
+	assert_int_equal(backup(f, "bob"), 0);
+	assert_string_equal(f->events[0], "done bob 1");
+	assert_int_equal(cyrus_backup_stats(f->b)->messages, 3);
+	assert_int_equal(open_fds(), fds);
+}
+
 int
 main(void)
 {
@@ -566,6 +694,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_mtime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_stops, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
