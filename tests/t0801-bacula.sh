@@ -848,7 +848,11 @@ expect_success 'a job whose run another job took over: its end leaves that run; 
 	grep -qxF "$SPOOL/user/bob/INBOX/again." list905.out &&
 	fin 905 OK >/dev/null &&
 	{ fin 903 OK >end903.out; test $? = 1; } &&
-	no_open_run
+	no_open_run &&
+	: the hand-run jobs 900-905 left manifests named with ids no director &&
+	: has given yet: in the same second they sort after the next real job, &&
+	: whose full would then keep them as its own chain. Bacula ids only grow &&
+	rm -f "$MDIR"/*-00000009[0-9][0-9].*
 '
 
 expect_success 'new chain: after forget, the next job (--full-list files) holds every file and the merge starts there' '
