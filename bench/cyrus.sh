@@ -195,6 +195,21 @@ rm -f "$W/tar.tar.gz"
 # CPU each gets changes from minute to minute, so each backup has a pigz run
 # beside it, and the medians are compared
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# pigz_round NAME TAR-ARGS...: times `tar cf - TAR-ARGS | pigz` in the spool
+# into $W/t.NAME (appended to $W/t.NAME.all); its output's size in round_bytes
+pigz_round() {
+	_pr_name=$1
+	shift
+	timed "$W/t.$_pr_name" sh -c 'cd "$1" && out=$2 p=$3 && shift 3 && tar cf - "$@" | pigz -6 -p "$p" >"$out" && sync "$out"' sh \
+		"$LAB/spool" "$W/tar.pigz.gz" "$(nproc)" "$@" || die "tar | pigz ($_pr_name) failed"
+	round_bytes=$(sizes "$W/tar.pigz.gz")
+	rm -f "$W/tar.pigz.gz"
+	cat "$W/t.$_pr_name" >>"$W/t.$_pr_name.all"
+}
+# each_round FILE: each round's ratio of FILE's time to the full backup's
+each_round() {
+	paste -d' ' "$1" "$W/t.full.all" | awk '{ printf "%s%.2fx", (NR > 1 ? ", " : ""), $1 / $4 }'
+}
 : >"$W/t.pigz.all"
 : >"$W/t.pigzspool.all"
 : >"$W/t.full.all"
@@ -202,21 +217,15 @@ r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	if command -v pigz >/dev/null; then
 		note "a) round $r/$ROUNDS: tar | pigz -6 -p $(nproc) of the messages ..."
-		timed "$W/t.pigz" sh -c 'cd "$1" && tar cf - --null -T "$3" | pigz -6 -p "$4" >"$2" && sync "$2"' sh \
-			"$LAB/spool" "$W/tar.pigz.gz" "$W/messages.0" "$(nproc)" || die "tar | pigz failed"
-		pigz_bytes=$(sizes "$W/tar.pigz.gz")
-		rm -f "$W/tar.pigz.gz"
-		cat "$W/t.pigz" >>"$W/t.pigz.all"
+		pigz_round pigz --null -T "$W/messages.0"
+		pigz_bytes=$round_bytes
 		# the issue's own command: the whole spool, the cyrus.* files the
 		# archive also holds included (gen-cyrus writes a 4-byte cyrus.cache,
 		# where Cyrus's holds every message's headers: pigz's output here is
 		# smaller than on a real spool)
 		note "a) round $r/$ROUNDS: tar -cf - SPOOL | pigz -6 -p $(nproc) ..."
-		timed "$W/t.pigzspool" sh -c 'cd "$1" && tar cf - . | pigz -6 -p "$3" >"$2" && sync "$2"' sh \
-			"$LAB/spool" "$W/tar.pigz.gz" "$(nproc)" || die "tar -cf - SPOOL | pigz failed"
-		pigzspool_bytes=$(sizes "$W/tar.pigz.gz")
-		rm -f "$W/tar.pigz.gz"
-		cat "$W/t.pigzspool" >>"$W/t.pigzspool.all"
+		pigz_round pigzspool .
+		pigzspool_bytes=$round_bytes
 	fi
 	# the first round's archives are the ones b) to d) go on with
 	if [ "$r" = 1 ]; then
@@ -300,12 +309,10 @@ if [ -n "${pigz_bytes:-}" ]; then
 	set -- $(cat "$W/t.pigz")
 	pigz_col="$(cell "$1" "$2" "$3"), $(mb "$pigz_bytes") MB = $(pct "$pigz_bytes")"
 	# the same message bytes both ways: the ratio of MB/s is that of the times
-	pigz_ratio="$(calc '%.2f' "$1 / $full_s")x pigz's MB/s (median of $ROUNDS rounds; each round: $(paste -d' ' "$W/t.pigz.all" "$W/t.full.all" |
-		awk '{ printf "%s%.2fx", (NR > 1 ? ", " : ""), $1 / $4 }')), output $(calc '%.3f' "$arch_bytes / $pigz_bytes")x pigz's"
+	pigz_ratio="$(calc '%.2f' "$1 / $full_s")x pigz's MB/s (median of $ROUNDS rounds; each round: $(each_round "$W/t.pigz.all")), output $(calc '%.3f' "$arch_bytes / $pigz_bytes")x pigz's"
 	set -- $(cat "$W/t.pigzspool")
 	pigzspool_col="$1 s (CPU $2%), $(mb "$pigzspool_bytes") MB"
-	pigzspool_ratio="$(calc '%.2f' "$1 / $full_s")x its speed (each round: $(paste -d' ' "$W/t.pigzspool.all" "$W/t.full.all" |
-		awk '{ printf "%s%.2fx", (NR > 1 ? ", " : ""), $1 / $4 }')), output $(calc '%.3f' "$arch_bytes / $pigzspool_bytes")x"
+	pigzspool_ratio="$(calc '%.2f' "$1 / $full_s")x its speed (each round: $(each_round "$W/t.pigzspool.all")), output $(calc '%.3f' "$arch_bytes / $pigzspool_bytes")x"
 else
 	pigz_col="n/a (pigz not installed)"
 	pigz_ratio="n/a"

@@ -368,11 +368,11 @@ journal_open(struct journal *j, const char *file, int flags)
 		return jerr(j, "cannot open: not a regular file");
 	}
 	oflags = (flags & JOURNAL_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-	/* NOMUTEX: a handle is only ever used by the thread that holds it (the
-	 * threads of list's stat pass, the parallel walk and the link probe never
-	 * touch the journal), so SQLite's per-call locking of the connection is
-	 * pure cost: a lock and unlock around every bind and step, 6% of
-	 * chjournald's loop thread on a backlog */
+	/* NOMUTEX: a handle is only ever used by the thread that opened it (no
+	 * worker thread of chjournal or chjournald is given one), so SQLite's
+	 * per-call locking of the connection is pure cost: a lock and unlock
+	 * around every bind and step, 6% of chjournald's loop thread on a
+	 * backlog */
 	oflags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
 	if (sqlite3_open_v2(file, &j->db, oflags, NULL) != SQLITE_OK)
 		return jerr(j, "cannot open");
