@@ -96,12 +96,61 @@ slot_of(struct pdeflate *p, unsigned long seq)
 	return &p->slots[seq % (unsigned long)p->nslots];
 }
 
-/* Deflates one chunk with the worker's own stream. */
+/* Makes c's output buffer want bytes long when it is shorter; z->next_out
+ * and avail_out follow it. 0, or -1 when out of memory. */
+static int
+chunk_out_grow(z_stream *z, struct chunk *c, size_t want)
+{
+	size_t used = c->capout - z->avail_out;
+	unsigned char *o;
+
+	if (want <= c->capout)
+		return 0;
+	if ((o = realloc(c->out, want)) == NULL)
+		return -1;
+	c->out = o;
+	c->capout = want;
+	z->next_out = o + used;
+	z->avail_out = (uInt)(want - used);
+	return 0;
+}
+
+/* Deflates the input given to z with flush, growing c's output buffer
+ * when zlib fills it (a flush then goes on with the same flush value, as
+ * zlib says). 0, or -1. */
+static int
+deflate_flushed(z_stream *z, struct chunk *c, int flush)
+{
+	int rc;
+
+	for (;;) {
+		rc = deflate(z, flush);
+		if (rc == Z_STREAM_END)
+			return 0;
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return -1;
+		/* room left: zlib is done with the flush (Z_FINISH ends above) */
+		if (z->avail_out != 0)
+			return flush == Z_FINISH ? -1 : 0;
+		if (chunk_out_grow(z, c, c->capout + c->capout / 2 + 4096) < 0)
+			return -1;
+	}
+}
+
+/* Deflates one chunk with the worker's own stream, ending a deflate block
+ * every PDEFLATE_BLOCK bytes of input (Z_BLOCK: no byte alignment, the
+ * window kept). Mail is text, headers and base64 in turn; zlib at memLevel
+ * 8 ends a block only when 16k symbols fill its buffer, so one set of
+ * Huffman codes serves a mix. Shorter blocks follow the mix: on a Cyrus
+ * spool's tar, level 6 with 8 KiB blocks is 3.9% smaller than level 6
+ * alone for ~2% more CPU; level 5 with 4 KiB blocks (the archive's,
+ * ARCH_LEVEL) 3.3% smaller and 25% cheaper (bench-cyrus, README). The
+ * stream stays plain deflate, which any inflate reads. */
 static void
 compress_chunk(z_stream *z, int *zinit, int level, struct chunk *c)
 {
-	size_t bound;
-	int rc;
+	size_t bound, off, n;
+	int flush;
 
 	if (!*zinit) {
 		memset(z, 0, sizeof *z);
@@ -118,26 +167,26 @@ compress_chunk(z_stream *z, int *zinit, int level, struct chunk *c)
 		c->failed = 1;
 		return;
 	}
-	bound = deflateBound(z, (uLong)c->nin) + 64;
-	if (bound > c->capout) {
-		unsigned char *o = realloc(c->out, bound);
-
-		if (o == NULL) {
-			c->failed = 1;
-			return;
-		}
-		c->out = o;
-		c->capout = bound;
-	}
-	z->next_in = c->in;
-	z->avail_in = (uInt)c->nin;
+	/* each block ended early costs a few bytes over zlib's bound */
+	bound = deflateBound(z, (uLong)c->nin) + 64 + (c->nin / PDEFLATE_BLOCK + 1) * 8;
 	z->next_out = c->out;
 	z->avail_out = (uInt)c->capout;
-	rc = deflate(z, c->last ? Z_FINISH : Z_SYNC_FLUSH);
-	if ((c->last && rc != Z_STREAM_END) || (!c->last && rc != Z_OK) || z->avail_in != 0) {
+	if (chunk_out_grow(z, c, bound) < 0) {
 		c->failed = 1;
 		return;
 	}
+	off = 0;
+	do {
+		n = c->nin - off < PDEFLATE_BLOCK ? c->nin - off : PDEFLATE_BLOCK;
+		flush = off + n < c->nin ? Z_BLOCK : c->last ? Z_FINISH : Z_SYNC_FLUSH;
+		z->next_in = c->in + off;
+		z->avail_in = (uInt)n;
+		if (deflate_flushed(z, c, flush) < 0 || z->avail_in != 0) {
+			c->failed = 1;
+			return;
+		}
+		off += n;
+	} while (off < c->nin);
 	c->nout = c->capout - z->avail_out;
 	c->crc = crc32(0L, c->in, (uInt)c->nin);
 }

@@ -923,6 +923,79 @@ test_deflate_pool(void **state)
 	free(db);
 }
 
+/* Deflate blocks in gz's one member (a block's start each time inflate
+ * stops for Z_BLOCK), checking that it holds want. */
+static size_t
+count_blocks(const struct membuf *gz, const unsigned char *want, size_t n)
+{
+	unsigned char *out = malloc(n + 1);
+	size_t blocks = 0;
+	z_stream z;
+	int rc;
+
+	assert_non_null(out);
+	memset(&z, 0, sizeof z);
+	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+	z.next_in = gz->b;
+	z.avail_in = (uInt)gz->n;
+	z.next_out = out;
+	z.avail_out = (uInt)n + 1;
+	do {
+		rc = inflate(&z, Z_BLOCK);
+		assert_true(rc == Z_OK || rc == Z_STREAM_END);
+		/* 128: stopped before a block (also once after the gzip header) */
+		if (rc == Z_OK && (z.data_type & 128) && z.total_out > 0)
+			blocks++;
+	} while (rc != Z_STREAM_END);
+	assert_int_equal(z.total_out, n);
+	assert_memory_equal(out, want, n);
+	inflateEnd(&z);
+	free(out);
+	return blocks;
+}
+
+/* Each chunk's deflate ends a block every PDEFLATE_BLOCK bytes (mail's
+ * text, headers and base64 each get their own codes), the stream staying
+ * one member any gunzip reads; incompressible data (stored blocks, more
+ * output than input) comes out whole too. Before, zlib ended a block only
+ * when 16k symbols filled its buffer: about half as many here. */
+static void
+test_deflate_blocks(void **state)
+{
+	enum { N = 1 << 20, R = 300000 };
+	struct pdeflate_pool *pool;
+	struct pdeflate *p;
+	struct membuf m = { 0 };
+	unsigned char *text = pool_data(N, 3), *noise = malloc(R);
+	unsigned seed = 7;
+	size_t i, blocks;
+
+	(void)state;
+	assert_non_null(noise);
+	for (i = 0; i < R; i++) {
+		seed = seed * 1103515245u + 12345u;
+		noise[i] = (unsigned char)(seed >> 16);
+	}
+	assert_int_equal(pdeflate_pool_new(&pool, 6, 2, 128 * 1024), 0);
+	assert_int_equal(pdeflate_new_pooled(&p, pool, membuf_sink, &m), 0);
+	assert_int_equal(pdeflate_write(p, text, N), 0);
+	assert_int_equal(pdeflate_finish(p), 0);
+	pdeflate_free(p);
+	blocks = count_blocks(&m, text, N);
+	assert_true(blocks >= N / PDEFLATE_BLOCK);
+	m.n = 0;
+	assert_int_equal(pdeflate_new_pooled(&p, pool, membuf_sink, &m), 0);
+	assert_int_equal(pdeflate_write(p, noise, R), 0);
+	assert_int_equal(pdeflate_finish(p), 0);
+	pdeflate_free(p);
+	assert_true(m.n > R);
+	assert_one_member(&m, noise, R);
+	pdeflate_pool_free(pool);
+	free(m.b);
+	free(text);
+	free(noise);
+}
+
 int
 main(void)
 {
@@ -937,6 +1010,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_add_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
 		cmocka_unit_test(test_deflate_pool),
+		cmocka_unit_test(test_deflate_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
