@@ -841,20 +841,30 @@ pool_data(size_t n, unsigned seed)
 	return d;
 }
 
+/* Starts z inflating the gzip data gz into a new buffer of n + 1 bytes
+ * (one more than expected), returned. */
+static unsigned char *
+inflate_start(z_stream *z, const struct membuf *gz, size_t n)
+{
+	unsigned char *out = malloc(n + 1);
+
+	assert_non_null(out);
+	memset(z, 0, sizeof *z);
+	assert_int_equal(inflateInit2(z, 16 + 15), Z_OK);
+	z->next_in = gz->b;
+	z->avail_in = (uInt)gz->n;
+	z->next_out = out;
+	z->avail_out = (uInt)n + 1;
+	return out;
+}
+
 /* Asserts that gz is one gzip member (nothing after it) holding want. */
 static void
 assert_one_member(const struct membuf *gz, const unsigned char *want, size_t n)
 {
-	unsigned char *out = malloc(n + 1);
 	z_stream z;
+	unsigned char *out = inflate_start(&z, gz, n);
 
-	assert_non_null(out);
-	memset(&z, 0, sizeof z);
-	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
-	z.next_in = gz->b;
-	z.avail_in = (uInt)gz->n;
-	z.next_out = out;
-	z.avail_out = (uInt)n + 1;
 	assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
 	assert_int_equal(z.avail_in, 0);
 	assert_int_equal(z.total_out, n);
@@ -928,18 +938,11 @@ test_deflate_pool(void **state)
 static size_t
 count_blocks(const struct membuf *gz, const unsigned char *want, size_t n)
 {
-	unsigned char *out = malloc(n + 1);
 	size_t blocks = 0;
 	z_stream z;
+	unsigned char *out = inflate_start(&z, gz, n);
 	int rc;
 
-	assert_non_null(out);
-	memset(&z, 0, sizeof z);
-	assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
-	z.next_in = gz->b;
-	z.avail_in = (uInt)gz->n;
-	z.next_out = out;
-	z.avail_out = (uInt)n + 1;
 	do {
 		rc = inflate(&z, Z_BLOCK);
 		assert_true(rc == Z_OK || rc == Z_STREAM_END);
