@@ -20,8 +20,8 @@
 
 #define ARCH_BUF (256 * 1024)
 /* zlib level 5 with a deflate block ended every PDEFLATE_BLOCK bytes: on a
- * Cyrus spool smaller than gzip -6 (what `tar czf` and pigz use), with
- * zlib's own block ends, and ~1.3x faster (pdeflate.c, README). */
+ * Cyrus spool smaller than gzip -6 (what `tar czf` and pigz use, zlib's
+ * own block ends) and ~1.3x faster (pdeflate.c, README). */
 #define ARCH_LEVEL 5
 #define ARCH_THREADS 2            /* deflate workers per member being written */
 #define ARCH_CHUNK (128 * 1024)   /* input bytes per parallel deflate chunk: pigz's */

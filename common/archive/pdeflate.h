@@ -7,12 +7,12 @@
 
 #include "error.h"
 
-/* Receives the compressed bytes, in order, on the caller's thread.
- * Returns 0, or -1 to fail the stream. */
 /* Input bytes per deflate block: each chunk's deflate ends a block this
  * often (see compress_chunk in pdeflate.c). */
 #define PDEFLATE_BLOCK 4096
 
+/* Receives the compressed bytes, in order, on the caller's thread.
+ * Returns 0, or -1 to fail the stream. */
 typedef int (*pdeflate_sink)(void *ctx, const void *buf, size_t n);
 
 struct pdeflate;

@@ -961,7 +961,7 @@ count_blocks(const struct membuf *gz, const unsigned char *want, size_t n)
  * text, headers and base64 each get their own codes), the stream staying
  * one member any gunzip reads; incompressible data (stored blocks, more
  * output than input) comes out whole too. Before, zlib ended a block only
- * when 16k symbols filled its buffer: about half as many here. */
+ * when 16k symbols filled its buffer: too few blocks for this. */
 static void
 test_deflate_blocks(void **state)
 {
