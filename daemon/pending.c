@@ -1,4 +1,5 @@
 /* pending.c: the in-memory coalescing set (open addressing on path). */
+#include <endian.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -30,16 +31,26 @@ struct pending {
 	int64_t oldest;
 };
 
+/* Eight bytes at a time, each word mixed in by a multiply (the constants
+ * of MurmurHash3's finalizer): the byte-at-a-time FNV-1a it replaced was a
+ * twentieth of a backlog's drain. Only this process's table uses it. */
 static uint64_t
 hash_path(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
+	size_t n = strlen(s);
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
 	}
-	return h;
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdULL;
+	return h ^ (h >> 32);
 }
 
 struct pending *
@@ -221,12 +232,53 @@ pending_free(struct pending *p)
 	free(p);
 }
 
-/* A file written, created or renamed that has more than one link: its name is
+/* ---- the flush ----
+ *
+ * The paths are written in path order: the journal's rows are keyed by
+ * path, so each B-tree page is visited once per flush rather than once per
+ * path (a backlog's flush of 10,000 paths in hash order read and wrote
+ * pages all over the table). The sort compares 32 bytes of each path after
+ * the prefix all of them share, kept beside the entry, and the paths
+ * themselves only where those are equal: a plain strcmp() sort chased two
+ * pointers per comparison (45 ms of a flush of 100,000 paths, now 30).
+ *
+ * A file written, created or renamed that has more than one link: its name is
  * noted with its inode, so that `list` can find the file's other names even
  * if this one is gone by then (the kernel names only the name written
- * through). One lstat() per such path and flush: on a backlog, a quarter of
- * the daemon's time, so a flush of many paths runs them on a second thread
- * while this one writes the changes (link_probe). */
+ * through). One lstat() per such path and flush: on a backlog, a third of
+ * the daemon's CPU, so a flush of many paths runs them on a second thread
+ * while this one writes the changes (link_probe), in path order too (a
+ * directory's names looked up together: a quarter cheaper than in hash
+ * order). */
+
+#define FLUSH_KEY_WORDS 4
+
+/* A path's place in the flush. */
+struct flush_item {
+	uint64_t key[FLUSH_KEY_WORDS];       /* 32 bytes of the path after the prefix, big-endian */
+	const struct pending_entry *e;
+};
+
+/* The paths are read in slot (hash) order, each a cache miss away: ask for
+ * the one this many slots on early. */
+#define PREFETCH_AHEAD 16
+
+/* The inode of a candidate found with more than one link (ino 0: none). */
+struct link_found {
+	uint64_t dev, ino;
+};
+
+/* The flush's paths: sorted (items), or in slot order when there was no
+ * memory to sort (items NULL). */
+struct flush_order {
+	const struct pending *p;
+	struct flush_item *items;
+	size_t n;                            /* items, or p->nslots */
+	struct link_found *found;            /* one per path (NULL: probed in turn) */
+};
+
+#define LINK_PROBE_THREAD_MIN 512            /* fewer candidates: no thread */
+
 static int
 link_candidate(const struct pending_entry *e)
 {
@@ -234,17 +286,95 @@ link_candidate(const struct pending_entry *e)
 	    (e->flags & (JF_MODIFIED | JF_ATTRIB | JF_CREATED | JF_RENAMED));
 }
 
-/* The inode of a candidate found with more than one link (ino 0: none). */
-struct link_found {
-	uint64_t dev, ino;
-};
+/* The i-th path of the flush (an empty slot in slot order). */
+static const struct pending_entry *
+entry_at(const struct flush_order *o, size_t i)
+{
+	return o->items != NULL ? o->items[i].e : &o->p->slots[i];
+}
 
-struct link_probe {
-	const struct pending *p;
-	struct link_found *found;            /* one per slot */
-};
+/* The length of the prefix every path of p shares. */
+static size_t
+common_prefix(const struct pending *p)
+{
+	const char *first = NULL;
+	size_t i, len = 0;
 
-#define LINK_PROBE_THREAD_MIN 512            /* fewer candidates: no thread */
+	for (i = 0; i < p->nslots; i++) {
+		const char *s = p->slots[i].path;
+		size_t k;
+
+		if (i + PREFETCH_AHEAD < p->nslots && p->slots[i + PREFETCH_AHEAD].path != NULL)
+			__builtin_prefetch(p->slots[i + PREFETCH_AHEAD].path);
+		if (s == NULL)
+			continue;
+		if (first == NULL) {
+			first = s;
+			len = strlen(s);
+			continue;
+		}
+		for (k = 0; k < len && s[k] == first[k]; k++)
+			;
+		len = k;
+	}
+	return len;
+}
+
+/* The 32 bytes of path after prefix (zeros past its end), as numbers that
+ * compare as the bytes do. */
+static void
+path_key(const char *path, size_t prefix, uint64_t key[FLUSH_KEY_WORDS])
+{
+	unsigned char bytes[FLUSH_KEY_WORDS * 8] = { 0 };
+	const char *s = path + prefix;
+	int i;
+
+	memcpy(bytes, s, strnlen(s, sizeof bytes));
+	for (i = 0; i < FLUSH_KEY_WORDS; i++) {
+		uint64_t be;
+
+		memcpy(&be, bytes + 8 * i, 8);
+		key[i] = be64toh(be);
+	}
+}
+
+/* Equal keys: the two paths share the 32 bytes after the prefix, none of
+ * them the end (paths are distinct), so strcmp() decides as on the paths. */
+static int
+by_key(const void *a, const void *b)
+{
+	const struct flush_item *x = a, *y = b;
+	int i;
+
+	for (i = 0; i < FLUSH_KEY_WORDS; i++)
+		if (x->key[i] != y->key[i])
+			return x->key[i] < y->key[i] ? -1 : 1;
+	return strcmp(x->e->path, y->e->path);
+}
+
+/* o's items: p's paths in path order (items NULL without the memory). */
+static void
+order_paths(struct flush_order *o, const struct pending *p)
+{
+	size_t i, prefix, n = 0;
+
+	o->p = p;
+	o->n = p->nslots;
+	if ((o->items = malloc((p->used + 1) * sizeof *o->items)) == NULL)
+		return;
+	prefix = common_prefix(p);
+	for (i = 0; i < p->nslots; i++) {
+		if (i + PREFETCH_AHEAD < p->nslots && p->slots[i + PREFETCH_AHEAD].path != NULL)
+			__builtin_prefetch(p->slots[i + PREFETCH_AHEAD].path + prefix);
+		if (p->slots[i].path == NULL)
+			continue;
+		path_key(p->slots[i].path, prefix, o->items[n].key);
+		o->items[n].e = &p->slots[i];
+		n++;
+	}
+	qsort(o->items, n, sizeof *o->items, by_key);
+	o->n = n;
+}
 
 /* Fills *found when e is a candidate with more than one link. */
 static void
@@ -262,14 +392,15 @@ link_probe_one(const struct pending_entry *e, struct link_found *found)
 static void *
 link_probe_run(void *arg)
 {
-	struct link_probe *lp = arg;
+	struct flush_order *o = arg;
 	size_t i;
 
-	for (i = 0; i < lp->p->nslots; i++)
-		link_probe_one(&lp->p->slots[i], &lp->found[i]);
+	for (i = 0; i < o->n; i++)
+		link_probe_one(entry_at(o, i), &o->found[i]);
 	return NULL;
 }
 
+/* (in slot order: the count is the same, and the slots are read in turn) */
 static size_t
 count_candidates(const struct pending *p)
 {
@@ -281,38 +412,38 @@ count_candidates(const struct pending *p)
 }
 
 static int
-by_path(const void *a, const void *b)
+write_changes(const struct flush_order *o, struct journal *j, int64_t now)
 {
-	return strcmp((*(const struct pending_entry *const *)a)->path,
-	    (*(const struct pending_entry *const *)b)->path);
+	size_t i;
+
+	for (i = 0; i < o->n; i++) {
+		const struct pending_entry *e = entry_at(o, i);
+
+		if (o->items != NULL && i + PREFETCH_AHEAD < o->n)
+			__builtin_prefetch(o->items[i + PREFETCH_AHEAD].e->path);
+		if (e->path != NULL && journal_batch_change(j, e->path, e->flags, now) < 0)
+			return -1;
+	}
+	return 0;
 }
 
-/* Writes every path's change, in path order: the journal's rows are keyed by
- * path, so each B-tree page is visited once per flush rather than once per
- * path (a backlog's flush of 10,000 paths in hash order read and wrote
- * pages all over the table). */
+/* The names of the multiply-linked files, probed (o->found) or probed now. */
 static int
-write_changes(const struct pending *p, struct journal *j, int64_t now)
+write_links(const struct flush_order *o, struct journal *j)
 {
-	const struct pending_entry **order;
-	size_t i, n = 0;
-	int rc = 0;
+	size_t i;
 
-	if ((order = malloc((p->used + 1) * sizeof *order)) == NULL) {
-		/* no memory to sort: in slot order */
-		for (i = 0; i < p->nslots && rc == 0; i++)
-			if (p->slots[i].path != NULL)
-				rc = journal_batch_change(j, p->slots[i].path, p->slots[i].flags, now);
-		return rc;
+	for (i = 0; i < o->n; i++) {
+		const struct pending_entry *e = entry_at(o, i);
+		struct link_found one = { 0, 0 };
+		const struct link_found *f = o->found != NULL ? &o->found[i] : &one;
+
+		if (o->found == NULL)
+			link_probe_one(e, &one);
+		if (f->ino != 0 && journal_batch_link(j, e->path, f->dev, f->ino) < 0)
+			return -1;
 	}
-	for (i = 0; i < p->nslots; i++)
-		if (p->slots[i].path != NULL)
-			order[n++] = &p->slots[i];
-	qsort(order, n, sizeof *order, by_path);
-	for (i = 0; i < n && rc == 0; i++)
-		rc = journal_batch_change(j, order[i]->path, order[i]->flags, now);
-	free(order);
-	return rc;
+	return 0;
 }
 
 int
@@ -320,34 +451,28 @@ pending_flush(struct pending *p, struct journal *j, int64_t prune_seq,
     int64_t now, int64_t last_flush, const char *const *meta_keys,
     const int64_t *meta_values)
 {
-	struct link_probe lp = { p, NULL };
+	struct flush_order o = { NULL, NULL, 0, NULL };
 	size_t i;
 	pthread_t prober;
-	int threaded = 0;
+	int threaded = 0, rc = -1;
 
+	order_paths(&o, p);
 	/* (without memory for the results, each is probed in turn below) */
-	if (p->nslots > 0 && (lp.found = calloc(p->nslots, sizeof *lp.found)) != NULL &&
+	if (o.n > 0 && (o.found = calloc(o.n, sizeof *o.found)) != NULL &&
 	    count_candidates(p) >= LINK_PROBE_THREAD_MIN)
-		threaded = pthread_create(&prober, NULL, link_probe_run, &lp) == 0;
-	if (!threaded && lp.found != NULL)
-		link_probe_run(&lp);
+		threaded = pthread_create(&prober, NULL, link_probe_run, &o) == 0;
+	if (!threaded && o.found != NULL)
+		link_probe_run(&o);
 	if (journal_batch_begin(j, prune_seq) < 0)
-		goto fail_probe;
-	if (write_changes(p, j, now) < 0)
+		goto cleanup;
+	if (write_changes(&o, j, now) < 0)
 		goto fail;
 	if (threaded) {
 		pthread_join(prober, NULL);
 		threaded = 0;
 	}
-	for (i = 0; i < p->nslots; i++) {
-		struct link_found one = { 0, 0 };
-		const struct link_found *f = lp.found != NULL ? &lp.found[i] : &one;
-
-		if (lp.found == NULL)
-			link_probe_one(&p->slots[i], &one);
-		if (f->ino != 0 && journal_batch_link(j, p->slots[i].path, f->dev, f->ino) < 0)
-			goto fail;
-	}
+	if (write_links(&o, j) < 0)
+		goto fail;
 	for (i = 0; i < p->nrescans; i++) {
 		if (journal_batch_rescan(j, p->rescans[i].path, p->rescans[i].since,
 		    p->rescans[i].reason, now) < 0)
@@ -364,15 +489,17 @@ pending_flush(struct pending *p, struct journal *j, int64_t prune_seq,
 		if (journal_meta_set_int(j, meta_keys[i], meta_values[i]) < 0)
 			goto fail;
 	if (journal_batch_commit(j) < 0)
-		goto fail_probe;
-	free(lp.found);
-	clear_all(p);
-	return 0;
+		goto cleanup;
+	rc = 0;
+	goto cleanup;
 fail:
 	journal_batch_rollback(j);
-fail_probe:
+cleanup:
 	if (threaded)
 		pthread_join(prober, NULL);
-	free(lp.found);
-	return -1;
+	free(o.found);
+	free(o.items);
+	if (rc == 0)
+		clear_all(p);
+	return rc;
 }

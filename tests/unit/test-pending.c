@@ -1,6 +1,9 @@
 /* test-pending.c: cmocka unit tests for the daemon's coalescing set
  * (daemon/pending.h) written into a real journal: one row per path with the
- * union of its flags, rows in the journal whatever order they came in, and
+ * union of its flags, rows in the journal whatever order they came in,
+ * written in the paths' byte order (the flush's sort keys: paths alike for
+ * more than the 32 bytes it keys on, a path that begins another, bytes past
+ * 0x7f), and
  * the inodes of files with more than one link noted at the flush, both for a
  * small flush (probed in turn) and for a large one (probed on a second
  * thread while the changes are written); a path gone or with one link is
@@ -114,6 +117,58 @@ test_coalesce_and_write(void **state)
 	assert_int_equal(s.flags_of_a, JF_CREATED | JF_MODIFIED);
 }
 
+struct by_seq {
+	size_t n;
+	char paths[64][PATH_MAX];
+	int64_t seqs[64];
+};
+
+static int
+note_row(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+{
+	struct by_seq *r = ctx;
+
+	(void)time;
+	(void)flags;
+	assert_true(r->n < 64);
+	snprintf(r->paths[r->n], PATH_MAX, "%s", path);
+	r->seqs[r->n++] = seq;
+	return 0;
+}
+
+/* the rows' seqs go up in the paths' byte order (strcmp), whatever the
+ * prefix they share and wherever they differ */
+static void
+test_written_in_path_order(void **state)
+{
+	static const char *const names[] = {
+		"m", "m/a", "m/a/", "ma", "m0", "m/", "z", "\xc3\xa9t\xc3\xa9", "\x7f", "\x80",
+		"abcdefghijklmnopqrstuvwxyz0123456789/x",     /* alike past 32 bytes */
+		"abcdefghijklmnopqrstuvwxyz0123456789/w",
+		"abcdefghijklmnopqrstuvwxyz0123456789",
+		"abcdefghijklmnopqrstuvwxyz012345",           /* ends at the key's end */
+		"abcdefghijklmnopqrstuvwxyz01234",
+		"abcdefghijklmnopqrstuvwxyz012345/",
+		"abcdefgh", "abcdefgi", "abcdefg", "Z", "a b", "a\tb",
+	};
+	struct fix *f = *state;
+	static struct by_seq r;
+	char path[PATH_MAX];
+	size_t i, k;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/same-prefix/%s", f->dir, names[i]);
+		assert_int_equal(pending_change(f->p, path, JF_MODIFIED), 0);
+	}
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(journal_foreach_change(f->j, 0, NULL, note_row, &r), 0);
+	assert_int_equal(r.n, sizeof names / sizeof names[0]);
+	for (i = 0; i < r.n; i++)
+		for (k = 0; k < r.n; k++)
+			if (r.seqs[i] < r.seqs[k])
+				assert_true(strcmp(r.paths[i], r.paths[k]) < 0);
+}
+
 /* makes n files DIR/A/i with a second name DIR/B/i, and a file with one link
  * DIR/single; each A/i and single is changed in the pending set */
 static void
@@ -200,6 +255,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_coalesce_and_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_written_in_path_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_small_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_large_flush, setup, teardown),
 	};
