@@ -203,6 +203,7 @@ struct change_row {
 	int root;              /* index of the root it is under */
 	int err;
 	unsigned char kind;
+	unsigned char probed;  /* the daemon's lstat() stands: STAT_FILE, st unset */
 	struct stat st;        /* what lstat found (STAT_FILE, STAT_DIR, STAT_OTHER) */
 };
 
@@ -224,6 +225,7 @@ struct stat_pass {
 	struct change_row **blocks;    /* under lock (grown by the reader) */
 	size_t nblocks, cap_blocks;
 	size_t nrows;                  /* rows read (the reader's own count) */
+	size_t nstat;                  /* of which to stat (not probed) */
 	size_t published;              /* rows the threads may take; under lock */
 	size_t claimed;                /* blocks taken; under lock */
 	int done;                      /* reading ended; under lock */
@@ -234,6 +236,7 @@ struct stat_pass {
 		size_t len;
 	} *roots;                      /* per root of the configuration */
 	const struct config *cfg;
+	int64_t plain_from, plain_upto;    /* rows whose JF_PLAIN stands */
 	unsigned long seen;            /* rows read, excluded ones too */
 	int oom;
 };
@@ -297,7 +300,8 @@ stat_worker(void *arg)
 		sp->claimed++;
 		pthread_mutex_unlock(&sp->lock);
 		for (i = 0; i < n; i++)
-			stat_row(sp, &blk[i]);
+			if (!blk[i].probed)
+				stat_row(sp, &blk[i]);
 	}
 }
 
@@ -331,7 +335,7 @@ pass_publish(struct stat_pass *sp, int done)
 	sp->done = done;
 	pthread_cond_broadcast(&sp->more);
 	pthread_mutex_unlock(&sp->lock);
-	if (sp->nthreads == 0 && sp->nrows >= STAT_PARALLEL_MIN && !done)
+	if (sp->nthreads == 0 && sp->nstat >= STAT_PARALLEL_MIN && !done)
 		while (sp->nthreads < STAT_THREADS - 1 &&
 		    pthread_create(&sp->tids[sp->nthreads], NULL, stat_worker, sp) == 0)
 			sp->nthreads++;
@@ -402,7 +406,6 @@ collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flag
 	struct change_row *r;
 	int root = config_root_of(sp->cfg, path);
 
-	(void)seq;
 	(void)time;
 	sp->seen++;
 	/* a path under no root is excluded: a kept row has its root */
@@ -415,7 +418,9 @@ collect_cb(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flag
 	r->flags = flags;
 	r->root = root;
 	r->err = 0;
-	r->kind = STAT_ERROR;
+	r->probed = (flags & JF_PLAIN) && seq >= sp->plain_from && seq <= sp->plain_upto;
+	r->kind = r->probed ? STAT_FILE : STAT_ERROR;
+	sp->nstat += !r->probed;
 	sp->nrows++;
 	if (sp->nrows % STAT_BLOCK == 0)
 		pass_publish(sp, 0);
@@ -467,7 +472,7 @@ place_row(struct build_ctx *b, struct change_row *r)
 	if ((r->kind == STAT_GONE && push(&b->forget, &b->nforget, &b->cap_forget, path) < 0) ||
 	    (r->kind == STAT_GONE && (r->flags & (JF_MODIFIED | JF_ATTRIB)) &&
 	    push(&b->gone_changed, &b->ngone_changed, &b->cap_gone_changed, path) < 0) ||
-	    (r->kind == STAT_FILE && link_notes_add(&b->links, path, &r->st,
+	    (r->kind == STAT_FILE && link_notes_add(&b->links, path, r->probed ? NULL : &r->st,
 	    (r->flags & (JF_MODIFIED | JF_ATTRIB)) ? LINK_CHANGED : LINK_LISTED) < 0)) {
 		free(path);
 		return -1;
@@ -509,7 +514,26 @@ place_row(struct build_ctx *b, struct change_row *r)
 	return push_owned(arr, n, cap, path);
 }
 
-/* Reads the changed rows, stats them (while reading), and places each. */
+/* The seqs whose rows need no lstat() when they carry JF_PLAIN: the
+ * running daemon's (journal_plain_window), and none when the run holds a
+ * rescan (events were lost: a path's bit may predate a change not seen). */
+static int
+plain_window(struct journal *j, int64_t after_seq, struct stat_pass *sp)
+{
+	int64_t nrescans = 0;
+
+	if (journal_plain_window(j, &sp->plain_from, &sp->plain_upto) < 0 ||
+	    journal_count_rescans(j, after_seq, &nrescans) < 0)
+		return -1;
+	if (nrescans > 0) {
+		sp->plain_from = 1;
+		sp->plain_upto = 0;
+	}
+	return 0;
+}
+
+/* Reads the changed rows, stats them (while reading) unless the daemon's
+ * flush did (JF_PLAIN), and places each. */
 static int
 add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
 {
@@ -519,7 +543,9 @@ add_changes(struct build_ctx *b, struct journal *j, int64_t after_seq)
 	int rc, ret = -1;
 
 	pass_start(&sp, b->cfg);
-	rc = journal_foreach_change(j, after_seq, NULL, collect_cb, &sp);
+	rc = plain_window(j, after_seq, &sp);
+	if (rc == 0)
+		rc = journal_foreach_change(j, after_seq, NULL, collect_cb, &sp);
 	/* the threads are still stat()ing: sorting the rows here takes the sort
 	 * off the end, and the paths then need no sort of their own */
 	if (rc == 0 && sp.nrows > 1 && (order = malloc(sp.nrows * sizeof *order)) != NULL) {

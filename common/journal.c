@@ -31,6 +31,8 @@ struct journal {
 	sqlite3_stmt *st_prune[3];      /* prune: at every flush's commit */
 	sqlite3_stmt *st_rescan;
 	sqlite3_stmt *st_cookie;
+	sqlite3_stmt *st_plain_clear;
+	sqlite3_stmt *st_plain_below;
 	struct chj_error err;
 };
 
@@ -59,12 +61,13 @@ static const char *links_sql =
 
 /* Rows committed past by every consumer (seq <= ?5) start afresh; others keep
  * the union of what happened, so a change before a consumer's begin is never
- * hidden by a later one. */
+ * hidden by a later one. JF_PLAIN (256) is what the last write says. */
 static const char *upsert_change_sql =
 	"INSERT INTO changes(path, seq, time, flags) VALUES(?1, ?2, ?3, ?4) "
 	"ON CONFLICT(path) DO UPDATE SET seq = excluded.seq, time = excluded.time, "
 	"flags = CASE WHEN changes.seq <= ?5 THEN excluded.flags "
-	"             ELSE changes.flags | excluded.flags END";
+	"             ELSE (changes.flags & ~256) | excluded.flags END";
+_Static_assert(JF_PLAIN == 256, "upsert_change_sql names JF_PLAIN as 256");
 
 static const char *upsert_rescan_sql =
 	"INSERT INTO rescans(path, seq, time, since, reason) VALUES(?1, ?2, ?3, ?4, ?5) "
@@ -416,6 +419,8 @@ journal_free(struct journal *j)
 	sqlite3_finalize(j->st_change);
 	sqlite3_finalize(j->st_rescan);
 	sqlite3_finalize(j->st_cookie);
+	sqlite3_finalize(j->st_plain_clear);
+	sqlite3_finalize(j->st_plain_below);
 	sqlite3_finalize(j->st_meta);
 	for (size_t i = 0; i < sizeof j->st_prune / sizeof j->st_prune[0]; i++)
 		sqlite3_finalize(j->st_prune[i]);
@@ -471,6 +476,56 @@ journal_batch_change(struct journal *j, const char *path, unsigned flags, int64_
 		return jerr(j, "cannot record change");
 	sqlite3_reset(st);
 	return 0;
+}
+
+int64_t
+journal_batch_seq(const struct journal *j)
+{
+	return j->batch_seq;
+}
+
+int
+journal_batch_plain_clear(struct journal *j, const char *path)
+{
+	sqlite3_stmt *st;
+
+	if (prepare(j, &j->st_plain_clear,
+	    "UPDATE changes SET flags = flags & ~256 WHERE path = ?1") < 0)
+		return -1;
+	st = j->st_plain_clear;
+	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return jerr(j, "cannot record change");
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* The rows below dir are those from "dir/" to "dir0" ('0' follows '/'),
+ * one range of the path key. */
+int
+journal_batch_plain_clear_below(struct journal *j, const char *dir)
+{
+	sqlite3_stmt *st;
+	size_t n = strlen(dir);
+	char *lo;
+	int rc;
+
+	if (prepare(j, &j->st_plain_below, "UPDATE changes SET flags = flags & ~256 "
+	    "WHERE path > ?1 AND path < ?2 AND flags & 256") < 0)
+		return -1;
+	if ((lo = malloc(2 * (n + 2))) == NULL)
+		return jerr(j, "out of memory");
+	memcpy(lo, dir, n);
+	lo[n] = '/';
+	memcpy(lo + n + 1, dir, n);
+	lo[2 * n + 1] = '0';
+	st = j->st_plain_below;
+	sqlite3_bind_blob(st, 1, lo, (int)n + 1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, lo + n + 1, (int)n + 1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	free(lo);
+	return rc == SQLITE_DONE ? 0 : jerr(j, "cannot record change");
 }
 
 int
@@ -580,6 +635,10 @@ journal_batch_rollback(struct journal *j)
 		sqlite3_reset(j->st_rescan);
 	if (j->st_cookie)
 		sqlite3_reset(j->st_cookie);
+	if (j->st_plain_clear)
+		sqlite3_reset(j->st_plain_clear);
+	if (j->st_plain_below)
+		sqlite3_reset(j->st_plain_below);
 	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	j->in_batch = 0;
 }
@@ -662,6 +721,22 @@ int
 journal_meta_get_text(struct journal *j, const char *key, char **v)
 {
 	return meta_get(j, key, NULL, v);
+}
+
+int
+journal_plain_window(struct journal *j, int64_t *from, int64_t *upto)
+{
+	int rc = journal_meta_get_int(j, "plain_from", from);
+
+	if (rc == 0)
+		rc = journal_meta_get_int(j, "plain_upto", upto);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		*from = 1;
+		*upto = 0;
+	}
+	return 0;
 }
 
 int

@@ -28,6 +28,13 @@
 #define JF_DIR      0x40u  /* the path was a directory when the event came */
 #define JF_MOVED_OUT 0x80u /* renamed away (with JF_DELETED): a directory took
                             * its entries along, none of them journaled */
+/* Not an event: the daemon's flush that wrote the row lstat()ed the path and
+ * found a regular file with one link, or a symbolic link, so `list` need not
+ * lstat() it again. Each write of the row replaces it (never a union), and
+ * it counts only within journal_plain_window(): rows the running daemon
+ * wrote, which clears it in the same transaction where its probe found
+ * otherwise. */
+#define JF_PLAIN    0x100u
 /* What a path shows was replaced (a file system mounted or unmounted on it):
  * its old entries are gone (--deleted: removed with what was below), its new
  * ones all count as new (listed whole). */
@@ -62,6 +69,13 @@ int journal_batch_rescan(struct journal *j, const char *path, int64_t since,
     const char *reason, int64_t now);
 int journal_batch_cookie(struct journal *j, const char *name, int64_t now);
 int journal_batch_commit(struct journal *j);
+/* The last seq handed out in the open batch (the journal's last before it
+ * wrote anything). */
+int64_t journal_batch_seq(const struct journal *j);
+/* Takes JF_PLAIN off the row of path (written in this batch). */
+int journal_batch_plain_clear(struct journal *j, const char *path);
+/* Takes JF_PLAIN off every row below directory dir. */
+int journal_batch_plain_clear_below(struct journal *j, const char *dir);
 void journal_batch_rollback(struct journal *j);
 /* Whether this connection's commits are synced to disk before they return
  * (the default, SQLite's synchronous=FULL) or only written (NORMAL: a power
@@ -78,6 +92,14 @@ int journal_meta_set_text(struct journal *j, const char *key, const char *v);
 int journal_meta_get_int(struct journal *j, const char *key, int64_t *v);
 /* *v is allocated (caller frees). */
 int journal_meta_get_text(struct journal *j, const char *key, char **v);
+
+/* The seqs whose JF_PLAIN a reader may trust: from the running daemon's
+ * first flush (meta plain_from) to its last (plain_upto). A daemon that
+ * does not keep the bit (an older one) moves neither, and the next daemon
+ * to keep it starts a new window, so a bit another daemon left is never
+ * taken. *from > *upto (nothing trusted) when there is none. 0, or -1 on
+ * error. */
+int journal_plain_window(struct journal *j, int64_t *from, int64_t *upto);
 
 int journal_last_seq(struct journal *j, int64_t *seq);
 

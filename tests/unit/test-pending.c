@@ -7,7 +7,11 @@
  * the inodes of files with more than one link noted at the flush, both for a
  * small flush (probed in turn) and for a large one (probed on a second
  * thread while the changes are written); a path gone or with one link is
- * not noted. */
+ * not noted. The same probe marks a plain file's row (JF_PLAIN), and the
+ * changeset of `list` (changeset_build) takes the mark instead of an lstat()
+ * of its own only inside the running daemon's window, never across a
+ * rescan, and never once a later write of the row says otherwise, or its
+ * directory has moved away. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "changeset.h"
+#include "config.h"
 #include "journal.h"
 #include "pending.h"
 #include "unit-tmp.h"
@@ -229,6 +235,53 @@ check_linked(struct fix *f, int n)
 	}
 }
 
+struct flags_of {
+	const char *path;
+	unsigned flags;
+	int64_t seq;
+};
+
+static int
+find_flags(void *ctx, const char *path, int64_t seq, int64_t time, unsigned flags)
+{
+	struct flags_of *w = ctx;
+
+	(void)time;
+	if (strcmp(path, w->path) == 0) {
+		w->flags = flags;
+		w->seq = seq;
+	}
+	return 0;
+}
+
+/* the flags of path's row (0 when it has none) */
+static unsigned
+row_flags(struct fix *f, const char *path)
+{
+	struct flags_of w = { path, 0, 0 };
+
+	assert_int_equal(journal_foreach_change(f->j, 0, NULL, find_flags, &w), 0);
+	return w.flags;
+}
+
+/* the probe's verdict on each row: only a file with one link is plain */
+static void
+check_plain(struct fix *f, int n)
+{
+	char a[PATH_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(a, sizeof a, "%s/A/%d", f->dir, i);
+		assert_int_equal(row_flags(f, a) & JF_PLAIN, 0);
+	}
+	snprintf(a, sizeof a, "%s/single", f->dir);
+	assert_int_equal(row_flags(f, a) & JF_PLAIN, JF_PLAIN);
+	snprintf(a, sizeof a, "%s/gone", f->dir);
+	assert_int_equal(row_flags(f, a) & JF_PLAIN, 0);
+	assert_int_equal(row_flags(f, unit_join_static(f->dir, "B")) & JF_PLAIN, 0);
+}
+
 static void
 test_links_small_flush(void **state)
 {
@@ -237,6 +290,7 @@ test_links_small_flush(void **state)
 	make_linked(f, 10);
 	assert_int_equal(flush(f), 0);
 	check_linked(f, 10);
+	check_plain(f, 10);
 }
 
 /* more than LINK_PROBE_THREAD_MIN candidates: probed on a second thread */
@@ -248,6 +302,141 @@ test_links_large_flush(void **state)
 	make_linked(f, 3000);
 	assert_int_equal(flush(f), 0);
 	check_linked(f, 3000);
+	check_plain(f, 3000);
+}
+
+/* DIR/r/plain, a file with one link, under the root of listed() */
+static void
+make_plain(struct fix *f, char *plain)
+{
+	FILE *fp;
+
+	assert_int_equal(mkdir(unit_join_static(f->dir, "r"), 0700), 0);
+	snprintf(plain, PATH_MAX, "%s/r/plain", f->dir);
+	assert_non_null(fp = fopen(plain, "w"));
+	fclose(fp);
+}
+
+/* 1 when the changeset of every row (root DIR/r) holds path among the files
+ * to back up */
+static int
+listed(struct fix *f, const char *path)
+{
+	struct config cfg;
+	struct changeset cs;
+	char *conf = NULL;
+	size_t i;
+	int found = 0;
+
+	memset(&cfg, 0, sizeof cfg);
+	assert_true(asprintf(&conf, "journal = %s\nroot = %s/r\n", f->file, f->dir) > 0);
+	assert_int_equal(config_parse(&cfg, "test.conf", conf), 0);
+	free(conf);
+	assert_int_equal(changeset_build(&cs, f->j, &cfg, 0), 0);
+	for (i = 0; i < cs.npaths; i++)
+		found |= strcmp(cs.paths[i], path) == 0;
+	changeset_free(&cs);
+	config_free(&cfg);
+	return found;
+}
+
+/* list takes a plain row as the file it was at the flush, without an lstat()
+ * (a file gone since, with its deletion not flushed yet, is still listed:
+ * it was there at the begin that followed the flush); not once the row is
+ * written again by an event the probe does not vouch for, nor across a
+ * rescan, nor from a daemon other than the running one */
+static void
+test_plain_taken_by_list(void **state)
+{
+	struct fix *f = *state;
+	char plain[PATH_MAX];
+	int64_t from, upto;
+
+	make_plain(f, plain);
+	assert_int_equal(pending_change(f->p, plain, JF_CREATED | JF_MODIFIED), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(row_flags(f, plain), JF_CREATED | JF_MODIFIED | JF_PLAIN);
+	assert_int_equal(journal_plain_window(f->j, &from, &upto), 0);
+	assert_true(from >= 1 && from <= upto);
+	assert_int_equal(unlink(plain), 0);
+	assert_true(listed(f, plain));
+
+	/* a rescan in the run: every row is stat()ed, the gone one is not listed */
+	assert_int_equal(journal_batch_begin(f->j, 0), 0);
+	assert_int_equal(journal_batch_rescan(f->j, unit_join_static(f->dir, "r"), 0, "test", 1000), 0);
+	assert_int_equal(journal_batch_commit(f->j), 0);
+	assert_false(listed(f, plain));
+}
+
+/* the bit is replaced, not merged, by the row's next write */
+static void
+test_plain_replaced(void **state)
+{
+	struct fix *f = *state;
+	char plain[PATH_MAX];
+
+	make_plain(f, plain);
+	assert_int_equal(pending_change(f->p, plain, JF_MODIFIED), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(row_flags(f, plain) & JF_PLAIN, JF_PLAIN);
+	assert_int_equal(unlink(plain), 0);
+	assert_int_equal(pending_change(f->p, plain, JF_DELETED), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(row_flags(f, plain), JF_MODIFIED | JF_DELETED);
+	assert_false(listed(f, plain));
+}
+
+/* a directory moved away takes its entries' names along, each without an
+ * event: the marks below it go (its sibling with a longer name keeps its) */
+static void
+test_plain_cleared_below_moved_dir(void **state)
+{
+	struct fix *f = *state;
+	char plain[PATH_MAX], dir[PATH_MAX], below[PATH_MAX], sibling[PATH_MAX];
+	FILE *fp;
+
+	make_plain(f, plain);
+	snprintf(dir, sizeof dir, "%s/r/d", f->dir);
+	snprintf(below, sizeof below, "%s/r/d/f", f->dir);
+	snprintf(sibling, sizeof sibling, "%s/r/d.x", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_non_null(fp = fopen(below, "w"));
+	fclose(fp);
+	assert_non_null(fp = fopen(sibling, "w"));
+	fclose(fp);
+	assert_int_equal(pending_change(f->p, below, JF_CREATED), 0);
+	assert_int_equal(pending_change(f->p, sibling, JF_CREATED), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(row_flags(f, below) & JF_PLAIN, JF_PLAIN);
+	assert_int_equal(rename(dir, unit_join_static(f->dir, "moved")), 0);
+	assert_int_equal(pending_change(f->p, dir, JF_DELETED | JF_MOVED_OUT | JF_DIR), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(row_flags(f, below), JF_CREATED);
+	assert_int_equal(row_flags(f, sibling) & JF_PLAIN, JF_PLAIN);
+	assert_false(listed(f, below));
+	assert_true(listed(f, sibling));
+}
+
+/* a new daemon (a new pending set) starts a new window: a bit an earlier
+ * one left is not taken */
+static void
+test_plain_window_per_daemon(void **state)
+{
+	struct fix *f = *state;
+	char plain[PATH_MAX], other[PATH_MAX];
+	struct pending *next;
+
+	make_plain(f, plain);
+	snprintf(other, sizeof other, "%s/r/other", f->dir);
+	assert_int_equal(pending_change(f->p, plain, JF_MODIFIED), 0);
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(unlink(plain), 0);
+	assert_true(listed(f, plain));
+	assert_non_null(next = pending_new());
+	assert_int_equal(pending_change(next, other, JF_MODIFIED), 0);
+	assert_int_equal(pending_flush(next, f->j, 0, 1000, 1000, NULL, NULL), 0);
+	pending_free(next);
+	assert_false(listed(f, plain));
 }
 
 int
@@ -258,6 +447,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_written_in_path_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_small_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_large_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_taken_by_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_window_per_daemon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_cleared_below_moved_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
