@@ -93,8 +93,9 @@ int journal_meta_get_int(struct journal *j, const char *key, int64_t *v);
 /* *v is allocated (caller frees). */
 int journal_meta_get_text(struct journal *j, const char *key, char **v);
 
-/* The seqs whose JF_PLAIN a reader may trust: from the running daemon's
- * first flush (meta plain_from) to its last (plain_upto). A daemon that
+/* The seqs whose JF_PLAIN a reader may trust: from the first flush of the
+ * daemon running, or that ran last (meta plain_from), to its last flush
+ * (plain_upto). A daemon that
  * does not keep the bit (an older one) moves neither, and the next daemon
  * to keep it starts a new window, so a bit another daemon left is never
  * taken. *from > *upto (nothing trusted) when there is none. 0, or -1 on

@@ -43,14 +43,20 @@ snapshot() {
 # fill: the journal's filesystem has no free block left
 fill() {
 	dd if=/dev/zero of="$MNT/filler" bs=64k 2>dd.err
-	dd if=/dev/zero of="$MNT/filler2" bs=1k 2>>dd.err
-	grep -q "No space left on device" dd.err &&
-	test "$(df -P -k "$MNT" | awk 'NR == 2 { print $4 }')" -eq 0
+	grep -q "No space left on device" dd.err || return 1
+	# what the daemon frees meanwhile (a file of the state directory
+	# replaced) is filled too, until none is left
+	_f_n=0
+	while [ "$(df -P -k "$MNT" | awk 'NR == 2 { print $4 }')" -ne 0 ]; do
+		[ "$_f_n" -lt 100 ] || return 1
+		dd if=/dev/zero of="$MNT/filler.$_f_n" bs=1k 2>/dev/null
+		_f_n=$((_f_n + 1))
+	done
 }
 
 # unfill: space returns
 unfill() {
-	rm -f "$MNT/filler" "$MNT/filler2"
+	rm -f "$MNT"/filler*
 }
 
 # churn TAG COUNT: COUNT new mails with long names in u0..u2, an append and
