@@ -514,9 +514,10 @@ place_row(struct build_ctx *b, struct change_row *r)
 	return push_owned(arr, n, cap, path);
 }
 
-/* The seqs whose rows need no lstat() when they carry JF_PLAIN: the
- * running daemon's (journal_plain_window), and none when the run holds a
- * rescan (events were lost: a path's bit may predate a change not seen). */
+/* The seqs whose rows need no lstat() when they carry JF_PLAIN: those of
+ * the daemon that runs or ran last (journal_plain_window), none when the
+ * run holds a rescan (events were lost: a mark may predate a change not
+ * seen). */
 static int
 plain_window(struct journal *j, int64_t after_seq, struct stat_pass *sp)
 {

@@ -59,15 +59,18 @@ static const char *links_sql =
 	"  dev INTEGER NOT NULL, ino INTEGER NOT NULL, nlink INTEGER NOT NULL,"
 	"  PRIMARY KEY(dev, ino)) WITHOUT ROWID;";
 
+/* JF_PLAIN in the SQL below */
+#define PLAIN_SQL "256"
+_Static_assert(JF_PLAIN == 256, "PLAIN_SQL is JF_PLAIN");
+
 /* Rows committed past by every consumer (seq <= ?5) start afresh; others keep
  * the union of what happened, so a change before a consumer's begin is never
- * hidden by a later one. JF_PLAIN (256) is what the last write says. */
+ * hidden by a later one. JF_PLAIN is what the last write says. */
 static const char *upsert_change_sql =
 	"INSERT INTO changes(path, seq, time, flags) VALUES(?1, ?2, ?3, ?4) "
 	"ON CONFLICT(path) DO UPDATE SET seq = excluded.seq, time = excluded.time, "
 	"flags = CASE WHEN changes.seq <= ?5 THEN excluded.flags "
-	"             ELSE (changes.flags & ~256) | excluded.flags END";
-_Static_assert(JF_PLAIN == 256, "upsert_change_sql names JF_PLAIN as 256");
+	"             ELSE (changes.flags & ~" PLAIN_SQL ") | excluded.flags END";
 
 static const char *upsert_rescan_sql =
 	"INSERT INTO rescans(path, seq, time, since, reason) VALUES(?1, ?2, ?3, ?4, ?5) "
@@ -490,7 +493,7 @@ journal_batch_plain_clear(struct journal *j, const char *path)
 	sqlite3_stmt *st;
 
 	if (prepare(j, &j->st_plain_clear,
-	    "UPDATE changes SET flags = flags & ~256 WHERE path = ?1") < 0)
+	    "UPDATE changes SET flags = flags & ~" PLAIN_SQL " WHERE path = ?1") < 0)
 		return -1;
 	st = j->st_plain_clear;
 	sqlite3_bind_blob(st, 1, path, (int)strlen(path), SQLITE_STATIC);
@@ -510,8 +513,8 @@ journal_batch_plain_clear_below(struct journal *j, const char *dir)
 	char *lo;
 	int rc;
 
-	if (prepare(j, &j->st_plain_below, "UPDATE changes SET flags = flags & ~256 "
-	    "WHERE path > ?1 AND path < ?2 AND flags & 256") < 0)
+	if (prepare(j, &j->st_plain_below, "UPDATE changes SET flags = flags & ~" PLAIN_SQL
+	    " WHERE path > ?1 AND path < ?2 AND flags & " PLAIN_SQL) < 0)
 		return -1;
 	if ((lo = malloc(2 * (n + 2))) == NULL)
 		return jerr(j, "out of memory");

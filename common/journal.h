@@ -31,9 +31,9 @@
 /* Not an event: the daemon's flush that wrote the row lstat()ed the path and
  * found a regular file with one link, or a symbolic link, so `list` need not
  * lstat() it again. Each write of the row replaces it (never a union), and
- * it counts only within journal_plain_window(): rows the running daemon
- * wrote, which clears it in the same transaction where its probe found
- * otherwise. */
+ * it counts only within journal_plain_window(): rows of the daemon that
+ * runs or ran last, which clears it in the same transaction where its probe
+ * found otherwise. */
 #define JF_PLAIN    0x100u
 /* What a path shows was replaced (a file system mounted or unmounted on it):
  * its old entries are gone (--deleted: removed with what was below), its new
