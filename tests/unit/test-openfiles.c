@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -252,6 +253,98 @@ test_forked_child(void **state)
 	assert_false(scan_has(f, 0, "child-held", NULL));
 }
 
+/* In a forked child: dies with the test process, so a failed assertion
+ * there (which leaves it) does not leave the child holding the output. */
+static void
+child_dies_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(3);
+}
+
+/* A process with more descriptors than one read of its /proc/PID/fd
+ * directory returns (the scan reads it in 8 KiB parts, about 340 entries):
+ * the file open for writing behind all of them is found. */
+static void
+test_many_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	enum { NFDS = 900 };       /* under the usual limit of 1024 */
+	int fds[NFDS], i, w, status, pipefd[2];
+	pid_t child, parent = getpid();
+	char c;
+
+	assert_int_equal(pipe(pipefd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		child_dies_with_parent(parent);
+		/* a child holds them: the scan skips this process */
+		for (i = 0; i < NFDS; i++)
+			if ((fds[i] = open("/dev/null", O_RDONLY)) < 0)
+				_exit(2);
+		w = make_open(f, "behind-many", O_WRONLY);
+		(void)w;
+		if (write(pipefd[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	assert_true(scan_has(f, getpid(), "behind-many", NULL));
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	close(pipefd[0]);
+}
+
+/* Many processes, read by several threads: each one's writer is found. */
+static void
+test_many_processes(void **state)
+{
+	struct fixture *f = *state;
+	enum { NCHILD = 48 };
+	pid_t kids[NCHILD];
+	struct openfiles of;
+	int i, j, status, pipefd[2];
+	char c, name[32], p[PATH_MAX];
+	pid_t parent = getpid();
+
+	assert_int_equal(pipe(pipefd), 0);
+	for (i = 0; i < NCHILD; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			child_dies_with_parent(parent);
+			snprintf(name, sizeof name, "kid-%02d", i);
+			(void)make_open(f, name, O_WRONLY);
+			if (write(pipefd[1], "r", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+	}
+	close(pipefd[1]);
+	for (i = 0; i < NCHILD; i++)
+		assert_int_equal(read(pipefd[0], &c, 1), 1);
+	assert_int_equal(openfiles_scan(&of, &f->cfg, getpid(), scan_flags), 0);
+	assert_true(of.processes >= NCHILD);
+	for (i = 0; i < NCHILD; i++) {
+		snprintf(name, sizeof name, "kid-%02d", i);
+		fpath(f, name, p);
+		for (j = 0; j < (int)of.npaths && strcmp(of.paths[j], p) != 0; j++)
+			;
+		assert_true(j < (int)of.npaths);
+	}
+	assert_int_equal(of.npaths, NCHILD);
+	openfiles_free(&of);
+	for (i = 0; i < NCHILD; i++) {
+		kill(kids[i], SIGKILL);
+		assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+	}
+	close(pipefd[0]);
+}
+
 /* Excluded paths, sync cookies, deleted files and files outside the root are
  * not listed; a file whose real name ends in " (deleted)" is. */
 static void
@@ -374,6 +467,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_forked_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_under_root_or_excluded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_descriptors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_processes, setup, teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
 		TEXT_MAPS_TEST(test_forked_child),
