@@ -192,17 +192,13 @@ char *
 longpath_of_dir(int fd)
 {
 	char proc[48], *link, *path = NULL, *name, **names = NULL, **nn;
-	struct stat st;
 	size_t n = 0, cap = 0;
 	ssize_t r;
 	int cur = fd, parent, e;
 
-	if (fstat(fd, &st) < 0)
-		return NULL;
-	if (st.st_nlink == 0) {
-		errno = ENOENT;          /* removed (the link would say "(deleted)") */
-		return NULL;
-	}
+	/* a directory removed before is found by the check after the
+	 * readlink() (its link says "... (deleted)"): no fstat() first, which
+	 * cost a drain one call more for each directory it names */
 	if ((link = malloc(PATH_MAX + 1)) == NULL)
 		return NULL;
 	for (;;) {
@@ -214,7 +210,7 @@ longpath_of_dir(int fd)
 				errno = ENOENT;  /* not a path: outside our root */
 				goto done;
 			}
-			/* removed since the fstat() above: the link then
+			/* removed (before, or while we read): the link then
 			 * says "... (deleted)", and the directory's link count
 			 * is already 0 (rmdir drops it before the name goes) */
 			if (removed(fd) || (cur != fd && removed(cur))) {

@@ -395,17 +395,16 @@ mark_of(struct watcher_impl *w, const int fsid[2])
 	return NULL;
 }
 
-/* Opens the directory of k. Returns the fd, or -1 with errno (ESTALE: gone). */
+/* Opens the directory of k, removed or not. Returns the fd, or -1 with
+ * errno (ESTALE: gone). */
 static int
-open_key(struct watcher_impl *w, const struct fkey *k)
+open_handle(struct watcher_impl *w, const struct fkey *k)
 {
 	struct {
 		struct file_handle fh;
 		unsigned char h[HANDLE_MAX];
 	} buf;
 	struct fsmark *m = mark_of(w, k->fsid);
-	struct stat st;
-	int fd;
 
 	if (m == NULL) {
 		errno = EXDEV;
@@ -414,7 +413,16 @@ open_key(struct watcher_impl *w, const struct fkey *k)
 	buf.fh.handle_bytes = k->len;
 	buf.fh.handle_type = k->type;
 	memcpy(buf.fh.f_handle, k->h, k->len);
-	fd = open_by_handle_at(m->mount_fd, &buf.fh, O_PATH | O_CLOEXEC);
+	return open_by_handle_at(m->mount_fd, &buf.fh, O_PATH | O_CLOEXEC);
+}
+
+/* Opens the directory of k. Returns the fd, or -1 with errno (ESTALE: gone). */
+static int
+open_key(struct watcher_impl *w, const struct fkey *k)
+{
+	struct stat st;
+	int fd = open_handle(w, k);
+
 	if (fd < 0)
 		return -1;
 	/* an unlinked directory can still be open somewhere: its name is gone */
@@ -491,8 +499,10 @@ resolve(struct watcher_impl *w, const struct fkey *k)
 	/* a learnt path is the directory's name when its entry event was made:
 	 * later renames may have been merged into earlier events, so it only
 	 * serves once the directory is gone */
-	fd = open_key(w, k);
-	/* removed before or while it is named (never its "... (deleted)") */
+	/* removed before or while it is named (never its "... (deleted)"):
+	 * longpath_of_dir() says ENOENT, so no fstat() here first (a cache
+	 * miss is an open, a readlink, an fstat and a close) */
+	fd = open_handle(w, k);
 	path = fd < 0 ? NULL : longpath_of_dir(fd);
 	err = errno;
 	if (fd >= 0)
