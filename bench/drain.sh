@@ -7,7 +7,9 @@
 # round-robin over every mailbox (each an open(O_CREAT) and a close: a CREATE
 # and a CLOSE_WRITE); then SIGCONT, and the time until `chjournal sync`
 # returns, and the daemon's CPU over that time. Events per second are counted
-# as 2 per file, as in bench/run.sh.
+# as 2 per file, as in bench/run.sh. DRAIN_OP=remove measures deletions
+# instead: the files are made before the daemon starts, and removed while it
+# is stopped (one DELETE each, counted as 1 event).
 #
 # Environment:
 #   CHJ_BUILDDIR       the build measured (daemon/chjournald, agent/chjournal)
@@ -19,6 +21,7 @@
 #   DRAIN_FILES        files created while stopped (default 100000)
 #   DRAIN_ROUNDS       measurements per build and backend (default 3; the
 #                      median is shown)
+#   DRAIN_OP           create (default) or remove
 #   BENCH_TMP          where the work directory goes (default /var/tmp)
 # Needs root for fanotify and to raise the queue sysctls (restored on exit).
 set -u
@@ -32,6 +35,7 @@ BACKENDS=${DRAIN_BACKENDS:-fanotify inotify}
 DIRS=${DRAIN_DIRS:-10000}
 FILES=${DRAIN_FILES:-100000}
 ROUNDS=${DRAIN_ROUNDS:-3}
+OP=${DRAIN_OP:-create}
 BTMP=${BENCH_TMP:-/var/tmp}
 
 die() { echo "bench-drain: $*" >&2; exit 1; }
@@ -40,6 +44,7 @@ now() { date +%s.%N; }
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else print v[int((NR + 1) / 2)] }'; }
 
+case $OP in create|remove) ;; *) die "DRAIN_OP '$OP': expected create or remove" ;; esac
 for b in "$NEW" $BASE; do
 	[ -x "$b/daemon/chjournald" ] && [ -x "$b/agent/chjournal" ] ||
 		die "'$b' has no daemon/chjournald and agent/chjournal (build it first)"
@@ -97,6 +102,7 @@ one() {
 	printf 'journal = %s\nroot = %s\nflush_interval_ms = 1000\nbatch_size = 10000\nsync_timeout = 900\nlog_level = info\nbackend = %s\n' \
 		"$W/state/journal.db" "$W/spool" "$be" >"$W/conf"
 	: >"$W/log"
+	[ "$OP" = remove ] && python3 "$W/files.py" create "$W/dirs" "$FILES"
 	"$b/daemon/chjournald" -c "$W/conf" 2>>"$W/log" &
 	DPID=$!
 	until grep -q 'ready:' "$W/log"; do
@@ -105,7 +111,7 @@ one() {
 	done
 	"$b/agent/chjournal" -c "$W/conf" sync >/dev/null || die "sync failed"
 	kill -STOP "$DPID"
-	python3 "$W/files.py" create "$W/dirs" "$FILES"
+	python3 "$W/files.py" "$OP" "$W/dirs" "$FILES"
 	c0=$(cpu "$DPID")
 	t0=$(now)
 	kill -CONT "$DPID"
@@ -114,7 +120,7 @@ one() {
 	c1=$(cpu "$DPID")
 	ovf=$("$b/agent/chjournal" -c "$W/conf" status | sed -n 's/^overflows: *//p')
 	kill -TERM "$DPID"; wait "$DPID"; DPID=
-	python3 "$W/files.py" remove "$W/dirs" "$FILES"
+	[ "$OP" = create ] && python3 "$W/files.py" remove "$W/dirs" "$FILES"
 	[ "${ovf:-0}" = 0 ] || note "$be: $ovf overflows (raise the queue sysctl)"
 	awk -v a="$t0" -v b="$t1" -v c0="$c0" -v c1="$c1" 'BEGIN { printf "%.3f %.3f\n", b - a, c1 - c0 }'
 }
@@ -129,6 +135,7 @@ for be in $BACKENDS; do
 done
 
 ev=$((2 * FILES))
+[ "$OP" = remove ] && ev=$FILES
 cell() { # FILE: "EV/S (EV per CPU s)" of the medians
 	[ -s "$1" ] || { echo "n/a"; return; }
 	s=$(awk '{ print $1 }' "$1" | median); c=$(awk '{ print $2 }' "$1" | median)
@@ -140,7 +147,7 @@ ratio() {
 	awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b / a }'
 }
 echo
-echo "Backlog of $FILES files ($ev events) over $DIRS mailboxes, until sync returns; median of $ROUNDS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Backlog of $FILES files ${OP}d ($ev events) over $DIRS mailboxes, until sync returns; median of $ROUNDS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| backend | this build | base build | this / base |"
 echo "|---|---|---|---|"

@@ -386,19 +386,20 @@ test_plain_replaced(void **state)
 	assert_false(listed(f, plain));
 }
 
-/* a directory moved away takes its entries' names along, each without an
- * event: the marks below it go (its sibling with a longer name keeps its) */
+/* A directory at name under r, with a file in it and a sibling file
+ * "name.x", all marked plain; then the directory goes (renamed away
+ * on disk) and its event says flags: the file's mark is cleared, the
+ * sibling's kept. */
 static void
-test_plain_cleared_below_moved_dir(void **state)
+check_cleared_below(struct fix *f, const char *name, unsigned flags)
 {
-	struct fix *f = *state;
-	char plain[PATH_MAX], dir[PATH_MAX], below[PATH_MAX], sibling[PATH_MAX];
+	char dir[PATH_MAX], below[PATH_MAX], sibling[PATH_MAX], gone[PATH_MAX];
 	FILE *fp;
 
-	make_plain(f, plain);
-	snprintf(dir, sizeof dir, "%s/r/d", f->dir);
-	snprintf(below, sizeof below, "%s/r/d/f", f->dir);
-	snprintf(sibling, sizeof sibling, "%s/r/d.x", f->dir);
+	snprintf(dir, sizeof dir, "%s/r/%s", f->dir, name);
+	snprintf(below, sizeof below, "%s/r/%s/f", f->dir, name);
+	snprintf(sibling, sizeof sibling, "%s/r/%s.x", f->dir, name);
+	snprintf(gone, sizeof gone, "%s/gone-%s", f->dir, name);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	assert_non_null(fp = fopen(below, "w"));
 	fclose(fp);
@@ -408,13 +409,30 @@ test_plain_cleared_below_moved_dir(void **state)
 	assert_int_equal(pending_change(f->p, sibling, JF_CREATED), 0);
 	assert_int_equal(flush(f), 0);
 	assert_int_equal(row_flags(f, below) & JF_PLAIN, JF_PLAIN);
-	assert_int_equal(rename(dir, unit_join_static(f->dir, "moved")), 0);
-	assert_int_equal(pending_change(f->p, dir, JF_DELETED | JF_MOVED_OUT | JF_DIR), 0);
+	assert_int_equal(rename(dir, gone), 0);
+	assert_int_equal(pending_change(f->p, dir, flags), 0);
 	assert_int_equal(flush(f), 0);
 	assert_int_equal(row_flags(f, below), JF_CREATED);
 	assert_int_equal(row_flags(f, sibling) & JF_PLAIN, JF_PLAIN);
 	assert_false(listed(f, below));
 	assert_true(listed(f, sibling));
+}
+
+/* The names below a directory moved away, deleted, or replaced by a mount
+ * go without an event each: their marks are cleared. Only a directory's
+ * event does it (a file's deletion has no rows below: a seek each cost a
+ * drain of deletions a sixth to a quarter of its speed). */
+static void
+test_plain_cleared_below_moved_dir(void **state)
+{
+	struct fix *f = *state;
+	char plain[PATH_MAX];
+
+	make_plain(f, plain);
+	check_cleared_below(f, "moved", JF_DELETED | JF_MOVED_OUT | JF_DIR);
+	check_cleared_below(f, "deleted", JF_DELETED | JF_DIR);
+	check_cleared_below(f, "mounted", JF_REPLACED);
+	check_cleared_below(f, "renamed-over", JF_RENAMED | JF_SUBTREE | JF_DIR);
 }
 
 /* a new daemon (a new pending set) starts a new window: a bit an earlier
