@@ -298,12 +298,13 @@ test_many_descriptors(void **state)
 	close(pipefd[0]);
 }
 
-/* Many processes, read by several threads: each one's writer is found. */
+/* Many processes, read by several threads (from 128 on): each one's writer
+ * is found. */
 static void
 test_many_processes(void **state)
 {
 	struct fixture *f = *state;
-	enum { NCHILD = 48 };
+	enum { NCHILD = 140 };
 	pid_t kids[NCHILD];
 	struct openfiles of;
 	int i, j, status, pipefd[2];
@@ -316,7 +317,7 @@ test_many_processes(void **state)
 		assert_true(kids[i] >= 0);
 		if (kids[i] == 0) {
 			child_dies_with_parent(parent);
-			snprintf(name, sizeof name, "kid-%02d", i);
+			snprintf(name, sizeof name, "kid-%03d", i);
 			(void)make_open(f, name, O_WRONLY);
 			if (write(pipefd[1], "r", 1) != 1)
 				_exit(1);
@@ -330,7 +331,7 @@ test_many_processes(void **state)
 	assert_int_equal(openfiles_scan(&of, &f->cfg, getpid(), scan_flags), 0);
 	assert_true(of.processes >= NCHILD);
 	for (i = 0; i < NCHILD; i++) {
-		snprintf(name, sizeof name, "kid-%02d", i);
+		snprintf(name, sizeof name, "kid-%03d", i);
 		fpath(f, name, p);
 		for (j = 0; j < (int)of.npaths && strcmp(of.paths[j], p) != 0; j++)
 			;
