@@ -24,13 +24,12 @@
 #define DELETED_SUFFIX " (deleted)"
 #define NAME_MAX_BYTES 8192     /* a /proc link is at most a page, plus the suffix */
 /* Processes are read by several threads: the work is the kernel's, building
- * each link and maps line, and it is per process. (One thread per 16
- * processes read the 70 of an idle 2-CPU machine in 1.0-1.1 ms instead of
- * 1.6, but under AddressSanitizer the scan of our own process by another
- * thread then found a read-only shared mapping writable, in test-openfiles
- * with maps read as text: not understood, so not taken.) */
+ * each link and maps line, and it is per process. One thread per
+ * SCAN_PER_THREAD processes, at most SCAN_THREADS: the 70 processes of an
+ * idle 2-CPU machine took 1.6 ms on one thread, 1.0-1.1 on two or four, and
+ * a thread costs tens of microseconds to start. */
 #define SCAN_THREADS 8
-#define SCAN_PARALLEL_MIN 128   /* fewer processes are read by one thread */
+#define SCAN_PER_THREAD 16
 
 /* What reading one process's entry gave. */
 enum proc_read {
@@ -61,6 +60,10 @@ struct scan {
 	struct pid_queue *queue;
 	char *buf;                    /* a maps or swaps file */
 	size_t cap;
+	char *smaps;                  /* the process's smaps, once read */
+	size_t smaps_cap, smaps_len;
+	int smaps_read;               /* 0: not yet for this process; 1: in
+	                               * smaps; -1: unreadable */
 	pthread_t tid;
 	char name[NAME_MAX_BYTES + 1];
 	char dents[8192] __attribute__((aligned(8)));   /* a /proc/PID/fd read */
@@ -270,7 +273,7 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 /* Reads the whole file name at dirfd into sc->buf (NUL-terminated); *len is
  * its length. Returns 0 or an errno. */
 static int
-read_file(struct scan *sc, int dirfd, const char *name, size_t *len)
+read_file_into(char **buf, size_t *cap, int dirfd, const char *name, size_t *len)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC), e = 0;
 	ssize_t n;
@@ -279,14 +282,14 @@ read_file(struct scan *sc, int dirfd, const char *name, size_t *len)
 	if (fd < 0)
 		return errno;
 	for (;;) {
-		char *nb = array_reserve(sc->buf, *len + 4096 + 1, &sc->cap, 1, 16384);
+		char *nb = array_reserve(*buf, *len + 4096 + 1, cap, 1, 16384);
 
 		if (nb == NULL) {
 			e = ENOMEM;
 			break;
 		}
-		sc->buf = nb;
-		n = read(fd, sc->buf + *len, sc->cap - *len - 1);
+		*buf = nb;
+		n = read(fd, *buf + *len, *cap - *len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -296,9 +299,15 @@ read_file(struct scan *sc, int dirfd, const char *name, size_t *len)
 		*len += (size_t)n;
 	}
 	close(fd);
-	if (sc->buf != NULL)
-		sc->buf[*len] = '\0';
+	if (*buf != NULL)
+		(*buf)[*len] = '\0';
 	return e;
+}
+
+static int
+read_file(struct scan *sc, int dirfd, const char *name, size_t *len)
+{
+	return read_file_into(&sc->buf, &sc->cap, dirfd, name, len);
 }
 
 static unsigned long
@@ -367,22 +376,53 @@ openfiles_parse_maps_line(const char *line, size_t len, struct openfiles_map *m)
 	return 0;
 }
 
-/* 1 when the shared mapping m can write its file: it does now, or mprotect()
- * can make it (its file was opened for writing: the map_files link's mode
- * says so, as an fd link's does). Reading that link takes CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE; without it a read-only shared mapping counts. */
+/* 1 when the VmFlags of mapping m in the process's smaps hold "mw"
+ * (VM_MAYWRITE), 0 when they do not, -1 when m is not there. */
 static int
-map_may_write(int pfd, const struct openfiles_map *m)
+smaps_says_may_write(const struct scan *sc, const struct openfiles_map *m)
 {
-	char link[64];
-	struct stat st;
+	char key[64];
+	const char *p = sc->smaps, *flags, *eol;
+	int kl = snprintf(key, sizeof key, "%08lx-%08lx ", m->start, m->end);
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL)
+		if (strncmp(p, key, (size_t)kl) == 0)
+			break;
+	if (p == NULL || *p == '\0' || (flags = strstr(p, "\nVmFlags:")) == NULL)
+		return -1;
+	flags += strlen("\nVmFlags:");
+	if ((eol = strchr(flags, '\n')) == NULL)
+		eol = flags + strlen(flags);
+	for (p = flags; p + 2 <= eol; p++)
+		if (p[0] == 'm' && p[1] == 'w' && p[-1] == ' ' && (p + 2 == eol || p[2] == ' '))
+			return 1;
+	return 0;
+}
+
+/* 1 when the shared mapping m can write its file: it does now, or mprotect()
+ * can make it (its file was opened for writing: VM_MAYWRITE, "mw" in the
+ * mapping's VmFlags in /proc/PID/smaps, read once per process and only for
+ * a read-only shared mapping under a root). Not the mode of the map_files
+ * link: the kernel keeps a map_files entry's inode while a mapping of the
+ * same range exists, so it shows the open mode of the first file mapped
+ * there, not of the one mapped now (test-openfiles
+ * test_map_files_mode_of_an_earlier_mapping). Unreadable: counted. */
+static int
+map_may_write(struct scan *sc, int pfd, const struct openfiles_map *m)
+{
+	int r;
 
 	if (m->shared_write)
 		return 1;
-	snprintf(link, sizeof link, "map_files/%lx-%lx", m->start, m->end);
-	if (fstatat(pfd, link, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return (st.st_mode & S_IWUSR) != 0;
-	return errno == EPERM || errno == EACCES;
+	if (sc->smaps_read == 0) {
+		sc->smaps_read = read_file_into(&sc->smaps, &sc->smaps_cap, pfd, "smaps",
+		    &sc->smaps_len) == 0 ? 1 : -1;
+	}
+	if (sc->smaps_read < 0)
+		return 1;
+	/* not there: unmapped since maps was read, or remapped: counted */
+	r = smaps_says_may_write(sc, m);
+	return r != 0;
 }
 
 /* Keeps the name when it is a file under a root that the mapping may write
@@ -396,7 +436,7 @@ add_map_candidate(struct scan *sc, int pfd, const struct openfiles_map *m, const
 	if (k != NAME_KEEP)
 		return k != NAME_OUTSIDE;
 	if (*may_write < 0)
-		*may_write = map_may_write(pfd, m);
+		*may_write = map_may_write(sc, pfd, m);
 	return (*may_write && keep_name(sc) < 0) ? -1 : 1;
 }
 
@@ -453,7 +493,7 @@ scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int
 	if (under < 0)
 		return PROC_READ_NOMEM;
 	if (other_ns && on_root_device(sc, dev) && !has_suffix(m->path, m->pathlen, DELETED_SUFFIX) &&
-	    map_may_write(pfd, m)) {
+	    map_may_write(sc, pfd, m)) {
 		/* the name as maps has it: if it is not the file's, say so */
 		char *p = strndup(m->path, m->pathlen);
 
@@ -582,6 +622,7 @@ scan_process(struct scan *sc, pid_t pid)
 	snprintf(name, sizeof name, "%ld", (long)pid);
 	if ((pfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
+	sc->smaps_read = 0;
 	r = proc_other_ns(sc, pfd, &other_ns);
 	if (r == PROC_READ_OK)
 		r = scan_fds(sc, pfd, other_ns, &unmatched);
@@ -682,7 +723,7 @@ merge_part(struct openfiles *of, struct openfiles *part)
 	return 0;
 }
 
-/* Every process but skip, on SCAN_THREADS threads when there are many. */
+/* Every process but skip, on up to SCAN_THREADS threads. */
 static int
 scan_processes(struct scan *sc, pid_t skip)
 {
@@ -695,7 +736,8 @@ scan_processes(struct scan *sc, pid_t skip)
 	memset(&q, 0, sizeof q);
 	if (list_pids(sc, skip, &q) < 0)
 		goto done;
-	nw = q.n >= SCAN_PARALLEL_MIN ? SCAN_THREADS : 1;
+	nw = q.n / SCAN_PER_THREAD;
+	nw = nw < 1 ? 1 : nw > SCAN_THREADS ? SCAN_THREADS : nw;
 	if ((w = calloc(nw, sizeof *w)) == NULL || (parts = calloc(nw, sizeof *parts)) == NULL) {
 		of_nomem(sc->of);
 		goto done;
@@ -717,6 +759,7 @@ scan_processes(struct scan *sc, pid_t skip)
 			rc = -1;
 		openfiles_free(&parts[i]);
 		free(w[i].buf);
+		free(w[i].smaps);
 	}
 done:
 	free(q.pids);
@@ -852,6 +895,7 @@ done:
 		close(sc.procfd);
 	free(sc.rootdevs);
 	free(sc.buf);
+	free(sc.smaps);
 	return rc;
 }
 

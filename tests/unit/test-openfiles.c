@@ -214,6 +214,37 @@ test_private_and_read_only_mappings(void **state)
 	munmap(rwro, 4096);
 }
 
+/* A read-only shared mapping at the range where another file was mapped
+ * before: the kernel keeps the /proc/PID/map_files entry of that range
+ * (looked up once, here by map_files_readable()) with the open mode of the
+ * file mapped first. The scan must say what the mapping now can do: a file
+ * opened for writing counts, one opened read-only does not. */
+static void
+test_map_files_mode_of_an_earlier_mapping(void **state)
+{
+	struct fixture *f = *state;
+	char *m = make_map(f, "first-ro", O_RDONLY, PROT_READ, MAP_SHARED);
+	int fd;
+
+	if (!map_files_readable(m)) {
+		munmap(m, 4096);
+		skip();          /* not privileged: such a mapping always counts */
+	}
+	munmap(m, 4096);
+	fd = make_open(f, "then-rw", O_RDWR);
+	assert_true(mmap(m, 4096, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == m);
+	close(fd);
+	assert_true(map_files_readable(m));
+	assert_true(scan_has(f, 0, "then-rw", NULL));
+	/* and the other way: the entry made for the file opened for writing */
+	munmap(m, 4096);
+	fd = make_open(f, "then-ro", O_RDONLY);
+	assert_true(mmap(m, 4096, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == m);
+	close(fd);
+	assert_false(scan_has(f, 0, "then-ro", NULL));
+	munmap(m, 4096);
+}
+
 /* A forked child holds a file for writing and a shared mapping; it is found
  * when we are left out, and not when the child is. */
 static void
@@ -298,8 +329,7 @@ test_many_descriptors(void **state)
 	close(pipefd[0]);
 }
 
-/* Many processes, read by several threads (from 128 on): each one's writer
- * is found. */
+/* Many processes, read by eight threads: each one's writer is found. */
 static void
 test_many_processes(void **state)
 {
@@ -470,11 +500,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_files_mode_of_an_earlier_mapping, setup,
+		    teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
 		TEXT_MAPS_TEST(test_forked_child),
 		TEXT_MAPS_TEST(test_not_under_root_or_excluded),
 		TEXT_MAPS_TEST(test_odd_names),
+		TEXT_MAPS_TEST(test_map_files_mode_of_an_earlier_mapping),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
