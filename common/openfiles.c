@@ -61,7 +61,7 @@ struct scan {
 	char *buf;                    /* a maps or swaps file */
 	size_t cap;
 	char *smaps;                  /* the process's smaps, once read */
-	size_t smaps_cap, smaps_len;
+	size_t smaps_cap;
 	int smaps_read;               /* 0: not yet for this process; 1: in
 	                               * smaps; -1: unreadable */
 	pthread_t tid;
@@ -410,19 +410,17 @@ smaps_says_may_write(const struct scan *sc, const struct openfiles_map *m)
 static int
 map_may_write(struct scan *sc, int pfd, const struct openfiles_map *m)
 {
-	int r;
+	size_t len;
 
 	if (m->shared_write)
 		return 1;
-	if (sc->smaps_read == 0) {
-		sc->smaps_read = read_file_into(&sc->smaps, &sc->smaps_cap, pfd, "smaps",
-		    &sc->smaps_len) == 0 ? 1 : -1;
-	}
+	if (sc->smaps_read == 0)
+		sc->smaps_read = read_file_into(&sc->smaps, &sc->smaps_cap, pfd, "smaps", &len) == 0 ?
+		    1 : -1;
 	if (sc->smaps_read < 0)
 		return 1;
-	/* not there: unmapped since maps was read, or remapped: counted */
-	r = smaps_says_may_write(sc, m);
-	return r != 0;
+	/* not there (-1: unmapped since maps was read, or remapped): counted */
+	return smaps_says_may_write(sc, m) != 0;
 }
 
 /* Keeps the name when it is a file under a root that the mapping may write
@@ -442,8 +440,8 @@ add_map_candidate(struct scan *sc, int pfd, const struct openfiles_map *m, const
 
 /* Adds a shared mapping's name. The kernel writes a newline in it as "\012"
  * and leaves a backslash as it is, so such a name is ambiguous: the
- * map_files link has its exact bytes (with the privilege above); without it
- * both readings are kept. */
+ * map_files link has its exact bytes (reading it takes CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE); without it both readings are kept. */
 static int
 add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
 {
