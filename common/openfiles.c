@@ -13,8 +13,11 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <linux/kcmp.h>
 
 #include "array.h"
 #include "changeset.h"
@@ -608,27 +611,168 @@ scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	return scan_maps_text(sc, pfd, other_ns, unmatched);
 }
 
-/* Reads one process. Returns 0, or -1 out of memory. */
+/* The threads of the process at ppfd (its /proc/PID): the link count of its
+ * task directory is 2 plus their number. 0 when it cannot be read. */
+static unsigned long
+proc_threads(int ppfd)
+{
+	struct stat st;
+
+	return fstatat(ppfd, "task", &st, 0) == 0 && st.st_nlink > 2 ? st.st_nlink - 2 : 0;
+}
+
+/* 1 when the process at ppfd has no memory of its own: a kernel thread, a
+ * zombie, or a process whose first thread exited while others run
+ * (pthread_exit() in main): its exe link names nothing. One readlink, where
+ * reading a kernel thread's empty descriptors and maps took nine calls (64
+ * of an idle machine's 70 processes are kernel threads). Denied (another
+ * user's process, not root): 0, read as any other. */
+static int
+proc_without_memory(int ppfd)
+{
+	char c;
+
+	return readlinkat(ppfd, "exe", &c, 1) < 0 && errno == ENOENT;
+}
+
+/* Calls fn for each thread of the process at ppfd but skip, until it
+ * returns other than PROC_READ_OK (returned). Its own buffer: fn may read
+ * descriptors with sc->dents. */
+static enum proc_read
+each_thread(struct scan *sc, int ppfd, pid_t skip,
+    enum proc_read (*fn)(struct scan *sc, int ppfd, pid_t tid, void *ctx), void *ctx)
+{
+	char dents[4096] __attribute__((aligned(8)));
+	enum proc_read r = PROC_READ_OK;
+	int tfd = openat(ppfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ssize_t n, off;
+
+	if (tfd < 0)
+		return proc_read_errno(errno);
+	while (r == PROC_READ_OK && (n = getdents64(tfd, dents, sizeof dents)) > 0) {
+		for (off = 0; r == PROC_READ_OK && off < n; ) {
+			const struct dirent64 *e = (const struct dirent64 *)(dents + off);
+			long tid = strtol(e->d_name, NULL, 10);
+
+			off += e->d_reclen;
+			if (tid > 0 && tid != (long)skip)
+				r = fn(sc, ppfd, (pid_t)tid, ctx);
+		}
+	}
+	close(tfd);
+	return r;
+}
+
+/* A thread's directory, opened by open_thread(). */
+struct live_thread {
+	int fd;
+	pid_t tid;
+};
+
+/* each_thread(): opens the first thread whose directory opens; stops there
+ * (PROC_READ_GONE: found, not an error). */
+static enum proc_read
+open_thread(struct scan *sc, int ppfd, pid_t tid, void *ctx)
+{
+	struct live_thread *lt = ctx;
+	char name[48];
+
+	(void)sc;
+	snprintf(name, sizeof name, "task/%ld", (long)tid);
+	if ((lt->fd = openat(ppfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return PROC_READ_OK;
+	lt->tid = tid;
+	return PROC_READ_GONE;
+}
+
+/* What scan_thread_table() compares with and adds to. */
+struct thread_scan {
+	pid_t tid;               /* the thread whose table was read */
+	int *unmatched;
+};
+
+/* each_thread(): a thread with a descriptor table of its own (made by
+ * unshare(CLONE_FILES), or clone() without CLONE_FILES) has descriptors that
+ * no other entry shows; they are read from its task/TID/fd. kcmp() says
+ * whether the table is the one read; where it cannot, the thread is read. */
+static enum proc_read
+scan_thread_table(struct scan *sc, int ppfd, pid_t tid, void *ctx)
+{
+	struct thread_scan *ts = ctx;
+	enum proc_read r;
+	char name[48];
+	int tfd, other_ns;
+
+	if (syscall(SYS_kcmp, ts->tid, tid, KCMP_FILES, 0, 0) == 0)
+		return PROC_READ_OK;
+	snprintf(name, sizeof name, "task/%ld", (long)tid);
+	if ((tfd = openat(ppfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOMEM ? PROC_READ_NOMEM : PROC_READ_OK;
+	r = proc_other_ns(sc, tfd, &other_ns);
+	if (r == PROC_READ_OK)
+		r = scan_fds(sc, tfd, other_ns, ts->unmatched);
+	close(tfd);
+	/* a thread that exited meanwhile had nothing more */
+	return r == PROC_READ_GONE ? PROC_READ_OK : r;
+}
+
+/* Reads the process at ppfd, through pfd: its own directory, or a live
+ * thread's when its first thread exited (tid). */
+static enum proc_read
+scan_process_at(struct scan *sc, int ppfd, int pfd, pid_t tid, unsigned long threads,
+    int *unmatched)
+{
+	struct thread_scan ts = { tid, unmatched };
+	enum proc_read r;
+	int other_ns;
+
+	sc->smaps_read = 0;
+	r = proc_other_ns(sc, pfd, &other_ns);
+	if (r == PROC_READ_OK)
+		r = scan_fds(sc, pfd, other_ns, unmatched);
+	if (r == PROC_READ_OK)
+		r = scan_maps(sc, pfd, other_ns, unmatched);
+	if (r == PROC_READ_OK && threads > 1)
+		r = each_thread(sc, ppfd, tid, scan_thread_table, &ts);
+	if (r == PROC_READ_DENIED && proc_has_no_files(pfd))
+		r = PROC_READ_GONE;
+	return r;
+}
+
+/* Reads one process. Its /proc/PID/fd and maps are its first thread's: when
+ * that thread has exited, they are empty while the other threads still hold
+ * its files and memory, which are read through one of them. Returns 0, or
+ * -1 out of memory. */
 static int
 scan_process(struct scan *sc, pid_t pid)
 {
 	struct openfiles *of = sc->of;
-	enum proc_read r;
-	int pfd, other_ns, unmatched = 0;
+	enum proc_read r = PROC_READ_GONE;
+	unsigned long threads;
+	int ppfd, pfd, unmatched = 0;
+	pid_t tid = pid;
 	char name[32];
 
 	snprintf(name, sizeof name, "%ld", (long)pid);
-	if ((pfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((ppfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
-	sc->smaps_read = 0;
-	r = proc_other_ns(sc, pfd, &other_ns);
-	if (r == PROC_READ_OK)
-		r = scan_fds(sc, pfd, other_ns, &unmatched);
-	if (r == PROC_READ_OK)
-		r = scan_maps(sc, pfd, other_ns, &unmatched);
-	if (r == PROC_READ_DENIED && proc_has_no_files(pfd))
-		r = PROC_READ_GONE;
-	close(pfd);
+	threads = proc_threads(ppfd);
+	pfd = ppfd;
+	if (proc_without_memory(ppfd)) {
+		struct live_thread lt = { -1, 0 };
+
+		/* a kernel thread or a zombie has no files */
+		pfd = -1;
+		if (threads < 2 || each_thread(sc, ppfd, pid, open_thread, &lt) != PROC_READ_GONE)
+			goto done;
+		pfd = lt.fd;
+		tid = lt.tid;
+	}
+	r = scan_process_at(sc, ppfd, pfd, tid, threads, &unmatched);
+done:
+	if (pfd >= 0 && pfd != ppfd)
+		close(pfd);
+	close(ppfd);
 	switch (r) {
 	case PROC_READ_NOMEM:
 		return of_nomem(of);

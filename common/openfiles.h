@@ -37,7 +37,9 @@ struct openfiles {
                                   * as on older kernels (for tests) */
 
 /* Finds every file under cfg's roots open for writing now: descriptors open
- * O_WRONLY or O_RDWR in every process but skip (0: none); shared mappings
+ * O_WRONLY or O_RDWR in every process but skip (0: none), in each of its
+ * descriptor tables (a thread may have one of its own), read through a live
+ * thread when its first one has exited; shared mappings
  * that may write their file ("rw-s", "-w-s", or a read-only shared mapping
  * of a file opened for writing, which mprotect() can make writable), also
  * after their descriptor's close; the backing file of each writable loop

@@ -11,7 +11,10 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +377,118 @@ test_many_processes(void **state)
 	close(pipefd[0]);
 }
 
+/* What a test's thread does in its child process. */
+struct thread_job {
+	const struct fixture *f;
+	int ready_fd;            /* written once the files are held */
+	int own_table;           /* unshare(CLONE_FILES) first */
+};
+
+/* A child's thread: holds a file open for writing and a shared writable
+ * mapping (its descriptor closed), says so, and waits to be killed. */
+static void *
+holding_thread(void *arg)
+{
+	struct thread_job *job = arg;
+	char *m;
+
+	if (job->own_table && unshare(CLONE_FILES) < 0)
+		_exit(4);
+	(void)make_open(job->f, "thread-held", O_WRONLY);
+	m = make_map(job->f, "thread-mapped", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+	m[0] = 't';
+	if (write(job->ready_fd, "r", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* 1 once the process's exe link names nothing (its first thread exited),
+ * waited for up to 10 s; 0 if it never did. */
+static int
+first_thread_exited(pid_t pid)
+{
+	char link[64], c;
+	int i;
+
+	snprintf(link, sizeof link, "/proc/%ld/exe", (long)pid);
+	for (i = 0; i < 10000; i++) {
+		if (readlink(link, &c, 1) < 0 && errno == ENOENT)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* A child whose writer is one of its threads; its first thread exits
+ * (pthread_exit() from main) when exit_main. Returns the child's pid, once
+ * the files are held. */
+static pid_t
+start_threaded_child(const struct fixture *f, int own_table, int exit_main)
+{
+	struct thread_job job = { f, -1, own_table };
+	pid_t child, parent = getpid();
+	int pipefd[2];
+	pthread_t t;
+	char c;
+
+	assert_int_equal(pipe(pipefd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		child_dies_with_parent(parent);
+		job.ready_fd = pipefd[1];
+		if (pthread_create(&t, NULL, holding_thread, &job) != 0)
+			_exit(2);
+		if (exit_main)
+			pthread_exit(NULL);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+	return child;
+}
+
+static void
+stop_child(pid_t child)
+{
+	int status;
+
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+}
+
+/* A process whose first thread exited (pthread_exit() in main) shows no
+ * descriptor and no mapping in /proc/PID/fd and maps, though its other
+ * threads hold its files: they are read through one of those threads. */
+static void
+test_first_thread_exited(void **state)
+{
+	struct fixture *f = *state;
+	pid_t child = start_threaded_child(f, 0, 1);
+
+	assert_true(first_thread_exited(child));
+	assert_true(scan_has(f, getpid(), "thread-held", NULL));
+	assert_true(scan_has(f, getpid(), "thread-mapped", NULL));
+	stop_child(child);
+}
+
+/* A thread with a descriptor table of its own (unshare(CLONE_FILES)): its
+ * descriptors are in its task/TID/fd only. Its mapping is the process's. */
+static void
+test_thread_with_own_descriptors(void **state)
+{
+	struct fixture *f = *state;
+	pid_t child = start_threaded_child(f, 1, 0);
+
+	assert_true(scan_has(f, getpid(), "thread-held", NULL));
+	assert_true(scan_has(f, getpid(), "thread-mapped", NULL));
+	stop_child(child);
+}
+
 /* Excluded paths, sync cookies, deleted files and files outside the root are
  * not listed; a file whose real name ends in " (deleted)" is. */
 static void
@@ -500,12 +615,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_files_mode_of_an_earlier_mapping, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_first_thread_exited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thread_with_own_descriptors, setup, teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
 		TEXT_MAPS_TEST(test_forked_child),
 		TEXT_MAPS_TEST(test_not_under_root_or_excluded),
 		TEXT_MAPS_TEST(test_odd_names),
 		TEXT_MAPS_TEST(test_map_files_mode_of_an_earlier_mapping),
+		TEXT_MAPS_TEST(test_first_thread_exited),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
