@@ -43,6 +43,10 @@
 /* journal_open() flags */
 #define JOURNAL_CREATE   0x1  /* create the database and schema if missing */
 #define JOURNAL_READONLY 0x2
+#define JOURNAL_WRITER   0x4  /* the journal's long-lived writer (chjournald):
+                               * its WAL is checkpointed on a thread of the
+                               * handle's own, never in a commit, and it keeps
+                               * more pages in memory (see journal.c) */
 
 struct journal;
 
@@ -50,6 +54,9 @@ struct journal;
 struct journal *journal_new(void);
 /* Opens (and with JOURNAL_CREATE creates, mode 0600) the journal file. */
 int journal_open(struct journal *j, const char *file, int flags);
+/* With JOURNAL_WRITER: how many checkpoints its thread has made that copied
+ * the whole WAL (then the next commit starts it over); 0 without. */
+unsigned long journal_checkpoints(const struct journal *j);
 /* Closes the database and frees the handle; NULL is ignored. */
 void journal_free(struct journal *j);
 const struct chj_error *journal_error(const struct journal *j);

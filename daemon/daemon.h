@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "journal.h"
 #include "livestatus.h"
 #include "statebuf.h"
 
@@ -22,6 +23,8 @@ struct watcher_file_id;
 struct watcher_sink;
 
 #define HEARTBEAT_MS 5000           /* refresh last_flush when idle */
+/* how the daemon opens its journal, every time */
+#define DAEMON_JOURNAL_FLAGS (JOURNAL_CREATE | JOURNAL_WRITER)
 
 /* The running daemon: one, made by main() and handed to every function
  * below. */

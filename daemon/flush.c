@@ -91,7 +91,7 @@ check_journal_identity(struct daemon *d, struct chj_error *e)
 	d->journal_lost = 1;
 	if ((nj = journal_new()) == NULL)
 		return chj_error_set(e, CHJ_ERR_NOMEM, 0, "out of memory");
-	if (journal_open(nj, d->cfg.journal, JOURNAL_CREATE) < 0) {
+	if (journal_open(nj, d->cfg.journal, DAEMON_JOURNAL_FLAGS) < 0) {
 		*e = *journal_error(nj);
 		journal_free(nj);
 		return -1;

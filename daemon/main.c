@@ -434,7 +434,7 @@ open_state(struct daemon *d)
 		log_error("out of memory");
 		return -1;
 	}
-	if (journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
+	if (journal_open(d->journal, d->cfg.journal, DAEMON_JOURNAL_FLAGS) < 0) {
 		log_error("%s", journal_errmsg(d->journal));
 		return -1;
 	}

@@ -208,7 +208,7 @@ restart_in_place(struct daemon *d)
 	statebuf_free(&b);
 	log_error("restart failed, the daemon goes on: %s", e.msg);
 	if ((d->journal = journal_new()) == NULL ||
-	    journal_open(d->journal, d->cfg.journal, JOURNAL_CREATE) < 0) {
+	    journal_open(d->journal, d->cfg.journal, DAEMON_JOURNAL_FLAGS) < 0) {
 		log_error("cannot open the journal again: %s",
 		    d->journal != NULL ? journal_errmsg(d->journal) : "out of memory");
 		return -1;

@@ -1098,6 +1098,74 @@ test_cover_missing_root(void **state)
 	assert_int_equal(count_rescans(f->j, 0), 2);
 }
 
+/* Batches of new rows with long paths: about 2.4 MB of pages each. */
+static void
+write_big_batch(struct journal *j, int round)
+{
+	char path[1024];
+	int i;
+
+	memset(path, 'p', sizeof path - 1);
+	path[sizeof path - 1] = '\0';
+	OK(j, journal_batch_begin(j, 0));
+	for (i = 0; i < 1200; i++) {
+		snprintf(path, 32, "/big/%03d/%06d", round, i);
+		path[strlen(path)] = 'p';
+		OK(j, journal_batch_change(j, path, JF_CREATED, 100 + round));
+	}
+	OK(j, journal_batch_commit(j));
+}
+
+static off_t
+file_size(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	unit_join(p, sizeof p, dir, name);
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* JOURNAL_WRITER: the commits leave the WAL to the handle's thread, which
+ * copies it into the database (nothing else does: its commits do not); the
+ * WAL starts over after each complete copy, cut back to 16 MiB, instead of
+ * growing with every batch. Waits on the thread's count (10 s at most). */
+static void
+test_writer_checkpoints_on_its_thread(void **state)
+{
+	struct fix *f = *state;
+	off_t db0;
+	unsigned long before;
+	int round, waited;
+
+	reopen(f, JOURNAL_WRITER);
+	assert_int_equal(journal_checkpoints(f->j), 0);
+	db0 = file_size(f->dir, "j.db");
+	for (round = 0; round < 12; round++) {
+		before = journal_checkpoints(f->j);
+		write_big_batch(f->j, round);
+		for (waited = 0; journal_checkpoints(f->j) == before && waited < 10000; waited++)
+			usleep(1000);
+		assert_true(journal_checkpoints(f->j) > before);
+	}
+	/* 12 batches of about 2.4 MB went into the database ... */
+	assert_true(file_size(f->dir, "j.db") > db0 + 12 * 1024 * 1024);
+	/* ... and the WAL held one or two of them at a time */
+	assert_true(file_size(f->dir, "j.db-wal") <= 16 * 1024 * 1024);
+	assert_int_equal(sql_int(f->file, "SELECT count(*) FROM changes WHERE substr(path, 1, 5) = CAST('/big/' AS BLOB)"),
+	    12 * 1200);
+}
+
+/* Without JOURNAL_WRITER, SQLite checkpoints in the commits: no thread. */
+static void
+test_no_writer_thread(void **state)
+{
+	struct fix *f = *state;
+
+	write_big_batch(f->j, 0);
+	assert_int_equal(journal_checkpoints(f->j), 0);
+}
+
 int
 main(void)
 {
@@ -1125,6 +1193,8 @@ main(void)
 		T(test_window_plan),
 		T(test_meta),
 		T(test_cover_missing_root),
+		T(test_writer_checkpoints_on_its_thread),
+		T(test_no_writer_thread),
 		cmocka_unit_test(test_flags_str),
 	};
 #undef T
