@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""hold-fds.py N K MODE DIR: N processes holding K descriptors each, for the
-cost of begin's scan of the files open for writing (bench/open-writers.sh).
-MODE read: K read-only opens of DIR/shared; write: K O_WRONLY opens of a
-file of each process's own in DIR (outside the roots: every descriptor is
-checked, none is journaled). Prints "ready" once all hold them; ends them
-when its stdin closes."""
+"""hold-fds.py N K MODE DIR [MAPPED]: N processes holding K descriptors each,
+for the cost of begin's scan of the files open for writing
+(bench/open-writers.sh). MODE read: K read-only opens of DIR/shared; write:
+K O_WRONLY opens of a file of each process's own in DIR (outside the roots:
+every descriptor is checked, none is journaled); map: as read, and each
+process maps MAPPED (a file under a root) read-only and shared, its
+descriptor opened read-only and closed, as a Cyrus imapd maps cyrus.index
+(the scan reads the process's smaps to know the mapping cannot be made
+writable). Prints "ready" once all hold them; ends them when its stdin
+closes."""
+import mmap
 import os
 import sys
 
@@ -19,8 +24,12 @@ for i in range(n):
     if pid == 0:
         os.close(ready_r)
         os.close(rel_w)
-        if mode == "read":
+        if mode in ("read", "map"):
             fds = [os.open(shared, os.O_RDONLY) for _ in range(k)]
+            if mode == "map":
+                mfd = os.open(sys.argv[5], os.O_RDONLY)
+                m = mmap.mmap(mfd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+                os.close(mfd)
         else:
             own = os.path.join(d, "w%d" % i)
             fds = [os.open(own, os.O_WRONLY | os.O_CREAT, 0o600) for _ in range(k)]

@@ -9,7 +9,11 @@
 # `begin` (a sync, the scan, the snapshot) with no process added, then with N
 # processes holding K descriptors each (bench/hold-fds.py): read-only opens,
 # and opens for writing (outside the roots: every descriptor is checked, none
-# journaled); the difference over N x K is the cost per descriptor.
+# journaled); the difference over N x K is the cost per descriptor. Then the
+# read-only opens again, each process also mapping a file under the root
+# read-only and shared, its descriptor read-only (as a Cyrus imapd maps
+# cyrus.index): the scan reads such a process's smaps; the difference over N
+# is that cost per process.
 #
 # Environment:
 #   CHJ_BUILDDIR       build directory holding daemon/chjournald, agent/chjournal
@@ -83,7 +87,7 @@ best_begin() {
 # hold MODE: N processes holding K descriptors each, until unhold
 hold() {
 	rm -f "$W/hold.in" "$W/hold.out" && mkfifo "$W/hold.in"
-	python3 "$HOLD" "$N" "$K" "$1" "$W/fds" <"$W/hold.in" >"$W/hold.out" &
+	python3 "$HOLD" "$N" "$K" "$1" "$W/fds" "$W/spool/a/1." <"$W/hold.in" >"$W/hold.out" &
 	HOLDER=$!
 	exec 9>"$W/hold.in"
 	for _ in $(seq 1200); do
@@ -111,6 +115,9 @@ measure() {
 	hold write
 	TW=$(best_begin "$1")
 	unhold
+	hold map
+	TM=$(best_begin "$1")
+	unhold
 	daemon_stop
 }
 
@@ -121,10 +128,10 @@ per_fd_us() {
 nprocs=$(ls /proc | grep -c '^[0-9]')
 measure "$CHJ_BUILDDIR"
 if [ -n "$BASE" ]; then
-	s0=$T0 sr=$TR sw=$TW
+	s0=$T0 sr=$TR sw=$TW sm=$TM
 	measure "$BASE"
-	b0=$T0 br=$TR bw=$TW
-	T0=$s0 TR=$sr TW=$sw
+	b0=$T0 br=$TR bw=$TW bm=$TM
+	T0=$s0 TR=$sr TW=$sw TM=$sm
 fi
 
 echo "begin and the scan for files open for writing ($(nproc) CPUs, $nprocs processes before;"
@@ -136,14 +143,17 @@ if [ -n "$BASE" ]; then
 	echo "| no process added | $T0 | $b0 |"
 	echo "| N x K read-only descriptors | $TR | $br |"
 	echo "| N x K descriptors open for writing | $TW | $bw |"
+	echo "| N x K read-only descriptors, and a read-only shared mapping under the root each | $TM | $bm |"
 else
 	echo "| Measurement | begin (s) |"
 	echo "|---|---|"
 	echo "| no process added | $T0 |"
 	echo "| N x K read-only descriptors | $TR |"
 	echo "| N x K descriptors open for writing | $TW |"
+	echo "| N x K read-only descriptors, and a read-only shared mapping under the root each | $TM |"
 fi
 sep=
 [ -z "$BASE" ] || sep=" |"
 echo "| added per descriptor, read-only (us; the processes' own cost included) | $(per_fd_us "$TR" "$T0") |$sep"
 echo "| added per descriptor, open for writing (us; the same) | $(per_fd_us "$TW" "$T0") |$sep"
+echo "| added per process by its read-only shared mapping under the root (us) | $(awk -v t="$TM" -v r="$TR" -v n="$N" 'BEGIN { printf "%.2f", (t - r) * 1e6 / n }') |$sep"

@@ -215,6 +215,36 @@ test_private_and_read_only_mappings(void **state)
 	munmap(rwro, 4096);
 }
 
+/* Read-only shared mappings whose smaps entries come after hundreds of
+ * others (each mapping made later takes a lower address, and smaps lists
+ * them by address): the scan reads smaps only as far as it needs, and must
+ * still reach them. The one of a file opened for writing counts, the one
+ * of a file opened read-only does not (were its entry not reached, it would
+ * count). */
+static void
+test_mapping_far_into_smaps(void **state)
+{
+	struct fixture *f = *state;
+	enum { NANON = 400 };
+	char *rw = make_map(f, "late-rw", O_RDWR, PROT_READ, MAP_SHARED);
+	char *ro = make_map(f, "late-ro", O_RDONLY, PROT_READ, MAP_SHARED);
+	char *anon[NANON];
+	int i;
+
+	/* alternate protections: adjacent mappings are not merged into one */
+	for (i = 0; i < NANON; i++) {
+		anon[i] = mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		assert_true(anon[i] != MAP_FAILED);
+	}
+	assert_true(scan_has(f, 0, "late-rw", NULL));
+	assert_false(scan_has(f, 0, "late-ro", NULL));
+	for (i = 0; i < NANON; i++)
+		munmap(anon[i], 4096);
+	munmap(rw, 4096);
+	munmap(ro, 4096);
+}
+
 /* A read-only shared mapping at the range where another file was mapped
  * before: the kernel keeps the /proc/PID/map_files entry of that range
  * (looked up once, here by map_files_readable()) with the open mode of the
@@ -616,6 +646,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_map_files_mode_of_an_earlier_mapping, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_first_thread_exited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mapping_far_into_smaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_with_own_descriptors, setup, teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
@@ -624,6 +655,7 @@ main(void)
 		TEXT_MAPS_TEST(test_odd_names),
 		TEXT_MAPS_TEST(test_map_files_mode_of_an_earlier_mapping),
 		TEXT_MAPS_TEST(test_first_thread_exited),
+		TEXT_MAPS_TEST(test_mapping_far_into_smaps),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
