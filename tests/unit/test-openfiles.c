@@ -491,19 +491,27 @@ stop_child(pid_t child)
 	assert_int_equal(waitpid(child, &status, 0), child);
 }
 
+/* Starts a threaded child (as start_threaded_child()) and checks that the
+ * scan finds its thread's file and mapping. */
+static void
+check_threaded_child(const struct fixture *f, int own_table, int exit_main)
+{
+	pid_t child = start_threaded_child(f, own_table, exit_main);
+
+	if (exit_main)
+		assert_true(first_thread_exited(child));
+	assert_true(scan_has(f, getpid(), "thread-held", NULL));
+	assert_true(scan_has(f, getpid(), "thread-mapped", NULL));
+	stop_child(child);
+}
+
 /* A process whose first thread exited (pthread_exit() in main) shows no
  * descriptor and no mapping in /proc/PID/fd and maps, though its other
  * threads hold its files: they are read through one of those threads. */
 static void
 test_first_thread_exited(void **state)
 {
-	struct fixture *f = *state;
-	pid_t child = start_threaded_child(f, 0, 1);
-
-	assert_true(first_thread_exited(child));
-	assert_true(scan_has(f, getpid(), "thread-held", NULL));
-	assert_true(scan_has(f, getpid(), "thread-mapped", NULL));
-	stop_child(child);
+	check_threaded_child(*state, 0, 1);
 }
 
 /* A thread with a descriptor table of its own (unshare(CLONE_FILES)): its
@@ -511,12 +519,7 @@ test_first_thread_exited(void **state)
 static void
 test_thread_with_own_descriptors(void **state)
 {
-	struct fixture *f = *state;
-	pid_t child = start_threaded_child(f, 1, 0);
-
-	assert_true(scan_has(f, getpid(), "thread-held", NULL));
-	assert_true(scan_has(f, getpid(), "thread-mapped", NULL));
-	stop_child(child);
+	check_threaded_child(*state, 1, 0);
 }
 
 /* Excluded paths, sync cookies, deleted files and files outside the root are
