@@ -324,6 +324,21 @@ child_dies_with_parent(pid_t parent)
 		_exit(3);
 }
 
+/* Makes pipefd, then forks a child that dies with this process: its pid in
+ * the parent, 0 in the child. */
+static pid_t
+fork_child_with_pipe(int pipefd[2])
+{
+	pid_t child, parent = getpid();
+
+	assert_int_equal(pipe(pipefd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		child_dies_with_parent(parent);
+	return child;
+}
+
 /* A process with more descriptors than one read of its /proc/PID/fd
  * directory returns (the scan reads it in 8 KiB parts, about 340 entries):
  * the file open for writing behind all of them is found. */
@@ -333,14 +348,10 @@ test_many_descriptors(void **state)
 	struct fixture *f = *state;
 	enum { NFDS = 900 };       /* under the usual limit of 1024 */
 	int fds[NFDS], i, w, status, pipefd[2];
-	pid_t child, parent = getpid();
+	pid_t child = fork_child_with_pipe(pipefd);
 	char c;
 
-	assert_int_equal(pipe(pipefd), 0);
-	child = fork();
-	assert_true(child >= 0);
 	if (child == 0) {
-		child_dies_with_parent(parent);
 		/* a child holds them: the scan skips this process */
 		for (i = 0; i < NFDS; i++)
 			if ((fds[i] = open("/dev/null", O_RDONLY)) < 0)
@@ -458,16 +469,12 @@ static pid_t
 start_threaded_child(const struct fixture *f, int own_table, int exit_main)
 {
 	struct thread_job job = { f, -1, own_table };
-	pid_t child, parent = getpid();
 	int pipefd[2];
+	pid_t child = fork_child_with_pipe(pipefd);
 	pthread_t t;
 	char c;
 
-	assert_int_equal(pipe(pipefd), 0);
-	child = fork();
-	assert_true(child >= 0);
 	if (child == 0) {
-		child_dies_with_parent(parent);
 		job.ready_fd = pipefd[1];
 		if (pthread_create(&t, NULL, holding_thread, &job) != 0)
 			_exit(2);
