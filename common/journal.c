@@ -759,7 +759,9 @@ prune(struct journal *j)
  * synced commit (a sync cookie's, which a `begin` waits for) does not write
  * them itself. Its fdatasync() took 1.2-8 ms after a burst of changes
  * written unsynced, 0.2 ms with nothing left to write. Best effort: the
- * synced commit makes them durable whatever happens here. */
+ * synced commit makes them durable whatever happens here. (The close drops
+ * no lock of SQLite's: it locks the -shm and the database, never the -wal;
+ * see stateperm.c's fix_file().) */
 static void
 start_wal_writeback(struct journal *j)
 {

@@ -87,19 +87,41 @@ stateperm_share_dir(const char *dir, gid_t gid)
 	return fix_dir(dir, gid, 1);
 }
 
+/* Sets the group (gid, or unchanged with (gid_t)-1) and mode of the file
+ * at an O_PATH descriptor: fchownat() takes it (AT_EMPTY_PATH); fchmod()
+ * does not, chmod() of its /proc/self/fd link does (as glibc's
+ * fchmodat(AT_SYMLINK_NOFOLLOW) does). */
+static int
+set_path_fd(int fd, gid_t gid, mode_t mode)
+{
+	char link[64];
+
+	if (gid != (gid_t)-1 && fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) < 0)
+		return -1;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	return chmod(link, mode);
+}
+
 /* A regular file (a missing one is fine; a symlink is refused by
- * O_NOFOLLOW and left alone). */
+ * O_NOFOLLOW and left alone). Opened O_PATH: the daemon has the journal's
+ * files open in SQLite, which holds POSIX (fcntl) locks on them, and the
+ * close of any other descriptor of a file a process opened for I/O drops
+ * every such lock the process holds on it (the -shm's "dead man switch"
+ * among them: another process opening the journal then took it as
+ * abandoned and truncated the -shm the daemon had mapped, and the daemon
+ * died of SIGBUS in t0220). Closing an O_PATH descriptor drops none. */
 static int
 fix_file(const char *path, gid_t gid, mode_t mode)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), rc = 0;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = 0;
 
 	if (fd < 0)
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+		return errno == ENOENT ? 0 : -1;
+	/* O_PATH | O_NOFOLLOW opens a symlink itself: left alone */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    ((st.st_mode & 07777) != mode || (gid != (gid_t)-1 && st.st_gid != gid)))
-		rc = set_fd(fd, gid, mode);
+		rc = set_path_fd(fd, gid, mode);
 	if (rc < 0) {
 		int e = errno;
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -190,6 +191,63 @@ test_fix_fd(void **state)
 	unlink(tp("state/new"));
 }
 
+/* 1 when another process sees a POSIX lock on byte off of file rel (held by
+ * this one), by F_GETLK from a forked child. */
+static int
+locked_for_others(const char *rel, off_t off)
+{
+	int status;
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = off,
+			.l_len = 1 };
+		int fd = open(tp(rel), O_RDWR);
+
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) < 0)
+			_exit(2);
+		_exit(fl.l_type != F_UNLCK ? 1 : 0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 2);
+	return WEXITSTATUS(status) == 1;
+}
+
+/* The daemon applies `group` with the journal open in SQLite, which holds
+ * POSIX locks on the journal and its -shm (the -shm's dead man switch at
+ * byte 128 among them). The close of any descriptor of those files drops
+ * all of them for the whole process: stateperm_apply() must not close one
+ * it opened for I/O (it opens them O_PATH). Before, another process took
+ * the -shm as abandoned and truncated it under the daemon (SIGBUS). */
+static void
+test_locks_kept(void **state)
+{
+	static const char *const files[] = { "state/journal.db", "state/journal.db-shm" };
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1 };
+	struct config c;
+	struct chj_error e;
+	int fds[2];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		fds[i] = open(tp(files[i]), O_RDWR);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(fcntl(fds[i], F_SETLK, &fl), 0);
+		assert_true(locked_for_others(files[i], 128));
+	}
+	conf(&c, 1);
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+	assert_int_equal(mode_of("state/journal.db-shm"), 0640);
+	for (i = 0; i < 2; i++) {
+		assert_true(locked_for_others(files[i], 128));
+		close(fds[i]);
+	}
+	conf(&c, 0);
+	assert_int_equal(stateperm_apply(&c, &e), 0);
+}
+
 int
 main(void)
 {
@@ -198,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_never_shared),
 		cmocka_unit_test(test_foreign_dir_and_symlink),
 		cmocka_unit_test(test_fix_fd),
+		cmocka_unit_test(test_locks_kept),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
