@@ -742,6 +742,16 @@ each_thread(struct scan *sc, int ppfd, pid_t skip,
 	return r;
 }
 
+/* Opens the directory of thread tid of the process at ppfd (task/TID). */
+static int
+open_task_dir(int ppfd, pid_t tid)
+{
+	char name[48];
+
+	snprintf(name, sizeof name, "task/%ld", (long)tid);
+	return openat(ppfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* A thread's directory, opened by open_thread(). */
 struct live_thread {
 	int fd;
@@ -754,11 +764,9 @@ static enum proc_read
 open_thread(struct scan *sc, int ppfd, pid_t tid, void *ctx)
 {
 	struct live_thread *lt = ctx;
-	char name[48];
 
 	(void)sc;
-	snprintf(name, sizeof name, "task/%ld", (long)tid);
-	if ((lt->fd = openat(ppfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((lt->fd = open_task_dir(ppfd, tid)) < 0)
 		return PROC_READ_OK;
 	lt->tid = tid;
 	return PROC_READ_GONE;
@@ -779,13 +787,11 @@ scan_thread_table(struct scan *sc, int ppfd, pid_t tid, void *ctx)
 {
 	struct thread_scan *ts = ctx;
 	enum proc_read r;
-	char name[48];
 	int tfd, other_ns;
 
 	if (syscall(SYS_kcmp, ts->tid, tid, KCMP_FILES, 0, 0) == 0)
 		return PROC_READ_OK;
-	snprintf(name, sizeof name, "task/%ld", (long)tid);
-	if ((tfd = openat(ppfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if ((tfd = open_task_dir(ppfd, tid)) < 0)
 		return errno == ENOMEM ? PROC_READ_NOMEM : PROC_READ_OK;
 	r = proc_other_ns(sc, tfd, &other_ns);
 	if (r == PROC_READ_OK)
