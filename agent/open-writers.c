@@ -76,7 +76,7 @@ report_unrecorded(struct agent *a, const struct openfiles *of)
 static int
 journal_paths(struct agent *a, struct consumers *cs, const struct openfiles *of)
 {
-	int64_t prune = 0, now = (int64_t)time(NULL);
+	int64_t prune = 0, now = journal_time_now();
 	size_t i;
 
 	if (consumers_prune_point(cs, journal_id(a->journal), &prune) < 0)

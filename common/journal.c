@@ -497,6 +497,15 @@ writer_setup(struct journal *j)
 	return 0;
 }
 
+int64_t
+journal_time_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
 unsigned long
 journal_checkpoints(const struct journal *j)
 {

@@ -52,6 +52,12 @@ struct journal;
 
 /* Allocates an unopened handle (NULL only on ENOMEM). */
 struct journal *journal_new(void);
+/* The unix time to stamp rows with: CLOCK_REALTIME's second. time() reads
+ * the clock as of the last tick and lags it by up to a tick at each second's
+ * start: a change made at second S and journaled within that tick was
+ * stamped S - 1, and `query --since S` left it out (t0301, once). */
+int64_t journal_time_now(void);
+
 /* Opens (and with JOURNAL_CREATE creates, mode 0600) the journal file. */
 int journal_open(struct journal *j, const char *file, int flags);
 /* With JOURNAL_WRITER: how many checkpoints its thread has made that copied

@@ -190,7 +190,7 @@ flush_as(struct daemon *d, int synced)
 	int64_t values[9];
 	struct watcher_stats st;
 	int64_t prune = 0;
-	time_t now = time(NULL);
+	time_t now = (time_t)journal_time_now();    /* the rows' time */
 	struct chj_error e;
 	size_t npending;
 
