@@ -7,7 +7,9 @@ every descriptor is checked, none is journaled); map: as read, and each
 process maps MAPPED (a file under a root) read-only and shared, its
 descriptor opened read-only and closed, as a Cyrus imapd maps cyrus.index
 (the scan reads the process's smaps to know the mapping cannot be made
-writable). Prints "ready" once all hold them; ends them when its stdin
+writable); maps: MAPPED mapped so, then K anonymous mappings (no
+descriptors), which smaps lists before it: the scan reads a process's whole
+smaps, in parts, to find the mapping's entry. Prints "ready" once all hold them; ends them when its stdin
 closes."""
 import mmap
 import os
@@ -24,7 +26,14 @@ for i in range(n):
     if pid == 0:
         os.close(ready_r)
         os.close(rel_w)
-        if mode in ("read", "map"):
+        if mode == "maps":
+            mfd = os.open(sys.argv[5], os.O_RDONLY)
+            m = mmap.mmap(mfd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+            os.close(mfd)
+            # alternate protections: adjacent mappings are not merged
+            anon = [mmap.mmap(-1, 4096, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                              mmap.PROT_READ if j % 2 else 0) for j in range(k)]
+        elif mode in ("read", "map"):
             fds = [os.open(shared, os.O_RDONLY) for _ in range(k)]
             if mode == "map":
                 mfd = os.open(sys.argv[5], os.O_RDONLY)

@@ -13,14 +13,17 @@
 # read-only opens again, each process also mapping a file under the root
 # read-only and shared, its descriptor read-only (as a Cyrus imapd maps
 # cyrus.index): the scan reads such a process's smaps; the difference over N
-# is that cost per process.
+# is that cost per process. Last, one process of M mappings whose smaps lists
+# them before its read-only shared mapping of the file under the root: the
+# scan reads that smaps to its end (about 700 bytes per mapping).
 #
 # Environment:
 #   CHJ_BUILDDIR       build directory holding daemon/chjournald, agent/chjournal
-#   CHJ_BASE_BUILDDIR  a build without the scan (an older commit), measured the
+#   CHJ_BASE_BUILDDIR  another build (an older commit), measured the
 #                      same way for comparison (optional)
 #   OPENW_PROCS        N (default 1000)
 #   OPENW_FDS          K (default 100)
+#   OPENW_MAPS         M (default 20000)
 #   BENCH_TMP          where the work directory goes (default /var/tmp)
 
 set -u
@@ -32,6 +35,7 @@ CHJ_BUILDDIR=${CHJ_BUILDDIR:-$SRCDIR}
 BASE=${CHJ_BASE_BUILDDIR:-}
 N=${OPENW_PROCS:-1000}
 K=${OPENW_FDS:-100}
+M=${OPENW_MAPS:-20000}
 BTMP=${BENCH_TMP:-/var/tmp}
 HOLD="$SRCDIR/bench/hold-fds.py"
 
@@ -84,10 +88,11 @@ best_begin() {
 	awk -v ns="$_b" 'BEGIN { printf "%.3f", ns / 1e9 }'
 }
 
-# hold MODE: N processes holding K descriptors each, until unhold
+# hold MODE [PROCS COUNT]: N processes holding K descriptors each (or PROCS
+# and COUNT as hold-fds.py takes them), until unhold
 hold() {
 	rm -f "$W/hold.in" "$W/hold.out" && mkfifo "$W/hold.in"
-	python3 "$HOLD" "$N" "$K" "$1" "$W/fds" "$W/spool/a/1." <"$W/hold.in" >"$W/hold.out" &
+	python3 "$HOLD" "${2:-$N}" "${3:-$K}" "$1" "$W/fds" "$W/spool/a/1." <"$W/hold.in" >"$W/hold.out" &
 	HOLDER=$!
 	exec 9>"$W/hold.in"
 	for _ in $(seq 1200); do
@@ -103,7 +108,7 @@ unhold() {
 	HOLDER=
 }
 
-# measure BUILD: fills T0, TR, TW (seconds)
+# measure BUILD: fills T0, TR, TW, TM, TMM (seconds)
 measure() {
 	daemon_start "$1"
 	"$1/agent/chjournal" -c "$W/conf" begin bench >/dev/null 2>&1 &&
@@ -118,6 +123,9 @@ measure() {
 	hold map
 	TM=$(best_begin "$1")
 	unhold
+	hold maps 1 "$M"
+	TMM=$(best_begin "$1")
+	unhold
 	daemon_stop
 }
 
@@ -128,22 +136,23 @@ per_fd_us() {
 nprocs=$(ls /proc | grep -c '^[0-9]')
 measure "$CHJ_BUILDDIR"
 if [ -n "$BASE" ]; then
-	s0=$T0 sr=$TR sw=$TW sm=$TM
+	s0=$T0 sr=$TR sw=$TW sm=$TM smm=$TMM
 	measure "$BASE"
-	b0=$T0 br=$TR bw=$TW bm=$TM
-	T0=$s0 TR=$sr TW=$sw TM=$sm
+	b0=$T0 br=$TR bw=$TW bm=$TM bmm=$TMM
+	T0=$s0 TR=$sr TW=$sw TM=$sm TMM=$smm
 fi
 
 echo "begin and the scan for files open for writing ($(nproc) CPUs, $nprocs processes before;"
 echo "N = $N processes x K = $K descriptors; best of 7, warm)"
 echo
 if [ -n "$BASE" ]; then
-	echo "| Measurement | begin (s) | without the scan: $BASE (s) |"
+	echo "| Measurement | begin (s) | $BASE (s) |"
 	echo "|---|---|---|"
 	echo "| no process added | $T0 | $b0 |"
 	echo "| N x K read-only descriptors | $TR | $br |"
 	echo "| N x K descriptors open for writing | $TW | $bw |"
 	echo "| N x K read-only descriptors, and a read-only shared mapping under the root each | $TM | $bm |"
+	echo "| one process of M = $M mappings, its read-only shared mapping under the root after them | $TMM | $bmm |"
 else
 	echo "| Measurement | begin (s) |"
 	echo "|---|---|"
@@ -151,6 +160,7 @@ else
 	echo "| N x K read-only descriptors | $TR |"
 	echo "| N x K descriptors open for writing | $TW |"
 	echo "| N x K read-only descriptors, and a read-only shared mapping under the root each | $TM |"
+	echo "| one process of M = $M mappings, its read-only shared mapping under the root after them | $TMM |"
 fi
 sep=
 [ -z "$BASE" ] || sep=" |"

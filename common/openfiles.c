@@ -3,6 +3,7 @@
  * the loop devices' backing files from /sys/block, the swap files from
  * /proc/swaps. */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -73,6 +74,7 @@ struct scan {
 	size_t cap;
 	char *smaps;                  /* the process's smaps, read so far */
 	size_t smaps_len, smaps_cap;
+	size_t smaps_from;            /* where the next search for a mapping starts */
 	int smaps_fd;                 /* open while more of it may be needed */
 	enum smaps_state smaps_state;
 	size_t first_kept;            /* of->paths kept from this process on */
@@ -392,20 +394,47 @@ openfiles_parse_maps_line(const char *line, size_t len, struct openfiles_map *m)
  * or not, or not read that far yet. */
 enum smaps_answer { SMAPS_MAY_WRITE, SMAPS_NO_WRITE, SMAPS_NOT_YET };
 
+/* 1 when the smaps line at p is an entry's first line for a mapping that
+ * starts below addr ("start-end perms ...", the addresses in hex; the other
+ * lines start with a field name such as "Size:" or "AnonHugePages:"). */
+static int
+smaps_entry_below(const char *p, unsigned long addr)
+{
+	char *end;
+	unsigned long start;
+
+	if (!isxdigit((unsigned char)*p))
+		return 0;
+	start = strtoul(p, &end, 16);
+	return *end == '-' && start < addr;
+}
+
+/* Mappings are asked about in the order of maps, the order of smaps too: a
+ * search starts at the entry of the last one found, or after the entries of
+ * mappings below the last one asked, so that a process read in many parts
+ * is searched once, not again from its start after each part. Asked out of
+ * order, a mapping is not found and counts (map_may_write()). */
 static enum smaps_answer
-smaps_says_may_write(const struct scan *sc, const struct openfiles_map *m)
+smaps_says_may_write(struct scan *sc, const struct openfiles_map *m)
 {
 	char key[64];
-	const char *p = sc->smaps, *flags, *eol;
+	const char *p, *flags, *eol;
 	int kl = snprintf(key, sizeof key, "%08lx-%08lx ", m->start, m->end);
 
-	if (p == NULL)
+	if (sc->smaps == NULL)
 		return SMAPS_NOT_YET;
-	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL)
+	for (p = sc->smaps + sc->smaps_from; p != NULL && *p != '\0';
+	    p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL) {
 		if (strncmp(p, key, (size_t)kl) == 0)
 			break;
+		if (smaps_entry_below(p, m->start))
+			sc->smaps_from = (size_t)(p - sc->smaps);
+	}
+	if (p == NULL || *p == '\0')
+		return SMAPS_NOT_YET;
+	sc->smaps_from = (size_t)(p - sc->smaps);
 	/* an entry ends with its VmFlags line */
-	if (p == NULL || *p == '\0' || (flags = strstr(p, "\nVmFlags:")) == NULL)
+	if ((flags = strstr(p, "\nVmFlags:")) == NULL)
 		return SMAPS_NOT_YET;
 	flags += strlen("\nVmFlags:");
 	if ((eol = strchr(flags, '\n')) == NULL)
@@ -430,7 +459,7 @@ smaps_read_more(struct scan *sc, int pfd)
 	ssize_t n;
 
 	if (sc->smaps_state == SMAPS_UNREAD) {
-		sc->smaps_len = 0;
+		sc->smaps_len = sc->smaps_from = 0;
 		if ((sc->smaps_fd = openat(pfd, "smaps", O_RDONLY | O_CLOEXEC)) < 0) {
 			sc->smaps_state = SMAPS_UNREADABLE;
 			return;
@@ -461,7 +490,7 @@ smaps_done(struct scan *sc)
 	if (sc->smaps_state == SMAPS_READING)
 		close(sc->smaps_fd);
 	sc->smaps_state = SMAPS_UNREAD;
-	sc->smaps_len = 0;
+	sc->smaps_len = sc->smaps_from = 0;
 	if (sc->smaps != NULL)
 		sc->smaps[0] = '\0';
 }

@@ -225,24 +225,36 @@ static void
 test_mapping_far_into_smaps(void **state)
 {
 	struct fixture *f = *state;
-	enum { NANON = 400 };
-	char *rw = make_map(f, "late-rw", O_RDWR, PROT_READ, MAP_SHARED);
-	char *ro = make_map(f, "late-ro", O_RDONLY, PROT_READ, MAP_SHARED);
-	char *anon[NANON];
+	enum { NANON = 400, NFILES = 6 };
+	char name[32], *files[NFILES], *anon[NANON];
 	int i;
 
-	/* alternate protections: adjacent mappings are not merged into one */
+	/* the files' mappings spread among the others, each a read-only shared
+	 * mapping of a file opened for writing (it counts) or read-only (not):
+	 * the scan asks about them in turn, while smaps is read in parts */
 	for (i = 0; i < NANON; i++) {
+		if (i % (NANON / NFILES) == 0 && i / (NANON / NFILES) < NFILES) {
+			int k = i / (NANON / NFILES);
+
+			snprintf(name, sizeof name, "spread-%d-%s", k, k % 2 ? "ro" : "rw");
+			files[k] = make_map(f, name, k % 2 ? O_RDONLY : O_RDWR, PROT_READ, MAP_SHARED);
+		}
+		/* alternate protections: adjacent mappings are not merged */
 		anon[i] = mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		assert_true(anon[i] != MAP_FAILED);
 	}
-	assert_true(scan_has(f, 0, "late-rw", NULL));
-	assert_false(scan_has(f, 0, "late-ro", NULL));
+	for (i = 0; i < NFILES; i++) {
+		snprintf(name, sizeof name, "spread-%d-%s", i, i % 2 ? "ro" : "rw");
+		if (i % 2)
+			assert_false(scan_has(f, 0, name, NULL));
+		else
+			assert_true(scan_has(f, 0, name, NULL));
+	}
 	for (i = 0; i < NANON; i++)
 		munmap(anon[i], 4096);
-	munmap(rw, 4096);
-	munmap(ro, 4096);
+	for (i = 0; i < NFILES; i++)
+		munmap(files[i], 4096);
 }
 
 /* A read-only shared mapping at the range where another file was mapped
