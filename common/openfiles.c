@@ -78,6 +78,7 @@ struct scan {
 	int smaps_fd;                 /* open while more of it may be needed */
 	enum smaps_state smaps_state;
 	size_t first_kept;            /* of->paths kept from this process on */
+	unsigned long unnamed_map_start;  /* the mapping last counted in unnamed */
 	pthread_t tid;
 	char name[NAME_MAX_BYTES + 1];
 	char dents[8192] __attribute__((aligned(8)));   /* a /proc/PID/fd read */
@@ -114,6 +115,7 @@ enum name_kind {
 	NAME_SKIPPED,            /* under a root, not journaled (excluded, a
 	                          * cookie, an unlinked file's old name) */
 	NAME_KEEP,               /* a file to journal: in sc->name */
+	NAME_TOO_LONG,           /* longer than NAME_MAX_BYTES: not known */
 };
 
 /* Copies the name (n bytes) into sc->name and says what it is. A name ending
@@ -125,8 +127,10 @@ classify_name(struct scan *sc, const char *p, size_t n)
 {
 	struct stat st;
 
-	if (n == 0 || p[0] != '/' || n > NAME_MAX_BYTES || memchr(p, '\0', n) != NULL)
+	if (n == 0 || p[0] != '/' || memchr(p, '\0', n) != NULL)
 		return NAME_OUTSIDE;
+	if (n > NAME_MAX_BYTES)
+		return NAME_TOO_LONG;
 	memmove(sc->name, p, n);         /* p may be sc->name itself */
 	sc->name[n] = '\0';
 	if (config_root_of(sc->cfg, sc->name) < 0)
@@ -221,6 +225,22 @@ proc_has_no_files(int pfd)
 	return n == 0;
 }
 
+
+/* A descriptor (name, in the process's fd directory fdd) whose path is too
+ * long for /proc to give (PATH_MAX and more: readlink() fails): counted in
+ * unnamed when it is open for writing on a regular file of a root's file
+ * system, which may be under a root. */
+static void
+count_unnamed_descriptor(struct scan *sc, int fdd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(fdd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
+		return;
+	if (fstatat(fdd, name, &st, 0) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 0 &&
+	    on_root_device(sc, st.st_dev))
+		sc->of->unnamed++;
+}
 /* The descriptors of the process at pfd. The name comes first: most are
  * not under a root (sockets, pipes, logs), and cost one readlink. For one
  * that is, the mode of its /proc/PID/fd link is the file's open mode
@@ -262,6 +282,10 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 		if (n < 0 && (errno == EACCES || errno == EPERM)) {
 			rc = PROC_READ_DENIED;
 			break;
+		}
+		if (n < 0 && errno == ENAMETOOLONG) {
+			count_unnamed_descriptor(sc, fdd, e->d_name);
+			continue;
 		}
 		if (n <= 0 || (size_t)n >= sizeof sc->name || sc->name[0] != '/')
 			continue;        /* closed meanwhile, too long, not a file */
@@ -540,6 +564,19 @@ add_map_candidate(struct scan *sc, int pfd, const struct openfiles_map *m, const
 {
 	enum name_kind k = classify_name(sc, p, n);
 
+	if (k == NAME_TOO_LONG) {
+		/* once per mapping: add_map_name() may ask with two names */
+		if (on_root_device(sc, makedev(m->major, m->minor)) &&
+		    sc->unnamed_map_start != m->start) {
+			if (*may_write < 0)
+				*may_write = map_may_write(sc, pfd, m);
+			if (*may_write) {
+				sc->of->unnamed++;
+				sc->unnamed_map_start = m->start;
+			}
+		}
+		return 1;
+	}
 	if (k != NAME_KEEP)
 		return k != NAME_OUTSIDE;
 	if (kept_from_this_process(sc))
@@ -656,9 +693,14 @@ struct of_procmap_query {
 	uint64_t vma_name_addr, build_id_addr;
 };
 
+/* scan_maps_query() could not read every mapping: the name of one is too
+ * long for the ioctl (PATH_MAX and more: ENAMETOOLONG, the mapping's place
+ * not given either), maps as text has it whole. */
+#define QUERY_NAME_TOO_LONG (-2)
+
 /* The shared file mappings of the process at pfd by PROCMAP_QUERY. Returns
- * PROC_READ_OK, another proc_read, or -1 when the kernel has no such ioctl
- * (then nothing was read). */
+ * PROC_READ_OK, another proc_read, -1 when the kernel has no such ioctl
+ * (then nothing was read), or QUERY_NAME_TOO_LONG. */
 static int
 scan_maps_query(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
@@ -682,6 +724,8 @@ scan_maps_query(struct scan *sc, int pfd, int other_ns, int *unmatched)
 				break;       /* no more; or no memory map (a kernel thread) */
 			if (first && (errno == ENOTTY || errno == EINVAL))
 				r = -1;
+			else if (errno == ENAMETOOLONG)
+				r = QUERY_NAME_TOO_LONG;
 			else
 				r = (int)proc_read_errno(errno);
 			break;
@@ -713,9 +757,15 @@ scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 {
 	int r;
 
-	if (!sc->maps_text && (r = scan_maps_query(sc, pfd, other_ns, unmatched)) >= 0)
-		return (enum proc_read)r;
-	sc->maps_text = 1;       /* no PROCMAP_QUERY here: not asked again */
+	if (!sc->maps_text) {
+		if ((r = scan_maps_query(sc, pfd, other_ns, unmatched)) >= 0)
+			return (enum proc_read)r;
+		/* a name too long: this process's maps again, whole (what the
+		 * query kept is kept twice, made unique at the end); else no
+		 * PROCMAP_QUERY here: not asked again */
+		if (r != QUERY_NAME_TOO_LONG)
+			sc->maps_text = 1;
+	}
 	return scan_maps_text(sc, pfd, other_ns, unmatched);
 }
 
@@ -841,6 +891,7 @@ scan_process_at(struct scan *sc, int ppfd, int pfd, pid_t tid, unsigned long thr
 	int other_ns;
 
 	sc->first_kept = sc->of->npaths;
+	sc->unnamed_map_start = 0;
 	r = proc_other_ns(sc, pfd, &other_ns);
 	if (r == PROC_READ_OK)
 		r = scan_fds(sc, pfd, other_ns, unmatched);
@@ -968,6 +1019,7 @@ merge_part(struct openfiles *of, struct openfiles *part)
 	of->processes += part->processes;
 	of->denied += part->denied;
 	of->foreign += part->foreign;
+	of->unnamed += part->unnamed;
 	if (part->npaths == 0)
 		return 0;
 	na = array_reserve(of->paths, of->npaths + part->npaths, &of->cap_paths, sizeof *of->paths, 64);

@@ -25,6 +25,10 @@ struct openfiles {
 	                          * file system of a root under a name that is not
 	                          * that file's here (a bind mount): it may be a
 	                          * file under a root, under another name */
+	unsigned long unnamed;   /* files open for writing (a descriptor, a
+	                          * mapping that may write) on a root's file
+	                          * system whose names are too long for /proc to
+	                          * give: they may be under a root */
 	int sys_errno;           /* /sys/block could not be read (loop devices
 	                          * unchecked): its errno, else 0 */
 	struct chj_error err;    /* CHJ_ERR_NOMEM, or CHJ_ERR_SYS: /proc could not
@@ -46,7 +50,8 @@ struct openfiles {
  * device; swap files. Deleted files, sockets, pipes and anonymous inodes are
  * not files under a root. A process that exits during the scan is not an
  * error; one whose files cannot be read is counted in denied, one whose
- * names cannot be matched in foreign. Many processes are read on several
+ * names cannot be matched in foreign, a file whose name is too long to read
+ * in unnamed. Many processes are read on several
  * threads. of is zeroed first. Returns 0, or -1 with of->err
  * set (openfiles_free() of either way). */
 int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags);

@@ -17,6 +17,9 @@ Reads one command per line from CMD_FIFO and answers each on ACK_FIFO with
     aio-write TEXT  one 4096-byte block starting with TEXT at offset 0, by
                     io_submit (native AIO: no IN_MODIFY), waited for
     hold PATH       open O_WRONLY, held
+    hold-deep DIR LEVELS NAME   LEVELS directories of 200 bytes each made
+                    under DIR one level at a time, NAME in the last opened
+                    O_WRONLY|O_CREAT, held (a name too long for /proc)
     read PATH       open O_RDONLY, held
     private PATH    open O_RDWR, mmap MAP_PRIVATE, close the fd, write through
                     the mapping (copy on write: the file does not change)
@@ -158,6 +161,19 @@ class Writer:
         os.close(ready_r)
         self.release = rel_w
 
+    def hold_deep(self, top, levels, name):
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(levels):
+            try:
+                os.mkdir("d" * 200, dir_fd=fd)
+            except FileExistsError:
+                pass
+            nfd = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        self.held.append(("fd", os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)))
+        os.close(fd)
+
     def reap(self):
         if self.release is not None:
             os.close(self.release)
@@ -182,6 +198,8 @@ class Writer:
             self.aio_write(args[0])
         elif cmd == "hold":
             self.held.append(("fd", os.open(args[0], os.O_WRONLY)))
+        elif cmd == "hold-deep":
+            self.hold_deep(args[0], int(args[1]), args[2])
         elif cmd == "read":
             self.held.append(("fd", os.open(args[0], os.O_RDONLY)))
         elif cmd == "private":

@@ -135,6 +135,23 @@ expect_success 'exactly the writers: held for writing listed; read-only open and
 	writer_stop
 '
 
+# readlink() of /proc/PID/fd/N fails for a name of PATH_MAX bytes or more:
+# such a file cannot be listed, and begin says so rather than pass it over
+expect_success 'a file held for writing under a name too long for /proc: counted and said' '
+	mkdir "$SPOOL/deep" &&
+	writer_start &&
+	writer hold-deep "$SPOOL/deep" 22 held &&
+	chj begin c-deep >mode.out 2>begin.err &&
+	cat begin.err &&
+	grep "^chjournal: 1 file(s) open for writing on a root.s file system could not be checked: their names are too long for /proc to give" begin.err &&
+	chj commit c-deep &&
+	writer_stop &&
+	chj begin c-deep >mode.out 2>begin.err &&
+	! grep "too long" begin.err &&
+	chj commit c-deep &&
+	rm -rf "$SPOOL/deep"
+'
+
 # last_seq: the journal's last seq (after a sync)
 last_seq() {
 	chj sync >/dev/null &&

@@ -257,6 +257,110 @@ test_mapping_far_into_smaps(void **state)
 		munmap(files[i], 4096);
 }
 
+/* Under the fixture, a chain of directories making a path of at least len
+ * bytes, made one level at a time (mkdirat: no syscall takes the whole
+ * name). Returns a descriptor of the deepest; its path in path (size bytes). */
+static int
+make_deep_dir(const struct fixture *f, size_t len, char *path, size_t size)
+{
+	char comp[201];
+	int fd = open(f->dir, O_RDONLY | O_DIRECTORY), next;
+	size_t n = strlen(f->dir);
+
+	assert_true(fd >= 0 && n < size);
+	memcpy(path, f->dir, n + 1);
+	memset(comp, 'd', sizeof comp - 1);
+	comp[sizeof comp - 1] = '\0';
+	while (n < len) {
+		assert_true(n + 1 + strlen(comp) < size);
+		if (mkdirat(fd, comp, 0700) < 0)
+			assert_int_equal(errno, EEXIST);
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+		n += (size_t)sprintf(path + n, "/%s", comp);
+	}
+	return fd;
+}
+
+/* 1 when the scan's paths hold path. */
+static int
+paths_have(const struct openfiles *of, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < of->npaths; i++)
+		if (strcmp(of->paths[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+/* Maps the file name in the directory dfd (made with 4096 bytes, opened
+ * with flags) with prot, shared, and closes its descriptor. */
+static void *
+map_at(int dfd, const char *name, int flags, int prot)
+{
+	char block[4096];
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	void *m;
+
+	assert_true(fd >= 0);
+	memset(block, 'x', sizeof block);
+	assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
+	close(fd);
+	assert_true((fd = openat(dfd, name, flags)) >= 0);
+	m = mmap(NULL, 4096, prot, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	close(fd);
+	return m;
+}
+
+/* Names /proc cannot give: readlink() of a descriptor fails from PATH_MAX
+ * bytes on, and so does PROCMAP_QUERY for a mapping (maps as text has the
+ * name whole). Such a file open for writing is counted in unnamed, not
+ * passed over; the process's other mappings are still read (a writer
+ * mapped above a long name was not: the failed query ended the process's
+ * maps); a mapping's long name is read from maps as text; one longer than
+ * the scan holds (NAME_MAX_BYTES) is counted. */
+static void
+test_names_too_long_for_proc(void **state)
+{
+	struct fixture *f = *state;
+	static char deep[12000], deepest[12000], name[12100];
+	struct openfiles of;
+	char *above, *long_ro, *long_rw, *longest;
+	int dfd, held, ddfd;
+
+	/* mapped first: above the others, asked last */
+	above = make_map(f, "writer-above", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
+	dfd = make_deep_dir(f, PATH_MAX + 500, deep, sizeof deep);
+	held = openat(dfd, "held", O_RDWR | O_CREAT, 0600);
+	assert_true(held >= 0);
+	long_ro = map_at(dfd, "mapped-ro", O_RDONLY, PROT_READ);
+	long_rw = map_at(dfd, "mapped-rw", O_RDWR, PROT_READ);
+	ddfd = make_deep_dir(f, 9000, deepest, sizeof deepest);
+	longest = map_at(ddfd, "mapped-longest", O_RDWR, PROT_READ | PROT_WRITE);
+
+	assert_int_equal(openfiles_scan(&of, &f->cfg, 0, scan_flags), 0);
+	assert_true(paths_have(&of, fpath(f, "writer-above", name)));
+	/* the descriptor, and the longest mapping's name */
+	assert_true(of.unnamed >= 2);
+	snprintf(name, sizeof name, "%s/mapped-rw", deep);
+	assert_true(paths_have(&of, name));
+	snprintf(name, sizeof name, "%s/mapped-ro", deep);
+	assert_false(paths_have(&of, name));
+	openfiles_free(&of);
+
+	munmap(above, 4096);
+	munmap(long_ro, 4096);
+	munmap(long_rw, 4096);
+	munmap(longest, 4096);
+	close(held);
+	close(dfd);
+	close(ddfd);
+}
+
 /* A read-only shared mapping at the range where another file was mapped
  * before: the kernel keeps the /proc/PID/map_files entry of that range
  * (looked up once, here by map_files_readable()) with the open mode of the
@@ -669,6 +773,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_first_thread_exited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping_far_into_smaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names_too_long_for_proc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_with_own_descriptors, setup, teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
@@ -678,6 +783,7 @@ main(void)
 		TEXT_MAPS_TEST(test_map_files_mode_of_an_earlier_mapping),
 		TEXT_MAPS_TEST(test_first_thread_exited),
 		TEXT_MAPS_TEST(test_mapping_far_into_smaps),
+		TEXT_MAPS_TEST(test_names_too_long_for_proc),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
