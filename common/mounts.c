@@ -174,6 +174,130 @@ mount_table_of(const struct mount_table *t, const char *path)
 	return best;
 }
 
+/* path below prefix: what follows prefix in it ("" or "/..."); prefix "/"
+ * holds every absolute path whole. */
+static const char *
+rest_below(const char *path, const char *prefix)
+{
+	return strcmp(prefix, "/") == 0 ? path : path + strlen(prefix);
+}
+
+/* dir + rest (rest "" or "/..."), allocated; "/" + "/x" is "/x". */
+static char *
+join_rest(const char *dir, const char *rest)
+{
+	size_t dl = strcmp(dir, "/") == 0 && rest[0] != '\0' ? 0 : strlen(dir);
+	size_t rl = strlen(rest);
+	char *p = malloc(dl + rl + 1);
+
+	if (p != NULL) {
+		memcpy(p, dir, dl);
+		memcpy(p + dl, rest, rl + 1);
+	}
+	return p;
+}
+
+static int
+add_alias(struct mount_alias **v, size_t *n, size_t *cap, char *from, char *to)
+{
+	struct mount_alias *nv;
+
+	if (from == NULL || to == NULL ||
+	    (nv = array_grow(*v, *n, cap, sizeof **v, 4)) == NULL) {
+		free(from);
+		free(to);
+		return -1;
+	}
+	*v = nv;
+	nv[*n].from = from;
+	nv[*n].to = to;
+	(*n)++;
+	return 0;
+}
+
+int
+mount_table_aliases(const struct mount_table *t, const char *root, struct mount_alias **v,
+    size_t *n, size_t *cap)
+{
+	const struct mount_entry *holder = mount_table_of(t, root);
+	char *fsdir;             /* root's directory in its file system */
+	size_t i;
+	int rc = 0;
+
+	if (holder == NULL)
+		return 0;
+	if ((fsdir = join_rest(holder->root, rest_below(root, holder->point))) == NULL)
+		return -1;
+	for (i = 0; i < t->n && rc == 0; i++) {
+		const struct mount_entry *e = &t->v[i];
+		char *from = NULL, *to = NULL;
+
+		if (e->major != holder->major || e->minor != holder->minor)
+			continue;
+		if (path_is_under(fsdir, e->root)) {
+			/* the mount shows root's directory below its point */
+			from = join_rest(e->point, rest_below(fsdir, e->root));
+			to = strdup(root);
+		} else if (path_is_under(e->root, fsdir)) {
+			/* a directory under root's, mounted elsewhere */
+			from = strdup(e->point);
+			to = join_rest(root, rest_below(e->root, fsdir));
+		} else {
+			continue;
+		}
+		if (from != NULL && to != NULL && strcmp(from, to) == 0) {
+			free(from);      /* root itself, where it is */
+			free(to);
+			continue;
+		}
+		rc = add_alias(v, n, cap, from, to);
+	}
+	free(fsdir);
+	return rc;
+}
+
+void
+mount_aliases_free(struct mount_alias *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].from);
+		free(v[i].to);
+	}
+	free(v);
+}
+
+const char *
+mount_alias_translate(const struct mount_alias *v, size_t n, const char *path, size_t len,
+    char *buf, size_t size)
+{
+	const struct mount_alias *best = NULL;
+	size_t i, bl = 0, fl, tl;
+
+	for (i = 0; i < n; i++) {
+		fl = strlen(v[i].from);
+		if (strcmp(v[i].from, "/") == 0)
+			fl = 0;
+		if (len < fl || memcmp(path, v[i].from, fl) != 0 ||
+		    (len > fl && path[fl] != '/'))
+			continue;
+		if (best == NULL || fl >= bl) {
+			best = &v[i];
+			bl = fl;
+		}
+	}
+	if (best == NULL)
+		return NULL;
+	tl = strlen(best->to);
+	if (tl + (len - bl) + 1 > size)
+		return NULL;
+	memcpy(buf, best->to, tl);
+	memcpy(buf + tl, path + bl, len - bl);
+	buf[tl + len - bl] = '\0';
+	return buf;
+}
+
 /* Appends s as it is. */
 static int
 append_raw(char **buf, size_t *len, size_t *cap, const char *s)

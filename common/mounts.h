@@ -37,6 +37,31 @@ void mount_table_free(struct mount_table *t);
  * the deepest above it. NULL when none. */
 const struct mount_entry *mount_table_of(const struct mount_table *t, const char *path);
 
+/* Another place that shows the files under a root: a mount of the root's
+ * file system (a bind mount) whose directory holds the root's or lies below
+ * it. The file named from + REST is the root's to + REST. */
+struct mount_alias {
+	char *from;
+	char *to;
+};
+
+/* Appends to *v (n entries, cap allocated) the places other than root
+ * itself where t shows root's files: every mount of the file system of the
+ * mount holding root whose directory overlaps root's; none for a root no
+ * mount holds. A place that shows them under another directory of t's
+ * namespace only: names are as this process sees them. Returns 0, or -1
+ * out of memory (*v keeps what it had). */
+int mount_table_aliases(const struct mount_table *t, const char *root, struct mount_alias **v,
+    size_t *n, size_t *cap);
+void mount_aliases_free(struct mount_alias *v, size_t n);
+
+/* path (len bytes) under one of the n aliases, as the root's file: written
+ * into buf (size bytes) and returned; NULL when under none (or too long).
+ * The last-listed alias that holds path wins over the ones before it only
+ * if its from is longer (the deepest place). */
+const char *mount_alias_translate(const struct mount_alias *v, size_t n, const char *path,
+    size_t len, char *buf, size_t size);
+
 /* The state of the mounts that decide what is seen under root, one line per
  * mount ("POINT\tMAJOR:MINOR\tFSROOT\tFSTYPE"; POINT escaped as in
  * mountinfo): the mount holding root and every mount below it, sorted.

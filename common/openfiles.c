@@ -23,6 +23,7 @@
 #include "array.h"
 #include "changeset.h"
 #include "config.h"
+#include "mounts.h"
 #include "openfiles.h"
 
 #define DELETED_SUFFIX " (deleted)"
@@ -68,6 +69,8 @@ struct scan {
 	struct stat mntns;            /* our mount namespace */
 	dev_t *rootdevs;              /* the devices of the roots */
 	size_t nrootdevs;
+	struct mount_alias *aliases;  /* other places showing the roots' files */
+	size_t naliases;
 	int maps_text;                /* read maps as text, not by PROCMAP_QUERY */
 	struct pid_queue *queue;
 	char *buf;                    /* a maps or swaps file */
@@ -81,6 +84,7 @@ struct scan {
 	unsigned long unnamed_map_start;  /* the mapping last counted in unnamed */
 	pthread_t tid;
 	char name[NAME_MAX_BYTES + 1];
+	char alias[NAME_MAX_BYTES + 1];   /* a name through an alias, as the root's */
 	char dents[8192] __attribute__((aligned(8)));   /* a /proc/PID/fd read */
 };
 
@@ -140,6 +144,19 @@ classify_name(struct scan *sc, const char *p, size_t n)
 	if (has_suffix(sc->name, n, DELETED_SUFFIX) && lstat(sc->name, &st) < 0)
 		return NAME_SKIPPED;
 	return NAME_KEEP;
+}
+
+/* A name of ours outside the roots (n bytes, in sc->name or p) that is under
+ * another place showing a root's files (a bind mount of its file system):
+ * classified as that root's name (into sc->name); NAME_OUTSIDE when under
+ * none. The caller checks that the name leads to its file. */
+static enum name_kind
+classify_alias(struct scan *sc, const char *p, size_t n)
+{
+	const char *t = mount_alias_translate(sc->aliases, sc->naliases, p, n, sc->alias,
+	    sizeof sc->alias);
+
+	return t == NULL ? NAME_OUTSIDE : classify_name(sc, t, strlen(t));
 }
 
 /* Appends a copy of sc->name to the paths. Returns 0 or -1 out of memory. */
@@ -226,6 +243,16 @@ proc_has_no_files(int pfd)
 }
 
 
+/* 1 when path is the file of the descriptor name in the fd directory fdd. */
+static int
+descriptor_of(int fdd, const char *name, const char *path)
+{
+	struct stat fst, pst;
+
+	return fstatat(fdd, name, &fst, 0) == 0 && lstat(path, &pst) == 0 &&
+	    fst.st_dev == pst.st_dev && fst.st_ino == pst.st_ino;
+}
+
 /* A descriptor (name, in the process's fd directory fdd) whose path is too
  * long for /proc to give (PATH_MAX and more: readlink() fails): counted in
  * unnamed when it is open for writing on a regular file of a root's file
@@ -255,6 +282,7 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	size_t off = 0, len = 0;
 	int fdd = openat(pfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	enum proc_read rc = PROC_READ_OK;
+	int aliased;
 
 	if (fdd < 0)
 		return proc_read_errno(errno);
@@ -291,10 +319,16 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 			continue;        /* closed meanwhile, too long, not a file */
 		sc->name[n] = '\0';
 		k = classify_name(sc, sc->name, (size_t)n);
+		aliased = k == NAME_OUTSIDE && !other_ns && sc->naliases > 0 &&
+		    (k = classify_alias(sc, sc->name, (size_t)n)) == NAME_KEEP;
 		if (k != NAME_KEEP && !other_ns)
 			continue;
 		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
 			continue;
+		if (aliased && !descriptor_of(fdd, e->d_name, sc->name)) {
+			sc->of->unnamed++;       /* the mounts changed since read */
+			continue;
+		}
 		if (k == NAME_KEEP && keep_name(sc) < 0) {
 			rc = PROC_READ_NOMEM;
 			break;
@@ -621,6 +655,25 @@ add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
 	return n < 0 ? -1 : (under || n);
 }
 
+/* A shared mapping whose name is outside the roots, under another place
+ * showing a root's files (a bind mount): kept under the root's name when it
+ * may write its file and that name leads to the file, counted in unnamed
+ * when it does not. Returns 0, or -1 out of memory. */
+static int
+add_map_alias(struct scan *sc, int pfd, const struct openfiles_map *m)
+{
+	struct stat st;
+
+	if (classify_alias(sc, m->path, m->pathlen) != NAME_KEEP || kept_from_this_process(sc) ||
+	    !map_may_write(sc, pfd, m))
+		return 0;
+	if (lstat(sc->name, &st) < 0 || st.st_ino != (ino_t)m->inode) {
+		sc->of->unnamed++;
+		return 0;
+	}
+	return keep_name(sc);
+}
+
 /* One shared mapping of the process at pfd: its file is kept when the
  * mapping may write it. In another mount namespace, a file on a root's file
  * system whose name is not the file's in ours is *unmatched. exact: the
@@ -636,6 +689,8 @@ scan_map(struct scan *sc, int pfd, const struct openfiles_map *m, int exact, int
 		under = add_map_candidate(sc, pfd, m, m->path, m->pathlen, &may_write);
 	else
 		under = add_map_name(sc, pfd, m);
+	if (under == 0 && !other_ns && sc->naliases > 0)
+		under = add_map_alias(sc, pfd, m);
 	if (under < 0)
 		return PROC_READ_NOMEM;
 	if (other_ns && on_root_device(sc, dev) && !has_suffix(m->path, m->pathlen, DELETED_SUFFIX) &&
@@ -1162,7 +1217,30 @@ scan_swaps(struct scan *sc)
 	return 0;
 }
 
-/* Our mount namespace, and the devices of the roots. */
+/* The other places of our mount namespace that show the roots' files (bind
+ * mounts): a file open for writing under such a name is kept under the
+ * root's. Without the mount table (unreadable), none: /proc was read. */
+static int
+scan_aliases(struct scan *sc)
+{
+	struct mount_table t = { 0 };
+	size_t i, cap = 0;
+	int rc = 0;
+
+	if (mount_table_read(&t, -1) < 0) {
+		rc = t.err.code == CHJ_ERR_NOMEM ? of_nomem(sc->of) : 0;
+		goto done;
+	}
+	for (i = 0; i < sc->cfg->nroots && rc == 0; i++)
+		if (mount_table_aliases(&t, sc->cfg->roots[i], &sc->aliases, &sc->naliases, &cap) < 0)
+			rc = of_nomem(sc->of);
+done:
+	mount_table_free(&t);
+	return rc;
+}
+
+/* Our mount namespace, the devices of the roots and the other places that
+ * show their files. */
 static int
 scan_setup(struct scan *sc)
 {
@@ -1179,7 +1257,7 @@ scan_setup(struct scan *sc)
 	for (i = 0; i < sc->cfg->nroots; i++)
 		if (stat(sc->cfg->roots[i], &st) == 0)
 			sc->rootdevs[sc->nrootdevs++] = st.st_dev;
-	return 0;
+	return scan_aliases(sc);
 }
 
 int
@@ -1203,6 +1281,7 @@ done:
 	if (sc.procfd >= 0)
 		close(sc.procfd);
 	free(sc.rootdevs);
+	mount_aliases_free(sc.aliases, sc.naliases);
 	free(sc.buf);
 	free(sc.smaps);
 	return rc;

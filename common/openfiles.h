@@ -27,8 +27,11 @@ struct openfiles {
 	                          * file under a root, under another name */
 	unsigned long unnamed;   /* files open for writing (a descriptor, a
 	                          * mapping that may write) on a root's file
-	                          * system whose names are too long for /proc to
-	                          * give: they may be under a root */
+	                          * system that /proc does not name: too long to
+	                          * give, or a name through a bind mount of a
+	                          * root's that no longer leads to the file
+	                          * (mounts changed during the scan); they may be
+	                          * under a root */
 	int sys_errno;           /* /sys/block could not be read (loop devices
 	                          * unchecked): its errno, else 0 */
 	struct chj_error err;    /* CHJ_ERR_NOMEM, or CHJ_ERR_SYS: /proc could not
@@ -50,8 +53,10 @@ struct openfiles {
  * device; swap files. Deleted files, sockets, pipes and anonymous inodes are
  * not files under a root. A process that exits during the scan is not an
  * error; one whose files cannot be read is counted in denied, one whose
- * names cannot be matched in foreign, a file whose name is too long to read
- * in unnamed. Many processes are read on several
+ * names cannot be matched in foreign, a file it cannot name in unnamed. A
+ * file held through another place that shows a root's files (a bind mount
+ * of its file system, in our mount namespace) is kept under the root's
+ * name. Many processes are read on several
  * threads. of is zeroed first. Returns 0, or -1 with of->err
  * set (openfiles_free() of either way). */
 int openfiles_scan(struct openfiles *of, const struct config *cfg, pid_t skip, int flags);

@@ -143,7 +143,7 @@ expect_success 'a file held for writing under a name too long for /proc: counted
 	writer hold-deep "$SPOOL/deep" 22 held &&
 	chj begin c-deep >mode.out 2>begin.err &&
 	cat begin.err &&
-	grep "^chjournal: 1 file(s) open for writing on a root.s file system could not be checked: their names are too long for /proc to give" begin.err &&
+	grep "^chjournal: 1 file(s) open for writing on a root.s file system could not be checked: /proc gives no name that leads to them (4096 bytes or more" begin.err &&
 	chj commit c-deep &&
 	writer_stop &&
 	chj begin c-deep >mode.out 2>begin.err &&
@@ -253,6 +253,19 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 		chj begin c1 >mode.out 2>begin.err &&
 		! grep "another mount namespace" begin.err &&
 		chj commit c1
+	'
+	# the bind mount in the namespace of begin itself: the name /proc gives
+	# is the mount's, under no root, and is read as the root's
+	expect_success 'a bind mount of a directory under the root, in our own namespace: the file held through it is listed' '
+		mkdir -p "$SPOOL/bound" alias2 && echo a >"$SPOOL/bound/held" &&
+		backup c1 &&
+		unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
+			exec 3>>\"\$2/held\" && \"\$3\" -c \"\$4\" begin c1" \
+			sh "$SPOOL/bound" "$TRASH/alias2" "$CHJOURNAL" "$CONF" >mode.out 2>begin.err &&
+		cat begin.err &&
+		chj list c1 >list.out && chj commit c1 &&
+		in_list "$SPOOL/bound/held" &&
+		! grep -q alias2 list.out
 	'
 else
 	echo "# skipped: another mount namespace (needs root and unshare)"

@@ -78,6 +78,64 @@ test_lookup(void **state)
 	mount_table_free(&t);
 }
 
+/* The places that show a root's files: the root's directory mounted
+ * elsewhere (wholly, or within a mount of a directory above it), and a
+ * directory below it mounted elsewhere; not a mount of another directory or
+ * of another file system, nor the root itself. */
+static const char *bind_sample =
+	"22 1 254:0 / / rw - ext4 /dev/vda rw\n"
+	"40 22 254:0 /srv/mail /chroot/imap/var/spool rw - ext4 /dev/vda rw\n"
+	"41 22 254:0 /srv/mail/user/a /mnt/a rw - ext4 /dev/vda rw\n"
+	"42 22 254:0 /srv /mnt/srv rw - ext4 /dev/vda rw\n"
+	"43 22 254:0 /home /mnt/home rw - ext4 /dev/vda rw\n"
+	"44 22 0:30 / /mnt/other rw - tmpfs t rw\n"
+	"45 22 254:0 /srv/mailbox /mnt/box rw - ext4 /dev/vda rw\n";
+
+static const char *
+translated(const struct mount_alias *v, size_t n, const char *path)
+{
+	static char buf[256];
+
+	return mount_alias_translate(v, n, path, strlen(path), buf, sizeof buf);
+}
+
+static void
+test_aliases(void **state)
+{
+	struct mount_table t = { 0 };
+	struct mount_alias *v = NULL;
+	size_t n = 0, cap = 0;
+
+	(void)state;
+	assert_int_equal(mount_table_parse(&t, bind_sample, strlen(bind_sample)), 0);
+	assert_int_equal(mount_table_aliases(&t, "/srv/mail", &v, &n, &cap), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(translated(v, n, "/chroot/imap/var/spool/user/b/1."), "/srv/mail/user/b/1.");
+	assert_string_equal(translated(v, n, "/chroot/imap/var/spool"), "/srv/mail");
+	assert_string_equal(translated(v, n, "/mnt/a/2."), "/srv/mail/user/a/2.");
+	assert_string_equal(translated(v, n, "/mnt/srv/mail/x"), "/srv/mail/x");
+	assert_null(translated(v, n, "/mnt/srv/mailbox/x"));
+	assert_null(translated(v, n, "/mnt/srv/other"));
+	assert_null(translated(v, n, "/mnt/home/x"));
+	assert_null(translated(v, n, "/mnt/box/x"));
+	assert_null(translated(v, n, "/mnt/other/x"));
+	assert_null(translated(v, n, "/srv/mail/x"));
+	mount_aliases_free(v, n);
+
+	/* a root seen through a bind mount: the file system's own place is an
+	 * alias of it, the root's mount is not */
+	v = NULL;
+	n = cap = 0;
+	assert_int_equal(mount_table_aliases(&t, "/chroot/imap/var/spool/user", &v, &n, &cap), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(translated(v, n, "/srv/mail/user/c"), "/chroot/imap/var/spool/user/c");
+	assert_string_equal(translated(v, n, "/mnt/a/3."), "/chroot/imap/var/spool/user/a/3.");
+	assert_string_equal(translated(v, n, "/mnt/srv/mail/user"), "/chroot/imap/var/spool/user");
+	assert_null(translated(v, n, "/srv/mail/other"));
+	mount_aliases_free(v, n);
+	mount_table_free(&t);
+}
+
 static void
 test_state_and_diff(void **state)
 {
@@ -180,6 +238,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_state_and_diff),
 		cmocka_unit_test(test_diff_unmount_places),
 		cmocka_unit_test(test_read_self),

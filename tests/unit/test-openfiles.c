@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -359,6 +360,76 @@ test_names_too_long_for_proc(void **state)
 	close(held);
 	close(dfd);
 	close(ddfd);
+}
+
+/* In a mount namespace of its own (the mounts gone with it): a directory
+ * under the root bind-mounted outside it, a file held for writing and one
+ * mapped writable through the mount, one held read-only; the scan run
+ * there. Exits 0 when the two writers are found under the root's names and
+ * nothing else of them, a bit per wrong answer, 77 when no namespace can be
+ * made. */
+static int
+scan_through_bind_mount(const struct fixture *f, const char *alias)
+{
+	char sub[PATH_MAX + 16], p[2 * PATH_MAX];
+	struct openfiles of;
+	void *m;
+	int fd, held, ro, rc = 0;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 77;
+	snprintf(sub, sizeof sub, "%s/sub", f->dir);
+	if (mkdir(sub, 0700) < 0 || mount(sub, alias, NULL, MS_BIND, NULL) < 0)
+		return 100;
+	snprintf(p, sizeof p, "%s/held", alias);
+	held = open(p, O_RDWR | O_CREAT, 0600);
+	snprintf(p, sizeof p, "%s/readonly", alias);
+	ro = open(p, O_RDONLY | O_CREAT, 0600);
+	snprintf(p, sizeof p, "%s/mapped", alias);
+	fd = open(p, O_RDWR | O_CREAT, 0600);
+	if (held < 0 || ro < 0 || fd < 0 || ftruncate(fd, 4096) < 0 ||
+	    (m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		return 101;
+	close(fd);
+	if (openfiles_scan(&of, &f->cfg, 0, scan_flags) < 0)
+		return 102;
+	snprintf(p, sizeof p, "%s/held", sub);
+	rc |= paths_have(&of, p) ? 0 : 1;
+	snprintf(p, sizeof p, "%s/mapped", sub);
+	rc |= paths_have(&of, p) ? 0 : 2;
+	snprintf(p, sizeof p, "%s/readonly", sub);
+	rc |= paths_have(&of, p) ? 4 : 0;
+	rc |= of.unnamed == 0 ? 0 : 8;
+	openfiles_free(&of);
+	munmap(m, 4096);
+	return rc;
+}
+
+/* A file under the root held for writing through a bind mount of a
+ * directory under it, outside the root: /proc names it by the mount's
+ * path, which is under no root; it is listed under the root's name (it
+ * was passed over: its writes through a mapping were missed). */
+static void
+test_file_through_a_bind_mount(void **state)
+{
+	struct fixture *f = *state;
+	char alias[PATH_MAX + 8];
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();          /* mounts need root */
+	snprintf(alias, sizeof alias, "%s-alias", f->dir);
+	assert_int_equal(mkdir(alias, 0700), 0);
+	if ((pid = fork()) == 0)
+		_exit(scan_through_bind_mount(f, alias));
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	rmdir(alias);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();          /* no mount namespace here */
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* A read-only shared mapping at the range where another file was mapped
@@ -774,6 +845,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_first_thread_exited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mapping_far_into_smaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_too_long_for_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_through_a_bind_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_with_own_descriptors, setup, teardown),
 		TEXT_MAPS_TEST(test_shared_mapping_after_close),
 		TEXT_MAPS_TEST(test_private_and_read_only_mappings),
@@ -784,6 +856,7 @@ main(void)
 		TEXT_MAPS_TEST(test_first_thread_exited),
 		TEXT_MAPS_TEST(test_mapping_far_into_smaps),
 		TEXT_MAPS_TEST(test_names_too_long_for_proc),
+		TEXT_MAPS_TEST(test_file_through_a_bind_mount),
 	};
 
 	return cmocka_run_group_tests_name("openfiles", tests, NULL, NULL);
