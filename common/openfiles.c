@@ -178,13 +178,17 @@ keep_name(struct scan *sc)
 	return 0;
 }
 
-/* Keeps the name when it is a file under a root to journal. Returns 1 when
- * it is under a root (kept or not), 0 when not, -1 out of memory. */
+/* Keeps the name (a loop device's backing file, a swap file: named as we see
+ * it) when it is a file under a root to journal, also through a bind mount.
+ * Returns 1 when it is under a root (kept or not), 0 when not, -1 out of
+ * memory. */
 static int
 add_name(struct scan *sc, const char *p, size_t n)
 {
 	enum name_kind k = classify_name(sc, p, n);
 
+	if (k == NAME_OUTSIDE && sc->naliases > 0)
+		k = classify_alias(sc, p, n);
 	if (k == NAME_KEEP && keep_name(sc) < 0)
 		return -1;
 	return k != NAME_OUTSIDE;

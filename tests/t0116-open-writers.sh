@@ -225,6 +225,24 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && [ -e /dev/loop-control
 		backup c1 &&
 		! in_list "$SPOOL/disk.img"
 	'
+	# the backing file named through a bind mount of the root's directory
+	# (sysfs gives the name as begin sees it); listed before the detach,
+	# whose close of the file is an event (list lists up to now)
+	if command -v unshare >/dev/null && unshare --mount --propagation private true 2>/dev/null; then
+		expect_success 'a loop device backed by a file under the root, set up through a bind mount: listed' '
+			mkdir -p loopalias && backup c1 &&
+			unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
+				dev=\$(losetup -f --show \"\$2/disk.img\") &&
+				\"\$3\" -c \"\$4\" begin c1 && \"\$3\" -c \"\$4\" list c1 >\"\$5\";
+				rc=\$?; losetup -d \"\$dev\"; exit \$rc" \
+				sh "$SPOOL" "$TRASH/loopalias" "$CHJOURNAL" "$CONF" "$TRASH/list.out" \
+				>mode.out 2>begin.err &&
+			cat begin.err &&
+			chj commit c1 &&
+			in_list "$SPOOL/disk.img" &&
+			! grep -q loopalias list.out
+		'
+	fi
 else
 	rm -f "$SPOOL/disk.img" "$SPOOL/ro.img"
 	echo "# skipped: a loop device backed by a file under the root (needs root, losetup and loop support)"
@@ -255,15 +273,18 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 		chj commit c1
 	'
 	# the bind mount in the namespace of begin itself: the name /proc gives
-	# is the mount's, under no root, and is read as the root's
+	# is the mount's, under no root, and is read as the root's; listed while
+	# the file is held (its close is an event, and list lists up to now)
 	expect_success 'a bind mount of a directory under the root, in our own namespace: the file held through it is listed' '
 		mkdir -p "$SPOOL/bound" alias2 && echo a >"$SPOOL/bound/held" &&
 		backup c1 &&
 		unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
-			exec 3>>\"\$2/held\" && \"\$3\" -c \"\$4\" begin c1" \
-			sh "$SPOOL/bound" "$TRASH/alias2" "$CHJOURNAL" "$CONF" >mode.out 2>begin.err &&
+			exec 3>>\"\$2/held\" && \"\$3\" -c \"\$4\" begin c1 &&
+			\"\$3\" -c \"\$4\" list c1 >\"\$5\"" \
+			sh "$SPOOL/bound" "$TRASH/alias2" "$CHJOURNAL" "$CONF" "$TRASH/list.out" \
+			>mode.out 2>begin.err &&
 		cat begin.err &&
-		chj list c1 >list.out && chj commit c1 &&
+		chj commit c1 &&
 		in_list "$SPOOL/bound/held" &&
 		! grep -q alias2 list.out
 	'
