@@ -53,6 +53,17 @@ page_file() {
 	head -c 4096 /dev/zero | tr '\0' . >"$1"
 }
 
+# ns_begin_list SRC ALIAS SETUP TEARDOWN: in a mount namespace of its own,
+# SRC bind-mounted on ALIAS, runs SETUP (sh; $A is ALIAS), then `begin c1`
+# and `list c1` into list.out while what SETUP made is there (closing a file
+# is an event, and list lists rows up to now), then TEARDOWN; begin's
+# output on stdout and stderr
+ns_begin_list() {
+	unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" && A=\$2 && $3 &&
+		\"\$3\" -c \"\$4\" begin c1 && \"\$3\" -c \"\$4\" list c1 >\"\$5\"
+		rc=\$?; $4; exit \$rc" sh "$1" "$2" "$CHJOURNAL" "$CONF" "$TRASH/list.out"
+}
+
 start_daemon
 
 expect_success 'shared mapping, fd closed: a write before begin is listed, and one after it by the next run' '
@@ -226,17 +237,12 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && [ -e /dev/loop-control
 		! in_list "$SPOOL/disk.img"
 	'
 	# the backing file named through a bind mount of the root's directory
-	# (sysfs gives the name as begin sees it); listed before the detach,
-	# whose close of the file is an event (list lists up to now)
+	# (sysfs gives the name as begin sees it), listed before the detach
 	if command -v unshare >/dev/null && unshare --mount --propagation private true 2>/dev/null; then
 		expect_success 'a loop device backed by a file under the root, set up through a bind mount: listed' '
 			mkdir -p loopalias && backup c1 &&
-			unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
-				dev=\$(losetup -f --show \"\$2/disk.img\") &&
-				\"\$3\" -c \"\$4\" begin c1 && \"\$3\" -c \"\$4\" list c1 >\"\$5\";
-				rc=\$?; losetup -d \"\$dev\"; exit \$rc" \
-				sh "$SPOOL" "$TRASH/loopalias" "$CHJOURNAL" "$CONF" "$TRASH/list.out" \
-				>mode.out 2>begin.err &&
+			ns_begin_list "$SPOOL" "$TRASH/loopalias" "dev=\$(losetup -f --show \"\$A/disk.img\")" \
+				"losetup -d \"\$dev\"" >mode.out 2>begin.err &&
 			cat begin.err &&
 			chj commit c1 &&
 			in_list "$SPOOL/disk.img" &&
@@ -273,16 +279,11 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 		chj commit c1
 	'
 	# the bind mount in the namespace of begin itself: the name /proc gives
-	# is the mount's, under no root, and is read as the root's; listed while
-	# the file is held (its close is an event, and list lists up to now)
+	# is the mount's, under no root, and is read as the root's
 	expect_success 'a bind mount of a directory under the root, in our own namespace: the file held through it is listed' '
 		mkdir -p "$SPOOL/bound" alias2 && echo a >"$SPOOL/bound/held" &&
 		backup c1 &&
-		unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" &&
-			exec 3>>\"\$2/held\" && \"\$3\" -c \"\$4\" begin c1 &&
-			\"\$3\" -c \"\$4\" list c1 >\"\$5\"" \
-			sh "$SPOOL/bound" "$TRASH/alias2" "$CHJOURNAL" "$CONF" "$TRASH/list.out" \
-			>mode.out 2>begin.err &&
+		ns_begin_list "$SPOOL/bound" "$TRASH/alias2" "exec 3>>\"\$A/held\"" : >mode.out 2>begin.err &&
 		cat begin.err &&
 		chj commit c1 &&
 		in_list "$SPOOL/bound/held" &&
