@@ -828,28 +828,33 @@ scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	return scan_maps_text(sc, pfd, other_ns, unmatched);
 }
 
-/* The threads of the process at ppfd (its /proc/PID): the link count of its
- * task directory is 2 plus their number. 0 when it cannot be read. */
+/* The threads of a process, from its task directory (task, in dirfd: "task"
+ * in its /proc/PID, or "PID/task" in /proc): the directory's link count is 2
+ * plus their number. 0 when it cannot be read. */
 static unsigned long
-proc_threads(int ppfd)
+proc_threads(int dirfd, const char *task)
 {
 	struct stat st;
 
-	return fstatat(ppfd, "task", &st, 0) == 0 && st.st_nlink > 2 ? st.st_nlink - 2 : 0;
+	return fstatat(dirfd, task, &st, 0) == 0 && st.st_nlink > 2 ? st.st_nlink - 2 : 0;
 }
 
-/* 1 when the process at ppfd has no memory of its own: a kernel thread, a
- * zombie, or a process whose first thread exited while others run
- * (pthread_exit() in main): its exe link names nothing. One readlink, where
- * reading a kernel thread's empty descriptors and maps took nine calls (64
- * of an idle machine's 70 processes are kernel threads). Denied (another
- * user's process, not root): 0, read as any other. */
+/* 1 when process pid (its number, as a name in /proc) has no memory of its
+ * own: a kernel thread, a zombie, or a process whose first thread exited
+ * while others run (pthread_exit() in main): its exe link names nothing.
+ * Read by its path in /proc, before the process's directory is opened: a
+ * kernel thread then costs this and the count of its threads, two calls
+ * (reading its empty descriptors and maps took nine; 64 of an idle 2-CPU
+ * machine's 70 processes are kernel threads, and a large machine has
+ * several per CPU). Denied (another user's process, not root): 0, read as
+ * any other. */
 static int
-proc_without_memory(int ppfd)
+proc_without_memory(int procfd, const char *pid)
 {
-	char c;
+	char name[48], c;
 
-	return readlinkat(ppfd, "exe", &c, 1) < 0 && errno == ENOENT;
+	snprintf(name, sizeof name, "%s/exe", pid);
+	return readlinkat(procfd, name, &c, 1) < 0 && errno == ENOENT;
 }
 
 /* Calls fn for each thread of the process at ppfd but skip, until it
@@ -974,21 +979,27 @@ scan_process(struct scan *sc, pid_t pid)
 	struct openfiles *of = sc->of;
 	enum proc_read r = PROC_READ_GONE;
 	unsigned long threads;
-	int ppfd, pfd, unmatched = 0;
+	int ppfd, pfd, unmatched = 0, without_memory;
 	pid_t tid = pid;
-	char name[32];
+
+	char name[32], task[48];
 
 	snprintf(name, sizeof name, "%ld", (long)pid);
+	without_memory = proc_without_memory(sc->procfd, name);
+	snprintf(task, sizeof task, "%s/task", name);
+	/* a kernel thread or a zombie has no files */
+	if (without_memory && (threads = proc_threads(sc->procfd, task)) < 2)
+		return 0;
 	if ((ppfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
-	threads = proc_threads(ppfd);
+	if (!without_memory)
+		threads = proc_threads(ppfd, "task");
 	pfd = ppfd;
-	if (proc_without_memory(ppfd)) {
+	if (without_memory) {
 		struct live_thread lt = { -1, 0 };
 
-		/* a kernel thread or a zombie has no files */
 		pfd = -1;
-		if (threads < 2 || each_thread(sc, ppfd, pid, open_thread, &lt) != PROC_READ_GONE)
+		if (each_thread(sc, ppfd, pid, open_thread, &lt) != PROC_READ_GONE)
 			goto done;
 		pfd = lt.fd;
 		tid = lt.tid;
