@@ -51,10 +51,10 @@ warn_unchecked(const struct openfiles *of)
 		    "not theirs here (a container, a bind mount); what they write through a "
 		    "shared mapping or native AIO may be missed", of->foreign);
 	if (of->unnamed > 0)
-		agent_warn("%lu file(s) open for writing on a root's file system could not be "
-		    "checked: /proc gives no name that leads to them (4096 bytes or more, or "
-		    "a bind mount changed meanwhile); what is written to them through a "
-		    "shared mapping or native AIO may be missed", of->unnamed);
+		agent_warn("files open for writing by %lu process(es) could not be checked: "
+		    "/proc gives no name that leads to them on a root's file system (4096 "
+		    "bytes or more, or a bind mount changed meanwhile); what they write "
+		    "through a shared mapping or native AIO may be missed", of->unnamed);
 	if (of->sys_errno != 0)
 		agent_warn("cannot read '/sys/block': %s: files written through a loop device "
 		    "could not be checked", strerror(of->sys_errno));

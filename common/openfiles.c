@@ -81,7 +81,7 @@ struct scan {
 	int smaps_fd;                 /* open while more of it may be needed */
 	enum smaps_state smaps_state;
 	size_t first_kept;            /* of->paths kept from this process on */
-	unsigned long unnamed_map_start;  /* the mapping last counted in unnamed */
+	int unnamed;                  /* this process holds a file it cannot name */
 	pthread_t tid;
 	char name[NAME_MAX_BYTES + 1];
 	char alias[NAME_MAX_BYTES + 1];   /* a name through an alias, as the root's */
@@ -258,9 +258,9 @@ descriptor_of(int fdd, const char *name, const char *path)
 }
 
 /* A descriptor (name, in the process's fd directory fdd) whose path is too
- * long for /proc to give (PATH_MAX and more: readlink() fails): counted in
- * unnamed when it is open for writing on a regular file of a root's file
- * system, which may be under a root. */
+ * long for /proc to give (PATH_MAX and more: readlink() fails): the process
+ * is counted (sc->unnamed) when it is open for writing on a regular file of
+ * a root's file system, which may be under a root. */
 static void
 count_unnamed_descriptor(struct scan *sc, int fdd, const char *name)
 {
@@ -270,7 +270,7 @@ count_unnamed_descriptor(struct scan *sc, int fdd, const char *name)
 		return;
 	if (fstatat(fdd, name, &st, 0) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 0 &&
 	    on_root_device(sc, st.st_dev))
-		sc->of->unnamed++;
+		sc->unnamed = 1;
 }
 /* The descriptors of the process at pfd. The name comes first: most are
  * not under a root (sockets, pipes, logs), and cost one readlink. For one
@@ -330,7 +330,7 @@ scan_fds(struct scan *sc, int pfd, int other_ns, int *unmatched)
 		if (fstatat(fdd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_IWUSR))
 			continue;
 		if (aliased && !descriptor_of(fdd, e->d_name, sc->name)) {
-			sc->of->unnamed++;       /* the mounts changed since read */
+			sc->unnamed = 1;         /* the mounts changed since read */
 			continue;
 		}
 		if (k == NAME_KEEP && keep_name(sc) < 0) {
@@ -603,15 +603,10 @@ add_map_candidate(struct scan *sc, int pfd, const struct openfiles_map *m, const
 	enum name_kind k = classify_name(sc, p, n);
 
 	if (k == NAME_TOO_LONG) {
-		/* once per mapping: add_map_name() may ask with two names */
-		if (on_root_device(sc, makedev(m->major, m->minor)) &&
-		    sc->unnamed_map_start != m->start) {
+		if (on_root_device(sc, makedev(m->major, m->minor))) {
 			if (*may_write < 0)
 				*may_write = map_may_write(sc, pfd, m);
-			if (*may_write) {
-				sc->of->unnamed++;
-				sc->unnamed_map_start = m->start;
-			}
+			sc->unnamed |= *may_write;
 		}
 		return 1;
 	}
@@ -661,7 +656,7 @@ add_map_name(struct scan *sc, int pfd, const struct openfiles_map *m)
 
 /* A shared mapping whose name is outside the roots, under another place
  * showing a root's files (a bind mount): kept under the root's name when it
- * may write its file and that name leads to the file, counted in unnamed
+ * may write its file and that name leads to the file, counted (sc->unnamed)
  * when it does not. Returns 0, or -1 out of memory. */
 static int
 add_map_alias(struct scan *sc, int pfd, const struct openfiles_map *m)
@@ -672,7 +667,7 @@ add_map_alias(struct scan *sc, int pfd, const struct openfiles_map *m)
 	    !map_may_write(sc, pfd, m))
 		return 0;
 	if (lstat(sc->name, &st) < 0 || st.st_ino != (ino_t)m->inode) {
-		sc->of->unnamed++;
+		sc->unnamed = 1;
 		return 0;
 	}
 	return keep_name(sc);
@@ -820,9 +815,12 @@ scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 		if ((r = scan_maps_query(sc, pfd, other_ns, unmatched)) >= 0)
 			return (enum proc_read)r;
 		/* a name too long: this process's maps again, whole (what the
-		 * query kept is kept twice, made unique at the end); else no
-		 * PROCMAP_QUERY here: not asked again */
-		if (r != QUERY_NAME_TOO_LONG)
+		 * query kept is kept twice, made unique at the end; smaps searched
+		 * from its start, as the mappings are asked again from the lowest);
+		 * else no PROCMAP_QUERY here: not asked again */
+		if (r == QUERY_NAME_TOO_LONG)
+			sc->smaps_from = 0;
+		else
 			sc->maps_text = 1;
 	}
 	return scan_maps_text(sc, pfd, other_ns, unmatched);
@@ -955,7 +953,6 @@ scan_process_at(struct scan *sc, int ppfd, int pfd, pid_t tid, unsigned long thr
 	int other_ns;
 
 	sc->first_kept = sc->of->npaths;
-	sc->unnamed_map_start = 0;
 	r = proc_other_ns(sc, pfd, &other_ns);
 	if (r == PROC_READ_OK)
 		r = scan_fds(sc, pfd, other_ns, unmatched);
@@ -984,6 +981,7 @@ scan_process(struct scan *sc, pid_t pid)
 
 	char name[32], task[48];
 
+	sc->unnamed = 0;
 	snprintf(name, sizeof name, "%ld", (long)pid);
 	without_memory = proc_without_memory(sc->procfd, name);
 	snprintf(task, sizeof task, "%s/task", name);
@@ -1018,6 +1016,7 @@ done:
 	case PROC_READ_OK:
 		of->processes++;
 		of->foreign += unmatched;
+		of->unnamed += sc->unnamed;
 		break;
 	case PROC_READ_GONE:
 		break;

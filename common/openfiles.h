@@ -25,13 +25,13 @@ struct openfiles {
 	                          * file system of a root under a name that is not
 	                          * that file's here (a bind mount): it may be a
 	                          * file under a root, under another name */
-	unsigned long unnamed;   /* files open for writing (a descriptor, a
-	                          * mapping that may write) on a root's file
-	                          * system that /proc does not name: too long to
-	                          * give, or a name through a bind mount of a
-	                          * root's that no longer leads to the file
-	                          * (mounts changed during the scan); they may be
-	                          * under a root */
+	unsigned long unnamed;   /* processes holding a file open for writing
+	                          * (a descriptor, a mapping that may write) on
+	                          * a root's file system that /proc does not
+	                          * name: too long to give, or a name through a
+	                          * bind mount of a root's that no longer leads
+	                          * to the file (mounts changed during the
+	                          * scan); it may be under a root */
 	int sys_errno;           /* /sys/block could not be read (loop devices
 	                          * unchecked): its errno, else 0 */
 	struct chj_error err;    /* CHJ_ERR_NOMEM, or CHJ_ERR_SYS: /proc could not
@@ -53,7 +53,8 @@ struct openfiles {
  * device; swap files. Deleted files, sockets, pipes and anonymous inodes are
  * not files under a root. A process that exits during the scan is not an
  * error; one whose files cannot be read is counted in denied, one whose
- * names cannot be matched in foreign, a file it cannot name in unnamed. A
+ * names cannot be matched in foreign, one holding a file it cannot name in
+ * unnamed. A
  * file held through another place that shows a root's files (a bind mount
  * of its file system, in our mount namespace) is kept under the root's
  * name. Many processes are read on several

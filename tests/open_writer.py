@@ -3,6 +3,7 @@
 event, driven one command at a time for tests/t0116-open-writers.sh.
 
     open_writer.py CMD_FIFO ACK_FIFO
+    open_writer.py --hold-deep DIR LEVELS -- CMD [ARGS]
 
 Reads one command per line from CMD_FIFO and answers each on ACK_FIFO with
 "ok" once it is done (or "error: WHY"), so the test waits on a real handshake:
@@ -17,9 +18,6 @@ Reads one command per line from CMD_FIFO and answers each on ACK_FIFO with
     aio-write TEXT  one 4096-byte block starting with TEXT at offset 0, by
                     io_submit (native AIO: no IN_MODIFY), waited for
     hold PATH       open O_WRONLY, held
-    hold-deep DIR LEVELS NAME   LEVELS directories of 200 bytes each made
-                    under DIR one level at a time, NAME in the last opened
-                    O_WRONLY|O_CREAT, held (a name too long for /proc)
     read PATH       open O_RDONLY, held
     private PATH    open O_RDWR, mmap MAP_PRIVATE, close the fd, write through
                     the mapping (copy on write: the file does not change)
@@ -29,11 +27,16 @@ Reads one command per line from CMD_FIFO and answers each on ACK_FIFO with
                     also WFILE open for writing; answered once all hold them
     reap            end the children
     exit
+
+The second form makes LEVELS directories of 200 bytes each under DIR, one
+level at a time, opens "held" in the last O_WRONLY|O_CREAT (a name too long
+for /proc), runs CMD while holding it and exits with its status.
 """
 import ctypes
 import os
 import platform
 import socket
+import subprocess
 import sys
 
 PAGE = 4096
@@ -161,19 +164,6 @@ class Writer:
         os.close(ready_r)
         self.release = rel_w
 
-    def hold_deep(self, top, levels, name):
-        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
-        for _ in range(levels):
-            try:
-                os.mkdir("d" * 200, dir_fd=fd)
-            except FileExistsError:
-                pass
-            nfd = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        self.held.append(("fd", os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)))
-        os.close(fd)
-
     def reap(self):
         if self.release is not None:
             os.close(self.release)
@@ -198,8 +188,6 @@ class Writer:
             self.aio_write(args[0])
         elif cmd == "hold":
             self.held.append(("fd", os.open(args[0], os.O_WRONLY)))
-        elif cmd == "hold-deep":
-            self.hold_deep(args[0], int(args[1]), args[2])
         elif cmd == "read":
             self.held.append(("fd", os.open(args[0], os.O_RDONLY)))
         elif cmd == "private":
@@ -213,7 +201,23 @@ class Writer:
             raise OSError(0, "unknown command " + cmd)
 
 
+def hold_deep_and_run(top, levels, cmd):
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(levels):
+        os.mkdir("d" * 200, dir_fd=fd)
+        nfd = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    held = os.open("held", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    rc = subprocess.run(cmd).returncode
+    os.close(held)
+    os.close(fd)
+    return rc
+
+
 def main():
+    if sys.argv[1] == "--hold-deep":
+        sys.exit(hold_deep_and_run(sys.argv[2], int(sys.argv[3]), sys.argv[5:]))
     cmds = open(sys.argv[1], "r")
     acks = open(sys.argv[2], "w")
     w = Writer()
