@@ -53,16 +53,41 @@ page_file() {
 	head -c 4096 /dev/zero | tr '\0' . >"$1"
 }
 
-# ns_begin_list SRC ALIAS SETUP TEARDOWN: in a mount namespace of its own,
-# SRC bind-mounted on ALIAS, runs SETUP (sh; $A is ALIAS), then `begin c1`
-# and `list c1` into list.out while what SETUP made is there (closing a file
-# is an event, and list lists rows up to now), then TEARDOWN; begin's
-# output on stdout and stderr
-ns_begin_list() {
-	unshare --mount --propagation private sh -c "mount --bind \"\$1\" \"\$2\" && A=\$2 && $3 &&
-		\"\$3\" -c \"\$4\" begin c1 && \"\$3\" -c \"\$4\" list c1 >\"\$5\"
-		rc=\$?; $4; exit \$rc" sh "$1" "$2" "$CHJOURNAL" "$CONF" "$TRASH/list.out"
+# apart_run SCRIPT: runs SCRIPT (sh) in a mount namespace of its own, with a
+# tmpfs on apart/ holding root/, the root of apart.conf, and a daemon of its
+# own watching it (stopped after). SCRIPT has $T (the trash directory), $R
+# (the root), $C (the agent with apart.conf) and $W (open_writer.py). What
+# it holds is on a file system no test run beside this one looks at: their
+# begin does not see, and count, files held under names it cannot match.
+apart_run() {
+	rm -rf apart apart-state && mkdir apart apart-state &&
+	printf "journal = %s\nroot = %s\n" "$TRASH/apart-state/journal.db" "$TRASH/apart/root" >apart.conf &&
+	unshare --mount --propagation private sh -c "
+		mount -t tmpfs none \"\$1/apart\" && mkdir \"\$1/apart/root\" &&
+		{ \"\$2\" -c \"\$1/apart.conf\" 2>>\"\$1/apart.log\" & } && dpid=\$! && i=0 &&
+		until \"\$3\" -c \"\$1/apart.conf\" status 2>/dev/null | grep -q \"^daemon: *running\"; do
+			i=\$((i + 1)); [ \$i -lt 600 ] || { kill \$dpid; exit 1; }; sleep 0.05
+		done &&
+		T=\$1 R=\$1/apart/root C=\"\$3 -c \$1/apart.conf\" W=\$4 && { $1
+		}
+		rc=\$?; kill \$dpid; wait \$dpid; exit \$rc" \
+		sh "$TRASH" "$CHJOURNALD" "$CHJOURNAL" "$WRITER"
 }
+
+# in a root apart: a file under the root held through a bind mount of a
+# directory under it (from the first run on, no event for it), then begin and
+# list while it is held (closing it is an event, and list lists up to now)
+apart_held_through_bind='mkdir "$R/bound" "$T/alias2" && echo a >"$R/bound/held" &&
+	$C begin c1 >/dev/null && $C commit c1 &&
+	mount --bind "$R/bound" "$T/alias2" && exec 3>>"$T/alias2/held" &&
+	$C begin c1 && $C list c1 >"$T/list.out"'
+# the same for a loop device set up through a bind mount of the root
+apart_loop_through_bind='head -c 1048576 /dev/zero >"$R/disk.img" && mkdir "$T/loopalias" &&
+	$C begin c1 >/dev/null && $C commit c1 &&
+	mount --bind "$R" "$T/loopalias" && dev=$(losetup -f --show "$T/loopalias/disk.img") &&
+	{ $C begin c1 && $C list c1 >"$T/list.out"; r=$?; losetup -d "$dev"; [ $r = 0 ]; }'
+# a file held under a name too long for /proc
+apart_held_too_long='python3 "$W" --hold-deep "$R" 22 -- $C begin c-deep'
 
 start_daemon
 
@@ -223,12 +248,9 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && [ -e /dev/loop-control
 	# (sysfs gives the name as begin sees it), listed before the detach
 	if command -v unshare >/dev/null && unshare --mount --propagation private true 2>/dev/null; then
 		expect_success 'a loop device backed by a file under the root, set up through a bind mount: listed' '
-			mkdir -p loopalias && backup c1 &&
-			ns_begin_list "$SPOOL" "$TRASH/loopalias" "dev=\$(losetup -f --show \"\$A/disk.img\")" \
-				"losetup -d \"\$dev\"" >mode.out 2>begin.err &&
+			apart_run "$apart_loop_through_bind" >mode.out 2>begin.err &&
 			cat begin.err &&
-			chj commit c1 &&
-			in_list "$SPOOL/disk.img" &&
+			in_list "$TRASH/apart/root/disk.img" &&
 			! grep -q loopalias list.out
 		'
 	fi
@@ -264,31 +286,16 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
 	# the bind mount in the namespace of begin itself: the name /proc gives
 	# is the mount's, under no root, and is read as the root's
 	expect_success 'a bind mount of a directory under the root, in our own namespace: the file held through it is listed' '
-		mkdir -p "$SPOOL/bound" alias2 && echo a >"$SPOOL/bound/held" &&
-		backup c1 &&
-		ns_begin_list "$SPOOL/bound" "$TRASH/alias2" "exec 3>>\"\$A/held\"" : >mode.out 2>begin.err &&
+		apart_run "$apart_held_through_bind" >mode.out 2>begin.err &&
 		cat begin.err &&
-		chj commit c1 &&
-		in_list "$SPOOL/bound/held" &&
+		in_list "$TRASH/apart/root/bound/held" &&
 		! grep -q alias2 list.out
 	'
 	# readlink() of /proc/PID/fd/N fails for a name of PATH_MAX bytes or
 	# more: such a file cannot be listed, and begin says so rather than pass
-	# it over. On a tmpfs of a mount namespace of its own, with a daemon of
-	# its own: a test run beside this one does not see the file, and the
-	# count is this test's alone.
+	# it over (the count is this test's alone: the file is in a root apart)
 	expect_success 'a file held for writing under a name too long for /proc: counted and said' '
-		mkdir -p apart apart-state &&
-		printf "journal = %s\nroot = %s\n" "$TRASH/apart-state/journal.db" "$TRASH/apart/root" >apart.conf &&
-		unshare --mount --propagation private sh -c "
-			mount -t tmpfs none \"\$1/apart\" && mkdir \"\$1/apart/root\" &&
-			{ \"\$2\" -c \"\$1/apart.conf\" 2>\"\$1/apart.log\" & } && dpid=\$! && i=0 &&
-			until \"\$3\" -c \"\$1/apart.conf\" status 2>/dev/null | grep -q \"^daemon: *running\"; do
-				i=\$((i + 1)); [ \$i -lt 600 ] || { kill \$dpid; exit 1; }; sleep 0.05
-			done &&
-			python3 \"\$4\" --hold-deep \"\$1/apart/root\" 22 -- \"\$3\" -c \"\$1/apart.conf\" begin c-deep
-			rc=\$?; kill \$dpid; wait \$dpid; exit \$rc" \
-			sh "$TRASH" "$CHJOURNALD" "$CHJOURNAL" "$WRITER" >mode.out 2>begin.err &&
+		apart_run "$apart_held_too_long" >mode.out 2>begin.err &&
 		cat begin.err &&
 		grep "^chjournal: files open for writing by 1 process(es) could not be checked: /proc gives no name that leads to them on a root.s file system (4096 bytes or more" begin.err
 	'
