@@ -186,15 +186,7 @@ rest_below(const char *path, const char *prefix)
 static char *
 join_rest(const char *dir, const char *rest)
 {
-	size_t dl = strcmp(dir, "/") == 0 && rest[0] != '\0' ? 0 : strlen(dir);
-	size_t rl = strlen(rest);
-	char *p = malloc(dl + rl + 1);
-
-	if (p != NULL) {
-		memcpy(p, dir, dl);
-		memcpy(p + dl, rest, rl + 1);
-	}
-	return p;
+	return rest[0] == '\0' ? strdup(dir) : path_join(dir, rest + 1);
 }
 
 static int

@@ -826,15 +826,17 @@ scan_maps(struct scan *sc, int pfd, int other_ns, int *unmatched)
 	return scan_maps_text(sc, pfd, other_ns, unmatched);
 }
 
-/* The threads of a process, from its task directory (task, in dirfd: "task"
- * in its /proc/PID, or "PID/task" in /proc): the directory's link count is 2
- * plus their number. 0 when it cannot be read. */
+/* The threads of process pid (its number, as a name in /proc): the link
+ * count of its task directory is 2 plus their number. 0 when it cannot be
+ * read. */
 static unsigned long
-proc_threads(int dirfd, const char *task)
+proc_threads(int procfd, const char *pid)
 {
+	char task[48];
 	struct stat st;
 
-	return fstatat(dirfd, task, &st, 0) == 0 && st.st_nlink > 2 ? st.st_nlink - 2 : 0;
+	snprintf(task, sizeof task, "%s/task", pid);
+	return fstatat(procfd, task, &st, 0) == 0 && st.st_nlink > 2 ? st.st_nlink - 2 : 0;
 }
 
 /* 1 when process pid (its number, as a name in /proc) has no memory of its
@@ -978,20 +980,17 @@ scan_process(struct scan *sc, pid_t pid)
 	unsigned long threads;
 	int ppfd, pfd, unmatched = 0, without_memory;
 	pid_t tid = pid;
-
-	char name[32], task[48];
+	char name[32];
 
 	sc->unnamed = 0;
 	snprintf(name, sizeof name, "%ld", (long)pid);
 	without_memory = proc_without_memory(sc->procfd, name);
-	snprintf(task, sizeof task, "%s/task", name);
+	threads = proc_threads(sc->procfd, name);
 	/* a kernel thread or a zombie has no files */
-	if (without_memory && (threads = proc_threads(sc->procfd, task)) < 2)
+	if (without_memory && threads < 2)
 		return 0;
 	if ((ppfd = openat(sc->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOMEM ? of_nomem(of) : 0;
-	if (!without_memory)
-		threads = proc_threads(ppfd, "task");
 	pfd = ppfd;
 	if (without_memory) {
 		struct live_thread lt = { -1, 0 };
