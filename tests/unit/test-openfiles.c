@@ -122,32 +122,51 @@ fpath(const struct fixture *f, const char *name, char *buf)
 	return unit_join(buf, PATH_MAX, f->dir, name);
 }
 
-/* Creates name with 4096 bytes and opens it with flags. */
+/* Creates name in the directory dfd (AT_FDCWD: name is a path) with 4096
+ * bytes and opens it with flags. */
 static int
-make_open(const struct fixture *f, const char *name, int flags)
+open_at(int dfd, const char *name, int flags)
 {
-	char p[PATH_MAX], block[4096];
-	int fd = open(fpath(f, name, p), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	char block[4096];
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	assert_true(fd >= 0);
 	memset(block, 'x', sizeof block);
 	assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
 	close(fd);
-	fd = open(p, flags);
+	fd = openat(dfd, name, flags);
 	assert_true(fd >= 0);
 	return fd;
 }
 
-/* Maps name (made by make_open with flags) and closes the descriptor. */
-static void *
-make_map(const struct fixture *f, const char *name, int flags, int prot, int share)
+/* Creates name under the fixture with 4096 bytes and opens it with flags. */
+static int
+make_open(const struct fixture *f, const char *name, int flags)
 {
-	int fd = make_open(f, name, flags);
+	char p[PATH_MAX];
+
+	return open_at(AT_FDCWD, fpath(f, name, p), flags);
+}
+
+/* Maps name in dfd (made by open_at with flags) and closes the descriptor. */
+static void *
+map_at(int dfd, const char *name, int flags, int prot, int share)
+{
+	int fd = open_at(dfd, name, flags);
 	void *m = mmap(NULL, 4096, prot, share, fd, 0);
 
 	assert_true(m != MAP_FAILED);
 	close(fd);
 	return m;
+}
+
+/* The same for name under the fixture. */
+static void *
+make_map(const struct fixture *f, const char *name, int flags, int prot, int share)
+{
+	char p[PATH_MAX];
+
+	return map_at(AT_FDCWD, fpath(f, name, p), flags, prot, share);
 }
 
 /* Scans with skip and returns 1 when name (under the fixture) was found. */
@@ -331,26 +350,6 @@ paths_have(const struct openfiles *of, const char *path)
 	return 0;
 }
 
-/* Maps the file name in the directory dfd (made with 4096 bytes, opened
- * with flags) with prot, shared, and closes its descriptor. */
-static void *
-map_at(int dfd, const char *name, int flags, int prot)
-{
-	char block[4096];
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	void *m;
-
-	assert_true(fd >= 0);
-	memset(block, 'x', sizeof block);
-	assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
-	close(fd);
-	assert_true((fd = openat(dfd, name, flags)) >= 0);
-	m = mmap(NULL, 4096, prot, MAP_SHARED, fd, 0);
-	assert_true(m != MAP_FAILED);
-	close(fd);
-	return m;
-}
-
 /* Names /proc cannot give: readlink() of a descriptor fails from PATH_MAX
  * bytes on, and so does PROCMAP_QUERY for a mapping (maps as text has the
  * name whole). Such a file open for writing is counted in unnamed, not
@@ -378,10 +377,10 @@ test_names_too_long_for_proc(void **state)
 
 	/* mapped first: above the others, asked last */
 	above = make_map(f, "writer-above", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
-	long_ro = map_at(dfd, "mapped-ro", O_RDONLY, PROT_READ);
-	long_rw = map_at(dfd, "mapped-rw", O_RDWR, PROT_READ);
+	long_ro = map_at(dfd, "mapped-ro", O_RDONLY, PROT_READ, MAP_SHARED);
+	long_rw = map_at(dfd, "mapped-rw", O_RDWR, PROT_READ, MAP_SHARED);
 	ddfd = make_deep_dir(f, 9000, deepest, sizeof deepest);
-	longest = map_at(ddfd, "mapped-longest", O_RDWR, PROT_READ | PROT_WRITE);
+	longest = map_at(ddfd, "mapped-longest", O_RDWR, PROT_READ | PROT_WRITE, MAP_SHARED);
 	/* below the long names: asked first, their smaps entries found, then
 	 * asked again when maps is read as text */
 	below[0] = make_map(f, "ro-below-0", O_RDONLY, PROT_READ, MAP_SHARED);
